@@ -1,0 +1,157 @@
+//! `messaging.knative.dev/v1`: the Application's Channel and the Subscriptions that
+//! carry it to namespaces' Brokers.
+
+use kube::CustomResource;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Addressable, Condition, Conditions, DeliverySpec, Destination, Invalid, KReference};
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[kube(
+    group = "messaging.knative.dev",
+    version = "v1",
+    kind = "Channel",
+    namespaced,
+    status = "ChannelStatus"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelSpec {
+    /// The channel implementation; meshbroker serves `InMemoryChannel`-style
+    /// channels itself and leaves any other kind not ready.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel_template: Option<ChannelTemplate>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelTemplate {
+    #[serde(default)]
+    pub api_version: String,
+    pub kind: String,
+}
+
+/// The channel kinds the embedded dataplane serves.
+pub const SERVED_CHANNEL_KINDS: &[&str] = &["InMemoryChannel", "MeshChannel"];
+
+impl ChannelSpec {
+    /// Why the embedded dataplane cannot serve this Channel, if it cannot.
+    pub fn unsupported_reason(&self) -> Option<String> {
+        let template = self.channel_template.as_ref()?;
+        (!SERVED_CHANNEL_KINDS.contains(&template.kind.as_str())).then(|| {
+            format!(
+                "channel kind {} is not served by the embedded dataplane (served: {})",
+                template.kind,
+                SERVED_CHANNEL_KINDS.join(", ")
+            )
+        })
+    }
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ChannelStatus {
+    #[serde(default)]
+    pub address: Addressable,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+impl Conditions for ChannelStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}
+
+impl Channel {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if let Some(template) = &self.spec.channel_template
+            && template.kind.is_empty()
+        {
+            return Err(Invalid::new(
+                "spec.channelTemplate.kind",
+                "must not be empty",
+            ));
+        }
+        if let Some(delivery) = &self.spec.delivery {
+            delivery.validate().map_err(|e| e.within("spec.delivery"))?;
+        }
+        Ok(())
+    }
+}
+
+#[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[kube(
+    group = "messaging.knative.dev",
+    version = "v1",
+    kind = "Subscription",
+    namespaced,
+    status = "SubscriptionStatus"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionSpec {
+    pub channel: KReference,
+    pub subscriber: Destination,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply: Option<Destination>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriptionStatus {
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    #[serde(default)]
+    pub physical_subscription: PhysicalSubscription,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+/// The resolved addresses the dataplane delivers to.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct PhysicalSubscription {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_sink_uri: Option<String>,
+}
+
+impl Conditions for SubscriptionStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}
+
+impl Subscription {
+    pub fn validate(&self) -> Result<(), Invalid> {
+        if self.spec.channel.name.is_empty() {
+            return Err(Invalid::new("spec.channel.name", "must name a Channel"));
+        }
+        self.spec
+            .subscriber
+            .validate()
+            .map_err(|e| e.within("spec.subscriber"))?;
+        if let Some(reply) = &self.spec.reply {
+            reply.validate().map_err(|e| e.within("spec.reply"))?;
+        }
+        if let Some(delivery) = &self.spec.delivery {
+            delivery.validate().map_err(|e| e.within("spec.delivery"))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,96 @@
+//! Kubernetes naming rules for object names and labels.
+
+use super::Invalid;
+
+/// DNS-1123 subdomain (most objects) or label (namespaces).
+pub fn check_name(name: &str, dns_label: bool) -> Result<(), Invalid> {
+    let max = if dns_label { 63 } else { 253 };
+    if name.is_empty() {
+        return Err(Invalid::new("", "is required"));
+    }
+    if name.len() > max {
+        return Err(Invalid::new("", format!("must be at most {max} characters")));
+    }
+    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (!dns_label && b == b'.');
+    let bytes = name.as_bytes();
+    let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    if !bytes.iter().all(|b| allowed(*b)) || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {
+        return Err(Invalid::new(
+            "",
+            format!(
+                "{name:?} must consist of lower-case letters, digits and '-'{}, and start and end with a letter or digit",
+                if dns_label { "" } else { " or '.'" }
+            ),
+        ));
+    }
+    Ok(())
+}
+
+pub fn is_valid_name(name: &str) -> bool {
+    check_name(name, false).is_ok()
+}
+
+/// Label keys (`[prefix/]name`) and values, as Kubernetes checks them.
+pub fn check_labels(labels: &serde_json::Value) -> Result<(), Invalid> {
+    let Some(labels) = labels.as_object() else {
+        return Err(Invalid::new("", "must be a map of strings"));
+    };
+    for (key, value) in labels {
+        let Some(value) = value.as_str() else {
+            return Err(Invalid::new(key.as_str(), "label values must be strings"));
+        };
+        let (prefix, name) = match key.rsplit_once('/') {
+            Some((prefix, name)) => (Some(prefix), name),
+            None => (None, key.as_str()),
+        };
+        if let Some(prefix) = prefix {
+            check_name(prefix, false).map_err(|e| e.within(key))?;
+        }
+        if !is_label_value(name) || name.is_empty() {
+            return Err(Invalid::new(key.as_str(), "is not a valid label key"));
+        }
+        if !is_label_value(value) {
+            return Err(Invalid::new(
+                key.as_str(),
+                format!("{value:?} is not a valid label value"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// At most 63 characters of `[A-Za-z0-9_.-]`, starting and ending alphanumeric.
+pub fn is_label_value(value: &str) -> bool {
+    if value.is_empty() {
+        return true;
+    }
+    let bytes = value.as_bytes();
+    value.len() <= 63
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && bytes[0].is_ascii_alphanumeric()
+        && bytes[bytes.len() - 1].is_ascii_alphanumeric()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_dns_rules() {
+        assert!(check_name("order-service.v1", false).is_ok());
+        assert!(check_name("order-service.v1", true).is_err());
+        assert!(check_name("-a", false).is_err());
+        assert!(check_name("A", false).is_err());
+        assert!(check_name(&"a".repeat(64), true).is_err());
+    }
+
+    #[test]
+    fn labels_follow_kubernetes_rules() {
+        assert!(check_labels(&serde_json::json!({"app.kubernetes.io/name": "x", "a": ""})).is_ok());
+        assert!(check_labels(&serde_json::json!({"a": "has space"})).is_err());
+        assert!(check_labels(&serde_json::json!({"a": 1})).is_err());
+        assert!(check_labels(&serde_json::json!({"Bad_Prefix/a": "x"})).is_err());
+    }
+}

@@ -1,0 +1,207 @@
+//! The kinds meshbroker serves, found by group/version/plural (the resource API's
+//! paths) or by Rust type (the typed store), with the checks every write passes:
+//! apiVersion/kind agree, metadata is well formed, and the kind's own `validate`.
+
+use std::sync::LazyLock;
+
+use k8s_openapi::api::core::v1::Namespace;
+use kube::Resource;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::names::{check_labels, check_name};
+use super::{
+    AccessToken, Application, ApplicationMapping, Broker, Channel, HttpSource, Invalid,
+    ServiceInstance, Subscription, Trigger,
+};
+
+/// A kind the store holds and the resource API serves.
+pub struct KindSpec {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub namespaced: bool,
+    /// Only an admin may read or write it, even inside a namespace.
+    pub admin_only: bool,
+    validate: fn(&serde_json::Value) -> Result<(), Invalid>,
+}
+
+impl KindSpec {
+    pub fn api_version(&self) -> String {
+        if self.group.is_empty() {
+            self.version.clone()
+        } else {
+            format!("{}/{}", self.group, self.version)
+        }
+    }
+
+    /// A stable key for storage: `group/Kind` (`core/Namespace` for the core group).
+    pub fn storage_key(&self) -> String {
+        let group = if self.group.is_empty() { "core" } else { &self.group };
+        format!("{group}/{}", self.kind)
+    }
+
+    /// Checks a whole object about to be written: type fields, metadata, then the
+    /// kind's own rules. `namespace` is where it is being written.
+    pub fn validate(&self, object: &serde_json::Value) -> Result<(), Invalid> {
+        let Some(fields) = object.as_object() else {
+            return Err(Invalid::new("", "the body must be a JSON or YAML object"));
+        };
+        let api_version = self.api_version();
+        match fields.get("apiVersion").and_then(|v| v.as_str()) {
+            Some(v) if v == api_version => {}
+            _ => {
+                return Err(Invalid::new(
+                    "apiVersion",
+                    format!("must be {api_version}"),
+                ));
+            }
+        }
+        match fields.get("kind").and_then(|v| v.as_str()) {
+            Some(k) if k == self.kind => {}
+            _ => return Err(Invalid::new("kind", format!("must be {}", self.kind))),
+        }
+        let metadata = fields.get("metadata").and_then(|m| m.as_object());
+        let name = metadata
+            .and_then(|m| m.get("name"))
+            .and_then(|n| n.as_str())
+            .unwrap_or_default();
+        check_name(name, self.kind == "Namespace").map_err(|e| e.within("metadata.name"))?;
+        if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
+            check_labels(labels).map_err(|e| e.within("metadata.labels"))?;
+        }
+        (self.validate)(object)
+    }
+}
+
+/// Types the typed store reads and writes.
+pub trait Typed:
+    Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Send + Sync + 'static
+{
+    fn validate(&self) -> Result<(), Invalid>;
+}
+
+macro_rules! typed {
+    ($($kind:ty),* $(,)?) => {$(
+        impl Typed for $kind {
+            fn validate(&self) -> Result<(), Invalid> {
+                <$kind>::validate(self)
+            }
+        }
+    )*};
+}
+
+typed!(
+    Application,
+    ApplicationMapping,
+    HttpSource,
+    Channel,
+    Subscription,
+    Broker,
+    Trigger,
+    ServiceInstance,
+    AccessToken,
+);
+
+impl Typed for Namespace {
+    fn validate(&self) -> Result<(), Invalid> {
+        Ok(())
+    }
+}
+
+/// Deserializes with the failing field's path in the error, then validates.
+fn validate_as<K: Typed>(object: &serde_json::Value) -> Result<(), Invalid> {
+    let typed: K = serde_path_to_error::deserialize(object).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." { String::new() } else { path };
+        Invalid::new(path, e.into_inner().to_string())
+    })?;
+    typed.validate()
+}
+
+fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
+    KindSpec {
+        group: K::group(&()).into_owned(),
+        version: K::version(&()).into_owned(),
+        kind: K::kind(&()).into_owned(),
+        plural: K::plural(&()).into_owned(),
+        namespaced,
+        admin_only,
+        validate: validate_as::<K>,
+    }
+}
+
+static KINDS: LazyLock<Vec<KindSpec>> = LazyLock::new(|| {
+    vec![
+        spec_of::<Namespace>(false, true),
+        spec_of::<Application>(false, true),
+        spec_of::<ApplicationMapping>(true, false),
+        spec_of::<HttpSource>(true, false),
+        spec_of::<Channel>(true, false),
+        spec_of::<Subscription>(true, false),
+        spec_of::<Broker>(true, false),
+        spec_of::<Trigger>(true, false),
+        spec_of::<ServiceInstance>(false, true),
+        spec_of::<AccessToken>(true, true),
+    ]
+});
+
+/// The kind served at `/apis/{group}/{version}/{plural}` (`/api/v1/...` for core).
+pub fn kind_by_path(group: &str, version: &str, plural: &str) -> Option<&'static KindSpec> {
+    KINDS
+        .iter()
+        .find(|k| k.group == group && k.version == version && k.plural == plural)
+}
+
+/// The registry entry of a Rust type.
+pub fn kind_of<K: Typed>() -> &'static KindSpec {
+    let kind = K::kind(&());
+    let group = K::group(&());
+    KINDS
+        .iter()
+        .find(|k| k.kind == kind && k.group == group)
+        .expect("every Typed kind is registered in KINDS")
+}
+
+pub fn namespace_kind() -> &'static KindSpec {
+    kind_of::<Namespace>()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_kind_is_found_by_its_path() {
+        for kind in KINDS.iter() {
+            let found = kind_by_path(&kind.group, &kind.version, &kind.plural)
+                .expect("registered kind is found");
+            assert_eq!(found.kind, kind.kind);
+        }
+        assert_eq!(kind_of::<Trigger>().plural, "triggers");
+        assert_eq!(kind_of::<HttpSource>().plural, "httpsources");
+        assert_eq!(namespace_kind().api_version(), "v1");
+    }
+
+    #[test]
+    fn validation_names_the_failing_field() {
+        let trigger = serde_json::json!({
+            "apiVersion": "eventing.knative.dev/v1",
+            "kind": "Trigger",
+            "metadata": {"name": "t"},
+            "spec": {"broker": "default", "subscriber": {"uri": 42}}
+        });
+        let error = kind_of::<Trigger>().validate(&trigger).expect_err("uri must be a string");
+        assert_eq!(error.field, "spec.subscriber.uri");
+    }
+
+    #[test]
+    fn validation_checks_type_fields_and_names() {
+        let kind = kind_of::<Broker>();
+        let wrong_kind = serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "b"}});
+        assert_eq!(kind.validate(&wrong_kind).expect_err("kind").field, "kind");
+        let bad_name = serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "Bad_Name"}});
+        assert_eq!(kind.validate(&bad_name).expect_err("name").field, "metadata.name");
+    }
+}
