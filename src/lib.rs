@@ -2,3 +2,4 @@
 //! namespaces and wires them into an embedded CloudEvents mesh.
 
 pub mod resources;
+pub mod store;

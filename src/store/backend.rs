@@ -1,0 +1,86 @@
+//! The `Store` trait every backend implements, and the list and watch types.
+
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures::Stream;
+use kube::core::DynamicObject;
+use serde::Serialize;
+
+use super::{LabelSelector, StoreError};
+use crate::resources::KindSpec;
+
+/// A list and the store revision it was read at; watch from there to miss nothing.
+#[derive(Debug, Clone)]
+pub struct ObjectList {
+    pub items: Vec<DynamicObject>,
+    pub resource_version: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum WatchEventType {
+    Added,
+    Modified,
+    Deleted,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct WatchEvent {
+    #[serde(rename = "type")]
+    pub type_: WatchEventType,
+    pub object: DynamicObject,
+}
+
+pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, StoreError>> + Send>>;
+
+/// A store of Kubernetes-shaped objects. Writes check `metadata.resourceVersion`
+/// when it is set (a stale one is a `Conflict`); the store assigns uid,
+/// creationTimestamp, generation and resourceVersion.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    async fn get(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<DynamicObject, StoreError>;
+
+    /// Objects of a kind, in one namespace or (None) all of them.
+    async fn list(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<ObjectList, StoreError>;
+
+    async fn create(
+        &self,
+        kind: &'static KindSpec,
+        object: DynamicObject,
+    ) -> Result<DynamicObject, StoreError>;
+
+    /// Replaces an existing object whole, status included.
+    async fn replace(
+        &self,
+        kind: &'static KindSpec,
+        object: DynamicObject,
+    ) -> Result<DynamicObject, StoreError>;
+
+    /// Deletes an object; deleting a Namespace deletes everything in it.
+    async fn delete(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<DynamicObject, StoreError>;
+
+    /// Changes after `since`; with no `since`, every current object as `Added` first.
+    async fn watch(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+        since: Option<&str>,
+    ) -> Result<WatchStream, StoreError>;
+}

@@ -1,0 +1,444 @@
+//! `EmbeddedStore`: the `Store` trait on one SQLite database. Every call takes the
+//! one connection under a mutex on a blocking thread; control-plane traffic is
+//! small, and the dataplane never reads the store.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use async_trait::async_trait;
+use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::core::{DynamicObject, TypeMeta};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio_stream::wrappers::BroadcastStream;
+
+use super::changes::{Change, ChangeLog};
+use crate::resources::{Invalid, KindSpec, namespace_kind};
+use crate::store::{
+    LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
+};
+
+#[derive(Clone)]
+pub struct EmbeddedStore {
+    inner: Arc<Mutex<Inner>>,
+}
+
+struct Inner {
+    conn: Connection,
+    revision: u64,
+    changes: ChangeLog,
+}
+
+const SCHEMA: &str = "
+    CREATE TABLE IF NOT EXISTS objects (
+        kind      TEXT    NOT NULL,
+        namespace TEXT    NOT NULL,
+        name      TEXT    NOT NULL,
+        revision  INTEGER NOT NULL,
+        body      TEXT    NOT NULL,
+        PRIMARY KEY (kind, namespace, name)
+    );
+    CREATE TABLE IF NOT EXISTS revision (
+        id    INTEGER PRIMARY KEY CHECK (id = 0),
+        value INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO revision (id, value) VALUES (0, 0);
+";
+
+impl EmbeddedStore {
+    /// Opens (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(path)?;
+        // WAL for concurrent readers of the file; FULL so an acknowledged write
+        // survives power loss, not only a crash of the process.
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.execute_batch(SCHEMA)?;
+        let revision: i64 =
+            conn.query_row("SELECT value FROM revision WHERE id = 0", [], |r| r.get(0))?;
+        Ok(Self {
+            inner: Arc::new(Mutex::new(Inner {
+                conn,
+                revision: u64::try_from(revision).unwrap_or_default(),
+                changes: ChangeLog::new(),
+            })),
+        })
+    }
+
+    async fn run<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Inner) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&mut lock(&inner)))
+            .await
+            .map_err(StoreError::internal)?
+    }
+}
+
+fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
+    // A panic while holding the lock leaves SQLite consistent (transactions roll
+    // back), so the poisoned guard is safe to keep using.
+    inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn ns_key(kind: &KindSpec, namespace: Option<&str>) -> String {
+    if kind.namespaced {
+        namespace.unwrap_or_default().to_string()
+    } else {
+        String::new()
+    }
+}
+
+fn not_found(kind: &KindSpec, name: &str) -> StoreError {
+    StoreError::NotFound {
+        kind: kind.kind.clone(),
+        name: name.to_string(),
+    }
+}
+
+fn decode(body: &str) -> Result<DynamicObject, StoreError> {
+    serde_json::from_str(body).map_err(StoreError::internal)
+}
+
+fn encode(object: &DynamicObject) -> Result<String, StoreError> {
+    serde_json::to_string(object).map_err(StoreError::internal)
+}
+
+fn new_uid() -> Result<String, StoreError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(StoreError::internal)?;
+    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
+    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    Ok(format!(
+        "{}-{}-{}-{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..32]
+    ))
+}
+
+impl Inner {
+    fn load(
+        &self,
+        kind: &KindSpec,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, StoreError> {
+        let body: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                params![kind.storage_key(), namespace, name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        body.as_deref().map(decode).transpose()
+    }
+
+    fn namespace_exists(&self, namespace: &str) -> Result<bool, StoreError> {
+        Ok(self.load(namespace_kind(), "", namespace)?.is_some())
+    }
+
+    /// Writes (or deletes) within one transaction and publishes the changes in order.
+    fn commit(&mut self, writes: Vec<(String, String, WatchEventType, DynamicObject)>) -> Result<(), StoreError> {
+        let mut revision = self.revision;
+        let mut published = Vec::with_capacity(writes.len());
+        let tx = self.conn.transaction()?;
+        for (kind_key, namespace, type_, mut object) in writes {
+            revision += 1;
+            object.metadata.resource_version = Some(revision.to_string());
+            let name = object.metadata.name.clone().unwrap_or_default();
+            if type_ == WatchEventType::Deleted {
+                tx.execute(
+                    "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                    params![kind_key, namespace, name],
+                )?;
+            } else {
+                tx.execute(
+                    "INSERT INTO objects (kind, namespace, name, revision, body) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT (kind, namespace, name) DO UPDATE SET revision = ?4, body = ?5",
+                    params![kind_key, namespace, name, revision as i64, encode(&object)?],
+                )?;
+            }
+            published.push(Change {
+                revision,
+                kind_key,
+                namespace,
+                type_,
+                object,
+            });
+        }
+        tx.execute("UPDATE revision SET value = ?1 WHERE id = 0", params![revision as i64])?;
+        tx.commit()?;
+        self.revision = revision;
+        for change in published {
+            self.changes.publish(change);
+        }
+        Ok(())
+    }
+
+    fn list(
+        &self,
+        kind: &KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<Vec<DynamicObject>, StoreError> {
+        let mut statement = self.conn.prepare_cached(
+            "SELECT body FROM objects WHERE kind = ?1 AND (?2 IS NULL OR namespace = ?2)
+             ORDER BY namespace, name",
+        )?;
+        let namespace = namespace.filter(|_| kind.namespaced);
+        let rows = statement.query_map(params![kind.storage_key(), namespace], |r| {
+            r.get::<_, String>(0)
+        })?;
+        let mut items = Vec::new();
+        for body in rows {
+            let object = decode(&body?)?;
+            if selector.matches(object.metadata.labels.as_ref()) {
+                items.push(object);
+            }
+        }
+        Ok(items)
+    }
+}
+
+fn checked_namespace<'a>(kind: &KindSpec, object: &'a DynamicObject) -> Result<&'a str, StoreError> {
+    match (&object.metadata.namespace, kind.namespaced) {
+        (Some(ns), true) if !ns.is_empty() => Ok(ns),
+        (_, true) => Err(StoreError::Invalid(Invalid::new(
+            "metadata.namespace",
+            format!("a {} lives in a namespace", kind.kind),
+        ))),
+        (_, false) => Ok(""),
+    }
+}
+
+fn with_types(kind: &KindSpec, mut object: DynamicObject) -> DynamicObject {
+    object.types = Some(TypeMeta {
+        api_version: kind.api_version(),
+        kind: kind.kind.clone(),
+    });
+    if !kind.namespaced {
+        object.metadata.namespace = None;
+    }
+    object
+}
+
+#[async_trait]
+impl Store for EmbeddedStore {
+    async fn get(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<DynamicObject, StoreError> {
+        let (namespace, name) = (ns_key(kind, namespace), name.to_string());
+        self.run(move |inner| inner.load(kind, &namespace, &name)?.ok_or_else(|| not_found(kind, &name)))
+            .await
+    }
+
+    async fn list(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<ObjectList, StoreError> {
+        let (namespace, selector) = (namespace.map(str::to_string), selector.clone());
+        self.run(move |inner| {
+            Ok(ObjectList {
+                items: inner.list(kind, namespace.as_deref(), &selector)?,
+                resource_version: inner.revision.to_string(),
+            })
+        })
+        .await
+    }
+
+    async fn create(
+        &self,
+        kind: &'static KindSpec,
+        object: DynamicObject,
+    ) -> Result<DynamicObject, StoreError> {
+        self.run(move |inner| {
+            let mut object = with_types(kind, object);
+            let namespace = checked_namespace(kind, &object)?.to_string();
+            let name = object.metadata.name.clone().unwrap_or_default();
+            if kind.namespaced && !inner.namespace_exists(&namespace)? {
+                return Err(StoreError::NamespaceNotFound(namespace));
+            }
+            if inner.load(kind, &namespace, &name)?.is_some() {
+                return Err(StoreError::AlreadyExists {
+                    kind: kind.kind.clone(),
+                    name,
+                });
+            }
+            let meta = &mut object.metadata;
+            meta.uid = Some(new_uid()?);
+            meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
+            meta.generation = Some(1);
+            meta.deletion_timestamp = None;
+            inner.commit(vec![(kind.storage_key(), namespace.clone(), WatchEventType::Added, object)])?;
+            inner.load(kind, &namespace, &name)?.ok_or_else(|| not_found(kind, &name))
+        })
+        .await
+    }
+
+    async fn replace(
+        &self,
+        kind: &'static KindSpec,
+        object: DynamicObject,
+    ) -> Result<DynamicObject, StoreError> {
+        self.run(move |inner| {
+            let mut object = with_types(kind, object);
+            let namespace = checked_namespace(kind, &object)?.to_string();
+            let name = object.metadata.name.clone().unwrap_or_default();
+            let existing = inner
+                .load(kind, &namespace, &name)?
+                .ok_or_else(|| not_found(kind, &name))?;
+            if let Some(given) = &object.metadata.resource_version
+                && Some(given) != existing.metadata.resource_version.as_ref()
+            {
+                return Err(StoreError::Conflict {
+                    kind: kind.kind.clone(),
+                    name,
+                    given: given.clone(),
+                });
+            }
+            let generation = existing.metadata.generation.unwrap_or(1);
+            let spec_changed = object.data.get("spec") != existing.data.get("spec");
+            let meta = &mut object.metadata;
+            meta.uid = existing.metadata.uid;
+            meta.creation_timestamp = existing.metadata.creation_timestamp;
+            meta.generation = Some(if spec_changed { generation + 1 } else { generation });
+            inner.commit(vec![(kind.storage_key(), namespace.clone(), WatchEventType::Modified, object)])?;
+            inner.load(kind, &namespace, &name)?.ok_or_else(|| not_found(kind, &name))
+        })
+        .await
+    }
+
+    async fn delete(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<DynamicObject, StoreError> {
+        let (namespace, name) = (ns_key(kind, namespace), name.to_string());
+        self.run(move |inner| {
+            let object = inner
+                .load(kind, &namespace, &name)?
+                .ok_or_else(|| not_found(kind, &name))?;
+            let mut writes = Vec::new();
+            if std::ptr::eq(kind, namespace_kind()) {
+                writes = contents_of_namespace(inner, &name)?;
+            }
+            writes.push((kind.storage_key(), namespace, WatchEventType::Deleted, object.clone()));
+            inner.commit(writes)?;
+            Ok(object)
+        })
+        .await
+    }
+
+    async fn watch(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+        since: Option<&str>,
+    ) -> Result<WatchStream, StoreError> {
+        let since = since
+            .filter(|s| !s.is_empty() && *s != "0")
+            .map(|s| {
+                s.parse::<u64>().map_err(|_| {
+                    StoreError::Invalid(Invalid::new(
+                        "resourceVersion",
+                        format!("{s:?} is not a resourceVersion"),
+                    ))
+                })
+            })
+            .transpose()?;
+        let (namespace, selector_for_start) = (namespace.map(str::to_string), selector.clone());
+        let namespace_filter = namespace.clone().filter(|_| kind.namespaced);
+        // Snapshot and subscription are taken under one lock: no change falls between.
+        let (initial, receiver) = self
+            .run(move |inner| match since {
+                Some(since) => {
+                    let (replay, receiver) = inner.changes.follow_from(since, inner.revision)?;
+                    Ok((Initial::Replay(replay), receiver))
+                }
+                None => {
+                    let items = inner.list(kind, namespace.as_deref(), &selector_for_start)?;
+                    Ok((Initial::Snapshot(items), inner.changes.subscribe()))
+                }
+            })
+            .await?;
+        let kind_key = kind.storage_key();
+        let selector = selector.clone();
+        let wanted = move |change: &Change| {
+            change.kind_key == kind_key
+                && namespace_filter.as_ref().is_none_or(|ns| *ns == change.namespace)
+                && selector.matches(change.object.metadata.labels.as_ref())
+        };
+        let to_event = |change: &Change| WatchEvent {
+            type_: change.type_,
+            object: change.object.clone(),
+        };
+        let first: Vec<Result<WatchEvent, StoreError>> = match initial {
+            Initial::Snapshot(items) => items
+                .into_iter()
+                .map(|object| Ok(WatchEvent { type_: WatchEventType::Added, object }))
+                .collect(),
+            Initial::Replay(changes) => changes
+                .iter()
+                .filter(|c| wanted(c))
+                .map(|c| Ok(to_event(c)))
+                .collect(),
+        };
+        let live = BroadcastStream::new(receiver)
+            .map(|received| received.map_err(|_lagged| StoreError::Expired("lagged".into())))
+            .scan(false, |failed, item| {
+                // After a lag the stream ends with one error: the watcher must re-list.
+                if *failed {
+                    return futures::future::ready(None);
+                }
+                *failed = item.is_err();
+                futures::future::ready(Some(item))
+            })
+            .filter_map(move |item| {
+                futures::future::ready(match item {
+                    Ok(change) if wanted(&change) => Some(Ok(to_event(&change))),
+                    Ok(_) => None,
+                    Err(error) => Some(Err(error)),
+                })
+            });
+        Ok(Box::pin(futures::stream::iter(first).chain(live)))
+    }
+}
+
+enum Initial {
+    Snapshot(Vec<DynamicObject>),
+    Replay(Vec<Arc<Change>>),
+}
+
+/// Every object in a namespace, as deletions, for a namespace's cascading delete.
+fn contents_of_namespace(
+    inner: &Inner,
+    namespace: &str,
+) -> Result<Vec<(String, String, WatchEventType, DynamicObject)>, StoreError> {
+    let mut statement = inner
+        .conn
+        .prepare("SELECT kind, body FROM objects WHERE namespace = ?1 ORDER BY kind, name")?;
+    let rows = statement.query_map(params![namespace], |r| {
+        Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+    })?;
+    let mut writes = Vec::new();
+    for row in rows {
+        let (kind_key, body) = row?;
+        writes.push((kind_key, namespace.to_string(), WatchEventType::Deleted, decode(&body)?));
+    }
+    Ok(writes)
+}

@@ -1,0 +1,164 @@
+//! Kubernetes label selectors: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`,
+//! `a` and `!a`, comma-separated and AND-ed.
+
+use std::collections::BTreeMap;
+
+use crate::resources::Invalid;
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LabelSelector {
+    requirements: Vec<Requirement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Requirement {
+    Equals(String, String),
+    NotEquals(String, String),
+    In(String, Vec<String>),
+    NotIn(String, Vec<String>),
+    Exists(String),
+    DoesNotExist(String),
+}
+
+impl LabelSelector {
+    pub fn everything() -> Self {
+        Self::default()
+    }
+
+    pub fn equals(key: &str, value: &str) -> Self {
+        Self {
+            requirements: vec![Requirement::Equals(key.to_string(), value.to_string())],
+        }
+    }
+
+    pub fn parse(text: &str) -> Result<Self, Invalid> {
+        let mut requirements = Vec::new();
+        for clause in split_clauses(text) {
+            let clause = clause.trim();
+            if clause.is_empty() {
+                continue;
+            }
+            requirements.push(parse_clause(clause)?);
+        }
+        Ok(Self { requirements })
+    }
+
+    pub fn matches(&self, labels: Option<&BTreeMap<String, String>>) -> bool {
+        let get = |key: &str| labels.and_then(|l| l.get(key));
+        self.requirements.iter().all(|r| match r {
+            Requirement::Equals(k, v) => get(k) == Some(v),
+            Requirement::NotEquals(k, v) => get(k) != Some(v),
+            Requirement::In(k, vs) => get(k).is_some_and(|v| vs.contains(v)),
+            Requirement::NotIn(k, vs) => get(k).is_none_or(|v| !vs.contains(v)),
+            Requirement::Exists(k) => get(k).is_some(),
+            Requirement::DoesNotExist(k) => get(k).is_none(),
+        })
+    }
+}
+
+/// Splits on commas outside parentheses.
+fn split_clauses(text: &str) -> Vec<&str> {
+    let mut clauses = Vec::new();
+    let (mut depth, mut start) = (0usize, 0usize);
+    for (i, c) in text.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => {
+                clauses.push(&text[start..i]);
+                start = i + 1;
+            }
+            _ => {}
+        }
+    }
+    clauses.push(&text[start..]);
+    clauses
+}
+
+fn parse_clause(clause: &str) -> Result<Requirement, Invalid> {
+    let invalid = || {
+        Invalid::new(
+            "labelSelector",
+            format!("{clause:?} is not a label selector requirement"),
+        )
+    };
+    if let Some(key) = clause.strip_prefix('!') {
+        return Ok(Requirement::DoesNotExist(key_of(key, clause)?));
+    }
+    if let Some((key, value)) = clause.split_once("!=") {
+        return Ok(Requirement::NotEquals(key_of(key, clause)?, value.trim().to_string()));
+    }
+    if let Some((key, value)) = clause.split_once("==").or_else(|| clause.split_once('=')) {
+        return Ok(Requirement::Equals(key_of(key, clause)?, value.trim().to_string()));
+    }
+    let mut words = clause.splitn(2, char::is_whitespace);
+    let key = words.next().unwrap_or_default();
+    let Some(rest) = words.next().map(str::trim) else {
+        return Ok(Requirement::Exists(key_of(key, clause)?));
+    };
+    let (operator, set) = rest.split_once(char::is_whitespace).map_or_else(
+        || rest.split_once('(').map(|(op, s)| (op, format!("({s}"))),
+        |(op, s)| Some((op, s.trim().to_string())),
+    ).ok_or_else(invalid)?;
+    let values = set
+        .strip_prefix('(')
+        .and_then(|s| s.strip_suffix(')'))
+        .ok_or_else(invalid)?
+        .split(',')
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+        .collect();
+    match operator.trim() {
+        "in" => Ok(Requirement::In(key_of(key, clause)?, values)),
+        "notin" => Ok(Requirement::NotIn(key_of(key, clause)?, values)),
+        _ => Err(invalid()),
+    }
+}
+
+fn key_of(key: &str, clause: &str) -> Result<String, Invalid> {
+    let key = key.trim();
+    if key.is_empty() || key.contains(char::is_whitespace) {
+        return Err(Invalid::new(
+            "labelSelector",
+            format!("{clause:?} has no valid label key"),
+        ));
+    }
+    Ok(key.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    }
+
+    #[test]
+    fn every_operator_matches_as_kubernetes_does() {
+        let l = labels(&[("app", "orders"), ("tier", "back")]);
+        let cases = [
+            ("app=orders", true),
+            ("app==orders,tier=back", true),
+            ("app!=orders", false),
+            ("app in (orders, billing)", true),
+            ("tier notin (back)", false),
+            ("missing notin (x)", true),
+            ("app", true),
+            ("!app", false),
+            ("!missing", true),
+            ("", true),
+        ];
+        for (selector, expected) in cases {
+            let parsed = LabelSelector::parse(selector).expect(selector);
+            assert_eq!(parsed.matches(Some(&l)), expected, "{selector}");
+        }
+    }
+
+    #[test]
+    fn malformed_selectors_are_refused() {
+        for bad in ["app in orders", "a b c", "=x", "app wat (x)"] {
+            assert!(LabelSelector::parse(bad).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,137 @@
+//! The embedded store against the behaviour every store backend must have:
+//! optimistic concurrency, label selectors, namespaces, watch from a revision, and
+//! durability across a reopen.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use k8s_openapi::api::core::v1::Namespace;
+use meshbroker::resources::{Broker, BrokerSpec, labels};
+use meshbroker::store::{EmbeddedStore, LabelSelector, Store, StoreError, TypedStore, WatchEventType};
+
+fn open(dir: &tempfile::TempDir) -> TypedStore {
+    let store = EmbeddedStore::open(&dir.path().join("store.db")).expect("store opens");
+    TypedStore::new(Arc::new(store) as Arc<dyn Store>)
+}
+
+fn namespace(name: &str) -> Namespace {
+    let mut ns = Namespace::default();
+    ns.metadata.name = Some(name.to_string());
+    ns
+}
+
+fn broker(namespace: &str, name: &str) -> Broker {
+    let mut broker = Broker::new(name, BrokerSpec::default());
+    broker.metadata.namespace = Some(namespace.to_string());
+    broker
+}
+
+#[tokio::test]
+async fn a_stale_resource_version_is_a_conflict() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    store.create(&namespace("team-a")).await.expect("namespace");
+    let created = store.create(&broker("team-a", "default")).await.expect("broker");
+    let mut first = created.clone();
+    first.spec.delivery = Some(Default::default());
+    store.replace(&first).await.expect("first write wins");
+    let mut second = created;
+    second.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
+    let error = store.replace(&second).await.expect_err("stale write loses");
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+}
+
+#[tokio::test]
+async fn generation_moves_only_with_the_spec() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    store.create(&namespace("team-a")).await.expect("namespace");
+    let mut broker = store.create(&broker("team-a", "default")).await.expect("broker");
+    assert_eq!(broker.metadata.generation, Some(1));
+    broker.status = Some(Default::default());
+    let broker = store.replace(&broker).await.expect("status write");
+    assert_eq!(broker.metadata.generation, Some(1));
+    let mut changed = broker.clone();
+    changed.spec.delivery = Some(Default::default());
+    let changed = store.replace(&changed).await.expect("spec write");
+    assert_eq!(changed.metadata.generation, Some(2));
+    assert_eq!(changed.metadata.uid, broker.metadata.uid);
+}
+
+#[tokio::test]
+async fn namespaced_objects_need_their_namespace_and_go_with_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    let error = store.create(&broker("nowhere", "default")).await.expect_err("no namespace");
+    assert!(matches!(error, StoreError::NamespaceNotFound(_)), "{error:?}");
+    store.create(&namespace("team-a")).await.expect("namespace");
+    store.create(&broker("team-a", "default")).await.expect("broker");
+    assert!(store.delete::<Namespace>(None, "team-a").await.expect("delete"));
+    assert!(store.get::<Broker>(Some("team-a"), "default").await.expect("get").is_none());
+}
+
+#[tokio::test]
+async fn label_selectors_narrow_lists() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    let mut labelled = namespace("mesh");
+    labelled.metadata.labels = Some([(labels::INJECTION.to_string(), "enabled".to_string())].into());
+    store.create(&labelled).await.expect("labelled");
+    store.create(&namespace("plain")).await.expect("plain");
+    let selector = LabelSelector::parse("knative-eventing-injection=enabled").expect("selector");
+    let found: Vec<Namespace> = store.list(None, &selector).await.expect("list");
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].metadata.name.as_deref(), Some("mesh"));
+}
+
+#[tokio::test]
+async fn a_watch_from_a_revision_misses_nothing_after_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    store.create(&namespace("team-a")).await.expect("namespace");
+    let kind = meshbroker::resources::kind_of::<Broker>();
+    let listed = store.raw().list(kind, None, &LabelSelector::everything()).await.expect("list");
+    store.create(&broker("team-a", "one")).await.expect("one");
+    let mut watch = store
+        .raw()
+        .watch(kind, None, &LabelSelector::everything(), Some(&listed.resource_version))
+        .await
+        .expect("watch");
+    store.create(&broker("team-a", "two")).await.expect("two");
+    store.delete::<Broker>(Some("team-a"), "one").await.expect("delete");
+    let mut seen = Vec::new();
+    for _ in 0..3 {
+        let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
+            .await
+            .expect("event arrives in time")
+            .expect("stream open")
+            .expect("no error");
+        seen.push((event.type_, event.object.metadata.name.unwrap_or_default()));
+    }
+    assert_eq!(
+        seen,
+        vec![
+            (WatchEventType::Added, "one".to_string()),
+            (WatchEventType::Added, "two".to_string()),
+            (WatchEventType::Deleted, "one".to_string()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn objects_and_revisions_survive_a_reopen() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let revision = {
+        let store = open(&dir);
+        store.create(&namespace("team-a")).await.expect("namespace");
+        let created = store.create(&broker("team-a", "default")).await.expect("broker");
+        created.metadata.resource_version.expect("revision")
+    };
+    let store = open(&dir);
+    let found: Broker = store.get(Some("team-a"), "default").await.expect("get").expect("kept");
+    assert_eq!(found.metadata.resource_version.as_deref(), Some(revision.as_str()));
+    let next = store.create(&broker("team-a", "other")).await.expect("create after reopen");
+    let next: u64 = next.metadata.resource_version.expect("rv").parse().expect("number");
+    assert!(next > revision.parse::<u64>().expect("number"), "revisions keep growing");
+}
