@@ -1,1 +1,51 @@
-fn main() {}
+//! The `meshbroker` command: `serve` (the default) runs the broker.
+
+use clap::{Parser, Subcommand};
+use meshbroker::server::{Settings, serve};
+use meshbroker::telemetry::init_logging;
+
+#[derive(Parser)]
+#[command(
+    name = "meshbroker",
+    version,
+    about = "Open Service Broker driven event mesh"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    settings: Settings,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the broker: control listener, events listener, controllers (the default).
+    Serve {
+        #[command(flatten)]
+        settings: Settings,
+    },
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    let settings = match cli.command {
+        Some(Command::Serve { settings }) => settings,
+        None => cli.settings,
+    };
+    let config = match settings.build() {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("meshbroker: {error}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    init_logging(config.log_format);
+    match serve(config).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            tracing::error!(%error, "meshbroker failed");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

@@ -8,7 +8,9 @@ use std::time::Duration;
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace;
 use meshbroker::resources::{Broker, BrokerSpec, labels};
-use meshbroker::store::{EmbeddedStore, LabelSelector, Store, StoreError, TypedStore, WatchEventType};
+use meshbroker::store::{
+    EmbeddedStore, LabelSelector, Store, StoreError, TypedStore, WatchEventType,
+};
 
 fn open(dir: &tempfile::TempDir) -> TypedStore {
     let store = EmbeddedStore::open(&dir.path().join("store.db")).expect("store opens");
@@ -32,7 +34,10 @@ async fn a_stale_resource_version_is_a_conflict() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir);
     store.create(&namespace("team-a")).await.expect("namespace");
-    let created = store.create(&broker("team-a", "default")).await.expect("broker");
+    let created = store
+        .create(&broker("team-a", "default"))
+        .await
+        .expect("broker");
     let mut first = created.clone();
     first.spec.delivery = Some(Default::default());
     store.replace(&first).await.expect("first write wins");
@@ -47,7 +52,10 @@ async fn generation_moves_only_with_the_spec() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir);
     store.create(&namespace("team-a")).await.expect("namespace");
-    let mut broker = store.create(&broker("team-a", "default")).await.expect("broker");
+    let mut broker = store
+        .create(&broker("team-a", "default"))
+        .await
+        .expect("broker");
     assert_eq!(broker.metadata.generation, Some(1));
     broker.status = Some(Default::default());
     let broker = store.replace(&broker).await.expect("status write");
@@ -63,12 +71,32 @@ async fn generation_moves_only_with_the_spec() {
 async fn namespaced_objects_need_their_namespace_and_go_with_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir);
-    let error = store.create(&broker("nowhere", "default")).await.expect_err("no namespace");
-    assert!(matches!(error, StoreError::NamespaceNotFound(_)), "{error:?}");
+    let error = store
+        .create(&broker("nowhere", "default"))
+        .await
+        .expect_err("no namespace");
+    assert!(
+        matches!(error, StoreError::NamespaceNotFound(_)),
+        "{error:?}"
+    );
     store.create(&namespace("team-a")).await.expect("namespace");
-    store.create(&broker("team-a", "default")).await.expect("broker");
-    assert!(store.delete::<Namespace>(None, "team-a").await.expect("delete"));
-    assert!(store.get::<Broker>(Some("team-a"), "default").await.expect("get").is_none());
+    store
+        .create(&broker("team-a", "default"))
+        .await
+        .expect("broker");
+    assert!(
+        store
+            .delete::<Namespace>(None, "team-a")
+            .await
+            .expect("delete")
+    );
+    assert!(
+        store
+            .get::<Broker>(Some("team-a"), "default")
+            .await
+            .expect("get")
+            .is_none()
+    );
 }
 
 #[tokio::test]
@@ -76,7 +104,8 @@ async fn label_selectors_narrow_lists() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir);
     let mut labelled = namespace("mesh");
-    labelled.metadata.labels = Some([(labels::INJECTION.to_string(), "enabled".to_string())].into());
+    labelled.metadata.labels =
+        Some([(labels::INJECTION.to_string(), "enabled".to_string())].into());
     store.create(&labelled).await.expect("labelled");
     store.create(&namespace("plain")).await.expect("plain");
     let selector = LabelSelector::parse("knative-eventing-injection=enabled").expect("selector");
@@ -91,15 +120,27 @@ async fn a_watch_from_a_revision_misses_nothing_after_it() {
     let store = open(&dir);
     store.create(&namespace("team-a")).await.expect("namespace");
     let kind = meshbroker::resources::kind_of::<Broker>();
-    let listed = store.raw().list(kind, None, &LabelSelector::everything()).await.expect("list");
+    let listed = store
+        .raw()
+        .list(kind, None, &LabelSelector::everything())
+        .await
+        .expect("list");
     store.create(&broker("team-a", "one")).await.expect("one");
     let mut watch = store
         .raw()
-        .watch(kind, None, &LabelSelector::everything(), Some(&listed.resource_version))
+        .watch(
+            kind,
+            None,
+            &LabelSelector::everything(),
+            Some(&listed.resource_version),
+        )
         .await
         .expect("watch");
     store.create(&broker("team-a", "two")).await.expect("two");
-    store.delete::<Broker>(Some("team-a"), "one").await.expect("delete");
+    store
+        .delete::<Broker>(Some("team-a"), "one")
+        .await
+        .expect("delete");
     let mut seen = Vec::new();
     for _ in 0..3 {
         let event = tokio::time::timeout(Duration::from_secs(5), watch.next())
@@ -125,13 +166,34 @@ async fn objects_and_revisions_survive_a_reopen() {
     let revision = {
         let store = open(&dir);
         store.create(&namespace("team-a")).await.expect("namespace");
-        let created = store.create(&broker("team-a", "default")).await.expect("broker");
+        let created = store
+            .create(&broker("team-a", "default"))
+            .await
+            .expect("broker");
         created.metadata.resource_version.expect("revision")
     };
     let store = open(&dir);
-    let found: Broker = store.get(Some("team-a"), "default").await.expect("get").expect("kept");
-    assert_eq!(found.metadata.resource_version.as_deref(), Some(revision.as_str()));
-    let next = store.create(&broker("team-a", "other")).await.expect("create after reopen");
-    let next: u64 = next.metadata.resource_version.expect("rv").parse().expect("number");
-    assert!(next > revision.parse::<u64>().expect("number"), "revisions keep growing");
+    let found: Broker = store
+        .get(Some("team-a"), "default")
+        .await
+        .expect("get")
+        .expect("kept");
+    assert_eq!(
+        found.metadata.resource_version.as_deref(),
+        Some(revision.as_str())
+    );
+    let next = store
+        .create(&broker("team-a", "other"))
+        .await
+        .expect("create after reopen");
+    let next: u64 = next
+        .metadata
+        .resource_version
+        .expect("rv")
+        .parse()
+        .expect("number");
+    assert!(
+        next > revision.parse::<u64>().expect("number"),
+        "revisions keep growing"
+    );
 }

@@ -290,9 +290,18 @@ mod tests {
         }));
         let types = service.event_types();
         assert_eq!(types.len(), 2);
-        assert_eq!((types[0].name.as_str(), types[0].version.as_str()), ("order.cancelled", "v2"));
-        assert_eq!((types[1].name.as_str(), types[1].version.as_str()), ("order.created", "v1"));
-        assert_eq!(types[1].payload_schema, Some(serde_json::json!({"type": "object"})));
+        assert_eq!(
+            (types[0].name.as_str(), types[0].version.as_str()),
+            ("order.cancelled", "v2")
+        );
+        assert_eq!(
+            (types[1].name.as_str(), types[1].version.as_str()),
+            ("order.created", "v1")
+        );
+        assert_eq!(
+            types[1].payload_schema,
+            Some(serde_json::json!({"type": "object"}))
+        );
         assert_eq!(types[0].payload_schema, None);
     }
 

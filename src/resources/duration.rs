@@ -25,7 +25,10 @@ mod tests {
             Ok(Duration::from_millis(200))
         );
         assert_eq!(parse_iso8601_duration("PT1M"), Ok(Duration::from_secs(60)));
-        assert_eq!(parse_iso8601_duration("P1D"), Ok(Duration::from_secs(86_400)));
+        assert_eq!(
+            parse_iso8601_duration("P1D"),
+            Ok(Duration::from_secs(86_400))
+        );
     }
 
     #[test]

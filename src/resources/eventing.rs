@@ -8,8 +8,8 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference};
 use super::duration::parse_iso8601_duration;
+use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference};
 
 /// How a delivery is retried and where it goes when retries run out.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -314,20 +314,34 @@ mod tests {
                 .validate()
                 .is_err()
         );
-        assert!(filter(serde_json::json!({"exact": {"type": "a"}})).validate().is_ok());
+        assert!(
+            filter(serde_json::json!({"exact": {"type": "a"}}))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]
     fn nested_errors_name_their_path() {
-        let bad = filter(serde_json::json!({"all": [{"exact": {"type": "a"}}, {"prefix": {"Type": "x"}}]}));
+        let bad = filter(
+            serde_json::json!({"all": [{"exact": {"type": "a"}}, {"prefix": {"Type": "x"}}]}),
+        );
         let error = bad.validate().expect_err("upper-case attribute is refused");
         assert_eq!(error.field, "all[1].prefix.Type");
     }
 
     #[test]
     fn prefix_needs_a_value_and_exact_does_not() {
-        assert!(filter(serde_json::json!({"prefix": {"type": ""}})).validate().is_err());
-        assert!(filter(serde_json::json!({"exact": {"type": ""}})).validate().is_ok());
+        assert!(
+            filter(serde_json::json!({"prefix": {"type": ""}}))
+                .validate()
+                .is_err()
+        );
+        assert!(
+            filter(serde_json::json!({"exact": {"type": ""}}))
+                .validate()
+                .is_ok()
+        );
     }
 
     #[test]

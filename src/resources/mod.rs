@@ -22,11 +22,11 @@ pub use application::{
     ApplicationStatus, EventType, MappedService, ServiceEntry,
 };
 pub use condition::{Condition, ConditionStatus, Conditions};
-pub use destination::{Addressable, Destination, KReference};
+pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri};
 pub use duration::parse_iso8601_duration;
 pub use eventing::{
-    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliverySpec, SubscriptionsApiFilter,
-    Trigger, TriggerFilter, TriggerSpec, TriggerStatus,
+    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliverySpec, SubscriptionsApiFilter, Trigger,
+    TriggerFilter, TriggerSpec, TriggerStatus,
 };
 pub use instance::{
     Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
@@ -34,11 +34,11 @@ pub use instance::{
 };
 pub use invalid::Invalid;
 pub use messaging::{
-    Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, Subscription, SubscriptionSpec,
-    SubscriptionStatus,
+    Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, Subscription,
+    SubscriptionSpec, SubscriptionStatus,
 };
 pub use names::{is_label_value, is_valid_name};
-pub use registry::{KindSpec, Typed, kind_by_path, kind_of, namespace_kind};
+pub use registry::{KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind};
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 
 /// Labels and annotations meshbroker reads and writes on the objects it manages.

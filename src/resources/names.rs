@@ -9,9 +9,14 @@ pub fn check_name(name: &str, dns_label: bool) -> Result<(), Invalid> {
         return Err(Invalid::new("", "is required"));
     }
     if name.len() > max {
-        return Err(Invalid::new("", format!("must be at most {max} characters")));
+        return Err(Invalid::new(
+            "",
+            format!("must be at most {max} characters"),
+        ));
     }
-    let allowed = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (!dns_label && b == b'.');
+    let allowed = |b: u8| {
+        b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || (!dns_label && b == b'.')
+    };
     let bytes = name.as_bytes();
     let alnum = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
     if !bytes.iter().all(|b| allowed(*b)) || !alnum(bytes[0]) || !alnum(bytes[bytes.len() - 1]) {

@@ -24,7 +24,23 @@ pub struct KindSpec {
     pub namespaced: bool,
     /// Only an admin may read or write it, even inside a namespace.
     pub admin_only: bool,
-    validate: fn(&serde_json::Value) -> Result<(), Invalid>,
+    validate: fn(&serde_json::Value) -> Result<(), Refusal>,
+}
+
+/// Why a write is refused: the body does not have the kind's shape (a field of the
+/// wrong type, a required field missing), or it has the shape but breaks a rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Malformed(Invalid),
+    Invalid(Invalid),
+}
+
+impl Refusal {
+    pub fn detail(&self) -> &Invalid {
+        match self {
+            Refusal::Malformed(detail) | Refusal::Invalid(detail) => detail,
+        }
+    }
 }
 
 impl KindSpec {
@@ -38,38 +54,43 @@ impl KindSpec {
 
     /// A stable key for storage: `group/Kind` (`core/Namespace` for the core group).
     pub fn storage_key(&self) -> String {
-        let group = if self.group.is_empty() { "core" } else { &self.group };
+        let group = if self.group.is_empty() {
+            "core"
+        } else {
+            &self.group
+        };
         format!("{group}/{}", self.kind)
     }
 
     /// Checks a whole object about to be written: type fields, metadata, then the
     /// kind's own rules. `namespace` is where it is being written.
-    pub fn validate(&self, object: &serde_json::Value) -> Result<(), Invalid> {
+    pub fn validate(&self, object: &serde_json::Value) -> Result<(), Refusal> {
+        let malformed =
+            |field: &str, message: String| Refusal::Malformed(Invalid::new(field, message));
         let Some(fields) = object.as_object() else {
-            return Err(Invalid::new("", "the body must be a JSON or YAML object"));
+            return Err(malformed(
+                "",
+                "the body must be a JSON or YAML object".into(),
+            ));
         };
         let api_version = self.api_version();
         match fields.get("apiVersion").and_then(|v| v.as_str()) {
             Some(v) if v == api_version => {}
-            _ => {
-                return Err(Invalid::new(
-                    "apiVersion",
-                    format!("must be {api_version}"),
-                ));
-            }
+            _ => return Err(malformed("apiVersion", format!("must be {api_version}"))),
         }
         match fields.get("kind").and_then(|v| v.as_str()) {
             Some(k) if k == self.kind => {}
-            _ => return Err(Invalid::new("kind", format!("must be {}", self.kind))),
+            _ => return Err(malformed("kind", format!("must be {}", self.kind))),
         }
         let metadata = fields.get("metadata").and_then(|m| m.as_object());
         let name = metadata
             .and_then(|m| m.get("name"))
             .and_then(|n| n.as_str())
             .unwrap_or_default();
-        check_name(name, self.kind == "Namespace").map_err(|e| e.within("metadata.name"))?;
+        check_name(name, self.kind == "Namespace")
+            .map_err(|e| Refusal::Invalid(e.within("metadata.name")))?;
         if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
-            check_labels(labels).map_err(|e| e.within("metadata.labels"))?;
+            check_labels(labels).map_err(|e| Refusal::Invalid(e.within("metadata.labels")))?;
         }
         (self.validate)(object)
     }
@@ -111,13 +132,13 @@ impl Typed for Namespace {
 }
 
 /// Deserializes with the failing field's path in the error, then validates.
-fn validate_as<K: Typed>(object: &serde_json::Value) -> Result<(), Invalid> {
+fn validate_as<K: Typed>(object: &serde_json::Value) -> Result<(), Refusal> {
     let typed: K = serde_path_to_error::deserialize(object).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
-        Invalid::new(path, e.into_inner().to_string())
+        Refusal::Malformed(Invalid::new(path, e.into_inner().to_string()))
     })?;
-    typed.validate()
+    typed.validate().map_err(Refusal::Invalid)
 }
 
 fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
@@ -192,16 +213,24 @@ mod tests {
             "metadata": {"name": "t"},
             "spec": {"broker": "default", "subscriber": {"uri": 42}}
         });
-        let error = kind_of::<Trigger>().validate(&trigger).expect_err("uri must be a string");
-        assert_eq!(error.field, "spec.subscriber.uri");
+        let error = kind_of::<Trigger>()
+            .validate(&trigger)
+            .expect_err("uri must be a string");
+        assert!(matches!(error, Refusal::Malformed(_)));
+        assert_eq!(error.detail().field, "spec.subscriber.uri");
     }
 
     #[test]
     fn validation_checks_type_fields_and_names() {
         let kind = kind_of::<Broker>();
         let wrong_kind = serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "b"}});
-        assert_eq!(kind.validate(&wrong_kind).expect_err("kind").field, "kind");
+        assert_eq!(
+            kind.validate(&wrong_kind).expect_err("kind").detail().field,
+            "kind"
+        );
         let bad_name = serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "Bad_Name"}});
-        assert_eq!(kind.validate(&bad_name).expect_err("name").field, "metadata.name");
+        let refusal = kind.validate(&bad_name).expect_err("name");
+        assert!(matches!(refusal, Refusal::Invalid(_)));
+        assert_eq!(refusal.detail().field, "metadata.name");
     }
 }

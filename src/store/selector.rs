@@ -86,20 +86,29 @@ fn parse_clause(clause: &str) -> Result<Requirement, Invalid> {
         return Ok(Requirement::DoesNotExist(key_of(key, clause)?));
     }
     if let Some((key, value)) = clause.split_once("!=") {
-        return Ok(Requirement::NotEquals(key_of(key, clause)?, value.trim().to_string()));
+        return Ok(Requirement::NotEquals(
+            key_of(key, clause)?,
+            value.trim().to_string(),
+        ));
     }
     if let Some((key, value)) = clause.split_once("==").or_else(|| clause.split_once('=')) {
-        return Ok(Requirement::Equals(key_of(key, clause)?, value.trim().to_string()));
+        return Ok(Requirement::Equals(
+            key_of(key, clause)?,
+            value.trim().to_string(),
+        ));
     }
     let mut words = clause.splitn(2, char::is_whitespace);
     let key = words.next().unwrap_or_default();
     let Some(rest) = words.next().map(str::trim) else {
         return Ok(Requirement::Exists(key_of(key, clause)?));
     };
-    let (operator, set) = rest.split_once(char::is_whitespace).map_or_else(
-        || rest.split_once('(').map(|(op, s)| (op, format!("({s}"))),
-        |(op, s)| Some((op, s.trim().to_string())),
-    ).ok_or_else(invalid)?;
+    let (operator, set) = rest
+        .split_once(char::is_whitespace)
+        .map_or_else(
+            || rest.split_once('(').map(|(op, s)| (op, format!("({s}"))),
+            |(op, s)| Some((op, s.trim().to_string())),
+        )
+        .ok_or_else(invalid)?;
     let values = set
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))
@@ -131,7 +140,10 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]

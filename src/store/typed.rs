@@ -36,7 +36,11 @@ impl TypedStore {
         &self.store
     }
 
-    pub async fn get<K: Typed>(&self, namespace: Option<&str>, name: &str) -> Result<Option<K>, StoreError> {
+    pub async fn get<K: Typed>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<Option<K>, StoreError> {
         match self.store.get(kind_of::<K>(), namespace, name).await {
             Ok(object) => Ok(Some(to_typed(object)?)),
             Err(error) if error.is_not_found() => Ok(None),
@@ -54,16 +58,28 @@ impl TypedStore {
     }
 
     pub async fn create<K: Typed>(&self, object: &K) -> Result<K, StoreError> {
-        to_typed(self.store.create(kind_of::<K>(), to_dynamic(object)?).await?)
+        to_typed(
+            self.store
+                .create(kind_of::<K>(), to_dynamic(object)?)
+                .await?,
+        )
     }
 
     /// Replaces the object; its resourceVersion, when set, must still be current.
     pub async fn replace<K: Typed>(&self, object: &K) -> Result<K, StoreError> {
-        to_typed(self.store.replace(kind_of::<K>(), to_dynamic(object)?).await?)
+        to_typed(
+            self.store
+                .replace(kind_of::<K>(), to_dynamic(object)?)
+                .await?,
+        )
     }
 
     /// Deletes; Ok(false) when there was nothing to delete.
-    pub async fn delete<K: Typed>(&self, namespace: Option<&str>, name: &str) -> Result<bool, StoreError> {
+    pub async fn delete<K: Typed>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<bool, StoreError> {
         match self.store.delete(kind_of::<K>(), namespace, name).await {
             Ok(_) => Ok(true),
             Err(error) if error.is_not_found() => Ok(false),
@@ -83,14 +99,21 @@ impl TypedStore {
             Err(StoreError::AlreadyExists { .. }) => self
                 .get::<K>(namespace.as_deref(), &name)
                 .await?
-                .ok_or_else(|| StoreError::internal(format!("{name} vanished while being ensured"))),
+                .ok_or_else(|| {
+                    StoreError::internal(format!("{name} vanished while being ensured"))
+                }),
             other => other,
         }
     }
 
     /// Reads, applies `change`, and writes back if `change` says it changed anything;
     /// retries when another writer got in between. None when the object is missing.
-    pub async fn modify<K, F>(&self, namespace: Option<&str>, name: &str, mut change: F) -> Result<Option<K>, StoreError>
+    pub async fn modify<K, F>(
+        &self,
+        namespace: Option<&str>,
+        name: &str,
+        mut change: F,
+    ) -> Result<Option<K>, StoreError>
     where
         K: Typed,
         F: FnMut(&mut K) -> bool + Send,

@@ -81,7 +81,9 @@ impl EmbeddedStore {
 fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
     // A panic while holding the lock leaves SQLite consistent (transactions roll
     // back), so the poisoned guard is safe to keep using.
-    inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    inner
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn ns_key(kind: &KindSpec, namespace: Option<&str>) -> String {
@@ -146,7 +148,10 @@ impl Inner {
     }
 
     /// Writes (or deletes) within one transaction and publishes the changes in order.
-    fn commit(&mut self, writes: Vec<(String, String, WatchEventType, DynamicObject)>) -> Result<(), StoreError> {
+    fn commit(
+        &mut self,
+        writes: Vec<(String, String, WatchEventType, DynamicObject)>,
+    ) -> Result<(), StoreError> {
         let mut revision = self.revision;
         let mut published = Vec::with_capacity(writes.len());
         let tx = self.conn.transaction()?;
@@ -174,7 +179,10 @@ impl Inner {
                 object,
             });
         }
-        tx.execute("UPDATE revision SET value = ?1 WHERE id = 0", params![revision as i64])?;
+        tx.execute(
+            "UPDATE revision SET value = ?1 WHERE id = 0",
+            params![revision as i64],
+        )?;
         tx.commit()?;
         self.revision = revision;
         for change in published {
@@ -208,7 +216,10 @@ impl Inner {
     }
 }
 
-fn checked_namespace<'a>(kind: &KindSpec, object: &'a DynamicObject) -> Result<&'a str, StoreError> {
+fn checked_namespace<'a>(
+    kind: &KindSpec,
+    object: &'a DynamicObject,
+) -> Result<&'a str, StoreError> {
     match (&object.metadata.namespace, kind.namespaced) {
         (Some(ns), true) if !ns.is_empty() => Ok(ns),
         (_, true) => Err(StoreError::Invalid(Invalid::new(
@@ -239,8 +250,12 @@ impl Store for EmbeddedStore {
         name: &str,
     ) -> Result<DynamicObject, StoreError> {
         let (namespace, name) = (ns_key(kind, namespace), name.to_string());
-        self.run(move |inner| inner.load(kind, &namespace, &name)?.ok_or_else(|| not_found(kind, &name)))
-            .await
+        self.run(move |inner| {
+            inner
+                .load(kind, &namespace, &name)?
+                .ok_or_else(|| not_found(kind, &name))
+        })
+        .await
     }
 
     async fn list(
@@ -282,8 +297,15 @@ impl Store for EmbeddedStore {
             meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
             meta.generation = Some(1);
             meta.deletion_timestamp = None;
-            inner.commit(vec![(kind.storage_key(), namespace.clone(), WatchEventType::Added, object)])?;
-            inner.load(kind, &namespace, &name)?.ok_or_else(|| not_found(kind, &name))
+            inner.commit(vec![(
+                kind.storage_key(),
+                namespace.clone(),
+                WatchEventType::Added,
+                object,
+            )])?;
+            inner
+                .load(kind, &namespace, &name)?
+                .ok_or_else(|| not_found(kind, &name))
         })
         .await
     }
@@ -314,9 +336,20 @@ impl Store for EmbeddedStore {
             let meta = &mut object.metadata;
             meta.uid = existing.metadata.uid;
             meta.creation_timestamp = existing.metadata.creation_timestamp;
-            meta.generation = Some(if spec_changed { generation + 1 } else { generation });
-            inner.commit(vec![(kind.storage_key(), namespace.clone(), WatchEventType::Modified, object)])?;
-            inner.load(kind, &namespace, &name)?.ok_or_else(|| not_found(kind, &name))
+            meta.generation = Some(if spec_changed {
+                generation + 1
+            } else {
+                generation
+            });
+            inner.commit(vec![(
+                kind.storage_key(),
+                namespace.clone(),
+                WatchEventType::Modified,
+                object,
+            )])?;
+            inner
+                .load(kind, &namespace, &name)?
+                .ok_or_else(|| not_found(kind, &name))
         })
         .await
     }
@@ -336,7 +369,12 @@ impl Store for EmbeddedStore {
             if std::ptr::eq(kind, namespace_kind()) {
                 writes = contents_of_namespace(inner, &name)?;
             }
-            writes.push((kind.storage_key(), namespace, WatchEventType::Deleted, object.clone()));
+            writes.push((
+                kind.storage_key(),
+                namespace,
+                WatchEventType::Deleted,
+                object.clone(),
+            ));
             inner.commit(writes)?;
             Ok(object)
         })
@@ -380,7 +418,9 @@ impl Store for EmbeddedStore {
         let selector = selector.clone();
         let wanted = move |change: &Change| {
             change.kind_key == kind_key
-                && namespace_filter.as_ref().is_none_or(|ns| *ns == change.namespace)
+                && namespace_filter
+                    .as_ref()
+                    .is_none_or(|ns| *ns == change.namespace)
                 && selector.matches(change.object.metadata.labels.as_ref())
         };
         let to_event = |change: &Change| WatchEvent {
@@ -390,7 +430,12 @@ impl Store for EmbeddedStore {
         let first: Vec<Result<WatchEvent, StoreError>> = match initial {
             Initial::Snapshot(items) => items
                 .into_iter()
-                .map(|object| Ok(WatchEvent { type_: WatchEventType::Added, object }))
+                .map(|object| {
+                    Ok(WatchEvent {
+                        type_: WatchEventType::Added,
+                        object,
+                    })
+                })
                 .collect(),
             Initial::Replay(changes) => changes
                 .iter()
@@ -438,7 +483,12 @@ fn contents_of_namespace(
     let mut writes = Vec::new();
     for row in rows {
         let (kind_key, body) = row?;
-        writes.push((kind_key, namespace.to_string(), WatchEventType::Deleted, decode(&body)?));
+        writes.push((
+            kind_key,
+            namespace.to_string(),
+            WatchEventType::Deleted,
+            decode(&body)?,
+        ));
     }
     Ok(writes)
 }

@@ -1,0 +1,122 @@
+//! Resolving a request's credentials to a `Caller`.
+
+use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
+use base64::Engine;
+
+use super::secrets::{same_digest, sha256_hex};
+use super::{Credentials, NamespaceTokens};
+
+/// Who is calling, once authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Caller {
+    Admin,
+    /// May read and write objects in this namespace only.
+    Namespace(String),
+    /// The platform, through the OSB API's basic auth.
+    Platform,
+}
+
+impl Caller {
+    pub fn may_access_namespace(&self, namespace: &str) -> bool {
+        match self {
+            Caller::Admin => true,
+            Caller::Namespace(own) => own == namespace,
+            Caller::Platform => false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum AuthError {
+    #[error("credentials are required: send Authorization: Bearer <token>")]
+    MissingBearer,
+    #[error(
+        "credentials are required: send HTTP basic auth or Authorization: Bearer <admin token>"
+    )]
+    MissingBasic,
+    #[error("the credentials are not valid")]
+    Rejected,
+}
+
+pub struct Authenticator {
+    credentials: Credentials,
+    tokens: NamespaceTokens,
+}
+
+impl Authenticator {
+    pub fn new(credentials: Credentials, tokens: NamespaceTokens) -> Self {
+        Self {
+            credentials,
+            tokens,
+        }
+    }
+
+    pub fn tokens(&self) -> &NamespaceTokens {
+        &self.tokens
+    }
+
+    /// Bearer tokens: the admin token or a namespace AccessToken.
+    pub fn bearer(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        let token = bearer_token(headers).ok_or(AuthError::MissingBearer)?;
+        self.resolve_token(token)
+    }
+
+    fn resolve_token(&self, token: &str) -> Result<Caller, AuthError> {
+        let digest = sha256_hex(token);
+        if same_digest(&digest, &self.credentials.admin_token_sha256) {
+            return Ok(Caller::Admin);
+        }
+        self.tokens
+            .namespace_of(&digest)
+            .map(Caller::Namespace)
+            .ok_or(AuthError::Rejected)
+    }
+
+    /// The OSB API: basic auth with the broker credentials, or the admin token.
+    pub fn platform(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        if let Some(token) = bearer_token(headers) {
+            return match self.resolve_token(token)? {
+                Caller::Admin => Ok(Caller::Admin),
+                _ => Err(AuthError::Rejected),
+            };
+        }
+        let (user, password) = basic_credentials(headers).ok_or(AuthError::MissingBasic)?;
+        let user_ok = same_digest(
+            &sha256_hex(&user),
+            &sha256_hex(&self.credentials.osb_username),
+        );
+        let password_ok = same_digest(
+            &sha256_hex(&password),
+            &self.credentials.osb_password_sha256,
+        );
+        if user_ok && password_ok {
+            Ok(Caller::Platform)
+        } else {
+            Err(AuthError::Rejected)
+        }
+    }
+}
+
+fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn basic_credentials(headers: &HeaderMap) -> Option<(String, String)> {
+    let value = headers.get(AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, encoded) = value.split_once(' ')?;
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return None;
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()?;
+    let text = String::from_utf8(decoded).ok()?;
+    let (user, password) = text.split_once(':')?;
+    Some((user.to_string(), password.to_string()))
+}

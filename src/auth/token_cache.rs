@@ -1,0 +1,110 @@
+//! The namespace tokens in memory: digest → namespace, filled by a watch on
+//! AccessToken objects so authentication never reads the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio::sync::watch;
+
+use crate::resources::{AccessToken, kind_of};
+use crate::store::{LabelSelector, Store, WatchEventType};
+
+#[derive(Clone)]
+pub struct NamespaceTokens {
+    by_digest: Arc<RwLock<HashMap<String, String>>>,
+    filled: watch::Receiver<bool>,
+}
+
+impl NamespaceTokens {
+    /// Starts following the store; `namespace_of` answers once the first list is in.
+    pub fn follow(store: Arc<dyn Store>) -> Self {
+        let by_digest = Arc::new(RwLock::new(HashMap::new()));
+        let (filled_tx, filled) = watch::channel(false);
+        tokio::spawn(follow_tokens(store, by_digest.clone(), filled_tx));
+        Self { by_digest, filled }
+    }
+
+    pub fn is_filled(&self) -> bool {
+        *self.filled.borrow()
+    }
+
+    pub async fn wait_filled(&self) {
+        let mut filled = self.filled.clone();
+        // Err means the follower ended; callers then see an empty cache and deny.
+        let _ = filled.wait_for(|f| *f).await;
+    }
+
+    pub fn namespace_of(&self, digest: &str) -> Option<String> {
+        self.by_digest
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(digest)
+            .cloned()
+    }
+}
+
+async fn follow_tokens(
+    store: Arc<dyn Store>,
+    by_digest: Arc<RwLock<HashMap<String, String>>>,
+    filled: watch::Sender<bool>,
+) {
+    let kind = kind_of::<AccessToken>();
+    loop {
+        // A fresh watch starts with every token as Added: rebuild from it.
+        let listed = match store.list(kind, None, &LabelSelector::everything()).await {
+            Ok(listed) => listed,
+            Err(error) => {
+                tracing::warn!(%error, "listing access tokens failed; retrying");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let mut fresh = HashMap::new();
+        for object in &listed.items {
+            if let Some((digest, namespace)) = entry(object) {
+                fresh.insert(digest, namespace);
+            }
+        }
+        *by_digest.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        filled.send_replace(true);
+        let mut changes = match store
+            .watch(
+                kind,
+                None,
+                &LabelSelector::everything(),
+                Some(&listed.resource_version),
+            )
+            .await
+        {
+            Ok(changes) => changes,
+            Err(error) => {
+                tracing::warn!(%error, "watching access tokens failed; re-listing");
+                continue;
+            }
+        };
+        while let Some(event) = changes.next().await {
+            let Ok(event) = event else { break };
+            let Some((digest, namespace)) = entry(&event.object) else {
+                continue;
+            };
+            let mut map = by_digest.write().unwrap_or_else(|p| p.into_inner());
+            if event.type_ == WatchEventType::Deleted {
+                map.remove(&digest);
+            } else {
+                map.insert(digest, namespace);
+            }
+        }
+    }
+}
+
+fn entry(object: &kube::core::DynamicObject) -> Option<(String, String)> {
+    let digest = object.data.get("status")?.get("tokenSha256")?.as_str()?;
+    (!digest.is_empty()).then(|| {
+        (
+            digest.to_string(),
+            object.metadata.namespace.clone().unwrap_or_default(),
+        )
+    })
+}

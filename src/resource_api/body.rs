@@ -1,0 +1,79 @@
+//! Request and response bodies: JSON or YAML in (by Content-Type), JSON or YAML out
+//! (by Accept), with the body size limit enforced while reading.
+
+use axum::body::Body;
+use axum::http::header::{ACCEPT, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+
+use super::ApiError;
+
+pub async fn read_object(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<serde_json::Value, ApiError> {
+    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("the body is larger than {limit} bytes"),
+        )
+    })?;
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request(
+            "the request needs a body: the object as JSON or YAML",
+        ));
+    }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("application/json");
+    let value: serde_json::Value = if content_type.contains("yaml") {
+        serde_saphyr::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
+    } else if content_type.contains("json") {
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
+    } else {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("Content-Type {content_type:?} is not application/json or application/yaml"),
+        ));
+    };
+    if !value.is_object() {
+        return Err(ApiError::bad_request("the body must be an object"));
+    }
+    Ok(value)
+}
+
+pub fn wants_yaml(headers: &HeaderMap) -> bool {
+    headers
+        .get(ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("yaml") && !accept.contains("json"))
+}
+
+/// Answers with `value` as JSON, or YAML when the caller asked for it.
+pub fn respond(status: StatusCode, headers: &HeaderMap, value: &impl Serialize) -> Response {
+    if wants_yaml(headers) {
+        match serde_saphyr::to_string(value) {
+            Ok(text) => (
+                status,
+                [(CONTENT_TYPE, HeaderValue::from_static("application/yaml"))],
+                text,
+            )
+                .into_response(),
+            Err(error) => ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "InternalError",
+                format!("cannot render YAML: {error}"),
+            )
+            .into_response(),
+        }
+    } else {
+        (status, axum::Json(value)).into_response()
+    }
+}

@@ -1,0 +1,256 @@
+//! The resource API's handlers. Each runs: authenticate → resolve the path →
+//! authorize → decode and validate the body → one store call → answer.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
+use kube::core::DynamicObject;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::ApiError;
+use super::access::authorize;
+use super::body::{read_object, respond};
+use super::target::Target;
+use super::watch::watch_response;
+use crate::auth::{Caller, generate_token, sha256_hex};
+use crate::resources::{AccessToken, kind_of};
+use crate::server::AppState;
+use crate::store::LabelSelector;
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct ListQuery {
+    label_selector: Option<String>,
+    watch: Option<String>,
+    resource_version: Option<String>,
+}
+
+fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
+    Ok(state.auth.bearer(headers)?)
+}
+
+fn resolve(
+    state: &AppState,
+    headers: &HeaderMap,
+    params: &HashMap<String, String>,
+) -> Result<Target, ApiError> {
+    let caller = caller(state, headers)?;
+    let target = Target::from_path(params)?;
+    authorize(&caller, &target)?;
+    Ok(target)
+}
+
+pub async fn list(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    Query(query): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = resolve(&state, &headers, &params)?;
+    let selector = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    if matches!(query.watch.as_deref(), Some("true" | "1")) {
+        let stream = state
+            .store
+            .raw()
+            .watch(
+                target.kind,
+                target.namespace.as_deref(),
+                &selector,
+                query.resource_version.as_deref(),
+            )
+            .await?;
+        return Ok(watch_response(stream, state.shutdown.clone()));
+    }
+    let list = state
+        .store
+        .raw()
+        .list(target.kind, target.namespace.as_deref(), &selector)
+        .await?;
+    let body = json!({
+        "apiVersion": target.kind.api_version(),
+        "kind": format!("{}List", target.kind.kind),
+        "metadata": { "resourceVersion": list.resource_version },
+        "items": list.items,
+    });
+    Ok(respond(StatusCode::OK, &headers, &body))
+}
+
+pub async fn get(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = resolve(&state, &headers, &params)?;
+    let object = state
+        .store
+        .raw()
+        .get(target.kind, target.namespace.as_deref(), target.name())
+        .await?;
+    Ok(respond(StatusCode::OK, &headers, &object))
+}
+
+pub async fn create(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let target = resolve(&state, &headers, &params)?;
+    if target.kind.namespaced && target.namespace.is_none() {
+        return Err(ApiError::method_not_allowed(format!(
+            "create a {} under /apis/{}/namespaces/{{namespace}}/{}",
+            target.kind.kind,
+            target.kind.api_version(),
+            target.kind.plural
+        )));
+    }
+    let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
+    place(&mut value, &target, None)?;
+    if let Some(object) = value.as_object_mut() {
+        // Status belongs to the controllers; a creator cannot set it.
+        object.remove("status");
+    }
+    target.kind.validate(&value).map_err(ApiError::refused)?;
+    let issued = issue_token_if_access_token(&target, &mut value)?;
+    let object = state
+        .store
+        .raw()
+        .create(target.kind, decode(value)?)
+        .await?;
+    let mut answer = serde_json::to_value(&object).map_err(internal)?;
+    if let Some(token) = issued {
+        answer["status"]["token"] = Value::String(token);
+    }
+    Ok(respond(StatusCode::CREATED, &headers, &answer))
+}
+
+pub async fn replace(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let target = resolve(&state, &headers, &params)?;
+    if std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
+        return Err(ApiError::method_not_allowed(
+            "an AccessToken cannot be replaced; delete it and create a new one",
+        ));
+    }
+    let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
+    place(&mut value, &target, Some(target.name()))?;
+    target.kind.validate(&value).map_err(ApiError::refused)?;
+    let store = state.store.raw();
+    let existing = match store
+        .get(target.kind, target.namespace.as_deref(), target.name())
+        .await
+    {
+        Ok(existing) => Some(existing),
+        Err(error) if error.is_not_found() => None,
+        Err(error) => return Err(error.into()),
+    };
+    let mut object = decode(value)?;
+    let Some(existing) = existing else {
+        object.data.as_object_mut().map(|o| o.remove("status"));
+        let created = store.create(target.kind, object).await?;
+        return Ok(respond(StatusCode::CREATED, &headers, &created));
+    };
+    // Status belongs to the controllers: a replace keeps what they wrote.
+    match (object.data.as_object_mut(), existing.data.get("status")) {
+        (Some(fields), Some(status)) => {
+            fields.insert("status".into(), status.clone());
+        }
+        (Some(fields), None) => {
+            fields.remove("status");
+        }
+        _ => {}
+    }
+    let replaced = store.replace(target.kind, object).await?;
+    Ok(respond(StatusCode::OK, &headers, &replaced))
+}
+
+pub async fn delete(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let target = resolve(&state, &headers, &params)?;
+    let deleted = state
+        .store
+        .raw()
+        .delete(target.kind, target.namespace.as_deref(), target.name())
+        .await?;
+    Ok(respond(StatusCode::OK, &headers, &deleted))
+}
+
+/// Fills the namespace (and name) from the path, refusing a body that names others.
+fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<(), ApiError> {
+    let metadata = value
+        .as_object_mut()
+        .ok_or_else(|| ApiError::bad_request("the body must be an object"))?
+        .entry("metadata")
+        .or_insert_with(|| json!({}));
+    let Some(metadata) = metadata.as_object_mut() else {
+        return Err(ApiError::bad_request("metadata must be an object"));
+    };
+    if let Some(namespace) = &target.namespace {
+        match metadata.get("namespace").and_then(Value::as_str) {
+            Some(given) if given != namespace => {
+                return Err(ApiError::bad_request(format!(
+                    "metadata.namespace {given:?} does not match the namespace {namespace:?} in the path"
+                )));
+            }
+            _ => {
+                metadata.insert("namespace".into(), Value::String(namespace.clone()));
+            }
+        }
+    }
+    if let Some(name) = path_name {
+        match metadata.get("name").and_then(Value::as_str) {
+            Some(given) if given != name => {
+                return Err(ApiError::bad_request(format!(
+                    "metadata.name {given:?} does not match the name {name:?} in the path"
+                )));
+            }
+            _ => {
+                metadata.insert("name".into(), Value::String(name.to_string()));
+            }
+        }
+    } else {
+        // Set by the store; a client cannot choose them on create.
+        for field in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
+            metadata.remove(field);
+        }
+    }
+    Ok(())
+}
+
+/// An AccessToken gets a fresh token: its digest is stored, the token returned once.
+fn issue_token_if_access_token(
+    target: &Target,
+    value: &mut Value,
+) -> Result<Option<String>, ApiError> {
+    if !std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
+        return Ok(None);
+    }
+    let token = generate_token("mbns_").map_err(internal)?;
+    value["status"] = json!({ "tokenSha256": sha256_hex(&token) });
+    Ok(Some(token))
+}
+
+fn decode(value: Value) -> Result<DynamicObject, ApiError> {
+    serde_json::from_value(value).map_err(|e| ApiError::bad_request(format!("metadata: {e}")))
+}
+
+fn internal(error: impl std::fmt::Display) -> ApiError {
+    tracing::error!(%error, "resource API failure");
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "InternalError",
+        "internal error; see the server log",
+    )
+}

@@ -1,0 +1,15 @@
+//! The Kubernetes-style REST API over the store, on the control listener:
+//! `/api/v1/namespaces[/{name}]` and `/apis/{group}/{version}/[namespaces/{ns}/]
+//! {plural}[/{name}]` with GET (get, list, `?watch=true`), POST, PUT and DELETE,
+//! JSON or YAML bodies, and Kubernetes `Status` errors. Bearer tokens only.
+
+mod access;
+mod body;
+mod handlers;
+mod router;
+mod status;
+mod target;
+mod watch;
+
+pub use router::routes;
+pub use status::ApiError;

@@ -1,0 +1,261 @@
+//! Configuration: every setting may come from a flag, an environment variable or
+//! the YAML config file (in that order of precedence), and is validated once here.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Human,
+    Json,
+}
+
+/// The settings as given; every field optional so flags, environment and file merge.
+#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct Settings {
+    /// YAML file with any of these settings (kebab-case keys); flags and environment win.
+    #[arg(long, env = "MESHBROKER_CONFIG")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// Address of the control listener (OSB API, resource API, health, metrics).
+    #[arg(long, env = "MESHBROKER_CONTROL_ADDR")]
+    pub control_addr: Option<SocketAddr>,
+    /// Address of the events listener (the dataplane's ingress).
+    #[arg(long, env = "MESHBROKER_EVENTS_ADDR")]
+    pub events_addr: Option<SocketAddr>,
+    /// Base URL under which others reach the events listener; Brokers, Channels and
+    /// HTTPSources publish addresses under it. Default: http://<events-addr>.
+    #[arg(long, env = "MESHBROKER_EVENTS_URL")]
+    pub events_url: Option<String>,
+    /// Directory for the embedded store and generated credentials.
+    #[arg(long, env = "MESHBROKER_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Namespace for Applications' Channels, HTTPSources and Subscriptions.
+    #[arg(long, env = "MESHBROKER_INTEGRATION_NAMESPACE")]
+    pub integration_namespace: Option<String>,
+    /// Bearer token with full access; generated into the data directory when unset.
+    #[arg(long, env = "MESHBROKER_ADMIN_TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// OSB basic-auth user name.
+    #[arg(long, env = "MESHBROKER_OSB_USERNAME")]
+    pub osb_username: Option<String>,
+    /// OSB basic-auth password; generated into the data directory when unset.
+    #[arg(long, env = "MESHBROKER_OSB_PASSWORD", hide_env_values = true)]
+    pub osb_password: Option<String>,
+    /// Log format.
+    #[arg(long, env = "MESHBROKER_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// How long a provision or deprovision without accepts_incomplete may take
+    /// before the broker answers 422 AsyncRequired (e.g. "10s").
+    #[arg(long, env = "MESHBROKER_SYNC_WAIT")]
+    pub sync_wait: Option<String>,
+    /// How long an operation keeps retrying a step before it fails (e.g. "10m").
+    #[arg(long, env = "MESHBROKER_OPERATION_TIMEOUT")]
+    pub operation_timeout: Option<String>,
+    /// Largest request body on the control listener, in bytes.
+    #[arg(long, env = "MESHBROKER_MAX_BODY_BYTES")]
+    pub max_body_bytes: Option<usize>,
+}
+
+/// The validated configuration the server runs with.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub control_addr: SocketAddr,
+    pub events_addr: SocketAddr,
+    pub events_url: Option<String>,
+    pub data_dir: PathBuf,
+    pub integration_namespace: String,
+    pub admin_token: Option<String>,
+    pub osb_username: String,
+    pub osb_password: Option<String>,
+    pub log_format: LogFormat,
+    pub sync_wait: Duration,
+    pub operation_timeout: Duration,
+    pub max_body_bytes: usize,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("{setting}: {message}")]
+    Invalid {
+        setting: &'static str,
+        message: String,
+    },
+}
+
+impl Settings {
+    /// Fills what flags and environment left unset from the config file, if any.
+    pub fn with_file(self) -> Result<Self, ConfigError> {
+        let Some(path) = self.config.clone() else {
+            return Ok(self);
+        };
+        let text = std::fs::read_to_string(&path).map_err(|source| ConfigError::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let file: Settings = serde_saphyr::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(Settings {
+            config: self.config,
+            control_addr: self.control_addr.or(file.control_addr),
+            events_addr: self.events_addr.or(file.events_addr),
+            events_url: self.events_url.or(file.events_url),
+            data_dir: self.data_dir.or(file.data_dir),
+            integration_namespace: self.integration_namespace.or(file.integration_namespace),
+            admin_token: self.admin_token.or(file.admin_token),
+            osb_username: self.osb_username.or(file.osb_username),
+            osb_password: self.osb_password.or(file.osb_password),
+            log_format: self.log_format.or(file.log_format),
+            sync_wait: self.sync_wait.or(file.sync_wait),
+            operation_timeout: self.operation_timeout.or(file.operation_timeout),
+            max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
+        })
+    }
+
+    pub fn build(self) -> Result<Config, ConfigError> {
+        let settings = self.with_file()?;
+        let integration_namespace = settings
+            .integration_namespace
+            .unwrap_or_else(|| "kyma-integration".to_string());
+        if !crate::resources::is_valid_name(&integration_namespace)
+            || integration_namespace.contains('.')
+        {
+            return Err(ConfigError::Invalid {
+                setting: "integration-namespace",
+                message: format!("{integration_namespace:?} is not a namespace name"),
+            });
+        }
+        if let Some(url) = &settings.events_url
+            && !crate::resources::is_absolute_http_uri(url)
+        {
+            return Err(ConfigError::Invalid {
+                setting: "events-url",
+                message: format!("{url:?} is not an absolute http(s) URL"),
+            });
+        }
+        for (setting, secret) in [
+            ("admin-token", &settings.admin_token),
+            ("osb-password", &settings.osb_password),
+        ] {
+            if secret.as_ref().is_some_and(|s| s.len() < 16) {
+                return Err(ConfigError::Invalid {
+                    setting,
+                    message: "must be at least 16 characters".into(),
+                });
+            }
+        }
+        Ok(Config {
+            control_addr: settings
+                .control_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            events_addr: settings
+                .events_addr
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8081))),
+            events_url: settings
+                .events_url
+                .map(|u| u.trim_end_matches('/').to_string()),
+            data_dir: settings
+                .data_dir
+                .unwrap_or_else(|| Path::new("meshbroker-data").to_path_buf()),
+            integration_namespace,
+            admin_token: settings.admin_token,
+            osb_username: settings
+                .osb_username
+                .unwrap_or_else(|| "meshbroker".to_string()),
+            osb_password: settings.osb_password,
+            log_format: settings.log_format.unwrap_or_default(),
+            sync_wait: duration("sync-wait", settings.sync_wait.as_deref(), "10s")?,
+            operation_timeout: duration(
+                "operation-timeout",
+                settings.operation_timeout.as_deref(),
+                "10m",
+            )?,
+            max_body_bytes: settings.max_body_bytes.unwrap_or(1 << 20),
+        })
+    }
+}
+
+/// Durations as people write them: "10s", "1m 30s", "250ms".
+fn duration(
+    setting: &'static str,
+    given: Option<&str>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let text = given.unwrap_or(default);
+    let invalid = |message: String| ConfigError::Invalid { setting, message };
+    let span: jiff::Span = jiff::fmt::friendly::SpanParser::new()
+        .parse_span(text)
+        .map_err(|e| invalid(format!("{text:?} is not a duration like 10s: {e}")))?;
+    let signed = span
+        .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
+        .map_err(|e| invalid(e.to_string()))?;
+    Duration::try_from(signed).map_err(|_| invalid(format!("{text:?} must not be negative")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_serve_on_loopback() {
+        let config = Settings::default().build().expect("defaults are valid");
+        assert_eq!(config.control_addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.integration_namespace, "kyma-integration");
+        assert_eq!(config.sync_wait, Duration::from_secs(10));
+        assert_eq!(config.operation_timeout, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn flags_win_over_the_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("meshbroker.yaml");
+        std::fs::write(&file, "integration-namespace: from-file\nsync-wait: 3s\n").expect("write");
+        let settings = Settings {
+            config: Some(file),
+            integration_namespace: Some("from-flag".into()),
+            ..Default::default()
+        };
+        let config = settings.build().expect("valid");
+        assert_eq!(config.integration_namespace, "from-flag");
+        assert_eq!(config.sync_wait, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn bad_settings_are_named() {
+        let short = Settings {
+            admin_token: Some("short".into()),
+            ..Default::default()
+        };
+        assert!(
+            short
+                .build()
+                .expect_err("too short")
+                .to_string()
+                .starts_with("admin-token")
+        );
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("bad.yaml");
+        std::fs::write(&file, "no-such-setting: 1\n").expect("write");
+        let unknown = Settings {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(unknown.build().is_err());
+    }
+}

@@ -1,0 +1,11 @@
+//! Process wiring: configuration (flags, environment, file), the two listeners and
+//! their routers, background tasks, and graceful shutdown.
+
+mod config;
+mod endpoints;
+mod run;
+mod state;
+
+pub use config::{Config, LogFormat, Settings};
+pub use run::serve;
+pub use state::{AppState, Shutdown};

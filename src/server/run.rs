@@ -1,0 +1,195 @@
+//! `serve`: open the store, load credentials, start the controllers and the
+//! provisioner, bind both listeners, and shut down gracefully on SIGINT/SIGTERM.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use tokio::net::TcpListener;
+
+use super::endpoints::EndpointsFile;
+use super::state::Shutdown;
+use super::{AppState, Config};
+use crate::auth::{Authenticator, Credentials, NamespaceTokens};
+use crate::store::{EmbeddedStore, Store, TypedStore};
+use crate::telemetry::{Metrics, track_requests};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error("data directory {path}: {source}")]
+    DataDir {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let data_dir = config.data_dir.clone();
+    let data_dir_error = |source| ServeError::DataDir {
+        path: data_dir.display().to_string(),
+        source,
+    };
+    std::fs::create_dir_all(&data_dir).map_err(data_dir_error)?;
+    EndpointsFile::clear_stale(&data_dir).map_err(data_dir_error)?;
+    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&data_dir.join("store.db"))?);
+    let (credentials, files) = Credentials::load(
+        &data_dir,
+        config.admin_token.as_deref(),
+        &config.osb_username,
+        config.osb_password.as_deref(),
+    )
+    .map_err(data_dir_error)?;
+    let tokens = NamespaceTokens::follow(store.clone());
+    let (shutdown_sender, shutdown) = Shutdown::new();
+    let state = AppState {
+        config: Arc::new(config.clone()),
+        store: TypedStore::new(store),
+        auth: Arc::new(Authenticator::new(credentials, tokens)),
+        metrics: Metrics::new(),
+        shutdown: shutdown.clone(),
+    };
+
+    let control = bind(config.control_addr).await?;
+    let events = bind(config.events_addr).await?;
+    let (control_addr, events_addr) = (control.local_addr()?, events.local_addr()?);
+    let _endpoints =
+        EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
+    announce(&config, control_addr, events_addr, &files);
+
+    let control_server = axum::serve(control, control_app(state.clone()))
+        .with_graceful_shutdown(shutdown.clone().wait());
+    let events_server = axum::serve(events, events_app(state.clone()))
+        .with_graceful_shutdown(shutdown.clone().wait());
+    let control_task = tokio::spawn(async move { control_server.await });
+    let events_task = tokio::spawn(async move { events_server.await });
+
+    wait_for_signal().await;
+    tracing::info!("shutting down: no new requests, finishing the ones in flight");
+    shutdown_sender.send_replace(true);
+    for task in [control_task, events_task] {
+        task.await.map_err(std::io::Error::other)??;
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| ServeError::Bind { addr, source })
+}
+
+fn announce(
+    config: &Config,
+    control: std::net::SocketAddr,
+    events: std::net::SocketAddr,
+    files: &crate::auth::CredentialFiles,
+) {
+    tracing::info!(control = %format!("http://{control}"), events = %format!("http://{events}"), data_dir = %config.data_dir.display(), "meshbroker listening");
+    match &files.admin_token {
+        Some(path) => tracing::info!(
+            "resource API: Authorization: Bearer $(cat {})",
+            path.display()
+        ),
+        None => tracing::info!("resource API: Authorization: Bearer <the configured admin token>"),
+    }
+    match &files.osb_password {
+        Some(path) => tracing::info!(
+            "OSB API: basic auth as {} with the password in {}",
+            config.osb_username,
+            path.display()
+        ),
+        None => tracing::info!(
+            "OSB API: basic auth as {} with the configured password",
+            config.osb_username
+        ),
+    }
+}
+
+async fn wait_for_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut terminate = match tokio::signal::unix::signal(
+            tokio::signal::unix::SignalKind::terminate(),
+        ) {
+            Ok(signal) => signal,
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only SIGINT stops the server");
+                let _ = interrupt.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = interrupt => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = interrupt.await;
+}
+
+/// The control listener: OSB API, resource API, health and metrics.
+pub fn control_app(state: AppState) -> Router {
+    Router::new()
+        .merge(crate::resource_api::routes())
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.metrics.clone(), "control"),
+            track_requests,
+        ))
+        .with_state(state)
+}
+
+/// The events listener; the dataplane's ingress routes join it.
+pub fn events_app(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route_layer(axum::middleware::from_fn_with_state(
+            (state.metrics.clone(), "events"),
+            track_requests,
+        ))
+        .with_state(state)
+}
+
+async fn healthz() -> impl IntoResponse {
+    axum::Json(serde_json::json!({"status": "ok"}))
+}
+
+async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+    if state.auth.tokens().is_filled() && !state.shutdown.is_down() {
+        (
+            StatusCode::OK,
+            axum::Json(serde_json::json!({"status": "ready"})),
+        )
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"status": "starting"})),
+        )
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.metrics.render(),
+    )
+}

@@ -1,0 +1,120 @@
+//! Prometheus metrics, exposed at `/metrics` in the text format.
+
+use std::sync::Arc;
+
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RequestLabels {
+    listener: &'static str,
+    route: String,
+    method: String,
+    status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OperationLabels {
+    kind: &'static str,
+    state: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    requests: Family<RequestLabels, Counter>,
+    operations_finished: Family<OperationLabels, Counter>,
+    operations_running: Family<OperationLabels, Gauge>,
+}
+
+impl Metrics {
+    pub fn new() -> Arc<Self> {
+        let mut registry = Registry::with_prefix("meshbroker");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests by listener, route, method and status",
+            requests.clone(),
+        );
+        let operations_finished = Family::<OperationLabels, Counter>::default();
+        registry.register(
+            "osb_operations_finished",
+            "OSB operations that ended, by kind and final state",
+            operations_finished.clone(),
+        );
+        let operations_running = Family::<OperationLabels, Gauge>::default();
+        registry.register(
+            "osb_operations_in_progress",
+            "OSB operations running now, by kind",
+            operations_running.clone(),
+        );
+        Arc::new(Self {
+            registry,
+            requests,
+            operations_finished,
+            operations_running,
+        })
+    }
+
+    pub fn operation_started(&self, kind: &'static str) {
+        self.operations_running
+            .get_or_create(&OperationLabels {
+                kind,
+                state: "in progress",
+            })
+            .inc();
+    }
+
+    pub fn operation_finished(&self, kind: &'static str, state: &'static str) {
+        self.operations_running
+            .get_or_create(&OperationLabels {
+                kind,
+                state: "in progress",
+            })
+            .dec();
+        self.operations_finished
+            .get_or_create(&OperationLabels { kind, state })
+            .inc();
+    }
+
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        // Writing into a String cannot fail.
+        let _ = prometheus_client::encoding::text::encode(&mut text, &self.registry);
+        text
+    }
+}
+
+/// Counts every request by its route template (not its raw path, which would let
+/// callers create unbounded label values).
+pub async fn track_requests(
+    State((metrics, listener)): State<(Arc<Metrics>, &'static str)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let method = match request.method().as_str() {
+        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
+        _ => "other",
+    }
+    .to_string();
+    let response = next.run(request).await;
+    metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            listener,
+            route,
+            method,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    response
+}

@@ -1,0 +1,8 @@
+//! Logs (tracing, human or JSON) and Prometheus metrics: HTTP requests by listener,
+//! route and status, and OSB operations by kind and state.
+
+mod logging;
+mod metrics;
+
+pub use logging::init_logging;
+pub use metrics::{Metrics, track_requests};
