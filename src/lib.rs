@@ -2,6 +2,8 @@
 //! namespaces and wires them into an embedded CloudEvents mesh.
 
 pub mod auth;
+pub mod mesh;
+pub mod provisioner;
 pub mod resource_api;
 pub mod resources;
 pub mod server;

@@ -124,7 +124,7 @@ impl ServiceInstance {
         Ok(())
     }
 
-    pub fn status(&self) -> ServiceInstanceStatus {
+    pub fn status_or_default(&self) -> ServiceInstanceStatus {
         self.status.clone().unwrap_or_default()
     }
 

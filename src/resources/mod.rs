@@ -5,7 +5,7 @@
 
 mod access_token;
 mod application;
-mod condition;
+pub(crate) mod condition;
 mod destination;
 mod duration;
 mod eventing;

@@ -1,0 +1,288 @@
+//! Status for what the embedded dataplane serves: Channels and Brokers get their
+//! address on the events listener and Ready; HTTPSources their ingress URL;
+//! Subscriptions and Triggers say whether their channel/broker is ready and their
+//! subscriber and dead-letter sink resolve. Status is written only when it changed.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use kube::core::object::HasStatus;
+
+use super::MeshSettings;
+use super::resolve::resolve_destination;
+use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
+use crate::resources::{
+    Broker, Channel, ConditionStatus, Conditions, HttpSource, Subscription, Trigger, Typed, kind_of,
+};
+use crate::server::Shutdown;
+use crate::store::{LabelSelector, StoreError, TypedStore};
+
+/// Unresolved destinations are looked at again this often, in case they appear.
+const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown) {
+    let raw = store.raw().clone();
+    let status = Arc::new(StatusWriter { store: store.clone(), settings });
+    spawn_controller("channel-status", raw.clone(), vec![Source::primary(kind_of::<Channel>())], Arc::new(ChannelStatusController(status.clone())), shutdown.clone());
+    spawn_controller("broker-status", raw.clone(), vec![Source::primary(kind_of::<Broker>())], Arc::new(BrokerStatusController(status.clone())), shutdown.clone());
+    spawn_controller("httpsource-status", raw.clone(), vec![Source::primary(kind_of::<HttpSource>())], Arc::new(HttpSourceStatusController(status.clone())), shutdown.clone());
+
+    let subscriptions_of_channel = {
+        let store = store.clone();
+        move |channel: kube::core::DynamicObject| {
+            let store = store.clone();
+            async move {
+                let namespace = channel.metadata.namespace.clone().unwrap_or_default();
+                let name = channel.metadata.name.clone().unwrap_or_default();
+                store
+                    .list::<Subscription>(Some(&namespace), &LabelSelector::everything())
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| s.spec.channel.name == name)
+                    .map(|s| ObjectKey::namespaced(&namespace, &s.metadata.name.unwrap_or_default()))
+                    .collect()
+            }
+        }
+    };
+    let subscriptions_to_broker = {
+        let store = store.clone();
+        move |broker: kube::core::DynamicObject| {
+            let store = store.clone();
+            async move {
+                let namespace = broker.metadata.namespace.clone().unwrap_or_default();
+                let name = broker.metadata.name.clone().unwrap_or_default();
+                store
+                    .list::<Subscription>(None, &LabelSelector::everything())
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|s| {
+                        s.spec.subscriber.reference.as_ref().is_some_and(|r| {
+                            r.kind == "Broker" && r.name == name && r.namespace.as_deref().unwrap_or(s.metadata.namespace.as_deref().unwrap_or_default()) == namespace
+                        })
+                    })
+                    .map(|s| ObjectKey::namespaced(s.metadata.namespace.as_deref().unwrap_or_default(), &s.metadata.name.unwrap_or_default()))
+                    .collect()
+            }
+        }
+    };
+    spawn_controller(
+        "subscription-status",
+        raw.clone(),
+        vec![
+            Source::primary(kind_of::<Subscription>()),
+            Source::mapped_async(kind_of::<Channel>(), subscriptions_of_channel),
+            Source::mapped_async(kind_of::<Broker>(), subscriptions_to_broker),
+        ],
+        Arc::new(SubscriptionStatusController(status.clone())),
+        shutdown.clone(),
+    );
+
+    let triggers_of_broker = {
+        let store = store.clone();
+        move |broker: kube::core::DynamicObject| {
+            let store = store.clone();
+            async move {
+                let namespace = broker.metadata.namespace.clone().unwrap_or_default();
+                let name = broker.metadata.name.clone().unwrap_or_default();
+                store
+                    .list::<Trigger>(Some(&namespace), &LabelSelector::everything())
+                    .await
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter(|t| t.spec.broker == name)
+                    .map(|t| ObjectKey::namespaced(&namespace, &t.metadata.name.unwrap_or_default()))
+                    .collect()
+            }
+        }
+    };
+    spawn_controller(
+        "trigger-status",
+        raw,
+        vec![
+            Source::primary(kind_of::<Trigger>()),
+            Source::mapped_async(kind_of::<Broker>(), triggers_of_broker),
+        ],
+        Arc::new(TriggerStatusController(status)),
+        shutdown,
+    );
+}
+
+struct StatusWriter {
+    store: TypedStore,
+    settings: Arc<MeshSettings>,
+}
+
+impl StatusWriter {
+    /// Writes `status` unless it is already there; a lost race is retried by the loop.
+    async fn write<K>(&self, mut object: K, status: K::Status) -> Result<(), StoreError>
+    where
+        K: Typed + HasStatus,
+        K::Status: PartialEq,
+    {
+        if object.status() != Some(&status) {
+            *object.status_mut() = Some(status);
+            self.store.replace(&object).await?;
+        }
+        Ok(())
+    }
+
+    fn events_url(&self, path: &str) -> String {
+        format!("{}/{path}", self.settings.events_url)
+    }
+}
+
+struct ChannelStatusController(Arc<StatusWriter>);
+
+#[async_trait]
+impl Reconciler for ChannelStatusController {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let Some(channel) = self.0.store.get::<Channel>(key.namespace.as_deref(), &key.name).await? else {
+            return Ok(Requeue::Done);
+        };
+        let mut status = channel.status.clone().unwrap_or_default();
+        match channel.spec.unsupported_reason() {
+            Some(reason) => {
+                status.address.url = None;
+                status.set_condition("Ready", ConditionStatus::False, "UnsupportedChannel", reason);
+            }
+            None => {
+                let namespace = key.namespace.as_deref().unwrap_or_default();
+                status.address.url = Some(self.0.events_url(&format!("channels/{namespace}/{}", key.name)));
+                status.set_condition("Ready", ConditionStatus::True, "Served", "");
+            }
+        }
+        status.observed_generation = channel.metadata.generation;
+        self.0.write(channel, status).await?;
+        Ok(Requeue::Done)
+    }
+}
+
+struct BrokerStatusController(Arc<StatusWriter>);
+
+#[async_trait]
+impl Reconciler for BrokerStatusController {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let Some(broker) = self.0.store.get::<Broker>(key.namespace.as_deref(), &key.name).await? else {
+            return Ok(Requeue::Done);
+        };
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        let mut status = broker.status.clone().unwrap_or_default();
+        status.address.url = Some(self.0.events_url(&format!("{namespace}/{}", key.name)));
+        status.set_condition("Ready", ConditionStatus::True, "Served", "");
+        status.observed_generation = broker.metadata.generation;
+        self.0.write(broker, status).await?;
+        Ok(Requeue::Done)
+    }
+}
+
+struct HttpSourceStatusController(Arc<StatusWriter>);
+
+#[async_trait]
+impl Reconciler for HttpSourceStatusController {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let Some(source) = self.0.store.get::<HttpSource>(key.namespace.as_deref(), &key.name).await? else {
+            return Ok(Requeue::Done);
+        };
+        let mut status = source.status.clone().unwrap_or_default();
+        status.url = Some(self.0.events_url(&format!("{}/events", source.spec.source)));
+        status.set_condition("Ready", ConditionStatus::True, "Served", "");
+        self.0.write(source, status).await?;
+        Ok(Requeue::Done)
+    }
+}
+
+struct SubscriptionStatusController(Arc<StatusWriter>);
+
+#[async_trait]
+impl Reconciler for SubscriptionStatusController {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let store = &self.0.store;
+        let Some(subscription) = store.get::<Subscription>(key.namespace.as_deref(), &key.name).await? else {
+            return Ok(Requeue::Done);
+        };
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        let mut status = subscription.status.clone().unwrap_or_default();
+        let channel = store.get::<Channel>(Some(namespace), &subscription.spec.channel.name).await?;
+        let channel_ready = channel.as_ref().and_then(|c| c.status.as_ref()).is_some_and(|s| s.is_ready());
+        if channel_ready {
+            status.set_condition("ChannelReady", ConditionStatus::True, "", "");
+        } else {
+            let message = format!("Channel {namespace}/{} is missing or not ready", subscription.spec.channel.name);
+            status.set_condition("ChannelReady", ConditionStatus::False, "ChannelNotReady", message);
+        }
+        let subscriber = resolve_destination(store, &subscription.spec.subscriber, namespace).await?;
+        status.physical_subscription.subscriber_uri = subscriber.as_ref().ok().cloned();
+        set_resolved(&mut status, "SubscriberResolved", &subscriber);
+        let mut ready = channel_ready && subscriber.is_ok();
+        if let Some(sink) = subscription.spec.delivery.as_ref().and_then(|d| d.dead_letter_sink.as_ref()) {
+            let sink = resolve_destination(store, sink, namespace).await?;
+            status.physical_subscription.dead_letter_sink_uri = sink.as_ref().ok().cloned();
+            set_resolved(&mut status, "DeadLetterSinkResolved", &sink);
+            ready &= sink.is_ok();
+        }
+        set_ready(&mut status, ready, "the channel, subscriber or dead-letter sink is not ready");
+        status.observed_generation = subscription.metadata.generation;
+        self.0.write(subscription, status).await?;
+        Ok(if ready { Requeue::Done } else { Requeue::After(RECHECK) })
+    }
+}
+
+struct TriggerStatusController(Arc<StatusWriter>);
+
+#[async_trait]
+impl Reconciler for TriggerStatusController {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let store = &self.0.store;
+        let Some(trigger) = store.get::<Trigger>(key.namespace.as_deref(), &key.name).await? else {
+            return Ok(Requeue::Done);
+        };
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        let mut status = trigger.status.clone().unwrap_or_default();
+        let broker = store.get::<Broker>(Some(namespace), &trigger.spec.broker).await?;
+        let broker_ready = broker.as_ref().and_then(|b| b.status.as_ref()).is_some_and(|s| s.is_ready());
+        if broker_ready {
+            status.set_condition("BrokerReady", ConditionStatus::True, "", "");
+        } else {
+            let message = format!("Broker {namespace}/{} is missing or not ready", trigger.spec.broker);
+            status.set_condition("BrokerReady", ConditionStatus::False, "BrokerNotReady", message);
+        }
+        let subscriber = resolve_destination(store, &trigger.spec.subscriber, namespace).await?;
+        status.subscriber_uri = subscriber.as_ref().ok().cloned();
+        set_resolved(&mut status, "SubscriberResolved", &subscriber);
+        let mut ready = broker_ready && subscriber.is_ok();
+        let delivery = trigger.spec.delivery.as_ref().or(broker.as_ref().and_then(|b| b.spec.delivery.as_ref()));
+        match delivery.and_then(|d| d.dead_letter_sink.as_ref()) {
+            Some(sink) => {
+                let sink = resolve_destination(store, sink, namespace).await?;
+                status.dead_letter_sink_uri = sink.as_ref().ok().cloned();
+                set_resolved(&mut status, "DeadLetterSinkResolved", &sink);
+                ready &= sink.is_ok();
+            }
+            None => {
+                status.dead_letter_sink_uri = None;
+                status.set_condition("DeadLetterSinkResolved", ConditionStatus::True, "NoDeadLetterSink", "no dead-letter sink is configured");
+            }
+        }
+        set_ready(&mut status, ready, "the broker, subscriber or dead-letter sink is not ready");
+        status.observed_generation = trigger.metadata.generation;
+        self.0.write(trigger, status).await?;
+        Ok(if ready { Requeue::Done } else { Requeue::After(RECHECK) })
+    }
+}
+
+fn set_resolved(status: &mut impl Conditions, condition: &str, resolved: &Result<String, String>) {
+    match resolved {
+        Ok(_) => status.set_condition(condition, ConditionStatus::True, "", ""),
+        Err(reason) => status.set_condition(condition, ConditionStatus::False, "Unresolved", reason.clone()),
+    }
+}
+
+fn set_ready(status: &mut impl Conditions, ready: bool, otherwise: &str) {
+    if ready {
+        status.set_condition("Ready", ConditionStatus::True, "", "");
+    } else {
+        status.set_condition("Ready", ConditionStatus::False, "NotReady", otherwise);
+    }
+}

@@ -1,0 +1,15 @@
+//! Provisioning, updating and deprovisioning Event ServiceClass instances as
+//! durable operations: the request is recorded before it is acknowledged, the steps
+//! are idempotent and retried with backoff, and unfinished operations resume when
+//! the process starts again. The provisioner writes resources only; the mesh's
+//! controllers and dataplane follow them.
+
+mod names;
+mod requests;
+mod runner;
+mod service;
+mod steps;
+
+pub use names::{instance_object_name, subscription_name};
+pub use requests::{Accepted, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest};
+pub use service::{Provisioner, ProvisionerSettings};

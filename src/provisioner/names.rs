@@ -1,0 +1,58 @@
+//! Names of the objects the provisioner writes, derived so that the same request
+//! always names the same object.
+
+use crate::auth::sha256_hex;
+use crate::resources::is_valid_name;
+
+/// The ServiceInstance object of an OSB instance id: the id itself when it is a
+/// valid object name (GUIDs are), else a digest of it (the id is kept in the spec).
+pub fn instance_object_name(instance_id: &str) -> String {
+    if is_valid_name(instance_id) {
+        instance_id.to_string()
+    } else {
+        format!("i-{}", &sha256_hex(instance_id)[..40])
+    }
+}
+
+/// The Subscription carrying an Application's Channel to a namespace's Broker:
+/// `<application>.<namespace>`. Namespaces contain no dots, so the name is
+/// unambiguous; a name too long for Kubernetes falls back to a digest.
+pub fn subscription_name(application: &str, namespace: &str) -> String {
+    let name = format!("{application}.{namespace}");
+    if name.len() <= 253 {
+        name
+    } else {
+        format!("s-{}", &sha256_hex(&name)[..40])
+    }
+}
+
+pub fn new_operation_id() -> String {
+    let token = crate::auth::generate_token("").unwrap_or_else(|_| sha256_hex(&format!("{:?}", std::time::SystemTime::now())));
+    format!("op-{}", &token[..20])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn guid_ids_name_their_record_directly() {
+        let id = "3f6a2f1e-5c59-4b1a-9d8e-0b1a2c3d4e5f";
+        assert_eq!(instance_object_name(id), id);
+    }
+
+    #[test]
+    fn other_ids_are_digested_stably() {
+        let name = instance_object_name("Instance With Spaces");
+        assert!(name.starts_with("i-") && is_valid_name(&name));
+        assert_eq!(name, instance_object_name("Instance With Spaces"));
+        assert_ne!(name, instance_object_name("instance with spaces"));
+    }
+
+    #[test]
+    fn subscription_names_do_not_collide() {
+        assert_ne!(subscription_name("a-b", "c"), subscription_name("a", "b-c"));
+        assert_eq!(subscription_name("orders", "team-a"), "orders.team-a");
+        assert!(is_valid_name(&subscription_name(&"a".repeat(250), "ns")));
+    }
+}

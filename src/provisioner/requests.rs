@@ -1,0 +1,62 @@
+//! What the OSB layer asks of the provisioner, and what it answers.
+
+use crate::store::StoreError;
+
+/// A provision, already checked against the catalog and the namespace's mapping.
+#[derive(Debug, Clone)]
+pub struct ProvisionRequest {
+    pub instance_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+    pub namespace: String,
+    pub application: String,
+    pub organization_guid: Option<String>,
+    pub space_guid: Option<String>,
+    pub context: Option<serde_json::Value>,
+    pub parameters: Option<serde_json::Value>,
+    pub maintenance_info: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UpdateRequest {
+    pub instance_id: String,
+    pub service_id: String,
+    pub plan_id: Option<String>,
+    pub parameters: Option<serde_json::Value>,
+    pub context: Option<serde_json::Value>,
+    pub maintenance_info: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Clone)]
+pub struct DeprovisionRequest {
+    pub instance_id: String,
+    pub service_id: String,
+    pub plan_id: String,
+}
+
+/// How a mutating request was taken.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Accepted {
+    /// An operation runs (newly started, or the same one already running).
+    Started { operation: String, fresh: bool },
+    /// Nothing to do: the instance is already in the requested state.
+    AlreadyDone,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProvisionError {
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Concurrency(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}

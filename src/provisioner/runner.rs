@@ -1,0 +1,174 @@
+//! Runs an instance's operation to its end: the steps of its kind, each retried
+//! with backoff while it waits on something, each recorded in the operation's
+//! description, all within the operation timeout; then the outcome is recorded.
+//!
+//! Guarantees: one runner per instance record at a time; a runner stopped by
+//! shutdown leaves the operation `in progress`, and `Provisioner::resume` picks it
+//! up on the next start (the steps are idempotent, so they simply run again).
+//! The timeout counts from the (re)start, so a resumed operation gets a full window.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::service::Inner;
+use super::steps::{self, Steps};
+use crate::resources::{OperationKind, OperationState, ServiceInstance, condition::now_rfc3339};
+use crate::store::StoreError;
+
+const FIRST_DELAY: Duration = Duration::from_millis(100);
+const LONGEST_DELAY: Duration = Duration::from_secs(5);
+
+/// What a step says about itself.
+pub enum Progress {
+    Done,
+    /// Not yet: something it needs is not ready. Retried with backoff.
+    Wait(String),
+    /// Cannot succeed: the operation fails with this reason.
+    Fail(String),
+}
+
+/// Why an operation stopped before its end.
+pub enum Stop {
+    Failed(String),
+    ShuttingDown,
+}
+
+pub fn spawn(inner: Arc<Inner>, name: String) {
+    let fresh = inner.running.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone());
+    if !fresh {
+        return;
+    }
+    tokio::spawn(async move {
+        run(&inner, &name).await;
+        inner.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+    });
+}
+
+async fn run(inner: &Arc<Inner>, name: &str) {
+    loop {
+        let instance: Option<ServiceInstance> = match inner.store.get(None, name).await {
+            Ok(instance) => instance,
+            Err(error) => {
+                tracing::error!(instance = name, %error, "cannot read the instance record; the operation resumes at next start");
+                return;
+            }
+        };
+        let Some(instance) = instance else { return };
+        let Some(operation) = instance.running_operation().cloned() else { return };
+        let kind = kind_label(operation.kind);
+        inner.metrics.operation_started(kind);
+        let steps = Steps::new(inner.clone(), &instance, &operation.id);
+        tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, kind, "operation running");
+        let outcome = match operation.kind {
+            OperationKind::Provision => steps::provision(&steps).await,
+            OperationKind::Update => steps::update(&steps, operation.request.as_ref()).await,
+            OperationKind::Deprovision => steps::deprovision(&steps).await,
+        };
+        let (state, description) = match outcome {
+            Ok(()) => (OperationState::Succeeded, format!("{kind} succeeded")),
+            Err(Stop::Failed(reason)) => (OperationState::Failed, reason),
+            Err(Stop::ShuttingDown) => {
+                inner.metrics.operation_finished(kind, "interrupted");
+                return;
+            }
+        };
+        match finish(inner, name, &operation.id, state, &description).await {
+            Ok(()) => {
+                inner.metrics.operation_finished(kind, state.as_str());
+                tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, state = state.as_str(), %description, "operation ended");
+                // No listeners is fine: nobody is waiting synchronously.
+                let _ = inner.finished.send((operation.id.clone(), state));
+            }
+            Err(error) => {
+                tracing::error!(instance = name, %error, "cannot record the end of an operation; it resumes at next start");
+                inner.metrics.operation_finished(kind, "interrupted");
+                return;
+            }
+        }
+    }
+}
+
+fn kind_label(kind: OperationKind) -> &'static str {
+    match kind {
+        OperationKind::Provision => "provision",
+        OperationKind::Update => "update",
+        OperationKind::Deprovision => "deprovision",
+    }
+}
+
+/// Records the outcome and what it means for the instance.
+async fn finish(inner: &Inner, name: &str, operation: &str, state: OperationState, description: &str) -> Result<(), StoreError> {
+    inner
+        .store
+        .modify::<ServiceInstance, _>(None, name, |instance| {
+            let spec_update = instance.operation(operation).and_then(|o| o.request.clone());
+            let status = instance.status.get_or_insert_with(Default::default);
+            let Some(op) = status.operations.iter_mut().find(|o| o.id == operation) else {
+                return false;
+            };
+            op.state = state;
+            op.description = description.to_string();
+            op.finished_at = Some(now_rfc3339());
+            let kind = op.kind;
+            if state == OperationState::Succeeded {
+                match kind {
+                    OperationKind::Provision => status.provisioned = true,
+                    OperationKind::Deprovision => {
+                        status.provisioned = false;
+                        status.deleted = true;
+                    }
+                    OperationKind::Update => {
+                        if let Some(update) = spec_update {
+                            instance.spec.parameters = update.get("parameters").cloned().filter(|p| !p.is_null());
+                            if let Some(context) = update.get("context").filter(|c| !c.is_null()) {
+                                instance.spec.context = Some(context.clone());
+                            }
+                        }
+                    }
+                }
+            }
+            true
+        })
+        .await
+        .map(|_| ())
+}
+
+/// Runs one step until it is done, fails, or time runs out; records what it waits on.
+pub async fn run_step<F, Fut>(steps: &Steps, number: usize, total: usize, name: &str, mut attempt: F) -> Result<(), Stop>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<Progress, StoreError>>,
+{
+    let deadline = Instant::now() + steps.timeout();
+    let mut delay = FIRST_DELAY;
+    let mut attempts = 0u32;
+    let mut last_reason = String::new();
+    loop {
+        attempts += 1;
+        let progress = attempt().await.unwrap_or_else(|error| Progress::Wait(format!("store error: {error}")));
+        match progress {
+            Progress::Done => {
+                steps.record(&format!("step {number}/{total} {name}: done"), attempts).await;
+                return Ok(());
+            }
+            Progress::Fail(reason) => return Err(Stop::Failed(format!("step {number}/{total} {name} failed: {reason}"))),
+            Progress::Wait(reason) => {
+                if Instant::now() >= deadline {
+                    return Err(Stop::Failed(format!(
+                        "step {number}/{total} {name} gave up after {}s: {reason}",
+                        steps.timeout().as_secs()
+                    )));
+                }
+                if reason != last_reason {
+                    steps.record(&format!("step {number}/{total} {name}: waiting: {reason}"), attempts).await;
+                    last_reason = reason;
+                }
+                tokio::select! {
+                    () = tokio::time::sleep(delay) => {}
+                    () = steps.shutdown().wait() => return Err(Stop::ShuttingDown),
+                }
+                delay = (delay * 2).min(LONGEST_DELAY);
+            }
+        }
+    }
+}

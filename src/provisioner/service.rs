@@ -1,0 +1,330 @@
+//! `Provisioner`: the requests the OSB layer makes, each decided against the
+//! instance's durable record and answered with an operation to follow.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::broadcast;
+
+use super::names::{instance_object_name, new_operation_id};
+use super::requests::{Accepted, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest};
+use super::runner;
+use crate::resources::{
+    Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec, ServiceInstanceStatus,
+    condition::now_rfc3339, labels,
+};
+use crate::server::Shutdown;
+use crate::store::{LabelSelector, StoreError, TypedStore};
+use crate::telemetry::Metrics;
+
+/// How many finished operations a record keeps for last_operation to find.
+const OPERATIONS_KEPT: usize = 10;
+/// How often a request re-decides after losing a write race on the same record.
+const DECISION_RETRIES: usize = 5;
+
+#[derive(Debug, Clone)]
+pub struct ProvisionerSettings {
+    pub integration_namespace: String,
+    /// How long an operation keeps retrying after it (re)starts before it fails.
+    pub operation_timeout: Duration,
+}
+
+#[derive(Clone)]
+pub struct Provisioner {
+    pub(super) inner: Arc<Inner>,
+}
+
+pub(super) struct Inner {
+    pub store: TypedStore,
+    pub settings: ProvisionerSettings,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: Shutdown,
+    /// Instance records with a runner working on them.
+    pub running: Mutex<HashSet<String>>,
+    /// Serialises the namespace-wide steps (label, Broker, clean-up) per namespace.
+    pub namespace_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Announces (operation id, final state) as operations end.
+    pub finished: broadcast::Sender<(String, OperationState)>,
+}
+
+impl Provisioner {
+    pub fn new(store: TypedStore, settings: ProvisionerSettings, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                store,
+                settings,
+                metrics,
+                shutdown,
+                running: Mutex::new(HashSet::new()),
+                namespace_locks: Mutex::new(HashMap::new()),
+                finished: broadcast::channel(256).0,
+            }),
+        }
+    }
+
+    /// Picks up every operation a previous process left running.
+    pub async fn resume(&self) -> Result<usize, StoreError> {
+        let instances: Vec<ServiceInstance> = self.inner.store.list(None, &LabelSelector::everything()).await?;
+        let mut resumed = 0;
+        for instance in instances.iter().filter(|i| i.running_operation().is_some()) {
+            let name = instance.metadata.name.clone().unwrap_or_default();
+            tracing::info!(instance_id = %instance.spec.instance_id, "resuming an interrupted operation");
+            runner::spawn(self.inner.clone(), name);
+            resumed += 1;
+        }
+        Ok(resumed)
+    }
+
+    pub async fn instance(&self, instance_id: &str) -> Result<Option<ServiceInstance>, StoreError> {
+        self.inner.store.get(None, &instance_object_name(instance_id)).await
+    }
+
+    /// Waits up to `timeout` for an operation to end; its final state, or None.
+    pub async fn wait(&self, instance_id: &str, operation: &str, timeout: Duration) -> Result<Option<OperationState>, StoreError> {
+        let mut finished = self.inner.finished.subscribe();
+        let current = self.instance(instance_id).await?;
+        match current.as_ref().and_then(|i| i.operation(operation)).map(|o| o.state) {
+            Some(OperationState::InProgress) => {}
+            other => return Ok(other),
+        }
+        let waiting = async {
+            loop {
+                match finished.recv().await {
+                    Ok((id, state)) if id == operation => return Ok(Some(state)),
+                    Ok(_) => {}
+                    // Missed announcements: read the record instead.
+                    Err(broadcast::error::RecvError::Lagged(_)) => {
+                        let state = self.instance(instance_id).await?.and_then(|i| i.operation(operation).map(|o| o.state));
+                        if state != Some(OperationState::InProgress) {
+                            return Ok(state);
+                        }
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return Ok(None),
+                }
+            }
+        };
+        tokio::time::timeout(timeout, waiting).await.unwrap_or(Ok(None))
+    }
+
+    pub async fn provision(&self, request: ProvisionRequest) -> Result<Accepted, ProvisionError> {
+        let name = instance_object_name(&request.instance_id);
+        for _ in 0..DECISION_RETRIES {
+            let existing: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
+            let mut record = match existing {
+                Some(instance) if instance.is_live() => {
+                    if !same_attributes(&instance.spec, &request) {
+                        return Err(ProvisionError::Conflict(format!(
+                            "instance {} already exists with other attributes (service, plan, namespace, organization, space or parameters)",
+                            request.instance_id
+                        )));
+                    }
+                    match instance.running_operation() {
+                        Some(op) if op.kind == OperationKind::Provision => {
+                            return Ok(Accepted::Started { operation: op.id.clone(), fresh: false });
+                        }
+                        Some(op) => return Err(concurrency(&request.instance_id, op)),
+                        None if instance.status_or_default().provisioned => return Ok(Accepted::AlreadyDone),
+                        // The last provisioning failed: this request tries again.
+                        None => instance,
+                    }
+                }
+                Some(tombstone) => {
+                    let mut reused = tombstone;
+                    reused.spec = spec_of(&request);
+                    reused.status = Some(ServiceInstanceStatus {
+                        operations: reused.status.take().map(|s| s.operations).unwrap_or_default(),
+                        ..Default::default()
+                    });
+                    reused
+                }
+                None => new_record(&name, &request),
+            };
+            let operation = start_operation(&mut record, OperationKind::Provision, None);
+            match self.write(record).await {
+                Ok(()) => return Ok(self.started(name, operation)),
+                Err(error) if error.is_conflict() => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ProvisionError::Concurrency(format!(
+            "instance {} is being changed by other requests; retry",
+            request.instance_id
+        )))
+    }
+
+    pub async fn update(&self, request: UpdateRequest) -> Result<Accepted, ProvisionError> {
+        let name = instance_object_name(&request.instance_id);
+        for _ in 0..DECISION_RETRIES {
+            let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
+            let Some(mut instance) = instance.filter(|i| i.is_live()) else {
+                return Err(ProvisionError::NotFound(format!("instance {} does not exist", request.instance_id)));
+            };
+            if instance.spec.service_id != request.service_id {
+                return Err(ProvisionError::BadRequest(format!(
+                    "instance {} is of service {}, not {}",
+                    request.instance_id, instance.spec.service_id, request.service_id
+                )));
+            }
+            if let Some(plan) = request.plan_id.as_ref().filter(|p| **p != instance.spec.plan_id) {
+                return Err(ProvisionError::Unprocessable(format!(
+                    "the plan of instance {} cannot change to {plan}: the plan is not updateable",
+                    request.instance_id
+                )));
+            }
+            let parameters = request.parameters.clone().or_else(|| instance.spec.parameters.clone());
+            let wanted = serde_json::json!({ "parameters": parameters, "context": request.context });
+            match instance.running_operation() {
+                Some(op) if op.kind == OperationKind::Update && op.request.as_ref() == Some(&wanted) => {
+                    return Ok(Accepted::Started { operation: op.id.clone(), fresh: false });
+                }
+                Some(op) => return Err(concurrency(&request.instance_id, op)),
+                None => {}
+            }
+            if !instance.status_or_default().provisioned {
+                return Err(ProvisionError::Unprocessable(format!(
+                    "instance {} was not provisioned successfully; deprovision it and provision again",
+                    request.instance_id
+                )));
+            }
+            if same_parameters(parameters.as_ref(), instance.spec.parameters.as_ref()) {
+                if let Some(context) = request.context.clone().filter(|c| Some(c) != instance.spec.context.as_ref()) {
+                    instance.spec.context = Some(context);
+                    match self.write(instance).await {
+                        Err(error) if error.is_conflict() => continue,
+                        other => other?,
+                    }
+                }
+                return Ok(Accepted::AlreadyDone);
+            }
+            let operation = start_operation(&mut instance, OperationKind::Update, Some(wanted));
+            match self.write(instance).await {
+                Ok(()) => return Ok(self.started(name, operation)),
+                Err(error) if error.is_conflict() => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ProvisionError::Concurrency(format!("instance {} is being changed by other requests; retry", request.instance_id)))
+    }
+
+    pub async fn deprovision(&self, request: DeprovisionRequest) -> Result<Accepted, ProvisionError> {
+        let name = instance_object_name(&request.instance_id);
+        for _ in 0..DECISION_RETRIES {
+            let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
+            let Some(mut instance) = instance.filter(|i| i.is_live()) else {
+                return Err(ProvisionError::Gone(format!("instance {} does not exist", request.instance_id)));
+            };
+            if instance.spec.service_id != request.service_id || instance.spec.plan_id != request.plan_id {
+                return Err(ProvisionError::BadRequest(format!(
+                    "instance {} is of service {} plan {}, not service {} plan {}",
+                    request.instance_id,
+                    instance.spec.service_id,
+                    instance.spec.plan_id,
+                    request.service_id,
+                    request.plan_id
+                )));
+            }
+            match instance.running_operation() {
+                Some(op) if op.kind == OperationKind::Deprovision => {
+                    return Ok(Accepted::Started { operation: op.id.clone(), fresh: false });
+                }
+                Some(op) => return Err(concurrency(&request.instance_id, op)),
+                None => {}
+            }
+            let operation = start_operation(&mut instance, OperationKind::Deprovision, None);
+            match self.write(instance).await {
+                Ok(()) => return Ok(self.started(name, operation)),
+                Err(error) if error.is_conflict() => continue,
+                Err(error) => return Err(error.into()),
+            }
+        }
+        Err(ProvisionError::Concurrency(format!("instance {} is being changed by other requests; retry", request.instance_id)))
+    }
+
+    /// Creates or replaces the record; a replace is conditional on its resourceVersion.
+    async fn write(&self, record: ServiceInstance) -> Result<(), StoreError> {
+        if record.metadata.resource_version.is_some() {
+            self.inner.store.replace(&record).await.map(|_| ())
+        } else {
+            self.inner.store.create(&record).await.map(|_| ())
+        }
+    }
+
+    fn started(&self, name: String, operation: String) -> Accepted {
+        runner::spawn(self.inner.clone(), name);
+        Accepted::Started { operation, fresh: true }
+    }
+}
+
+fn concurrency(instance_id: &str, running: &Operation) -> ProvisionError {
+    let kind = match running.kind {
+        OperationKind::Provision => "provisioning",
+        OperationKind::Update => "an update",
+        OperationKind::Deprovision => "deprovisioning",
+    };
+    ProvisionError::Concurrency(format!(
+        "instance {instance_id} is busy with {kind} (operation {}); retry when it has finished",
+        running.id
+    ))
+}
+
+fn spec_of(request: &ProvisionRequest) -> ServiceInstanceSpec {
+    ServiceInstanceSpec {
+        instance_id: request.instance_id.clone(),
+        service_id: request.service_id.clone(),
+        plan_id: request.plan_id.clone(),
+        namespace: request.namespace.clone(),
+        application: request.application.clone(),
+        organization_guid: request.organization_guid.clone(),
+        space_guid: request.space_guid.clone(),
+        context: request.context.clone(),
+        parameters: request.parameters.clone(),
+        maintenance_info: request.maintenance_info.clone(),
+    }
+}
+
+fn new_record(name: &str, request: &ProvisionRequest) -> ServiceInstance {
+    let mut record = ServiceInstance::new(name, spec_of(request));
+    let mut record_labels = std::collections::BTreeMap::new();
+    record_labels.insert(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string());
+    record.metadata.labels = Some(record_labels);
+    if name != request.instance_id {
+        record.metadata.annotations = Some([(labels::INSTANCE_ID.to_string(), request.instance_id.clone())].into());
+    }
+    record.status = Some(ServiceInstanceStatus::default());
+    record
+}
+
+fn start_operation(record: &mut ServiceInstance, kind: OperationKind, request: Option<serde_json::Value>) -> String {
+    let id = new_operation_id();
+    let status = record.status.get_or_insert_with(Default::default);
+    status.operations.push(Operation {
+        id: id.clone(),
+        kind,
+        state: OperationState::InProgress,
+        description: "queued".into(),
+        attempts: 0,
+        started_at: now_rfc3339(),
+        finished_at: None,
+        request,
+    });
+    let excess = status.operations.len().saturating_sub(OPERATIONS_KEPT);
+    status.operations.drain(..excess);
+    id
+}
+
+/// "Identical attributes" for a repeated provision: the same service, plan,
+/// namespace, organization, space and parameters (absent equals `{}`).
+fn same_attributes(spec: &ServiceInstanceSpec, request: &ProvisionRequest) -> bool {
+    spec.service_id == request.service_id
+        && spec.plan_id == request.plan_id
+        && spec.namespace == request.namespace
+        && spec.organization_guid == request.organization_guid
+        && spec.space_guid == request.space_guid
+        && same_parameters(spec.parameters.as_ref(), request.parameters.as_ref())
+}
+
+fn same_parameters(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> bool {
+    let empty = serde_json::json!({});
+    a.unwrap_or(&empty) == b.unwrap_or(&empty)
+}

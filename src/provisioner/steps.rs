@@ -1,0 +1,358 @@
+//! The steps of each operation. Every step is idempotent: it looks at what exists,
+//! does what is missing, and says Done, Wait (something is not ready yet) or Fail.
+//!
+//! Provision: 1 channel-ready → 2 label-namespace → 3 broker-ready → 4 subscription
+//! → 5 subscription-ready. Steps 2–4 hold the namespace's lock, so a concurrent
+//! deprovision's clean-up cannot remove the label or Broker in between.
+//! Update: 1 apply-parameters. Deprovision: 1 release-subscription → 2
+//! clean-namespace (under the namespace's lock): when no other event instance is
+//! left in the namespace, remove the label and Broker that meshbroker created.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::Namespace;
+
+use super::names::subscription_name;
+use super::runner::{Progress, Stop, run_step};
+use super::service::Inner;
+use crate::resources::{
+    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, ServiceInstance, Subscription,
+    SubscriptionSpec, labels,
+};
+use crate::server::Shutdown;
+use crate::store::{LabelSelector, StoreError};
+
+const DEFAULT_BROKER: &str = "default";
+
+/// What the steps of one operation share.
+pub struct Steps {
+    inner: Arc<Inner>,
+    record: String,
+    operation: String,
+    instance_id: String,
+    service_id: String,
+    application: String,
+    namespace: String,
+    parameters: Option<serde_json::Value>,
+}
+
+impl Steps {
+    pub fn new(inner: Arc<Inner>, instance: &ServiceInstance, operation: &str) -> Self {
+        Self {
+            inner,
+            record: instance.metadata.name.clone().unwrap_or_default(),
+            operation: operation.to_string(),
+            instance_id: instance.spec.instance_id.clone(),
+            service_id: instance.spec.service_id.clone(),
+            application: instance.spec.application.clone(),
+            namespace: instance.spec.namespace.clone(),
+            parameters: instance.spec.parameters.clone(),
+        }
+    }
+
+    pub fn timeout(&self) -> Duration {
+        self.inner.settings.operation_timeout
+    }
+
+    pub fn shutdown(&self) -> Shutdown {
+        self.inner.shutdown.clone()
+    }
+
+    /// Writes progress into the operation's description; a failure to record is
+    /// logged, not fatal: the step itself went fine.
+    pub async fn record(&self, description: &str, attempts: u32) {
+        let operation = self.operation.clone();
+        let result = self
+            .inner
+            .store
+            .modify::<ServiceInstance, _>(None, &self.record, |instance| {
+                let status = instance.status.get_or_insert_with(Default::default);
+                match status.operations.iter_mut().find(|o| o.id == operation) {
+                    Some(op) if op.description != description || op.attempts != attempts => {
+                        op.description = description.to_string();
+                        op.attempts = attempts;
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .await;
+        if let Err(error) = result {
+            tracing::warn!(instance_id = %self.instance_id, %error, "cannot record operation progress");
+        }
+        tracing::info!(instance_id = %self.instance_id, operation = %self.operation, "{description}");
+    }
+
+    fn integration_namespace(&self) -> &str {
+        &self.inner.settings.integration_namespace
+    }
+
+    async fn lock_namespace(&self) -> tokio::sync::OwnedMutexGuard<()> {
+        let lock = self
+            .inner
+            .namespace_locks
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(self.namespace.clone())
+            .or_default()
+            .clone();
+        lock.lock_owned().await
+    }
+
+    fn subscription_name(&self) -> String {
+        subscription_name(&self.application, &self.namespace)
+    }
+}
+
+pub async fn provision(steps: &Steps) -> Result<(), Stop> {
+    run_step(steps, 1, 5, "channel-ready", || channel_ready(steps)).await?;
+    let guard = steps.lock_namespace().await;
+    run_step(steps, 2, 5, "label-namespace", || label_namespace(steps)).await?;
+    run_step(steps, 3, 5, "broker-ready", || broker_ready(steps)).await?;
+    run_step(steps, 4, 5, "subscription", || ensure_subscription(steps, None)).await?;
+    drop(guard);
+    run_step(steps, 5, 5, "subscription-ready", || subscription_ready(steps)).await
+}
+
+pub async fn update(steps: &Steps, request: Option<&serde_json::Value>) -> Result<(), Stop> {
+    let parameters = request.and_then(|r| r.get("parameters")).filter(|p| !p.is_null());
+    run_step(steps, 1, 1, "apply-parameters", || ensure_subscription(steps, Some(parameters))).await
+}
+
+pub async fn deprovision(steps: &Steps) -> Result<(), Stop> {
+    run_step(steps, 1, 2, "release-subscription", || release_subscription(steps)).await?;
+    let _guard = steps.lock_namespace().await;
+    run_step(steps, 2, 2, "clean-namespace", || clean_namespace(steps)).await
+}
+
+async fn channel_ready(steps: &Steps) -> Result<Progress, StoreError> {
+    let store = &steps.inner.store;
+    let Some(application) = store.get::<Application>(None, &steps.application).await? else {
+        return Ok(Progress::Wait(format!("Application {} is not registered", steps.application)));
+    };
+    if !application.spec.services.iter().any(|s| s.id == steps.service_id) {
+        return Ok(Progress::Fail(format!(
+            "Application {} no longer offers service {}",
+            steps.application, steps.service_id
+        )));
+    }
+    let namespace = steps.integration_namespace();
+    let Some(channel) = store.get::<Channel>(Some(namespace), &steps.application).await? else {
+        return Ok(Progress::Wait(format!("Channel {namespace}/{} does not exist yet", steps.application)));
+    };
+    let status = channel.status.unwrap_or_default();
+    if status.is_ready() && status.address.url.is_some() {
+        return Ok(Progress::Done);
+    }
+    let why = status
+        .condition("Ready")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| "no Ready condition yet".into());
+    Ok(Progress::Wait(format!("Channel {namespace}/{} is not ready: {why}", steps.application)))
+}
+
+async fn label_namespace(steps: &Steps) -> Result<Progress, StoreError> {
+    let changed = steps
+        .inner
+        .store
+        .modify::<Namespace, _>(None, &steps.namespace, |namespace| {
+            let meta = &mut namespace.metadata;
+            let labels_map = meta.labels.get_or_insert_with(BTreeMap::new);
+            if labels_map.get(labels::INJECTION).map(String::as_str) == Some(labels::INJECTION_ENABLED) {
+                return false;
+            }
+            labels_map.insert(labels::INJECTION.to_string(), labels::INJECTION_ENABLED.to_string());
+            meta.annotations
+                .get_or_insert_with(BTreeMap::new)
+                .insert(labels::LABELLED_BY_MESHBROKER.to_string(), "true".to_string());
+            true
+        })
+        .await?;
+    Ok(match changed {
+        Some(_) => Progress::Done,
+        None => Progress::Wait(format!("namespace {} does not exist", steps.namespace)),
+    })
+}
+
+async fn broker_ready(steps: &Steps) -> Result<Progress, StoreError> {
+    let broker = steps.inner.store.get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER).await?;
+    let Some(broker) = broker else {
+        return Ok(Progress::Wait(format!("Broker {}/{DEFAULT_BROKER} is not created yet", steps.namespace)));
+    };
+    let status = broker.status.unwrap_or_default();
+    if status.is_ready() && status.address.url.is_some() {
+        Ok(Progress::Done)
+    } else {
+        Ok(Progress::Wait(format!("Broker {}/{DEFAULT_BROKER} is not ready", steps.namespace)))
+    }
+}
+
+fn owners_of(subscription: &Subscription) -> BTreeSet<String> {
+    subscription
+        .metadata
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(labels::SUBSCRIPTION_OWNERS))
+        .and_then(|text| serde_json::from_str(text).ok())
+        .unwrap_or_default()
+}
+
+fn set_owners(subscription: &mut Subscription, owners: &BTreeSet<String>) {
+    let text = serde_json::to_string(owners).unwrap_or_else(|_| "[]".into());
+    subscription
+        .metadata
+        .annotations
+        .get_or_insert_with(BTreeMap::new)
+        .insert(labels::SUBSCRIPTION_OWNERS.to_string(), text);
+}
+
+/// Delivery options from the instance parameters (validated against the plan schema).
+fn delivery_from(parameters: Option<&serde_json::Value>) -> Option<DeliverySpec> {
+    parameters
+        .and_then(|p| p.get("delivery"))
+        .and_then(|d| serde_json::from_value(d.clone()).ok())
+}
+
+/// Makes the (Application, namespace) Subscription exist, list this instance among
+/// its owners and point at the namespace's Broker. `parameters` (for updates) also
+/// sets its delivery; on provision the instance's own parameters do.
+async fn ensure_subscription(steps: &Steps, parameters: Option<Option<&serde_json::Value>>) -> Result<Progress, StoreError> {
+    let store = &steps.inner.store;
+    let namespace = steps.integration_namespace();
+    let name = steps.subscription_name();
+    let delivery = delivery_from(parameters.unwrap_or(steps.parameters.as_ref()));
+    let spec = SubscriptionSpec {
+        channel: KReference {
+            api_version: "messaging.knative.dev/v1".into(),
+            kind: "Channel".into(),
+            name: steps.application.clone(),
+            namespace: None,
+        },
+        subscriber: Destination {
+            reference: Some(KReference {
+                api_version: "eventing.knative.dev/v1".into(),
+                kind: "Broker".into(),
+                name: DEFAULT_BROKER.into(),
+                namespace: Some(steps.namespace.clone()),
+            }),
+            uri: None,
+        },
+        reply: None,
+        delivery: delivery.clone(),
+    };
+    let set_delivery = parameters.is_some() || delivery.is_some();
+    let updated = store
+        .modify::<Subscription, _>(Some(namespace), &name, |subscription| {
+            let mut owners = owners_of(subscription);
+            let mut changed = owners.insert(steps.instance_id.clone());
+            set_owners(subscription, &owners);
+            if subscription.spec.channel != spec.channel || subscription.spec.subscriber != spec.subscriber {
+                subscription.spec.channel = spec.channel.clone();
+                subscription.spec.subscriber = spec.subscriber.clone();
+                changed = true;
+            }
+            if set_delivery && subscription.spec.delivery != delivery {
+                subscription.spec.delivery = delivery.clone();
+                changed = true;
+            }
+            changed
+        })
+        .await?;
+    if updated.is_some() {
+        return Ok(Progress::Done);
+    }
+    let mut subscription = Subscription::new(&name, spec);
+    subscription.metadata.namespace = Some(namespace.to_string());
+    subscription.metadata.labels = Some(BTreeMap::from([
+        (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
+        (labels::APPLICATION_NAME.to_string(), steps.application.clone()),
+        (labels::TARGET_NAMESPACE.to_string(), steps.namespace.clone()),
+    ]));
+    set_owners(&mut subscription, &BTreeSet::from([steps.instance_id.clone()]));
+    match store.create(&subscription).await {
+        Ok(_) => Ok(Progress::Done),
+        // Another instance created it first: add ourselves on the next attempt.
+        Err(StoreError::AlreadyExists { .. }) => Ok(Progress::Wait("the Subscription was created concurrently".into())),
+        Err(error) => Err(error),
+    }
+}
+
+async fn subscription_ready(steps: &Steps) -> Result<Progress, StoreError> {
+    let namespace = steps.integration_namespace();
+    let name = steps.subscription_name();
+    let Some(subscription) = steps.inner.store.get::<Subscription>(Some(namespace), &name).await? else {
+        return Ok(Progress::Fail(format!("Subscription {namespace}/{name} disappeared")));
+    };
+    let status = subscription.status.unwrap_or_default();
+    if status.is_ready() {
+        return Ok(Progress::Done);
+    }
+    let why = status
+        .condition("Ready")
+        .and_then(|c| c.message.clone())
+        .unwrap_or_else(|| "no Ready condition yet".into());
+    Ok(Progress::Wait(format!("Subscription {namespace}/{name} is not ready: {why}")))
+}
+
+async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
+    let store = &steps.inner.store;
+    let namespace = steps.integration_namespace();
+    let name = steps.subscription_name();
+    let mut now_unowned = false;
+    store
+        .modify::<Subscription, _>(Some(namespace), &name, |subscription| {
+            let mut owners = owners_of(subscription);
+            let removed = owners.remove(&steps.instance_id);
+            now_unowned = owners.is_empty();
+            set_owners(subscription, &owners);
+            removed
+        })
+        .await?;
+    if now_unowned {
+        store.delete::<Subscription>(Some(namespace), &name).await?;
+        tracing::info!(application = %steps.application, namespace = %steps.namespace, "last owner gone: Subscription deleted");
+    }
+    Ok(Progress::Done)
+}
+
+async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
+    let store = &steps.inner.store;
+    let instances: Vec<ServiceInstance> = store.list(None, &LabelSelector::everything()).await?;
+    let remaining = instances
+        .iter()
+        .filter(|i| i.spec.namespace == steps.namespace && i.is_live() && i.spec.instance_id != steps.instance_id)
+        .count();
+    if remaining > 0 {
+        steps
+            .record(&format!("namespace {} keeps its label and Broker: {remaining} event instance(s) remain", steps.namespace), 1)
+            .await;
+        return Ok(Progress::Done);
+    }
+    let mut label_remains = false;
+    store
+        .modify::<Namespace, _>(None, &steps.namespace, |namespace| {
+            let meta = &mut namespace.metadata;
+            let ours = meta.annotations.as_mut().and_then(|a| a.remove(labels::LABELLED_BY_MESHBROKER)).is_some();
+            if ours {
+                if let Some(l) = meta.labels.as_mut() {
+                    l.remove(labels::INJECTION);
+                }
+            } else {
+                label_remains = meta.labels.as_ref().is_some_and(|l| l.contains_key(labels::INJECTION));
+            }
+            ours
+        })
+        .await?;
+    // A label a person set still asks for a Broker; the injection would recreate it.
+    if !label_remains
+        && let Some(broker) = store.get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER).await?
+        && broker.metadata.labels.as_ref().and_then(|l| l.get(labels::MANAGED_BY)).map(String::as_str)
+            == Some(labels::MANAGED_BY_VALUE)
+    {
+        store.delete::<Broker>(Some(&steps.namespace), DEFAULT_BROKER).await?;
+        tracing::info!(namespace = %steps.namespace, "no event instances left: label and Broker removed");
+    }
+    Ok(Progress::Done)
+}
