@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod mesh;
+pub mod osb;
 pub mod provisioner;
 pub mod resource_api;
 pub mod resources;

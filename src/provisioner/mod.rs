@@ -11,5 +11,7 @@ mod service;
 mod steps;
 
 pub use names::{instance_object_name, subscription_name};
-pub use requests::{Accepted, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest};
+pub use requests::{
+    Accepted, Bound, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest,
+};
 pub use service::{Provisioner, ProvisionerSettings};

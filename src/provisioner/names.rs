@@ -27,7 +27,8 @@ pub fn subscription_name(application: &str, namespace: &str) -> String {
 }
 
 pub fn new_operation_id() -> String {
-    let token = crate::auth::generate_token("").unwrap_or_else(|_| sha256_hex(&format!("{:?}", std::time::SystemTime::now())));
+    let token = crate::auth::generate_token("")
+        .unwrap_or_else(|_| sha256_hex(&format!("{:?}", std::time::SystemTime::now())));
     format!("op-{}", &token[..20])
 }
 

@@ -24,7 +24,6 @@ pub struct UpdateRequest {
     pub plan_id: Option<String>,
     pub parameters: Option<serde_json::Value>,
     pub context: Option<serde_json::Value>,
-    pub maintenance_info: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Clone)]
@@ -32,6 +31,13 @@ pub struct DeprovisionRequest {
     pub instance_id: String,
     pub service_id: String,
     pub plan_id: String,
+}
+
+/// The outcome of a bind: whether it created the binding or found it already there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Bound {
+    Created,
+    AlreadyThere,
 }
 
 /// How a mutating request was taken.

@@ -34,13 +34,21 @@ pub enum Stop {
 }
 
 pub fn spawn(inner: Arc<Inner>, name: String) {
-    let fresh = inner.running.lock().unwrap_or_else(|p| p.into_inner()).insert(name.clone());
+    let fresh = inner
+        .running
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .insert(name.clone());
     if !fresh {
         return;
     }
     tokio::spawn(async move {
         run(&inner, &name).await;
-        inner.running.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+        inner
+            .running
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&name);
     });
 }
 
@@ -54,7 +62,9 @@ async fn run(inner: &Arc<Inner>, name: &str) {
             }
         };
         let Some(instance) = instance else { return };
-        let Some(operation) = instance.running_operation().cloned() else { return };
+        let Some(operation) = instance.running_operation().cloned() else {
+            return;
+        };
         let kind = kind_label(operation.kind);
         inner.metrics.operation_started(kind);
         let steps = Steps::new(inner.clone(), &instance, &operation.id);
@@ -97,11 +107,19 @@ fn kind_label(kind: OperationKind) -> &'static str {
 }
 
 /// Records the outcome and what it means for the instance.
-async fn finish(inner: &Inner, name: &str, operation: &str, state: OperationState, description: &str) -> Result<(), StoreError> {
+async fn finish(
+    inner: &Inner,
+    name: &str,
+    operation: &str,
+    state: OperationState,
+    description: &str,
+) -> Result<(), StoreError> {
     inner
         .store
         .modify::<ServiceInstance, _>(None, name, |instance| {
-            let spec_update = instance.operation(operation).and_then(|o| o.request.clone());
+            let spec_update = instance
+                .operation(operation)
+                .and_then(|o| o.request.clone());
             let status = instance.status.get_or_insert_with(Default::default);
             let Some(op) = status.operations.iter_mut().find(|o| o.id == operation) else {
                 return false;
@@ -119,7 +137,8 @@ async fn finish(inner: &Inner, name: &str, operation: &str, state: OperationStat
                     }
                     OperationKind::Update => {
                         if let Some(update) = spec_update {
-                            instance.spec.parameters = update.get("parameters").cloned().filter(|p| !p.is_null());
+                            instance.spec.parameters =
+                                update.get("parameters").cloned().filter(|p| !p.is_null());
                             if let Some(context) = update.get("context").filter(|c| !c.is_null()) {
                                 instance.spec.context = Some(context.clone());
                             }
@@ -134,7 +153,13 @@ async fn finish(inner: &Inner, name: &str, operation: &str, state: OperationStat
 }
 
 /// Runs one step until it is done, fails, or time runs out; records what it waits on.
-pub async fn run_step<F, Fut>(steps: &Steps, number: usize, total: usize, name: &str, mut attempt: F) -> Result<(), Stop>
+pub async fn run_step<F, Fut>(
+    steps: &Steps,
+    number: usize,
+    total: usize,
+    name: &str,
+    mut attempt: F,
+) -> Result<(), Stop>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Progress, StoreError>>,
@@ -145,13 +170,21 @@ where
     let mut last_reason = String::new();
     loop {
         attempts += 1;
-        let progress = attempt().await.unwrap_or_else(|error| Progress::Wait(format!("store error: {error}")));
+        let progress = attempt()
+            .await
+            .unwrap_or_else(|error| Progress::Wait(format!("store error: {error}")));
         match progress {
             Progress::Done => {
-                steps.record(&format!("step {number}/{total} {name}: done"), attempts).await;
+                steps
+                    .record(&format!("step {number}/{total} {name}: done"), attempts)
+                    .await;
                 return Ok(());
             }
-            Progress::Fail(reason) => return Err(Stop::Failed(format!("step {number}/{total} {name} failed: {reason}"))),
+            Progress::Fail(reason) => {
+                return Err(Stop::Failed(format!(
+                    "step {number}/{total} {name} failed: {reason}"
+                )));
+            }
             Progress::Wait(reason) => {
                 if Instant::now() >= deadline {
                     return Err(Stop::Failed(format!(
@@ -160,7 +193,12 @@ where
                     )));
                 }
                 if reason != last_reason {
-                    steps.record(&format!("step {number}/{total} {name}: waiting: {reason}"), attempts).await;
+                    steps
+                        .record(
+                            &format!("step {number}/{total} {name}: waiting: {reason}"),
+                            attempts,
+                        )
+                        .await;
                     last_reason = reason;
                 }
                 tokio::select! {

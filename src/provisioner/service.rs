@@ -8,11 +8,13 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 
 use super::names::{instance_object_name, new_operation_id};
-use super::requests::{Accepted, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest};
+use super::requests::{
+    Accepted, Bound, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest,
+};
 use super::runner;
 use crate::resources::{
-    Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec, ServiceInstanceStatus,
-    condition::now_rfc3339, labels,
+    Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
+    ServiceInstanceStatus, condition::now_rfc3339, labels,
 };
 use crate::server::Shutdown;
 use crate::store::{LabelSelector, StoreError, TypedStore};
@@ -49,7 +51,12 @@ pub(super) struct Inner {
 }
 
 impl Provisioner {
-    pub fn new(store: TypedStore, settings: ProvisionerSettings, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
+    pub fn new(
+        store: TypedStore,
+        settings: ProvisionerSettings,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 store,
@@ -65,7 +72,11 @@ impl Provisioner {
 
     /// Picks up every operation a previous process left running.
     pub async fn resume(&self) -> Result<usize, StoreError> {
-        let instances: Vec<ServiceInstance> = self.inner.store.list(None, &LabelSelector::everything()).await?;
+        let instances: Vec<ServiceInstance> = self
+            .inner
+            .store
+            .list(None, &LabelSelector::everything())
+            .await?;
         let mut resumed = 0;
         for instance in instances.iter().filter(|i| i.running_operation().is_some()) {
             let name = instance.metadata.name.clone().unwrap_or_default();
@@ -77,14 +88,26 @@ impl Provisioner {
     }
 
     pub async fn instance(&self, instance_id: &str) -> Result<Option<ServiceInstance>, StoreError> {
-        self.inner.store.get(None, &instance_object_name(instance_id)).await
+        self.inner
+            .store
+            .get(None, &instance_object_name(instance_id))
+            .await
     }
 
     /// Waits up to `timeout` for an operation to end; its final state, or None.
-    pub async fn wait(&self, instance_id: &str, operation: &str, timeout: Duration) -> Result<Option<OperationState>, StoreError> {
+    pub async fn wait(
+        &self,
+        instance_id: &str,
+        operation: &str,
+        timeout: Duration,
+    ) -> Result<Option<OperationState>, StoreError> {
         let mut finished = self.inner.finished.subscribe();
         let current = self.instance(instance_id).await?;
-        match current.as_ref().and_then(|i| i.operation(operation)).map(|o| o.state) {
+        match current
+            .as_ref()
+            .and_then(|i| i.operation(operation))
+            .map(|o| o.state)
+        {
             Some(OperationState::InProgress) => {}
             other => return Ok(other),
         }
@@ -95,7 +118,10 @@ impl Provisioner {
                     Ok(_) => {}
                     // Missed announcements: read the record instead.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
-                        let state = self.instance(instance_id).await?.and_then(|i| i.operation(operation).map(|o| o.state));
+                        let state = self
+                            .instance(instance_id)
+                            .await?
+                            .and_then(|i| i.operation(operation).map(|o| o.state));
                         if state != Some(OperationState::InProgress) {
                             return Ok(state);
                         }
@@ -104,7 +130,9 @@ impl Provisioner {
                 }
             }
         };
-        tokio::time::timeout(timeout, waiting).await.unwrap_or(Ok(None))
+        tokio::time::timeout(timeout, waiting)
+            .await
+            .unwrap_or(Ok(None))
     }
 
     pub async fn provision(&self, request: ProvisionRequest) -> Result<Accepted, ProvisionError> {
@@ -121,10 +149,15 @@ impl Provisioner {
                     }
                     match instance.running_operation() {
                         Some(op) if op.kind == OperationKind::Provision => {
-                            return Ok(Accepted::Started { operation: op.id.clone(), fresh: false });
+                            return Ok(Accepted::Started {
+                                operation: op.id.clone(),
+                                fresh: false,
+                            });
                         }
                         Some(op) => return Err(concurrency(&request.instance_id, op)),
-                        None if instance.status_or_default().provisioned => return Ok(Accepted::AlreadyDone),
+                        None if instance.status_or_default().provisioned => {
+                            return Ok(Accepted::AlreadyDone);
+                        }
                         // The last provisioning failed: this request tries again.
                         None => instance,
                     }
@@ -133,7 +166,11 @@ impl Provisioner {
                     let mut reused = tombstone;
                     reused.spec = spec_of(&request);
                     reused.status = Some(ServiceInstanceStatus {
-                        operations: reused.status.take().map(|s| s.operations).unwrap_or_default(),
+                        operations: reused
+                            .status
+                            .take()
+                            .map(|s| s.operations)
+                            .unwrap_or_default(),
                         ..Default::default()
                     });
                     reused
@@ -158,7 +195,10 @@ impl Provisioner {
         for _ in 0..DECISION_RETRIES {
             let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
             let Some(mut instance) = instance.filter(|i| i.is_live()) else {
-                return Err(ProvisionError::NotFound(format!("instance {} does not exist", request.instance_id)));
+                return Err(ProvisionError::NotFound(format!(
+                    "instance {} does not exist",
+                    request.instance_id
+                )));
             };
             if instance.spec.service_id != request.service_id {
                 return Err(ProvisionError::BadRequest(format!(
@@ -166,17 +206,30 @@ impl Provisioner {
                     request.instance_id, instance.spec.service_id, request.service_id
                 )));
             }
-            if let Some(plan) = request.plan_id.as_ref().filter(|p| **p != instance.spec.plan_id) {
+            if let Some(plan) = request
+                .plan_id
+                .as_ref()
+                .filter(|p| **p != instance.spec.plan_id)
+            {
                 return Err(ProvisionError::Unprocessable(format!(
                     "the plan of instance {} cannot change to {plan}: the plan is not updateable",
                     request.instance_id
                 )));
             }
-            let parameters = request.parameters.clone().or_else(|| instance.spec.parameters.clone());
-            let wanted = serde_json::json!({ "parameters": parameters, "context": request.context });
+            let parameters = request
+                .parameters
+                .clone()
+                .or_else(|| instance.spec.parameters.clone());
+            let wanted =
+                serde_json::json!({ "parameters": parameters, "context": request.context });
             match instance.running_operation() {
-                Some(op) if op.kind == OperationKind::Update && op.request.as_ref() == Some(&wanted) => {
-                    return Ok(Accepted::Started { operation: op.id.clone(), fresh: false });
+                Some(op)
+                    if op.kind == OperationKind::Update && op.request.as_ref() == Some(&wanted) =>
+                {
+                    return Ok(Accepted::Started {
+                        operation: op.id.clone(),
+                        fresh: false,
+                    });
                 }
                 Some(op) => return Err(concurrency(&request.instance_id, op)),
                 None => {}
@@ -188,7 +241,11 @@ impl Provisioner {
                 )));
             }
             if same_parameters(parameters.as_ref(), instance.spec.parameters.as_ref()) {
-                if let Some(context) = request.context.clone().filter(|c| Some(c) != instance.spec.context.as_ref()) {
+                if let Some(context) = request
+                    .context
+                    .clone()
+                    .filter(|c| Some(c) != instance.spec.context.as_ref())
+                {
                     instance.spec.context = Some(context);
                     match self.write(instance).await {
                         Err(error) if error.is_conflict() => continue,
@@ -204,17 +261,28 @@ impl Provisioner {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ProvisionError::Concurrency(format!("instance {} is being changed by other requests; retry", request.instance_id)))
+        Err(ProvisionError::Concurrency(format!(
+            "instance {} is being changed by other requests; retry",
+            request.instance_id
+        )))
     }
 
-    pub async fn deprovision(&self, request: DeprovisionRequest) -> Result<Accepted, ProvisionError> {
+    pub async fn deprovision(
+        &self,
+        request: DeprovisionRequest,
+    ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
             let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
             let Some(mut instance) = instance.filter(|i| i.is_live()) else {
-                return Err(ProvisionError::Gone(format!("instance {} does not exist", request.instance_id)));
+                return Err(ProvisionError::Gone(format!(
+                    "instance {} does not exist",
+                    request.instance_id
+                )));
             };
-            if instance.spec.service_id != request.service_id || instance.spec.plan_id != request.plan_id {
+            if instance.spec.service_id != request.service_id
+                || instance.spec.plan_id != request.plan_id
+            {
                 return Err(ProvisionError::BadRequest(format!(
                     "instance {} is of service {} plan {}, not service {} plan {}",
                     request.instance_id,
@@ -226,7 +294,10 @@ impl Provisioner {
             }
             match instance.running_operation() {
                 Some(op) if op.kind == OperationKind::Deprovision => {
-                    return Ok(Accepted::Started { operation: op.id.clone(), fresh: false });
+                    return Ok(Accepted::Started {
+                        operation: op.id.clone(),
+                        fresh: false,
+                    });
                 }
                 Some(op) => return Err(concurrency(&request.instance_id, op)),
                 None => {}
@@ -238,7 +309,80 @@ impl Provisioner {
                 Err(error) => return Err(error.into()),
             }
         }
-        Err(ProvisionError::Concurrency(format!("instance {} is being changed by other requests; retry", request.instance_id)))
+        Err(ProvisionError::Concurrency(format!(
+            "instance {} is being changed by other requests; retry",
+            request.instance_id
+        )))
+    }
+
+    /// Records a binding of a provisioned instance; the same id with other
+    /// parameters is a conflict.
+    pub async fn bind(
+        &self,
+        instance_id: &str,
+        binding_id: &str,
+        parameters: Option<serde_json::Value>,
+    ) -> Result<Bound, ProvisionError> {
+        let mut outcome = Err(ProvisionError::NotFound(format!(
+            "instance {instance_id} does not exist or is not provisioned"
+        )));
+        self.inner
+            .store
+            .modify::<ServiceInstance, _>(None, &instance_object_name(instance_id), |instance| {
+                let running = instance.running_operation().cloned();
+                let status = instance.status.get_or_insert_with(Default::default);
+                if status.deleted || !status.provisioned {
+                    return false;
+                }
+                if let Some(op) = running {
+                    outcome = Err(concurrency(instance_id, &op));
+                    return false;
+                }
+                match status.bindings.iter().find(|b| b.id == binding_id) {
+                    Some(existing) if existing.parameters == parameters => {
+                        outcome = Ok(Bound::AlreadyThere);
+                        false
+                    }
+                    Some(_) => {
+                        outcome = Err(ProvisionError::Conflict(format!(
+                            "binding {binding_id} already exists with other parameters"
+                        )));
+                        false
+                    }
+                    None => {
+                        status.bindings.push(Binding {
+                            id: binding_id.to_string(),
+                            parameters: parameters.clone(),
+                        });
+                        outcome = Ok(Bound::Created);
+                        true
+                    }
+                }
+            })
+            .await?;
+        outcome
+    }
+
+    /// Forgets a binding; Gone when there is no such binding.
+    pub async fn unbind(&self, instance_id: &str, binding_id: &str) -> Result<(), ProvisionError> {
+        let mut removed = false;
+        self.inner
+            .store
+            .modify::<ServiceInstance, _>(None, &instance_object_name(instance_id), |instance| {
+                let status = instance.status.get_or_insert_with(Default::default);
+                let before = status.bindings.len();
+                status.bindings.retain(|b| b.id != binding_id);
+                removed = status.bindings.len() != before;
+                removed
+            })
+            .await?;
+        if removed {
+            Ok(())
+        } else {
+            Err(ProvisionError::Gone(format!(
+                "binding {binding_id} of instance {instance_id} does not exist"
+            )))
+        }
     }
 
     /// Creates or replaces the record; a replace is conditional on its resourceVersion.
@@ -252,7 +396,10 @@ impl Provisioner {
 
     fn started(&self, name: String, operation: String) -> Accepted {
         runner::spawn(self.inner.clone(), name);
-        Accepted::Started { operation, fresh: true }
+        Accepted::Started {
+            operation,
+            fresh: true,
+        }
     }
 }
 
@@ -286,16 +433,24 @@ fn spec_of(request: &ProvisionRequest) -> ServiceInstanceSpec {
 fn new_record(name: &str, request: &ProvisionRequest) -> ServiceInstance {
     let mut record = ServiceInstance::new(name, spec_of(request));
     let mut record_labels = std::collections::BTreeMap::new();
-    record_labels.insert(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string());
+    record_labels.insert(
+        labels::MANAGED_BY.to_string(),
+        labels::MANAGED_BY_VALUE.to_string(),
+    );
     record.metadata.labels = Some(record_labels);
     if name != request.instance_id {
-        record.metadata.annotations = Some([(labels::INSTANCE_ID.to_string(), request.instance_id.clone())].into());
+        record.metadata.annotations =
+            Some([(labels::INSTANCE_ID.to_string(), request.instance_id.clone())].into());
     }
     record.status = Some(ServiceInstanceStatus::default());
     record
 }
 
-fn start_operation(record: &mut ServiceInstance, kind: OperationKind, request: Option<serde_json::Value>) -> String {
+fn start_operation(
+    record: &mut ServiceInstance,
+    kind: OperationKind,
+    request: Option<serde_json::Value>,
+) -> String {
     let id = new_operation_id();
     let status = record.status.get_or_insert_with(Default::default);
     status.operations.push(Operation {

@@ -18,8 +18,8 @@ use super::names::subscription_name;
 use super::runner::{Progress, Stop, run_step};
 use super::service::Inner;
 use crate::resources::{
-    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, ServiceInstance, Subscription,
-    SubscriptionSpec, labels,
+    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference,
+    ServiceInstance, Subscription, SubscriptionSpec, labels,
 };
 use crate::server::Shutdown;
 use crate::store::{LabelSelector, StoreError};
@@ -111,18 +111,32 @@ pub async fn provision(steps: &Steps) -> Result<(), Stop> {
     let guard = steps.lock_namespace().await;
     run_step(steps, 2, 5, "label-namespace", || label_namespace(steps)).await?;
     run_step(steps, 3, 5, "broker-ready", || broker_ready(steps)).await?;
-    run_step(steps, 4, 5, "subscription", || ensure_subscription(steps, None)).await?;
+    run_step(steps, 4, 5, "subscription", || {
+        ensure_subscription(steps, None)
+    })
+    .await?;
     drop(guard);
-    run_step(steps, 5, 5, "subscription-ready", || subscription_ready(steps)).await
+    run_step(steps, 5, 5, "subscription-ready", || {
+        subscription_ready(steps)
+    })
+    .await
 }
 
 pub async fn update(steps: &Steps, request: Option<&serde_json::Value>) -> Result<(), Stop> {
-    let parameters = request.and_then(|r| r.get("parameters")).filter(|p| !p.is_null());
-    run_step(steps, 1, 1, "apply-parameters", || ensure_subscription(steps, Some(parameters))).await
+    let parameters = request
+        .and_then(|r| r.get("parameters"))
+        .filter(|p| !p.is_null());
+    run_step(steps, 1, 1, "apply-parameters", || {
+        ensure_subscription(steps, Some(parameters))
+    })
+    .await
 }
 
 pub async fn deprovision(steps: &Steps) -> Result<(), Stop> {
-    run_step(steps, 1, 2, "release-subscription", || release_subscription(steps)).await?;
+    run_step(steps, 1, 2, "release-subscription", || {
+        release_subscription(steps)
+    })
+    .await?;
     let _guard = steps.lock_namespace().await;
     run_step(steps, 2, 2, "clean-namespace", || clean_namespace(steps)).await
 }
@@ -130,17 +144,31 @@ pub async fn deprovision(steps: &Steps) -> Result<(), Stop> {
 async fn channel_ready(steps: &Steps) -> Result<Progress, StoreError> {
     let store = &steps.inner.store;
     let Some(application) = store.get::<Application>(None, &steps.application).await? else {
-        return Ok(Progress::Wait(format!("Application {} is not registered", steps.application)));
+        return Ok(Progress::Wait(format!(
+            "Application {} is not registered",
+            steps.application
+        )));
     };
-    if !application.spec.services.iter().any(|s| s.id == steps.service_id) {
+    if !application
+        .spec
+        .services
+        .iter()
+        .any(|s| s.id == steps.service_id)
+    {
         return Ok(Progress::Fail(format!(
             "Application {} no longer offers service {}",
             steps.application, steps.service_id
         )));
     }
     let namespace = steps.integration_namespace();
-    let Some(channel) = store.get::<Channel>(Some(namespace), &steps.application).await? else {
-        return Ok(Progress::Wait(format!("Channel {namespace}/{} does not exist yet", steps.application)));
+    let Some(channel) = store
+        .get::<Channel>(Some(namespace), &steps.application)
+        .await?
+    else {
+        return Ok(Progress::Wait(format!(
+            "Channel {namespace}/{} does not exist yet",
+            steps.application
+        )));
     };
     let status = channel.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
@@ -150,7 +178,10 @@ async fn channel_ready(steps: &Steps) -> Result<Progress, StoreError> {
         .condition("Ready")
         .and_then(|c| c.message.clone())
         .unwrap_or_else(|| "no Ready condition yet".into());
-    Ok(Progress::Wait(format!("Channel {namespace}/{} is not ready: {why}", steps.application)))
+    Ok(Progress::Wait(format!(
+        "Channel {namespace}/{} is not ready: {why}",
+        steps.application
+    )))
 }
 
 async fn label_namespace(steps: &Steps) -> Result<Progress, StoreError> {
@@ -160,13 +191,19 @@ async fn label_namespace(steps: &Steps) -> Result<Progress, StoreError> {
         .modify::<Namespace, _>(None, &steps.namespace, |namespace| {
             let meta = &mut namespace.metadata;
             let labels_map = meta.labels.get_or_insert_with(BTreeMap::new);
-            if labels_map.get(labels::INJECTION).map(String::as_str) == Some(labels::INJECTION_ENABLED) {
+            if labels_map.get(labels::INJECTION).map(String::as_str)
+                == Some(labels::INJECTION_ENABLED)
+            {
                 return false;
             }
-            labels_map.insert(labels::INJECTION.to_string(), labels::INJECTION_ENABLED.to_string());
-            meta.annotations
-                .get_or_insert_with(BTreeMap::new)
-                .insert(labels::LABELLED_BY_MESHBROKER.to_string(), "true".to_string());
+            labels_map.insert(
+                labels::INJECTION.to_string(),
+                labels::INJECTION_ENABLED.to_string(),
+            );
+            meta.annotations.get_or_insert_with(BTreeMap::new).insert(
+                labels::LABELLED_BY_MESHBROKER.to_string(),
+                "true".to_string(),
+            );
             true
         })
         .await?;
@@ -177,15 +214,25 @@ async fn label_namespace(steps: &Steps) -> Result<Progress, StoreError> {
 }
 
 async fn broker_ready(steps: &Steps) -> Result<Progress, StoreError> {
-    let broker = steps.inner.store.get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER).await?;
+    let broker = steps
+        .inner
+        .store
+        .get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER)
+        .await?;
     let Some(broker) = broker else {
-        return Ok(Progress::Wait(format!("Broker {}/{DEFAULT_BROKER} is not created yet", steps.namespace)));
+        return Ok(Progress::Wait(format!(
+            "Broker {}/{DEFAULT_BROKER} is not created yet",
+            steps.namespace
+        )));
     };
     let status = broker.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
         Ok(Progress::Done)
     } else {
-        Ok(Progress::Wait(format!("Broker {}/{DEFAULT_BROKER} is not ready", steps.namespace)))
+        Ok(Progress::Wait(format!(
+            "Broker {}/{DEFAULT_BROKER} is not ready",
+            steps.namespace
+        )))
     }
 }
 
@@ -218,7 +265,10 @@ fn delivery_from(parameters: Option<&serde_json::Value>) -> Option<DeliverySpec>
 /// Makes the (Application, namespace) Subscription exist, list this instance among
 /// its owners and point at the namespace's Broker. `parameters` (for updates) also
 /// sets its delivery; on provision the instance's own parameters do.
-async fn ensure_subscription(steps: &Steps, parameters: Option<Option<&serde_json::Value>>) -> Result<Progress, StoreError> {
+async fn ensure_subscription(
+    steps: &Steps,
+    parameters: Option<Option<&serde_json::Value>>,
+) -> Result<Progress, StoreError> {
     let store = &steps.inner.store;
     let namespace = steps.integration_namespace();
     let name = steps.subscription_name();
@@ -248,7 +298,9 @@ async fn ensure_subscription(steps: &Steps, parameters: Option<Option<&serde_jso
             let mut owners = owners_of(subscription);
             let mut changed = owners.insert(steps.instance_id.clone());
             set_owners(subscription, &owners);
-            if subscription.spec.channel != spec.channel || subscription.spec.subscriber != spec.subscriber {
+            if subscription.spec.channel != spec.channel
+                || subscription.spec.subscriber != spec.subscriber
+            {
                 subscription.spec.channel = spec.channel.clone();
                 subscription.spec.subscriber = spec.subscriber.clone();
                 changed = true;
@@ -266,15 +318,29 @@ async fn ensure_subscription(steps: &Steps, parameters: Option<Option<&serde_jso
     let mut subscription = Subscription::new(&name, spec);
     subscription.metadata.namespace = Some(namespace.to_string());
     subscription.metadata.labels = Some(BTreeMap::from([
-        (labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string()),
-        (labels::APPLICATION_NAME.to_string(), steps.application.clone()),
-        (labels::TARGET_NAMESPACE.to_string(), steps.namespace.clone()),
+        (
+            labels::MANAGED_BY.to_string(),
+            labels::MANAGED_BY_VALUE.to_string(),
+        ),
+        (
+            labels::APPLICATION_NAME.to_string(),
+            steps.application.clone(),
+        ),
+        (
+            labels::TARGET_NAMESPACE.to_string(),
+            steps.namespace.clone(),
+        ),
     ]));
-    set_owners(&mut subscription, &BTreeSet::from([steps.instance_id.clone()]));
+    set_owners(
+        &mut subscription,
+        &BTreeSet::from([steps.instance_id.clone()]),
+    );
     match store.create(&subscription).await {
         Ok(_) => Ok(Progress::Done),
         // Another instance created it first: add ourselves on the next attempt.
-        Err(StoreError::AlreadyExists { .. }) => Ok(Progress::Wait("the Subscription was created concurrently".into())),
+        Err(StoreError::AlreadyExists { .. }) => Ok(Progress::Wait(
+            "the Subscription was created concurrently".into(),
+        )),
         Err(error) => Err(error),
     }
 }
@@ -282,8 +348,15 @@ async fn ensure_subscription(steps: &Steps, parameters: Option<Option<&serde_jso
 async fn subscription_ready(steps: &Steps) -> Result<Progress, StoreError> {
     let namespace = steps.integration_namespace();
     let name = steps.subscription_name();
-    let Some(subscription) = steps.inner.store.get::<Subscription>(Some(namespace), &name).await? else {
-        return Ok(Progress::Fail(format!("Subscription {namespace}/{name} disappeared")));
+    let Some(subscription) = steps
+        .inner
+        .store
+        .get::<Subscription>(Some(namespace), &name)
+        .await?
+    else {
+        return Ok(Progress::Fail(format!(
+            "Subscription {namespace}/{name} disappeared"
+        )));
     };
     let status = subscription.status.unwrap_or_default();
     if status.is_ready() {
@@ -293,7 +366,9 @@ async fn subscription_ready(steps: &Steps) -> Result<Progress, StoreError> {
         .condition("Ready")
         .and_then(|c| c.message.clone())
         .unwrap_or_else(|| "no Ready condition yet".into());
-    Ok(Progress::Wait(format!("Subscription {namespace}/{name} is not ready: {why}")))
+    Ok(Progress::Wait(format!(
+        "Subscription {namespace}/{name} is not ready: {why}"
+    )))
 }
 
 async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
@@ -322,11 +397,21 @@ async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
     let instances: Vec<ServiceInstance> = store.list(None, &LabelSelector::everything()).await?;
     let remaining = instances
         .iter()
-        .filter(|i| i.spec.namespace == steps.namespace && i.is_live() && i.spec.instance_id != steps.instance_id)
+        .filter(|i| {
+            i.spec.namespace == steps.namespace
+                && i.is_live()
+                && i.spec.instance_id != steps.instance_id
+        })
         .count();
     if remaining > 0 {
         steps
-            .record(&format!("namespace {} keeps its label and Broker: {remaining} event instance(s) remain", steps.namespace), 1)
+            .record(
+                &format!(
+                    "namespace {} keeps its label and Broker: {remaining} event instance(s) remain",
+                    steps.namespace
+                ),
+                1,
+            )
             .await;
         return Ok(Progress::Done);
     }
@@ -334,24 +419,40 @@ async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
     store
         .modify::<Namespace, _>(None, &steps.namespace, |namespace| {
             let meta = &mut namespace.metadata;
-            let ours = meta.annotations.as_mut().and_then(|a| a.remove(labels::LABELLED_BY_MESHBROKER)).is_some();
+            let ours = meta
+                .annotations
+                .as_mut()
+                .and_then(|a| a.remove(labels::LABELLED_BY_MESHBROKER))
+                .is_some();
             if ours {
                 if let Some(l) = meta.labels.as_mut() {
                     l.remove(labels::INJECTION);
                 }
             } else {
-                label_remains = meta.labels.as_ref().is_some_and(|l| l.contains_key(labels::INJECTION));
+                label_remains = meta
+                    .labels
+                    .as_ref()
+                    .is_some_and(|l| l.contains_key(labels::INJECTION));
             }
             ours
         })
         .await?;
     // A label a person set still asks for a Broker; the injection would recreate it.
     if !label_remains
-        && let Some(broker) = store.get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER).await?
-        && broker.metadata.labels.as_ref().and_then(|l| l.get(labels::MANAGED_BY)).map(String::as_str)
+        && let Some(broker) = store
+            .get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER)
+            .await?
+        && broker
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(labels::MANAGED_BY))
+            .map(String::as_str)
             == Some(labels::MANAGED_BY_VALUE)
     {
-        store.delete::<Broker>(Some(&steps.namespace), DEFAULT_BROKER).await?;
+        store
+            .delete::<Broker>(Some(&steps.namespace), DEFAULT_BROKER)
+            .await?;
         tracing::info!(namespace = %steps.namespace, "no event instances left: label and Broker removed");
     }
     Ok(Progress::Done)

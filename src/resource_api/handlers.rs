@@ -187,13 +187,16 @@ pub async fn delete(
     Ok(respond(StatusCode::OK, &headers, &deleted))
 }
 
-/// Fills the namespace (and name) from the path, refusing a body that names others.
+/// Fills the namespace (and name) from the path, refusing a body that names others;
+/// a custom resource without `spec` gets an empty one, as `kubectl apply` allows.
 fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<(), ApiError> {
-    let metadata = value
+    let fields = value
         .as_object_mut()
-        .ok_or_else(|| ApiError::bad_request("the body must be an object"))?
-        .entry("metadata")
-        .or_insert_with(|| json!({}));
+        .ok_or_else(|| ApiError::bad_request("the body must be an object"))?;
+    if !target.kind.group.is_empty() {
+        fields.entry("spec").or_insert_with(|| json!({}));
+    }
+    let metadata = fields.entry("metadata").or_insert_with(|| json!({}));
     let Some(metadata) = metadata.as_object_mut() else {
         return Err(ApiError::bad_request("metadata must be an object"));
     };

@@ -55,6 +55,18 @@ pub struct ServiceInstanceStatus {
     /// Newest last; the last few are kept so an older operation can still be polled.
     #[serde(default)]
     pub operations: Vec<Operation>,
+    /// Bindings of an API-bindable class (credentials are derived, not stored).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub bindings: Vec<Binding>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Binding {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "free_form")]
+    pub parameters: Option<serde_json::Value>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]

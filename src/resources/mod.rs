@@ -29,7 +29,7 @@ pub use eventing::{
     TriggerFilter, TriggerSpec, TriggerStatus,
 };
 pub use instance::{
-    Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
+    Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
     ServiceInstanceStatus,
 };
 pub use invalid::Invalid;

@@ -14,6 +14,8 @@ use super::endpoints::EndpointsFile;
 use super::state::Shutdown;
 use super::{AppState, Config};
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
+use crate::mesh::controllers::{self, MeshSettings};
+use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::store::{EmbeddedStore, Store, TypedStore};
 use crate::telemetry::{Metrics, track_requests};
 
@@ -53,17 +55,42 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     .map_err(data_dir_error)?;
     let tokens = NamespaceTokens::follow(store.clone());
     let (shutdown_sender, shutdown) = Shutdown::new();
+    let store = TypedStore::new(store);
+    let metrics = Metrics::new();
+    let provisioner = Provisioner::new(
+        store.clone(),
+        ProvisionerSettings {
+            integration_namespace: config.integration_namespace.clone(),
+            operation_timeout: config.operation_timeout,
+        },
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let state = AppState {
         config: Arc::new(config.clone()),
-        store: TypedStore::new(store),
+        store: store.clone(),
         auth: Arc::new(Authenticator::new(credentials, tokens)),
-        metrics: Metrics::new(),
+        metrics,
+        provisioner: provisioner.clone(),
         shutdown: shutdown.clone(),
     };
 
     let control = bind(config.control_addr).await?;
     let events = bind(config.events_addr).await?;
     let (control_addr, events_addr) = (control.local_addr()?, events.local_addr()?);
+    let events_url = config
+        .events_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{events_addr}"));
+    let mesh = MeshSettings {
+        integration_namespace: config.integration_namespace.clone(),
+        events_url,
+    };
+    controllers::start(store, mesh, shutdown.clone()).await?;
+    let resumed = provisioner.resume().await?;
+    if resumed > 0 {
+        tracing::info!(resumed, "resumed interrupted operations");
+    }
     let _endpoints =
         EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);
@@ -145,6 +172,7 @@ async fn wait_for_signal() {
 pub fn control_app(state: AppState) -> Router {
     Router::new()
         .merge(crate::resource_api::routes())
+        .merge(crate::osb::routes(state.clone()))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

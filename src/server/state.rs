@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 use super::Config;
 use crate::auth::Authenticator;
+use crate::provisioner::Provisioner;
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
 
@@ -15,6 +16,7 @@ pub struct AppState {
     pub store: TypedStore,
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
+    pub provisioner: Provisioner,
     pub shutdown: Shutdown,
 }
 

@@ -11,15 +11,19 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::core::ObjectMeta;
 use kube::core::object::HasStatus;
 
-use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 use super::MeshSettings;
+use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 use crate::resources::{
-    Application, Channel, ChannelSpec, ConditionStatus, Conditions, HttpSource, HttpSourceSpec, kind_of, labels,
+    Application, Channel, ChannelSpec, ConditionStatus, Conditions, HttpSource, HttpSourceSpec,
+    kind_of, labels,
 };
 use crate::server::Shutdown;
 use crate::store::{StoreError, TypedStore};
 
-pub async fn ensure_integration_namespace(store: &TypedStore, name: &str) -> Result<(), StoreError> {
+pub async fn ensure_integration_namespace(
+    store: &TypedStore,
+    name: &str,
+) -> Result<(), StoreError> {
     let namespace = Namespace {
         metadata: ObjectMeta {
             name: Some(name.to_string()),
@@ -32,9 +36,15 @@ pub async fn ensure_integration_namespace(store: &TypedStore, name: &str) -> Res
 }
 
 pub fn managed_labels(application: Option<&str>) -> BTreeMap<String, String> {
-    let mut labels = BTreeMap::from([(labels::MANAGED_BY.to_string(), labels::MANAGED_BY_VALUE.to_string())]);
+    let mut labels = BTreeMap::from([(
+        labels::MANAGED_BY.to_string(),
+        labels::MANAGED_BY_VALUE.to_string(),
+    )]);
     if let Some(application) = application {
-        labels.insert(labels::APPLICATION_NAME.to_string(), application.to_string());
+        labels.insert(
+            labels::APPLICATION_NAME.to_string(),
+            application.to_string(),
+        );
     }
     labels
 }
@@ -42,7 +52,8 @@ pub fn managed_labels(application: Option<&str>) -> BTreeMap<String, String> {
 fn is_managed_for(meta: &ObjectMeta, application: &str) -> bool {
     let labels = meta.labels.as_ref();
     let get = |key: &str| labels.and_then(|l| l.get(key)).map(String::as_str);
-    get(labels::MANAGED_BY) == Some(labels::MANAGED_BY_VALUE) && get(labels::APPLICATION_NAME) == Some(application)
+    get(labels::MANAGED_BY) == Some(labels::MANAGED_BY_VALUE)
+        && get(labels::APPLICATION_NAME) == Some(application)
 }
 
 struct ApplicationController {
@@ -66,7 +77,13 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
         Source::mapped(kind_of::<HttpSource>(), by_application_label),
     ];
     let raw = store.raw().clone();
-    spawn_controller("applications", raw, sources, Arc::new(ApplicationController { store, settings }), shutdown);
+    spawn_controller(
+        "applications",
+        raw,
+        sources,
+        Arc::new(ApplicationController { store, settings }),
+        shutdown,
+    );
 }
 
 #[async_trait]
@@ -87,12 +104,22 @@ impl Reconciler for ApplicationController {
         let mut channel = Channel::new(name, ChannelSpec::default());
         channel.metadata = meta(name);
         self.store.ensure(&channel).await?;
-        let mut source = HttpSource::new(name, HttpSourceSpec { source: name.to_string() });
+        let mut source = HttpSource::new(
+            name,
+            HttpSourceSpec {
+                source: name.to_string(),
+            },
+        );
         source.metadata = meta(name);
         self.store.ensure(&source).await?;
 
         let mut status = application.status().cloned().unwrap_or_default();
-        status.set_condition("Ready", ConditionStatus::True, "Installed", "Channel and HTTPSource are in place");
+        status.set_condition(
+            "Ready",
+            ConditionStatus::True,
+            "Installed",
+            "Channel and HTTPSource are in place",
+        );
         status.events_url = Some(format!("{}/{name}/events", self.settings.events_url));
         status.observed_generation = application.metadata.generation;
         if application.status() != Some(&status) {
@@ -116,7 +143,9 @@ impl ApplicationController {
         if let Some(source) = self.store.get::<HttpSource>(namespace, application).await?
             && is_managed_for(&source.metadata, application)
         {
-            self.store.delete::<HttpSource>(namespace, application).await?;
+            self.store
+                .delete::<HttpSource>(namespace, application)
+                .await?;
         }
         Ok(())
     }

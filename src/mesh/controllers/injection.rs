@@ -25,11 +25,22 @@ pub fn start(store: TypedStore, shutdown: Shutdown) {
     let sources = vec![
         Source::primary(namespace_kind()),
         Source::mapped(kind_of::<Broker>(), |object| {
-            object.metadata.namespace.as_deref().map(|ns| vec![ObjectKey::cluster(ns)]).unwrap_or_default()
+            object
+                .metadata
+                .namespace
+                .as_deref()
+                .map(|ns| vec![ObjectKey::cluster(ns)])
+                .unwrap_or_default()
         }),
     ];
     let raw = store.raw().clone();
-    spawn_controller("broker-injection", raw, sources, Arc::new(BrokerInjection { store }), shutdown);
+    spawn_controller(
+        "broker-injection",
+        raw,
+        sources,
+        Arc::new(BrokerInjection { store }),
+        shutdown,
+    );
 }
 
 pub fn is_injection_enabled(namespace: &Namespace) -> bool {

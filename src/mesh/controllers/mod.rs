@@ -27,7 +27,11 @@ pub struct MeshSettings {
 }
 
 /// Starts every control-plane controller.
-pub async fn start(store: TypedStore, settings: MeshSettings, shutdown: Shutdown) -> Result<(), crate::store::StoreError> {
+pub async fn start(
+    store: TypedStore,
+    settings: MeshSettings,
+    shutdown: Shutdown,
+) -> Result<(), crate::store::StoreError> {
     applications::ensure_integration_namespace(&store, &settings.integration_namespace).await?;
     let settings = Arc::new(settings);
     applications::start(store.clone(), settings.clone(), shutdown.clone());

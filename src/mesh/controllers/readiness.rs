@@ -22,10 +22,31 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown) {
     let raw = store.raw().clone();
-    let status = Arc::new(StatusWriter { store: store.clone(), settings });
-    spawn_controller("channel-status", raw.clone(), vec![Source::primary(kind_of::<Channel>())], Arc::new(ChannelStatusController(status.clone())), shutdown.clone());
-    spawn_controller("broker-status", raw.clone(), vec![Source::primary(kind_of::<Broker>())], Arc::new(BrokerStatusController(status.clone())), shutdown.clone());
-    spawn_controller("httpsource-status", raw.clone(), vec![Source::primary(kind_of::<HttpSource>())], Arc::new(HttpSourceStatusController(status.clone())), shutdown.clone());
+    let status = Arc::new(StatusWriter {
+        store: store.clone(),
+        settings,
+    });
+    spawn_controller(
+        "channel-status",
+        raw.clone(),
+        vec![Source::primary(kind_of::<Channel>())],
+        Arc::new(ChannelStatusController(status.clone())),
+        shutdown.clone(),
+    );
+    spawn_controller(
+        "broker-status",
+        raw.clone(),
+        vec![Source::primary(kind_of::<Broker>())],
+        Arc::new(BrokerStatusController(status.clone())),
+        shutdown.clone(),
+    );
+    spawn_controller(
+        "httpsource-status",
+        raw.clone(),
+        vec![Source::primary(kind_of::<HttpSource>())],
+        Arc::new(HttpSourceStatusController(status.clone())),
+        shutdown.clone(),
+    );
 
     let subscriptions_of_channel = {
         let store = store.clone();
@@ -40,7 +61,9 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|s| s.spec.channel.name == name)
-                    .map(|s| ObjectKey::namespaced(&namespace, &s.metadata.name.unwrap_or_default()))
+                    .map(|s| {
+                        ObjectKey::namespaced(&namespace, &s.metadata.name.unwrap_or_default())
+                    })
                     .collect()
             }
         }
@@ -59,10 +82,20 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
                     .into_iter()
                     .filter(|s| {
                         s.spec.subscriber.reference.as_ref().is_some_and(|r| {
-                            r.kind == "Broker" && r.name == name && r.namespace.as_deref().unwrap_or(s.metadata.namespace.as_deref().unwrap_or_default()) == namespace
+                            r.kind == "Broker"
+                                && r.name == name
+                                && r.namespace
+                                    .as_deref()
+                                    .unwrap_or(s.metadata.namespace.as_deref().unwrap_or_default())
+                                    == namespace
                         })
                     })
-                    .map(|s| ObjectKey::namespaced(s.metadata.namespace.as_deref().unwrap_or_default(), &s.metadata.name.unwrap_or_default()))
+                    .map(|s| {
+                        ObjectKey::namespaced(
+                            s.metadata.namespace.as_deref().unwrap_or_default(),
+                            &s.metadata.name.unwrap_or_default(),
+                        )
+                    })
                     .collect()
             }
         }
@@ -92,7 +125,9 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
                     .unwrap_or_default()
                     .into_iter()
                     .filter(|t| t.spec.broker == name)
-                    .map(|t| ObjectKey::namespaced(&namespace, &t.metadata.name.unwrap_or_default()))
+                    .map(|t| {
+                        ObjectKey::namespaced(&namespace, &t.metadata.name.unwrap_or_default())
+                    })
                     .collect()
             }
         }
@@ -138,18 +173,31 @@ struct ChannelStatusController(Arc<StatusWriter>);
 #[async_trait]
 impl Reconciler for ChannelStatusController {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
-        let Some(channel) = self.0.store.get::<Channel>(key.namespace.as_deref(), &key.name).await? else {
+        let Some(channel) = self
+            .0
+            .store
+            .get::<Channel>(key.namespace.as_deref(), &key.name)
+            .await?
+        else {
             return Ok(Requeue::Done);
         };
         let mut status = channel.status.clone().unwrap_or_default();
         match channel.spec.unsupported_reason() {
             Some(reason) => {
                 status.address.url = None;
-                status.set_condition("Ready", ConditionStatus::False, "UnsupportedChannel", reason);
+                status.set_condition(
+                    "Ready",
+                    ConditionStatus::False,
+                    "UnsupportedChannel",
+                    reason,
+                );
             }
             None => {
                 let namespace = key.namespace.as_deref().unwrap_or_default();
-                status.address.url = Some(self.0.events_url(&format!("channels/{namespace}/{}", key.name)));
+                status.address.url = Some(
+                    self.0
+                        .events_url(&format!("channels/{namespace}/{}", key.name)),
+                );
                 status.set_condition("Ready", ConditionStatus::True, "Served", "");
             }
         }
@@ -164,7 +212,12 @@ struct BrokerStatusController(Arc<StatusWriter>);
 #[async_trait]
 impl Reconciler for BrokerStatusController {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
-        let Some(broker) = self.0.store.get::<Broker>(key.namespace.as_deref(), &key.name).await? else {
+        let Some(broker) = self
+            .0
+            .store
+            .get::<Broker>(key.namespace.as_deref(), &key.name)
+            .await?
+        else {
             return Ok(Requeue::Done);
         };
         let namespace = key.namespace.as_deref().unwrap_or_default();
@@ -182,7 +235,12 @@ struct HttpSourceStatusController(Arc<StatusWriter>);
 #[async_trait]
 impl Reconciler for HttpSourceStatusController {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
-        let Some(source) = self.0.store.get::<HttpSource>(key.namespace.as_deref(), &key.name).await? else {
+        let Some(source) = self
+            .0
+            .store
+            .get::<HttpSource>(key.namespace.as_deref(), &key.name)
+            .await?
+        else {
             return Ok(Requeue::Done);
         };
         let mut status = source.status.clone().unwrap_or_default();
@@ -199,33 +257,63 @@ struct SubscriptionStatusController(Arc<StatusWriter>);
 impl Reconciler for SubscriptionStatusController {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
         let store = &self.0.store;
-        let Some(subscription) = store.get::<Subscription>(key.namespace.as_deref(), &key.name).await? else {
+        let Some(subscription) = store
+            .get::<Subscription>(key.namespace.as_deref(), &key.name)
+            .await?
+        else {
             return Ok(Requeue::Done);
         };
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let mut status = subscription.status.clone().unwrap_or_default();
-        let channel = store.get::<Channel>(Some(namespace), &subscription.spec.channel.name).await?;
-        let channel_ready = channel.as_ref().and_then(|c| c.status.as_ref()).is_some_and(|s| s.is_ready());
+        let channel = store
+            .get::<Channel>(Some(namespace), &subscription.spec.channel.name)
+            .await?;
+        let channel_ready = channel
+            .as_ref()
+            .and_then(|c| c.status.as_ref())
+            .is_some_and(|s| s.is_ready());
         if channel_ready {
             status.set_condition("ChannelReady", ConditionStatus::True, "", "");
         } else {
-            let message = format!("Channel {namespace}/{} is missing or not ready", subscription.spec.channel.name);
-            status.set_condition("ChannelReady", ConditionStatus::False, "ChannelNotReady", message);
+            let message = format!(
+                "Channel {namespace}/{} is missing or not ready",
+                subscription.spec.channel.name
+            );
+            status.set_condition(
+                "ChannelReady",
+                ConditionStatus::False,
+                "ChannelNotReady",
+                message,
+            );
         }
-        let subscriber = resolve_destination(store, &subscription.spec.subscriber, namespace).await?;
+        let subscriber =
+            resolve_destination(store, &subscription.spec.subscriber, namespace).await?;
         status.physical_subscription.subscriber_uri = subscriber.as_ref().ok().cloned();
         set_resolved(&mut status, "SubscriberResolved", &subscriber);
         let mut ready = channel_ready && subscriber.is_ok();
-        if let Some(sink) = subscription.spec.delivery.as_ref().and_then(|d| d.dead_letter_sink.as_ref()) {
+        if let Some(sink) = subscription
+            .spec
+            .delivery
+            .as_ref()
+            .and_then(|d| d.dead_letter_sink.as_ref())
+        {
             let sink = resolve_destination(store, sink, namespace).await?;
             status.physical_subscription.dead_letter_sink_uri = sink.as_ref().ok().cloned();
             set_resolved(&mut status, "DeadLetterSinkResolved", &sink);
             ready &= sink.is_ok();
         }
-        set_ready(&mut status, ready, "the channel, subscriber or dead-letter sink is not ready");
+        set_ready(
+            &mut status,
+            ready,
+            "the channel, subscriber or dead-letter sink is not ready",
+        );
         status.observed_generation = subscription.metadata.generation;
         self.0.write(subscription, status).await?;
-        Ok(if ready { Requeue::Done } else { Requeue::After(RECHECK) })
+        Ok(if ready {
+            Requeue::Done
+        } else {
+            Requeue::After(RECHECK)
+        })
     }
 }
 
@@ -235,24 +323,44 @@ struct TriggerStatusController(Arc<StatusWriter>);
 impl Reconciler for TriggerStatusController {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
         let store = &self.0.store;
-        let Some(trigger) = store.get::<Trigger>(key.namespace.as_deref(), &key.name).await? else {
+        let Some(trigger) = store
+            .get::<Trigger>(key.namespace.as_deref(), &key.name)
+            .await?
+        else {
             return Ok(Requeue::Done);
         };
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let mut status = trigger.status.clone().unwrap_or_default();
-        let broker = store.get::<Broker>(Some(namespace), &trigger.spec.broker).await?;
-        let broker_ready = broker.as_ref().and_then(|b| b.status.as_ref()).is_some_and(|s| s.is_ready());
+        let broker = store
+            .get::<Broker>(Some(namespace), &trigger.spec.broker)
+            .await?;
+        let broker_ready = broker
+            .as_ref()
+            .and_then(|b| b.status.as_ref())
+            .is_some_and(|s| s.is_ready());
         if broker_ready {
             status.set_condition("BrokerReady", ConditionStatus::True, "", "");
         } else {
-            let message = format!("Broker {namespace}/{} is missing or not ready", trigger.spec.broker);
-            status.set_condition("BrokerReady", ConditionStatus::False, "BrokerNotReady", message);
+            let message = format!(
+                "Broker {namespace}/{} is missing or not ready",
+                trigger.spec.broker
+            );
+            status.set_condition(
+                "BrokerReady",
+                ConditionStatus::False,
+                "BrokerNotReady",
+                message,
+            );
         }
         let subscriber = resolve_destination(store, &trigger.spec.subscriber, namespace).await?;
         status.subscriber_uri = subscriber.as_ref().ok().cloned();
         set_resolved(&mut status, "SubscriberResolved", &subscriber);
         let mut ready = broker_ready && subscriber.is_ok();
-        let delivery = trigger.spec.delivery.as_ref().or(broker.as_ref().and_then(|b| b.spec.delivery.as_ref()));
+        let delivery = trigger
+            .spec
+            .delivery
+            .as_ref()
+            .or(broker.as_ref().and_then(|b| b.spec.delivery.as_ref()));
         match delivery.and_then(|d| d.dead_letter_sink.as_ref()) {
             Some(sink) => {
                 let sink = resolve_destination(store, sink, namespace).await?;
@@ -262,20 +370,38 @@ impl Reconciler for TriggerStatusController {
             }
             None => {
                 status.dead_letter_sink_uri = None;
-                status.set_condition("DeadLetterSinkResolved", ConditionStatus::True, "NoDeadLetterSink", "no dead-letter sink is configured");
+                status.set_condition(
+                    "DeadLetterSinkResolved",
+                    ConditionStatus::True,
+                    "NoDeadLetterSink",
+                    "no dead-letter sink is configured",
+                );
             }
         }
-        set_ready(&mut status, ready, "the broker, subscriber or dead-letter sink is not ready");
+        set_ready(
+            &mut status,
+            ready,
+            "the broker, subscriber or dead-letter sink is not ready",
+        );
         status.observed_generation = trigger.metadata.generation;
         self.0.write(trigger, status).await?;
-        Ok(if ready { Requeue::Done } else { Requeue::After(RECHECK) })
+        Ok(if ready {
+            Requeue::Done
+        } else {
+            Requeue::After(RECHECK)
+        })
     }
 }
 
 fn set_resolved(status: &mut impl Conditions, condition: &str, resolved: &Result<String, String>) {
     match resolved {
         Ok(_) => status.set_condition(condition, ConditionStatus::True, "", ""),
-        Err(reason) => status.set_condition(condition, ConditionStatus::False, "Unresolved", reason.clone()),
+        Err(reason) => status.set_condition(
+            condition,
+            ConditionStatus::False,
+            "Unresolved",
+            reason.clone(),
+        ),
     }
 }
 

@@ -22,26 +22,52 @@ pub async fn resolve_destination(
     let group = reference.api_version.split('/').next().unwrap_or_default();
     let base = match (reference.kind.as_str(), group) {
         ("Broker", "eventing.knative.dev") => {
-            let broker = store.get::<Broker>(Some(namespace), &reference.name).await?;
-            address_of(broker.and_then(|b| b.status).map(|s| s.address), "Broker", namespace, &reference.name)
+            let broker = store
+                .get::<Broker>(Some(namespace), &reference.name)
+                .await?;
+            address_of(
+                broker.and_then(|b| b.status).map(|s| s.address),
+                "Broker",
+                namespace,
+                &reference.name,
+            )
         }
         ("Channel", "messaging.knative.dev") => {
-            let channel = store.get::<Channel>(Some(namespace), &reference.name).await?;
-            address_of(channel.and_then(|c| c.status).map(|s| s.address), "Channel", namespace, &reference.name)
+            let channel = store
+                .get::<Channel>(Some(namespace), &reference.name)
+                .await?;
+            address_of(
+                channel.and_then(|c| c.status).map(|s| s.address),
+                "Channel",
+                namespace,
+                &reference.name,
+            )
         }
-        ("Service", "v1") => Ok(format!("http://{}.{namespace}.svc.cluster.local", reference.name)),
+        ("Service", "v1") => Ok(format!(
+            "http://{}.{namespace}.svc.cluster.local",
+            reference.name
+        )),
         (kind, _) => Err(format!(
             "cannot resolve a reference to {kind} ({}); use a Broker, Channel, Service or a uri",
             reference.api_version
         )),
     };
     Ok(base.map(|base| match &destination.uri {
-        Some(relative) => format!("{}/{}", base.trim_end_matches('/'), relative.trim_start_matches('/')),
+        Some(relative) => format!(
+            "{}/{}",
+            base.trim_end_matches('/'),
+            relative.trim_start_matches('/')
+        ),
         None => base,
     }))
 }
 
-fn address_of(address: Option<Addressable>, kind: &str, namespace: &str, name: &str) -> Result<String, String> {
+fn address_of(
+    address: Option<Addressable>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<String, String> {
     address
         .and_then(|a| a.url)
         .ok_or_else(|| format!("{kind} {namespace}/{name} has no address yet"))

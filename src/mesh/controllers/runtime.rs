@@ -31,11 +31,17 @@ impl ObjectKey {
     }
 
     pub fn cluster(name: &str) -> Self {
-        Self { namespace: None, name: name.to_string() }
+        Self {
+            namespace: None,
+            name: name.to_string(),
+        }
     }
 
     pub fn namespaced(namespace: &str, name: &str) -> Self {
-        Self { namespace: Some(namespace.to_string()), name: name.to_string() }
+        Self {
+            namespace: Some(namespace.to_string()),
+            name: name.to_string(),
+        }
     }
 }
 
@@ -62,7 +68,10 @@ impl Source {
         Self::mapped(kind, |object| vec![ObjectKey::of(object)])
     }
 
-    pub fn mapped(kind: &'static KindSpec, map: impl Fn(&DynamicObject) -> Vec<ObjectKey> + Send + Sync + 'static) -> Self {
+    pub fn mapped(
+        kind: &'static KindSpec,
+        map: impl Fn(&DynamicObject) -> Vec<ObjectKey> + Send + Sync + 'static,
+    ) -> Self {
         let map = Arc::new(map);
         Self {
             kind,
@@ -107,9 +116,18 @@ pub fn spawn_controller(
     shutdown: Shutdown,
 ) {
     let (sender, receiver) = mpsc::unbounded_channel();
-    let queue = Queue { sender, pending: Arc::new(Mutex::new(HashSet::new())) };
+    let queue = Queue {
+        sender,
+        pending: Arc::new(Mutex::new(HashSet::new())),
+    };
     for source in sources {
-        tokio::spawn(follow(name, store.clone(), source, queue.clone(), shutdown.clone()));
+        tokio::spawn(follow(
+            name,
+            store.clone(),
+            source,
+            queue.clone(),
+            shutdown.clone(),
+        ));
     }
     tokio::spawn(work(name, receiver, queue, reconciler, shutdown));
 }
@@ -122,7 +140,11 @@ struct Queue {
 
 impl Queue {
     fn push(&self, key: ObjectKey) {
-        let fresh = self.pending.lock().unwrap_or_else(|p| p.into_inner()).insert(key.clone());
+        let fresh = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.clone());
         if fresh {
             // Err: the worker is gone because the server is shutting down.
             let _ = self.sender.send(key);
@@ -130,7 +152,10 @@ impl Queue {
     }
 
     fn taken(&self, key: &ObjectKey) {
-        self.pending.lock().unwrap_or_else(|p| p.into_inner()).remove(key);
+        self.pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(key);
     }
 
     fn push_after(&self, key: ObjectKey, delay: Duration) {
@@ -142,12 +167,21 @@ impl Queue {
     }
 }
 
-async fn follow(name: &'static str, store: Arc<dyn Store>, source: Source, queue: Queue, shutdown: Shutdown) {
+async fn follow(
+    name: &'static str,
+    store: Arc<dyn Store>,
+    source: Source,
+    queue: Queue,
+    shutdown: Shutdown,
+) {
     loop {
         if shutdown.is_down() {
             return;
         }
-        match store.watch(source.kind, None, &LabelSelector::everything(), None).await {
+        match store
+            .watch(source.kind, None, &LabelSelector::everything(), None)
+            .await
+        {
             Ok(mut changes) => loop {
                 let next = tokio::select! {
                     next = changes.next() => next,
@@ -166,7 +200,9 @@ async fn follow(name: &'static str, store: Arc<dyn Store>, source: Source, queue
                     None => break,
                 }
             },
-            Err(error) => tracing::warn!(controller = name, %error, kind = %source.kind.kind, "watch failed; retrying"),
+            Err(error) => {
+                tracing::warn!(controller = name, %error, kind = %source.kind.kind, "watch failed; retrying")
+            }
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -196,7 +232,9 @@ async fn work(
             Err(error) => {
                 let count = failures.entry(key.clone()).or_default();
                 *count = count.saturating_add(1);
-                let delay = FIRST_RETRY.saturating_mul(2u32.saturating_pow(*count - 1)).min(LAST_RETRY);
+                let delay = FIRST_RETRY
+                    .saturating_mul(2u32.saturating_pow(*count - 1))
+                    .min(LAST_RETRY);
                 tracing::warn!(controller = name, key = %key, %error, retry_in = ?delay, "reconcile failed");
                 queue.push_after(key, delay);
             }

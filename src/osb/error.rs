@@ -1,0 +1,100 @@
+//! `OsbError`: every failure of the OSB API and the one place it becomes an OSB
+//! error body (`{"error", "description"}`) with its status code.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::provisioner::ProvisionError;
+use crate::store::StoreError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum OsbError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    Gone(String),
+    #[error("{0}")]
+    PreconditionFailed(String),
+    #[error("{0}")]
+    PayloadTooLarge(String),
+    #[error("{0}")]
+    AsyncRequired(String),
+    #[error("{0}")]
+    Concurrency(String),
+    #[error("{0}")]
+    MaintenanceInfoConflict(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    OperationFailed(String),
+    #[error("internal error")]
+    Internal(String),
+}
+
+impl OsbError {
+    fn parts(&self) -> (StatusCode, &'static str) {
+        match self {
+            Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            Self::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
+            Self::Gone(_) => (StatusCode::GONE, "Gone"),
+            Self::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailed"),
+            Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
+            Self::AsyncRequired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "AsyncRequired"),
+            Self::Concurrency(_) => (StatusCode::UNPROCESSABLE_ENTITY, "ConcurrencyError"),
+            Self::MaintenanceInfoConflict(_) => {
+                (StatusCode::UNPROCESSABLE_ENTITY, "MaintenanceInfoConflict")
+            }
+            Self::Unprocessable(_) => (StatusCode::UNPROCESSABLE_ENTITY, "UnprocessableEntity"),
+            Self::OperationFailed(_) => (StatusCode::INTERNAL_SERVER_ERROR, "OperationFailed"),
+            Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
+        }
+    }
+}
+
+impl IntoResponse for OsbError {
+    fn into_response(self) -> Response {
+        let (status, error) = self.parts();
+        let description = match &self {
+            Self::Internal(cause) => {
+                tracing::error!(%cause, "OSB request failed");
+                "internal error; see the broker's log".to_string()
+            }
+            other => other.to_string(),
+        };
+        (
+            status,
+            Json(json!({ "error": error, "description": description })),
+        )
+            .into_response()
+    }
+}
+
+impl From<StoreError> for OsbError {
+    fn from(error: StoreError) -> Self {
+        Self::Internal(error.to_string())
+    }
+}
+
+impl From<ProvisionError> for OsbError {
+    fn from(error: ProvisionError) -> Self {
+        match error {
+            ProvisionError::Conflict(m) => Self::Conflict(m),
+            ProvisionError::Concurrency(m) => Self::Concurrency(m),
+            ProvisionError::Gone(m) => Self::Gone(m),
+            ProvisionError::NotFound(m) => Self::NotFound(m),
+            ProvisionError::BadRequest(m) => Self::BadRequest(m),
+            ProvisionError::Unprocessable(m) => Self::Unprocessable(m),
+            ProvisionError::Store(e) => e.into(),
+        }
+    }
+}

@@ -1,0 +1,58 @@
+//! `DELETE /v2/service_instances/{instance_id}?service_id&plan_id`: unwind an
+//! instance. 200/202 by outcome; 410 when there is no such instance (also for a
+//! repeated DELETE, so orphan mitigation is idempotent); 422 while another
+//! operation runs.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, Uri};
+use axum::response::Response;
+
+use super::{OsbPath, answer};
+use crate::osb::OsbError;
+use crate::osb::namespace::check_instance_namespace;
+use crate::osb::types::{QueryParams, required};
+use crate::provisioner::DeprovisionRequest;
+use crate::server::AppState;
+
+pub async fn deprovision(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    uri: Uri,
+) -> Result<Response, OsbError> {
+    let path = OsbPath::from(params)?;
+    let query = QueryParams::of(&uri)?;
+    let accepts_incomplete = query.accepts_incomplete()?;
+    let service_id = required("service_id", query.get("service_id"))?;
+    let plan_id = required("plan_id", query.get("plan_id"))?;
+    if let Some(instance) = state
+        .provisioner
+        .instance(&path.instance_id)
+        .await?
+        .filter(|i| i.is_live())
+    {
+        check_instance_namespace(
+            path.namespace.as_deref(),
+            &instance.spec.namespace,
+            &path.instance_id,
+        )?;
+    }
+    let accepted = state
+        .provisioner
+        .deprovision(DeprovisionRequest {
+            instance_id: path.instance_id.clone(),
+            service_id,
+            plan_id,
+        })
+        .await?;
+    answer(
+        &state,
+        &path.instance_id,
+        accepted,
+        accepts_incomplete,
+        StatusCode::OK,
+        "deprovisioning",
+    )
+    .await
+}
