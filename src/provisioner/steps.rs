@@ -4,7 +4,7 @@
 //! Provision: 1 channel-ready → 2 label-namespace → 3 broker-ready → 4 subscription
 //! → 5 subscription-ready. Steps 2–4 hold the namespace's lock, so a concurrent
 //! deprovision's clean-up cannot remove the label or Broker in between.
-//! Update: 1 apply-parameters. Deprovision: 1 release-subscription → 2
+//! Update: 1 apply-parameters → 2 subscription-ready. Deprovision: 1 release-subscription → 2
 //! clean-namespace (under the namespace's lock): when no other event instance is
 //! left in the namespace, remove the label and Broker that meshbroker created.
 
@@ -126,10 +126,11 @@ pub async fn update(steps: &Steps, request: Option<&serde_json::Value>) -> Resul
     let parameters = request
         .and_then(|r| r.get("parameters"))
         .filter(|p| !p.is_null());
-    run_step(steps, 1, 1, "apply-parameters", || {
+    run_step(steps, 1, 2, "apply-parameters", || {
         ensure_subscription(steps, Some(parameters))
     })
-    .await
+    .await?;
+    run_step(steps, 2, 2, "subscription-ready", || subscription_ready(steps)).await
 }
 
 pub async fn deprovision(steps: &Steps) -> Result<(), Stop> {

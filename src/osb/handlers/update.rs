@@ -37,14 +37,13 @@ pub async fn update(
     let parameters = object_or_absent("parameters", body.parameters)?;
 
     let catalog = Catalog::load(&state.store).await?;
-    let class = catalog.class(&service_id).ok_or_else(|| {
-        OsbError::BadRequest(format!("service_id {service_id} is not in the catalog"))
-    })?;
-    if let Some(plan_id) = plan_id.as_ref().filter(|p| **p != class.plan_id) {
+    if catalog.class(&service_id).is_none() {
         return Err(OsbError::BadRequest(format!(
-            "plan_id {plan_id} is not a plan of service {service_id}"
+            "service_id {service_id} is not in the catalog"
         )));
     }
+    // A plan_id other than the instance's is refused by the provisioner with 422:
+    // the plan is not updateable, whichever plan is asked for.
     if let Some(instance) = state
         .provisioner
         .instance(&path.instance_id)

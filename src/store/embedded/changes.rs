@@ -22,6 +22,9 @@ pub struct Change {
     pub object: DynamicObject,
 }
 
+/// Changes to replay, then a receiver for the live ones.
+pub type Followed = (Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>);
+
 pub struct ChangeLog {
     history: VecDeque<Arc<Change>>,
     sender: broadcast::Sender<Arc<Change>>,
@@ -51,7 +54,7 @@ impl ChangeLog {
         &self,
         since: u64,
         current: u64,
-    ) -> Result<(Vec<Arc<Change>>, broadcast::Receiver<Arc<Change>>), StoreError> {
+    ) -> Result<Followed, StoreError> {
         let oldest_kept = self.history.front().map_or(current + 1, |c| c.revision);
         if since < current && since + 1 < oldest_kept {
             return Err(StoreError::Expired(since.to_string()));

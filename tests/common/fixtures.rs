@@ -1,0 +1,123 @@
+//! Test objects: the example commerce Application from examples/, its services'
+//! ids, namespaces and mappings, and OSB request bodies.
+
+use serde_json::{Value, json};
+
+use super::{Broker, Reply};
+
+pub const ORDER_SERVICE: &str = "5a5f1e0c-8a6d-4c33-9d57-2a3c0a0e7b11";
+pub const SHIPPING_SERVICE: &str = "9d1c2b3a-4e5f-4a6b-8c7d-0e1f2a3b4c5d";
+pub const APPLICATION: &str = "commerce";
+pub const INTEGRATION: &str = "kyma-integration";
+
+pub fn plan_of(service: &str) -> String {
+    format!("{service}-plan-default")
+}
+
+pub fn example(name: &str) -> String {
+    let path = format!("{}/examples/{name}", env!("CARGO_MANIFEST_DIR"));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+pub const APPLICATIONS: &str = "/apis/applicationconnector.kyma-project.io/v1alpha1/applications";
+pub const NAMESPACES: &str = "/api/v1/namespaces";
+
+pub fn mappings(namespace: &str) -> String {
+    format!("/apis/applicationconnector.kyma-project.io/v1alpha1/namespaces/{namespace}/applicationmappings")
+}
+
+pub fn brokers(namespace: &str) -> String {
+    format!("/apis/eventing.knative.dev/v1/namespaces/{namespace}/brokers")
+}
+
+pub fn triggers(namespace: &str) -> String {
+    format!("/apis/eventing.knative.dev/v1/namespaces/{namespace}/triggers")
+}
+
+pub fn subscriptions() -> String {
+    format!("/apis/messaging.knative.dev/v1/namespaces/{INTEGRATION}/subscriptions")
+}
+
+pub fn channels() -> String {
+    format!("/apis/messaging.knative.dev/v1/namespaces/{INTEGRATION}/channels")
+}
+
+pub fn access_tokens(namespace: &str) -> String {
+    format!("/apis/meshbroker.io/v1alpha1/namespaces/{namespace}/accesstokens")
+}
+
+fn created(reply: Reply, what: &str) {
+    assert!(reply.status == 201, "creating {what}: {} {}", reply.status, reply.text);
+}
+
+pub async fn create_namespace(broker: &Broker, name: &str) {
+    let reply = broker
+        .admin()
+        .create(NAMESPACES, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+        .await;
+    created(reply, name);
+}
+
+pub async fn register_commerce(broker: &Broker) {
+    let reply = broker.admin().create_yaml(APPLICATIONS, &example("order-service.application.yaml")).await;
+    created(reply, "the commerce Application");
+}
+
+/// Maps commerce into `namespace`; `services` narrows it (empty: all services).
+pub async fn map_commerce(broker: &Broker, namespace: &str, services: &[&str]) {
+    let services: Vec<Value> = services.iter().map(|id| json!({"id": id})).collect();
+    let mapping = json!({
+        "apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+        "kind": "ApplicationMapping",
+        "metadata": {"name": APPLICATION},
+        "spec": {"services": services},
+    });
+    created(broker.admin().create(&mappings(namespace), &mapping).await, "the mapping");
+}
+
+/// The commerce Application registered, and mapped into each namespace (created).
+pub async fn commerce_in(broker: &Broker, namespaces: &[&str]) {
+    register_commerce(broker).await;
+    for namespace in namespaces {
+        create_namespace(broker, namespace).await;
+        map_commerce(broker, namespace, &[]).await;
+    }
+}
+
+/// A provision body for a Kubernetes platform targeting `namespace`.
+pub fn provision_body(service: &str, namespace: &str) -> Value {
+    json!({
+        "service_id": service,
+        "plan_id": plan_of(service),
+        "organization_guid": "cluster-1",
+        "space_guid": namespace,
+        "context": {"platform": "kubernetes", "namespace": namespace, "clusterid": "cluster-1"},
+    })
+}
+
+/// A Channel the embedded dataplane cannot serve, so it stays not ready.
+pub fn unready_channel() -> Value {
+    json!({
+        "apiVersion": "messaging.knative.dev/v1",
+        "kind": "Channel",
+        "metadata": {"name": APPLICATION, "namespace": INTEGRATION},
+        "spec": {"channelTemplate": {"apiVersion": "messaging.knative.dev/v1", "kind": "KafkaChannel"}},
+    })
+}
+
+/// Replaces the commerce Channel with one that becomes ready.
+pub async fn make_channel_ready(broker: &Broker) {
+    let path = format!("{}/{APPLICATION}", channels());
+    let mut channel = broker.admin().find(&path).await.expect("the Channel exists");
+    channel["spec"] = json!({});
+    let reply = broker.admin().put(&path, &channel).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+/// Blocks the commerce Channel from becoming ready before the Application exists
+/// (the Application controller adopts an existing Channel rather than replace it).
+pub async fn commerce_with_unready_channel(broker: &Broker, namespaces: &[&str]) {
+    let reply = broker.admin().create(&channels(), &unready_channel()).await;
+    created(reply, "the unready Channel");
+    commerce_in(broker, namespaces).await;
+}

@@ -1,0 +1,86 @@
+//! Access control of the resource API: the admin token sees everything; a
+//! namespace token only its own namespace; no token, no entry.
+
+use serde_json::json;
+
+use crate::common::Broker;
+use crate::common::fixtures::*;
+
+fn trigger(name: &str) -> serde_json::Value {
+    json!({
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Trigger",
+        "metadata": {"name": name},
+        "spec": {"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/sink"}}
+    })
+}
+
+async fn issue_token(broker: &Broker, namespace: &str) -> String {
+    let token = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": "ci"}, "spec": {"description": "CI"}});
+    let reply = broker.admin().create(&access_tokens(namespace), &token).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let value = reply.body["status"]["token"].as_str().expect("the token, once").to_string();
+    let stored = broker.admin().get(&format!("{}/ci", access_tokens(namespace))).await;
+    assert!(stored.body["status"].get("token").is_none(), "the token itself is not stored: {}", stored.text);
+    value
+}
+
+#[tokio::test]
+async fn without_a_token_the_resource_api_is_401() {
+    let broker = Broker::start().await;
+    let reply = broker.anonymous().get(NAMESPACES).await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(reply.body["kind"], "Status");
+    assert_eq!(broker.with_token("not-a-token").get(NAMESPACES).await.status, 401);
+}
+
+#[tokio::test]
+async fn a_namespace_token_reads_and_writes_its_namespace_only() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    create_namespace(&broker, "team-b").await;
+    let token = issue_token(&broker, "team-a").await;
+    let scoped = crate::common::eventually("the token to be accepted", async || {
+        let reply = broker.with_token(&token).get(&triggers("team-a")).await;
+        (reply.status == 200).then_some(())
+    });
+    scoped.await;
+    let team_a = broker.with_token(&token);
+    assert_eq!(team_a.create(&triggers("team-a"), &trigger("mine")).await.status, 201);
+    assert_eq!(team_a.get(&format!("{}/mine", triggers("team-a"))).await.status, 200);
+    let other = team_a.create(&triggers("team-b"), &trigger("theirs")).await;
+    assert_eq!(other.status, 403, "{}", other.text);
+    assert_eq!(team_a.get(&triggers("team-b")).await.status, 403);
+    assert_eq!(team_a.get("/apis/eventing.knative.dev/v1/triggers").await.status, 403, "no cross-namespace lists");
+    assert_eq!(team_a.get(NAMESPACES).await.status, 403, "no cluster-scoped kinds");
+    assert_eq!(team_a.get(APPLICATIONS).await.status, 403);
+    assert_eq!(team_a.get(&access_tokens("team-a")).await.status, 403, "tokens are the admin's business");
+    assert!(broker.admin().find(&format!("{}/theirs", triggers("team-b"))).await.is_none(), "nothing written");
+}
+
+#[tokio::test]
+async fn a_deleted_token_stops_working() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let token = issue_token(&broker, "team-a").await;
+    crate::common::eventually("the token to work", async || {
+        (broker.with_token(&token).get(&triggers("team-a")).await.status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(broker.admin().delete(&format!("{}/ci", access_tokens("team-a"))).await.status, 200);
+    crate::common::eventually("the token to stop working", async || {
+        (broker.with_token(&token).get(&triggers("team-a")).await.status == 401).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn the_osb_password_does_not_open_the_resource_api() {
+    let broker = Broker::start().await;
+    let request = broker
+        .http
+        .get(format!("{}{NAMESPACES}", broker.control))
+        .basic_auth("meshbroker", Some(&broker.osb_password));
+    let reply = broker.anonymous().send(request, "get", NAMESPACES).await;
+    assert_eq!(reply.status, 401);
+}

@@ -1,0 +1,15 @@
+//! Black-box contract tests over a real socket: one test per OSB v2.17 rule the
+//! broker follows (named after the rule), provisioning end to end, the resource
+//! API, access control and bad input. Each test starts its own broker.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod access;
+mod bad_input;
+mod osb_catalog;
+mod osb_headers;
+mod osb_instances;
+mod osb_provision;
+mod provisioning;
+mod resource_api;
