@@ -13,18 +13,6 @@ pub enum Caller {
     Admin,
     /// May read and write objects in this namespace only.
     Namespace(String),
-    /// The platform, through the OSB API's basic auth.
-    Platform,
-}
-
-impl Caller {
-    pub fn may_access_namespace(&self, namespace: &str) -> bool {
-        match self {
-            Caller::Admin => true,
-            Caller::Namespace(own) => own == namespace,
-            Caller::Platform => false,
-        }
-    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -74,11 +62,11 @@ impl Authenticator {
     }
 
     /// The OSB API: basic auth with the broker credentials, or the admin token.
-    pub fn platform(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+    pub fn platform(&self, headers: &HeaderMap) -> Result<(), AuthError> {
         if let Some(token) = bearer_token(headers) {
             return match self.resolve_token(token)? {
-                Caller::Admin => Ok(Caller::Admin),
-                _ => Err(AuthError::Rejected),
+                Caller::Admin => Ok(()),
+                Caller::Namespace(_) => Err(AuthError::Rejected),
             };
         }
         let (user, password) = basic_credentials(headers).ok_or(AuthError::MissingBasic)?;
@@ -91,7 +79,7 @@ impl Authenticator {
             &self.credentials.osb_password_sha256,
         );
         if user_ok && password_ok {
-            Ok(Caller::Platform)
+            Ok(())
         } else {
             Err(AuthError::Rejected)
         }

@@ -169,14 +169,27 @@ pub struct Catalog {
 
 impl Catalog {
     pub async fn load(store: &TypedStore) -> Result<Self, StoreError> {
-        let applications: Vec<Application> = store.list(None, &LabelSelector::everything()).await?;
+        let mut applications: Vec<Application> =
+            store.list(None, &LabelSelector::everything()).await?;
+        // Oldest first, so when two Applications claim one service id the one
+        // registered first keeps it, whatever order they are listed in.
+        applications.sort_by(|a, b| {
+            (&a.metadata.creation_timestamp, &a.metadata.name)
+                .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
+        });
         let mut candidates = Vec::new();
+        let mut seen_ids = std::collections::HashSet::new();
         for application in &applications {
             let app_name = application.metadata.name.clone().unwrap_or_default();
             for service in &application.spec.services {
-                if service.events_entry().is_some() {
-                    candidates.push((app_name.clone(), service.clone()));
+                if service.events_entry().is_none() {
+                    continue;
                 }
+                if !seen_ids.insert(service.id.clone()) {
+                    tracing::warn!(application = %app_name, service_id = %service.id, "service id already used by an older Application; left out of the catalog");
+                    continue;
+                }
+                candidates.push((app_name.clone(), service.clone()));
             }
         }
         let mut name_counts: BTreeMap<String, usize> = BTreeMap::new();

@@ -51,7 +51,7 @@ pub async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
-        if path == "." {
+        if path == "." || path == "?" {
             OsbError::BadRequest(format!("the body is not a valid JSON object: {inner}"))
         } else {
             OsbError::BadRequest(format!("{path}: {inner}"))

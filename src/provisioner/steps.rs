@@ -130,7 +130,10 @@ pub async fn update(steps: &Steps, request: Option<&serde_json::Value>) -> Resul
         ensure_subscription(steps, Some(parameters))
     })
     .await?;
-    run_step(steps, 2, 2, "subscription-ready", || subscription_ready(steps)).await
+    run_step(steps, 2, 2, "subscription-ready", || {
+        subscription_ready(steps)
+    })
+    .await
 }
 
 pub async fn deprovision(steps: &Steps) -> Result<(), Stop> {

@@ -27,8 +27,5 @@ pub fn authorize(caller: &Caller, target: &Target) -> Result<(), ApiError> {
                 ))),
             }
         }
-        Caller::Platform => Err(ApiError::forbidden(
-            "the OSB credentials do not open the resource API",
-        )),
     }
 }

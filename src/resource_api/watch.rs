@@ -1,6 +1,6 @@
 //! Watch responses: one JSON event per line (`{"type":"ADDED","object":{...}}`),
-//! ending with an `ERROR` event carrying a `Status` when the watch expires, and at
-//! shutdown so a draining server is not held open by watchers.
+//! ending with an `ERROR` event carrying a `Status` when the watch falls too far
+//! behind, and simply ending at shutdown so watchers do not hold a draining server.
 
 use std::convert::Infallible;
 

@@ -52,8 +52,8 @@ pub struct Settings {
     /// Log format.
     #[arg(long, env = "MESHBROKER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
-    /// How long a provision or deprovision without accepts_incomplete may take
-    /// before the broker answers 422 AsyncRequired (e.g. "10s").
+    /// How long a provision, update or deprovision without accepts_incomplete may
+    /// take before the broker answers 422 AsyncRequired (e.g. "10s").
     #[arg(long, env = "MESHBROKER_SYNC_WAIT")]
     pub sync_wait: Option<String>,
     /// How long an operation keeps retrying a step before it fails (e.g. "10m").

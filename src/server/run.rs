@@ -176,11 +176,51 @@ pub fn control_app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "control"),
             track_requests,
         ))
         .with_state(state)
+}
+
+/// Unknown paths and methods still answer JSON: a Kubernetes `Status` under the
+/// resource API's prefixes, an OSB error body elsewhere.
+fn json_error(
+    uri: &axum::http::Uri,
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+) -> axum::response::Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/apis/") {
+        crate::resource_api::ApiError::new(status, reason, message).into_response()
+    } else {
+        (
+            status,
+            axum::Json(serde_json::json!({"error": reason, "description": message})),
+        )
+            .into_response()
+    }
+}
+
+async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
+    let message = format!("nothing is served at {}", uri.path());
+    json_error(&uri, StatusCode::NOT_FOUND, "NotFound", message)
+}
+
+async fn method_not_allowed(
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> axum::response::Response {
+    let message = format!("{method} is not allowed on {}", uri.path());
+    json_error(
+        &uri,
+        StatusCode::METHOD_NOT_ALLOWED,
+        "MethodNotAllowed",
+        message,
+    )
 }
 
 /// The events listener; the dataplane's ingress routes join it.

@@ -23,7 +23,9 @@ pub const APPLICATIONS: &str = "/apis/applicationconnector.kyma-project.io/v1alp
 pub const NAMESPACES: &str = "/api/v1/namespaces";
 
 pub fn mappings(namespace: &str) -> String {
-    format!("/apis/applicationconnector.kyma-project.io/v1alpha1/namespaces/{namespace}/applicationmappings")
+    format!(
+        "/apis/applicationconnector.kyma-project.io/v1alpha1/namespaces/{namespace}/applicationmappings"
+    )
 }
 
 pub fn brokers(namespace: &str) -> String {
@@ -47,19 +49,30 @@ pub fn access_tokens(namespace: &str) -> String {
 }
 
 fn created(reply: Reply, what: &str) {
-    assert!(reply.status == 201, "creating {what}: {} {}", reply.status, reply.text);
+    assert!(
+        reply.status == 201,
+        "creating {what}: {} {}",
+        reply.status,
+        reply.text
+    );
 }
 
 pub async fn create_namespace(broker: &Broker, name: &str) {
     let reply = broker
         .admin()
-        .create(NAMESPACES, &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}))
+        .create(
+            NAMESPACES,
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}),
+        )
         .await;
     created(reply, name);
 }
 
 pub async fn register_commerce(broker: &Broker) {
-    let reply = broker.admin().create_yaml(APPLICATIONS, &example("order-service.application.yaml")).await;
+    let reply = broker
+        .admin()
+        .create_yaml(APPLICATIONS, &example("order-service.application.yaml"))
+        .await;
     created(reply, "the commerce Application");
 }
 
@@ -72,7 +85,10 @@ pub async fn map_commerce(broker: &Broker, namespace: &str, services: &[&str]) {
         "metadata": {"name": APPLICATION},
         "spec": {"services": services},
     });
-    created(broker.admin().create(&mappings(namespace), &mapping).await, "the mapping");
+    created(
+        broker.admin().create(&mappings(namespace), &mapping).await,
+        "the mapping",
+    );
 }
 
 /// The commerce Application registered, and mapped into each namespace (created).
@@ -108,7 +124,7 @@ pub fn unready_channel() -> Value {
 /// Replaces the commerce Channel with one that becomes ready.
 pub async fn make_channel_ready(broker: &Broker) {
     let path = format!("{}/{APPLICATION}", channels());
-    let mut channel = broker.admin().find(&path).await.expect("the Channel exists");
+    let mut channel = settled(broker, &path).await;
     channel["spec"] = json!({});
     let reply = broker.admin().put(&path, &channel).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
@@ -120,4 +136,17 @@ pub async fn commerce_with_unready_channel(broker: &Broker, namespaces: &[&str])
     let reply = broker.admin().create(&channels(), &unready_channel()).await;
     created(reply, "the unready Channel");
     commerce_in(broker, namespaces).await;
+}
+
+/// The object at `path` once its controller has caught up with its spec
+/// (`status.observedGeneration == metadata.generation`), so a replace built from
+/// it does not race the controller's own status write.
+pub async fn settled(broker: &Broker, path: &str) -> Value {
+    super::eventually(&format!("{path} to be reconciled"), async || {
+        let object = broker.admin().find(path).await?;
+        let generation = &object["metadata"]["generation"];
+        (!generation.is_null() && object["status"]["observedGeneration"] == *generation)
+            .then_some(object)
+    })
+    .await
 }

@@ -79,7 +79,12 @@ impl Broker {
             .arg("serve")
             .arg("--data-dir")
             .arg(self.dir.path())
-            .args(["--control-addr", "127.0.0.1:0", "--events-addr", "127.0.0.1:0"])
+            .args([
+                "--control-addr",
+                "127.0.0.1:0",
+                "--events-addr",
+                "127.0.0.1:0",
+            ])
             .args(&self.args)
             .env("RUST_LOG", "info,meshbroker=debug")
             .stdout(Stdio::null())
@@ -94,13 +99,27 @@ impl Broker {
             {
                 break value;
             }
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                panic!("meshbroker exited with {status} before listening:\n{}", self.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "meshbroker exited with {status} before listening:\n{}",
+                    self.log()
+                );
             }
-            assert!(started.elapsed() < DEADLINE, "meshbroker did not start:\n{}", self.log());
+            assert!(
+                started.elapsed() < DEADLINE,
+                "meshbroker did not start:\n{}",
+                self.log()
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
-        self.control = written["control"].as_str().expect("control URL").to_string();
+        self.control = written["control"]
+            .as_str()
+            .expect("control URL")
+            .to_string();
         self.events = written["events"].as_str().expect("events URL").to_string();
         let read = |name: &str| {
             std::fs::read_to_string(self.dir.path().join(name))
@@ -131,8 +150,12 @@ impl Broker {
 
     /// Stops with SIGTERM and waits for a clean exit; returns whether it exited 0.
     pub async fn terminate(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return false };
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let Some(mut child) = self.child.take() else {
+            return false;
+        };
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let started = Instant::now();
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -153,24 +176,39 @@ impl Broker {
     }
 
     pub fn osb(&self) -> Osb<'_> {
-        Osb { broker: self, prefix: String::new() }
+        Osb {
+            broker: self,
+            prefix: String::new(),
+        }
     }
 
     /// The OSB API under `/{namespace}/v2`.
     pub fn osb_in(&self, namespace: &str) -> Osb<'_> {
-        Osb { broker: self, prefix: format!("/{namespace}") }
+        Osb {
+            broker: self,
+            prefix: format!("/{namespace}"),
+        }
     }
 
     pub fn admin(&self) -> Resources<'_> {
-        Resources { broker: self, token: Some(self.admin_token.clone()) }
+        Resources {
+            broker: self,
+            token: Some(self.admin_token.clone()),
+        }
     }
 
     pub fn with_token(&self, token: &str) -> Resources<'_> {
-        Resources { broker: self, token: Some(token.to_string()) }
+        Resources {
+            broker: self,
+            token: Some(token.to_string()),
+        }
     }
 
     pub fn anonymous(&self) -> Resources<'_> {
-        Resources { broker: self, token: None }
+        Resources {
+            broker: self,
+            token: None,
+        }
     }
 }
 
@@ -207,7 +245,12 @@ impl Reply {
         let headers = response.headers().clone();
         let text = response.text().await.expect("response body");
         let body = serde_json::from_str(&text).unwrap_or(Value::Null);
-        Self { status, headers, body, text }
+        Self {
+            status,
+            headers,
+            body,
+            text,
+        }
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -244,64 +287,127 @@ impl Osb<'_> {
     }
 
     /// Sends, then checks the reply against the OSB OpenAPI document.
-    pub async fn send(&self, request: reqwest::RequestBuilder, method: &str, template: &str) -> Reply {
+    pub async fn send(
+        &self,
+        request: reqwest::RequestBuilder,
+        method: &str,
+        template: &str,
+    ) -> Reply {
         let reply = Reply::from(request.send().await.expect("OSB request")).await;
-        let template = format!("{}{template}", if self.prefix.is_empty() { "" } else { "/{namespace}" });
+        let template = format!(
+            "{}{template}",
+            if self.prefix.is_empty() {
+                ""
+            } else {
+                "/{namespace}"
+            }
+        );
         openapi::osb().check(method, &template, &reply);
         reply
     }
 
     pub async fn catalog(&self) -> Reply {
-        self.send(self.request(Method::GET, "/v2/catalog"), "get", "/v2/catalog").await
+        self.send(
+            self.request(Method::GET, "/v2/catalog"),
+            "get",
+            "/v2/catalog",
+        )
+        .await
     }
 
     pub async fn provision(&self, instance: &str, body: &Value, accepts_incomplete: bool) -> Reply {
-        let path = format!("/v2/service_instances/{instance}{}", async_query(accepts_incomplete, '?'));
-        self.send(self.request(Method::PUT, &path).json(body), "put", "/v2/service_instances/{instance_id}").await
+        let path = format!(
+            "/v2/service_instances/{instance}{}",
+            async_query(accepts_incomplete, '?')
+        );
+        self.send(
+            self.request(Method::PUT, &path).json(body),
+            "put",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await
     }
 
     pub async fn update(&self, instance: &str, body: &Value, accepts_incomplete: bool) -> Reply {
-        let path = format!("/v2/service_instances/{instance}{}", async_query(accepts_incomplete, '?'));
-        self.send(self.request(Method::PATCH, &path).json(body), "patch", "/v2/service_instances/{instance_id}").await
+        let path = format!(
+            "/v2/service_instances/{instance}{}",
+            async_query(accepts_incomplete, '?')
+        );
+        self.send(
+            self.request(Method::PATCH, &path).json(body),
+            "patch",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await
     }
 
-    pub async fn deprovision(&self, instance: &str, service: &str, plan: &str, accepts_incomplete: bool) -> Reply {
+    pub async fn deprovision(
+        &self,
+        instance: &str,
+        service: &str,
+        plan: &str,
+        accepts_incomplete: bool,
+    ) -> Reply {
         let path = format!(
             "/v2/service_instances/{instance}?service_id={service}&plan_id={plan}{}",
             async_query(accepts_incomplete, '&')
         );
-        self.send(self.request(Method::DELETE, &path), "delete", "/v2/service_instances/{instance_id}").await
+        self.send(
+            self.request(Method::DELETE, &path),
+            "delete",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await
     }
 
     pub async fn fetch(&self, instance: &str) -> Reply {
         let path = format!("/v2/service_instances/{instance}");
-        self.send(self.request(Method::GET, &path), "get", "/v2/service_instances/{instance_id}").await
+        self.send(
+            self.request(Method::GET, &path),
+            "get",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await
     }
 
     pub async fn last_operation(&self, instance: &str, operation: Option<&str>) -> Reply {
-        let query = operation.map(|o| format!("?operation={o}")).unwrap_or_default();
+        let query = operation
+            .map(|o| format!("?operation={o}"))
+            .unwrap_or_default();
         let path = format!("/v2/service_instances/{instance}/last_operation{query}");
-        self.send(self.request(Method::GET, &path), "get", "/v2/service_instances/{instance_id}/last_operation").await
+        self.send(
+            self.request(Method::GET, &path),
+            "get",
+            "/v2/service_instances/{instance_id}/last_operation",
+        )
+        .await
     }
 
     pub async fn bind(&self, instance: &str, binding: &str, body: &Value) -> Reply {
         let path = format!("/v2/service_instances/{instance}/service_bindings/{binding}");
         let template = "/v2/service_instances/{instance_id}/service_bindings/{binding_id}";
-        self.send(self.request(Method::PUT, &path).json(body), "put", template).await
+        self.send(self.request(Method::PUT, &path).json(body), "put", template)
+            .await
     }
 
     pub async fn unbind(&self, instance: &str, binding: &str, service: &str, plan: &str) -> Reply {
-        let path = format!("/v2/service_instances/{instance}/service_bindings/{binding}?service_id={service}&plan_id={plan}");
+        let path = format!(
+            "/v2/service_instances/{instance}/service_bindings/{binding}?service_id={service}&plan_id={plan}"
+        );
         let template = "/v2/service_instances/{instance_id}/service_bindings/{binding_id}";
-        self.send(self.request(Method::DELETE, &path), "delete", template).await
+        self.send(self.request(Method::DELETE, &path), "delete", template)
+            .await
     }
 
     /// Polls last_operation until the operation leaves `in progress`.
     pub async fn finished(&self, instance: &str, operation: &str) -> Reply {
-        eventually(&format!("operation {operation} of {instance} to finish"), async || {
-            let reply = self.last_operation(instance, Some(operation)).await;
-            (reply.status != 200 || reply.body["state"] != "in progress").then_some(reply)
-        })
+        eventually(
+            &format!("operation {operation} of {instance} to finish"),
+            async || {
+                let reply = self.last_operation(instance, Some(operation)).await;
+                (reply.status != 200 || reply.body["state"] != "in progress").then_some(reply)
+            },
+        )
         .await
     }
 
@@ -309,23 +415,43 @@ impl Osb<'_> {
     pub async fn provision_and_wait(&self, instance: &str, body: &Value) {
         let reply = self.provision(instance, body, true).await;
         assert_eq!(reply.status, 202, "{}", reply.text);
-        let operation = reply.body["operation"].as_str().expect("operation").to_string();
+        let operation = reply.body["operation"]
+            .as_str()
+            .expect("operation")
+            .to_string();
         let done = self.finished(instance, &operation).await;
-        assert_eq!(done.body["state"], "succeeded", "{}\n{}", done.text, self.broker.log());
+        assert_eq!(
+            done.body["state"],
+            "succeeded",
+            "{}\n{}",
+            done.text,
+            self.broker.log()
+        );
     }
 
     /// Deprovisions asynchronously and waits until the instance is gone.
     pub async fn deprovision_and_wait(&self, instance: &str, service: &str, plan: &str) {
         let reply = self.deprovision(instance, service, plan, true).await;
         assert_eq!(reply.status, 202, "{}", reply.text);
-        let operation = reply.body["operation"].as_str().expect("operation").to_string();
+        let operation = reply.body["operation"]
+            .as_str()
+            .expect("operation")
+            .to_string();
         let done = self.finished(instance, &operation).await;
-        assert_eq!(done.status, 410, "a finished deprovision is Gone: {}", done.text);
+        assert_eq!(
+            done.status, 410,
+            "a finished deprovision is Gone: {}",
+            done.text
+        );
     }
 }
 
 fn async_query(accepts_incomplete: bool, separator: char) -> String {
-    if accepts_incomplete { format!("{separator}accepts_incomplete=true") } else { String::new() }
+    if accepts_incomplete {
+        format!("{separator}accepts_incomplete=true")
+    } else {
+        String::new()
+    }
 }
 
 /// The resource API with a bearer token (or none).
@@ -336,7 +462,10 @@ pub struct Resources<'a> {
 
 impl Resources<'_> {
     fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
-        let request = self.broker.http.request(method, format!("{}{path}", self.broker.control));
+        let request = self
+            .broker
+            .http
+            .request(method, format!("{}{path}", self.broker.control));
         match &self.token {
             Some(token) => request.bearer_auth(token),
             None => request,
@@ -350,11 +479,17 @@ impl Resources<'_> {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        self.send(self.request(Method::GET, path), "get", path).await
+        self.send(self.request(Method::GET, path), "get", path)
+            .await
     }
 
     pub async fn create(&self, collection: &str, body: &Value) -> Reply {
-        self.send(self.request(Method::POST, collection).json(body), "post", collection).await
+        self.send(
+            self.request(Method::POST, collection).json(body),
+            "post",
+            collection,
+        )
+        .await
     }
 
     pub async fn create_yaml(&self, collection: &str, yaml: &str) -> Reply {
@@ -366,11 +501,13 @@ impl Resources<'_> {
     }
 
     pub async fn put(&self, path: &str, body: &Value) -> Reply {
-        self.send(self.request(Method::PUT, path).json(body), "put", path).await
+        self.send(self.request(Method::PUT, path).json(body), "put", path)
+            .await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {
-        self.send(self.request(Method::DELETE, path), "delete", path).await
+        self.send(self.request(Method::DELETE, path), "delete", path)
+            .await
     }
 
     /// Sends a raw body with a content type, for bad-input tests.

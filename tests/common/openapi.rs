@@ -15,7 +15,8 @@ pub struct Spec {
 fn load(name: &'static str) -> Spec {
     let path = format!("{}/openapi/{name}", env!("CARGO_MANIFEST_DIR"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
-    let doc: Value = serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"));
+    let doc: Value =
+        serde_saphyr::from_str(&text).unwrap_or_else(|e| panic!("{path} is not YAML: {e}"));
     Spec { name, doc }
 }
 
@@ -37,8 +38,12 @@ pub fn resource_template(path: &str) -> String {
     match segments.as_slice() {
         ["api", "v1", _] => "/api/v1/namespaces".into(),
         ["api", "v1", _, _] => "/api/v1/namespaces/{name}".into(),
-        ["apis", _, _, "namespaces", _, _] => "/apis/{group}/{version}/namespaces/{namespace}/{plural}".into(),
-        ["apis", _, _, "namespaces", _, _, _] => "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}".into(),
+        ["apis", _, _, "namespaces", _, _] => {
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}".into()
+        }
+        ["apis", _, _, "namespaces", _, _, _] => {
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}".into()
+        }
         ["apis", _, _, _] => "/apis/{group}/{version}/{plural}".into(),
         ["apis", _, _, _, _] => "/apis/{group}/{version}/{plural}/{name}".into(),
         _ => path.to_string(),
@@ -75,9 +80,14 @@ impl Spec {
             .or_else(|| responses.get("default"))
             .map(|r| self.resolve(r))
             .unwrap_or_else(|| {
-                panic!("{}: {method} {template} answered {status}, which is not documented: {}", self.name, reply.text)
+                panic!(
+                    "{}: {method} {template} answered {status}, which is not documented: {}",
+                    self.name, reply.text
+                )
             });
-        let Some(schema) = response.pointer("/content/application~1json/schema") else { return };
+        let Some(schema) = response.pointer("/content/application~1json/schema") else {
+            return;
+        };
         if reply.body.is_null() {
             return;
         }
@@ -88,8 +98,12 @@ impl Spec {
         if let Some(fields) = root.as_object_mut() {
             fields.insert("components".into(), self.doc["components"].clone());
         }
-        let validator = jsonschema::draft202012::new(&root)
-            .unwrap_or_else(|e| panic!("{}: the schema for {method} {template} {status} is invalid: {e}", self.name));
+        let validator = jsonschema::draft202012::new(&root).unwrap_or_else(|e| {
+            panic!(
+                "{}: the schema for {method} {template} {status} is invalid: {e}",
+                self.name
+            )
+        });
         if let Some(error) = validator.iter_errors(&reply.body).next() {
             panic!(
                 "{}: {method} {template} {status} does not match its schema at {}: {error}\n{}",

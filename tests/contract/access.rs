@@ -17,11 +17,24 @@ fn trigger(name: &str) -> serde_json::Value {
 
 async fn issue_token(broker: &Broker, namespace: &str) -> String {
     let token = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": "ci"}, "spec": {"description": "CI"}});
-    let reply = broker.admin().create(&access_tokens(namespace), &token).await;
+    let reply = broker
+        .admin()
+        .create(&access_tokens(namespace), &token)
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
-    let value = reply.body["status"]["token"].as_str().expect("the token, once").to_string();
-    let stored = broker.admin().get(&format!("{}/ci", access_tokens(namespace))).await;
-    assert!(stored.body["status"].get("token").is_none(), "the token itself is not stored: {}", stored.text);
+    let value = reply.body["status"]["token"]
+        .as_str()
+        .expect("the token, once")
+        .to_string();
+    let stored = broker
+        .admin()
+        .get(&format!("{}/ci", access_tokens(namespace)))
+        .await;
+    assert!(
+        stored.body["status"].get("token").is_none(),
+        "the token itself is not stored: {}",
+        stored.text
+    );
     value
 }
 
@@ -31,7 +44,14 @@ async fn without_a_token_the_resource_api_is_401() {
     let reply = broker.anonymous().get(NAMESPACES).await;
     assert_eq!(reply.status, 401);
     assert_eq!(reply.body["kind"], "Status");
-    assert_eq!(broker.with_token("not-a-token").get(NAMESPACES).await.status, 401);
+    assert_eq!(
+        broker
+            .with_token("not-a-token")
+            .get(NAMESPACES)
+            .await
+            .status,
+        401
+    );
 }
 
 #[tokio::test]
@@ -46,16 +66,50 @@ async fn a_namespace_token_reads_and_writes_its_namespace_only() {
     });
     scoped.await;
     let team_a = broker.with_token(&token);
-    assert_eq!(team_a.create(&triggers("team-a"), &trigger("mine")).await.status, 201);
-    assert_eq!(team_a.get(&format!("{}/mine", triggers("team-a"))).await.status, 200);
+    assert_eq!(
+        team_a
+            .create(&triggers("team-a"), &trigger("mine"))
+            .await
+            .status,
+        201
+    );
+    assert_eq!(
+        team_a
+            .get(&format!("{}/mine", triggers("team-a")))
+            .await
+            .status,
+        200
+    );
     let other = team_a.create(&triggers("team-b"), &trigger("theirs")).await;
     assert_eq!(other.status, 403, "{}", other.text);
     assert_eq!(team_a.get(&triggers("team-b")).await.status, 403);
-    assert_eq!(team_a.get("/apis/eventing.knative.dev/v1/triggers").await.status, 403, "no cross-namespace lists");
-    assert_eq!(team_a.get(NAMESPACES).await.status, 403, "no cluster-scoped kinds");
+    assert_eq!(
+        team_a
+            .get("/apis/eventing.knative.dev/v1/triggers")
+            .await
+            .status,
+        403,
+        "no cross-namespace lists"
+    );
+    assert_eq!(
+        team_a.get(NAMESPACES).await.status,
+        403,
+        "no cluster-scoped kinds"
+    );
     assert_eq!(team_a.get(APPLICATIONS).await.status, 403);
-    assert_eq!(team_a.get(&access_tokens("team-a")).await.status, 403, "tokens are the admin's business");
-    assert!(broker.admin().find(&format!("{}/theirs", triggers("team-b"))).await.is_none(), "nothing written");
+    assert_eq!(
+        team_a.get(&access_tokens("team-a")).await.status,
+        403,
+        "tokens are the admin's business"
+    );
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/theirs", triggers("team-b")))
+            .await
+            .is_none(),
+        "nothing written"
+    );
 }
 
 #[tokio::test]
@@ -64,12 +118,31 @@ async fn a_deleted_token_stops_working() {
     create_namespace(&broker, "team-a").await;
     let token = issue_token(&broker, "team-a").await;
     crate::common::eventually("the token to work", async || {
-        (broker.with_token(&token).get(&triggers("team-a")).await.status == 200).then_some(())
+        (broker
+            .with_token(&token)
+            .get(&triggers("team-a"))
+            .await
+            .status
+            == 200)
+            .then_some(())
     })
     .await;
-    assert_eq!(broker.admin().delete(&format!("{}/ci", access_tokens("team-a"))).await.status, 200);
+    assert_eq!(
+        broker
+            .admin()
+            .delete(&format!("{}/ci", access_tokens("team-a")))
+            .await
+            .status,
+        200
+    );
     crate::common::eventually("the token to stop working", async || {
-        (broker.with_token(&token).get(&triggers("team-a")).await.status == 401).then_some(())
+        (broker
+            .with_token(&token)
+            .get(&triggers("team-a"))
+            .await
+            .status
+            == 401)
+            .then_some(())
     })
     .await;
 }

@@ -16,13 +16,34 @@ async fn malformed_bodies_are_400_and_write_nothing() {
         ("application/json", Vec::new()),
     ] {
         let reply = admin.post_raw(NAMESPACES, content_type, body.clone()).await;
-        assert_eq!(reply.status, 400, "{}: {}", String::from_utf8_lossy(&body), reply.text);
+        assert_eq!(
+            reply.status,
+            400,
+            "{}: {}",
+            String::from_utf8_lossy(&body),
+            reply.text
+        );
         assert_eq!(reply.body["kind"], "Status");
     }
-    assert_eq!(admin.post_raw(NAMESPACES, "text/plain", b"x".to_vec()).await.status, 415);
+    assert_eq!(
+        admin
+            .post_raw(NAMESPACES, "text/plain", b"x".to_vec())
+            .await
+            .status,
+        415
+    );
     let list = admin.get(NAMESPACES).await;
-    let names: Vec<&str> = list.body["items"].as_array().expect("items").iter().filter_map(|n| n["metadata"]["name"].as_str()).collect();
-    assert_eq!(names, vec![INTEGRATION], "only the integration namespace exists");
+    let names: Vec<&str> = list.body["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .filter_map(|n| n["metadata"]["name"].as_str())
+        .collect();
+    assert_eq!(
+        names,
+        vec![INTEGRATION],
+        "only the integration namespace exists"
+    );
 }
 
 #[tokio::test]
@@ -31,7 +52,13 @@ async fn a_body_over_the_limit_is_413() {
     let big = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "big", "annotations": {"x": "y".repeat(8192)}}});
     let reply = broker.admin().create(NAMESPACES, &big).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
-    assert!(broker.admin().find(&format!("{NAMESPACES}/big")).await.is_none());
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{NAMESPACES}/big"))
+            .await
+            .is_none()
+    );
     commerce_in(&broker, &["team-a"]).await;
     let mut body = provision_body(ORDER_SERVICE, "team-a");
     body["parameters"] = json!({"padding": "z".repeat(8192)});
@@ -46,7 +73,12 @@ async fn malformed_osb_bodies_are_400_naming_the_problem() {
     commerce_in(&broker, &["team-a"]).await;
     let osb = broker.osb();
     let template = "/v2/service_instances/{instance_id}";
-    let not_json = osb.request(reqwest::Method::PUT, "/v2/service_instances/x?accepts_incomplete=true").body("{oops");
+    let not_json = osb
+        .request(
+            reqwest::Method::PUT,
+            "/v2/service_instances/x?accepts_incomplete=true",
+        )
+        .body("{oops");
     let reply = osb.send(not_json, "put", template).await;
     assert_eq!(reply.status, 400);
     assert!(reply.message().contains("JSON"), "{}", reply.text);
@@ -58,8 +90,19 @@ async fn malformed_osb_bodies_are_400_naming_the_problem() {
     let mut parameters = provision_body(ORDER_SERVICE, "team-a");
     parameters["parameters"] = json!("not an object");
     assert_eq!(osb.provision("x", &parameters, true).await.status, 400);
-    let bad_flag = osb.request(reqwest::Method::PUT, "/v2/service_instances/x?accepts_incomplete=maybe").json(&provision_body(ORDER_SERVICE, "team-a"));
+    let bad_flag = osb
+        .request(
+            reqwest::Method::PUT,
+            "/v2/service_instances/x?accepts_incomplete=maybe",
+        )
+        .json(&provision_body(ORDER_SERVICE, "team-a"));
     assert_eq!(osb.send(bad_flag, "put", template).await.status, 400);
     assert_eq!(osb.fetch("x").await.status, 404, "nothing was recorded");
-    assert!(broker.admin().find(&format!("{}/default", brokers("team-a"))).await.is_none());
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/default", brokers("team-a")))
+            .await
+            .is_none()
+    );
 }

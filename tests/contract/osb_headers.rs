@@ -15,15 +15,30 @@ async fn a_missing_api_version_is_412() {
         .basic_auth("meshbroker", Some(&broker.osb_password));
     let reply = osb.send(request, "get", "/v2/catalog").await;
     assert_eq!(reply.status, 412);
-    assert!(reply.message().contains("X-Broker-API-Version"), "{}", reply.text);
+    assert!(
+        reply.message().contains("X-Broker-API-Version"),
+        "{}",
+        reply.text
+    );
 }
 
 #[tokio::test]
 async fn versions_2_13_to_2_17_are_served_and_others_are_412() {
     let broker = Broker::start().await;
     let osb = broker.osb();
-    for (version, expected) in [("2.13", 200), ("2.15", 200), ("2.17", 200), ("2.12", 412), ("2.18", 412), ("3.0", 412)] {
-        let request = osb.request(Method::GET, "/v2/catalog").header("X-Broker-API-Version", version);
+    for (version, expected) in [
+        ("2.13", 200),
+        ("2.15", 200),
+        ("2.17", 200),
+        ("2.12", 412),
+        ("2.18", 412),
+        ("3.0", 412),
+    ] {
+        let request = broker
+            .http
+            .get(osb.url("/v2/catalog"))
+            .basic_auth("meshbroker", Some(&broker.osb_password))
+            .header("X-Broker-API-Version", version);
         let reply = osb.send(request, "get", "/v2/catalog").await;
         assert_eq!(reply.status, expected, "version {version}: {}", reply.text);
     }
@@ -33,7 +48,10 @@ async fn versions_2_13_to_2_17_are_served_and_others_are_412() {
 async fn wrong_or_missing_credentials_are_401() {
     let broker = Broker::start().await;
     let osb = broker.osb();
-    let anonymous = broker.http.get(osb.url("/v2/catalog")).header("X-Broker-API-Version", "2.17");
+    let anonymous = broker
+        .http
+        .get(osb.url("/v2/catalog"))
+        .header("X-Broker-API-Version", "2.17");
     assert_eq!(osb.send(anonymous, "get", "/v2/catalog").await.status, 401);
     let wrong = broker
         .http
@@ -65,33 +83,49 @@ async fn the_admin_bearer_token_also_opens_the_osb_api() {
 async fn the_request_identity_is_echoed() {
     let broker = Broker::start().await;
     let osb = broker.osb();
-    let request = osb
-        .request(Method::GET, "/v2/catalog")
-        .header("X-Broker-API-Request-Identity", "e26cea7a-2b9c-4b4a-8b56-1f1b7c5a0c11");
+    let request = osb.request(Method::GET, "/v2/catalog").header(
+        "X-Broker-API-Request-Identity",
+        "e26cea7a-2b9c-4b4a-8b56-1f1b7c5a0c11",
+    );
     let reply = osb.send(request, "get", "/v2/catalog").await;
-    assert_eq!(reply.header("x-broker-api-request-identity"), Some("e26cea7a-2b9c-4b4a-8b56-1f1b7c5a0c11"));
+    assert_eq!(
+        reply.header("x-broker-api-request-identity"),
+        Some("e26cea7a-2b9c-4b4a-8b56-1f1b7c5a0c11")
+    );
     let failing = broker
         .http
         .get(osb.url("/v2/catalog"))
         .header("X-Broker-API-Request-Identity", "abc");
     let reply = osb.send(failing, "get", "/v2/catalog").await;
     assert_eq!(reply.status, 401);
-    assert_eq!(reply.header("x-broker-api-request-identity"), Some("abc"), "echoed on errors too");
+    assert_eq!(
+        reply.header("x-broker-api-request-identity"),
+        Some("abc"),
+        "echoed on errors too"
+    );
 }
 
 #[tokio::test]
 async fn an_originating_identity_is_decoded_and_a_malformed_one_is_400() {
     let broker = Broker::start().await;
     let osb = broker.osb();
-    let encoded = base64::engine::general_purpose::STANDARD.encode(r#"{"username":"alice","uid":"1"}"#);
-    let good = osb
-        .request(Method::GET, "/v2/catalog")
-        .header("X-Broker-API-Originating-Identity", format!("kubernetes {encoded}"));
+    let encoded =
+        base64::engine::general_purpose::STANDARD.encode(r#"{"username":"alice","uid":"1"}"#);
+    let good = osb.request(Method::GET, "/v2/catalog").header(
+        "X-Broker-API-Originating-Identity",
+        format!("kubernetes {encoded}"),
+    );
     assert_eq!(osb.send(good, "get", "/v2/catalog").await.status, 200);
     for bad in ["kubernetes", "kubernetes %%%", "kubernetes bm90IGpzb24="] {
-        let request = osb.request(Method::GET, "/v2/catalog").header("X-Broker-API-Originating-Identity", bad);
+        let request = osb
+            .request(Method::GET, "/v2/catalog")
+            .header("X-Broker-API-Originating-Identity", bad);
         let reply = osb.send(request, "get", "/v2/catalog").await;
         assert_eq!(reply.status, 400, "{bad}: {}", reply.text);
-        assert!(reply.message().contains("Originating-Identity"), "{}", reply.text);
+        assert!(
+            reply.message().contains("Originating-Identity"),
+            "{}",
+            reply.text
+        );
     }
 }

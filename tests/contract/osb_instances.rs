@@ -10,31 +10,53 @@ const INSTANCE: &str = "7c1e2d3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
 async fn provisioned(namespaces: &[&str]) -> Broker {
     let broker = Broker::start().await;
     commerce_in(&broker, namespaces).await;
-    broker.osb().provision_and_wait(INSTANCE, &provision_body(ORDER_SERVICE, namespaces[0])).await;
+    broker
+        .osb()
+        .provision_and_wait(INSTANCE, &provision_body(ORDER_SERVICE, namespaces[0]))
+        .await;
     broker
 }
 
 #[tokio::test]
 async fn last_operation_of_an_unknown_instance_is_404() {
     let broker = Broker::start().await;
-    assert_eq!(broker.osb().last_operation("nobody", None).await.status, 404);
+    assert_eq!(
+        broker.osb().last_operation("nobody", None).await.status,
+        404
+    );
 }
 
 #[tokio::test]
 async fn last_operation_in_progress_names_the_step_and_hints_retry_after() {
     let broker = Broker::start().await;
     commerce_with_unready_channel(&broker, &["team-a"]).await;
-    let started = broker.osb().provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), true).await;
-    let operation = started.body["operation"].as_str().expect("operation").to_string();
+    let started = broker
+        .osb()
+        .provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), true)
+        .await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
     let waiting = crate::common::eventually("the step to be described", async || {
-        let reply = broker.osb().last_operation(INSTANCE, Some(&operation)).await;
+        let reply = broker
+            .osb()
+            .last_operation(INSTANCE, Some(&operation))
+            .await;
         reply.message().contains("channel-ready").then_some(reply)
     })
     .await;
     assert_eq!(waiting.body["state"], "in progress");
-    assert!(waiting.message().contains("KafkaChannel"), "says why it waits: {}", waiting.text);
+    assert!(
+        waiting.message().contains("KafkaChannel"),
+        "says why it waits: {}",
+        waiting.text
+    );
     assert!(waiting.header("retry-after").is_some(), "Retry-After hint");
-    let unknown = broker.osb().last_operation(INSTANCE, Some("op-unknown")).await;
+    let unknown = broker
+        .osb()
+        .last_operation(INSTANCE, Some("op-unknown"))
+        .await;
     assert_eq!(unknown.status, 400, "{}", unknown.text);
 }
 
@@ -42,12 +64,26 @@ async fn last_operation_in_progress_names_the_step_and_hints_retry_after() {
 async fn a_provision_that_cannot_finish_fails_with_a_reason() {
     let broker = Broker::start_with(&["--operation-timeout", "1s"]).await;
     commerce_with_unready_channel(&broker, &["team-a"]).await;
-    let started = broker.osb().provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), true).await;
-    let operation = started.body["operation"].as_str().expect("operation").to_string();
+    let started = broker
+        .osb()
+        .provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), true)
+        .await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
     let done = broker.osb().finished(INSTANCE, &operation).await;
     assert_eq!(done.body["state"], "failed");
-    assert!(done.message().contains("channel-ready") && done.message().contains("KafkaChannel"), "{}", done.text);
-    assert_eq!(broker.osb().fetch(INSTANCE).await.status, 404, "a failed instance cannot be fetched");
+    assert!(
+        done.message().contains("channel-ready") && done.message().contains("KafkaChannel"),
+        "{}",
+        done.text
+    );
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.status,
+        404,
+        "a failed instance cannot be fetched"
+    );
 }
 
 #[tokio::test]
@@ -57,9 +93,16 @@ async fn fetching_an_instance_is_404_while_provisioning_and_200_after() {
     assert_eq!(broker.osb().fetch(INSTANCE).await.status, 404);
     let body = provision_body(ORDER_SERVICE, "team-a");
     let started = broker.osb().provision(INSTANCE, &body, true).await;
-    assert_eq!(broker.osb().fetch(INSTANCE).await.status, 404, "still provisioning");
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.status,
+        404,
+        "still provisioning"
+    );
     make_channel_ready(&broker).await;
-    let operation = started.body["operation"].as_str().expect("operation").to_string();
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
     broker.osb().finished(INSTANCE, &operation).await;
     let fetched = broker.osb().fetch(INSTANCE).await;
     assert_eq!(fetched.status, 200);
@@ -71,42 +114,95 @@ async fn fetching_an_instance_is_404_while_provisioning_and_200_after() {
 async fn fetching_an_instance_being_updated_is_422_concurrency_error() {
     let broker = provisioned(&["team-a"]).await;
     let channel = format!("{}/{APPLICATION}", channels());
-    let mut unready = broker.admin().find(&channel).await.expect("channel");
+    let mut unready = settled(&broker, &channel).await;
     unready["spec"] = unready_channel()["spec"].clone();
     assert_eq!(broker.admin().put(&channel, &unready).await.status, 200);
+    let subscription = format!("{}/commerce.team-a", subscriptions());
+    crate::common::eventually("the Subscription to notice its Channel", async || {
+        let object = broker.admin().find(&subscription).await?;
+        let ready = object["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .find(|c| c["type"] == "Ready")?
+            .clone();
+        (ready["status"] == "False").then_some(())
+    })
+    .await;
     let update = json!({"service_id": ORDER_SERVICE, "parameters": {"delivery": {"retry": 5}}});
     let reply = broker.osb().update(INSTANCE, &update, true).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
     let fetched = broker.osb().fetch(INSTANCE).await;
     assert_eq!(fetched.status, 422);
     assert_eq!(fetched.body["error"], "ConcurrencyError");
-    let deprovision = broker.osb().deprovision(INSTANCE, ORDER_SERVICE, &plan_of(ORDER_SERVICE), true).await;
-    assert_eq!(deprovision.status, 422, "a conflicting request while an operation runs");
+    let deprovision = broker
+        .osb()
+        .deprovision(INSTANCE, ORDER_SERVICE, &plan_of(ORDER_SERVICE), true)
+        .await;
+    assert_eq!(
+        deprovision.status, 422,
+        "a conflicting request while an operation runs"
+    );
     assert_eq!(deprovision.body["error"], "ConcurrencyError");
     let again = broker.osb().update(INSTANCE, &update, true).await;
-    assert_eq!(again.body["operation"], reply.body["operation"], "the same update again follows the same operation");
+    assert_eq!(
+        again.body["operation"], reply.body["operation"],
+        "the same update again follows the same operation"
+    );
     make_channel_ready(&broker).await;
-    let operation = reply.body["operation"].as_str().expect("operation").to_string();
-    assert_eq!(broker.osb().finished(INSTANCE, &operation).await.body["state"], "succeeded");
-    assert_eq!(broker.osb().fetch(INSTANCE).await.body["parameters"]["delivery"]["retry"], 5);
+    let operation = reply.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    assert_eq!(
+        broker.osb().finished(INSTANCE, &operation).await.body["state"],
+        "succeeded"
+    );
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.body["parameters"]["delivery"]["retry"],
+        5
+    );
 }
 
 #[tokio::test]
 async fn an_update_with_unchanged_parameters_is_200_and_bad_updates_change_nothing() {
     let broker = provisioned(&["team-a"]).await;
-    let unchanged = broker.osb().update(INSTANCE, &json!({"service_id": ORDER_SERVICE}), true).await;
+    let unchanged = broker
+        .osb()
+        .update(INSTANCE, &json!({"service_id": ORDER_SERVICE}), true)
+        .await;
     assert_eq!(unchanged.status, 200, "{}", unchanged.text);
     assert_eq!(unchanged.body, json!({}));
     let bad = json!({"service_id": ORDER_SERVICE, "parameters": {"delivery": {"retry": -1}}});
     let reply = broker.osb().update(INSTANCE, &bad, true).await;
     assert_eq!(reply.status, 400);
-    assert!(reply.message().contains("parameters.delivery.retry"), "{}", reply.text);
-    let missing = broker.osb().update(INSTANCE, &json!({"plan_id": plan_of(ORDER_SERVICE)}), true).await;
+    assert!(
+        reply.message().contains("parameters.delivery.retry"),
+        "{}",
+        reply.text
+    );
+    let missing = broker
+        .osb()
+        .update(INSTANCE, &json!({"plan_id": plan_of(ORDER_SERVICE)}), true)
+        .await;
     assert_eq!(missing.status, 400);
     let conflict = json!({"service_id": ORDER_SERVICE, "maintenance_info": {"version": "2.0.0"}});
-    assert_eq!(broker.osb().update(INSTANCE, &conflict, true).await.body["error"], "MaintenanceInfoConflict");
-    assert_eq!(broker.osb().update("nobody", &json!({"service_id": ORDER_SERVICE}), true).await.status, 404);
-    assert_eq!(broker.osb().fetch(INSTANCE).await.body["parameters"], json!({}), "nothing changed");
+    assert_eq!(
+        broker.osb().update(INSTANCE, &conflict, true).await.body["error"],
+        "MaintenanceInfoConflict"
+    );
+    assert_eq!(
+        broker
+            .osb()
+            .update("nobody", &json!({"service_id": ORDER_SERVICE}), true)
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.body["parameters"],
+        json!({}),
+        "nothing changed"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +213,10 @@ async fn a_plan_change_is_422_because_the_plan_is_not_updateable() {
     assert_eq!(reply.status, 422, "{}", reply.text);
     assert!(reply.message().contains("not updateable"), "{}", reply.text);
     let same_plan = json!({"service_id": ORDER_SERVICE, "plan_id": plan_of(ORDER_SERVICE)});
-    assert_eq!(broker.osb().update(INSTANCE, &same_plan, true).await.status, 200);
+    assert_eq!(
+        broker.osb().update(INSTANCE, &same_plan, true).await.status,
+        200
+    );
 }
 
 #[tokio::test]
@@ -126,7 +225,11 @@ async fn a_changed_update_without_accepts_incomplete_finishes_with_200() {
     let update = json!({"service_id": ORDER_SERVICE, "parameters": {"delivery": {"retry": 7}}});
     let reply = broker.osb().update(INSTANCE, &update, false).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
-    let subscription = broker.admin().find(&format!("{}/commerce.team-a", subscriptions())).await.expect("wired");
+    let subscription = broker
+        .admin()
+        .find(&format!("{}/commerce.team-a", subscriptions()))
+        .await
+        .expect("wired");
     assert_eq!(subscription["spec"]["delivery"]["retry"], 7);
 }
 
@@ -134,12 +237,24 @@ async fn a_changed_update_without_accepts_incomplete_finishes_with_200() {
 async fn deprovision_needs_service_id_and_plan_id() {
     let broker = provisioned(&["team-a"]).await;
     let osb = broker.osb();
-    for query in ["", "?service_id=x", &format!("?plan_id={}", plan_of(ORDER_SERVICE)), "?service_id=&plan_id="] {
-        let request = osb.request(reqwest::Method::DELETE, &format!("/v2/service_instances/{INSTANCE}{query}"));
-        let reply = osb.send(request, "delete", "/v2/service_instances/{instance_id}").await;
+    for query in [
+        "",
+        "?service_id=x",
+        &format!("?plan_id={}", plan_of(ORDER_SERVICE)),
+        "?service_id=&plan_id=",
+    ] {
+        let request = osb.request(
+            reqwest::Method::DELETE,
+            &format!("/v2/service_instances/{INSTANCE}{query}"),
+        );
+        let reply = osb
+            .send(request, "delete", "/v2/service_instances/{instance_id}")
+            .await;
         assert_eq!(reply.status, 400, "{query}: {}", reply.text);
     }
-    let wrong = osb.deprovision(INSTANCE, SHIPPING_SERVICE, &plan_of(SHIPPING_SERVICE), true).await;
+    let wrong = osb
+        .deprovision(INSTANCE, SHIPPING_SERVICE, &plan_of(SHIPPING_SERVICE), true)
+        .await;
     assert_eq!(wrong.status, 400, "ids of another service");
     assert_eq!(osb.fetch(INSTANCE).await.status, 200, "nothing changed");
 }
@@ -148,10 +263,35 @@ async fn deprovision_needs_service_id_and_plan_id() {
 async fn deprovisioning_an_unknown_or_deleted_instance_is_410() {
     let broker = provisioned(&["team-a"]).await;
     let plan = plan_of(ORDER_SERVICE);
-    assert_eq!(broker.osb().deprovision("nobody", ORDER_SERVICE, &plan, true).await.status, 410);
-    broker.osb().deprovision_and_wait(INSTANCE, ORDER_SERVICE, &plan).await;
-    assert_eq!(broker.osb().deprovision(INSTANCE, ORDER_SERVICE, &plan, true).await.status, 410, "idempotent");
-    assert_eq!(broker.osb().deprovision(INSTANCE, ORDER_SERVICE, &plan, false).await.status, 410);
+    assert_eq!(
+        broker
+            .osb()
+            .deprovision("nobody", ORDER_SERVICE, &plan, true)
+            .await
+            .status,
+        410
+    );
+    broker
+        .osb()
+        .deprovision_and_wait(INSTANCE, ORDER_SERVICE, &plan)
+        .await;
+    assert_eq!(
+        broker
+            .osb()
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, true)
+            .await
+            .status,
+        410,
+        "idempotent"
+    );
+    assert_eq!(
+        broker
+            .osb()
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, false)
+            .await
+            .status,
+        410
+    );
     assert_eq!(broker.osb().fetch(INSTANCE).await.status, 404);
 }
 
@@ -159,21 +299,54 @@ async fn deprovisioning_an_unknown_or_deleted_instance_is_410() {
 async fn a_sync_deprovision_is_200_and_a_repeated_async_one_returns_its_operation() {
     let broker = provisioned(&["team-a"]).await;
     let plan = plan_of(ORDER_SERVICE);
-    assert_eq!(broker.osb().deprovision(INSTANCE, ORDER_SERVICE, &plan, false).await.status, 200);
-    broker.osb().provision_and_wait(INSTANCE, &provision_body(ORDER_SERVICE, "team-a")).await;
-    assert_eq!(broker.osb().fetch(INSTANCE).await.status, 200, "a deleted id can be provisioned again");
+    assert_eq!(
+        broker
+            .osb()
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, false)
+            .await
+            .status,
+        200
+    );
+    broker
+        .osb()
+        .provision_and_wait(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.status,
+        200,
+        "a deleted id can be provisioned again"
+    );
 }
 
 #[tokio::test]
 async fn a_failed_instance_is_deprovisioned_for_orphan_mitigation() {
     let broker = Broker::start_with(&["--operation-timeout", "1s"]).await;
     commerce_with_unready_channel(&broker, &["team-a"]).await;
-    let started = broker.osb().provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), true).await;
-    let operation = started.body["operation"].as_str().expect("operation").to_string();
-    assert_eq!(broker.osb().finished(INSTANCE, &operation).await.body["state"], "failed");
+    let started = broker
+        .osb()
+        .provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), true)
+        .await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    assert_eq!(
+        broker.osb().finished(INSTANCE, &operation).await.body["state"],
+        "failed"
+    );
     let plan = plan_of(ORDER_SERVICE);
-    broker.osb().deprovision_and_wait(INSTANCE, ORDER_SERVICE, &plan).await;
-    assert_eq!(broker.osb().deprovision(INSTANCE, ORDER_SERVICE, &plan, true).await.status, 410);
+    broker
+        .osb()
+        .deprovision_and_wait(INSTANCE, ORDER_SERVICE, &plan)
+        .await;
+    assert_eq!(
+        broker
+            .osb()
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, true)
+            .await
+            .status,
+        410
+    );
 }
 
 #[tokio::test]
@@ -182,12 +355,21 @@ async fn a_failed_provision_is_retried_by_provisioning_again() {
     commerce_with_unready_channel(&broker, &["team-a"]).await;
     let body = provision_body(ORDER_SERVICE, "team-a");
     let first = broker.osb().provision(INSTANCE, &body, true).await;
-    let first_op = first.body["operation"].as_str().expect("operation").to_string();
-    assert_eq!(broker.osb().finished(INSTANCE, &first_op).await.body["state"], "failed");
+    let first_op = first.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    assert_eq!(
+        broker.osb().finished(INSTANCE, &first_op).await.body["state"],
+        "failed"
+    );
     make_channel_ready(&broker).await;
     broker.osb().provision_and_wait(INSTANCE, &body).await;
     let old = broker.osb().last_operation(INSTANCE, Some(&first_op)).await;
-    assert_eq!(old.body["state"], "failed", "the older operation is still reported");
+    assert_eq!(
+        old.body["state"], "failed",
+        "the older operation is still reported"
+    );
 }
 
 #[tokio::test]
@@ -203,7 +385,10 @@ async fn binding_an_events_only_class_is_400() {
 async fn binding_an_api_class_returns_its_gateway_as_credentials() {
     let broker = Broker::start().await;
     commerce_in(&broker, &["team-a"]).await;
-    broker.osb().provision_and_wait("shipping", &provision_body(SHIPPING_SERVICE, "team-a")).await;
+    broker
+        .osb()
+        .provision_and_wait("shipping", &provision_body(SHIPPING_SERVICE, "team-a"))
+        .await;
     let body = json!({"service_id": SHIPPING_SERVICE, "plan_id": plan_of(SHIPPING_SERVICE)});
     let created = broker.osb().bind("shipping", "binding-1", &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
@@ -211,14 +396,46 @@ async fn binding_an_api_class_returns_its_gateway_as_credentials() {
         created.body["credentials"]["gatewayUrl"],
         "http://commerce-gateway.kyma-integration.svc.cluster.local/shipping"
     );
-    assert_eq!(broker.osb().bind("shipping", "binding-1", &body).await.status, 200, "identical again");
+    assert_eq!(
+        broker
+            .osb()
+            .bind("shipping", "binding-1", &body)
+            .await
+            .status,
+        200,
+        "identical again"
+    );
     let mut other = body.clone();
     other["parameters"] = json!({"x": 1});
-    assert_eq!(broker.osb().bind("shipping", "binding-1", &other).await.status, 409);
+    assert_eq!(
+        broker
+            .osb()
+            .bind("shipping", "binding-1", &other)
+            .await
+            .status,
+        409
+    );
     let plan = plan_of(SHIPPING_SERVICE);
-    assert_eq!(broker.osb().unbind("shipping", "binding-1", SHIPPING_SERVICE, &plan).await.status, 200);
-    assert_eq!(broker.osb().unbind("shipping", "binding-1", SHIPPING_SERVICE, &plan).await.status, 410);
-    assert_eq!(broker.osb().bind("nobody", "binding-1", &body).await.status, 404);
+    assert_eq!(
+        broker
+            .osb()
+            .unbind("shipping", "binding-1", SHIPPING_SERVICE, &plan)
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        broker
+            .osb()
+            .unbind("shipping", "binding-1", SHIPPING_SERVICE, &plan)
+            .await
+            .status,
+        410
+    );
+    assert_eq!(
+        broker.osb().bind("nobody", "binding-1", &body).await.status,
+        404
+    );
 }
 
 #[tokio::test]
@@ -228,6 +445,13 @@ async fn instances_under_a_namespace_prefix_stay_in_that_namespace() {
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert_eq!(broker.osb_in("team-a").fetch(INSTANCE).await.status, 200);
     let plan = plan_of(ORDER_SERVICE);
-    assert_eq!(broker.osb_in("team-b").deprovision(INSTANCE, ORDER_SERVICE, &plan, true).await.status, 400);
+    assert_eq!(
+        broker
+            .osb_in("team-b")
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, true)
+            .await
+            .status,
+        400
+    );
     assert_eq!(broker.osb().fetch(INSTANCE).await.status, 200, "untouched");
 }

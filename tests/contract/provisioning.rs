@@ -11,7 +11,9 @@ fn labels(object: &Value) -> &Value {
 }
 
 fn owners(subscription: &Value) -> Vec<String> {
-    let text = subscription["metadata"]["annotations"]["meshbroker.io/instances"].as_str().unwrap_or("[]");
+    let text = subscription["metadata"]["annotations"]["meshbroker.io/instances"]
+        .as_str()
+        .unwrap_or("[]");
     serde_json::from_str(text).expect("owners are a JSON list")
 }
 
@@ -19,49 +21,138 @@ fn owners(subscription: &Value) -> Vec<String> {
 async fn provisioning_labels_the_namespace_installs_the_broker_and_wires_the_subscription() {
     let broker = Broker::start().await;
     commerce_in(&broker, &["team-a"]).await;
-    broker.osb().provision_and_wait("orders-a", &provision_body(ORDER_SERVICE, "team-a")).await;
+    broker
+        .osb()
+        .provision_and_wait("orders-a", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
     let admin = broker.admin();
-    let namespace = admin.find(&format!("{NAMESPACES}/team-a")).await.expect("namespace");
+    let namespace = admin
+        .find(&format!("{NAMESPACES}/team-a"))
+        .await
+        .expect("namespace");
     assert_eq!(labels(&namespace)["knative-eventing-injection"], "enabled");
-    let default_broker = admin.find(&format!("{}/default", brokers("team-a"))).await.expect("Broker default");
-    assert_eq!(default_broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"], "MeshBroker");
-    assert_eq!(labels(&default_broker)["app.kubernetes.io/managed-by"], "meshbroker");
-    let broker_url = default_broker["status"]["address"]["url"].as_str().expect("Broker address").to_string();
-    assert!(broker_url.starts_with(&broker.events), "{broker_url} is on the events listener");
-    let subscription = admin.find(&format!("{}/commerce.team-a", subscriptions())).await.expect("Subscription");
+    let default_broker = admin
+        .find(&format!("{}/default", brokers("team-a")))
+        .await
+        .expect("Broker default");
+    assert_eq!(
+        default_broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"],
+        "MeshBroker"
+    );
+    assert_eq!(
+        labels(&default_broker)["app.kubernetes.io/managed-by"],
+        "meshbroker"
+    );
+    let broker_url = default_broker["status"]["address"]["url"]
+        .as_str()
+        .expect("Broker address")
+        .to_string();
+    assert!(
+        broker_url.starts_with(&broker.events),
+        "{broker_url} is on the events listener"
+    );
+    let subscription = admin
+        .find(&format!("{}/commerce.team-a", subscriptions()))
+        .await
+        .expect("Subscription");
     assert_eq!(subscription["spec"]["channel"]["name"], APPLICATION);
     assert_eq!(subscription["spec"]["subscriber"]["ref"]["kind"], "Broker");
-    assert_eq!(subscription["spec"]["subscriber"]["ref"]["namespace"], "team-a");
-    assert_eq!(subscription["status"]["physicalSubscription"]["subscriberUri"], json!(broker_url));
+    assert_eq!(
+        subscription["spec"]["subscriber"]["ref"]["namespace"],
+        "team-a"
+    );
+    assert_eq!(
+        subscription["status"]["physicalSubscription"]["subscriberUri"],
+        json!(broker_url)
+    );
     assert_eq!(owners(&subscription), vec!["orders-a"]);
-    let channel = admin.find(&format!("{}/{APPLICATION}", channels())).await.expect("Channel");
+    let channel = admin
+        .find(&format!("{}/{APPLICATION}", channels()))
+        .await
+        .expect("Channel");
     assert_eq!(labels(&channel)["application-name"], APPLICATION);
 
-    broker.osb().deprovision_and_wait("orders-a", ORDER_SERVICE, &plan_of(ORDER_SERVICE)).await;
-    assert!(admin.find(&format!("{}/commerce.team-a", subscriptions())).await.is_none(), "Subscription gone");
-    let namespace = admin.find(&format!("{NAMESPACES}/team-a")).await.expect("namespace stays");
-    assert!(labels(&namespace).get("knative-eventing-injection").is_none(), "label removed: {namespace}");
-    assert!(admin.find(&format!("{}/default", brokers("team-a"))).await.is_none(), "Broker removed");
-    assert!(admin.find(&format!("{}/{APPLICATION}", channels())).await.is_some(), "the Application's Channel stays");
+    broker
+        .osb()
+        .deprovision_and_wait("orders-a", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    assert!(
+        admin
+            .find(&format!("{}/commerce.team-a", subscriptions()))
+            .await
+            .is_none(),
+        "Subscription gone"
+    );
+    let namespace = admin
+        .find(&format!("{NAMESPACES}/team-a"))
+        .await
+        .expect("namespace stays");
+    assert!(
+        labels(&namespace)
+            .get("knative-eventing-injection")
+            .is_none(),
+        "label removed: {namespace}"
+    );
+    assert!(
+        admin
+            .find(&format!("{}/default", brokers("team-a")))
+            .await
+            .is_none(),
+        "Broker removed"
+    );
+    assert!(
+        admin
+            .find(&format!("{}/{APPLICATION}", channels()))
+            .await
+            .is_some(),
+        "the Application's Channel stays"
+    );
 }
 
 #[tokio::test]
 async fn two_services_of_one_application_share_one_subscription() {
     let broker = Broker::start().await;
     commerce_in(&broker, &["team-a"]).await;
-    broker.osb().provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a")).await;
-    broker.osb().provision_and_wait("shipping", &provision_body(SHIPPING_SERVICE, "team-a")).await;
+    broker
+        .osb()
+        .provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    broker
+        .osb()
+        .provision_and_wait("shipping", &provision_body(SHIPPING_SERVICE, "team-a"))
+        .await;
     let list = broker.admin().get(&subscriptions()).await.body;
     let items = list["items"].as_array().expect("items");
-    assert_eq!(items.len(), 1, "one Subscription per (Application, namespace): {list}");
+    assert_eq!(
+        items.len(),
+        1,
+        "one Subscription per (Application, namespace): {list}"
+    );
     assert_eq!(owners(&items[0]), vec!["orders", "shipping"]);
 
-    broker.osb().deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE)).await;
+    broker
+        .osb()
+        .deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
     let path = format!("{}/commerce.team-a", subscriptions());
-    let subscription = broker.admin().find(&path).await.expect("still needed by shipping");
+    let subscription = broker
+        .admin()
+        .find(&path)
+        .await
+        .expect("still needed by shipping");
     assert_eq!(owners(&subscription), vec!["shipping"]);
-    assert!(broker.admin().find(&format!("{}/default", brokers("team-a"))).await.is_some(), "Broker kept");
-    broker.osb().deprovision_and_wait("shipping", SHIPPING_SERVICE, &plan_of(SHIPPING_SERVICE)).await;
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/default", brokers("team-a")))
+            .await
+            .is_some(),
+        "Broker kept"
+    );
+    broker
+        .osb()
+        .deprovision_and_wait("shipping", SHIPPING_SERVICE, &plan_of(SHIPPING_SERVICE))
+        .await;
     assert!(broker.admin().find(&path).await.is_none());
 }
 
@@ -69,29 +160,82 @@ async fn two_services_of_one_application_share_one_subscription() {
 async fn each_namespace_gets_its_own_subscription_and_broker() {
     let broker = Broker::start().await;
     commerce_in(&broker, &["team-a", "team-b"]).await;
-    broker.osb().provision_and_wait("a", &provision_body(ORDER_SERVICE, "team-a")).await;
-    broker.osb().provision_and_wait("b", &provision_body(ORDER_SERVICE, "team-b")).await;
+    broker
+        .osb()
+        .provision_and_wait("a", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    broker
+        .osb()
+        .provision_and_wait("b", &provision_body(ORDER_SERVICE, "team-b"))
+        .await;
     for namespace in ["team-a", "team-b"] {
-        assert!(broker.admin().find(&format!("{}/commerce.{namespace}", subscriptions())).await.is_some());
-        assert!(broker.admin().find(&format!("{}/default", brokers(namespace))).await.is_some());
+        assert!(
+            broker
+                .admin()
+                .find(&format!("{}/commerce.{namespace}", subscriptions()))
+                .await
+                .is_some()
+        );
+        assert!(
+            broker
+                .admin()
+                .find(&format!("{}/default", brokers(namespace)))
+                .await
+                .is_some()
+        );
     }
-    broker.osb().deprovision_and_wait("a", ORDER_SERVICE, &plan_of(ORDER_SERVICE)).await;
-    assert!(broker.admin().find(&format!("{}/default", brokers("team-a"))).await.is_none());
-    assert!(broker.admin().find(&format!("{}/default", brokers("team-b"))).await.is_some(), "team-b untouched");
+    broker
+        .osb()
+        .deprovision_and_wait("a", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/default", brokers("team-a")))
+            .await
+            .is_none()
+    );
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/default", brokers("team-b")))
+            .await
+            .is_some(),
+        "team-b untouched"
+    );
 }
 
 #[tokio::test]
 async fn a_channel_not_yet_ready_makes_provisioning_wait_not_fail() {
     let broker = Broker::start().await;
     commerce_with_unready_channel(&broker, &["team-a"]).await;
-    let started = broker.osb().provision("orders", &provision_body(ORDER_SERVICE, "team-a"), true).await;
-    let operation = started.body["operation"].as_str().expect("operation").to_string();
-    eventually("the operation to report it waits for the Channel", async || {
-        let reply = broker.osb().last_operation("orders", Some(&operation)).await;
-        (reply.body["state"] == "in progress" && reply.message().contains("waiting")).then_some(())
-    })
+    let started = broker
+        .osb()
+        .provision("orders", &provision_body(ORDER_SERVICE, "team-a"), true)
+        .await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    eventually(
+        "the operation to report it waits for the Channel",
+        async || {
+            let reply = broker
+                .osb()
+                .last_operation("orders", Some(&operation))
+                .await;
+            (reply.body["state"] == "in progress" && reply.message().contains("waiting"))
+                .then_some(())
+        },
+    )
     .await;
-    assert!(broker.admin().find(&format!("{}/commerce.team-a", subscriptions())).await.is_none());
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/commerce.team-a", subscriptions()))
+            .await
+            .is_none()
+    );
     make_channel_ready(&broker).await;
     let done = broker.osb().finished("orders", &operation).await;
     assert_eq!(done.body["state"], "succeeded", "{}", done.text);
@@ -101,28 +245,59 @@ async fn a_channel_not_yet_ready_makes_provisioning_wait_not_fail() {
 async fn an_interrupted_operation_resumes_after_a_restart() {
     let mut broker = Broker::start().await;
     commerce_with_unready_channel(&broker, &["team-a"]).await;
-    let started = broker.osb().provision("orders", &provision_body(ORDER_SERVICE, "team-a"), true).await;
+    let started = broker
+        .osb()
+        .provision("orders", &provision_body(ORDER_SERVICE, "team-a"), true)
+        .await;
     assert_eq!(started.status, 202);
-    let operation = started.body["operation"].as_str().expect("operation").to_string();
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
     broker.kill();
     broker.restart().await;
-    let after = broker.osb().last_operation("orders", Some(&operation)).await;
-    assert_eq!(after.body["state"], "in progress", "the operation survived the crash: {}", after.text);
+    let after = broker
+        .osb()
+        .last_operation("orders", Some(&operation))
+        .await;
+    assert_eq!(
+        after.body["state"], "in progress",
+        "the operation survived the crash: {}",
+        after.text
+    );
     make_channel_ready(&broker).await;
     let done = broker.osb().finished("orders", &operation).await;
-    assert_eq!(done.body["state"], "succeeded", "{}\n{}", done.text, broker.log());
-    assert!(broker.admin().find(&format!("{}/commerce.team-a", subscriptions())).await.is_some());
+    assert_eq!(
+        done.body["state"],
+        "succeeded",
+        "{}\n{}",
+        done.text,
+        broker.log()
+    );
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/commerce.team-a", subscriptions()))
+            .await
+            .is_some()
+    );
 }
 
 #[tokio::test]
 async fn instances_survive_a_restart() {
     let mut broker = Broker::start().await;
     commerce_in(&broker, &["team-a"]).await;
-    broker.osb().provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a")).await;
+    broker
+        .osb()
+        .provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
     assert!(broker.terminate().await, "a clean stop on SIGTERM");
     broker.restart().await;
     assert_eq!(broker.osb().fetch("orders").await.status, 200);
-    broker.osb().deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE)).await;
+    broker
+        .osb()
+        .deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
 }
 
 #[tokio::test]
@@ -133,13 +308,37 @@ async fn a_label_a_person_set_is_kept_on_deprovision() {
         "apiVersion": "v1", "kind": "Namespace",
         "metadata": {"name": "team-a", "labels": {"knative-eventing-injection": "enabled"}}
     });
-    assert_eq!(broker.admin().create(NAMESPACES, &namespace).await.status, 201);
+    assert_eq!(
+        broker.admin().create(NAMESPACES, &namespace).await.status,
+        201
+    );
     map_commerce(&broker, "team-a", &[]).await;
-    broker.osb().provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a")).await;
-    broker.osb().deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE)).await;
-    let namespace = broker.admin().find(&format!("{NAMESPACES}/team-a")).await.expect("namespace");
-    assert_eq!(labels(&namespace)["knative-eventing-injection"], "enabled", "meshbroker did not set it");
-    assert!(broker.admin().find(&format!("{}/default", brokers("team-a"))).await.is_some(), "the label still asks for it");
+    broker
+        .osb()
+        .provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    broker
+        .osb()
+        .deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    let namespace = broker
+        .admin()
+        .find(&format!("{NAMESPACES}/team-a"))
+        .await
+        .expect("namespace");
+    assert_eq!(
+        labels(&namespace)["knative-eventing-injection"],
+        "enabled",
+        "meshbroker did not set it"
+    );
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{}/default", brokers("team-a")))
+            .await
+            .is_some(),
+        "the label still asks for it"
+    );
 }
 
 #[tokio::test]
@@ -147,16 +346,38 @@ async fn deleting_an_application_removes_its_channel_and_source() {
     let broker = Broker::start().await;
     register_commerce(&broker).await;
     let channel = format!("{}/{APPLICATION}", channels());
-    eventually("the Channel to appear", async || broker.admin().find(&channel).await).await;
-    let application = broker.admin().find(&format!("{APPLICATIONS}/{APPLICATION}")).await.expect("app");
+    eventually("the Channel to appear", async || {
+        broker.admin().find(&channel).await
+    })
+    .await;
+    let application = broker
+        .admin()
+        .find(&format!("{APPLICATIONS}/{APPLICATION}"))
+        .await
+        .expect("app");
     eventually("the Application to become ready", async || {
-        let app = broker.admin().find(&format!("{APPLICATIONS}/{APPLICATION}")).await?;
+        let app = broker
+            .admin()
+            .find(&format!("{APPLICATIONS}/{APPLICATION}"))
+            .await?;
         (app["status"]["conditions"][0]["status"] == "True").then_some(())
     })
     .await;
     assert!(application["metadata"]["uid"].is_string());
-    assert_eq!(broker.admin().delete(&format!("{APPLICATIONS}/{APPLICATION}")).await.status, 200);
-    eventually("the Channel to go", async || broker.admin().find(&channel).await.is_none().then_some(())).await;
-    let sources = format!("/apis/sources.kyma-project.io/v1alpha1/namespaces/{INTEGRATION}/httpsources/{APPLICATION}");
+    assert_eq!(
+        broker
+            .admin()
+            .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
+            .await
+            .status,
+        200
+    );
+    eventually("the Channel to go", async || {
+        broker.admin().find(&channel).await.is_none().then_some(())
+    })
+    .await;
+    let sources = format!(
+        "/apis/sources.kyma-project.io/v1alpha1/namespaces/{INTEGRATION}/httpsources/{APPLICATION}"
+    );
     assert!(broker.admin().find(&sources).await.is_none());
 }

@@ -1,8 +1,6 @@
 //! The Kubernetes-style resource API: CRUD, YAML, selectors, optimistic
 //! concurrency, watch, and validation of every kind on write.
 
-use std::time::Duration;
-
 use serde_json::{Value, json};
 
 use crate::common::fixtures::*;
@@ -21,31 +19,60 @@ async fn objects_are_created_read_replaced_and_deleted() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
     let admin = broker.admin();
-    let created = admin.create(&triggers("team-a"), &trigger("t1", good_spec())).await;
+    let created = admin
+        .create(&triggers("team-a"), &trigger("t1", good_spec()))
+        .await;
     assert_eq!(created.status, 201, "{}", created.text);
     let meta = &created.body["metadata"];
     assert_eq!(meta["namespace"], "team-a", "namespace taken from the path");
-    assert!(meta["uid"].is_string() && meta["resourceVersion"].is_string() && meta["creationTimestamp"].is_string());
-    assert_eq!(admin.create(&triggers("team-a"), &trigger("t1", good_spec())).await.status, 409, "already exists");
+    assert!(
+        meta["uid"].is_string()
+            && meta["resourceVersion"].is_string()
+            && meta["creationTimestamp"].is_string()
+    );
+    assert_eq!(
+        admin
+            .create(&triggers("team-a"), &trigger("t1", good_spec()))
+            .await
+            .status,
+        409,
+        "already exists"
+    );
     let path = format!("{}/t1", triggers("team-a"));
-    let mut changed = created.body.clone();
+    // Read it again once the status controller has written its status.
+    let mut changed = settled(&broker, &path).await;
     changed["spec"]["broker"] = json!("other");
     let replaced = admin.put(&path, &changed).await;
     assert_eq!(replaced.status, 200, "{}", replaced.text);
-    assert_eq!(replaced.body["metadata"]["generation"], 2, "spec change bumps generation");
-    assert_eq!(admin.put(&path, &changed).await.status, 409, "the old resourceVersion is stale now");
+    assert_eq!(
+        replaced.body["metadata"]["generation"], 2,
+        "spec change bumps generation"
+    );
+    assert_eq!(
+        admin.put(&path, &changed).await.status,
+        409,
+        "the old resourceVersion is stale now"
+    );
     let deleted = admin.delete(&path).await;
     assert_eq!(deleted.status, 200);
     assert_eq!(admin.get(&path).await.status, 404);
     assert_eq!(admin.delete(&path).await.status, 404);
-    let put_created = admin.put(&format!("{}/t2", triggers("team-a")), &trigger("t2", good_spec())).await;
+    let put_created = admin
+        .put(
+            &format!("{}/t2", triggers("team-a")),
+            &trigger("t2", good_spec()),
+        )
+        .await;
     assert_eq!(put_created.status, 201, "PUT creates when absent");
 }
 
 #[tokio::test]
 async fn yaml_goes_in_and_comes_out() {
     let broker = Broker::start().await;
-    let reply = broker.admin().create_yaml(NAMESPACES, &example("team-a.namespace.yaml")).await;
+    let reply = broker
+        .admin()
+        .create_yaml(NAMESPACES, &example("team-a.namespace.yaml"))
+        .await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     let yaml = broker
         .http
@@ -64,18 +91,44 @@ async fn yaml_goes_in_and_comes_out() {
 #[tokio::test]
 async fn lists_filter_by_label_selector() {
     let broker = Broker::start().await;
-    for (name, labels) in [("a", json!({"tier": "front"})), ("b", json!({"tier": "back"})), ("c", json!({}))] {
+    for (name, labels) in [
+        ("a", json!({"tier": "front"})),
+        ("b", json!({"tier": "back"})),
+        ("c", json!({})),
+    ] {
         let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": labels}});
-        assert_eq!(broker.admin().create(NAMESPACES, &namespace).await.status, 201);
+        assert_eq!(
+            broker.admin().create(NAMESPACES, &namespace).await.status,
+            201
+        );
     }
     let names = |list: Value| -> Vec<String> {
-        list["items"].as_array().expect("items").iter().map(|i| i["metadata"]["name"].as_str().unwrap_or_default().to_string()).collect()
+        list["items"]
+            .as_array()
+            .expect("items")
+            .iter()
+            .map(|i| {
+                i["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect()
     };
-    let front = broker.admin().get(&format!("{NAMESPACES}?labelSelector=tier%3Dfront")).await;
+    let front = broker
+        .admin()
+        .get(&format!("{NAMESPACES}?labelSelector=tier%3Dfront"))
+        .await;
     assert_eq!(names(front.body), vec!["a"]);
-    let tiered = broker.admin().get(&format!("{NAMESPACES}?labelSelector=tier")).await;
+    let tiered = broker
+        .admin()
+        .get(&format!("{NAMESPACES}?labelSelector=tier"))
+        .await;
     assert_eq!(names(tiered.body), vec!["a", "b"]);
-    let bad = broker.admin().get(&format!("{NAMESPACES}?labelSelector=tier%20in%20front")).await;
+    let bad = broker
+        .admin()
+        .get(&format!("{NAMESPACES}?labelSelector=tier%20in%20front"))
+        .await;
     assert_eq!(bad.status, 400);
 }
 
@@ -84,21 +137,34 @@ async fn a_watch_streams_changes_after_a_resource_version() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
     let list = broker.admin().get(&triggers("team-a")).await;
-    let version = list.body["metadata"]["resourceVersion"].as_str().expect("resourceVersion").to_string();
+    let version = list.body["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_string();
     let response = broker
         .http
-        .get(format!("{}{}?watch=true&resourceVersion={version}", broker.control, triggers("team-a")))
+        .get(format!(
+            "{}{}?watch=true&resourceVersion={version}",
+            broker.control,
+            triggers("team-a")
+        ))
         .bearer_auth(&broker.admin_token)
         .send()
         .await
         .expect("watch");
     assert_eq!(response.status(), 200);
     let mut response = response;
-    broker.admin().create(&triggers("team-a"), &trigger("t1", good_spec())).await;
-    broker.admin().delete(&format!("{}/t1", triggers("team-a"))).await;
-    let mut seen = Vec::new();
+    broker
+        .admin()
+        .create(&triggers("team-a"), &trigger("t1", good_spec()))
+        .await;
+    broker
+        .admin()
+        .delete(&format!("{}/t1", triggers("team-a")))
+        .await;
+    let mut seen: Vec<String> = Vec::new();
     let mut buffer = Vec::new();
-    while seen.len() < 2 {
+    while seen.last().map(String::as_str) != Some("DELETED") {
         let chunk = tokio::time::timeout(DEADLINE, response.chunk())
             .await
             .expect("an event in time")
@@ -108,21 +174,31 @@ async fn a_watch_streams_changes_after_a_resource_version() {
         while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
             let line: Vec<u8> = buffer.drain(..=end).collect();
             let event: Value = serde_json::from_slice(&line).expect("a JSON event per line");
-            if event["object"]["kind"] == "Trigger" {
-                seen.push(event["type"].as_str().unwrap_or_default().to_string());
-            }
+            assert_eq!(event["object"]["metadata"]["name"], "t1");
+            seen.push(event["type"].as_str().unwrap_or_default().to_string());
         }
     }
-    assert_eq!(seen[..2], ["ADDED".to_string(), "DELETED".to_string()]);
-    let expired = broker
-        .http
-        .get(format!("{}{}?watch=true&resourceVersion=1", broker.control, triggers("team-a")))
-        .bearer_auth(&broker.admin_token)
-        .timeout(Duration::from_secs(5))
-        .send()
-        .await
-        .expect("watch");
-    assert_eq!(expired.status(), 200, "a watch from a revision still held in the change log");
+    assert_eq!(seen.first().map(String::as_str), Some("ADDED"), "{seen:?}");
+    assert!(
+        seen[1..seen.len() - 1].iter().all(|t| t == "MODIFIED"),
+        "status writes in between: {seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_watch_from_before_the_change_log_is_410_expired() {
+    let mut broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    broker.restart().await;
+    let reply = broker
+        .admin()
+        .get(&format!(
+            "{}?watch=true&resourceVersion=1",
+            triggers("team-a")
+        ))
+        .await;
+    assert_eq!(reply.status, 410, "{}", reply.text);
+    assert_eq!(reply.body["reason"], "Expired");
 }
 
 #[tokio::test]
@@ -132,7 +208,11 @@ async fn status_belongs_to_the_controllers() {
     let mut body = trigger("t1", good_spec());
     body["status"] = json!({"conditions": [{"type": "Ready", "status": "True"}]});
     let created = broker.admin().create(&triggers("team-a"), &body).await;
-    assert!(created.body["status"].is_null(), "a creator cannot set status: {}", created.text);
+    assert!(
+        created.body["status"].is_null(),
+        "a creator cannot set status: {}",
+        created.text
+    );
     let path = format!("{}/t1", triggers("team-a"));
     let with_status = crate::common::eventually("the Trigger's status", async || {
         let object = broker.admin().find(&path).await?;
@@ -140,14 +220,22 @@ async fn status_belongs_to_the_controllers() {
     })
     .await;
     assert_eq!(
-        with_status["status"]["conditions"].as_array().expect("conditions").iter().find(|c| c["type"] == "BrokerReady").expect("BrokerReady")["status"],
+        with_status["status"]["conditions"]
+            .as_array()
+            .expect("conditions")
+            .iter()
+            .find(|c| c["type"] == "BrokerReady")
+            .expect("BrokerReady")["status"],
         "False",
         "no Broker in team-a"
     );
     let mut replacement = with_status.clone();
     replacement["status"] = json!({"conditions": []});
     let replaced = broker.admin().put(&path, &replacement).await;
-    assert_eq!(replaced.body["status"], with_status["status"], "a replace keeps the controllers' status");
+    assert_eq!(
+        replaced.body["status"], with_status["status"],
+        "a replace keeps the controllers' status"
+    );
 }
 
 #[tokio::test]
@@ -155,24 +243,94 @@ async fn every_kind_is_validated_on_write_naming_the_field() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
     let cases = [
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"prefix": {"type": ""}}]})), 422, "spec.filters[0].prefix.type"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"exact": {"type": "a"}, "suffix": {"type": "b"}}]})), 422, "spec.filters[0]"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"any": []}]})), 422, "spec.filters[0].any"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"cesql": " "}]})), 422, "spec.filters[0].cesql"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"regex": {"type": "a"}}]})), 400, "spec.filters[0]"),
-        (trigger("t", json!({"broker": "default", "subscriber": {}})), 422, "spec.subscriber"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "not a uri"}})), 422, "spec.subscriber.uri"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "delivery": {"backoffDelay": "2s"}})), 422, "spec.delivery.backoffDelay"),
-        (trigger("t", json!({"broker": "default", "subscriber": {"uri": "http://x"}, "delivery": {"retry": "three"}})), 400, "spec.delivery.retry"),
-        (trigger("t", json!({"subscriber": {"uri": "http://x"}})), 400, "spec"),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"prefix": {"type": ""}}]}),
+            ),
+            422,
+            "spec.filters[0].prefix.type",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"exact": {"type": "a"}, "suffix": {"type": "b"}}]}),
+            ),
+            422,
+            "spec.filters[0]",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"any": []}]}),
+            ),
+            422,
+            "spec.filters[0].any",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"cesql": " "}]}),
+            ),
+            422,
+            "spec.filters[0].cesql",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"regex": {"type": "a"}}]}),
+            ),
+            400,
+            "spec.filters[0]",
+        ),
+        (
+            trigger("t", json!({"broker": "default", "subscriber": {}})),
+            422,
+            "spec.subscriber",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "not a uri"}}),
+            ),
+            422,
+            "spec.subscriber.uri",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "delivery": {"backoffDelay": "2s"}}),
+            ),
+            422,
+            "spec.delivery.backoffDelay",
+        ),
+        (
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "delivery": {"retry": "three"}}),
+            ),
+            400,
+            "spec.delivery.retry",
+        ),
+        (
+            trigger("t", json!({"subscriber": {"uri": "http://x"}})),
+            400,
+            "spec",
+        ),
         (trigger("Bad_Name", good_spec()), 422, "metadata.name"),
     ];
     for (body, status, field) in cases {
         let reply = broker.admin().create(&triggers("team-a"), &body).await;
         assert_eq!(reply.status, status, "{body}: {}", reply.text);
         assert_eq!(reply.body["kind"], "Status");
-        let named = reply.body["details"]["causes"][0]["field"].as_str().unwrap_or_default();
-        assert!(named.starts_with(field), "expected the field {field}, got {named:?}: {}", reply.text);
+        let named = reply.body["details"]["causes"][0]["field"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(
+            named.starts_with(field),
+            "expected the field {field}, got {named:?}: {}",
+            reply.text
+        );
     }
     let application = json!({
         "apiVersion": "applicationconnector.kyma-project.io/v1alpha1", "kind": "Application",
@@ -181,7 +339,10 @@ async fn every_kind_is_validated_on_write_naming_the_field() {
     });
     let reply = broker.admin().create(APPLICATIONS, &application).await;
     assert_eq!(reply.status, 422);
-    assert_eq!(reply.body["details"]["causes"][0]["field"], "spec.services[0].entries[0].type");
+    assert_eq!(
+        reply.body["details"]["causes"][0]["field"],
+        "spec.services[0].entries[0].type"
+    );
     let listed = broker.admin().get(&triggers("team-a")).await;
     assert_eq!(listed.body["items"], json!([]), "nothing was written");
 }
@@ -192,19 +353,75 @@ async fn paths_and_bodies_must_agree() {
     create_namespace(&broker, "team-a").await;
     let mut elsewhere = trigger("t1", good_spec());
     elsewhere["metadata"]["namespace"] = json!("team-b");
-    assert_eq!(broker.admin().create(&triggers("team-a"), &elsewhere).await.status, 400);
+    assert_eq!(
+        broker
+            .admin()
+            .create(&triggers("team-a"), &elsewhere)
+            .await
+            .status,
+        400
+    );
     let renamed = trigger("other", good_spec());
-    assert_eq!(broker.admin().put(&format!("{}/t1", triggers("team-a")), &renamed).await.status, 400);
-    assert_eq!(broker.admin().get("/apis/eventing.knative.dev/v1/namespaces/team-a/widgets").await.status, 404);
-    assert_eq!(broker.admin().create(&triggers("nowhere"), &trigger("t1", good_spec())).await.status, 404, "namespace must exist");
-    assert_eq!(broker.admin().create("/apis/eventing.knative.dev/v1/triggers", &trigger("t1", good_spec())).await.status, 405);
+    assert_eq!(
+        broker
+            .admin()
+            .put(&format!("{}/t1", triggers("team-a")), &renamed)
+            .await
+            .status,
+        400
+    );
+    assert_eq!(
+        broker
+            .admin()
+            .get("/apis/eventing.knative.dev/v1/namespaces/team-a/widgets")
+            .await
+            .status,
+        404
+    );
+    assert_eq!(
+        broker
+            .admin()
+            .create(&triggers("nowhere"), &trigger("t1", good_spec()))
+            .await
+            .status,
+        404,
+        "namespace must exist"
+    );
+    assert_eq!(
+        broker
+            .admin()
+            .create(
+                "/apis/eventing.knative.dev/v1/triggers",
+                &trigger("t1", good_spec())
+            )
+            .await
+            .status,
+        405
+    );
 }
 
 #[tokio::test]
 async fn deleting_a_namespace_deletes_what_is_in_it() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
-    broker.admin().create(&triggers("team-a"), &trigger("t1", good_spec())).await;
-    assert_eq!(broker.admin().delete(&format!("{NAMESPACES}/team-a")).await.status, 200);
-    assert_eq!(broker.admin().get("/apis/eventing.knative.dev/v1/triggers").await.body["items"], json!([]));
+    broker
+        .admin()
+        .create(&triggers("team-a"), &trigger("t1", good_spec()))
+        .await;
+    assert_eq!(
+        broker
+            .admin()
+            .delete(&format!("{NAMESPACES}/team-a"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        broker
+            .admin()
+            .get("/apis/eventing.knative.dev/v1/triggers")
+            .await
+            .body["items"],
+        json!([])
+    );
 }

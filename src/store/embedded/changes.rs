@@ -50,11 +50,7 @@ impl ChangeLog {
 
     /// The changes after `since` still held, and a receiver for every later one.
     /// Fails when `since` is older than the history reaches back.
-    pub fn follow_from(
-        &self,
-        since: u64,
-        current: u64,
-    ) -> Result<Followed, StoreError> {
+    pub fn follow_from(&self, since: u64, current: u64) -> Result<Followed, StoreError> {
         let oldest_kept = self.history.front().map_or(current + 1, |c| c.revision);
         if since < current && since + 1 < oldest_kept {
             return Err(StoreError::Expired(since.to_string()));
