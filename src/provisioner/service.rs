@@ -139,7 +139,7 @@ impl Provisioner {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
             let existing: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
-            let mut record = match existing {
+            let record = match existing {
                 Some(instance) if instance.is_live() => {
                     if !same_attributes(&instance.spec, &request) {
                         return Err(ProvisionError::Conflict(format!(
@@ -177,11 +177,8 @@ impl Provisioner {
                 }
                 None => new_record(&name, &request),
             };
-            let operation = start_operation(&mut record, OperationKind::Provision, None);
-            match self.write(record).await {
-                Ok(()) => return Ok(self.started(name, operation)),
-                Err(error) if error.is_conflict() => continue,
-                Err(error) => return Err(error.into()),
+            if let Some(accepted) = self.start(record, OperationKind::Provision, None).await? {
+                return Ok(accepted);
             }
         }
         Err(ProvisionError::Concurrency(format!(
@@ -254,11 +251,11 @@ impl Provisioner {
                 }
                 return Ok(Accepted::AlreadyDone);
             }
-            let operation = start_operation(&mut instance, OperationKind::Update, Some(wanted));
-            match self.write(instance).await {
-                Ok(()) => return Ok(self.started(name, operation)),
-                Err(error) if error.is_conflict() => continue,
-                Err(error) => return Err(error.into()),
+            if let Some(accepted) = self
+                .start(instance, OperationKind::Update, Some(wanted))
+                .await?
+            {
+                return Ok(accepted);
             }
         }
         Err(ProvisionError::Concurrency(format!(
@@ -274,7 +271,7 @@ impl Provisioner {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
             let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
-            let Some(mut instance) = instance.filter(|i| i.is_live()) else {
+            let Some(instance) = instance.filter(|i| i.is_live()) else {
                 return Err(ProvisionError::Gone(format!(
                     "instance {} does not exist",
                     request.instance_id
@@ -302,11 +299,11 @@ impl Provisioner {
                 Some(op) => return Err(concurrency(&request.instance_id, op)),
                 None => {}
             }
-            let operation = start_operation(&mut instance, OperationKind::Deprovision, None);
-            match self.write(instance).await {
-                Ok(()) => return Ok(self.started(name, operation)),
-                Err(error) if error.is_conflict() => continue,
-                Err(error) => return Err(error.into()),
+            if let Some(accepted) = self
+                .start(instance, OperationKind::Deprovision, None)
+                .await?
+            {
+                return Ok(accepted);
             }
         }
         Err(ProvisionError::Concurrency(format!(
@@ -394,11 +391,26 @@ impl Provisioner {
         }
     }
 
-    fn started(&self, name: String, operation: String) -> Accepted {
-        runner::spawn(self.inner.clone(), name);
-        Accepted::Started {
-            operation,
-            fresh: true,
+    /// Records a new operation on the record and starts running it; None when
+    /// another writer changed the record first (the caller decides again).
+    async fn start(
+        &self,
+        mut record: ServiceInstance,
+        kind: OperationKind,
+        request: Option<serde_json::Value>,
+    ) -> Result<Option<Accepted>, StoreError> {
+        let name = record.metadata.name.clone().unwrap_or_default();
+        let operation = start_operation(&mut record, kind, request);
+        match self.write(record).await {
+            Ok(()) => {
+                runner::spawn(self.inner.clone(), name);
+                Ok(Some(Accepted::Started {
+                    operation,
+                    fresh: true,
+                }))
+            }
+            Err(error) if error.is_conflict() => Ok(None),
+            Err(error) => Err(error),
         }
     }
 }

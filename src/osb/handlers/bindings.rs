@@ -15,7 +15,6 @@ use serde_json::{Map, Value, json};
 use super::{OsbPath, empty};
 use crate::osb::OsbError;
 use crate::osb::catalog::Catalog;
-use crate::osb::namespace::check_instance_namespace;
 use crate::osb::types::{BindBody, QueryParams, object_or_absent, read_json, required};
 use crate::provisioner::Bound;
 use crate::server::AppState;
@@ -46,19 +45,10 @@ pub async fn bind(
             class.name
         )));
     };
-    let instance = state
-        .provisioner
-        .instance(&path.instance_id)
+    let instance = path
+        .live_instance(&state)
         .await?
-        .filter(|i| i.is_live())
-        .ok_or_else(|| {
-            OsbError::NotFound(format!("instance {} does not exist", path.instance_id))
-        })?;
-    check_instance_namespace(
-        path.namespace.as_deref(),
-        &instance.spec.namespace,
-        &path.instance_id,
-    )?;
+        .ok_or_else(|| path.no_such_instance())?;
     if instance.spec.service_id != service_id {
         return Err(OsbError::BadRequest(format!(
             "instance {} is of service {}, not {service_id}",
@@ -95,18 +85,7 @@ pub async fn unbind(
     required("service_id", query.get("service_id"))?;
     required("plan_id", query.get("plan_id"))?;
     let binding_id = path.binding_id.clone().unwrap_or_default();
-    if let Some(instance) = state
-        .provisioner
-        .instance(&path.instance_id)
-        .await?
-        .filter(|i| i.is_live())
-    {
-        check_instance_namespace(
-            path.namespace.as_deref(),
-            &instance.spec.namespace,
-            &path.instance_id,
-        )?;
-    }
+    path.live_instance(&state).await?;
     state
         .provisioner
         .unbind(&path.instance_id, &binding_id)

@@ -11,7 +11,6 @@ use axum::response::Response;
 
 use super::{OsbPath, answer};
 use crate::osb::OsbError;
-use crate::osb::namespace::check_instance_namespace;
 use crate::osb::types::{QueryParams, required};
 use crate::provisioner::DeprovisionRequest;
 use crate::server::AppState;
@@ -26,18 +25,7 @@ pub async fn deprovision(
     let accepts_incomplete = query.accepts_incomplete()?;
     let service_id = required("service_id", query.get("service_id"))?;
     let plan_id = required("plan_id", query.get("plan_id"))?;
-    if let Some(instance) = state
-        .provisioner
-        .instance(&path.instance_id)
-        .await?
-        .filter(|i| i.is_live())
-    {
-        check_instance_namespace(
-            path.namespace.as_deref(),
-            &instance.spec.namespace,
-            &path.instance_id,
-        )?;
-    }
+    path.live_instance(&state).await?;
     let accepted = state
         .provisioner
         .deprovision(DeprovisionRequest {

@@ -11,7 +11,6 @@ use serde_json::json;
 
 use super::OsbPath;
 use crate::osb::OsbError;
-use crate::osb::namespace::check_instance_namespace;
 use crate::resources::{OperationKind, OperationState};
 use crate::server::AppState;
 
@@ -20,18 +19,10 @@ pub async fn fetch(
     Path(params): Path<HashMap<String, String>>,
 ) -> Result<Response, OsbError> {
     let path = OsbPath::from(params)?;
-    let missing = || OsbError::NotFound(format!("instance {} does not exist", path.instance_id));
-    let instance = state
-        .provisioner
-        .instance(&path.instance_id)
+    let instance = path
+        .live_instance(&state)
         .await?
-        .filter(|i| i.is_live())
-        .ok_or_else(missing)?;
-    check_instance_namespace(
-        path.namespace.as_deref(),
-        &instance.spec.namespace,
-        &path.instance_id,
-    )?;
+        .ok_or_else(|| path.no_such_instance())?;
     if let Some(op) = instance.running_operation()
         && op.kind == OperationKind::Update
     {

@@ -25,8 +25,9 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::OsbError;
+use super::namespace::check_instance_namespace;
 use crate::provisioner::Accepted;
-use crate::resources::OperationState;
+use crate::resources::{OperationState, ServiceInstance};
 use crate::server::AppState;
 
 /// The path parameters every OSB route may carry.
@@ -51,6 +52,33 @@ impl OsbPath {
             instance_id,
             binding_id,
         })
+    }
+}
+
+impl OsbPath {
+    /// The instance this path names, if it exists and is not deprovisioned; under a
+    /// `/{namespace}` prefix it must live in that namespace (400 otherwise).
+    pub async fn live_instance(
+        &self,
+        state: &AppState,
+    ) -> Result<Option<ServiceInstance>, OsbError> {
+        let instance = state
+            .provisioner
+            .instance(&self.instance_id)
+            .await?
+            .filter(|i| i.is_live());
+        if let Some(instance) = &instance {
+            check_instance_namespace(
+                self.namespace.as_deref(),
+                &instance.spec.namespace,
+                &self.instance_id,
+            )?;
+        }
+        Ok(instance)
+    }
+
+    pub fn no_such_instance(&self) -> OsbError {
+        OsbError::NotFound(format!("instance {} does not exist", self.instance_id))
     }
 }
 

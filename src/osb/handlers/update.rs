@@ -13,7 +13,7 @@ use axum::response::Response;
 use super::{OsbPath, answer, check_maintenance_info};
 use crate::osb::OsbError;
 use crate::osb::catalog::{Catalog, check_parameters};
-use crate::osb::namespace::{check_instance_namespace, target_namespace};
+use crate::osb::namespace::target_namespace;
 use crate::osb::types::{QueryParams, UpdateBody, object_or_absent, read_json, required};
 use crate::provisioner::UpdateRequest;
 use crate::server::AppState;
@@ -44,17 +44,7 @@ pub async fn update(
     }
     // A plan_id other than the instance's is refused by the provisioner with 422:
     // the plan is not updateable, whichever plan is asked for.
-    if let Some(instance) = state
-        .provisioner
-        .instance(&path.instance_id)
-        .await?
-        .filter(|i| i.is_live())
-    {
-        check_instance_namespace(
-            path.namespace.as_deref(),
-            &instance.spec.namespace,
-            &path.instance_id,
-        )?;
+    if let Some(instance) = path.live_instance(&state).await? {
         let has_namespace = context.as_ref().and_then(|c| c.get("namespace")).is_some();
         if has_namespace && target_namespace(None, context.as_ref())? != instance.spec.namespace {
             return Err(OsbError::Unprocessable(format!(
