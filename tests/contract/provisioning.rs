@@ -381,3 +381,39 @@ async fn deleting_an_application_removes_its_channel_and_source() {
     );
     assert!(broker.admin().find(&sources).await.is_none());
 }
+
+#[tokio::test]
+async fn metrics_count_requests_by_route_and_operations_by_state() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    broker.osb().catalog().await;
+    broker
+        .osb()
+        .provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    let text = broker
+        .http
+        .get(format!("{}/metrics", broker.control))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    assert!(
+        text.contains(r#"meshbroker_http_requests_total{listener="control",route="/v2/catalog",method="GET",status="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"meshbroker_osb_operations_finished_total{kind="provision",state="succeeded"} 1"#
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            r#"meshbroker_osb_operations_in_progress{kind="provision",state="in progress"} 0"#
+        ),
+        "{text}"
+    );
+}
