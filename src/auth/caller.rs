@@ -13,6 +13,8 @@ pub enum Caller {
     Admin,
     /// May read and write objects in this namespace only.
     Namespace(String),
+    /// An Application's credential: may only send that Application's events.
+    Application(String),
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +27,8 @@ pub enum AuthError {
     MissingBasic,
     #[error("the credentials are not valid")]
     Rejected,
+    #[error("{0}")]
+    Forbidden(String),
 }
 
 pub struct Authenticator {
@@ -44,10 +48,42 @@ impl Authenticator {
         &self.tokens
     }
 
-    /// Bearer tokens: the admin token or a namespace AccessToken.
+    /// Bearer tokens: the admin token or any AccessToken.
     pub fn bearer(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let token = bearer_token(headers).ok_or(AuthError::MissingBearer)?;
         self.resolve_token(token)
+    }
+
+    /// An Application's ingress: its own credential (or the admin token).
+    pub fn application_sender(
+        &self,
+        headers: &HeaderMap,
+        application: &str,
+    ) -> Result<(), AuthError> {
+        match self.bearer(headers)? {
+            Caller::Admin => Ok(()),
+            Caller::Application(own) if own == application => Ok(()),
+            Caller::Application(own) => Err(AuthError::Forbidden(format!(
+                "the credential of Application {own:?} may not send events of Application {application:?}"
+            ))),
+            Caller::Namespace(namespace) => Err(AuthError::Forbidden(format!(
+                "a token of namespace {namespace:?} may not send Application events; use the Application's credential"
+            ))),
+        }
+    }
+
+    /// A Broker's ingress: a token of the Broker's namespace (or the admin token).
+    pub fn namespace_sender(&self, headers: &HeaderMap, namespace: &str) -> Result<(), AuthError> {
+        match self.bearer(headers)? {
+            Caller::Admin => Ok(()),
+            Caller::Namespace(own) if own == namespace => Ok(()),
+            Caller::Namespace(own) => Err(AuthError::Forbidden(format!(
+                "a token of namespace {own:?} may not send to namespace {namespace:?}"
+            ))),
+            Caller::Application(application) => Err(AuthError::Forbidden(format!(
+                "the credential of Application {application:?} only opens its own ingress"
+            ))),
+        }
     }
 
     fn resolve_token(&self, token: &str) -> Result<Caller, AuthError> {
@@ -56,8 +92,11 @@ impl Authenticator {
             return Ok(Caller::Admin);
         }
         self.tokens
-            .namespace_of(&digest)
-            .map(Caller::Namespace)
+            .scope_of(&digest)
+            .map(|scope| match scope.application {
+                Some(application) => Caller::Application(application),
+                None => Caller::Namespace(scope.namespace),
+            })
             .ok_or(AuthError::Rejected)
     }
 
@@ -66,7 +105,7 @@ impl Authenticator {
         if let Some(token) = bearer_token(headers) {
             return match self.resolve_token(token)? {
                 Caller::Admin => Ok(()),
-                Caller::Namespace(_) => Err(AuthError::Rejected),
+                Caller::Namespace(_) | Caller::Application(_) => Err(AuthError::Rejected),
             };
         }
         let (user, password) = basic_credentials(headers).ok_or(AuthError::MissingBasic)?;

@@ -1,5 +1,6 @@
-//! The namespace tokens in memory: digest → namespace, filled by a watch on
-//! AccessToken objects so authentication never reads the store.
+//! The AccessTokens in memory: digest → scope (namespace, and the Application for
+//! an Application's credential), filled by a watch so authentication never reads
+//! the store.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -11,9 +12,16 @@ use tokio::sync::watch;
 use crate::resources::{AccessToken, kind_of};
 use crate::store::{LabelSelector, Store, WatchEventType};
 
+/// What a token opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenScope {
+    pub namespace: String,
+    pub application: Option<String>,
+}
+
 #[derive(Clone)]
 pub struct NamespaceTokens {
-    by_digest: Arc<RwLock<HashMap<String, String>>>,
+    by_digest: Arc<RwLock<HashMap<String, TokenScope>>>,
     filled: watch::Receiver<bool>,
 }
 
@@ -36,7 +44,7 @@ impl NamespaceTokens {
         let _ = filled.wait_for(|f| *f).await;
     }
 
-    pub fn namespace_of(&self, digest: &str) -> Option<String> {
+    pub fn scope_of(&self, digest: &str) -> Option<TokenScope> {
         self.by_digest
             .read()
             .unwrap_or_else(|p| p.into_inner())
@@ -47,7 +55,7 @@ impl NamespaceTokens {
 
 async fn follow_tokens(
     store: Arc<dyn Store>,
-    by_digest: Arc<RwLock<HashMap<String, String>>>,
+    by_digest: Arc<RwLock<HashMap<String, TokenScope>>>,
     filled: watch::Sender<bool>,
 ) {
     let kind = kind_of::<AccessToken>();
@@ -63,8 +71,8 @@ async fn follow_tokens(
         };
         let mut fresh = HashMap::new();
         for object in &listed.items {
-            if let Some((digest, namespace)) = entry(object) {
-                fresh.insert(digest, namespace);
+            if let Some((digest, scope)) = entry(object) {
+                fresh.insert(digest, scope);
             }
         }
         *by_digest.write().unwrap_or_else(|p| p.into_inner()) = fresh;
@@ -86,25 +94,37 @@ async fn follow_tokens(
         };
         while let Some(event) = changes.next().await {
             let Ok(event) = event else { break };
-            let Some((digest, namespace)) = entry(&event.object) else {
+            let Some((digest, scope)) = entry(&event.object) else {
                 continue;
             };
             let mut map = by_digest.write().unwrap_or_else(|p| p.into_inner());
             if event.type_ == WatchEventType::Deleted {
                 map.remove(&digest);
             } else {
-                map.insert(digest, namespace);
+                map.insert(digest, scope);
             }
         }
     }
 }
 
-fn entry(object: &kube::core::DynamicObject) -> Option<(String, String)> {
+fn entry(object: &kube::core::DynamicObject) -> Option<(String, TokenScope)> {
     let digest = object.data.get("status")?.get("tokenSha256")?.as_str()?;
-    (!digest.is_empty()).then(|| {
-        (
-            digest.to_string(),
-            object.metadata.namespace.clone().unwrap_or_default(),
-        )
-    })
+    if digest.is_empty() {
+        return None;
+    }
+    let application = object
+        .data
+        .get("spec")
+        .and_then(|s| s.get("application"))
+        .and_then(|a| a.as_str())
+        .filter(|a| !a.is_empty())
+        .map(str::to_string);
+    let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    Some((
+        digest.to_string(),
+        TokenScope {
+            namespace,
+            application,
+        },
+    ))
 }

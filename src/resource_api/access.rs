@@ -1,5 +1,5 @@
 //! Who may touch what: the admin everything; a namespace token only the
-//! non-admin kinds inside its own namespace.
+//! non-admin kinds inside its own namespace; an Application's credential nothing.
 
 use crate::auth::Caller;
 
@@ -27,5 +27,8 @@ pub fn authorize(caller: &Caller, target: &Target) -> Result<(), ApiError> {
                 ))),
             }
         }
+        Caller::Application(application) => Err(ApiError::forbidden(format!(
+            "the credential of Application {application:?} only opens its event ingress"
+        ))),
     }
 }

@@ -20,6 +20,10 @@ use super::Invalid;
 pub struct AccessTokenSpec {
     #[serde(default)]
     pub description: String,
+    /// Makes the token an Application's credential: it then opens only that
+    /// Application's event ingress, and not the resource API.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub application: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -39,6 +43,14 @@ impl AccessToken {
             return Err(Invalid::new(
                 "spec.description",
                 "must be at most 1024 characters",
+            ));
+        }
+        if let Some(application) = &self.spec.application
+            && !super::is_valid_name(application)
+        {
+            return Err(Invalid::new(
+                "spec.application",
+                format!("{application:?} is not an Application name"),
             ));
         }
         Ok(())

@@ -27,6 +27,17 @@ pub struct DeliverySpec {
     pub timeout: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_max: Option<String>,
+    /// How events are sent: `binary` (the default) or `json` (structured mode), as
+    /// Knative's `delivery.format`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<DeliveryFormat>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryFormat {
+    Binary,
+    Json,
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
@@ -206,10 +217,14 @@ impl SubscriptionsApiFilter {
         if let Some(inner) = &self.not {
             inner.validate().map_err(|e| e.within("not"))?;
         }
-        if let Some(expression) = &self.cesql
-            && expression.trim().is_empty()
-        {
-            return Err(Invalid::new("cesql", "must not be empty"));
+        if let Some(expression) = &self.cesql {
+            if expression.trim().is_empty() {
+                return Err(Invalid::new("cesql", "must not be empty"));
+            }
+            // Compiled again when the routing table is built; parsing here refuses
+            // a bad expression when the Trigger is written, not per event.
+            crate::mesh::cesql::Expression::parse(expression)
+                .map_err(|e| Invalid::new("cesql", e.to_string()))?;
         }
         Ok(())
     }
@@ -339,6 +354,17 @@ mod tests {
         );
         assert!(
             filter(serde_json::json!({"exact": {"type": ""}}))
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_cesql_filter_must_parse() {
+        let bad = filter(serde_json::json!({"cesql": "type = 'a' AND"}));
+        assert_eq!(bad.validate().expect_err("incomplete").field, "cesql");
+        assert!(
+            filter(serde_json::json!({"cesql": "type = 'a'"}))
                 .validate()
                 .is_ok()
         );

@@ -25,8 +25,8 @@ pub use condition::{Condition, ConditionStatus, Conditions};
 pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri};
 pub use duration::parse_iso8601_duration;
 pub use eventing::{
-    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliverySpec, SubscriptionsApiFilter, Trigger,
-    TriggerFilter, TriggerSpec, TriggerStatus,
+    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliveryFormat, DeliverySpec,
+    SubscriptionsApiFilter, Trigger, TriggerFilter, TriggerSpec, TriggerStatus,
 };
 pub use instance::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,

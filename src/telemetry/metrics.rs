@@ -20,6 +20,11 @@ struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct EventLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     kind: &'static str,
     state: &'static str,
@@ -27,6 +32,7 @@ struct OperationLabels {
 
 pub struct Metrics {
     registry: Registry,
+    events: Family<EventLabels, Counter>,
     requests: Family<RequestLabels, Counter>,
     operations_finished: Family<OperationLabels, Counter>,
     operations_running: Family<OperationLabels, Gauge>,
@@ -53,12 +59,53 @@ impl Metrics {
             "OSB operations running now, by kind",
             operations_running.clone(),
         );
+        let events = Family::<EventLabels, Counter>::default();
+        registry.register(
+            "events",
+            "Dataplane events by outcome: accepted, delivered, retried, dead_lettered, undeliverable, rejected, reply_looped",
+            events.clone(),
+        );
         Arc::new(Self {
             registry,
+            events,
             requests,
             operations_finished,
             operations_running,
         })
+    }
+
+    fn count_event(&self, outcome: &'static str) {
+        self.events.get_or_create(&EventLabels { outcome }).inc();
+    }
+
+    pub fn event_accepted(&self) {
+        self.count_event("accepted");
+    }
+
+    pub fn event_delivered(&self) {
+        self.count_event("delivered");
+    }
+
+    pub fn event_retried(&self) {
+        self.count_event("retried");
+    }
+
+    pub fn event_dead_lettered(&self) {
+        self.count_event("dead_lettered");
+    }
+
+    /// Out of retries with no dead-letter sink, or the sink failed too.
+    pub fn event_undeliverable(&self) {
+        self.count_event("undeliverable");
+    }
+
+    /// Refused at ingress (overload): the sender was told to retry.
+    pub fn event_rejected(&self) {
+        self.count_event("rejected");
+    }
+
+    pub fn reply_looped(&self) {
+        self.count_event("reply_looped");
     }
 
     pub fn operation_started(&self, kind: &'static str) {

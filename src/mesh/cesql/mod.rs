@@ -1,0 +1,147 @@
+//! CloudEvents SQL (CESQL) v1: the filter language of Triggers.
+//!
+//! An [`Expression`] is parsed once and then evaluated against many events
+//! without re-parsing. Events are seen through the [`Attributes`] trait, so
+//! the dataplane's own event type can be filtered directly; an implementation
+//! for a JSON-format CloudEvent (`serde_json::Value`) is provided.
+//!
+//! ```
+//! use meshbroker::mesh::cesql::{Expression, Value};
+//! use serde_json::json;
+//!
+//! let filter = Expression::parse("type LIKE '%.error' AND INT(severity) >= 3")?;
+//! let event = json!({
+//!     "specversion": "1.0", "id": "1", "source": "/app",
+//!     "type": "com.example.error", "severity": "4",
+//! });
+//! assert!(filter.matches(&event));
+//! assert_eq!(filter.evaluate(&event).value, Value::Boolean(true));
+//! # Ok::<(), meshbroker::mesh::cesql::ParseError>(())
+//! ```
+//!
+//! Evaluation never fails outright: like the language itself it is total,
+//! and yields a value together with the errors met on the way (see
+//! [`Evaluation`] and the `eval` module documentation). A filter passes only
+//! if the value is Boolean `true` *and* no error occurred, which is what
+//! [`Expression::matches`] checks (spec 1.2).
+//!
+//! Files: `lexer` and `parser` turn text into the `ast`; `like` compiles LIKE
+//! patterns; `eval` walks the tree using `cast` for implicit conversions and
+//! `functions` for built-ins; `value` and `error` hold the public types;
+//! `json` adapts JSON events.
+
+mod ast;
+mod cast;
+mod error;
+mod eval;
+mod functions;
+mod json;
+mod lexer;
+mod like;
+mod parser;
+mod value;
+
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+use std::str::FromStr;
+
+pub use error::{ErrorKind, EvalError, ParseError, ParseErrorKind};
+pub use value::{Type, Value, ValueRef};
+
+/// Read access to the context attributes (and extensions) of an event.
+///
+/// Implementations should lend string values (`Cow::Borrowed`) so that
+/// evaluating a filter does not copy them.
+pub trait Attributes {
+    /// The attribute called `name` (always lower-case), or `None` if the event
+    /// does not carry it. `data` is not an attribute.
+    fn attribute(&self, name: &str) -> Option<ValueRef<'_>>;
+
+    /// Whether the event carries the attribute; backs `EXISTS`. Override it
+    /// when producing the value costs more than checking for it.
+    fn has_attribute(&self, name: &str) -> bool {
+        self.attribute(name).is_some()
+    }
+}
+
+/// A parsed CESQL expression, ready to be evaluated any number of times.
+///
+/// It is immutable, `Send` and `Sync`: compile a filter once and share it.
+#[derive(Debug, Clone)]
+pub struct Expression {
+    source: Box<str>,
+    root: ast::Expr,
+}
+
+/// The outcome of evaluating an expression against one event: always a
+/// value, plus the errors raised on the way (empty when all went well).
+///
+/// When `errors` is not empty, `value` is what the spec prescribes for that
+/// situation rather than a meaningful result. An operator or function that
+/// raises an error itself carries on with a defined value (`NOT 10` is
+/// `true` with a cast error, since the failed cast yields `false`;
+/// `ABS(-2147483648)` is `2147483647` with a math error). An operator whose
+/// operand reported an error yields the zero value of its type (`""`, `0`,
+/// `false`), so `missing = 'x'` and `TRUE AND (1 / 0 = 0)` are `false`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Evaluation {
+    pub value: Value,
+    pub errors: Vec<EvalError>,
+}
+
+impl Evaluation {
+    /// `true` if no error occurred.
+    pub fn is_ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+impl Expression {
+    /// Parses and compiles `source`.
+    pub fn parse(source: &str) -> Result<Self, ParseError> {
+        Ok(Expression {
+            source: source.into(),
+            root: parser::parse(source)?,
+        })
+    }
+
+    /// The text the expression was parsed from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Evaluates the expression against `event`.
+    pub fn evaluate<E: Attributes + ?Sized>(&self, event: &E) -> Evaluation {
+        let mut errors = Vec::new();
+        let value = eval::Evaluator::new(event, &mut errors)
+            .eval(&self.root)
+            .into_owned();
+        Evaluation { value, errors }
+    }
+
+    /// Whether `event` passes this expression used as a filter: the result
+    /// is Boolean `true` and no error occurred. Allocates nothing unless an
+    /// error occurs (or a function such as `CONCAT` builds a string).
+    pub fn matches<E: Attributes + ?Sized>(&self, event: &E) -> bool {
+        let mut errors = Vec::new();
+        let value = eval::Evaluator::new(event, &mut errors).eval(&self.root);
+        errors.is_empty() && value == ValueRef::Boolean(true)
+    }
+}
+
+impl FromStr for Expression {
+    type Err = ParseError;
+
+    fn from_str(source: &str) -> Result<Self, Self::Err> {
+        Expression::parse(source)
+    }
+}
+
+/// Shows the source text.
+impl fmt::Display for Expression {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.source)
+    }
+}

@@ -1,0 +1,71 @@
+//! Delivery: every subscriber (a Trigger's, or a Channel subscription's that is not
+//! one of our Brokers) has a `Dispatcher` with its own bounded queue and
+//! concurrency limit, so one slow or failing subscriber holds back only itself.
+//! A delivery is a POST with `Prefer: reply`, retried per the delivery options,
+//! then sent to the dead-letter sink; a reply event re-enters the Broker.
+
+mod delivery;
+mod dispatcher;
+mod policy;
+mod prepared;
+mod retry;
+mod transport;
+pub mod ttl;
+
+pub use dispatcher::{DispatchDeps, Dispatcher, DispatcherSettings, Enqueued, Reservation, Target};
+pub use policy::DeliveryPolicy;
+pub use prepared::PreparedEvent;
+pub use transport::{HttpTransport, Transport};
+
+/// Where replies go: back into a Broker, in process.
+pub trait ReplySink: Send + Sync + 'static {
+    fn reply(&self, namespace: &str, broker: &str, event: cloudevents::Event);
+}
+
+/// Counts accepted events until they are delivered, dead-lettered or given up on,
+/// so shutdown can wait for the dataplane to drain.
+#[derive(Clone, Default)]
+pub struct InFlight(std::sync::Arc<InFlightInner>);
+
+#[derive(Default)]
+pub struct InFlightInner {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+impl InFlight {
+    pub fn start(&self) {
+        self.0
+            .count
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
+    pub fn finish(&self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
+
+    pub fn count(&self) -> usize {
+        self.0.count.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    /// Waits until nothing is in flight, or the deadline; returns what is left.
+    pub async fn drained(&self, within: std::time::Duration) -> usize {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let idle = self.0.idle.notified();
+            if self.count() == 0 {
+                return 0;
+            }
+            if tokio::time::timeout_at(deadline, idle).await.is_err() {
+                return self.count();
+            }
+        }
+    }
+}

@@ -1,0 +1,61 @@
+//! The loop guard: every event carries `knativebrokerttl`; a reply inherits its
+//! cause's TTL minus one and is not re-delivered once it reaches zero.
+
+use cloudevents::Event;
+use cloudevents::event::ExtensionValue;
+
+pub const EXTENSION: &str = "knativebrokerttl";
+pub const INITIAL: i64 = 255;
+
+/// Sets the TTL on an event entering the mesh, unless it carries one.
+pub fn ensure(event: &mut Event) {
+    if current(event).is_none() {
+        event.set_extension(EXTENSION, ExtensionValue::Integer(INITIAL));
+    }
+}
+
+pub fn current(event: &Event) -> Option<i64> {
+    match event.extension(EXTENSION)? {
+        ExtensionValue::Integer(i) => Some(*i),
+        ExtensionValue::String(s) => s.parse().ok(),
+        ExtensionValue::Boolean(_) => None,
+    }
+}
+
+/// Gives a reply its TTL from the event that caused it; false when the reply
+/// must not go on (the loop guard tripped).
+pub fn inherit(reply: &mut Event, cause: &Event) -> bool {
+    let remaining = current(cause).unwrap_or(INITIAL) - 1;
+    reply.set_extension(EXTENSION, ExtensionValue::Integer(remaining));
+    remaining > 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    fn event() -> Event {
+        EventBuilderV10::new()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .build()
+            .expect("event")
+    }
+
+    #[test]
+    fn a_reply_counts_down_and_stops_at_zero() {
+        let mut cause = event();
+        ensure(&mut cause);
+        assert_eq!(current(&cause), Some(INITIAL));
+        let mut reply = event();
+        assert!(inherit(&mut reply, &cause));
+        assert_eq!(current(&reply), Some(INITIAL - 1));
+        cause.set_extension(EXTENSION, ExtensionValue::String("1".into()));
+        assert!(
+            !inherit(&mut reply, &cause),
+            "TTL 1 leaves nothing for a reply"
+        );
+    }
+}

@@ -1,0 +1,233 @@
+//! Binary mode: attributes in `ce-` headers (percent-decoded, as the HTTP binding
+//! requires), `datacontenttype` in Content-Type, data as the body, byte for byte.
+
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use bytes::Bytes;
+use cloudevents::event::ExtensionValue;
+use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
+use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
+
+use super::{EventError, check_required, data_bytes, is_attribute_name};
+
+/// What the binding says must be percent-encoded in a header value: space, double
+/// quote, percent, and everything outside printable ASCII.
+const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
+
+pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError> {
+    let mut builder = EventBuilderV10::new();
+    let mut specversion = None;
+    let mut seen: Vec<&str> = Vec::new();
+    for (name, value) in headers {
+        let Some(attribute) = name.as_str().strip_prefix("ce-") else {
+            continue;
+        };
+        if seen.contains(&attribute) {
+            return Err(EventError::new(format!(
+                "header ce-{attribute} is given more than once"
+            )));
+        }
+        seen.push(attribute);
+        let value = decode(attribute, value)?;
+        builder = match attribute {
+            "specversion" => {
+                specversion = Some(value);
+                builder
+            }
+            "id" => builder.id(value),
+            "source" => builder.source(value),
+            "type" => builder.ty(value),
+            "subject" => builder.subject(value),
+            "time" => builder.time(value),
+            "datacontenttype" => {
+                return Err(EventError::new(
+                    "datacontenttype travels in the Content-Type header, not ce-datacontenttype",
+                ));
+            }
+            "dataschema" | "data" | "data_base64" => {
+                // dataschema must be set together with data (below); data is never a header.
+                if attribute != "dataschema" {
+                    return Err(EventError::new(format!(
+                        "ce-{attribute} is not an attribute"
+                    )));
+                }
+                builder
+            }
+            extension if is_attribute_name(extension) => builder.extension(extension, value),
+            other => {
+                return Err(EventError::new(format!(
+                    "ce-{other}: attribute names are lower-case letters and digits only"
+                )));
+            }
+        };
+    }
+    match specversion.as_deref() {
+        Some("1.0") => {}
+        Some(other) => {
+            return Err(EventError::new(format!(
+                "specversion {other:?} is not supported; send 1.0"
+            )));
+        }
+        None => return Err(EventError::new("header ce-specversion is missing")),
+    }
+    let content_type = headers
+        .get(CONTENT_TYPE)
+        .map(|v| v.to_str().map(str::to_string));
+    let content_type = content_type
+        .transpose()
+        .map_err(|_| EventError::new("Content-Type is not ASCII"))?;
+    let schema = match headers.get("ce-dataschema") {
+        Some(value) => Some(decode("dataschema", value)?),
+        None => None,
+    };
+    if !body.is_empty() || content_type.is_some() || schema.is_some() {
+        let content_type = content_type.unwrap_or_else(|| "application/octet-stream".to_string());
+        let data = Data::Binary(body.to_vec());
+        builder = match schema {
+            Some(schema) => builder.data_with_schema(content_type, schema.as_str(), data),
+            None => builder.data(content_type, data),
+        };
+    }
+    let event = builder
+        .build()
+        .map_err(|e| EventError::new(e.to_string()))?;
+    check_required(&event)?;
+    Ok(event)
+}
+
+fn decode(attribute: &str, value: &HeaderValue) -> Result<String, EventError> {
+    percent_decode(value.as_bytes())
+        .decode_utf8()
+        .map(|v| v.into_owned())
+        .map_err(|_| {
+            EventError::new(format!(
+                "header ce-{attribute} is not UTF-8 once percent-decoded"
+            ))
+        })
+}
+
+fn encode(value: &str) -> Option<HeaderValue> {
+    HeaderValue::from_str(&utf8_percent_encode(value, HEADER_VALUE).to_string()).ok()
+}
+
+/// Headers and body of the event in binary mode.
+pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
+    let mut headers = HeaderMap::with_capacity(8 + event.iter_extensions().count());
+    let mut put = |name: &str, value: &str| {
+        if let (Ok(name), Some(value)) = (
+            HeaderName::from_bytes(format!("ce-{name}").as_bytes()),
+            encode(value),
+        ) {
+            headers.insert(name, value);
+        }
+    };
+    put("specversion", "1.0");
+    put("id", event.id());
+    put("source", event.source().as_str());
+    put("type", event.ty());
+    if let Some(subject) = event.subject() {
+        put("subject", subject);
+    }
+    if let Some(time) = event.time() {
+        put("time", &time.to_rfc3339());
+    }
+    if let Some(schema) = event.dataschema() {
+        put("dataschema", schema.as_str());
+    }
+    for (name, value) in event.iter_extensions() {
+        let text = match value {
+            ExtensionValue::String(s) => s.clone(),
+            ExtensionValue::Boolean(b) => b.to_string(),
+            ExtensionValue::Integer(i) => i.to_string(),
+        };
+        put(name, &text);
+    }
+    if let Some(content_type) = event.datacontenttype().and_then(encode) {
+        headers.insert(CONTENT_TYPE, content_type);
+    }
+    (headers, Bytes::from(data_bytes(event)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(
+                HeaderName::from_bytes(name.as_bytes()).expect("name"),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        map
+    }
+
+    fn minimal() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-source", "/orders"),
+            ("ce-type", "order.created"),
+        ]
+    }
+
+    #[test]
+    fn header_values_are_percent_decoded() {
+        let mut pairs = minimal();
+        pairs.push(("ce-subject", "caf%C3%A9%20au%20lait"));
+        pairs.push(("ce-note", "100%25"));
+        let event = read_binary(&headers(&pairs), Bytes::new()).expect("valid");
+        assert_eq!(event.subject(), Some("café au lait"));
+        assert_eq!(
+            event.extension("note").map(|v| v.to_string()),
+            Some("100%".to_string())
+        );
+    }
+
+    #[test]
+    fn the_body_is_kept_byte_for_byte_and_written_back() {
+        let mut pairs = minimal();
+        pairs.push(("content-type", "application/json"));
+        pairs.push(("ce-subject", "a \"quoted\" word"));
+        let body = Bytes::from_static(b"{ \"a\" :1 }");
+        let event = read_binary(&headers(&pairs), body.clone()).expect("valid");
+        let (written, out) = write_binary(&event);
+        assert_eq!(out, body);
+        assert_eq!(written["ce-subject"], "a%20%22quoted%22%20word");
+        assert_eq!(written["content-type"], "application/json");
+        let again = read_binary(&written, out).expect("round trip");
+        assert_eq!(again.subject(), Some("a \"quoted\" word"));
+    }
+
+    #[test]
+    fn missing_or_bad_attributes_are_named() {
+        for (drop, expected) in [
+            ("ce-id", "id"),
+            ("ce-source", "source"),
+            ("ce-type", "type"),
+            ("ce-specversion", "specversion"),
+        ] {
+            let pairs: Vec<_> = minimal().into_iter().filter(|(n, _)| *n != drop).collect();
+            let error = read_binary(&headers(&pairs), Bytes::new()).expect_err("missing");
+            assert!(error.message.contains(expected), "{error}");
+        }
+        let mut pairs = minimal();
+        pairs.push(("ce-time", "yesterday"));
+        assert!(
+            read_binary(&headers(&pairs), Bytes::new())
+                .expect_err("bad time")
+                .message
+                .contains("time")
+        );
+        let mut pairs = minimal();
+        pairs[0] = ("ce-specversion", "0.3");
+        assert!(read_binary(&headers(&pairs), Bytes::new()).is_err());
+        let mut pairs = minimal();
+        pairs[1] = ("ce-id", "");
+        assert!(read_binary(&headers(&pairs), Bytes::new()).is_err());
+        let mut pairs = minimal();
+        pairs.push(("ce-Bad_Name", "x"));
+        assert!(read_binary(&headers(&pairs), Bytes::new()).is_err());
+    }
+}

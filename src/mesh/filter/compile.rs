@@ -1,0 +1,285 @@
+//! A Trigger's filter in compiled form: the dialects as a tree, CESQL parsed once.
+
+use std::sync::Arc;
+
+use cloudevents::Event;
+
+use super::attributes::attribute;
+use crate::mesh::cesql::Expression;
+use crate::resources::{Invalid, SubscriptionsApiFilter, TriggerSpec};
+
+#[derive(Debug, Clone)]
+pub enum Filter {
+    /// Matches everything (no filter at all).
+    Everything,
+    /// `filter.attributes` entry: equal, or present when the wanted value is "".
+    Attribute {
+        name: String,
+        value: String,
+    },
+    Exact {
+        name: String,
+        value: String,
+    },
+    Prefix {
+        name: String,
+        value: String,
+    },
+    Suffix {
+        name: String,
+        value: String,
+    },
+    All(Vec<Filter>),
+    Any(Vec<Filter>),
+    Not(Box<Filter>),
+    Cesql(Arc<Expression>),
+}
+
+impl Filter {
+    /// Compiles a Trigger's filter; `filters` wins over `filter` when both are set.
+    pub fn of_trigger(spec: &TriggerSpec) -> Result<Self, Invalid> {
+        if let Some(filters) = spec.filters.as_ref().filter(|f| !f.is_empty()) {
+            let compiled = filters
+                .iter()
+                .enumerate()
+                .map(|(i, f)| {
+                    Self::of_dialect(f).map_err(|e| e.within(&format!("spec.filters[{i}]")))
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Self::all(compiled));
+        }
+        let attributes = spec.filter.as_ref().map(|f| &f.attributes);
+        let compiled = attributes
+            .into_iter()
+            .flatten()
+            .map(|(name, value)| Filter::Attribute {
+                name: name.clone(),
+                value: value.clone(),
+            })
+            .collect();
+        Ok(Self::all(compiled))
+    }
+
+    fn all(mut filters: Vec<Filter>) -> Self {
+        match filters.len() {
+            0 => Filter::Everything,
+            1 => filters.pop().unwrap_or(Filter::Everything),
+            _ => Filter::All(filters),
+        }
+    }
+
+    /// One Subscriptions API filter; the dialect checks themselves run on write.
+    pub fn of_dialect(filter: &SubscriptionsApiFilter) -> Result<Self, Invalid> {
+        let single = |map: &std::collections::BTreeMap<String, String>| {
+            map.iter()
+                .next()
+                .map(|(n, v)| (n.clone(), v.clone()))
+                .unwrap_or_default()
+        };
+        if let Some(map) = &filter.exact {
+            let (name, value) = single(map);
+            return Ok(Filter::Exact { name, value });
+        }
+        if let Some(map) = &filter.prefix {
+            let (name, value) = single(map);
+            return Ok(Filter::Prefix { name, value });
+        }
+        if let Some(map) = &filter.suffix {
+            let (name, value) = single(map);
+            return Ok(Filter::Suffix { name, value });
+        }
+        let nested = |list: &[SubscriptionsApiFilter], dialect: &str| {
+            list.iter()
+                .enumerate()
+                .map(|(i, f)| Self::of_dialect(f).map_err(|e| e.within(&format!("{dialect}[{i}]"))))
+                .collect::<Result<Vec<_>, _>>()
+        };
+        if let Some(list) = &filter.all {
+            return Ok(Filter::All(nested(list, "all")?));
+        }
+        if let Some(list) = &filter.any {
+            return Ok(Filter::Any(nested(list, "any")?));
+        }
+        if let Some(inner) = &filter.not {
+            return Ok(Filter::Not(Box::new(
+                Self::of_dialect(inner).map_err(|e| e.within("not"))?,
+            )));
+        }
+        if let Some(text) = &filter.cesql {
+            let expression =
+                Expression::parse(text).map_err(|e| Invalid::new("cesql", e.to_string()))?;
+            return Ok(Filter::Cesql(Arc::new(expression)));
+        }
+        Err(Invalid::new("", "needs one dialect"))
+    }
+
+    pub fn matches(&self, event: &Event) -> bool {
+        match self {
+            Filter::Everything => true,
+            Filter::Attribute { name, value } => match attribute(event, name) {
+                Some(actual) => value.is_empty() || *actual == **value,
+                None => false,
+            },
+            Filter::Exact { name, value } => attribute(event, name).is_some_and(|a| *a == **value),
+            Filter::Prefix { name, value } => {
+                attribute(event, name).is_some_and(|a| a.starts_with(value.as_str()))
+            }
+            Filter::Suffix { name, value } => {
+                attribute(event, name).is_some_and(|a| a.ends_with(value.as_str()))
+            }
+            Filter::All(filters) => filters.iter().all(|f| f.matches(event)),
+            Filter::Any(filters) => filters.iter().any(|f| f.matches(event)),
+            Filter::Not(inner) => !inner.matches(event),
+            Filter::Cesql(expression) => expression.matches(event),
+        }
+    }
+
+    /// The `type` every matching event must have, when the filter pins one at
+    /// its top level (an exact match AND-ed with the rest): the index key.
+    pub fn required_type(&self) -> Option<&str> {
+        match self {
+            Filter::Attribute { name, value } | Filter::Exact { name, value }
+                if name == "type" && !value.is_empty() =>
+            {
+                Some(value)
+            }
+            Filter::All(filters) => filters.iter().find_map(Filter::required_type),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    fn event() -> Event {
+        EventBuilderV10::new()
+            .id("1")
+            .source("/orders/eu")
+            .ty("order.created")
+            .extension("region", "eu-west")
+            .build()
+            .expect("event")
+    }
+
+    fn trigger(spec: serde_json::Value) -> Filter {
+        let mut spec = spec;
+        spec["broker"] = "default".into();
+        spec["subscriber"] = serde_json::json!({"uri": "http://x"});
+        let spec: TriggerSpec = serde_json::from_value(spec).expect("spec");
+        Filter::of_trigger(&spec).expect("compiles")
+    }
+
+    #[test]
+    fn attribute_filters_match_exactly_and_empty_means_present() {
+        let cases = [
+            (serde_json::json!({}), true),
+            (
+                serde_json::json!({"filter": {"attributes": {"type": "order.created"}}}),
+                true,
+            ),
+            (
+                serde_json::json!({"filter": {"attributes": {"type": "order.cancelled"}}}),
+                false,
+            ),
+            (
+                serde_json::json!({"filter": {"attributes": {"region": ""}}}),
+                true,
+            ),
+            (
+                serde_json::json!({"filter": {"attributes": {"tenant": ""}}}),
+                false,
+            ),
+            (
+                serde_json::json!({"filter": {"attributes": {"type": "order.created", "source": "/other"}}}),
+                false,
+            ),
+        ];
+        for (spec, expected) in cases {
+            assert_eq!(trigger(spec.clone()).matches(&event()), expected, "{spec}");
+        }
+    }
+
+    #[test]
+    fn every_dialect_evaluates_as_the_spec_says() {
+        let cases = [
+            (
+                serde_json::json!([{"exact": {"type": "order.created"}}]),
+                true,
+            ),
+            (serde_json::json!([{"prefix": {"type": "order."}}]), true),
+            (serde_json::json!([{"suffix": {"source": "/eu"}}]), true),
+            (serde_json::json!([{"suffix": {"source": "/us"}}]), false),
+            (
+                serde_json::json!([{"not": {"exact": {"type": "order.created"}}}]),
+                false,
+            ),
+            (
+                serde_json::json!([{"any": [{"exact": {"type": "x"}}, {"prefix": {"region": "eu"}}]}]),
+                true,
+            ),
+            (
+                serde_json::json!([{"all": [{"exact": {"type": "order.created"}}, {"exact": {"region": "us"}}]}]),
+                false,
+            ),
+            (
+                serde_json::json!([{"cesql": "type LIKE 'order.%' AND region = 'eu-west'"}]),
+                true,
+            ),
+            (serde_json::json!([{"cesql": "missing = 'x'"}]), false),
+            (
+                serde_json::json!([{"exact": {"type": "order.created"}}, {"exact": {"region": "us"}}]),
+                false,
+            ),
+        ];
+        for (filters, expected) in cases {
+            let compiled = trigger(serde_json::json!({"filters": filters}));
+            assert_eq!(compiled.matches(&event()), expected, "{filters}");
+        }
+    }
+
+    #[test]
+    fn filters_override_filter() {
+        let compiled = trigger(serde_json::json!({
+            "filter": {"attributes": {"type": "never"}},
+            "filters": [{"exact": {"type": "order.created"}}]
+        }));
+        assert!(compiled.matches(&event()));
+    }
+
+    #[test]
+    fn the_required_type_is_found_at_the_top_level_only() {
+        assert_eq!(
+            trigger(serde_json::json!({"filter": {"attributes": {"type": "a", "source": "s"}}}))
+                .required_type(),
+            Some("a")
+        );
+        assert_eq!(trigger(serde_json::json!({"filters": [{"exact": {"type": "b"}}, {"prefix": {"source": "/"}}]})).required_type(), Some("b"));
+        assert_eq!(
+            trigger(serde_json::json!({"filters": [{"any": [{"exact": {"type": "b"}}]}]}))
+                .required_type(),
+            None
+        );
+        assert_eq!(
+            trigger(serde_json::json!({"filters": [{"not": {"exact": {"type": "b"}}}]}))
+                .required_type(),
+            None
+        );
+        assert_eq!(
+            trigger(serde_json::json!({"filter": {"attributes": {"type": ""}}})).required_type(),
+            None
+        );
+    }
+
+    #[test]
+    fn a_bad_cesql_expression_is_refused_naming_the_filter() {
+        let spec: TriggerSpec = serde_json::from_value(serde_json::json!({
+            "broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"all": [{"cesql": "type = "}]}]
+        }))
+        .expect("spec");
+        let error = Filter::of_trigger(&spec).expect_err("parse error");
+        assert_eq!(error.field, "spec.filters[0].all[0].cesql");
+    }
+}
