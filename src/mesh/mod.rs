@@ -4,6 +4,9 @@
 
 pub mod cesql;
 pub mod controllers;
+pub mod dataplane;
 pub mod dispatch;
 pub mod event;
 pub mod filter;
+pub mod ingress;
+pub mod routing;

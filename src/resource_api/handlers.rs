@@ -14,10 +14,11 @@ use serde_json::{Value, json};
 use super::ApiError;
 use super::access::authorize;
 use super::body::{read_object, respond};
+use super::credentials;
 use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex};
-use crate::resources::{AccessToken, kind_of};
+use crate::resources::{AccessToken, Application, kind_of};
 use crate::server::AppState;
 use crate::store::LabelSelector;
 
@@ -125,6 +126,12 @@ pub async fn create(
     let mut answer = serde_json::to_value(&object).map_err(internal)?;
     if let Some(token) = issued {
         answer["status"]["token"] = Value::String(token);
+    }
+    if std::ptr::eq(target.kind, kind_of::<Application>()) {
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let credential =
+            credentials::issue(&state.store, &state.config.integration_namespace, &name).await?;
+        answer["status"]["credential"] = credential;
     }
     Ok(respond(StatusCode::CREATED, &headers, &answer))
 }

@@ -5,6 +5,7 @@
 
 mod access;
 mod body;
+mod credentials;
 mod handlers;
 mod router;
 mod status;

@@ -62,6 +62,22 @@ pub struct Settings {
     /// Largest request body on the control listener, in bytes.
     #[arg(long, env = "MESHBROKER_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
+    /// Largest request body (one event or a batch) on the events listener, in bytes.
+    #[arg(long, env = "MESHBROKER_MAX_EVENT_BYTES")]
+    pub max_event_bytes: Option<usize>,
+    /// Events one subscriber (a Trigger) may have waiting before the overflow
+    /// policy applies.
+    #[arg(long, env = "MESHBROKER_SUBSCRIBER_QUEUE")]
+    pub subscriber_queue: Option<usize>,
+    /// Deliveries one subscriber may have in flight at once.
+    #[arg(long, env = "MESHBROKER_SUBSCRIBER_CONCURRENCY")]
+    pub subscriber_concurrency: Option<usize>,
+    /// Events one namespace may have waiting or in delivery across its subscribers.
+    #[arg(long, env = "MESHBROKER_NAMESPACE_BUDGET")]
+    pub namespace_budget: Option<usize>,
+    /// How long shutdown waits for accepted events to be delivered (e.g. "30s").
+    #[arg(long, env = "MESHBROKER_DRAIN_TIMEOUT")]
+    pub drain_timeout: Option<String>,
 }
 
 /// The validated configuration the server runs with.
@@ -79,6 +95,11 @@ pub struct Config {
     pub sync_wait: Duration,
     pub operation_timeout: Duration,
     pub max_body_bytes: usize,
+    pub max_event_bytes: usize,
+    pub subscriber_queue: usize,
+    pub subscriber_concurrency: usize,
+    pub namespace_budget: usize,
+    pub drain_timeout: Duration,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -125,6 +146,11 @@ impl Settings {
             sync_wait: self.sync_wait.or(file.sync_wait),
             operation_timeout: self.operation_timeout.or(file.operation_timeout),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
+            max_event_bytes: self.max_event_bytes.or(file.max_event_bytes),
+            subscriber_queue: self.subscriber_queue.or(file.subscriber_queue),
+            subscriber_concurrency: self.subscriber_concurrency.or(file.subscriber_concurrency),
+            namespace_budget: self.namespace_budget.or(file.namespace_budget),
+            drain_timeout: self.drain_timeout.or(file.drain_timeout),
         })
     }
 
@@ -187,7 +213,31 @@ impl Settings {
                 "10m",
             )?,
             max_body_bytes: settings.max_body_bytes.unwrap_or(1 << 20),
+            max_event_bytes: settings.max_event_bytes.unwrap_or(1 << 20),
+            subscriber_queue: positive("subscriber-queue", settings.subscriber_queue, 1000)?,
+            subscriber_concurrency: positive(
+                "subscriber-concurrency",
+                settings.subscriber_concurrency,
+                64,
+            )?,
+            namespace_budget: positive("namespace-budget", settings.namespace_budget, 20_000)?,
+            drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
         })
+    }
+}
+
+fn positive(
+    setting: &'static str,
+    given: Option<usize>,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match given {
+        Some(0) => Err(ConfigError::Invalid {
+            setting,
+            message: "must be at least 1".into(),
+        }),
+        Some(value) => Ok(value),
+        None => Ok(default),
     }
 }
 

@@ -15,6 +15,7 @@ use super::state::Shutdown;
 use super::{AppState, Config};
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
 use crate::mesh::controllers::{self, MeshSettings};
+use crate::mesh::dataplane::Dataplane;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::store::{EmbeddedStore, Store, TypedStore};
 use crate::telemetry::{Metrics, track_requests};
@@ -66,12 +67,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         metrics.clone(),
         shutdown.clone(),
     );
+    let dataplane = Dataplane::start(store.clone(), &config, metrics.clone(), shutdown.clone())
+        .map_err(|e| std::io::Error::other(e.to_string()))?;
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
         auth: Arc::new(Authenticator::new(credentials, tokens)),
         metrics,
         provisioner: provisioner.clone(),
+        router: dataplane.router.clone(),
         shutdown: shutdown.clone(),
     };
 
@@ -107,6 +111,17 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     shutdown_sender.send_replace(true);
     for task in [control_task, events_task] {
         task.await.map_err(std::io::Error::other)??;
+    }
+    let pending = dataplane.in_flight.count();
+    if pending > 0 {
+        tracing::info!(pending, "draining accepted events");
+    }
+    let left = dataplane.in_flight.drained(config.drain_timeout).await;
+    if left > 0 {
+        tracing::warn!(
+            left,
+            "drain timed out; these accepted events were not delivered"
+        );
     }
     tracing::info!("stopped");
     Ok(())
@@ -227,6 +242,7 @@ async fn method_not_allowed(
 pub fn events_app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
+        .merge(crate::mesh::ingress::routes())
         .route_layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),
             track_requests,
@@ -239,7 +255,7 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.auth.tokens().is_filled() && !state.shutdown.is_down() {
+    if state.auth.tokens().is_filled() && state.router.is_ready() && !state.shutdown.is_down() {
         (
             StatusCode::OK,
             axum::Json(serde_json::json!({"status": "ready"})),

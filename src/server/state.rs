@@ -6,6 +6,7 @@ use tokio::sync::watch;
 
 use super::Config;
 use crate::auth::Authenticator;
+use crate::mesh::routing::Router;
 use crate::provisioner::Provisioner;
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
@@ -17,6 +18,7 @@ pub struct AppState {
     pub auth: Arc<Authenticator>,
     pub metrics: Arc<Metrics>,
     pub provisioner: Provisioner,
+    pub router: Arc<Router>,
     pub shutdown: Shutdown,
 }
 

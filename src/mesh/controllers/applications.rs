@@ -14,11 +14,11 @@ use kube::core::object::HasStatus;
 use super::MeshSettings;
 use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 use crate::resources::{
-    Application, Channel, ChannelSpec, ConditionStatus, Conditions, HttpSource, HttpSourceSpec,
-    kind_of, labels,
+    AccessToken, Application, Channel, ChannelSpec, ConditionStatus, Conditions, HttpSource,
+    HttpSourceSpec, kind_of, labels,
 };
 use crate::server::Shutdown;
-use crate::store::{StoreError, TypedStore};
+use crate::store::{LabelSelector, StoreError, TypedStore};
 
 pub async fn ensure_integration_namespace(
     store: &TypedStore,
@@ -146,6 +146,14 @@ impl ApplicationController {
             self.store
                 .delete::<HttpSource>(namespace, application)
                 .await?;
+        }
+        // Its credentials open nothing once it is gone; remove the ones issued for it.
+        let selector = LabelSelector::equals(labels::APPLICATION_NAME, application);
+        for credential in self.store.list::<AccessToken>(namespace, &selector).await? {
+            if is_managed_for(&credential.metadata, application) {
+                let name = credential.metadata.name.unwrap_or_default();
+                self.store.delete::<AccessToken>(namespace, &name).await?;
+            }
         }
         Ok(())
     }

@@ -85,6 +85,16 @@ async fn send(
         .await
 }
 
+/// An event that found its subscriber's queue full, straight to the dead-letter sink.
+pub async fn dead_letter_overflow(deps: &DispatchDeps, target: &Target, event: &PreparedEvent) {
+    let full = Response {
+        status: 429,
+        headers: HeaderMap::new(),
+        body: Bytes::from_static(b"the subscriber's queue was full"),
+    };
+    dead_letter(deps, target, event, Ok(full)).await;
+}
+
 async fn dead_letter(
     deps: &DispatchDeps,
     target: &Target,

@@ -12,10 +12,10 @@ mod retry;
 mod transport;
 pub mod ttl;
 
-pub use dispatcher::{DispatchDeps, Dispatcher, DispatcherSettings, Enqueued, Reservation, Target};
+pub use dispatcher::{Budget, DispatchDeps, Dispatcher, DispatcherSettings, Reservation, Target};
 pub use policy::DeliveryPolicy;
 pub use prepared::PreparedEvent;
-pub use transport::{HttpTransport, Transport};
+pub use transport::{HttpTransport, Transport, TransportError};
 
 /// Where replies go: back into a Broker, in process.
 pub trait ReplySink: Send + Sync + 'static {

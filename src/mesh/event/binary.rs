@@ -128,8 +128,8 @@ pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
     if let Some(subject) = event.subject() {
         put("subject", subject);
     }
-    if let Some(time) = event.time() {
-        put("time", &time.to_rfc3339());
+    if let Some(time) = super::time_text(event) {
+        put("time", &time);
     }
     if let Some(schema) = event.dataschema() {
         put("dataschema", schema.as_str());

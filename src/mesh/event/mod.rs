@@ -51,6 +51,13 @@ pub fn data_bytes(event: &Event) -> Vec<u8> {
     }
 }
 
+/// The `time` attribute as RFC 3339 in UTC with `Z`, as senders usually write it.
+pub fn time_text(event: &Event) -> Option<String> {
+    event
+        .time()
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
+}
+
 /// CloudEvents attribute and extension names: lower-case ASCII letters and digits.
 pub fn is_attribute_name(name: &str) -> bool {
     !name.is_empty()

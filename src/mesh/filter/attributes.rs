@@ -7,6 +7,7 @@ use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event};
 
 use crate::mesh::cesql::{Attributes, ValueRef};
+use crate::mesh::event::time_text;
 
 /// The attribute as text, as the exact/prefix/suffix dialects compare it.
 pub fn attribute<'a>(event: &'a Event, name: &str) -> Option<Cow<'a, str>> {
@@ -18,7 +19,7 @@ pub fn attribute<'a>(event: &'a Event, name: &str) -> Option<Cow<'a, str>> {
         "subject" => event.subject().map(Cow::Borrowed),
         "datacontenttype" => event.datacontenttype().map(Cow::Borrowed),
         "dataschema" => event.dataschema().map(|u| Cow::Borrowed(u.as_str())),
-        "time" => event.time().map(|t| Cow::Owned(t.to_rfc3339())),
+        "time" => time_text(event).map(Cow::Owned),
         extension => event.extension(extension).map(|value| match value {
             ExtensionValue::String(s) => Cow::Borrowed(s.as_str()),
             ExtensionValue::Boolean(b) => Cow::Borrowed(if *b { "true" } else { "false" }),

@@ -13,6 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::changes::{Change, ChangeLog};
+use crate::auth::random_uuid;
 use crate::resources::{Invalid, KindSpec, namespace_kind};
 use crate::store::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
@@ -107,22 +108,6 @@ fn decode(body: &str) -> Result<DynamicObject, StoreError> {
 
 fn encode(object: &DynamicObject) -> Result<String, StoreError> {
     serde_json::to_string(object).map_err(StoreError::internal)
-}
-
-fn new_uid() -> Result<String, StoreError> {
-    let mut bytes = [0u8; 16];
-    getrandom::fill(&mut bytes).map_err(StoreError::internal)?;
-    bytes[6] = (bytes[6] & 0x0f) | 0x40; // version 4
-    bytes[8] = (bytes[8] & 0x3f) | 0x80; // RFC 4122 variant
-    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
-    Ok(format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    ))
 }
 
 impl Inner {
@@ -293,7 +278,7 @@ impl Store for EmbeddedStore {
                 });
             }
             let meta = &mut object.metadata;
-            meta.uid = Some(new_uid()?);
+            meta.uid = Some(random_uuid());
             meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
             meta.generation = Some(1);
             meta.deletion_timestamp = None;

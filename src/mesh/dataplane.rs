@@ -1,0 +1,43 @@
+//! Starting the embedded dataplane: the shared HTTP transport, the router, the
+//! routing-table follower, and the in-flight counter shutdown drains.
+
+use std::sync::Arc;
+
+use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, HttpTransport, InFlight};
+use crate::mesh::routing::{Builder, DataplaneSettings, Replies, Router, follow_resources};
+use crate::server::{Config, Shutdown};
+use crate::store::TypedStore;
+use crate::telemetry::Metrics;
+
+pub struct Dataplane {
+    pub router: Arc<Router>,
+    pub in_flight: InFlight,
+}
+
+impl Dataplane {
+    pub fn start(
+        store: TypedStore,
+        config: &Config,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Result<Self, crate::mesh::dispatch::TransportError> {
+        let router = Arc::new(Router::new(metrics.clone()));
+        let in_flight = InFlight::default();
+        let deps = Arc::new(DispatchDeps {
+            transport: Arc::new(HttpTransport::new()?),
+            replies: Arc::new(Replies(Arc::downgrade(&router))),
+            in_flight: in_flight.clone(),
+            metrics,
+        });
+        let settings = DataplaneSettings {
+            dispatcher: DispatcherSettings {
+                queue_capacity: config.subscriber_queue,
+                concurrency: config.subscriber_concurrency,
+            },
+            namespace_budget: config.namespace_budget,
+        };
+        let builder = Builder::new(settings, deps, config.integration_namespace.clone());
+        follow_resources(store, router.clone(), builder, shutdown);
+        Ok(Self { router, in_flight })
+    }
+}

@@ -1,0 +1,106 @@
+//! `POST /{application}/events` (and `/v2/events`): CloudEvents in any mode;
+//! `POST /{application}/v1/events`: Kyma's legacy JSON. Both need the
+//! Application's credential; the events' `source` becomes the Application's name.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use cloudevents::{AttributesWriter, Event};
+use serde_json::json;
+
+use super::request::{accepted, check_serving, decode, preflight, read_body};
+use super::{IngressError, schema};
+use crate::auth::random_uuid;
+use crate::mesh::dispatch::ttl;
+use crate::mesh::event::read_legacy;
+use crate::mesh::routing::ApplicationRoute;
+use crate::server::AppState;
+
+fn route_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    application: &str,
+) -> Result<Arc<ApplicationRoute>, IngressError> {
+    check_serving(state)?;
+    state.auth.bearer(headers)?;
+    let route = state
+        .router
+        .table()
+        .applications
+        .get(application)
+        .cloned()
+        .ok_or_else(|| IngressError::NotFound(format!("no Application {application:?}")))?;
+    state.auth.application_sender(headers, application)?;
+    Ok(route)
+}
+
+/// Stamps and routes events that passed every check.
+fn dispatch(
+    state: &AppState,
+    route: &ApplicationRoute,
+    events: Vec<Event>,
+) -> Result<(), IngressError> {
+    let Some(channel) = &route.channel else {
+        return Err(IngressError::Unavailable(format!(
+            "the Channel of Application {} is not ready yet",
+            route.name
+        )));
+    };
+    state
+        .router
+        .send_to_channel(channel, events)
+        .map_err(|_| IngressError::Overloaded)
+}
+
+fn stamp(route: &ApplicationRoute, mut event: Event) -> Result<Event, IngressError> {
+    event.set_source(route.name.as_str());
+    ttl::ensure(&mut event);
+    schema::check(route, &event)?;
+    Ok(event)
+}
+
+pub async fn cloudevents(
+    State(state): State<AppState>,
+    Path(application): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngressError> {
+    if let Some(answer) = preflight(&method)? {
+        return Ok(answer);
+    }
+    let route = route_of(&state, &headers, &application)?;
+    let body = read_body(&state, body).await?;
+    let events = decode(&headers, body)?
+        .into_iter()
+        .map(|event| stamp(&route, event))
+        .collect::<Result<Vec<_>, _>>()?;
+    dispatch(&state, &route, events)?;
+    Ok(accepted())
+}
+
+pub async fn legacy(
+    State(state): State<AppState>,
+    Path(application): Path<String>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngressError> {
+    if let Some(answer) = preflight(&method)? {
+        return Ok(answer);
+    }
+    let route = route_of(&state, &headers, &application)?;
+    let body = read_body(&state, body).await?;
+    let event = match read_legacy(&body, &application, random_uuid) {
+        Ok(event) => event,
+        Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),
+    };
+    let id = cloudevents::AttributesReader::id(&event).to_string();
+    let event = stamp(&route, event)?;
+    dispatch(&state, &route, vec![event])?;
+    Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
+}

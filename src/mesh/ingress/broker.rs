@@ -1,0 +1,38 @@
+//! `POST /{namespace}/{broker}`: events from senders inside the namespace, with a
+//! token of that namespace. All-or-nothing: 202, or 429 with nothing queued.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, Method};
+use axum::response::Response;
+
+use super::IngressError;
+use super::request::{accepted, check_serving, decode, preflight, read_body};
+use crate::mesh::dispatch::ttl;
+use crate::server::AppState;
+
+pub async fn receive(
+    State(state): State<AppState>,
+    Path((namespace, broker)): Path<(String, String)>,
+    method: Method,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, IngressError> {
+    if let Some(answer) = preflight(&method)? {
+        return Ok(answer);
+    }
+    check_serving(&state)?;
+    state.auth.namespace_sender(&headers, &namespace)?;
+    let table = state.router.table();
+    let route = table
+        .broker(&namespace, &broker)
+        .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
+    let body = read_body(&state, body).await?;
+    let mut events = decode(&headers, body)?;
+    events.iter_mut().for_each(ttl::ensure);
+    state
+        .router
+        .send_to_broker(route, events)
+        .map_err(|_| IngressError::Overloaded)?;
+    Ok(accepted())
+}

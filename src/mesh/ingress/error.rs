@@ -1,0 +1,77 @@
+//! `IngressError`: every refusal of the events listener, as a status code and a
+//! JSON body naming the problem; 429 and 503 say when to come back.
+
+use axum::Json;
+use axum::http::header::{ALLOW, RETRY_AFTER};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::auth::AuthError;
+use crate::mesh::event::EventError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum IngressError {
+    #[error("{0}")]
+    InvalidEvent(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("only POST is accepted here")]
+    MethodNotAllowed,
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("too many events are waiting for delivery; retry later")]
+    Overloaded,
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl From<EventError> for IngressError {
+    fn from(error: EventError) -> Self {
+        Self::InvalidEvent(error.message)
+    }
+}
+
+impl From<AuthError> for IngressError {
+    fn from(error: AuthError) -> Self {
+        match error {
+            AuthError::Forbidden(message) => Self::Forbidden(message),
+            other => Self::Unauthorized(other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for IngressError {
+    fn into_response(self) -> Response {
+        let (status, error) = match &self {
+            Self::InvalidEvent(_) => (StatusCode::BAD_REQUEST, "InvalidEvent"),
+            Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
+            Self::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
+            Self::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),
+            Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+        };
+        let mut response = (
+            status,
+            Json(json!({ "error": error, "description": self.to_string() })),
+        )
+            .into_response();
+        let headers = response.headers_mut();
+        match self {
+            Self::MethodNotAllowed => {
+                headers.insert(ALLOW, HeaderValue::from_static("POST, OPTIONS"));
+            }
+            Self::Overloaded | Self::Unavailable(_) => {
+                headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            }
+            _ => {}
+        }
+        response
+    }
+}

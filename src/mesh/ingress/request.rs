@@ -1,0 +1,64 @@
+//! What every ingress does first: only POST (OPTIONS answers `Allow`), refuse
+//! while not ready or draining, read the body within the limit, and decode the
+//! events by content mode.
+
+use axum::body::Body;
+use axum::http::header::{ALLOW, CONTENT_TYPE};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use cloudevents::Event;
+
+use super::IngressError;
+use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
+use crate::server::AppState;
+
+/// Ok(None) for POST; Ok(Some(response)) answers OPTIONS; Err for other methods.
+pub fn preflight(method: &Method) -> Result<Option<Response>, IngressError> {
+    match *method {
+        Method::POST => Ok(None),
+        Method::OPTIONS => Ok(Some(
+            (
+                StatusCode::NO_CONTENT,
+                [(ALLOW, HeaderValue::from_static("POST, OPTIONS"))],
+            )
+                .into_response(),
+        )),
+        _ => Err(IngressError::MethodNotAllowed),
+    }
+}
+
+pub fn check_serving(state: &AppState) -> Result<(), IngressError> {
+    if state.shutdown.is_down() {
+        return Err(IngressError::Unavailable(
+            "the broker is shutting down".into(),
+        ));
+    }
+    if !state.router.is_ready() {
+        return Err(IngressError::Unavailable(
+            "the routing table is not built yet".into(),
+        ));
+    }
+    Ok(())
+}
+
+pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, IngressError> {
+    let limit = state.config.max_event_bytes;
+    axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| IngressError::TooLarge(limit))
+}
+
+/// The events a CloudEvents request carries, in any of the three modes.
+pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, IngressError> {
+    let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    Ok(match mode_of(content_type) {
+        Mode::Binary => vec![read_binary(headers, body)?],
+        Mode::Structured => vec![read_structured(&body)?],
+        Mode::Batched => read_batch(&body)?,
+    })
+}
+
+pub fn accepted() -> Response {
+    StatusCode::ACCEPTED.into_response()
+}

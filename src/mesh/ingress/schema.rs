@@ -1,0 +1,72 @@
+//! The optional payload check: when the Application's AsyncAPI document gives a
+//! schema for the event's type and version, `data` must satisfy it.
+
+use cloudevents::event::ExtensionValue;
+use cloudevents::{AttributesReader, Data, Event};
+
+use super::IngressError;
+use crate::mesh::routing::ApplicationRoute;
+
+/// The event's version: its `eventtypeversion` extension, or a `.vN` suffix of
+/// its type (`order.created.v1`).
+fn type_and_version(event: &Event) -> (&str, Option<String>) {
+    let ty = event.ty();
+    if let Some(ExtensionValue::String(version)) = event.extension("eventtypeversion") {
+        return (ty, Some(version.clone()));
+    }
+    match ty.rsplit_once('.') {
+        Some((base, version))
+            if version.len() > 1
+                && version.starts_with('v')
+                && version[1..].bytes().all(|b| b.is_ascii_digit()) =>
+        {
+            (base, Some(version.to_string()))
+        }
+        _ => (ty, None),
+    }
+}
+
+pub fn check(route: &ApplicationRoute, event: &Event) -> Result<(), IngressError> {
+    if route.schemas.is_empty() {
+        return Ok(());
+    }
+    let (ty, Some(version)) = type_and_version(event) else {
+        return Ok(());
+    };
+    let Some(validator) = route.schemas.get(&(ty.to_string(), version.clone())) else {
+        return Ok(());
+    };
+    let parsed;
+    let data = match event.data() {
+        Some(Data::Json(value)) => value,
+        Some(Data::Binary(bytes)) => {
+            parsed = serde_json::from_slice(bytes).map_err(|_| not_json(ty, &version))?;
+            &parsed
+        }
+        Some(Data::String(text)) => {
+            parsed = serde_json::from_str(text).map_err(|_| not_json(ty, &version))?;
+            &parsed
+        }
+        None => {
+            return Err(IngressError::InvalidEvent(format!(
+                "{ty} {version} needs data matching its schema; there is none"
+            )));
+        }
+    };
+    match validator.iter_errors(data).next() {
+        None => Ok(()),
+        Some(error) => {
+            let at = error.instance_path().to_string();
+            let at = if at.is_empty() { "/".to_string() } else { at };
+            Err(IngressError::InvalidEvent(format!(
+                "data does not match the schema of {ty} {version} at {at}: {error}"
+            )))
+        }
+    }
+}
+
+fn not_json(ty: &str, version: &str) -> IngressError {
+    IngressError::InvalidEvent(format!(
+        "data of {ty} {version} must be JSON to be checked against its schema"
+    ))
+}

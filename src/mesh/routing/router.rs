@@ -1,0 +1,191 @@
+//! Admitting events: an event is queued for every subscriber it must reach, or,
+//! where that is impossible, handled by the overflow policy:
+//!
+//! 1. A subscriber whose queue (or whose namespace's budget) is full sends the
+//!    event straight to its dead-letter sink, when it has one.
+//! 2. Otherwise, at a Broker's own ingress, the whole request is refused (429):
+//!    nothing is queued, the sender retries.
+//! 3. Fanning out from a Channel (an Application's events), a full namespace must
+//!    not hold back the others: the event is queued everywhere it fits; where it
+//!    does not, it is counted and logged as undeliverable. Only when it fits
+//!    nowhere is the request refused (429).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use arc_swap::ArcSwap;
+use cloudevents::Event;
+
+use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
+use crate::mesh::dispatch::{Dispatcher, PreparedEvent, ReplySink, Reservation};
+use crate::telemetry::Metrics;
+
+/// Too much is queued: the sender should retry later.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Overloaded;
+
+pub struct Router {
+    table: ArcSwap<RoutingTable>,
+    ready: AtomicBool,
+    metrics: Arc<Metrics>,
+}
+
+/// What admitting one event to one subscriber came to.
+enum Admitted {
+    Queued(Reservation),
+    /// Full; the dead-letter sink took it.
+    DeadLettered,
+    /// Full, and nothing could take it.
+    Refused,
+}
+
+fn admit(dispatcher: &Dispatcher, event: &Arc<PreparedEvent>) -> Admitted {
+    match dispatcher.try_reserve() {
+        Some(reservation) => Admitted::Queued(reservation),
+        None if dispatcher.overflow_to_dead_letter(event.clone()) => Admitted::DeadLettered,
+        None => Admitted::Refused,
+    }
+}
+
+/// Reservations for every Trigger of `broker` matching `event`; None if one is
+/// refused (the reservations already made are released when dropped).
+fn admit_to_broker(
+    broker: &BrokerRoute,
+    event: &Arc<PreparedEvent>,
+    held: &mut Vec<(Reservation, Arc<PreparedEvent>)>,
+) -> Option<()> {
+    let mut taken = Vec::new();
+    for dispatcher in broker.triggers.matching(&event.event) {
+        match admit(dispatcher, event) {
+            Admitted::Queued(reservation) => taken.push((reservation, event.clone())),
+            Admitted::DeadLettered => {}
+            Admitted::Refused => return None,
+        }
+    }
+    held.extend(taken);
+    Some(())
+}
+
+impl Router {
+    pub fn new(metrics: Arc<Metrics>) -> Self {
+        Self {
+            table: ArcSwap::from_pointee(RoutingTable::default()),
+            ready: AtomicBool::new(false),
+            metrics,
+        }
+    }
+
+    pub fn table(&self) -> Arc<RoutingTable> {
+        self.table.load_full()
+    }
+
+    pub fn install(&self, table: RoutingTable) {
+        self.table.store(Arc::new(table));
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// True once the first table is in.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// A Broker's ingress: every event to every matching Trigger, or nothing.
+    pub fn send_to_broker(
+        &self,
+        broker: &BrokerRoute,
+        events: Vec<Event>,
+    ) -> Result<(), Overloaded> {
+        let mut held = Vec::new();
+        for event in events {
+            let event = Arc::new(PreparedEvent::new(event));
+            if admit_to_broker(broker, &event, &mut held).is_none() {
+                self.metrics.event_rejected();
+                return Err(Overloaded);
+            }
+            self.metrics.event_accepted();
+        }
+        for (reservation, event) in held {
+            reservation.send(event);
+        }
+        Ok(())
+    }
+
+    /// A Channel's fan-out: each subscriber gets what fits (see the module notes).
+    pub fn send_to_channel(
+        &self,
+        channel: &ChannelRoute,
+        events: Vec<Event>,
+    ) -> Result<(), Overloaded> {
+        let mut held = Vec::new();
+        let mut missed = Vec::new();
+        for event in events {
+            let event = Arc::new(PreparedEvent::new(event));
+            let mut reached = channel.subscribers.is_empty();
+            for subscriber in &channel.subscribers {
+                let fits = match subscriber {
+                    ChannelSubscriber::Broker(broker) => {
+                        admit_to_broker(broker, &event, &mut held).is_some()
+                    }
+                    ChannelSubscriber::Http(dispatcher) => match admit(dispatcher, &event) {
+                        Admitted::Queued(reservation) => {
+                            held.push((reservation, event.clone()));
+                            true
+                        }
+                        Admitted::DeadLettered => true,
+                        Admitted::Refused => false,
+                    },
+                };
+                if fits {
+                    reached = true;
+                } else {
+                    missed.push((event.clone(), subscriber_label(subscriber)));
+                }
+            }
+            if !reached {
+                self.metrics.event_rejected();
+                return Err(Overloaded);
+            }
+            self.metrics.event_accepted();
+        }
+        for (event, subscriber) in missed {
+            self.metrics.event_undeliverable();
+            tracing::warn!(channel = %format!("{}/{}", channel.namespace, channel.name), %subscriber,
+                event_id = %event.event_id(), "subscriber full (queue and namespace budget); the event did not reach it");
+        }
+        for (reservation, event) in held {
+            reservation.send(event);
+        }
+        Ok(())
+    }
+}
+
+fn subscriber_label(subscriber: &ChannelSubscriber) -> String {
+    match subscriber {
+        ChannelSubscriber::Broker(broker) => format!("Broker {}/{}", broker.namespace, broker.name),
+        ChannelSubscriber::Http(dispatcher) => dispatcher.target().label.clone(),
+    }
+}
+
+/// Replies re-enter their Broker through the router, without holding it alive.
+pub struct Replies(pub std::sync::Weak<Router>);
+
+impl ReplySink for Replies {
+    fn reply(&self, namespace: &str, broker: &str, event: Event) {
+        let Some(router) = self.0.upgrade() else {
+            return;
+        };
+        let table = router.table();
+        let Some(route) = table.broker(namespace, broker) else {
+            tracing::warn!(
+                namespace,
+                broker,
+                "reply for a Broker that is gone; dropped"
+            );
+            return;
+        };
+        if router.send_to_broker(route, vec![event]).is_err() {
+            router.metrics.event_undeliverable();
+            tracing::warn!(namespace, broker, "reply refused: the Broker is overloaded");
+        }
+    }
+}

@@ -1,0 +1,54 @@
+//! What the routing table holds.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::mesh::dispatch::Dispatcher;
+use crate::mesh::filter::TriggerIndex;
+
+#[derive(Default)]
+pub struct RoutingTable {
+    pub applications: HashMap<String, Arc<ApplicationRoute>>,
+    /// By (namespace, name).
+    pub brokers: HashMap<(String, String), Arc<BrokerRoute>>,
+    /// By (namespace, name).
+    pub channels: HashMap<(String, String), Arc<ChannelRoute>>,
+}
+
+pub struct ApplicationRoute {
+    pub name: String,
+    /// The Application's Channel, once it exists and is served.
+    pub channel: Option<Arc<ChannelRoute>>,
+    /// Payload schemas from the AsyncAPI document, by (event type, version).
+    pub schemas: HashMap<(String, String), Arc<jsonschema::Validator>>,
+}
+
+pub struct ChannelRoute {
+    pub namespace: String,
+    pub name: String,
+    pub subscribers: Vec<ChannelSubscriber>,
+}
+
+pub enum ChannelSubscriber {
+    /// One of our Brokers: handed over in process, no HTTP hop.
+    Broker(Arc<BrokerRoute>),
+    /// Anything else, delivered over HTTP.
+    Http(Arc<Dispatcher>),
+}
+
+pub struct BrokerRoute {
+    pub namespace: String,
+    pub name: String,
+    pub triggers: TriggerIndex<Arc<Dispatcher>>,
+}
+
+impl RoutingTable {
+    pub fn broker(&self, namespace: &str, name: &str) -> Option<&Arc<BrokerRoute>> {
+        self.brokers.get(&(namespace.to_string(), name.to_string()))
+    }
+
+    pub fn channel(&self, namespace: &str, name: &str) -> Option<&Arc<ChannelRoute>> {
+        self.channels
+            .get(&(namespace.to_string(), name.to_string()))
+    }
+}
