@@ -89,6 +89,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mesh = MeshSettings {
         integration_namespace: config.integration_namespace.clone(),
         events_url,
+        dataplane: Some(dataplane.router.clone()),
     };
     controllers::start(store, mesh, shutdown.clone()).await?;
     let resumed = provisioner.resume().await?;

@@ -57,6 +57,21 @@ impl TypedStore {
         list.items.into_iter().map(to_typed).collect()
     }
 
+    /// A list and the store revision it was read at.
+    pub async fn list_with_version<K: Typed>(
+        &self,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<(Vec<K>, String), StoreError> {
+        let list = self.store.list(kind_of::<K>(), namespace, selector).await?;
+        let items = list
+            .items
+            .into_iter()
+            .map(to_typed)
+            .collect::<Result<_, _>>()?;
+        Ok((items, list.resource_version))
+    }
+
     pub async fn create<K: Typed>(&self, object: &K) -> Result<K, StoreError> {
         to_typed(
             self.store

@@ -68,12 +68,18 @@ pub async fn create_namespace(broker: &Broker, name: &str) {
     created(reply, name);
 }
 
-pub async fn register_commerce(broker: &Broker) {
+/// Registers the example Application; returns its event ingress credential.
+pub async fn register_commerce(broker: &Broker) -> String {
     let reply = broker
         .admin()
         .create_yaml(APPLICATIONS, &example("order-service.application.yaml"))
         .await;
+    let token = reply.body["status"]["credential"]["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     created(reply, "the commerce Application");
+    token
 }
 
 /// Maps commerce into `namespace`; `services` narrows it (empty: all services).
@@ -92,12 +98,13 @@ pub async fn map_commerce(broker: &Broker, namespace: &str, services: &[&str]) {
 }
 
 /// The commerce Application registered, and mapped into each namespace (created).
-pub async fn commerce_in(broker: &Broker, namespaces: &[&str]) {
-    register_commerce(broker).await;
+pub async fn commerce_in(broker: &Broker, namespaces: &[&str]) -> String {
+    let token = register_commerce(broker).await;
     for namespace in namespaces {
         create_namespace(broker, namespace).await;
         map_commerce(broker, namespace, &[]).await;
     }
+    token
 }
 
 /// A provision body for a Kubernetes platform targeting `namespace`.

@@ -6,7 +6,9 @@
 #![allow(dead_code)] // Each test target uses a different part of the harness.
 
 pub mod fixtures;
+pub mod mesh;
 pub mod openapi;
+pub mod sink;
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -240,7 +242,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    async fn from(response: reqwest::Response) -> Self {
+    pub async fn from(response: reqwest::Response) -> Self {
         let status = response.status().as_u16();
         let headers = response.headers().clone();
         let text = response.text().await.expect("response body");

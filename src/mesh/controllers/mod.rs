@@ -15,6 +15,7 @@ pub use runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 
 use std::sync::Arc;
 
+use crate::mesh::routing::Router;
 use crate::server::Shutdown;
 use crate::store::TypedStore;
 
@@ -24,6 +25,9 @@ pub struct MeshSettings {
     pub integration_namespace: String,
     /// Base URL of the events listener, without a trailing slash.
     pub events_url: String,
+    /// The embedded dataplane, when it serves the mesh: status reports Ready only
+    /// once it routes the object.
+    pub dataplane: Option<Arc<Router>>,
 }
 
 /// Starts every control-plane controller.

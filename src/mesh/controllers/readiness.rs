@@ -19,6 +19,8 @@ use crate::store::{LabelSelector, StoreError, TypedStore};
 
 /// Unresolved destinations are looked at again this often, in case they appear.
 const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
+/// How soon to check again whether the dataplane routes an object yet.
+const ROUTING_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
 pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown) {
     let raw = store.raw().clone();
@@ -198,12 +200,22 @@ impl Reconciler for ChannelStatusController {
                     self.0
                         .events_url(&format!("channels/{namespace}/{}", key.name)),
                 );
-                status.set_condition("Ready", ConditionStatus::True, "Served", "");
             }
         }
+        let requeue = match channel.spec.unsupported_reason() {
+            Some(_) => Requeue::Done,
+            None => set_ready(
+                &self.0,
+                &mut status,
+                true,
+                true,
+                channel.metadata.resource_version.as_deref(),
+                "",
+            ),
+        };
         status.observed_generation = channel.metadata.generation;
         self.0.write(channel, status).await?;
-        Ok(Requeue::Done)
+        Ok(requeue)
     }
 }
 
@@ -223,10 +235,17 @@ impl Reconciler for BrokerStatusController {
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let mut status = broker.status.clone().unwrap_or_default();
         status.address.url = Some(self.0.events_url(&format!("{namespace}/{}", key.name)));
-        status.set_condition("Ready", ConditionStatus::True, "Served", "");
+        let requeue = set_ready(
+            &self.0,
+            &mut status,
+            true,
+            true,
+            broker.metadata.resource_version.as_deref(),
+            "",
+        );
         status.observed_generation = broker.metadata.generation;
         self.0.write(broker, status).await?;
-        Ok(Requeue::Done)
+        Ok(requeue)
     }
 }
 
@@ -302,18 +321,19 @@ impl Reconciler for SubscriptionStatusController {
             set_resolved(&mut status, "DeadLetterSinkResolved", &sink);
             ready &= sink.is_ok();
         }
-        set_ready(
+        let read = subscription.status.clone().unwrap_or_default();
+        let carried = read.physical_subscription == status.physical_subscription;
+        let requeue = set_ready(
+            &self.0,
             &mut status,
             ready,
+            carried,
+            subscription.metadata.resource_version.as_deref(),
             "the channel, subscriber or dead-letter sink is not ready",
         );
         status.observed_generation = subscription.metadata.generation;
         self.0.write(subscription, status).await?;
-        Ok(if ready {
-            Requeue::Done
-        } else {
-            Requeue::After(RECHECK)
-        })
+        Ok(requeue)
     }
 }
 
@@ -378,18 +398,20 @@ impl Reconciler for TriggerStatusController {
                 );
             }
         }
-        set_ready(
+        let read = trigger.status.clone().unwrap_or_default();
+        let carried = read.subscriber_uri == status.subscriber_uri
+            && read.dead_letter_sink_uri == status.dead_letter_sink_uri;
+        let requeue = set_ready(
+            &self.0,
             &mut status,
             ready,
+            carried,
+            trigger.metadata.resource_version.as_deref(),
             "the broker, subscriber or dead-letter sink is not ready",
         );
         status.observed_generation = trigger.metadata.generation;
         self.0.write(trigger, status).await?;
-        Ok(if ready {
-            Requeue::Done
-        } else {
-            Requeue::After(RECHECK)
-        })
+        Ok(requeue)
     }
 }
 
@@ -405,10 +427,44 @@ fn set_resolved(status: &mut impl Conditions, condition: &str, resolved: &Result
     }
 }
 
-fn set_ready(status: &mut impl Conditions, ready: bool, otherwise: &str) {
-    if ready {
-        status.set_condition("Ready", ConditionStatus::True, "", "");
-    } else {
-        status.set_condition("Ready", ConditionStatus::False, "NotReady", otherwise);
+/// Sets `Ready` and says when to look again. An object whose dependencies are
+/// ready is Ready only once the embedded dataplane routes it as read (`carried`:
+/// the object as read already holds the status fields routing uses), so Ready
+/// means events flow to it now.
+fn set_ready(
+    writer: &StatusWriter,
+    status: &mut impl Conditions,
+    ready: bool,
+    carried: bool,
+    resource_version: Option<&str>,
+    otherwise: &str,
+) -> Requeue {
+    // Once Ready with the same routing content it stays Ready: its own status
+    // write must not send it back to waiting for a rebuild.
+    let routed = carried
+        && (status.is_ready()
+            || writer
+                .settings
+                .dataplane
+                .as_ref()
+                .is_none_or(|router| router.has_routed(resource_version)));
+    match (ready, routed) {
+        (true, true) => {
+            status.set_condition("Ready", ConditionStatus::True, "", "");
+            Requeue::Done
+        }
+        (true, false) => {
+            status.set_condition(
+                "Ready",
+                ConditionStatus::False,
+                "Routing",
+                "waiting for the dataplane to route it",
+            );
+            Requeue::After(ROUTING_RECHECK)
+        }
+        (false, _) => {
+            status.set_condition("Ready", ConditionStatus::False, "NotReady", otherwise);
+            Requeue::After(RECHECK)
+        }
     }
 }

@@ -96,6 +96,10 @@ pub struct DispatchDeps {
 
 type Queued = (Arc<PreparedEvent>, Claim);
 
+/// At least this many overflowing events may be on their way to the dead-letter
+/// sink at once, however small the queue.
+const OVERFLOW_SLOTS: usize = 16;
+
 pub struct Dispatcher {
     target: Arc<ArcSwap<Target>>,
     queue: mpsc::Sender<Queued>,
@@ -133,7 +137,7 @@ impl Dispatcher {
             target,
             queue,
             budget,
-            overflow_slots: Arc::new(Semaphore::new(capacity)),
+            overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
             deps,
         })
     }

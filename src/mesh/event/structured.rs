@@ -2,7 +2,7 @@
 //! object) and batched mode (`application/cloudevents-batch+json`: an array).
 
 use bytes::Bytes;
-use cloudevents::Event;
+use cloudevents::{AttributesReader, Data, Event};
 
 use super::{EventError, check_required};
 
@@ -54,14 +54,34 @@ fn from_value(value: serde_json::Value, context: &str) -> Result<Event, EventErr
 }
 
 /// The event as one JSON object, for subscribers that ask for structured mode.
+/// JSON data that arrived as bytes (binary mode) is written as `data`, not as
+/// `data_base64`, so it reads the same as it was sent.
 pub fn write_structured(event: &Event) -> Bytes {
-    Bytes::from(serde_json::to_vec(event).unwrap_or_default())
+    let json_bytes = match event.data() {
+        Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(is_json) => {
+            serde_json::from_slice::<serde_json::Value>(bytes).ok()
+        }
+        _ => None,
+    };
+    let encoded = match json_bytes {
+        Some(value) => {
+            let mut copy = event.clone();
+            copy.set_data_unchecked(Data::Json(value));
+            serde_json::to_vec(&copy)
+        }
+        None => serde_json::to_vec(event),
+    };
+    Bytes::from(encoded.unwrap_or_default())
+}
+
+fn is_json(content_type: &str) -> bool {
+    let media_type = content_type.split(';').next().unwrap_or_default().trim();
+    media_type == "application/json" || media_type == "text/json" || media_type.ends_with("+json")
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cloudevents::AttributesReader;
 
     #[test]
     fn structured_events_are_read_with_their_data() {
@@ -74,6 +94,22 @@ mod tests {
         );
         let again = read_structured(&write_structured(&event)).expect("round trip");
         assert_eq!(again, event);
+    }
+
+    #[test]
+    fn json_bytes_are_written_as_data() {
+        use cloudevents::EventBuilder;
+        let event = cloudevents::EventBuilderV10::new()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .data("application/json", Data::Binary(br#"{"a": 1}"#.to_vec()))
+            .build()
+            .expect("event");
+        let written: serde_json::Value =
+            serde_json::from_slice(&write_structured(&event)).expect("json");
+        assert_eq!(written["data"], serde_json::json!({"a": 1}));
+        assert!(written.get("data_base64").is_none());
     }
 
     #[test]

@@ -44,7 +44,7 @@ pub fn follow_resources(
     tokio::spawn(async move {
         loop {
             match inputs(&store).await {
-                Ok(inputs) => router.install(builder.build(&inputs)),
+                Ok((inputs, revision)) => router.install(builder.build(&inputs), revision),
                 Err(error) => {
                     tracing::warn!(%error, "cannot read resources for the routing table; retrying");
                     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -104,14 +104,17 @@ async fn watch_kind(
     }
 }
 
-async fn inputs(store: &TypedStore) -> Result<Inputs, StoreError> {
+/// Everything the table reads, and a revision every list is at least as new as.
+async fn inputs(store: &TypedStore) -> Result<(Inputs, u64), StoreError> {
     let all = LabelSelector::everything();
-    Ok(Inputs {
-        applications: store.list(None, &all).await?,
+    let (applications, revision) = store.list_with_version(None, &all).await?;
+    let inputs = Inputs {
+        applications,
         channels: store.list(None, &all).await?,
         subscriptions: store.list(None, &all).await?,
         brokers: store.list(None, &all).await?,
         triggers: store.list(None, &all).await?,
         instances: store.list(None, &all).await?,
-    })
+    };
+    Ok((inputs, revision.parse().unwrap_or_default()))
 }

@@ -11,7 +11,7 @@
 //!    nowhere is the request refused (429).
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
 use cloudevents::Event;
@@ -27,6 +27,8 @@ pub struct Overloaded;
 pub struct Router {
     table: ArcSwap<RoutingTable>,
     ready: AtomicBool,
+    /// The store revision the current table was built from.
+    revision: AtomicU64,
     metrics: Arc<Metrics>,
 }
 
@@ -71,6 +73,7 @@ impl Router {
         Self {
             table: ArcSwap::from_pointee(RoutingTable::default()),
             ready: AtomicBool::new(false),
+            revision: AtomicU64::new(0),
             metrics,
         }
     }
@@ -79,9 +82,21 @@ impl Router {
         self.table.load_full()
     }
 
-    pub fn install(&self, table: RoutingTable) {
+    /// Swaps in a table built from the store as of `revision`.
+    pub fn install(&self, table: RoutingTable, revision: u64) {
         self.table.store(Arc::new(table));
+        self.revision.fetch_max(revision, Ordering::AcqRel);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// Whether the current table reflects an object as of `resource_version`:
+    /// status controllers report Ready only once it does, so "Ready" means
+    /// "events route to it now".
+    pub fn has_routed(&self, resource_version: Option<&str>) -> bool {
+        let wanted = resource_version
+            .and_then(|rv| rv.parse::<u64>().ok())
+            .unwrap_or(u64::MAX);
+        self.revision.load(Ordering::Acquire) >= wanted
     }
 
     /// True once the first table is in.

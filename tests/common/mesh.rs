@@ -1,0 +1,116 @@
+//! Dataplane helpers: a provisioned mesh, Triggers that wait until Ready, and
+//! sending events to the events listener.
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use super::fixtures::*;
+use super::{Broker, Reply, eventually};
+
+/// commerce registered and provisioned into each namespace; its credential.
+pub async fn provisioned(broker: &Broker, namespaces: &[&str]) -> String {
+    let token = commerce_in(broker, namespaces).await;
+    for namespace in namespaces {
+        let instance = format!("orders-{namespace}");
+        broker
+            .osb()
+            .provision_and_wait(&instance, &provision_body(ORDER_SERVICE, namespace))
+            .await;
+    }
+    token
+}
+
+/// Creates a Trigger on Broker `default` and waits until it is Ready and routed.
+pub async fn trigger(broker: &Broker, namespace: &str, name: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    if spec.get("broker").is_none() {
+        spec["broker"] = json!("default");
+    }
+    let body = json!({
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+        "metadata": {"name": name}, "spec": spec,
+    });
+    let reply = broker.admin().create(&triggers(namespace), &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    ready(broker, &format!("{}/{name}", triggers(namespace))).await
+}
+
+/// Waits until the object at `path` has condition Ready=True.
+pub async fn ready(broker: &Broker, path: &str) -> Value {
+    eventually(&format!("{path} to be Ready"), async || {
+        let object = broker.admin().find(path).await?;
+        let conditions = object["status"]["conditions"].as_array()?;
+        conditions
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True")
+            .then_some(object)
+    })
+    .await
+}
+
+/// A binary-mode event's headers.
+pub fn binary(id: &str, ty: &str) -> Vec<(String, String)> {
+    vec![
+        ("ce-specversion".into(), "1.0".into()),
+        ("ce-id".into(), id.into()),
+        ("ce-source".into(), "/sender".into()),
+        ("ce-type".into(), ty.into()),
+        ("content-type".into(), "application/json".into()),
+    ]
+}
+
+/// POSTs to the events listener at `path` with a bearer token.
+pub async fn post(
+    broker: &Broker,
+    path: &str,
+    token: &str,
+    headers: &[(String, String)],
+    body: &str,
+) -> Reply {
+    let mut request = broker
+        .http
+        .post(format!("{}{path}", broker.events))
+        .bearer_auth(token)
+        .body(body.to_string());
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    Reply::from(request.send().await.expect("events request")).await
+}
+
+/// An order.created v1 event (its payload satisfies the example's schema).
+pub async fn send_order(broker: &Broker, token: &str, id: &str) -> Reply {
+    let mut headers = binary(id, "order.created");
+    headers.push(("ce-eventtypeversion".into(), "v1".into()));
+    post(
+        broker,
+        "/commerce/events",
+        token,
+        &headers,
+        r#"{"orderId":"1"}"#,
+    )
+    .await
+}
+
+/// Any method on the events listener, for method tests.
+pub async fn request(broker: &Broker, method: Method, path: &str, token: &str) -> Reply {
+    let request = broker
+        .http
+        .request(method, format!("{}{path}", broker.events))
+        .bearer_auth(token);
+    Reply::from(request.send().await.expect("events request")).await
+}
+
+/// Issues a namespace token.
+pub async fn namespace_token(broker: &Broker, namespace: &str, name: &str) -> String {
+    let body = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": name}, "spec": {}});
+    let reply = broker
+        .admin()
+        .create(&access_tokens(namespace), &body)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.body["status"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}

@@ -1,0 +1,368 @@
+//! The ingress: every mode, every error path, legacy conversion, schema checks
+//! and access.
+
+use reqwest::Method;
+use serde_json::json;
+
+use crate::common::Broker;
+use crate::common::fixtures::*;
+use crate::common::mesh::*;
+use crate::common::sink::Sink;
+
+async fn with_sink() -> (Broker, String, Sink) {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "all",
+        json!({"subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    (broker, token, sink)
+}
+
+#[tokio::test]
+async fn an_application_event_reaches_a_triggered_subscriber_unchanged() {
+    let (broker, token, sink) = with_sink().await;
+    let mut headers = binary("order-1", "order.created");
+    headers.push(("ce-eventtypeversion".into(), "v1".into()));
+    headers.push(("ce-subject".into(), "caf%C3%A9 order".into()));
+    let reply = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &headers,
+        r#"{"orderId": "1", "total":9.5}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let got = sink.wait_for(1).await;
+    let event = &got[0];
+    assert_eq!(event.header("ce-id"), Some("order-1"));
+    assert_eq!(event.header("ce-type"), Some("order.created"));
+    assert_eq!(
+        event.header("ce-source"),
+        Some("commerce"),
+        "source is the Application"
+    );
+    assert_eq!(
+        event.header("ce-subject"),
+        Some("caf%C3%A9%20order"),
+        "decoded, then encoded again on the way out"
+    );
+    assert_eq!(event.header("ce-eventtypeversion"), Some("v1"));
+    assert_eq!(event.header("content-type"), Some("application/json"));
+    assert_eq!(event.header("prefer"), Some("reply"));
+    assert_eq!(
+        &event.body[..],
+        br#"{"orderId": "1", "total":9.5}"#,
+        "data byte for byte"
+    );
+}
+
+#[tokio::test]
+async fn structured_and_batched_events_are_accepted_too() {
+    let (broker, token, sink) = with_sink().await;
+    let structured = json!({"specversion": "1.0", "id": "s1", "source": "/x", "type": "order.created", "eventtypeversion": "v1",
+        "datacontenttype": "application/json", "data": {"orderId": "2"}});
+    let headers = vec![(
+        "content-type".to_string(),
+        "application/cloudevents+json".to_string(),
+    )];
+    let reply = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &headers,
+        &structured.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let batch = json!([
+        {"specversion": "1.0", "id": "b1", "source": "/x", "type": "order.cancelled", "data": {"orderId": "3"}},
+        {"specversion": "1.0", "id": "b2", "source": "/x", "type": "order.cancelled", "data": {"orderId": "4"}}
+    ]);
+    let headers = vec![(
+        "content-type".to_string(),
+        "application/cloudevents-batch+json".to_string(),
+    )];
+    let reply = post(
+        &broker,
+        "/commerce/v2/events",
+        &token,
+        &headers,
+        &batch.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let got = sink.wait_for(3).await;
+    let mut ids: Vec<&str> = got.iter().filter_map(|r| r.header("ce-id")).collect();
+    ids.sort();
+    assert_eq!(ids, vec!["b1", "b2", "s1"]);
+    let s1 = got
+        .iter()
+        .find(|r| r.header("ce-id") == Some("s1"))
+        .expect("s1");
+    assert_eq!(s1.header("ce-source"), Some("commerce"));
+    assert_eq!(
+        serde_json::from_slice::<serde_json::Value>(&s1.body).expect("json"),
+        json!({"orderId": "2"})
+    );
+}
+
+#[tokio::test]
+async fn bad_requests_get_the_right_status_and_a_named_problem() {
+    let broker = Broker::start_with(&["--max-event-bytes", "2048"]).await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "all",
+        json!({"subscriber": {"uri": sink.url}}),
+    )
+    .await;
+
+    let get = request(&broker, Method::GET, "/commerce/events", &token).await;
+    assert_eq!(get.status, 405);
+    assert_eq!(get.header("allow"), Some("POST, OPTIONS"));
+    let options = request(&broker, Method::OPTIONS, "/commerce/events", &token).await;
+    assert_eq!(options.status, 204);
+    assert_eq!(options.header("allow"), Some("POST, OPTIONS"));
+
+    let mut no_id = binary("x", "order.created");
+    no_id.retain(|(n, _)| n != "ce-id");
+    let invalid = post(&broker, "/commerce/events", &token, &no_id, "{}").await;
+    assert_eq!(invalid.status, 400);
+    assert!(invalid.message().contains("id"), "{}", invalid.text);
+    let bad_json = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &[("content-type".into(), "application/cloudevents+json".into())],
+        "{",
+    )
+    .await;
+    assert_eq!(bad_json.status, 400);
+
+    let unknown = post(&broker, "/nobody/events", &token, &binary("1", "t"), "{}").await;
+    assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let too_large = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &binary("1", "t"),
+        &"x".repeat(4096),
+    )
+    .await;
+    assert_eq!(too_large.status, 413);
+    assert_eq!(sink.count(), 0, "nothing refused was delivered");
+}
+
+#[tokio::test]
+async fn the_application_ingress_needs_that_applications_credential() {
+    let (broker, token, sink) = with_sink().await;
+    let anonymous = broker
+        .http
+        .post(format!("{}/commerce/events", broker.events))
+        .header("ce-specversion", "1.0")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(anonymous.status(), 401);
+    assert_eq!(
+        post(
+            &broker,
+            "/commerce/events",
+            "not-a-token",
+            &binary("1", "t"),
+            "{}"
+        )
+        .await
+        .status,
+        401
+    );
+    let namespace = namespace_token(&broker, "team-a", "sender").await;
+    let refused = crate::common::eventually("the namespace token to be known", async || {
+        let reply = post(
+            &broker,
+            "/commerce/events",
+            &namespace,
+            &binary("1", "t"),
+            "{}",
+        )
+        .await;
+        (reply.status != 401).then_some(reply)
+    })
+    .await;
+    assert_eq!(
+        refused.status, 403,
+        "a namespace token is not the Application's credential"
+    );
+    let other = broker
+        .admin()
+        .create_yaml(APPLICATIONS, "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\nmetadata:\n  name: other\nspec: {}\n")
+        .await;
+    let other_token = other.body["status"]["credential"]["token"]
+        .as_str()
+        .expect("credential")
+        .to_string();
+    let wrong = crate::common::eventually("the other credential to be known", async || {
+        let reply = post(
+            &broker,
+            "/commerce/events",
+            &other_token,
+            &binary("1", "t"),
+            "{}",
+        )
+        .await;
+        (reply.status != 401).then_some(reply)
+    })
+    .await;
+    assert_eq!(wrong.status, 403);
+    assert_eq!(send_order(&broker, &token, "ok").await.status, 202);
+    sink.wait_for(1).await;
+}
+
+#[tokio::test]
+async fn legacy_kyma_events_are_converted() {
+    let (broker, token, sink) = with_sink().await;
+    let legacy = json!({"event-type": "order.created", "event-type-version": "v1", "event-time": "2026-11-28T10:00:00Z", "data": {"orderId": "9"}});
+    let headers = vec![("content-type".to_string(), "application/json".to_string())];
+    let reply = post(
+        &broker,
+        "/commerce/v1/events",
+        &token,
+        &headers,
+        &legacy.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let id = reply.body["event-id"]
+        .as_str()
+        .expect("event-id")
+        .to_string();
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some(id.as_str()));
+    assert_eq!(got[0].header("ce-type"), Some("order.created"));
+    assert_eq!(got[0].header("ce-eventtypeversion"), Some("v1"));
+    assert_eq!(got[0].header("ce-time"), Some("2026-11-28T10:00:00Z"));
+    assert_eq!(got[0].header("ce-source"), Some("commerce"));
+    let invalid =
+        json!({"event-type": "order.created", "event-time": "2026-11-28T10:00:00Z", "data": {}});
+    let reply = post(
+        &broker,
+        "/commerce/v1/events",
+        &token,
+        &headers,
+        &invalid.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.body["details"][0]["field"], "event-type-version",
+        "Kyma's error body: {}",
+        reply.text
+    );
+    assert_eq!(reply.body["details"][0]["type"], "missing_field");
+}
+
+#[tokio::test]
+async fn payloads_are_checked_against_the_asyncapi_schema() {
+    let (broker, token, sink) = with_sink().await;
+    let mut headers = binary("bad", "order.created");
+    headers.push(("ce-eventtypeversion".into(), "v1".into()));
+    let reply = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &headers,
+        r#"{"total": 1}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.message().contains("orderId"),
+        "says what is wrong: {}",
+        reply.text
+    );
+    let reply = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &headers,
+        r#"{"orderId": 5}"#,
+    )
+    .await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.message().contains("/orderId"),
+        "says where: {}",
+        reply.text
+    );
+    let versioned_type = binary("typed", "order.created.v1");
+    assert_eq!(
+        post(&broker, "/commerce/events", &token, &versioned_type, "[]")
+            .await
+            .status,
+        400,
+        "version from the type suffix"
+    );
+    assert_eq!(send_order(&broker, &token, "good").await.status, 202);
+    let unknown_type = binary("free", "order.shipped");
+    assert_eq!(
+        post(
+            &broker,
+            "/commerce/events",
+            &token,
+            &unknown_type,
+            "not json"
+        )
+        .await
+        .status,
+        202,
+        "no schema, no check"
+    );
+    sink.wait_for(2).await;
+}
+
+#[tokio::test]
+async fn the_broker_ingress_takes_events_from_its_namespace_only() {
+    let (broker, _, sink) = with_sink().await;
+    create_namespace(&broker, "team-b").await;
+    let team_a = namespace_token(&broker, "team-a", "sender").await;
+    let team_b = namespace_token(&broker, "team-b", "sender").await;
+    let accepted = crate::common::eventually("the namespace token to be known", async || {
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &team_a,
+            &binary("in-ns", "internal.thing"),
+            "{}",
+        )
+        .await;
+        (reply.status != 401).then_some(reply)
+    })
+    .await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    let got = sink.wait_for(1).await;
+    assert_eq!(
+        got[0].header("ce-source"),
+        Some("/sender"),
+        "the broker ingress keeps the source"
+    );
+    let foreign = crate::common::eventually("the other token to be known", async || {
+        let reply = post(&broker, "/team-a/default", &team_b, &binary("x", "t"), "{}").await;
+        (reply.status != 401).then_some(reply)
+    })
+    .await;
+    assert_eq!(foreign.status, 403);
+    assert_eq!(
+        post(&broker, "/team-a/nothing", &team_a, &binary("x", "t"), "{}")
+            .await
+            .status,
+        404
+    );
+}

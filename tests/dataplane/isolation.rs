@@ -1,0 +1,180 @@
+//! Fault domains: a slow subscriber holds back only its own Trigger; a full queue
+//! answers 429 with Retry-After; shutdown drains what was accepted.
+
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+
+use crate::common::mesh::*;
+use crate::common::sink::Sink;
+use crate::common::{Broker, eventually};
+
+#[tokio::test]
+async fn a_hanging_subscriber_does_not_delay_another_trigger() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let hanging = Sink::start().await;
+    hanging.delay(Duration::from_secs(30));
+    let healthy = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "hangs",
+        json!({"subscriber": {"uri": hanging.url}}),
+    )
+    .await;
+    trigger(
+        &broker,
+        "team-a",
+        "fine",
+        json!({"subscriber": {"uri": healthy.url}}),
+    )
+    .await;
+    let started = Instant::now();
+    for i in 0..20 {
+        assert_eq!(
+            send_order(&broker, &token, &format!("e{i}")).await.status,
+            202
+        );
+    }
+    healthy.wait_for(20).await;
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "the healthy Trigger got all 20 while the other hangs"
+    );
+    assert!(
+        hanging.count() >= 1,
+        "the hanging subscriber is being called"
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_answers_429_with_retry_after_at_the_broker() {
+    let broker =
+        Broker::start_with(&["--subscriber-queue", "2", "--subscriber-concurrency", "1"]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let slow = Sink::start().await;
+    slow.delay(Duration::from_secs(30));
+    trigger(
+        &broker,
+        "team-a",
+        "slow",
+        json!({"subscriber": {"uri": slow.url}}),
+    )
+    .await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    let mut statuses = Vec::new();
+    eventually("the namespace token to be known", async || {
+        (post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary("probe", "t"),
+            "{}",
+        )
+        .await
+        .status
+            == 202)
+            .then_some(())
+    })
+    .await;
+    for i in 0..6 {
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary(&format!("e{i}"), "t"),
+            "{}",
+        )
+        .await;
+        if reply.status == 429 {
+            assert_eq!(reply.header("retry-after"), Some("1"));
+        }
+        statuses.push(reply.status);
+    }
+    assert!(
+        statuses.contains(&429),
+        "one in delivery and two queued, then 429: {statuses:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_full_queue_overflows_to_the_dead_letter_sink() {
+    let broker =
+        Broker::start_with(&["--subscriber-queue", "1", "--subscriber-concurrency", "1"]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let slow = Sink::start().await;
+    slow.delay(Duration::from_secs(30));
+    let dead = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "slow",
+        json!({"subscriber": {"uri": slow.url}, "delivery": {"deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    eventually("the namespace token to be known", async || {
+        (post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary("probe", "t"),
+            "{}",
+        )
+        .await
+        .status
+            == 202)
+            .then_some(())
+    })
+    .await;
+    // The probe is in delivery (hanging); e0 fills the queue; e1 and e2 overflow.
+    for i in 0..3 {
+        assert_eq!(
+            post(
+                &broker,
+                "/team-a/default",
+                &token,
+                &binary(&format!("e{i}"), "t"),
+                "{}"
+            )
+            .await
+            .status,
+            202
+        );
+    }
+    let letters = dead.wait_for(1).await;
+    assert_eq!(letters[0].header("ce-knativeerrorcode"), Some("429"));
+}
+
+#[tokio::test]
+async fn shutdown_drains_accepted_events() {
+    let mut broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    sink.delay(Duration::from_millis(300));
+    trigger(
+        &broker,
+        "team-a",
+        "slowish",
+        json!({"subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    for i in 0..8 {
+        assert_eq!(
+            send_order(&broker, &token, &format!("d{i}")).await.status,
+            202
+        );
+    }
+    assert!(broker.terminate().await, "exits cleanly");
+    let delivered: Vec<String> = sink
+        .received()
+        .iter()
+        .filter_map(|r| r.header("ce-id").map(str::to_string))
+        .collect();
+    assert_eq!(
+        delivered.len(),
+        8,
+        "every accepted event was delivered before exit: {delivered:?}"
+    );
+}

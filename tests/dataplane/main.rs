@@ -1,0 +1,12 @@
+//! Black-box dataplane tests: the real binary, real sockets, recording sinks.
+//! Events go Application ingress → Channel → Subscription → Broker → Trigger →
+//! subscriber, and every rule of the ingress, filters, delivery and isolation is
+//! checked from outside.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+mod delivery;
+mod ingress;
+mod isolation;
+mod routing;
