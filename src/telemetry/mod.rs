@@ -3,6 +3,8 @@
 
 mod logging;
 mod metrics;
+mod throttle;
 
 pub use logging::init_logging;
 pub use metrics::{Metrics, track_requests};
+pub use throttle::Throttle;

@@ -17,6 +17,9 @@ use super::retry::{Verdict, classify, next_delay};
 use super::transport::{Response, TransportError};
 use super::ttl;
 use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, read_binary, read_structured};
+use crate::telemetry::Throttle;
+
+static UNDELIVERABLE_LOG: Throttle = Throttle::new();
 
 /// How much of a failing response body `knativeerrordata` carries (as Knative).
 const ERROR_DATA_MAX: usize = 1024;
@@ -111,7 +114,10 @@ async fn dead_letter(
     };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
         deps.metrics.event_undeliverable();
-        tracing::warn!(subscriber = %target.subscriber, trigger = %target.label, event_id = %event.event_id(), %why,
+        let Some(skipped) = UNDELIVERABLE_LOG.allow() else {
+            return;
+        };
+        tracing::warn!(skipped, subscriber = %target.subscriber, trigger = %target.label, event_id = %event.event_id(), %why,
             "delivery failed and no dead-letter sink is configured");
         return;
     };

@@ -18,7 +18,9 @@ use cloudevents::Event;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
 use crate::mesh::dispatch::{Dispatcher, PreparedEvent, ReplySink, Reservation};
-use crate::telemetry::Metrics;
+use crate::telemetry::{Metrics, Throttle};
+
+static MISSED_LOG: Throttle = Throttle::new();
 
 /// Too much is queued: the sender should retry later.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -164,8 +166,11 @@ impl Router {
         }
         for (event, subscriber) in missed {
             self.metrics.event_undeliverable();
-            tracing::warn!(channel = %format!("{}/{}", channel.namespace, channel.name), %subscriber,
-                event_id = %event.event_id(), "subscriber full (queue and namespace budget); the event did not reach it");
+            if let Some(skipped) = MISSED_LOG.allow() {
+                tracing::warn!(channel = %format!("{}/{}", channel.namespace, channel.name), %subscriber,
+                    event_id = %event.event_id(), skipped,
+                    "subscriber full (queue and namespace budget); the event did not reach it");
+            }
         }
         for (reservation, event) in held {
             reservation.send(event);
