@@ -20,11 +20,11 @@ impl Dataplane {
         config: &Config,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
-    ) -> Result<Self, crate::mesh::dispatch::TransportError> {
+    ) -> Self {
         let router = Arc::new(Router::new(metrics.clone()));
         let in_flight = InFlight::default();
         let deps = Arc::new(DispatchDeps {
-            transport: Arc::new(HttpTransport::new()?),
+            transport: Arc::new(HttpTransport::default()),
             replies: Arc::new(Replies(Arc::downgrade(&router))),
             in_flight: in_flight.clone(),
             metrics,
@@ -38,6 +38,6 @@ impl Dataplane {
         };
         let builder = Builder::new(settings, deps, config.integration_namespace.clone());
         follow_resources(store, router.clone(), builder, shutdown);
-        Ok(Self { router, in_flight })
+        Self { router, in_flight }
     }
 }

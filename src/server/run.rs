@@ -67,8 +67,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         metrics.clone(),
         shutdown.clone(),
     );
-    let dataplane = Dataplane::start(store.clone(), &config, metrics.clone(), shutdown.clone())
-        .map_err(|e| std::io::Error::other(e.to_string()))?;
+    let dataplane = Dataplane::start(store.clone(), &config, metrics.clone(), shutdown.clone());
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),

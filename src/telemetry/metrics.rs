@@ -78,8 +78,12 @@ impl Metrics {
         self.events.get_or_create(&EventLabels { outcome }).inc();
     }
 
-    pub fn event_accepted(&self) {
-        self.count_event("accepted");
+    pub fn events_accepted(&self, count: usize) {
+        self.events
+            .get_or_create(&EventLabels {
+                outcome: "accepted",
+            })
+            .inc_by(count as u64);
     }
 
     pub fn event_delivered(&self) {

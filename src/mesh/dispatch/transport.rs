@@ -1,14 +1,19 @@
 //! The transport a delivery uses: one POST, with a timeout, answering status,
-//! headers and (a bounded prefix of) the body. `HttpTransport` is reqwest with a
-//! pooled keep-alive client shared by every dispatcher.
+//! headers and (a bounded prefix of) the body. `HttpTransport` is hyper's pooled
+//! keep-alive client, shared by every dispatcher; plain HTTP (subscribers inside
+//! the cluster or on this machine).
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use axum::http::HeaderMap;
-use bytes::{Bytes, BytesMut};
+use axum::http::{HeaderMap, Request, Uri};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
 
-/// Replies larger than this are cut (and then not valid as a reply event).
+/// Replies larger than this are refused (and then not valid as a reply event).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 
 pub struct Response {
@@ -33,19 +38,19 @@ pub trait Transport: Send + Sync + 'static {
 }
 
 pub struct HttpTransport {
-    client: reqwest::Client,
+    client: Client<HttpConnector, Full<Bytes>>,
 }
 
-impl HttpTransport {
-    pub fn new() -> Result<Self, TransportError> {
-        let client = reqwest::Client::builder()
+impl Default for HttpTransport {
+    fn default() -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(Duration::from_secs(5)));
+        let client = Client::builder(TokioExecutor::new())
             .pool_max_idle_per_host(1024)
             .pool_idle_timeout(Duration::from_secs(90))
-            .tcp_nodelay(true)
-            .connect_timeout(Duration::from_secs(5))
-            .build()
-            .map_err(|e| TransportError(e.to_string()))?;
-        Ok(Self { client })
+            .build(connector);
+        Self { client }
     }
 }
 
@@ -58,33 +63,29 @@ impl Transport for HttpTransport {
         body: Bytes,
         timeout: Duration,
     ) -> Result<Response, TransportError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| TransportError(format!("{url:?} is not a URI: {e}")))?;
+        let mut request = Request::post(uri)
+            .body(Full::new(body))
+            .map_err(|e| TransportError(e.to_string()))?;
+        *request.headers_mut() = headers;
         let exchange = async {
-            let mut response = self
+            let response = self
                 .client
-                .post(url)
-                .headers(headers)
-                .body(body)
-                .send()
+                .request(request)
                 .await
                 .map_err(|e| TransportError(e.to_string()))?;
-            let status = response.status().as_u16();
-            let headers = std::mem::take(response.headers_mut());
-            let mut body = BytesMut::new();
-            while let Some(chunk) = response
-                .chunk()
+            let (parts, body) = response.into_parts();
+            let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                .collect()
                 .await
-                .map_err(|e| TransportError(e.to_string()))?
-            {
-                let room = MAX_RESPONSE_BYTES.saturating_sub(body.len());
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if room <= chunk.len() {
-                    break;
-                }
-            }
+                .map_err(|e| TransportError(format!("reading the answer: {e}")))?
+                .to_bytes();
             Ok(Response {
-                status,
-                headers,
-                body: body.freeze(),
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
             })
         };
         tokio::time::timeout(timeout, exchange)

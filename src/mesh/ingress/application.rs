@@ -12,7 +12,7 @@ use axum::response::{IntoResponse, Response};
 use cloudevents::{AttributesWriter, Event};
 use serde_json::json;
 
-use super::request::{accepted, check_serving, decode, preflight, read_body};
+use super::request::{accepted, admit, check_serving, decode, preflight, read_body};
 use super::{IngressError, schema};
 use crate::auth::random_uuid;
 use crate::mesh::dispatch::ttl;
@@ -39,7 +39,7 @@ fn route_of(
 }
 
 /// Stamps and routes events that passed every check.
-fn dispatch(
+async fn dispatch(
     state: &AppState,
     route: &ApplicationRoute,
     events: Vec<Event>,
@@ -50,10 +50,10 @@ fn dispatch(
             route.name
         )));
     };
-    state
-        .router
-        .send_to_channel(channel, events)
-        .map_err(|_| IngressError::Overloaded)
+    admit(state, events, |events| {
+        state.router.send_to_channel(channel, events)
+    })
+    .await
 }
 
 fn stamp(route: &ApplicationRoute, mut event: Event) -> Result<Event, IngressError> {
@@ -79,7 +79,7 @@ pub async fn cloudevents(
         .into_iter()
         .map(|event| stamp(&route, event))
         .collect::<Result<Vec<_>, _>>()?;
-    dispatch(&state, &route, events)?;
+    dispatch(&state, &route, events).await?;
     Ok(accepted())
 }
 
@@ -101,6 +101,6 @@ pub async fn legacy(
     };
     let id = cloudevents::AttributesReader::id(&event).to_string();
     let event = stamp(&route, event)?;
-    dispatch(&state, &route, vec![event])?;
+    dispatch(&state, &route, vec![event]).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }

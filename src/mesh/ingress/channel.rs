@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, check_serving, decode, preflight, read_body};
+use super::request::{accepted, admit, check_serving, decode, preflight, read_body};
 use crate::mesh::dispatch::ttl;
 use crate::server::AppState;
 
@@ -30,9 +30,9 @@ pub async fn receive(
     let body = read_body(&state, body).await?;
     let mut events = decode(&headers, body)?;
     events.iter_mut().for_each(ttl::ensure);
-    state
-        .router
-        .send_to_channel(route, events)
-        .map_err(|_| IngressError::Overloaded)?;
+    admit(&state, events, |events| {
+        state.router.send_to_channel(route, events)
+    })
+    .await?;
     Ok(accepted())
 }

@@ -9,8 +9,12 @@ use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cloudevents::Event;
 
+use std::sync::Arc;
+
 use super::IngressError;
+use crate::mesh::dispatch::PreparedEvent;
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
+use crate::mesh::routing::Overloaded;
 use crate::server::AppState;
 
 /// Ok(None) for POST; Ok(Some(response)) answers OPTIONS; Err for other methods.
@@ -57,6 +61,37 @@ pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, IngressErr
         Mode::Structured => vec![read_structured(&body)?],
         Mode::Batched => read_batch(&body)?,
     })
+}
+
+/// How long a request waits for room when no subscriber can take its events,
+/// before it is refused with 429: holding the connection briefly slows a sender
+/// down more cheaply than answering it at once and having it retry at once.
+const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
+const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
+
+/// Hands the events to the router, waiting up to `PATIENCE` for room.
+pub async fn admit(
+    state: &AppState,
+    events: Vec<Event>,
+    mut send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
+) -> Result<(), IngressError> {
+    let events: Vec<Arc<PreparedEvent>> = events
+        .into_iter()
+        .map(|e| Arc::new(PreparedEvent::new(e)))
+        .collect();
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match send(&events) {
+            Ok(()) => return Ok(()),
+            Err(Overloaded) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(PATIENCE_STEP).await
+            }
+            Err(Overloaded) => {
+                state.metrics.event_rejected();
+                return Err(IngressError::Overloaded);
+            }
+        }
+    }
 }
 
 pub fn accepted() -> Response {

@@ -110,20 +110,16 @@ impl Router {
     pub fn send_to_broker(
         &self,
         broker: &BrokerRoute,
-        events: Vec<Event>,
+        events: &[Arc<PreparedEvent>],
     ) -> Result<(), Overloaded> {
         let mut held = Vec::new();
         for event in events {
-            let event = Arc::new(PreparedEvent::new(event));
-            if admit_to_broker(broker, &event, &mut held).is_none() {
-                self.metrics.event_rejected();
-                return Err(Overloaded);
-            }
-            self.metrics.event_accepted();
+            admit_to_broker(broker, event, &mut held).ok_or(Overloaded)?;
         }
         for (reservation, event) in held {
             reservation.send(event);
         }
+        self.metrics.events_accepted(events.len());
         Ok(())
     }
 
@@ -131,19 +127,18 @@ impl Router {
     pub fn send_to_channel(
         &self,
         channel: &ChannelRoute,
-        events: Vec<Event>,
+        events: &[Arc<PreparedEvent>],
     ) -> Result<(), Overloaded> {
         let mut held = Vec::new();
         let mut missed = Vec::new();
         for event in events {
-            let event = Arc::new(PreparedEvent::new(event));
             let mut reached = channel.subscribers.is_empty();
             for subscriber in &channel.subscribers {
                 let fits = match subscriber {
                     ChannelSubscriber::Broker(broker) => {
-                        admit_to_broker(broker, &event, &mut held).is_some()
+                        admit_to_broker(broker, event, &mut held).is_some()
                     }
-                    ChannelSubscriber::Http(dispatcher) => match admit(dispatcher, &event) {
+                    ChannelSubscriber::Http(dispatcher) => match admit(dispatcher, event) {
                         Admitted::Queued(reservation) => {
                             held.push((reservation, event.clone()));
                             true
@@ -159,10 +154,8 @@ impl Router {
                 }
             }
             if !reached {
-                self.metrics.event_rejected();
                 return Err(Overloaded);
             }
-            self.metrics.event_accepted();
         }
         for (event, subscriber) in missed {
             self.metrics.event_undeliverable();
@@ -175,6 +168,7 @@ impl Router {
         for (reservation, event) in held {
             reservation.send(event);
         }
+        self.metrics.events_accepted(events.len());
         Ok(())
     }
 }
@@ -203,7 +197,10 @@ impl ReplySink for Replies {
             );
             return;
         };
-        if router.send_to_broker(route, vec![event]).is_err() {
+        if router
+            .send_to_broker(route, &[Arc::new(PreparedEvent::new(event))])
+            .is_err()
+        {
             router.metrics.event_undeliverable();
             tracing::warn!(namespace, broker, "reply refused: the Broker is overloaded");
         }

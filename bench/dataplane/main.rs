@@ -1,0 +1,275 @@
+//! The dataplane benchmark (`bench/run.sh`, or `cargo bench --bench dataplane`):
+//! throughput against nginx as a plain reverse proxy, ingress-to-sink latency at
+//! half the maximum rate, Trigger scaling, namespace isolation under a failing
+//! subscriber, and peak memory under overload. Prints a table.
+
+mod load;
+mod mesh;
+mod processes;
+mod sink;
+
+use std::time::{Duration, Instant};
+
+use load::{EventRequest, open_loop, wrk};
+use mesh::{Api, sink_post, sink_stats};
+use processes::{start_meshbroker, start_nginx, start_sink};
+
+/// Seconds of load per measurement, after a warm-up of `WARM_UP`.
+const SECONDS: u64 = 10;
+const WARM_UP: u64 = 3;
+
+fn count(stats: &serde_json::Value) -> u64 {
+    stats["count"].as_u64().unwrap_or(0)
+}
+
+/// Events delivered to the sink per second while wrk loads `url`.
+async fn delivered_per_second(
+    dir: &std::path::Path,
+    url: &str,
+    request: &EventRequest,
+    sink: u16,
+) -> (f64, u64) {
+    wrk(dir, url, request, WARM_UP);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let before = count(&sink_stats(sink).await);
+    let started = Instant::now();
+    let result = wrk(dir, url, request, SECONDS);
+    let after = count(&sink_stats(sink).await);
+    let elapsed = started.elapsed().as_secs_f64();
+    let rate = (after - before) as f64 / elapsed;
+    println!(
+        "  wrk sent {:.0} requests/s, {} refused",
+        result.requests as f64 / elapsed,
+        result.non_2xx
+    );
+    (rate, result.non_2xx)
+}
+
+/// p50 and p99 (ms) from ingress to sink while sending at `rate`.
+async fn latency(url: &str, request: &EventRequest, rate: f64, sink: u16) -> (f64, f64) {
+    sink_post(sink, "/_reset", "").await;
+    open_loop(url, request, rate, SECONDS).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let stats = sink_stats(sink).await;
+    let ms = |key: &str| stats[key].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    (ms("p50_us"), ms("p99_us"))
+}
+
+fn machine() -> String {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("model name"))
+        .and_then(|l| l.split(':').nth(1))
+        .map(|m| m.trim().to_string())
+        .unwrap_or_default();
+    let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
+    format!("{cores} cores, {cpu}")
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if args.iter().any(|a| a == "--sink") {
+        sink::serve().await;
+        return;
+    }
+    let nginx = args
+        .windows(2)
+        .find(|w| w[0] == "--nginx")
+        .map(|w| w[1].clone())
+        .unwrap_or_else(|| "/usr/sbin/nginx".to_string());
+    let only: Option<String> = args
+        .windows(2)
+        .find(|w| w[0] == "--only")
+        .map(|w| w[1].clone());
+    let wants = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    let work = tempfile::tempdir().expect("temp dir");
+    let mut rows: Vec<(String, String, String)> = Vec::new();
+    println!("machine: {}", machine());
+
+    // 1–3: one broker, one namespace, Triggers to one sink.
+    if wants("throughput") || wants("scaling") {
+        let (_sink, sink_port) = start_sink();
+        let sink_url = format!("http://127.0.0.1:{sink_port}/");
+        let broker_dir = work.path().join("broker");
+        std::fs::create_dir_all(&broker_dir).expect("dir");
+        let broker = start_meshbroker(&broker_dir, &[]);
+        let api = Api::new(&broker);
+        let token = api.register().await;
+        api.provision("team-a").await;
+        api.trigger("team-a", "match", "bench.event", &sink_url)
+            .await;
+        api.wait_ready("team-a", 1).await;
+        let ingress = format!("{}/bench/events", broker.events);
+        let request = EventRequest::new("bench.event", Some(&token));
+
+        let (mesh_rate, mesh_refused) =
+            delivered_per_second(work.path(), &ingress, &request, sink_port).await;
+        println!("meshbroker: {mesh_rate:.0} events/s delivered ({mesh_refused} refused)");
+        if wants("throughput") {
+            let nginx_dir = work.path().join("nginx");
+            std::fs::create_dir_all(&nginx_dir).expect("dir");
+            let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
+            let plain = EventRequest::new("bench.event", None);
+            let (nginx_rate, _) = delivered_per_second(
+                work.path(),
+                &format!("http://127.0.0.1:{nginx_port}/"),
+                &plain,
+                sink_port,
+            )
+            .await;
+            println!("nginx: {nginx_rate:.0} events/s delivered");
+            rows.push((
+                "1. throughput, meshbroker".into(),
+                format!("{mesh_rate:.0} events/s"),
+                format!("{mesh_refused} refused (429)"),
+            ));
+            rows.push((
+                "1. throughput, nginx reverse proxy".into(),
+                format!("{nginx_rate:.0} events/s"),
+                String::new(),
+            ));
+            let ratio = mesh_rate / nginx_rate;
+            rows.push((
+                "1. ratio meshbroker / nginx".into(),
+                format!("{ratio:.2}"),
+                "target ≥ 0.60".into(),
+            ));
+            let (p50, p99) = latency(&ingress, &request, mesh_rate / 2.0, sink_port).await;
+            println!(
+                "latency at {:.0}/s: p50 {p50:.2} ms, p99 {p99:.2} ms",
+                mesh_rate / 2.0
+            );
+            rows.push((
+                format!("2. latency at {:.0} events/s", mesh_rate / 2.0),
+                format!("p50 {p50:.2} ms"),
+                format!("p99 {p99:.2} ms (target ≤ 2 ms)"),
+            ));
+        }
+        if wants("scaling") {
+            let mut one = mesh_rate;
+            for (total, label) in [(1usize, "1"), (100, "100"), (10_000, "10,000")] {
+                let existing = api
+                    .get("/apis/eventing.knative.dev/v1/namespaces/team-a/triggers")
+                    .await["items"]
+                    .as_array()
+                    .map_or(0, Vec::len);
+                let started = Instant::now();
+                let mut creating = tokio::task::JoinSet::new();
+                for i in existing..total {
+                    let control = broker.control.clone();
+                    let admin = broker.admin_token.clone();
+                    let sink_url = sink_url.clone();
+                    creating.spawn(async move {
+                        let body = serde_json::json!({
+                            "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": format!("other-{i}")},
+                            "spec": {"broker": "default", "filter": {"attributes": {"type": format!("bench.other.{i}")}}, "subscriber": {"uri": sink_url}}
+                        });
+                        reqwest::Client::new()
+                            .post(format!("{control}/apis/eventing.knative.dev/v1/namespaces/team-a/triggers"))
+                            .bearer_auth(admin)
+                            .json(&body)
+                            .send()
+                            .await
+                    });
+                    while creating.len() >= 16 {
+                        creating.join_next().await;
+                    }
+                }
+                while creating.join_next().await.is_some() {}
+                api.wait_ready("team-a", total).await;
+                if total > 1 {
+                    println!(
+                        "{total} Triggers ready after {:.0}s",
+                        started.elapsed().as_secs_f64()
+                    );
+                }
+                let (rate, _) =
+                    delivered_per_second(work.path(), &ingress, &request, sink_port).await;
+                if total == 1 {
+                    one = rate;
+                }
+                println!("{label} Triggers: {rate:.0} events/s");
+                rows.push((
+                    format!("3. {label} Trigger(s), one matching"),
+                    format!("{rate:.0} events/s"),
+                    format!("{:.2} × the 1-Trigger rate", rate / one),
+                ));
+            }
+        }
+    }
+
+    // 4–5: two namespaces from one Application; A's subscriber fails slowly.
+    if wants("isolation") {
+        let (sink_a, port_a) = start_sink();
+        let (_sink_b, port_b) = start_sink();
+        let broker_dir = work.path().join("isolation");
+        std::fs::create_dir_all(&broker_dir).expect("dir");
+        let broker = start_meshbroker(&broker_dir, &[]);
+        let api = Api::new(&broker);
+        let token = api.register().await;
+        for namespace in ["team-a", "team-b"] {
+            api.provision(namespace).await;
+        }
+        api.trigger(
+            "team-a",
+            "a",
+            "bench.event",
+            &format!("http://127.0.0.1:{port_a}/"),
+        )
+        .await;
+        api.trigger(
+            "team-b",
+            "b",
+            "bench.event",
+            &format!("http://127.0.0.1:{port_b}/"),
+        )
+        .await;
+        api.wait_ready("team-a", 1).await;
+        api.wait_ready("team-b", 1).await;
+        let ingress = format!("{}/bench/events", broker.events);
+        let request = EventRequest::new("bench.event", Some(&token));
+        let (healthy_rate, _) = delivered_per_second(work.path(), &ingress, &request, port_b).await;
+        let (_, healthy_p99) = latency(&ingress, &request, healthy_rate / 2.0, port_b).await;
+        sink_post(port_a, "/_fault", "2000").await;
+        let (faulty_rate, _) = delivered_per_second(work.path(), &ingress, &request, port_b).await;
+        let (_, faulty_p99) = latency(&ingress, &request, healthy_rate / 2.0, port_b).await;
+        println!(
+            "isolation: B {healthy_rate:.0}/s p99 {healthy_p99:.2} ms → with A failing {faulty_rate:.0}/s p99 {faulty_p99:.2} ms"
+        );
+        rows.push((
+            "4. namespace B, A healthy".into(),
+            format!("{healthy_rate:.0} events/s"),
+            format!("p99 {healthy_p99:.2} ms"),
+        ));
+        rows.push((
+            "4. namespace B, A answering 503 after 2 s".into(),
+            format!(
+                "{faulty_rate:.0} events/s ({:+.0} %)",
+                (faulty_rate / healthy_rate - 1.0) * 100.0
+            ),
+            format!(
+                "p99 {faulty_p99:.2} ms ({:+.0} %)",
+                (faulty_p99 / healthy_p99 - 1.0) * 100.0
+            ),
+        ));
+        // Sustained overload: both namespaces' subscribers now stall.
+        sink_post(port_b, "/_fault", "2000").await;
+        wrk(work.path(), &ingress, &request, SECONDS);
+        let (peak, now) = broker.process.memory_mib();
+        rows.push((
+            "5. memory under sustained overload".into(),
+            format!("peak RSS {peak:.0} MiB"),
+            format!("RSS now {now:.0} MiB"),
+        ));
+        drop(sink_a);
+    }
+
+    println!();
+    println!("| measurement | result | notes |");
+    println!("|---|---|---|");
+    for (what, result, notes) in rows {
+        println!("| {what} | {result} | {notes} |");
+    }
+}

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Runs the dataplane benchmark: installs nginx and wrk from Debian's packages when
+# missing, builds in release mode, and prints the table the README quotes.
+# Usage: bench/run.sh [--only throughput|scaling|isolation]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+need=()
+command -v wrk >/dev/null || need+=(wrk)
+[ -x /usr/sbin/nginx ] || need+=(nginx-light)
+if [ ${#need[@]} -gt 0 ]; then
+  sudo=""; [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  $sudo apt-get install -y -qq "${need[@]}"
+fi
+cargo bench --bench dataplane -- --nginx /usr/sbin/nginx "$@"
