@@ -17,6 +17,36 @@ pub enum Caller {
     Application(String),
 }
 
+impl Caller {
+    /// An Application's ingress: its own credential (or the admin token).
+    pub fn may_send_for(&self, application: &str) -> Result<(), AuthError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Application(own) if own == application => Ok(()),
+            Caller::Application(own) => Err(AuthError::Forbidden(format!(
+                "the credential of Application {own:?} may not send events of Application {application:?}"
+            ))),
+            Caller::Namespace(namespace) => Err(AuthError::Forbidden(format!(
+                "a token of namespace {namespace:?} may not send Application events; use the Application's credential"
+            ))),
+        }
+    }
+
+    /// A Broker's or Channel's ingress: a token of its namespace (or the admin token).
+    pub fn may_send_into(&self, namespace: &str) -> Result<(), AuthError> {
+        match self {
+            Caller::Admin => Ok(()),
+            Caller::Namespace(own) if own == namespace => Ok(()),
+            Caller::Namespace(own) => Err(AuthError::Forbidden(format!(
+                "a token of namespace {own:?} may not send to namespace {namespace:?}"
+            ))),
+            Caller::Application(application) => Err(AuthError::Forbidden(format!(
+                "the credential of Application {application:?} only opens its own ingress"
+            ))),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum AuthError {
     #[error("credentials are required: send Authorization: Bearer <token>")]
@@ -52,38 +82,6 @@ impl Authenticator {
     pub fn bearer(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
         let token = bearer_token(headers).ok_or(AuthError::MissingBearer)?;
         self.resolve_token(token)
-    }
-
-    /// An Application's ingress: its own credential (or the admin token).
-    pub fn application_sender(
-        &self,
-        headers: &HeaderMap,
-        application: &str,
-    ) -> Result<(), AuthError> {
-        match self.bearer(headers)? {
-            Caller::Admin => Ok(()),
-            Caller::Application(own) if own == application => Ok(()),
-            Caller::Application(own) => Err(AuthError::Forbidden(format!(
-                "the credential of Application {own:?} may not send events of Application {application:?}"
-            ))),
-            Caller::Namespace(namespace) => Err(AuthError::Forbidden(format!(
-                "a token of namespace {namespace:?} may not send Application events; use the Application's credential"
-            ))),
-        }
-    }
-
-    /// A Broker's ingress: a token of the Broker's namespace (or the admin token).
-    pub fn namespace_sender(&self, headers: &HeaderMap, namespace: &str) -> Result<(), AuthError> {
-        match self.bearer(headers)? {
-            Caller::Admin => Ok(()),
-            Caller::Namespace(own) if own == namespace => Ok(()),
-            Caller::Namespace(own) => Err(AuthError::Forbidden(format!(
-                "a token of namespace {own:?} may not send to namespace {namespace:?}"
-            ))),
-            Caller::Application(application) => Err(AuthError::Forbidden(format!(
-                "the credential of Application {application:?} only opens its own ingress"
-            ))),
-        }
     }
 
     fn resolve_token(&self, token: &str) -> Result<Caller, AuthError> {

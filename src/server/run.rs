@@ -240,13 +240,11 @@ async fn method_not_allowed(
 
 /// The events listener; the dataplane's ingress routes join it.
 pub fn events_app(state: AppState) -> Router {
+    // No per-request HTTP metrics here: this is the hot path, and the dataplane's
+    // event counters say what happened to every event.
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::mesh::ingress::routes())
-        .route_layer(axum::middleware::from_fn_with_state(
-            (state.metrics.clone(), "events"),
-            track_requests,
-        ))
         .with_state(state)
 }
 

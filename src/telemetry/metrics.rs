@@ -30,9 +30,35 @@ struct OperationLabels {
     state: &'static str,
 }
 
+/// The dataplane's counters, looked up once: they are bumped per event.
+struct EventCounters {
+    accepted: Counter,
+    delivered: Counter,
+    retried: Counter,
+    dead_lettered: Counter,
+    undeliverable: Counter,
+    rejected: Counter,
+    reply_looped: Counter,
+}
+
+impl EventCounters {
+    fn from(family: &Family<EventLabels, Counter>) -> Self {
+        let counter = |outcome| family.get_or_create(&EventLabels { outcome }).clone();
+        Self {
+            accepted: counter("accepted"),
+            delivered: counter("delivered"),
+            retried: counter("retried"),
+            dead_lettered: counter("dead_lettered"),
+            undeliverable: counter("undeliverable"),
+            rejected: counter("rejected"),
+            reply_looped: counter("reply_looped"),
+        }
+    }
+}
+
 pub struct Metrics {
     registry: Registry,
-    events: Family<EventLabels, Counter>,
+    events: EventCounters,
     requests: Family<RequestLabels, Counter>,
     operations_finished: Family<OperationLabels, Counter>,
     operations_running: Family<OperationLabels, Gauge>,
@@ -67,49 +93,41 @@ impl Metrics {
         );
         Arc::new(Self {
             registry,
-            events,
+            events: EventCounters::from(&events),
             requests,
             operations_finished,
             operations_running,
         })
     }
 
-    fn count_event(&self, outcome: &'static str) {
-        self.events.get_or_create(&EventLabels { outcome }).inc();
-    }
-
     pub fn events_accepted(&self, count: usize) {
-        self.events
-            .get_or_create(&EventLabels {
-                outcome: "accepted",
-            })
-            .inc_by(count as u64);
+        self.events.accepted.inc_by(count as u64);
     }
 
     pub fn event_delivered(&self) {
-        self.count_event("delivered");
+        self.events.delivered.inc();
     }
 
     pub fn event_retried(&self) {
-        self.count_event("retried");
+        self.events.retried.inc();
     }
 
     pub fn event_dead_lettered(&self) {
-        self.count_event("dead_lettered");
+        self.events.dead_lettered.inc();
     }
 
     /// Out of retries with no dead-letter sink, or the sink failed too.
     pub fn event_undeliverable(&self) {
-        self.count_event("undeliverable");
+        self.events.undeliverable.inc();
     }
 
     /// Refused at ingress (overload): the sender was told to retry.
     pub fn event_rejected(&self) {
-        self.count_event("rejected");
+        self.events.rejected.inc();
     }
 
     pub fn reply_looped(&self) {
-        self.count_event("reply_looped");
+        self.events.reply_looped.inc();
     }
 
     pub fn operation_started(&self, kind: &'static str) {

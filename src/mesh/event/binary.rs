@@ -107,17 +107,35 @@ fn decode(attribute: &str, value: &HeaderValue) -> Result<String, EventError> {
 }
 
 fn encode(value: &str) -> Option<HeaderValue> {
+    let plain = value
+        .bytes()
+        .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'%');
+    if plain {
+        // Most values need no encoding: skip building an encoded copy.
+        return HeaderValue::from_str(value).ok();
+    }
     HeaderValue::from_str(&utf8_percent_encode(value, HEADER_VALUE).to_string()).ok()
+}
+
+/// `ce-<name>`: a constant for the context attributes, built for extensions.
+fn header_name(name: &str) -> Option<HeaderName> {
+    Some(match name {
+        "specversion" => HeaderName::from_static("ce-specversion"),
+        "id" => HeaderName::from_static("ce-id"),
+        "source" => HeaderName::from_static("ce-source"),
+        "type" => HeaderName::from_static("ce-type"),
+        "subject" => HeaderName::from_static("ce-subject"),
+        "time" => HeaderName::from_static("ce-time"),
+        "dataschema" => HeaderName::from_static("ce-dataschema"),
+        extension => HeaderName::from_bytes(format!("ce-{extension}").as_bytes()).ok()?,
+    })
 }
 
 /// Headers and body of the event in binary mode.
 pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
     let mut headers = HeaderMap::with_capacity(8 + event.iter_extensions().count());
     let mut put = |name: &str, value: &str| {
-        if let (Ok(name), Some(value)) = (
-            HeaderName::from_bytes(format!("ce-{name}").as_bytes()),
-            encode(value),
-        ) {
+        if let (Some(name), Some(value)) = (header_name(name), encode(value)) {
             headers.insert(name, value);
         }
     };
@@ -135,12 +153,11 @@ pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
         put("dataschema", schema.as_str());
     }
     for (name, value) in event.iter_extensions() {
-        let text = match value {
-            ExtensionValue::String(s) => s.clone(),
-            ExtensionValue::Boolean(b) => b.to_string(),
-            ExtensionValue::Integer(i) => i.to_string(),
-        };
-        put(name, &text);
+        match value {
+            ExtensionValue::String(s) => put(name, s),
+            ExtensionValue::Boolean(b) => put(name, if *b { "true" } else { "false" }),
+            ExtensionValue::Integer(i) => put(name, &i.to_string()),
+        }
     }
     if let Some(content_type) = event.datacontenttype().and_then(encode) {
         headers.insert(CONTENT_TYPE, content_type);

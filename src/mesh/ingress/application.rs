@@ -26,7 +26,7 @@ fn route_of(
     application: &str,
 ) -> Result<Arc<ApplicationRoute>, IngressError> {
     check_serving(state)?;
-    state.auth.bearer(headers)?;
+    let caller = state.auth.bearer(headers)?;
     let route = state
         .router
         .table()
@@ -34,7 +34,7 @@ fn route_of(
         .get(application)
         .cloned()
         .ok_or_else(|| IngressError::NotFound(format!("no Application {application:?}")))?;
-    state.auth.application_sender(headers, application)?;
+    caller.may_send_for(application)?;
     Ok(route)
 }
 

@@ -22,7 +22,7 @@ pub async fn receive(
         return Ok(answer);
     }
     check_serving(&state)?;
-    state.auth.namespace_sender(&headers, &namespace)?;
+    state.auth.bearer(&headers)?.may_send_into(&namespace)?;
     let table = state.router.table();
     let route = table
         .channel(&namespace, &channel)
