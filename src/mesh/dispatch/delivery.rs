@@ -4,8 +4,8 @@
 
 use std::sync::Arc;
 
+use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use bytes::Bytes;
 use cloudevents::Event;
@@ -71,20 +71,14 @@ async fn send(
     url: &str,
     event: &PreparedEvent,
 ) -> Result<Response, TransportError> {
-    let (mut headers, body) = if target.structured {
-        let mut headers = HeaderMap::with_capacity(2);
-        headers.insert(
-            CONTENT_TYPE,
-            HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
-        );
-        (headers, event.structured().clone())
-    } else {
-        let (headers, body) = event.binary();
-        (headers.clone(), body.clone())
-    };
-    headers.insert("prefer", HeaderValue::from_static("reply"));
+    let wire = event.wire(target.structured);
     deps.transport
-        .post(url, headers, body, target.policy.timeout)
+        .post(
+            url,
+            wire.headers.clone(),
+            wire.body.clone(),
+            target.policy.timeout,
+        )
         .await
 }
 

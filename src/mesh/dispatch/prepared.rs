@@ -1,24 +1,40 @@
 //! An accepted event, shared by every subscriber it goes to, with its wire forms
-//! rendered at most once however many subscribers receive it.
+//! (headers and body, `Prefer: reply` included) rendered at most once however
+//! many subscribers receive it.
 
 use std::sync::OnceLock;
 
-use axum::http::HeaderMap;
+use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use cloudevents::Event;
 
-use crate::mesh::event::{write_binary, write_structured};
+use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
+
+/// A request as sent to a subscriber.
+pub struct Wire {
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
 
 pub struct PreparedEvent {
     pub event: Event,
-    binary: OnceLock<(HeaderMap, Bytes)>,
-    structured: OnceLock<Bytes>,
+    /// The data exactly as it arrived in a binary-mode request, so it is sent on
+    /// without another copy.
+    raw_data: Option<Bytes>,
+    binary: OnceLock<Wire>,
+    structured: OnceLock<Wire>,
 }
 
 impl PreparedEvent {
     pub fn new(event: Event) -> Self {
+        Self::with_raw_data(event, None)
+    }
+
+    pub fn with_raw_data(event: Event, raw_data: Option<Bytes>) -> Self {
         Self {
             event,
+            raw_data,
             binary: OnceLock::new(),
             structured: OnceLock::new(),
         }
@@ -28,12 +44,31 @@ impl PreparedEvent {
         cloudevents::AttributesReader::id(&self.event)
     }
 
-    pub fn binary(&self) -> &(HeaderMap, Bytes) {
-        self.binary.get_or_init(|| write_binary(&self.event))
-    }
-
-    pub fn structured(&self) -> &Bytes {
-        self.structured
-            .get_or_init(|| write_structured(&self.event))
+    /// Binary mode, or structured mode when `structured`.
+    pub fn wire(&self, structured: bool) -> &Wire {
+        if structured {
+            self.structured.get_or_init(|| {
+                let mut headers = HeaderMap::with_capacity(2);
+                headers.insert(
+                    CONTENT_TYPE,
+                    HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
+                );
+                headers.insert("prefer", HeaderValue::from_static("reply"));
+                Wire {
+                    headers,
+                    body: write_structured(&self.event),
+                }
+            })
+        } else {
+            self.binary.get_or_init(|| {
+                let mut headers = binary_headers(&self.event);
+                headers.insert("prefer", HeaderValue::from_static("reply"));
+                let body = self
+                    .raw_data
+                    .clone()
+                    .unwrap_or_else(|| Bytes::from(data_bytes(&self.event)));
+                Wire { headers, body }
+            })
+        }
     }
 }

@@ -133,6 +133,11 @@ fn header_name(name: &str) -> Option<HeaderName> {
 
 /// Headers and body of the event in binary mode.
 pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
+    (binary_headers(event), Bytes::from(data_bytes(event)))
+}
+
+/// The headers of the event in binary mode (`ce-*` and Content-Type).
+pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(8 + event.iter_extensions().count());
     let mut put = |name: &str, value: &str| {
         if let (Some(name), Some(value)) = (header_name(name), encode(value)) {
@@ -162,7 +167,7 @@ pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
     if let Some(content_type) = event.datacontenttype().and_then(encode) {
         headers.insert(CONTENT_TYPE, content_type);
     }
-    (headers, Bytes::from(data_bytes(event)))
+    headers
 }
 
 #[cfg(test)]

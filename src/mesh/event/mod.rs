@@ -8,7 +8,7 @@ mod error;
 mod legacy;
 mod structured;
 
-pub use binary::{read_binary, write_binary};
+pub use binary::{binary_headers, read_binary, write_binary};
 pub use error::EventError;
 pub use legacy::{LegacyError, read_legacy};
 pub use structured::{

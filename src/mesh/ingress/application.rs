@@ -9,10 +9,10 @@ use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use cloudevents::{AttributesWriter, Event};
+use cloudevents::AttributesWriter;
 use serde_json::json;
 
-use super::request::{accepted, admit, check_serving, decode, preflight, read_body};
+use super::request::{Incoming, accepted, admit, check_serving, decode, preflight, read_body};
 use super::{IngressError, schema};
 use crate::auth::random_uuid;
 use crate::mesh::dispatch::ttl;
@@ -42,7 +42,7 @@ fn route_of(
 async fn dispatch(
     state: &AppState,
     route: &ApplicationRoute,
-    events: Vec<Event>,
+    events: Vec<Incoming>,
 ) -> Result<(), IngressError> {
     let Some(channel) = &route.channel else {
         return Err(IngressError::Unavailable(format!(
@@ -56,11 +56,11 @@ async fn dispatch(
     .await
 }
 
-fn stamp(route: &ApplicationRoute, mut event: Event) -> Result<Event, IngressError> {
-    event.set_source(route.name.as_str());
-    ttl::ensure(&mut event);
-    schema::check(route, &event)?;
-    Ok(event)
+fn stamp(route: &ApplicationRoute, mut incoming: Incoming) -> Result<Incoming, IngressError> {
+    incoming.event.set_source(route.name.as_str());
+    ttl::ensure(&mut incoming.event);
+    schema::check(route, &incoming.event)?;
+    Ok(incoming)
 }
 
 pub async fn cloudevents(
@@ -77,7 +77,7 @@ pub async fn cloudevents(
     let body = read_body(&state, body).await?;
     let events = decode(&headers, body)?
         .into_iter()
-        .map(|event| stamp(&route, event))
+        .map(|incoming| stamp(&route, incoming))
         .collect::<Result<Vec<_>, _>>()?;
     dispatch(&state, &route, events).await?;
     Ok(accepted())
@@ -100,7 +100,7 @@ pub async fn legacy(
         Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),
     };
     let id = cloudevents::AttributesReader::id(&event).to_string();
-    let event = stamp(&route, event)?;
+    let event = stamp(&route, Incoming::of(event))?;
     dispatch(&state, &route, vec![event]).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }

@@ -29,7 +29,9 @@ pub async fn receive(
         .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
     let body = read_body(&state, body).await?;
     let mut events = decode(&headers, body)?;
-    events.iter_mut().for_each(ttl::ensure);
+    events
+        .iter_mut()
+        .for_each(|incoming| ttl::ensure(&mut incoming.event));
     admit(&state, events, |events| {
         state.router.send_to_broker(route, events)
     })

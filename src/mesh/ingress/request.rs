@@ -54,12 +54,33 @@ pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, IngressErr
 }
 
 /// The events a CloudEvents request carries, in any of the three modes.
-pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Event>, IngressError> {
+/// An event as received; a binary-mode body is kept to be sent on as it came.
+pub struct Incoming {
+    pub event: Event,
+    pub raw_data: Option<Bytes>,
+}
+
+impl Incoming {
+    pub fn of(event: Event) -> Self {
+        Self {
+            event,
+            raw_data: None,
+        }
+    }
+}
+
+pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, IngressError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     Ok(match mode_of(content_type) {
-        Mode::Binary => vec![read_binary(headers, body)?],
-        Mode::Structured => vec![read_structured(&body)?],
-        Mode::Batched => read_batch(&body)?,
+        Mode::Binary => {
+            let raw_data = (!body.is_empty()).then(|| body.clone());
+            vec![Incoming {
+                event: read_binary(headers, body)?,
+                raw_data,
+            }]
+        }
+        Mode::Structured => vec![Incoming::of(read_structured(&body)?)],
+        Mode::Batched => read_batch(&body)?.into_iter().map(Incoming::of).collect(),
     })
 }
 
@@ -72,12 +93,12 @@ const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 /// Hands the events to the router, waiting up to `PATIENCE` for room.
 pub async fn admit(
     state: &AppState,
-    events: Vec<Event>,
+    events: Vec<Incoming>,
     mut send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
 ) -> Result<(), IngressError> {
     let events: Vec<Arc<PreparedEvent>> = events
         .into_iter()
-        .map(|e| Arc::new(PreparedEvent::new(e)))
+        .map(|e| Arc::new(PreparedEvent::with_raw_data(e.event, e.raw_data)))
         .collect();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
