@@ -3,8 +3,11 @@
 
 use std::path::Path;
 use std::process::Command;
-use std::sync::Arc;
 use std::time::Duration;
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper_util::rt::TokioIo;
 
 use super::sink::now_nanos;
 
@@ -72,41 +75,52 @@ pub fn wrk(dir: &Path, url: &str, request: &EventRequest, seconds: u64) -> WrkRe
     }
 }
 
-/// Sends `rate` events per second for `seconds`, each stamped `ce-benchsent`.
+/// Connections the paced generator uses; each sends its share of the rate.
+const PACED_CONNECTIONS: usize = 32;
+
+/// Sends `rate` events per second for `seconds`, each stamped `ce-benchsent` as it
+/// leaves. Lean on purpose (one hyper connection per worker, no pool), so the
+/// generator takes little of the machine from the system under test.
 pub async fn open_loop(url: &str, request: &EventRequest, rate: f64, seconds: u64) -> u64 {
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(256)
-        .build()
-        .expect("client");
-    let request = Arc::new((
-        url.to_string(),
-        request.headers.clone(),
-        request.body.clone(),
-    ));
-    let interval = Duration::from_secs_f64(1.0 / rate.max(1.0));
-    let mut ticker = tokio::time::interval(interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+    let uri: hyper::Uri = url.parse().expect("a URL");
+    let authority = uri.authority().expect("host and port").clone();
+    let per_worker = Duration::from_secs_f64(PACED_CONNECTIONS as f64 / rate.max(1.0));
     let end = tokio::time::Instant::now() + Duration::from_secs(seconds);
-    let mut sent = 0u64;
-    let mut tasks = tokio::task::JoinSet::new();
-    while tokio::time::Instant::now() < end {
-        ticker.tick().await;
-        let client = client.clone();
-        let request = request.clone();
-        tasks.spawn(async move {
-            let (url, headers, body) = &*request;
-            let mut builder = client
-                .post(url)
-                .body(body.clone())
-                .header("ce-benchsent", now_nanos().to_string());
-            for (name, value) in headers {
-                builder = builder.header(name, value);
+    let body = Bytes::from(request.body.clone());
+    let mut workers = tokio::task::JoinSet::new();
+    for worker in 0..PACED_CONNECTIONS {
+        let (uri, authority, body, headers) = (uri.clone(), authority.clone(), body.clone(), request.headers.clone());
+        workers.spawn(async move {
+            let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connects");
+            stream.set_nodelay(true).expect("nodelay");
+            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            tokio::spawn(connection);
+            // Spread the workers' sends over the interval.
+            let start = tokio::time::Instant::now() + per_worker.mul_f64(worker as f64 / PACED_CONNECTIONS as f64);
+            let mut ticker = tokio::time::interval_at(start, per_worker);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
+            let mut sent = 0u64;
+            while tokio::time::Instant::now() < end {
+                ticker.tick().await;
+                let mut builder = hyper::Request::post(uri.clone()).header("host", authority.as_str());
+                for (name, value) in &headers {
+                    builder = builder.header(name, value);
+                }
+                let request = builder
+                    .header("ce-benchsent", now_nanos().to_string())
+                    .body(Full::new(body.clone()))
+                    .expect("request");
+                if let Ok(response) = sender.send_request(request).await {
+                    let _ = response.into_body().collect().await;
+                }
+                sent += 1;
             }
-            let _ = builder.send().await;
+            sent
         });
-        sent += 1;
-        while tasks.try_join_next().is_some() {}
     }
-    while tasks.join_next().await.is_some() {}
+    let mut sent = 0;
+    while let Some(result) = workers.join_next().await {
+        sent += result.unwrap_or(0);
+    }
     sent
 }

@@ -8,7 +8,17 @@ use std::time::{Duration, Instant};
 pub struct Process(pub Child);
 
 impl Drop for Process {
+    /// SIGTERM first, so nginx's master takes its workers down with it; SIGKILL
+    /// if that takes too long.
     fn drop(&mut self) {
+        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let started = Instant::now();
+        while started.elapsed() < Duration::from_secs(5) {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
