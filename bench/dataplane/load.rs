@@ -89,20 +89,32 @@ pub async fn open_loop(url: &str, request: &EventRequest, rate: f64, seconds: u6
     let body = Bytes::from(request.body.clone());
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..PACED_CONNECTIONS {
-        let (uri, authority, body, headers) = (uri.clone(), authority.clone(), body.clone(), request.headers.clone());
+        let (uri, authority, body, headers) = (
+            uri.clone(),
+            authority.clone(),
+            body.clone(),
+            request.headers.clone(),
+        );
         workers.spawn(async move {
-            let stream = tokio::net::TcpStream::connect(authority.as_str()).await.expect("connects");
+            let stream = tokio::net::TcpStream::connect(authority.as_str())
+                .await
+                .expect("connects");
             stream.set_nodelay(true).expect("nodelay");
-            let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream)).await.expect("handshake");
+            let (mut sender, connection) =
+                hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                    .await
+                    .expect("handshake");
             tokio::spawn(connection);
             // Spread the workers' sends over the interval.
-            let start = tokio::time::Instant::now() + per_worker.mul_f64(worker as f64 / PACED_CONNECTIONS as f64);
+            let start = tokio::time::Instant::now()
+                + per_worker.mul_f64(worker as f64 / PACED_CONNECTIONS as f64);
             let mut ticker = tokio::time::interval_at(start, per_worker);
             ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Burst);
             let mut sent = 0u64;
             while tokio::time::Instant::now() < end {
                 ticker.tick().await;
-                let mut builder = hyper::Request::post(uri.clone()).header("host", authority.as_str());
+                let mut builder =
+                    hyper::Request::post(uri.clone()).header("host", authority.as_str());
                 for (name, value) in &headers {
                     builder = builder.header(name, value);
                 }

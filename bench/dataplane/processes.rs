@@ -11,7 +11,9 @@ impl Drop for Process {
     /// SIGTERM first, so nginx's master takes its workers down with it; SIGKILL
     /// if that takes too long.
     fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-TERM", &self.0.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
         let started = Instant::now();
         while started.elapsed() < Duration::from_secs(5) {
             if let Ok(Some(_)) = self.0.try_wait() {

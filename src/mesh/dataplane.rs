@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, HttpTransport, InFlight};
+use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
 use crate::mesh::routing::{Builder, DataplaneSettings, Replies, Router, follow_resources};
 use crate::server::{Config, Shutdown};
 use crate::store::TypedStore;
@@ -24,7 +24,6 @@ impl Dataplane {
         let router = Arc::new(Router::new(metrics.clone()));
         let in_flight = InFlight::default();
         let deps = Arc::new(DispatchDeps {
-            transport: Arc::new(HttpTransport::default()),
             replies: Arc::new(Replies(Arc::downgrade(&router))),
             in_flight: in_flight.clone(),
             metrics,

@@ -14,7 +14,7 @@ use cloudevents::event::ExtensionValue;
 use super::dispatcher::{DispatchDeps, Target};
 use super::prepared::PreparedEvent;
 use super::retry::{Verdict, classify, next_delay};
-use super::transport::{Response, TransportError};
+use super::transport::{Response, Session, TransportError};
 use super::ttl;
 use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, read_binary, read_structured};
 use crate::telemetry::Throttle;
@@ -24,14 +24,33 @@ static UNDELIVERABLE_LOG: Throttle = Throttle::new();
 /// How much of a failing response body `knativeerrordata` carries (as Knative).
 const ERROR_DATA_MAX: usize = 1024;
 
-pub async fn deliver(deps: &DispatchDeps, target: &Target, event: &Arc<PreparedEvent>) {
-    let outcome = attempt_all(deps, target, &target.subscriber, event).await;
+/// A worker's connections: one to its subscriber, one to its dead-letter sink.
+#[derive(Default)]
+pub struct Sessions {
+    subscriber: Session,
+    dead_letter: Session,
+}
+
+pub async fn deliver(
+    deps: &DispatchDeps,
+    target: &Target,
+    event: &Arc<PreparedEvent>,
+    sessions: &mut Sessions,
+) {
+    let outcome = attempt_all(
+        deps,
+        target,
+        &target.subscriber,
+        event,
+        &mut sessions.subscriber,
+    )
+    .await;
     match outcome {
         Ok(response) => {
             deps.metrics.event_delivered();
             reply(deps, target, event, response);
         }
-        Err(last) => dead_letter(deps, target, event, last).await,
+        Err(last) => dead_letter(deps, target, event, last, &mut sessions.dead_letter).await,
     }
 }
 
@@ -41,11 +60,15 @@ async fn attempt_all(
     target: &Target,
     url: &str,
     event: &PreparedEvent,
+    session: &mut Session,
 ) -> Result<Response, Result<Response, TransportError>> {
     let policy = &target.policy;
     let mut failed = 0u32;
     loop {
-        let result = send(deps, target, url, event).await;
+        let wire = event.wire(target.structured);
+        let result = session
+            .post(url, wire.headers.clone(), wire.body.clone(), policy.timeout)
+            .await;
         let status = result.as_ref().ok().map(|r| r.status);
         match classify(status) {
             Verdict::Delivered => return result.map_err(Err),
@@ -65,31 +88,19 @@ async fn attempt_all(
     }
 }
 
-async fn send(
+/// An event that found its subscriber's queue full, straight to the dead-letter sink.
+pub async fn dead_letter_overflow(
     deps: &DispatchDeps,
     target: &Target,
-    url: &str,
     event: &PreparedEvent,
-) -> Result<Response, TransportError> {
-    let wire = event.wire(target.structured);
-    deps.transport
-        .post(
-            url,
-            wire.headers.clone(),
-            wire.body.clone(),
-            target.policy.timeout,
-        )
-        .await
-}
-
-/// An event that found its subscriber's queue full, straight to the dead-letter sink.
-pub async fn dead_letter_overflow(deps: &DispatchDeps, target: &Target, event: &PreparedEvent) {
+    sessions: &mut Sessions,
+) {
     let full = Response {
         status: 429,
         headers: HeaderMap::new(),
         body: Bytes::from_static(b"the subscriber's queue was full"),
     };
-    dead_letter(deps, target, event, Ok(full)).await;
+    dead_letter(deps, target, event, Ok(full), &mut sessions.dead_letter).await;
 }
 
 async fn dead_letter(
@@ -97,6 +108,7 @@ async fn dead_letter(
     target: &Target,
     event: &PreparedEvent,
     last: Result<Response, TransportError>,
+    session: &mut Session,
 ) {
     let (code, data, why) = match &last {
         Ok(response) => (
@@ -129,7 +141,7 @@ async fn dead_letter(
         failed.set_extension("knativeerrordata", ExtensionValue::String(encoded));
     }
     let failed = PreparedEvent::new(failed);
-    match attempt_all(deps, target, &sink, &failed).await {
+    match attempt_all(deps, target, &sink, &failed, session).await {
         Ok(_) => {
             deps.metrics.event_dead_lettered();
             tracing::info!(trigger = %target.label, event_id = %event.event_id(), %why, "event sent to the dead-letter sink");

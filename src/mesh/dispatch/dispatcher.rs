@@ -1,18 +1,29 @@
-//! A subscriber's `Dispatcher`: a bounded queue and a concurrency limit of its own.
-//! Admission is a two-step reservation so an event is either taken by every
-//! subscriber that must get it or by none (the ingress then answers 429).
-//! Dispatchers outlive routing-table rebuilds; a removed one drains its queue.
+//! A subscriber's `Dispatcher`: a bounded queue and at most `concurrency`
+//! delivery workers of its own, so one slow or failing subscriber holds back only
+//! itself. Workers start when events wait and no worker is free, each with its own
+//! keep-alive connection, and stop after a quiet spell. Admission is a
+//! reservation (a queue place and a share of the namespace's budget), so an event
+//! is either taken by every subscriber that must get it or by none. Dispatchers
+//! outlive routing-table rebuilds; a removed one drains its queue.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{Semaphore, mpsc};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use super::delivery::{dead_letter_overflow, deliver};
+use super::delivery::{Sessions, dead_letter_overflow, deliver};
 use super::prepared::PreparedEvent;
-use super::{DeliveryPolicy, InFlight, ReplySink, Transport};
+use super::{DeliveryPolicy, InFlight, ReplySink};
 use crate::telemetry::Metrics;
+
+/// A worker with nothing to do for this long stops (and closes its connection).
+const WORKER_IDLE: Duration = Duration::from_secs(30);
+
+/// At least this many overflowing events may be on their way to the dead-letter
+/// sink at once, however small the queue.
+const OVERFLOW_SLOTS: usize = 16;
 
 /// Where and how a dispatcher delivers; replaced in place when its Trigger changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -88,21 +99,31 @@ impl Drop for Claim {
 
 /// What every dispatcher shares.
 pub struct DispatchDeps {
-    pub transport: Arc<dyn Transport>,
     pub replies: Arc<dyn ReplySink>,
     pub in_flight: InFlight,
     pub metrics: Arc<Metrics>,
 }
 
-type Queued = (Arc<PreparedEvent>, Claim);
+/// A queued event with its place in the queue and its budget claim.
+struct Queued {
+    event: Arc<PreparedEvent>,
+    _place: OwnedSemaphorePermit,
+    _claim: Claim,
+}
 
-/// At least this many overflowing events may be on their way to the dead-letter
-/// sink at once, however small the queue.
-const OVERFLOW_SLOTS: usize = 16;
+struct Workers {
+    running: AtomicUsize,
+    idle: AtomicUsize,
+}
 
 pub struct Dispatcher {
     target: Arc<ArcSwap<Target>>,
-    queue: mpsc::Sender<Queued>,
+    /// Places in the queue; the channel itself is unbounded.
+    places: Arc<Semaphore>,
+    sender: async_channel::Sender<Queued>,
+    receiver: async_channel::Receiver<Queued>,
+    workers: Arc<Workers>,
+    concurrency: usize,
     budget: Arc<Budget>,
     /// Bounds the dead-letter deliveries of events that found the queue full.
     overflow_slots: Arc<Semaphore>,
@@ -111,13 +132,24 @@ pub struct Dispatcher {
 
 /// A place held in a dispatcher's queue and in its namespace's budget.
 pub struct Reservation {
-    permit: mpsc::OwnedPermit<Queued>,
+    dispatcher: Arc<Dispatcher>,
+    place: OwnedSemaphorePermit,
     claim: Claim,
 }
 
 impl Reservation {
+    /// Queues the event in the place held, starting a worker if none is free.
     pub fn send(self, event: Arc<PreparedEvent>) {
-        self.permit.send((event, self.claim));
+        let Reservation {
+            dispatcher,
+            place,
+            claim,
+        } = self;
+        dispatcher.enqueue(Queued {
+            event,
+            _place: place,
+            _claim: claim,
+        });
     }
 }
 
@@ -129,13 +161,17 @@ impl Dispatcher {
         deps: Arc<DispatchDeps>,
     ) -> Arc<Self> {
         let capacity = settings.queue_capacity.max(1);
-        let (queue, receiver) = mpsc::channel(capacity);
-        let target = Arc::new(ArcSwap::from_pointee(target));
-        let concurrency = settings.concurrency.max(1);
-        tokio::spawn(work(receiver, target.clone(), concurrency, deps.clone()));
+        let (sender, receiver) = async_channel::unbounded();
         Arc::new(Self {
-            target,
-            queue,
+            target: Arc::new(ArcSwap::from_pointee(target)),
+            places: Arc::new(Semaphore::new(capacity)),
+            sender,
+            receiver,
+            workers: Arc::new(Workers {
+                running: AtomicUsize::new(0),
+                idle: AtomicUsize::new(0),
+            }),
+            concurrency: settings.concurrency.max(1),
             budget,
             overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
             deps,
@@ -155,10 +191,33 @@ impl Dispatcher {
     }
 
     /// A place in the queue, or None when the queue or the namespace's budget is full.
-    pub fn try_reserve(&self) -> Option<Reservation> {
-        let permit = self.queue.clone().try_reserve_owned().ok()?;
+    pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
+        let place = self.places.clone().try_acquire_owned().ok()?;
         let claim = self.budget.try_claim(&self.deps.in_flight)?;
-        Some(Reservation { permit, claim })
+        Some(Reservation {
+            dispatcher: self.clone(),
+            place,
+            claim,
+        })
+    }
+
+    fn enqueue(&self, queued: Queued) {
+        // The receiver lives as long as the dispatcher: sending cannot fail.
+        let _ = self.sender.try_send(queued);
+        let workers = &self.workers;
+        if workers.idle.load(Ordering::Acquire) == 0 {
+            let running = workers.running.fetch_add(1, Ordering::AcqRel);
+            if running < self.concurrency {
+                tokio::spawn(work(
+                    self.receiver.clone(),
+                    self.target.clone(),
+                    workers.clone(),
+                    self.deps.clone(),
+                ));
+            } else {
+                workers.running.fetch_sub(1, Ordering::AcqRel);
+            }
+        }
     }
 
     /// The overflow policy for a full queue: the event goes straight to the
@@ -175,7 +234,7 @@ impl Dispatcher {
         let deps = self.deps.clone();
         deps.in_flight.start();
         tokio::spawn(async move {
-            dead_letter_overflow(&deps, &target, &event).await;
+            dead_letter_overflow(&deps, &target, &event, &mut Sessions::default()).await;
             deps.in_flight.finish();
             drop(slot);
         });
@@ -184,22 +243,27 @@ impl Dispatcher {
 }
 
 async fn work(
-    mut receiver: mpsc::Receiver<Queued>,
+    receiver: async_channel::Receiver<Queued>,
     target: Arc<ArcSwap<Target>>,
-    concurrency: usize,
+    workers: Arc<Workers>,
     deps: Arc<DispatchDeps>,
 ) {
-    let slots = Arc::new(Semaphore::new(concurrency));
-    while let Some((event, claim)) = receiver.recv().await {
-        let Ok(slot) = slots.clone().acquire_owned().await else {
-            break;
-        };
-        let target = target.load_full();
-        let deps = deps.clone();
-        tokio::spawn(async move {
-            deliver(&deps, &target, &event).await;
-            drop(claim);
-            drop(slot);
-        });
+    let mut sessions = Sessions::default();
+    loop {
+        workers.idle.fetch_add(1, Ordering::AcqRel);
+        let next = tokio::time::timeout(WORKER_IDLE, receiver.recv()).await;
+        workers.idle.fetch_sub(1, Ordering::AcqRel);
+        match next {
+            Ok(Ok(queued)) => {
+                let target = target.load_full();
+                deliver(&deps, &target, &queued.event, &mut sessions).await;
+            }
+            // The dispatcher is gone and its queue is drained.
+            Ok(Err(_closed)) => break,
+            // Quiet: stop, unless an event arrived as the wait ended.
+            Err(_idle) if receiver.is_empty() => break,
+            Err(_idle) => {}
+        }
     }
+    workers.running.fetch_sub(1, Ordering::AcqRel);
 }

@@ -1,6 +1,7 @@
 //! Delivery: every subscriber (a Trigger's, or a Channel subscription's that is not
 //! one of our Brokers) has a `Dispatcher` with its own bounded queue and
 //! concurrency limit, so one slow or failing subscriber holds back only itself.
+//! The transport is `Session`: a keep-alive connection per delivery worker.
 //! A delivery is a POST with `Prefer: reply`, retried per the delivery options,
 //! then sent to the dead-letter sink; a reply event re-enters the Broker.
 
@@ -15,7 +16,7 @@ pub mod ttl;
 pub use dispatcher::{Budget, DispatchDeps, Dispatcher, DispatcherSettings, Reservation, Target};
 pub use policy::DeliveryPolicy;
 pub use prepared::PreparedEvent;
-pub use transport::{HttpTransport, Transport, TransportError};
+pub use transport::{Session, TransportError};
 
 /// Where replies go: back into a Broker, in process.
 pub trait ReplySink: Send + Sync + 'static {

@@ -1,20 +1,23 @@
-//! The transport a delivery uses: one POST, with a timeout, answering status,
-//! headers and (a bounded prefix of) the body. `HttpTransport` is hyper's pooled
-//! keep-alive client, shared by every dispatcher; plain HTTP (subscribers inside
-//! the cluster or on this machine).
+//! The transport a delivery uses: a `Session` is one HTTP/1.1 keep-alive
+//! connection owned by one delivery worker, opened on first use and reopened when
+//! it closes or the subscriber's address changes. The worker drives the
+//! connection itself, so a delivery costs no hand-off to another task. Plain HTTP
+//! (subscribers inside the cluster or on this machine).
 
+use std::pin::Pin;
 use std::time::Duration;
 
-use async_trait::async_trait;
-use axum::http::{HeaderMap, Request, Uri};
+use axum::http::header::HOST;
+use axum::http::{HeaderMap, HeaderValue, Request, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
+use hyper::client::conn::http1::{Connection, SendRequest, handshake};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 
 /// Replies larger than this are refused (and then not valid as a reply event).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Response {
     pub status: u16,
@@ -26,70 +29,131 @@ pub struct Response {
 #[error("{0}")]
 pub struct TransportError(pub String);
 
-#[async_trait]
-pub trait Transport: Send + Sync + 'static {
-    async fn post(
-        &self,
-        url: &str,
-        headers: HeaderMap,
-        body: Bytes,
-        timeout: Duration,
-    ) -> Result<Response, TransportError>;
+type Body = Full<Bytes>;
+
+struct Open {
+    authority: String,
+    sender: SendRequest<Body>,
+    connection: Pin<Box<Connection<TokioIo<TcpStream>, Body>>>,
 }
 
-pub struct HttpTransport {
-    client: Client<HttpConnector, Full<Bytes>>,
+#[derive(Default)]
+pub struct Session {
+    open: Option<Open>,
 }
 
-impl Default for HttpTransport {
-    fn default() -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(Duration::from_secs(5)));
-        let client = Client::builder(TokioExecutor::new())
-            .pool_max_idle_per_host(1024)
-            .pool_idle_timeout(Duration::from_secs(90))
-            .build(connector);
-        Self { client }
-    }
-}
-
-#[async_trait]
-impl Transport for HttpTransport {
-    async fn post(
-        &self,
+impl Session {
+    /// POSTs and reads the answer, all within `timeout`.
+    pub async fn post(
+        &mut self,
         url: &str,
         headers: HeaderMap,
         body: Bytes,
         timeout: Duration,
     ) -> Result<Response, TransportError> {
+        let outcome = tokio::time::timeout(timeout, self.exchange(url, headers, body)).await;
+        let result = outcome.unwrap_or_else(|_| {
+            Err(TransportError(format!(
+                "no answer within {}ms",
+                timeout.as_millis()
+            )))
+        });
+        if result.is_err() {
+            // Whatever state the connection is in, it is not fit for reuse.
+            self.open = None;
+        }
+        result
+    }
+
+    async fn exchange(
+        &mut self,
+        url: &str,
+        headers: HeaderMap,
+        body: Bytes,
+    ) -> Result<Response, TransportError> {
         let uri: Uri = url
             .parse()
             .map_err(|e| TransportError(format!("{url:?} is not a URI: {e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(TransportError(format!(
+                "{url}: only http:// subscribers are served"
+            )));
+        }
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| TransportError(format!("{url} names no host")))?;
+        let reusable = self
+            .open
+            .as_ref()
+            .is_some_and(|open| open.authority == authority && !open.sender.is_closed());
+        if !reusable {
+            self.open = Some(connect(&authority).await?);
+        }
+        let Some(open) = self.open.as_mut() else {
+            return Err(TransportError("no connection".into()));
+        };
         let mut request = Request::post(uri)
             .body(Full::new(body))
             .map_err(|e| TransportError(e.to_string()))?;
         *request.headers_mut() = headers;
-        let exchange = async {
-            let response = self
-                .client
-                .request(request)
-                .await
-                .map_err(|e| TransportError(e.to_string()))?;
-            let (parts, body) = response.into_parts();
-            let body = Limited::new(body, MAX_RESPONSE_BYTES)
-                .collect()
-                .await
-                .map_err(|e| TransportError(format!("reading the answer: {e}")))?
-                .to_bytes();
-            Ok(Response {
-                status: parts.status.as_u16(),
-                headers: parts.headers,
-                body,
-            })
+        let host = HeaderValue::from_str(&authority).map_err(|e| TransportError(e.to_string()))?;
+        request.headers_mut().insert(HOST, host);
+        let (result, closed) = {
+            let Open {
+                sender, connection, ..
+            } = open;
+            let exchange = async {
+                sender
+                    .ready()
+                    .await
+                    .map_err(|e| TransportError(e.to_string()))?;
+                let response = sender
+                    .send_request(request)
+                    .await
+                    .map_err(|e| TransportError(e.to_string()))?;
+                let (parts, body) = response.into_parts();
+                let body = Limited::new(body, MAX_RESPONSE_BYTES)
+                    .collect()
+                    .await
+                    .map_err(|e| TransportError(format!("reading the answer: {e}")))?
+                    .to_bytes();
+                Ok(Response {
+                    status: parts.status.as_u16(),
+                    headers: parts.headers,
+                    body,
+                })
+            };
+            tokio::pin!(exchange);
+            tokio::select! {
+                biased;
+                result = &mut exchange => (result, false),
+                // The subscriber closed the connection: what it answered before
+                // is still in the exchange.
+                _ = connection.as_mut() => (exchange.await, true),
+            }
         };
-        tokio::time::timeout(timeout, exchange)
-            .await
-            .map_err(|_| TransportError(format!("no answer within {}ms", timeout.as_millis())))?
+        if closed {
+            self.open = None;
+        }
+        result
     }
+}
+
+async fn connect(authority: &str) -> Result<Open, TransportError> {
+    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
+        .await
+        .map_err(|_| TransportError(format!("connecting to {authority} timed out")))?
+        .map_err(|e| TransportError(format!("connecting to {authority}: {e}")))?;
+    stream
+        .set_nodelay(true)
+        .map_err(|e| TransportError(e.to_string()))?;
+    let (sender, connection) = handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| TransportError(e.to_string()))?;
+    Ok(Open {
+        authority: authority.to_string(),
+        sender,
+        connection: Box::pin(connection),
+    })
 }

@@ -43,7 +43,7 @@ enum Admitted {
     Refused,
 }
 
-fn admit(dispatcher: &Dispatcher, event: &Arc<PreparedEvent>) -> Admitted {
+fn admit(dispatcher: &Arc<Dispatcher>, event: &Arc<PreparedEvent>) -> Admitted {
     match dispatcher.try_reserve() {
         Some(reservation) => Admitted::Queued(reservation),
         None if dispatcher.overflow_to_dead_letter(event.clone()) => Admitted::DeadLettered,
