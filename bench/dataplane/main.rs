@@ -44,7 +44,10 @@ async fn delivered_per_second(
         let elapsed = started.elapsed().as_secs_f64();
         rates.push((after - before) as f64 / elapsed);
         refused += result.non_2xx;
-        println!("  wrk: {:.0} requests/s accepted or refused", result.requests as f64 / elapsed);
+        println!(
+            "  wrk: {:.0} requests/s accepted or refused",
+            result.requests as f64 / elapsed
+        );
     }
     rates.sort_by(f64::total_cmp);
     println!(
