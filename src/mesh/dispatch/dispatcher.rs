@@ -1,17 +1,21 @@
 //! A subscriber's `Dispatcher`: a bounded queue and at most `concurrency`
 //! delivery workers of its own, so one slow or failing subscriber holds back only
 //! itself. Workers start when events wait and no worker is free, each with its own
-//! keep-alive connection, and stop after a quiet spell. Admission is a
+//! keep-alive connection, and stop after a quiet spell. The most recently idle
+//! worker takes the next event (a stack, not a queue, of idle workers): under
+//! steady load a few hot workers do the work and the rest time out, so the pool
+//! sizes itself to what the subscriber needs. Admission is a
 //! reservation (a queue place and a share of the namespace's budget), so an event
 //! is either taken by every subscriber that must get it or by none. Dispatchers
 //! outlive routing-table rebuilds; a removed one drains its queue.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::delivery::{Sessions, dead_letter_overflow, deliver};
 use super::prepared::PreparedEvent;
@@ -111,18 +115,28 @@ struct Queued {
     _claim: Claim,
 }
 
-struct Workers {
+/// The queue and the workers draining it.
+struct Lanes {
+    queue: Mutex<VecDeque<Queued>>,
+    /// Parked workers, most recently parked last.
+    idle: Mutex<Vec<Arc<Notify>>>,
     running: AtomicUsize,
-    idle: AtomicUsize,
+    /// The dispatcher is gone: workers finish the queue and stop.
+    closed: AtomicBool,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing held under these locks can be left half-done by a panic.
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 pub struct Dispatcher {
     target: Arc<ArcSwap<Target>>,
-    /// Places in the queue; the channel itself is unbounded.
+    /// Places in the queue; the queue itself is unbounded.
     places: Arc<Semaphore>,
-    sender: async_channel::Sender<Queued>,
-    receiver: async_channel::Receiver<Queued>,
-    workers: Arc<Workers>,
+    lanes: Arc<Lanes>,
     concurrency: usize,
     budget: Arc<Budget>,
     /// Bounds the dead-letter deliveries of events that found the queue full.
@@ -161,16 +175,16 @@ impl Dispatcher {
         deps: Arc<DispatchDeps>,
     ) -> Arc<Self> {
         let capacity = settings.queue_capacity.max(1);
-        let (sender, receiver) = async_channel::unbounded();
+        let lanes = Lanes {
+            queue: Mutex::new(VecDeque::new()),
+            idle: Mutex::new(Vec::new()),
+            running: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        };
         Arc::new(Self {
             target: Arc::new(ArcSwap::from_pointee(target)),
             places: Arc::new(Semaphore::new(capacity)),
-            sender,
-            receiver,
-            workers: Arc::new(Workers {
-                running: AtomicUsize::new(0),
-                idle: AtomicUsize::new(0),
-            }),
+            lanes: Arc::new(lanes),
             concurrency: settings.concurrency.max(1),
             budget,
             overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
@@ -202,21 +216,17 @@ impl Dispatcher {
     }
 
     fn enqueue(&self, queued: Queued) {
-        // The receiver lives as long as the dispatcher: sending cannot fail.
-        let _ = self.sender.try_send(queued);
-        let workers = &self.workers;
-        if workers.idle.load(Ordering::Acquire) == 0 {
-            let running = workers.running.fetch_add(1, Ordering::AcqRel);
-            if running < self.concurrency {
-                tokio::spawn(work(
-                    self.receiver.clone(),
-                    self.target.clone(),
-                    workers.clone(),
-                    self.deps.clone(),
-                ));
-            } else {
-                workers.running.fetch_sub(1, Ordering::AcqRel);
-            }
+        let lanes = &self.lanes;
+        lock(&lanes.queue).push_back(queued);
+        if let Some(worker) = lock(&lanes.idle).pop() {
+            worker.notify_one();
+            return;
+        }
+        if lanes.running.fetch_add(1, Ordering::AcqRel) < self.concurrency {
+            tokio::spawn(work(lanes.clone(), self.target.clone(), self.deps.clone()));
+        } else {
+            // Every worker is busy; one takes this event when it is done.
+            lanes.running.fetch_sub(1, Ordering::AcqRel);
         }
     }
 
@@ -242,28 +252,73 @@ impl Dispatcher {
     }
 }
 
-async fn work(
-    receiver: async_channel::Receiver<Queued>,
-    target: Arc<ArcSwap<Target>>,
-    workers: Arc<Workers>,
-    deps: Arc<DispatchDeps>,
-) {
+impl Drop for Dispatcher {
+    fn drop(&mut self) {
+        self.lanes.closed.store(true, Ordering::Release);
+        for worker in lock(&self.lanes.idle).drain(..) {
+            worker.notify_one();
+        }
+    }
+}
+
+enum Next {
+    Event(Queued),
+    Park,
+    Stop,
+}
+
+impl Lanes {
+    /// The next event; or, holding the idle stack so no enqueue slips past,
+    /// the decision to park (registering `me`) or to stop.
+    fn next(&self, me: &Arc<Notify>) -> Next {
+        if let Some(queued) = lock(&self.queue).pop_front() {
+            return Next::Event(queued);
+        }
+        let mut idle = lock(&self.idle);
+        if let Some(queued) = lock(&self.queue).pop_front() {
+            return Next::Event(queued);
+        }
+        if self.closed.load(Ordering::Acquire) {
+            return Next::Stop;
+        }
+        idle.push(me.clone());
+        Next::Park
+    }
+
+    /// Leaves the idle stack after waking from a quiet spell; false if an enqueue
+    /// had already taken this worker off it (an event is meant for it).
+    fn unpark(&self, me: &Arc<Notify>) -> bool {
+        let mut idle = lock(&self.idle);
+        match idle.iter().position(|w| Arc::ptr_eq(w, me)) {
+            Some(at) => {
+                idle.remove(at);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+async fn work(lanes: Arc<Lanes>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
+    let me = Arc::new(Notify::new());
     let mut sessions = Sessions::default();
     loop {
-        workers.idle.fetch_add(1, Ordering::AcqRel);
-        let next = tokio::time::timeout(WORKER_IDLE, receiver.recv()).await;
-        workers.idle.fetch_sub(1, Ordering::AcqRel);
-        match next {
-            Ok(Ok(queued)) => {
+        match lanes.next(&me) {
+            Next::Event(queued) => {
                 let target = target.load_full();
                 deliver(&deps, &target, &queued.event, &mut sessions).await;
             }
-            // The dispatcher is gone and its queue is drained.
-            Ok(Err(_closed)) => break,
-            // Quiet: stop, unless an event arrived as the wait ended.
-            Err(_idle) if receiver.is_empty() => break,
-            Err(_idle) => {}
+            Next::Stop => break,
+            Next::Park => {
+                let woken = tokio::time::timeout(WORKER_IDLE, me.notified())
+                    .await
+                    .is_ok();
+                // Quiet for a while: stop, unless work arrived as the wait ended.
+                if !woken && lanes.unpark(&me) && lock(&lanes.queue).is_empty() {
+                    break;
+                }
+            }
         }
     }
-    workers.running.fetch_sub(1, Ordering::AcqRel);
+    lanes.running.fetch_sub(1, Ordering::AcqRel);
 }
