@@ -40,7 +40,6 @@ impl EventRequest {
 }
 
 pub struct WrkResult {
-    pub requests: u64,
     pub non_2xx: u64,
 }
 
@@ -70,7 +69,6 @@ pub fn wrk(dir: &Path, url: &str, request: &EventRequest, seconds: u64) -> WrkRe
             .unwrap_or(0)
     };
     WrkResult {
-        requests: number_after("requests in"),
         non_2xx: number_after("Non-2xx"),
     }
 }

@@ -24,41 +24,46 @@ fn count(stats: &serde_json::Value) -> u64 {
     stats["count"].as_u64().unwrap_or(0)
 }
 
-/// Events delivered to the sink per second while wrk loads `url`: the median of
-/// `ROUNDS` windows after a warm-up, since this machine's neighbours are noisy.
+/// Events delivered to the sink per second while wrk loads each target: the
+/// median of `ROUNDS` windows per target after a warm-up. The targets take turns
+/// window by window, so drift in this shared machine's speed hits them alike.
 async fn delivered_per_second(
     dir: &std::path::Path,
-    url: &str,
-    request: &EventRequest,
+    targets: &[(&str, &EventRequest)],
     sink: u16,
-) -> (f64, u64) {
-    wrk(dir, url, request, WARM_UP);
-    let mut rates = Vec::new();
-    let mut refused = 0;
-    for _ in 0..ROUNDS {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        let before = count(&sink_stats(sink).await);
-        let started = Instant::now();
-        let result = wrk(dir, url, request, SECONDS);
-        let after = count(&sink_stats(sink).await);
-        let elapsed = started.elapsed().as_secs_f64();
-        rates.push((after - before) as f64 / elapsed);
-        refused += result.non_2xx;
-        println!(
-            "  wrk: {:.0} requests/s accepted or refused",
-            result.requests as f64 / elapsed
-        );
+) -> Vec<(f64, u64)> {
+    for (url, request) in targets {
+        wrk(dir, url, request, WARM_UP);
     }
-    rates.sort_by(f64::total_cmp);
-    println!(
-        "  rounds: {}",
-        rates
-            .iter()
-            .map(|r| format!("{r:.0}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    (rates[rates.len() / 2], refused)
+    let mut rates = vec![Vec::new(); targets.len()];
+    let mut refused = vec![0u64; targets.len()];
+    for _ in 0..ROUNDS {
+        for (i, (url, request)) in targets.iter().enumerate() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let before = count(&sink_stats(sink).await);
+            let started = Instant::now();
+            let result = wrk(dir, url, request, SECONDS);
+            let after = count(&sink_stats(sink).await);
+            rates[i].push((after - before) as f64 / started.elapsed().as_secs_f64());
+            refused[i] += result.non_2xx;
+        }
+    }
+    rates
+        .into_iter()
+        .zip(refused)
+        .map(|(mut rates, refused)| {
+            rates.sort_by(f64::total_cmp);
+            println!(
+                "  rounds: {}",
+                rates
+                    .iter()
+                    .map(|r| format!("{r:.0}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+            (rates[rates.len() / 2], refused)
+        })
+        .collect()
 }
 
 /// p50 and p99 (ms) from ingress to sink while sending at `rate`.
@@ -120,21 +125,20 @@ async fn main() {
         let ingress = format!("{}/bench/events", broker.events);
         let request = EventRequest::new("bench.event", Some(&token));
 
-        let (mesh_rate, mesh_refused) =
-            delivered_per_second(work.path(), &ingress, &request, sink_port).await;
+        let nginx_dir = work.path().join("nginx");
+        std::fs::create_dir_all(&nginx_dir).expect("dir");
+        let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
+        let plain = EventRequest::new("bench.event", None);
+        let nginx_url = format!("http://127.0.0.1:{nginx_port}/");
+        let mut targets: Vec<(&str, &EventRequest)> = vec![(&ingress, &request)];
+        if wants("throughput") {
+            targets.push((&nginx_url, &plain));
+        }
+        let measured = delivered_per_second(work.path(), &targets, sink_port).await;
+        let (mesh_rate, mesh_refused) = measured[0];
         println!("meshbroker: {mesh_rate:.0} events/s delivered ({mesh_refused} refused)");
         if wants("throughput") {
-            let nginx_dir = work.path().join("nginx");
-            std::fs::create_dir_all(&nginx_dir).expect("dir");
-            let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
-            let plain = EventRequest::new("bench.event", None);
-            let (nginx_rate, _) = delivered_per_second(
-                work.path(),
-                &format!("http://127.0.0.1:{nginx_port}/"),
-                &plain,
-                sink_port,
-            )
-            .await;
+            let (nginx_rate, _) = measured[1];
             println!("nginx: {nginx_rate:.0} events/s delivered");
             rows.push((
                 "1. throughput, meshbroker".into(),
@@ -202,7 +206,7 @@ async fn main() {
                     );
                 }
                 let (rate, _) =
-                    delivered_per_second(work.path(), &ingress, &request, sink_port).await;
+                    delivered_per_second(work.path(), &[(&ingress, &request)], sink_port).await[0];
                 if total == 1 {
                     one = rate;
                 }
@@ -246,10 +250,12 @@ async fn main() {
         api.wait_ready("team-b", 1).await;
         let ingress = format!("{}/bench/events", broker.events);
         let request = EventRequest::new("bench.event", Some(&token));
-        let (healthy_rate, _) = delivered_per_second(work.path(), &ingress, &request, port_b).await;
+        let (healthy_rate, _) =
+            delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
         let (_, healthy_p99) = latency(&ingress, &request, healthy_rate / 2.0, port_b).await;
         sink_post(port_a, "/_fault", "2000").await;
-        let (faulty_rate, _) = delivered_per_second(work.path(), &ingress, &request, port_b).await;
+        let (faulty_rate, _) =
+            delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
         let (_, faulty_p99) = latency(&ingress, &request, healthy_rate / 2.0, port_b).await;
         println!(
             "isolation: B {healthy_rate:.0}/s p99 {healthy_p99:.2} ms → with A failing {faulty_rate:.0}/s p99 {faulty_p99:.2} ms"
