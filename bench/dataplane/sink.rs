@@ -42,6 +42,9 @@ pub async fn serve() {
         "listening {}",
         listener.local_addr().expect("address").port()
     );
+    let listener = axum::serve::ListenerExt::tap_io(listener, |io: &mut tokio::net::TcpStream| {
+        let _ = io.set_nodelay(true);
+    });
     axum::serve(listener, app).await.expect("sink serves");
 }
 

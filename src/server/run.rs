@@ -8,6 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use axum::routing::get;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use super::endpoints::EndpointsFile;
@@ -99,9 +100,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);
 
-    let control_server = axum::serve(control, control_app(state.clone()))
+    // Small request/response exchanges: never hold a response back for Nagle.
+    let nodelay = |io: &mut tokio::net::TcpStream| {
+        let _ = io.set_nodelay(true);
+    };
+    let control_server = axum::serve(control.tap_io(nodelay), control_app(state.clone()))
         .with_graceful_shutdown(shutdown.clone().wait());
-    let events_server = axum::serve(events, events_app(state.clone()))
+    let events_server = axum::serve(events.tap_io(nodelay), events_app(state.clone()))
         .with_graceful_shutdown(shutdown.clone().wait());
     let control_task = tokio::spawn(async move { control_server.await });
     let events_task = tokio::spawn(async move { events_server.await });
