@@ -75,7 +75,9 @@ pub async fn post(
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    Reply::from(request.send().await.expect("events request")).await
+    let reply = Reply::from(request.send().await.expect("events request")).await;
+    super::openapi::events().check("post", &super::openapi::event_template(path), &reply);
+    reply
 }
 
 /// An order.created v1 event (its payload satisfies the example's schema).
@@ -94,11 +96,14 @@ pub async fn send_order(broker: &Broker, token: &str, id: &str) -> Reply {
 
 /// Any method on the events listener, for method tests.
 pub async fn request(broker: &Broker, method: Method, path: &str, token: &str) -> Reply {
+    let verb = method.as_str().to_ascii_lowercase();
     let request = broker
         .http
         .request(method, format!("{}{path}", broker.events))
         .bearer_auth(token);
-    Reply::from(request.send().await.expect("events request")).await
+    let reply = Reply::from(request.send().await.expect("events request")).await;
+    super::openapi::events().check(&verb, &super::openapi::event_template(path), &reply);
+    reply
 }
 
 /// Issues a namespace token.

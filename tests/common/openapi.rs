@@ -22,6 +22,7 @@ fn load(name: &'static str) -> Spec {
 
 static OSB: LazyLock<Spec> = LazyLock::new(|| load("osb.yaml"));
 static RESOURCES: LazyLock<Spec> = LazyLock::new(|| load("resources.yaml"));
+static EVENTS: LazyLock<Spec> = LazyLock::new(|| load("events.yaml"));
 
 pub fn osb() -> &'static Spec {
     &OSB
@@ -29,6 +30,25 @@ pub fn osb() -> &'static Spec {
 
 pub fn resources() -> &'static Spec {
     &RESOURCES
+}
+
+pub fn events() -> &'static Spec {
+    &EVENTS
+}
+
+/// The events listener's route template for a concrete path.
+pub fn event_template(path: &str) -> String {
+    let path = path.split('?').next().unwrap_or_default();
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    match segments.as_slice() {
+        ["healthz"] => "/healthz".into(),
+        ["channels", _, _] => "/channels/{namespace}/{channel}".into(),
+        [_, "events"] => "/{application}/events".into(),
+        [_, "v2", "events"] => "/{application}/v2/events".into(),
+        [_, "v1", "events"] => "/{application}/v1/events".into(),
+        [_, _] => "/{namespace}/{broker}".into(),
+        _ => path.to_string(),
+    }
 }
 
 /// The resource API's route template for a concrete path.

@@ -147,8 +147,21 @@ async fn bad_requests_get_the_right_status_and_a_named_problem() {
     .await;
     assert_eq!(bad_json.status, 400);
 
-    let unknown = post(&broker, "/nobody/events", &token, &binary("1", "t"), "{}").await;
+    let unknown = post(
+        &broker,
+        "/nobody/events",
+        &broker.admin_token,
+        &binary("1", "t"),
+        "{}",
+    )
+    .await;
     assert_eq!(unknown.status, 404, "{}", unknown.text);
+    let foreign = post(&broker, "/nobody/events", &token, &binary("1", "t"), "{}").await;
+    assert_eq!(
+        foreign.status, 403,
+        "another Application's credential learns nothing: {}",
+        foreign.text
+    );
     let too_large = post(
         &broker,
         "/commerce/events",
@@ -365,4 +378,33 @@ async fn the_broker_ingress_takes_events_from_its_namespace_only() {
             .status,
         404
     );
+}
+
+#[tokio::test]
+async fn an_applications_channel_takes_its_events_only_through_the_application() {
+    let (broker, _, sink) = with_sink().await;
+    let integration = namespace_token(&broker, INTEGRATION, "insider").await;
+    let refused = crate::common::eventually("the token to be known", async || {
+        let reply = post(
+            &broker,
+            &format!("/channels/{INTEGRATION}/{APPLICATION}"),
+            &integration,
+            &binary("x", "t"),
+            "{}",
+        )
+        .await;
+        (reply.status != 401).then_some(reply)
+    })
+    .await;
+    assert_eq!(
+        refused.status, 403,
+        "no way around the credential, source and schema: {}",
+        refused.text
+    );
+    assert!(
+        refused.message().contains("/commerce/events"),
+        "{}",
+        refused.text
+    );
+    assert_eq!(sink.count(), 0);
 }

@@ -144,26 +144,49 @@ pub struct Dispatcher {
     deps: Arc<DispatchDeps>,
 }
 
-/// A place held in a dispatcher's queue and in its namespace's budget.
-pub struct Reservation {
-    dispatcher: Arc<Dispatcher>,
-    place: OwnedSemaphorePermit,
-    claim: Claim,
+/// What admitting an event to a subscriber holds until the request commits:
+/// a place in its queue and its namespace's budget, or, when those are full, a
+/// slot to send the event straight to its dead-letter sink (the overflow
+/// policy). Dropped uncommitted, it gives everything back.
+pub enum Reservation {
+    Queue {
+        dispatcher: Arc<Dispatcher>,
+        place: OwnedSemaphorePermit,
+        claim: Claim,
+    },
+    DeadLetter {
+        dispatcher: Arc<Dispatcher>,
+        slot: OwnedSemaphorePermit,
+    },
 }
 
 impl Reservation {
-    /// Queues the event in the place held, starting a worker if none is free.
+    /// Commits: queues the event (starting a worker if none is free), or sends
+    /// it on to the dead-letter sink.
     pub fn send(self, event: Arc<PreparedEvent>) {
-        let Reservation {
-            dispatcher,
-            place,
-            claim,
-        } = self;
-        dispatcher.enqueue(Queued {
-            event,
-            _place: place,
-            _claim: claim,
-        });
+        match self {
+            Reservation::Queue {
+                dispatcher,
+                place,
+                claim,
+            } => {
+                dispatcher.enqueue(Queued {
+                    event,
+                    _place: place,
+                    _claim: claim,
+                });
+            }
+            Reservation::DeadLetter { dispatcher, slot } => {
+                let target = dispatcher.target.load_full();
+                let deps = dispatcher.deps.clone();
+                deps.in_flight.start();
+                tokio::spawn(async move {
+                    dead_letter_overflow(&deps, &target, &event, &mut Sessions::default()).await;
+                    deps.in_flight.finish();
+                    drop(slot);
+                });
+            }
+        }
     }
 }
 
@@ -204,14 +227,24 @@ impl Dispatcher {
         }
     }
 
-    /// A place in the queue, or None when the queue or the namespace's budget is full.
+    /// A place in the queue; when the queue or the namespace's budget is full, a
+    /// slot towards the dead-letter sink if there is one; otherwise None.
     pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
-        let place = self.places.clone().try_acquire_owned().ok()?;
-        let claim = self.budget.try_claim(&self.deps.in_flight)?;
-        Some(Reservation {
+        if let Ok(place) = self.places.clone().try_acquire_owned()
+            && let Some(claim) = self.budget.try_claim(&self.deps.in_flight)
+        {
+            return Some(Reservation::Queue {
+                dispatcher: self.clone(),
+                place,
+                claim,
+            });
+        }
+        // No sink: a full queue refuses the event.
+        self.target.load().policy.dead_letter_sink.as_ref()?;
+        let slot = self.overflow_slots.clone().try_acquire_owned().ok()?;
+        Some(Reservation::DeadLetter {
             dispatcher: self.clone(),
-            place,
-            claim,
+            slot,
         })
     }
 
@@ -228,27 +261,6 @@ impl Dispatcher {
             // Every worker is busy; one takes this event when it is done.
             lanes.running.fetch_sub(1, Ordering::AcqRel);
         }
-    }
-
-    /// The overflow policy for a full queue: the event goes straight to the
-    /// dead-letter sink (as a 429 from the queue). False when there is no sink
-    /// or the overflow is itself full; the caller then refuses the event.
-    pub fn overflow_to_dead_letter(&self, event: Arc<PreparedEvent>) -> bool {
-        let target = self.target.load_full();
-        if target.policy.dead_letter_sink.is_none() {
-            return false;
-        }
-        let Ok(slot) = self.overflow_slots.clone().try_acquire_owned() else {
-            return false;
-        };
-        let deps = self.deps.clone();
-        deps.in_flight.start();
-        tokio::spawn(async move {
-            dead_letter_overflow(&deps, &target, &event, &mut Sessions::default()).await;
-            deps.in_flight.finish();
-            drop(slot);
-        });
-        true
     }
 }
 

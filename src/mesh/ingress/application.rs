@@ -26,7 +26,9 @@ fn route_of(
     application: &str,
 ) -> Result<Arc<ApplicationRoute>, IngressError> {
     check_serving(state)?;
-    let caller = state.auth.bearer(headers)?;
+    // Authorise before looking up: a foreign token learns nothing about which
+    // Applications exist.
+    state.auth.bearer(headers)?.may_send_for(application)?;
     let route = state
         .router
         .table()
@@ -34,7 +36,6 @@ fn route_of(
         .get(application)
         .cloned()
         .ok_or_else(|| IngressError::NotFound(format!("no Application {application:?}")))?;
-    caller.may_send_for(application)?;
     Ok(route)
 }
 

@@ -8,6 +8,7 @@ use axum::response::Response;
 
 use super::IngressError;
 use super::request::{accepted, admit, check_serving, decode, preflight, read_body};
+use crate::auth::Caller;
 use crate::mesh::dispatch::ttl;
 use crate::server::AppState;
 
@@ -22,11 +23,19 @@ pub async fn receive(
         return Ok(answer);
     }
     check_serving(&state)?;
-    state.auth.bearer(&headers)?.may_send_into(&namespace)?;
+    let caller = state.auth.bearer(&headers)?;
+    caller.may_send_into(&namespace)?;
     let table = state.router.table();
     let route = table
         .channel(&namespace, &channel)
         .ok_or_else(|| IngressError::NotFound(format!("no Channel {namespace}/{channel}")))?;
+    if let Some(application) = &route.application
+        && caller != Caller::Admin
+    {
+        return Err(IngressError::Forbidden(format!(
+            "Channel {namespace}/{channel} carries Application {application}'s events: send them to /{application}/events"
+        )));
+    }
     let body = read_body(&state, body).await?;
     let mut events = decode(&headers, body)?;
     events

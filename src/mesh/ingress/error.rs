@@ -20,7 +20,7 @@ pub enum IngressError {
     Forbidden(String),
     #[error("{0}")]
     NotFound(String),
-    #[error("only POST is accepted here")]
+    #[error("only POST (and OPTIONS) is accepted here")]
     MethodNotAllowed,
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),

@@ -240,6 +240,7 @@ impl Builder {
             let route = ChannelRoute {
                 namespace: namespace.clone(),
                 name: name.clone(),
+                application: application.cloned(),
                 subscribers,
             };
             routes.insert((namespace, name), Arc::new(route));

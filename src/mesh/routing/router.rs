@@ -2,7 +2,8 @@
 //! where that is impossible, handled by the overflow policy:
 //!
 //! 1. A subscriber whose queue (or whose namespace's budget) is full sends the
-//!    event straight to its dead-letter sink, when it has one.
+//!    event straight to its dead-letter sink, when it has one — once the request
+//!    commits, so a refused request dead-letters nothing.
 //! 2. Otherwise, at a Broker's own ingress, the whole request is refused (429):
 //!    nothing is queued, the sender retries.
 //! 3. Fanning out from a Channel (an Application's events), a full namespace must
@@ -17,7 +18,7 @@ use arc_swap::ArcSwap;
 use cloudevents::Event;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
-use crate::mesh::dispatch::{Dispatcher, PreparedEvent, ReplySink, Reservation};
+use crate::mesh::dispatch::{PreparedEvent, ReplySink, Reservation};
 use crate::telemetry::{Metrics, Throttle};
 
 static MISSED_LOG: Throttle = Throttle::new();
@@ -34,23 +35,6 @@ pub struct Router {
     metrics: Arc<Metrics>,
 }
 
-/// What admitting one event to one subscriber came to.
-enum Admitted {
-    Queued(Reservation),
-    /// Full; the dead-letter sink took it.
-    DeadLettered,
-    /// Full, and nothing could take it.
-    Refused,
-}
-
-fn admit(dispatcher: &Arc<Dispatcher>, event: &Arc<PreparedEvent>) -> Admitted {
-    match dispatcher.try_reserve() {
-        Some(reservation) => Admitted::Queued(reservation),
-        None if dispatcher.overflow_to_dead_letter(event.clone()) => Admitted::DeadLettered,
-        None => Admitted::Refused,
-    }
-}
-
 /// Reservations for every Trigger of `broker` matching `event`; None if one is
 /// refused (the reservations already made are released when dropped).
 fn admit_to_broker(
@@ -60,11 +44,7 @@ fn admit_to_broker(
 ) -> Option<()> {
     let mut taken = Vec::new();
     for dispatcher in broker.triggers.matching(&event.event) {
-        match admit(dispatcher, event) {
-            Admitted::Queued(reservation) => taken.push((reservation, event.clone())),
-            Admitted::DeadLettered => {}
-            Admitted::Refused => return None,
-        }
+        taken.push((dispatcher.try_reserve()?, event.clone()));
     }
     held.extend(taken);
     Some(())
@@ -138,13 +118,12 @@ impl Router {
                     ChannelSubscriber::Broker(broker) => {
                         admit_to_broker(broker, event, &mut held).is_some()
                     }
-                    ChannelSubscriber::Http(dispatcher) => match admit(dispatcher, event) {
-                        Admitted::Queued(reservation) => {
+                    ChannelSubscriber::Http(dispatcher) => match dispatcher.try_reserve() {
+                        Some(reservation) => {
                             held.push((reservation, event.clone()));
                             true
                         }
-                        Admitted::DeadLettered => true,
-                        Admitted::Refused => false,
+                        None => false,
                     },
                 };
                 if fits {

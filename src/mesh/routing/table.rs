@@ -26,6 +26,9 @@ pub struct ApplicationRoute {
 pub struct ChannelRoute {
     pub namespace: String,
     pub name: String,
+    /// The Application whose Channel this is: its events enter through the
+    /// Application's ingress (credential, source, schema), not the Channel's.
+    pub application: Option<String>,
     pub subscribers: Vec<ChannelSubscriber>,
 }
 
