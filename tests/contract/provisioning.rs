@@ -379,7 +379,13 @@ async fn deleting_an_application_removes_its_channel_and_source() {
     let sources = format!(
         "/apis/sources.kyma-project.io/v1alpha1/namespaces/{INTEGRATION}/httpsources/{APPLICATION}"
     );
-    assert!(broker.admin().find(&sources).await.is_none());
+    let credential = format!("{}/{APPLICATION}", access_tokens(INTEGRATION));
+    eventually("the HTTPSource and the credential to go", async || {
+        let gone = broker.admin().find(&sources).await.is_none()
+            && broker.admin().find(&credential).await.is_none();
+        gone.then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
