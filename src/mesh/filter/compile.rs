@@ -134,16 +134,16 @@ impl Filter {
         }
     }
 
-    /// The `type` every matching event must have, when the filter pins one at
-    /// its top level (an exact match AND-ed with the rest): the index key.
-    pub fn required_type(&self) -> Option<&str> {
+    /// The value of `attribute` every matching event must have, when the filter
+    /// pins one at its top level (an exact match AND-ed with the rest): an index key.
+    pub fn required(&self, attribute: &str) -> Option<&str> {
         match self {
             Filter::Attribute { name, value } | Filter::Exact { name, value }
-                if name == "type" && !value.is_empty() =>
+                if name == attribute && !value.is_empty() =>
             {
                 Some(value)
             }
-            Filter::All(filters) => filters.iter().find_map(Filter::required_type),
+            Filter::All(filters) => filters.iter().find_map(|f| f.required(attribute)),
             _ => None,
         }
     }
@@ -250,27 +250,22 @@ mod tests {
     }
 
     #[test]
-    fn the_required_type_is_found_at_the_top_level_only() {
-        assert_eq!(
-            trigger(serde_json::json!({"filter": {"attributes": {"type": "a", "source": "s"}}}))
-                .required_type(),
-            Some("a")
+    fn required_values_are_found_at_the_top_level_only() {
+        let both =
+            trigger(serde_json::json!({"filter": {"attributes": {"type": "a", "source": "s"}}}));
+        assert_eq!(both.required("type"), Some("a"));
+        assert_eq!(both.required("source"), Some("s"));
+        let mixed = trigger(
+            serde_json::json!({"filters": [{"exact": {"type": "b"}}, {"prefix": {"source": "/"}}]}),
         );
-        assert_eq!(trigger(serde_json::json!({"filters": [{"exact": {"type": "b"}}, {"prefix": {"source": "/"}}]})).required_type(), Some("b"));
-        assert_eq!(
-            trigger(serde_json::json!({"filters": [{"any": [{"exact": {"type": "b"}}]}]}))
-                .required_type(),
-            None
-        );
-        assert_eq!(
-            trigger(serde_json::json!({"filters": [{"not": {"exact": {"type": "b"}}}]}))
-                .required_type(),
-            None
-        );
-        assert_eq!(
-            trigger(serde_json::json!({"filter": {"attributes": {"type": ""}}})).required_type(),
-            None
-        );
+        assert_eq!(mixed.required("type"), Some("b"));
+        assert_eq!(mixed.required("source"), None, "a prefix pins nothing");
+        let nested = trigger(serde_json::json!({"filters": [{"any": [{"exact": {"type": "b"}}]}]}));
+        assert_eq!(nested.required("type"), None);
+        let negated = trigger(serde_json::json!({"filters": [{"not": {"exact": {"type": "b"}}}]}));
+        assert_eq!(negated.required("type"), None);
+        let any_value = trigger(serde_json::json!({"filter": {"attributes": {"type": ""}}}));
+        assert_eq!(any_value.required("type"), None);
     }
 
     #[test]
