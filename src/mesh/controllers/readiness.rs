@@ -12,7 +12,8 @@ use super::MeshSettings;
 use super::resolve::resolve_destination;
 use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 use crate::resources::{
-    Broker, Channel, ConditionStatus, Conditions, HttpSource, Subscription, Trigger, Typed, kind_of,
+    Broker, Channel, ConditionStatus, Conditions, Destination, HttpSource, Subscription, Trigger,
+    Typed, kind_of,
 };
 use crate::server::Shutdown;
 use crate::store::{LabelSelector, StoreError, TypedStore};
@@ -309,18 +310,14 @@ impl Reconciler for SubscriptionStatusController {
             resolve_destination(store, &subscription.spec.subscriber, namespace).await?;
         status.physical_subscription.subscriber_uri = subscriber.as_ref().ok().cloned();
         set_resolved(&mut status, "SubscriberResolved", &subscriber);
-        let mut ready = channel_ready && subscriber.is_ok();
-        if let Some(sink) = subscription
+        let sink = subscription
             .spec
             .delivery
             .as_ref()
-            .and_then(|d| d.dead_letter_sink.as_ref())
-        {
-            let sink = resolve_destination(store, sink, namespace).await?;
-            status.physical_subscription.dead_letter_sink_uri = sink.as_ref().ok().cloned();
-            set_resolved(&mut status, "DeadLetterSinkResolved", &sink);
-            ready &= sink.is_ok();
-        }
+            .and_then(|d| d.dead_letter_sink.as_ref());
+        let (sink_uri, sink_ok) = resolve_dead_letter(store, &mut status, sink, namespace).await?;
+        status.physical_subscription.dead_letter_sink_uri = sink_uri;
+        let ready = channel_ready && subscriber.is_ok() && sink_ok;
         let read = subscription.status.clone().unwrap_or_default();
         let carried = read.physical_subscription == status.physical_subscription;
         let requeue = set_ready(
@@ -375,29 +372,16 @@ impl Reconciler for TriggerStatusController {
         let subscriber = resolve_destination(store, &trigger.spec.subscriber, namespace).await?;
         status.subscriber_uri = subscriber.as_ref().ok().cloned();
         set_resolved(&mut status, "SubscriberResolved", &subscriber);
-        let mut ready = broker_ready && subscriber.is_ok();
+        let ready = broker_ready && subscriber.is_ok();
         let delivery = trigger
             .spec
             .delivery
             .as_ref()
             .or(broker.as_ref().and_then(|b| b.spec.delivery.as_ref()));
-        match delivery.and_then(|d| d.dead_letter_sink.as_ref()) {
-            Some(sink) => {
-                let sink = resolve_destination(store, sink, namespace).await?;
-                status.dead_letter_sink_uri = sink.as_ref().ok().cloned();
-                set_resolved(&mut status, "DeadLetterSinkResolved", &sink);
-                ready &= sink.is_ok();
-            }
-            None => {
-                status.dead_letter_sink_uri = None;
-                status.set_condition(
-                    "DeadLetterSinkResolved",
-                    ConditionStatus::True,
-                    "NoDeadLetterSink",
-                    "no dead-letter sink is configured",
-                );
-            }
-        }
+        let sink = delivery.and_then(|d| d.dead_letter_sink.as_ref());
+        let (sink_uri, sink_ok) = resolve_dead_letter(store, &mut status, sink, namespace).await?;
+        status.dead_letter_sink_uri = sink_uri;
+        let ready = ready && sink_ok;
         let read = trigger.status.clone().unwrap_or_default();
         let carried = read.subscriber_uri == status.subscriber_uri
             && read.dead_letter_sink_uri == status.dead_letter_sink_uri;
@@ -413,6 +397,28 @@ impl Reconciler for TriggerStatusController {
         self.0.write(trigger, status).await?;
         Ok(requeue)
     }
+}
+
+/// The dead-letter sink's URI and its `DeadLetterSinkResolved` condition; false
+/// when one is configured but does not resolve.
+async fn resolve_dead_letter(
+    store: &TypedStore,
+    status: &mut impl Conditions,
+    sink: Option<&Destination>,
+    namespace: &str,
+) -> Result<(Option<String>, bool), StoreError> {
+    let Some(sink) = sink else {
+        status.set_condition(
+            "DeadLetterSinkResolved",
+            ConditionStatus::True,
+            "NoDeadLetterSink",
+            "no dead-letter sink is configured",
+        );
+        return Ok((None, true));
+    };
+    let resolved = resolve_destination(store, sink, namespace).await?;
+    set_resolved(status, "DeadLetterSinkResolved", &resolved);
+    Ok((resolved.as_ref().ok().cloned(), resolved.is_ok()))
 }
 
 fn set_resolved(status: &mut impl Conditions, condition: &str, resolved: &Result<String, String>) {

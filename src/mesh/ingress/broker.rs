@@ -7,8 +7,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, admit, check_serving, decode, preflight, read_body};
-use crate::mesh::dispatch::ttl;
+use super::request::{accepted, admit, check_serving, namespaced_events, preflight};
 use crate::server::AppState;
 
 pub async fn receive(
@@ -27,11 +26,7 @@ pub async fn receive(
     let route = table
         .broker(&namespace, &broker)
         .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
-    let body = read_body(&state, body).await?;
-    let mut events = decode(&headers, body)?;
-    events
-        .iter_mut()
-        .for_each(|incoming| ttl::ensure(&mut incoming.event));
+    let events = namespaced_events(&state, &headers, body).await?;
     admit(&state, events, |events| {
         state.router.send_to_broker(route, events)
     })

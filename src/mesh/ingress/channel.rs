@@ -7,9 +7,8 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, admit, check_serving, decode, preflight, read_body};
+use super::request::{accepted, admit, check_serving, namespaced_events, preflight};
 use crate::auth::Caller;
-use crate::mesh::dispatch::ttl;
 use crate::server::AppState;
 
 pub async fn receive(
@@ -36,11 +35,7 @@ pub async fn receive(
             "Channel {namespace}/{channel} carries Application {application}'s events: send them to /{application}/events"
         )));
     }
-    let body = read_body(&state, body).await?;
-    let mut events = decode(&headers, body)?;
-    events
-        .iter_mut()
-        .for_each(|incoming| ttl::ensure(&mut incoming.event));
+    let events = namespaced_events(&state, &headers, body).await?;
     admit(&state, events, |events| {
         state.router.send_to_channel(route, events)
     })

@@ -12,7 +12,7 @@ use cloudevents::Event;
 use std::sync::Arc;
 
 use super::IngressError;
-use crate::mesh::dispatch::PreparedEvent;
+use crate::mesh::dispatch::{PreparedEvent, ttl};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
 use crate::mesh::routing::Overloaded;
 use crate::server::AppState;
@@ -82,6 +82,20 @@ pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, Ingress
         Mode::Structured => vec![Incoming::of(read_structured(&body)?)],
         Mode::Batched => read_batch(&body)?.into_iter().map(Incoming::of).collect(),
     })
+}
+
+/// A Broker's or Channel's request: its events, each given the loop guard's TTL.
+pub async fn namespaced_events(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Vec<Incoming>, IngressError> {
+    let body = read_body(state, body).await?;
+    let mut events = decode(headers, body)?;
+    for incoming in &mut events {
+        ttl::ensure(&mut incoming.event);
+    }
+    Ok(events)
 }
 
 /// How long a request waits for room when no subscriber can take its events,
