@@ -16,7 +16,7 @@ use processes::{start_meshbroker, start_nginx, start_sink};
 
 /// Seconds of load per measurement window, after a warm-up of `WARM_UP`.
 const SECONDS: u64 = 5;
-const WARM_UP: u64 = 3;
+const WARM_UP: u64 = 8;
 /// Windows per throughput figure; the median is reported.
 const ROUNDS: usize = 3;
 
