@@ -30,6 +30,8 @@ enum Command {
         #[command(flatten)]
         settings: Settings,
     },
+    /// Print the CustomResourceDefinitions of every kind meshbroker stores (YAML).
+    Crds,
 }
 
 #[tokio::main]
@@ -37,6 +39,18 @@ async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let settings = match cli.command {
         Some(Command::Serve { settings }) => settings,
+        Some(Command::Crds) => {
+            return match meshbroker::resources::crds::yaml() {
+                Ok(text) => {
+                    print!("{text}");
+                    std::process::ExitCode::SUCCESS
+                }
+                Err(error) => {
+                    eprintln!("meshbroker: cannot render the CRDs: {error}");
+                    std::process::ExitCode::FAILURE
+                }
+            };
+        }
         None => cli.settings,
     };
     let config = match settings.build() {

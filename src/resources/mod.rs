@@ -6,6 +6,7 @@
 mod access_token;
 mod application;
 pub(crate) mod condition;
+pub mod crds;
 mod destination;
 mod duration;
 mod eventing;
