@@ -28,7 +28,7 @@ enum Command {
     /// Run the broker: control listener, events listener, controllers (the default).
     Serve {
         #[command(flatten)]
-        settings: Settings,
+        settings: Box<Settings>,
     },
     /// Print the CustomResourceDefinitions of every kind meshbroker stores (YAML).
     Crds,
@@ -38,7 +38,7 @@ enum Command {
 async fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     let settings = match cli.command {
-        Some(Command::Serve { settings }) => settings,
+        Some(Command::Serve { settings }) => *settings,
         Some(Command::Crds) => {
             return match meshbroker::resources::crds::yaml() {
                 Ok(text) => {
