@@ -24,6 +24,8 @@ pub struct KindSpec {
     pub namespaced: bool,
     /// Only an admin may read or write it, even inside a namespace.
     pub admin_only: bool,
+    /// On a Kubernetes API server, its status is written through `/status`.
+    pub status_subresource: bool,
     validate: fn(&serde_json::Value) -> Result<(), Refusal>,
 }
 
@@ -142,7 +144,11 @@ fn validate_as<K: Typed>(object: &serde_json::Value) -> Result<(), Refusal> {
 }
 
 fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
+    // Every kind of ours with a status declares the subresource (the CRD derive
+    // does); Namespaces' status is never written by meshbroker.
+    let status_subresource = K::group(&()) != "" && K::kind(&()) != "ApplicationMapping";
     KindSpec {
+        status_subresource,
         group: K::group(&()).into_owned(),
         version: K::version(&()).into_owned(),
         kind: K::kind(&()).into_owned(),

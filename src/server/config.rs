@@ -16,6 +16,17 @@ pub enum LogFormat {
     Json,
 }
 
+/// Where resources live.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum StoreKind {
+    /// SQLite in the data directory.
+    #[default]
+    Embedded,
+    /// A Kubernetes API server (in-cluster config, or the kubeconfig / KUBECONFIG).
+    Kube,
+}
+
 /// The settings as given; every field optional so flags, environment and file merge.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -24,6 +35,9 @@ pub struct Settings {
     #[arg(long, env = "MESHBROKER_CONFIG")]
     #[serde(skip)]
     pub config: Option<PathBuf>,
+    /// Where resources live: `embedded` (SQLite) or `kube` (a Kubernetes API server).
+    #[arg(long, env = "MESHBROKER_STORE", value_enum)]
+    pub store: Option<StoreKind>,
     /// Address of the control listener (OSB API, resource API, health, metrics).
     #[arg(long, env = "MESHBROKER_CONTROL_ADDR")]
     pub control_addr: Option<SocketAddr>,
@@ -83,6 +97,7 @@ pub struct Settings {
 /// The validated configuration the server runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
+    pub store: StoreKind,
     pub control_addr: SocketAddr,
     pub events_addr: SocketAddr,
     pub events_url: Option<String>,
@@ -134,6 +149,7 @@ impl Settings {
         })?;
         Ok(Settings {
             config: self.config,
+            store: self.store.or(file.store),
             control_addr: self.control_addr.or(file.control_addr),
             events_addr: self.events_addr.or(file.events_addr),
             events_url: self.events_url.or(file.events_url),
@@ -187,6 +203,7 @@ impl Settings {
             }
         }
         Ok(Config {
+            store: settings.store.unwrap_or_default(),
             control_addr: settings
                 .control_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

@@ -13,12 +13,12 @@ use tokio::net::TcpListener;
 
 use super::endpoints::EndpointsFile;
 use super::state::Shutdown;
-use super::{AppState, Config};
+use super::{AppState, Config, StoreKind};
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
 use crate::mesh::controllers::{self, MeshSettings};
 use crate::mesh::dataplane::Dataplane;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
-use crate::store::{EmbeddedStore, Store, TypedStore};
+use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
 use crate::telemetry::{Metrics, track_requests};
 
 #[derive(Debug, thiserror::Error)]
@@ -47,7 +47,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     std::fs::create_dir_all(&data_dir).map_err(data_dir_error)?;
     EndpointsFile::clear_stale(&data_dir).map_err(data_dir_error)?;
-    let store: Arc<dyn Store> = Arc::new(EmbeddedStore::open(&data_dir.join("store.db"))?);
+    let store: Arc<dyn Store> = match config.store {
+        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&data_dir.join("store.db"))?),
+        StoreKind::Kube => Arc::new(KubeStore::connect().await?),
+    };
     let (credentials, files) = Credentials::load(
         &data_dir,
         config.admin_token.as_deref(),

@@ -56,6 +56,25 @@ impl LabelSelector {
     }
 }
 
+/// The selector in Kubernetes' query syntax, for a real API server.
+impl std::fmt::Display for LabelSelector {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let clauses: Vec<String> = self
+            .requirements
+            .iter()
+            .map(|r| match r {
+                Requirement::Equals(k, v) => format!("{k}={v}"),
+                Requirement::NotEquals(k, v) => format!("{k}!={v}"),
+                Requirement::In(k, vs) => format!("{k} in ({})", vs.join(",")),
+                Requirement::NotIn(k, vs) => format!("{k} notin ({})", vs.join(",")),
+                Requirement::Exists(k) => k.clone(),
+                Requirement::DoesNotExist(k) => format!("!{k}"),
+            })
+            .collect();
+        f.write_str(&clauses.join(","))
+    }
+}
+
 /// Splits on commas outside parentheses.
 fn split_clauses(text: &str) -> Vec<&str> {
     let mut clauses = Vec::new();
@@ -165,6 +184,17 @@ mod tests {
             let parsed = LabelSelector::parse(selector).expect(selector);
             assert_eq!(parsed.matches(Some(&l)), expected, "{selector}");
         }
+    }
+
+    #[test]
+    fn selectors_print_back_in_query_syntax() {
+        let text = "a=b,c!=d,e in (x,y),f notin (z),g,!h";
+        let parsed = LabelSelector::parse(text).expect("valid");
+        assert_eq!(parsed.to_string(), text);
+        assert_eq!(
+            LabelSelector::parse(&parsed.to_string()).expect("again"),
+            parsed
+        );
     }
 
     #[test]

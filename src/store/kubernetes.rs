@@ -1,0 +1,270 @@
+//! The Kubernetes backend: the `Store` trait on a real API server through kube-rs
+//! (`Api<DynamicObject>` per kind). resourceVersion conflicts, missing objects and
+//! namespaces map to the same `StoreError`s as the embedded store, so everything
+//! above the seam runs unchanged. Status is written through the `/status`
+//! subresource, as the API server requires.
+
+use async_trait::async_trait;
+use futures::{StreamExt, TryStreamExt};
+use kube::api::{
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent as KubeEvent,
+    WatchParams,
+};
+use kube::core::TypeMeta;
+use kube::{Client, Error};
+
+use super::{
+    LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
+};
+use crate::resources::{Invalid, KindSpec};
+
+#[derive(Clone)]
+pub struct KubeStore {
+    client: Client,
+}
+
+impl KubeStore {
+    /// In-cluster configuration, or the kubeconfig (`KUBECONFIG`, ~/.kube/config).
+    pub async fn connect() -> Result<Self, StoreError> {
+        let client = Client::try_default()
+            .await
+            .map_err(|e| StoreError::internal(format!("cannot reach Kubernetes: {e}")))?;
+        Ok(Self { client })
+    }
+
+    fn api(&self, kind: &KindSpec, namespace: Option<&str>) -> Api<DynamicObject> {
+        let resource = ApiResource {
+            group: kind.group.clone(),
+            version: kind.version.clone(),
+            api_version: kind.api_version(),
+            kind: kind.kind.clone(),
+            plural: kind.plural.clone(),
+        };
+        match namespace.filter(|_| kind.namespaced) {
+            Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, &resource),
+            None => Api::all_with(self.client.clone(), &resource),
+        }
+    }
+}
+
+fn with_types(kind: &KindSpec, mut object: DynamicObject) -> DynamicObject {
+    object.types = Some(TypeMeta {
+        api_version: kind.api_version(),
+        kind: kind.kind.clone(),
+    });
+    object
+}
+
+/// The API server's answer in the store's terms.
+fn mapped(error: Error, kind: &KindSpec, name: &str, namespace: Option<&str>) -> StoreError {
+    let Error::Api(status) = error else {
+        return StoreError::internal(error);
+    };
+    let named = || (kind.kind.clone(), name.to_string());
+    match status.code {
+        404 if status.message.contains("namespaces") && !kind.kind.eq("Namespace") => {
+            StoreError::NamespaceNotFound(namespace.unwrap_or_default().to_string())
+        }
+        404 => StoreError::NotFound {
+            kind: named().0,
+            name: named().1,
+        },
+        409 if status.reason == "AlreadyExists" => StoreError::AlreadyExists {
+            kind: named().0,
+            name: named().1,
+        },
+        409 => StoreError::Conflict {
+            kind: named().0,
+            name: named().1,
+            given: String::new(),
+        },
+        410 => StoreError::Expired(status.message),
+        400 | 422 => StoreError::Invalid(Invalid::new("", status.message)),
+        _ => StoreError::Internal(format!(
+            "{} {}: {}",
+            status.code, status.reason, status.message
+        )),
+    }
+}
+
+fn namespace_of(object: &DynamicObject) -> Option<&str> {
+    object.metadata.namespace.as_deref()
+}
+
+#[async_trait]
+impl Store for KubeStore {
+    async fn get(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<DynamicObject, StoreError> {
+        let object = self
+            .api(kind, namespace)
+            .get(name)
+            .await
+            .map_err(|e| mapped(e, kind, name, namespace))?;
+        Ok(with_types(kind, object))
+    }
+
+    async fn list(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<ObjectList, StoreError> {
+        let params = ListParams::default().labels(&selector.to_string());
+        let list = self
+            .api(kind, namespace)
+            .list(&params)
+            .await
+            .map_err(|e| mapped(e, kind, "", namespace))?;
+        Ok(ObjectList {
+            resource_version: list.metadata.resource_version.clone().unwrap_or_default(),
+            items: list
+                .items
+                .into_iter()
+                .map(|o| with_types(kind, o))
+                .collect(),
+        })
+    }
+
+    async fn create(
+        &self,
+        kind: &'static KindSpec,
+        object: DynamicObject,
+    ) -> Result<DynamicObject, StoreError> {
+        let object = with_types(kind, object);
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let namespace = namespace_of(&object).map(str::to_string);
+        let api = self.api(kind, namespace.as_deref());
+        let status = object.data.get("status").cloned();
+        let created = api
+            .create(&PostParams::default(), &object)
+            .await
+            .map_err(|e| mapped(e, kind, &name, namespace.as_deref()))?;
+        // The API server drops status on create; write it through /status.
+        self.write_status(kind, &api, created, status, &name, namespace.as_deref())
+            .await
+    }
+
+    async fn replace(
+        &self,
+        kind: &'static KindSpec,
+        object: DynamicObject,
+    ) -> Result<DynamicObject, StoreError> {
+        let object = with_types(kind, object);
+        let name = object.metadata.name.clone().unwrap_or_default();
+        let namespace = namespace_of(&object).map(str::to_string);
+        let api = self.api(kind, namespace.as_deref());
+        let status = object.data.get("status").cloned();
+        let replaced = api
+            .replace(&name, &PostParams::default(), &object)
+            .await
+            .map_err(|e| mapped(e, kind, &name, namespace.as_deref()))?;
+        self.write_status(kind, &api, replaced, status, &name, namespace.as_deref())
+            .await
+    }
+
+    async fn delete(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Result<DynamicObject, StoreError> {
+        let api = self.api(kind, namespace);
+        let existing = api
+            .get(name)
+            .await
+            .map_err(|e| mapped(e, kind, name, namespace))?;
+        api.delete(name, &DeleteParams::default())
+            .await
+            .map_err(|e| mapped(e, kind, name, namespace))?;
+        Ok(with_types(kind, existing))
+    }
+
+    async fn watch(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+        since: Option<&str>,
+    ) -> Result<WatchStream, StoreError> {
+        let api = self.api(kind, namespace);
+        // Without a starting point: every current object as Added, then changes.
+        let (initial, since) = match since.filter(|s| !s.is_empty() && *s != "0") {
+            Some(since) => (Vec::new(), since.to_string()),
+            None => {
+                let list = self.list(kind, namespace, selector).await?;
+                let added = list.items.into_iter().map(|object| {
+                    Ok(WatchEvent {
+                        type_: WatchEventType::Added,
+                        object,
+                    })
+                });
+                (added.collect(), list.resource_version)
+            }
+        };
+        let params = WatchParams::default()
+            .labels(&selector.to_string())
+            .timeout(290);
+        let events = api
+            .watch(&params, &since)
+            .await
+            .map_err(|e| mapped(e, kind, "", namespace))?;
+        let changes = events
+            .map_err(move |e| mapped(e, kind, "", None))
+            .filter_map(move |event| {
+                futures::future::ready(match event {
+                    Ok(KubeEvent::Added(object)) => Some(Ok(WatchEvent {
+                        type_: WatchEventType::Added,
+                        object: with_types(kind, object),
+                    })),
+                    Ok(KubeEvent::Modified(object)) => Some(Ok(WatchEvent {
+                        type_: WatchEventType::Modified,
+                        object: with_types(kind, object),
+                    })),
+                    Ok(KubeEvent::Deleted(object)) => Some(Ok(WatchEvent {
+                        type_: WatchEventType::Deleted,
+                        object: with_types(kind, object),
+                    })),
+                    Ok(KubeEvent::Bookmark(_)) => None,
+                    Ok(KubeEvent::Error(status)) if status.code == 410 => {
+                        Some(Err(StoreError::Expired(status.message)))
+                    }
+                    Ok(KubeEvent::Error(status)) => Some(Err(StoreError::Internal(status.message))),
+                    Err(error) => Some(Err(error)),
+                })
+            });
+        // A watch that ends (server timeout, restart) ends the stream; callers re-list.
+        Ok(Box::pin(futures::stream::iter(initial).chain(changes)))
+    }
+}
+
+impl KubeStore {
+    /// Writes `status` through the subresource when the kind has one and it
+    /// differs from what the server kept.
+    async fn write_status(
+        &self,
+        kind: &'static KindSpec,
+        api: &Api<DynamicObject>,
+        written: DynamicObject,
+        status: Option<serde_json::Value>,
+        name: &str,
+        namespace: Option<&str>,
+    ) -> Result<DynamicObject, StoreError> {
+        let written = with_types(kind, written);
+        let Some(status) =
+            status.filter(|s| kind.status_subresource && Some(s) != written.data.get("status"))
+        else {
+            return Ok(written);
+        };
+        let mut with_status = written;
+        with_status.data["status"] = status;
+        let stored = api
+            .replace_status(name, &PostParams::default(), &with_status)
+            .await
+            .map_err(|e| mapped(e, kind, name, namespace))?;
+        Ok(with_types(kind, stored))
+    }
+}
