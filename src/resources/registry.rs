@@ -146,7 +146,7 @@ fn validate_as<K: Typed>(object: &serde_json::Value) -> Result<(), Refusal> {
 fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
     // Every kind of ours with a status declares the subresource (the CRD derive
     // does); Namespaces' status is never written by meshbroker.
-    let status_subresource = K::group(&()) != "" && K::kind(&()) != "ApplicationMapping";
+    let status_subresource = !K::group(&()).is_empty() && K::kind(&()) != "ApplicationMapping";
     KindSpec {
         status_subresource,
         group: K::group(&()).into_owned(),
