@@ -39,6 +39,7 @@ CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/kube"
 BIN_DIR="$CACHE_DIR/bin"
 STAMP="$BIN_DIR/STAMP"
 DEB_SRC_FILE=/etc/apt/sources.list.d/meshbroker-deb-src.sources
+BUILD_LOG="$CACHE_DIR/build.log"
 
 log() { printf 'kube-apiserver.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -99,7 +100,7 @@ APT_UPDATED=0
 apt_update() {
     ((APT_UPDATED)) && return 0
     log "apt-get update"
-    apt_get update -qq >&2 || die "apt-get update failed"
+    apt_get update -qq >>"$BUILD_LOG" 2>&1 || { tail -n 20 "$BUILD_LOG" >&2; die "apt-get update failed"; }
     APT_UPDATED=1
 }
 
@@ -110,10 +111,10 @@ ensure_packages() {
     done
     ((${#missing[@]} == 0)) && return 0
     log "installing ${missing[*]}"
-    if ! apt_get install -y -qq --no-install-recommends "${missing[@]}" >&2; then
+    if ! apt_get install -y -qq --no-install-recommends "${missing[@]}" >>"$BUILD_LOG" 2>&1; then
         apt_update
-        apt_get install -y -qq --no-install-recommends "${missing[@]}" >&2 ||
-            die "apt-get install ${missing[*]} failed"
+        apt_get install -y -qq --no-install-recommends "${missing[@]}" >>"$BUILD_LOG" 2>&1 ||
+            { tail -n 20 "$BUILD_LOG" >&2; die "apt-get install ${missing[*]} failed"; }
     fi
 }
 
@@ -188,7 +189,7 @@ add_deb_src() {
 }
 
 kubernetes_src_version() {
-    apt-cache showsrc --only-source kubernetes 2>/dev/null |
+    { apt-cache showsrc --only-source kubernetes 2>/dev/null || true; } |
         awk '/^Version:/ { print $2 }' | sort -V | tail -n1
 }
 
@@ -214,7 +215,7 @@ build() {
     rm -rf "$CACHE_DIR/tmp"
     mkdir -p "$CACHE_DIR/tmp" "$CACHE_DIR/downloads" "$BIN_DIR"
     BUILD_WORK=$(mktemp -d "$CACHE_DIR/tmp/build.XXXXXX")
-    local blog="$CACHE_DIR/build.log"
+    local blog="$BUILD_LOG"
     : >"$blog"
     log "building into $CACHE_DIR (log: $blog)"
 
@@ -264,8 +265,9 @@ build() {
     (
         cd "$src"
         unset GOFLAGS GOPATH GOROOT GOBIN GO111MODULE GOOS GOARCH GOENV
-        export PATH="/usr/lib/go/bin:$PATH" GOCACHE="$BUILD_WORK/gocache" GOPROXY=off \
-            GOTOOLCHAIN=local KUBE_GIT_VERSION="$kver" KUBE_GIT_TREE_STATE=clean
+        # The version (v1.20.2, commit, tree state "archive") is baked into the
+        # upstream tarball's hack/lib/version.sh; no git needed.
+        export PATH="/usr/lib/go/bin:$PATH" GOCACHE="$BUILD_WORK/gocache" GOPROXY=off GOTOOLCHAIN=local
         make WHAT=cmd/kube-apiserver KUBE_BUILD_PLATFORMS=linux/amd64 CGO_ENABLED=0
     ) >>"$blog" 2>&1 || { tail -n 40 "$blog" >&2; die "building kube-apiserver failed (full log: $blog)"; }
     local kbin="$src/_output/local/bin/linux/amd64/kube-apiserver"

@@ -1,7 +1,9 @@
 //! The CustomResourceDefinitions of every kind meshbroker stores, generated from
 //! the Rust types (so deploy/ never drifts from the code): `meshbroker crds`.
 
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
+    CustomResourceDefinition, JSONSchemaProps, JSONSchemaPropsOrArray, JSONSchemaPropsOrBool,
+};
 use kube::CustomResourceExt;
 
 use super::{
@@ -11,7 +13,7 @@ use super::{
 
 /// Every CRD, in a stable order.
 pub fn all() -> Vec<CustomResourceDefinition> {
-    vec![
+    let mut crds = vec![
         Application::crd(),
         ApplicationMapping::crd(),
         HttpSource::crd(),
@@ -21,7 +23,52 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Trigger::crd(),
         ServiceInstance::crd(),
         AccessToken::crd(),
-    ]
+    ];
+    for crd in &mut crds {
+        for version in &mut crd.spec.versions {
+            if let Some(schema) = version
+                .schema
+                .as_mut()
+                .and_then(|s| s.open_api_v3_schema.as_mut())
+            {
+                make_portable(schema);
+            }
+        }
+    }
+    crds
+}
+
+/// Rewrites what the derived schemas say in a way API servers refuse:
+/// - the `default`s that `#[serde(default)]` adds: `default: null` is not of the
+///   field's type (and the Rust types apply those defaults on read anyway);
+/// - `null` in the `enum` of an optional field (`nullable: true` already allows
+///   it): a 1.20 server cannot round-trip it and refuses the CRD with "per-version
+///   schemas may not all be set to identical values".
+fn make_portable(schema: &mut JSONSchemaProps) {
+    schema.default = None;
+    if let Some(values) = schema.enum_.as_mut() {
+        values.retain(|v| !v.0.is_null());
+    }
+    let nested = schema
+        .properties
+        .iter_mut()
+        .flat_map(|p| p.values_mut())
+        .chain(schema.all_of.iter_mut().flatten())
+        .chain(schema.any_of.iter_mut().flatten())
+        .chain(schema.one_of.iter_mut().flatten())
+        .chain(schema.not.as_deref_mut());
+    let mut children: Vec<&mut JSONSchemaProps> = nested.collect();
+    match schema.items.as_mut() {
+        Some(JSONSchemaPropsOrArray::Schema(item)) => children.push(item),
+        Some(JSONSchemaPropsOrArray::Schemas(items)) => children.extend(items.iter_mut()),
+        None => {}
+    }
+    if let Some(JSONSchemaPropsOrBool::Schema(extra)) = schema.additional_properties.as_mut() {
+        children.push(extra);
+    }
+    for child in children {
+        make_portable(child);
+    }
 }
 
 /// All CRDs as one multi-document YAML stream, as `kubectl apply -f` takes it.
