@@ -23,6 +23,11 @@
 #       `s3cret,meshbroker-sa,meshbroker-sa` (RBAC then decides what that user may do).
 #       Starting a DIR whose server is running and ready just prints its kubeconfig.
 #
+#   scripts/kube-apiserver.sh restart-apiserver DIR
+#       Stops only the kube-apiserver of DIR and starts it again with the same flags
+#       and port on the same etcd (the cluster state is kept), as a control-plane
+#       upgrade or crash would; waits until it is ready.
+#
 #   scripts/kube-apiserver.sh stop DIR
 #       Stops that server and its etcd and waits for both to exit. Idempotent.
 #
@@ -48,6 +53,7 @@ usage() {
     cat >&2 <<EOF
 usage: $0 build
        $0 start DIR [AlwaysAllow|RBAC] [TOKEN,USER,UID[,GROUPS]]...
+       $0 restart-apiserver DIR
        $0 stop DIR
 EOF
     exit 2
@@ -521,6 +527,7 @@ start() {
         --endpoint-reconciler-type=none
         --profiling=false
     )
+    printf '%s\n' "${api_args[@]}" >"$DIR/kube-apiserver.args"
     launch kube-apiserver "$BIN_DIR/kube-apiserver" "${api_args[@]}"
     local api_pid=$LAUNCHED_PID
     # Keep the port lock until the server holds its port.
@@ -584,6 +591,43 @@ EOF
     echo "$DIR/kubeconfig"
 }
 
+restart_apiserver() {
+    (($# == 1)) || usage
+    [[ -f "$1/env" && -f "$1/kube-apiserver.args" ]] || die "no server was started in $1"
+    DIR=$(cd "$1" && pwd -P)
+    local pid api_args i
+    # Hold the port lock while the port is free, so no parallel start takes it.
+    exec 8>"$CACHE_DIR/ports.lock"
+    flock 8
+    if pid=$(live_pid "$DIR" kube-apiserver); then
+        kill "$pid" 2>/dev/null || true
+        wait_gone "$pid" 20 || { kill -9 "$pid" 2>/dev/null || true; wait_gone "$pid" 10; }
+    fi
+    mapfile -t api_args <"$DIR/kube-apiserver.args"
+    local token port
+    token=$(. "$DIR/env" && echo "$ADMIN_TOKEN")
+    port=$(. "$DIR/env" && echo "${SERVER##*:}")
+    launch kube-apiserver "$BIN_DIR/kube-apiserver" "${api_args[@]}"
+    pid=$LAUNCHED_PID
+    for ((i = 0;; i++)); do
+        [[ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]] && break
+        alive "$pid" && ((i < 600)) || { tail -n 30 "$DIR/kube-apiserver.log" >&2; die "kube-apiserver did not listen again"; }
+        sleep 0.1
+    done
+    exec 8>&-
+    for ((i = 0;; i++)); do
+        ready "$token" "$port" && break
+        if ! alive "$pid" || ((i >= 600)); then
+            tail -n 30 "$DIR/kube-apiserver.log" >&2
+            die "kube-apiserver did not become ready again (log: $DIR/kube-apiserver.log)"
+        fi
+        sleep 0.1
+    done
+    sed -i "s/^KUBE_APISERVER_PID=.*/KUBE_APISERVER_PID=$pid/" "$DIR/env"
+    START_DONE=1
+    log "restarted kube-apiserver ($pid) at https://127.0.0.1:$port"
+}
+
 stop() {
     (($# == 1)) || usage
     [[ -d "$1" ]] || { log "no directory $1: nothing to stop"; return 0; }
@@ -607,6 +651,7 @@ stop() {
 case "${1:-}" in
 build) (($# == 1)) || usage; build ;;
 start) shift; start "$@" ;;
+restart-apiserver) shift; restart_apiserver "$@" ;;
 stop) shift; stop "$@" ;;
 *) usage ;;
 esac

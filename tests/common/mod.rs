@@ -6,6 +6,7 @@
 #![allow(dead_code)] // Each test target uses a different part of the harness.
 
 pub mod fixtures;
+pub mod kube;
 pub mod mesh;
 pub mod openapi;
 pub mod sink;
@@ -20,8 +21,20 @@ use serde_json::Value;
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Where the broker under test keeps its resources; each test target names its
+/// own as `crate::BACKEND`, so the same test modules run on both.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded SQLite store in the temporary data directory.
+    Embedded,
+    /// A fresh kube-apiserver per broker (`--store kube`), see `kube::Cluster`.
+    Kube,
+}
+
 pub struct Broker {
     child: Option<Child>,
+    /// Dropped after the process is killed (fields drop after `Drop::drop`).
+    cluster: Option<kube::Cluster>,
     dir: tempfile::TempDir,
     args: Vec<String>,
     pub control: String,
@@ -38,9 +51,23 @@ impl Broker {
 
     /// Starts with extra `serve` flags (e.g. `--sync-wait 1s`).
     pub async fn start_with(args: &[&str]) -> Self {
+        let cluster = match crate::BACKEND {
+            Backend::Embedded => None,
+            Backend::Kube => Some(kube::Cluster::start().await),
+        };
+        Self::start_on(cluster, args).await
+    }
+
+    /// Starts with `--store kube` on a cluster the test set up.
+    pub async fn start_in(cluster: kube::Cluster, args: &[&str]) -> Self {
+        Self::start_on(Some(cluster), args).await
+    }
+
+    async fn start_on(cluster: Option<kube::Cluster>, args: &[&str]) -> Self {
         let dir = tempfile::tempdir().expect("temporary data directory");
         let mut broker = Self {
             child: None,
+            cluster,
             dir,
             args: args.iter().map(|a| a.to_string()).collect(),
             control: String::new(),
@@ -54,6 +81,11 @@ impl Broker {
         };
         broker.launch().await;
         broker
+    }
+
+    /// The API server of a broker on `--store kube`.
+    pub fn cluster(&self) -> &kube::Cluster {
+        self.cluster.as_ref().expect("a broker on a cluster")
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -77,8 +109,14 @@ impl Broker {
             .append(true)
             .open(self.log_path())
             .expect("log file");
-        let child = Command::new(env!("CARGO_BIN_EXE_meshbroker"))
-            .arg("serve")
+        let mut command = Command::new(env!("CARGO_BIN_EXE_meshbroker"));
+        command.arg("serve");
+        if let Some(cluster) = &self.cluster {
+            command
+                .args(["--store", "kube"])
+                .env("KUBECONFIG", cluster.meshbroker_kubeconfig());
+        }
+        let child = command
             .arg("--data-dir")
             .arg(self.dir.path())
             .args([

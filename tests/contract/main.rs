@@ -5,6 +5,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+const BACKEND: common::Backend = common::Backend::Embedded;
+
 mod access;
 mod bad_input;
 mod osb_catalog;

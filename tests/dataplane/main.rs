@@ -6,6 +6,8 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+const BACKEND: common::Backend = common::Backend::Embedded;
+
 mod delivery;
 mod ingress;
 mod isolation;

@@ -1,0 +1,23 @@
+//! The control plane and the embedded dataplane on a real Kubernetes API server
+//! (`--store kube`): the OSB contract suite, the provisioning tests and the
+//! dataplane routing walk-through run again unchanged, each test on its own
+//! kube-apiserver where meshbroker has only the deploy/ ClusterRole; then what
+//! only a cluster has — RBAC, stale resourceVersions, API server restarts.
+
+#[path = "../common/mod.rs"]
+mod common;
+
+const BACKEND: common::Backend = common::Backend::Kube;
+
+#[path = "../contract/osb_catalog.rs"]
+mod osb_catalog;
+#[path = "../contract/osb_headers.rs"]
+mod osb_headers;
+#[path = "../contract/osb_instances.rs"]
+mod osb_instances;
+#[path = "../contract/osb_provision.rs"]
+mod osb_provision;
+#[path = "../contract/provisioning.rs"]
+mod provisioning;
+#[path = "../dataplane/routing.rs"]
+mod routing;
