@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
 use crate::mesh::routing::{Builder, DataplaneSettings, Replies, Router, follow_resources};
-use crate::server::{Config, Shutdown};
+use crate::server::{Config, DataplaneKind, Shutdown};
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
 
@@ -34,6 +34,7 @@ impl Dataplane {
                 concurrency: config.subscriber_concurrency,
             },
             namespace_budget: config.namespace_budget,
+            knative: config.dataplane == DataplaneKind::Knative,
         };
         let builder = Builder::new(settings, deps, config.integration_namespace.clone());
         follow_resources(store, router.clone(), builder, shutdown);

@@ -8,5 +8,6 @@ pub mod dataplane;
 pub mod dispatch;
 pub mod event;
 pub mod filter;
+pub mod forward;
 pub mod ingress;
 pub mod routing;

@@ -30,6 +30,9 @@ pub struct ProvisionerSettings {
     pub integration_namespace: String,
     /// How long an operation keeps retrying after it (re)starts before it fails.
     pub operation_timeout: Duration,
+    /// Who reports Channels, Brokers and Subscriptions Ready ("meshbroker" or
+    /// "Knative"): named in the descriptions of operations waiting for them.
+    pub mesh_served_by: &'static str,
 }
 
 #[derive(Clone)]

@@ -101,6 +101,22 @@ impl Steps {
         lock.lock_owned().await
     }
 
+    /// What an operation waiting for `object` says: who has to report it Ready,
+    /// and what its Ready condition says so far.
+    fn not_ready(&self, object: &str, status: &impl Conditions) -> String {
+        let why = status
+            .condition("Ready")
+            .map(|c| {
+                let detail = c.message.as_deref().or(c.reason.as_deref());
+                format!("Ready is {:?}: {}", c.status, detail.unwrap_or("no reason given"))
+            })
+            .unwrap_or_else(|| "no Ready condition yet".into());
+        format!(
+            "waiting for {} to report {object} Ready ({why})",
+            self.inner.settings.mesh_served_by
+        )
+    }
+
     fn subscription_name(&self) -> String {
         subscription_name(&self.application, &self.namespace)
     }
@@ -178,13 +194,9 @@ async fn channel_ready(steps: &Steps) -> Result<Progress, StoreError> {
     if status.is_ready() && status.address.url.is_some() {
         return Ok(Progress::Done);
     }
-    let why = status
-        .condition("Ready")
-        .and_then(|c| c.message.clone())
-        .unwrap_or_else(|| "no Ready condition yet".into());
-    Ok(Progress::Wait(format!(
-        "Channel {namespace}/{} is not ready: {why}",
-        steps.application
+    Ok(Progress::Wait(steps.not_ready(
+        &format!("Channel {namespace}/{}", steps.application),
+        &status,
     )))
 }
 
@@ -231,13 +243,12 @@ async fn broker_ready(steps: &Steps) -> Result<Progress, StoreError> {
     };
     let status = broker.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
-        Ok(Progress::Done)
-    } else {
-        Ok(Progress::Wait(format!(
-            "Broker {}/{DEFAULT_BROKER} is not ready",
-            steps.namespace
-        )))
+        return Ok(Progress::Done);
     }
+    Ok(Progress::Wait(steps.not_ready(
+        &format!("Broker {}/{DEFAULT_BROKER}", steps.namespace),
+        &status,
+    )))
 }
 
 fn owners_of(subscription: &Subscription) -> BTreeSet<String> {
@@ -366,12 +377,9 @@ async fn subscription_ready(steps: &Steps) -> Result<Progress, StoreError> {
     if status.is_ready() {
         return Ok(Progress::Done);
     }
-    let why = status
-        .condition("Ready")
-        .and_then(|c| c.message.clone())
-        .unwrap_or_else(|| "no Ready condition yet".into());
-    Ok(Progress::Wait(format!(
-        "Subscription {namespace}/{name} is not ready: {why}"
+    Ok(Progress::Wait(steps.not_ready(
+        &format!("Subscription {namespace}/{name}"),
+        &status,
     )))
 }
 

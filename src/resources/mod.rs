@@ -61,6 +61,8 @@ pub mod labels {
     /// On a Broker: the broker class, as Knative expects it.
     pub const BROKER_CLASS: &str = "eventing.knative.dev/broker.class";
     pub const BROKER_CLASS_VALUE: &str = "MeshBroker";
+    /// The class of the Brokers meshbroker installs for Knative to serve.
+    pub const KNATIVE_BROKER_CLASS: &str = "MTChannelBasedBroker";
     /// On a ServiceInstance: its OSB instance id, when the id is not a valid name.
     pub const INSTANCE_ID: &str = "meshbroker.io/instance-id";
 }

@@ -27,6 +27,19 @@ pub enum StoreKind {
     Kube,
 }
 
+/// Who serves Brokers, Channels and Triggers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DataplaneKind {
+    /// meshbroker itself, on its events listener, and it writes their status.
+    #[default]
+    Embedded,
+    /// Knative Eventing in the cluster; meshbroker writes the objects, waits for
+    /// Knative to report them Ready, and forwards Application ingress to the
+    /// Application's Channel. Needs `--store kube`.
+    Knative,
+}
+
 /// The settings as given; every field optional so flags, environment and file merge.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -38,6 +51,10 @@ pub struct Settings {
     /// Where resources live: `embedded` (SQLite) or `kube` (a Kubernetes API server).
     #[arg(long, env = "MESHBROKER_STORE", value_enum)]
     pub store: Option<StoreKind>,
+    /// Who serves Brokers, Channels and Triggers: `embedded` (meshbroker) or
+    /// `knative` (Knative Eventing in the cluster; needs `--store kube`).
+    #[arg(long, env = "MESHBROKER_DATAPLANE", value_enum)]
+    pub dataplane: Option<DataplaneKind>,
     /// Address of the control listener (OSB API, resource API, health, metrics).
     #[arg(long, env = "MESHBROKER_CONTROL_ADDR")]
     pub control_addr: Option<SocketAddr>,
@@ -98,6 +115,7 @@ pub struct Settings {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub store: StoreKind,
+    pub dataplane: DataplaneKind,
     pub control_addr: SocketAddr,
     pub events_addr: SocketAddr,
     pub events_url: Option<String>,
@@ -150,6 +168,7 @@ impl Settings {
         Ok(Settings {
             config: self.config,
             store: self.store.or(file.store),
+            dataplane: self.dataplane.or(file.dataplane),
             control_addr: self.control_addr.or(file.control_addr),
             events_addr: self.events_addr.or(file.events_addr),
             events_url: self.events_url.or(file.events_url),
@@ -191,6 +210,15 @@ impl Settings {
                 message: format!("{url:?} is not an absolute http(s) URL"),
             });
         }
+        let store = settings.store.unwrap_or_default();
+        let dataplane = settings.dataplane.unwrap_or_default();
+        if dataplane == DataplaneKind::Knative && store != StoreKind::Kube {
+            return Err(ConfigError::Invalid {
+                setting: "dataplane",
+                message: "knative needs --store kube: Knative serves only objects in a cluster"
+                    .into(),
+            });
+        }
         for (setting, secret) in [
             ("admin-token", &settings.admin_token),
             ("osb-password", &settings.osb_password),
@@ -203,7 +231,8 @@ impl Settings {
             }
         }
         Ok(Config {
-            store: settings.store.unwrap_or_default(),
+            store,
+            dataplane,
             control_addr: settings
                 .control_addr
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),

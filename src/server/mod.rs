@@ -6,6 +6,6 @@ mod endpoints;
 mod run;
 mod state;
 
-pub use config::{Config, LogFormat, Settings, StoreKind};
+pub use config::{Config, DataplaneKind, LogFormat, Settings, StoreKind};
 pub use run::serve;
 pub use state::{AppState, Shutdown};

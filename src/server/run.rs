@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use super::endpoints::EndpointsFile;
 use super::state::Shutdown;
-use super::{AppState, Config, StoreKind};
+use super::{AppState, Config, DataplaneKind, StoreKind};
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
 use crate::mesh::controllers::{self, MeshSettings};
 use crate::mesh::dataplane::Dataplane;
@@ -67,6 +67,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ProvisionerSettings {
             integration_namespace: config.integration_namespace.clone(),
             operation_timeout: config.operation_timeout,
+            mesh_served_by: match config.dataplane {
+                DataplaneKind::Embedded => "meshbroker",
+                DataplaneKind::Knative => "Knative",
+            },
         },
         metrics.clone(),
         shutdown.clone(),
@@ -92,7 +96,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let mesh = MeshSettings {
         integration_namespace: config.integration_namespace.clone(),
         events_url,
-        dataplane: Some(dataplane.router.clone()),
+        dataplane: (config.dataplane == DataplaneKind::Embedded).then(|| dataplane.router.clone()),
     };
     controllers::start(store, mesh, shutdown.clone()).await?;
     let resumed = provisioner.resume().await?;

@@ -55,6 +55,16 @@ fn with_types(kind: &KindSpec, mut object: DynamicObject) -> DynamicObject {
     object
 }
 
+/// Who writes: the field manager the API server records in `managedFields`.
+const FIELD_MANAGER: &str = "meshbroker";
+
+fn post_params() -> PostParams {
+    PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    }
+}
+
 /// The API server's answer in the store's terms.
 fn mapped(error: Error, kind: &KindSpec, name: &str, namespace: Option<&str>) -> StoreError {
     let Error::Api(status) = error else {
@@ -78,6 +88,11 @@ fn mapped(error: Error, kind: &KindSpec, name: &str, namespace: Option<&str>) ->
             name: named().1,
             given: String::new(),
         },
+        // meshbroker's own rights, not the caller's: say which right is missing.
+        403 => StoreError::Internal(format!(
+            "the Kubernetes API server forbids meshbroker this (grant it in meshbroker's ClusterRole): {}",
+            status.message
+        )),
         410 => StoreError::Expired(status.message),
         400 | 422 => StoreError::Invalid(Invalid::new("", status.message)),
         _ => StoreError::Internal(format!(
@@ -140,7 +155,7 @@ impl Store for KubeStore {
         let api = self.api(kind, namespace.as_deref());
         let status = object.data.get("status").cloned();
         let created = api
-            .create(&PostParams::default(), &object)
+            .create(&post_params(), &object)
             .await
             .map_err(|e| mapped(e, kind, &name, namespace.as_deref()))?;
         // The API server drops status on create; write it through /status.
@@ -158,10 +173,14 @@ impl Store for KubeStore {
         let namespace = namespace_of(&object).map(str::to_string);
         let api = self.api(kind, namespace.as_deref());
         let status = object.data.get("status").cloned();
+        let given = object.metadata.resource_version.clone().unwrap_or_default();
         let replaced = api
-            .replace(&name, &PostParams::default(), &object)
+            .replace(&name, &post_params(), &object)
             .await
-            .map_err(|e| mapped(e, kind, &name, namespace.as_deref()))?;
+            .map_err(|e| match mapped(e, kind, &name, namespace.as_deref()) {
+                StoreError::Conflict { kind, name, .. } => StoreError::Conflict { kind, name, given },
+                other => other,
+            })?;
         self.write_status(kind, &api, replaced, status, &name, namespace.as_deref())
             .await
     }
@@ -262,7 +281,7 @@ impl KubeStore {
         let mut with_status = written;
         with_status.data["status"] = status;
         let stored = api
-            .replace_status(name, &PostParams::default(), &with_status)
+            .replace_status(name, &post_params(), &with_status)
             .await
             .map_err(|e| mapped(e, kind, name, namespace))?;
         Ok(with_types(kind, stored))

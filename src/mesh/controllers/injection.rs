@@ -19,9 +19,10 @@ pub const DEFAULT_BROKER: &str = "default";
 
 struct BrokerInjection {
     store: TypedStore,
+    class: &'static str,
 }
 
-pub fn start(store: TypedStore, shutdown: Shutdown) {
+pub fn start(store: TypedStore, class: &'static str, shutdown: Shutdown) {
     let sources = vec![
         Source::primary(namespace_kind()),
         Source::mapped(kind_of::<Broker>(), |object| {
@@ -38,7 +39,7 @@ pub fn start(store: TypedStore, shutdown: Shutdown) {
         "broker-injection",
         raw,
         sources,
-        Arc::new(BrokerInjection { store }),
+        Arc::new(BrokerInjection { store, class }),
         shutdown,
     );
 }
@@ -53,7 +54,7 @@ pub fn is_injection_enabled(namespace: &Namespace) -> bool {
 }
 
 /// The Broker meshbroker installs into a mesh namespace.
-pub fn default_broker(namespace: &str) -> Broker {
+pub fn default_broker(namespace: &str, class: &str) -> Broker {
     let mut broker = Broker::new(DEFAULT_BROKER, BrokerSpec::default());
     broker.metadata = ObjectMeta {
         name: Some(DEFAULT_BROKER.to_string()),
@@ -61,7 +62,7 @@ pub fn default_broker(namespace: &str) -> Broker {
         labels: Some(managed_labels(None)),
         annotations: Some(BTreeMap::from([(
             labels::BROKER_CLASS.to_string(),
-            labels::BROKER_CLASS_VALUE.to_string(),
+            class.to_string(),
         )])),
         ..Default::default()
     };
@@ -75,7 +76,7 @@ impl Reconciler for BrokerInjection {
             return Ok(Requeue::Done);
         };
         if is_injection_enabled(&namespace) {
-            let broker = self.store.ensure(&default_broker(&key.name)).await?;
+            let broker = self.store.ensure(&default_broker(&key.name, self.class)).await?;
             tracing::debug!(namespace = %key.name, broker = ?broker.metadata.name, "mesh namespace has its Broker");
         }
         Ok(Requeue::Done)

@@ -2,7 +2,8 @@
 //! and reconciles one key at a time toward the desired state, idempotently, with
 //! failures retried by backoff. They play Kyma's Application Operator (Application →
 //! HTTPSource and Channel), Knative's broker injection (labelled namespace → Broker
-//! `default`) and the embedded dataplane's status writers (addresses, readiness).
+//! `default`) and, for the embedded dataplane, Knative's status writers (addresses,
+//! readiness).
 
 mod applications;
 mod injection;
@@ -16,6 +17,7 @@ pub use runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 use std::sync::Arc;
 
 use crate::mesh::routing::Router;
+use crate::resources::labels;
 use crate::server::Shutdown;
 use crate::store::TypedStore;
 
@@ -26,8 +28,19 @@ pub struct MeshSettings {
     /// Base URL of the events listener, without a trailing slash.
     pub events_url: String,
     /// The embedded dataplane, when it serves the mesh: status reports Ready only
-    /// once it routes the object.
+    /// once it routes the object. None with `--dataplane knative`: Knative serves
+    /// Brokers and Channels and writes their status.
     pub dataplane: Option<Arc<Router>>,
+}
+
+impl MeshSettings {
+    /// The `eventing.knative.dev/broker.class` of the Brokers meshbroker installs.
+    fn broker_class(&self) -> &'static str {
+        match self.dataplane {
+            Some(_) => labels::BROKER_CLASS_VALUE,
+            None => labels::KNATIVE_BROKER_CLASS,
+        }
+    }
 }
 
 /// Starts every control-plane controller.
@@ -39,7 +52,7 @@ pub async fn start(
     applications::ensure_integration_namespace(&store, &settings.integration_namespace).await?;
     let settings = Arc::new(settings);
     applications::start(store.clone(), settings.clone(), shutdown.clone());
-    injection::start(store.clone(), shutdown.clone());
+    injection::start(store.clone(), settings.broker_class(), shutdown.clone());
     readiness::start(store, settings, shutdown);
     Ok(())
 }

@@ -23,12 +23,29 @@ const RECHECK: std::time::Duration = std::time::Duration::from_secs(10);
 /// How soon to check again whether the dataplane routes an object yet.
 const ROUTING_RECHECK: std::time::Duration = std::time::Duration::from_millis(20);
 
+/// Status of what meshbroker serves: the HTTPSources always; Channels, Brokers,
+/// Subscriptions and Triggers only when the embedded dataplane serves them (with
+/// `--dataplane knative`, Knative's controllers write theirs).
 pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown) {
     let raw = store.raw().clone();
     let status = Arc::new(StatusWriter {
         store: store.clone(),
-        settings,
+        settings: settings.clone(),
     });
+    spawn_controller(
+        "httpsource-status",
+        raw.clone(),
+        vec![Source::primary(kind_of::<HttpSource>())],
+        Arc::new(HttpSourceStatusController(status.clone())),
+        shutdown.clone(),
+    );
+    if settings.dataplane.is_some() {
+        start_mesh_status(store, status, shutdown);
+    }
+}
+
+fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shutdown) {
+    let raw = store.raw().clone();
     spawn_controller(
         "channel-status",
         raw.clone(),
@@ -41,13 +58,6 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
         raw.clone(),
         vec![Source::primary(kind_of::<Broker>())],
         Arc::new(BrokerStatusController(status.clone())),
-        shutdown.clone(),
-    );
-    spawn_controller(
-        "httpsource-status",
-        raw.clone(),
-        vec![Source::primary(kind_of::<HttpSource>())],
-        Arc::new(HttpSourceStatusController(status.clone())),
         shutdown.clone(),
     );
 

@@ -17,7 +17,8 @@ use super::{IngressError, schema};
 use crate::auth::random_uuid;
 use crate::mesh::dispatch::ttl;
 use crate::mesh::event::read_legacy;
-use crate::mesh::routing::ApplicationRoute;
+use crate::mesh::dispatch::PreparedEvent;
+use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::server::AppState;
 
 fn route_of(
@@ -45,16 +46,32 @@ async fn dispatch(
     route: &ApplicationRoute,
     events: Vec<Incoming>,
 ) -> Result<(), IngressError> {
-    let Some(channel) = &route.channel else {
-        return Err(IngressError::Unavailable(format!(
+    match &route.channel {
+        None => Err(IngressError::Unavailable(format!(
             "the Channel of Application {} is not ready yet",
             route.name
-        )));
-    };
-    admit(state, events, |events| {
-        state.router.send_to_channel(channel, events)
-    })
-    .await
+        ))),
+        Some(ChannelTarget::Served(channel)) => {
+            admit(state, events, |events| {
+                state.router.send_to_channel(channel, events)
+            })
+            .await
+        }
+        Some(ChannelTarget::Knative(url)) => {
+            let events: Vec<PreparedEvent> = events
+                .into_iter()
+                .map(|e| PreparedEvent::with_raw_data(e.event, e.raw_data))
+                .collect();
+            state
+                .router
+                .forwarder
+                .forward(url, &events)
+                .await
+                .map_err(|e| IngressError::BadGateway(e.to_string()))?;
+            state.metrics.events_accepted(events.len());
+            Ok(())
+        }
+    }
 }
 
 fn stamp(route: &ApplicationRoute, mut incoming: Incoming) -> Result<Incoming, IngressError> {

@@ -28,6 +28,9 @@ pub enum IngressError {
     Overloaded,
     #[error("{0}")]
     Unavailable(String),
+    /// The Knative Channel events are handed to did not take them.
+    #[error("{0}")]
+    BadGateway(String),
 }
 
 impl From<EventError> for IngressError {
@@ -56,6 +59,7 @@ impl IntoResponse for IngressError {
             Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
             Self::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
+            Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ChannelRefused"),
         };
         let mut response = (
             status,
@@ -67,7 +71,7 @@ impl IntoResponse for IngressError {
             Self::MethodNotAllowed => {
                 headers.insert(ALLOW, HeaderValue::from_static("POST, OPTIONS"));
             }
-            Self::Overloaded | Self::Unavailable(_) => {
+            Self::Overloaded | Self::Unavailable(_) | Self::BadGateway(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

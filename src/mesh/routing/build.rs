@@ -5,7 +5,9 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use super::table::{ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
+use super::table::{
+    ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
+};
 use crate::mesh::dispatch::{
     Budget, DeliveryPolicy, DispatchDeps, Dispatcher, DispatcherSettings, Target,
 };
@@ -30,6 +32,9 @@ pub struct DataplaneSettings {
     pub dispatcher: DispatcherSettings,
     /// Events one namespace may have queued or in delivery at once.
     pub namespace_budget: usize,
+    /// Knative serves Channels, Brokers and Triggers (`--dataplane knative`): the
+    /// table only knows where each Application's Channel is.
+    pub knative: bool,
 }
 
 pub struct Builder {
@@ -63,10 +68,26 @@ impl Builder {
     }
 
     pub fn build(&mut self, inputs: &Inputs) -> RoutingTable {
+        if self.settings.knative {
+            return RoutingTable {
+                applications: self.applications(inputs, |channel| {
+                    let status = channel.status.as_ref()?;
+                    let url = status.address.url.as_deref()?;
+                    status
+                        .is_ready()
+                        .then(|| ChannelTarget::Knative(Arc::from(url)))
+                }),
+                ..RoutingTable::default()
+            };
+        }
         let mut used = HashSet::new();
         let brokers = self.brokers(inputs, &mut used);
         let channels = self.channels(inputs, &brokers, &mut used);
-        let applications = self.applications(inputs, &channels);
+        let applications = self.applications(inputs, |channel| {
+            let (namespace, name) = name_of(&channel.metadata);
+            let route = channels.get(&(namespace, name))?;
+            Some(ChannelTarget::Served(route.clone()))
+        });
         self.dispatchers.retain(|key, _| used.contains(key));
         // A budget lives as long as a dispatcher of its namespace holds it.
         self.budgets
@@ -248,19 +269,27 @@ impl Builder {
         routes
     }
 
+    /// Each Application with its Channel's target (`target` of the Channel object
+    /// in the integration namespace, once the Application is ready).
     fn applications(
         &self,
         inputs: &Inputs,
-        channels: &HashMap<(String, String), Arc<ChannelRoute>>,
+        target: impl Fn(&Channel) -> Option<ChannelTarget>,
     ) -> HashMap<String, Arc<ApplicationRoute>> {
         let mut routes = HashMap::new();
         for application in &inputs.applications {
             let name = application.metadata.name.clone().unwrap_or_default();
             let ready = application.status.as_ref().is_some_and(|s| s.is_ready());
-            let channel = channels
-                .get(&(self.integration_namespace.clone(), name.clone()))
+            let channel = inputs
+                .channels
+                .iter()
                 .filter(|_| ready)
-                .cloned();
+                .find(|c| {
+                    c.metadata.name.as_deref() == Some(name.as_str())
+                        && c.metadata.namespace.as_deref()
+                            == Some(self.integration_namespace.as_str())
+                })
+                .and_then(&target);
             let mut schemas = HashMap::new();
             for service in &application.spec.services {
                 for event_type in service.event_types() {

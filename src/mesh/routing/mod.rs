@@ -11,4 +11,6 @@ mod table;
 pub use build::{Builder, DataplaneSettings};
 pub use follow::follow_resources;
 pub use router::{Overloaded, Replies, Router};
-pub use table::{ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
+pub use table::{
+    ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
+};

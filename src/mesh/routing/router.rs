@@ -19,6 +19,7 @@ use cloudevents::Event;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
 use crate::mesh::dispatch::{PreparedEvent, ReplySink, Reservation};
+use crate::mesh::forward::Forwarder;
 use crate::telemetry::{Metrics, Throttle};
 
 static MISSED_LOG: Throttle = Throttle::new();
@@ -33,6 +34,8 @@ pub struct Router {
     /// The store revision the current table was built from.
     revision: AtomicU64,
     metrics: Arc<Metrics>,
+    /// Hands Application events to Knative Channels (`--dataplane knative`).
+    pub forwarder: Forwarder,
 }
 
 /// Reservations for every Trigger of `broker` matching `event`; None if one is
@@ -57,6 +60,7 @@ impl Router {
             ready: AtomicBool::new(false),
             revision: AtomicU64::new(0),
             metrics,
+            forwarder: Forwarder::default(),
         }
     }
 

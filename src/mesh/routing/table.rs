@@ -18,9 +18,16 @@ pub struct RoutingTable {
 pub struct ApplicationRoute {
     pub name: String,
     /// The Application's Channel, once it exists and is served.
-    pub channel: Option<Arc<ChannelRoute>>,
+    pub channel: Option<ChannelTarget>,
     /// Payload schemas from the AsyncAPI document, by (event type, version).
     pub schemas: HashMap<(String, String), Arc<jsonschema::Validator>>,
+}
+
+pub enum ChannelTarget {
+    /// Served here, by the embedded dataplane.
+    Served(Arc<ChannelRoute>),
+    /// Served by Knative at this address (`--dataplane knative`).
+    Knative(Arc<str>),
 }
 
 pub struct ChannelRoute {
