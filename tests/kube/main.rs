@@ -21,3 +21,4 @@ mod osb_provision;
 mod provisioning;
 #[path = "../dataplane/routing.rs"]
 mod routing;
+mod knative;
