@@ -72,6 +72,11 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, "Conflict", message),
             StoreError::Invalid(detail) => Self::refused(Refusal::Invalid(detail)),
             StoreError::Expired(_) => Self::new(StatusCode::GONE, "Expired", message),
+            // A deployment problem the operator must see, not a secret: say it.
+            StoreError::NotPermitted(_) => {
+                tracing::error!(%error, "meshbroker lacks a right on the API server");
+                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalError", message)
+            }
             StoreError::Internal(_) => {
                 tracing::error!(%error, "store failure in the resource API");
                 Self::new(

@@ -23,6 +23,11 @@ pub enum StoreError {
     NamespaceNotFound(String),
     #[error("resourceVersion {0} is too old to watch from; list again")]
     Expired(String),
+    /// The Kubernetes API server refused meshbroker itself (its RBAC rights).
+    #[error(
+        "the Kubernetes API server forbids meshbroker this (grant it in meshbroker's ClusterRole): {0}"
+    )]
+    NotPermitted(String),
     #[error("store failure: {0}")]
     Internal(String),
 }

@@ -89,10 +89,7 @@ fn mapped(error: Error, kind: &KindSpec, name: &str, namespace: Option<&str>) ->
             given: String::new(),
         },
         // meshbroker's own rights, not the caller's: say which right is missing.
-        403 => StoreError::Internal(format!(
-            "the Kubernetes API server forbids meshbroker this (grant it in meshbroker's ClusterRole): {}",
-            status.message
-        )),
+        403 => StoreError::NotPermitted(status.message),
         410 => StoreError::Expired(status.message),
         400 | 422 => StoreError::Invalid(Invalid::new("", status.message)),
         _ => StoreError::Internal(format!(

@@ -22,3 +22,4 @@ mod provisioning;
 #[path = "../dataplane/routing.rs"]
 mod routing;
 mod knative;
+mod cluster;
