@@ -108,7 +108,11 @@ impl Steps {
             .condition("Ready")
             .map(|c| {
                 let detail = c.message.as_deref().or(c.reason.as_deref());
-                format!("Ready is {:?}: {}", c.status, detail.unwrap_or("no reason given"))
+                format!(
+                    "Ready is {:?}: {}",
+                    c.status,
+                    detail.unwrap_or("no reason given")
+                )
             })
             .unwrap_or_else(|| "no Ready condition yet".into());
         format!(

@@ -171,13 +171,15 @@ impl Store for KubeStore {
         let api = self.api(kind, namespace.as_deref());
         let status = object.data.get("status").cloned();
         let given = object.metadata.resource_version.clone().unwrap_or_default();
-        let replaced = api
-            .replace(&name, &post_params(), &object)
-            .await
-            .map_err(|e| match mapped(e, kind, &name, namespace.as_deref()) {
-                StoreError::Conflict { kind, name, .. } => StoreError::Conflict { kind, name, given },
-                other => other,
-            })?;
+        let replaced =
+            api.replace(&name, &post_params(), &object)
+                .await
+                .map_err(|e| match mapped(e, kind, &name, namespace.as_deref()) {
+                    StoreError::Conflict { kind, name, .. } => {
+                        StoreError::Conflict { kind, name, given }
+                    }
+                    other => other,
+                })?;
         self.write_status(kind, &api, replaced, status, &name, namespace.as_deref())
             .await
     }

@@ -89,11 +89,9 @@ impl Cluster {
     }
 
     async fn apply_crds(&self) {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/deploy/crds.yaml"
-        ))
-        .expect("deploy/crds.yaml");
+        let text =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/deploy/crds.yaml"))
+                .expect("deploy/crds.yaml");
         let crds: Vec<CustomResourceDefinition> =
             serde_saphyr::from_multiple(&text).expect("CRDs parse");
         let api: Api<CustomResourceDefinition> = Api::all(self.admin.clone());

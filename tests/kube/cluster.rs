@@ -7,7 +7,7 @@ use serde_json::json;
 
 use crate::common::fixtures::*;
 use crate::common::kube::{Cluster, deploy_object};
-use crate::common::mesh::{namespace_token, post, binary, provisioned, send_order, trigger};
+use crate::common::mesh::{binary, namespace_token, post, provisioned, send_order, trigger};
 use crate::common::sink::Sink;
 use crate::common::{Broker, eventually};
 
@@ -15,7 +15,11 @@ use crate::common::{Broker, eventually};
 async fn a_cluster_role_without_updating_namespaces_fails_provisioning_clearly() {
     let mut role: ClusterRole = deploy_object("ClusterRole");
     for rule in role.rules.iter_mut().flatten() {
-        if rule.resources.as_ref().is_some_and(|r| r.contains(&"namespaces".to_string())) {
+        if rule
+            .resources
+            .as_ref()
+            .is_some_and(|r| r.contains(&"namespaces".to_string()))
+        {
             rule.verbs.retain(|verb| verb != "update");
         }
     }
@@ -49,7 +53,9 @@ async fn the_deploy_cluster_role_grants_no_more_than_meshbroker_needs() {
     let deleted = broker.admin().delete(&format!("{NAMESPACES}/team-a")).await;
     assert_eq!(deleted.status, 500, "{}", deleted.text);
     assert!(
-        deleted.message().contains("cannot delete resource \"namespaces\""),
+        deleted
+            .message()
+            .contains("cannot delete resource \"namespaces\""),
         "{}",
         deleted.text
     );
@@ -61,7 +67,10 @@ async fn a_stale_resource_version_is_a_conflict_naming_it() {
     register_commerce(&broker).await;
     let path = format!("{APPLICATIONS}/{APPLICATION}");
     let read = settled(&broker, &path).await;
-    let stale = read["metadata"]["resourceVersion"].as_str().expect("version").to_string();
+    let stale = read["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("version")
+        .to_string();
     let mut changed = read.clone();
     changed["spec"]["description"] = json!("first writer");
     let first = broker.admin().put(&path, &changed).await;
@@ -80,7 +89,13 @@ async fn watches_reconnect_after_the_api_server_restarts() {
     let broker = Broker::start().await;
     let token = provisioned(&broker, &["team-a"]).await;
     let before = Sink::start().await;
-    trigger(&broker, "team-a", "before", json!({"subscriber": {"uri": before.url}})).await;
+    trigger(
+        &broker,
+        "team-a",
+        "before",
+        json!({"subscriber": {"uri": before.url}}),
+    )
+    .await;
     assert_eq!(send_order(&broker, &token, "o-1").await.status, 202);
     before.wait_for(1).await;
 
@@ -106,7 +121,14 @@ async fn watches_reconnect_after_the_api_server_restarts() {
 
     let sender = namespace_token(&broker, "team-a", "sender").await;
     eventually("a token issued after the restart to work", async || {
-        let reply = post(&broker, "/team-a/default", &sender, &binary("b-1", "note"), "{}").await;
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &sender,
+            &binary("b-1", "note"),
+            "{}",
+        )
+        .await;
         (reply.status == 202).then_some(())
     })
     .await;

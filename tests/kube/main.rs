@@ -9,6 +9,8 @@ mod common;
 
 const BACKEND: common::Backend = common::Backend::Kube;
 
+mod cluster;
+mod knative;
 #[path = "../contract/osb_catalog.rs"]
 mod osb_catalog;
 #[path = "../contract/osb_headers.rs"]
@@ -21,5 +23,3 @@ mod osb_provision;
 mod provisioning;
 #[path = "../dataplane/routing.rs"]
 mod routing;
-mod knative;
-mod cluster;

@@ -76,7 +76,10 @@ impl Reconciler for BrokerInjection {
             return Ok(Requeue::Done);
         };
         if is_injection_enabled(&namespace) {
-            let broker = self.store.ensure(&default_broker(&key.name, self.class)).await?;
+            let broker = self
+                .store
+                .ensure(&default_broker(&key.name, self.class))
+                .await?;
             tracing::debug!(namespace = %key.name, broker = ?broker.metadata.name, "mesh namespace has its Broker");
         }
         Ok(Requeue::Done)

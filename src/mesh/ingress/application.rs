@@ -15,9 +15,9 @@ use serde_json::json;
 use super::request::{Incoming, accepted, admit, check_serving, decode, preflight, read_body};
 use super::{IngressError, schema};
 use crate::auth::random_uuid;
+use crate::mesh::dispatch::PreparedEvent;
 use crate::mesh::dispatch::ttl;
 use crate::mesh::event::read_legacy;
-use crate::mesh::dispatch::PreparedEvent;
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::server::AppState;
 
