@@ -439,16 +439,27 @@ impl Osb<'_> {
             .await
     }
 
-    /// Polls last_operation until the operation leaves `in progress`.
+    /// Polls last_operation until the operation leaves `in progress`; on timeout,
+    /// fails with its last description and what the broker logged.
     pub async fn finished(&self, instance: &str, operation: &str) -> Reply {
-        eventually(
-            &format!("operation {operation} of {instance} to finish"),
-            async || {
-                let reply = self.last_operation(instance, Some(operation)).await;
-                (reply.status != 200 || reply.body["state"] != "in progress").then_some(reply)
-            },
-        )
-        .await
+        let started = Instant::now();
+        loop {
+            let reply = self.last_operation(instance, Some(operation)).await;
+            if reply.status != 200 || reply.body["state"] != "in progress" {
+                return reply;
+            }
+            if started.elapsed() > DEADLINE {
+                let log = self.broker.log();
+                let tail: Vec<&str> = log.lines().rev().take(80).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                panic!(
+                    "operation {operation} of {instance} did not finish: {}\n--- broker log (tail) ---\n{}",
+                    reply.text,
+                    tail.join("\n")
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
     }
 
     /// Provisions asynchronously and waits for success.
