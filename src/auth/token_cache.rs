@@ -89,6 +89,7 @@ async fn follow_tokens(
             Ok(changes) => changes,
             Err(error) => {
                 tracing::warn!(%error, "watching access tokens failed; re-listing");
+                tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }
         };

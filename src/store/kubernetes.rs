@@ -190,15 +190,12 @@ impl Store for KubeStore {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<DynamicObject, StoreError> {
-        let api = self.api(kind, namespace);
-        let existing = api
-            .get(name)
+        let existing = self.get(kind, namespace, name).await?;
+        self.api(kind, namespace)
+            .delete(name, &DeleteParams::default())
             .await
             .map_err(|e| mapped(e, kind, name, namespace))?;
-        api.delete(name, &DeleteParams::default())
-            .await
-            .map_err(|e| mapped(e, kind, name, namespace))?;
-        Ok(with_types(kind, existing))
+        Ok(existing)
     }
 
     async fn watch(

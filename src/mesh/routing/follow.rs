@@ -89,6 +89,7 @@ async fn watch_kind(
             Ok(changes) => changes,
             Err(error) => {
                 tracing::debug!(%error, kind = %kind.kind, "watch for the routing table failed; re-listing");
+                tokio::time::sleep(Duration::from_millis(500)).await;
                 continue;
             }
         };
