@@ -416,6 +416,29 @@ ready() {
         "https://127.0.0.1:$2/readyz" >/dev/null 2>&1
 }
 
+# await_apiserver PID PORT TOKEN: waits until the server holds its port (then
+# releases the port lock, fd 8) and until it is ready; dies with its log if not.
+await_apiserver() {
+    local pid=$1 port=$2 token=$3 i
+    for ((i = 0;; i++)); do
+        [[ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]] && break
+        if ! alive "$pid" || ((i >= 600)); then
+            tail -n 30 "$DIR/kube-apiserver.log" >&2
+            die "kube-apiserver did not listen on 127.0.0.1:$port (log: $DIR/kube-apiserver.log)"
+        fi
+        sleep 0.1
+    done
+    exec 8>&-
+    for ((i = 0;; i++)); do
+        ready "$token" "$port" && break
+        if ! alive "$pid" || ((i >= 600)); then
+            tail -n 30 "$DIR/kube-apiserver.log" >&2
+            die "kube-apiserver did not become ready (log: $DIR/kube-apiserver.log)"
+        fi
+        sleep 0.1
+    done
+}
+
 start() {
     (($# >= 1)) || usage
     local dir=$1 mode=RBAC arg
@@ -530,25 +553,7 @@ start() {
     printf '%s\n' "${api_args[@]}" >"$DIR/kube-apiserver.args"
     launch kube-apiserver "$BIN_DIR/kube-apiserver" "${api_args[@]}"
     local api_pid=$LAUNCHED_PID
-    # Keep the port lock until the server holds its port.
-    for ((i = 0;; i++)); do
-        [[ -n "$(ss -Htln "sport = :$api_port" 2>/dev/null)" ]] && break
-        if ! alive "$api_pid" || ((i >= 600)); then
-            tail -n 30 "$DIR/kube-apiserver.log" >&2
-            die "kube-apiserver did not listen on 127.0.0.1:$api_port (log: $DIR/kube-apiserver.log)"
-        fi
-        sleep 0.1
-    done
-    exec 8>&-
-
-    for ((i = 0;; i++)); do
-        ready "$token" "$api_port" && break
-        if ! alive "$api_pid" || ((i >= 600)); then
-            tail -n 30 "$DIR/kube-apiserver.log" >&2
-            die "kube-apiserver did not become ready (log: $DIR/kube-apiserver.log)"
-        fi
-        sleep 0.1
-    done
+    await_apiserver "$api_pid" "$api_port" "$token"
 
     local server="https://127.0.0.1:$api_port"
     (
@@ -595,7 +600,7 @@ restart_apiserver() {
     (($# == 1)) || usage
     [[ -f "$1/env" && -f "$1/kube-apiserver.args" ]] || die "no server was started in $1"
     DIR=$(cd "$1" && pwd -P)
-    local pid api_args i
+    local pid api_args
     # Hold the port lock while the port is free, so no parallel start takes it.
     exec 8>"$CACHE_DIR/ports.lock"
     flock 8
@@ -609,20 +614,7 @@ restart_apiserver() {
     port=$(. "$DIR/env" && echo "${SERVER##*:}")
     launch kube-apiserver "$BIN_DIR/kube-apiserver" "${api_args[@]}"
     pid=$LAUNCHED_PID
-    for ((i = 0;; i++)); do
-        [[ -n "$(ss -Htln "sport = :$port" 2>/dev/null)" ]] && break
-        alive "$pid" && ((i < 600)) || { tail -n 30 "$DIR/kube-apiserver.log" >&2; die "kube-apiserver did not listen again"; }
-        sleep 0.1
-    done
-    exec 8>&-
-    for ((i = 0;; i++)); do
-        ready "$token" "$port" && break
-        if ! alive "$pid" || ((i >= 600)); then
-            tail -n 30 "$DIR/kube-apiserver.log" >&2
-            die "kube-apiserver did not become ready again (log: $DIR/kube-apiserver.log)"
-        fi
-        sleep 0.1
-    done
+    await_apiserver "$pid" "$port" "$token"
     sed -i "s/^KUBE_APISERVER_PID=.*/KUBE_APISERVER_PID=$pid/" "$DIR/env"
     START_DONE=1
     log "restarted kube-apiserver ($pid) at https://127.0.0.1:$port"
