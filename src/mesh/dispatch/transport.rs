@@ -5,6 +5,7 @@
 //! (subscribers inside the cluster or on this machine).
 
 use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::http::header::HOST;
@@ -37,9 +38,42 @@ struct Open {
     connection: Pin<Box<Connection<TokioIo<TcpStream>, Body>>>,
 }
 
+/// A subscriber's address, parsed once rather than for every delivery.
+struct Address {
+    url: String,
+    uri: Uri,
+    authority: String,
+    host: HeaderValue,
+}
+
+impl Address {
+    fn parse(url: &str) -> Result<Self, TransportError> {
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| TransportError(format!("{url:?} is not a URI: {e}")))?;
+        if uri.scheme_str() != Some("http") {
+            return Err(TransportError(format!(
+                "{url}: only http:// subscribers are served"
+            )));
+        }
+        let authority = uri
+            .authority()
+            .map(|a| a.as_str().to_string())
+            .ok_or_else(|| TransportError(format!("{url} names no host")))?;
+        let host = HeaderValue::from_str(&authority).map_err(|e| TransportError(e.to_string()))?;
+        Ok(Self {
+            url: url.to_string(),
+            uri,
+            authority,
+            host,
+        })
+    }
+}
+
 #[derive(Default)]
 pub struct Session {
     open: Option<Open>,
+    address: Option<Arc<Address>>,
 }
 
 impl Session {
@@ -65,40 +99,39 @@ impl Session {
         result
     }
 
+    fn address_of(&mut self, url: &str) -> Result<Arc<Address>, TransportError> {
+        if let Some(address) = &self.address
+            && address.url == url
+        {
+            return Ok(address.clone());
+        }
+        let address = Arc::new(Address::parse(url)?);
+        self.address = Some(address.clone());
+        Ok(address)
+    }
+
     async fn exchange(
         &mut self,
         url: &str,
         headers: HeaderMap,
         body: Bytes,
     ) -> Result<Response, TransportError> {
-        let uri: Uri = url
-            .parse()
-            .map_err(|e| TransportError(format!("{url:?} is not a URI: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TransportError(format!(
-                "{url}: only http:// subscribers are served"
-            )));
-        }
-        let authority = uri
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .ok_or_else(|| TransportError(format!("{url} names no host")))?;
+        let address = self.address_of(url)?;
         let reusable = self
             .open
             .as_ref()
-            .is_some_and(|open| open.authority == authority && !open.sender.is_closed());
+            .is_some_and(|open| open.authority == address.authority && !open.sender.is_closed());
         if !reusable {
-            self.open = Some(connect(&authority).await?);
+            self.open = Some(connect(&address.authority).await?);
         }
         let Some(open) = self.open.as_mut() else {
             return Err(TransportError("no connection".into()));
         };
-        let mut request = Request::post(uri)
+        let mut request = Request::post(address.uri.clone())
             .body(Full::new(body))
             .map_err(|e| TransportError(e.to_string()))?;
         *request.headers_mut() = headers;
-        let host = HeaderValue::from_str(&authority).map_err(|e| TransportError(e.to_string()))?;
-        request.headers_mut().insert(HOST, host);
+        request.headers_mut().insert(HOST, address.host.clone());
         let (result, closed) = {
             let Open {
                 sender, connection, ..

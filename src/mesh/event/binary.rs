@@ -127,6 +127,8 @@ fn header_name(name: &str) -> Option<HeaderName> {
         "subject" => HeaderName::from_static("ce-subject"),
         "time" => HeaderName::from_static("ce-time"),
         "dataschema" => HeaderName::from_static("ce-dataschema"),
+        // Every event in the mesh carries it.
+        "knativebrokerttl" => HeaderName::from_static("ce-knativebrokerttl"),
         extension => HeaderName::from_bytes(format!("ce-{extension}").as_bytes()).ok()?,
     })
 }
@@ -139,30 +141,33 @@ pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
 /// The headers of the event in binary mode (`ce-*` and Content-Type).
 pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(8 + event.iter_extensions().count());
-    let mut put = |name: &str, value: &str| {
-        if let (Some(name), Some(value)) = (header_name(name), encode(value)) {
+    let mut put = |name: &str, value: Option<HeaderValue>| {
+        if let (Some(name), Some(value)) = (header_name(name), value) {
             headers.insert(name, value);
         }
     };
-    put("specversion", "1.0");
-    put("id", event.id());
-    put("source", event.source().as_str());
-    put("type", event.ty());
+    put("specversion", Some(HeaderValue::from_static("1.0")));
+    put("id", encode(event.id()));
+    put("source", encode(event.source().as_str()));
+    put("type", encode(event.ty()));
     if let Some(subject) = event.subject() {
-        put("subject", subject);
+        put("subject", encode(subject));
     }
     if let Some(time) = super::time_text(event) {
-        put("time", &time);
+        put("time", encode(&time));
     }
     if let Some(schema) = event.dataschema() {
-        put("dataschema", schema.as_str());
+        put("dataschema", encode(schema.as_str()));
     }
     for (name, value) in event.iter_extensions() {
-        match value {
-            ExtensionValue::String(s) => put(name, s),
-            ExtensionValue::Boolean(b) => put(name, if *b { "true" } else { "false" }),
-            ExtensionValue::Integer(i) => put(name, &i.to_string()),
-        }
+        let value = match value {
+            ExtensionValue::String(s) => encode(s),
+            ExtensionValue::Boolean(b) => {
+                Some(HeaderValue::from_static(if *b { "true" } else { "false" }))
+            }
+            ExtensionValue::Integer(i) => Some(HeaderValue::from(*i)),
+        };
+        put(name, value);
     }
     if let Some(content_type) = event.datacontenttype().and_then(encode) {
         headers.insert(CONTENT_TYPE, content_type);
