@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
-use crate::mesh::routing::{Builder, DataplaneSettings, Replies, Router, follow_resources};
+use crate::mesh::routing::{Builder, DataplaneSettings, LocalDelivery, Router, follow_resources};
 use crate::server::{Config, DataplaneKind, Shutdown};
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
@@ -24,7 +24,7 @@ impl Dataplane {
         let router = Arc::new(Router::new(metrics.clone()));
         let in_flight = InFlight::default();
         let deps = Arc::new(DispatchDeps {
-            replies: Arc::new(Replies(Arc::downgrade(&router))),
+            local: Arc::new(LocalDelivery(Arc::downgrade(&router))),
             in_flight: in_flight.clone(),
             metrics,
         });

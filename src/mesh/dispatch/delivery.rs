@@ -1,22 +1,25 @@
 //! One event to one subscriber: attempts with backoff per the delivery policy,
 //! then the dead-letter sink (with `knativeerrordest`, `knativeerrorcode` and
-//! `knativeerrordata`), and a reply event handed back to the Broker.
+//! `knativeerrordata`). An attempt succeeds only when its reply, if any, was
+//! taken too: a reply that is malformed or that its destination refuses fails
+//! the delivery (as Knative's Broker answers 502 for it), so the event is retried
+//! and finally dead-lettered instead of its reply being lost.
 
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
 use base64::Engine;
 use bytes::Bytes;
-use cloudevents::Event;
 use cloudevents::event::ExtensionValue;
+use cloudevents::{AttributesReader, Event};
 
-use super::dispatcher::{DispatchDeps, Target};
+use super::dispatcher::{DispatchDeps, ReplyTo, Target};
 use super::prepared::PreparedEvent;
 use super::retry::{Verdict, classify, next_delay};
 use super::transport::{Response, Session, TransportError};
-use super::ttl;
-use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, read_binary, read_structured};
+use super::{Local, Refusal, ttl};
+use crate::mesh::event::hop::{self, TraceContext};
+use crate::mesh::event::{Mode, mode_of, read_binary, read_structured};
 use crate::telemetry::Throttle;
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
@@ -24,12 +27,16 @@ static UNDELIVERABLE_LOG: Throttle = Throttle::new();
 /// How much of a failing response body `knativeerrordata` carries (as Knative).
 const ERROR_DATA_MAX: usize = 1024;
 
-/// A worker's connections: one to its subscriber, one to its dead-letter sink.
+/// A worker's connections: to its subscriber, its reply destination and its
+/// dead-letter sink.
 #[derive(Default)]
 pub struct Sessions {
     subscriber: Session,
+    reply: Session,
     dead_letter: Session,
 }
+
+type Failure = Result<Response, TransportError>;
 
 pub async fn deliver(
     deps: &DispatchDeps,
@@ -37,38 +44,44 @@ pub async fn deliver(
     event: &Arc<PreparedEvent>,
     sessions: &mut Sessions,
 ) {
-    let outcome = attempt_all(
-        deps,
-        target,
-        &target.subscriber,
-        event,
-        &mut sessions.subscriber,
-    )
-    .await;
-    match outcome {
-        Ok(response) => {
-            deps.metrics.event_delivered();
-            reply(deps, target, event, response);
-        }
-        Err(last) => dead_letter(deps, target, event, last, &mut sessions.dead_letter).await,
+    match retry(deps, target, To::Subscriber(event), sessions).await {
+        Ok(_) => deps.metrics.event_delivered(),
+        Err(last) => dead_letter(deps, target, event, last, sessions).await,
     }
 }
 
-/// Tries `url` until delivered, out of retries, or refused for good.
-async fn attempt_all(
+/// What a delivery sends its event to.
+#[derive(Clone, Copy)]
+enum To<'a> {
+    Subscriber(&'a Arc<PreparedEvent>),
+    DeadLetterSink(&'a str, &'a PreparedEvent),
+}
+
+/// Attempts until delivered, out of retries, or refused for good.
+async fn retry(
     deps: &DispatchDeps,
     target: &Target,
-    url: &str,
-    event: &PreparedEvent,
-    session: &mut Session,
-) -> Result<Response, Result<Response, TransportError>> {
+    to: To<'_>,
+    sessions: &mut Sessions,
+) -> Result<Response, Failure> {
     let policy = &target.policy;
     let mut failed = 0u32;
     loop {
-        let wire = event.wire(target.structured);
-        let result = session
-            .post(url, wire.headers.clone(), wire.body.clone(), policy.timeout)
-            .await;
+        let result = match to {
+            To::Subscriber(event) => attempt(deps, target, event, sessions).await,
+            To::DeadLetterSink(sink, event) => {
+                let wire = event.wire(target.structured);
+                sessions
+                    .dead_letter
+                    .post(
+                        sink,
+                        wire.headers.clone(),
+                        wire.body.clone(),
+                        policy.timeout,
+                    )
+                    .await
+            }
+        };
         let status = result.as_ref().ok().map(|r| r.status);
         match classify(status) {
             Verdict::Delivered => return result.map_err(Err),
@@ -88,6 +101,161 @@ async fn attempt_all(
     }
 }
 
+/// One attempt: the event to the subscriber, then its reply (if any) to where
+/// replies go. The answer is what the attempt counts as: the subscriber's, or
+/// the reply's failure.
+async fn attempt(
+    deps: &DispatchDeps,
+    target: &Target,
+    event: &Arc<PreparedEvent>,
+    sessions: &mut Sessions,
+) -> Result<Response, TransportError> {
+    let response = match &target.local {
+        Some(local) => hand_over(deps, local, &event.event, event.trace.clone(), target),
+        None => {
+            let wire = event.wire(target.structured);
+            sessions
+                .subscriber
+                .post(
+                    &target.subscriber,
+                    wire.headers.clone(),
+                    wire.body.clone(),
+                    target.policy.timeout,
+                )
+                .await?
+        }
+    };
+    if !(200..300).contains(&response.status) {
+        return Ok(response);
+    }
+    match reply(deps, target, event, &response, &mut sessions.reply).await {
+        Ok(()) => Ok(response),
+        Err(failure) => Ok(failure),
+    }
+}
+
+/// An event passed to one of our Brokers or Channels, one hop further on the
+/// loop guard (so Triggers pointing at each other cannot circle for ever).
+fn hand_over(
+    deps: &DispatchDeps,
+    to: &Local,
+    cause: &Event,
+    trace: Option<TraceContext>,
+    target: &Target,
+) -> Response {
+    let mut event = cause.clone();
+    if !ttl::inherit(&mut event, cause) {
+        deps.metrics.reply_looped();
+        tracing::warn!(trigger = %target.label, event_id = %cause.id(), %to, "event dropped: its TTL ran out (an event loop?)");
+        return Response::synthetic(200, "");
+    }
+    hop::stamp_arrival(&mut event, &hop::arrival_now());
+    let prepared = Arc::new(PreparedEvent::new(event).with_trace(trace));
+    match deps.local.hand_over(to, prepared) {
+        Ok(()) => Response::synthetic(202, ""),
+        Err(refusal) => refused(to, refusal),
+    }
+}
+
+fn refused(to: &Local, refusal: Refusal) -> Response {
+    match refusal {
+        Refusal::Overloaded => Response::synthetic(429, &format!("{to} is overloaded")),
+        Refusal::Gone => Response::synthetic(404, &format!("{to} is not routed")),
+    }
+}
+
+/// Where a 2xx answer carrying an event sends it; Err is the failure the
+/// delivery then counts as.
+async fn reply(
+    deps: &DispatchDeps,
+    target: &Target,
+    cause: &PreparedEvent,
+    response: &Response,
+    session: &mut Session,
+) -> Result<(), Response> {
+    let Some(reply_to) = &target.reply_to else {
+        return Ok(());
+    };
+    let mut event = match reply_event(response) {
+        ReplyBody::Empty => return Ok(()),
+        ReplyBody::Event(event) => *event,
+        ReplyBody::Invalid(why) => {
+            tracing::warn!(trigger = %target.label, event_id = %cause.event_id(), %why, "the subscriber's reply is not a valid event; delivery failed");
+            return Err(Response::synthetic(502, &why));
+        }
+    };
+    if !ttl::inherit(&mut event, &cause.event) {
+        deps.metrics.reply_looped();
+        tracing::warn!(trigger = %target.label, event_id = %cause.event_id(), "reply dropped: its TTL ran out (an event loop?)");
+        return Ok(());
+    }
+    // The reply continues the trace: the subscriber's own span when it sent
+    // one, else its cause's.
+    let trace = TraceContext::of(&response.headers).or_else(|| cause.trace.clone());
+    match reply_to {
+        ReplyTo::Local(local) => {
+            hop::stamp_arrival(&mut event, &hop::arrival_now());
+            let prepared = Arc::new(PreparedEvent::new(event).with_trace(trace));
+            deps.local
+                .hand_over(local, prepared)
+                .map_err(|refusal| refused(local, refusal))
+        }
+        ReplyTo::Url(url) => {
+            let prepared = PreparedEvent::new(event).with_trace(trace);
+            let wire = prepared.wire(false);
+            match session
+                .post(
+                    url,
+                    wire.headers.clone(),
+                    wire.body.clone(),
+                    target.policy.timeout,
+                )
+                .await
+            {
+                Ok(answer) if (200..300).contains(&answer.status) => Ok(()),
+                Ok(answer) => Err(answer),
+                Err(error) => Err(Response::synthetic(
+                    502,
+                    &format!("sending the reply to {url}: {error}"),
+                )),
+            }
+        }
+    }
+}
+
+enum ReplyBody {
+    Empty,
+    Event(Box<Event>),
+    Invalid(String),
+}
+
+/// A 2xx answer is a reply when it carries an event (binary `ce-` headers or a
+/// structured body). Anything else in its body is not allowed: Knative's rule is
+/// "empty or a valid CloudEvent".
+fn reply_event(response: &Response) -> ReplyBody {
+    let content_type = response
+        .headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let parsed = if response.headers.contains_key("ce-specversion") {
+        read_binary(&response.headers, Bytes::clone(&response.body))
+    } else if mode_of(content_type) == Mode::Structured {
+        read_structured(&response.body)
+    } else if response.body.is_empty() {
+        return ReplyBody::Empty;
+    } else {
+        return ReplyBody::Invalid(
+            "the subscriber answered 2xx with a body that is not a CloudEvent (the answer must be empty or an event)".into(),
+        );
+    };
+    match parsed {
+        Ok(event) => ReplyBody::Event(Box::new(event)),
+        Err(error) => ReplyBody::Invalid(format!(
+            "the subscriber's reply is not a valid event: {error}"
+        )),
+    }
+}
+
 /// An event that found its subscriber's queue full, straight to the dead-letter sink.
 pub async fn dead_letter_overflow(
     deps: &DispatchDeps,
@@ -95,20 +263,16 @@ pub async fn dead_letter_overflow(
     event: &PreparedEvent,
     sessions: &mut Sessions,
 ) {
-    let full = Response {
-        status: 429,
-        headers: HeaderMap::new(),
-        body: Bytes::from_static(b"the subscriber's queue was full"),
-    };
-    dead_letter(deps, target, event, Ok(full), &mut sessions.dead_letter).await;
+    let full = Response::synthetic(429, "the subscriber's queue was full");
+    dead_letter(deps, target, event, Ok(full), sessions).await;
 }
 
 async fn dead_letter(
     deps: &DispatchDeps,
     target: &Target,
     event: &PreparedEvent,
-    last: Result<Response, TransportError>,
-    session: &mut Session,
+    last: Failure,
+    sessions: &mut Sessions,
 ) {
     let (code, data, why) = match &last {
         Ok(response) => (
@@ -140,8 +304,8 @@ async fn dead_letter(
         let encoded = base64::engine::general_purpose::STANDARD.encode(excerpt);
         failed.set_extension("knativeerrordata", ExtensionValue::String(encoded));
     }
-    let failed = PreparedEvent::new(failed);
-    match attempt_all(deps, target, &sink, &failed, session).await {
+    let failed = PreparedEvent::new(failed).with_trace(event.trace.clone());
+    match retry(deps, target, To::DeadLetterSink(&sink, &failed), sessions).await {
         Ok(_) => {
             deps.metrics.event_dead_lettered();
             tracing::info!(trigger = %target.label, event_id = %event.event_id(), %why, "event sent to the dead-letter sink");
@@ -156,41 +320,4 @@ async fn dead_letter(
                 "delivery and the dead-letter sink both failed");
         }
     }
-}
-
-/// A 2xx answer carrying an event is a reply: it re-enters the Broker, one TTL
-/// step closer to the loop guard.
-fn reply(deps: &DispatchDeps, target: &Target, cause: &PreparedEvent, response: Response) {
-    let Some((namespace, broker)) = &target.reply_to else {
-        return;
-    };
-    let Some(mut event) = reply_event(response) else {
-        return;
-    };
-    if !ttl::inherit(&mut event, &cause.event) {
-        deps.metrics.reply_looped();
-        tracing::warn!(trigger = %target.label, event_id = %cause.event_id(), "reply dropped: its TTL ran out (an event loop?)");
-        return;
-    }
-    deps.replies.reply(namespace, broker, event);
-}
-
-fn reply_event(response: Response) -> Option<Event> {
-    let content_type = response
-        .headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
-    let parsed = if content_type.starts_with(STRUCTURED_CONTENT_TYPE) {
-        read_structured(&response.body)
-    } else if response.headers.contains_key("ce-specversion") {
-        read_binary(&response.headers, Bytes::clone(&response.body))
-    } else {
-        return None;
-    };
-    parsed
-        .map_err(
-            |error| tracing::warn!(%error, "the subscriber replied with an invalid event; ignored"),
-        )
-        .ok()
 }

@@ -19,7 +19,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::delivery::{Sessions, dead_letter_overflow, deliver};
 use super::prepared::PreparedEvent;
-use super::{DeliveryPolicy, InFlight, ReplySink};
+use super::{DeliveryPolicy, InFlight, Local, LocalSink};
 use crate::telemetry::Metrics;
 
 /// A worker with nothing to do for this long stops (and closes its connection).
@@ -34,12 +34,23 @@ const OVERFLOW_SLOTS: usize = 16;
 pub struct Target {
     /// `namespace/name` of the Trigger or Subscription, for logs.
     pub label: String,
+    /// The subscriber's URI (what `knativeerrordest` names).
     pub subscriber: String,
+    /// Set when the subscriber is one of our Brokers or Channels: events are
+    /// handed over in process rather than POSTed to `subscriber`.
+    pub local: Option<Local>,
     pub policy: DeliveryPolicy,
     /// Structured mode instead of binary.
     pub structured: bool,
-    /// The Broker replies go back to.
-    pub reply_to: Option<(String, String)>,
+    /// Where replies go: a Trigger's back into its Broker, a Subscription's to
+    /// its `spec.reply`; none: a reply is ignored.
+    pub reply_to: Option<ReplyTo>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReplyTo {
+    Local(Local),
+    Url(String),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -103,7 +114,7 @@ impl Drop for Claim {
 
 /// What every dispatcher shares.
 pub struct DispatchDeps {
-    pub replies: Arc<dyn ReplySink>,
+    pub local: Arc<dyn LocalSink>,
     pub in_flight: InFlight,
     pub metrics: Arc<Metrics>,
 }

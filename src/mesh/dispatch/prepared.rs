@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use cloudevents::Event;
 
+use crate::mesh::event::hop::TraceContext;
 use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
 
 /// A request as sent to a subscriber.
@@ -22,6 +23,9 @@ pub struct PreparedEvent {
     /// The data exactly as it arrived in a binary-mode request, so it is sent on
     /// without another copy.
     raw_data: Option<Bytes>,
+    /// The trace the request that carried the event belongs to; every delivery
+    /// of the event (and of its replies) continues it.
+    pub trace: Option<TraceContext>,
     binary: OnceLock<Wire>,
     structured: OnceLock<Wire>,
 }
@@ -35,9 +39,15 @@ impl PreparedEvent {
         Self {
             event,
             raw_data,
+            trace: None,
             binary: OnceLock::new(),
             structured: OnceLock::new(),
         }
+    }
+
+    pub fn with_trace(mut self, trace: Option<TraceContext>) -> Self {
+        self.trace = trace;
+        self
     }
 
     pub fn event_id(&self) -> &str {
@@ -54,6 +64,7 @@ impl PreparedEvent {
                     HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
                 );
                 headers.insert("prefer", HeaderValue::from_static("reply"));
+                self.add_trace(&mut headers);
                 Wire {
                     headers,
                     body: write_structured(&self.event),
@@ -63,12 +74,19 @@ impl PreparedEvent {
             self.binary.get_or_init(|| {
                 let mut headers = binary_headers(&self.event);
                 headers.insert("prefer", HeaderValue::from_static("reply"));
+                self.add_trace(&mut headers);
                 let body = self
                     .raw_data
                     .clone()
                     .unwrap_or_else(|| Bytes::from(data_bytes(&self.event)));
                 Wire { headers, body }
             })
+        }
+    }
+
+    fn add_trace(&self, headers: &mut HeaderMap) {
+        if let Some(trace) = &self.trace {
+            trace.apply(headers);
         }
     }
 }

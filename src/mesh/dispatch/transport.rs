@@ -26,6 +26,18 @@ pub struct Response {
     pub body: Bytes,
 }
 
+impl Response {
+    /// An answer made here rather than received: what a local hand-over or a
+    /// failed reply counts as, classified like any other.
+    pub fn synthetic(status: u16, message: &str) -> Self {
+        Self {
+            status,
+            headers: HeaderMap::new(),
+            body: Bytes::copy_from_slice(message.as_bytes()),
+        }
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TransportError(pub String);

@@ -14,10 +14,23 @@ pub fn ensure(event: &mut Event) {
     }
 }
 
+/// An event a sender brings with a TTL of its own must have some left: a TTL
+/// that is not a positive integer is refused at the door, not looped on.
+pub fn check(event: &Event) -> Result<(), String> {
+    let Some(given) = event.extension(EXTENSION) else {
+        return Ok(());
+    };
+    match current(event) {
+        Some(ttl) if ttl > 0 => Ok(()),
+        Some(ttl) => Err(format!("{EXTENSION} is {ttl}: the event has no hops left")),
+        None => Err(format!("{EXTENSION} {given} is not an integer")),
+    }
+}
+
 pub fn current(event: &Event) -> Option<i64> {
     match event.extension(EXTENSION)? {
         ExtensionValue::Integer(i) => Some(*i),
-        ExtensionValue::String(s) => s.parse().ok(),
+        ExtensionValue::String(s) => s.trim().parse().ok(),
         ExtensionValue::Boolean(_) => None,
     }
 }
@@ -57,5 +70,23 @@ mod tests {
             !inherit(&mut reply, &cause),
             "TTL 1 leaves nothing for a reply"
         );
+    }
+
+    #[test]
+    fn a_ttl_that_is_not_positive_is_refused() {
+        let mut event = event();
+        assert!(check(&event).is_ok(), "no TTL yet");
+        for (given, ok) in [
+            ("5", true),
+            ("1", true),
+            ("0", false),
+            ("-3", false),
+            ("x", false),
+        ] {
+            event.set_extension(EXTENSION, ExtensionValue::String(given.into()));
+            assert_eq!(check(&event).is_ok(), ok, "{given}");
+        }
+        event.set_extension(EXTENSION, ExtensionValue::Integer(0));
+        assert!(check(&event).is_err());
     }
 }

@@ -169,7 +169,15 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
         };
         put(name, value);
     }
-    if let Some(content_type) = event.datacontenttype().and_then(encode) {
+    // Content-Type is an ordinary header, sent as it came (parameters such as a
+    // multipart boundary included); only `ce-` headers are percent-encoded.
+    // Without datacontenttype, data is JSON (the JSON event format's rule).
+    let content_type = match event.datacontenttype() {
+        Some(content_type) => HeaderValue::from_str(content_type).ok(),
+        None if event.data().is_some() => Some(HeaderValue::from_static("application/json")),
+        None => None,
+    };
+    if let Some(content_type) = content_type {
         headers.insert(CONTENT_TYPE, content_type);
     }
     headers

@@ -97,12 +97,25 @@ fn is_uuid(text: &str) -> bool {
             .all(|(g, n)| g.len() == n && g.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
+/// `data`'s JSON text exactly as sent: the event carries it byte for byte.
+fn raw_data(body: &[u8]) -> Result<Vec<u8>, LegacyError> {
+    #[derive(serde::Deserialize)]
+    struct Raw<'a> {
+        #[serde(borrow)]
+        data: &'a serde_json::value::RawValue,
+    }
+    let raw: Raw =
+        serde_json::from_slice(body).map_err(|_| LegacyError::body("Invalid JSON body"))?;
+    Ok(raw.data.get().as_bytes().to_vec())
+}
+
 /// Validates and converts; `new_id` supplies an id when the body has none.
 pub fn read_legacy(
     body: &[u8],
     application: &str,
     new_id: impl FnOnce() -> String,
 ) -> Result<Event, LegacyError> {
+    let raw = body;
     let body: Value =
         serde_json::from_slice(body).map_err(|_| LegacyError::body("Invalid JSON body"))?;
     if !body.is_object() {
@@ -140,7 +153,7 @@ pub fn read_legacy(
         None | Some(Value::Null) => {
             return Err(LegacyError::field("data", "missing_field", "Missing field"));
         }
-        Some(data) => data.clone(),
+        Some(_) => raw_data(raw)?,
     };
     EventBuilderV10::new()
         .id(id)
@@ -148,7 +161,7 @@ pub fn read_legacy(
         .ty(event_type)
         .time(time)
         .extension("eventtypeversion", version)
-        .data("application/json", Data::Json(data))
+        .data("application/json", Data::Binary(data))
         .build()
         .map_err(|_| LegacyError::field("event-time", "invalid_field", "Invalid field"))
 }

@@ -5,6 +5,7 @@
 
 mod binary;
 mod error;
+pub mod hop;
 mod legacy;
 mod structured;
 

@@ -1,8 +1,13 @@
 //! Structured mode (`application/cloudevents+json`: the whole event as one JSON
 //! object) and batched mode (`application/cloudevents-batch+json`: an array).
 
+use std::collections::BTreeMap;
+
+use base64::Engine;
 use bytes::Bytes;
+use cloudevents::event::AttributeValue;
 use cloudevents::{AttributesReader, Data, Event};
+use serde_json::value::RawValue;
 
 use super::{EventError, check_required};
 
@@ -10,73 +15,160 @@ pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
 
 pub fn read_structured(body: &[u8]) -> Result<Event, EventError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| EventError::new(format!("the body is not JSON: {e}")))?;
-    from_value(value, "")
+    let fields: Fields = serde_json::from_slice(body)
+        .map_err(|e| EventError::new(format!("the body is not a JSON object: {e}")))?;
+    from_fields(fields, "")
 }
 
 pub fn read_batch(body: &[u8]) -> Result<Vec<Event>, EventError> {
-    let value: serde_json::Value = serde_json::from_slice(body)
-        .map_err(|e| EventError::new(format!("the body is not JSON: {e}")))?;
-    let serde_json::Value::Array(items) = value else {
-        return Err(EventError::new("a batch is a JSON array of events"));
-    };
+    let items: Vec<&RawValue> = serde_json::from_slice(body)
+        .map_err(|e| EventError::new(format!("a batch is a JSON array of events: {e}")))?;
     items
         .into_iter()
         .enumerate()
-        .map(|(i, item)| from_value(item, &format!("event [{i}]: ")))
+        .map(|(i, item)| {
+            let context = format!("event [{i}]: ");
+            let fields: Fields = serde_json::from_str(item.get())
+                .map_err(|e| EventError::new(format!("{context}an event is a JSON object: {e}")))?;
+            from_fields(fields, &context)
+        })
         .collect()
 }
 
-fn from_value(value: serde_json::Value, context: &str) -> Result<Event, EventError> {
-    if !value.is_object() {
-        return Err(EventError::new(format!(
-            "{context}an event is a JSON object"
-        )));
+/// An event's members with their JSON text as it arrived, so `data` can be kept
+/// byte for byte instead of going through a parsed value (which would re-encode
+/// numbers through f64 and reorder keys).
+type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
+    let fail = |message: String| EventError::new(format!("{context}{message}"));
+    let data = fields.remove("data");
+    let data_base64 = fields.remove("data_base64");
+    let mut attributes = serde_json::Map::with_capacity(fields.len());
+    for (name, raw) in fields {
+        let value = serde_json::from_str(raw.get()).map_err(|e| fail(e.to_string()))?;
+        attributes.insert(name, value);
     }
-    match value.get("specversion").and_then(|v| v.as_str()) {
+    match attributes.get("specversion").and_then(|v| v.as_str()) {
         Some("1.0") => {}
         Some(other) => {
-            return Err(EventError::new(format!(
-                "{context}specversion {other:?} is not supported; send 1.0"
+            return Err(fail(format!(
+                "specversion {other:?} is not supported; send 1.0"
             )));
         }
-        None => {
-            return Err(EventError::new(format!(
-                "{context}attribute specversion is missing"
-            )));
-        }
+        None => return Err(fail("attribute specversion is missing".into())),
     }
-    let event: Event =
-        serde_json::from_value(value).map_err(|e| EventError::new(format!("{context}{e}")))?;
-    check_required(&event).map_err(|e| EventError::new(format!("{context}{}", e.message)))?;
+    let mut event: Event = serde_json::from_value(serde_json::Value::Object(attributes))
+        .map_err(|e| fail(e.to_string()))?;
+    check_required(&event).map_err(|e| fail(e.message))?;
+    let bytes = match (data, data_base64) {
+        (Some(_), Some(_)) => {
+            return Err(fail(
+                "an event carries data or data_base64, not both".into(),
+            ));
+        }
+        (Some(raw), None) => Some(data_of(&event, raw).map_err(fail)?),
+        (None, Some(raw)) => {
+            let text: String = serde_json::from_str(raw.get())
+                .map_err(|_| fail("data_base64 is not a string".into()))?;
+            Some(
+                base64::engine::general_purpose::STANDARD
+                    .decode(text)
+                    .map_err(|e| fail(format!("data_base64 is not base64: {e}")))?,
+            )
+        }
+        (None, None) => None,
+    };
+    if let Some(bytes) = bytes {
+        // Without datacontenttype the data is JSON (the JSON format says so); the
+        // attribute itself is left unset, as the sender left it.
+        event.set_data_unchecked(Data::Binary(bytes));
+    }
     Ok(event)
 }
 
+/// `data` as bytes: JSON data exactly as its text arrived; a string under a
+/// non-JSON content type is that string's contents.
+fn data_of(event: &Event, raw: &RawValue) -> Result<Vec<u8>, String> {
+    let text = raw.get();
+    if event.datacontenttype().is_none_or(is_json) || !text.starts_with('"') {
+        return Ok(text.as_bytes().to_vec());
+    }
+    let decoded: String = serde_json::from_str(text).map_err(|e| e.to_string())?;
+    Ok(decoded.into_bytes())
+}
+
 /// The event as one JSON object, for subscribers that ask for structured mode.
-/// JSON data that arrived as bytes (binary mode) is written as `data`, not as
-/// `data_base64`, so it reads the same as it was sent.
+/// Data under a JSON content type (or none) is written as `data` exactly as it
+/// arrived; other text as a JSON string; anything else as `data_base64`.
 pub fn write_structured(event: &Event) -> Bytes {
-    let json_bytes = match event.data() {
-        Some(Data::Binary(bytes)) if event.datacontenttype().is_some_and(is_json) => {
-            serde_json::from_slice::<serde_json::Value>(bytes).ok()
+    let mut out = Vec::with_capacity(256 + data_len(event));
+    out.push(b'{');
+    let mut first = true;
+    let mut member = |out: &mut Vec<u8>, name: &str| {
+        if !first {
+            out.push(b',');
         }
-        _ => None,
+        first = false;
+        write_json_string(out, name);
+        out.push(b':');
     };
-    let encoded = match json_bytes {
-        Some(value) => {
-            let mut copy = event.clone();
-            copy.set_data_unchecked(Data::Json(value));
-            serde_json::to_vec(&copy)
+    for (name, value) in event.iter() {
+        member(&mut out, name);
+        match value {
+            AttributeValue::Boolean(b) => {
+                out.extend_from_slice(if *b { b"true" } else { b"false" })
+            }
+            AttributeValue::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
+            AttributeValue::Time(_) => {
+                write_json_string(&mut out, &super::time_text(event).unwrap_or_default())
+            }
+            other => write_json_string(&mut out, &other.to_string()),
         }
-        None => serde_json::to_vec(event),
-    };
-    Bytes::from(encoded.unwrap_or_default())
+    }
+    if let Some(data) = event.data() {
+        let bytes: std::borrow::Cow<[u8]> = match data {
+            Data::Binary(bytes) => bytes.into(),
+            Data::String(text) => text.as_bytes().into(),
+            Data::Json(value) => serde_json::to_vec(value).unwrap_or_default().into(),
+        };
+        let json_type = event.datacontenttype().is_none_or(is_json);
+        if json_type && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+            member(&mut out, "data");
+            out.extend_from_slice(&bytes);
+        } else if let (false, Ok(text)) = (json_type, std::str::from_utf8(&bytes)) {
+            member(&mut out, "data");
+            write_json_string(&mut out, text);
+        } else {
+            member(&mut out, "data_base64");
+            write_json_string(
+                &mut out,
+                &base64::engine::general_purpose::STANDARD.encode(&bytes),
+            );
+        }
+    }
+    out.push(b'}');
+    Bytes::from(out)
+}
+
+fn data_len(event: &Event) -> usize {
+    match event.data() {
+        Some(Data::Binary(bytes)) => bytes.len(),
+        Some(Data::String(text)) => text.len(),
+        _ => 0,
+    }
+}
+
+fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // Writing a str into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, text);
 }
 
 fn is_json(content_type: &str) -> bool {
     let media_type = content_type.split(';').next().unwrap_or_default().trim();
-    media_type == "application/json" || media_type == "text/json" || media_type.ends_with("+json")
+    media_type.eq_ignore_ascii_case("application/json")
+        || media_type.eq_ignore_ascii_case("text/json")
+        || media_type.to_ascii_lowercase().ends_with("+json")
 }
 
 #[cfg(test)]

@@ -12,11 +12,12 @@ use axum::response::{IntoResponse, Response};
 use cloudevents::AttributesWriter;
 use serde_json::json;
 
-use super::request::{Incoming, accepted, admit, check_serving, decode, preflight, read_body};
+use super::request::{
+    Incoming, accepted, admit, arrive, check_serving, decode, preflight, prepared, read_body,
+};
 use super::{IngressError, schema};
 use crate::auth::random_uuid;
 use crate::mesh::dispatch::PreparedEvent;
-use crate::mesh::dispatch::ttl;
 use crate::mesh::event::read_legacy;
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::server::AppState;
@@ -44,6 +45,7 @@ fn route_of(
 async fn dispatch(
     state: &AppState,
     route: &ApplicationRoute,
+    headers: &HeaderMap,
     events: Vec<Incoming>,
 ) -> Result<(), IngressError> {
     match &route.channel {
@@ -52,16 +54,13 @@ async fn dispatch(
             route.name
         ))),
         Some(ChannelTarget::Served(channel)) => {
-            admit(state, events, |events| {
+            admit(state, prepared(headers, events), |events| {
                 state.router.send_to_channel(channel, events)
             })
             .await
         }
         Some(ChannelTarget::Knative(url)) => {
-            let events: Vec<PreparedEvent> = events
-                .into_iter()
-                .map(|e| PreparedEvent::with_raw_data(e.event, e.raw_data))
-                .collect();
+            let events: Vec<PreparedEvent> = prepared(headers, events);
             state
                 .router
                 .forwarder
@@ -74,11 +73,14 @@ async fn dispatch(
     }
 }
 
-fn stamp(route: &ApplicationRoute, mut incoming: Incoming) -> Result<Incoming, IngressError> {
-    incoming.event.set_source(route.name.as_str());
-    ttl::ensure(&mut incoming.event);
-    schema::check(route, &incoming.event)?;
-    Ok(incoming)
+/// The Application's events: `source` is the Application, the payload matches
+/// its schema, and they arrive as at every ingress.
+fn stamp(route: &ApplicationRoute, events: &mut [Incoming]) -> Result<(), IngressError> {
+    for incoming in events.iter_mut() {
+        incoming.event.set_source(route.name.as_str());
+        schema::check(route, &incoming.event)?;
+    }
+    arrive(events)
 }
 
 pub async fn cloudevents(
@@ -93,11 +95,9 @@ pub async fn cloudevents(
     }
     let route = route_of(&state, &headers, &application)?;
     let body = read_body(&state, body).await?;
-    let events = decode(&headers, body)?
-        .into_iter()
-        .map(|incoming| stamp(&route, incoming))
-        .collect::<Result<Vec<_>, _>>()?;
-    dispatch(&state, &route, events).await?;
+    let mut events = decode(&headers, body)?;
+    stamp(&route, &mut events)?;
+    dispatch(&state, &route, &headers, events).await?;
     Ok(accepted())
 }
 
@@ -118,7 +118,8 @@ pub async fn legacy(
         Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),
     };
     let id = cloudevents::AttributesReader::id(&event).to_string();
-    let event = stamp(&route, Incoming::of(event))?;
-    dispatch(&state, &route, vec![event]).await?;
+    let mut events = vec![Incoming::of(event)];
+    stamp(&route, &mut events)?;
+    dispatch(&state, &route, &headers, events).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }

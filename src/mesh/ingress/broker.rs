@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, admit, check_serving, namespaced_events, preflight};
+use super::request::{accepted, admit, check_serving, namespaced_events, preflight, prepared};
 use crate::server::AppState;
 
 pub async fn receive(
@@ -27,7 +27,7 @@ pub async fn receive(
         .broker(&namespace, &broker)
         .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
     let events = namespaced_events(&state, &headers, body).await?;
-    admit(&state, events, |events| {
+    admit(&state, prepared(&headers, events), |events| {
         state.router.send_to_broker(route, events)
     })
     .await?;

@@ -7,7 +7,7 @@ use axum::http::{HeaderMap, Method};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, admit, check_serving, namespaced_events, preflight};
+use super::request::{accepted, admit, check_serving, namespaced_events, preflight, prepared};
 use crate::auth::Caller;
 use crate::server::AppState;
 
@@ -36,7 +36,7 @@ pub async fn receive(
         )));
     }
     let events = namespaced_events(&state, &headers, body).await?;
-    admit(&state, events, |events| {
+    admit(&state, prepared(&headers, events), |events| {
         state.router.send_to_channel(route, events)
     })
     .await?;

@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::IngressError;
 use crate::mesh::dispatch::{PreparedEvent, ttl};
+use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
 use crate::mesh::routing::Overloaded;
 use crate::server::AppState;
@@ -53,7 +54,6 @@ pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, IngressErr
         .map_err(|_| IngressError::TooLarge(limit))
 }
 
-/// The events a CloudEvents request carries, in any of the three modes.
 /// An event as received; a binary-mode body is kept to be sent on as it came.
 pub struct Incoming {
     pub event: Event,
@@ -67,8 +67,13 @@ impl Incoming {
             raw_data: None,
         }
     }
+
+    fn prepare(self, trace: &Option<TraceContext>) -> PreparedEvent {
+        PreparedEvent::with_raw_data(self.event, self.raw_data).with_trace(trace.clone())
+    }
 }
 
+/// The events a CloudEvents request carries, in any of the three modes.
 pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, IngressError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     Ok(match mode_of(content_type) {
@@ -84,7 +89,20 @@ pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, Ingress
     })
 }
 
-/// A Broker's or Channel's request: its events, each given the loop guard's TTL.
+/// What every ingress does to the events it takes in: a TTL a sender brought
+/// must have hops left (else 400), one is given where none was, and the arrival
+/// time is stamped.
+pub fn arrive(events: &mut [Incoming]) -> Result<(), IngressError> {
+    let at = hop::arrival_now();
+    for incoming in events {
+        ttl::check(&incoming.event).map_err(IngressError::InvalidEvent)?;
+        ttl::ensure(&mut incoming.event);
+        hop::stamp_arrival(&mut incoming.event, &at);
+    }
+    Ok(())
+}
+
+/// A Broker's or Channel's request: its events, arrived.
 pub async fn namespaced_events(
     state: &AppState,
     headers: &HeaderMap,
@@ -92,10 +110,17 @@ pub async fn namespaced_events(
 ) -> Result<Vec<Incoming>, IngressError> {
     let body = read_body(state, body).await?;
     let mut events = decode(headers, body)?;
-    for incoming in &mut events {
-        ttl::ensure(&mut incoming.event);
-    }
+    arrive(&mut events)?;
     Ok(events)
+}
+
+/// The events ready to send on, each carrying the request's trace context.
+pub fn prepared<T: From<PreparedEvent>>(headers: &HeaderMap, events: Vec<Incoming>) -> Vec<T> {
+    let trace = TraceContext::of(headers);
+    events
+        .into_iter()
+        .map(|e| T::from(e.prepare(&trace)))
+        .collect()
 }
 
 /// How long a request waits for room when no subscriber can take its events,
@@ -107,13 +132,9 @@ const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 /// Hands the events to the router, waiting up to `PATIENCE` for room.
 pub async fn admit(
     state: &AppState,
-    events: Vec<Incoming>,
+    events: Vec<Arc<PreparedEvent>>,
     mut send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
 ) -> Result<(), IngressError> {
-    let events: Vec<Arc<PreparedEvent>> = events
-        .into_iter()
-        .map(|e| Arc::new(PreparedEvent::with_raw_data(e.event, e.raw_data)))
-        .collect();
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
         match send(&events) {

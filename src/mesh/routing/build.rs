@@ -9,12 +9,12 @@ use super::table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
 };
 use crate::mesh::dispatch::{
-    Budget, DeliveryPolicy, DispatchDeps, Dispatcher, DispatcherSettings, Target,
+    Budget, DeliveryPolicy, DispatchDeps, Dispatcher, DispatcherSettings, Local, ReplyTo, Target,
 };
 use crate::mesh::filter::{Filter, TriggerIndex};
 use crate::resources::{
-    Application, Broker, Channel, Conditions, DeliveryFormat, DeliverySpec, ServiceInstance,
-    Subscription, Trigger, labels,
+    Application, Broker, Channel, Conditions, DeliveryFormat, DeliverySpec, Destination,
+    ServiceInstance, Subscription, Trigger, labels,
 };
 
 /// Everything a build reads, listed from the store in one go.
@@ -166,12 +166,16 @@ impl Builder {
                 let target = Target {
                     label: format!("{trigger_ns}/{trigger_name}"),
                     subscriber,
+                    local: local_of(&trigger.spec.subscriber, &trigger_ns),
                     policy: DeliveryPolicy::from_spec(
                         delivery,
                         status.dead_letter_sink_uri.clone(),
                     ),
                     structured: is_structured(delivery),
-                    reply_to: Some((namespace.clone(), name.clone())),
+                    reply_to: Some(ReplyTo::Local(Local::Broker {
+                        namespace: namespace.clone(),
+                        name: name.clone(),
+                    })),
                 };
                 let uid = trigger.metadata.uid.clone().unwrap_or_default();
                 let key = format!("trigger/{trigger_ns}/{trigger_name}");
@@ -226,11 +230,17 @@ impl Builder {
                         .namespace
                         .clone()
                         .unwrap_or_else(|| sub_ns.clone());
-                    if let Some(application) = application
-                        && namespace == self.integration_namespace
+                    let wired_by_meshbroker =
+                        application.is_some() && namespace == self.integration_namespace;
+                    if let Some(application) = application.filter(|_| wired_by_meshbroker)
                         && !provisioned.contains(&(application.as_str(), broker_ns.as_str()))
                     {
                         tracing::debug!(subscription = %format!("{sub_ns}/{sub_name}"), "no instance of the Application in the target namespace; not routed");
+                        continue;
+                    }
+                    // Only what meshbroker wires crosses namespaces.
+                    if !wired_by_meshbroker && broker_ns != sub_ns {
+                        tracing::debug!(subscription = %format!("{sub_ns}/{sub_name}"), broker_namespace = %broker_ns, "a Subscription delivers only into its own namespace; not routed");
                         continue;
                     }
                     if let Some(broker) = brokers.get(&(broker_ns, reference.name.clone())) {
@@ -242,15 +252,25 @@ impl Builder {
                 let Some(subscriber) = status.physical_subscription.subscriber_uri.clone() else {
                     continue;
                 };
+                let reply_to = subscription.spec.reply.as_ref().and_then(|reply| {
+                    let resolved = status.physical_subscription.reply_uri.clone();
+                    match local_of(reply, &sub_ns) {
+                        Some(local) => Some(ReplyTo::Local(local)),
+                        None => resolved
+                            .or_else(|| reply.reference.is_none().then(|| reply.uri.clone())?)
+                            .map(ReplyTo::Url),
+                    }
+                });
                 let target = Target {
                     label: format!("{sub_ns}/{sub_name}"),
                     subscriber,
+                    local: local_of(&subscription.spec.subscriber, &sub_ns),
                     policy: DeliveryPolicy::from_spec(
                         subscription.spec.delivery.as_ref(),
                         status.physical_subscription.dead_letter_sink_uri.clone(),
                     ),
                     structured: is_structured(subscription.spec.delivery.as_ref()),
-                    reply_to: None,
+                    reply_to,
                 };
                 let uid = subscription.metadata.uid.clone().unwrap_or_default();
                 let key = format!("subscription/{sub_ns}/{sub_name}");
@@ -320,6 +340,28 @@ impl Builder {
             );
         }
         routes
+    }
+}
+
+/// A destination that is one of our own Brokers or Channels in `namespace` (a
+/// plain reference, no relative URI): handed over in process. A reference into
+/// another namespace is not: a namespace's objects deliver only into their own.
+fn local_of(destination: &Destination, namespace: &str) -> Option<Local> {
+    let reference = destination.reference.as_ref()?;
+    if destination.uri.is_some()
+        || reference
+            .namespace
+            .as_deref()
+            .is_some_and(|ns| ns != namespace)
+    {
+        return None;
+    }
+    let group = reference.api_version.split('/').next().unwrap_or_default();
+    let (namespace, name) = (namespace.to_string(), reference.name.clone());
+    match (reference.kind.as_str(), group) {
+        ("Broker", "eventing.knative.dev") => Some(Local::Broker { namespace, name }),
+        ("Channel", "messaging.knative.dev") => Some(Local::Channel { namespace, name }),
+        _ => None,
     }
 }
 

@@ -10,7 +10,7 @@ mod table;
 
 pub use build::{Builder, DataplaneSettings};
 pub use follow::follow_resources;
-pub use router::{Overloaded, Replies, Router};
+pub use router::{LocalDelivery, Overloaded, Router};
 pub use table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
 };

@@ -15,10 +15,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use arc_swap::ArcSwap;
-use cloudevents::Event;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
-use crate::mesh::dispatch::{PreparedEvent, ReplySink, Reservation};
+use crate::mesh::dispatch::{Local, LocalSink, PreparedEvent, Refusal, Reservation};
 use crate::mesh::forward::Forwarder;
 use crate::telemetry::{Metrics, Throttle};
 
@@ -163,29 +162,25 @@ fn subscriber_label(subscriber: &ChannelSubscriber) -> String {
     }
 }
 
-/// Replies re-enter their Broker through the router, without holding it alive.
-pub struct Replies(pub std::sync::Weak<Router>);
+/// Hands events to our own Brokers and Channels through the table of the
+/// moment, without holding the router alive.
+pub struct LocalDelivery(pub std::sync::Weak<Router>);
 
-impl ReplySink for Replies {
-    fn reply(&self, namespace: &str, broker: &str, event: Event) {
-        let Some(router) = self.0.upgrade() else {
-            return;
-        };
+impl LocalSink for LocalDelivery {
+    fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>) -> Result<(), Refusal> {
+        let router = self.0.upgrade().ok_or(Refusal::Gone)?;
         let table = router.table();
-        let Some(route) = table.broker(namespace, broker) else {
-            tracing::warn!(
-                namespace,
-                broker,
-                "reply for a Broker that is gone; dropped"
-            );
-            return;
+        let events = std::slice::from_ref(&event);
+        let sent = match to {
+            Local::Broker { namespace, name } => {
+                let route = table.broker(namespace, name).ok_or(Refusal::Gone)?;
+                router.send_to_broker(route, events)
+            }
+            Local::Channel { namespace, name } => {
+                let route = table.channel(namespace, name).ok_or(Refusal::Gone)?;
+                router.send_to_channel(route, events)
+            }
         };
-        if router
-            .send_to_broker(route, &[Arc::new(PreparedEvent::new(event))])
-            .is_err()
-        {
-            router.metrics.event_undeliverable();
-            tracing::warn!(namespace, broker, "reply refused: the Broker is overloaded");
-        }
+        sent.map_err(|Overloaded| Refusal::Overloaded)
     }
 }

@@ -1,0 +1,123 @@
+//! What travels with an event from hop to hop besides its own attributes: the
+//! `knativearrivaltime` extension a Broker stamps when the event arrives, and the
+//! W3C trace context (`traceparent`, `tracestate`) of the request that carried it,
+//! passed on to every delivery so a tracing system sees one trace end to end.
+
+use axum::http::{HeaderMap, HeaderValue};
+use cloudevents::Event;
+use cloudevents::event::ExtensionValue;
+
+pub const ARRIVAL_TIME: &str = "knativearrivaltime";
+
+/// When the events of one request arrived, rendered once for all of them.
+pub fn arrival_now() -> String {
+    jiff::Timestamp::now().to_string()
+}
+
+/// Sets `knativearrivaltime`; an arrival stamped by an earlier hop is replaced,
+/// as a Knative Broker's ingress does.
+pub fn stamp_arrival(event: &mut Event, at: &str) {
+    event.set_extension(ARRIVAL_TIME, ExtensionValue::String(at.to_string()));
+}
+
+/// `traceparent` and `tracestate` as a request carried them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceContext {
+    traceparent: HeaderValue,
+    tracestate: Option<HeaderValue>,
+}
+
+impl TraceContext {
+    /// The request's trace context, when its `traceparent` is well formed
+    /// (`version-traceid-parentid-flags`, lower-case hex); a malformed one is
+    /// dropped as the W3C recommendation says, and `tracestate` with it.
+    pub fn of(headers: &HeaderMap) -> Option<Self> {
+        let traceparent = headers.get("traceparent")?;
+        if !is_traceparent(traceparent.as_bytes()) {
+            return None;
+        }
+        Some(Self {
+            traceparent: traceparent.clone(),
+            tracestate: headers.get("tracestate").cloned(),
+        })
+    }
+
+    pub fn apply(&self, headers: &mut HeaderMap) {
+        headers.insert("traceparent", self.traceparent.clone());
+        if let Some(tracestate) = &self.tracestate {
+            headers.insert("tracestate", tracestate.clone());
+        }
+    }
+}
+
+fn is_traceparent(value: &[u8]) -> bool {
+    let hex = |part: &[u8], len: usize| {
+        part.len() == len
+            && part
+                .iter()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+    };
+    let parts: Vec<&[u8]> = value.split(|b| *b == b'-').collect();
+    match parts.as_slice() {
+        [version, trace, parent, flags, ..] => {
+            hex(version, 2)
+                && version != b"ff"
+                && (parts.len() == 4 || version != b"00")
+                && hex(trace, 32)
+                && trace.iter().any(|b| *b != b'0')
+                && hex(parent, 16)
+                && parent.iter().any(|b| *b != b'0')
+                && hex(flags, 2)
+        }
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_well_formed_traceparents_are_passed_on() {
+        let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for (value, ok) in [
+            (good, true),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+                false,
+            ),
+            (
+                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+                false,
+            ),
+            (
+                "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+                false,
+            ),
+            (
+                "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-future",
+                true,
+            ),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("traceparent", HeaderValue::from_static(value));
+            headers.insert("tracestate", HeaderValue::from_static("vendor=1"));
+            let context = TraceContext::of(&headers);
+            assert_eq!(context.is_some(), ok, "{value}");
+            if let Some(context) = context {
+                let mut out = HeaderMap::new();
+                context.apply(&mut out);
+                assert_eq!(out["traceparent"], value);
+                assert_eq!(out["tracestate"], "vendor=1");
+            }
+        }
+    }
+}
