@@ -9,6 +9,8 @@ mod common;
 const BACKEND: common::Backend = common::Backend::Embedded;
 
 mod delivery;
+mod fidelity;
 mod ingress;
 mod isolation;
+mod replies;
 mod routing;

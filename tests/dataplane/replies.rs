@@ -1,0 +1,400 @@
+//! Replies as Knative defines them: a reply that cannot be taken fails the
+//! delivery (retried, then dead-lettered), a Subscription's replies go to its
+//! `spec.reply`, and subscribers that are our own Brokers or Channels are handed
+//! events in process (they would refuse an HTTP delivery without a credential).
+
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::json;
+
+use crate::common::fixtures::create_namespace;
+use crate::common::mesh::*;
+use crate::common::sink::{Received, Sink};
+use crate::common::{Broker, eventually};
+
+fn extension<'a>(received: &'a Received, name: &str) -> Option<&'a str> {
+    received.header(&format!("ce-{name}"))
+}
+
+fn error_data(received: &Received) -> String {
+    let encoded = extension(received, "knativeerrordata").unwrap_or_default();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(encoded)
+        .unwrap_or_default();
+    String::from_utf8_lossy(&bytes).into_owned()
+}
+
+/// A Trigger on `default` in team-a taking order.created, retried twice, with a
+/// dead-letter sink.
+async fn replying_trigger(broker: &Broker, subscriber: &Sink, dead: &Sink) {
+    trigger(
+        broker,
+        "team-a",
+        "replier",
+        json!({"filter": {"attributes": {"type": "order.created"}},
+        "subscriber": {"uri": subscriber.url},
+        "delivery": {"retry": 2, "backoffDelay": "PT0.01S", "deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettered() {
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("ce-specversion", "1.0"), ("ce-type", "t")], "{}"),
+        (
+            &[("content-type", "application/cloudevents+json")],
+            r#"{"specversion":"1.0","id":"#,
+        ),
+        (&[("content-type", "text/plain")], "OK"),
+    ];
+    for (headers, body) in cases {
+        let broker = Broker::start().await;
+        let token = provisioned(&broker, &["team-a"]).await;
+        let subscriber = Sink::start().await;
+        subscriber.reply_with(headers, body);
+        let dead = Sink::start().await;
+        replying_trigger(&broker, &subscriber, &dead).await;
+        send_order(&broker, &token, "o1").await;
+        let dead_letters = dead.wait_for(1).await;
+        assert_eq!(
+            subscriber.count(),
+            3,
+            "one attempt and two retries for {body:?}"
+        );
+        assert_eq!(
+            extension(&dead_letters[0], "knativeerrorcode"),
+            Some("502"),
+            "{body:?}"
+        );
+        assert_eq!(dead_letters[0].header("ce-id"), Some("o1"));
+        assert!(!error_data(&dead_letters[0]).is_empty(), "says why");
+    }
+}
+
+#[tokio::test]
+async fn an_empty_2xx_is_a_delivery_without_reply() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let subscriber = Sink::start().await;
+    let dead = Sink::start().await;
+    replying_trigger(&broker, &subscriber, &dead).await;
+    send_order(&broker, &token, "o1").await;
+    subscriber.wait_for(1).await;
+    send_order(&broker, &token, "o2").await;
+    subscriber.wait_for(2).await;
+    assert_eq!(dead.count(), 0);
+}
+
+#[tokio::test]
+async fn a_reply_its_broker_refuses_fails_the_delivery() {
+    // Two places per subscriber: the replier never overflows (one event in
+    // delivery, the next waiting), while the stalled Trigger holds two replies
+    // and refuses the rest.
+    let broker =
+        Broker::start_with(&["--subscriber-queue", "2", "--subscriber-concurrency", "1"]).await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let subscriber = Sink::start().await;
+    subscriber.reply_with(
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "r"),
+            ("ce-source", "/p"),
+            ("ce-type", "order.processed"),
+        ],
+        "",
+    );
+    let dead = Sink::start().await;
+    // The reply's only Trigger is stalled, so its queue fills and the Broker
+    // refuses further replies.
+    let stalled = Sink::start().await;
+    stalled.delay(Duration::from_secs(2));
+    trigger(
+        &broker,
+        "team-a",
+        "replier",
+        json!({"filter": {"attributes": {"type": "order.created"}},
+        "subscriber": {"uri": subscriber.url},
+        "delivery": {"retry": 0, "deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    trigger(
+        &broker,
+        "team-a",
+        "stalled",
+        json!({"filter": {"attributes": {"type": "order.processed"}},
+        "subscriber": {"uri": stalled.url}}),
+    )
+    .await;
+    let sent = 4;
+    for i in 0..sent {
+        assert_eq!(
+            send_order(&broker, &token, &format!("o{i}")).await.status,
+            202
+        );
+        subscriber.wait_for(i + 1).await;
+    }
+    let refused = dead.wait_for(1).await;
+    assert_eq!(extension(&refused[0], "knativeerrorcode"), Some("429"));
+    assert!(
+        error_data(&refused[0]).contains("Broker team-a/default is overloaded"),
+        "{}",
+        error_data(&refused[0])
+    );
+    assert_eq!(
+        extension(&refused[0], "knativeerrordest"),
+        Some(subscriber.url.as_str())
+    );
+    // Nothing is lost: every cause's reply reached the stalled Trigger, or the
+    // cause was dead-lettered.
+    eventually("every event accounted for", async || {
+        (stalled.count() + dead.count() == sent).then_some(())
+    })
+    .await;
+}
+
+async fn channel_in_team_a(broker: &Broker, name: &str) {
+    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": name}, "spec": {}});
+    let path = format!("/apis/messaging.knative.dev/v1/namespaces/team-a/channels");
+    let reply = broker.admin().create(&path, &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    ready(broker, &format!("{path}/{name}")).await;
+}
+
+async fn subscription_in_team_a(broker: &Broker, name: &str, spec: serde_json::Value) {
+    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": name}, "spec": spec});
+    let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/subscriptions";
+    let reply = broker.admin().create(path, &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    ready(broker, &format!("{path}/{name}")).await;
+}
+
+fn channel_ref(name: &str) -> serde_json::Value {
+    json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "name": name})
+}
+
+fn default_broker_ref() -> serde_json::Value {
+    json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"})
+}
+
+async fn post_when_token_known(broker: &Broker, path: &str, token: &str, id: &str) {
+    eventually("the namespace token to be known", async || {
+        let reply = post(broker, path, token, &binary(id, "note.taken"), "{}").await;
+        (reply.status == 202).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_subscription_sends_its_subscribers_replies_to_spec_reply() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &["team-a"]).await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    let subscriber = Sink::start().await;
+    subscriber.reply_with(
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "answer"),
+            ("ce-source", "/p"),
+            ("ce-type", "note.answered"),
+        ],
+        "",
+    );
+    let replies = Sink::start().await;
+    let via_broker = Sink::start().await;
+    channel_in_team_a(&broker, "questions").await;
+    subscription_in_team_a(
+        &broker,
+        "to-uri",
+        json!({"channel": channel_ref("questions"),
+        "subscriber": {"uri": subscriber.url}, "reply": {"uri": replies.url}}),
+    )
+    .await;
+    subscription_in_team_a(
+        &broker,
+        "to-broker",
+        json!({"channel": channel_ref("questions"),
+        "subscriber": {"uri": subscriber.url}, "reply": {"ref": default_broker_ref()}}),
+    )
+    .await;
+    trigger(
+        &broker,
+        "team-a",
+        "answers",
+        json!({"filter": {"attributes": {"type": "note.answered"}},
+        "subscriber": {"uri": via_broker.url}}),
+    )
+    .await;
+    post_when_token_known(&broker, "/channels/team-a/questions", &token, "q1").await;
+    let got = replies.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("answer"));
+    let got = via_broker.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("answer"));
+}
+
+#[tokio::test]
+async fn a_reply_destination_that_fails_fails_the_delivery() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &["team-a"]).await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    let subscriber = Sink::start().await;
+    subscriber.reply_with(
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "answer"),
+            ("ce-source", "/p"),
+            ("ce-type", "note.answered"),
+        ],
+        "",
+    );
+    let replies = Sink::start().await;
+    replies.answer(&[503], "down");
+    let dead = Sink::start().await;
+    channel_in_team_a(&broker, "questions").await;
+    subscription_in_team_a(
+        &broker,
+        "s",
+        json!({"channel": channel_ref("questions"),
+        "subscriber": {"uri": subscriber.url}, "reply": {"uri": replies.url},
+        "delivery": {"retry": 1, "backoffDelay": "PT0.01S", "deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    post_when_token_known(&broker, "/channels/team-a/questions", &token, "q1").await;
+    let dead_letters = dead.wait_for(1).await;
+    assert_eq!(dead_letters[0].header("ce-id"), Some("q1"));
+    assert_eq!(extension(&dead_letters[0], "knativeerrorcode"), Some("503"));
+    assert_eq!(subscriber.count(), 2, "the cause is retried");
+}
+
+#[tokio::test]
+async fn subscribers_that_are_our_own_brokers_and_channels_get_events_in_process() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let end = Sink::start().await;
+    let dead = Sink::start().await;
+    channel_in_team_a(&broker, "relay").await;
+    // Application event → Trigger → Channel relay → Subscription → Broker default
+    // again, one TTL hop further → Trigger "end".
+    trigger(
+        &broker,
+        "team-a",
+        "to-channel",
+        json!({
+        "filters": [{"cesql": "type = 'order.created' AND knativebrokerttl = 255"}],
+        "subscriber": {"ref": channel_ref("relay")},
+        "delivery": {"deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    subscription_in_team_a(
+        &broker,
+        "relay-to-broker",
+        json!({"channel": channel_ref("relay"),
+        "subscriber": {"ref": default_broker_ref()}}),
+    )
+    .await;
+    trigger(
+        &broker,
+        "team-a",
+        "end",
+        json!({
+        "filters": [{"cesql": "knativebrokerttl = 254"}],
+        "subscriber": {"uri": end.url}}),
+    )
+    .await;
+    send_order(&broker, &token, "o1").await;
+    let got = end.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("o1"));
+    assert_eq!(got[0].header("ce-knativebrokerttl"), Some("254"));
+    assert_eq!(dead.count(), 0, "no 401 from our own Channel");
+}
+
+#[tokio::test]
+async fn a_trigger_cannot_hand_events_to_another_namespaces_broker() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a", "team-b"]).await;
+    let theirs = Sink::start().await;
+    let dead = Sink::start().await;
+    // Only an event handed over from another Broker is one hop down.
+    trigger(
+        &broker,
+        "team-b",
+        "victim",
+        json!({"filters": [{"cesql": "knativebrokerttl < 255"}],
+        "subscriber": {"uri": theirs.url}}),
+    )
+    .await;
+    let mut reference = default_broker_ref();
+    reference["namespace"] = json!("team-b");
+    // The reference resolves (the Broker exists), so the Trigger is Ready; its
+    // deliveries must not reach team-b in process all the same.
+    let mut headers = binary("o1", "smuggled");
+    headers.push(("ce-eventtypeversion".into(), "v1".into()));
+    trigger(
+        &broker,
+        "team-a",
+        "smuggle",
+        json!({"filter": {"attributes": {"type": "smuggled"}},
+        "subscriber": {"ref": reference},
+        "delivery": {"retry": 0, "deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    assert_eq!(
+        post(&broker, "/commerce/events", &token, &headers, "{}")
+            .await
+            .status,
+        202
+    );
+    let dead_letters = dead.wait_for(1).await;
+    assert_eq!(extension(&dead_letters[0], "knativeerrorcode"), Some("401"));
+    assert_eq!(theirs.count(), 0);
+}
+
+#[tokio::test]
+async fn a_subscription_cannot_carry_events_into_another_namespaces_broker() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &["team-a"]).await;
+    create_namespace(&broker, "team-b").await;
+    let theirs = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "victim",
+        json!({"subscriber": {"uri": theirs.url}}),
+    )
+    .await;
+    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "side-door"}, "spec": {}});
+    let channels = "/apis/messaging.knative.dev/v1/namespaces/team-b/channels";
+    assert_eq!(broker.admin().create(channels, &body).await.status, 201);
+    ready(&broker, &format!("{channels}/side-door")).await;
+    let mut target = default_broker_ref();
+    target["namespace"] = json!("team-a");
+    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": "smuggle"},
+        "spec": {"channel": channel_ref("side-door"), "subscriber": {"ref": target}}});
+    let subscriptions = "/apis/messaging.knative.dev/v1/namespaces/team-b/subscriptions";
+    broker.admin().create(subscriptions, &body).await;
+    // Once its status is written, the routing table has seen it.
+    eventually("the Subscription's status", async || {
+        let object = broker
+            .admin()
+            .find(&format!("{subscriptions}/smuggle"))
+            .await?;
+        object["status"]["conditions"]
+            .as_array()
+            .filter(|c| !c.is_empty())
+            .map(|_| ())
+    })
+    .await;
+    let token = namespace_token(&broker, "team-b", "team-b").await;
+    post_when_token_known(&broker, "/channels/team-b/side-door", &token, "smuggled").await;
+    // A control event through team-a's own door arrives; the smuggled one never does.
+    let own = namespace_token(&broker, "team-a", "team-a").await;
+    post_when_token_known(&broker, "/team-a/default", &own, "control").await;
+    let got = theirs.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("control"));
+    assert_eq!(
+        theirs.count(),
+        1,
+        "the Subscription in team-b did not reach team-a's Broker"
+    );
+}
