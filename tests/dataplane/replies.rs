@@ -398,3 +398,36 @@ async fn a_subscription_cannot_carry_events_into_another_namespaces_broker() {
         "the Subscription in team-b did not reach team-a's Broker"
     );
 }
+
+#[tokio::test]
+async fn a_dead_letter_sink_that_is_our_own_broker_gets_the_event_in_process() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let failing = Sink::start().await;
+    failing.answer(&[400], "no");
+    let dead_letters = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "fails",
+        json!({"filter": {"attributes": {"type": "order.created"}},
+        "subscriber": {"uri": failing.url},
+        "delivery": {"deadLetterSink": {"ref": default_broker_ref()}}}),
+    )
+    .await;
+    trigger(
+        &broker,
+        "team-a",
+        "dead-letters",
+        json!({"filter": {"attributes": {"knativeerrorcode": "400"}},
+        "subscriber": {"uri": dead_letters.url}}),
+    )
+    .await;
+    send_order(&broker, &token, "o1").await;
+    let got = dead_letters.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("o1"));
+    assert_eq!(
+        extension(&got[0], "knativeerrordest"),
+        Some(failing.url.as_str())
+    );
+}

@@ -39,6 +39,8 @@ pub struct Target {
     /// Set when the subscriber is one of our Brokers or Channels: events are
     /// handed over in process rather than POSTed to `subscriber`.
     pub local: Option<Local>,
+    /// The same for the dead-letter sink.
+    pub dead_letter_local: Option<Local>,
     pub policy: DeliveryPolicy,
     /// Structured mode instead of binary.
     pub structured: bool,

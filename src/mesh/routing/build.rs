@@ -167,6 +167,7 @@ impl Builder {
                     label: format!("{trigger_ns}/{trigger_name}"),
                     subscriber,
                     local: local_of(&trigger.spec.subscriber, &trigger_ns),
+                    dead_letter_local: dead_letter_local(delivery, &trigger_ns),
                     policy: DeliveryPolicy::from_spec(
                         delivery,
                         status.dead_letter_sink_uri.clone(),
@@ -265,6 +266,10 @@ impl Builder {
                     label: format!("{sub_ns}/{sub_name}"),
                     subscriber,
                     local: local_of(&subscription.spec.subscriber, &sub_ns),
+                    dead_letter_local: dead_letter_local(
+                        subscription.spec.delivery.as_ref(),
+                        &sub_ns,
+                    ),
                     policy: DeliveryPolicy::from_spec(
                         subscription.spec.delivery.as_ref(),
                         status.physical_subscription.dead_letter_sink_uri.clone(),
@@ -363,6 +368,10 @@ fn local_of(destination: &Destination, namespace: &str) -> Option<Local> {
         ("Channel", "messaging.knative.dev") => Some(Local::Channel { namespace, name }),
         _ => None,
     }
+}
+
+fn dead_letter_local(delivery: Option<&DeliverySpec>, namespace: &str) -> Option<Local> {
+    local_of(delivery?.dead_letter_sink.as_ref()?, namespace)
 }
 
 fn is_structured(delivery: Option<&DeliverySpec>) -> bool {
