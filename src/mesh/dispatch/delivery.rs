@@ -29,11 +29,20 @@ const ERROR_DATA_MAX: usize = 1024;
 
 /// A worker's connections: to its subscriber, its reply destination and its
 /// dead-letter sink.
-#[derive(Default)]
 pub struct Sessions {
     subscriber: Session,
     reply: Session,
     dead_letter: Session,
+}
+
+impl Sessions {
+    pub fn new(deps: &DispatchDeps) -> Self {
+        Self {
+            subscriber: Session::new(deps.subscriber_tls.clone()),
+            reply: Session::new(deps.subscriber_tls.clone()),
+            dead_letter: Session::new(deps.subscriber_tls.clone()),
+        }
+    }
 }
 
 type Failure = Result<Response, TransportError>;
