@@ -289,7 +289,12 @@ async fn dead_letter(
             Some(response.body.clone()),
             format!("status {}", response.status),
         ),
-        Err(error) => (None, None, error.to_string()),
+        // No answer to quote: the reason is the data, so whoever reads the dead
+        // letter sees why (a refused connection, an untrusted certificate).
+        Err(error) => {
+            let why = error.to_string();
+            (None, Some(Bytes::from(why.clone())), why)
+        }
     };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
         deps.metrics.event_undeliverable();
