@@ -12,3 +12,4 @@ mod delivery;
 mod ingress;
 mod isolation;
 mod routing;
+mod transport;
