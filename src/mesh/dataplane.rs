@@ -18,6 +18,7 @@ impl Dataplane {
     pub fn start(
         store: TypedStore,
         config: &Config,
+        subscriber_tls: Arc<rustls::ClientConfig>,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
     ) -> Self {
@@ -25,6 +26,7 @@ impl Dataplane {
         let in_flight = InFlight::default();
         let deps = Arc::new(DispatchDeps {
             local: Arc::new(LocalDelivery(Arc::downgrade(&router))),
+            subscriber_tls,
             in_flight: in_flight.clone(),
             metrics,
         });

@@ -8,6 +8,8 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
+use crate::mesh::dispatch::CaBundle;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum LogFormat {
@@ -109,6 +111,10 @@ pub struct Settings {
     /// How long shutdown waits for accepted events to be delivered (e.g. "30s").
     #[arg(long, env = "MESHBROKER_DRAIN_TIMEOUT")]
     pub drain_timeout: Option<String>,
+    /// PEM file of CA certificates that https:// subscribers and dead-letter sinks
+    /// are trusted by, besides the system's roots.
+    #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
+    pub subscriber_ca_bundle: Option<PathBuf>,
 }
 
 /// The validated configuration the server runs with.
@@ -133,6 +139,7 @@ pub struct Config {
     pub subscriber_concurrency: usize,
     pub namespace_budget: usize,
     pub drain_timeout: Duration,
+    pub subscriber_ca_bundle: Option<CaBundle>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -186,6 +193,7 @@ impl Settings {
             subscriber_concurrency: self.subscriber_concurrency.or(file.subscriber_concurrency),
             namespace_budget: self.namespace_budget.or(file.namespace_budget),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
         })
     }
 
@@ -230,6 +238,15 @@ impl Settings {
                 });
             }
         }
+        let subscriber_ca_bundle = settings
+            .subscriber_ca_bundle
+            .as_deref()
+            .map(CaBundle::read)
+            .transpose()
+            .map_err(|message| ConfigError::Invalid {
+                setting: "subscriber-ca-bundle",
+                message,
+            })?;
         Ok(Config {
             store,
             dataplane,
@@ -268,6 +285,7 @@ impl Settings {
             )?,
             namespace_budget: positive("namespace-budget", settings.namespace_budget, 20_000)?,
             drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
+            subscriber_ca_bundle,
         })
     }
 }
@@ -353,5 +371,21 @@ mod tests {
             ..Default::default()
         };
         assert!(unknown.build().is_err());
+    }
+
+    #[test]
+    fn a_subscriber_ca_bundle_from_the_file_that_cannot_be_read_is_named() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("meshbroker.yaml");
+        std::fs::write(&file, "subscriber-ca-bundle: /nonexistent/ca.pem\n").expect("write");
+        let settings = Settings {
+            config: Some(file),
+            ..Default::default()
+        };
+        let error = settings.build().expect_err("no such bundle").to_string();
+        assert!(
+            error.starts_with("subscriber-ca-bundle: /nonexistent/ca.pem: cannot read it"),
+            "{error}"
+        );
     }
 }

@@ -17,6 +17,7 @@ use super::{AppState, Config, DataplaneKind, StoreKind};
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
 use crate::mesh::controllers::{self, MeshSettings};
 use crate::mesh::dataplane::Dataplane;
+use crate::mesh::dispatch::client_config;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
 use crate::telemetry::{Metrics, track_requests};
@@ -35,11 +36,14 @@ pub enum ServeError {
         addr: std::net::SocketAddr,
         source: std::io::Error,
     },
+    #[error("cannot set up TLS for https:// subscribers: {0}")]
+    SubscriberTls(#[from] rustls::Error),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
 }
 
 pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let subscriber_tls = client_config(config.subscriber_ca_bundle.as_ref())?;
     let data_dir = config.data_dir.clone();
     let data_dir_error = |source| ServeError::DataDir {
         path: data_dir.display().to_string(),
@@ -75,7 +79,13 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         metrics.clone(),
         shutdown.clone(),
     );
-    let dataplane = Dataplane::start(store.clone(), &config, metrics.clone(), shutdown.clone());
+    let dataplane = Dataplane::start(
+        store.clone(),
+        &config,
+        subscriber_tls,
+        metrics.clone(),
+        shutdown.clone(),
+    );
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),

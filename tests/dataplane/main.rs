@@ -14,3 +14,4 @@ mod ingress;
 mod isolation;
 mod replies;
 mod routing;
+mod transport;

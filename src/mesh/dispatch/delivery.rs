@@ -29,11 +29,20 @@ const ERROR_DATA_MAX: usize = 1024;
 
 /// A worker's connections: to its subscriber, its reply destination and its
 /// dead-letter sink.
-#[derive(Default)]
 pub struct Sessions {
     subscriber: Session,
     reply: Session,
     dead_letter: Session,
+}
+
+impl Sessions {
+    pub fn new(deps: &DispatchDeps) -> Self {
+        Self {
+            subscriber: Session::new(deps.subscriber_tls.clone()),
+            reply: Session::new(deps.subscriber_tls.clone()),
+            dead_letter: Session::new(deps.subscriber_tls.clone()),
+        }
+    }
 }
 
 type Failure = Result<Response, TransportError>;
@@ -283,7 +292,12 @@ async fn dead_letter(
             Some(response.body.clone()),
             format!("status {}", response.status),
         ),
-        Err(error) => (None, None, error.to_string()),
+        // No answer to quote: the reason is the data, so whoever reads the dead
+        // letter sees why (a refused connection, an untrusted certificate).
+        Err(error) => {
+            let why = error.to_string();
+            (None, Some(Bytes::from(why.clone())), why)
+        }
     };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
         deps.metrics.event_undeliverable();

@@ -117,6 +117,9 @@ impl Drop for Claim {
 /// What every dispatcher shares.
 pub struct DispatchDeps {
     pub local: Arc<dyn LocalSink>,
+    /// Whom https:// subscribers, reply destinations and dead-letter sinks are
+    /// trusted as; built once.
+    pub subscriber_tls: Arc<rustls::ClientConfig>,
     pub in_flight: InFlight,
     pub metrics: Arc<Metrics>,
 }
@@ -194,7 +197,7 @@ impl Reservation {
                 let deps = dispatcher.deps.clone();
                 deps.in_flight.start();
                 tokio::spawn(async move {
-                    dead_letter_overflow(&deps, &target, &event, &mut Sessions::default()).await;
+                    dead_letter_overflow(&deps, &target, &event, &mut Sessions::new(&deps)).await;
                     deps.in_flight.finish();
                     drop(slot);
                 });
@@ -326,7 +329,7 @@ impl Lanes {
 
 async fn work(lanes: Arc<Lanes>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
     let me = Arc::new(Notify::new());
-    let mut sessions = Sessions::default();
+    let mut sessions = Sessions::new(&deps);
     loop {
         match lanes.next(&me) {
             Next::Event(queued) => {

@@ -1,7 +1,8 @@
 //! Delivery: every subscriber (a Trigger's, or a Channel subscription's that is not
 //! one of our Brokers) has a `Dispatcher` with its own bounded queue and
 //! concurrency limit, so one slow or failing subscriber holds back only itself.
-//! The transport is `Session`: a keep-alive connection per delivery worker.
+//! The transport is `Session`: a keep-alive connection (plain or TLS) per
+//! delivery worker; `tls` says whom https:// subscribers are trusted as.
 //! A delivery is a POST with `Prefer: reply`, retried per the delivery options,
 //! then sent to the dead-letter sink; a reply event re-enters the Broker.
 
@@ -10,6 +11,7 @@ mod dispatcher;
 mod policy;
 mod prepared;
 mod retry;
+mod tls;
 mod transport;
 pub mod ttl;
 
@@ -20,6 +22,7 @@ pub use dispatcher::{
 };
 pub use policy::DeliveryPolicy;
 pub use prepared::PreparedEvent;
+pub use tls::{CaBundle, client_config};
 pub use transport::{Session, TransportError};
 
 /// One of our own Brokers or Channels: a subscriber or reply destination that

@@ -1,8 +1,9 @@
 //! The transport a delivery uses: a `Session` is one HTTP/1.1 keep-alive
 //! connection owned by one delivery worker, opened on first use and reopened when
 //! it closes or the subscriber's address changes. The worker drives the
-//! connection itself, so a delivery costs no hand-off to another task. Plain HTTP
-//! (subscribers inside the cluster or on this machine).
+//! connection itself, so a delivery costs no hand-off to another task. Plain HTTP,
+//! or HTTPS with the trust of `tls::client_config`. Requests carry an origin-form
+//! target (`POST /path?query`) and a `Host` header, as any HTTP client sends them.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,10 +15,16 @@ use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::client::conn::http1::{Connection, SendRequest, handshake};
 use hyper_util::rt::TokioIo;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
 use tokio::net::TcpStream;
+use tokio_rustls::TlsConnector;
+use tokio_rustls::client::TlsStream;
+use tokio_util::either::Either;
 
 /// Replies larger than this are refused (and then not valid as a reply event).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Bounds the TCP connect and, for https, the TLS handshake, each.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 
 pub struct Response {
@@ -38,24 +45,50 @@ impl Response {
     }
 }
 
+/// Why a delivery got no answer, in words for logs and `knativeerrordata`.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct TransportError(pub String);
 
+impl TransportError {
+    /// `doing` and the error with its causes: hyper's messages name only the step
+    /// that failed ("error reading a body from connection"); the cause says why.
+    fn during(doing: &str, error: &(dyn std::error::Error + 'static)) -> Self {
+        let mut text = format!("{doing}: {error}");
+        let mut cause = error.source();
+        while let Some(error) = cause {
+            text.push_str(": ");
+            text.push_str(&error.to_string());
+            cause = error.source();
+        }
+        Self(text)
+    }
+}
+
 type Body = Full<Bytes>;
+type Stream = Either<TcpStream, TlsStream<TcpStream>>;
 
 struct Open {
-    authority: String,
+    origin: String,
     sender: SendRequest<Body>,
-    connection: Pin<Box<Connection<TokioIo<TcpStream>, Body>>>,
+    connection: Pin<Box<Connection<TokioIo<Stream>, Body>>>,
 }
 
 /// A subscriber's address, parsed once rather than for every delivery.
 struct Address {
     url: String,
-    uri: Uri,
-    authority: String,
-    host: HeaderValue,
+    /// `scheme://host:port`: a connection serves every URL of the same origin.
+    origin: String,
+    /// `host:port` as dialled (an IPv6 host in brackets).
+    peer: String,
+    /// The host to dial, IPv6 brackets removed.
+    host: String,
+    port: u16,
+    /// The TLS server name (sent as SNI, checked against the certificate); https only.
+    server_name: Option<ServerName<'static>>,
+    /// The origin-form request target: path and query.
+    target: Uri,
+    host_header: HeaderValue,
 }
 
 impl Address {
@@ -63,32 +96,66 @@ impl Address {
         let uri: Uri = url
             .parse()
             .map_err(|e| TransportError(format!("{url:?} is not a URI: {e}")))?;
-        if uri.scheme_str() != Some("http") {
-            return Err(TransportError(format!(
-                "{url}: only http:// subscribers are served"
-            )));
-        }
+        let (scheme, default_port) = match uri.scheme_str() {
+            Some("http") => ("http", 80),
+            Some("https") => ("https", 443),
+            _ => {
+                return Err(TransportError(format!(
+                    "{url}: only http:// and https:// subscribers are served"
+                )));
+            }
+        };
         let authority = uri
             .authority()
-            .map(|a| a.as_str().to_string())
+            .filter(|a| !a.host().is_empty())
             .ok_or_else(|| TransportError(format!("{url} names no host")))?;
-        let host = HeaderValue::from_str(&authority).map_err(|e| TransportError(e.to_string()))?;
+        let host = authority.host();
+        let port = authority.port_u16().unwrap_or(default_port);
+        let bare_host = host.trim_start_matches('[').trim_end_matches(']');
+        let server_name = (scheme == "https")
+            .then(|| ServerName::try_from(bare_host.to_string()))
+            .transpose()
+            .map_err(|e| TransportError(format!("{url}: {host} is not a TLS server name: {e}")))?;
+        // Host names the authority as written, userinfo left out.
+        let host_header = match authority.port() {
+            Some(given) => format!("{host}:{given}"),
+            None => host.to_string(),
+        };
+        let target = match uri.query() {
+            Some(query) => format!("{}?{query}", uri.path()),
+            None => uri.path().to_string(),
+        };
         Ok(Self {
             url: url.to_string(),
-            uri,
-            authority,
-            host,
+            origin: format!("{scheme}://{host}:{port}"),
+            peer: format!("{host}:{port}"),
+            host: bare_host.to_string(),
+            port,
+            server_name,
+            target: Uri::try_from(target)
+                .map_err(|e| TransportError(format!("{url}: no request target: {e}")))?,
+            host_header: HeaderValue::from_str(&host_header)
+                .map_err(|e| TransportError(format!("{url}: {e}")))?,
         })
     }
 }
 
-#[derive(Default)]
 pub struct Session {
+    /// Shared by every session: built once at start-up.
+    tls: Arc<ClientConfig>,
     open: Option<Open>,
     address: Option<Arc<Address>>,
 }
 
 impl Session {
+    pub fn new(tls: Arc<ClientConfig>) -> Self {
+        Self {
+            tls,
+            open: None,
+            address: None,
+        }
+    }
+
     /// POSTs and reads the answer, all within `timeout`.
     pub async fn post(
         &mut self,
@@ -132,18 +199,20 @@ impl Session {
         let reusable = self
             .open
             .as_ref()
-            .is_some_and(|open| open.authority == address.authority && !open.sender.is_closed());
+            .is_some_and(|open| open.origin == address.origin && !open.sender.is_closed());
         if !reusable {
-            self.open = Some(connect(&address.authority).await?);
+            self.open = Some(connect(&address, &self.tls).await?);
         }
         let Some(open) = self.open.as_mut() else {
             return Err(TransportError("no connection".into()));
         };
-        let mut request = Request::post(address.uri.clone())
+        let mut request = Request::post(address.target.clone())
             .body(Full::new(body))
             .map_err(|e| TransportError(e.to_string()))?;
         *request.headers_mut() = headers;
-        request.headers_mut().insert(HOST, address.host.clone());
+        request
+            .headers_mut()
+            .insert(HOST, address.host_header.clone());
         let (result, closed) = {
             let Open {
                 sender, connection, ..
@@ -152,16 +221,16 @@ impl Session {
                 sender
                     .ready()
                     .await
-                    .map_err(|e| TransportError(e.to_string()))?;
+                    .map_err(|e| TransportError::during("the connection failed", &e))?;
                 let response = sender
                     .send_request(request)
                     .await
-                    .map_err(|e| TransportError(e.to_string()))?;
+                    .map_err(|e| TransportError::during("sending the event", &e))?;
                 let (parts, body) = response.into_parts();
                 let body = Limited::new(body, MAX_RESPONSE_BYTES)
                     .collect()
                     .await
-                    .map_err(|e| TransportError(format!("reading the answer: {e}")))?
+                    .map_err(|e| TransportError::during("reading the answer", &*e))?
                     .to_bytes();
                 Ok(Response {
                     status: parts.status.as_u16(),
@@ -185,20 +254,100 @@ impl Session {
     }
 }
 
-async fn connect(authority: &str) -> Result<Open, TransportError> {
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(authority))
+async fn connect(address: &Address, tls: &Arc<ClientConfig>) -> Result<Open, TransportError> {
+    let peer = &address.peer;
+    let dial = TcpStream::connect((address.host.as_str(), address.port));
+    let tcp = tokio::time::timeout(CONNECT_TIMEOUT, dial)
         .await
-        .map_err(|_| TransportError(format!("connecting to {authority} timed out")))?
-        .map_err(|e| TransportError(format!("connecting to {authority}: {e}")))?;
-    stream
-        .set_nodelay(true)
+        .map_err(|_| TransportError(format!("connecting to {peer} timed out")))?
+        .map_err(|e| TransportError(format!("connecting to {peer} failed: {e}")))?;
+    tcp.set_nodelay(true)
         .map_err(|e| TransportError(e.to_string()))?;
+    let stream = match &address.server_name {
+        None => Either::Left(tcp),
+        Some(name) => {
+            let handshake = TlsConnector::from(tls.clone()).connect(name.clone(), tcp);
+            let secured = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
+                .await
+                .map_err(|_| TransportError(format!("TLS handshake with {peer} timed out")))?
+                .map_err(|e| {
+                    TransportError::during(&format!("TLS handshake with {peer} failed"), &e)
+                })?;
+            Either::Right(secured)
+        }
+    };
     let (sender, connection) = handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| TransportError(e.to_string()))?;
+        .map_err(|e| TransportError::during("starting HTTP/1.1", &e))?;
     Ok(Open {
-        authority: authority.to_string(),
+        origin: address.origin.clone(),
         sender,
         connection: Box::pin(connection),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_dialled_by_host_and_port_and_asked_for_by_path() {
+        // url, peer, target, Host, TLS server name
+        let table = [
+            (
+                "http://127.0.0.1:8080/some/path?x=1",
+                "127.0.0.1:8080",
+                "/some/path?x=1",
+                "127.0.0.1:8080",
+                None,
+            ),
+            (
+                "http://sink.ns.svc.cluster.local",
+                "sink.ns.svc.cluster.local:80",
+                "/",
+                "sink.ns.svc.cluster.local",
+                None,
+            ),
+            (
+                "https://sink.example/hook",
+                "sink.example:443",
+                "/hook",
+                "sink.example",
+                Some("sink.example"),
+            ),
+            (
+                "https://user:secret@[::1]:4443/?a=b",
+                "[::1]:4443",
+                "/?a=b",
+                "[::1]:4443",
+                Some("::1"),
+            ),
+        ];
+        for (url, peer, target, host, server_name) in table {
+            let address = Address::parse(url).expect(url);
+            assert_eq!(address.peer, peer, "{url}");
+            assert_eq!(address.target.to_string(), target, "{url}");
+            assert_eq!(address.host_header, host, "{url}");
+            let name = address.server_name.as_ref().map(|n| n.to_str());
+            assert_eq!(name.as_deref(), server_name, "{url}");
+        }
+    }
+
+    #[test]
+    fn an_address_that_cannot_be_served_says_why() {
+        for (url, why) in [
+            (
+                "ftp://sink/x",
+                "only http:// and https:// subscribers are served",
+            ),
+            (
+                "/relative",
+                "only http:// and https:// subscribers are served",
+            ),
+            ("http:///path", "is not a URI"),
+        ] {
+            let error = Address::parse(url).err().expect(url);
+            assert!(error.0.contains(why), "{url}: {error}");
+        }
+    }
 }
