@@ -38,7 +38,7 @@ pub use messaging::{
     Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, Subscription,
     SubscriptionSpec, SubscriptionStatus,
 };
-pub use names::{is_label_value, is_valid_name};
+pub use names::{is_label_value, is_valid_name, route_collision};
 pub use registry::{KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind};
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 

@@ -9,7 +9,7 @@ use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::names::{check_labels, check_name};
+use super::names::{check_labels, check_name, route_collision};
 use super::{
     AccessToken, Application, ApplicationMapping, Broker, Channel, HttpSource, Invalid,
     ServiceInstance, Subscription, Trigger,
@@ -91,6 +91,9 @@ impl KindSpec {
             .unwrap_or_default();
         check_name(name, self.kind == "Namespace")
             .map_err(|e| Refusal::Invalid(e.within("metadata.name")))?;
+        if let Some(why) = route_collision(&self.kind, name) {
+            return Err(Refusal::Invalid(Invalid::new("metadata.name", why)));
+        }
         if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
             check_labels(labels).map_err(|e| Refusal::Invalid(e.within("metadata.labels")))?;
         }

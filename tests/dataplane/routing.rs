@@ -279,3 +279,60 @@ async fn trigger_status_says_whether_delivery_works() {
     assert_eq!(get("SubscriberResolved"), Some(json!("False")));
     assert_eq!(get("Ready"), Some(json!("False")));
 }
+
+#[tokio::test]
+async fn names_whose_address_would_collide_with_another_route_are_refused() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &["team-a"]).await;
+    let body = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "events"}, "spec": {}});
+    let reply = broker.admin().create(&brokers("team-a"), &body).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(
+        reply.body["details"]["causes"][0]["field"], "metadata.name",
+        "{}",
+        reply.text
+    );
+    let mut application: serde_json::Value =
+        serde_saphyr::from_str(&example("order-service.application.yaml")).expect("example");
+    application["metadata"]["name"] = json!("channels");
+    let reply = broker.admin().create(APPLICATIONS, &application).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(reply.text.contains("/channels/v1/events"), "{}", reply.text);
+    // Any other Broker name is served at the address it publishes.
+    let body = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "v1"}, "spec": {}});
+    assert_eq!(
+        broker
+            .admin()
+            .create(&brokers("team-a"), &body)
+            .await
+            .status,
+        201
+    );
+    let ready_broker = ready(&broker, &format!("{}/v1", brokers("team-a"))).await;
+    let address = ready_broker["status"]["address"]["url"]
+        .as_str()
+        .expect("address")
+        .to_string();
+    let sink = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "on-v1",
+        json!({"broker": "v1", "subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    let path = address
+        .strip_prefix(&broker.events)
+        .expect("on the events listener")
+        .to_string();
+    eventually("the namespace token to be known", async || {
+        (post(&broker, &path, &token, &binary("x", "note.taken"), "{}")
+            .await
+            .status
+            == 202)
+            .then_some(())
+    })
+    .await;
+    sink.wait_for(1).await;
+}
