@@ -4,12 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use kube::CustomResource;
+use kube::{CustomResource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::duration::parse_iso8601_duration;
-use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference};
+use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference, labels};
 
 /// How a delivery is retried and where it goes when retries run out.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -112,6 +113,48 @@ impl Broker {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
         }
         Ok(())
+    }
+
+    /// The class and `spec.config` choose the Broker's implementation; Knative holds
+    /// both immutable, since moving a Broker between implementations loses events.
+    /// A Broker stored without a class (made before classes were defaulted) may get
+    /// one: it had none to keep.
+    pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        let old_class = old.annotations().get(labels::BROKER_CLASS);
+        if old_class.is_some() && old_class != self.annotations().get(labels::BROKER_CLASS) {
+            return Err(Invalid::immutable(format!(
+                "metadata.annotations[{}]",
+                labels::BROKER_CLASS
+            )));
+        }
+        if self.spec.config != old.spec.config {
+            return Err(Invalid::immutable("spec.config"));
+        }
+        Ok(())
+    }
+
+    /// A Broker written without a class (absent or empty) gets `class`, as Knative
+    /// RECOMMENDS on creation. Works on the JSON as written; a non-object
+    /// `annotations` is left for validation to refuse.
+    pub fn default_class(object: &mut Value, class: &str) {
+        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+            return;
+        };
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if annotations.is_null() {
+            *annotations = Value::Object(Default::default());
+        }
+        let Some(annotations) = annotations.as_object_mut() else {
+            return;
+        };
+        let unset = annotations
+            .get(labels::BROKER_CLASS)
+            .is_none_or(|c| c.as_str() == Some(""));
+        if unset {
+            annotations.insert(labels::BROKER_CLASS.into(), Value::String(class.into()));
+        }
     }
 }
 
@@ -311,6 +354,15 @@ impl Trigger {
         }
         Ok(())
     }
+
+    /// Moving a Trigger to another Broker is not atomic (it may span two storage
+    /// systems), so Knative holds `spec.broker` immutable: delete and re-create.
+    pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        if self.spec.broker != old.spec.broker {
+            return Err(Invalid::immutable("spec.broker"));
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -377,5 +429,113 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(delivery.validate().expect_err("bad").field, "backoffDelay");
+    }
+
+    fn trigger(broker: &str) -> Trigger {
+        Trigger::new(
+            "t",
+            TriggerSpec {
+                broker: broker.into(),
+                subscriber: Destination {
+                    uri: Some("http://x".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_trigger_keeps_its_broker() {
+        let old = trigger("default");
+        let mut moved_subscriber = old.clone();
+        moved_subscriber.spec.subscriber.uri = Some("http://y".into());
+        assert_eq!(moved_subscriber.check_update(&old), Ok(()));
+        let error = trigger("other").check_update(&old).expect_err("moved");
+        assert_eq!(error.to_string(), "spec.broker: field is immutable");
+    }
+
+    fn broker(class: Option<&str>, config: Option<&str>) -> Broker {
+        let mut broker = Broker::new(
+            "default",
+            BrokerSpec {
+                config: config.map(|name| KReference {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    name: name.into(),
+                    namespace: None,
+                }),
+                delivery: None,
+            },
+        );
+        broker.metadata.annotations = class
+            .map(|class| BTreeMap::from([(labels::BROKER_CLASS.to_string(), class.to_string())]));
+        broker
+    }
+
+    #[test]
+    fn a_broker_keeps_its_class_and_config() {
+        let old = broker(Some("MeshBroker"), Some("a"));
+        // (new, the refused field or None)
+        let cases = [
+            (broker(Some("MeshBroker"), Some("a")), None),
+            (
+                broker(Some("Other"), Some("a")),
+                Some("metadata.annotations[eventing.knative.dev/broker.class]"),
+            ),
+            (
+                broker(None, Some("a")),
+                Some("metadata.annotations[eventing.knative.dev/broker.class]"),
+            ),
+            (broker(Some("MeshBroker"), Some("b")), Some("spec.config")),
+            (broker(Some("MeshBroker"), None), Some("spec.config")),
+        ];
+        for (new, refused) in cases {
+            let result = new.check_update(&old).map_err(|e| e.field);
+            assert_eq!(result.err().as_deref(), refused, "{:?}", new.metadata);
+        }
+        let classless = broker(None, None);
+        assert_eq!(
+            broker(Some("MeshBroker"), None).check_update(&classless),
+            Ok(()),
+            "a Broker stored without a class may get one"
+        );
+    }
+
+    #[test]
+    fn a_broker_without_a_class_gets_the_default() {
+        let class =
+            |object: &Value| object["metadata"]["annotations"][labels::BROKER_CLASS].clone();
+        // (metadata as written, the class after defaulting)
+        let cases = [
+            (serde_json::json!({"name": "b"}), "MeshBroker"),
+            (
+                serde_json::json!({"name": "b", "annotations": null}),
+                "MeshBroker",
+            ),
+            (
+                serde_json::json!({"name": "b", "annotations": {"team": "a"}}),
+                "MeshBroker",
+            ),
+            (
+                serde_json::json!({"name": "b", "annotations": {labels::BROKER_CLASS: ""}}),
+                "MeshBroker",
+            ),
+            (
+                serde_json::json!({"name": "b", "annotations": {labels::BROKER_CLASS: "Other"}}),
+                "Other",
+            ),
+        ];
+        for (metadata, expected) in cases {
+            let mut object = serde_json::json!({"metadata": metadata.clone()});
+            Broker::default_class(&mut object, "MeshBroker");
+            assert_eq!(class(&object), expected, "{metadata}");
+        }
+        let mut odd = serde_json::json!({"metadata": {"annotations": "not a map"}});
+        Broker::default_class(&mut odd, "MeshBroker");
+        assert_eq!(
+            odd["metadata"]["annotations"], "not a map",
+            "left for validation to refuse"
+        );
     }
 }
