@@ -3,6 +3,7 @@
 //! Subscriptions API), with the checks that refuse a bad Trigger at write time.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use kube::{CustomResource, ResourceExt};
 use schemars::JsonSchema;
@@ -11,6 +12,7 @@ use serde_json::Value;
 
 use super::duration::parse_iso8601_duration;
 use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference, labels};
+use crate::mesh::event::is_attribute_name;
 
 /// How a delivery is retried and where it goes when retries run out.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -49,6 +51,8 @@ pub enum BackoffPolicy {
 }
 
 impl DeliverySpec {
+    /// The one check of a `delivery`, wherever it is written: a Trigger, Broker,
+    /// Channel or Subscription, or the OSB parameters that become a Subscription's.
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(sink) = &self.dead_letter_sink {
             sink.validate().map_err(|e| e.within("deadLetterSink"))?;
@@ -58,17 +62,26 @@ impl DeliverySpec {
         {
             return Err(Invalid::new("retry", "must be between 0 and 100"));
         }
-        for (field, value) in [
-            ("backoffDelay", &self.backoff_delay),
-            ("timeout", &self.timeout),
-            ("retryAfterMax", &self.retry_after_max),
-        ] {
-            if let Some(text) = value {
-                parse_iso8601_duration(text).map_err(|message| Invalid::new(field, message))?;
-            }
+        // Negative durations do not parse. Zero is refused only for the timeout: every
+        // attempt would time out before it is sent (Knative: "must be greater than
+        // 0"). A zero backoffDelay retries at once, at most `retry` times, and a zero
+        // retryAfterMax opts out of honouring Retry-After; Knative allows both.
+        if let Some(timeout) = duration("timeout", &self.timeout)?
+            && timeout.is_zero()
+        {
+            return Err(Invalid::new("timeout", "must be greater than zero"));
         }
+        duration("backoffDelay", &self.backoff_delay)?;
+        duration("retryAfterMax", &self.retry_after_max)?;
         Ok(())
     }
+}
+
+fn duration(field: &str, text: &Option<String>) -> Result<Option<Duration>, Invalid> {
+    text.as_deref()
+        .map(parse_iso8601_duration)
+        .transpose()
+        .map_err(|message| Invalid::new(field, message))
 }
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -242,7 +255,7 @@ impl SubscriptionsApiFilter {
             ("suffix", &self.suffix),
         ] {
             if let Some(map) = map {
-                validate_attribute_map(map, dialect == "exact").map_err(|e| e.within(dialect))?;
+                validate_attribute_map(map).map_err(|e| e.within(dialect))?;
             }
         }
         for (dialect, list) in [("all", &self.all), ("any", &self.any)] {
@@ -273,34 +286,40 @@ impl SubscriptionsApiFilter {
     }
 }
 
-/// `exact` allows an empty value (matches the empty string); `prefix` and `suffix`
-/// need one, as in Knative. Exactly one attribute per dialect object, as the spec says.
-fn validate_attribute_map(
-    map: &BTreeMap<String, String>,
-    empty_value_allowed: bool,
-) -> Result<(), Invalid> {
+/// `exact`, `prefix` and `suffix` name exactly one attribute (as Knative does), and
+/// neither its name nor its value may be empty (Subscriptions API §3.2.4.1.1: "MUST
+/// NOT be empty strings", for all three). "Present with any value" is what
+/// `filter.attributes` with "" says.
+fn validate_attribute_map(map: &BTreeMap<String, String>) -> Result<(), Invalid> {
     if map.len() != 1 {
         return Err(Invalid::new("", "must name exactly one attribute"));
     }
     for (attribute, value) in map {
-        if !is_attribute_name(attribute) {
-            return Err(Invalid::new(
-                attribute.as_str(),
-                "is not a CloudEvents attribute name (lower-case a-z and 0-9)",
-            ));
-        }
-        if value.is_empty() && !empty_value_allowed {
+        check_attribute_name(attribute)?;
+        if value.is_empty() {
             return Err(Invalid::new(attribute.as_str(), "must not be empty"));
         }
     }
     Ok(())
 }
 
-pub(crate) fn is_attribute_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+/// A name a filter may match on: a CloudEvents attribute name, which the spec
+/// (v1.0.2, "Naming Conventions") makes lower-case ASCII letters and digits. Nothing
+/// more: the spec lets a name start with a digit and the ingress accepts such
+/// extensions, so a filter must be able to name them (Knative's webhook, stricter,
+/// refuses a leading digit); its 20-character limit is a SHOULD for whoever defines
+/// an attribute, not a rule events follow, so longer names are matched too.
+fn check_attribute_name(name: &str) -> Result<(), Invalid> {
+    if name.is_empty() {
+        return Err(Invalid::new("", "an attribute name must not be empty"));
+    }
+    if !is_attribute_name(name) {
+        return Err(Invalid::new(
+            name,
+            "is not a CloudEvents attribute name (lower-case a-z and 0-9)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -336,12 +355,7 @@ impl Trigger {
             .map_err(|e| e.within("spec.subscriber"))?;
         if let Some(filter) = &self.spec.filter {
             for attribute in filter.attributes.keys() {
-                if !is_attribute_name(attribute) {
-                    return Err(Invalid::new(
-                        format!("spec.filter.attributes.{attribute}"),
-                        "is not a CloudEvents attribute name (lower-case a-z and 0-9)",
-                    ));
-                }
+                check_attribute_name(attribute).map_err(|e| e.within("spec.filter.attributes"))?;
             }
         }
         for (i, filter) in self.spec.filters.iter().flatten().enumerate() {
@@ -398,17 +412,79 @@ mod tests {
     }
 
     #[test]
-    fn prefix_needs_a_value_and_exact_does_not() {
-        assert!(
-            filter(serde_json::json!({"prefix": {"type": ""}}))
-                .validate()
-                .is_err()
-        );
-        assert!(
-            filter(serde_json::json!({"exact": {"type": ""}}))
-                .validate()
-                .is_ok()
-        );
+    fn exact_prefix_and_suffix_need_a_name_and_a_value() {
+        // (filter, the refused field or None when accepted)
+        let cases = [
+            (serde_json::json!({"exact": {"type": "a"}}), None),
+            (
+                serde_json::json!({"exact": {"type": ""}}),
+                Some("exact.type"),
+            ),
+            (
+                serde_json::json!({"prefix": {"type": ""}}),
+                Some("prefix.type"),
+            ),
+            (
+                serde_json::json!({"suffix": {"type": ""}}),
+                Some("suffix.type"),
+            ),
+            (serde_json::json!({"exact": {"": "a"}}), Some("exact")),
+            (serde_json::json!({"prefix": {"": "a"}}), Some("prefix")),
+            (serde_json::json!({"suffix": {"": "a"}}), Some("suffix")),
+            (
+                serde_json::json!({"not": {"exact": {"": ""}}}),
+                Some("not.exact"),
+            ),
+        ];
+        for (json, refused) in cases {
+            let result = filter(json.clone()).validate();
+            assert_eq!(
+                result.map_err(|e| e.field).err().as_deref(),
+                refused,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_attribute_names_follow_the_cloudevents_naming_rules() {
+        // (name, accepted): lower-case ASCII letters and digits, nothing else; a
+        // leading digit and more than 20 characters are allowed by the spec.
+        let cases = [
+            ("type", true),
+            ("eventtypeversion", true),
+            ("region2", true),
+            ("2fa", true),
+            ("averyveryverylongextensionname", true),
+            ("", false),
+            ("Type", false),
+            ("event-type", false),
+            ("event_type", false),
+            ("typé", false),
+        ];
+        for (name, accepted) in cases {
+            let dialect = filter(serde_json::json!({"suffix": {name: "x"}})).validate();
+            assert_eq!(dialect.is_ok(), accepted, "filters: {name:?}");
+            let trigger = Trigger::new(
+                "t",
+                serde_json::from_value(serde_json::json!({
+                    "broker": "default",
+                    "subscriber": {"uri": "http://x"},
+                    "filter": {"attributes": {name: ""}},
+                }))
+                .expect("spec"),
+            );
+            let attributes = trigger.validate();
+            assert_eq!(attributes.is_ok(), accepted, "filter.attributes: {name:?}");
+            if let Err(error) = attributes {
+                let field = if name.is_empty() {
+                    "spec.filter.attributes".to_string()
+                } else {
+                    format!("spec.filter.attributes.{name}")
+                };
+                assert_eq!(error.field, field);
+            }
+        }
     }
 
     #[test]
@@ -429,6 +505,32 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(delivery.validate().expect_err("bad").field, "backoffDelay");
+    }
+
+    #[test]
+    fn a_delivery_timeout_must_be_greater_than_zero() {
+        // (timeout, backoffDelay, retryAfterMax, the refused field or None)
+        let cases = [
+            ("PT0S", None, None, Some("timeout")),
+            ("P0D", None, None, Some("timeout")),
+            ("PT0.000S", None, None, Some("timeout")),
+            ("-PT1S", None, None, Some("timeout")),
+            ("PT-1S", None, None, Some("timeout")),
+            ("PT0.001S", None, None, None),
+            ("PT30S", Some("PT0S"), Some("PT0S"), None),
+            ("PT30S", Some("-PT1S"), None, Some("backoffDelay")),
+            ("PT30S", None, Some("-PT1S"), Some("retryAfterMax")),
+        ];
+        for (timeout, backoff_delay, retry_after_max, refused) in cases {
+            let delivery = DeliverySpec {
+                timeout: Some(timeout.into()),
+                backoff_delay: backoff_delay.map(Into::into),
+                retry_after_max: retry_after_max.map(Into::into),
+                ..Default::default()
+            };
+            let result = delivery.validate().map_err(|e| e.field);
+            assert_eq!(result.err().as_deref(), refused, "{delivery:?}");
+        }
     }
 
     fn trigger(broker: &str) -> Trigger {

@@ -1,6 +1,8 @@
-//! The lifecycle rules of the Knative control-plane contract, one test per rule:
-//! fields fixed once an object exists, a Subscription's Channel in its own
-//! namespace, the default Broker class.
+//! The lifecycle rules of the Knative control-plane contract and the CloudEvents
+//! Subscriptions API, one test per rule: fields fixed once an object exists, a
+//! Subscription's Channel in its own namespace, the default Broker class, filter
+//! names and values, and delivery durations (in the resource API and in the OSB
+//! parameters that become a Subscription's `delivery`).
 
 use serde_json::{Value, json};
 
@@ -10,9 +12,14 @@ use crate::common::{Broker, Reply};
 const NAMESPACE: &str = "team-a";
 const CLASS: &str = "eventing.knative.dev/broker.class";
 const CLASS_FIELD: &str = "metadata.annotations[eventing.knative.dev/broker.class]";
+const INSTANCE: &str = "5c7e0a2b-1d3f-4e5a-8b6c-7d8e9f0a1b2c";
 
 fn subscriptions_in(namespace: &str) -> String {
     format!("/apis/messaging.knative.dev/v1/namespaces/{namespace}/subscriptions")
+}
+
+fn channels_in(namespace: &str) -> String {
+    format!("/apis/messaging.knative.dev/v1/namespaces/{namespace}/channels")
 }
 
 fn trigger(name: &str, spec: Value) -> Value {
@@ -241,5 +248,179 @@ async fn broker_config_is_immutable() {
         replaced.status, 200,
         "other fields may change: {}",
         replaced.text
+    );
+}
+
+#[tokio::test]
+async fn exact_prefix_and_suffix_refuse_empty_names_and_values() {
+    let broker = start().await;
+    let cases = [
+        (json!({"exact": {"type": ""}}), "spec.filters[0].exact.type"),
+        (
+            json!({"prefix": {"type": ""}}),
+            "spec.filters[0].prefix.type",
+        ),
+        (
+            json!({"suffix": {"type": ""}}),
+            "spec.filters[0].suffix.type",
+        ),
+        (
+            json!({"exact": {"": "order.created"}}),
+            "spec.filters[0].exact",
+        ),
+        (json!({"prefix": {"": "order."}}), "spec.filters[0].prefix"),
+        (
+            json!({"suffix": {"": ".created"}}),
+            "spec.filters[0].suffix",
+        ),
+        (
+            json!({"any": [{"exact": {"type": "a"}}, {"exact": {"source": ""}}]}),
+            "spec.filters[0].any[1].exact.source",
+        ),
+    ];
+    for (filter, field) in cases {
+        let spec = json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/sink"}, "filters": [filter]});
+        let reply = broker
+            .admin()
+            .create(&triggers(NAMESPACE), &trigger("t", spec))
+            .await;
+        refused(&reply, 422, field);
+    }
+}
+
+#[tokio::test]
+async fn filter_attribute_names_are_cloudevents_attribute_names() {
+    let broker = start().await;
+    let refused_cases = [
+        (
+            json!({"filter": {"attributes": {"": "x"}}}),
+            "spec.filter.attributes",
+        ),
+        (
+            json!({"filter": {"attributes": {"Type": "x"}}}),
+            "spec.filter.attributes.Type",
+        ),
+        (
+            json!({"filter": {"attributes": {"event_type": ""}}}),
+            "spec.filter.attributes.event_type",
+        ),
+        (
+            json!({"filters": [{"exact": {"event-type": "x"}}]}),
+            "spec.filters[0].exact.event-type",
+        ),
+    ];
+    let with_subscriber = |mut spec: Value| {
+        spec["broker"] = json!("default");
+        spec["subscriber"] = json!({"uri": "http://127.0.0.1:9/sink"});
+        spec
+    };
+    for (spec, field) in refused_cases {
+        let reply = broker
+            .admin()
+            .create(&triggers(NAMESPACE), &trigger("t", with_subscriber(spec)))
+            .await;
+        refused(&reply, 422, field);
+    }
+    // The CloudEvents spec allows a leading digit and names over 20 characters.
+    let accepted = [
+        json!({"filter": {"attributes": {"2fa": "on", "averyveryverylongextensionname": ""}}}),
+        json!({"filters": [{"prefix": {"2fa": "o"}}]}),
+    ];
+    for (i, spec) in accepted.into_iter().enumerate() {
+        let reply = broker
+            .admin()
+            .create(
+                &triggers(NAMESPACE),
+                &trigger(&format!("ok{i}"), with_subscriber(spec)),
+            )
+            .await;
+        created(&reply);
+    }
+}
+
+#[tokio::test]
+async fn delivery_timeout_must_be_greater_than_zero() {
+    let broker = start().await;
+    let admin = broker.admin();
+    let sink = json!({"uri": "http://127.0.0.1:9/sink"});
+    let zero = json!({"timeout": "PT0S"});
+    let kinds = [
+        (
+            triggers(NAMESPACE),
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": sink, "delivery": zero}),
+            ),
+        ),
+        (
+            subscriptions_in(NAMESPACE),
+            json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": "s"},
+                   "spec": {"channel": channel_ref("orders"), "subscriber": sink, "delivery": zero}}),
+        ),
+        (
+            brokers(NAMESPACE),
+            broker_object("b", json!({}), json!({"delivery": zero})),
+        ),
+        (
+            channels_in(NAMESPACE),
+            json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"},
+                   "spec": {"delivery": zero}}),
+        ),
+    ];
+    for (collection, object) in kinds {
+        let reply = admin.create(&collection, &object).await;
+        refused(&reply, 422, "spec.delivery.timeout");
+    }
+    for timeout in ["-PT1S", "PT-1S", "P0D", "PT0.000S"] {
+        let spec =
+            json!({"broker": "default", "subscriber": sink, "delivery": {"timeout": timeout}});
+        let reply = admin
+            .create(&triggers(NAMESPACE), &trigger("t", spec))
+            .await;
+        refused(&reply, 422, "spec.delivery.timeout");
+    }
+    // A zero backoffDelay retries at once and a zero retryAfterMax ignores
+    // Retry-After: both are meaningful, as in Knative.
+    let spec = json!({"broker": "default", "subscriber": sink,
+                      "delivery": {"timeout": "PT1S", "backoffDelay": "PT0S", "retryAfterMax": "PT0S"}});
+    created(
+        &admin
+            .create(&triggers(NAMESPACE), &trigger("t", spec))
+            .await,
+    );
+}
+
+#[tokio::test]
+async fn provisioning_with_a_zero_delivery_timeout_is_400_naming_the_field() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &[NAMESPACE]).await;
+    let mut body = provision_body(ORDER_SERVICE, NAMESPACE);
+    body["parameters"] = json!({"delivery": {"timeout": "PT0S"}});
+    let reply = broker.osb().provision(INSTANCE, &body, true).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply.message().contains("parameters.delivery.timeout"),
+        "{}",
+        reply.text
+    );
+    body["parameters"] = json!({"delivery": {"timeout": "PT5S"}});
+    broker.osb().provision_and_wait(INSTANCE, &body).await;
+    let update =
+        json!({"service_id": ORDER_SERVICE, "parameters": {"delivery": {"timeout": "PT0S"}}});
+    let reply = broker.osb().update(INSTANCE, &update, true).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply.message().contains("parameters.delivery.timeout"),
+        "{}",
+        reply.text
+    );
+    let subscription = broker
+        .admin()
+        .find(&format!("{}/{APPLICATION}.{NAMESPACE}", subscriptions()))
+        .await
+        .expect("wired");
+    assert_eq!(
+        subscription["spec"]["delivery"]["timeout"], "PT5S",
+        "the refused update changed nothing"
     );
 }
