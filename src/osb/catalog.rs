@@ -8,7 +8,7 @@ use std::sync::LazyLock;
 use serde_json::{Value, json};
 
 use crate::auth::sha256_hex;
-use crate::resources::{Application, ApplicationMapping, ApplicationService};
+use crate::resources::{Application, ApplicationMapping, ApplicationService, DeliverySpec};
 use crate::store::{LabelSelector, StoreError, TypedStore};
 
 pub const PLAN_NAME: &str = "default";
@@ -31,7 +31,11 @@ pub static PARAMETERS_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
                     "retry": { "type": "integer", "minimum": 0, "maximum": 100 },
                     "backoffPolicy": { "enum": ["linear", "exponential"] },
                     "backoffDelay": { "type": "string", "pattern": "^P" },
-                    "timeout": { "type": "string", "pattern": "^P" }
+                    "timeout": {
+                        "description": "ISO-8601 duration greater than zero",
+                        "type": "string",
+                        "pattern": "^P"
+                    }
                 }
             }
         }
@@ -41,29 +45,35 @@ pub static PARAMETERS_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
 static PARAMETERS_VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> =
     LazyLock::new(|| jsonschema::validator_for(&PARAMETERS_SCHEMA).map_err(|e| e.to_string()));
 
-/// Checks provisioning parameters against the plan's schema; the error names the
-/// field (`parameters.delivery.retry: ...`).
+/// Checks provisioning parameters against the plan's schema, then `delivery`
+/// against the rules every Subscription's `delivery` follows (it becomes one); the
+/// error names the field (`parameters.delivery.retry: ...`).
 pub fn check_parameters(parameters: &Value) -> Result<(), String> {
     let validator = PARAMETERS_VALIDATOR
         .as_ref()
         .map_err(|e| format!("the parameters schema is broken: {e}"))?;
-    match validator.iter_errors(parameters).next() {
-        None => Ok(()),
-        Some(error) => {
-            let pointer = error.instance_path().to_string();
-            let field: String = pointer.split('/').filter(|s| !s.is_empty()).fold(
-                "parameters".to_string(),
-                |acc, part| {
-                    if part.bytes().all(|b| b.is_ascii_digit()) {
-                        format!("{acc}[{part}]")
-                    } else {
-                        format!("{acc}.{part}")
-                    }
-                },
-            );
-            Err(format!("{field}: {error}"))
-        }
+    if let Some(error) = validator.iter_errors(parameters).next() {
+        let pointer = error.instance_path().to_string();
+        let field: String = pointer.split('/').filter(|s| !s.is_empty()).fold(
+            "parameters".to_string(),
+            |acc, part| {
+                if part.bytes().all(|b| b.is_ascii_digit()) {
+                    format!("{acc}[{part}]")
+                } else {
+                    format!("{acc}.{part}")
+                }
+            },
+        );
+        return Err(format!("{field}: {error}"));
     }
+    if let Some(delivery) = parameters.get("delivery") {
+        let delivery: DeliverySpec = serde_json::from_value(delivery.clone())
+            .map_err(|e| format!("parameters.delivery: {e}"))?;
+        delivery
+            .validate()
+            .map_err(|e| e.within("parameters.delivery").to_string())?;
+    }
+    Ok(())
 }
 
 /// One Event ServiceClass and where it comes from.
@@ -275,5 +285,34 @@ mod tests {
         assert!(error.starts_with("parameters.delivery.retry:"), "{error}");
         let error = check_parameters(&json!({"colour": "blue"})).expect_err("unknown parameter");
         assert!(error.contains("colour"), "{error}");
+    }
+
+    #[test]
+    fn delivery_parameters_follow_the_subscription_rules() {
+        let cases = [
+            (
+                json!({"timeout": "PT0S"}),
+                Some("parameters.delivery.timeout:"),
+            ),
+            (
+                json!({"timeout": "-PT1S"}),
+                Some("parameters.delivery.timeout:"),
+            ),
+            (
+                json!({"backoffDelay": "P"}),
+                Some("parameters.delivery.backoffDelay:"),
+            ),
+            (json!({"timeout": "PT0.5S", "backoffDelay": "PT0S"}), None),
+        ];
+        for (delivery, refused) in cases {
+            let result = check_parameters(&json!({ "delivery": delivery }));
+            match refused {
+                Some(field) => {
+                    let error = result.expect_err("refused");
+                    assert!(error.starts_with(field), "{delivery}: {error}");
+                }
+                None => assert!(result.is_ok(), "{delivery}: {result:?}"),
+            }
+        }
     }
 }

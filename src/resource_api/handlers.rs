@@ -1,5 +1,6 @@
 //! The resource API's handlers. Each runs: authenticate → resolve the path →
-//! authorize → decode and validate the body → one store call → answer.
+//! authorize → decode, default and validate the body (a replace also against the
+//! stored object's immutable fields) → one store call → answer.
 
 use std::collections::HashMap;
 
@@ -18,8 +19,8 @@ use super::credentials;
 use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex};
-use crate::resources::{AccessToken, Application, kind_of};
-use crate::server::AppState;
+use crate::resources::{AccessToken, Application, Defaults, kind_of, labels};
+use crate::server::{AppState, DataplaneKind};
 use crate::store::LabelSelector;
 
 #[derive(Debug, Deserialize, Default)]
@@ -32,6 +33,13 @@ pub struct ListQuery {
 
 fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     Ok(state.auth.bearer(headers)?)
+}
+
+/// The defaults of this server: a Broker gets the class its dataplane serves.
+fn defaults(state: &AppState) -> Defaults {
+    Defaults {
+        broker_class: labels::broker_class(state.config.dataplane == DataplaneKind::Embedded),
+    }
 }
 
 fn resolve(
@@ -116,6 +124,7 @@ pub async fn create(
         // Status belongs to the controllers; a creator cannot set it.
         object.remove("status");
     }
+    target.kind.apply_defaults(&mut value, &defaults(&state));
     target.kind.validate(&value).map_err(ApiError::refused)?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = state
@@ -150,6 +159,7 @@ pub async fn replace(
     }
     let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
     place(&mut value, &target, Some(target.name()))?;
+    target.kind.apply_defaults(&mut value, &defaults(&state));
     target.kind.validate(&value).map_err(ApiError::refused)?;
     let store = state.store.raw();
     let existing = match store
@@ -160,6 +170,13 @@ pub async fn replace(
         Err(error) if error.is_not_found() => None,
         Err(error) => return Err(error.into()),
     };
+    if let Some(existing) = &existing {
+        let stored = serde_json::to_value(existing).map_err(internal)?;
+        target
+            .kind
+            .check_update(&stored, &value)
+            .map_err(ApiError::refused)?;
+    }
     let mut object = decode(value)?;
     let Some(existing) = existing else {
         object.data.as_object_mut().map(|o| o.remove("status"));

@@ -3,13 +3,16 @@
 //! Subscriptions API), with the checks that refuse a bad Trigger at write time.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
-use kube::CustomResource;
+use kube::{CustomResource, ResourceExt};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::duration::parse_iso8601_duration;
-use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference};
+use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference, labels};
+use crate::mesh::event::is_attribute_name;
 
 /// How a delivery is retried and where it goes when retries run out.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -48,6 +51,8 @@ pub enum BackoffPolicy {
 }
 
 impl DeliverySpec {
+    /// The one check of a `delivery`, wherever it is written: a Trigger, Broker,
+    /// Channel or Subscription, or the OSB parameters that become a Subscription's.
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(sink) = &self.dead_letter_sink {
             sink.validate().map_err(|e| e.within("deadLetterSink"))?;
@@ -57,17 +62,26 @@ impl DeliverySpec {
         {
             return Err(Invalid::new("retry", "must be between 0 and 100"));
         }
-        for (field, value) in [
-            ("backoffDelay", &self.backoff_delay),
-            ("timeout", &self.timeout),
-            ("retryAfterMax", &self.retry_after_max),
-        ] {
-            if let Some(text) = value {
-                parse_iso8601_duration(text).map_err(|message| Invalid::new(field, message))?;
-            }
+        // Negative durations do not parse. Zero is refused only for the timeout: every
+        // attempt would time out before it is sent (Knative: "must be greater than
+        // 0"). A zero backoffDelay retries at once, at most `retry` times, and a zero
+        // retryAfterMax opts out of honouring Retry-After; Knative allows both.
+        if let Some(timeout) = duration("timeout", &self.timeout)?
+            && timeout.is_zero()
+        {
+            return Err(Invalid::new("timeout", "must be greater than zero"));
         }
+        duration("backoffDelay", &self.backoff_delay)?;
+        duration("retryAfterMax", &self.retry_after_max)?;
         Ok(())
     }
+}
+
+fn duration(field: &str, text: &Option<String>) -> Result<Option<Duration>, Invalid> {
+    text.as_deref()
+        .map(parse_iso8601_duration)
+        .transpose()
+        .map_err(|message| Invalid::new(field, message))
 }
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -112,6 +126,48 @@ impl Broker {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
         }
         Ok(())
+    }
+
+    /// The class and `spec.config` choose the Broker's implementation; Knative holds
+    /// both immutable, since moving a Broker between implementations loses events.
+    /// A Broker stored without a class (made before classes were defaulted) may get
+    /// one: it had none to keep.
+    pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        let old_class = old.annotations().get(labels::BROKER_CLASS);
+        if old_class.is_some() && old_class != self.annotations().get(labels::BROKER_CLASS) {
+            return Err(Invalid::immutable(format!(
+                "metadata.annotations[{}]",
+                labels::BROKER_CLASS
+            )));
+        }
+        if self.spec.config != old.spec.config {
+            return Err(Invalid::immutable("spec.config"));
+        }
+        Ok(())
+    }
+
+    /// A Broker written without a class (absent or empty) gets `class`, as Knative
+    /// RECOMMENDS on creation. Works on the JSON as written; a non-object
+    /// `annotations` is left for validation to refuse.
+    pub fn default_class(object: &mut Value, class: &str) {
+        let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+            return;
+        };
+        let annotations = metadata
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if annotations.is_null() {
+            *annotations = Value::Object(Default::default());
+        }
+        let Some(annotations) = annotations.as_object_mut() else {
+            return;
+        };
+        let unset = annotations
+            .get(labels::BROKER_CLASS)
+            .is_none_or(|c| c.as_str() == Some(""));
+        if unset {
+            annotations.insert(labels::BROKER_CLASS.into(), Value::String(class.into()));
+        }
     }
 }
 
@@ -199,7 +255,7 @@ impl SubscriptionsApiFilter {
             ("suffix", &self.suffix),
         ] {
             if let Some(map) = map {
-                validate_attribute_map(map, dialect == "exact").map_err(|e| e.within(dialect))?;
+                validate_attribute_map(map).map_err(|e| e.within(dialect))?;
             }
         }
         for (dialect, list) in [("all", &self.all), ("any", &self.any)] {
@@ -230,34 +286,40 @@ impl SubscriptionsApiFilter {
     }
 }
 
-/// `exact` allows an empty value (matches the empty string); `prefix` and `suffix`
-/// need one, as in Knative. Exactly one attribute per dialect object, as the spec says.
-fn validate_attribute_map(
-    map: &BTreeMap<String, String>,
-    empty_value_allowed: bool,
-) -> Result<(), Invalid> {
+/// `exact`, `prefix` and `suffix` name exactly one attribute (as Knative does), and
+/// neither its name nor its value may be empty (Subscriptions API §3.2.4.1.1: "MUST
+/// NOT be empty strings", for all three). "Present with any value" is what
+/// `filter.attributes` with "" says.
+fn validate_attribute_map(map: &BTreeMap<String, String>) -> Result<(), Invalid> {
     if map.len() != 1 {
         return Err(Invalid::new("", "must name exactly one attribute"));
     }
     for (attribute, value) in map {
-        if !is_attribute_name(attribute) {
-            return Err(Invalid::new(
-                attribute.as_str(),
-                "is not a CloudEvents attribute name (lower-case a-z and 0-9)",
-            ));
-        }
-        if value.is_empty() && !empty_value_allowed {
+        check_attribute_name(attribute)?;
+        if value.is_empty() {
             return Err(Invalid::new(attribute.as_str(), "must not be empty"));
         }
     }
     Ok(())
 }
 
-pub(crate) fn is_attribute_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+/// A name a filter may match on: a CloudEvents attribute name, which the spec
+/// (v1.0.2, "Naming Conventions") makes lower-case ASCII letters and digits. Nothing
+/// more: the spec lets a name start with a digit and the ingress accepts such
+/// extensions, so a filter must be able to name them (Knative's webhook, stricter,
+/// refuses a leading digit); its 20-character limit is a SHOULD for whoever defines
+/// an attribute, not a rule events follow, so longer names are matched too.
+fn check_attribute_name(name: &str) -> Result<(), Invalid> {
+    if name.is_empty() {
+        return Err(Invalid::new("", "an attribute name must not be empty"));
+    }
+    if !is_attribute_name(name) {
+        return Err(Invalid::new(
+            name,
+            "is not a CloudEvents attribute name (lower-case a-z and 0-9)",
+        ));
+    }
+    Ok(())
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
@@ -293,12 +355,7 @@ impl Trigger {
             .map_err(|e| e.within("spec.subscriber"))?;
         if let Some(filter) = &self.spec.filter {
             for attribute in filter.attributes.keys() {
-                if !is_attribute_name(attribute) {
-                    return Err(Invalid::new(
-                        format!("spec.filter.attributes.{attribute}"),
-                        "is not a CloudEvents attribute name (lower-case a-z and 0-9)",
-                    ));
-                }
+                check_attribute_name(attribute).map_err(|e| e.within("spec.filter.attributes"))?;
             }
         }
         for (i, filter) in self.spec.filters.iter().flatten().enumerate() {
@@ -308,6 +365,15 @@ impl Trigger {
         }
         if let Some(delivery) = &self.spec.delivery {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
+        }
+        Ok(())
+    }
+
+    /// Moving a Trigger to another Broker is not atomic (it may span two storage
+    /// systems), so Knative holds `spec.broker` immutable: delete and re-create.
+    pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        if self.spec.broker != old.spec.broker {
+            return Err(Invalid::immutable("spec.broker"));
         }
         Ok(())
     }
@@ -346,17 +412,79 @@ mod tests {
     }
 
     #[test]
-    fn prefix_needs_a_value_and_exact_does_not() {
-        assert!(
-            filter(serde_json::json!({"prefix": {"type": ""}}))
-                .validate()
-                .is_err()
-        );
-        assert!(
-            filter(serde_json::json!({"exact": {"type": ""}}))
-                .validate()
-                .is_ok()
-        );
+    fn exact_prefix_and_suffix_need_a_name_and_a_value() {
+        // (filter, the refused field or None when accepted)
+        let cases = [
+            (serde_json::json!({"exact": {"type": "a"}}), None),
+            (
+                serde_json::json!({"exact": {"type": ""}}),
+                Some("exact.type"),
+            ),
+            (
+                serde_json::json!({"prefix": {"type": ""}}),
+                Some("prefix.type"),
+            ),
+            (
+                serde_json::json!({"suffix": {"type": ""}}),
+                Some("suffix.type"),
+            ),
+            (serde_json::json!({"exact": {"": "a"}}), Some("exact")),
+            (serde_json::json!({"prefix": {"": "a"}}), Some("prefix")),
+            (serde_json::json!({"suffix": {"": "a"}}), Some("suffix")),
+            (
+                serde_json::json!({"not": {"exact": {"": ""}}}),
+                Some("not.exact"),
+            ),
+        ];
+        for (json, refused) in cases {
+            let result = filter(json.clone()).validate();
+            assert_eq!(
+                result.map_err(|e| e.field).err().as_deref(),
+                refused,
+                "{json}"
+            );
+        }
+    }
+
+    #[test]
+    fn filter_attribute_names_follow_the_cloudevents_naming_rules() {
+        // (name, accepted): lower-case ASCII letters and digits, nothing else; a
+        // leading digit and more than 20 characters are allowed by the spec.
+        let cases = [
+            ("type", true),
+            ("eventtypeversion", true),
+            ("region2", true),
+            ("2fa", true),
+            ("averyveryverylongextensionname", true),
+            ("", false),
+            ("Type", false),
+            ("event-type", false),
+            ("event_type", false),
+            ("typé", false),
+        ];
+        for (name, accepted) in cases {
+            let dialect = filter(serde_json::json!({"suffix": {name: "x"}})).validate();
+            assert_eq!(dialect.is_ok(), accepted, "filters: {name:?}");
+            let trigger = Trigger::new(
+                "t",
+                serde_json::from_value(serde_json::json!({
+                    "broker": "default",
+                    "subscriber": {"uri": "http://x"},
+                    "filter": {"attributes": {name: ""}},
+                }))
+                .expect("spec"),
+            );
+            let attributes = trigger.validate();
+            assert_eq!(attributes.is_ok(), accepted, "filter.attributes: {name:?}");
+            if let Err(error) = attributes {
+                let field = if name.is_empty() {
+                    "spec.filter.attributes".to_string()
+                } else {
+                    format!("spec.filter.attributes.{name}")
+                };
+                assert_eq!(error.field, field);
+            }
+        }
     }
 
     #[test]
@@ -377,5 +505,139 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(delivery.validate().expect_err("bad").field, "backoffDelay");
+    }
+
+    #[test]
+    fn a_delivery_timeout_must_be_greater_than_zero() {
+        // (timeout, backoffDelay, retryAfterMax, the refused field or None)
+        let cases = [
+            ("PT0S", None, None, Some("timeout")),
+            ("P0D", None, None, Some("timeout")),
+            ("PT0.000S", None, None, Some("timeout")),
+            ("-PT1S", None, None, Some("timeout")),
+            ("PT-1S", None, None, Some("timeout")),
+            ("PT0.001S", None, None, None),
+            ("PT30S", Some("PT0S"), Some("PT0S"), None),
+            ("PT30S", Some("-PT1S"), None, Some("backoffDelay")),
+            ("PT30S", None, Some("-PT1S"), Some("retryAfterMax")),
+        ];
+        for (timeout, backoff_delay, retry_after_max, refused) in cases {
+            let delivery = DeliverySpec {
+                timeout: Some(timeout.into()),
+                backoff_delay: backoff_delay.map(Into::into),
+                retry_after_max: retry_after_max.map(Into::into),
+                ..Default::default()
+            };
+            let result = delivery.validate().map_err(|e| e.field);
+            assert_eq!(result.err().as_deref(), refused, "{delivery:?}");
+        }
+    }
+
+    fn trigger(broker: &str) -> Trigger {
+        Trigger::new(
+            "t",
+            TriggerSpec {
+                broker: broker.into(),
+                subscriber: Destination {
+                    uri: Some("http://x".into()),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        )
+    }
+
+    #[test]
+    fn a_trigger_keeps_its_broker() {
+        let old = trigger("default");
+        let mut moved_subscriber = old.clone();
+        moved_subscriber.spec.subscriber.uri = Some("http://y".into());
+        assert_eq!(moved_subscriber.check_update(&old), Ok(()));
+        let error = trigger("other").check_update(&old).expect_err("moved");
+        assert_eq!(error.to_string(), "spec.broker: field is immutable");
+    }
+
+    fn broker(class: Option<&str>, config: Option<&str>) -> Broker {
+        let mut broker = Broker::new(
+            "default",
+            BrokerSpec {
+                config: config.map(|name| KReference {
+                    api_version: "v1".into(),
+                    kind: "ConfigMap".into(),
+                    name: name.into(),
+                    namespace: None,
+                }),
+                delivery: None,
+            },
+        );
+        broker.metadata.annotations = class
+            .map(|class| BTreeMap::from([(labels::BROKER_CLASS.to_string(), class.to_string())]));
+        broker
+    }
+
+    #[test]
+    fn a_broker_keeps_its_class_and_config() {
+        let old = broker(Some("MeshBroker"), Some("a"));
+        // (new, the refused field or None)
+        let cases = [
+            (broker(Some("MeshBroker"), Some("a")), None),
+            (
+                broker(Some("Other"), Some("a")),
+                Some("metadata.annotations[eventing.knative.dev/broker.class]"),
+            ),
+            (
+                broker(None, Some("a")),
+                Some("metadata.annotations[eventing.knative.dev/broker.class]"),
+            ),
+            (broker(Some("MeshBroker"), Some("b")), Some("spec.config")),
+            (broker(Some("MeshBroker"), None), Some("spec.config")),
+        ];
+        for (new, refused) in cases {
+            let result = new.check_update(&old).map_err(|e| e.field);
+            assert_eq!(result.err().as_deref(), refused, "{:?}", new.metadata);
+        }
+        let classless = broker(None, None);
+        assert_eq!(
+            broker(Some("MeshBroker"), None).check_update(&classless),
+            Ok(()),
+            "a Broker stored without a class may get one"
+        );
+    }
+
+    #[test]
+    fn a_broker_without_a_class_gets_the_default() {
+        let class =
+            |object: &Value| object["metadata"]["annotations"][labels::BROKER_CLASS].clone();
+        // (metadata as written, the class after defaulting)
+        let cases = [
+            (serde_json::json!({"name": "b"}), "MeshBroker"),
+            (
+                serde_json::json!({"name": "b", "annotations": null}),
+                "MeshBroker",
+            ),
+            (
+                serde_json::json!({"name": "b", "annotations": {"team": "a"}}),
+                "MeshBroker",
+            ),
+            (
+                serde_json::json!({"name": "b", "annotations": {labels::BROKER_CLASS: ""}}),
+                "MeshBroker",
+            ),
+            (
+                serde_json::json!({"name": "b", "annotations": {labels::BROKER_CLASS: "Other"}}),
+                "Other",
+            ),
+        ];
+        for (metadata, expected) in cases {
+            let mut object = serde_json::json!({"metadata": metadata.clone()});
+            Broker::default_class(&mut object, "MeshBroker");
+            assert_eq!(class(&object), expected, "{metadata}");
+        }
+        let mut odd = serde_json::json!({"metadata": {"annotations": "not a map"}});
+        Broker::default_class(&mut odd, "MeshBroker");
+        assert_eq!(
+            odd["metadata"]["annotations"], "not a map",
+            "left for validation to refuse"
+        );
     }
 }

@@ -17,6 +17,12 @@ impl Invalid {
         }
     }
 
+    /// A replace changed a field that is fixed once the object exists; the message
+    /// is the one Kubernetes uses, so clients that know it recognise it.
+    pub fn immutable(field: impl Into<String>) -> Self {
+        Self::new(field, "field is immutable")
+    }
+
     /// Prefixes the field path, so nested validators can report relative paths.
     pub fn within(mut self, parent: &str) -> Self {
         self.field = if self.field.is_empty() {

@@ -142,6 +142,20 @@ impl Subscription {
         if self.spec.channel.name.is_empty() {
             return Err(Invalid::new("spec.channel.name", "must name a Channel"));
         }
+        // The Knative contract: the Channel is in the Subscription's own namespace.
+        // Only meshbroker wires a Channel across namespaces, and it does so with the
+        // subscriber (an Application's Channel to a namespace's Broker), never here.
+        if let Some(namespace) = self.spec.channel.namespace.as_deref()
+            && !namespace.is_empty()
+            && self.metadata.namespace.as_deref() != Some(namespace)
+        {
+            return Err(Invalid::new(
+                "spec.channel.namespace",
+                format!(
+                    "{namespace:?} is not the Subscription's namespace; a Subscription may only name a Channel in its own namespace"
+                ),
+            ));
+        }
         self.spec
             .subscriber
             .validate()
@@ -153,5 +167,76 @@ impl Subscription {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
         }
         Ok(())
+    }
+
+    /// Moving a Subscription to another Channel is not atomic (it may span two
+    /// storage systems), so Knative holds `spec.channel` immutable: delete and
+    /// re-create.
+    pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        if self.spec.channel != old.spec.channel {
+            return Err(Invalid::immutable("spec.channel"));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn subscription(channel_namespace: Option<&str>) -> Subscription {
+        let mut subscription = Subscription::new(
+            "s",
+            SubscriptionSpec {
+                channel: KReference {
+                    api_version: "messaging.knative.dev/v1".into(),
+                    kind: "Channel".into(),
+                    name: "commerce".into(),
+                    namespace: channel_namespace.map(Into::into),
+                },
+                subscriber: Destination {
+                    uri: Some("http://x".into()),
+                    ..Default::default()
+                },
+                reply: None,
+                delivery: None,
+            },
+        );
+        subscription.metadata.namespace = Some("kyma-integration".into());
+        subscription
+    }
+
+    #[test]
+    fn a_subscription_names_a_channel_in_its_own_namespace() {
+        // (spec.channel.namespace, accepted)
+        let cases = [
+            (None, true),
+            (Some(""), true),
+            (Some("kyma-integration"), true),
+            (Some("team-a"), false),
+        ];
+        for (namespace, accepted) in cases {
+            let result = subscription(namespace).validate();
+            assert_eq!(result.is_ok(), accepted, "{namespace:?}");
+            if let Err(error) = result {
+                assert_eq!(error.field, "spec.channel.namespace");
+            }
+        }
+    }
+
+    #[test]
+    fn a_subscription_keeps_its_channel() {
+        let old = subscription(None);
+        let mut new_subscriber = old.clone();
+        new_subscriber.spec.subscriber.uri = Some("http://y".into());
+        new_subscriber.spec.delivery = Some(DeliverySpec {
+            retry: Some(1),
+            ..Default::default()
+        });
+        assert_eq!(new_subscriber.check_update(&old), Ok(()));
+        let mut moved = old.clone();
+        moved.spec.channel.name = "other".into();
+        let error = moved.check_update(&old).expect_err("moved");
+        assert_eq!(error.to_string(), "spec.channel: field is immutable");
     }
 }

@@ -39,7 +39,7 @@ pub use messaging::{
     SubscriptionSpec, SubscriptionStatus,
 };
 pub use names::{is_label_value, is_valid_name, route_collision};
-pub use registry::{KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind};
+pub use registry::{Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind};
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 
 /// Labels and annotations meshbroker reads and writes on the objects it manages.
@@ -63,6 +63,17 @@ pub mod labels {
     pub const BROKER_CLASS_VALUE: &str = "MeshBroker";
     /// The class of the Brokers meshbroker installs for Knative to serve.
     pub const KNATIVE_BROKER_CLASS: &str = "MTChannelBasedBroker";
+
+    /// The class of the Brokers meshbroker makes (injected into a mesh namespace, or
+    /// a Broker written without one): its own when its embedded dataplane serves
+    /// them, Knative's when Knative does.
+    pub fn broker_class(embedded_dataplane: bool) -> &'static str {
+        if embedded_dataplane {
+            BROKER_CLASS_VALUE
+        } else {
+            KNATIVE_BROKER_CLASS
+        }
+    }
     /// On a ServiceInstance: its OSB instance id, when the id is not a valid name.
     pub const INSTANCE_ID: &str = "meshbroker.io/instance-id";
 }

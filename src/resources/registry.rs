@@ -1,6 +1,8 @@
 //! The kinds meshbroker serves, found by group/version/plural (the resource API's
 //! paths) or by Rust type (the typed store), with the checks every write passes:
-//! apiVersion/kind agree, metadata is well formed, and the kind's own `validate`.
+//! apiVersion/kind agree, metadata is well formed, and the kind's own `validate`;
+//! and the two lifecycle hooks the resource API runs around them: a kind's defaults
+//! (before validation) and, on replace, the fields it holds immutable.
 
 use std::sync::LazyLock;
 
@@ -8,6 +10,7 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::Resource;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 
 use super::names::{check_labels, check_name, route_collision};
 use super::{
@@ -26,7 +29,16 @@ pub struct KindSpec {
     pub admin_only: bool,
     /// On a Kubernetes API server, its status is written through `/status`.
     pub status_subresource: bool,
-    validate: fn(&serde_json::Value) -> Result<(), Refusal>,
+    validate: fn(&Value) -> Result<(), Refusal>,
+    check_update: fn(&Value, &Value) -> Result<(), Refusal>,
+    apply_defaults: fn(&mut Value, &Defaults),
+}
+
+/// What defaulting takes from the running server rather than from the object.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Defaults {
+    /// The class a Broker written without `eventing.knative.dev/broker.class` gets.
+    pub broker_class: &'static str,
 }
 
 /// Why a write is refused: the body does not have the kind's shape (a field of the
@@ -99,6 +111,18 @@ impl KindSpec {
         }
         (self.validate)(object)
     }
+
+    /// Fills in what a writer may leave out; runs before `validate`, on create and
+    /// on replace alike (a replace is a whole object, defaulted as a new one is).
+    pub fn apply_defaults(&self, object: &mut Value, defaults: &Defaults) {
+        (self.apply_defaults)(object, defaults)
+    }
+
+    /// The rules of a replace: `new` (already accepted by `validate`) may not change
+    /// the fields the kind holds immutable in `stored`.
+    pub fn check_update(&self, stored: &Value, new: &Value) -> Result<(), Refusal> {
+        (self.check_update)(stored, new)
+    }
 }
 
 /// Types the typed store reads and writes.
@@ -106,6 +130,15 @@ pub trait Typed:
     Resource<DynamicType = ()> + Serialize + DeserializeOwned + Clone + Send + Sync + 'static
 {
     fn validate(&self) -> Result<(), Invalid>;
+
+    /// Which fields may not change from `old`; most kinds hold none.
+    fn check_update(&self, _old: &Self) -> Result<(), Invalid> {
+        Ok(())
+    }
+
+    /// Defaults set on the object as written (JSON, so fields meshbroker does not
+    /// model are stored as they came); most kinds have none.
+    fn apply_defaults(_object: &mut Value, _defaults: &Defaults) {}
 }
 
 macro_rules! typed {
@@ -123,12 +156,40 @@ typed!(
     ApplicationMapping,
     HttpSource,
     Channel,
-    Subscription,
-    Broker,
-    Trigger,
     ServiceInstance,
     AccessToken,
 );
+
+// The kinds with lifecycle rules of the Knative control-plane contract.
+impl Typed for Subscription {
+    fn validate(&self) -> Result<(), Invalid> {
+        Subscription::validate(self)
+    }
+    fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        Subscription::check_update(self, old)
+    }
+}
+
+impl Typed for Trigger {
+    fn validate(&self) -> Result<(), Invalid> {
+        Trigger::validate(self)
+    }
+    fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        Trigger::check_update(self, old)
+    }
+}
+
+impl Typed for Broker {
+    fn validate(&self) -> Result<(), Invalid> {
+        Broker::validate(self)
+    }
+    fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        Broker::check_update(self, old)
+    }
+    fn apply_defaults(object: &mut Value, defaults: &Defaults) {
+        Broker::default_class(object, defaults.broker_class)
+    }
+}
 
 impl Typed for Namespace {
     fn validate(&self) -> Result<(), Invalid> {
@@ -137,13 +198,23 @@ impl Typed for Namespace {
 }
 
 /// Deserializes with the failing field's path in the error, then validates.
-fn validate_as<K: Typed>(object: &serde_json::Value) -> Result<(), Refusal> {
+fn validate_as<K: Typed>(object: &Value) -> Result<(), Refusal> {
     let typed: K = serde_path_to_error::deserialize(object).map_err(|e| {
         let path = e.path().to_string();
         let path = if path == "." { String::new() } else { path };
         Refusal::Malformed(Invalid::new(path, e.into_inner().to_string()))
     })?;
     typed.validate().map_err(Refusal::Invalid)
+}
+
+fn check_update_as<K: Typed>(stored: &Value, new: &Value) -> Result<(), Refusal> {
+    // `new` passed `validate`, so it parses. A stored object that does not (written
+    // past meshbroker, e.g. by kubectl on a Kubernetes API server) holds nothing
+    // meshbroker could compare: the replace that mends it goes through.
+    let (Ok(stored), Ok(new)) = (K::deserialize(stored), K::deserialize(new)) else {
+        return Ok(());
+    };
+    new.check_update(&stored).map_err(Refusal::Invalid)
 }
 
 fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
@@ -159,6 +230,8 @@ fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
         namespaced,
         admin_only,
         validate: validate_as::<K>,
+        check_update: check_update_as::<K>,
+        apply_defaults: K::apply_defaults,
     }
 }
 
@@ -241,5 +314,34 @@ mod tests {
         let refusal = kind.validate(&bad_name).expect_err("name");
         assert!(matches!(refusal, Refusal::Invalid(_)));
         assert_eq!(refusal.detail().field, "metadata.name");
+    }
+
+    #[test]
+    fn lifecycle_hooks_reach_the_kind() {
+        let defaults = Defaults {
+            broker_class: "MeshBroker",
+        };
+        let mut broker = serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "b"}, "spec": {}});
+        kind_of::<Broker>().apply_defaults(&mut broker, &defaults);
+        assert_eq!(
+            broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"],
+            "MeshBroker"
+        );
+        let mut channel = serde_json::json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"}, "spec": {}});
+        let written = channel.clone();
+        kind_of::<Channel>().apply_defaults(&mut channel, &defaults);
+        assert_eq!(channel, written, "a kind without defaults is left alone");
+
+        let trigger = |broker: &str| serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"}, "spec": {"broker": broker, "subscriber": {"uri": "http://x"}}});
+        let refusal = kind_of::<Trigger>()
+            .check_update(&trigger("default"), &trigger("other"))
+            .expect_err("moved");
+        assert!(matches!(refusal, Refusal::Invalid(_)));
+        assert_eq!(refusal.detail().field, "spec.broker");
+        assert_eq!(
+            kind_of::<Trigger>().check_update(&serde_json::json!({"spec": 1}), &trigger("other")),
+            Ok(()),
+            "a stored object that does not parse holds nothing to compare"
+        );
     }
 }

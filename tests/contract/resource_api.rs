@@ -41,7 +41,7 @@ async fn objects_are_created_read_replaced_and_deleted() {
     let path = format!("{}/t1", triggers("team-a"));
     // Read it again once the status controller has written its status.
     let mut changed = settled(&broker, &path).await;
-    changed["spec"]["broker"] = json!("other");
+    changed["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:9/other");
     let replaced = admin.put(&path, &changed).await;
     assert_eq!(replaced.status, 200, "{}", replaced.text);
     assert_eq!(

@@ -36,10 +36,7 @@ pub struct MeshSettings {
 impl MeshSettings {
     /// The `eventing.knative.dev/broker.class` of the Brokers meshbroker installs.
     fn broker_class(&self) -> &'static str {
-        match self.dataplane {
-            Some(_) => labels::BROKER_CLASS_VALUE,
-            None => labels::KNATIVE_BROKER_CLASS,
-        }
+        labels::broker_class(self.dataplane.is_some())
     }
 }
 
