@@ -11,4 +11,5 @@ const BACKEND: common::Backend = common::Backend::Embedded;
 mod delivery;
 mod ingress;
 mod isolation;
+mod metrics;
 mod routing;

@@ -3,6 +3,7 @@
 //! `knativeerrordata`), and a reply event handed back to the Broker.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
@@ -17,7 +18,7 @@ use super::retry::{Verdict, classify, next_delay};
 use super::transport::{Response, Session, TransportError};
 use super::ttl;
 use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, read_binary, read_structured};
-use crate::telemetry::Throttle;
+use crate::telemetry::{DeliveryOutcome, Throttle};
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
 
@@ -37,6 +38,7 @@ pub async fn deliver(
     event: &Arc<PreparedEvent>,
     sessions: &mut Sessions,
 ) {
+    let started = Instant::now();
     let outcome = attempt_all(
         deps,
         target,
@@ -48,9 +50,21 @@ pub async fn deliver(
     match outcome {
         Ok(response) => {
             deps.metrics.event_delivered();
+            deps.metrics
+                .delivery_took(DeliveryOutcome::Delivered, started.elapsed());
             reply(deps, target, event, response);
         }
-        Err(last) => dead_letter(deps, target, event, last, &mut sessions.dead_letter).await,
+        Err(last) => {
+            dead_letter(
+                deps,
+                target,
+                event,
+                last,
+                started,
+                &mut sessions.dead_letter,
+            )
+            .await
+        }
     }
 }
 
@@ -95,12 +109,21 @@ pub async fn dead_letter_overflow(
     event: &PreparedEvent,
     sessions: &mut Sessions,
 ) {
+    let started = Instant::now();
     let full = Response {
         status: 429,
         headers: HeaderMap::new(),
         body: Bytes::from_static(b"the subscriber's queue was full"),
     };
-    dead_letter(deps, target, event, Ok(full), &mut sessions.dead_letter).await;
+    dead_letter(
+        deps,
+        target,
+        event,
+        Ok(full),
+        started,
+        &mut sessions.dead_letter,
+    )
+    .await;
 }
 
 async fn dead_letter(
@@ -108,6 +131,7 @@ async fn dead_letter(
     target: &Target,
     event: &PreparedEvent,
     last: Result<Response, TransportError>,
+    started: Instant,
     session: &mut Session,
 ) {
     let (code, data, why) = match &last {
@@ -120,6 +144,8 @@ async fn dead_letter(
     };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
         deps.metrics.event_undeliverable();
+        deps.metrics
+            .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
         let Some(skipped) = UNDELIVERABLE_LOG.allow() else {
             return;
         };
@@ -144,10 +170,14 @@ async fn dead_letter(
     match attempt_all(deps, target, &sink, &failed, session).await {
         Ok(_) => {
             deps.metrics.event_dead_lettered();
+            deps.metrics
+                .delivery_took(DeliveryOutcome::DeadLettered, started.elapsed());
             tracing::info!(trigger = %target.label, event_id = %event.event_id(), %why, "event sent to the dead-letter sink");
         }
         Err(sink_failure) => {
             deps.metrics.event_undeliverable();
+            deps.metrics
+                .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
             let sink_why = match sink_failure {
                 Ok(response) => format!("status {}", response.status),
                 Err(error) => error.to_string(),

@@ -18,11 +18,13 @@ use axum::routing::any;
 
 use crate::server::AppState;
 
+/// Parameters named as in openapi/events.yaml: the templates are the `route` label
+/// of `meshbroker_http_requests_total`, so dashboards and the document agree.
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route("/{name}/events", any(application::cloudevents))
-        .route("/{name}/v2/events", any(application::cloudevents))
-        .route("/{name}/v1/events", any(application::legacy))
+        .route("/{application}/events", any(application::cloudevents))
+        .route("/{application}/v2/events", any(application::cloudevents))
+        .route("/{application}/v1/events", any(application::legacy))
         .route("/channels/{namespace}/{channel}", any(channel::receive))
-        .route("/{name}/{broker}", any(broker::receive))
+        .route("/{namespace}/{broker}", any(broker::receive))
 }
