@@ -215,7 +215,7 @@ pub fn control_app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .route_layer(axum::middleware::from_fn_with_state(
+        .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "control"),
             track_requests,
         ))
@@ -260,13 +260,17 @@ async fn method_not_allowed(
     )
 }
 
-/// The events listener; the dataplane's ingress routes join it.
+/// The events listener; the dataplane's ingress routes join it. Its requests are
+/// counted like the control listener's, every refusal included: counting one
+/// allocates nothing, so the hot path can afford it.
 pub fn events_app(state: AppState) -> Router {
-    // No per-request HTTP metrics here: this is the hot path, and the dataplane's
-    // event counters say what happened to every event.
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::mesh::ingress::routes())
+        .layer(axum::middleware::from_fn_with_state(
+            (state.metrics.clone(), "events"),
+            track_requests,
+        ))
         .with_state(state)
 }
 

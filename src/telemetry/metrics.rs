@@ -1,22 +1,63 @@
 //! Prometheus metrics, exposed at `/metrics` in the text format.
 
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::extract::{MatchedPath, Request, State};
+use axum::http::Method;
 use axum::middleware::Next;
 use axum::response::Response;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::registry::Registry;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::{Registry, Unit};
 
+/// Every label is borrowed or shared, so counting a request allocates nothing: the
+/// events listener counts every one of its tens of thousands of requests a second.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct RequestLabels {
     listener: &'static str,
-    route: String,
-    method: String,
+    route: Route,
+    method: &'static str,
     status: u16,
+}
+
+/// A request's route template (`/{application}/events`), or `unmatched` when no
+/// route took it. Never the raw path: callers could create unbounded label values.
+/// Holds axum's shared copy of the template (a reference count, not a new String).
+#[derive(Clone, Debug)]
+struct Route(Option<MatchedPath>);
+
+impl Route {
+    /// Templates start with `/`, so no route can be mistaken for this one.
+    const UNMATCHED: &'static str = "unmatched";
+
+    fn as_str(&self) -> &str {
+        self.0.as_ref().map_or(Self::UNMATCHED, MatchedPath::as_str)
+    }
+}
+
+impl PartialEq for Route {
+    fn eq(&self, other: &Self) -> bool {
+        self.as_str() == other.as_str()
+    }
+}
+
+impl Eq for Route {}
+
+impl Hash for Route {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.as_str().hash(state);
+    }
+}
+
+impl EncodeLabelValue for Route {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        EncodeLabelValue::encode(&self.as_str(), encoder)
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -28,6 +69,58 @@ struct EventLabels {
 struct OperationLabels {
     kind: &'static str,
     state: &'static str,
+}
+
+/// How a delivery ended, as `meshbroker_events_total` counts it.
+#[derive(Clone, Copy, Debug)]
+pub enum DeliveryOutcome {
+    /// The subscriber answered 2xx.
+    Delivered,
+    /// The subscriber refused or failed for good; the dead-letter sink took it.
+    DeadLettered,
+    /// Neither the subscriber nor a dead-letter sink took it.
+    Undeliverable,
+}
+
+/// Loopback deliveries take well under a millisecond; an attempt may take up to
+/// its timeout (30 s by default), and retries with backoff add minutes.
+const DELIVERY_BUCKETS: [f64; 18] = [
+    0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+    5.0, 10.0, 30.0, 120.0,
+];
+
+fn delivery_histogram() -> Histogram {
+    Histogram::new(DELIVERY_BUCKETS)
+}
+
+/// `meshbroker_delivery_duration_seconds{outcome}`: from the moment a delivery
+/// worker takes an event off its subscriber's queue (or, for an event that found
+/// the queue full, from the moment it is sent to the dead-letter sink) until its
+/// fate is known, retries, backoff and the dead-letter sink included; labelled
+/// with that fate.
+///
+/// Why the whole delivery, not one attempt: it is what a subscriber's owner asks
+/// ("how long until my event landed, or was given up on?"), and it is Knative's
+/// convention: its Broker's `event_dispatch_latencies` times the send including
+/// retries and labels it with the final response. Why outcome, not response code:
+/// the three fates line up with `meshbroker_events_total{outcome}` and keep the
+/// label set fixed; retries are counted there (`retried`). The time an event
+/// waited in its queue is not in here.
+struct DeliveryDurations {
+    delivered: Histogram,
+    dead_lettered: Histogram,
+    undeliverable: Histogram,
+}
+
+impl DeliveryDurations {
+    fn from(family: &Family<EventLabels, Histogram, fn() -> Histogram>) -> Self {
+        let histogram = |outcome| family.get_or_create(&EventLabels { outcome }).clone();
+        Self {
+            delivered: histogram("delivered"),
+            dead_lettered: histogram("dead_lettered"),
+            undeliverable: histogram("undeliverable"),
+        }
+    }
 }
 
 /// The dataplane's counters, looked up once: they are bumped per event.
@@ -59,6 +152,7 @@ impl EventCounters {
 pub struct Metrics {
     registry: Registry,
     events: EventCounters,
+    delivery_durations: DeliveryDurations,
     requests: Family<RequestLabels, Counter>,
     operations_finished: Family<OperationLabels, Counter>,
     operations_running: Family<OperationLabels, Gauge>,
@@ -91,9 +185,20 @@ impl Metrics {
             "Dataplane events by outcome: accepted, delivered, retried, dead_lettered, undeliverable, rejected, reply_looped",
             events.clone(),
         );
+        let delivery_durations =
+            Family::<EventLabels, Histogram, fn() -> Histogram>::new_with_constructor(
+                delivery_histogram,
+            );
+        registry.register_with_unit(
+            "delivery_duration",
+            "Time from taking an event for delivery to its final outcome (retries and dead-letter sink included), by outcome: delivered, dead_lettered, undeliverable",
+            Unit::Seconds,
+            delivery_durations.clone(),
+        );
         Arc::new(Self {
             registry,
             events: EventCounters::from(&events),
+            delivery_durations: DeliveryDurations::from(&delivery_durations),
             requests,
             operations_finished,
             operations_running,
@@ -124,6 +229,16 @@ impl Metrics {
     /// Refused at ingress (overload): the sender was told to retry.
     pub fn event_rejected(&self) {
         self.events.rejected.inc();
+    }
+
+    /// How long a delivery took, from being taken for delivery to `outcome`.
+    pub fn delivery_took(&self, outcome: DeliveryOutcome, took: Duration) {
+        let histogram = match outcome {
+            DeliveryOutcome::Delivered => &self.delivery_durations.delivered,
+            DeliveryOutcome::DeadLettered => &self.delivery_durations.dead_lettered,
+            DeliveryOutcome::Undeliverable => &self.delivery_durations.undeliverable,
+        };
+        histogram.observe(took.as_secs_f64());
     }
 
     pub fn reply_looped(&self) {
@@ -160,21 +275,16 @@ impl Metrics {
 }
 
 /// Counts every request by its route template (not its raw path, which would let
-/// callers create unbounded label values).
+/// callers create unbounded label values) and status. Add it with `Router::layer`,
+/// not `route_layer`: only then are the fallback's answers (unknown paths, methods)
+/// counted too, as `unmatched` or under the route whose method did not fit.
 pub async fn track_requests(
     State((metrics, listener)): State<(Arc<Metrics>, &'static str)>,
     request: Request,
     next: Next,
 ) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let method = match request.method().as_str() {
-        known @ ("GET" | "HEAD" | "POST" | "PUT" | "PATCH" | "DELETE" | "OPTIONS") => known,
-        _ => "other",
-    }
-    .to_string();
+    let route = Route(request.extensions().get::<MatchedPath>().cloned());
+    let method = method_label(request.method());
     let response = next.run(request).await;
     metrics
         .requests
@@ -186,4 +296,18 @@ pub async fn track_requests(
         })
         .inc();
     response
+}
+
+/// The standard methods by name; any other (callers may invent them) as `other`.
+fn method_label(method: &Method) -> &'static str {
+    match method.as_str() {
+        "GET" => "GET",
+        "HEAD" => "HEAD",
+        "POST" => "POST",
+        "PUT" => "PUT",
+        "PATCH" => "PATCH",
+        "DELETE" => "DELETE",
+        "OPTIONS" => "OPTIONS",
+        _ => "other",
+    }
 }

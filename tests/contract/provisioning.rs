@@ -397,6 +397,13 @@ async fn metrics_count_requests_by_route_and_operations_by_state() {
         .osb()
         .provision_and_wait("orders", &provision_body(ORDER_SERVICE, "team-a"))
         .await;
+    let nowhere = broker
+        .http
+        .get(format!("{}/no/such/path", broker.control))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(nowhere.status(), 404);
     let text = broker
         .http
         .get(format!("{}/metrics", broker.control))
@@ -409,6 +416,10 @@ async fn metrics_count_requests_by_route_and_operations_by_state() {
     assert!(
         text.contains(r#"meshbroker_http_requests_total{listener="control",route="/v2/catalog",method="GET",status="200"} 1"#),
         "{text}"
+    );
+    assert!(
+        text.contains(r#"meshbroker_http_requests_total{listener="control",route="unmatched",method="GET",status="404"} 1"#),
+        "the fallback's answers count too, never under the raw path: {text}"
     );
     assert!(
         text.contains(

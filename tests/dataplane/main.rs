@@ -12,6 +12,7 @@ mod delivery;
 mod fidelity;
 mod ingress;
 mod isolation;
+mod metrics;
 mod replies;
 mod routing;
 mod transport;

@@ -156,8 +156,8 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
 
 async fn channel_in_team_a(broker: &Broker, name: &str) {
     let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": name}, "spec": {}});
-    let path = format!("/apis/messaging.knative.dev/v1/namespaces/team-a/channels");
-    let reply = broker.admin().create(&path, &body).await;
+    let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/channels";
+    let reply = broker.admin().create(path, &body).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     ready(broker, &format!("{path}/{name}")).await;
 }

@@ -6,6 +6,7 @@
 //! and finally dead-lettered instead of its reply being lost.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use axum::http::header::CONTENT_TYPE;
 use base64::Engine;
@@ -20,7 +21,7 @@ use super::transport::{Response, Session, TransportError};
 use super::{Local, Refusal, ttl};
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_binary, read_structured};
-use crate::telemetry::Throttle;
+use crate::telemetry::{DeliveryOutcome, Throttle};
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
 
@@ -53,9 +54,14 @@ pub async fn deliver(
     event: &Arc<PreparedEvent>,
     sessions: &mut Sessions,
 ) {
+    let started = Instant::now();
     match retry(deps, target, To::Subscriber(event), sessions).await {
-        Ok(_) => deps.metrics.event_delivered(),
-        Err(last) => dead_letter(deps, target, event, last, sessions).await,
+        Ok(_) => {
+            deps.metrics.event_delivered();
+            deps.metrics
+                .delivery_took(DeliveryOutcome::Delivered, started.elapsed());
+        }
+        Err(last) => dead_letter(deps, target, event, last, started, sessions).await,
     }
 }
 
@@ -276,7 +282,7 @@ pub async fn dead_letter_overflow(
     sessions: &mut Sessions,
 ) {
     let full = Response::synthetic(429, "the subscriber's queue was full");
-    dead_letter(deps, target, event, Ok(full), sessions).await;
+    dead_letter(deps, target, event, Ok(full), Instant::now(), sessions).await;
 }
 
 async fn dead_letter(
@@ -284,6 +290,7 @@ async fn dead_letter(
     target: &Target,
     event: &PreparedEvent,
     last: Failure,
+    started: Instant,
     sessions: &mut Sessions,
 ) {
     let (code, data, why) = match &last {
@@ -301,6 +308,8 @@ async fn dead_letter(
     };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
         deps.metrics.event_undeliverable();
+        deps.metrics
+            .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
         let Some(skipped) = UNDELIVERABLE_LOG.allow() else {
             return;
         };
@@ -325,10 +334,14 @@ async fn dead_letter(
     match retry(deps, target, To::DeadLetterSink(&sink, &failed), sessions).await {
         Ok(_) => {
             deps.metrics.event_dead_lettered();
+            deps.metrics
+                .delivery_took(DeliveryOutcome::DeadLettered, started.elapsed());
             tracing::info!(trigger = %target.label, event_id = %event.event_id(), %why, "event sent to the dead-letter sink");
         }
         Err(sink_failure) => {
             deps.metrics.event_undeliverable();
+            deps.metrics
+                .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
             let sink_why = match sink_failure {
                 Ok(response) => format!("status {}", response.status),
                 Err(error) => error.to_string(),

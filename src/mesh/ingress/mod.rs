@@ -28,13 +28,15 @@ enum Hop {
 }
 
 /// Every route of the events listener, in one table, so the addresses meshbroker
-/// publishes can be checked against exactly what is served.
+/// publishes can be checked against exactly what is served. Parameters are named
+/// as in openapi/events.yaml: the templates are the `route` label of
+/// `meshbroker_http_requests_total`, so dashboards and the document agree.
 const ROUTES: [(&str, Hop); 5] = [
-    ("/{name}/events", Hop::Application),
-    ("/{name}/v2/events", Hop::Application),
-    ("/{name}/v1/events", Hop::ApplicationLegacy),
+    ("/{application}/events", Hop::Application),
+    ("/{application}/v2/events", Hop::Application),
+    ("/{application}/v1/events", Hop::ApplicationLegacy),
     ("/channels/{namespace}/{channel}", Hop::Channel),
-    ("/{name}/{broker}", Hop::Broker),
+    ("/{namespace}/{broker}", Hop::Broker),
 ];
 
 pub fn routes() -> Router<AppState> {
@@ -109,14 +111,14 @@ mod tests {
                     for path in [format!("/{first}/events"), format!("/{first}/v2/events")] {
                         assert_eq!(
                             reached(&router, &path).await,
-                            expect(Hop::Application, &[("name", first)]),
+                            expect(Hop::Application, &[("application", first)]),
                             "{path}"
                         );
                     }
                     let path = format!("/{first}/v1/events");
                     assert_eq!(
                         reached(&router, &path).await,
-                        expect(Hop::ApplicationLegacy, &[("name", first)]),
+                        expect(Hop::ApplicationLegacy, &[("application", first)]),
                         "{path}"
                     );
                 }
@@ -124,7 +126,7 @@ mod tests {
                     let path = format!("/{first}/{second}");
                     assert_eq!(
                         reached(&router, &path).await,
-                        expect(Hop::Broker, &[("name", first), ("broker", second)]),
+                        expect(Hop::Broker, &[("namespace", first), ("broker", second)]),
                         "Broker {second} of namespace {first}"
                     );
                 }
