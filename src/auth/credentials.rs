@@ -55,6 +55,9 @@ fn configured_or_generated(
     let path = data_dir.join(file_name);
     match std::fs::read_to_string(&path) {
         Ok(existing) if !existing.trim().is_empty() => {
+            // A file an older version (or a person) left readable to others.
+            #[cfg(unix)]
+            std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
             return Ok((existing.trim().to_string(), Some(path)));
         }
         Ok(_) => {}

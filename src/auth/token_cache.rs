@@ -44,6 +44,16 @@ impl NamespaceTokens {
         let _ = filled.wait_for(|f| *f).await;
     }
 
+    /// Forgets every token whose scope `revoked` says is gone, at once: a
+    /// deletion answered to its caller must not leave the token working until the
+    /// watch catches up.
+    pub fn revoke(&self, revoked: impl Fn(&str, &TokenScope) -> bool) {
+        self.by_digest
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|digest, scope| !revoked(digest, scope));
+    }
+
     pub fn scope_of(&self, digest: &str) -> Option<TokenScope> {
         self.by_digest
             .read()

@@ -1,20 +1,39 @@
-//! Who may touch what: the admin everything; a namespace token only the
-//! non-admin kinds inside its own namespace; an Application's credential nothing.
+//! Who may touch what: the admin everything; a namespace token the namespace
+//! kinds inside its own namespace (grants such as ApplicationMappings only to
+//! read); an Application's credential nothing.
 
 use crate::auth::Caller;
+use crate::resources::Access;
 
 use super::ApiError;
 use super::target::Target;
 
-pub fn authorize(caller: &Caller, target: &Target) -> Result<(), ApiError> {
+/// What a request does to its target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Intent {
+    Read,
+    Write,
+}
+
+pub fn authorize(caller: &Caller, target: &Target, intent: Intent) -> Result<(), ApiError> {
     match caller {
         Caller::Admin => Ok(()),
         Caller::Namespace(own) => {
-            if target.kind.admin_only || !target.kind.namespaced {
-                return Err(ApiError::forbidden(format!(
-                    "a token of namespace {own:?} may not access {}",
-                    target.kind.plural
-                )));
+            let plural = &target.kind.plural;
+            let refusal = match (target.kind.access, intent) {
+                (Access::Admin, _) => Some(format!(
+                    "a token of namespace {own:?} may not access {plural}"
+                )),
+                (_, _) if !target.kind.namespaced => Some(format!(
+                    "a token of namespace {own:?} may not access {plural}"
+                )),
+                (Access::NamespaceReads, Intent::Write) => Some(format!(
+                    "a token of namespace {own:?} may read {plural} but not write them: an administrator maps Applications into namespaces"
+                )),
+                (Access::Namespace | Access::NamespaceReads, _) => None,
+            };
+            if let Some(refusal) = refusal {
+                return Err(ApiError::forbidden(refusal));
             }
             match &target.namespace {
                 Some(namespace) if namespace == own => Ok(()),

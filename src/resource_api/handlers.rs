@@ -13,7 +13,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
-use super::access::authorize;
+use super::access::{Intent, authorize};
 use super::body::{read_object, respond};
 use super::credentials;
 use super::target::Target;
@@ -46,10 +46,11 @@ fn resolve(
     state: &AppState,
     headers: &HeaderMap,
     params: &HashMap<String, String>,
+    intent: Intent,
 ) -> Result<Target, ApiError> {
     let caller = caller(state, headers)?;
     let target = Target::from_path(params)?;
-    authorize(&caller, &target)?;
+    authorize(&caller, &target, intent)?;
     Ok(target)
 }
 
@@ -59,7 +60,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params)?;
+    let target = resolve(&state, &headers, &params, Intent::Read)?;
     let selector = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if matches!(query.watch.as_deref(), Some("true" | "1")) {
@@ -94,7 +95,7 @@ pub async fn get(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params)?;
+    let target = resolve(&state, &headers, &params, Intent::Read)?;
     let object = state
         .store
         .raw()
@@ -109,7 +110,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params)?;
+    let target = resolve(&state, &headers, &params, Intent::Write)?;
     if target.kind.namespaced && target.namespace.is_none() {
         return Err(ApiError::method_not_allowed(format!(
             "create a {} under /apis/{}/namespaces/{{namespace}}/{}",
@@ -151,7 +152,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params)?;
+    let target = resolve(&state, &headers, &params, Intent::Write)?;
     if std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
         return Err(ApiError::method_not_allowed(
             "an AccessToken cannot be replaced; delete it and create a new one",
@@ -202,12 +203,13 @@ pub async fn delete(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params)?;
+    let target = resolve(&state, &headers, &params, Intent::Write)?;
     let deleted = state
         .store
         .raw()
         .delete(target.kind, target.namespace.as_deref(), target.name())
         .await?;
+    super::revoke::after_delete(&state, target.kind, &deleted).await?;
     Ok(respond(StatusCode::OK, &headers, &deleted))
 }
 

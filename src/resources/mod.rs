@@ -39,7 +39,9 @@ pub use messaging::{
     SubscriptionSpec, SubscriptionStatus,
 };
 pub use names::{is_label_value, is_valid_name, route_collision};
-pub use registry::{Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind};
+pub use registry::{
+    Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind,
+};
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 
 /// Labels and annotations meshbroker reads and writes on the objects it manages.

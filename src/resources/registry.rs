@@ -25,8 +25,8 @@ pub struct KindSpec {
     pub kind: String,
     pub plural: String,
     pub namespaced: bool,
-    /// Only an admin may read or write it, even inside a namespace.
-    pub admin_only: bool,
+    /// Who besides the admin may touch it.
+    pub access: Access,
     /// On a Kubernetes API server, its status is written through `/status`.
     pub status_subresource: bool,
     validate: fn(&Value) -> Result<(), Refusal>,
@@ -39,6 +39,19 @@ pub struct KindSpec {
 pub struct Defaults {
     /// The class a Broker written without `eventing.knative.dev/broker.class` gets.
     pub broker_class: &'static str,
+}
+
+/// Who may read and write a kind (the admin always may).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// A namespace's token, inside its namespace.
+    Namespace,
+    /// A namespace's token reads it inside its namespace; only the admin writes
+    /// it. For grants: mapping an Application into a namespace is an
+    /// administrator's decision (as in Kyma), not something the namespace takes.
+    NamespaceReads,
+    /// The admin only, even inside a namespace.
+    Admin,
 }
 
 /// Why a write is refused: the body does not have the kind's shape (a field of the
@@ -217,7 +230,7 @@ fn check_update_as<K: Typed>(stored: &Value, new: &Value) -> Result<(), Refusal>
     new.check_update(&stored).map_err(Refusal::Invalid)
 }
 
-fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
+fn spec_of<K: Typed>(namespaced: bool, access: Access) -> KindSpec {
     // Every kind of ours with a status declares the subresource (the CRD derive
     // does); Namespaces' status is never written by meshbroker.
     let status_subresource = !K::group(&()).is_empty() && K::kind(&()) != "ApplicationMapping";
@@ -228,7 +241,7 @@ fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
         kind: K::kind(&()).into_owned(),
         plural: K::plural(&()).into_owned(),
         namespaced,
-        admin_only,
+        access,
         validate: validate_as::<K>,
         check_update: check_update_as::<K>,
         apply_defaults: K::apply_defaults,
@@ -237,16 +250,16 @@ fn spec_of<K: Typed>(namespaced: bool, admin_only: bool) -> KindSpec {
 
 static KINDS: LazyLock<Vec<KindSpec>> = LazyLock::new(|| {
     vec![
-        spec_of::<Namespace>(false, true),
-        spec_of::<Application>(false, true),
-        spec_of::<ApplicationMapping>(true, false),
-        spec_of::<HttpSource>(true, false),
-        spec_of::<Channel>(true, false),
-        spec_of::<Subscription>(true, false),
-        spec_of::<Broker>(true, false),
-        spec_of::<Trigger>(true, false),
-        spec_of::<ServiceInstance>(false, true),
-        spec_of::<AccessToken>(true, true),
+        spec_of::<Namespace>(false, Access::Admin),
+        spec_of::<Application>(false, Access::Admin),
+        spec_of::<ApplicationMapping>(true, Access::NamespaceReads),
+        spec_of::<HttpSource>(true, Access::Namespace),
+        spec_of::<Channel>(true, Access::Namespace),
+        spec_of::<Subscription>(true, Access::Namespace),
+        spec_of::<Broker>(true, Access::Namespace),
+        spec_of::<Trigger>(true, Access::Namespace),
+        spec_of::<ServiceInstance>(false, Access::Admin),
+        spec_of::<AccessToken>(true, Access::Admin),
     ]
 });
 

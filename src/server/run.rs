@@ -42,6 +42,22 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
 }
 
+/// The data directory holds credentials and the store: 0700, also when an older
+/// version created it more open.
+fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        builder.mode(0o700);
+        builder.create(path)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))
+    }
+    #[cfg(not(unix))]
+    builder.create(path)
+}
+
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let subscriber_tls = client_config(config.subscriber_ca_bundle.as_ref())?;
     let data_dir = config.data_dir.clone();
@@ -49,7 +65,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         path: data_dir.display().to_string(),
         source,
     };
-    std::fs::create_dir_all(&data_dir).map_err(data_dir_error)?;
+    private_dir(&data_dir).map_err(data_dir_error)?;
     EndpointsFile::clear_stale(&data_dir).map_err(data_dir_error)?;
     let store: Arc<dyn Store> = match config.store {
         StoreKind::Embedded => Arc::new(EmbeddedStore::open(&data_dir.join("store.db"))?),

@@ -157,3 +157,62 @@ async fn the_osb_password_does_not_open_the_resource_api() {
     let reply = broker.anonymous().send(request, "get", NAMESPACES).await;
     assert_eq!(reply.status, 401);
 }
+
+#[tokio::test]
+async fn application_mappings_are_granted_by_an_administrator_and_only_read_by_the_namespace() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let token = issue_token(&broker, "team-a").await;
+    let mapping = json!({"apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+        "kind": "ApplicationMapping", "metadata": {"name": "commerce"}, "spec": {}});
+    let namespace = broker.with_token(&token);
+    let reply = namespace.create(&mappings("team-a"), &mapping).await;
+    assert_eq!(reply.status, 403, "{}", reply.text);
+    assert!(reply.text.contains("administrator"), "{}", reply.text);
+    assert_eq!(
+        broker
+            .admin()
+            .create(&mappings("team-a"), &mapping)
+            .await
+            .status,
+        201
+    );
+    let path = format!("{}/commerce", mappings("team-a"));
+    assert_eq!(namespace.get(&path).await.status, 200, "reading is allowed");
+    assert_eq!(namespace.get(&mappings("team-a")).await.status, 200);
+    let mut changed = broker.admin().get(&path).await.body;
+    changed["spec"] = json!({"services": [{"id": "x"}]});
+    assert_eq!(namespace.put(&path, &changed).await.status, 403);
+    assert_eq!(namespace.delete(&path).await.status, 403);
+    assert_eq!(broker.admin().get(&path).await.status, 200, "still there");
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn the_data_directory_and_everything_secret_in_it_are_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |path: &std::path::Path| {
+        std::fs::metadata(path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .permissions()
+            .mode()
+            & 0o777
+    };
+    let mut broker = Broker::start().await;
+    let dir = broker.data_dir().to_path_buf();
+    let files = ["store.db", "admin-token", "osb-password"];
+    // As an older version left them: world-readable. A start makes them private.
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    for file in files {
+        std::fs::set_permissions(dir.join(file), std::fs::Permissions::from_mode(0o644))
+            .unwrap_or_else(|e| panic!("{file}: {e}"));
+    }
+    broker.restart().await;
+    assert_eq!(mode(&dir), 0o700, "the data directory");
+    for file in files.iter().chain(&["store.db-wal", "store.db-shm"]) {
+        let path = dir.join(file);
+        if path.exists() {
+            assert_eq!(mode(&path), 0o600, "{file}");
+        }
+    }
+}

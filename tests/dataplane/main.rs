@@ -14,5 +14,6 @@ mod ingress;
 mod isolation;
 mod metrics;
 mod replies;
+mod revocation;
 mod routing;
 mod transport;

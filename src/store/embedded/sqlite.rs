@@ -46,9 +46,37 @@ const SCHEMA: &str = "
     INSERT OR IGNORE INTO revision (id, value) VALUES (0, 0);
 ";
 
+/// The store holds token digests, instance parameters and every resource: only
+/// meshbroker's user may read it. SQLite creates its `-wal` and `-shm` files with
+/// the database file's permissions, so making that file 0600 (before SQLite
+/// creates it, and again for a store an older version created 0644) covers them;
+/// existing ones are corrected too.
+fn private_file(path: &Path) -> Result<(), StoreError> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+        let io = |e: std::io::Error| StoreError::Internal(format!("{}: {e}", path.display()));
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(path)
+            .map_err(io)?;
+        for suffix in ["", "-wal", "-shm"] {
+            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
+            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        private_file(path)?;
         let conn = Connection::open(path)?;
         // WAL for concurrent readers of the file; FULL so an acknowledged write
         // survives power loss, not only a crash of the process.
