@@ -16,6 +16,7 @@ use super::ApiError;
 use super::access::{Intent, authorize};
 use super::body::{read_object, respond};
 use super::credentials;
+use super::references::stay_in_namespace;
 use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex};
@@ -47,11 +48,11 @@ fn resolve(
     headers: &HeaderMap,
     params: &HashMap<String, String>,
     intent: Intent,
-) -> Result<Target, ApiError> {
+) -> Result<(Caller, Target), ApiError> {
     let caller = caller(state, headers)?;
     let target = Target::from_path(params)?;
     authorize(&caller, &target, intent)?;
-    Ok(target)
+    Ok((caller, target))
 }
 
 pub async fn list(
@@ -60,7 +61,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params, Intent::Read)?;
+    let (_, target) = resolve(&state, &headers, &params, Intent::Read)?;
     let selector = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if matches!(query.watch.as_deref(), Some("true" | "1")) {
@@ -95,7 +96,7 @@ pub async fn get(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params, Intent::Read)?;
+    let (_, target) = resolve(&state, &headers, &params, Intent::Read)?;
     let object = state
         .store
         .raw()
@@ -110,7 +111,7 @@ pub async fn create(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params, Intent::Write)?;
+    let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
     if target.kind.namespaced && target.namespace.is_none() {
         return Err(ApiError::method_not_allowed(format!(
             "create a {} under /apis/{}/namespaces/{{namespace}}/{}",
@@ -127,6 +128,12 @@ pub async fn create(
     }
     target.kind.apply_defaults(&mut value, &defaults(&state));
     target.kind.validate(&value).map_err(ApiError::refused)?;
+    stay_in_namespace(
+        &caller,
+        &target,
+        &value,
+        &state.config.integration_namespace,
+    )?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = state
         .store
@@ -152,7 +159,7 @@ pub async fn replace(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params, Intent::Write)?;
+    let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
     if std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
         return Err(ApiError::method_not_allowed(
             "an AccessToken cannot be replaced; delete it and create a new one",
@@ -162,6 +169,12 @@ pub async fn replace(
     place(&mut value, &target, Some(target.name()))?;
     target.kind.apply_defaults(&mut value, &defaults(&state));
     target.kind.validate(&value).map_err(ApiError::refused)?;
+    stay_in_namespace(
+        &caller,
+        &target,
+        &value,
+        &state.config.integration_namespace,
+    )?;
     let store = state.store.raw();
     let existing = match store
         .get(target.kind, target.namespace.as_deref(), target.name())
@@ -203,7 +216,7 @@ pub async fn delete(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let target = resolve(&state, &headers, &params, Intent::Write)?;
+    let (_, target) = resolve(&state, &headers, &params, Intent::Write)?;
     let deleted = state
         .store
         .raw()

@@ -7,6 +7,7 @@ mod access;
 mod body;
 mod credentials;
 mod handlers;
+mod references;
 mod revoke;
 mod router;
 mod status;

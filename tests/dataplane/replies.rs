@@ -8,7 +8,7 @@ use std::time::Duration;
 use base64::Engine;
 use serde_json::json;
 
-use crate::common::fixtures::create_namespace;
+use crate::common::fixtures::{INTEGRATION, channels, subscriptions};
 use crate::common::mesh::*;
 use crate::common::sink::{Received, Sink};
 use crate::common::{Broker, eventually};
@@ -310,51 +310,75 @@ async fn subscribers_that_are_our_own_brokers_and_channels_get_events_in_process
 }
 
 #[tokio::test]
-async fn a_trigger_cannot_hand_events_to_another_namespaces_broker() {
+async fn references_into_another_namespace_are_refused_when_written() {
     let broker = Broker::start().await;
-    let token = provisioned(&broker, &["team-a", "team-b"]).await;
-    let theirs = Sink::start().await;
-    let dead = Sink::start().await;
-    // Only an event handed over from another Broker is one hop down.
-    trigger(
-        &broker,
-        "team-b",
-        "victim",
-        json!({"filters": [{"cesql": "knativebrokerttl < 255"}],
-        "subscriber": {"uri": theirs.url}}),
-    )
-    .await;
-    let mut reference = default_broker_ref();
-    reference["namespace"] = json!("team-b");
-    // The reference resolves (the Broker exists), so the Trigger is Ready; its
-    // deliveries must not reach team-b in process all the same.
-    let mut headers = binary("o1", "smuggled");
-    headers.push(("ce-eventtypeversion".into(), "v1".into()));
-    trigger(
-        &broker,
-        "team-a",
-        "smuggle",
-        json!({"filter": {"attributes": {"type": "smuggled"}},
-        "subscriber": {"ref": reference},
-        "delivery": {"retry": 0, "deadLetterSink": {"uri": dead.url}}}),
-    )
-    .await;
-    assert_eq!(
-        post(&broker, "/commerce/events", &token, &headers, "{}")
-            .await
-            .status,
-        202
-    );
-    let dead_letters = dead.wait_for(1).await;
-    assert_eq!(extension(&dead_letters[0], "knativeerrorcode"), Some("401"));
-    assert_eq!(theirs.count(), 0);
+    provisioned(&broker, &["team-a", "team-b"]).await;
+    let token = namespace_token(&broker, "team-a", "team-a").await;
+    let mut elsewhere = default_broker_ref();
+    elsewhere["namespace"] = json!("team-b");
+    let destination = json!({"ref": elsewhere});
+    let cases = [
+        (
+            "triggers",
+            json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"},
+            "spec": {"broker": "default", "subscriber": destination}}),
+            "spec.subscriber.ref.namespace",
+        ),
+        (
+            "triggers",
+            json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"},
+            "spec": {"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/"},
+                     "delivery": {"deadLetterSink": destination}}}),
+            "spec.delivery.deadLetterSink.ref.namespace",
+        ),
+        (
+            "subscriptions",
+            json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": "s"},
+            "spec": {"channel": channel_ref("c"), "subscriber": destination}}),
+            "spec.subscriber.ref.namespace",
+        ),
+        (
+            "subscriptions",
+            json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": "s"},
+            "spec": {"channel": channel_ref("c"), "subscriber": {"uri": "http://127.0.0.1:9/"}, "reply": destination}}),
+            "spec.reply.ref.namespace",
+        ),
+        (
+            "brokers",
+            json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "b"},
+            "spec": {"delivery": {"deadLetterSink": destination}}}),
+            "spec.delivery.deadLetterSink.ref.namespace",
+        ),
+        (
+            "channels",
+            json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"},
+            "spec": {"delivery": {"deadLetterSink": destination}}}),
+            "spec.delivery.deadLetterSink.ref.namespace",
+        ),
+    ];
+    for (plural, body, field) in cases {
+        let group = if plural == "triggers" || plural == "brokers" {
+            "eventing.knative.dev"
+        } else {
+            "messaging.knative.dev"
+        };
+        let path = format!("/apis/{group}/v1/namespaces/team-a/{plural}");
+        for who in [broker.admin(), broker.with_token(&token)] {
+            let reply = who.create(&path, &body).await;
+            assert_eq!(reply.status, 422, "{plural}: {}", reply.text);
+            assert_eq!(
+                reply.body["details"]["causes"][0]["field"], field,
+                "{}",
+                reply.text
+            );
+        }
+    }
 }
 
 #[tokio::test]
-async fn a_subscription_cannot_carry_events_into_another_namespaces_broker() {
+async fn only_an_applications_channel_crosses_namespaces_in_the_routing_table() {
     let broker = Broker::start().await;
     provisioned(&broker, &["team-a"]).await;
-    create_namespace(&broker, "team-b").await;
     let theirs = Sink::start().await;
     trigger(
         &broker,
@@ -363,21 +387,23 @@ async fn a_subscription_cannot_carry_events_into_another_namespaces_broker() {
         json!({"subscriber": {"uri": theirs.url}}),
     )
     .await;
+    // An administrator may write a Subscription from the integration namespace
+    // into team-a (as the provisioner does), but only an Application's Channel
+    // with a live instance is routed across; this plain Channel is not.
     let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "side-door"}, "spec": {}});
-    let channels = "/apis/messaging.knative.dev/v1/namespaces/team-b/channels";
-    assert_eq!(broker.admin().create(channels, &body).await.status, 201);
-    ready(&broker, &format!("{channels}/side-door")).await;
+    assert_eq!(broker.admin().create(&channels(), &body).await.status, 201);
+    ready(&broker, &format!("{}/side-door", channels())).await;
     let mut target = default_broker_ref();
     target["namespace"] = json!("team-a");
     let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": "smuggle"},
         "spec": {"channel": channel_ref("side-door"), "subscriber": {"ref": target}}});
-    let subscriptions = "/apis/messaging.knative.dev/v1/namespaces/team-b/subscriptions";
-    broker.admin().create(subscriptions, &body).await;
+    let reply = broker.admin().create(&subscriptions(), &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
     // Once its status is written, the routing table has seen it.
     eventually("the Subscription's status", async || {
         let object = broker
             .admin()
-            .find(&format!("{subscriptions}/smuggle"))
+            .find(&format!("{}/smuggle", subscriptions()))
             .await?;
         object["status"]["conditions"]
             .as_array()
@@ -385,8 +411,17 @@ async fn a_subscription_cannot_carry_events_into_another_namespaces_broker() {
             .map(|_| ())
     })
     .await;
-    let token = namespace_token(&broker, "team-b", "team-b").await;
-    post_when_token_known(&broker, "/channels/team-b/side-door", &token, "smuggled").await;
+    let admin = broker.admin_token.clone();
+    let path = format!("/channels/{INTEGRATION}/side-door");
+    let reply = post(
+        &broker,
+        &path,
+        &admin,
+        &binary("smuggled", "note.taken"),
+        "{}",
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
     // A control event through team-a's own door arrives; the smuggled one never does.
     let own = namespace_token(&broker, "team-a", "team-a").await;
     post_when_token_known(&broker, "/team-a/default", &own, "control").await;
@@ -395,10 +430,9 @@ async fn a_subscription_cannot_carry_events_into_another_namespaces_broker() {
     assert_eq!(
         theirs.count(),
         1,
-        "the Subscription in team-b did not reach team-a's Broker"
+        "the plain Channel did not reach team-a's Broker"
     );
 }
-
 #[tokio::test]
 async fn a_dead_letter_sink_that_is_our_own_broker_gets_the_event_in_process() {
     let broker = Broker::start().await;

@@ -377,3 +377,52 @@ fn dead_letter_local(delivery: Option<&DeliverySpec>, namespace: &str) -> Option
 fn is_structured(delivery: Option<&DeliverySpec>) -> bool {
     delivery.and_then(|d| d.format) == Some(DeliveryFormat::Json)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::KReference;
+
+    fn reference(kind: &str, api_version: &str, namespace: Option<&str>) -> Destination {
+        Destination {
+            reference: Some(KReference {
+                api_version: api_version.into(),
+                kind: kind.into(),
+                name: "default".into(),
+                namespace: namespace.map(str::to_string),
+            }),
+            uri: None,
+        }
+    }
+
+    #[test]
+    fn only_our_own_brokers_and_channels_in_the_same_namespace_are_handed_over_in_process() {
+        let broker = reference("Broker", "eventing.knative.dev/v1", None);
+        assert_eq!(
+            local_of(&broker, "team-a"),
+            Some(Local::Broker {
+                namespace: "team-a".into(),
+                name: "default".into()
+            })
+        );
+        let same = reference("Channel", "messaging.knative.dev/v1", Some("team-a"));
+        assert!(matches!(
+            local_of(&same, "team-a"),
+            Some(Local::Channel { .. })
+        ));
+        for other in [
+            reference("Broker", "eventing.knative.dev/v1", Some("team-b")),
+            reference("Service", "v1", None),
+            reference("Broker", "example.com/v1", None),
+        ] {
+            assert_eq!(local_of(&other, "team-a"), None, "{other:?}");
+        }
+        let mut relative = broker;
+        relative.uri = Some("/extra".into());
+        assert_eq!(
+            local_of(&relative, "team-a"),
+            None,
+            "a relative uri means HTTP"
+        );
+    }
+}
