@@ -4,7 +4,9 @@
 //! keep-alive connection, and stop after a quiet spell. The most recently idle
 //! worker takes the next event (a stack, not a queue, of idle workers): under
 //! steady load a few hot workers do the work and the rest time out, so the pool
-//! sizes itself to what the subscriber needs. Admission is a
+//! sizes itself to what the subscriber needs. The queue, the idle stack and the
+//! worker count change together under one lock, which is what keeps an event
+//! from being stranded (see `Pool`). Admission is a
 //! reservation (a queue place and a share of the namespace's budget), so an event
 //! is either taken by every subscriber that must get it or by none. Dispatchers
 //! outlive routing-table rebuilds; a removed one drains its queue.
@@ -115,14 +117,118 @@ struct Queued {
     _claim: Claim,
 }
 
-/// The queue and the workers draining it.
-struct Lanes {
-    queue: Mutex<VecDeque<Queued>>,
+/// A subscriber's queue and the workers draining it, read and changed only
+/// under one lock, one short critical section per step.
+///
+/// Why no event is stranded (no lost wake-up): whenever the lock is free, **if
+/// the queue holds an event, some worker is awake** (counted in `running`, not
+/// on the idle stack) and will take the lock again before it can park or stop.
+/// Every step keeps this true:
+/// - `push` queues the event and, in the same critical section, takes the most
+///   recently parked worker off the stack to wake it, or counts a new worker to
+///   spawn, or else finds all `running` workers (at least one) awake;
+/// - `next` parks a worker, or stops it and gives back its place in `running`,
+///   only in a critical section that found the queue empty;
+/// - a worker taken off the stack counts as awake before it runs: `notify_one`
+///   keeps the wake-up if the worker is not waiting yet, and a worker whose wait
+///   timed out meanwhile finds itself off the stack and looks at the queue.
+///
+/// So an event waits only while every worker is busy with earlier ones. (What
+/// this replaced stopped a worker in two steps, deciding with the queue empty
+/// and giving back its place later: an event queued in between found no worker
+/// to wake and no room to start one, and waited for the next event.)
+struct Pool {
+    queue: VecDeque<Queued>,
     /// Parked workers, most recently parked last.
-    idle: Mutex<Vec<Arc<Notify>>>,
-    running: AtomicUsize,
+    idle: Vec<Arc<Worker>>,
+    /// Workers alive: delivering, looking at the queue, or parked.
+    running: usize,
+    concurrency: usize,
     /// The dispatcher is gone: workers finish the queue and stop.
-    closed: AtomicBool,
+    closed: bool,
+}
+
+/// A delivery worker as the pool knows it.
+struct Worker {
+    wake: Notify,
+    /// On the idle stack. Read and written only under the pool's lock, which
+    /// orders it; an atomic only because the worker is shared across threads.
+    parked: AtomicBool,
+}
+
+/// What an enqueue must do once it has let go of the lock.
+enum Wake {
+    Parked(Arc<Worker>),
+    Spawn,
+    /// Every worker is awake; one takes the event when it is done.
+    Busy,
+}
+
+enum Next {
+    Event(Queued),
+    /// Wait for a wake-up or the end of the quiet spell, then ask again.
+    Wait,
+    Stop,
+}
+
+impl Pool {
+    fn new(concurrency: usize) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            idle: Vec::new(),
+            running: 0,
+            concurrency,
+            closed: false,
+        }
+    }
+
+    fn push(&mut self, queued: Queued) -> Wake {
+        self.queue.push_back(queued);
+        if let Some(worker) = self.idle.pop() {
+            worker.parked.store(false, Ordering::Relaxed);
+            return Wake::Parked(worker);
+        }
+        if self.running < self.concurrency {
+            self.running += 1;
+            return Wake::Spawn;
+        }
+        Wake::Busy
+    }
+
+    /// What `me` does next: asked when it starts, after each delivery, and when
+    /// its wait ends (`quiet` when its quiet spell ran out rather than woken).
+    fn next(&mut self, me: &Arc<Worker>, quiet: bool) -> Next {
+        if me.parked.load(Ordering::Relaxed) {
+            if !quiet {
+                // Still on the stack, so no enqueue woke it: the wake-up was
+                // kept from one that raced an earlier timeout. Wait on.
+                return Next::Wait;
+            }
+            self.idle.retain(|worker| !Arc::ptr_eq(worker, me));
+            me.parked.store(false, Ordering::Relaxed);
+        }
+        if let Some(queued) = self.queue.pop_front() {
+            return Next::Event(queued);
+        }
+        if quiet || self.closed {
+            // Cannot underflow: `me` is one of them.
+            self.running = self.running.saturating_sub(1);
+            return Next::Stop;
+        }
+        me.parked.store(true, Ordering::Relaxed);
+        self.idle.push(me.clone());
+        Next::Wait
+    }
+
+    /// The dispatcher is gone: the parked workers, taken off the stack, to wake
+    /// (they stop once the queue is empty).
+    fn close(&mut self) -> Vec<Arc<Worker>> {
+        self.closed = true;
+        for worker in &self.idle {
+            worker.parked.store(false, Ordering::Relaxed);
+        }
+        std::mem::take(&mut self.idle)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -136,8 +242,7 @@ pub struct Dispatcher {
     target: Arc<ArcSwap<Target>>,
     /// Places in the queue; the queue itself is unbounded.
     places: Arc<Semaphore>,
-    lanes: Arc<Lanes>,
-    concurrency: usize,
+    pool: Arc<Mutex<Pool>>,
     budget: Arc<Budget>,
     /// Bounds the dead-letter deliveries of events that found the queue full.
     overflow_slots: Arc<Semaphore>,
@@ -198,17 +303,10 @@ impl Dispatcher {
         deps: Arc<DispatchDeps>,
     ) -> Arc<Self> {
         let capacity = settings.queue_capacity.max(1);
-        let lanes = Lanes {
-            queue: Mutex::new(VecDeque::new()),
-            idle: Mutex::new(Vec::new()),
-            running: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-        };
         Arc::new(Self {
             target: Arc::new(ArcSwap::from_pointee(target)),
             places: Arc::new(Semaphore::new(capacity)),
-            lanes: Arc::new(lanes),
-            concurrency: settings.concurrency.max(1),
+            pool: Arc::new(Mutex::new(Pool::new(settings.concurrency.max(1)))),
             budget,
             overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
             deps,
@@ -249,88 +347,519 @@ impl Dispatcher {
     }
 
     fn enqueue(&self, queued: Queued) {
-        let lanes = &self.lanes;
-        lock(&lanes.queue).push_back(queued);
-        if let Some(worker) = lock(&lanes.idle).pop() {
-            worker.notify_one();
-            return;
-        }
-        if lanes.running.fetch_add(1, Ordering::AcqRel) < self.concurrency {
-            tokio::spawn(work(lanes.clone(), self.target.clone(), self.deps.clone()));
-        } else {
-            // Every worker is busy; one takes this event when it is done.
-            lanes.running.fetch_sub(1, Ordering::AcqRel);
+        let wake = lock(&self.pool).push(queued);
+        match wake {
+            Wake::Parked(worker) => worker.wake.notify_one(),
+            Wake::Spawn => {
+                tokio::spawn(work(
+                    self.pool.clone(),
+                    self.target.clone(),
+                    self.deps.clone(),
+                ));
+            }
+            Wake::Busy => {}
         }
     }
 }
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
-        self.lanes.closed.store(true, Ordering::Release);
-        for worker in lock(&self.lanes.idle).drain(..) {
-            worker.notify_one();
+        let parked = lock(&self.pool).close();
+        for worker in parked {
+            worker.wake.notify_one();
         }
     }
 }
 
-enum Next {
-    Event(Queued),
-    Park,
-    Stop,
-}
-
-impl Lanes {
-    /// The next event; or, holding the idle stack so no enqueue slips past,
-    /// the decision to park (registering `me`) or to stop.
-    fn next(&self, me: &Arc<Notify>) -> Next {
-        if let Some(queued) = lock(&self.queue).pop_front() {
-            return Next::Event(queued);
-        }
-        let mut idle = lock(&self.idle);
-        if let Some(queued) = lock(&self.queue).pop_front() {
-            return Next::Event(queued);
-        }
-        if self.closed.load(Ordering::Acquire) {
-            return Next::Stop;
-        }
-        idle.push(me.clone());
-        Next::Park
-    }
-
-    /// Leaves the idle stack after waking from a quiet spell; false if an enqueue
-    /// had already taken this worker off it (an event is meant for it).
-    fn unpark(&self, me: &Arc<Notify>) -> bool {
-        let mut idle = lock(&self.idle);
-        match idle.iter().position(|w| Arc::ptr_eq(w, me)) {
-            Some(at) => {
-                idle.remove(at);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-async fn work(lanes: Arc<Lanes>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
-    let me = Arc::new(Notify::new());
+async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
+    let me = Arc::new(Worker {
+        wake: Notify::new(),
+        parked: AtomicBool::new(false),
+    });
     let mut sessions = Sessions::default();
+    // When the quiet spell that began as this worker last found nothing to do ends.
+    let mut quiet_until = None;
+    let mut quiet = false;
     loop {
-        match lanes.next(&me) {
+        // Bound first, so the lock is not held across the delivery.
+        let next = lock(&pool).next(&me, quiet);
+        match next {
             Next::Event(queued) => {
                 let target = target.load_full();
                 deliver(&deps, &target, &queued.event, &mut sessions).await;
+                quiet_until = None;
+                quiet = false;
             }
-            Next::Stop => break,
-            Next::Park => {
-                let woken = tokio::time::timeout(WORKER_IDLE, me.notified())
+            Next::Wait => {
+                let until =
+                    *quiet_until.get_or_insert_with(|| tokio::time::Instant::now() + WORKER_IDLE);
+                quiet = tokio::time::timeout_at(until, me.wake.notified())
                     .await
-                    .is_ok();
-                // Quiet for a while: stop, unless work arrived as the wait ended.
-                if !woken && lanes.unpark(&me) && lock(&lanes.queue).is_empty() {
-                    break;
+                    .is_err();
+            }
+            Next::Stop => return,
+        }
+    }
+}
+
+/// The worker pool, on paused time.
+///
+/// No test here touches a socket: the subscriber's address is one the transport
+/// refuses before any I/O (`http://no such host/` is not a URI), so a delivery is
+/// a failed attempt that costs no real time, and with one retry it lasts exactly
+/// its backoff in virtual time. An event is done when its claim is given back,
+/// which `InFlight` counts. What is under test is the pool, not HTTP, so no
+/// transport seam is needed (a real loopback subscriber would do real I/O, and
+/// paused time jumps ahead while I/O is pending).
+///
+/// How the race is pinned: the old pool decided to stop, and gave back its place
+/// in `running`, in two steps with no `.await` between them. No single-threaded
+/// runtime can run an enqueue in that gap; real threads did, about once in
+/// 100,000 tries. The pool's steps are now single critical sections
+/// (`Pool::push`, `Pool::next`), so whatever threads do is some order of those
+/// steps: `every_order_of_pool_steps_leaves_no_event_stranded` tries every order,
+/// and the tokio tests run the same steps through real tasks and timers, down to
+/// an event sent on the very tick a worker's quiet spell ends.
+#[cfg(test)]
+mod tests {
+    use std::collections::HashSet;
+
+    use tokio::time::Instant;
+
+    use super::*;
+
+    struct NoReplies;
+
+    impl ReplySink for NoReplies {
+        fn reply(&self, _: &str, _: &str, _: cloudevents::Event) {}
+    }
+
+    fn deps() -> Arc<DispatchDeps> {
+        Arc::new(DispatchDeps {
+            replies: Arc::new(NoReplies),
+            in_flight: InFlight::default(),
+            metrics: Metrics::new(),
+        })
+    }
+
+    /// A dispatcher whose every delivery lasts `busy` (virtual time).
+    fn dispatcher(deps: &Arc<DispatchDeps>, concurrency: usize, busy: Duration) -> Arc<Dispatcher> {
+        let target = Target {
+            label: "test/trigger".into(),
+            subscriber: "http://no such host/".into(),
+            policy: DeliveryPolicy {
+                retry: u32::from(!busy.is_zero()),
+                backoff_policy: crate::resources::BackoffPolicy::Linear,
+                backoff_delay: busy,
+                ..DeliveryPolicy::default()
+            },
+            structured: false,
+            reply_to: None,
+        };
+        let settings = DispatcherSettings {
+            queue_capacity: 64,
+            concurrency,
+        };
+        Dispatcher::spawn(target, settings, Budget::new(64), deps.clone())
+    }
+
+    fn event() -> Arc<PreparedEvent> {
+        use cloudevents::{EventBuilder, EventBuilderV10};
+        let event = EventBuilderV10::new()
+            .id("1")
+            .ty("test.event")
+            .source("test")
+            .build()
+            .expect("a valid event");
+        Arc::new(PreparedEvent::new(event))
+    }
+
+    fn send(dispatcher: &Arc<Dispatcher>) {
+        dispatcher
+            .try_reserve()
+            .expect("room in the queue")
+            .send(event());
+    }
+
+    fn running(dispatcher: &Dispatcher) -> usize {
+        lock(&dispatcher.pool).running
+    }
+
+    fn parked(dispatcher: &Dispatcher) -> Vec<Arc<Worker>> {
+        lock(&dispatcher.pool).idle.clone()
+    }
+
+    /// Long enough for any test's deliveries; an event still in flight after it
+    /// is stranded.
+    const BOUND: Duration = Duration::from_secs(5);
+
+    #[tokio::test(start_paused = true)]
+    async fn an_event_sent_as_the_quiet_spell_ends_is_delivered_at_once() {
+        let tick = Duration::from_millis(1);
+        for concurrency in [1, 2] {
+            for (before, after) in [
+                (tick, Duration::ZERO),
+                (Duration::ZERO, Duration::ZERO),
+                (Duration::ZERO, tick),
+            ] {
+                for yields in 0..4 {
+                    let deps = deps();
+                    let dispatcher = dispatcher(&deps, concurrency, Duration::ZERO);
+                    send(&dispatcher);
+                    assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+                    // The worker has just found nothing to do: its quiet spell starts now.
+                    let quiet_ends = Instant::now() + WORKER_IDLE;
+                    tokio::time::sleep_until(quiet_ends - before + after).await;
+                    for _ in 0..yields {
+                        tokio::task::yield_now().await;
+                    }
+                    let sent = Instant::now();
+                    send(&dispatcher);
+                    assert_eq!(
+                        deps.in_flight.drained(BOUND).await,
+                        0,
+                        "stranded: concurrency {concurrency}, sent {:?} after the quiet spell ended, {yields} yields",
+                        sent.checked_duration_since(quiet_ends)
+                    );
+                    assert_eq!(sent.elapsed(), Duration::ZERO, "delivered at once");
+                    assert_eq!(running(&dispatcher), 1);
                 }
             }
         }
     }
-    lanes.running.fetch_sub(1, Ordering::AcqRel);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_quiet_worker_stops_and_the_next_event_starts_another() {
+        let deps = deps();
+        let dispatcher = dispatcher(&deps, 4, Duration::ZERO);
+        send(&dispatcher);
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+        assert_eq!((running(&dispatcher), parked(&dispatcher).len()), (1, 1));
+
+        let quiet_ends = Instant::now() + WORKER_IDLE;
+        tokio::time::sleep_until(quiet_ends - Duration::from_millis(1)).await;
+        assert_eq!(running(&dispatcher), 1, "still within its quiet spell");
+        tokio::time::sleep_until(quiet_ends + Duration::from_millis(1)).await;
+        assert_eq!((running(&dispatcher), parked(&dispatcher).len()), (0, 0));
+
+        send(&dispatcher);
+        assert_eq!(running(&dispatcher), 1);
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_most_recently_idle_worker_takes_the_next_event() {
+        let busy = Duration::from_millis(100);
+        let deps = deps();
+        let dispatcher = dispatcher(&deps, 2, busy);
+        send(&dispatcher); // worker A, busy until 100 ms
+        tokio::time::sleep(busy / 2).await;
+        send(&dispatcher); // A is busy: worker B, until 150 ms
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+        let idle = parked(&dispatcher);
+        assert_eq!(idle.len(), 2, "A parked at 100 ms, then B at 150 ms");
+
+        send(&dispatcher);
+        let left = parked(&dispatcher);
+        assert_eq!(left.len(), 1);
+        assert!(
+            Arc::ptr_eq(&left[0], &idle[0]),
+            "B, parked last, was woken; A waits on"
+        );
+
+        // A's quiet spell ran from 100 ms; B has been busy since: A stops first.
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+        tokio::time::sleep(WORKER_IDLE - busy).await;
+        assert_eq!(running(&dispatcher), 1);
+        assert!(
+            Arc::ptr_eq(&parked(&dispatcher)[0], &idle[1]),
+            "B is the one left"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn events_beyond_the_concurrency_wait_for_a_busy_worker() {
+        let busy = Duration::from_millis(100);
+        let deps = deps();
+        let dispatcher = dispatcher(&deps, 2, busy);
+        let start = Instant::now();
+        for _ in 0..6 {
+            send(&dispatcher);
+            assert!(running(&dispatcher) <= 2);
+        }
+        assert_eq!(running(&dispatcher), 2);
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+        assert_eq!(start.elapsed(), 3 * busy, "two at a time, back to back");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_dispatcher_finishes_its_queue_and_the_drain_completes() {
+        let busy = Duration::from_millis(100);
+        let deps = deps();
+        let dispatcher = dispatcher(&deps, 1, busy);
+        let pool = dispatcher.pool.clone();
+        let start = Instant::now();
+        for _ in 0..3 {
+            send(&dispatcher);
+        }
+        drop(dispatcher);
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+        assert_eq!(
+            start.elapsed(),
+            3 * busy,
+            "the queue was delivered, not dropped"
+        );
+        tokio::task::yield_now().await;
+        assert_eq!(
+            lock(&pool).running,
+            0,
+            "the worker stopped without a quiet spell"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_dropped_dispatcher_stops_its_parked_workers_at_once() {
+        let deps = deps();
+        let dispatcher = dispatcher(&deps, 2, Duration::ZERO);
+        send(&dispatcher);
+        assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+        let pool = dispatcher.pool.clone();
+        assert_eq!(lock(&pool).running, 1);
+        drop(dispatcher);
+        tokio::task::yield_now().await;
+        assert_eq!(lock(&pool).running, 0);
+    }
+
+    /// The pool's steps driven by hand, in every order threads could run them.
+    mod interleavings {
+        use super::*;
+
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        enum Doing {
+            /// About to ask the pool what to do (just spawned, or done delivering).
+            Asking,
+            Delivering,
+            Waiting,
+            Stopped,
+        }
+
+        struct Simulated {
+            worker: Arc<Worker>,
+            doing: Doing,
+            /// A `notify_one` it has not consumed yet.
+            woken: bool,
+        }
+
+        #[derive(Clone, Copy, Debug)]
+        enum Step {
+            Send,
+            /// The dispatcher is dropped.
+            Close,
+            Ask(usize),
+            Deliver(usize),
+            /// Its wait ends with the wake-up it was given.
+            Wake(usize),
+            /// Its wait ends with its quiet spell (a wake-up may still be pending).
+            TimeOut(usize),
+        }
+
+        struct World {
+            pool: Pool,
+            workers: Vec<Simulated>,
+            unsent: usize,
+            sent: usize,
+            taken: usize,
+            closed: bool,
+            // What a queued event holds, from the same sources as the real thing.
+            places: Arc<Semaphore>,
+            budget: Arc<Budget>,
+            in_flight: InFlight,
+        }
+
+        impl World {
+            fn new(concurrency: usize, events: usize) -> Self {
+                Self {
+                    pool: Pool::new(concurrency),
+                    workers: Vec::new(),
+                    unsent: events,
+                    sent: 0,
+                    taken: 0,
+                    closed: false,
+                    places: Arc::new(Semaphore::new(events)),
+                    budget: Budget::new(events),
+                    in_flight: InFlight::default(),
+                }
+            }
+
+            fn steps(&self) -> Vec<Step> {
+                let mut steps = Vec::new();
+                if !self.closed {
+                    if self.unsent > 0 {
+                        steps.push(Step::Send);
+                    }
+                    steps.push(Step::Close);
+                }
+                for (i, simulated) in self.workers.iter().enumerate() {
+                    match simulated.doing {
+                        Doing::Asking => steps.push(Step::Ask(i)),
+                        Doing::Delivering => steps.push(Step::Deliver(i)),
+                        Doing::Waiting => {
+                            if simulated.woken {
+                                steps.push(Step::Wake(i));
+                            }
+                            steps.push(Step::TimeOut(i));
+                        }
+                        Doing::Stopped => {}
+                    }
+                }
+                steps
+            }
+
+            fn take(&mut self, step: Step) {
+                match step {
+                    Step::Send => {
+                        self.unsent -= 1;
+                        self.sent += 1;
+                        let queued = Queued {
+                            event: event(),
+                            _place: self.places.clone().try_acquire_owned().expect("a place"),
+                            _claim: self.budget.try_claim(&self.in_flight).expect("budget"),
+                        };
+                        match self.pool.push(queued) {
+                            Wake::Parked(worker) => self.wake(&worker),
+                            Wake::Spawn => self.workers.push(Simulated {
+                                worker: Arc::new(Worker {
+                                    wake: Notify::new(),
+                                    parked: AtomicBool::new(false),
+                                }),
+                                doing: Doing::Asking,
+                                woken: false,
+                            }),
+                            Wake::Busy => {}
+                        }
+                    }
+                    Step::Close => {
+                        self.closed = true;
+                        for worker in self.pool.close() {
+                            self.wake(&worker);
+                        }
+                    }
+                    Step::Ask(i) | Step::Deliver(i) => self.ask(i, false),
+                    Step::Wake(i) => {
+                        self.workers[i].woken = false;
+                        self.ask(i, false);
+                    }
+                    Step::TimeOut(i) => self.ask(i, true),
+                }
+            }
+
+            fn wake(&mut self, worker: &Arc<Worker>) {
+                let simulated = self
+                    .workers
+                    .iter_mut()
+                    .find(|s| Arc::ptr_eq(&s.worker, worker))
+                    .expect("a known worker");
+                simulated.woken = true;
+            }
+
+            fn ask(&mut self, i: usize, quiet: bool) {
+                let simulated = &mut self.workers[i];
+                simulated.doing = match self.pool.next(&simulated.worker, quiet) {
+                    Next::Event(_) => {
+                        self.taken += 1;
+                        Doing::Delivering
+                    }
+                    Next::Wait => Doing::Waiting,
+                    Next::Stop => Doing::Stopped,
+                };
+            }
+
+            /// Will look at the queue without anyone's help.
+            fn awake(simulated: &Simulated) -> bool {
+                match simulated.doing {
+                    Doing::Asking | Doing::Delivering => true,
+                    Doing::Waiting => {
+                        simulated.woken && !simulated.worker.parked.load(Ordering::Relaxed)
+                    }
+                    Doing::Stopped => false,
+                }
+            }
+
+            fn check(&self, path: &[Step]) {
+                let live = self.workers.iter().filter(|s| s.doing != Doing::Stopped);
+                assert_eq!(self.pool.running, live.count(), "running after {path:?}");
+                assert!(self.pool.running <= self.pool.concurrency, "after {path:?}");
+                if !self.pool.queue.is_empty() {
+                    assert!(
+                        self.workers.iter().any(Self::awake),
+                        "an event is queued and no worker will look: {path:?}"
+                    );
+                }
+            }
+
+            fn check_finished(&self, path: &[Step]) {
+                assert_eq!(
+                    self.taken, self.sent,
+                    "every event sent was taken: {path:?}"
+                );
+                assert!(self.pool.queue.is_empty(), "{path:?}");
+                assert!(self.pool.idle.is_empty(), "{path:?}");
+            }
+
+            fn key(&self) -> impl Eq + std::hash::Hash + use<> {
+                let workers: Vec<_> = self
+                    .workers
+                    .iter()
+                    .map(|s| (s.doing, s.woken, s.worker.parked.load(Ordering::Relaxed)))
+                    .collect();
+                let idle: Vec<_> = self
+                    .pool
+                    .idle
+                    .iter()
+                    .filter_map(|w| self.workers.iter().position(|s| Arc::ptr_eq(&s.worker, w)))
+                    .collect();
+                (
+                    workers,
+                    idle,
+                    self.unsent,
+                    self.pool.queue.len(),
+                    self.closed,
+                )
+            }
+        }
+
+        /// Depth-first over every order of steps, each state checked once.
+        fn explore(concurrency: usize, events: usize) -> usize {
+            let mut seen = HashSet::new();
+            let mut paths = vec![Vec::new()];
+            while let Some(path) = paths.pop() {
+                let mut world = World::new(concurrency, events);
+                for step in &path {
+                    world.take(*step);
+                }
+                world.check(&path);
+                if !seen.insert(world.key()) {
+                    continue;
+                }
+                let steps = world.steps();
+                if steps.is_empty() {
+                    world.check_finished(&path);
+                }
+                for step in steps {
+                    let mut longer = path.clone();
+                    longer.push(step);
+                    paths.push(longer);
+                }
+            }
+            seen.len()
+        }
+
+        #[test]
+        fn every_order_of_pool_steps_leaves_no_event_stranded() {
+            for (concurrency, events) in [(1, 3), (2, 3), (3, 2)] {
+                let states = explore(concurrency, events);
+                assert!(states > 10, "explored {states} states");
+            }
+        }
+    }
 }
