@@ -13,6 +13,8 @@ mod retry;
 mod transport;
 pub mod ttl;
 
+#[cfg(test)]
+pub(crate) use dispatcher::testing;
 pub use dispatcher::{Budget, DispatchDeps, Dispatcher, DispatcherSettings, Reservation, Target};
 pub use policy::DeliveryPolicy;
 pub use prepared::PreparedEvent;

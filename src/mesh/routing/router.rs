@@ -189,3 +189,6 @@ impl ReplySink for Replies {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
