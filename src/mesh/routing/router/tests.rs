@@ -204,6 +204,73 @@ async fn a_namespace_budget_is_shared_by_its_triggers() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn a_full_trigger_does_not_keep_an_application_event_from_its_sibling_triggers() {
+    let deps = deps();
+    let stuck = full(&deps, "team-a/stuck");
+    let sibling = roomy(&deps, "team-a/sibling");
+    let elsewhere = roomy(&deps, "team-b/orders");
+    let plain = roomy(&deps, "kyma-integration/plain");
+    let route = channel(vec![
+        ChannelSubscriber::Broker(broker(
+            "team-a",
+            &[(Filter::Everything, &stuck), (Filter::Everything, &sibling)],
+        )),
+        ChannelSubscriber::Broker(broker("team-b", &[(Filter::Everything, &elsewhere)])),
+        ChannelSubscriber::Http(plain.clone()),
+    ]);
+    let router = router(&deps);
+
+    assert_eq!(
+        router.send_to_channel(&route, &[event("order.created")]),
+        Ok(())
+    );
+    assert_eq!((room(&sibling), room(&elsewhere), room(&plain)), (7, 7, 7));
+    assert_eq!(
+        outcomes(&deps.metrics, "undeliverable"),
+        1,
+        "counted where it did not fit"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_channel_refuses_only_when_no_subscriber_that_wants_the_event_has_room() {
+    let deps = deps();
+    let stuck = full(&deps, "team-a/stuck");
+    let plain = full(&deps, "kyma-integration/plain");
+    let uninterested = roomy(&deps, "team-b/payments");
+    let route = channel(vec![
+        ChannelSubscriber::Broker(broker("team-a", &[(Filter::Everything, &stuck)])),
+        ChannelSubscriber::Broker(broker("team-b", &[(of_type("payment"), &uninterested)])),
+        ChannelSubscriber::Http(plain.clone()),
+    ]);
+    let router = router(&deps);
+    let in_flight = deps.in_flight.count();
+
+    assert_eq!(
+        router.send_to_channel(&route, &[event("order.created")]),
+        Err(Overloaded),
+        "a namespace that filters the event out is no place for it"
+    );
+    assert_eq!(deps.in_flight.count(), in_flight);
+    assert_eq!(
+        outcomes(&deps.metrics, "undeliverable"),
+        0,
+        "refused, not lost"
+    );
+
+    let nobody = channel(vec![ChannelSubscriber::Broker(broker(
+        "team-b",
+        &[(of_type("payment"), &uninterested)],
+    ))]);
+    assert_eq!(
+        router.send_to_channel(&nobody, &[event("order.created")]),
+        Ok(()),
+        "wanted nowhere: accepted, and nothing to queue"
+    );
+    assert_eq!(room(&uninterested), 8);
+}
+
+#[tokio::test(start_paused = true)]
 async fn a_channel_batch_is_refused_whole_when_one_event_fits_nowhere() {
     let deps = deps();
     let created = roomy(&deps, "team-a/created");
