@@ -52,7 +52,7 @@ async fn dispatch(
             route.name
         ))),
         Some(ChannelTarget::Served(channel)) => {
-            admit(state, events, |events| {
+            admit(&state.metrics, events, |events| {
                 state.router.send_to_channel(channel, events)
             })
             .await
