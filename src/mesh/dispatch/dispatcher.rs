@@ -4,7 +4,9 @@
 //! keep-alive connection, and stop after a quiet spell. The most recently idle
 //! worker takes the next event (a stack, not a queue, of idle workers): under
 //! steady load a few hot workers do the work and the rest time out, so the pool
-//! sizes itself to what the subscriber needs. Admission is a
+//! sizes itself to what the subscriber needs. The queue, the idle stack and the
+//! worker count change together under one lock, which is what keeps an event
+//! from being stranded (see `Pool`). Admission is a
 //! reservation (a queue place and a share of the namespace's budget), so an event
 //! is either taken by every subscriber that must get it or by none. Dispatchers
 //! outlive routing-table rebuilds; a removed one drains its queue.
@@ -131,14 +133,118 @@ struct Queued {
     _claim: Claim,
 }
 
-/// The queue and the workers draining it.
-struct Lanes {
-    queue: Mutex<VecDeque<Queued>>,
+/// A subscriber's queue and the workers draining it, read and changed only
+/// under one lock, one short critical section per step.
+///
+/// Why no event is stranded (no lost wake-up): whenever the lock is free, **if
+/// the queue holds an event, some worker is awake** (counted in `running`, not
+/// on the idle stack) and will take the lock again before it can park or stop.
+/// Every step keeps this true:
+/// - `push` queues the event and, in the same critical section, takes the most
+///   recently parked worker off the stack to wake it, or counts a new worker to
+///   spawn, or else finds all `running` workers (at least one) awake;
+/// - `next` parks a worker, or stops it and gives back its place in `running`,
+///   only in a critical section that found the queue empty;
+/// - a worker taken off the stack counts as awake before it runs: `notify_one`
+///   keeps the wake-up if the worker is not waiting yet, and a worker whose wait
+///   timed out meanwhile finds itself off the stack and looks at the queue.
+///
+/// So an event waits only while every worker is busy with earlier ones. (What
+/// this replaced stopped a worker in two steps, deciding with the queue empty
+/// and giving back its place later: an event queued in between found no worker
+/// to wake and no room to start one, and waited for the next event.)
+struct Pool {
+    queue: VecDeque<Queued>,
     /// Parked workers, most recently parked last.
-    idle: Mutex<Vec<Arc<Notify>>>,
-    running: AtomicUsize,
+    idle: Vec<Arc<Worker>>,
+    /// Workers alive: delivering, looking at the queue, or parked.
+    running: usize,
+    concurrency: usize,
     /// The dispatcher is gone: workers finish the queue and stop.
-    closed: AtomicBool,
+    closed: bool,
+}
+
+/// A delivery worker as the pool knows it.
+struct Worker {
+    wake: Notify,
+    /// On the idle stack. Read and written only under the pool's lock, which
+    /// orders it; an atomic only because the worker is shared across threads.
+    parked: AtomicBool,
+}
+
+/// What an enqueue must do once it has let go of the lock.
+enum Wake {
+    Parked(Arc<Worker>),
+    Spawn,
+    /// Every worker is awake; one takes the event when it is done.
+    Busy,
+}
+
+enum Next {
+    Event(Queued),
+    /// Wait for a wake-up or the end of the quiet spell, then ask again.
+    Wait,
+    Stop,
+}
+
+impl Pool {
+    fn new(concurrency: usize) -> Self {
+        Self {
+            queue: VecDeque::new(),
+            idle: Vec::new(),
+            running: 0,
+            concurrency,
+            closed: false,
+        }
+    }
+
+    fn push(&mut self, queued: Queued) -> Wake {
+        self.queue.push_back(queued);
+        if let Some(worker) = self.idle.pop() {
+            worker.parked.store(false, Ordering::Relaxed);
+            return Wake::Parked(worker);
+        }
+        if self.running < self.concurrency {
+            self.running += 1;
+            return Wake::Spawn;
+        }
+        Wake::Busy
+    }
+
+    /// What `me` does next: asked when it starts, after each delivery, and when
+    /// its wait ends (`quiet` when its quiet spell ran out rather than woken).
+    fn next(&mut self, me: &Arc<Worker>, quiet: bool) -> Next {
+        if me.parked.load(Ordering::Relaxed) {
+            if !quiet {
+                // Still on the stack, so no enqueue woke it: the wake-up was
+                // kept from one that raced an earlier timeout. Wait on.
+                return Next::Wait;
+            }
+            self.idle.retain(|worker| !Arc::ptr_eq(worker, me));
+            me.parked.store(false, Ordering::Relaxed);
+        }
+        if let Some(queued) = self.queue.pop_front() {
+            return Next::Event(queued);
+        }
+        if quiet || self.closed {
+            // Cannot underflow: `me` is one of them.
+            self.running = self.running.saturating_sub(1);
+            return Next::Stop;
+        }
+        me.parked.store(true, Ordering::Relaxed);
+        self.idle.push(me.clone());
+        Next::Wait
+    }
+
+    /// The dispatcher is gone: the parked workers, taken off the stack, to wake
+    /// (they stop once the queue is empty).
+    fn close(&mut self) -> Vec<Arc<Worker>> {
+        self.closed = true;
+        for worker in &self.idle {
+            worker.parked.store(false, Ordering::Relaxed);
+        }
+        std::mem::take(&mut self.idle)
+    }
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -152,8 +258,7 @@ pub struct Dispatcher {
     target: Arc<ArcSwap<Target>>,
     /// Places in the queue; the queue itself is unbounded.
     places: Arc<Semaphore>,
-    lanes: Arc<Lanes>,
-    concurrency: usize,
+    pool: Arc<Mutex<Pool>>,
     budget: Arc<Budget>,
     /// Bounds the dead-letter deliveries of events that found the queue full.
     overflow_slots: Arc<Semaphore>,
@@ -214,17 +319,10 @@ impl Dispatcher {
         deps: Arc<DispatchDeps>,
     ) -> Arc<Self> {
         let capacity = settings.queue_capacity.max(1);
-        let lanes = Lanes {
-            queue: Mutex::new(VecDeque::new()),
-            idle: Mutex::new(Vec::new()),
-            running: AtomicUsize::new(0),
-            closed: AtomicBool::new(false),
-        };
         Arc::new(Self {
             target: Arc::new(ArcSwap::from_pointee(target)),
             places: Arc::new(Semaphore::new(capacity)),
-            lanes: Arc::new(lanes),
-            concurrency: settings.concurrency.max(1),
+            pool: Arc::new(Mutex::new(Pool::new(settings.concurrency.max(1)))),
             budget,
             overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
             deps,
@@ -265,88 +363,62 @@ impl Dispatcher {
     }
 
     fn enqueue(&self, queued: Queued) {
-        let lanes = &self.lanes;
-        lock(&lanes.queue).push_back(queued);
-        if let Some(worker) = lock(&lanes.idle).pop() {
-            worker.notify_one();
-            return;
-        }
-        if lanes.running.fetch_add(1, Ordering::AcqRel) < self.concurrency {
-            tokio::spawn(work(lanes.clone(), self.target.clone(), self.deps.clone()));
-        } else {
-            // Every worker is busy; one takes this event when it is done.
-            lanes.running.fetch_sub(1, Ordering::AcqRel);
+        let wake = lock(&self.pool).push(queued);
+        match wake {
+            Wake::Parked(worker) => worker.wake.notify_one(),
+            Wake::Spawn => {
+                tokio::spawn(work(
+                    self.pool.clone(),
+                    self.target.clone(),
+                    self.deps.clone(),
+                ));
+            }
+            Wake::Busy => {}
         }
     }
 }
 
 impl Drop for Dispatcher {
     fn drop(&mut self) {
-        self.lanes.closed.store(true, Ordering::Release);
-        for worker in lock(&self.lanes.idle).drain(..) {
-            worker.notify_one();
+        let parked = lock(&self.pool).close();
+        for worker in parked {
+            worker.wake.notify_one();
         }
     }
 }
 
-enum Next {
-    Event(Queued),
-    Park,
-    Stop,
-}
-
-impl Lanes {
-    /// The next event; or, holding the idle stack so no enqueue slips past,
-    /// the decision to park (registering `me`) or to stop.
-    fn next(&self, me: &Arc<Notify>) -> Next {
-        if let Some(queued) = lock(&self.queue).pop_front() {
-            return Next::Event(queued);
-        }
-        let mut idle = lock(&self.idle);
-        if let Some(queued) = lock(&self.queue).pop_front() {
-            return Next::Event(queued);
-        }
-        if self.closed.load(Ordering::Acquire) {
-            return Next::Stop;
-        }
-        idle.push(me.clone());
-        Next::Park
-    }
-
-    /// Leaves the idle stack after waking from a quiet spell; false if an enqueue
-    /// had already taken this worker off it (an event is meant for it).
-    fn unpark(&self, me: &Arc<Notify>) -> bool {
-        let mut idle = lock(&self.idle);
-        match idle.iter().position(|w| Arc::ptr_eq(w, me)) {
-            Some(at) => {
-                idle.remove(at);
-                true
-            }
-            None => false,
-        }
-    }
-}
-
-async fn work(lanes: Arc<Lanes>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
-    let me = Arc::new(Notify::new());
+async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
+    let me = Arc::new(Worker {
+        wake: Notify::new(),
+        parked: AtomicBool::new(false),
+    });
     let mut sessions = Sessions::new(&deps);
+    // When the quiet spell that began as this worker last found nothing to do ends.
+    let mut quiet_until = None;
+    let mut quiet = false;
     loop {
-        match lanes.next(&me) {
+        // Bound first, so the lock is not held across the delivery.
+        let next = lock(&pool).next(&me, quiet);
+        match next {
             Next::Event(queued) => {
                 let target = target.load_full();
                 deliver(&deps, &target, &queued.event, &mut sessions).await;
+                quiet_until = None;
+                quiet = false;
             }
-            Next::Stop => break,
-            Next::Park => {
-                let woken = tokio::time::timeout(WORKER_IDLE, me.notified())
+            Next::Wait => {
+                let until =
+                    *quiet_until.get_or_insert_with(|| tokio::time::Instant::now() + WORKER_IDLE);
+                quiet = tokio::time::timeout_at(until, me.wake.notified())
                     .await
-                    .is_ok();
-                // Quiet for a while: stop, unless work arrived as the wait ended.
-                if !woken && lanes.unpark(&me) && lock(&lanes.queue).is_empty() {
-                    break;
-                }
+                    .is_err();
             }
+            Next::Stop => return,
         }
     }
-    lanes.running.fetch_sub(1, Ordering::AcqRel);
 }
+
+#[cfg(test)]
+pub(crate) mod testing;
+#[cfg(test)]
+mod tests;

@@ -17,6 +17,8 @@ pub mod ttl;
 
 use std::sync::Arc;
 
+#[cfg(test)]
+pub(crate) use dispatcher::testing;
 pub use dispatcher::{
     Budget, DispatchDeps, Dispatcher, DispatcherSettings, ReplyTo, Reservation, Target,
 };
@@ -103,5 +105,53 @@ impl InFlight {
                 return self.count();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::InFlight;
+
+    fn finish_after(in_flight: &InFlight, delay: Duration) {
+        let in_flight = in_flight.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            in_flight.finish();
+        });
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_returns_as_the_last_event_in_flight_finishes() {
+        let in_flight = InFlight::default();
+        let start = Instant::now();
+        assert_eq!(in_flight.drained(Duration::from_secs(5)).await, 0);
+        assert_eq!(
+            start.elapsed(),
+            Duration::ZERO,
+            "nothing in flight: at once"
+        );
+
+        for after_ms in [30, 10, 20] {
+            in_flight.start();
+            finish_after(&in_flight, Duration::from_millis(after_ms));
+        }
+        assert_eq!(in_flight.drained(Duration::from_secs(5)).await, 0);
+        assert_eq!(start.elapsed(), Duration::from_millis(30));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drain_gives_up_at_its_deadline_and_says_what_is_left() {
+        let in_flight = InFlight::default();
+        for _ in 0..2 {
+            in_flight.start();
+        }
+        finish_after(&in_flight, Duration::from_millis(10));
+        let start = Instant::now();
+        assert_eq!(in_flight.drained(Duration::from_millis(100)).await, 1);
+        assert_eq!(start.elapsed(), Duration::from_millis(100));
     }
 }

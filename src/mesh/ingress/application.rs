@@ -54,7 +54,7 @@ async fn dispatch(
             route.name
         ))),
         Some(ChannelTarget::Served(channel)) => {
-            admit(state, prepared(headers, events), |events| {
+            admit(&state.metrics, prepared(headers, events), |events| {
                 state.router.send_to_channel(channel, events)
             })
             .await

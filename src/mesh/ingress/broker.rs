@@ -27,7 +27,7 @@ pub async fn receive(
         .broker(&namespace, &broker)
         .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
     let events = namespaced_events(&state, &headers, body).await?;
-    admit(&state, prepared(&headers, events), |events| {
+    admit(&state.metrics, prepared(&headers, events), |events| {
         state.router.send_to_broker(route, events)
     })
     .await?;

@@ -36,7 +36,7 @@ pub async fn receive(
         )));
     }
     let events = namespaced_events(&state, &headers, body).await?;
-    admit(&state, prepared(&headers, events), |events| {
+    admit(&state.metrics, prepared(&headers, events), |events| {
         state.router.send_to_channel(route, events)
     })
     .await?;

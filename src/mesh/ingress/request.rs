@@ -17,6 +17,7 @@ use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
 use crate::mesh::routing::Overloaded;
 use crate::server::AppState;
+use crate::telemetry::Metrics;
 
 /// Ok(None) for POST; Ok(Some(response)) answers OPTIONS; Err for other methods.
 pub fn preflight(method: &Method) -> Result<Option<Response>, IngressError> {
@@ -131,7 +132,7 @@ const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Hands the events to the router, waiting up to `PATIENCE` for room.
 pub async fn admit(
-    state: &AppState,
+    metrics: &Metrics,
     events: Vec<Arc<PreparedEvent>>,
     mut send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
 ) -> Result<(), IngressError> {
@@ -143,7 +144,7 @@ pub async fn admit(
                 tokio::time::sleep(PATIENCE_STEP).await
             }
             Err(Overloaded) => {
-                state.metrics.event_rejected();
+                metrics.event_rejected();
                 return Err(IngressError::Overloaded);
             }
         }
@@ -152,4 +153,88 @@ pub async fn admit(
 
 pub fn accepted() -> Response {
     StatusCode::ACCEPTED.into_response()
+}
+
+/// The wait for room before 429, on paused time, against a real router and a
+/// Trigger whose one queue place frees when its delivery (of a set virtual
+/// duration, see `dispatch::testing`) is over.
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::mesh::dispatch::testing::{deps, event, outcomes, room};
+    use crate::mesh::dispatch::{DispatchDeps, Dispatcher};
+    use crate::mesh::filter::{Filter, TriggerIndex};
+    use crate::mesh::routing::{BrokerRoute, Router};
+
+    /// A Broker whose one Trigger is busy with an event for `busy`, with no other
+    /// place in its queue.
+    fn busy_broker(deps: &Arc<DispatchDeps>, busy: Duration) -> (BrokerRoute, Arc<Dispatcher>) {
+        let dispatcher = Dispatcher::test("team-a/slow")
+            .queue(1)
+            .busy(busy)
+            .spawn(deps);
+        dispatcher
+            .try_reserve()
+            .expect("room for the first event")
+            .send(event("first"));
+        let route = BrokerRoute {
+            namespace: "team-a".into(),
+            name: "default".into(),
+            triggers: TriggerIndex::new(vec![(Filter::Everything, dispatcher.clone())]),
+        };
+        (route, dispatcher)
+    }
+
+    fn incoming() -> Vec<Arc<PreparedEvent>> {
+        vec![event("second")]
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_waits_for_room_and_is_admitted_at_the_next_try_after_it_frees() {
+        let deps = deps();
+        let router = Router::new(deps.metrics.clone());
+        let (route, _) = busy_broker(&deps, Duration::from_millis(37));
+        let start = tokio::time::Instant::now();
+
+        let admitted = admit(&deps.metrics, incoming(), |events| {
+            router.send_to_broker(&route, events)
+        })
+        .await;
+        assert!(admitted.is_ok(), "{admitted:?}");
+        assert_eq!(
+            start.elapsed(),
+            Duration::from_millis(38),
+            "tries every 2 ms"
+        );
+        assert_eq!(outcomes(&deps.metrics, "rejected"), 0);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_without_room_for_100_ms_is_refused_and_leaves_nothing_queued() {
+        let deps = deps();
+        let router = Router::new(deps.metrics.clone());
+        let (route, slow) = busy_broker(&deps, Duration::from_secs(3600));
+        let start = tokio::time::Instant::now();
+        let mut tries = 0;
+
+        let refused = admit(&deps.metrics, incoming(), |events| {
+            tries += 1;
+            router.send_to_broker(&route, events)
+        })
+        .await;
+        assert!(
+            matches!(refused, Err(IngressError::Overloaded)),
+            "{refused:?}"
+        );
+        assert_eq!(start.elapsed(), PATIENCE);
+        assert_eq!(tries, 51, "at 0, 2, …, 100 ms");
+        assert_eq!(outcomes(&deps.metrics, "rejected"), 1);
+        assert_eq!(
+            (room(&slow), deps.in_flight.count()),
+            (0, 1),
+            "only the first event"
+        );
+    }
 }

@@ -6,10 +6,12 @@
 //!    commits, so a refused request dead-letters nothing.
 //! 2. Otherwise, at a Broker's own ingress, the whole request is refused (429):
 //!    nothing is queued, the sender retries.
-//! 3. Fanning out from a Channel (an Application's events), a full namespace must
-//!    not hold back the others: the event is queued everywhere it fits; where it
-//!    does not, it is counted and logged as undeliverable. Only when it fits
-//!    nowhere is the request refused (429).
+//! 3. Fanning out from a Channel (an Application's events), a full subscriber must
+//!    not hold back the others, in its namespace or any other: the event is queued
+//!    for every subscriber (every matching Trigger of every Broker) with room;
+//!    where there is none, it is counted and logged as undeliverable. Only when no
+//!    subscriber that wants the event has room is the request refused (429): a
+//!    namespace whose Triggers all filter the event out is no place for it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -17,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
-use crate::mesh::dispatch::{Local, LocalSink, PreparedEvent, Refusal, Reservation};
+use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, PreparedEvent, Refusal, Reservation};
 use crate::mesh::forward::Forwarder;
 use crate::telemetry::{Metrics, Throttle};
 
@@ -115,34 +117,34 @@ impl Router {
         let mut held = Vec::new();
         let mut missed = Vec::new();
         for event in events {
-            let mut reached = channel.subscribers.is_empty();
-            for subscriber in &channel.subscribers {
-                let fits = match subscriber {
-                    ChannelSubscriber::Broker(broker) => {
-                        admit_to_broker(broker, event, &mut held).is_some()
+            let mut wanted = false;
+            let mut taken = false;
+            let mut offer = |dispatcher: &Arc<Dispatcher>| {
+                wanted = true;
+                match dispatcher.try_reserve() {
+                    Some(reservation) => {
+                        held.push((reservation, event.clone()));
+                        taken = true;
                     }
-                    ChannelSubscriber::Http(dispatcher) => match dispatcher.try_reserve() {
-                        Some(reservation) => {
-                            held.push((reservation, event.clone()));
-                            true
-                        }
-                        None => false,
-                    },
-                };
-                if fits {
-                    reached = true;
-                } else {
-                    missed.push((event.clone(), subscriber_label(subscriber)));
+                    None => missed.push((event.clone(), dispatcher.clone())),
+                }
+            };
+            for subscriber in &channel.subscribers {
+                match subscriber {
+                    ChannelSubscriber::Broker(broker) => {
+                        broker.triggers.matching(&event.event).for_each(&mut offer)
+                    }
+                    ChannelSubscriber::Http(dispatcher) => offer(dispatcher),
                 }
             }
-            if !reached {
+            if wanted && !taken {
                 return Err(Overloaded);
             }
         }
         for (event, subscriber) in missed {
             self.metrics.event_undeliverable();
             if let Some(skipped) = MISSED_LOG.allow() {
-                tracing::warn!(channel = %format!("{}/{}", channel.namespace, channel.name), %subscriber,
+                tracing::warn!(channel = %format!("{}/{}", channel.namespace, channel.name), subscriber = %subscriber.target().label,
                     event_id = %event.event_id(), skipped,
                     "subscriber full (queue and namespace budget); the event did not reach it");
             }
@@ -152,13 +154,6 @@ impl Router {
         }
         self.metrics.events_accepted(events.len());
         Ok(())
-    }
-}
-
-fn subscriber_label(subscriber: &ChannelSubscriber) -> String {
-    match subscriber {
-        ChannelSubscriber::Broker(broker) => format!("Broker {}/{}", broker.namespace, broker.name),
-        ChannelSubscriber::Http(dispatcher) => dispatcher.target().label.clone(),
     }
 }
 
@@ -184,3 +179,6 @@ impl LocalSink for LocalDelivery {
         sent.map_err(|Overloaded| Refusal::Overloaded)
     }
 }
+
+#[cfg(test)]
+mod tests;
