@@ -55,9 +55,38 @@ pub struct Addressable {
     pub url: Option<String>,
 }
 
+/// An absolute `http://` or `https://` URI with a host, that parses as an HTTP
+/// request target: no spaces, no CR/LF, brackets closed (`http://[::1` is not one).
+/// Refused at write, so nothing shows Ready that cannot be sent to.
 pub fn is_absolute_http_uri(uri: &str) -> bool {
-    let rest = uri
-        .strip_prefix("http://")
-        .or_else(|| uri.strip_prefix("https://"));
-    rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
+    let Ok(parsed) = uri.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    matches!(parsed.scheme_str(), Some("http" | "https"))
+        && parsed.host().is_some_and(|host| !host.is_empty())
+        && uri.bytes().all(|b| b.is_ascii_graphic())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_absolute_http_uris_that_can_be_requested_are_accepted() {
+        for (uri, ok) in [
+            ("http://sink.team-a.svc.cluster.local/path?q=1", true),
+            ("https://127.0.0.1:8443/", true),
+            ("http://[::1]:9090/", true),
+            ("http://[::1", false),
+            ("http://h:1/a b", false),
+            ("http://h:1/a\r\nInjected: 1", false),
+            ("http://h/\n", false),
+            ("ftp://h/", false),
+            ("http:///path", false),
+            ("/relative", false),
+            ("http://", false),
+        ] {
+            assert_eq!(is_absolute_http_uri(uri), ok, "{uri:?}");
+        }
+    }
 }

@@ -106,3 +106,69 @@ async fn malformed_osb_bodies_are_400_naming_the_problem() {
             .is_none()
     );
 }
+
+#[tokio::test]
+async fn destination_uris_that_cannot_be_requested_are_422() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let admin = broker.admin();
+    for bad in [
+        "http://[::1",
+        "http://h:1/a b",
+        "http://h:1/a\r\nInjected: 1",
+        "http://h/\n",
+    ] {
+        let shapes = [
+            (json!({"subscriber": {"uri": bad}}), "spec.subscriber.uri"),
+            (
+                json!({"subscriber": {"uri": "http://127.0.0.1:9/"}, "delivery": {"deadLetterSink": {"uri": bad}}}),
+                "spec.delivery.deadLetterSink.uri",
+            ),
+        ];
+        for (mut spec, field) in shapes {
+            spec["broker"] = json!("default");
+            let body = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+                "metadata": {"name": "t"}, "spec": spec});
+            let reply = admin.create(&triggers("team-a"), &body).await;
+            assert_eq!(reply.status, 422, "{bad:?}: {}", reply.text);
+            assert_eq!(
+                reply.body["details"]["causes"][0]["field"], field,
+                "{}",
+                reply.text
+            );
+        }
+        let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription",
+            "metadata": {"name": "s"}, "spec": {"channel": {"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "name": "c"},
+            "subscriber": {"uri": "http://127.0.0.1:9/"}, "reply": {"uri": bad}}});
+        let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/subscriptions";
+        let reply = admin.create(path, &body).await;
+        assert_eq!(reply.status, 422, "{bad:?}: {}", reply.text);
+        assert_eq!(
+            reply.body["details"]["causes"][0]["field"], "spec.reply.uri",
+            "{}",
+            reply.text
+        );
+    }
+    let listed = admin.get(&triggers("team-a")).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "nothing written"
+    );
+}
+
+#[tokio::test]
+async fn delivery_parameters_the_resource_api_would_refuse_are_refused_by_provisioning() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let mut body = provision_body(ORDER_SERVICE, "team-a");
+    body["parameters"] = json!({"delivery": {"backoffDelay": "P99999999999Y"}});
+    let reply = broker.osb().provision("huge", &body, true).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.text.contains("backoffDelay"), "{}", reply.text);
+    assert_eq!(
+        broker.osb().fetch("huge").await.status,
+        404,
+        "nothing recorded"
+    );
+}
