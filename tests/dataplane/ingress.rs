@@ -408,3 +408,33 @@ async fn an_applications_channel_takes_its_events_only_through_the_application()
     );
     assert_eq!(sink.count(), 0);
 }
+
+#[tokio::test]
+async fn a_batch_larger_than_a_subscriber_queue_is_413_naming_the_limit() {
+    let broker = Broker::start_with(&["--subscriber-queue", "3"]).await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "all",
+        json!({"subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    let batch = |n: usize| {
+        let events: Vec<_> = (0..n)
+            .map(|i| json!({"specversion": "1.0", "id": format!("b{i}"), "source": "/s", "type": "note.taken"}))
+            .collect();
+        serde_json::to_string(&events).expect("json")
+    };
+    let headers = vec![(
+        "content-type".to_string(),
+        "application/cloudevents-batch+json".to_string(),
+    )];
+    let reply = post(&broker, "/commerce/events", &token, &headers, &batch(4)).await;
+    assert_eq!(reply.status, 413, "{}", reply.text);
+    assert!(reply.text.contains("at most 3 events"), "{}", reply.text);
+    let reply = post(&broker, "/commerce/events", &token, &headers, &batch(3)).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    sink.wait_for(3).await;
+}

@@ -95,7 +95,7 @@ pub async fn cloudevents(
     }
     let route = route_of(&state, &headers, &application)?;
     let body = read_body(&state, body).await?;
-    let mut events = decode(&headers, body)?;
+    let mut events = decode(&state, &headers, body)?;
     stamp(&route, &mut events)?;
     dispatch(&state, &route, &headers, events).await?;
     Ok(accepted())

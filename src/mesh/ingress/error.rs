@@ -24,6 +24,11 @@ pub enum IngressError {
     MethodNotAllowed,
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
+    /// More events than one subscriber's queue can ever hold: retrying cannot help.
+    #[error(
+        "a batch carries at most {0} events (a subscriber's queue, --subscriber-queue); send it in parts"
+    )]
+    BatchTooLarge(usize),
     #[error("too many events are waiting for delivery; retry later")]
     Overloaded,
     #[error("{0}")]
@@ -56,7 +61,9 @@ impl IntoResponse for IngressError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
-            Self::TooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
+            Self::TooLarge(_) | Self::BatchTooLarge(_) => {
+                (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
+            }
             Self::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ChannelRefused"),

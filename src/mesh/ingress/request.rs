@@ -74,8 +74,23 @@ impl Incoming {
     }
 }
 
-/// The events a CloudEvents request carries, in any of the three modes.
-pub fn decode(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, IngressError> {
+/// The events a CloudEvents request carries, in any of the three modes; a batch
+/// no subscriber's queue could ever take whole is refused (413) rather than
+/// answered 429 for ever.
+pub fn decode(
+    state: &AppState,
+    headers: &HeaderMap,
+    body: Bytes,
+) -> Result<Vec<Incoming>, IngressError> {
+    let events = decode_modes(headers, body)?;
+    let most = state.config.subscriber_queue;
+    if events.len() > most {
+        return Err(IngressError::BatchTooLarge(most));
+    }
+    Ok(events)
+}
+
+fn decode_modes(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, IngressError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
     Ok(match mode_of(content_type) {
         Mode::Binary => {
@@ -110,7 +125,7 @@ pub async fn namespaced_events(
     body: Body,
 ) -> Result<Vec<Incoming>, IngressError> {
     let body = read_body(state, body).await?;
-    let mut events = decode(headers, body)?;
+    let mut events = decode(state, headers, body)?;
     arrive(&mut events)?;
     Ok(events)
 }
