@@ -150,6 +150,47 @@ fn payload_schema(operations: &serde_json::Value) -> Option<serde_json::Value> {
     })
 }
 
+/// The largest payload schema (as JSON text) and the most schema text one service
+/// may declare. Compiled validators take tens of times their text in memory (a
+/// 50,000-value enum, ~450 KB of JSON, took ~40 MB), and the ingress holds one per
+/// event type for as long as the Application lives: these bounds keep a service
+/// at a few MB however its document is written, and no real payload schema comes
+/// near them.
+pub const MAX_PAYLOAD_SCHEMA_BYTES: usize = 64 * 1024;
+pub const MAX_SERVICE_SCHEMA_BYTES: usize = 256 * 1024;
+
+/// Every payload schema must compile (the ingress checks events against it) and
+/// stay within the bounds above. A schema that does not compile — a remote
+/// `$ref`, which meshbroker never fetches, an unknown draft — is refused when the
+/// Application is written instead of silently switching validation off.
+fn check_payload_schemas(service: &ApplicationService) -> Result<(), String> {
+    let mut total = 0;
+    for event_type in service.event_types() {
+        let Some(schema) = &event_type.payload_schema else {
+            continue;
+        };
+        let named = format!(
+            "the payload schema of {} {}",
+            event_type.name, event_type.version
+        );
+        let size = serde_json::to_vec(schema).map_or(usize::MAX, |text| text.len());
+        if size > MAX_PAYLOAD_SCHEMA_BYTES {
+            return Err(format!(
+                "{named} is {size} bytes of JSON; at most {MAX_PAYLOAD_SCHEMA_BYTES} are allowed"
+            ));
+        }
+        total += size;
+        if total > MAX_SERVICE_SCHEMA_BYTES {
+            return Err(format!(
+                "the payload schemas of one service are over {MAX_SERVICE_SCHEMA_BYTES} bytes of JSON together"
+            ));
+        }
+        jsonschema::validator_for(schema)
+            .map_err(|error| format!("{named} does not compile: {error}"))?;
+    }
+    Ok(())
+}
+
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationStatus {
@@ -201,6 +242,8 @@ impl Application {
                                 "an AsyncAPI document needs `channels` (2.x) or `topics` (1.x)",
                             ));
                         }
+                        check_payload_schemas(service)
+                            .map_err(|message| Invalid::new(at("specification"), message))?;
                     }
                     ENTRY_API => {
                         if entry.gateway_url.is_none() && entry.target_url.is_none() {

@@ -172,3 +172,41 @@ async fn delivery_parameters_the_resource_api_would_refuse_are_refused_by_provis
         "nothing recorded"
     );
 }
+
+#[tokio::test]
+async fn payload_schemas_that_do_not_compile_or_are_too_large_are_refused_naming_the_schema() {
+    let broker = Broker::start().await;
+    let example: serde_json::Value =
+        serde_saphyr::from_str(&example("order-service.application.yaml")).expect("example");
+    let payload = "/spec/services/0/entries/0/specification/channels/order.created.v1/subscribe/message/payload";
+    let huge: Vec<String> = (0..20_000).map(|i| format!("value-{i}")).collect();
+    for (schema, says) in [
+        (
+            json!({"$ref": "https://schemas.example.com/order.json"}),
+            "does not compile",
+        ),
+        (json!({"type": "not-a-type"}), "does not compile"),
+        (json!({"enum": huge}), "at most 65536"),
+    ] {
+        let mut application = example.clone();
+        *application.pointer_mut(payload).expect("payload") = schema;
+        let reply = broker.admin().create(APPLICATIONS, &application).await;
+        assert_eq!(reply.status, 422, "{}", reply.text);
+        assert_eq!(
+            reply.body["details"]["causes"][0]["field"],
+            "spec.services[0].entries[0].specification",
+            "{}",
+            reply.text
+        );
+        assert!(reply.text.contains("order.created v1"), "{}", reply.text);
+        assert!(reply.text.contains(says), "{}", reply.text);
+    }
+    assert_eq!(
+        broker
+            .admin()
+            .get(&format!("{APPLICATIONS}/commerce"))
+            .await
+            .status,
+        404
+    );
+}

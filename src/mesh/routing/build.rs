@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use super::table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
+    Schemas,
 };
 use crate::mesh::dispatch::{
     Budget, DeliveryPolicy, DispatchDeps, Dispatcher, DispatcherSettings, Local, ReplyTo, Target,
@@ -43,6 +44,9 @@ pub struct Builder {
     integration_namespace: String,
     dispatchers: HashMap<String, (String, Arc<Dispatcher>)>,
     budgets: HashMap<String, Arc<Budget>>,
+    /// Compiled payload validators by Application uid, with the generation
+    /// they were compiled from.
+    schemas: HashMap<String, (Option<i64>, Arc<Schemas>)>,
 }
 
 fn name_of(meta: &kube::core::ObjectMeta) -> (String, String) {
@@ -64,10 +68,17 @@ impl Builder {
             integration_namespace,
             dispatchers: HashMap::new(),
             budgets: HashMap::new(),
+            schemas: HashMap::new(),
         }
     }
 
     pub fn build(&mut self, inputs: &Inputs) -> RoutingTable {
+        let live: HashSet<&str> = inputs
+            .applications
+            .iter()
+            .filter_map(|a| a.metadata.uid.as_deref())
+            .collect();
+        self.schemas.retain(|uid, _| live.contains(uid.as_str()));
         if self.settings.knative {
             return RoutingTable {
                 applications: self.applications(inputs, |channel| {
@@ -294,10 +305,49 @@ impl Builder {
         routes
     }
 
+    /// The payload validators of an Application, compiled once per generation of
+    /// it (not on every rebuild: compiling is costly, and so is the memory of
+    /// compiling again and again). Written Applications passed the same compile
+    /// (src/resources/application.rs); one that did not (written past
+    /// meshbroker) is logged and its events go unchecked.
+    fn schemas_of(&mut self, application: &Application) -> Arc<Schemas> {
+        let uid = application.metadata.uid.clone().unwrap_or_default();
+        let generation = application.metadata.generation;
+        if let Some((known, schemas)) = self.schemas.get(&uid)
+            && *known == generation
+        {
+            return schemas.clone();
+        }
+        let name = application.metadata.name.as_deref().unwrap_or_default();
+        let mut schemas = Schemas::new();
+        for service in &application.spec.services {
+            for event_type in service.event_types() {
+                let Some(schema) = &event_type.payload_schema else {
+                    continue;
+                };
+                match jsonschema::validator_for(schema) {
+                    Ok(validator) => {
+                        schemas.insert(
+                            (event_type.name.clone(), event_type.version.clone()),
+                            Arc::new(validator),
+                        );
+                    }
+                    Err(error) => {
+                        tracing::warn!(application = %name, event_type = %event_type.name, %error,
+                            "payload schema does not compile; events of this type are not checked")
+                    }
+                }
+            }
+        }
+        let schemas = Arc::new(schemas);
+        self.schemas.insert(uid, (generation, schemas.clone()));
+        schemas
+    }
+
     /// Each Application with its Channel's target (`target` of the Channel object
     /// in the integration namespace, once the Application is ready).
     fn applications(
-        &self,
+        &mut self,
         inputs: &Inputs,
         target: impl Fn(&Channel) -> Option<ChannelTarget>,
     ) -> HashMap<String, Arc<ApplicationRoute>> {
@@ -315,26 +365,7 @@ impl Builder {
                             == Some(self.integration_namespace.as_str())
                 })
                 .and_then(&target);
-            let mut schemas = HashMap::new();
-            for service in &application.spec.services {
-                for event_type in service.event_types() {
-                    let Some(schema) = &event_type.payload_schema else {
-                        continue;
-                    };
-                    match jsonschema::validator_for(schema) {
-                        Ok(validator) => {
-                            schemas.insert(
-                                (event_type.name.clone(), event_type.version.clone()),
-                                Arc::new(validator),
-                            );
-                        }
-                        Err(error) => {
-                            tracing::warn!(application = %name, event_type = %event_type.name, %error,
-                            "payload schema does not compile; events of this type are not checked")
-                        }
-                    }
-                }
-            }
+            let schemas = self.schemas_of(application);
             routes.insert(
                 name.clone(),
                 Arc::new(ApplicationRoute {
@@ -381,7 +412,67 @@ fn is_structured(delivery: Option<&DeliverySpec>) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::dispatch::testing;
     use crate::resources::KReference;
+
+    fn builder() -> Builder {
+        let settings = DataplaneSettings {
+            dispatcher: DispatcherSettings {
+                queue_capacity: 8,
+                concurrency: 1,
+            },
+            namespace_budget: 8,
+            knative: false,
+        };
+        Builder::new(settings, testing::deps(), "kyma-integration".into())
+    }
+
+    fn application(generation: i64) -> Application {
+        let mut application: Application = serde_json::from_value(serde_json::json!({
+            "apiVersion": "applicationconnector.kyma-project.io/v1alpha1", "kind": "Application",
+            "metadata": {"name": "commerce", "uid": "u1", "generation": generation},
+            "spec": {"services": [{"id": "s", "displayName": "S", "entries": [{"type": "Events",
+                "specification": {"channels": {"order.created.v1": {"subscribe": {"message":
+                    {"payload": {"type": "object"}}}}}}}]}]}
+        }))
+        .expect("an Application");
+        application.metadata.generation = Some(generation);
+        application
+    }
+
+    fn inputs(applications: Vec<Application>) -> Inputs {
+        Inputs {
+            applications,
+            channels: Vec::new(),
+            subscriptions: Vec::new(),
+            brokers: Vec::new(),
+            triggers: Vec::new(),
+            instances: Vec::new(),
+        }
+    }
+
+    #[tokio::test]
+    async fn payload_schemas_are_compiled_once_per_generation_and_forgotten_with_the_application() {
+        let mut builder = builder();
+        let schemas = |table: &RoutingTable| table.applications["commerce"].schemas.clone();
+        let first = schemas(&builder.build(&inputs(vec![application(1)])));
+        assert_eq!(first.len(), 1);
+        let again = schemas(&builder.build(&inputs(vec![application(1)])));
+        assert!(
+            Arc::ptr_eq(&first, &again),
+            "a rebuild reuses the compiled schemas"
+        );
+        let changed = schemas(&builder.build(&inputs(vec![application(2)])));
+        assert!(
+            !Arc::ptr_eq(&first, &changed),
+            "a new generation compiles again"
+        );
+        builder.build(&inputs(Vec::new()));
+        assert!(
+            builder.schemas.is_empty(),
+            "a deleted Application's schemas go"
+        );
+    }
 
     fn reference(kind: &str, api_version: &str, namespace: Option<&str>) -> Destination {
         Destination {

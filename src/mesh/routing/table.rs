@@ -15,12 +15,14 @@ pub struct RoutingTable {
     pub channels: HashMap<(String, String), Arc<ChannelRoute>>,
 }
 
+pub type Schemas = HashMap<(String, String), Arc<jsonschema::Validator>>;
+
 pub struct ApplicationRoute {
     pub name: String,
     /// The Application's Channel, once it exists and is served.
     pub channel: Option<ChannelTarget>,
     /// Payload schemas from the AsyncAPI document, by (event type, version).
-    pub schemas: HashMap<(String, String), Arc<jsonschema::Validator>>,
+    pub schemas: Arc<Schemas>,
 }
 
 pub enum ChannelTarget {
