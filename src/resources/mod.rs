@@ -16,6 +16,7 @@ mod messaging;
 mod names;
 mod registry;
 mod source;
+mod status;
 
 pub use access_token::{AccessToken, AccessTokenSpec, AccessTokenStatus};
 pub use application::{
@@ -41,6 +42,7 @@ pub use messaging::{
 pub use names::{is_label_value, is_valid_name};
 pub use registry::{KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind};
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
+pub use status::AddressableStatus;
 
 /// Labels and annotations meshbroker reads and writes on the objects it manages.
 pub mod labels {
