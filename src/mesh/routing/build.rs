@@ -242,14 +242,21 @@ impl Builder {
                 let Some(subscriber) = status.physical_subscription.subscriber_uri.clone() else {
                     continue;
                 };
+                // The Channel's delivery is the default of its Subscriptions; the
+                // status controller resolved the effective dead-letter sink alike.
+                let delivery = subscription
+                    .spec
+                    .delivery
+                    .as_ref()
+                    .or(channel.spec.delivery.as_ref());
                 let target = Target {
                     label: format!("{sub_ns}/{sub_name}"),
                     subscriber,
                     policy: DeliveryPolicy::from_spec(
-                        subscription.spec.delivery.as_ref(),
+                        delivery,
                         status.physical_subscription.dead_letter_sink_uri.clone(),
                     ),
-                    structured: is_structured(subscription.spec.delivery.as_ref()),
+                    structured: is_structured(delivery),
                     reply_to: None,
                 };
                 let uid = subscription.metadata.uid.clone().unwrap_or_default();
