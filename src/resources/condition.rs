@@ -1,5 +1,6 @@
 //! Knative-style status conditions (`type`, `status`, `reason`, `message`,
-//! `lastTransitionTime`) and the helpers controllers use to set them.
+//! `lastTransitionTime`) and the helpers controllers use to set them, including
+//! Knative's "living condition set": `Ready` summarises a kind's other conditions.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -23,6 +24,31 @@ pub struct Condition {
     pub message: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
+}
+
+impl Condition {
+    /// A condition as a controller computes it; `lastTransitionTime` is filled in
+    /// when it is stored (see `Conditions::set_living_conditions`).
+    pub fn new(
+        type_: &str,
+        status: ConditionStatus,
+        reason: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        let message = message.into();
+        Self {
+            type_: type_.to_string(),
+            status,
+            reason: (!reason.is_empty()).then(|| reason.to_string()),
+            message: (!message.is_empty()).then_some(message),
+            last_transition_time: None,
+        }
+    }
+
+    /// True without a reason: what Knative's `MarkTrue` writes.
+    pub fn met(type_: &str) -> Self {
+        Self::new(type_, ConditionStatus::True, "", "")
+    }
 }
 
 /// The condition list of a status, with the operations controllers need.
@@ -74,6 +100,36 @@ pub trait Conditions {
             }),
         }
     }
+
+    /// Replaces every condition with `dependents` plus `Ready` summarising them, as
+    /// Knative's living condition sets do: Ready is True when all are True, else
+    /// it carries the status, reason and message of the first False one, else of
+    /// the first Unknown one. Conditions of types no longer computed are dropped;
+    /// each keeps its `lastTransitionTime` while its status does not change. Sorted
+    /// by type, as Knative stores them.
+    fn set_living_conditions(&mut self, dependents: Vec<Condition>) {
+        let unhappy = |status| dependents.iter().find(|c| c.status == status);
+        let ready = match unhappy(ConditionStatus::False).or(unhappy(ConditionStatus::Unknown)) {
+            Some(cause) => Condition {
+                type_: "Ready".to_string(),
+                ..cause.clone()
+            },
+            None => Condition::met("Ready"),
+        };
+        let mut desired = dependents;
+        desired.push(ready);
+        desired.sort_by(|a, b| a.type_.cmp(&b.type_));
+        let now = now_rfc3339();
+        let previous = self.conditions();
+        for condition in &mut desired {
+            condition.last_transition_time = previous
+                .iter()
+                .find(|p| p.type_ == condition.type_ && p.status == condition.status)
+                .and_then(|p| p.last_transition_time.clone())
+                .or_else(|| Some(now.clone()));
+        }
+        *self.conditions_mut() = desired;
+    }
 }
 
 /// The current time as Kubernetes writes timestamps (`2026-11-28T10:00:00Z`).
@@ -109,5 +165,51 @@ mod tests {
         status.set_condition("Ready", ConditionStatus::True, "", "");
         assert_ne!(status.0[0].last_transition_time.as_deref(), Some("earlier"));
         assert!(status.is_ready());
+    }
+
+    fn ready_of(dependents: Vec<Condition>) -> Condition {
+        let mut status = Status::default();
+        status.set_living_conditions(dependents);
+        status.condition("Ready").expect("Ready").clone()
+    }
+
+    #[test]
+    fn ready_summarises_the_first_false_then_the_first_unknown_dependent() {
+        use ConditionStatus::{False, True, Unknown};
+        let waiting = Condition::new("B", Unknown, "Routing", "not yet");
+        let broken = Condition::new("C", False, "Missing", "gone");
+        let cases = [
+            (vec![Condition::met("A")], (True, None)),
+            (
+                vec![Condition::met("A"), waiting.clone()],
+                (Unknown, Some("Routing")),
+            ),
+            (vec![waiting, broken], (False, Some("Missing"))),
+        ];
+        for (dependents, (status, reason)) in cases {
+            let ready = ready_of(dependents);
+            assert_eq!((ready.status, ready.reason.as_deref()), (status, reason));
+        }
+    }
+
+    #[test]
+    fn living_conditions_drop_stale_types_and_keep_unchanged_transition_times() {
+        let mut status = Status::default();
+        status.set_condition("Stale", ConditionStatus::True, "", "");
+        status.set_condition("Kept", ConditionStatus::True, "", "");
+        for condition in &mut status.0 {
+            condition.last_transition_time = Some("earlier".into());
+        }
+        status.set_living_conditions(vec![
+            Condition::met("Kept"),
+            Condition::new("New", ConditionStatus::False, "Why", "because"),
+        ]);
+        let types: Vec<&str> = status.0.iter().map(|c| c.type_.as_str()).collect();
+        assert_eq!(types, ["Kept", "New", "Ready"], "sorted, without Stale");
+        let kept = status.condition("Kept").expect("Kept");
+        assert_eq!(kept.last_transition_time.as_deref(), Some("earlier"));
+        let ready = status.condition("Ready").expect("Ready");
+        assert_ne!(ready.last_transition_time.as_deref(), Some("earlier"));
+        assert_eq!(ready.message.as_deref(), Some("because"));
     }
 }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::duration::parse_iso8601_duration;
-use super::{Addressable, Condition, Conditions, Destination, Invalid, KReference, labels};
+use super::{AddressableStatus, Condition, Conditions, Destination, Invalid, KReference, labels};
 use crate::mesh::event::is_attribute_name;
 
 /// How a delivery is retried and where it goes when retries run out.
@@ -100,25 +100,8 @@ pub struct BrokerSpec {
     pub delivery: Option<DeliverySpec>,
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BrokerStatus {
-    #[serde(default)]
-    pub address: Addressable,
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-}
-
-impl Conditions for BrokerStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-}
+/// Knative's Broker status: `address`, `conditions`, `deadLetterSinkUri`.
+pub type BrokerStatus = AddressableStatus;
 
 impl Broker {
     pub fn validate(&self) -> Result<(), Invalid> {

@@ -5,7 +5,9 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Addressable, Condition, Conditions, DeliverySpec, Destination, Invalid, KReference};
+use super::{
+    AddressableStatus, Condition, Conditions, DeliverySpec, Destination, Invalid, KReference,
+};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[kube(
@@ -50,25 +52,8 @@ impl ChannelSpec {
     }
 }
 
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ChannelStatus {
-    #[serde(default)]
-    pub address: Addressable,
-    #[serde(default)]
-    pub conditions: Vec<Condition>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub observed_generation: Option<i64>,
-}
-
-impl Conditions for ChannelStatus {
-    fn conditions(&self) -> &[Condition] {
-        &self.conditions
-    }
-    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
-        &mut self.conditions
-    }
-}
+/// Knative's Channel status: `address`, `conditions`, `deadLetterSinkUri`.
+pub type ChannelStatus = AddressableStatus;
 
 impl Channel {
     pub fn validate(&self) -> Result<(), Invalid> {

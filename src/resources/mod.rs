@@ -16,6 +16,7 @@ mod messaging;
 mod names;
 mod registry;
 mod source;
+mod status;
 
 pub use access_token::{AccessToken, AccessTokenSpec, AccessTokenStatus};
 pub use application::{
@@ -43,6 +44,7 @@ pub use registry::{
     Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind,
 };
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
+pub use status::AddressableStatus;
 
 /// Labels and annotations meshbroker reads and writes on the objects it manages.
 pub mod labels {

@@ -8,6 +8,7 @@ mod common;
 
 const BACKEND: common::Backend = common::Backend::Embedded;
 
+mod conditions;
 mod delivery;
 mod fidelity;
 mod ingress;

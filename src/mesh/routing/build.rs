@@ -264,28 +264,35 @@ impl Builder {
                 let Some(subscriber) = status.physical_subscription.subscriber_uri.clone() else {
                     continue;
                 };
+                // Replies go to `spec.reply`: in process when it is one of ours,
+                // else to the URI the status controller resolved it to.
                 let reply_to = subscription.spec.reply.as_ref().and_then(|reply| {
-                    let resolved = status.physical_subscription.reply_uri.clone();
                     match local_of(reply, &sub_ns) {
                         Some(local) => Some(ReplyTo::Local(local)),
-                        None => resolved
-                            .or_else(|| reply.reference.is_none().then(|| reply.uri.clone())?)
+                        None => status
+                            .physical_subscription
+                            .reply_uri
+                            .clone()
                             .map(ReplyTo::Url),
                     }
                 });
+                // The Channel's delivery is the default of its Subscriptions; the
+                // status controller resolved the effective dead-letter sink alike.
+                let delivery = subscription
+                    .spec
+                    .delivery
+                    .as_ref()
+                    .or(channel.spec.delivery.as_ref());
                 let target = Target {
                     label: format!("{sub_ns}/{sub_name}"),
                     subscriber,
                     local: local_of(&subscription.spec.subscriber, &sub_ns),
-                    dead_letter_local: dead_letter_local(
-                        subscription.spec.delivery.as_ref(),
-                        &sub_ns,
-                    ),
+                    dead_letter_local: dead_letter_local(delivery, &sub_ns),
                     policy: DeliveryPolicy::from_spec(
-                        subscription.spec.delivery.as_ref(),
+                        delivery,
                         status.physical_subscription.dead_letter_sink_uri.clone(),
                     ),
-                    structured: is_structured(subscription.spec.delivery.as_ref()),
+                    structured: is_structured(delivery),
                     reply_to,
                 };
                 let uid = subscription.metadata.uid.clone().unwrap_or_default();

@@ -1,0 +1,102 @@
+//! Triggers: the resolved subscriber and dead-letter sink, and Knative's Trigger
+//! conditions.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::conditions::{dead_letter_sink, parent_ready, routed};
+use super::writer::StatusWriter;
+use crate::mesh::controllers::resolve::resolve_destination;
+use crate::mesh::controllers::runtime::{ObjectKey, Reconciler, Requeue};
+use crate::resources::{Broker, Condition, ConditionStatus, Conditions, Trigger};
+use crate::store::StoreError;
+
+/// Knative's annotation naming a source a Trigger depends on.
+const DEPENDENCY_ANNOTATION: &str = "knative.dev/dependency";
+
+pub(super) struct TriggerStatusController(pub Arc<StatusWriter>);
+
+#[async_trait]
+impl Reconciler for TriggerStatusController {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let store = &self.0.store;
+        let Some(trigger) = store
+            .get::<Trigger>(key.namespace.as_deref(), &key.name)
+            .await?
+        else {
+            return Ok(Requeue::Done);
+        };
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        let broker_name = trigger.spec.broker.as_str();
+        let broker = store.get::<Broker>(Some(namespace), broker_name).await?;
+        let subscriber = resolve_destination(store, &trigger.spec.subscriber, namespace).await?;
+        let sink = dead_letter_sink(
+            store,
+            trigger.spec.delivery.as_ref(),
+            broker_name,
+            broker.as_ref(),
+            namespace,
+        )
+        .await?;
+
+        let mut status = trigger.status.clone().unwrap_or_default();
+        status.subscriber_uri = subscriber.as_ref().ok().cloned();
+        status.dead_letter_sink_uri = sink.uri;
+        let subscriber_resolved = match &subscriber {
+            Ok(_) => Condition::met("SubscriberResolved"),
+            Err(why) => Condition::new(
+                "SubscriberResolved",
+                ConditionStatus::False,
+                "SubscriberResolveFailed",
+                format!("Failed to resolve spec.subscriber: {why}"),
+            ),
+        };
+        // The routing table gives a Trigger a place in its Broker's route once its
+        // subscriber resolves.
+        let routing = (broker.is_some() && subscriber.is_ok()).then(|| {
+            let carried = trigger.status.as_ref().is_some_and(|read| {
+                read.subscriber_uri == status.subscriber_uri
+                    && read.dead_letter_sink_uri == status.dead_letter_sink_uri
+            });
+            self.0.routing(&trigger, carried)
+        });
+        status.set_living_conditions(vec![
+            parent_ready("BrokerReady", broker_name, broker.as_ref()),
+            subscriber_resolved,
+            sink.condition,
+            routed(
+                "SubscriptionReady",
+                routing,
+                (
+                    "SubscriptionNotConfigured",
+                    "subscribed once the Broker exists and spec.subscriber resolves",
+                ),
+            ),
+            dependency_ready(&trigger),
+        ]);
+        self.0.finish(trigger, status, routing).await
+    }
+}
+
+/// Knative holds a Trigger back until the source its `knative.dev/dependency`
+/// annotation names is ready. meshbroker does not track sources, so it reports the
+/// dependency met, and says so when one is named (as Knative reports a feature it
+/// does not support: True, with the reason).
+fn dependency_ready(trigger: &Trigger) -> Condition {
+    let named = trigger
+        .metadata
+        .annotations
+        .as_ref()
+        .is_some_and(|a| a.contains_key(DEPENDENCY_ANNOTATION));
+    if named {
+        Condition::new(
+            "DependencyReady",
+            ConditionStatus::True,
+            "DependencyNotTracked",
+            format!("the {DEPENDENCY_ANNOTATION} annotation is not tracked by meshbroker"),
+        )
+    } else {
+        Condition::met("DependencyReady")
+    }
+}

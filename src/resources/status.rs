@@ -1,0 +1,34 @@
+//! Status shapes more than one kind shares.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{Addressable, Condition, Conditions};
+
+// Broker and Channel publish the same status fields in Knative, so they share one
+// type (and one status controller, src/mesh/controllers/readiness/addressable.rs).
+/// The status of a Broker or Channel: where it takes events, its conditions and its
+/// resolved dead-letter sink.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AddressableStatus {
+    #[serde(default)]
+    pub address: Addressable,
+    #[serde(default)]
+    pub conditions: Vec<Condition>,
+    /// The resolved `spec.delivery.deadLetterSink`; Triggers and Subscriptions
+    /// without a `delivery` of their own dead-letter here.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dead_letter_sink_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+}
+
+impl Conditions for AddressableStatus {
+    fn conditions(&self) -> &[Condition] {
+        &self.conditions
+    }
+    fn conditions_mut(&mut self) -> &mut Vec<Condition> {
+        &mut self.conditions
+    }
+}

@@ -1,0 +1,532 @@
+//! Status as Knative reports it, so kubectl and Knative tooling read it: each
+//! kind's condition types with status, reason and message, `Ready` summarising
+//! them, resolved dead-letter sinks on every kind, and a Channel's `delivery`
+//! serving as the default of its Subscriptions.
+
+use serde_json::{Value, json};
+
+use crate::common::fixtures::*;
+use crate::common::mesh::*;
+use crate::common::sink::Sink;
+use crate::common::{Broker, eventually};
+
+const NAMESPACE: &str = "team-a";
+
+fn channels_in(namespace: &str) -> String {
+    format!("/apis/messaging.knative.dev/v1/namespaces/{namespace}/channels")
+}
+
+fn subscriptions_in(namespace: &str) -> String {
+    format!("/apis/messaging.knative.dev/v1/namespaces/{namespace}/subscriptions")
+}
+
+/// Creates `body` in `collection`; returns the object's path.
+async fn create(broker: &Broker, collection: &str, body: Value) -> String {
+    let reply = broker.admin().create(collection, &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    format!(
+        "{collection}/{}",
+        body["metadata"]["name"].as_str().expect("name")
+    )
+}
+
+fn channel(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel",
+        "metadata": {"name": name}, "spec": spec})
+}
+
+fn subscription(name: &str, channel: &str, spec: Value) -> Value {
+    let mut spec = spec;
+    spec["channel"] =
+        json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "name": channel});
+    json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription",
+        "metadata": {"name": name}, "spec": spec})
+}
+
+fn broker_object(name: &str, spec: Value) -> Value {
+    json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+        "metadata": {"name": name}, "spec": spec})
+}
+
+fn condition<'a>(object: &'a Value, type_: &str) -> &'a Value {
+    object["status"]["conditions"]
+        .as_array()
+        .and_then(|all| all.iter().find(|c| c["type"] == type_))
+        .unwrap_or_else(|| panic!("no {type_} condition: {}", object["status"]))
+}
+
+/// Every one of `types`, and Ready, is True with a transition time; the status
+/// is of the current generation.
+fn assert_all_true(object: &Value, types: &[&str]) {
+    for type_ in types.iter().chain(&["Ready"]) {
+        let condition = condition(object, type_);
+        assert_eq!(condition["status"], "True", "{type_}: {}", object["status"]);
+        assert!(
+            condition["lastTransitionTime"].is_string(),
+            "{type_}: {condition}"
+        );
+    }
+    assert_eq!(
+        object["status"]["observedGeneration"], object["metadata"]["generation"],
+        "{}",
+        object["status"]
+    );
+}
+
+/// The object at `path` once `check` holds for it.
+async fn once(broker: &Broker, path: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+    eventually(&format!("{path}: {what}"), async || {
+        broker.admin().find(path).await.filter(|o| check(o))
+    })
+    .await
+}
+
+fn has(object: &Value, type_: &str, status: &str) -> bool {
+    object["status"]["conditions"]
+        .as_array()
+        .is_some_and(|all| {
+            all.iter()
+                .any(|c| c["type"] == type_ && c["status"] == status)
+        })
+}
+
+#[tokio::test]
+async fn a_ready_trigger_reports_every_knative_trigger_condition_true() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &[NAMESPACE]).await;
+    let sink = Sink::start().await;
+    let dead = Sink::start().await;
+    let trigger = trigger(
+        &broker,
+        NAMESPACE,
+        "orders",
+        json!({"subscriber": {"uri": sink.url}, "delivery": {"deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    assert_all_true(
+        &trigger,
+        &[
+            "BrokerReady",
+            "DependencyReady",
+            "SubscriberResolved",
+            "SubscriptionReady",
+            "DeadLetterSinkResolved",
+        ],
+    );
+    assert_eq!(trigger["status"]["subscriberUri"], json!(sink.url));
+    assert_eq!(trigger["status"]["deadLetterSinkUri"], json!(dead.url));
+}
+
+#[tokio::test]
+async fn a_trigger_whose_broker_is_missing_says_so_and_is_not_ready() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let sink = Sink::start().await;
+    let path = create(
+        &broker,
+        &triggers(NAMESPACE),
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "orphan"},
+            "spec": {"broker": "missing", "subscriber": {"uri": sink.url}}}),
+    )
+    .await;
+    let trigger = once(&broker, &path, "BrokerReady reported", |o| {
+        has(o, "BrokerReady", "False")
+    })
+    .await;
+    let broker_ready = condition(&trigger, "BrokerReady");
+    assert_eq!(broker_ready["reason"], "BrokerDoesNotExist");
+    assert!(
+        broker_ready["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("\"missing\"")),
+        "{broker_ready}"
+    );
+    let summary = condition(&trigger, "Ready");
+    assert_eq!(summary["status"], "False");
+    assert_eq!(
+        summary["reason"], "BrokerDoesNotExist",
+        "Ready names the cause"
+    );
+    assert_eq!(condition(&trigger, "SubscriberResolved")["status"], "True");
+    assert_eq!(
+        condition(&trigger, "SubscriptionReady")["status"],
+        "Unknown",
+        "nothing to subscribe to yet"
+    );
+
+    // Timestamps have whole seconds: let the clock move on, so that a rewritten
+    // time would show.
+    let orphaned = std::time::Instant::now();
+    eventually("the clock to pass a second", async || {
+        (orphaned.elapsed() > std::time::Duration::from_millis(1100)).then_some(())
+    })
+    .await;
+    // The Broker arrives: the Trigger follows it to Ready. Only the conditions
+    // whose status changed get a new lastTransitionTime.
+    create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("missing", json!({})),
+    )
+    .await;
+    let now_ready = ready(&broker, &path).await;
+    assert_all_true(&now_ready, &["BrokerReady", "SubscriptionReady"]);
+    let time = |object: &Value, type_: &str| condition(object, type_)["lastTransitionTime"].clone();
+    assert_eq!(
+        time(&now_ready, "SubscriberResolved"),
+        time(&trigger, "SubscriberResolved"),
+        "still True: its time stays"
+    );
+    assert_ne!(
+        time(&now_ready, "BrokerReady"),
+        time(&trigger, "BrokerReady"),
+        "False to True: a transition"
+    );
+}
+
+#[tokio::test]
+async fn subscription_conditions_follow_knative() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let subscriber = Sink::start().await;
+    let dead = Sink::start().await;
+    create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("orders", json!({})),
+    )
+    .await;
+    let replies = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("replies", json!({})),
+    )
+    .await;
+    let replies_url = ready(&broker, &replies).await["status"]["address"]["url"].clone();
+    let path = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "orders",
+            "orders",
+            json!({"subscriber": {"uri": subscriber.url},
+                "reply": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "replies"}},
+                "delivery": {"deadLetterSink": {"uri": dead.url}}}),
+        ),
+    )
+    .await;
+    let ready_subscription = ready(&broker, &path).await;
+    assert_all_true(
+        &ready_subscription,
+        &[
+            "ReferencesResolved",
+            "ChannelReady",
+            "AddedToChannel",
+            "DeadLetterSinkResolved",
+        ],
+    );
+    let physical = &ready_subscription["status"]["physicalSubscription"];
+    assert_eq!(physical["subscriberUri"], json!(subscriber.url));
+    assert_eq!(
+        physical["replyUri"], replies_url,
+        "a reply to a Broker goes to its address"
+    );
+    assert_eq!(physical["deadLetterSinkUri"], json!(dead.url));
+
+    let dangling = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "dangling",
+            "nowhere",
+            json!({"subscriber": {"uri": subscriber.url}}),
+        ),
+    )
+    .await;
+    let dangling = once(&broker, &dangling, "ChannelReady reported", |o| {
+        has(o, "ChannelReady", "False")
+    })
+    .await;
+    assert_eq!(
+        condition(&dangling, "ChannelReady")["reason"],
+        "ChannelDoesNotExist"
+    );
+    let references = condition(&dangling, "ReferencesResolved");
+    assert_eq!(references["status"], "Unknown");
+    assert_eq!(references["reason"], "ChannelReferenceFailed");
+    assert_eq!(condition(&dangling, "AddedToChannel")["status"], "Unknown");
+    assert_eq!(condition(&dangling, "Ready")["status"], "False");
+
+    let unresolved = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "unresolved",
+            "orders",
+            json!({"subscriber": {"uri": subscriber.url},
+                "reply": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}),
+        ),
+    )
+    .await;
+    let unresolved = once(&broker, &unresolved, "ReferencesResolved reported", |o| {
+        has(o, "ReferencesResolved", "False")
+    })
+    .await;
+    assert_eq!(
+        condition(&unresolved, "ReferencesResolved")["reason"],
+        "ReplyResolveFailed"
+    );
+    assert_eq!(condition(&unresolved, "Ready")["status"], "False");
+    assert!(unresolved["status"]["physicalSubscription"]["replyUri"].is_null());
+}
+
+#[tokio::test]
+async fn broker_and_channel_conditions_follow_knative() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let dead = Sink::start().await;
+    let delivery = json!({"delivery": {"deadLetterSink": {"uri": dead.url}}});
+    let mesh_broker = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("b", delivery.clone()),
+    )
+    .await;
+    let mesh_broker = ready(&broker, &mesh_broker).await;
+    assert_all_true(
+        &mesh_broker,
+        &[
+            "Addressable",
+            "IngressReady",
+            "TriggerChannelReady",
+            "FilterReady",
+            "DeadLetterSinkResolved",
+        ],
+    );
+    assert!(mesh_broker["status"]["address"]["url"].is_string());
+
+    let served = create(&broker, &channels_in(NAMESPACE), channel("c", delivery)).await;
+    let served = ready(&broker, &served).await;
+    assert_all_true(
+        &served,
+        &[
+            "Addressable",
+            "BackingChannelReady",
+            "DeadLetterSinkResolved",
+        ],
+    );
+
+    let kafka = json!({"channelTemplate": {"apiVersion": "messaging.knative.dev/v1beta1", "kind": "KafkaChannel"}});
+    let unserved = create(&broker, &channels_in(NAMESPACE), channel("k", kafka)).await;
+    let unserved = once(&broker, &unserved, "BackingChannelReady reported", |o| {
+        has(o, "BackingChannelReady", "False")
+    })
+    .await;
+    let backing = condition(&unserved, "BackingChannelReady");
+    assert_eq!(backing["reason"], "UnsupportedChannel");
+    assert!(
+        backing["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("KafkaChannel")),
+        "{backing}"
+    );
+    assert_eq!(condition(&unserved, "Addressable")["status"], "False");
+    assert_eq!(
+        condition(&unserved, "Ready")["reason"],
+        "UnsupportedChannel"
+    );
+
+    let unresolvable = json!({"delivery": {"deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}});
+    let lost = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("lost", unresolvable),
+    )
+    .await;
+    let lost = once(&broker, &lost, "DeadLetterSinkResolved reported", |o| {
+        has(o, "DeadLetterSinkResolved", "False")
+    })
+    .await;
+    assert_eq!(
+        condition(&lost, "DeadLetterSinkResolved")["reason"],
+        "DeadLetterSinkResolveFailed"
+    );
+    assert_eq!(condition(&lost, "Ready")["status"], "False");
+    assert!(lost["status"]["deadLetterSinkUri"].is_null());
+}
+
+#[tokio::test]
+async fn each_kind_shows_its_resolved_dead_letter_sink_uri() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let subscriber = Sink::start().await;
+    let broker_dead = Sink::start().await;
+    let own_dead = Sink::start().await;
+    let parent = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object(
+            "b",
+            json!({"delivery": {"deadLetterSink": {"uri": broker_dead.url}}}),
+        ),
+    )
+    .await;
+    let parent = ready(&broker, &parent).await;
+    assert_eq!(
+        parent["status"]["deadLetterSinkUri"],
+        json!(broker_dead.url)
+    );
+    let broker_address = parent["status"]["address"]["url"].clone();
+
+    // A Trigger without delivery of its own dead-letters where its Broker does.
+    let inheriting = create(
+        &broker,
+        &triggers(NAMESPACE),
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"},
+            "spec": {"broker": "b", "subscriber": {"uri": subscriber.url}}}),
+    )
+    .await;
+    let inheriting = ready(&broker, &inheriting).await;
+    assert_eq!(
+        inheriting["status"]["deadLetterSinkUri"],
+        json!(broker_dead.url)
+    );
+
+    // A Channel's sink given as a reference resolves to the referenced address.
+    let to_broker = json!({"delivery": {"deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"}}}});
+    let orders = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("orders", to_broker),
+    )
+    .await;
+    let orders = ready(&broker, &orders).await;
+    assert_eq!(orders["status"]["deadLetterSinkUri"], broker_address);
+
+    let plain = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "plain",
+            "orders",
+            json!({"subscriber": {"uri": subscriber.url}}),
+        ),
+    )
+    .await;
+    let plain = ready(&broker, &plain).await;
+    assert_eq!(
+        plain["status"]["physicalSubscription"]["deadLetterSinkUri"], broker_address,
+        "the Channel's sink"
+    );
+    let own = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "own",
+            "orders",
+            json!({"subscriber": {"uri": subscriber.url}, "delivery": {"deadLetterSink": {"uri": own_dead.url}}}),
+        ),
+    )
+    .await;
+    let own = ready(&broker, &own).await;
+    assert_eq!(
+        own["status"]["physicalSubscription"]["deadLetterSinkUri"],
+        json!(own_dead.url)
+    );
+}
+
+#[tokio::test]
+async fn a_subscription_without_delivery_uses_its_channels_delivery() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let failing = Sink::start().await;
+    failing.answer(&[500], "down");
+    let channel_dead = Sink::start().await;
+    let own_failing = Sink::start().await;
+    own_failing.answer(&[500], "down too");
+    let own_dead = Sink::start().await;
+    let orders = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel(
+            "orders",
+            json!({"delivery": {"retry": 2, "backoffPolicy": "linear", "backoffDelay": "PT0.01S",
+                "deadLetterSink": {"uri": channel_dead.url}}}),
+        ),
+    )
+    .await;
+    ready(&broker, &orders).await;
+    let defaulted = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "defaulted",
+            "orders",
+            json!({"subscriber": {"uri": failing.url}}),
+        ),
+    )
+    .await;
+    ready(&broker, &defaulted).await;
+    // Its own delivery replaces the Channel's entirely: one retry, its own sink.
+    let own = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "own",
+            "orders",
+            json!({"subscriber": {"uri": own_failing.url},
+                "delivery": {"retry": 1, "backoffDelay": "PT0.01S", "deadLetterSink": {"uri": own_dead.url}}}),
+        ),
+    )
+    .await;
+    ready(&broker, &own).await;
+
+    let token = namespace_token(&broker, NAMESPACE, "sender").await;
+    let path = format!("/channels/{NAMESPACE}/orders");
+    let accepted = eventually("the namespace token to be known", async || {
+        let reply = post(
+            &broker,
+            &path,
+            &token,
+            &binary("doomed", "order.created"),
+            "{}",
+        )
+        .await;
+        (reply.status != 401).then_some(reply)
+    })
+    .await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+
+    let letters = channel_dead.wait_for(1).await;
+    assert_eq!(
+        failing.count(),
+        3,
+        "the first attempt and the Channel's two retries"
+    );
+    let letter = &letters[0];
+    assert_eq!(letter.header("ce-id"), Some("doomed"));
+    assert_eq!(
+        letter.header("ce-knativeerrordest"),
+        Some(failing.url.as_str())
+    );
+    assert_eq!(letter.header("ce-knativeerrorcode"), Some("500"));
+    assert!(letter.header("ce-knativeerrordata").is_some());
+
+    let own_letters = own_dead.wait_for(1).await;
+    assert_eq!(
+        own_failing.count(),
+        2,
+        "the first attempt and its own one retry"
+    );
+    assert_eq!(
+        own_letters[0].header("ce-knativeerrordest"),
+        Some(own_failing.url.as_str())
+    );
+    assert!(
+        channel_dead
+            .received()
+            .iter()
+            .all(|l| l.header("ce-knativeerrordest") == Some(failing.url.as_str())),
+        "the Channel's sink took none of the Subscription with its own delivery"
+    );
+}
