@@ -46,7 +46,23 @@ async fn a_namespace_that_did_not_provision_the_application_receives_nothing() {
         broker.admin().create(&subscriptions(), &rogue).await.status,
         201
     );
-    ready(&broker, &format!("{}/rogue", subscriptions())).await;
+    // Its status says so rather than claiming it is added to the Channel.
+    let path = format!("{}/rogue", subscriptions());
+    let added = eventually("the rogue Subscription's AddedToChannel", async || {
+        let object = broker.admin().find(&path).await?;
+        let conditions = object["status"]["conditions"].as_array()?.clone();
+        conditions
+            .into_iter()
+            .find(|c| c["type"] == "AddedToChannel" && c["status"] == "False")
+    })
+    .await;
+    assert_eq!(added["reason"], "NotRoutable", "{added}");
+    assert!(
+        added["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("team-b")),
+        "{added}"
+    );
     for i in 0..5 {
         assert_eq!(
             send_order(&broker, &token, &format!("o{i}")).await.status,

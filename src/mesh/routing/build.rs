@@ -93,7 +93,8 @@ impl Builder {
         }
         let mut used = HashSet::new();
         let brokers = self.brokers(inputs, &mut used);
-        let channels = self.channels(inputs, &brokers, &mut used);
+        let mut unrouted = HashMap::new();
+        let channels = self.channels(inputs, &brokers, &mut used, &mut unrouted);
         let applications = self.applications(inputs, |channel| {
             let (namespace, name) = name_of(&channel.metadata);
             let route = channels.get(&(namespace, name))?;
@@ -107,6 +108,7 @@ impl Builder {
             applications,
             brokers,
             channels,
+            unrouted,
         }
     }
 
@@ -208,6 +210,7 @@ impl Builder {
         inputs: &Inputs,
         brokers: &HashMap<(String, String), Arc<BrokerRoute>>,
         used: &mut HashSet<String>,
+        unrouted: &mut HashMap<(String, String), String>,
     ) -> HashMap<(String, String), Arc<ChannelRoute>> {
         // An Application's events reach a namespace only while an instance of it
         // lives there: enforced here, not just by the wiring.
@@ -247,12 +250,18 @@ impl Builder {
                     if let Some(application) = application.filter(|_| wired_by_meshbroker)
                         && !provisioned.contains(&(application.as_str(), broker_ns.as_str()))
                     {
-                        tracing::debug!(subscription = %format!("{sub_ns}/{sub_name}"), "no instance of the Application in the target namespace; not routed");
+                        unrouted.insert(
+                            (sub_ns, sub_name),
+                            format!("no live instance of Application {application} in namespace {broker_ns}: its events reach only namespaces that provisioned it"),
+                        );
                         continue;
                     }
                     // Only what meshbroker wires crosses namespaces.
                     if !wired_by_meshbroker && broker_ns != sub_ns {
-                        tracing::debug!(subscription = %format!("{sub_ns}/{sub_name}"), broker_namespace = %broker_ns, "a Subscription delivers only into its own namespace; not routed");
+                        unrouted.insert(
+                            (sub_ns.clone(), sub_name),
+                            format!("a Subscription of namespace {sub_ns} delivers only into its own namespace, not into {broker_ns}"),
+                        );
                         continue;
                     }
                     if let Some(broker) = brokers.get(&(broker_ns, reference.name.clone())) {

@@ -13,6 +13,10 @@ pub struct RoutingTable {
     pub brokers: HashMap<(String, String), Arc<BrokerRoute>>,
     /// By (namespace, name).
     pub channels: HashMap<(String, String), Arc<ChannelRoute>>,
+    /// Subscriptions the table deliberately does not carry, by (namespace,
+    /// name), with why: their status must not claim they are added to their
+    /// Channel.
+    pub unrouted: HashMap<(String, String), String>,
 }
 
 pub type Schemas = HashMap<(String, String), Arc<jsonschema::Validator>>;
@@ -57,6 +61,12 @@ pub struct BrokerRoute {
 impl RoutingTable {
     pub fn broker(&self, namespace: &str, name: &str) -> Option<&Arc<BrokerRoute>> {
         self.brokers.get(&(namespace.to_string(), name.to_string()))
+    }
+
+    pub fn why_unrouted(&self, namespace: &str, name: &str) -> Option<&str> {
+        self.unrouted
+            .get(&(namespace.to_string(), name.to_string()))
+            .map(String::as_str)
     }
 
     pub fn channel(&self, namespace: &str, name: &str) -> Option<&Arc<ChannelRoute>> {

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::addressable::Served;
 use super::conditions::{DEAD_LETTER_SINK_RESOLVE_FAILED, dead_letter_sink, parent_ready, routed};
-use super::writer::StatusWriter;
+use super::writer::{Routing, StatusWriter};
 use crate::mesh::controllers::resolve::resolve_destination;
 use crate::mesh::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{
@@ -94,10 +94,12 @@ impl Reconciler for SubscriptionStatusController {
                 .is_some_and(|read| read.physical_subscription == status.physical_subscription);
             self.0.routing(&subscription, carried)
         });
-        status.set_living_conditions(vec![
-            parent_ready("ChannelReady", channel_name, channel.as_ref()),
-            references,
-            routed(
+        let added = match (routing, self.0.why_unrouted(&subscription)) {
+            // The table, built from this very object, chose not to carry it.
+            (Some(Routing::Routed), Some(why)) => {
+                Condition::new("AddedToChannel", ConditionStatus::False, "NotRoutable", why)
+            }
+            _ => routed(
                 "AddedToChannel",
                 routing,
                 (
@@ -105,6 +107,11 @@ impl Reconciler for SubscriptionStatusController {
                     "added once the Channel exists, is served and spec.subscriber resolves",
                 ),
             ),
+        };
+        status.set_living_conditions(vec![
+            parent_ready("ChannelReady", channel_name, channel.as_ref()),
+            references,
+            added,
             sink.condition,
         ]);
         self.0.finish(subscription, status, routing).await

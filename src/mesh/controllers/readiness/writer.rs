@@ -51,6 +51,16 @@ pub(super) struct StatusWriter {
 }
 
 impl StatusWriter {
+    /// Why the routing table of the moment leaves `subscription` out on purpose.
+    pub fn why_unrouted(&self, subscription: &crate::resources::Subscription) -> Option<String> {
+        let router = self.settings.dataplane.as_ref()?;
+        let meta = &subscription.metadata;
+        router
+            .table()
+            .why_unrouted(meta.namespace.as_deref()?, meta.name.as_deref()?)
+            .map(str::to_string)
+    }
+
     /// Whether the table routes `object` as read. `carried`: the object as read
     /// already holds the status fields routing uses (resolved URIs), so a table
     /// built from its revision routes it as it is. An object already Ready for
