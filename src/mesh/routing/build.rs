@@ -15,7 +15,7 @@ use crate::mesh::dispatch::{
 use crate::mesh::filter::{Filter, TriggerIndex};
 use crate::resources::{
     Application, Broker, Channel, Conditions, DeliveryFormat, DeliverySpec, Destination,
-    ServiceInstance, Subscription, Trigger, labels,
+    ServiceInstance, Subscription, Trigger,
 };
 
 /// Everything a build reads, listed from the store in one go.
@@ -220,17 +220,23 @@ impl Builder {
             .filter(|i| i.is_live())
             .map(|i| (i.spec.application.as_str(), i.spec.namespace.as_str()))
             .collect();
+        let applications: HashSet<&str> = inputs
+            .applications
+            .iter()
+            .filter_map(|a| a.metadata.name.as_deref())
+            .collect();
         let mut routes = HashMap::new();
         for channel in &inputs.channels {
             if channel.spec.unsupported_reason().is_some() {
                 continue;
             }
             let (namespace, name) = name_of(&channel.metadata);
-            let application = channel
-                .metadata
-                .labels
-                .as_ref()
-                .and_then(|l| l.get(labels::APPLICATION_NAME));
+            // An Application's Channel is the one named after it in the
+            // integration namespace (as the Application's route finds it), not
+            // whatever carries its label.
+            let application = (namespace == self.integration_namespace
+                && applications.contains(name.as_str()))
+            .then_some(&name);
             let mut subscribers = Vec::new();
             for subscription in &inputs.subscriptions {
                 let (sub_ns, sub_name) = name_of(&subscription.metadata);
@@ -245,9 +251,8 @@ impl Builder {
                         .namespace
                         .clone()
                         .unwrap_or_else(|| sub_ns.clone());
-                    let wired_by_meshbroker =
-                        application.is_some() && namespace == self.integration_namespace;
-                    if let Some(application) = application.filter(|_| wired_by_meshbroker)
+                    let wired_by_meshbroker = application.is_some();
+                    if let Some(application) = application
                         && !provisioned.contains(&(application.as_str(), broker_ns.as_str()))
                     {
                         unrouted.insert(
