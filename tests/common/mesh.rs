@@ -80,6 +80,16 @@ pub async fn post(
     reply
 }
 
+/// Sends a note.taken event with id `id` once the broker knows `token` (its
+/// token cache follows the store, so a token just issued takes a moment).
+pub async fn post_when_token_known(broker: &Broker, path: &str, token: &str, id: &str) {
+    eventually("the token to be known", async || {
+        let reply = post(broker, path, token, &binary(id, "note.taken"), "{}").await;
+        (reply.status == 202).then_some(())
+    })
+    .await;
+}
+
 /// An order.created v1 event (its payload satisfies the example's schema).
 pub async fn send_order(broker: &Broker, token: &str, id: &str) -> Reply {
     let mut headers = binary(id, "order.created");

@@ -178,14 +178,6 @@ fn default_broker_ref() -> serde_json::Value {
     json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"})
 }
 
-async fn post_when_token_known(broker: &Broker, path: &str, token: &str, id: &str) {
-    eventually("the namespace token to be known", async || {
-        let reply = post(broker, path, token, &binary(id, "note.taken"), "{}").await;
-        (reply.status == 202).then_some(())
-    })
-    .await;
-}
-
 #[tokio::test]
 async fn a_subscription_sends_its_subscribers_replies_to_spec_reply() {
     let broker = Broker::start().await;

@@ -76,20 +76,7 @@ async fn deleting_an_access_token_or_its_namespace_revokes_it_at_once() {
     let broker = Broker::start().await;
     provisioned(&broker, &["team-a"]).await;
     let token = namespace_token(&broker, "team-a", "sender").await;
-    eventually("the namespace token to work", async || {
-        (post(
-            &broker,
-            "/team-a/default",
-            &token,
-            &binary("early", "note.taken"),
-            "{}",
-        )
-        .await
-        .status
-            == 202)
-            .then_some(())
-    })
-    .await;
+    post_when_token_known(&broker, "/team-a/default", &token, "early").await;
     let reply = broker
         .admin()
         .delete(&format!("{}/sender", access_tokens("team-a")))
@@ -98,20 +85,7 @@ async fn deleting_an_access_token_or_its_namespace_revokes_it_at_once() {
     refused_at_once(&broker, "/team-a/default", &token, "deleted AccessToken").await;
 
     let other = namespace_token(&broker, "team-a", "other").await;
-    eventually("the second token to work", async || {
-        (post(
-            &broker,
-            "/team-a/default",
-            &other,
-            &binary("early", "note.taken"),
-            "{}",
-        )
-        .await
-        .status
-            == 202)
-            .then_some(())
-    })
-    .await;
+    post_when_token_known(&broker, "/team-a/default", &other, "early").await;
     let reply = broker.admin().delete(&format!("{NAMESPACES}/team-a")).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     refused_at_once(
