@@ -1,7 +1,9 @@
 //! The two error families of CESQL: [`ParseError`] (the expression text is
-//! not valid CESQL; nothing can be evaluated) and [`EvalError`] (something
-//! went wrong while evaluating against one event; the evaluation still
-//! produced a value, and the error is reported next to it).
+//! not valid CESQL, or is over a size limit; nothing can be evaluated) and
+//! [`EvalError`] (something went wrong while evaluating against one event;
+//! the evaluation still produced a value, and the error is reported next to
+//! it). [`LimitExceeded`] is the one evaluation error the spec does not define:
+//! the evaluation went over a bound of the `limits` module.
 
 use std::fmt;
 use std::sync::Arc;
@@ -73,8 +75,12 @@ pub enum ParseErrorKind {
         expected: &'static str,
         found: String,
     },
-    #[error("expression is nested more than {0} levels deep")]
+    #[error("expression is nested more than {0} levels deep (the limit)")]
     TooDeep(usize),
+    #[error("expression is {length} bytes long; the limit is {limit} bytes")]
+    TooLong { length: usize, limit: usize },
+    #[error("expression has more than {0} operands, operators and function calls (the limit)")]
+    TooManyNodes(usize),
 }
 
 /// The kind of an [`EvalError`], named after the error types of spec 3.3.
@@ -85,6 +91,8 @@ pub enum ErrorKind {
     MissingAttribute,
     MissingFunction,
     FunctionEvaluation,
+    /// Not a spec error type: the evaluation went over one of our limits.
+    Limit,
 }
 
 impl ErrorKind {
@@ -96,6 +104,7 @@ impl ErrorKind {
             ErrorKind::MissingAttribute => "missing_attribute",
             ErrorKind::MissingFunction => "missing_function",
             ErrorKind::FunctionEvaluation => "function_evaluation",
+            ErrorKind::Limit => "limit",
         }
     }
 }
@@ -133,6 +142,8 @@ pub enum EvalError {
         function: &'static str,
         reason: &'static str,
     },
+    #[error(transparent)]
+    Limit(#[from] LimitExceeded),
 }
 
 impl EvalError {
@@ -143,6 +154,34 @@ impl EvalError {
             EvalError::DivisionByZero { .. } | EvalError::Overflow { .. } => ErrorKind::Math,
             EvalError::MissingFunction { .. } => ErrorKind::MissingFunction,
             EvalError::FunctionEvaluation { .. } => ErrorKind::FunctionEvaluation,
+            EvalError::Limit(_) => ErrorKind::Limit,
+        }
+    }
+}
+
+/// An evaluation stopped because it would have gone over a limit of the
+/// `limits` module. The expression does not match the event; unlike the
+/// spec's errors this says nothing about the event's content, only that
+/// deciding would cost more than meshbroker allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LimitExceeded {
+    #[error("{function} would build a string of more than {limit} bytes (the limit)")]
+    StringLength {
+        function: &'static str,
+        limit: usize,
+    },
+    #[error("the evaluation needs more than {limit} units of work (the limit)")]
+    Work { limit: u64 },
+}
+
+impl LimitExceeded {
+    /// A stable snake_case name of the limit, suitable for log fields and
+    /// metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LimitExceeded::StringLength { .. } => "string_length",
+            LimitExceeded::Work { .. } => "work",
         }
     }
 }

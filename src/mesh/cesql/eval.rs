@@ -21,23 +21,43 @@
 //! Strings are passed around as `Cow`s borrowed from the expression or the
 //! event; a filter such as `type = 'x' AND source LIKE 'https://%'`
 //! evaluates without allocating.
+//!
+//! Work on strings (comparing, matching, counting, parsing, building) is
+//! charged to a [`Budget`] before or while it is done; running out is a
+//! [`LimitExceeded`] error, and rule 2 then unwinds the rest of the
+//! evaluation without doing more work (see the `limits` module).
 
 use std::cmp::Ordering;
 
 use super::Attributes;
 use super::ast::{Arithmetic, BinaryOp, Callee, Comparison, Expr, LogicalOp};
 use super::cast;
-use super::error::EvalError;
+use super::error::{EvalError, LimitExceeded};
+use super::limits::{Budget, MAX_WORK};
 use super::value::{Type, ValueRef};
 
 pub(super) struct Evaluator<'a, 'e, E: ?Sized> {
     event: &'a E,
     errors: &'e mut Vec<EvalError>,
+    budget: Budget,
+    /// The budget ran out (and that was reported): no more string work.
+    exhausted: bool,
 }
 
 impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
     pub(super) fn new(event: &'a E, errors: &'e mut Vec<EvalError>) -> Self {
-        Evaluator { event, errors }
+        Evaluator {
+            event,
+            errors,
+            budget: Budget::new(MAX_WORK),
+            exhausted: false,
+        }
+    }
+
+    /// Units of string work spent so far.
+    #[cfg(test)]
+    pub(super) fn work_used(&self) -> u64 {
+        self.budget.used()
     }
 
     pub(super) fn eval(&mut self, expr: &'a Expr) -> ValueRef<'a> {
@@ -66,7 +86,17 @@ impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
             Expr::Logical { op, left, right } => ValueRef::Boolean(self.logical(*op, left, right)),
             Expr::Binary { op, left, right } => self.binary(*op, left, right),
             Expr::Like { operand, pattern } => match self.operand(operand) {
-                Some(value) => ValueRef::Boolean(pattern.matches(&cast::to_string(value))),
+                Some(value) if !self.exhausted => {
+                    let text = cast::to_string(value);
+                    match pattern.matches(&text, &mut self.budget) {
+                        Ok(matched) => ValueRef::Boolean(matched),
+                        Err(limit) => {
+                            self.run_out(limit);
+                            Type::Boolean.zero()
+                        }
+                    }
+                }
+                Some(_) => Type::Boolean.zero(),
                 None => Type::Boolean.zero(),
             },
             Expr::In { operand, set } => ValueRef::Boolean(self.is_in(operand, set)),
@@ -98,12 +128,49 @@ impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
         self.errors.push(error);
     }
 
+    /// Takes `units` of string work from the budget; `None` once it is
+    /// spent (reported the first time).
+    pub(super) fn charge(&mut self, units: usize) -> Option<()> {
+        if self.exhausted {
+            return None;
+        }
+        match self.budget.spend(units) {
+            Ok(()) => Some(()),
+            Err(limit) => {
+                self.run_out(limit);
+                None
+            }
+        }
+    }
+
+    fn run_out(&mut self, limit: LimitExceeded) {
+        self.exhausted = true;
+        self.report(limit.into());
+    }
+
+    /// Charges parsing `value` as a number: linear in a string's length
+    /// (`'000…01'` is a valid Integer).
+    pub(super) fn charge_parse(&mut self, value: &ValueRef<'_>) -> Option<()> {
+        match value {
+            ValueRef::String(s) => self.charge(s.len()),
+            ValueRef::Integer(_) | ValueRef::Boolean(_) => Some(()),
+        }
+    }
+
     /// Implicit cast to Integer; `0` and a cast error if impossible.
     pub(super) fn integer(&mut self, value: ValueRef<'_>) -> i32 {
+        if self.charge_parse(&value).is_none() {
+            return 0;
+        }
         cast::to_integer(value).unwrap_or_else(|e| {
             self.report(e);
             0
         })
+    }
+
+    /// String equality, charged by the bytes it may compare.
+    fn same_string(&mut self, left: &str, right: &str) -> bool {
+        self.charge(left.len().min(right.len())).is_some() && left == right
     }
 
     /// Implicit cast to Boolean; `false` and a cast error if impossible.
@@ -168,7 +235,7 @@ impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
     /// `'TRUE' = true` holds but `true = 'TRUE'` does not.
     fn equal(&mut self, left: ValueRef<'a>, right: ValueRef<'a>) -> bool {
         match right {
-            ValueRef::String(right) => cast::to_string(left) == right,
+            ValueRef::String(right) => self.same_string(&cast::to_string(left), &right),
             ValueRef::Integer(right) => self.integer(left) == right,
             ValueRef::Boolean(right) => self.boolean(left) == right,
         }
@@ -187,7 +254,7 @@ impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
                 return false;
             };
             let found = match &needle {
-                ValueRef::String(needle) => cast::to_string(element) == *needle,
+                ValueRef::String(needle) => self.same_string(&cast::to_string(element), needle),
                 ValueRef::Integer(needle) => self.integer(element) == *needle,
                 ValueRef::Boolean(needle) => self.boolean(element) == *needle,
             };

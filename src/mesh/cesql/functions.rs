@@ -7,14 +7,19 @@
 //! offered by the Go SDK that Knative filters are written against).
 //!
 //! String positions and lengths count Unicode scalar values, never bytes.
+//!
+//! Every function's string work is charged to the evaluation's budget (each
+//! is linear in the strings it reads and builds), and no function builds a
+//! string longer than `MAX_STRING_BYTES`: see the `limits` module.
 
 use std::borrow::Cow;
 
 use super::Attributes;
 use super::ast::Expr;
 use super::cast;
-use super::error::EvalError;
+use super::error::{EvalError, LimitExceeded};
 use super::eval::Evaluator;
+use super::limits::MAX_STRING_BYTES;
 use super::value::{Type, ValueRef};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -106,18 +111,30 @@ impl<'a, E: Attributes + ?Sized> Evaluator<'a, '_, E> {
         let value = match (builtin, args) {
             (B::Length, [x]) => {
                 let s = self.string_arg(x)?;
+                self.charge(s.len())?;
                 ValueRef::Integer(i32::try_from(s.chars().count()).unwrap_or(i32::MAX))
             }
-            (B::Concat, parts) => ValueRef::String(self.join(None, parts)?),
+            (B::Concat, parts) => ValueRef::String(self.join(builtin, None, parts)?),
             (B::ConcatWs, [delimiter, parts @ ..]) => {
                 let delimiter = self.string_arg(delimiter)?;
-                ValueRef::String(self.join(Some(&delimiter), parts)?)
+                ValueRef::String(self.join(builtin, Some(&delimiter), parts)?)
             }
-            (B::Lower, [x]) => ValueRef::String(lower(self.string_arg(x)?)),
-            (B::Upper, [x]) => ValueRef::String(upper(self.string_arg(x)?)),
-            (B::Trim, [x]) => ValueRef::String(trim(self.string_arg(x)?)),
+            (B::Lower, [x]) => {
+                let s = self.string_arg(x)?;
+                ValueRef::String(self.case_mapped(builtin, s, lower)?)
+            }
+            (B::Upper, [x]) => {
+                let s = self.string_arg(x)?;
+                ValueRef::String(self.case_mapped(builtin, s, upper)?)
+            }
+            (B::Trim, [x]) => {
+                let s = self.string_arg(x)?;
+                self.charge(s.len())?;
+                ValueRef::String(trim(s))
+            }
             (B::Left | B::Right, [x, count]) => {
                 let s = self.string_arg(x)?;
+                self.charge(s.len())?;
                 let count = self.integer_arg(count)?;
                 let result = if builtin == B::Left {
                     left(s, count)
@@ -128,11 +145,13 @@ impl<'a, E: Attributes + ?Sized> Evaluator<'a, '_, E> {
             }
             (B::Substring, [x, position]) => {
                 let s = self.string_arg(x)?;
+                self.charge(s.len())?;
                 let position = self.integer_arg(position)?;
                 ValueRef::String(self.function_result(builtin, substring(s, position, None)))
             }
             (B::Substring, [x, position, length]) => {
                 let s = self.string_arg(x)?;
+                self.charge(s.len())?;
                 let position = self.integer_arg(position)?;
                 let length = self.integer_arg(length)?;
                 let result = substring(s, position, Some(length));
@@ -148,6 +167,7 @@ impl<'a, E: Attributes + ?Sized> Evaluator<'a, '_, E> {
             }
             (B::Int, [x]) => {
                 let x = self.operand(x)?;
+                self.charge_parse(&x)?;
                 ValueRef::Integer(cast::to_integer(x).unwrap_or_else(|e| {
                     self.report(e);
                     0
@@ -165,7 +185,9 @@ impl<'a, E: Attributes + ?Sized> Evaluator<'a, '_, E> {
                 ValueRef::Boolean(cast::parse_boolean(&self.string_arg(x)?).is_some())
             }
             (B::IsInt, [x]) => {
-                ValueRef::Boolean(cast::parse_integer(&self.string_arg(x)?).is_some())
+                let s = self.string_arg(x)?;
+                self.charge(s.len())?;
+                ValueRef::Boolean(cast::parse_integer(&s).is_some())
             }
             // `resolve` only hands out builtins with a matching arity; this arm
             // keeps a future table/match mismatch from panicking.
@@ -189,7 +211,14 @@ impl<'a, E: Attributes + ?Sized> Evaluator<'a, '_, E> {
         Some(self.integer(value))
     }
 
-    fn join(&mut self, delimiter: Option<&str>, parts: &'a [Expr]) -> Option<Cow<'a, str>> {
+    /// `CONCAT` and `CONCAT_WS`: refused before the result would outgrow
+    /// `MAX_STRING_BYTES`, so it never does.
+    fn join(
+        &mut self,
+        builtin: Builtin,
+        delimiter: Option<&str>,
+        parts: &'a [Expr],
+    ) -> Option<Cow<'a, str>> {
         // A single part is returned as is, without copying.
         if let [only] = parts {
             return self.string_arg(only);
@@ -197,12 +226,51 @@ impl<'a, E: Attributes + ?Sized> Evaluator<'a, '_, E> {
         let mut joined = String::new();
         for (i, part) in parts.iter().enumerate() {
             let part = self.string_arg(part)?;
-            if i > 0 {
-                joined.push_str(delimiter.unwrap_or_default());
-            }
+            let delimiter = if i > 0 {
+                delimiter.unwrap_or_default()
+            } else {
+                ""
+            };
+            let added = delimiter.len().saturating_add(part.len());
+            self.fits(builtin, joined.len().saturating_add(added))?;
+            self.charge(added)?;
+            joined.push_str(delimiter);
             joined.push_str(&part);
         }
         Some(Cow::Owned(joined))
+    }
+
+    /// `UPPER` and `LOWER`: the mapping may grow a string (up to three times,
+    /// in bytes), so the result is checked once built.
+    fn case_mapped(
+        &mut self,
+        builtin: Builtin,
+        s: Cow<'a, str>,
+        map: impl FnOnce(Cow<'a, str>) -> Cow<'a, str>,
+    ) -> Option<Cow<'a, str>> {
+        self.charge(s.len())?;
+        let mapped = map(s);
+        if let Cow::Owned(built) = &mapped {
+            self.fits(builtin, built.len())?;
+            self.charge(built.len())?;
+        }
+        Some(mapped)
+    }
+
+    /// `None`, with the error reported, if `builtin` would build a string of
+    /// `length` bytes, over `MAX_STRING_BYTES`.
+    fn fits(&mut self, builtin: Builtin, length: usize) -> Option<()> {
+        if length <= MAX_STRING_BYTES {
+            return Some(());
+        }
+        self.report(
+            LimitExceeded::StringLength {
+                function: builtin.name(),
+                limit: MAX_STRING_BYTES,
+            }
+            .into(),
+        );
+        None
     }
 
     fn function_result(&mut self, builtin: Builtin, result: StringResult<'a>) -> Cow<'a, str> {

@@ -25,10 +25,15 @@
 //! if the value is Boolean `true` *and* no error occurred, which is what
 //! [`Expression::matches`] checks (spec 1.2).
 //!
-//! Files: `lexer` and `parser` turn text into the `ast`; `like` compiles LIKE
-//! patterns; `eval` walks the tree using `cast` for implicit conversions and
-//! `functions` for built-ins; `value` and `error` hold the public types;
-//! `json` adapts JSON events.
+//! Every expression's cost is bounded ([`limits`]): one too large is refused
+//! by [`Expression::parse`], and an evaluation that would do too much work or
+//! build too large a string stops with a [`LimitExceeded`] error, which
+//! [`Expression::try_matches`] tells apart from a plain non-match.
+//!
+//! Files: `limits` holds every bound; `lexer` and `parser` turn text into the
+//! `ast`; `like` compiles LIKE patterns; `eval` walks the tree using `cast`
+//! for implicit conversions and `functions` for built-ins; `value` and `error`
+//! hold the public types; `json` adapts JSON events.
 
 mod ast;
 mod cast;
@@ -38,6 +43,7 @@ mod functions;
 mod json;
 mod lexer;
 mod like;
+pub mod limits;
 mod parser;
 mod value;
 
@@ -47,7 +53,7 @@ mod tests;
 use std::fmt;
 use std::str::FromStr;
 
-pub use error::{ErrorKind, EvalError, ParseError, ParseErrorKind};
+pub use error::{ErrorKind, EvalError, LimitExceeded, ParseError, ParseErrorKind};
 pub use value::{Type, Value, ValueRef};
 
 /// Read access to the context attributes (and extensions) of an event.
@@ -99,7 +105,9 @@ impl Evaluation {
 }
 
 impl Expression {
-    /// Parses and compiles `source`.
+    /// Parses and compiles `source`; refuses it if it is over a size limit
+    /// ([`limits::MAX_SOURCE_BYTES`], [`limits::MAX_NESTING`],
+    /// [`limits::MAX_TREE_DEPTH`], [`limits::MAX_NODES`]).
     pub fn parse(source: &str) -> Result<Self, ParseError> {
         Ok(Expression {
             source: source.into(),
@@ -125,9 +133,23 @@ impl Expression {
     /// is Boolean `true` and no error occurred. Allocates nothing unless an
     /// error occurs (or a function such as `CONCAT` builds a string).
     pub fn matches<E: Attributes + ?Sized>(&self, event: &E) -> bool {
+        self.try_matches(event).unwrap_or(false)
+    }
+
+    /// As [`matches`](Self::matches), but says when the answer is "no"
+    /// because the evaluation went over a limit rather than because of the
+    /// event's content, so the caller can count and report it.
+    pub fn try_matches<E: Attributes + ?Sized>(&self, event: &E) -> Result<bool, LimitExceeded> {
         let mut errors = Vec::new();
         let value = eval::Evaluator::new(event, &mut errors).eval(&self.root);
-        errors.is_empty() && value == ValueRef::Boolean(true)
+        let exceeded = errors.iter().find_map(|error| match error {
+            EvalError::Limit(limit) => Some(*limit),
+            _ => None,
+        });
+        match exceeded {
+            Some(limit) => Err(limit),
+            None => Ok(errors.is_empty() && value == ValueRef::Boolean(true)),
+        }
     }
 }
 

@@ -24,8 +24,11 @@
 //! A `-` directly before an integer literal is folded into it, which is what
 //! makes `-2147483648` expressible.
 //!
-//! Two limits keep hostile input from exhausting the stack, during parsing
-//! and later during evaluation and drop, which recurse over the tree.
+//! The size limits of the `limits` module are enforced here: the text's
+//! length before anything else, nesting as the parser recurses (so hostile
+//! input cannot exhaust the stack, during parsing and later during evaluation
+//! and drop, which recurse over the tree), and the tree's depth and node count
+//! as it is built.
 
 use std::sync::Arc;
 
@@ -34,12 +37,8 @@ use super::error::{ParseError, ParseErrorKind};
 use super::functions::Builtin;
 use super::lexer::{Token, TokenKind, tokenize};
 use super::like::LikePattern;
+use super::limits::{MAX_NESTING, MAX_NODES, MAX_SOURCE_BYTES, MAX_TREE_DEPTH};
 use super::value::Value;
-
-/// Maximum nesting of parentheses, unary operators and function arguments.
-pub(super) const MAX_NESTING: usize = 64;
-/// Maximum depth of the syntax tree (long `a OR b OR ...` chains deepen it).
-pub(super) const MAX_TREE_DEPTH: usize = 256;
 
 const KEYWORDS: [&str; 9] = [
     "AND", "OR", "XOR", "NOT", "LIKE", "IN", "EXISTS", "TRUE", "FALSE",
@@ -49,11 +48,19 @@ const KEYWORDS: [&str; 9] = [
 const MAX_QUOTED_CHARS: usize = 32;
 
 pub(super) fn parse(source: &str) -> Result<Expr, ParseError> {
+    if source.len() > MAX_SOURCE_BYTES {
+        let kind = ParseErrorKind::TooLong {
+            length: source.len(),
+            limit: MAX_SOURCE_BYTES,
+        };
+        return Err(ParseError::new(kind, source, MAX_SOURCE_BYTES));
+    }
     let mut parser = Parser {
         source,
         tokens: tokenize(source)?,
         position: 0,
         nesting: 0,
+        nodes: 0,
     };
     let parsed = parser.expression()?;
     if parser.peek().kind != TokenKind::Eof {
@@ -68,18 +75,14 @@ struct Parsed {
     depth: usize,
 }
 
-impl Parsed {
-    fn leaf(expr: Expr) -> Self {
-        Parsed { expr, depth: 1 }
-    }
-}
-
 struct Parser<'s> {
     source: &'s str,
     /// Always ends with `Eof`; `position` never moves past it.
     tokens: Vec<Token<'s>>,
     position: usize,
     nesting: usize,
+    /// Nodes built so far.
+    nodes: usize,
 }
 
 const EOF: Token<'static> = Token {
@@ -158,18 +161,27 @@ impl<'s> Parser<'s> {
         self.nesting = self.nesting.saturating_sub(1);
     }
 
-    /// Wraps `expr`, whose deepest child is `child_depth` deep.
-    fn node(&self, expr: Expr, child_depth: usize, at: usize) -> Result<Parsed, ParseError> {
+    /// Wraps `expr`, whose deepest child is `child_depth` deep (0 for a
+    /// leaf); every node of the tree is built here, so it counts them.
+    fn node(&mut self, expr: Expr, child_depth: usize, at: usize) -> Result<Parsed, ParseError> {
         let depth = child_depth + 1;
         if depth > MAX_TREE_DEPTH {
             return Err(self.error_at(ParseErrorKind::TooDeep(MAX_TREE_DEPTH), at));
         }
+        self.nodes += 1;
+        if self.nodes > MAX_NODES {
+            return Err(self.error_at(ParseErrorKind::TooManyNodes(MAX_NODES), at));
+        }
         Ok(Parsed { expr, depth })
+    }
+
+    fn leaf(&mut self, expr: Expr, at: usize) -> Result<Parsed, ParseError> {
+        self.node(expr, 0, at)
     }
 
     /// Joins two subtrees with `build` (a binary node).
     fn join(
-        &self,
+        &mut self,
         left: Parsed,
         right: Parsed,
         at: usize,
@@ -181,7 +193,7 @@ impl<'s> Parser<'s> {
     }
 
     fn binary(
-        &self,
+        &mut self,
         op: BinaryOp,
         left: Parsed,
         right: Parsed,
@@ -194,7 +206,7 @@ impl<'s> Parser<'s> {
         })
     }
 
-    fn not(&self, operand: Parsed, at: usize) -> Result<Parsed, ParseError> {
+    fn not(&mut self, operand: Parsed, at: usize) -> Result<Parsed, ParseError> {
         self.node(Expr::Not(Box::new(operand.expr)), operand.depth, at)
     }
 
@@ -336,7 +348,7 @@ impl<'s> Parser<'s> {
                     .ok()
                     .and_then(|m| i32::try_from(-m).ok())
                     .ok_or_else(|| self.out_of_range(&token, at))?;
-                Ok(Parsed::leaf(Expr::Literal(Value::Integer(value))))
+                self.leaf(Expr::Literal(Value::Integer(value)), at)
             } else {
                 let operand = self.nested_unary()?;
                 self.node(Expr::Negate(Box::new(operand.expr)), operand.depth, at)
@@ -351,7 +363,7 @@ impl<'s> Parser<'s> {
         } else if self.peek_keyword("EXISTS") {
             self.advance();
             let name = self.identifier("an attribute name after EXISTS")?;
-            Ok(Parsed::leaf(Expr::Exists(name)))
+            self.leaf(Expr::Exists(name), at)
         } else {
             self.primary()
         }
@@ -371,9 +383,10 @@ impl<'s> Parser<'s> {
             TokenKind::Integer(_) => self.integer_literal(token.start),
             TokenKind::String(value) => {
                 self.advance();
-                Ok(Parsed::leaf(Expr::Literal(Value::String(
-                    value.into_owned(),
-                ))))
+                self.leaf(
+                    Expr::Literal(Value::String(value.into_owned())),
+                    token.start,
+                )
             }
             TokenKind::LeftParen => {
                 self.advance();
@@ -383,11 +396,11 @@ impl<'s> Parser<'s> {
             }
             TokenKind::Word(word) if word.eq_ignore_ascii_case("TRUE") => {
                 self.advance();
-                Ok(Parsed::leaf(Expr::Literal(Value::Boolean(true))))
+                self.leaf(Expr::Literal(Value::Boolean(true)), token.start)
             }
             TokenKind::Word(word) if word.eq_ignore_ascii_case("FALSE") => {
                 self.advance();
-                Ok(Parsed::leaf(Expr::Literal(Value::Boolean(false))))
+                self.leaf(Expr::Literal(Value::Boolean(false)), token.start)
             }
             TokenKind::Word(word) if self.peek_at(1).kind == TokenKind::LeftParen => {
                 if KEYWORDS.iter().any(|k| word.eq_ignore_ascii_case(k)) {
@@ -397,7 +410,7 @@ impl<'s> Parser<'s> {
             }
             TokenKind::Word(_) => {
                 let name = self.identifier("an expression")?;
-                Ok(Parsed::leaf(Expr::Attribute(name)))
+                self.leaf(Expr::Attribute(name), token.start)
             }
             _ => Err(self.unexpected("an expression")),
         }
@@ -410,7 +423,7 @@ impl<'s> Parser<'s> {
             return Err(self.unexpected("an integer literal"));
         };
         let value = i32::try_from(value).map_err(|_| self.out_of_range(&token, at))?;
-        Ok(Parsed::leaf(Expr::Literal(Value::Integer(value))))
+        self.leaf(Expr::Literal(Value::Integer(value)), at)
     }
 
     fn out_of_range(&self, token: &Token<'_>, at: usize) -> ParseError {

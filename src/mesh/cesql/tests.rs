@@ -9,7 +9,9 @@ use std::borrow::Cow;
 use serde_json::{Value as Json, json};
 
 use super::eval::Evaluator;
-use super::parser::{MAX_NESTING, MAX_TREE_DEPTH};
+use super::limits::{
+    MAX_NESTING, MAX_NODES, MAX_SOURCE_BYTES, MAX_STRING_BYTES, MAX_TREE_DEPTH, MAX_WORK,
+};
 use super::*;
 
 fn event() -> Json {
@@ -398,7 +400,8 @@ fn parse_errors_say_where_and_what() {
 
 #[test]
 fn deep_input_is_rejected_without_exhausting_the_stack() {
-    let n = 100_000;
+    // Deep enough for both nesting limits, short enough for the length limit.
+    let n = 700;
     let hostile = [
         format!("{}1{}", "(".repeat(n), ")".repeat(n)),
         format!("{}TRUE", "NOT ".repeat(n)),
@@ -411,9 +414,16 @@ fn deep_input_is_rejected_without_exhausting_the_stack() {
         format!("1{}", " IN (1".repeat(n)),
     ];
     for source in &hostile {
+        assert!(source.len() <= MAX_SOURCE_BYTES, "{}", source.len());
         let err = parse_error(source);
         assert!(matches!(err.kind(), ParseErrorKind::TooDeep(_)), "{err}");
     }
+    // Longer still, the length limit refuses it before the parser starts.
+    let err = parse_error(&format!("{}TRUE", "NOT ".repeat(100_000)));
+    assert!(
+        matches!(err.kind(), ParseErrorKind::TooLong { .. }),
+        "{err}"
+    );
 }
 
 #[test]
@@ -619,4 +629,197 @@ fn garbled_input_never_panics() {
     }
     // The generator must exercise the evaluator too, not only parse errors.
     assert!(parsed > 100, "only {parsed} inputs parsed");
+}
+
+/// An event whose `subject` is `subject`, next to the usual attributes.
+fn event_with_subject(subject: String) -> Json {
+    let mut event = event();
+    event["subject"] = Json::String(subject);
+    event
+}
+
+/// `count` copies of `term` joined by `operator` into a balanced tree, so
+/// that the tree depth limit does not cut the chain short.
+fn balanced(term: &str, operator: &str, count: usize) -> String {
+    if count <= 1 {
+        return term.to_owned();
+    }
+    let left = balanced(term, operator, count / 2);
+    let right = balanced(term, operator, count - count / 2);
+    format!("({left}{operator}{right})")
+}
+
+/// The largest expression of copies of `term` joined by `operator` that the
+/// size limits let through.
+fn largest(term: &str, operator: &str) -> Expression {
+    let (mut fits, mut too_many) = (1, MAX_SOURCE_BYTES);
+    while too_many - fits > 1 {
+        let count = (fits + too_many) / 2;
+        if Expression::parse(&balanced(term, operator, count)).is_ok() {
+            fits = count;
+        } else {
+            too_many = count;
+        }
+    }
+    Expression::parse(&balanced(term, operator, fits)).expect("one term parses")
+}
+
+#[test]
+fn expressions_over_a_size_limit_are_refused_naming_the_limit() {
+    let long = format!("subject LIKE '{}'", "a".repeat(MAX_SOURCE_BYTES));
+    assert_eq!(
+        parse_error(&long).kind(),
+        &ParseErrorKind::TooLong {
+            length: long.len(),
+            limit: MAX_SOURCE_BYTES
+        }
+    );
+    assert!(
+        parse_error(&long)
+            .to_string()
+            .contains("the limit is 8192 bytes")
+    );
+    // Exactly at the limit is fine.
+    let longest = format!("id = '{}'", "a".repeat(MAX_SOURCE_BYTES - 7));
+    assert_eq!(longest.len(), MAX_SOURCE_BYTES);
+    assert_eq!(value(&longest), boolean(false));
+
+    let many = format!("id IN ({})", vec!["1"; MAX_NODES].join(","));
+    assert!(many.len() <= MAX_SOURCE_BYTES);
+    let err = parse_error(&many);
+    assert_eq!(err.kind(), &ParseErrorKind::TooManyNodes(MAX_NODES));
+    assert!(err.to_string().contains("1024"), "{err}");
+    let enough = format!("id IN ({})", vec!["1"; MAX_NODES - 2].join(","));
+    assert_eq!(value(&enough), boolean(false));
+
+    let deep = format!("{}TRUE", "NOT ".repeat(MAX_NESTING + 1));
+    let err = parse_error(&deep);
+    assert_eq!(err.kind(), &ParseErrorKind::TooDeep(MAX_NESTING));
+    assert!(err.to_string().contains("64"), "{err}");
+}
+
+#[test]
+fn a_function_building_too_long_a_string_stops_the_evaluation() {
+    // The issue's CONCAT blow-up, as far as the length limit lets it go:
+    // 200 KiB subjects concatenated a thousand times would be 200 MiB.
+    let event = event_with_subject("s".repeat(200 * 1024));
+    let parts = (MAX_SOURCE_BYTES - 20) / "subject,".len();
+    let concat = format!("CONCAT({}) = ''", vec!["subject"; parts].join(","));
+    let expression = Expression::parse(&concat).expect("within the size limits");
+    let limit = LimitExceeded::StringLength {
+        function: "CONCAT",
+        limit: MAX_STRING_BYTES,
+    };
+    assert_eq!(expression.try_matches(&event), Err(limit));
+    assert!(!expression.matches(&event));
+    let evaluation = expression.evaluate(&event);
+    assert_eq!(evaluation.value, boolean(false));
+    assert_eq!(evaluation.errors, vec![EvalError::Limit(limit)]);
+    assert_eq!(evaluation.errors[0].kind(), ErrorKind::Limit);
+    assert_eq!(
+        evaluation.errors[0].to_string(),
+        "CONCAT would build a string of more than 1048576 bytes (the limit)"
+    );
+
+    for (source, function) in [
+        (
+            "CONCAT_WS(subject, subject, subject, subject, subject, subject) <> ''",
+            "CONCAT_WS",
+        ),
+        (
+            "UPPER(CONCAT(subject, subject, subject, subject, subject, LOWER(subject))) <> ''",
+            "CONCAT",
+        ),
+    ] {
+        let expression = Expression::parse(source).expect("parses");
+        assert_eq!(
+            expression.try_matches(&event),
+            Err(LimitExceeded::StringLength {
+                function,
+                limit: MAX_STRING_BYTES
+            }),
+            "{source}"
+        );
+    }
+    // Case mapping may grow a string: 'ǰ' (2 bytes) upper-cases to 3 bytes.
+    let growing = event_with_subject("ǰ".repeat(MAX_STRING_BYTES / 2));
+    let upper = Expression::parse("UPPER(subject) <> ''").expect("parses");
+    assert_eq!(
+        upper.try_matches(&growing),
+        Err(LimitExceeded::StringLength {
+            function: "UPPER",
+            limit: MAX_STRING_BYTES
+        })
+    );
+    // Up to the limit, all is well.
+    let expression = Expression::parse("CONCAT(subject, subject) = subject").expect("parses");
+    assert_eq!(expression.try_matches(&event), Ok(false));
+    assert_eq!(
+        upper.try_matches(&event_with_subject("ǰ".repeat(1000))),
+        Ok(true)
+    );
+}
+
+#[test]
+fn sane_filters_on_the_largest_event_stay_within_the_limits() {
+    // About the largest subject an event of the default largest size can carry.
+    let event = event_with_subject(format!("{}needle", "a".repeat(1_000_000)));
+    for source in [
+        "subject LIKE '%needle'",
+        "subject LIKE '%need_e%' AND LOWER(subject) LIKE '%needle%'",
+        "LENGTH(subject) > 1000 AND UPPER(subject) LIKE '%NEEDLE' AND RIGHT(subject, 6) = 'needle'",
+        "CONCAT(type, ':', subject) LIKE 'com.%:a%le'",
+    ] {
+        let expression = Expression::parse(source).expect("parses");
+        assert_eq!(expression.try_matches(&event), Ok(true), "{source}");
+    }
+}
+
+/// Item 3 of the issue: whatever the event and the expression, one
+/// evaluation does at most `MAX_WORK` units of string work (each a comparison
+/// or a byte read or built) besides visiting at most `MAX_NODES` nodes. The
+/// expressions below are the costliest of each kind that the size limits let
+/// through, against attributes as large as the largest event (1 MiB).
+#[test]
+fn evaluation_work_is_bounded_whatever_the_input() {
+    let a = event_with_subject("a".repeat(MAX_STRING_BYTES));
+    let zeros = event_with_subject("0".repeat(MAX_STRING_BYTES));
+    let cases = [
+        // Many LIKE scans through the whole subject, every kind of search.
+        (largest("subject LIKE '%a_b%'", " OR "), &a),
+        (largest("subject LIKE '%ab%'", " OR "), &a),
+        (largest("subject LIKE 'a%ab%'", " OR "), &a),
+        (
+            Expression::parse(&format!("subject LIKE '%{}b%'", "a_".repeat(4_000)))
+                .expect("parses"),
+            &a,
+        ),
+        // Counting, comparing and parsing it over and over.
+        (largest("LENGTH(subject) = 0", " OR "), &a),
+        (largest("subject = CONCAT(subject, '')", " AND "), &a),
+        (largest("INT(subject) = 1", " OR "), &zeros),
+        (largest("subject + 0 = 1", " OR "), &zeros),
+        (largest("subject IN ('x', subject)", " AND "), &a),
+        // Building strings over and over, each below the string limit.
+        (largest("LOWER(UPPER(subject)) = ''", " OR "), &a),
+        (largest("TRIM(LEFT(subject, 999999)) = ''", " OR "), &a),
+    ];
+    for (expression, event) in cases {
+        let shown = &expression.source()[..40];
+        let mut errors = Vec::new();
+        let mut evaluator = Evaluator::new(event, &mut errors);
+        evaluator.eval(&expression.root);
+        let used = evaluator.work_used();
+        assert!(used <= MAX_WORK, "{used} units for {shown}…");
+        assert_eq!(
+            errors,
+            vec![EvalError::Limit(LimitExceeded::Work { limit: MAX_WORK })],
+            "{shown}… is stopped by the work limit, reported once"
+        );
+        assert_eq!(
+            expression.try_matches(event),
+            Err(LimitExceeded::Work { limit: MAX_WORK }),
+            "{shown}…"
+        );
+    }
 }
