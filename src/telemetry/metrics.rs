@@ -65,6 +65,13 @@ struct EventLabels {
     outcome: &'static str,
 }
 
+/// Why a Trigger's filter could not be decided: the name of the CESQL limit it
+/// went over (a fixed, small set).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FilterErrorLabels {
+    reason: &'static str,
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     kind: &'static str,
@@ -154,6 +161,7 @@ pub struct Metrics {
     events: EventCounters,
     delivery_durations: DeliveryDurations,
     requests: Family<RequestLabels, Counter>,
+    filter_errors: Family<FilterErrorLabels, Counter>,
     operations_finished: Family<OperationLabels, Counter>,
     operations_running: Family<OperationLabels, Gauge>,
 }
@@ -195,11 +203,18 @@ impl Metrics {
             Unit::Seconds,
             delivery_durations.clone(),
         );
+        let filter_errors = Family::<FilterErrorLabels, Counter>::default();
+        registry.register(
+            "filter_errors",
+            "Trigger filters that could not be decided for an event, and so did not match it, by the CESQL limit that stopped them: string_length, work",
+            filter_errors.clone(),
+        );
         Arc::new(Self {
             registry,
             events: EventCounters::from(&events),
             delivery_durations: DeliveryDurations::from(&delivery_durations),
             requests,
+            filter_errors,
             operations_finished,
             operations_running,
         })
@@ -243,6 +258,14 @@ impl Metrics {
 
     pub fn reply_looped(&self) {
         self.events.reply_looped.inc();
+    }
+
+    /// A Trigger's filter went over the CESQL limit named `reason` for one
+    /// event, which therefore did not match it.
+    pub fn filter_error(&self, reason: &'static str) {
+        self.filter_errors
+            .get_or_create(&FilterErrorLabels { reason })
+            .inc();
     }
 
     pub fn operation_started(&self, kind: &'static str) {

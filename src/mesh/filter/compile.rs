@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cloudevents::Event;
 
 use super::attributes::attribute;
-use crate::mesh::cesql::Expression;
+use crate::mesh::cesql::{Expression, LimitExceeded};
 use crate::resources::{Invalid, SubscriptionsApiFilter, TriggerSpec};
 
 #[derive(Debug, Clone)]
@@ -113,8 +113,12 @@ impl Filter {
         Err(Invalid::new("", "needs one dialect"))
     }
 
-    pub fn matches(&self, event: &Event) -> bool {
-        match self {
+    /// Whether `event` passes. `Err` when a CESQL expression went over one of
+    /// its limits: then the Trigger does not get the event, whichever dialect
+    /// (`not`, `any`) encloses the expression, since a filter that could not
+    /// be decided must not let an event through.
+    pub fn try_matches(&self, event: &Event) -> Result<bool, LimitExceeded> {
+        Ok(match self {
             Filter::Everything => true,
             Filter::Attribute { name, value } => match attribute(event, name) {
                 Some(actual) => value.is_empty() || *actual == **value,
@@ -127,11 +131,25 @@ impl Filter {
             Filter::Suffix { name, value } => {
                 attribute(event, name).is_some_and(|a| a.ends_with(value.as_str()))
             }
-            Filter::All(filters) => filters.iter().all(|f| f.matches(event)),
-            Filter::Any(filters) => filters.iter().any(|f| f.matches(event)),
-            Filter::Not(inner) => !inner.matches(event),
-            Filter::Cesql(expression) => expression.matches(event),
-        }
+            Filter::All(filters) => {
+                for filter in filters {
+                    if !filter.try_matches(event)? {
+                        return Ok(false);
+                    }
+                }
+                true
+            }
+            Filter::Any(filters) => {
+                for filter in filters {
+                    if filter.try_matches(event)? {
+                        return Ok(true);
+                    }
+                }
+                false
+            }
+            Filter::Not(inner) => !inner.try_matches(event)?,
+            Filter::Cesql(expression) => expression.try_matches(event)?,
+        })
     }
 
     /// The value of `attribute` every matching event must have, when the filter
@@ -198,7 +216,11 @@ mod tests {
             ),
         ];
         for (spec, expected) in cases {
-            assert_eq!(trigger(spec.clone()).matches(&event()), expected, "{spec}");
+            assert_eq!(
+                trigger(spec.clone()).try_matches(&event()),
+                Ok(expected),
+                "{spec}"
+            );
         }
     }
 
@@ -236,7 +258,7 @@ mod tests {
         ];
         for (filters, expected) in cases {
             let compiled = trigger(serde_json::json!({"filters": filters}));
-            assert_eq!(compiled.matches(&event()), expected, "{filters}");
+            assert_eq!(compiled.try_matches(&event()), Ok(expected), "{filters}");
         }
     }
 
@@ -246,7 +268,7 @@ mod tests {
             "filter": {"attributes": {"type": "never"}},
             "filters": [{"exact": {"type": "order.created"}}]
         }));
-        assert!(compiled.matches(&event()));
+        assert_eq!(compiled.try_matches(&event()), Ok(true));
     }
 
     #[test]
@@ -276,5 +298,51 @@ mod tests {
         .expect("spec");
         let error = Filter::of_trigger(&spec).expect_err("parse error");
         assert_eq!(error.field, "spec.filters[0].all[0].cesql");
+    }
+
+    #[test]
+    fn a_cesql_expression_over_a_size_limit_is_refused_naming_the_field_and_the_limit() {
+        let long = format!("subject LIKE '%{}%'", "a_".repeat(5_000));
+        let spec: TriggerSpec = serde_json::from_value(serde_json::json!({
+            "broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"cesql": long}]
+        }))
+        .expect("spec");
+        let error = Filter::of_trigger(&spec).expect_err("over the length limit");
+        assert_eq!(error.field, "spec.filters[0].cesql");
+        assert!(
+            error.message.contains("the limit is 8192 bytes"),
+            "{}",
+            error.message
+        );
+    }
+
+    #[test]
+    fn a_cesql_expression_over_an_evaluation_limit_keeps_the_event_out_whatever_encloses_it() {
+        let concat = "CONCAT(subject, subject, subject) = ''";
+        let event = EventBuilderV10::new()
+            .id("1")
+            .source("/orders/eu")
+            .ty("order.created")
+            .subject("s".repeat(400 * 1024))
+            .build()
+            .expect("event");
+        let over = Err(LimitExceeded::StringLength {
+            function: "CONCAT",
+            limit: crate::mesh::cesql::limits::MAX_STRING_BYTES,
+        });
+        for filters in [
+            serde_json::json!([{"cesql": concat}]),
+            serde_json::json!([{"not": {"cesql": concat}}]),
+            serde_json::json!([{"any": [{"exact": {"type": "other"}}, {"not": {"cesql": concat}}]}]),
+            serde_json::json!([{"all": [{"exact": {"type": "order.created"}}, {"not": {"cesql": concat}}]}]),
+        ] {
+            let compiled = trigger(serde_json::json!({"filters": filters}));
+            assert_eq!(compiled.try_matches(&event), over, "{filters}");
+        }
+        // Decided before the expression is reached: no error.
+        let decided = trigger(serde_json::json!({"filters": [
+            {"any": [{"exact": {"type": "order.created"}}, {"cesql": concat}]}
+        ]}));
+        assert_eq!(decided.try_matches(&event), Ok(true));
     }
 }

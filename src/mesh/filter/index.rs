@@ -2,26 +2,62 @@
 //! `source`) their filter requires, so an event is checked only against Triggers
 //! that could match it: those for its type, those for its source, and those that
 //! pin neither.
+//!
+//! A filter that cannot be decided because a CESQL expression went over a limit
+//! does not match; each such case is counted (`meshbroker_filter_errors_total`,
+//! by limit) and logged, at most once a second.
 
 use std::collections::HashMap;
 
 use cloudevents::{AttributesReader, Event};
 
 use super::Filter;
+use crate::mesh::cesql::LimitExceeded;
+use crate::telemetry::{Metrics, Throttle};
+
+static LIMIT_LOG: Throttle = Throttle::new();
+
+/// One Trigger of the index.
+pub struct Entry<T> {
+    /// `namespace/name`, for the log.
+    pub trigger: String,
+    pub filter: Filter,
+    /// What `matching` hands back for it.
+    pub value: T,
+}
 
 pub struct TriggerIndex<T> {
     by_type: HashMap<String, Vec<usize>>,
     by_source: HashMap<String, Vec<usize>>,
     unindexed: Vec<usize>,
-    entries: Vec<(Filter, T)>,
+    entries: Vec<Entry<T>>,
+}
+
+impl<T> Entry<T> {
+    fn passes(&self, event: &Event, metrics: &Metrics) -> bool {
+        self.filter
+            .try_matches(event)
+            .unwrap_or_else(|limit| self.undecided(event, limit, metrics))
+    }
+
+    /// Counts and logs a filter stopped by `limit`; it does not match.
+    fn undecided(&self, event: &Event, limit: LimitExceeded, metrics: &Metrics) -> bool {
+        metrics.filter_error(limit.as_str());
+        if let Some(skipped) = LIMIT_LOG.allow() {
+            tracing::warn!(trigger = %self.trigger, event_id = %event.id(), event_type = %event.ty(),
+                reason = limit.as_str(), error = %limit, skipped,
+                "a CESQL filter went over a limit; the event does not match the Trigger");
+        }
+        false
+    }
 }
 
 impl<T> TriggerIndex<T> {
-    pub fn new(entries: Vec<(Filter, T)>) -> Self {
+    pub fn new(entries: Vec<Entry<T>>) -> Self {
         let mut by_type: HashMap<String, Vec<usize>> = HashMap::new();
         let mut by_source: HashMap<String, Vec<usize>> = HashMap::new();
         let mut unindexed = Vec::new();
-        for (i, (filter, _)) in entries.iter().enumerate() {
+        for (i, Entry { filter, .. }) in entries.iter().enumerate() {
             if let Some(ty) = filter.required("type") {
                 by_type.entry(ty.to_string()).or_default().push(i);
             } else if let Some(source) = filter.required("source") {
@@ -46,8 +82,13 @@ impl<T> TriggerIndex<T> {
         self.entries.is_empty()
     }
 
-    /// Every entry whose filter matches the event.
-    pub fn matching<'a>(&'a self, event: &'a Event) -> impl Iterator<Item = &'a T> + 'a {
+    /// Every entry whose filter matches the event; filters stopped by a limit
+    /// do not, and are counted in `metrics`.
+    pub fn matching<'a>(
+        &'a self,
+        event: &'a Event,
+        metrics: &'a Metrics,
+    ) -> impl Iterator<Item = &'a T> + 'a {
         let typed = self
             .by_type
             .get(event.ty())
@@ -63,8 +104,8 @@ impl<T> TriggerIndex<T> {
             .chain(sourced)
             .chain(self.unindexed.iter())
             .map(|i| &self.entries[*i])
-            .filter(move |(filter, _)| filter.matches(event))
-            .map(|(_, value)| value)
+            .filter(move |entry| entry.passes(event, metrics))
+            .map(|entry| &entry.value)
     }
 }
 
@@ -80,20 +121,28 @@ mod tests {
         }
     }
 
+    fn entry(filter: Filter, value: usize) -> Entry<usize> {
+        Entry {
+            trigger: format!("ns/t{value}"),
+            filter,
+            value,
+        }
+    }
+
     #[test]
     fn only_candidates_for_the_type_or_source_and_unindexed_filters_are_matched() {
-        let mut entries: Vec<(Filter, usize)> = (0..1000)
-            .map(|i| (exact("type", &format!("t{i}")), i))
+        let mut entries: Vec<Entry<usize>> = (0..1000)
+            .map(|i| entry(exact("type", &format!("t{i}")), i))
             .collect();
-        entries.extend((0..1000).map(|i| (exact("source", &format!("/s{i}")), 10_000 + i)));
-        entries.push((
+        entries.extend((0..1000).map(|i| entry(exact("source", &format!("/s{i}")), 10_000 + i)));
+        entries.push(entry(
             Filter::Prefix {
                 name: "type".into(),
                 value: "t99".into(),
             },
             5000,
         ));
-        entries.push((Filter::Everything, 6000));
+        entries.push(entry(Filter::Everything, 6000));
         let index = TriggerIndex::new(entries);
         let event = EventBuilderV10::new()
             .id("1")
@@ -101,7 +150,8 @@ mod tests {
             .ty("t990")
             .build()
             .expect("event");
-        let mut matched: Vec<usize> = index.matching(&event).copied().collect();
+        let metrics = Metrics::new();
+        let mut matched: Vec<usize> = index.matching(&event, &metrics).copied().collect();
         matched.sort();
         assert_eq!(matched, vec![990, 5000, 6000, 10_007]);
         assert_eq!(index.len(), 2002);
@@ -111,6 +161,31 @@ mod tests {
             index.unindexed.len(),
             2,
             "only the filters that pin neither are checked for every event"
+        );
+    }
+
+    #[test]
+    fn a_filter_stopped_by_a_limit_does_not_match_and_is_counted() {
+        let concat = crate::mesh::cesql::Expression::parse("CONCAT(subject, subject) <> ''")
+            .expect("parses");
+        let index = TriggerIndex::new(vec![
+            entry(Filter::Cesql(std::sync::Arc::new(concat)), 1),
+            entry(Filter::Everything, 2),
+        ]);
+        let event = EventBuilderV10::new()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .subject("s".repeat(600 * 1024))
+            .build()
+            .expect("event");
+        let metrics = Metrics::new();
+        let matched: Vec<usize> = index.matching(&event, &metrics).copied().collect();
+        assert_eq!(matched, vec![2]);
+        let text = metrics.render();
+        assert!(
+            text.contains(r#"meshbroker_filter_errors_total{reason="string_length"} 1"#),
+            "{text}"
         );
     }
 }

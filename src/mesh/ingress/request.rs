@@ -180,7 +180,7 @@ mod tests {
     use super::*;
     use crate::mesh::dispatch::testing::{deps, event, outcomes, room};
     use crate::mesh::dispatch::{DispatchDeps, Dispatcher};
-    use crate::mesh::filter::{Filter, TriggerIndex};
+    use crate::mesh::filter::{Entry, Filter, TriggerIndex};
     use crate::mesh::routing::{BrokerRoute, Router};
 
     /// A Broker whose one Trigger is busy with an event for `busy`, with no other
@@ -197,7 +197,11 @@ mod tests {
         let route = BrokerRoute {
             namespace: "team-a".into(),
             name: "default".into(),
-            triggers: TriggerIndex::new(vec![(Filter::Everything, dispatcher.clone())]),
+            triggers: TriggerIndex::new(vec![Entry {
+                trigger: "team-a/slow".into(),
+                filter: Filter::Everything,
+                value: dispatcher.clone(),
+            }]),
         };
         (route, dispatcher)
     }

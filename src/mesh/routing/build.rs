@@ -12,7 +12,7 @@ use super::table::{
 use crate::mesh::dispatch::{
     Budget, DeliveryPolicy, DispatchDeps, Dispatcher, DispatcherSettings, Local, ReplyTo, Target,
 };
-use crate::mesh::filter::{Filter, TriggerIndex};
+use crate::mesh::filter::{Entry, Filter, TriggerIndex};
 use crate::resources::{
     Application, Broker, Channel, Conditions, DeliveryFormat, DeliverySpec, Destination,
     ServiceInstance, Subscription, Trigger,
@@ -193,7 +193,11 @@ impl Builder {
                 };
                 let uid = trigger.metadata.uid.clone().unwrap_or_default();
                 let key = format!("trigger/{trigger_ns}/{trigger_name}");
-                entries.push((filter, self.dispatcher(key, &uid, &namespace, target, used)));
+                entries.push(Entry {
+                    trigger: format!("{trigger_ns}/{trigger_name}"),
+                    filter,
+                    value: self.dispatcher(key, &uid, &namespace, target, used),
+                });
             }
             let route = BrokerRoute {
                 namespace: namespace.clone(),

@@ -45,9 +45,10 @@ fn admit_to_broker(
     broker: &BrokerRoute,
     event: &Arc<PreparedEvent>,
     held: &mut Vec<(Reservation, Arc<PreparedEvent>)>,
+    metrics: &Metrics,
 ) -> Option<()> {
     let mut taken = Vec::new();
-    for dispatcher in broker.triggers.matching(&event.event) {
+    for dispatcher in broker.triggers.matching(&event.event, metrics) {
         taken.push((dispatcher.try_reserve()?, event.clone()));
     }
     held.extend(taken);
@@ -99,7 +100,7 @@ impl Router {
     ) -> Result<(), Overloaded> {
         let mut held = Vec::new();
         for event in events {
-            admit_to_broker(broker, event, &mut held).ok_or(Overloaded)?;
+            admit_to_broker(broker, event, &mut held, &self.metrics).ok_or(Overloaded)?;
         }
         for (reservation, event) in held {
             reservation.send(event);
@@ -131,9 +132,10 @@ impl Router {
             };
             for subscriber in &channel.subscribers {
                 match subscriber {
-                    ChannelSubscriber::Broker(broker) => {
-                        broker.triggers.matching(&event.event).for_each(&mut offer)
-                    }
+                    ChannelSubscriber::Broker(broker) => broker
+                        .triggers
+                        .matching(&event.event, &self.metrics)
+                        .for_each(&mut offer),
                     ChannelSubscriber::Http(dispatcher) => offer(dispatcher),
                 }
             }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use super::*;
 use crate::mesh::dispatch::testing::{deps, event, outcomes, room};
 use crate::mesh::dispatch::{Budget, DispatchDeps, Dispatcher};
-use crate::mesh::filter::{Filter, TriggerIndex};
+use crate::mesh::filter::{Entry, Filter, TriggerIndex};
 
 const HOUR: Duration = Duration::from_secs(3600);
 
@@ -22,7 +22,11 @@ fn of_type(ty: &str) -> Filter {
 fn broker(namespace: &str, triggers: &[(Filter, &Arc<Dispatcher>)]) -> Arc<BrokerRoute> {
     let entries = triggers
         .iter()
-        .map(|(filter, dispatcher)| (filter.clone(), Arc::clone(dispatcher)))
+        .map(|(filter, dispatcher)| Entry {
+            trigger: dispatcher.target().label.clone(),
+            filter: filter.clone(),
+            value: Arc::clone(dispatcher),
+        })
         .collect();
     Arc::new(BrokerRoute {
         namespace: namespace.into(),
