@@ -11,6 +11,7 @@ const BACKEND: common::Backend = common::Backend::Embedded;
 mod conditions;
 mod delivery;
 mod fidelity;
+mod filter_limits;
 mod ingress;
 mod isolation;
 mod metrics;
