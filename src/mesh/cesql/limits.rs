@@ -14,7 +14,7 @@
 //! evaluation visits each node at most once. A node's work is O(1) except
 //! where it reads or builds strings; all of that is linear in the strings
 //! involved (LIKE included: see the `like` module) and is charged to a
-//! [`Budget`] of [`MAX_WORK`] units, before or while it is done. So, whatever
+//! budget of [`MAX_WORK`] units, before or while it is done. So, whatever
 //! the event and the expression:
 //!
 //! - time: at most `MAX_NODES` node visits plus `MAX_WORK` units of string
