@@ -206,7 +206,12 @@ pub async fn delete(
     let deleted = state
         .store
         .raw()
-        .delete(target.kind, target.namespace.as_deref(), target.name())
+        .delete(
+            target.kind,
+            target.namespace.as_deref(),
+            target.name(),
+            None,
+        )
         .await?;
     Ok(respond(StatusCode::OK, &headers, &deleted))
 }
