@@ -2,12 +2,15 @@
 //! with backoff while it waits on something, each recorded in the operation's
 //! description, all within the operation timeout; then the outcome is recorded.
 //!
-//! Guarantees: one runner per instance record at a time; a runner stopped by
+//! Guarantees: one runner per instance record at a time; an operation recorded
+//! while its record's runner is finishing is run by that runner (it looks again
+//! before it stops), never left waiting for a restart; a runner stopped by
 //! shutdown leaves the operation `in progress`, and `Provisioner::resume` picks it
 //! up on the next start (the steps are idempotent, so they simply run again).
 //! The timeout counts from the (re)start, so a resumed operation gets a full window.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::service::Inner;
@@ -33,22 +36,67 @@ pub enum Stop {
     ShuttingDown,
 }
 
+/// The instance records that have a runner, each with whether work arrived for it
+/// since its runner last read the record.
+///
+/// A runner that read its record, found nothing to run and is about to stop would
+/// otherwise miss an operation recorded in between: `spawn` sees a runner and
+/// starts none. So `claim` marks the running one woken, and `release` — under the
+/// same lock — lets a woken runner stop only after it has looked again.
+#[derive(Default)]
+pub struct Runners(Mutex<HashMap<String, bool>>);
+
+impl Runners {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, bool>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when the caller must start a runner for `name`; false when one runs,
+    /// which is then told to read its record again before it stops.
+    fn claim(&self, name: &str) -> bool {
+        let mut runners = self.lock();
+        match runners.get_mut(name) {
+            Some(woken) => {
+                *woken = true;
+                false
+            }
+            None => {
+                runners.insert(name.to_string(), false);
+                true
+            }
+        }
+    }
+
+    /// A runner that found nothing more to run asks to stop: true when it may (it
+    /// is forgotten, so the next `claim` starts a new one), false when work arrived
+    /// since it last read the record.
+    fn release(&self, name: &str) -> bool {
+        let mut runners = self.lock();
+        match runners.get_mut(name) {
+            Some(woken) if *woken => {
+                *woken = false;
+                false
+            }
+            _ => {
+                runners.remove(name);
+                true
+            }
+        }
+    }
+}
+
 pub fn spawn(inner: Arc<Inner>, name: String) {
-    let fresh = inner
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(name.clone());
-    if !fresh {
+    if !inner.runners.claim(&name) {
         return;
     }
     tokio::spawn(async move {
-        run(&inner, &name).await;
-        inner
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&name);
+        loop {
+            run(&inner, &name).await;
+            if inner.runners.release(&name) {
+                break;
+            }
+        }
     });
 }
 
@@ -208,5 +256,21 @@ where
                 delay = (delay * 2).min(LONGEST_DELAY);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Runners;
+
+    #[test]
+    fn work_recorded_while_a_runner_finishes_is_run_by_it() {
+        let runners = Runners::default();
+        assert!(runners.claim("a"), "no runner yet: start one");
+        assert!(!runners.claim("a"), "one runs: it is woken instead");
+        assert!(!runners.release("a"), "woken: it reads the record again");
+        assert!(runners.release("a"), "nothing new since: it stops");
+        assert!(runners.claim("a"), "the next operation starts a new runner");
+        assert!(runners.claim("b"), "records are independent");
     }
 }

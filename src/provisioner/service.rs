@@ -1,7 +1,7 @@
 //! `Provisioner`: the requests the OSB layer makes, each decided against the
 //! instance's durable record and answered with an operation to follow.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -46,7 +46,7 @@ pub(super) struct Inner {
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
     /// Instance records with a runner working on them.
-    pub running: Mutex<HashSet<String>>,
+    pub runners: runner::Runners,
     /// Serialises the namespace-wide steps (label, Broker, clean-up) per namespace.
     pub namespace_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Announces (operation id, final state) as operations end.
@@ -66,7 +66,7 @@ impl Provisioner {
                 settings,
                 metrics,
                 shutdown,
-                running: Mutex::new(HashSet::new()),
+                runners: runner::Runners::default(),
                 namespace_locks: Mutex::new(HashMap::new()),
                 finished: broadcast::channel(256).0,
             }),

@@ -392,7 +392,7 @@ async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
     let namespace = steps.integration_namespace();
     let name = steps.subscription_name();
     let mut now_unowned = false;
-    store
+    let released = store
         .modify::<Subscription, _>(Some(namespace), &name, |subscription| {
             let mut owners = owners_of(subscription);
             let removed = owners.remove(&steps.instance_id);
@@ -401,11 +401,22 @@ async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
             removed
         })
         .await?;
-    if now_unowned {
-        store.delete::<Subscription>(Some(namespace), &name).await?;
-        tracing::info!(application = %steps.application, namespace = %steps.namespace, "last owner gone: Subscription deleted");
+    let Some(unowned) = released.filter(|_| now_unowned) else {
+        return Ok(Progress::Done);
+    };
+    // This step runs outside the namespace's lock, so another instance's provision
+    // may make itself an owner after the write above: delete only the version seen
+    // without owners. If it moved on, the next attempt decides again.
+    match store.delete_unchanged(&unowned).await {
+        Ok(_) => {
+            tracing::info!(application = %steps.application, namespace = %steps.namespace, "last owner gone: Subscription deleted");
+            Ok(Progress::Done)
+        }
+        Err(StoreError::Conflict { .. }) => Ok(Progress::Wait(
+            "the Subscription changed while its last owner left".into(),
+        )),
+        Err(error) => Err(error),
     }
-    Ok(Progress::Done)
 }
 
 async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
