@@ -316,7 +316,9 @@ impl Provisioner {
     }
 
     /// Records a binding of a provisioned instance; the same id with other
-    /// parameters is a conflict.
+    /// parameters is a conflict. While any operation runs on the instance
+    /// (provisioning included) binding is a `Concurrency` refusal, as update and
+    /// deprovision are: the platform retries once the operation has ended.
     pub async fn bind(
         &self,
         instance_id: &str,
@@ -329,13 +331,15 @@ impl Provisioner {
         self.inner
             .store
             .modify::<ServiceInstance, _>(None, &instance_object_name(instance_id), |instance| {
-                let running = instance.running_operation().cloned();
-                let status = instance.status.get_or_insert_with(Default::default);
-                if status.deleted || !status.provisioned {
+                if !instance.is_live() {
                     return false;
                 }
-                if let Some(op) = running {
-                    outcome = Err(concurrency(instance_id, &op));
+                if let Some(op) = instance.running_operation() {
+                    outcome = Err(concurrency(instance_id, op));
+                    return false;
+                }
+                let status = instance.status.get_or_insert_with(Default::default);
+                if !status.provisioned {
                     return false;
                 }
                 match status.bindings.iter().find(|b| b.id == binding_id) {

@@ -455,3 +455,37 @@ async fn instances_under_a_namespace_prefix_stay_in_that_namespace() {
     );
     assert_eq!(broker.osb().fetch(INSTANCE).await.status, 200, "untouched");
 }
+
+#[tokio::test]
+async fn binding_while_the_instance_is_provisioned_is_422_concurrency_error() {
+    let broker = Broker::start().await;
+    commerce_with_unready_channel(&broker, &["team-a"]).await;
+    let started = broker
+        .osb()
+        .provision(
+            "shipping",
+            &provision_body(SHIPPING_SERVICE, "team-a"),
+            true,
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    let body = json!({"service_id": SHIPPING_SERVICE, "plan_id": plan_of(SHIPPING_SERVICE)});
+    let busy = broker.osb().bind("shipping", "binding-1", &body).await;
+    assert_eq!(busy.status, 422, "{}", busy.text);
+    assert_eq!(busy.body["error"], "ConcurrencyError");
+    make_channel_ready(&broker).await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    assert_eq!(
+        broker.osb().finished("shipping", &operation).await.body["state"],
+        "succeeded"
+    );
+    let bound = broker.osb().bind("shipping", "binding-1", &body).await;
+    assert_eq!(
+        bound.status, 201,
+        "the refused bind changed nothing: {}",
+        bound.text
+    );
+}
