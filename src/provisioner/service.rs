@@ -30,6 +30,8 @@ pub struct ProvisionerSettings {
     pub integration_namespace: String,
     /// How long an operation keeps retrying after it (re)starts before it fails.
     pub operation_timeout: Duration,
+    /// How long a deprovisioned instance's record is kept as a tombstone.
+    pub deprovisioned_retention: Duration,
     /// Who reports Channels, Brokers and Subscriptions Ready ("meshbroker" or
     /// "Knative"): named in the descriptions of operations waiting for them.
     pub mesh_served_by: &'static str,
@@ -470,7 +472,7 @@ fn start_operation(
     kind: OperationKind,
     request: Option<serde_json::Value>,
 ) -> String {
-    let id = new_operation_id();
+    let id = new_operation_id(kind);
     let status = record.status.get_or_insert_with(Default::default);
     status.operations.push(Operation {
         id: id.clone(),

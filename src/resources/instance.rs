@@ -89,6 +89,25 @@ pub struct Operation {
     pub request: Option<serde_json::Value>,
 }
 
+impl Operation {
+    /// Whether it ended less than `period` ago; false when it has not ended, or
+    /// when its end time cannot be read (then nothing is promised about it).
+    pub fn ended_within(&self, period: std::time::Duration) -> bool {
+        let Some(ended) = self
+            .finished_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        else {
+            return false;
+        };
+        match std::time::Duration::try_from(jiff::Timestamp::now().duration_since(ended)) {
+            Ok(age) => age < period,
+            // An end in the future (the clock stepped back) is recent.
+            Err(_) => true,
+        }
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OperationKind {
