@@ -93,6 +93,7 @@ impl From<ProvisionError> for OsbError {
         match error {
             ProvisionError::Conflict(m) => Self::Conflict(m),
             ProvisionError::Concurrency(m) => Self::Concurrency(m),
+            ProvisionError::AsyncRequired(m) => Self::AsyncRequired(m),
             ProvisionError::Gone(m) => Self::Gone(m),
             ProvisionError::NotFound(m) => Self::NotFound(m),
             ProvisionError::BadRequest(m) => Self::BadRequest(m),

@@ -7,7 +7,10 @@
 //! before it stops), never left waiting for a restart; a runner stopped by
 //! shutdown leaves the operation `in progress`, and `Provisioner::resume` picks it
 //! up on the next start (the steps are idempotent, so they simply run again).
-//! The timeout counts from the (re)start, so a resumed operation gets a full window.
+//! The timeout counts from the (re)start, so a resumed operation gets a full window;
+//! an operation with a deadline (started for a synchronous request) never waits past
+//! it — a step still waiting then fails it, also after a restart, so the request's
+//! answer is its outcome and nothing runs on behind it.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,8 +21,8 @@ use super::steps::{self, Steps};
 use crate::resources::{OperationKind, OperationState, ServiceInstance, condition::now_rfc3339};
 use crate::store::StoreError;
 
-const FIRST_DELAY: Duration = Duration::from_millis(100);
-const LONGEST_DELAY: Duration = Duration::from_secs(5);
+pub(super) const FIRST_DELAY: Duration = Duration::from_millis(100);
+pub(super) const LONGEST_DELAY: Duration = Duration::from_secs(5);
 
 /// What a step says about itself.
 pub enum Progress {
@@ -115,7 +118,7 @@ async fn run(inner: &Arc<Inner>, name: &str) {
         };
         let kind = kind_label(operation.kind);
         inner.metrics.operation_started(kind);
-        let steps = Steps::new(inner.clone(), &instance, &operation.id);
+        let steps = Steps::new(inner.clone(), &instance, &operation);
         tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, kind, "operation running");
         let outcome = match operation.kind {
             OperationKind::Provision => steps::provision(&steps).await,
@@ -212,7 +215,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Progress, StoreError>>,
 {
-    let deadline = Instant::now() + steps.timeout();
+    let (deadline, giving_up) = steps.give_up_at();
     let mut delay = FIRST_DELAY;
     let mut attempts = 0u32;
     let mut last_reason = String::new();
@@ -234,10 +237,10 @@ where
                 )));
             }
             Progress::Wait(reason) => {
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                if now >= deadline {
                     return Err(Stop::Failed(format!(
-                        "step {number}/{total} {name} gave up after {}s: {reason}",
-                        steps.timeout().as_secs()
+                        "step {number}/{total} {name} {giving_up}: {reason}"
                     )));
                 }
                 if reason != last_reason {
@@ -249,8 +252,9 @@ where
                         .await;
                     last_reason = reason;
                 }
+                // Never past the deadline: a synchronous request waits for the end.
                 tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
+                    () = tokio::time::sleep(delay.min(deadline - now)) => {}
                     () = steps.shutdown().wait() => return Err(Stop::ShuttingDown),
                 }
                 delay = (delay * 2).min(LONGEST_DELAY);

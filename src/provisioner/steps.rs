@@ -10,16 +10,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::names::subscription_name;
-use super::runner::{Progress, Stop, run_step};
+use super::runner::{FIRST_DELAY, LONGEST_DELAY, Progress, Stop, run_step};
 use super::service::Inner;
 use crate::resources::{
-    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference,
-    ServiceInstance, Subscription, SubscriptionSpec, labels,
+    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, Operation,
+    OperationKind, ServiceInstance, Subscription, SubscriptionSpec, labels,
 };
 use crate::server::Shutdown;
 use crate::store::{LabelSelector, StoreError};
@@ -36,24 +36,37 @@ pub struct Steps {
     application: String,
     namespace: String,
     parameters: Option<serde_json::Value>,
+    /// When a synchronous request's answer is due (the operation's deadline).
+    answer_due: Option<Instant>,
 }
 
 impl Steps {
-    pub fn new(inner: Arc<Inner>, instance: &ServiceInstance, operation: &str) -> Self {
+    pub fn new(inner: Arc<Inner>, instance: &ServiceInstance, operation: &Operation) -> Self {
         Self {
             inner,
             record: instance.metadata.name.clone().unwrap_or_default(),
-            operation: operation.to_string(),
+            operation: operation.id.clone(),
             instance_id: instance.spec.instance_id.clone(),
             service_id: instance.spec.service_id.clone(),
             application: instance.spec.application.clone(),
             namespace: instance.spec.namespace.clone(),
             parameters: instance.spec.parameters.clone(),
+            answer_due: operation.time_left().map(|left| Instant::now() + left),
         }
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.inner.settings.operation_timeout
+    /// When a step that has waited since now gives up, and the words for why: the
+    /// operation timeout, or the end of a synchronous request's wait if sooner.
+    pub fn give_up_at(&self) -> (Instant, String) {
+        let timeout = self.inner.settings.operation_timeout;
+        let timed_out = Instant::now() + timeout;
+        match self.answer_due {
+            Some(due) if due < timed_out => (
+                due,
+                "did not finish within the synchronous wait (provision, update or deprovision with accepts_incomplete=true to let it take longer)".into(),
+            ),
+            _ => (timed_out, format!("gave up after {}s", timeout.as_secs())),
+        }
     }
 
     pub fn shutdown(&self) -> Shutdown {
@@ -123,6 +136,38 @@ impl Steps {
 
     fn subscription_name(&self) -> String {
         subscription_name(&self.application, &self.namespace)
+    }
+}
+
+/// Waits, reading only, until what a new operation would wait on before its first
+/// write is ready, or until `until`; then says what it still waits for. For
+/// provision and update that is the Application's Channel (a new Application's
+/// Channel becomes ready moments after it is registered; one meshbroker cannot
+/// serve, never). Deprovisioning waits on nothing.
+pub async fn first_wait(
+    inner: Arc<Inner>,
+    instance: &ServiceInstance,
+    operation: &Operation,
+    until: Instant,
+) -> Result<Option<String>, StoreError> {
+    if operation.kind == OperationKind::Deprovision {
+        return Ok(None);
+    }
+    let steps = Steps::new(inner, instance, operation);
+    let mut delay = FIRST_DELAY;
+    loop {
+        match channel_ready(&steps).await? {
+            Progress::Wait(reason) => {
+                let now = Instant::now();
+                if now >= until {
+                    return Ok(Some(reason));
+                }
+                tokio::time::sleep(delay.min(until - now)).await;
+                delay = (delay * 2).min(LONGEST_DELAY);
+            }
+            // A step that fails makes the operation fail at once: that is an answer too.
+            Progress::Done | Progress::Fail(_) => return Ok(None),
+        }
     }
 }
 

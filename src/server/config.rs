@@ -86,7 +86,7 @@ pub struct Settings {
     #[arg(long, env = "MESHBROKER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// How long a provision, update or deprovision without accepts_incomplete may
-    /// take before the broker answers 422 AsyncRequired (e.g. "10s").
+    /// take (e.g. "10s"); "0s" serves them asynchronously only (422 AsyncRequired).
     #[arg(long, env = "MESHBROKER_SYNC_WAIT")]
     pub sync_wait: Option<String>,
     /// How long an operation keeps retrying a step before it fails (e.g. "10m").
