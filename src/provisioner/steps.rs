@@ -529,3 +529,194 @@ async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
     }
     Ok(Progress::Done)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::core::DynamicObject;
+
+    use super::*;
+    use crate::provisioner::{Provisioner, ProvisionerSettings};
+    use crate::resources::{KindSpec, ServiceInstanceSpec};
+    use crate::store::{EmbeddedStore, ObjectList, Store, TypedStore, WatchStream};
+
+    const INTEGRATION: &str = "kyma-integration";
+
+    /// The embedded store, where another instance's provision makes itself an owner
+    /// of the Subscription right after the first write to it: the moment between the
+    /// last owner leaving and the Subscription's delete, made to happen every time.
+    struct OwnerSlipsIn {
+        store: EmbeddedStore,
+        pending: Mutex<Option<&'static str>>,
+    }
+
+    #[async_trait]
+    impl Store for OwnerSlipsIn {
+        async fn get(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            name: &str,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store.get(kind, namespace, name).await
+        }
+
+        async fn list(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            selector: &LabelSelector,
+        ) -> Result<ObjectList, StoreError> {
+            self.store.list(kind, namespace, selector).await
+        }
+
+        async fn create(
+            &self,
+            kind: &'static KindSpec,
+            object: DynamicObject,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store.create(kind, object).await
+        }
+
+        async fn replace(
+            &self,
+            kind: &'static KindSpec,
+            object: DynamicObject,
+        ) -> Result<DynamicObject, StoreError> {
+            let written = self.store.replace(kind, object).await?;
+            let owner = self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let Some(owner) = owner else {
+                return Ok(written);
+            };
+            let mut slipped = written.clone();
+            let annotations = slipped.metadata.annotations.get_or_insert_default();
+            let mut owners: BTreeSet<String> = annotations
+                .get(labels::SUBSCRIPTION_OWNERS)
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default();
+            owners.insert(owner.to_string());
+            let text = serde_json::to_string(&owners).map_err(StoreError::internal)?;
+            annotations.insert(labels::SUBSCRIPTION_OWNERS.to_string(), text);
+            self.store.replace(kind, slipped).await?;
+            Ok(written)
+        }
+
+        async fn delete(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            name: &str,
+            resource_version: Option<&str>,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store
+                .delete(kind, namespace, name, resource_version)
+                .await
+        }
+
+        async fn watch(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            selector: &LabelSelector,
+            since: Option<&str>,
+        ) -> Result<WatchStream, StoreError> {
+            self.store.watch(kind, namespace, selector, since).await
+        }
+    }
+
+    fn subscription(owners: &[&str]) -> Subscription {
+        let mut subscription = Subscription::new(
+            "app.team-a",
+            SubscriptionSpec {
+                channel: KReference {
+                    api_version: "messaging.knative.dev/v1".into(),
+                    kind: "Channel".into(),
+                    name: "app".into(),
+                    namespace: None,
+                },
+                subscriber: Destination {
+                    reference: None,
+                    uri: Some("http://broker.example/".into()),
+                },
+                reply: None,
+                delivery: None,
+            },
+        );
+        subscription.metadata.namespace = Some(INTEGRATION.into());
+        let owners: BTreeSet<String> = owners.iter().map(|o| o.to_string()).collect();
+        set_owners(&mut subscription, &owners);
+        subscription
+    }
+
+    #[tokio::test]
+    async fn the_last_owner_leaving_never_deletes_a_subscription_another_instance_joined() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let interleaved = Arc::new(OwnerSlipsIn {
+            store: EmbeddedStore::open(&dir.path().join("store.db")).expect("store"),
+            pending: Mutex::new(None),
+        });
+        let store = TypedStore::new(interleaved.clone() as Arc<dyn Store>);
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(INTEGRATION.into());
+        store.create(&namespace).await.expect("namespace");
+        store
+            .create(&subscription(&["a"]))
+            .await
+            .expect("subscription");
+        let (_stop, shutdown) = crate::server::Shutdown::new();
+        let provisioner = Provisioner::new(
+            store.clone(),
+            ProvisionerSettings {
+                integration_namespace: INTEGRATION.into(),
+                operation_timeout: std::time::Duration::from_secs(60),
+                deprovisioned_retention: std::time::Duration::from_secs(60),
+                mesh_served_by: "meshbroker",
+            },
+            crate::telemetry::Metrics::new(),
+            shutdown,
+        );
+        let leaving = ServiceInstance::new(
+            "a",
+            ServiceInstanceSpec {
+                instance_id: "a".into(),
+                application: "app".into(),
+                namespace: "team-a".into(),
+                ..Default::default()
+            },
+        );
+        let steps = Steps::new(provisioner.inner.clone(), &leaving, &Operation::default());
+        *interleaved
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some("b");
+
+        let first = release_subscription(&steps).await.expect("store works");
+        assert!(
+            matches!(first, Progress::Wait(_)),
+            "the Subscription moved on: decide again"
+        );
+        let kept: Subscription = store
+            .get(Some(INTEGRATION), "app.team-a")
+            .await
+            .expect("get")
+            .expect("b still needs the Subscription");
+        assert_eq!(owners_of(&kept), BTreeSet::from(["b".to_string()]));
+        let again = release_subscription(&steps).await.expect("store works");
+        assert!(matches!(again, Progress::Done));
+        assert!(
+            store
+                .get::<Subscription>(Some(INTEGRATION), "app.team-a")
+                .await
+                .expect("get")
+                .is_some(),
+            "b is still an owner"
+        );
+    }
+}
