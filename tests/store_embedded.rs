@@ -48,6 +48,45 @@ async fn a_stale_resource_version_is_a_conflict() {
 }
 
 #[tokio::test]
+async fn a_delete_on_a_stale_resource_version_is_a_conflict_and_deletes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    store.create(&namespace("team-a")).await.expect("namespace");
+    let read = store
+        .create(&broker("team-a", "default"))
+        .await
+        .expect("broker");
+    let mut changed = read.clone();
+    changed.metadata.labels = Some([("x".to_string(), "y".to_string())].into());
+    let changed = store.replace(&changed).await.expect("someone else writes");
+    let error = store
+        .delete_unchanged(&read)
+        .await
+        .expect_err("what was read is stale");
+    assert!(matches!(error, StoreError::Conflict { .. }), "{error:?}");
+    assert!(
+        store
+            .get::<Broker>(Some("team-a"), "default")
+            .await
+            .expect("get")
+            .is_some(),
+        "still there"
+    );
+    assert!(store.delete_unchanged(&changed).await.expect("current"));
+    assert!(
+        store
+            .get::<Broker>(Some("team-a"), "default")
+            .await
+            .expect("get")
+            .is_none()
+    );
+    assert!(
+        !store.delete_unchanged(&changed).await.expect("gone"),
+        "deleting what is gone is no error"
+    );
+}
+
+#[tokio::test]
 async fn generation_moves_only_with_the_spec() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open(&dir);

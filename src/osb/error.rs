@@ -18,6 +18,8 @@ pub enum OsbError {
     #[error("{0}")]
     NotFound(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     Conflict(String),
     #[error("{0}")]
     Gone(String),
@@ -45,6 +47,7 @@ impl OsbError {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             Self::Unauthorized(_) => (StatusCode::UNAUTHORIZED, "Unauthorized"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
+            Self::MethodNotAllowed(_) => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             Self::Conflict(_) => (StatusCode::CONFLICT, "Conflict"),
             Self::Gone(_) => (StatusCode::GONE, "Gone"),
             Self::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailed"),
@@ -90,6 +93,7 @@ impl From<ProvisionError> for OsbError {
         match error {
             ProvisionError::Conflict(m) => Self::Conflict(m),
             ProvisionError::Concurrency(m) => Self::Concurrency(m),
+            ProvisionError::AsyncRequired(m) => Self::AsyncRequired(m),
             ProvisionError::Gone(m) => Self::Gone(m),
             ProvisionError::NotFound(m) => Self::NotFound(m),
             ProvisionError::BadRequest(m) => Self::BadRequest(m),

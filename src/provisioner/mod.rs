@@ -9,9 +9,11 @@ mod requests;
 mod runner;
 mod service;
 mod steps;
+mod tombstones;
 
-pub use names::{instance_object_name, subscription_name};
+pub use names::{instance_object_name, is_deprovision_operation, subscription_name};
 pub use requests::{
-    Accepted, Bound, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest,
+    Accepted, Bound, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest,
+    UpdateRequest,
 };
 pub use service::{Provisioner, ProvisionerSettings};

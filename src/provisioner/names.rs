@@ -2,7 +2,11 @@
 //! always names the same object.
 
 use crate::auth::sha256_hex;
-use crate::resources::is_valid_name;
+use crate::resources::{OperationKind, is_valid_name};
+
+/// What a deprovision's operation id starts with: the one kind of operation whose
+/// id a platform may still poll after its record is forgotten.
+const DEPROVISION_PREFIX: &str = "op-deprovision-";
 
 /// The ServiceInstance object of an OSB instance id: the id itself when it is a
 /// valid object name (GUIDs are), else a digest of it (the id is kept in the spec).
@@ -26,10 +30,20 @@ pub fn subscription_name(application: &str, namespace: &str) -> String {
     }
 }
 
-pub fn new_operation_id() -> String {
+/// `op-<20 hex>`, or `op-deprovision-<20 hex>` for a deprovision (the token is hex,
+/// so neither form can be mistaken for the other).
+pub fn new_operation_id(kind: OperationKind) -> String {
     let token = crate::auth::generate_token("")
         .unwrap_or_else(|_| sha256_hex(&format!("{:?}", std::time::SystemTime::now())));
-    format!("op-{}", &token[..20])
+    match kind {
+        OperationKind::Deprovision => format!("{DEPROVISION_PREFIX}{}", &token[..20]),
+        OperationKind::Provision | OperationKind::Update => format!("op-{}", &token[..20]),
+    }
+}
+
+/// Whether an operation id is one `new_operation_id` gave a deprovision.
+pub fn is_deprovision_operation(id: &str) -> bool {
+    id.starts_with(DEPROVISION_PREFIX)
 }
 
 #[cfg(test)]
@@ -48,6 +62,20 @@ mod tests {
         assert!(name.starts_with("i-") && is_valid_name(&name));
         assert_eq!(name, instance_object_name("Instance With Spaces"));
         assert_ne!(name, instance_object_name("instance with spaces"));
+    }
+
+    #[test]
+    fn deprovision_operations_are_known_by_their_id() {
+        let deprovision = new_operation_id(OperationKind::Deprovision);
+        assert!(is_deprovision_operation(&deprovision), "{deprovision}");
+        for kind in [OperationKind::Provision, OperationKind::Update] {
+            let id = new_operation_id(kind);
+            assert!(
+                id.starts_with("op-") && !is_deprovision_operation(&id),
+                "{id}"
+            );
+        }
+        assert!(!is_deprovision_operation("op-unknown"));
     }
 
     #[test]

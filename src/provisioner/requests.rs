@@ -40,6 +40,20 @@ pub enum Bound {
     AlreadyThere,
 }
 
+/// How the platform takes the answer to a provision, update or deprovision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Completion {
+    /// It follows the operation (`accepts_incomplete=true`): 202 with its id.
+    Asynchronous,
+    /// It needs the outcome in the answer, within `within` (`--sync-wait`). OSB
+    /// says a 4xx changes nothing, so whether to run synchronously is decided
+    /// before anything is written: never when `within` is zero, nor when the
+    /// operation would first have to wait on something (`AsyncRequired`). An
+    /// operation started this way carries its deadline and fails there, so the
+    /// answer is always its outcome and nothing runs on behind the platform's back.
+    Synchronous { within: std::time::Duration },
+}
+
 /// How a mutating request was taken.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Accepted {
@@ -55,6 +69,9 @@ pub enum ProvisionError {
     Conflict(String),
     #[error("{0}")]
     Concurrency(String),
+    /// Only an asynchronous request could be served; nothing was changed.
+    #[error("{0}")]
+    AsyncRequired(String),
     #[error("{0}")]
     Gone(String),
     #[error("{0}")]

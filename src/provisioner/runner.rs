@@ -2,12 +2,18 @@
 //! with backoff while it waits on something, each recorded in the operation's
 //! description, all within the operation timeout; then the outcome is recorded.
 //!
-//! Guarantees: one runner per instance record at a time; a runner stopped by
+//! Guarantees: one runner per instance record at a time; an operation recorded
+//! while its record's runner is finishing is run by that runner (it looks again
+//! before it stops), never left waiting for a restart; a runner stopped by
 //! shutdown leaves the operation `in progress`, and `Provisioner::resume` picks it
 //! up on the next start (the steps are idempotent, so they simply run again).
-//! The timeout counts from the (re)start, so a resumed operation gets a full window.
+//! The timeout counts from the (re)start, so a resumed operation gets a full window;
+//! an operation with a deadline (started for a synchronous request) never waits past
+//! it — a step still waiting then fails it, also after a restart, so the request's
+//! answer is its outcome and nothing runs on behind it.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use super::service::Inner;
@@ -15,8 +21,8 @@ use super::steps::{self, Steps};
 use crate::resources::{OperationKind, OperationState, ServiceInstance, condition::now_rfc3339};
 use crate::store::StoreError;
 
-const FIRST_DELAY: Duration = Duration::from_millis(100);
-const LONGEST_DELAY: Duration = Duration::from_secs(5);
+pub(super) const FIRST_DELAY: Duration = Duration::from_millis(100);
+pub(super) const LONGEST_DELAY: Duration = Duration::from_secs(5);
 
 /// What a step says about itself.
 pub enum Progress {
@@ -33,22 +39,67 @@ pub enum Stop {
     ShuttingDown,
 }
 
+/// The instance records that have a runner, each with whether work arrived for it
+/// since its runner last read the record.
+///
+/// A runner that read its record, found nothing to run and is about to stop would
+/// otherwise miss an operation recorded in between: `spawn` sees a runner and
+/// starts none. So `claim` marks the running one woken, and `release` — under the
+/// same lock — lets a woken runner stop only after it has looked again.
+#[derive(Default)]
+pub struct Runners(Mutex<HashMap<String, bool>>);
+
+impl Runners {
+    fn lock(&self) -> MutexGuard<'_, HashMap<String, bool>> {
+        // The map stays consistent whatever panicked while holding it.
+        self.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// True when the caller must start a runner for `name`; false when one runs,
+    /// which is then told to read its record again before it stops.
+    fn claim(&self, name: &str) -> bool {
+        let mut runners = self.lock();
+        match runners.get_mut(name) {
+            Some(woken) => {
+                *woken = true;
+                false
+            }
+            None => {
+                runners.insert(name.to_string(), false);
+                true
+            }
+        }
+    }
+
+    /// A runner that found nothing more to run asks to stop: true when it may (it
+    /// is forgotten, so the next `claim` starts a new one), false when work arrived
+    /// since it last read the record.
+    fn release(&self, name: &str) -> bool {
+        let mut runners = self.lock();
+        match runners.get_mut(name) {
+            Some(woken) if *woken => {
+                *woken = false;
+                false
+            }
+            _ => {
+                runners.remove(name);
+                true
+            }
+        }
+    }
+}
+
 pub fn spawn(inner: Arc<Inner>, name: String) {
-    let fresh = inner
-        .running
-        .lock()
-        .unwrap_or_else(|p| p.into_inner())
-        .insert(name.clone());
-    if !fresh {
+    if !inner.runners.claim(&name) {
         return;
     }
     tokio::spawn(async move {
-        run(&inner, &name).await;
-        inner
-            .running
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(&name);
+        loop {
+            run(&inner, &name).await;
+            if inner.runners.release(&name) {
+                break;
+            }
+        }
     });
 }
 
@@ -67,7 +118,7 @@ async fn run(inner: &Arc<Inner>, name: &str) {
         };
         let kind = kind_label(operation.kind);
         inner.metrics.operation_started(kind);
-        let steps = Steps::new(inner.clone(), &instance, &operation.id);
+        let steps = Steps::new(inner.clone(), &instance, &operation);
         tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, kind, "operation running");
         let outcome = match operation.kind {
             OperationKind::Provision => steps::provision(&steps).await,
@@ -164,7 +215,7 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<Progress, StoreError>>,
 {
-    let deadline = Instant::now() + steps.timeout();
+    let (deadline, giving_up) = steps.give_up_at();
     let mut delay = FIRST_DELAY;
     let mut attempts = 0u32;
     let mut last_reason = String::new();
@@ -186,10 +237,10 @@ where
                 )));
             }
             Progress::Wait(reason) => {
-                if Instant::now() >= deadline {
+                let now = Instant::now();
+                if now >= deadline {
                     return Err(Stop::Failed(format!(
-                        "step {number}/{total} {name} gave up after {}s: {reason}",
-                        steps.timeout().as_secs()
+                        "step {number}/{total} {name} {giving_up}: {reason}"
                     )));
                 }
                 if reason != last_reason {
@@ -201,12 +252,29 @@ where
                         .await;
                     last_reason = reason;
                 }
+                // Never past the deadline: a synchronous request waits for the end.
                 tokio::select! {
-                    () = tokio::time::sleep(delay) => {}
+                    () = tokio::time::sleep(delay.min(deadline - now)) => {}
                     () = steps.shutdown().wait() => return Err(Stop::ShuttingDown),
                 }
                 delay = (delay * 2).min(LONGEST_DELAY);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Runners;
+
+    #[test]
+    fn work_recorded_while_a_runner_finishes_is_run_by_it() {
+        let runners = Runners::default();
+        assert!(runners.claim("a"), "no runner yet: start one");
+        assert!(!runners.claim("a"), "one runs: it is woken instead");
+        assert!(!runners.release("a"), "woken: it reads the record again");
+        assert!(runners.release("a"), "nothing new since: it stops");
+        assert!(runners.claim("a"), "the next operation starts a new runner");
+        assert!(runners.claim("b"), "records are independent");
     }
 }

@@ -1,7 +1,7 @@
 //! `Provisioner`: the requests the OSB layer makes, each decided against the
 //! instance's durable record and answered with an operation to follow.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,9 +9,10 @@ use tokio::sync::broadcast;
 
 use super::names::{instance_object_name, new_operation_id};
 use super::requests::{
-    Accepted, Bound, DeprovisionRequest, ProvisionError, ProvisionRequest, UpdateRequest,
+    Accepted, Bound, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest,
+    UpdateRequest,
 };
-use super::runner;
+use super::{runner, steps};
 use crate::resources::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
     ServiceInstanceStatus, condition::now_rfc3339, labels,
@@ -30,6 +31,8 @@ pub struct ProvisionerSettings {
     pub integration_namespace: String,
     /// How long an operation keeps retrying after it (re)starts before it fails.
     pub operation_timeout: Duration,
+    /// How long a deprovisioned instance's record is kept as a tombstone.
+    pub deprovisioned_retention: Duration,
     /// Who reports Channels, Brokers and Subscriptions Ready ("meshbroker" or
     /// "Knative"): named in the descriptions of operations waiting for them.
     pub mesh_served_by: &'static str,
@@ -46,7 +49,7 @@ pub(super) struct Inner {
     pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
     /// Instance records with a runner working on them.
-    pub running: Mutex<HashSet<String>>,
+    pub runners: runner::Runners,
     /// Serialises the namespace-wide steps (label, Broker, clean-up) per namespace.
     pub namespace_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Announces (operation id, final state) as operations end.
@@ -66,7 +69,7 @@ impl Provisioner {
                 settings,
                 metrics,
                 shutdown,
-                running: Mutex::new(HashSet::new()),
+                runners: runner::Runners::default(),
                 namespace_locks: Mutex::new(HashMap::new()),
                 finished: broadcast::channel(256).0,
             }),
@@ -138,7 +141,11 @@ impl Provisioner {
             .unwrap_or(Ok(None))
     }
 
-    pub async fn provision(&self, request: ProvisionRequest) -> Result<Accepted, ProvisionError> {
+    pub async fn provision(
+        &self,
+        request: ProvisionRequest,
+        completion: Completion,
+    ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
             let existing: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
@@ -180,7 +187,10 @@ impl Provisioner {
                 }
                 None => new_record(&name, &request),
             };
-            if let Some(accepted) = self.start(record, OperationKind::Provision, None).await? {
+            if let Some(accepted) = self
+                .start(record, OperationKind::Provision, None, completion)
+                .await?
+            {
                 return Ok(accepted);
             }
         }
@@ -190,7 +200,11 @@ impl Provisioner {
         )))
     }
 
-    pub async fn update(&self, request: UpdateRequest) -> Result<Accepted, ProvisionError> {
+    pub async fn update(
+        &self,
+        request: UpdateRequest,
+        completion: Completion,
+    ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
             let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
@@ -255,7 +269,7 @@ impl Provisioner {
                 return Ok(Accepted::AlreadyDone);
             }
             if let Some(accepted) = self
-                .start(instance, OperationKind::Update, Some(wanted))
+                .start(instance, OperationKind::Update, Some(wanted), completion)
                 .await?
             {
                 return Ok(accepted);
@@ -270,6 +284,7 @@ impl Provisioner {
     pub async fn deprovision(
         &self,
         request: DeprovisionRequest,
+        completion: Completion,
     ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
@@ -303,7 +318,7 @@ impl Provisioner {
                 None => {}
             }
             if let Some(accepted) = self
-                .start(instance, OperationKind::Deprovision, None)
+                .start(instance, OperationKind::Deprovision, None, completion)
                 .await?
             {
                 return Ok(accepted);
@@ -316,7 +331,9 @@ impl Provisioner {
     }
 
     /// Records a binding of a provisioned instance; the same id with other
-    /// parameters is a conflict.
+    /// parameters is a conflict. While any operation runs on the instance
+    /// (provisioning included) binding is a `Concurrency` refusal, as update and
+    /// deprovision are: the platform retries once the operation has ended.
     pub async fn bind(
         &self,
         instance_id: &str,
@@ -329,13 +346,15 @@ impl Provisioner {
         self.inner
             .store
             .modify::<ServiceInstance, _>(None, &instance_object_name(instance_id), |instance| {
-                let running = instance.running_operation().cloned();
-                let status = instance.status.get_or_insert_with(Default::default);
-                if status.deleted || !status.provisioned {
+                if !instance.is_live() {
                     return false;
                 }
-                if let Some(op) = running {
-                    outcome = Err(concurrency(instance_id, &op));
+                if let Some(op) = instance.running_operation() {
+                    outcome = Err(concurrency(instance_id, op));
+                    return false;
+                }
+                let status = instance.status.get_or_insert_with(Default::default);
+                if !status.provisioned {
                     return false;
                 }
                 match status.bindings.iter().find(|b| b.id == binding_id) {
@@ -395,26 +414,70 @@ impl Provisioner {
     }
 
     /// Records a new operation on the record and starts running it; None when
-    /// another writer changed the record first (the caller decides again).
+    /// another writer changed the record first (the caller decides again). For a
+    /// synchronous request, whether it may run is decided first (see `Completion`).
     async fn start(
         &self,
         mut record: ServiceInstance,
         kind: OperationKind,
         request: Option<serde_json::Value>,
-    ) -> Result<Option<Accepted>, StoreError> {
+        completion: Completion,
+    ) -> Result<Option<Accepted>, ProvisionError> {
         let name = record.metadata.name.clone().unwrap_or_default();
-        let operation = start_operation(&mut record, kind, request);
+        let mut operation = new_operation(kind, request);
+        if let Completion::Synchronous { within } = completion {
+            // The answer is due `within` from now, whatever the check takes of it.
+            operation.deadline = Some(Operation::deadline_after(within));
+            self.check_synchronous(&record, &operation, within).await?;
+        }
+        let id = operation.id.clone();
+        push_operation(&mut record, operation);
         match self.write(record).await {
             Ok(()) => {
                 runner::spawn(self.inner.clone(), name);
                 Ok(Some(Accepted::Started {
-                    operation,
+                    operation: id,
                     fresh: true,
                 }))
             }
             Err(error) if error.is_conflict() => Ok(None),
-            Err(error) => Err(error),
+            Err(error) => Err(error.into()),
         }
+    }
+
+    /// Refuses a synchronous request with `AsyncRequired` before anything is
+    /// written, unless the operation can be run for it: the wait is not zero
+    /// ("asynchronous only"), and what the operation would wait on before its
+    /// first write becomes ready within the wait (watched without writing). Such
+    /// an operation can still outlast the wait (the Broker and Subscription it
+    /// waits on become ready only after it wrote them): then it fails at its
+    /// deadline, and the answer is a 500.
+    async fn check_synchronous(
+        &self,
+        record: &ServiceInstance,
+        operation: &Operation,
+        within: Duration,
+    ) -> Result<(), ProvisionError> {
+        let what = match operation.kind {
+            OperationKind::Provision => "provisioning",
+            OperationKind::Update => "this update",
+            OperationKind::Deprovision => "deprovisioning",
+        };
+        let instance_id = &record.spec.instance_id;
+        if within.is_zero() {
+            return Err(ProvisionError::AsyncRequired(format!(
+                "{what} of instance {instance_id} is served asynchronously only (the broker's synchronous wait is 0s); nothing was changed: repeat the request with accepts_incomplete=true"
+            )));
+        }
+        let until = std::time::Instant::now() + within;
+        if let Some(reason) =
+            steps::first_wait(self.inner.clone(), record, operation, until).await?
+        {
+            return Err(ProvisionError::AsyncRequired(format!(
+                "{what} of instance {instance_id} would have to wait: {reason}; nothing was changed: repeat the request with accepts_incomplete=true"
+            )));
+        }
+        Ok(())
     }
 }
 
@@ -461,26 +524,25 @@ fn new_record(name: &str, request: &ProvisionRequest) -> ServiceInstance {
     record
 }
 
-fn start_operation(
-    record: &mut ServiceInstance,
-    kind: OperationKind,
-    request: Option<serde_json::Value>,
-) -> String {
-    let id = new_operation_id();
-    let status = record.status.get_or_insert_with(Default::default);
-    status.operations.push(Operation {
-        id: id.clone(),
+fn new_operation(kind: OperationKind, request: Option<serde_json::Value>) -> Operation {
+    Operation {
+        id: new_operation_id(kind),
         kind,
         state: OperationState::InProgress,
         description: "queued".into(),
         attempts: 0,
         started_at: now_rfc3339(),
         finished_at: None,
+        deadline: None,
         request,
-    });
+    }
+}
+
+fn push_operation(record: &mut ServiceInstance, operation: Operation) {
+    let status = record.status.get_or_insert_with(Default::default);
+    status.operations.push(operation);
     let excess = status.operations.len().saturating_sub(OPERATIONS_KEPT);
     status.operations.drain(..excess);
-    id
 }
 
 /// "Identical attributes" for a repeated provision: the same service, plan,

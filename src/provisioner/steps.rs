@@ -10,16 +10,16 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::names::subscription_name;
-use super::runner::{Progress, Stop, run_step};
+use super::runner::{FIRST_DELAY, LONGEST_DELAY, Progress, Stop, run_step};
 use super::service::Inner;
 use crate::resources::{
-    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference,
-    ServiceInstance, Subscription, SubscriptionSpec, labels,
+    Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, Operation,
+    OperationKind, ServiceInstance, Subscription, SubscriptionSpec, labels,
 };
 use crate::server::Shutdown;
 use crate::store::{LabelSelector, StoreError};
@@ -36,24 +36,37 @@ pub struct Steps {
     application: String,
     namespace: String,
     parameters: Option<serde_json::Value>,
+    /// When a synchronous request's answer is due (the operation's deadline).
+    answer_due: Option<Instant>,
 }
 
 impl Steps {
-    pub fn new(inner: Arc<Inner>, instance: &ServiceInstance, operation: &str) -> Self {
+    pub fn new(inner: Arc<Inner>, instance: &ServiceInstance, operation: &Operation) -> Self {
         Self {
             inner,
             record: instance.metadata.name.clone().unwrap_or_default(),
-            operation: operation.to_string(),
+            operation: operation.id.clone(),
             instance_id: instance.spec.instance_id.clone(),
             service_id: instance.spec.service_id.clone(),
             application: instance.spec.application.clone(),
             namespace: instance.spec.namespace.clone(),
             parameters: instance.spec.parameters.clone(),
+            answer_due: operation.time_left().map(|left| Instant::now() + left),
         }
     }
 
-    pub fn timeout(&self) -> Duration {
-        self.inner.settings.operation_timeout
+    /// When a step that has waited since now gives up, and the words for why: the
+    /// operation timeout, or the end of a synchronous request's wait if sooner.
+    pub fn give_up_at(&self) -> (Instant, String) {
+        let timeout = self.inner.settings.operation_timeout;
+        let timed_out = Instant::now() + timeout;
+        match self.answer_due {
+            Some(due) if due < timed_out => (
+                due,
+                "did not finish within the synchronous wait (provision, update or deprovision with accepts_incomplete=true to let it take longer)".into(),
+            ),
+            _ => (timed_out, format!("gave up after {}s", timeout.as_secs())),
+        }
     }
 
     pub fn shutdown(&self) -> Shutdown {
@@ -123,6 +136,38 @@ impl Steps {
 
     fn subscription_name(&self) -> String {
         subscription_name(&self.application, &self.namespace)
+    }
+}
+
+/// Waits, reading only, until what a new operation would wait on before its first
+/// write is ready, or until `until`; then says what it still waits for. For
+/// provision and update that is the Application's Channel (a new Application's
+/// Channel becomes ready moments after it is registered; one meshbroker cannot
+/// serve, never). Deprovisioning waits on nothing.
+pub async fn first_wait(
+    inner: Arc<Inner>,
+    instance: &ServiceInstance,
+    operation: &Operation,
+    until: Instant,
+) -> Result<Option<String>, StoreError> {
+    if operation.kind == OperationKind::Deprovision {
+        return Ok(None);
+    }
+    let steps = Steps::new(inner, instance, operation);
+    let mut delay = FIRST_DELAY;
+    loop {
+        match channel_ready(&steps).await? {
+            Progress::Wait(reason) => {
+                let now = Instant::now();
+                if now >= until {
+                    return Ok(Some(reason));
+                }
+                tokio::time::sleep(delay.min(until - now)).await;
+                delay = (delay * 2).min(LONGEST_DELAY);
+            }
+            // A step that fails makes the operation fail at once: that is an answer too.
+            Progress::Done | Progress::Fail(_) => return Ok(None),
+        }
     }
 }
 
@@ -392,7 +437,7 @@ async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
     let namespace = steps.integration_namespace();
     let name = steps.subscription_name();
     let mut now_unowned = false;
-    store
+    let released = store
         .modify::<Subscription, _>(Some(namespace), &name, |subscription| {
             let mut owners = owners_of(subscription);
             let removed = owners.remove(&steps.instance_id);
@@ -401,11 +446,22 @@ async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
             removed
         })
         .await?;
-    if now_unowned {
-        store.delete::<Subscription>(Some(namespace), &name).await?;
-        tracing::info!(application = %steps.application, namespace = %steps.namespace, "last owner gone: Subscription deleted");
+    let Some(unowned) = released.filter(|_| now_unowned) else {
+        return Ok(Progress::Done);
+    };
+    // This step runs outside the namespace's lock, so another instance's provision
+    // may make itself an owner after the write above: delete only the version seen
+    // without owners. If it moved on, the next attempt decides again.
+    match store.delete_unchanged(&unowned).await {
+        Ok(_) => {
+            tracing::info!(application = %steps.application, namespace = %steps.namespace, "last owner gone: Subscription deleted");
+            Ok(Progress::Done)
+        }
+        Err(StoreError::Conflict { .. }) => Ok(Progress::Wait(
+            "the Subscription changed while its last owner left".into(),
+        )),
+        Err(error) => Err(error),
     }
-    Ok(Progress::Done)
 }
 
 async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
@@ -472,4 +528,195 @@ async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
         tracing::info!(namespace = %steps.namespace, "no event instances left: label and Broker removed");
     }
     Ok(Progress::Done)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::{Arc, Mutex};
+
+    use async_trait::async_trait;
+    use k8s_openapi::api::core::v1::Namespace;
+    use kube::core::DynamicObject;
+
+    use super::*;
+    use crate::provisioner::{Provisioner, ProvisionerSettings};
+    use crate::resources::{KindSpec, ServiceInstanceSpec};
+    use crate::store::{EmbeddedStore, ObjectList, Store, TypedStore, WatchStream};
+
+    const INTEGRATION: &str = "kyma-integration";
+
+    /// The embedded store, where another instance's provision makes itself an owner
+    /// of the Subscription right after the first write to it: the moment between the
+    /// last owner leaving and the Subscription's delete, made to happen every time.
+    struct OwnerSlipsIn {
+        store: EmbeddedStore,
+        pending: Mutex<Option<&'static str>>,
+    }
+
+    #[async_trait]
+    impl Store for OwnerSlipsIn {
+        async fn get(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            name: &str,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store.get(kind, namespace, name).await
+        }
+
+        async fn list(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            selector: &LabelSelector,
+        ) -> Result<ObjectList, StoreError> {
+            self.store.list(kind, namespace, selector).await
+        }
+
+        async fn create(
+            &self,
+            kind: &'static KindSpec,
+            object: DynamicObject,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store.create(kind, object).await
+        }
+
+        async fn replace(
+            &self,
+            kind: &'static KindSpec,
+            object: DynamicObject,
+        ) -> Result<DynamicObject, StoreError> {
+            let written = self.store.replace(kind, object).await?;
+            let owner = self
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take();
+            let Some(owner) = owner else {
+                return Ok(written);
+            };
+            let mut slipped = written.clone();
+            let annotations = slipped.metadata.annotations.get_or_insert_default();
+            let mut owners: BTreeSet<String> = annotations
+                .get(labels::SUBSCRIPTION_OWNERS)
+                .and_then(|text| serde_json::from_str(text).ok())
+                .unwrap_or_default();
+            owners.insert(owner.to_string());
+            let text = serde_json::to_string(&owners).map_err(StoreError::internal)?;
+            annotations.insert(labels::SUBSCRIPTION_OWNERS.to_string(), text);
+            self.store.replace(kind, slipped).await?;
+            Ok(written)
+        }
+
+        async fn delete(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            name: &str,
+            resource_version: Option<&str>,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store
+                .delete(kind, namespace, name, resource_version)
+                .await
+        }
+
+        async fn watch(
+            &self,
+            kind: &'static KindSpec,
+            namespace: Option<&str>,
+            selector: &LabelSelector,
+            since: Option<&str>,
+        ) -> Result<WatchStream, StoreError> {
+            self.store.watch(kind, namespace, selector, since).await
+        }
+    }
+
+    fn subscription(owners: &[&str]) -> Subscription {
+        let mut subscription = Subscription::new(
+            "app.team-a",
+            SubscriptionSpec {
+                channel: KReference {
+                    api_version: "messaging.knative.dev/v1".into(),
+                    kind: "Channel".into(),
+                    name: "app".into(),
+                    namespace: None,
+                },
+                subscriber: Destination {
+                    reference: None,
+                    uri: Some("http://broker.example/".into()),
+                },
+                reply: None,
+                delivery: None,
+            },
+        );
+        subscription.metadata.namespace = Some(INTEGRATION.into());
+        let owners: BTreeSet<String> = owners.iter().map(|o| o.to_string()).collect();
+        set_owners(&mut subscription, &owners);
+        subscription
+    }
+
+    #[tokio::test]
+    async fn the_last_owner_leaving_never_deletes_a_subscription_another_instance_joined() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let interleaved = Arc::new(OwnerSlipsIn {
+            store: EmbeddedStore::open(&dir.path().join("store.db")).expect("store"),
+            pending: Mutex::new(None),
+        });
+        let store = TypedStore::new(interleaved.clone() as Arc<dyn Store>);
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(INTEGRATION.into());
+        store.create(&namespace).await.expect("namespace");
+        store
+            .create(&subscription(&["a"]))
+            .await
+            .expect("subscription");
+        let (_stop, shutdown) = crate::server::Shutdown::new();
+        let provisioner = Provisioner::new(
+            store.clone(),
+            ProvisionerSettings {
+                integration_namespace: INTEGRATION.into(),
+                operation_timeout: std::time::Duration::from_secs(60),
+                deprovisioned_retention: std::time::Duration::from_secs(60),
+                mesh_served_by: "meshbroker",
+            },
+            crate::telemetry::Metrics::new(),
+            shutdown,
+        );
+        let leaving = ServiceInstance::new(
+            "a",
+            ServiceInstanceSpec {
+                instance_id: "a".into(),
+                application: "app".into(),
+                namespace: "team-a".into(),
+                ..Default::default()
+            },
+        );
+        let steps = Steps::new(provisioner.inner.clone(), &leaving, &Operation::default());
+        *interleaved
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some("b");
+
+        let first = release_subscription(&steps).await.expect("store works");
+        assert!(
+            matches!(first, Progress::Wait(_)),
+            "the Subscription moved on: decide again"
+        );
+        let kept: Subscription = store
+            .get(Some(INTEGRATION), "app.team-a")
+            .await
+            .expect("get")
+            .expect("b still needs the Subscription");
+        assert_eq!(owners_of(&kept), BTreeSet::from(["b".to_string()]));
+        let again = release_subscription(&steps).await.expect("store works");
+        assert!(matches!(again, Progress::Done));
+        assert!(
+            store
+                .get::<Subscription>(Some(INTEGRATION), "app.team-a")
+                .await
+                .expect("get")
+                .is_some(),
+            "b is still an owner"
+        );
+    }
 }

@@ -220,7 +220,12 @@ pub async fn delete(
     let deleted = state
         .store
         .raw()
-        .delete(target.kind, target.namespace.as_deref(), target.name())
+        .delete(
+            target.kind,
+            target.namespace.as_deref(),
+            target.name(),
+            None,
+        )
         .await?;
     super::revoke::after_delete(&state, target.kind, &deleted).await?;
     Ok(respond(StatusCode::OK, &headers, &deleted))

@@ -83,10 +83,55 @@ pub struct Operation {
     pub started_at: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finished_at: Option<String>,
+    /// For a platform that needs the outcome in the answer (no
+    /// `accepts_incomplete`): the end of its wait (RFC 3339). A step still waiting
+    /// then fails the operation, so nothing goes on behind the platform's back.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<String>,
     /// For updates: the parameters and plan the update applies.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "free_form")]
     pub request: Option<serde_json::Value>,
+}
+
+impl Operation {
+    /// The deadline `within` from now, as `deadline` records it.
+    pub fn deadline_after(within: std::time::Duration) -> String {
+        let within = jiff::SignedDuration::try_from(within).unwrap_or(jiff::SignedDuration::MAX);
+        jiff::Timestamp::now()
+            .checked_add(within)
+            .unwrap_or(jiff::Timestamp::MAX)
+            .to_string()
+    }
+
+    /// How long until its deadline, if it has one; zero once it has passed (or
+    /// when it cannot be read: then the operation must not wait on anything).
+    pub fn time_left(&self) -> Option<std::time::Duration> {
+        let deadline = self.deadline.as_deref()?;
+        let left = deadline
+            .parse::<jiff::Timestamp>()
+            .map(|due| due.duration_since(jiff::Timestamp::now()))
+            .ok()
+            .and_then(|left| std::time::Duration::try_from(left).ok());
+        Some(left.unwrap_or_default())
+    }
+
+    /// Whether it ended less than `period` ago; false when it has not ended, or
+    /// when its end time cannot be read (then nothing is promised about it).
+    pub fn ended_within(&self, period: std::time::Duration) -> bool {
+        let Some(ended) = self
+            .finished_at
+            .as_deref()
+            .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+        else {
+            return false;
+        };
+        match std::time::Duration::try_from(jiff::Timestamp::now().duration_since(ended)) {
+            Ok(age) => age < period,
+            // An end in the future (the clock stepped back) is recent.
+            Err(_) => true,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]

@@ -86,12 +86,16 @@ pub struct Settings {
     #[arg(long, env = "MESHBROKER_LOG_FORMAT", value_enum)]
     pub log_format: Option<LogFormat>,
     /// How long a provision, update or deprovision without accepts_incomplete may
-    /// take before the broker answers 422 AsyncRequired (e.g. "10s").
+    /// take (e.g. "10s"); "0s" serves them asynchronously only (422 AsyncRequired).
     #[arg(long, env = "MESHBROKER_SYNC_WAIT")]
     pub sync_wait: Option<String>,
     /// How long an operation keeps retrying a step before it fails (e.g. "10m").
     #[arg(long, env = "MESHBROKER_OPERATION_TIMEOUT")]
     pub operation_timeout: Option<String>,
+    /// How long a deprovisioned instance is remembered (e.g. "24h"): until then a
+    /// poll of its deprovision by operation id answers succeeded; then it is forgotten.
+    #[arg(long, env = "MESHBROKER_DEPROVISIONED_RETENTION")]
+    pub deprovisioned_retention: Option<String>,
     /// Largest request body on the control listener, in bytes.
     #[arg(long, env = "MESHBROKER_MAX_BODY_BYTES")]
     pub max_body_bytes: Option<usize>,
@@ -133,6 +137,7 @@ pub struct Config {
     pub log_format: LogFormat,
     pub sync_wait: Duration,
     pub operation_timeout: Duration,
+    pub deprovisioned_retention: Duration,
     pub max_body_bytes: usize,
     pub max_event_bytes: usize,
     pub subscriber_queue: usize,
@@ -187,6 +192,9 @@ impl Settings {
             log_format: self.log_format.or(file.log_format),
             sync_wait: self.sync_wait.or(file.sync_wait),
             operation_timeout: self.operation_timeout.or(file.operation_timeout),
+            deprovisioned_retention: self
+                .deprovisioned_retention
+                .or(file.deprovisioned_retention),
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             max_event_bytes: self.max_event_bytes.or(file.max_event_bytes),
             subscriber_queue: self.subscriber_queue.or(file.subscriber_queue),
@@ -275,6 +283,11 @@ impl Settings {
                 settings.operation_timeout.as_deref(),
                 "10m",
             )?,
+            deprovisioned_retention: duration(
+                "deprovisioned-retention",
+                settings.deprovisioned_retention.as_deref(),
+                "24h",
+            )?,
             max_body_bytes: settings.max_body_bytes.unwrap_or(1 << 20),
             max_event_bytes: settings.max_event_bytes.unwrap_or(1 << 20),
             subscriber_queue: positive("subscriber-queue", settings.subscriber_queue, 1000)?,
@@ -333,6 +346,10 @@ mod tests {
         assert_eq!(config.integration_namespace, "kyma-integration");
         assert_eq!(config.sync_wait, Duration::from_secs(10));
         assert_eq!(config.operation_timeout, Duration::from_secs(600));
+        assert_eq!(
+            config.deprovisioned_retention,
+            Duration::from_secs(24 * 60 * 60)
+        );
     }
 
     #[test]

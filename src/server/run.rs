@@ -87,6 +87,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         ProvisionerSettings {
             integration_namespace: config.integration_namespace.clone(),
             operation_timeout: config.operation_timeout,
+            deprovisioned_retention: config.deprovisioned_retention,
             mesh_served_by: match config.dataplane {
                 DataplaneKind::Embedded => "meshbroker",
                 DataplaneKind::Knative => "Knative",
@@ -129,6 +130,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     if resumed > 0 {
         tracing::info!(resumed, "resumed interrupted operations");
     }
+    tokio::spawn(provisioner.clone().forget_deprovisioned_until_shutdown());
     let _endpoints =
         EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);

@@ -67,12 +67,15 @@ pub trait Store: Send + Sync + 'static {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError>;
 
-    /// Deletes an object; deleting a Namespace deletes everything in it.
+    /// Deletes an object; deleting a Namespace deletes everything in it. With
+    /// `resource_version`, only while the object is still at that version (else a
+    /// `Conflict`, and nothing is deleted): a decision taken on what was read holds.
     async fn delete(
         &self,
         kind: &'static KindSpec,
         namespace: Option<&str>,
         name: &str,
+        resource_version: Option<&str>,
     ) -> Result<DynamicObject, StoreError>;
 
     /// Changes after `since`; with no `since`, every current object as `Added` first.

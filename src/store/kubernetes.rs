@@ -7,8 +7,8 @@
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{
-    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, WatchEvent as KubeEvent,
-    WatchParams,
+    Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
+    WatchEvent as KubeEvent, WatchParams,
 };
 use kube::core::TypeMeta;
 use kube::{Client, Error};
@@ -189,12 +189,29 @@ impl Store for KubeStore {
         kind: &'static KindSpec,
         namespace: Option<&str>,
         name: &str,
+        resource_version: Option<&str>,
     ) -> Result<DynamicObject, StoreError> {
         let existing = self.get(kind, namespace, name).await?;
+        // The API server checks the precondition atomically with the delete and
+        // answers 409 Conflict when the object has moved on.
+        let params = DeleteParams {
+            preconditions: resource_version.map(|version| Preconditions {
+                resource_version: Some(version.to_string()),
+                uid: None,
+            }),
+            ..DeleteParams::default()
+        };
         self.api(kind, namespace)
-            .delete(name, &DeleteParams::default())
+            .delete(name, &params)
             .await
-            .map_err(|e| mapped(e, kind, name, namespace))?;
+            .map_err(|e| match mapped(e, kind, name, namespace) {
+                StoreError::Conflict { kind, name, .. } => StoreError::Conflict {
+                    kind,
+                    name,
+                    given: resource_version.unwrap_or_default().to_string(),
+                },
+                other => other,
+            })?;
         Ok(existing)
     }
 

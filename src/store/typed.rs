@@ -95,7 +95,37 @@ impl TypedStore {
         namespace: Option<&str>,
         name: &str,
     ) -> Result<bool, StoreError> {
-        match self.store.delete(kind_of::<K>(), namespace, name).await {
+        match self
+            .store
+            .delete(kind_of::<K>(), namespace, name, None)
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(error) if error.is_not_found() => Ok(false),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Deletes `object` only if nobody changed it since it was read (its
+    /// resourceVersion is still current): `Conflict` otherwise, and it stays.
+    /// Ok(false) when it is already gone.
+    pub async fn delete_unchanged<K: Typed>(&self, object: &K) -> Result<bool, StoreError> {
+        let meta = object.meta();
+        let name = meta.name.clone().unwrap_or_default();
+        let version = meta
+            .resource_version
+            .as_deref()
+            .ok_or_else(|| StoreError::internal(format!("{name} was not read from the store")))?;
+        let deleted = self
+            .store
+            .delete(
+                kind_of::<K>(),
+                meta.namespace.as_deref(),
+                &name,
+                Some(version),
+            )
+            .await;
+        match deleted {
             Ok(_) => Ok(true),
             Err(error) if error.is_not_found() => Ok(false),
             Err(error) => Err(error),

@@ -21,6 +21,7 @@ pub fn example(name: &str) -> String {
 
 pub const APPLICATIONS: &str = "/apis/applicationconnector.kyma-project.io/v1alpha1/applications";
 pub const NAMESPACES: &str = "/api/v1/namespaces";
+pub const SERVICE_INSTANCES: &str = "/apis/meshbroker.io/v1alpha1/serviceinstances";
 
 pub fn mappings(namespace: &str) -> String {
     format!(
@@ -135,6 +136,30 @@ pub async fn make_channel_ready(broker: &Broker) {
     channel["spec"] = json!({});
     let reply = broker.admin().put(&path, &channel).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+/// Makes the commerce Channel one the embedded dataplane cannot serve, so it
+/// stops being ready (and nothing waiting for it can finish).
+pub async fn make_channel_unready(broker: &Broker) {
+    let path = format!("{}/{APPLICATION}", channels());
+    let mut channel = settled(broker, &path).await;
+    channel["spec"] = unready_channel()["spec"].clone();
+    let reply = broker.admin().put(&path, &channel).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+}
+
+/// Waits until the commerce Channel reports Ready.
+pub async fn channel_ready(broker: &Broker) {
+    let path = format!("{}/{APPLICATION}", channels());
+    super::eventually("the commerce Channel to be ready", async || {
+        let channel = broker.admin().find(&path).await?;
+        let ready = channel["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        ready.then_some(())
+    })
+    .await;
 }
 
 /// Blocks the commerce Channel from becoming ready before the Application exists

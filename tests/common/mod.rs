@@ -489,9 +489,10 @@ impl Osb<'_> {
             .expect("operation")
             .to_string();
         let done = self.finished(instance, &operation).await;
-        assert_eq!(
-            done.status, 410,
-            "a finished deprovision is Gone: {}",
+        // Succeeded, or Gone when the broker already forgot it (a tiny retention).
+        assert!(
+            (done.status == 200 && done.body["state"] == "succeeded") || done.status == 410,
+            "a finished deprovision: {}",
             done.text
         );
     }

@@ -129,3 +129,64 @@ async fn an_originating_identity_is_decoded_and_a_malformed_one_is_400() {
         );
     }
 }
+
+/// Requests no OSB route serves: a method a path does not have, or a path under
+/// `/v2/` (or `/{namespace}/v2/`) that does not exist.
+const UNSERVED: [(&str, &str, u16); 5] = [
+    ("POST", "/v2/catalog", 405),
+    ("OPTIONS", "/v2/service_instances/x", 405),
+    (
+        "GET",
+        "/team-a/v2/service_instances/x/service_bindings/y",
+        405,
+    ),
+    ("GET", "/v2/no-such-endpoint", 404),
+    (
+        "GET",
+        "/team-a/v2/service_instances/x/service_bindings/y/last_operation",
+        404,
+    ),
+];
+
+#[tokio::test]
+async fn unserved_osb_paths_and_methods_check_credentials_then_the_version_first() {
+    let broker = Broker::start().await;
+    for (method, path, status) in UNSERVED {
+        let method = Method::from_bytes(method.as_bytes()).expect("method");
+        let url = broker.osb().url(path);
+        let send = async |request: reqwest::RequestBuilder| {
+            crate::common::Reply::from(request.send().await.expect("request")).await
+        };
+        let anonymous = send(
+            broker
+                .http
+                .request(method.clone(), &url)
+                .header("X-Broker-API-Version", "2.17"),
+        )
+        .await;
+        assert_eq!(anonymous.status, 401, "{method} {path}: {}", anonymous.text);
+        assert_eq!(anonymous.body["error"], "Unauthorized");
+        let no_version = send(
+            broker
+                .http
+                .request(method.clone(), &url)
+                .basic_auth("meshbroker", Some(&broker.osb_password)),
+        )
+        .await;
+        assert_eq!(
+            no_version.status, 412,
+            "{method} {path}: {}",
+            no_version.text
+        );
+        assert_eq!(no_version.body["error"], "PreconditionFailed");
+        let checked = send(broker.osb().request(method.clone(), path)).await;
+        assert_eq!(checked.status, status, "{method} {path}: {}", checked.text);
+        let error = if status == 404 {
+            "NotFound"
+        } else {
+            "MethodNotAllowed"
+        };
+        assert_eq!(checked.body["error"], error, "an OSB error body");
+        assert!(!checked.message().is_empty(), "{}", checked.text);
+    }
+}

@@ -455,3 +455,115 @@ async fn instances_under_a_namespace_prefix_stay_in_that_namespace() {
     );
     assert_eq!(broker.osb().fetch(INSTANCE).await.status, 200, "untouched");
 }
+
+#[tokio::test]
+async fn binding_while_the_instance_is_provisioned_is_422_concurrency_error() {
+    let broker = Broker::start().await;
+    commerce_with_unready_channel(&broker, &["team-a"]).await;
+    let started = broker
+        .osb()
+        .provision(
+            "shipping",
+            &provision_body(SHIPPING_SERVICE, "team-a"),
+            true,
+        )
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    let body = json!({"service_id": SHIPPING_SERVICE, "plan_id": plan_of(SHIPPING_SERVICE)});
+    let busy = broker.osb().bind("shipping", "binding-1", &body).await;
+    assert_eq!(busy.status, 422, "{}", busy.text);
+    assert_eq!(busy.body["error"], "ConcurrencyError");
+    make_channel_ready(&broker).await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    assert_eq!(
+        broker.osb().finished("shipping", &operation).await.body["state"],
+        "succeeded"
+    );
+    let bound = broker.osb().bind("shipping", "binding-1", &body).await;
+    assert_eq!(
+        bound.status, 201,
+        "the refused bind changed nothing: {}",
+        bound.text
+    );
+}
+
+#[tokio::test]
+async fn a_finished_deprovision_polled_by_its_operation_is_succeeded_and_without_it_410() {
+    let broker = provisioned(&["team-a"]).await;
+    let started = broker
+        .osb()
+        .deprovision(INSTANCE, ORDER_SERVICE, &plan_of(ORDER_SERVICE), true)
+        .await;
+    assert_eq!(started.status, 202, "{}", started.text);
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    let done = broker.osb().finished(INSTANCE, &operation).await;
+    assert_eq!(done.status, 200, "{}", done.text);
+    assert_eq!(done.body["state"], "succeeded");
+    assert_eq!(
+        broker.osb().last_operation(INSTANCE, None).await.status,
+        410,
+        "without its operation id: the spec's 410"
+    );
+}
+
+#[tokio::test]
+async fn deprovisioned_instances_are_forgotten_after_the_retention() {
+    let broker = Broker::start_with(&["--deprovisioned-retention", "1s"]).await;
+    commerce_in(&broker, &["team-a"]).await;
+    let body = provision_body(ORDER_SERVICE, "team-a");
+    broker.osb().provision_and_wait(INSTANCE, &body).await;
+    let plan = plan_of(ORDER_SERVICE);
+    let started = broker
+        .osb()
+        .deprovision(INSTANCE, ORDER_SERVICE, &plan, true)
+        .await;
+    let operation = started.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    broker.osb().finished(INSTANCE, &operation).await;
+    let record = format!("/apis/meshbroker.io/v1alpha1/serviceinstances/{INSTANCE}");
+    crate::common::eventually("the tombstone to be forgotten", async || {
+        broker.admin().find(&record).await.is_none().then_some(())
+    })
+    .await;
+    let polled = broker
+        .osb()
+        .last_operation(INSTANCE, Some(&operation))
+        .await;
+    assert_eq!(polled.status, 410, "{}", polled.text);
+    assert_eq!(
+        broker.osb().last_operation(INSTANCE, None).await.status,
+        404,
+        "an instance the broker no longer knows"
+    );
+    assert_eq!(
+        broker
+            .osb()
+            .last_operation(INSTANCE, Some("op-0123456789abcdef0123"))
+            .await
+            .status,
+        404,
+        "an operation that was never a deprovision"
+    );
+    assert_eq!(
+        broker
+            .osb()
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, true)
+            .await
+            .status,
+        410
+    );
+    broker.osb().provision_and_wait(INSTANCE, &body).await;
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.status,
+        200,
+        "the id is free again"
+    );
+}

@@ -1,6 +1,6 @@
 //! PUT /v2/service_instances/{id}: every provisioning rule of OSB v2.17.
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::common::Broker;
 use crate::common::fixtures::*;
@@ -106,23 +106,135 @@ async fn without_accepts_incomplete_a_quick_provision_is_201() {
     );
 }
 
-#[tokio::test]
-async fn without_accepts_incomplete_a_slow_provision_is_422_async_required() {
-    let broker = Broker::start_with(&["--sync-wait", "300ms"]).await;
-    commerce_with_unready_channel(&broker, &["team-a"]).await;
-    let body = provision_body(ORDER_SERVICE, "team-a");
-    let reply = broker.osb().provision(INSTANCE, &body, false).await;
-    assert_eq!(reply.status, 422, "{}", reply.text);
-    assert_eq!(reply.body["error"], "AsyncRequired");
+/// What a refused request must not have touched: the instance records whole, and
+/// of the mesh objects everything but their status (controllers keep writing status
+/// on their own, whatever OSB requests come).
+async fn store_state(broker: &Broker, namespaces: &[&str]) -> Value {
+    let admin = broker.admin();
+    let items = async |path: &str| -> Vec<Value> {
+        let reply = admin.get(path).await;
+        assert_eq!(reply.status, 200, "{path}: {}", reply.text);
+        reply.body["items"].as_array().cloned().unwrap_or_default()
+    };
+    let without_status = |objects: Vec<Value>| -> Vec<Value> {
+        objects
+            .into_iter()
+            .map(|o| json!({"metadata": {"name": o["metadata"]["name"], "namespace": o["metadata"]["namespace"], "uid": o["metadata"]["uid"], "labels": o["metadata"]["labels"], "annotations": o["metadata"]["annotations"]}, "spec": o["spec"]}))
+            .collect()
+    };
+    let mut default_brokers = Vec::new();
+    for namespace in namespaces {
+        default_brokers.extend(without_status(items(&brokers(namespace)).await));
+    }
+    json!({
+        "instances": items(SERVICE_INSTANCES).await,
+        "subscriptions": without_status(items(&subscriptions()).await),
+        "namespaces": without_status(items(NAMESPACES).await),
+        "brokers": default_brokers,
+    })
+}
+
+/// Asserts the store is still `before`: at once, and again after a while — what
+/// must not happen has no event to wait for, so the second look comes after a
+/// bounded pause, ten times the runner's first retry delay (100 ms): an operation
+/// started behind the answer would have written by then.
+async fn unchanged(broker: &Broker, namespaces: &[&str], before: &Value, what: &str) {
+    assert_eq!(
+        &store_state(broker, namespaces).await,
+        before,
+        "{what} changed the store"
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+    assert_eq!(
+        &store_state(broker, namespaces).await,
+        before,
+        "{what} changed the store after it was answered"
+    );
+}
+
+fn async_required(reply: &crate::common::Reply, what: &str) {
+    assert_eq!(reply.status, 422, "{what}: {}", reply.text);
+    assert_eq!(reply.body["error"], "AsyncRequired", "{what}");
     assert!(
         reply.message().contains("accepts_incomplete=true"),
-        "{}",
+        "{what}: {}",
         reply.text
     );
+}
+
+#[tokio::test]
+async fn a_422_async_required_changes_nothing() {
+    let broker = Broker::start_with(&["--sync-wait", "0s"]).await;
+    let namespaces = ["team-a", "team-b"];
+    commerce_in(&broker, &namespaces).await;
+    broker
+        .osb()
+        .provision_and_wait(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    // From here no operation could finish, should one be started after all.
+    make_channel_unready(&broker).await;
+    let before = store_state(&broker, &namespaces).await;
+
+    let provision = broker
+        .osb()
+        .provision("another", &provision_body(ORDER_SERVICE, "team-b"), false)
+        .await;
+    async_required(&provision, "a provision");
+    unchanged(&broker, &namespaces, &before, "a refused provision").await;
+
+    let update = json!({"service_id": ORDER_SERVICE, "parameters": {"delivery": {"retry": 4}}});
+    async_required(
+        &broker.osb().update(INSTANCE, &update, false).await,
+        "an update",
+    );
+    unchanged(&broker, &namespaces, &before, "a refused update").await;
+
+    let plan = plan_of(ORDER_SERVICE);
+    async_required(
+        &broker
+            .osb()
+            .deprovision(INSTANCE, ORDER_SERVICE, &plan, false)
+            .await,
+        "a deprovision",
+    );
+    unchanged(&broker, &namespaces, &before, "a refused deprovision").await;
+
+    let again = broker
+        .osb()
+        .provision(INSTANCE, &provision_body(ORDER_SERVICE, "team-a"), false)
+        .await;
+    assert_eq!(
+        again.status, 200,
+        "what needs no operation is answered synchronously: {}",
+        again.text
+    );
+    assert_eq!(
+        broker.osb().fetch(INSTANCE).await.status,
+        200,
+        "still provisioned"
+    );
+}
+
+#[tokio::test]
+async fn without_accepts_incomplete_a_provision_whose_channel_stays_unready_is_422_and_changes_nothing()
+ {
+    let broker = Broker::start_with(&["--sync-wait", "300ms"]).await;
+    commerce_with_unready_channel(&broker, &["team-a"]).await;
+    let before = store_state(&broker, &["team-a"]).await;
+    let body = provision_body(ORDER_SERVICE, "team-a");
+    let reply = broker.osb().provision(INSTANCE, &body, false).await;
+    async_required(&reply, "a provision waiting for its Channel");
+    assert!(
+        reply.message().contains("KafkaChannel"),
+        "says what it would wait for: {}",
+        reply.text
+    );
+    unchanged(&broker, &["team-a"], &before, "a refused provision").await;
     let follow = broker.osb().provision(INSTANCE, &body, true).await;
     assert_eq!(
         follow.status, 202,
-        "the operation can be followed asynchronously"
+        "asynchronously it runs: {}",
+        follow.text
     );
     make_channel_ready(&broker).await;
     let operation = follow.body["operation"]
@@ -132,6 +244,43 @@ async fn without_accepts_incomplete_a_slow_provision_is_422_async_required() {
     assert_eq!(
         broker.osb().finished(INSTANCE, &operation).await.body["state"],
         "succeeded"
+    );
+}
+
+#[tokio::test]
+async fn a_synchronous_operation_that_outlasts_the_wait_fails_and_stops() {
+    // Long enough to decide and record, far too short for a namespace's Broker.
+    let broker = Broker::start_with(&["--sync-wait", "50ms"]).await;
+    commerce_in(&broker, &["team-a"]).await;
+    channel_ready(&broker).await;
+    let body = provision_body(ORDER_SERVICE, "team-a");
+    let reply = broker.osb().provision(INSTANCE, &body, false).await;
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert_eq!(reply.body["error"], "OperationFailed");
+    assert!(
+        reply.message().contains("synchronous wait"),
+        "{}",
+        reply.text
+    );
+    let last = broker.osb().last_operation(INSTANCE, None).await;
+    assert_eq!(
+        last.body["state"], "failed",
+        "ended when answered: nothing runs on behind the platform's back: {}",
+        last.text
+    );
+    // The platform's orphan mitigation unwinds it like any failed instance.
+    broker
+        .osb()
+        .deprovision_and_wait(INSTANCE, ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    let namespace = broker
+        .admin()
+        .find(&format!("{NAMESPACES}/team-a"))
+        .await
+        .expect("namespace");
+    assert!(
+        namespace["metadata"]["labels"]["knative-eventing-injection"].is_null(),
+        "{namespace}"
     );
 }
 

@@ -9,7 +9,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
-use super::{OsbPath, answer};
+use super::{OsbPath, answer, completion_for};
 use crate::osb::OsbError;
 use crate::osb::types::{QueryParams, required};
 use crate::provisioner::DeprovisionRequest;
@@ -22,23 +22,26 @@ pub async fn deprovision(
 ) -> Result<Response, OsbError> {
     let path = OsbPath::from(params)?;
     let query = QueryParams::of(&uri)?;
-    let accepts_incomplete = query.accepts_incomplete()?;
+    let completion = completion_for(&state, query.accepts_incomplete()?);
     let service_id = required("service_id", query.get("service_id"))?;
     let plan_id = required("plan_id", query.get("plan_id"))?;
     path.live_instance(&state).await?;
     let accepted = state
         .provisioner
-        .deprovision(DeprovisionRequest {
-            instance_id: path.instance_id.clone(),
-            service_id,
-            plan_id,
-        })
+        .deprovision(
+            DeprovisionRequest {
+                instance_id: path.instance_id.clone(),
+                service_id,
+                plan_id,
+            },
+            completion,
+        )
         .await?;
     answer(
         &state,
         &path.instance_id,
         accepted,
-        accepts_incomplete,
+        completion,
         StatusCode::OK,
         "deprovisioning",
     )

@@ -1,7 +1,13 @@
 //! `GET /v2/service_instances/{instance_id}/last_operation`: the state of the
 //! instance's latest (or the named) operation, with a description of the step it
-//! is on or why it failed, and a Retry-After hint while it runs. 410 once a
-//! deprovision has succeeded; 404 for an unknown instance.
+//! is on or why it failed, and a Retry-After hint while it runs.
+//!
+//! A succeeded deprovision: polled by its own operation id, 200 `succeeded` for
+//! `--deprovisioned-retention` (the spec's 410 is legal there, but clients such as
+//! eden and the OSB checkers treat it as an error), 410 after; polled without an
+//! operation id, 410 as the spec says. Once the tombstone is forgotten, a poll
+//! naming a deprovision's operation is still 410; any other poll of an unknown
+//! instance is 404.
 
 use std::collections::HashMap;
 
@@ -16,6 +22,7 @@ use super::OsbPath;
 use crate::osb::OsbError;
 use crate::osb::namespace::check_instance_namespace;
 use crate::osb::types::{QueryParams, required};
+use crate::provisioner::is_deprovision_operation;
 use crate::resources::{OperationKind, OperationState};
 use crate::server::AppState;
 
@@ -33,13 +40,16 @@ pub async fn last_operation(
         .get("operation")
         .map(|o| required("operation", Some(o)))
         .transpose()?;
-    let instance = state
-        .provisioner
-        .instance(&path.instance_id)
-        .await?
-        .ok_or_else(|| {
-            OsbError::NotFound(format!("instance {} does not exist", path.instance_id))
-        })?;
+    let Some(instance) = state.provisioner.instance(&path.instance_id).await? else {
+        // Only a succeeded deprovision's record is ever forgotten.
+        if wanted.as_deref().is_some_and(is_deprovision_operation) {
+            return Err(deprovisioned(&path.instance_id));
+        }
+        return Err(OsbError::NotFound(format!(
+            "instance {} does not exist",
+            path.instance_id
+        )));
+    };
     check_instance_namespace(
         path.namespace.as_deref(),
         &instance.spec.namespace,
@@ -56,12 +66,11 @@ pub async fn last_operation(
             OsbError::NotFound(format!("instance {} has no operations", path.instance_id))
         })?,
     };
-    if operation.kind == OperationKind::Deprovision && operation.state == OperationState::Succeeded
+    if operation.kind == OperationKind::Deprovision
+        && operation.state == OperationState::Succeeded
+        && !(wanted.is_some() && operation.ended_within(state.config.deprovisioned_retention))
     {
-        return Err(OsbError::Gone(format!(
-            "instance {} has been deprovisioned",
-            path.instance_id
-        )));
+        return Err(deprovisioned(&path.instance_id));
     }
     let mut body =
         json!({ "state": operation.state.as_str(), "description": operation.description });
@@ -86,4 +95,8 @@ pub async fn last_operation(
             .into_response());
     }
     Ok(Json(body).into_response())
+}
+
+fn deprovisioned(instance_id: &str) -> OsbError {
+    OsbError::Gone(format!("instance {instance_id} has been deprovisioned"))
 }

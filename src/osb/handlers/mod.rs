@@ -18,6 +18,7 @@ pub use provision::provision;
 pub use update::update;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::Json;
 use axum::http::StatusCode;
@@ -26,7 +27,7 @@ use serde_json::json;
 
 use super::OsbError;
 use super::namespace::check_instance_namespace;
-use crate::provisioner::Accepted;
+use crate::provisioner::{Accepted, Completion};
 use crate::resources::{OperationState, ServiceInstance};
 use crate::server::AppState;
 
@@ -86,15 +87,35 @@ pub fn empty(status: StatusCode) -> Response {
     (status, Json(json!({}))).into_response()
 }
 
-/// Answers a mutating request: 202 with the operation when the platform accepts
-/// async; otherwise waits a bounded time for the operation and answers its outcome,
-/// or 422 AsyncRequired (the operation keeps running and can be followed by
-/// repeating the request with accepts_incomplete=true).
+/// How long past its deadline a synchronous operation may take to stop: it checks
+/// the deadline after every attempt of a step and never sleeps past it, so one
+/// attempt's store calls at most.
+const STOPPING_GRACE: Duration = Duration::from_secs(5);
+
+/// How the platform takes the answer: `accepts_incomplete=true` follows the
+/// operation; otherwise it needs the outcome within the broker's synchronous wait.
+pub fn completion_for(state: &AppState, accepts_incomplete: bool) -> Completion {
+    if accepts_incomplete {
+        Completion::Asynchronous
+    } else {
+        Completion::Synchronous {
+            within: state.config.sync_wait,
+        }
+    }
+}
+
+/// Answers a mutating request: 202 with the operation when the platform follows
+/// it; otherwise the operation's outcome. An operation started for this request
+/// ends by its deadline (the end of the synchronous wait), so the answer waits for
+/// that end: 201/200, or 500 `OperationFailed` — never a 4xx after something was
+/// written. An operation an earlier request started may run longer: this request
+/// changed nothing, so when it is still running at the end of the wait the answer
+/// is 422 `AsyncRequired`.
 pub async fn answer(
     state: &AppState,
     instance_id: &str,
     accepted: Accepted,
-    accepts_incomplete: bool,
+    completion: Completion,
     done: StatusCode,
     what: &str,
 ) -> Result<Response, OsbError> {
@@ -102,17 +123,21 @@ pub async fn answer(
         Accepted::AlreadyDone => return Ok(empty(StatusCode::OK)),
         Accepted::Started { operation, fresh } => (operation, fresh),
     };
-    if accepts_incomplete {
+    let Completion::Synchronous { within } = completion else {
         return Ok((
             StatusCode::ACCEPTED,
             Json(json!({ "operation": operation })),
         )
             .into_response());
-    }
-    let wait = state.config.sync_wait;
+    };
+    let patience = if fresh {
+        within + STOPPING_GRACE
+    } else {
+        within
+    };
     match state
         .provisioner
-        .wait(instance_id, &operation, wait)
+        .wait(instance_id, &operation, patience)
         .await?
     {
         Some(OperationState::Succeeded) => Ok(empty(if fresh { done } else { StatusCode::OK })),
@@ -127,9 +152,11 @@ pub async fn answer(
                 "{what} failed: {description}"
             )))
         }
+        _ if fresh => Err(OsbError::Internal(format!(
+            "operation {operation} of instance {instance_id} did not stop at the end of the synchronous wait"
+        ))),
         _ => Err(OsbError::AsyncRequired(format!(
-            "{what} did not finish within {}s; repeat the request with accepts_incomplete=true to follow operation {operation}",
-            wait.as_secs()
+            "{what} by an earlier request (operation {operation}) is still running; this request changed nothing: repeat it with accepts_incomplete=true to follow that operation"
         ))),
     }
 }

@@ -11,7 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
-use super::{OsbPath, answer, check_maintenance_info};
+use super::{OsbPath, answer, check_maintenance_info, completion_for};
 use crate::osb::OsbError;
 use crate::osb::catalog::{Catalog, check_parameters};
 use crate::osb::headers::OriginatingIdentity;
@@ -29,7 +29,7 @@ pub async fn provision(
     body: Body,
 ) -> Result<Response, OsbError> {
     let path = OsbPath::from(params)?;
-    let accepts_incomplete = QueryParams::of(&uri)?.accepts_incomplete()?;
+    let completion = completion_for(&state, QueryParams::of(&uri)?.accepts_incomplete()?);
     let body: ProvisionBody = read_json(body, state.config.max_body_bytes).await?;
     let service_id = required("service_id", body.service_id.as_ref())?;
     let plan_id = required("plan_id", body.plan_id.as_ref())?;
@@ -67,24 +67,27 @@ pub async fn provision(
 
     let accepted = state
         .provisioner
-        .provision(ProvisionRequest {
-            instance_id: path.instance_id.clone(),
-            service_id,
-            plan_id,
-            namespace,
-            application: class.application.clone(),
-            organization_guid: Some(organization_guid),
-            space_guid: Some(space_guid),
-            context,
-            parameters,
-            maintenance_info,
-        })
+        .provision(
+            ProvisionRequest {
+                instance_id: path.instance_id.clone(),
+                service_id,
+                plan_id,
+                namespace,
+                application: class.application.clone(),
+                organization_guid: Some(organization_guid),
+                space_guid: Some(space_guid),
+                context,
+                parameters,
+                maintenance_info,
+            },
+            completion,
+        )
         .await?;
     answer(
         &state,
         &path.instance_id,
         accepted,
-        accepts_incomplete,
+        completion,
         StatusCode::CREATED,
         "provisioning",
     )

@@ -10,7 +10,7 @@ use axum::extract::{Path, State};
 use axum::http::{StatusCode, Uri};
 use axum::response::Response;
 
-use super::{OsbPath, answer, check_maintenance_info};
+use super::{OsbPath, answer, check_maintenance_info, completion_for};
 use crate::osb::OsbError;
 use crate::osb::catalog::{Catalog, check_parameters};
 use crate::osb::namespace::target_namespace;
@@ -25,7 +25,7 @@ pub async fn update(
     body: Body,
 ) -> Result<Response, OsbError> {
     let path = OsbPath::from(params)?;
-    let accepts_incomplete = QueryParams::of(&uri)?.accepts_incomplete()?;
+    let completion = completion_for(&state, QueryParams::of(&uri)?.accepts_incomplete()?);
     let body: UpdateBody = read_json(body, state.config.max_body_bytes).await?;
     let service_id = required("service_id", body.service_id.as_ref())?;
     let plan_id = body
@@ -60,19 +60,22 @@ pub async fn update(
 
     let accepted = state
         .provisioner
-        .update(UpdateRequest {
-            instance_id: path.instance_id.clone(),
-            service_id,
-            plan_id,
-            parameters,
-            context,
-        })
+        .update(
+            UpdateRequest {
+                instance_id: path.instance_id.clone(),
+                service_id,
+                plan_id,
+                parameters,
+                context,
+            },
+            completion,
+        )
         .await?;
     answer(
         &state,
         &path.instance_id,
         accepted,
-        accepts_incomplete,
+        completion,
         StatusCode::OK,
         "the update",
     )

@@ -372,12 +372,23 @@ impl Store for EmbeddedStore {
         kind: &'static KindSpec,
         namespace: Option<&str>,
         name: &str,
+        resource_version: Option<&str>,
     ) -> Result<DynamicObject, StoreError> {
         let (namespace, name) = (ns_key(kind, namespace), name.to_string());
+        let resource_version = resource_version.map(str::to_string);
         self.run(move |inner| {
             let object = inner
                 .load(kind, &namespace, &name)?
                 .ok_or_else(|| not_found(kind, &name))?;
+            if let Some(given) = resource_version
+                && Some(&given) != object.metadata.resource_version.as_ref()
+            {
+                return Err(StoreError::Conflict {
+                    kind: kind.kind.clone(),
+                    name,
+                    given,
+                });
+            }
             let mut writes = Vec::new();
             if std::ptr::eq(kind, namespace_kind()) {
                 writes = contents_of_namespace(inner, &name)?;
