@@ -81,12 +81,20 @@ pub fn is_label_value(value: &str) -> bool {
 /// Names that would make a published address collide with another route: a
 /// Broker named `events` would be `/{namespace}/events`, an Application's ingress;
 /// an Application named `channels` would have its `/channels/v1/events` taken by
-/// Channel `events` of namespace `v1`. Such objects are refused when written
+/// Channel `events` of namespace `v1`; a namespace named `apis` or `v2` would have
+/// its OSB routes `/apis/v2/…`, `/v2/v2/…` taken by the resource API or the
+/// unprefixed OSB API. Such objects are refused when written
 /// (the events listener's route table checks this list: src/mesh/ingress/mod.rs).
 pub fn route_collision(kind: &str, name: &str) -> Option<String> {
     match (kind, name) {
         ("Broker", "events") => Some(
             "a Broker named events would publish /{namespace}/events, the ingress of an Application named like the namespace; choose another name".into(),
+        ),
+        ("Namespace", "v2") => Some(
+            "a namespace named v2 would have its OSB routes /v2/v2/… answered by the unprefixed OSB API (/v2/…); choose another name".into(),
+        ),
+        ("Namespace", "apis") => Some(
+            "a namespace named apis would have its OSB routes /apis/v2/… answered by the resource API (/apis/{group}/{version}/…); choose another name".into(),
         ),
         ("Application", "channels") => Some(
             "an Application named channels would publish /channels/v1/events, the address of Channel events in namespace v1; choose another name".into(),

@@ -1,6 +1,7 @@
 //! Process wiring: configuration (flags, environment, file), the two listeners and
 //! their routers, background tasks, and graceful shutdown.
 
+mod answers;
 mod config;
 mod endpoints;
 mod run;

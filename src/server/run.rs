@@ -11,6 +11,7 @@ use axum::routing::get;
 use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
+use super::answers::{self, json_error};
 use super::endpoints::EndpointsFile;
 use super::state::Shutdown;
 use super::{AppState, Config, DataplaneKind, StoreKind};
@@ -233,31 +234,12 @@ pub fn control_app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(axum::middleware::from_fn(answers::uniform))
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "control"),
             track_requests,
         ))
         .with_state(state)
-}
-
-/// Unknown paths and methods still answer JSON: a Kubernetes `Status` under the
-/// resource API's prefixes, an OSB error body elsewhere.
-fn json_error(
-    uri: &axum::http::Uri,
-    status: StatusCode,
-    reason: &'static str,
-    message: String,
-) -> axum::response::Response {
-    let path = uri.path();
-    if path.starts_with("/api/") || path.starts_with("/apis/") {
-        crate::resource_api::ApiError::new(status, reason, message).into_response()
-    } else {
-        (
-            status,
-            axum::Json(serde_json::json!({"error": reason, "description": message})),
-        )
-            .into_response()
-    }
 }
 
 async fn not_found(uri: axum::http::Uri) -> axum::response::Response {
@@ -285,6 +267,7 @@ pub fn events_app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::mesh::ingress::routes())
+        .layer(axum::middleware::from_fn(answers::uniform))
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),
             track_requests,

@@ -210,3 +210,99 @@ async fn payload_schemas_that_do_not_compile_or_are_too_large_are_refused_naming
         404
     );
 }
+
+#[tokio::test]
+async fn no_namespace_name_makes_an_osb_route_unreachable() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    // Every word a route of the control listener is made of.
+    for word in [
+        "api",
+        "apis",
+        "v1",
+        "v2",
+        "healthz",
+        "readyz",
+        "metrics",
+        "namespaces",
+        "catalog",
+    ] {
+        let namespace =
+            json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": word}});
+        let reply = broker.admin().create(NAMESPACES, &namespace).await;
+        if reply.status == 422 {
+            assert!(
+                reply.text.contains("/v2/"),
+                "{word}: refused for its routes: {}",
+                reply.text
+            );
+            continue;
+        }
+        assert_eq!(reply.status, 201, "{word}: {}", reply.text);
+        let osb = broker.osb_in(word);
+        let catalog = osb.catalog().await;
+        assert_eq!(catalog.status, 200, "{word}: {}", catalog.text);
+        assert!(
+            catalog.body["services"].is_array(),
+            "{word}: {}",
+            catalog.text
+        );
+        let fetch = osb.fetch("nothing-here").await;
+        assert_eq!(fetch.status, 404, "{word}: {}", fetch.text);
+        assert_ne!(
+            fetch.body["kind"], "Status",
+            "{word}: answered by the OSB API: {}",
+            fetch.text
+        );
+    }
+}
+
+#[tokio::test]
+async fn errors_axum_would_answer_as_text_are_json() {
+    let broker = Broker::start().await;
+    let osb = broker.osb();
+    // A repeated query parameter, to the OSB API and to the resource API.
+    let reply = osb
+        .send(
+            osb.request(
+                reqwest::Method::PUT,
+                "/v2/service_instances/x?accepts_incomplete=true&accepts_incomplete=false",
+            )
+            .json(&provision_body(ORDER_SERVICE, "team-a")),
+            "put",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.body["description"].is_string(), "{}", reply.text);
+    let watch = broker
+        .http
+        .get(format!(
+            "{}{NAMESPACES}?watch=true&watch=false",
+            broker.control
+        ))
+        .bearer_auth(&broker.admin_token)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(watch.status(), 400);
+    let body: serde_json::Value = watch.json().await.expect("JSON");
+    assert_eq!(body["kind"], "Status", "{body}");
+    // Request headers over the limit.
+    let reply = broker
+        .http
+        .get(format!("{}{NAMESPACES}", broker.control))
+        .bearer_auth(&broker.admin_token)
+        .header("x-padding", "p".repeat(70 * 1024))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(reply.status(), 431);
+    let body: serde_json::Value = reply.json().await.expect("JSON");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("65536")),
+        "{body}"
+    );
+}

@@ -1,0 +1,108 @@
+//! Every answer of both listeners is JSON that names the problem, also the ones
+//! axum and its extractors make themselves as plain text (a query string given
+//! twice, a path that is not UTF-8, a body that does not parse): a Kubernetes
+//! `Status` under the resource API's prefixes, `{"error", "description"}` (the
+//! OSB error body, which the events listener uses too) elsewhere. And request
+//! headers have a limit of their own, below hyper's buffer.
+
+use axum::extract::Request;
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
+use axum::http::{StatusCode, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+
+/// All request headers together (names and values). Far above what any client
+/// sends (a few KiB); a 200 KB `ce-` header is refused rather than carried into
+/// every delivery.
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+
+/// How much of a plain-text error is kept as the JSON description.
+const MAX_DESCRIPTION_BYTES: usize = 4096;
+
+pub fn json_error(
+    uri: &Uri,
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+) -> Response {
+    let path = uri.path();
+    if path.starts_with("/api/") || path.starts_with("/apis/") {
+        crate::resource_api::ApiError::new(status, reason, message).into_response()
+    } else {
+        (
+            status,
+            axum::Json(serde_json::json!({"error": reason, "description": message})),
+        )
+            .into_response()
+    }
+}
+
+/// The error key of a status, as Kubernetes names its reasons.
+fn reason_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::NOT_FOUND => "NotFound",
+        StatusCode::METHOD_NOT_ALLOWED => "MethodNotAllowed",
+        StatusCode::PAYLOAD_TOO_LARGE => "RequestEntityTooLarge",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "UnsupportedMediaType",
+        StatusCode::UNPROCESSABLE_ENTITY => "Invalid",
+        status if status.is_server_error() => "InternalError",
+        _ => "BadRequest",
+    }
+}
+
+pub async fn uniform(request: Request, next: Next) -> Response {
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(name, value)| name.as_str().len() + value.len())
+        .sum();
+    let uri = request.uri().clone();
+    if header_bytes > MAX_HEADER_BYTES {
+        return json_error(
+            &uri,
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "HeadersTooLarge",
+            format!(
+                "the request's headers are {header_bytes} bytes together; at most {MAX_HEADER_BYTES} are accepted"
+            ),
+        );
+    }
+    let response = next.run(request).await;
+    let status = response.status();
+    let plain_text = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .is_some_and(|c| c.as_bytes().starts_with(b"text/plain"));
+    if !(status.is_client_error() || status.is_server_error()) || !plain_text {
+        return response;
+    }
+    let (parts, body) = response.into_parts();
+    let text = axum::body::to_bytes(body, MAX_DESCRIPTION_BYTES)
+        .await
+        .map(|bytes| String::from_utf8_lossy(&bytes).into_owned())
+        .unwrap_or_else(|_| "the request was refused".to_string());
+    let mut answer = json_error(&uri, status, reason_of(status), text);
+    // Keep what the refusal said besides its body (Allow, Retry-After …).
+    for (name, value) in parts.headers.iter() {
+        if name != CONTENT_TYPE && name != CONTENT_LENGTH {
+            answer.headers_mut().insert(name.clone(), value.clone());
+        }
+    }
+    answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reasons_are_kubernetes_status_reasons() {
+        assert_eq!(reason_of(StatusCode::BAD_REQUEST), "BadRequest");
+        assert_eq!(reason_of(StatusCode::CONFLICT), "BadRequest");
+        assert_eq!(
+            reason_of(StatusCode::UNSUPPORTED_MEDIA_TYPE),
+            "UnsupportedMediaType"
+        );
+        assert_eq!(reason_of(StatusCode::BAD_GATEWAY), "InternalError");
+    }
+}
