@@ -31,6 +31,11 @@
 #   scripts/kube-apiserver.sh stop DIR
 #       Stops that server and its etcd and waits for both to exit. Idempotent.
 #
+# Binaries of one's own (any version, e.g. a current Kubernetes release): set
+# KUBE_APISERVER_BIN and ETCD_BIN (both) to their paths; `build` then only checks
+# that they run, and `start` passes each only the flags its version accepts (read
+# from its --help: --insecure-port, removed in 1.24, only where it still exists).
+#
 # The cache is ${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/kube. Building needs root
 # (or sudo) for apt-get, takes about 5 minutes on 2 cores, and is serialized by a lock.
 # There is no controller-manager: namespaces are not finalized on delete, and no
@@ -45,6 +50,8 @@ BIN_DIR="$CACHE_DIR/bin"
 STAMP="$BIN_DIR/STAMP"
 DEB_SRC_FILE=/etc/apt/sources.list.d/meshbroker-deb-src.sources
 BUILD_LOG="$CACHE_DIR/build.log"
+KUBE_APISERVER="${KUBE_APISERVER_BIN:-$BIN_DIR/kube-apiserver}"
+ETCD="${ETCD_BIN:-$BIN_DIR/etcd}"
 
 log() { printf 'kube-apiserver.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
@@ -199,8 +206,28 @@ kubernetes_src_version() {
         awk '/^Version:/ { print $2 }' | sort -V | tail -n1
 }
 
+# Whether a binary's --help lists a flag: servers drop flags between versions.
+# (Read whole: `| grep -q` would stop the binary early, and pipefail call that a miss.)
+takes_flag() {
+    local help
+    help=$("$1" --help 2>&1 || true)
+    [[ "$help" == *"$2"* ]]
+}
+
 build() {
     mkdir -p "$CACHE_DIR"
+    if [[ -n "${KUBE_APISERVER_BIN:-}${ETCD_BIN:-}" ]]; then
+        [[ -n "${KUBE_APISERVER_BIN:-}" && -n "${ETCD_BIN:-}" ]] ||
+            die "set both KUBE_APISERVER_BIN and ETCD_BIN, or neither"
+        local bin
+        for bin in "$KUBE_APISERVER" "$ETCD"; do
+            [[ -x "$bin" ]] || die "$bin is not an executable"
+            "$bin" --version >/dev/null 2>&1 || die "$bin --version fails"
+        done
+        log "using $("$KUBE_APISERVER" --version) and $("$ETCD" --version | head -n1)"
+        echo "$CACHE_DIR"
+        return 0
+    fi
     if is_built; then
         echo "$CACHE_DIR"
         return 0
@@ -517,10 +544,10 @@ start() {
         --log-outputs=stderr
     )
     # A test cluster need not survive a power cut.
-    if "$BIN_DIR/etcd" --help 2>&1 | grep -q -- '--unsafe-no-fsync'; then
+    if takes_flag "$ETCD" --unsafe-no-fsync; then
         etcd_args+=(--unsafe-no-fsync)
     fi
-    launch etcd "$BIN_DIR/etcd" "${etcd_args[@]}"
+    launch etcd "$ETCD" "${etcd_args[@]}"
     local etcd_pid=$LAUNCHED_PID i
     for ((i = 0;; i++)); do
         curl -fsS --max-time 2 "http://127.0.0.1:$etcd_port/health" 2>/dev/null | grep -q '"health":"true"' && break
@@ -535,7 +562,6 @@ start() {
         --bind-address=127.0.0.1
         --advertise-address=127.0.0.1
         --secure-port="$api_port"
-        --insecure-port=0
         --etcd-servers="http://127.0.0.1:$etcd_port"
         --cert-dir="$DIR/pki"
         --tls-cert-file="$DIR/pki/server.crt"
@@ -550,8 +576,12 @@ start() {
         --endpoint-reconciler-type=none
         --profiling=false
     )
+    # Before 1.24 the server also listens on plain HTTP unless told not to.
+    if takes_flag "$KUBE_APISERVER" --insecure-port; then
+        api_args+=(--insecure-port=0)
+    fi
     printf '%s\n' "${api_args[@]}" >"$DIR/kube-apiserver.args"
-    launch kube-apiserver "$BIN_DIR/kube-apiserver" "${api_args[@]}"
+    launch kube-apiserver "$KUBE_APISERVER" "${api_args[@]}"
     local api_pid=$LAUNCHED_PID
     await_apiserver "$api_pid" "$api_port" "$token"
 
@@ -612,7 +642,7 @@ restart_apiserver() {
     local token port
     token=$(. "$DIR/env" && echo "$ADMIN_TOKEN")
     port=$(. "$DIR/env" && echo "${SERVER##*:}")
-    launch kube-apiserver "$BIN_DIR/kube-apiserver" "${api_args[@]}"
+    launch kube-apiserver "$KUBE_APISERVER" "${api_args[@]}"
     pid=$LAUNCHED_PID
     await_apiserver "$pid" "$port" "$token"
     sed -i "s/^KUBE_APISERVER_PID=.*/KUBE_APISERVER_PID=$pid/" "$DIR/env"

@@ -236,3 +236,34 @@ async fn objects_and_revisions_survive_a_reopen() {
         "revisions keep growing"
     );
 }
+
+#[tokio::test]
+async fn a_namespace_carries_its_name_label_as_on_an_api_server() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = open(&dir);
+    let created = store.create(&namespace("team-a")).await.expect("namespace");
+    let label = |ns: &Namespace| {
+        ns.metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("kubernetes.io/metadata.name").cloned())
+    };
+    assert_eq!(label(&created).as_deref(), Some("team-a"));
+    let mut replaced = created;
+    replaced.metadata.labels = Some([("team".to_string(), "a".to_string())].into());
+    let replaced = store.replace(&replaced).await.expect("replace");
+    assert_eq!(
+        label(&replaced).as_deref(),
+        Some("team-a"),
+        "kept on every write"
+    );
+    assert_eq!(
+        replaced
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("team"))
+            .map(String::as_str),
+        Some("a")
+    );
+}

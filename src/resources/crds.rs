@@ -41,11 +41,23 @@ pub fn all() -> Vec<CustomResourceDefinition> {
 /// Rewrites what the derived schemas say in a way API servers refuse:
 /// - the `default`s that `#[serde(default)]` adds: `default: null` is not of the
 ///   field's type (and the Rust types apply those defaults on read anyway);
+/// - formats the API server does not know (`uint32` and the like: warned about),
+///   made its own `int32`/`int64`;
 /// - `null` in the `enum` of an optional field (`nullable: true` already allows
 ///   it): a 1.20 server cannot round-trip it and refuses the CRD with "per-version
 ///   schemas may not all be set to identical values".
 fn make_portable(schema: &mut JSONSchemaProps) {
     schema.default = None;
+    // Unsigned formats are not the API server's: it warns about them (since
+    // 1.2x). Its own are int32 and int64.
+    let known = match schema.format.as_deref() {
+        Some("uint32" | "uint8" | "uint16" | "int8" | "int16") => Some("int32"),
+        Some("uint64" | "uint" | "int") => Some("int64"),
+        _ => None,
+    };
+    if let Some(known) = known {
+        schema.format = Some(known.to_string());
+    }
     if let Some(values) = schema.enum_.as_mut() {
         values.retain(|v| !v.0.is_null());
     }
@@ -102,6 +114,17 @@ mod tests {
                 "{} must not use $ref (not structural)",
                 crd.spec.names.kind
             );
+            for unknown in [
+                "\"format\":\"uint",
+                "\"format\":\"int8",
+                "\"format\":\"int16",
+            ] {
+                assert!(
+                    !text.contains(unknown),
+                    "{}: a format the API server warns about ({unknown})",
+                    crd.spec.names.kind
+                );
+            }
         }
     }
 }

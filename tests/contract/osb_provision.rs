@@ -382,13 +382,25 @@ async fn a_namespace_without_the_application_mapping_is_refused() {
         reply.status, 400,
         "a mapping that lists other services does not enable this one"
     );
+    // Nothing of meshbroker's on the namespace: the API server's own
+    // `kubernetes.io/metadata.name` label is all there may be.
+    let namespace = broker
+        .admin()
+        .find(&format!("{NAMESPACES}/team-a"))
+        .await
+        .expect("ns");
+    let labels = namespace["metadata"]["labels"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
     assert!(
-        broker
-            .admin()
-            .find(&format!("{NAMESPACES}/team-a"))
-            .await
-            .expect("ns")["metadata"]["labels"]
-            .is_null()
+        labels.keys().all(|k| k == "kubernetes.io/metadata.name"),
+        "{namespace}"
+    );
+    assert!(
+        namespace["metadata"]["annotations"]
+            .as_object()
+            .is_none_or(|a| a.keys().all(|k| !k.starts_with("meshbroker.io/")))
     );
 }
 

@@ -73,6 +73,23 @@ fn private_file(path: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// Since 1.21 the API server labels every Namespace with its own name (and
+/// keeps the label on every write); the embedded store does the same, so a
+/// client cannot tell the two apart by it.
+fn name_label(kind: &KindSpec, object: &mut DynamicObject) {
+    if !std::ptr::eq(kind, crate::resources::namespace_kind()) {
+        return;
+    }
+    let name = object.metadata.name.clone().unwrap_or_default();
+    object
+        .metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(NAMESPACE_NAME_LABEL.to_string(), name);
+}
+
+const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -305,6 +322,7 @@ impl Store for EmbeddedStore {
                     name,
                 });
             }
+            name_label(kind, &mut object);
             let meta = &mut object.metadata;
             meta.uid = Some(random_uuid());
             meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
@@ -344,6 +362,7 @@ impl Store for EmbeddedStore {
                     given: given.clone(),
                 });
             }
+            name_label(kind, &mut object);
             let generation = existing.metadata.generation.unwrap_or(1);
             let spec_changed = object.data.get("spec") != existing.data.get("spec");
             let meta = &mut object.metadata;
