@@ -34,7 +34,7 @@
 # Binaries of one's own (any version, e.g. a current Kubernetes release): set
 # KUBE_APISERVER_BIN and ETCD_BIN (both) to their paths; `build` then only checks
 # that they run, and `start` passes each only the flags its version accepts (read
-# from its --help: --insecure-port, removed in 1.24, only where it still exists).
+# from its version and --help: --insecure-port, removed in 1.24, only before it).
 #
 # The cache is ${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/kube. Building needs root
 # (or sudo) for apt-get, takes about 5 minutes on 2 cores, and is serialized by a lock.
@@ -212,6 +212,14 @@ takes_flag() {
     local help
     help=$("$1" --help 2>&1 || true)
     [[ "$help" == *"$2"* ]]
+}
+
+# The minor version of the kube-apiserver ("Kubernetes v1.20.2" → 20).
+server_minor() {
+    local version
+    version=$("$KUBE_APISERVER" --version 2>/dev/null) || die "$KUBE_APISERVER --version fails"
+    [[ "$version" =~ v1\.([0-9]+)\. ]] || die "cannot read the version in '$version'"
+    echo "${BASH_REMATCH[1]}"
 }
 
 build() {
@@ -576,8 +584,10 @@ start() {
         --endpoint-reconciler-type=none
         --profiling=false
     )
-    # Before 1.24 the server also listens on plain HTTP unless told not to.
-    if takes_flag "$KUBE_APISERVER" --insecure-port; then
+    # Before 1.24 the server also listens on plain HTTP (8080) unless told not
+    # to; 1.24 removed the flag. Deprecated flags are hidden from --help, so the
+    # version decides.
+    if (($(server_minor) < 24)); then
         api_args+=(--insecure-port=0)
     fi
     printf '%s\n' "${api_args[@]}" >"$DIR/kube-apiserver.args"
