@@ -1,8 +1,7 @@
 //! The mesh: controllers that turn resources into wiring and status (and, for the
-//! embedded dataplane, into addresses it serves), and the CloudEvents SQL filter
-//! language Triggers use.
+//! embedded dataplane, into addresses it serves), and the dataplane itself. The
+//! CloudEvents SQL filter language is the workspace crate `cesql`.
 
-pub mod cesql;
 pub mod controllers;
 pub mod dataplane;
 pub mod dispatch;

@@ -262,7 +262,7 @@ impl SubscriptionsApiFilter {
             }
             // Compiled again when the routing table is built; parsing here refuses
             // a bad expression when the Trigger is written, not per event.
-            crate::mesh::cesql::Expression::parse(expression)
+            cesql::Expression::parse(expression)
                 .map_err(|e| Invalid::new("cesql", e.to_string()))?;
         }
         Ok(())

@@ -6,7 +6,8 @@ use std::borrow::Cow;
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event};
 
-use crate::mesh::cesql::{Attributes, ValueRef};
+use cesql::{Attributes, ValueRef};
+
 use crate::mesh::event::time_text;
 
 /// The attribute as text, as the exact/prefix/suffix dialects compare it.
@@ -28,17 +29,20 @@ pub fn attribute<'a>(event: &'a Event, name: &str) -> Option<Cow<'a, str>> {
     }
 }
 
-impl Attributes for Event {
+/// An event as CESQL sees it (the `cesql` crate knows no event type of ours).
+pub struct CesqlView<'a>(pub &'a Event);
+
+impl Attributes for CesqlView<'_> {
     fn attribute(&self, name: &str) -> Option<ValueRef<'_>> {
-        if let Some(ExtensionValue::Boolean(b)) = self.extension(name) {
+        if let Some(ExtensionValue::Boolean(b)) = self.0.extension(name) {
             return Some(ValueRef::Boolean(*b));
         }
-        if let Some(ExtensionValue::Integer(i)) = self.extension(name) {
+        if let Some(ExtensionValue::Integer(i)) = self.0.extension(name) {
             return Some(match i32::try_from(*i) {
                 Ok(small) => ValueRef::Integer(small),
                 Err(_) => ValueRef::String(Cow::Owned(i.to_string())),
             });
         }
-        attribute(self, name).map(ValueRef::String)
+        attribute(self.0, name).map(ValueRef::String)
     }
 }

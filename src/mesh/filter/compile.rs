@@ -4,9 +4,9 @@ use std::sync::Arc;
 
 use cloudevents::Event;
 
-use super::attributes::attribute;
-use crate::mesh::cesql::{Expression, LimitExceeded};
+use super::attributes::{CesqlView, attribute};
 use crate::resources::{Invalid, SubscriptionsApiFilter, TriggerSpec};
+use cesql::{Expression, LimitExceeded};
 
 #[derive(Debug, Clone)]
 pub enum Filter {
@@ -148,7 +148,7 @@ impl Filter {
                 false
             }
             Filter::Not(inner) => !inner.try_matches(event)?,
-            Filter::Cesql(expression) => expression.try_matches(event)?,
+            Filter::Cesql(expression) => expression.try_matches(&CesqlView(event))?,
         })
     }
 
@@ -328,7 +328,7 @@ mod tests {
             .expect("event");
         let over = Err(LimitExceeded::StringLength {
             function: "CONCAT",
-            limit: crate::mesh::cesql::limits::MAX_STRING_BYTES,
+            limit: cesql::limits::MAX_STRING_BYTES,
         });
         for filters in [
             serde_json::json!([{"cesql": concat}]),

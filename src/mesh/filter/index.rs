@@ -12,8 +12,8 @@ use std::collections::HashMap;
 use cloudevents::{AttributesReader, Event};
 
 use super::Filter;
-use crate::mesh::cesql::LimitExceeded;
 use crate::telemetry::{Metrics, Throttle};
+use cesql::LimitExceeded;
 
 static LIMIT_LOG: Throttle = Throttle::new();
 
@@ -166,8 +166,7 @@ mod tests {
 
     #[test]
     fn a_filter_stopped_by_a_limit_does_not_match_and_is_counted() {
-        let concat = crate::mesh::cesql::Expression::parse("CONCAT(subject, subject) <> ''")
-            .expect("parses");
+        let concat = cesql::Expression::parse("CONCAT(subject, subject) <> ''").expect("parses");
         let index = TriggerIndex::new(vec![
             entry(Filter::Cesql(std::sync::Arc::new(concat)), 1),
             entry(Filter::Everything, 2),

@@ -1,12 +1,13 @@
-//! CloudEvents SQL (CESQL) v1: the filter language of Triggers.
+//! CloudEvents SQL (CESQL) v1: a filter language for CloudEvents.
 //!
 //! An [`Expression`] is parsed once and then evaluated against many events
 //! without re-parsing. Events are seen through the [`Attributes`] trait, so
-//! the dataplane's own event type can be filtered directly; an implementation
-//! for a JSON-format CloudEvent (`serde_json::Value`) is provided.
+//! any event type can be filtered (through a small wrapper type for one of
+//! another crate); an implementation for a JSON-format CloudEvent
+//! (`serde_json::Value`) is provided.
 //!
 //! ```
-//! use meshbroker::mesh::cesql::{Expression, Value};
+//! use cesql::{Expression, Value};
 //! use serde_json::json;
 //!
 //! let filter = Expression::parse("type LIKE '%.error' AND INT(severity) >= 3")?;
@@ -16,7 +17,7 @@
 //! });
 //! assert!(filter.matches(&event));
 //! assert_eq!(filter.evaluate(&event).value, Value::Boolean(true));
-//! # Ok::<(), meshbroker::mesh::cesql::ParseError>(())
+//! # Ok::<(), cesql::ParseError>(())
 //! ```
 //!
 //! Evaluation never fails outright: like the language itself it is total,

@@ -2,7 +2,7 @@
 //! for the rules that are easy to get wrong: precedence, LIKE escapes,
 //! integer overflow, the error-but-value model, error messages, and
 //! robustness against hostile input. The conformance suite itself runs from
-//! `tests/cesql_tck.rs`.
+//! `tests/tck.rs`.
 
 use std::borrow::Cow;
 

@@ -1,5 +1,5 @@
 //! Runs the CloudEvents SQL conformance suite (TCK) in `tests/data/cesql-tck`
-//! against `meshbroker::mesh::cesql`.
+//! against `cesql`.
 //!
 //! Every case of every file runs; failures are collected and reported
 //! together, by file and case name, in one assertion message.
@@ -12,7 +12,7 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use meshbroker::mesh::cesql::{ErrorKind, Expression, Value};
+use cesql::{ErrorKind, Expression, Value};
 use serde::Deserialize;
 use serde_json::{Map, Value as Json, json};
 
