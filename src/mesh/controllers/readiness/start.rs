@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+use kube::core::DynamicObject;
+
 use super::addressable::AddressableStatusController;
 use super::http_source::HttpSourceStatusController;
 use super::subscription::SubscriptionStatusController;
@@ -11,7 +14,9 @@ use super::trigger::TriggerStatusController;
 use super::writer::StatusWriter;
 use crate::mesh::controllers::MeshSettings;
 use crate::mesh::controllers::runtime::{ObjectKey, Source, spawn_controller};
-use crate::resources::{Broker, Channel, Destination, HttpSource, Subscription, Trigger, kind_of};
+use crate::resources::{
+    Broker, Channel, Destination, HttpSource, Subscription, Trigger, Typed, kind_of,
+};
 use crate::server::Shutdown;
 use crate::store::{LabelSelector, TypedStore};
 
@@ -53,54 +58,15 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
         shutdown.clone(),
     );
 
-    let subscriptions_of_channel = {
-        let store = store.clone();
-        move |channel: kube::core::DynamicObject| {
-            let store = store.clone();
-            async move {
-                let namespace = channel.metadata.namespace.clone().unwrap_or_default();
-                let name = channel.metadata.name.clone().unwrap_or_default();
-                store
-                    .list::<Subscription>(Some(&namespace), &LabelSelector::everything())
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|s| s.spec.channel.name == name)
-                    .map(|s| {
-                        ObjectKey::namespaced(&namespace, &s.metadata.name.unwrap_or_default())
-                    })
-                    .collect()
-            }
-        }
-    };
-    let subscriptions_to_broker = {
-        let store = store.clone();
-        move |broker: kube::core::DynamicObject| {
-            let store = store.clone();
-            async move {
-                let namespace = broker.metadata.namespace.clone().unwrap_or_default();
-                let name = broker.metadata.name.clone().unwrap_or_default();
-                store
-                    .list::<Subscription>(None, &LabelSelector::everything())
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|s| {
-                        let home = s.metadata.namespace.as_deref().unwrap_or_default();
-                        let at_broker = |d: &Destination| names_broker(d, home, &namespace, &name);
-                        at_broker(&s.spec.subscriber)
-                            || s.spec.reply.as_ref().is_some_and(at_broker)
-                    })
-                    .map(|s| {
-                        ObjectKey::namespaced(
-                            s.metadata.namespace.as_deref().unwrap_or_default(),
-                            &s.metadata.name.unwrap_or_default(),
-                        )
-                    })
-                    .collect()
-            }
-        }
-    };
+    let subscriptions_of_channel =
+        referrers::<Subscription>(store.clone(), Scope::Own, |s, home, ns, name| {
+            home == ns && s.spec.channel.name == name
+        });
+    let subscriptions_to_broker =
+        referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
+            let at_broker = |d: &Destination| names_broker(d, home, ns, name);
+            at_broker(&s.spec.subscriber) || s.spec.reply.as_ref().is_some_and(at_broker)
+        });
     spawn_controller(
         "subscription-status",
         raw.clone(),
@@ -113,26 +79,10 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
         shutdown.clone(),
     );
 
-    let triggers_of_broker = {
-        let store = store.clone();
-        move |broker: kube::core::DynamicObject| {
-            let store = store.clone();
-            async move {
-                let namespace = broker.metadata.namespace.clone().unwrap_or_default();
-                let name = broker.metadata.name.clone().unwrap_or_default();
-                store
-                    .list::<Trigger>(Some(&namespace), &LabelSelector::everything())
-                    .await
-                    .unwrap_or_default()
-                    .into_iter()
-                    .filter(|t| t.spec.broker == name)
-                    .map(|t| {
-                        ObjectKey::namespaced(&namespace, &t.metadata.name.unwrap_or_default())
-                    })
-                    .collect()
-            }
-        }
-    };
+    let triggers_of_broker =
+        referrers::<Trigger>(store.clone(), Scope::Own, |t, home, ns, name| {
+            home == ns && t.spec.broker == name
+        });
     spawn_controller(
         "trigger-status",
         raw,
@@ -143,6 +93,56 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
         Arc::new(TriggerStatusController(status)),
         shutdown,
     );
+}
+
+/// Where the objects that may refer to a changed object live.
+#[derive(Clone, Copy)]
+enum Scope {
+    /// In the changed object's namespace.
+    Own,
+    /// Anywhere (a Subscription may reply to a Broker of its own namespace while
+    /// its Channel is elsewhere).
+    All,
+}
+
+/// A mapper from a changed object to the keys of the `K`s that `refers` says
+/// point at it (`refers(k, k's namespace, changed namespace, changed name)`). A
+/// store failure is logged, not hidden: those objects are then only looked at
+/// again at their own next change or recheck.
+fn referrers<K: Typed>(
+    store: TypedStore,
+    scope: Scope,
+    refers: fn(&K, &str, &str, &str) -> bool,
+) -> impl Fn(DynamicObject) -> BoxFuture<'static, Vec<ObjectKey>> + Send + Sync + 'static {
+    move |changed: DynamicObject| {
+        let store = store.clone();
+        Box::pin(async move {
+            let namespace = changed.metadata.namespace.clone().unwrap_or_default();
+            let name = changed.metadata.name.clone().unwrap_or_default();
+            let within = match scope {
+                Scope::Own => Some(namespace.as_str()),
+                Scope::All => None,
+            };
+            let candidates = match store.list::<K>(within, &LabelSelector::everything()).await {
+                Ok(candidates) => candidates,
+                Err(error) => {
+                    tracing::warn!(%error, kind = %K::kind(&()), changed = %format!("{namespace}/{name}"),
+                        "listing the objects that refer to a changed one failed; they wait for their next change");
+                    return Vec::new();
+                }
+            };
+            candidates
+                .into_iter()
+                .filter_map(|candidate| {
+                    let meta = candidate.meta();
+                    let home = meta.namespace.as_deref().unwrap_or_default();
+                    refers(&candidate, home, &namespace, &name).then(|| {
+                        ObjectKey::namespaced(home, meta.name.as_deref().unwrap_or_default())
+                    })
+                })
+                .collect()
+        })
+    }
 }
 
 /// Whether `destination`, written in namespace `home`, refers to Broker
