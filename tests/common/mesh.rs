@@ -5,6 +5,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use super::fixtures::*;
+use super::sink::Sink;
 use super::{Broker, Reply, eventually};
 
 /// commerce registered and provisioned into each namespace; its credential.
@@ -33,6 +34,20 @@ pub async fn trigger(broker: &Broker, namespace: &str, name: &str, spec: Value) 
     let reply = broker.admin().create(&triggers(namespace), &body).await;
     assert_eq!(reply.status, 201, "{}", reply.text);
     ready(broker, &format!("{}/{name}", triggers(namespace))).await
+}
+
+/// A recording subscriber behind a Trigger `all` on `namespace`'s Broker that
+/// takes every event.
+pub async fn catch_all(broker: &Broker, namespace: &str) -> Sink {
+    let sink = Sink::start().await;
+    trigger(
+        broker,
+        namespace,
+        "all",
+        json!({"subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    sink
 }
 
 /// Waits until the object at `path` has condition Ready=True.

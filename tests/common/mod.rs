@@ -215,6 +215,18 @@ impl Broker {
         self.launch().await;
     }
 
+    /// The Prometheus text of `/metrics` on the control listener.
+    pub async fn metrics(&self) -> String {
+        self.http
+            .get(format!("{}/metrics", self.control))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("metrics text")
+    }
+
     pub fn osb(&self) -> Osb<'_> {
         Osb {
             broker: self,

@@ -404,15 +404,7 @@ async fn metrics_count_requests_by_route_and_operations_by_state() {
         .await
         .expect("request");
     assert_eq!(nowhere.status(), 404);
-    let text = broker
-        .http
-        .get(format!("{}/metrics", broker.control))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let text = broker.metrics().await;
     assert!(
         text.contains(r#"meshbroker_http_requests_total{listener="control",route="/v2/catalog",method="GET",status="200"} 1"#),
         "{text}"

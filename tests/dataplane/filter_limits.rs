@@ -43,18 +43,6 @@ fn ids(sink: &Sink) -> Vec<String> {
         .collect()
 }
 
-async fn metrics(broker: &Broker) -> String {
-    broker
-        .http
-        .get(format!("{}/metrics", broker.control))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
-
 #[tokio::test]
 async fn an_expression_over_a_size_limit_is_refused_naming_the_field_and_the_limit() {
     let broker = Broker::start().await;
@@ -175,7 +163,8 @@ async fn filtering_the_largest_event_against_adversarial_patterns_does_not_stall
         "the big events match none of the three others"
     );
     assert!(
-        !metrics(&broker)
+        !broker
+            .metrics()
             .await
             .contains("meshbroker_filter_errors_total{"),
         "no adversarial pattern went over a limit"
@@ -201,7 +190,7 @@ async fn a_concat_over_the_string_limit_does_not_match_and_is_counted() {
     assert_eq!(reply.status, 202, "{}", reply.text);
     everything.wait_for(1).await;
     let counted = eventually("the filter error to be counted", async || {
-        let text = metrics(&broker).await;
+        let text = broker.metrics().await;
         text.contains(r#"meshbroker_filter_errors_total{reason="string_length"} 1"#)
             .then_some(text)
     })

@@ -12,14 +12,7 @@ use crate::common::sink::Sink;
 async fn with_sink() -> (Broker, String, Sink) {
     let broker = Broker::start().await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let sink = Sink::start().await;
-    trigger(
-        &broker,
-        "team-a",
-        "all",
-        json!({"subscriber": {"uri": sink.url}}),
-    )
-    .await;
+    let sink = catch_all(&broker, "team-a").await;
     (broker, token, sink)
 }
 
@@ -116,14 +109,7 @@ async fn structured_and_batched_events_are_accepted_too() {
 async fn bad_requests_get_the_right_status_and_a_named_problem() {
     let broker = Broker::start_with(&["--max-event-bytes", "2048"]).await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let sink = Sink::start().await;
-    trigger(
-        &broker,
-        "team-a",
-        "all",
-        json!({"subscriber": {"uri": sink.url}}),
-    )
-    .await;
+    let sink = catch_all(&broker, "team-a").await;
 
     let get = request(&broker, Method::GET, "/commerce/events", &token).await;
     assert_eq!(get.status, 405);
@@ -413,14 +399,7 @@ async fn an_applications_channel_takes_its_events_only_through_the_application()
 async fn a_batch_larger_than_a_subscriber_queue_is_413_naming_the_limit() {
     let broker = Broker::start_with(&["--subscriber-queue", "3"]).await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let sink = Sink::start().await;
-    trigger(
-        &broker,
-        "team-a",
-        "all",
-        json!({"subscriber": {"uri": sink.url}}),
-    )
-    .await;
+    let sink = catch_all(&broker, "team-a").await;
     let batch = |n: usize| {
         let events: Vec<_> = (0..n)
             .map(|i| json!({"specversion": "1.0", "id": format!("b{i}"), "source": "/s", "type": "note.taken"}))

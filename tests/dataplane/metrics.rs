@@ -9,30 +9,11 @@ use crate::common::mesh::*;
 use crate::common::sink::Sink;
 use crate::common::{Broker, eventually};
 
-async fn metrics(broker: &Broker) -> String {
-    broker
-        .http
-        .get(format!("{}/metrics", broker.control))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text")
-}
-
 #[tokio::test]
 async fn events_listener_answers_are_counted_by_route_template_and_status() {
     let broker = Broker::start_with(&["--max-event-bytes", "2048"]).await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let sink = Sink::start().await;
-    trigger(
-        &broker,
-        "team-a",
-        "all",
-        json!({"subscriber": {"uri": sink.url}}),
-    )
-    .await;
+    let sink = catch_all(&broker, "team-a").await;
 
     assert_eq!(send_order(&broker, &token, "counted").await.status, 202);
     let mut no_id = binary("x", "order.created");
@@ -78,7 +59,7 @@ async fn events_listener_answers_are_counted_by_route_template_and_status() {
         .expect("events request");
     assert_eq!(nowhere.status(), 404);
 
-    let text = metrics(&broker).await;
+    let text = broker.metrics().await;
     for (route, method, status) in [
         ("/{application}/events", "POST", 202),
         ("/{application}/events", "POST", 400),
@@ -100,7 +81,7 @@ async fn events_listener_answers_are_counted_by_route_template_and_status() {
 
     sink.wait_for(1).await;
     eventually("the delivery to be timed", async || {
-        let text = metrics(&broker).await;
+        let text = broker.metrics().await;
         text.contains(r#"meshbroker_delivery_duration_seconds_count{outcome="delivered"} 1"#)
             .then_some(())
     })
@@ -125,7 +106,7 @@ async fn a_dead_lettered_delivery_is_timed_under_its_outcome() {
     assert_eq!(send_order(&broker, &token, "refused").await.status, 202);
     dead.wait_for(1).await;
     let text = eventually("the dead-lettered delivery to be timed", async || {
-        let text = metrics(&broker).await;
+        let text = broker.metrics().await;
         text.contains(r#"meshbroker_delivery_duration_seconds_count{outcome="dead_lettered"} 1"#)
             .then_some(text)
     })

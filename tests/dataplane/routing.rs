@@ -218,15 +218,7 @@ async fn a_reply_re_enters_the_broker_and_the_loop_guard_stops_loops() {
     })
     .await;
     echo.wait_for(5).await;
-    let metrics = broker
-        .http
-        .get(format!("{}/metrics", broker.control))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("text");
+    let metrics = broker.metrics().await;
     eventually("the loop guard to trip", async || {
         let text = broker
             .http
