@@ -1,14 +1,15 @@
 //! The `meshbroker` command: `serve` (the default) runs the broker.
 
 use clap::{Parser, Subcommand};
+use meshbroker::config::Settings;
+use meshbroker::server::serve;
+use meshbroker::telemetry::init_logging;
 
 /// Per-event allocations on several threads, next to a large long-lived routing
 /// table: glibc's allocator spent 10 % of the dataplane's time in `_int_malloc`
 /// with 10,000 Triggers (profiled); mimalloc keeps allocation cost flat.
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use meshbroker::server::{Settings, serve};
-use meshbroker::telemetry::init_logging;
 
 #[derive(Parser)]
 #[command(

@@ -9,5 +9,5 @@ mod token_cache;
 
 pub use caller::{AuthError, Authenticator, Caller};
 pub use credentials::{CredentialFiles, Credentials};
-pub use secrets::{generate_token, random_uuid, sha256_hex};
+pub use secrets::{generate_token, sha256_hex};
 pub use token_cache::{NamespaceTokens, TokenScope};

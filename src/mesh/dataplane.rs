@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use crate::config::{Config, DataplaneKind};
 use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
 use crate::mesh::routing::{Builder, DataplaneSettings, LocalDelivery, Router, follow_resources};
-use crate::server::{Config, DataplaneKind, Shutdown};
+use crate::shutdown::Shutdown;
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
 

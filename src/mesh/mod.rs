@@ -1,12 +1,11 @@
-//! The mesh: controllers that turn resources into wiring and status (and, for the
-//! embedded dataplane, into addresses it serves), and the dataplane itself. The
-//! CloudEvents SQL filter language is the workspace crate `cesql`.
+//! The dataplane: events as they arrive, the filters Triggers apply, the routing
+//! table built from resources, and dispatch to subscribers with retries and
+//! dead-letter sinks. The CloudEvents SQL filter language is the workspace crate
+//! `cesql`; the HTTP ingress that feeds the dataplane is `crate::ingress`.
 
-pub mod controllers;
 pub mod dataplane;
 pub mod dispatch;
 pub mod event;
 pub mod filter;
 pub mod forward;
-pub mod ingress;
 pub mod routing;

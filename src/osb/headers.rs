@@ -10,7 +10,7 @@ use base64::Engine;
 use tracing::Instrument;
 
 use super::OsbError;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub const API_VERSION: HeaderName = HeaderName::from_static("x-broker-api-version");
 pub const ORIGINATING_IDENTITY: HeaderName =

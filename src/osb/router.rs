@@ -14,7 +14,7 @@ use super::handlers::{
     bind, catalog, deprovision, fetch, last_operation, provision, unbind, update,
 };
 use super::headers::osb_headers;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn routes(state: AppState) -> Router<AppState> {
     // Other methods answer 405 from here, so the checks below cover them too

@@ -17,7 +17,7 @@ use crate::resources::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
     ServiceInstanceStatus, condition::now_rfc3339, labels,
 };
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError, TypedStore};
 use crate::telemetry::Metrics;
 

@@ -21,7 +21,7 @@ use crate::resources::{
     Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, Operation,
     OperationKind, ServiceInstance, Subscription, SubscriptionSpec, labels,
 };
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError};
 
 const DEFAULT_BROKER: &str = "default";
@@ -670,7 +670,7 @@ mod tests {
             .create(&subscription(&["a"]))
             .await
             .expect("subscription");
-        let (_stop, shutdown) = crate::server::Shutdown::new();
+        let (_stop, shutdown) = crate::shutdown::Shutdown::new();
         let provisioner = Provisioner::new(
             store.clone(),
             ProvisionerSettings {

@@ -20,8 +20,9 @@ use super::references::stay_in_namespace;
 use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex};
+use crate::config::DataplaneKind;
 use crate::resources::{AccessToken, Application, Defaults, kind_of, labels};
-use crate::server::{AppState, DataplaneKind};
+use crate::state::AppState;
 use crate::store::LabelSelector;
 
 #[derive(Debug, Deserialize, Default)]

@@ -11,7 +11,7 @@ use kube::core::DynamicObject;
 
 use super::ApiError;
 use crate::resources::{AccessToken, KindSpec};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::LabelSelector;
 
 pub async fn after_delete(

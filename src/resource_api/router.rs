@@ -4,7 +4,7 @@ use axum::Router;
 use axum::routing::get;
 
 use super::handlers::{create, delete, get as get_one, list, replace};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     let collection = || get(list).post(create);

@@ -11,7 +11,7 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::ApiError;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::WatchStream;
 
 pub fn watch_response(stream: WatchStream, shutdown: Shutdown) -> Response {

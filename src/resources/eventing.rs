@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::duration::parse_iso8601_duration;
+use super::names::is_attribute_name;
 use super::{AddressableStatus, Condition, Conditions, Destination, Invalid, KReference, labels};
-use crate::mesh::event::is_attribute_name;
 
 /// How a delivery is retried and where it goes when retries run out.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]

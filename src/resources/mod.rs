@@ -12,6 +12,7 @@ mod duration;
 mod eventing;
 mod instance;
 mod invalid;
+pub mod labels;
 mod messaging;
 mod names;
 mod registry;
@@ -39,45 +40,9 @@ pub use messaging::{
     Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, Subscription,
     SubscriptionSpec, SubscriptionStatus,
 };
-pub use names::{is_label_value, is_valid_name, route_collision};
+pub use names::{is_attribute_name, is_label_value, is_valid_name, route_collision};
 pub use registry::{
     Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind,
 };
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 pub use status::AddressableStatus;
-
-/// Labels and annotations meshbroker reads and writes on the objects it manages.
-pub mod labels {
-    /// Marks a namespace as part of the mesh; its default Broker follows.
-    pub const INJECTION: &str = "knative-eventing-injection";
-    pub const INJECTION_ENABLED: &str = "enabled";
-    /// Names the Application a Channel, HTTPSource or Subscription belongs to.
-    pub const APPLICATION_NAME: &str = "application-name";
-    /// Set on every object meshbroker created, so it never deletes what it did not.
-    pub const MANAGED_BY: &str = "app.kubernetes.io/managed-by";
-    pub const MANAGED_BY_VALUE: &str = "meshbroker";
-    /// On a Namespace: meshbroker, not a person, set the injection label.
-    pub const LABELLED_BY_MESHBROKER: &str = "meshbroker.io/injection-labelled";
-    /// On a Subscription: the OSB instances that need it (a JSON array of ids).
-    pub const SUBSCRIPTION_OWNERS: &str = "meshbroker.io/instances";
-    /// On a Subscription: the namespace whose Broker it feeds.
-    pub const TARGET_NAMESPACE: &str = "meshbroker.io/target-namespace";
-    /// On a Broker: the broker class, as Knative expects it.
-    pub const BROKER_CLASS: &str = "eventing.knative.dev/broker.class";
-    pub const BROKER_CLASS_VALUE: &str = "MeshBroker";
-    /// The class of the Brokers meshbroker installs for Knative to serve.
-    pub const KNATIVE_BROKER_CLASS: &str = "MTChannelBasedBroker";
-
-    /// The class of the Brokers meshbroker makes (injected into a mesh namespace, or
-    /// a Broker written without one): its own when its embedded dataplane serves
-    /// them, Knative's when Knative does.
-    pub fn broker_class(embedded_dataplane: bool) -> &'static str {
-        if embedded_dataplane {
-            BROKER_CLASS_VALUE
-        } else {
-            KNATIVE_BROKER_CLASS
-        }
-    }
-    /// On a ServiceInstance: its OSB instance id, when the id is not a valid name.
-    pub const INSTANCE_ID: &str = "meshbroker.io/instance-id";
-}

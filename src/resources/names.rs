@@ -84,7 +84,7 @@ pub fn is_label_value(value: &str) -> bool {
 /// Channel `events` of namespace `v1`; a namespace named `apis` or `v2` would have
 /// its OSB routes `/apis/v2/…`, `/v2/v2/…` taken by the resource API or the
 /// unprefixed OSB API. Such objects are refused when written
-/// (the events listener's route table checks this list: src/mesh/ingress/mod.rs).
+/// (the events listener's route table checks this list: src/ingress/routes.rs).
 pub fn route_collision(kind: &str, name: &str) -> Option<String> {
     match (kind, name) {
         ("Broker", "events") => Some(
@@ -101,6 +101,14 @@ pub fn route_collision(kind: &str, name: &str) -> Option<String> {
         ),
         _ => None,
     }
+}
+
+/// CloudEvents attribute and extension names: lower-case ASCII letters and digits.
+pub fn is_attribute_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use super::{Addressable, Condition, Conditions};
 
 // Broker and Channel publish the same status fields in Knative, so they share one
-// type (and one status controller, src/mesh/controllers/readiness/addressable.rs).
+// type (and one status controller, src/controllers/readiness/addressable.rs).
 /// The status of a Broker or Channel: where it takes events, its conditions and its
 /// resolved dead-letter sink.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]

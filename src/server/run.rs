@@ -13,13 +13,14 @@ use tokio::net::TcpListener;
 
 use super::answers::{self, json_error};
 use super::endpoints::EndpointsFile;
-use super::state::Shutdown;
-use super::{AppState, Config, DataplaneKind, StoreKind};
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
-use crate::mesh::controllers::{self, MeshSettings};
+use crate::config::{Config, DataplaneKind, StoreKind};
+use crate::controllers::{self, MeshSettings};
 use crate::mesh::dataplane::Dataplane;
 use crate::mesh::dispatch::client_config;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
+use crate::shutdown::Shutdown;
+use crate::state::AppState;
 use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
 use crate::telemetry::{Metrics, track_requests};
 
@@ -266,7 +267,7 @@ async fn method_not_allowed(
 pub fn events_app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
-        .merge(crate::mesh::ingress::routes())
+        .merge(crate::ingress::routes())
         .layer(axum::middleware::from_fn(answers::uniform))
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),

@@ -6,6 +6,6 @@ mod logging;
 mod metrics;
 mod throttle;
 
-pub use logging::init_logging;
+pub use logging::{LogFormat, init_logging};
 pub use metrics::{DeliveryOutcome, Metrics, track_requests};
 pub use throttle::Throttle;

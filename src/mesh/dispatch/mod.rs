@@ -24,7 +24,7 @@ pub use dispatcher::{
 };
 pub use policy::DeliveryPolicy;
 pub use prepared::PreparedEvent;
-pub use tls::{CaBundle, client_config};
+pub use tls::client_config;
 pub use transport::{Session, TransportError};
 
 /// One of our own Brokers or Channels: a subscriber or reply destination that

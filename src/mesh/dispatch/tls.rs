@@ -3,56 +3,11 @@
 //! the server), built into one rustls `ClientConfig` every delivery `Session`
 //! shares, so TLS session tickets are shared too.
 
-use std::fmt;
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject;
 use rustls::{ClientConfig, RootCertStore};
 
-/// The CAs of a `--subscriber-ca-bundle` file, each checked usable as a trust anchor.
-#[derive(Clone)]
-pub struct CaBundle {
-    path: PathBuf,
-    roots: RootCertStore,
-}
-
-impl fmt::Debug for CaBundle {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "CaBundle({}, {} certificates)",
-            self.path.display(),
-            self.roots.len()
-        )
-    }
-}
-
-impl CaBundle {
-    /// Reads the PEM certificates of `path`; the error names what is wrong with it.
-    pub fn read(path: &Path) -> Result<Self, String> {
-        let named = |problem: String| format!("{}: {problem}", path.display());
-        let pem = std::fs::read(path).map_err(|e| named(format!("cannot read it: {e}")))?;
-        let mut roots = RootCertStore::empty();
-        for (at, certificate) in CertificateDer::pem_slice_iter(&pem).enumerate() {
-            let certificate = certificate
-                .map_err(|e| named(format!("certificate {} is not valid PEM: {e}", at + 1)))?;
-            roots
-                .add(certificate)
-                .map_err(|e| named(format!("certificate {} is not usable as a CA: {e}", at + 1)))?;
-        }
-        if roots.is_empty() {
-            return Err(named(
-                "holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into(),
-            ));
-        }
-        Ok(Self {
-            path: path.to_path_buf(),
-            roots,
-        })
-    }
-}
+use crate::config::CaBundle;
 
 /// The TLS client configuration every delivery shares.
 ///
@@ -63,7 +18,7 @@ impl CaBundle {
 /// stale with the binary.
 pub fn client_config(bundle: Option<&CaBundle>) -> Result<Arc<ClientConfig>, rustls::Error> {
     let mut roots = bundle
-        .map(|b| b.roots.clone())
+        .map(|b| b.roots().clone())
         .unwrap_or_else(RootCertStore::empty);
     let system = rustls_native_certs::load_native_certs();
     for error in &system.errors {
@@ -83,7 +38,7 @@ pub fn client_config(bundle: Option<&CaBundle>) -> Result<Arc<ClientConfig>, rus
     }
     tracing::debug!(
         system = added,
-        bundle = bundle.map_or(0, |b| b.roots.len()),
+        bundle = bundle.map_or(0, |b| b.roots().len()),
         "trusted CAs for https:// subscribers"
     );
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -101,50 +56,17 @@ pub fn client_config(bundle: Option<&CaBundle>) -> Result<Arc<ClientConfig>, rus
 mod tests {
     use super::*;
 
-    fn bundle(text: &str) -> Result<CaBundle, String> {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let path = dir.path().join("ca.pem");
-        std::fs::write(&path, text).expect("write");
-        CaBundle::read(&path)
-    }
-
     #[test]
-    fn a_missing_bundle_is_named() {
-        let error = CaBundle::read(Path::new("/nonexistent/ca.pem")).expect_err("missing");
-        assert!(
-            error.starts_with("/nonexistent/ca.pem: cannot read it"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_bundle_without_certificates_is_refused() {
-        let error = bundle("just text\n").expect_err("no certificate");
-        assert!(
-            error.ends_with("holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_certificate_that_is_not_one_is_refused() {
-        let garbage = "-----BEGIN CERTIFICATE-----\naGVsbG8=\n-----END CERTIFICATE-----\n";
-        let error = bundle(garbage).expect_err("not a certificate");
-        assert!(
-            error.contains("certificate 1 is not usable as a CA"),
-            "{error}"
-        );
-    }
-
-    #[test]
-    fn a_bundle_of_ca_certificates_is_read() {
+    fn a_bundle_joins_the_system_roots() {
         let key = rcgen::KeyPair::generate().expect("key");
         let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
         params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
         let ca = params.self_signed(&key).expect("CA").pem();
-        let read = bundle(&format!("{ca}{ca}")).expect("a bundle");
-        assert_eq!(read.roots.len(), 2);
-        assert!(client_config(Some(&read)).is_ok());
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("ca.pem");
+        std::fs::write(&path, ca).expect("write");
+        let bundle = CaBundle::read(&path).expect("a bundle");
+        assert!(client_config(Some(&bundle)).is_ok());
     }
 
     #[test]

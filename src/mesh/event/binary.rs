@@ -8,7 +8,9 @@ use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
-use super::{EventError, check_required, data_bytes, is_attribute_name};
+use super::EventError;
+use super::fields::{check_required, data_bytes, time_text};
+use crate::resources::is_attribute_name;
 
 /// What the binding says must be percent-encoded in a header value: space, double
 /// quote, percent, and everything outside printable ASCII.
@@ -153,7 +155,7 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
     if let Some(subject) = event.subject() {
         put("subject", encode(subject));
     }
-    if let Some(time) = super::time_text(event) {
+    if let Some(time) = time_text(event) {
         put("time", encode(&time));
     }
     if let Some(schema) = event.dataschema() {

@@ -5,13 +5,17 @@
 
 mod binary;
 mod error;
+mod fields;
 pub mod hop;
 mod legacy;
+mod mode;
 mod structured;
 
 pub use binary::{binary_headers, read_binary, write_binary};
 pub use error::EventError;
+pub use fields::{data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};
+pub use mode::{Mode, mode_of};
 pub use structured::{
     BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, read_batch, read_structured, write_structured,
 };
@@ -19,85 +23,3 @@ pub use structured::{
 pub use cloudevents::{
     AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10,
 };
-
-/// How a request carries its events, by its Content-Type.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Binary,
-    Structured,
-    Batched,
-}
-
-pub fn mode_of(content_type: Option<&str>) -> Mode {
-    let media_type = content_type
-        .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media_type == BATCH_CONTENT_TYPE {
-        Mode::Batched
-    } else if media_type.starts_with("application/cloudevents") {
-        Mode::Structured
-    } else {
-        Mode::Binary
-    }
-}
-
-/// The body of an event's data as bytes, as a binary-mode request carries it.
-pub fn data_bytes(event: &Event) -> Vec<u8> {
-    match event.data() {
-        None => Vec::new(),
-        Some(Data::Binary(bytes)) => bytes.clone(),
-        Some(Data::String(text)) => text.clone().into_bytes(),
-        Some(Data::Json(value)) => serde_json::to_vec(value).unwrap_or_default(),
-    }
-}
-
-/// The `time` attribute as RFC 3339 in UTC with `Z`, as senders usually write it.
-pub fn time_text(event: &Event) -> Option<String> {
-    event
-        .time()
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
-}
-
-/// CloudEvents attribute and extension names: lower-case ASCII letters and digits.
-pub fn is_attribute_name(name: &str) -> bool {
-    !name.is_empty()
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
-}
-
-/// Required attributes must not be empty (the SDK accepts "").
-fn check_required(event: &Event) -> Result<(), EventError> {
-    for (name, value) in [
-        ("id", event.id()),
-        ("source", event.source().as_str()),
-        ("type", event.ty()),
-    ] {
-        if value.is_empty() {
-            return Err(EventError::new(format!(
-                "attribute {name} must not be empty"
-            )));
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn modes_follow_the_content_type() {
-        assert_eq!(
-            mode_of(Some("application/cloudevents+json; charset=utf-8")),
-            Mode::Structured
-        );
-        assert_eq!(
-            mode_of(Some("application/cloudevents-batch+json")),
-            Mode::Batched
-        );
-        assert_eq!(mode_of(Some("application/json")), Mode::Binary);
-        assert_eq!(mode_of(None), Mode::Binary);
-    }
-}

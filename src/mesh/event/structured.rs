@@ -9,7 +9,8 @@ use cloudevents::event::AttributeValue;
 use cloudevents::{AttributesReader, Data, Event};
 use serde_json::value::RawValue;
 
-use super::{EventError, check_required};
+use super::EventError;
+use super::fields::{check_required, time_text};
 
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
@@ -121,7 +122,7 @@ pub fn write_structured(event: &Event) -> Bytes {
             }
             AttributeValue::Integer(i) => out.extend_from_slice(i.to_string().as_bytes()),
             AttributeValue::Time(_) => {
-                write_json_string(&mut out, &super::time_text(event).unwrap_or_default())
+                write_json_string(&mut out, &time_text(event).unwrap_or_default())
             }
             other => write_json_string(&mut out, &other.to_string()),
         }

@@ -12,7 +12,7 @@ use super::build::{Builder, Inputs};
 use crate::resources::{
     Application, Broker, Channel, KindSpec, ServiceInstance, Subscription, Trigger, kind_of,
 };
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError, TypedStore};
 
 /// Changes arriving within this window are built into one table.

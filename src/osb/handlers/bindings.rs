@@ -17,7 +17,7 @@ use crate::osb::OsbError;
 use crate::osb::catalog::Catalog;
 use crate::osb::types::{BindBody, QueryParams, object_or_absent, read_json, required};
 use crate::provisioner::Bound;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn bind(
     State(state): State<AppState>,

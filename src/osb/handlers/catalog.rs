@@ -9,7 +9,7 @@ use axum::response::IntoResponse;
 use crate::osb::OsbError;
 use crate::osb::catalog::Catalog;
 use crate::resources::ApplicationMapping;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::LabelSelector;
 
 pub async fn catalog(

@@ -13,7 +13,7 @@ use super::{OsbPath, answer, completion_for};
 use crate::osb::OsbError;
 use crate::osb::types::{QueryParams, required};
 use crate::provisioner::DeprovisionRequest;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn deprovision(
     State(state): State<AppState>,

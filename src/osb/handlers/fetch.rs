@@ -12,7 +12,7 @@ use serde_json::json;
 use super::OsbPath;
 use crate::osb::OsbError;
 use crate::resources::{OperationKind, OperationState};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn fetch(
     State(state): State<AppState>,

@@ -24,7 +24,7 @@ use crate::osb::namespace::check_instance_namespace;
 use crate::osb::types::{QueryParams, required};
 use crate::provisioner::is_deprovision_operation;
 use crate::resources::{OperationKind, OperationState};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Seconds a platform should wait before polling a running operation again.
 const POLL_AGAIN_SECONDS: &str = "2";

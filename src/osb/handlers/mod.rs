@@ -29,7 +29,7 @@ use super::OsbError;
 use super::namespace::check_instance_namespace;
 use crate::provisioner::{Accepted, Completion};
 use crate::resources::{OperationState, ServiceInstance};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The path parameters every OSB route may carry.
 pub struct OsbPath {

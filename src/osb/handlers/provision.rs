@@ -19,7 +19,7 @@ use crate::osb::namespace::{check_platform, target_namespace};
 use crate::osb::types::{ProvisionBody, QueryParams, object_or_absent, read_json, required};
 use crate::provisioner::ProvisionRequest;
 use crate::resources::ApplicationMapping;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn provision(
     State(state): State<AppState>,

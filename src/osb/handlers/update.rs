@@ -16,7 +16,7 @@ use crate::osb::catalog::{Catalog, check_parameters};
 use crate::osb::namespace::target_namespace;
 use crate::osb::types::{QueryParams, UpdateBody, object_or_absent, read_json, required};
 use crate::provisioner::UpdateRequest;
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn update(
     State(state): State<AppState>,

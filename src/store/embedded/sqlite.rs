@@ -13,7 +13,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::changes::{Change, ChangeLog};
-use crate::auth::random_uuid;
+use crate::ids::random_uuid;
 use crate::resources::{Invalid, KindSpec, namespace_kind};
 use crate::store::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,

@@ -12,12 +12,12 @@ use super::http_source::HttpSourceStatusController;
 use super::subscription::SubscriptionStatusController;
 use super::trigger::TriggerStatusController;
 use super::writer::StatusWriter;
-use crate::mesh::controllers::MeshSettings;
-use crate::mesh::controllers::runtime::{ObjectKey, Source, spawn_controller};
+use crate::controllers::MeshSettings;
+use crate::controllers::runtime::{ObjectKey, Source, spawn_controller};
 use crate::resources::{
     Broker, Channel, Destination, HttpSource, Subscription, Trigger, Typed, kind_of,
 };
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, TypedStore};
 
 /// Status of what meshbroker serves: the HTTPSources always; Channels, Brokers,

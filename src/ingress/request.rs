@@ -16,7 +16,7 @@ use crate::mesh::dispatch::{PreparedEvent, ttl};
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
 use crate::mesh::routing::Overloaded;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::telemetry::Metrics;
 
 /// Ok(None) for POST; Ok(Some(response)) answers OPTIONS; Err for other methods.

@@ -1,22 +1,11 @@
-//! The events listener's HTTP handlers, one per hop a sender can reach:
-//! Applications (`/{application}/events`, `/v2/events`, legacy `/v1/events`),
-//! Brokers (`/{namespace}/{broker}`) and Channels (`/channels/{namespace}/{name}`).
-//! Each validates, authorises and hands the events to the router; none knows
-//! about Triggers.
-
-mod application;
-mod broker;
-mod channel;
-mod error;
-mod request;
-mod schema;
-
-pub use error::IngressError;
+//! Every route of the events listener in one table: the addresses meshbroker
+//! publishes are checked against exactly what is served.
 
 use axum::Router;
 use axum::routing::any;
 
-use crate::server::AppState;
+use super::{application, broker, channel};
+use crate::state::AppState;
 
 /// The hop a path of the events listener reaches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

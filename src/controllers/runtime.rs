@@ -16,7 +16,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::resources::KindSpec;
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, Store, StoreError};
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -1,9 +1,9 @@
 //! Conditions more than one kind reports, worded as Knative words them: a
 //! parent's Ready propagated, routing, and dead-letter sinks.
 
-use super::addressable::Served;
+use super::served::Served;
 use super::writer::Routing;
-use crate::mesh::controllers::resolve::resolve_destination;
+use crate::controllers::resolve::resolve_destination;
 use crate::resources::{Condition, ConditionStatus, Conditions, DeliverySpec};
 use crate::store::{StoreError, TypedStore};
 

@@ -8,7 +8,7 @@ use axum::response::Response;
 
 use super::IngressError;
 use super::request::{accepted, admit, check_serving, namespaced_events, preflight, prepared};
-use crate::server::AppState;
+use crate::state::AppState;
 
 pub async fn receive(
     State(state): State<AppState>,

@@ -16,11 +16,11 @@ use super::request::{
     Incoming, accepted, admit, arrive, check_serving, decode, preflight, prepared, read_body,
 };
 use super::{IngressError, schema};
-use crate::auth::random_uuid;
+use crate::ids::random_uuid;
 use crate::mesh::dispatch::PreparedEvent;
 use crate::mesh::event::read_legacy;
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
-use crate::server::AppState;
+use crate::state::AppState;
 
 fn route_of(
     state: &AppState,

@@ -12,7 +12,7 @@ use kube::core::ObjectMeta;
 use super::applications::managed_labels;
 use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 use crate::resources::{Broker, BrokerSpec, kind_of, labels, namespace_kind};
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{StoreError, TypedStore};
 
 pub const DEFAULT_BROKER: &str = "default";

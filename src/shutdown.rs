@@ -1,26 +1,6 @@
-//! The state every handler shares: cheap to clone, all `Arc`s inside.
-
-use std::sync::Arc;
+//! The process-wide shutdown signal every background task and drain watches.
 
 use tokio::sync::watch;
-
-use super::Config;
-use crate::auth::Authenticator;
-use crate::mesh::routing::Router;
-use crate::provisioner::Provisioner;
-use crate::store::TypedStore;
-use crate::telemetry::Metrics;
-
-#[derive(Clone)]
-pub struct AppState {
-    pub config: Arc<Config>,
-    pub store: TypedStore,
-    pub auth: Arc<Authenticator>,
-    pub metrics: Arc<Metrics>,
-    pub provisioner: Provisioner,
-    pub router: Arc<Router>,
-    pub shutdown: Shutdown,
-}
 
 /// Resolves once the server begins shutting down.
 #[derive(Clone)]

@@ -31,6 +31,7 @@
 mod addressable;
 mod conditions;
 mod http_source;
+mod served;
 mod start;
 mod subscription;
 mod trigger;

@@ -11,13 +11,13 @@ use k8s_openapi::api::core::v1::Namespace;
 use kube::core::ObjectMeta;
 use kube::core::object::HasStatus;
 
-use super::MeshSettings;
 use super::runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
+use super::settings::MeshSettings;
 use crate::resources::{
     AccessToken, Application, Channel, ChannelSpec, ConditionStatus, Conditions, HttpSource,
     HttpSourceSpec, kind_of, labels,
 };
-use crate::server::Shutdown;
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError, TypedStore};
 
 pub async fn ensure_integration_namespace(

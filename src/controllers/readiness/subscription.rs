@@ -5,11 +5,11 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 
-use super::addressable::Served;
 use super::conditions::{DEAD_LETTER_SINK_RESOLVE_FAILED, dead_letter_sink, parent_ready, routed};
+use super::served::Served;
 use super::writer::{Routing, StatusWriter};
-use crate::mesh::controllers::resolve::resolve_destination;
-use crate::mesh::controllers::runtime::{ObjectKey, Reconciler, Requeue};
+use crate::controllers::resolve::resolve_destination;
+use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{
     Channel, Condition, ConditionStatus, Conditions, PhysicalSubscription, Subscription,
 };

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 
 use super::writer::StatusWriter;
-use crate::mesh::controllers::runtime::{ObjectKey, Reconciler, Requeue};
+use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{ConditionStatus, Conditions, HttpSource};
 use crate::store::StoreError;
 

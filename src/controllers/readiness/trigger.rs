@@ -7,8 +7,8 @@ use async_trait::async_trait;
 
 use super::conditions::{dead_letter_sink, parent_ready, routed};
 use super::writer::StatusWriter;
-use crate::mesh::controllers::resolve::resolve_destination;
-use crate::mesh::controllers::runtime::{ObjectKey, Reconciler, Requeue};
+use crate::controllers::resolve::resolve_destination;
+use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{Broker, Condition, ConditionStatus, Conditions, Trigger};
 use crate::store::StoreError;
 

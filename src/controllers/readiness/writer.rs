@@ -7,8 +7,8 @@ use std::time::Duration;
 use kube::Resource;
 use kube::core::object::HasStatus;
 
-use crate::mesh::controllers::MeshSettings;
-use crate::mesh::controllers::runtime::Requeue;
+use crate::controllers::MeshSettings;
+use crate::controllers::runtime::Requeue;
 use crate::resources::{AddressableStatus, Conditions, SubscriptionStatus, TriggerStatus, Typed};
 use crate::store::{StoreError, TypedStore};
 

@@ -1,0 +1,8 @@
+//! What the operator asked for: every setting from a flag, an environment variable
+//! or the YAML config file, validated once into the `Config` the server runs with.
+
+mod ca_bundle;
+mod settings;
+
+pub use ca_bundle::CaBundle;
+pub use settings::{Config, DataplaneKind, Settings, StoreKind};

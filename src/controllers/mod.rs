@@ -1,0 +1,19 @@
+//! Controllers in the kube-rs mould: each watches some kinds, maps changes to keys,
+//! and reconciles one key at a time toward the desired state, idempotently, with
+//! failures retried by backoff. They play Kyma's Application Operator (Application →
+//! HTTPSource and Channel), Knative's broker injection (labelled namespace → Broker
+//! `default`) and, for the embedded dataplane, Knative's status writers (addresses,
+//! readiness).
+
+mod applications;
+mod injection;
+mod readiness;
+mod resolve;
+mod runtime;
+mod settings;
+mod start;
+
+pub use resolve::resolve_destination;
+pub use runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
+pub use settings::MeshSettings;
+pub use start::start;

@@ -1,0 +1,71 @@
+//! Brokers and Channels: one status controller for both. Each gets its address on
+//! the events listener, its resolved dead-letter sink, and the conditions Knative
+//! reports for its kind (see the table in the module above).
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use async_trait::async_trait;
+
+use super::conditions::own_dead_letter_sink;
+use super::served::Served;
+use super::writer::StatusWriter;
+use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
+use crate::resources::{Condition, ConditionStatus, Conditions};
+use crate::store::StoreError;
+
+pub(super) struct AddressableStatusController<K> {
+    writer: Arc<StatusWriter>,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K> AddressableStatusController<K> {
+    pub fn new(writer: Arc<StatusWriter>) -> Self {
+        Self {
+            writer,
+            kind: PhantomData,
+        }
+    }
+}
+
+#[async_trait]
+impl<K: Served> Reconciler for AddressableStatusController<K> {
+    async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
+        let store = &self.writer.store;
+        let Some(object) = store.get::<K>(key.namespace.as_deref(), &key.name).await? else {
+            return Ok(Requeue::Done);
+        };
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        let mut status = object.status().cloned().unwrap_or_default();
+        let refused = object.refused();
+        status.address.url = match refused {
+            Some(_) => None,
+            None => Some(
+                self.writer
+                    .events_url(&K::address_path(namespace, &key.name)),
+            ),
+        };
+        let addressable = match status.address.url {
+            Some(_) => Condition::met("Addressable"),
+            None => Condition::new(
+                "Addressable",
+                ConditionStatus::False,
+                "EmptyHostname",
+                "not served by the embedded dataplane, so it has no address",
+            ),
+        };
+        let sink = own_dead_letter_sink(store, object.delivery(), namespace).await?;
+        status.dead_letter_sink_uri = sink.uri;
+        let serving = match &refused {
+            Some(why) => Err(why.as_str()),
+            // Routing reads a Broker's or Channel's spec, never its status: the
+            // object's revision is all the table has to reach.
+            None => Ok(self.writer.routing(&object, true)),
+        };
+        let mut conditions = K::serving_conditions(serving);
+        conditions.push(addressable);
+        conditions.push(sink.condition);
+        status.set_living_conditions(conditions);
+        self.writer.finish(object, status, serving.ok()).await
+    }
+}

@@ -1,0 +1,23 @@
+//! The state every router (OSB, resource API, ingress) shares: the process's
+//! handles, cheap to clone, all `Arc`s inside. The server builds it once.
+
+use std::sync::Arc;
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::mesh::routing::Router;
+use crate::provisioner::Provisioner;
+use crate::shutdown::Shutdown;
+use crate::store::TypedStore;
+use crate::telemetry::Metrics;
+
+#[derive(Clone)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: TypedStore,
+    pub auth: Arc<Authenticator>,
+    pub metrics: Arc<Metrics>,
+    pub provisioner: Provisioner,
+    pub router: Arc<Router>,
+    pub shutdown: Shutdown,
+}
