@@ -2,7 +2,7 @@
 //! namespaces and wires them into an embedded CloudEvents mesh.
 //!
 //! The modules form a stack whose imports only run downwards (tests/layers.rs
-//! keeps it so): telemetry, shutdown, ids → resources → config, store → auth →
+//! keeps it so): telemetry, shutdown, ids, locks → resources → config, store → auth →
 //! mesh (the dataplane), provisioner → controllers (the control plane) → state →
 //! osb, resource_api, ingress (the routers) → server (wiring only).
 
@@ -11,6 +11,7 @@ pub mod config;
 pub mod controllers;
 pub mod ids;
 pub mod ingress;
+pub mod locks;
 pub mod mesh;
 pub mod osb;
 pub mod provisioner;

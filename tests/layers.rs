@@ -16,6 +16,7 @@ const RANKS: &[(&str, u8)] = &[
     ("telemetry", 0),
     ("shutdown", 0),
     ("ids", 0),
+    ("locks", 0),
     ("resources", 1),
     ("config", 2),
     ("store", 2),

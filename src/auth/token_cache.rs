@@ -9,6 +9,7 @@ use std::time::Duration;
 use futures::StreamExt;
 use tokio::sync::watch;
 
+use crate::locks;
 use crate::resources::{AccessToken, kind_of};
 use crate::store::{LabelSelector, Store, WatchEventType};
 
@@ -48,18 +49,11 @@ impl NamespaceTokens {
     /// deletion answered to its caller must not leave the token working until the
     /// watch catches up.
     pub fn revoke(&self, revoked: impl Fn(&str, &TokenScope) -> bool) {
-        self.by_digest
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .retain(|digest, scope| !revoked(digest, scope));
+        locks::write(&self.by_digest).retain(|digest, scope| !revoked(digest, scope));
     }
 
     pub fn scope_of(&self, digest: &str) -> Option<TokenScope> {
-        self.by_digest
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(digest)
-            .cloned()
+        locks::read(&self.by_digest).get(digest).cloned()
     }
 }
 
@@ -85,7 +79,7 @@ async fn follow_tokens(
                 fresh.insert(digest, scope);
             }
         }
-        *by_digest.write().unwrap_or_else(|p| p.into_inner()) = fresh;
+        *locks::write(&by_digest) = fresh;
         filled.send_replace(true);
         let mut changes = match store
             .watch(
@@ -108,7 +102,7 @@ async fn follow_tokens(
             let Some((digest, scope)) = entry(&event.object) else {
                 continue;
             };
-            let mut map = by_digest.write().unwrap_or_else(|p| p.into_inner());
+            let mut map = locks::write(&by_digest);
             if event.type_ == WatchEventType::Deleted {
                 map.remove(&digest);
             } else {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
 use kube::core::ObjectMeta;
 use kube::core::object::HasStatus;
 
@@ -151,7 +152,7 @@ impl ApplicationController {
         let selector = LabelSelector::equals(labels::APPLICATION_NAME, application);
         for credential in self.store.list::<AccessToken>(namespace, &selector).await? {
             if is_managed_for(&credential.metadata, application) {
-                let name = credential.metadata.name.unwrap_or_default();
+                let name = credential.name_any();
                 self.store.delete::<AccessToken>(namespace, &name).await?;
             }
         }

@@ -11,10 +11,12 @@ use std::time::Duration;
 use async_trait::async_trait;
 use futures::StreamExt;
 use futures::future::BoxFuture;
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+use crate::locks;
 use crate::resources::KindSpec;
 use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, Store, StoreError};
@@ -29,7 +31,7 @@ impl ObjectKey {
     pub fn of(object: &DynamicObject) -> Self {
         Self {
             namespace: object.metadata.namespace.clone(),
-            name: object.metadata.name.clone().unwrap_or_default(),
+            name: object.name_any(),
         }
     }
 
@@ -143,11 +145,7 @@ struct Queue {
 
 impl Queue {
     fn push(&self, key: ObjectKey) {
-        let fresh = self
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(key.clone());
+        let fresh = locks::lock(&self.pending).insert(key.clone());
         if fresh {
             // Err: the worker is gone because the server is shutting down.
             let _ = self.sender.send(key);
@@ -155,10 +153,7 @@ impl Queue {
     }
 
     fn taken(&self, key: &ObjectKey) {
-        self.pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(key);
+        locks::lock(&self.pending).remove(key);
     }
 }
 

@@ -8,6 +8,7 @@ use axum::body::Body;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -146,7 +147,7 @@ pub async fn create(
         answer["status"]["token"] = Value::String(token);
     }
     if std::ptr::eq(target.kind, kind_of::<Application>()) {
-        let name = object.metadata.name.clone().unwrap_or_default();
+        let name = object.name_any();
         let credential =
             credentials::issue(&state.store, &state.config.integration_namespace, &name).await?;
         answer["status"]["credential"] = credential;

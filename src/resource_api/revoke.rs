@@ -7,6 +7,7 @@
 //! created with `spec.application`, so none outlives it or comes back to life
 //! when an Application of the same name is registered again.
 
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 
 use super::ApiError;
@@ -20,7 +21,7 @@ pub async fn after_delete(
     deleted: &DynamicObject,
 ) -> Result<(), ApiError> {
     let tokens = state.auth.tokens();
-    let name = deleted.metadata.name.clone().unwrap_or_default();
+    let name = deleted.name_any();
     match kind.kind.as_str() {
         "AccessToken" => {
             let digest = deleted

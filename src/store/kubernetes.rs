@@ -11,7 +11,7 @@ use kube::api::{
     WatchEvent as KubeEvent, WatchParams,
 };
 use kube::core::TypeMeta;
-use kube::{Client, Error};
+use kube::{Client, Error, ResourceExt};
 
 use super::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
@@ -147,7 +147,7 @@ impl Store for KubeStore {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError> {
         let object = with_types(kind, object);
-        let name = object.metadata.name.clone().unwrap_or_default();
+        let name = object.name_any();
         let namespace = namespace_of(&object).map(str::to_string);
         let api = self.api(kind, namespace.as_deref());
         let status = object.data.get("status").cloned();
@@ -166,7 +166,7 @@ impl Store for KubeStore {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError> {
         let object = with_types(kind, object);
-        let name = object.metadata.name.clone().unwrap_or_default();
+        let name = object.name_any();
         let namespace = namespace_of(&object).map(str::to_string);
         let api = self.api(kind, namespace.as_deref());
         let status = object.data.get("status").cloned();

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use futures::future::BoxFuture;
+use kube::ResourceExt;
 use kube::core::DynamicObject;
 
 use super::addressable::AddressableStatusController;
@@ -118,7 +119,7 @@ fn referrers<K: Typed>(
         let store = store.clone();
         Box::pin(async move {
             let namespace = changed.metadata.namespace.clone().unwrap_or_default();
-            let name = changed.metadata.name.clone().unwrap_or_default();
+            let name = changed.name_any();
             let within = match scope {
                 Scope::Own => Some(namespace.as_str()),
                 Scope::All => None,

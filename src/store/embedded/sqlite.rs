@@ -3,17 +3,19 @@
 //! small, and the dataplane never reads the store.
 
 use std::path::Path;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use futures::StreamExt;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Time;
+use kube::ResourceExt;
 use kube::core::{DynamicObject, TypeMeta};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::changes::{Change, ChangeLog};
 use crate::ids::random_uuid;
+use crate::locks;
 use crate::resources::{Invalid, KindSpec, namespace_kind};
 use crate::store::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
@@ -80,7 +82,7 @@ fn name_label(kind: &KindSpec, object: &mut DynamicObject) {
     if !std::ptr::eq(kind, crate::resources::namespace_kind()) {
         return;
     }
-    let name = object.metadata.name.clone().unwrap_or_default();
+    let name = object.name_any();
     object
         .metadata
         .labels
@@ -118,18 +120,10 @@ impl EmbeddedStore {
         F: FnOnce(&mut Inner) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = self.inner.clone();
-        tokio::task::spawn_blocking(move || work(&mut lock(&inner)))
+        tokio::task::spawn_blocking(move || work(&mut locks::lock(&inner)))
             .await
             .map_err(StoreError::internal)?
     }
-}
-
-fn lock(inner: &Mutex<Inner>) -> MutexGuard<'_, Inner> {
-    // A panic while holding the lock leaves SQLite consistent (transactions roll
-    // back), so the poisoned guard is safe to keep using.
-    inner
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn ns_key(kind: &KindSpec, namespace: Option<&str>) -> String {
@@ -188,7 +182,7 @@ impl Inner {
         for (kind_key, namespace, type_, mut object) in writes {
             revision += 1;
             object.metadata.resource_version = Some(revision.to_string());
-            let name = object.metadata.name.clone().unwrap_or_default();
+            let name = object.name_any();
             if type_ == WatchEventType::Deleted {
                 tx.execute(
                     "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
@@ -312,7 +306,7 @@ impl Store for EmbeddedStore {
         self.run(move |inner| {
             let mut object = with_types(kind, object);
             let namespace = checked_namespace(kind, &object)?.to_string();
-            let name = object.metadata.name.clone().unwrap_or_default();
+            let name = object.name_any();
             if kind.namespaced && !inner.namespace_exists(&namespace)? {
                 return Err(StoreError::NamespaceNotFound(namespace));
             }
@@ -349,7 +343,7 @@ impl Store for EmbeddedStore {
         self.run(move |inner| {
             let mut object = with_types(kind, object);
             let namespace = checked_namespace(kind, &object)?.to_string();
-            let name = object.metadata.name.clone().unwrap_or_default();
+            let name = object.name_any();
             let existing = inner
                 .load(kind, &namespace, &name)?
                 .ok_or_else(|| not_found(kind, &name))?;
