@@ -7,13 +7,13 @@ use std::sync::Arc;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use cloudevents::AttributesWriter;
 use serde_json::json;
 
 use super::request::{
-    Incoming, accepted, admit, arrive, check_serving, decode, preflight, prepared, read_body,
+    Incoming, accepted, admit, arrive, check_serving, decode, prepared, read_body,
 };
 use super::{IngressError, schema};
 use crate::ids::random_uuid;
@@ -86,13 +86,9 @@ fn stamp(route: &ApplicationRoute, events: &mut [Incoming]) -> Result<(), Ingres
 pub async fn cloudevents(
     State(state): State<AppState>,
     Path(application): Path<String>,
-    method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    if let Some(answer) = preflight(&method)? {
-        return Ok(answer);
-    }
     let route = route_of(&state, &headers, &application)?;
     let body = read_body(&state, body).await?;
     let mut events = decode(&state, &headers, body)?;
@@ -104,13 +100,9 @@ pub async fn cloudevents(
 pub async fn legacy(
     State(state): State<AppState>,
     Path(application): Path<String>,
-    method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    if let Some(answer) = preflight(&method)? {
-        return Ok(answer);
-    }
     let route = route_of(&state, &headers, &application)?;
     let body = read_body(&state, body).await?;
     let event = match read_legacy(&body, &application, random_uuid) {

@@ -3,25 +3,20 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, admit, check_serving, namespaced_events, preflight, prepared};
+use super::request::{accepted, admit, namespace_sender, namespaced_events, prepared};
 use crate::state::AppState;
 
 pub async fn receive(
     State(state): State<AppState>,
     Path((namespace, broker)): Path<(String, String)>,
-    method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    if let Some(answer) = preflight(&method)? {
-        return Ok(answer);
-    }
-    check_serving(&state)?;
-    state.auth.bearer(&headers)?.may_send_into(&namespace)?;
+    namespace_sender(&state, &headers, &namespace)?;
     let table = state.router.table();
     let route = table
         .broker(&namespace, &broker)

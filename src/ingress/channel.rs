@@ -3,27 +3,21 @@
 
 use axum::body::Body;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method};
+use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, admit, check_serving, namespaced_events, preflight, prepared};
+use super::request::{accepted, admit, namespace_sender, namespaced_events, prepared};
 use crate::auth::Caller;
 use crate::state::AppState;
 
 pub async fn receive(
     State(state): State<AppState>,
     Path((namespace, channel)): Path<(String, String)>,
-    method: Method,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    if let Some(answer) = preflight(&method)? {
-        return Ok(answer);
-    }
-    check_serving(&state)?;
-    let caller = state.auth.bearer(&headers)?;
-    caller.may_send_into(&namespace)?;
+    let caller = namespace_sender(&state, &headers, &namespace)?;
     let table = state.router.table();
     let route = table
         .channel(&namespace, &channel)

@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::header::{ALLOW, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cloudevents::Event;
@@ -12,6 +12,7 @@ use cloudevents::Event;
 use std::sync::Arc;
 
 use super::IngressError;
+use crate::auth::Caller;
 use crate::mesh::dispatch::{PreparedEvent, ttl};
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
@@ -19,19 +20,31 @@ use crate::mesh::routing::Overloaded;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
-/// Ok(None) for POST; Ok(Some(response)) answers OPTIONS; Err for other methods.
-pub fn preflight(method: &Method) -> Result<Option<Response>, IngressError> {
-    match *method {
-        Method::POST => Ok(None),
-        Method::OPTIONS => Ok(Some(
-            (
-                StatusCode::NO_CONTENT,
-                [(ALLOW, HeaderValue::from_static("POST, OPTIONS"))],
-            )
-                .into_response(),
-        )),
-        _ => Err(IngressError::MethodNotAllowed),
-    }
+/// OPTIONS on any ingress route: what it takes.
+pub async fn allowed_methods() -> Response {
+    (
+        StatusCode::NO_CONTENT,
+        [(ALLOW, HeaderValue::from_static("POST, OPTIONS"))],
+    )
+        .into_response()
+}
+
+/// Any other method than POST or OPTIONS, before anything else is looked at.
+pub async fn wrong_method() -> IngressError {
+    IngressError::MethodNotAllowed
+}
+
+/// A Broker's or Channel's sender: the dataplane serves, and the caller's token
+/// lets it send into `namespace`.
+pub fn namespace_sender(
+    state: &AppState,
+    headers: &HeaderMap,
+    namespace: &str,
+) -> Result<Caller, IngressError> {
+    check_serving(state)?;
+    let caller = state.auth.bearer(headers)?;
+    caller.may_send_into(namespace)?;
+    Ok(caller)
 }
 
 pub fn check_serving(state: &AppState) -> Result<(), IngressError> {

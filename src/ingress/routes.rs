@@ -2,8 +2,9 @@
 //! publishes are checked against exactly what is served.
 
 use axum::Router;
-use axum::routing::any;
+use axum::routing::post;
 
+use super::request::{allowed_methods, wrong_method};
 use super::{application, broker, channel};
 use crate::state::AppState;
 
@@ -31,12 +32,15 @@ const ROUTES: [(&str, Hop); 5] = [
 pub fn routes() -> Router<AppState> {
     ROUTES.iter().fold(Router::new(), |router, (path, hop)| {
         let handler = match hop {
-            Hop::Application => any(application::cloudevents),
-            Hop::ApplicationLegacy => any(application::legacy),
-            Hop::Channel => any(channel::receive),
-            Hop::Broker => any(broker::receive),
+            Hop::Application => post(application::cloudevents),
+            Hop::ApplicationLegacy => post(application::legacy),
+            Hop::Channel => post(channel::receive),
+            Hop::Broker => post(broker::receive),
         };
-        router.route(path, handler)
+        router.route(
+            path,
+            handler.options(allowed_methods).fallback(wrong_method),
+        )
     })
 }
 
