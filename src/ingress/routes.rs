@@ -51,6 +51,7 @@ mod tests {
     use axum::body::Body;
     use axum::extract::Path;
     use axum::http::Request;
+    use axum::routing::any;
     use tower::ServiceExt;
 
     use super::*;

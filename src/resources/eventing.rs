@@ -211,8 +211,27 @@ fn free_form_array(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     })
 }
 
+/// A Subscriptions API filter once checked, its CESQL parsed: what the dataplane
+/// compiles, so a filter is walked once whether it is being written or routed.
+#[derive(Debug)]
+pub enum Dialect {
+    Exact { name: String, value: String },
+    Prefix { name: String, value: String },
+    Suffix { name: String, value: String },
+    All(Vec<Dialect>),
+    Any(Vec<Dialect>),
+    Not(Box<Dialect>),
+    Cesql(cesql::Expression),
+}
+
 impl SubscriptionsApiFilter {
     pub fn validate(&self) -> Result<(), Invalid> {
+        self.checked().map(drop)
+    }
+
+    /// The filter checked (exactly one dialect, attribute names, non-empty
+    /// values, CESQL that parses within its limits) into its parts.
+    pub fn checked(&self) -> Result<Dialect, Invalid> {
         let dialects = [
             self.exact.is_some(),
             self.prefix.is_some(),
@@ -222,50 +241,54 @@ impl SubscriptionsApiFilter {
             self.not.is_some(),
             self.cesql.is_some(),
         ];
-        match dialects.iter().filter(|set| **set).count() {
-            0 => {
-                return Err(Invalid::new(
-                    "",
-                    "needs one dialect: exact, prefix, suffix, all, any, not or cesql",
-                ));
-            }
-            1 => {}
-            _ => return Err(Invalid::new("", "sets more than one dialect; use all")),
+        if dialects.iter().filter(|set| **set).count() > 1 {
+            return Err(Invalid::new("", "sets more than one dialect; use all"));
         }
-        for (dialect, map) in [
-            ("exact", &self.exact),
-            ("prefix", &self.prefix),
-            ("suffix", &self.suffix),
-        ] {
-            if let Some(map) = map {
-                validate_attribute_map(map).map_err(|e| e.within(dialect))?;
+        let single = |dialect: &str, map: &BTreeMap<String, String>| {
+            single_attribute(map).map_err(|e| e.within(dialect))
+        };
+        let nested = |dialect: &str, list: &[SubscriptionsApiFilter]| {
+            if list.is_empty() {
+                return Err(Invalid::new(dialect, "must list at least one filter"));
             }
-        }
-        for (dialect, list) in [("all", &self.all), ("any", &self.any)] {
-            if let Some(list) = list {
-                if list.is_empty() {
-                    return Err(Invalid::new(dialect, "must list at least one filter"));
-                }
-                for (i, filter) in list.iter().enumerate() {
+            list.iter()
+                .enumerate()
+                .map(|(i, filter)| {
                     filter
-                        .validate()
-                        .map_err(|e| e.within(&format!("{dialect}[{i}]")))?;
-                }
-            }
-        }
-        if let Some(inner) = &self.not {
-            inner.validate().map_err(|e| e.within("not"))?;
-        }
-        if let Some(expression) = &self.cesql {
+                        .checked()
+                        .map_err(|e| e.within(&format!("{dialect}[{i}]")))
+                })
+                .collect::<Result<Vec<_>, _>>()
+        };
+        Ok(if let Some(map) = &self.exact {
+            let (name, value) = single("exact", map)?;
+            Dialect::Exact { name, value }
+        } else if let Some(map) = &self.prefix {
+            let (name, value) = single("prefix", map)?;
+            Dialect::Prefix { name, value }
+        } else if let Some(map) = &self.suffix {
+            let (name, value) = single("suffix", map)?;
+            Dialect::Suffix { name, value }
+        } else if let Some(list) = &self.all {
+            Dialect::All(nested("all", list)?)
+        } else if let Some(list) = &self.any {
+            Dialect::Any(nested("any", list)?)
+        } else if let Some(inner) = &self.not {
+            Dialect::Not(Box::new(inner.checked().map_err(|e| e.within("not"))?))
+        } else if let Some(expression) = &self.cesql {
             if expression.trim().is_empty() {
                 return Err(Invalid::new("cesql", "must not be empty"));
             }
-            // Compiled again when the routing table is built; parsing here refuses
-            // a bad expression when the Trigger is written, not per event.
-            cesql::Expression::parse(expression)
-                .map_err(|e| Invalid::new("cesql", e.to_string()))?;
-        }
-        Ok(())
+            Dialect::Cesql(
+                cesql::Expression::parse(expression)
+                    .map_err(|e| Invalid::new("cesql", e.to_string()))?,
+            )
+        } else {
+            return Err(Invalid::new(
+                "",
+                "needs one dialect: exact, prefix, suffix, all, any, not or cesql",
+            ));
+        })
     }
 }
 
@@ -273,17 +296,16 @@ impl SubscriptionsApiFilter {
 /// neither its name nor its value may be empty (Subscriptions API §3.2.4.1.1: "MUST
 /// NOT be empty strings", for all three). "Present with any value" is what
 /// `filter.attributes` with "" says.
-fn validate_attribute_map(map: &BTreeMap<String, String>) -> Result<(), Invalid> {
-    if map.len() != 1 {
+fn single_attribute(map: &BTreeMap<String, String>) -> Result<(String, String), Invalid> {
+    let mut entries = map.iter();
+    let (Some((attribute, value)), None) = (entries.next(), entries.next()) else {
         return Err(Invalid::new("", "must name exactly one attribute"));
+    };
+    check_attribute_name(attribute)?;
+    if value.is_empty() {
+        return Err(Invalid::new(attribute.as_str(), "must not be empty"));
     }
-    for (attribute, value) in map {
-        check_attribute_name(attribute)?;
-        if value.is_empty() {
-            return Err(Invalid::new(attribute.as_str(), "must not be empty"));
-        }
-    }
-    Ok(())
+    Ok((attribute.clone(), value.clone()))
 }
 
 /// A name a filter may match on: a CloudEvents attribute name (v1.0.2, "Naming

@@ -28,7 +28,7 @@ pub use condition::{Condition, ConditionStatus, Conditions};
 pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri};
 pub use duration::parse_iso8601_duration;
 pub use eventing::{
-    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliveryFormat, DeliverySpec,
+    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliveryFormat, DeliverySpec, Dialect,
     SubscriptionsApiFilter, Trigger, TriggerFilter, TriggerSpec, TriggerStatus,
 };
 pub use instance::{

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use cloudevents::Event;
 
 use super::attributes::{CesqlView, attribute};
-use crate::resources::{Invalid, SubscriptionsApiFilter, TriggerSpec};
+use crate::resources::{Dialect, Invalid, SubscriptionsApiFilter, TriggerSpec};
 use cesql::{Expression, LimitExceeded};
 
 #[derive(Debug, Clone)]
@@ -68,49 +68,9 @@ impl Filter {
         }
     }
 
-    /// One Subscriptions API filter; the dialect checks themselves run on write.
+    /// One Subscriptions API filter, checked as on write.
     pub fn of_dialect(filter: &SubscriptionsApiFilter) -> Result<Self, Invalid> {
-        let single = |map: &std::collections::BTreeMap<String, String>| {
-            map.iter()
-                .next()
-                .map(|(n, v)| (n.clone(), v.clone()))
-                .unwrap_or_default()
-        };
-        if let Some(map) = &filter.exact {
-            let (name, value) = single(map);
-            return Ok(Filter::Exact { name, value });
-        }
-        if let Some(map) = &filter.prefix {
-            let (name, value) = single(map);
-            return Ok(Filter::Prefix { name, value });
-        }
-        if let Some(map) = &filter.suffix {
-            let (name, value) = single(map);
-            return Ok(Filter::Suffix { name, value });
-        }
-        let nested = |list: &[SubscriptionsApiFilter], dialect: &str| {
-            list.iter()
-                .enumerate()
-                .map(|(i, f)| Self::of_dialect(f).map_err(|e| e.within(&format!("{dialect}[{i}]"))))
-                .collect::<Result<Vec<_>, _>>()
-        };
-        if let Some(list) = &filter.all {
-            return Ok(Filter::All(nested(list, "all")?));
-        }
-        if let Some(list) = &filter.any {
-            return Ok(Filter::Any(nested(list, "any")?));
-        }
-        if let Some(inner) = &filter.not {
-            return Ok(Filter::Not(Box::new(
-                Self::of_dialect(inner).map_err(|e| e.within("not"))?,
-            )));
-        }
-        if let Some(text) = &filter.cesql {
-            let expression =
-                Expression::parse(text).map_err(|e| Invalid::new("cesql", e.to_string()))?;
-            return Ok(Filter::Cesql(Arc::new(expression)));
-        }
-        Err(Invalid::new("", "needs one dialect"))
+        filter.checked().map(Self::from)
     }
 
     /// Whether `event` passes. `Err` when a CESQL expression went over one of
@@ -163,6 +123,21 @@ impl Filter {
             }
             Filter::All(filters) => filters.iter().find_map(|f| f.required(attribute)),
             _ => None,
+        }
+    }
+}
+
+impl From<Dialect> for Filter {
+    fn from(dialect: Dialect) -> Self {
+        let all = |list: Vec<Dialect>| list.into_iter().map(Self::from).collect();
+        match dialect {
+            Dialect::Exact { name, value } => Filter::Exact { name, value },
+            Dialect::Prefix { name, value } => Filter::Prefix { name, value },
+            Dialect::Suffix { name, value } => Filter::Suffix { name, value },
+            Dialect::All(list) => Filter::All(all(list)),
+            Dialect::Any(list) => Filter::Any(all(list)),
+            Dialect::Not(inner) => Filter::Not(Box::new(Self::from(*inner))),
+            Dialect::Cesql(expression) => Filter::Cesql(Arc::new(expression)),
         }
     }
 }
