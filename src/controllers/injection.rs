@@ -15,8 +15,6 @@ use crate::resources::{Broker, BrokerSpec, kind_of, labels, namespace_kind};
 use crate::shutdown::Shutdown;
 use crate::store::{StoreError, TypedStore};
 
-pub const DEFAULT_BROKER: &str = "default";
-
 struct BrokerInjection {
     store: TypedStore,
     class: &'static str,
@@ -55,9 +53,9 @@ pub fn is_injection_enabled(namespace: &Namespace) -> bool {
 
 /// The Broker meshbroker installs into a mesh namespace.
 pub fn default_broker(namespace: &str, class: &str) -> Broker {
-    let mut broker = Broker::new(DEFAULT_BROKER, BrokerSpec::default());
+    let mut broker = Broker::new(Broker::DEFAULT_NAME, BrokerSpec::default());
     broker.metadata = ObjectMeta {
-        name: Some(DEFAULT_BROKER.to_string()),
+        name: Some(Broker::DEFAULT_NAME.to_string()),
         namespace: Some(namespace.to_string()),
         labels: Some(managed_labels(None)),
         annotations: Some(BTreeMap::from([(

@@ -3,11 +3,24 @@
 //! are idempotent and retried with backoff, and unfinished operations resume when
 //! the process starts again. The provisioner writes resources only; the mesh's
 //! controllers and dataplane follow them.
+//!
+//! How the files stack, each importing only files after it: `tombstones` (forgetting
+//! deprovisioned records) → `service` (the requests, decided against the record) →
+//! `runner` (runs an operation's plan) → `steps` (the steps and their tables) →
+//! `plan` (tables, numbering) → `job` (one operation on one instance) → `context`
+//! (what all operations share) → `runners`, `settings`, `backoff`, `names`,
+//! `requests`.
 
+mod backoff;
+mod context;
+mod job;
 mod names;
+mod plan;
 mod requests;
 mod runner;
+mod runners;
 mod service;
+mod settings;
 mod steps;
 mod tombstones;
 
@@ -16,4 +29,5 @@ pub use requests::{
     Accepted, Bound, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest,
     UpdateRequest,
 };
-pub use service::{Provisioner, ProvisionerSettings};
+pub use service::Provisioner;
+pub use settings::ProvisionerSettings;

@@ -33,8 +33,10 @@ pub fn subscription_name(application: &str, namespace: &str) -> String {
 /// `op-<20 hex>`, or `op-deprovision-<20 hex>` for a deprovision (the token is hex,
 /// so neither form can be mistaken for the other).
 pub fn new_operation_id(kind: OperationKind) -> String {
-    let token = crate::auth::generate_token("")
-        .unwrap_or_else(|_| sha256_hex(&format!("{:?}", std::time::SystemTime::now())));
+    let token = crate::auth::generate_token("").unwrap_or_else(|error| {
+        tracing::warn!(%error, "no OS randomness: this operation id is derived from the clock");
+        sha256_hex(&format!("{:?}", std::time::SystemTime::now()))
+    });
     match kind {
         OperationKind::Deprovision => format!("{DEPROVISION_PREFIX}{}", &token[..20]),
         OperationKind::Provision | OperationKind::Update => format!("op-{}", &token[..20]),

@@ -1,17 +1,19 @@
 //! `Provisioner`: the requests the OSB layer makes, each decided against the
 //! instance's durable record and answered with an operation to follow.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
+use kube::ResourceExt;
 use tokio::sync::broadcast;
 
+use super::context::Context;
 use super::names::{instance_object_name, new_operation_id};
 use super::requests::{
     Accepted, Bound, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest,
     UpdateRequest,
 };
+use super::settings::ProvisionerSettings;
 use super::{runner, steps};
 use crate::resources::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
@@ -26,34 +28,9 @@ const OPERATIONS_KEPT: usize = 10;
 /// How often a request re-decides after losing a write race on the same record.
 const DECISION_RETRIES: usize = 5;
 
-#[derive(Debug, Clone)]
-pub struct ProvisionerSettings {
-    pub integration_namespace: String,
-    /// How long an operation keeps retrying after it (re)starts before it fails.
-    pub operation_timeout: Duration,
-    /// How long a deprovisioned instance's record is kept as a tombstone.
-    pub deprovisioned_retention: Duration,
-    /// Who reports Channels, Brokers and Subscriptions Ready ("meshbroker" or
-    /// "Knative"): named in the descriptions of operations waiting for them.
-    pub mesh_served_by: &'static str,
-}
-
 #[derive(Clone)]
 pub struct Provisioner {
-    pub(super) inner: Arc<Inner>,
-}
-
-pub(super) struct Inner {
-    pub store: TypedStore,
-    pub settings: ProvisionerSettings,
-    pub metrics: Arc<Metrics>,
-    pub shutdown: Shutdown,
-    /// Instance records with a runner working on them.
-    pub runners: runner::Runners,
-    /// Serialises the namespace-wide steps (label, Broker, clean-up) per namespace.
-    pub namespace_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
-    /// Announces (operation id, final state) as operations end.
-    pub finished: broadcast::Sender<(String, OperationState)>,
+    context: Arc<Context>,
 }
 
 impl Provisioner {
@@ -64,38 +41,34 @@ impl Provisioner {
         shutdown: Shutdown,
     ) -> Self {
         Self {
-            inner: Arc::new(Inner {
-                store,
-                settings,
-                metrics,
-                shutdown,
-                runners: runner::Runners::default(),
-                namespace_locks: Mutex::new(HashMap::new()),
-                finished: broadcast::channel(256).0,
-            }),
+            context: Arc::new(Context::new(store, settings, metrics, shutdown)),
         }
+    }
+
+    /// What the provisioner's operations share (for the tombstone sweep).
+    pub(super) fn context(&self) -> &Context {
+        &self.context
     }
 
     /// Picks up every operation a previous process left running.
     pub async fn resume(&self) -> Result<usize, StoreError> {
         let instances: Vec<ServiceInstance> = self
-            .inner
-            .store
+            .context
+            .store()
             .list(None, &LabelSelector::everything())
             .await?;
         let mut resumed = 0;
         for instance in instances.iter().filter(|i| i.running_operation().is_some()) {
-            let name = instance.metadata.name.clone().unwrap_or_default();
             tracing::info!(instance_id = %instance.spec.instance_id, "resuming an interrupted operation");
-            runner::spawn(self.inner.clone(), name);
+            runner::spawn(self.context.clone(), instance.name_any());
             resumed += 1;
         }
         Ok(resumed)
     }
 
     pub async fn instance(&self, instance_id: &str) -> Result<Option<ServiceInstance>, StoreError> {
-        self.inner
-            .store
+        self.context
+            .store()
             .get(None, &instance_object_name(instance_id))
             .await
     }
@@ -107,7 +80,7 @@ impl Provisioner {
         operation: &str,
         timeout: Duration,
     ) -> Result<Option<OperationState>, StoreError> {
-        let mut finished = self.inner.finished.subscribe();
+        let mut finished = self.context.subscribe_finished();
         let current = self.instance(instance_id).await?;
         match current
             .as_ref()
@@ -148,7 +121,7 @@ impl Provisioner {
     ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
-            let existing: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
+            let existing: Option<ServiceInstance> = self.context.store().get(None, &name).await?;
             let record = match existing {
                 Some(instance) if instance.is_live() => {
                     if !same_attributes(&instance.spec, &request) {
@@ -207,7 +180,7 @@ impl Provisioner {
     ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
-            let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
+            let instance: Option<ServiceInstance> = self.context.store().get(None, &name).await?;
             let Some(mut instance) = instance.filter(|i| i.is_live()) else {
                 return Err(ProvisionError::NotFound(format!(
                     "instance {} does not exist",
@@ -288,7 +261,7 @@ impl Provisioner {
     ) -> Result<Accepted, ProvisionError> {
         let name = instance_object_name(&request.instance_id);
         for _ in 0..DECISION_RETRIES {
-            let instance: Option<ServiceInstance> = self.inner.store.get(None, &name).await?;
+            let instance: Option<ServiceInstance> = self.context.store().get(None, &name).await?;
             let Some(instance) = instance.filter(|i| i.is_live()) else {
                 return Err(ProvisionError::Gone(format!(
                     "instance {} does not exist",
@@ -343,8 +316,8 @@ impl Provisioner {
         let mut outcome = Err(ProvisionError::NotFound(format!(
             "instance {instance_id} does not exist or is not provisioned"
         )));
-        self.inner
-            .store
+        self.context
+            .store()
             .modify::<ServiceInstance, _>(None, &instance_object_name(instance_id), |instance| {
                 if !instance.is_live() {
                     return false;
@@ -385,8 +358,8 @@ impl Provisioner {
     /// Forgets a binding; Gone when there is no such binding.
     pub async fn unbind(&self, instance_id: &str, binding_id: &str) -> Result<(), ProvisionError> {
         let mut removed = false;
-        self.inner
-            .store
+        self.context
+            .store()
             .modify::<ServiceInstance, _>(None, &instance_object_name(instance_id), |instance| {
                 let status = instance.status.get_or_insert_with(Default::default);
                 let before = status.bindings.len();
@@ -407,9 +380,9 @@ impl Provisioner {
     /// Creates or replaces the record; a replace is conditional on its resourceVersion.
     async fn write(&self, record: ServiceInstance) -> Result<(), StoreError> {
         if record.metadata.resource_version.is_some() {
-            self.inner.store.replace(&record).await.map(|_| ())
+            self.context.store().replace(&record).await.map(|_| ())
         } else {
-            self.inner.store.create(&record).await.map(|_| ())
+            self.context.store().create(&record).await.map(|_| ())
         }
     }
 
@@ -423,7 +396,7 @@ impl Provisioner {
         request: Option<serde_json::Value>,
         completion: Completion,
     ) -> Result<Option<Accepted>, ProvisionError> {
-        let name = record.metadata.name.clone().unwrap_or_default();
+        let name = record.name_any();
         let mut operation = new_operation(kind, request);
         if let Completion::Synchronous { within } = completion {
             // The answer is due `within` from now, whatever the check takes of it.
@@ -434,7 +407,7 @@ impl Provisioner {
         push_operation(&mut record, operation);
         match self.write(record).await {
             Ok(()) => {
-                runner::spawn(self.inner.clone(), name);
+                runner::spawn(self.context.clone(), name);
                 Ok(Some(Accepted::Started {
                     operation: id,
                     fresh: true,
@@ -471,7 +444,7 @@ impl Provisioner {
         }
         let until = std::time::Instant::now() + within;
         if let Some(reason) =
-            steps::first_wait(self.inner.clone(), record, operation, until).await?
+            steps::first_wait(self.context.clone(), record, operation, until).await?
         {
             return Err(ProvisionError::AsyncRequired(format!(
                 "{what} of instance {instance_id} would have to wait: {reason}; nothing was changed: repeat the request with accepts_incomplete=true"

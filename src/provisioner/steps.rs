@@ -1,12 +1,15 @@
-//! The steps of each operation. Every step is idempotent: it looks at what exists,
-//! does what is missing, and says Done, Wait (something is not ready yet) or Fail.
+//! The steps of each operation, and the tables that order them. Every step is
+//! idempotent: it looks at what exists, does what is missing, and says Done, Wait
+//! (something is not ready yet) or Fail.
 //!
-//! Provision: 1 channel-ready → 2 label-namespace → 3 broker-ready → 4 subscription
-//! → 5 subscription-ready. Steps 2–4 hold the namespace's lock, so a concurrent
-//! deprovision's clean-up cannot remove the label or Broker in between.
-//! Update: 1 apply-parameters → 2 subscription-ready. Deprovision: 1 release-subscription → 2
-//! clean-namespace (under the namespace's lock): when no other event instance is
-//! left in the namespace, remove the label and Broker that meshbroker created.
+//! `PROVISION` is the provisioning in order; deprovisioning runs the undos of its
+//! steps, last first; `UPDATE` is an update. The label-to-subscription steps hold
+//! the namespace's lock, so a concurrent deprovision's clean-up cannot remove the
+//! label or Broker in between. Their numbers ("step 2/5") come from the tables;
+//! the README's Provisioning section lists them as the tables do (tested below).
+//!
+//! Several steps wait on controllers rather than on anything the provisioner
+//! writes: each step's function says which, and where it lives.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -14,128 +17,99 @@ use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
 
-use super::names::subscription_name;
-use super::runner::{FIRST_DELAY, LONGEST_DELAY, Progress, Stop, run_step};
-use super::service::Inner;
+use super::backoff::Backoff;
+use super::context::Context;
+use super::job::Job;
+use super::plan::{Plan, Progress, Step};
 use crate::resources::{
     Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, Operation,
     OperationKind, ServiceInstance, Subscription, SubscriptionSpec, labels,
 };
-use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError};
 
-const DEFAULT_BROKER: &str = "default";
+const CHANNEL_READY: Step = Step {
+    name: "channel-ready",
+    doc: "the Application's Channel in the integration namespace is Ready (a Channel that is not ready makes the step wait, not fail)",
+    run: |job| Box::pin(channel_ready(job)),
+    namespace_lock: false,
+    undo: None,
+};
 
-/// What the steps of one operation share.
-pub struct Steps {
-    inner: Arc<Inner>,
-    record: String,
-    operation: String,
-    instance_id: String,
-    service_id: String,
-    application: String,
-    namespace: String,
-    parameters: Option<serde_json::Value>,
-    /// When a synchronous request's answer is due (the operation's deadline).
-    answer_due: Option<Instant>,
-}
+const LABEL_NAMESPACE: Step = Step {
+    name: "label-namespace",
+    doc: "N gets `knative-eventing-injection=enabled` (and an annotation saying meshbroker set it)",
+    run: |job| Box::pin(label_namespace(job)),
+    namespace_lock: true,
+    undo: Some(&CLEAN_NAMESPACE),
+};
 
-impl Steps {
-    pub fn new(inner: Arc<Inner>, instance: &ServiceInstance, operation: &Operation) -> Self {
-        Self {
-            inner,
-            record: instance.metadata.name.clone().unwrap_or_default(),
-            operation: operation.id.clone(),
-            instance_id: instance.spec.instance_id.clone(),
-            service_id: instance.spec.service_id.clone(),
-            application: instance.spec.application.clone(),
-            namespace: instance.spec.namespace.clone(),
-            parameters: instance.spec.parameters.clone(),
-            answer_due: operation.time_left().map(|left| Instant::now() + left),
-        }
-    }
+const BROKER_READY: Step = Step {
+    name: "broker-ready",
+    doc: "the injection controller's Broker `default` in N is Ready",
+    run: |job| Box::pin(broker_ready(job)),
+    namespace_lock: true,
+    // The injection controller made the Broker; clean-namespace takes it away.
+    undo: None,
+};
 
-    /// When a step that has waited since now gives up, and the words for why: the
-    /// operation timeout, or the end of a synchronous request's wait if sooner.
-    pub fn give_up_at(&self) -> (Instant, String) {
-        let timeout = self.inner.settings.operation_timeout;
-        let timed_out = Instant::now() + timeout;
-        match self.answer_due {
-            Some(due) if due < timed_out => (
-                due,
-                "did not finish within the synchronous wait (provision, update or deprovision with accepts_incomplete=true to let it take longer)".into(),
-            ),
-            _ => (timed_out, format!("gave up after {}s", timeout.as_secs())),
-        }
-    }
+const SUBSCRIPTION: Step = Step {
+    name: "subscription",
+    doc: "Subscription `<application>.<N>` in the integration namespace points the Channel at N's Broker and lists this instance in its `meshbroker.io/instances` annotation. Two services of one Application share it: no duplicate deliveries",
+    run: |job| Box::pin(subscribe(job)),
+    namespace_lock: true,
+    undo: Some(&RELEASE_SUBSCRIPTION),
+};
 
-    pub fn shutdown(&self) -> Shutdown {
-        self.inner.shutdown.clone()
-    }
+const SUBSCRIPTION_READY: Step = Step {
+    name: "subscription-ready",
+    doc: "the Subscription is Ready",
+    run: |job| Box::pin(subscription_ready(job)),
+    namespace_lock: false,
+    undo: None,
+};
 
-    /// Writes progress into the operation's description; a failure to record is
-    /// logged, not fatal: the step itself went fine.
-    pub async fn record(&self, description: &str, attempts: u32) {
-        let operation = self.operation.clone();
-        let result = self
-            .inner
-            .store
-            .modify::<ServiceInstance, _>(None, &self.record, |instance| {
-                let status = instance.status.get_or_insert_with(Default::default);
-                match status.operations.iter_mut().find(|o| o.id == operation) {
-                    Some(op) if op.description != description || op.attempts != attempts => {
-                        op.description = description.to_string();
-                        op.attempts = attempts;
-                        true
-                    }
-                    _ => false,
-                }
-            })
-            .await;
-        if let Err(error) = result {
-            tracing::warn!(instance_id = %self.instance_id, %error, "cannot record operation progress");
-        }
-        tracing::info!(instance_id = %self.instance_id, operation = %self.operation, "{description}");
-    }
+const APPLY_PARAMETERS: Step = Step {
+    name: "apply-parameters",
+    doc: "the Subscription takes the delivery options of the new parameters (none: it has none)",
+    run: |job| Box::pin(apply_parameters(job)),
+    namespace_lock: false,
+    undo: None,
+};
 
-    fn integration_namespace(&self) -> &str {
-        &self.inner.settings.integration_namespace
-    }
+const RELEASE_SUBSCRIPTION: Step = Step {
+    name: "release-subscription",
+    doc: "the instance leaves the Subscription's owners, and the Subscription is deleted when none remain",
+    run: |job| Box::pin(release_subscription(job)),
+    namespace_lock: false,
+    undo: None,
+};
 
-    async fn lock_namespace(&self) -> tokio::sync::OwnedMutexGuard<()> {
-        let lock = self
-            .inner
-            .namespace_locks
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(self.namespace.clone())
-            .or_default()
-            .clone();
-        lock.lock_owned().await
-    }
+const CLEAN_NAMESPACE: Step = Step {
+    name: "clean-namespace",
+    doc: "when N has no event instance left, the label meshbroker set and the Broker it created are removed (a label a person set is kept, and with it the Broker)",
+    run: |job| Box::pin(clean_namespace(job)),
+    namespace_lock: true,
+    undo: None,
+};
 
-    /// What an operation waiting for `object` says: who has to report it Ready,
-    /// and what its Ready condition says so far.
-    fn not_ready(&self, object: &str, status: &impl Conditions) -> String {
-        let why = status
-            .condition("Ready")
-            .map(|c| {
-                let detail = c.message.as_deref().or(c.reason.as_deref());
-                format!(
-                    "Ready is {:?}: {}",
-                    c.status,
-                    detail.unwrap_or("no reason given")
-                )
-            })
-            .unwrap_or_else(|| "no Ready condition yet".into());
-        format!(
-            "waiting for {} to report {object} Ready ({why})",
-            self.inner.settings.mesh_served_by
-        )
-    }
+/// Provisioning an Event ServiceClass into namespace N.
+const PROVISION: &[Step] = &[
+    CHANNEL_READY,
+    LABEL_NAMESPACE,
+    BROKER_READY,
+    SUBSCRIPTION,
+    SUBSCRIPTION_READY,
+];
 
-    fn subscription_name(&self) -> String {
-        subscription_name(&self.application, &self.namespace)
+/// Updating an instance's parameters (its plan cannot change).
+const UPDATE: &[Step] = &[APPLY_PARAMETERS, SUBSCRIPTION_READY];
+
+/// The steps an operation of `kind` runs.
+pub fn plan(kind: OperationKind) -> Plan {
+    match kind {
+        OperationKind::Provision => Plan::forward(PROVISION),
+        OperationKind::Update => Plan::forward(UPDATE),
+        OperationKind::Deprovision => Plan::undoing(PROVISION),
     }
 }
 
@@ -145,7 +119,7 @@ impl Steps {
 /// Channel becomes ready moments after it is registered; one meshbroker cannot
 /// serve, never). Deprovisioning waits on nothing.
 pub async fn first_wait(
-    inner: Arc<Inner>,
+    context: Arc<Context>,
     instance: &ServiceInstance,
     operation: &Operation,
     until: Instant,
@@ -153,17 +127,16 @@ pub async fn first_wait(
     if operation.kind == OperationKind::Deprovision {
         return Ok(None);
     }
-    let steps = Steps::new(inner, instance, operation);
-    let mut delay = FIRST_DELAY;
+    let job = Job::new(context, instance, operation);
+    let mut backoff = Backoff::default();
     loop {
-        match channel_ready(&steps).await? {
+        match channel_ready(&job).await? {
             Progress::Wait(reason) => {
                 let now = Instant::now();
                 if now >= until {
                     return Ok(Some(reason));
                 }
-                tokio::time::sleep(delay.min(until - now)).await;
-                delay = (delay * 2).min(LONGEST_DELAY);
+                tokio::time::sleep(backoff.next_delay().min(until - now)).await;
             }
             // A step that fails makes the operation fail at once: that is an answer too.
             Progress::Done | Progress::Fail(_) => return Ok(None),
@@ -171,89 +144,58 @@ pub async fn first_wait(
     }
 }
 
-pub async fn provision(steps: &Steps) -> Result<(), Stop> {
-    run_step(steps, 1, 5, "channel-ready", || channel_ready(steps)).await?;
-    let guard = steps.lock_namespace().await;
-    run_step(steps, 2, 5, "label-namespace", || label_namespace(steps)).await?;
-    run_step(steps, 3, 5, "broker-ready", || broker_ready(steps)).await?;
-    run_step(steps, 4, 5, "subscription", || {
-        ensure_subscription(steps, None)
-    })
-    .await?;
-    drop(guard);
-    run_step(steps, 5, 5, "subscription-ready", || {
-        subscription_ready(steps)
-    })
-    .await
-}
-
-pub async fn update(steps: &Steps, request: Option<&serde_json::Value>) -> Result<(), Stop> {
-    let parameters = request
-        .and_then(|r| r.get("parameters"))
-        .filter(|p| !p.is_null());
-    run_step(steps, 1, 2, "apply-parameters", || {
-        ensure_subscription(steps, Some(parameters))
-    })
-    .await?;
-    run_step(steps, 2, 2, "subscription-ready", || {
-        subscription_ready(steps)
-    })
-    .await
-}
-
-pub async fn deprovision(steps: &Steps) -> Result<(), Stop> {
-    run_step(steps, 1, 2, "release-subscription", || {
-        release_subscription(steps)
-    })
-    .await?;
-    let _guard = steps.lock_namespace().await;
-    run_step(steps, 2, 2, "clean-namespace", || clean_namespace(steps)).await
-}
-
-async fn channel_ready(steps: &Steps) -> Result<Progress, StoreError> {
-    let store = &steps.inner.store;
-    let Some(application) = store.get::<Application>(None, &steps.application).await? else {
+/// Waits on the Application controller (`controllers/applications.rs`), which
+/// creates the Channel for a registered Application, and on whoever serves the
+/// mesh to report it Ready: the Channel status controller
+/// (`controllers/readiness/addressable.rs`), or Knative with `--dataplane knative`.
+async fn channel_ready(job: &Job) -> Result<Progress, StoreError> {
+    let store = job.store();
+    let spec = job.spec();
+    let Some(application) = store.get::<Application>(None, &spec.application).await? else {
         return Ok(Progress::Wait(format!(
             "Application {} is not registered",
-            steps.application
+            spec.application
         )));
     };
     if !application
         .spec
         .services
         .iter()
-        .any(|s| s.id == steps.service_id)
+        .any(|s| s.id == spec.service_id)
     {
         return Ok(Progress::Fail(format!(
             "Application {} no longer offers service {}",
-            steps.application, steps.service_id
+            spec.application, spec.service_id
         )));
     }
-    let namespace = steps.integration_namespace();
+    let namespace = job.integration_namespace();
     let Some(channel) = store
-        .get::<Channel>(Some(namespace), &steps.application)
+        .get::<Channel>(Some(namespace), &spec.application)
         .await?
     else {
         return Ok(Progress::Wait(format!(
             "Channel {namespace}/{} does not exist yet",
-            steps.application
+            spec.application
         )));
     };
+    // No status yet: nobody has reported on it, so it is not ready.
     let status = channel.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
         return Ok(Progress::Done);
     }
-    Ok(Progress::Wait(steps.not_ready(
-        &format!("Channel {namespace}/{}", steps.application),
+    Ok(Progress::Wait(job.not_ready(
+        &format!("Channel {namespace}/{}", spec.application),
         &status,
     )))
 }
 
-async fn label_namespace(steps: &Steps) -> Result<Progress, StoreError> {
-    let changed = steps
-        .inner
-        .store
-        .modify::<Namespace, _>(None, &steps.namespace, |namespace| {
+/// Labels the namespace for the broker-injection controller
+/// (`controllers/injection.rs`), which then creates its Broker `default`.
+async fn label_namespace(job: &Job) -> Result<Progress, StoreError> {
+    let target = &job.spec().namespace;
+    let changed = job
+        .store()
+        .modify::<Namespace, _>(None, target, |namespace| {
             let meta = &mut namespace.metadata;
             let labels_map = meta.labels.get_or_insert_with(BTreeMap::new);
             if labels_map.get(labels::INJECTION).map(String::as_str)
@@ -274,44 +216,62 @@ async fn label_namespace(steps: &Steps) -> Result<Progress, StoreError> {
         .await?;
     Ok(match changed {
         Some(_) => Progress::Done,
-        None => Progress::Wait(format!("namespace {} does not exist", steps.namespace)),
+        None => Progress::Wait(format!("namespace {target} does not exist")),
     })
 }
 
-async fn broker_ready(steps: &Steps) -> Result<Progress, StoreError> {
-    let broker = steps
-        .inner
-        .store
-        .get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER)
+/// Waits on the broker-injection controller (`controllers/injection.rs`) to
+/// create the Broker the label asks for, and on whoever serves the mesh to report
+/// it Ready: the Broker status controller (`controllers/readiness/addressable.rs`),
+/// or Knative with `--dataplane knative`.
+async fn broker_ready(job: &Job) -> Result<Progress, StoreError> {
+    let namespace = &job.spec().namespace;
+    let broker = job
+        .store()
+        .get::<Broker>(Some(namespace), Broker::DEFAULT_NAME)
         .await?;
     let Some(broker) = broker else {
         return Ok(Progress::Wait(format!(
-            "Broker {}/{DEFAULT_BROKER} is not created yet",
-            steps.namespace
+            "Broker {namespace}/{} is not created yet",
+            Broker::DEFAULT_NAME
         )));
     };
+    // No status yet: nobody has reported on it, so it is not ready.
     let status = broker.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
         return Ok(Progress::Done);
     }
-    Ok(Progress::Wait(steps.not_ready(
-        &format!("Broker {}/{DEFAULT_BROKER}", steps.namespace),
+    Ok(Progress::Wait(job.not_ready(
+        &format!("Broker {namespace}/{}", Broker::DEFAULT_NAME),
         &status,
     )))
 }
 
-fn owners_of(subscription: &Subscription) -> BTreeSet<String> {
-    subscription
+/// The instances a Subscription serves, from its owners annotation (none when it
+/// has no annotation).
+fn owners_of(subscription: &Subscription) -> Result<BTreeSet<String>, serde_json::Error> {
+    match subscription
         .metadata
         .annotations
         .as_ref()
         .and_then(|a| a.get(labels::SUBSCRIPTION_OWNERS))
-        .and_then(|text| serde_json::from_str(text).ok())
-        .unwrap_or_default()
+    {
+        Some(text) => serde_json::from_str(text),
+        None => Ok(BTreeSet::new()),
+    }
+}
+
+/// Why a step cannot go on with a Subscription whose owners it cannot read:
+/// rewriting or deleting it could cut off the instances it serves.
+fn unreadable_owners(namespace: &str, name: &str, error: &serde_json::Error) -> String {
+    format!(
+        "the owners of Subscription {namespace}/{name} cannot be read (annotation {}: {error})",
+        labels::SUBSCRIPTION_OWNERS
+    )
 }
 
 fn set_owners(subscription: &mut Subscription, owners: &BTreeSet<String>) {
-    let text = serde_json::to_string(owners).unwrap_or_else(|_| "[]".into());
+    let text = serde_json::Value::from_iter(owners.iter().cloned()).to_string();
     subscription
         .metadata
         .annotations
@@ -319,67 +279,117 @@ fn set_owners(subscription: &mut Subscription, owners: &BTreeSet<String>) {
         .insert(labels::SUBSCRIPTION_OWNERS.to_string(), text);
 }
 
-/// Delivery options from the instance parameters (validated against the plan schema).
-fn delivery_from(parameters: Option<&serde_json::Value>) -> Option<DeliverySpec> {
+/// Delivery options from instance parameters (validated against the plan schema
+/// when they were sent; a record edited since may not parse).
+fn delivery_from(
+    parameters: Option<&serde_json::Value>,
+) -> Result<Option<DeliverySpec>, serde_json::Error> {
     parameters
         .and_then(|p| p.get("delivery"))
-        .and_then(|d| serde_json::from_value(d.clone()).ok())
+        .filter(|d| !d.is_null())
+        .map(|d| serde_json::from_value(d.clone()))
+        .transpose()
+}
+
+/// What writing the Subscription does to its delivery options.
+#[derive(Debug)]
+enum Delivery {
+    /// Provisioning: the instance's own options, when it names any; otherwise a
+    /// Subscription another instance shares keeps the options it has.
+    KeepUnlessGiven(Option<DeliverySpec>),
+    /// Updating: the requested options replace the Subscription's; none clears them.
+    Replace(Option<DeliverySpec>),
+}
+
+impl Delivery {
+    fn wanted(&self) -> Option<&DeliverySpec> {
+        match self {
+            Delivery::KeepUnlessGiven(spec) | Delivery::Replace(spec) => spec.as_ref(),
+        }
+    }
+
+    /// Whether the Subscription's options become `wanted`.
+    fn overrides(&self) -> bool {
+        match self {
+            Delivery::KeepUnlessGiven(spec) => spec.is_some(),
+            Delivery::Replace(_) => true,
+        }
+    }
+}
+
+async fn subscribe(job: &Job) -> Result<Progress, StoreError> {
+    match delivery_from(job.spec().parameters.as_ref()) {
+        Ok(delivery) => ensure_subscription(job, Delivery::KeepUnlessGiven(delivery)).await,
+        Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
+    }
+}
+
+async fn apply_parameters(job: &Job) -> Result<Progress, StoreError> {
+    match delivery_from(job.requested_parameters()) {
+        Ok(delivery) => ensure_subscription(job, Delivery::Replace(delivery)).await,
+        Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
+    }
 }
 
 /// Makes the (Application, namespace) Subscription exist, list this instance among
-/// its owners and point at the namespace's Broker. `parameters` (for updates) also
-/// sets its delivery; on provision the instance's own parameters do.
-async fn ensure_subscription(
-    steps: &Steps,
-    parameters: Option<Option<&serde_json::Value>>,
-) -> Result<Progress, StoreError> {
-    let store = &steps.inner.store;
-    let namespace = steps.integration_namespace();
-    let name = steps.subscription_name();
-    let delivery = delivery_from(parameters.unwrap_or(steps.parameters.as_ref()));
-    let spec = SubscriptionSpec {
+/// its owners, point at the namespace's Broker and carry `delivery`.
+async fn ensure_subscription(job: &Job, delivery: Delivery) -> Result<Progress, StoreError> {
+    let store = job.store();
+    let spec = job.spec();
+    let namespace = job.integration_namespace();
+    let name = job.subscription_name();
+    let wanted = SubscriptionSpec {
         channel: KReference {
             api_version: "messaging.knative.dev/v1".into(),
             kind: "Channel".into(),
-            name: steps.application.clone(),
+            name: spec.application.clone(),
             namespace: None,
         },
         subscriber: Destination {
             reference: Some(KReference {
                 api_version: "eventing.knative.dev/v1".into(),
                 kind: "Broker".into(),
-                name: DEFAULT_BROKER.into(),
-                namespace: Some(steps.namespace.clone()),
+                name: Broker::DEFAULT_NAME.into(),
+                namespace: Some(spec.namespace.clone()),
             }),
             uri: None,
         },
         reply: None,
-        delivery: delivery.clone(),
+        delivery: delivery.wanted().cloned(),
     };
-    let set_delivery = parameters.is_some() || delivery.is_some();
+    let mut unreadable = None;
     let updated = store
         .modify::<Subscription, _>(Some(namespace), &name, |subscription| {
-            let mut owners = owners_of(subscription);
-            let mut changed = owners.insert(steps.instance_id.clone());
+            let mut owners = match owners_of(subscription) {
+                Ok(owners) => owners,
+                Err(error) => {
+                    unreadable = Some(unreadable_owners(namespace, &name, &error));
+                    return false;
+                }
+            };
+            let mut changed = owners.insert(spec.instance_id.clone());
             set_owners(subscription, &owners);
-            if subscription.spec.channel != spec.channel
-                || subscription.spec.subscriber != spec.subscriber
+            if subscription.spec.channel != wanted.channel
+                || subscription.spec.subscriber != wanted.subscriber
             {
-                subscription.spec.channel = spec.channel.clone();
-                subscription.spec.subscriber = spec.subscriber.clone();
+                subscription.spec.channel = wanted.channel.clone();
+                subscription.spec.subscriber = wanted.subscriber.clone();
                 changed = true;
             }
-            if set_delivery && subscription.spec.delivery != delivery {
-                subscription.spec.delivery = delivery.clone();
+            if delivery.overrides() && subscription.spec.delivery != wanted.delivery {
+                subscription.spec.delivery = wanted.delivery.clone();
                 changed = true;
             }
             changed
         })
         .await?;
+    if let Some(reason) = unreadable {
+        return Ok(Progress::Fail(reason));
+    }
     if updated.is_some() {
         return Ok(Progress::Done);
     }
-    let mut subscription = Subscription::new(&name, spec);
+    let mut subscription = Subscription::new(&name, wanted);
     subscription.metadata.namespace = Some(namespace.to_string());
     subscription.metadata.labels = Some(BTreeMap::from([
         (
@@ -388,16 +398,13 @@ async fn ensure_subscription(
         ),
         (
             labels::APPLICATION_NAME.to_string(),
-            steps.application.clone(),
+            spec.application.clone(),
         ),
-        (
-            labels::TARGET_NAMESPACE.to_string(),
-            steps.namespace.clone(),
-        ),
+        (labels::TARGET_NAMESPACE.to_string(), spec.namespace.clone()),
     ]));
     set_owners(
         &mut subscription,
-        &BTreeSet::from([steps.instance_id.clone()]),
+        &BTreeSet::from([spec.instance_id.clone()]),
     );
     match store.create(&subscription).await {
         Ok(_) => Ok(Progress::Done),
@@ -409,12 +416,14 @@ async fn ensure_subscription(
     }
 }
 
-async fn subscription_ready(steps: &Steps) -> Result<Progress, StoreError> {
-    let namespace = steps.integration_namespace();
-    let name = steps.subscription_name();
-    let Some(subscription) = steps
-        .inner
-        .store
+/// Waits on whoever serves the mesh to report the Subscription Ready: the
+/// Subscription status controller (`controllers/readiness/subscription.rs`), or
+/// Knative with `--dataplane knative`.
+async fn subscription_ready(job: &Job) -> Result<Progress, StoreError> {
+    let namespace = job.integration_namespace();
+    let name = job.subscription_name();
+    let Some(subscription) = job
+        .store()
         .get::<Subscription>(Some(namespace), &name)
         .await?
     else {
@@ -422,30 +431,42 @@ async fn subscription_ready(steps: &Steps) -> Result<Progress, StoreError> {
             "Subscription {namespace}/{name} disappeared"
         )));
     };
+    // No status yet: nobody has reported on it, so it is not ready.
     let status = subscription.status.unwrap_or_default();
     if status.is_ready() {
         return Ok(Progress::Done);
     }
-    Ok(Progress::Wait(steps.not_ready(
+    Ok(Progress::Wait(job.not_ready(
         &format!("Subscription {namespace}/{name}"),
         &status,
     )))
 }
 
-async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
-    let store = &steps.inner.store;
-    let namespace = steps.integration_namespace();
-    let name = steps.subscription_name();
+async fn release_subscription(job: &Job) -> Result<Progress, StoreError> {
+    let store = job.store();
+    let spec = job.spec();
+    let namespace = job.integration_namespace();
+    let name = job.subscription_name();
     let mut now_unowned = false;
+    let mut unreadable = None;
     let released = store
         .modify::<Subscription, _>(Some(namespace), &name, |subscription| {
-            let mut owners = owners_of(subscription);
-            let removed = owners.remove(&steps.instance_id);
+            let mut owners = match owners_of(subscription) {
+                Ok(owners) => owners,
+                Err(error) => {
+                    unreadable = Some(unreadable_owners(namespace, &name, &error));
+                    return false;
+                }
+            };
+            let removed = owners.remove(&spec.instance_id);
             now_unowned = owners.is_empty();
             set_owners(subscription, &owners);
             removed
         })
         .await?;
+    if let Some(reason) = unreadable {
+        return Ok(Progress::Fail(reason));
+    }
     let Some(unowned) = released.filter(|_| now_unowned) else {
         return Ok(Progress::Done);
     };
@@ -454,7 +475,7 @@ async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
     // without owners. If it moved on, the next attempt decides again.
     match store.delete_unchanged(&unowned).await {
         Ok(_) => {
-            tracing::info!(application = %steps.application, namespace = %steps.namespace, "last owner gone: Subscription deleted");
+            tracing::info!(application = %spec.application, namespace = %spec.namespace, "last owner gone: Subscription deleted");
             Ok(Progress::Done)
         }
         Err(StoreError::Conflict { .. }) => Ok(Progress::Wait(
@@ -464,32 +485,32 @@ async fn release_subscription(steps: &Steps) -> Result<Progress, StoreError> {
     }
 }
 
-async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
-    let store = &steps.inner.store;
+async fn clean_namespace(job: &Job) -> Result<Progress, StoreError> {
+    let store = job.store();
+    let spec = job.spec();
     let instances: Vec<ServiceInstance> = store.list(None, &LabelSelector::everything()).await?;
     let remaining = instances
         .iter()
         .filter(|i| {
-            i.spec.namespace == steps.namespace
+            i.spec.namespace == spec.namespace
                 && i.is_live()
-                && i.spec.instance_id != steps.instance_id
+                && i.spec.instance_id != spec.instance_id
         })
         .count();
     if remaining > 0 {
-        steps
-            .record(
-                &format!(
-                    "namespace {} keeps its label and Broker: {remaining} event instance(s) remain",
-                    steps.namespace
-                ),
-                1,
-            )
-            .await;
+        job.record(
+            &format!(
+                "namespace {} keeps its label and Broker: {remaining} event instance(s) remain",
+                spec.namespace
+            ),
+            1,
+        )
+        .await;
         return Ok(Progress::Done);
     }
     let mut label_remains = false;
     store
-        .modify::<Namespace, _>(None, &steps.namespace, |namespace| {
+        .modify::<Namespace, _>(None, &spec.namespace, |namespace| {
             let meta = &mut namespace.metadata;
             let ours = meta
                 .annotations
@@ -512,7 +533,7 @@ async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
     // A label a person set still asks for a Broker; the injection would recreate it.
     if !label_remains
         && let Some(broker) = store
-            .get::<Broker>(Some(&steps.namespace), DEFAULT_BROKER)
+            .get::<Broker>(Some(&spec.namespace), Broker::DEFAULT_NAME)
             .await?
         && broker
             .metadata
@@ -523,13 +544,12 @@ async fn clean_namespace(steps: &Steps) -> Result<Progress, StoreError> {
             == Some(labels::MANAGED_BY_VALUE)
     {
         store
-            .delete::<Broker>(Some(&steps.namespace), DEFAULT_BROKER)
+            .delete::<Broker>(Some(&spec.namespace), Broker::DEFAULT_NAME)
             .await?;
-        tracing::info!(namespace = %steps.namespace, "no event instances left: label and Broker removed");
+        tracing::info!(namespace = %spec.namespace, "no event instances left: label and Broker removed");
     }
     Ok(Progress::Done)
 }
-
 #[cfg(test)]
 mod tests {
     use std::sync::{Arc, Mutex};
@@ -539,8 +559,8 @@ mod tests {
     use kube::core::DynamicObject;
 
     use super::*;
-    use crate::provisioner::{Provisioner, ProvisionerSettings};
-    use crate::resources::{KindSpec, ServiceInstanceSpec};
+    use crate::provisioner::ProvisionerSettings;
+    use crate::resources::{KindSpec, OperationKind, ServiceInstanceSpec};
     use crate::store::{EmbeddedStore, ObjectList, Store, TypedStore, WatchStream};
 
     const INTEGRATION: &str = "kyma-integration";
@@ -587,11 +607,7 @@ mod tests {
             object: DynamicObject,
         ) -> Result<DynamicObject, StoreError> {
             let written = self.store.replace(kind, object).await?;
-            let owner = self
-                .pending
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take();
+            let owner = crate::locks::lock(&self.pending).take();
             let Some(owner) = owner else {
                 return Ok(written);
             };
@@ -655,6 +671,32 @@ mod tests {
         subscription
     }
 
+    fn context(store: TypedStore, shutdown: crate::shutdown::Shutdown) -> Arc<Context> {
+        Arc::new(Context::new(
+            store,
+            ProvisionerSettings {
+                integration_namespace: INTEGRATION.into(),
+                operation_timeout: std::time::Duration::from_secs(60),
+                deprovisioned_retention: std::time::Duration::from_secs(60),
+                mesh_served_by: "meshbroker",
+            },
+            crate::telemetry::Metrics::new(),
+            shutdown,
+        ))
+    }
+
+    fn instance(id: &str) -> ServiceInstance {
+        ServiceInstance::new(
+            id,
+            ServiceInstanceSpec {
+                instance_id: id.into(),
+                application: "app".into(),
+                namespace: "team-a".into(),
+                ..Default::default()
+            },
+        )
+    }
+
     #[tokio::test]
     async fn the_last_owner_leaving_never_deletes_a_subscription_another_instance_joined() {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -671,33 +713,14 @@ mod tests {
             .await
             .expect("subscription");
         let (_stop, shutdown) = crate::shutdown::Shutdown::new();
-        let provisioner = Provisioner::new(
-            store.clone(),
-            ProvisionerSettings {
-                integration_namespace: INTEGRATION.into(),
-                operation_timeout: std::time::Duration::from_secs(60),
-                deprovisioned_retention: std::time::Duration::from_secs(60),
-                mesh_served_by: "meshbroker",
-            },
-            crate::telemetry::Metrics::new(),
-            shutdown,
+        let job = Job::new(
+            context(store.clone(), shutdown),
+            &instance("a"),
+            &Operation::default(),
         );
-        let leaving = ServiceInstance::new(
-            "a",
-            ServiceInstanceSpec {
-                instance_id: "a".into(),
-                application: "app".into(),
-                namespace: "team-a".into(),
-                ..Default::default()
-            },
-        );
-        let steps = Steps::new(provisioner.inner.clone(), &leaving, &Operation::default());
-        *interleaved
-            .pending
-            .lock()
-            .unwrap_or_else(|p| p.into_inner()) = Some("b");
+        *crate::locks::lock(&interleaved.pending) = Some("b");
 
-        let first = release_subscription(&steps).await.expect("store works");
+        let first = release_subscription(&job).await.expect("store works");
         assert!(
             matches!(first, Progress::Wait(_)),
             "the Subscription moved on: decide again"
@@ -707,8 +730,11 @@ mod tests {
             .await
             .expect("get")
             .expect("b still needs the Subscription");
-        assert_eq!(owners_of(&kept), BTreeSet::from(["b".to_string()]));
-        let again = release_subscription(&steps).await.expect("store works");
+        assert_eq!(
+            owners_of(&kept).expect("readable owners"),
+            BTreeSet::from(["b".to_string()])
+        );
+        let again = release_subscription(&job).await.expect("store works");
         assert!(matches!(again, Progress::Done));
         assert!(
             store
@@ -718,5 +744,187 @@ mod tests {
                 .is_some(),
             "b is still an owner"
         );
+    }
+
+    #[tokio::test]
+    async fn a_subscription_whose_owners_cannot_be_read_is_neither_rewritten_nor_deleted() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let raw = EmbeddedStore::open(&dir.path().join("store.db")).expect("store");
+        let store = TypedStore::new(Arc::new(raw) as Arc<dyn Store>);
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(INTEGRATION.into());
+        store.create(&namespace).await.expect("namespace");
+        let mut unreadable = subscription(&["a"]);
+        unreadable
+            .metadata
+            .annotations
+            .get_or_insert_default()
+            .insert(labels::SUBSCRIPTION_OWNERS.to_string(), "a,b".into());
+        store.create(&unreadable).await.expect("subscription");
+        let (_stop, shutdown) = crate::shutdown::Shutdown::new();
+        let job = Job::new(
+            context(store.clone(), shutdown),
+            &instance("a"),
+            &Operation::default(),
+        );
+
+        for (step, progress) in [
+            ("subscribe", subscribe(&job).await),
+            ("release", release_subscription(&job).await),
+        ] {
+            match progress.expect("store works") {
+                Progress::Fail(reason) => assert!(
+                    reason.contains(
+                        "owners of Subscription kyma-integration/app.team-a cannot be read"
+                    ),
+                    "{step}: {reason}"
+                ),
+                _ => panic!("{step}: unknown owners must fail the step"),
+            }
+        }
+        let kept: Subscription = store
+            .get(Some(INTEGRATION), "app.team-a")
+            .await
+            .expect("get")
+            .expect("still there");
+        assert_eq!(
+            kept.metadata.annotations.expect("annotations")[labels::SUBSCRIPTION_OWNERS],
+            "a,b"
+        );
+    }
+
+    #[test]
+    fn owners_are_written_as_a_json_list() {
+        let written = subscription(&["b", "a"]);
+        assert_eq!(
+            written.metadata.annotations.as_ref().expect("annotations")
+                [labels::SUBSCRIPTION_OWNERS],
+            r#"["a","b"]"#
+        );
+        assert_eq!(
+            owners_of(&written).expect("readable"),
+            BTreeSet::from(["a".to_string(), "b".to_string()])
+        );
+    }
+
+    #[test]
+    fn delivery_is_replaced_on_update_and_added_only_when_given_on_provision() {
+        let some = || Some(DeliverySpec::default());
+        let cases = [
+            (Delivery::KeepUnlessGiven(None), false),
+            (Delivery::KeepUnlessGiven(some()), true),
+            (Delivery::Replace(None), true),
+            (Delivery::Replace(some()), true),
+        ];
+        for (delivery, overrides) in cases {
+            assert_eq!(delivery.overrides(), overrides, "{delivery:?}");
+        }
+    }
+
+    #[test]
+    fn null_or_absent_delivery_parameters_name_no_options() {
+        for parameters in [
+            None,
+            Some(serde_json::json!({})),
+            Some(serde_json::json!({"delivery": null})),
+        ] {
+            assert!(
+                delivery_from(parameters.as_ref())
+                    .expect("no options")
+                    .is_none(),
+                "{parameters:?}"
+            );
+        }
+        assert!(delivery_from(Some(&serde_json::json!({"delivery": {"retry": "x"}}))).is_err());
+    }
+
+    fn labels_of(kind: OperationKind) -> Vec<String> {
+        plan(kind).numbered().map(|(label, _)| label).collect()
+    }
+
+    /// The numbers clients read in `last_operation` descriptions.
+    #[test]
+    fn operations_are_numbered_from_their_tables() {
+        assert_eq!(
+            labels_of(OperationKind::Provision),
+            [
+                "step 1/5 channel-ready",
+                "step 2/5 label-namespace",
+                "step 3/5 broker-ready",
+                "step 4/5 subscription",
+                "step 5/5 subscription-ready",
+            ]
+        );
+        assert_eq!(
+            labels_of(OperationKind::Update),
+            ["step 1/2 apply-parameters", "step 2/2 subscription-ready"]
+        );
+        assert_eq!(
+            labels_of(OperationKind::Deprovision),
+            ["step 1/2 release-subscription", "step 2/2 clean-namespace"]
+        );
+    }
+
+    /// The runs of consecutive steps under the namespace's lock, numbered from 1.
+    fn locked_runs(kind: OperationKind) -> Vec<(usize, usize)> {
+        let mut runs: Vec<(usize, usize)> = Vec::new();
+        for (i, (_, step)) in plan(kind).numbered().enumerate() {
+            let number = i + 1;
+            match runs.last_mut() {
+                Some((_, last)) if step.namespace_lock && *last + 1 == number => *last = number,
+                _ if step.namespace_lock => runs.push((number, number)),
+                _ => {}
+            }
+        }
+        runs
+    }
+
+    #[test]
+    fn the_namespace_lock_covers_label_to_subscription_and_the_clean_up() {
+        assert_eq!(locked_runs(OperationKind::Provision), [(2, 4)]);
+        assert_eq!(locked_runs(OperationKind::Update), []);
+        assert_eq!(locked_runs(OperationKind::Deprovision), [(2, 2)]);
+    }
+
+    /// An operation's steps as the README lists them, and which hold the lock.
+    fn as_listed(kind: OperationKind) -> (String, Vec<String>) {
+        let steps: Vec<&Step> = plan(kind).numbered().map(|(_, step)| step).collect();
+        let list = steps
+            .iter()
+            .enumerate()
+            .map(|(i, step)| {
+                let end = if i + 1 == steps.len() { "." } else { ";" };
+                format!("{}. **{}** — {}{end}", i + 1, step.name, step.doc)
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let locks = locked_runs(kind)
+            .into_iter()
+            .map(|(first, last)| match first == last {
+                true => format!("Step {first} holds N's lock"),
+                false => format!("Steps {first}–{last} hold N's lock"),
+            })
+            .collect();
+        (list, locks)
+    }
+
+    #[test]
+    fn the_readme_lists_the_steps_as_the_tables_do() {
+        let words = |text: &str| text.split_whitespace().collect::<Vec<_>>().join(" ");
+        let readme = words(include_str!("../../README.md"));
+        for kind in [
+            OperationKind::Provision,
+            OperationKind::Deprovision,
+            OperationKind::Update,
+        ] {
+            let (list, locks) = as_listed(kind);
+            assert!(
+                readme.contains(&words(&list)),
+                "README.md's Provisioning section should list the {kind:?} steps as\n{list}"
+            );
+            for lock in locks {
+                assert!(readme.contains(&lock), "README.md should say: {lock}");
+            }
+        }
     }
 }

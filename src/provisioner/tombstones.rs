@@ -24,8 +24,8 @@ impl Provisioner {
     /// Deletes the tombstones whose deprovision ended longer ago than the
     /// retention; returns how many went.
     pub async fn forget_deprovisioned(&self) -> Result<usize, StoreError> {
-        let store = &self.inner.store;
-        let retention = self.inner.settings.deprovisioned_retention;
+        let store = self.context().store();
+        let retention = self.context().settings().deprovisioned_retention;
         let instances: Vec<ServiceInstance> =
             store.list(None, &LabelSelector::everything()).await?;
         let mut forgotten = 0;
@@ -51,9 +51,9 @@ impl Provisioner {
     /// Forgets expired tombstones until shutdown; a failed sweep is logged and
     /// tried again at the next one.
     pub async fn forget_deprovisioned_until_shutdown(self) {
-        let period =
-            (self.inner.settings.deprovisioned_retention / 2).clamp(SHORTEST_SWEEP, LONGEST_SWEEP);
-        let shutdown = self.inner.shutdown.clone();
+        let period = (self.context().settings().deprovisioned_retention / 2)
+            .clamp(SHORTEST_SWEEP, LONGEST_SWEEP);
+        let shutdown = self.context().shutdown().clone();
         loop {
             match self.forget_deprovisioned().await {
                 Ok(0) => {}

@@ -104,6 +104,9 @@ pub struct BrokerSpec {
 pub type BrokerStatus = AddressableStatus;
 
 impl Broker {
+    /// The Broker a namespace labelled for injection gets (Knative's name too).
+    pub const DEFAULT_NAME: &str = "default";
+
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(delivery) = &self.spec.delivery {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
