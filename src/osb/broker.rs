@@ -425,3 +425,294 @@ fn no_such_instance(instance_id: &str) -> OsbError {
 fn deprovisioned(instance_id: &str) -> OsbError {
     OsbError::Gone(format!("instance {instance_id} has been deprovisioned"))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use k8s_openapi::api::core::v1::Namespace;
+    use serde_json::json;
+    use tokio::sync::watch;
+
+    use super::*;
+    use crate::osb::catalog::tests::{BINDABLE, EVENTS_ONLY, mapping, shop};
+    use crate::provisioner::ProvisionerSettings;
+    use crate::store::{EmbeddedStore, Store};
+
+    /// A broker over a store holding the Application `shop`, mapped whole into
+    /// team-a and with only its bindable service into team-b; team-c has none.
+    struct Shop {
+        broker: ServiceBroker,
+        _store_dir: tempfile::TempDir,
+        _running: watch::Sender<bool>,
+    }
+
+    impl Shop {
+        async fn open() -> Self {
+            let store_dir = tempfile::tempdir().expect("temp dir");
+            let store = EmbeddedStore::open(&store_dir.path().join("store.db")).expect("store");
+            let store = TypedStore::new(Arc::new(store) as Arc<dyn Store>);
+            for name in ["team-a", "team-b", "team-c"] {
+                let mut namespace = Namespace::default();
+                namespace.metadata.name = Some(name.into());
+                store.create(&namespace).await.expect("namespace");
+            }
+            store.create(&shop()).await.expect("application");
+            store
+                .create(&mapping("team-a", &[]))
+                .await
+                .expect("mapping");
+            store
+                .create(&mapping("team-b", &[BINDABLE]))
+                .await
+                .expect("mapping");
+            let (running, shutdown) = crate::server::Shutdown::new();
+            let provisioner = Provisioner::new(
+                store.clone(),
+                ProvisionerSettings {
+                    integration_namespace: "kyma-integration".into(),
+                    operation_timeout: Duration::from_secs(60),
+                    deprovisioned_retention: Duration::from_secs(60),
+                    mesh_served_by: "meshbroker",
+                },
+                crate::telemetry::Metrics::new(),
+                shutdown,
+            );
+            let broker = ServiceBroker {
+                store,
+                provisioner,
+                sync_wait: Duration::ZERO,
+                deprovisioned_retention: Duration::from_secs(60),
+            };
+            Self {
+                broker,
+                _store_dir: store_dir,
+                _running: running,
+            }
+        }
+    }
+
+    fn at(namespace: Option<&str>, instance_id: &str) -> InstancePath {
+        InstancePath {
+            namespace: namespace.map(String::from),
+            instance_id: instance_id.into(),
+        }
+    }
+
+    fn binding_at(instance_id: &str) -> BindingPath {
+        BindingPath {
+            instance: at(None, instance_id),
+            binding_id: "b".into(),
+        }
+    }
+
+    fn provision_into(namespace: &str, service_id: &str) -> ProvisionDetails {
+        ProvisionDetails {
+            service_id: service_id.into(),
+            plan_id: format!("{service_id}-plan-default"),
+            organization_guid: "cluster".into(),
+            space_guid: namespace.into(),
+            context: Some(json!({"platform": "kubernetes", "namespace": namespace})),
+            ..Default::default()
+        }
+    }
+
+    fn bind_to(service_id: &str) -> BindDetails {
+        BindDetails {
+            service_id: service_id.into(),
+            plan_id: format!("{service_id}-plan-default"),
+            parameters: None,
+        }
+    }
+
+    /// The error key and the start of the description.
+    fn refusal<T: std::fmt::Debug>(result: Result<T, OsbError>) -> (&'static str, String) {
+        let error = result.expect_err("refused");
+        (error.key(), error.to_string())
+    }
+
+    #[tokio::test]
+    async fn a_provision_is_checked_in_order_and_refused_before_anything_is_written() {
+        let shop = Shop::open().await;
+        let unknown = provision_into("team-a", "unknown");
+        let cases = [
+            (
+                ProvisionDetails {
+                    originating_platform: Some("cloudfoundry".into()),
+                    ..unknown.clone()
+                },
+                None,
+                "X-Broker-API-Originating-Identity names platform \"cloudfoundry\"",
+            ),
+            (unknown, None, "service_id unknown is not in the catalog"),
+            (
+                ProvisionDetails {
+                    plan_id: "gold".into(),
+                    ..provision_into("team-a", EVENTS_ONLY)
+                },
+                None,
+                "plan_id gold is not a plan of service events-only",
+            ),
+            (
+                ProvisionDetails {
+                    context: None,
+                    ..provision_into("team-a", EVENTS_ONLY)
+                },
+                None,
+                "the target namespace is unknown",
+            ),
+            (
+                provision_into("team-a", EVENTS_ONLY),
+                Some("team-b"),
+                "context.namespace \"team-a\" does not match the namespace \"team-b\"",
+            ),
+            (
+                provision_into("team-b", EVENTS_ONLY),
+                None,
+                "service orders of Application shop is not enabled in namespace team-b",
+            ),
+            (
+                provision_into("team-c", BINDABLE),
+                None,
+                "service shipping of Application shop is not enabled in namespace team-c",
+            ),
+            (
+                ProvisionDetails {
+                    maintenance_info: Some(json!({"version": "0.1"})),
+                    parameters: Some(json!({"colour": "blue"})),
+                    ..provision_into("team-a", EVENTS_ONLY)
+                },
+                None,
+                "maintenance_info.version 0.1 does not match",
+            ),
+            (
+                ProvisionDetails {
+                    parameters: Some(json!({"colour": "blue"})),
+                    ..provision_into("team-a", EVENTS_ONLY)
+                },
+                None,
+                "parameters: ",
+            ),
+        ];
+        for (details, prefix, expected) in cases {
+            let result = shop.broker.provision(&at(prefix, "i"), details, true).await;
+            let (_, description) = refusal(result);
+            assert!(description.starts_with(expected), "{description}");
+        }
+        let written = shop.broker.provisioner.instance("i").await.expect("store");
+        assert!(written.is_none(), "{written:?}");
+    }
+
+    #[tokio::test]
+    async fn an_accepted_provision_is_followed_by_its_operation() {
+        let shop = Shop::open().await;
+        let instance = at(Some("team-a"), "i");
+        let outcome = shop
+            .broker
+            .provision(&instance, provision_into("team-a", EVENTS_ONLY), true)
+            .await
+            .expect("accepted");
+        let Outcome::InProgress { operation } = outcome else {
+            panic!("{outcome:?}");
+        };
+        let polled = shop
+            .broker
+            .last_operation(&instance, Some(&operation))
+            .await
+            .expect("polled");
+        assert_eq!(polled.state, OperationState::InProgress);
+        assert_eq!(
+            refusal(shop.broker.fetch_instance(&instance).await),
+            ("NotFound", "instance i is still being provisioned".into())
+        );
+        assert_eq!(
+            refusal(shop.broker.fetch_instance(&at(Some("team-b"), "i")).await),
+            (
+                "BadRequest",
+                "instance i belongs to namespace team-a, not team-b".into()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bind_checks_the_catalog_before_the_instance() {
+        let shop = Shop::open().await;
+        let nowhere = binding_at("no-such-instance");
+        let cases = [
+            (
+                bind_to(EVENTS_ONLY),
+                "BadRequest",
+                "service orders is not bindable",
+            ),
+            (
+                BindDetails {
+                    plan_id: "gold".into(),
+                    ..bind_to(BINDABLE)
+                },
+                "BadRequest",
+                "plan_id gold is not a plan",
+            ),
+            (
+                bind_to("unknown"),
+                "BadRequest",
+                "service_id unknown is not in the catalog",
+            ),
+            (
+                bind_to(BINDABLE),
+                "NotFound",
+                "instance no-such-instance does not exist",
+            ),
+        ];
+        for (details, key, expected) in cases {
+            let (refused_as, description) = refusal(shop.broker.bind(&nowhere, details).await);
+            assert_eq!(refused_as, key, "{description}");
+            assert!(description.starts_with(expected), "{description}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_update_checks_the_service_before_the_instance() {
+        let shop = Shop::open().await;
+        let nowhere = at(None, "no-such-instance");
+        let update = |service_id: &str| UpdateDetails {
+            service_id: service_id.into(),
+            ..Default::default()
+        };
+        assert_eq!(
+            refusal(shop.broker.update(&nowhere, update("unknown"), true).await),
+            (
+                "BadRequest",
+                "service_id unknown is not in the catalog".into()
+            )
+        );
+        assert_eq!(
+            refusal(
+                shop.broker
+                    .update(&nowhere, update(EVENTS_ONLY), true)
+                    .await
+            ),
+            (
+                "NotFound",
+                "instance no-such-instance does not exist".into()
+            )
+        );
+    }
+
+    #[tokio::test]
+    async fn a_namespaces_catalog_lists_what_its_mapping_enables() {
+        let shop = Shop::open().await;
+        let listed = async |namespace: Option<&str>| -> Vec<String> {
+            let document = shop.broker.catalog(namespace).await.expect("catalog");
+            document["services"]
+                .as_array()
+                .expect("services")
+                .iter()
+                .map(|s| s["id"].as_str().expect("id").to_string())
+                .collect()
+        };
+        assert_eq!(listed(None).await, [EVENTS_ONLY, BINDABLE]);
+        assert_eq!(listed(Some("team-a")).await, [EVENTS_ONLY, BINDABLE]);
+        assert_eq!(listed(Some("team-b")).await, [BINDABLE]);
+        assert!(listed(Some("team-c")).await.is_empty());
+    }
+}

@@ -360,23 +360,6 @@ pub(super) mod tests {
     }
 
     #[test]
-    fn a_namespaces_catalog_lists_what_its_mappings_enable() {
-        let catalog = Catalog::of(vec![shop()]);
-        let listed = |document: Value| -> Vec<String> {
-            document["services"]
-                .as_array()
-                .expect("services")
-                .iter()
-                .map(|s| s["id"].as_str().expect("id").to_string())
-                .collect()
-        };
-        assert_eq!(listed(catalog.to_osb(None)), [EVENTS_ONLY, BINDABLE]);
-        let narrowed = [mapping("team-a", &[BINDABLE])];
-        assert_eq!(listed(catalog.to_osb(Some(&narrowed))), [BINDABLE]);
-        assert!(listed(catalog.to_osb(Some(&[]))).is_empty());
-    }
-
-    #[test]
     fn the_provider_is_the_services_else_the_applications() {
         let catalog = Catalog::of(vec![shop()]);
         let provider = |id: &str| {
