@@ -33,7 +33,7 @@ const RANKS: &[(&str, u8)] = &[
 
 /// Modules being reshaped on a branch of their own this session (issue 11);
 /// emptied as each lands.
-const MENDING: &[&str] = &["mesh::dispatch", "osb::handlers"];
+const MENDING: &[&str] = &["mesh::dispatch"];
 
 type ModPath = Vec<String>;
 

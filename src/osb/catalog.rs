@@ -1,80 +1,21 @@
 //! The catalog of Event ServiceClasses, built from the Applications in the store on
 //! every request (so it changes the moment an Application or mapping does): one
-//! class per Application service with an `Events` entry, one plan `default`.
+//! class per Application service with an `Events` entry, one plan `default`. And
+//! what a request must say to use a class: its plan, a mapping that enables it,
+//! an `API` entry to bind.
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::LazyLock;
+use std::collections::{BTreeMap, HashMap, HashSet};
 
+use kube::ResourceExt;
 use serde_json::{Value, json};
 
+use super::OsbError;
+use super::plan::{MAINTENANCE_VERSION, PARAMETERS_SCHEMA};
 use crate::auth::sha256_hex;
-use crate::resources::{Application, ApplicationMapping, ApplicationService, DeliverySpec};
+use crate::resources::{Application, ApplicationMapping, ApplicationService, ServiceEntry};
 use crate::store::{LabelSelector, StoreError, TypedStore};
 
 pub const PLAN_NAME: &str = "default";
-/// The maintenance level of every plan; raised when provisioning changes in a way
-/// existing instances should be updated for.
-pub const MAINTENANCE_VERSION: &str = "1.0.0";
-
-/// Provisioning (and update) parameters every plan accepts.
-pub static PARAMETERS_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
-    json!({
-        "$schema": "http://json-schema.org/draft-07/schema#",
-        "type": "object",
-        "additionalProperties": false,
-        "properties": {
-            "delivery": {
-                "description": "How the Application's Channel delivers to this namespace's Broker",
-                "type": "object",
-                "additionalProperties": false,
-                "properties": {
-                    "retry": { "type": "integer", "minimum": 0, "maximum": 100 },
-                    "backoffPolicy": { "enum": ["linear", "exponential"] },
-                    "backoffDelay": { "type": "string", "pattern": "^P" },
-                    "timeout": {
-                        "description": "ISO-8601 duration greater than zero",
-                        "type": "string",
-                        "pattern": "^P"
-                    }
-                }
-            }
-        }
-    })
-});
-
-static PARAMETERS_VALIDATOR: LazyLock<Result<jsonschema::Validator, String>> =
-    LazyLock::new(|| jsonschema::validator_for(&PARAMETERS_SCHEMA).map_err(|e| e.to_string()));
-
-/// Checks provisioning parameters against the plan's schema, then `delivery`
-/// against the rules every Subscription's `delivery` follows (it becomes one); the
-/// error names the field (`parameters.delivery.retry: ...`).
-pub fn check_parameters(parameters: &Value) -> Result<(), String> {
-    let validator = PARAMETERS_VALIDATOR
-        .as_ref()
-        .map_err(|e| format!("the parameters schema is broken: {e}"))?;
-    if let Some(error) = validator.iter_errors(parameters).next() {
-        let pointer = error.instance_path().to_string();
-        let field: String = pointer.split('/').filter(|s| !s.is_empty()).fold(
-            "parameters".to_string(),
-            |acc, part| {
-                if part.bytes().all(|b| b.is_ascii_digit()) {
-                    format!("{acc}[{part}]")
-                } else {
-                    format!("{acc}.{part}")
-                }
-            },
-        );
-        return Err(format!("{field}: {error}"));
-    }
-    if let Some(delivery) = parameters.get("delivery") {
-        let delivery: DeliverySpec = serde_json::from_value(delivery.clone())
-            .map_err(|e| format!("parameters.delivery: {e}"))?;
-        delivery
-            .validate()
-            .map_err(|e| e.within("parameters.delivery").to_string())?;
-    }
-    Ok(())
-}
 
 /// One Event ServiceClass and where it comes from.
 #[derive(Debug, Clone)]
@@ -88,6 +29,51 @@ pub struct ServiceClass {
 }
 
 impl ServiceClass {
+    /// `plan_id` must be the class's one plan: 400 otherwise.
+    pub fn check_plan(&self, plan_id: &str) -> Result<(), OsbError> {
+        if plan_id == self.plan_id {
+            return Ok(());
+        }
+        Err(OsbError::BadRequest(format!(
+            "plan_id {plan_id} is not a plan of service {} (its plan is {})",
+            self.id, self.plan_id
+        )))
+    }
+
+    /// Whether this mapping (of some namespace) enables the class.
+    pub fn enabled_by(&self, mapping: &ApplicationMapping) -> bool {
+        mapping.metadata.name.as_deref() == Some(self.application.as_str())
+            && mapping.enables(&self.id)
+    }
+
+    /// The class can be provisioned into `namespace` only when the namespace's
+    /// mapping of its Application enables it: 400 otherwise, saying which mapping
+    /// to create.
+    pub fn check_enabled(
+        &self,
+        mapping: Option<&ApplicationMapping>,
+        namespace: &str,
+    ) -> Result<(), OsbError> {
+        if mapping.is_some_and(|m| self.enabled_by(m)) {
+            return Ok(());
+        }
+        Err(OsbError::BadRequest(format!(
+            "service {} of Application {} is not enabled in namespace {namespace}: create an ApplicationMapping {namespace}/{} that includes it",
+            self.name, self.application, self.application
+        )))
+    }
+
+    /// The `API` entry a binding's credentials come from; an events-only class is
+    /// not bindable: 400.
+    pub fn api_to_bind(&self) -> Result<&ServiceEntry, OsbError> {
+        self.service.api_entry().ok_or_else(|| {
+            OsbError::BadRequest(format!(
+                "service {} is not bindable: it offers events only (bindable: false); provision it without binding",
+                self.name
+            ))
+        })
+    }
+
     pub fn to_osb(&self, application: &Application) -> Value {
         let service = &self.service;
         let event_types: Vec<Value> = service
@@ -100,14 +86,13 @@ impl ServiceClass {
         } else {
             service.description.clone()
         };
-        let provider = if service.provider_display_name.is_empty() {
-            application
-                .spec
-                .provider_display_name
-                .clone()
-                .unwrap_or_default()
-        } else {
-            service.provider_display_name.clone()
+        // The service's own provider, else its Application's, else none (empty).
+        let provider = match &application.spec.provider_display_name {
+            _ if !service.provider_display_name.is_empty() => {
+                service.provider_display_name.as_str()
+            }
+            Some(application_provider) => application_provider.as_str(),
+            None => "",
         };
         let mut tags = service.tags.clone();
         if !tags.iter().any(|t| t == "events") {
@@ -179,8 +164,11 @@ pub struct Catalog {
 
 impl Catalog {
     pub async fn load(store: &TypedStore) -> Result<Self, StoreError> {
-        let mut applications: Vec<Application> =
-            store.list(None, &LabelSelector::everything()).await?;
+        let applications: Vec<Application> = store.list(None, &LabelSelector::everything()).await?;
+        Ok(Self::of(applications))
+    }
+
+    pub fn of(mut applications: Vec<Application>) -> Self {
         // Oldest first, so when two Applications claim one service id the one
         // registered first keeps it, whatever order they are listed in.
         applications.sort_by(|a, b| {
@@ -188,9 +176,9 @@ impl Catalog {
                 .cmp(&(&b.metadata.creation_timestamp, &b.metadata.name))
         });
         let mut candidates = Vec::new();
-        let mut seen_ids = std::collections::HashSet::new();
+        let mut seen_ids = HashSet::new();
         for application in &applications {
-            let app_name = application.metadata.name.clone().unwrap_or_default();
+            let app_name = application.name_any();
             for service in &application.spec.services {
                 if service.events_entry().is_none() {
                     continue;
@@ -212,7 +200,7 @@ impl Catalog {
             .into_iter()
             .map(|(application, service)| {
                 let base = cli_name(&service.display_name);
-                let name = if name_counts.get(&base).copied().unwrap_or_default() > 1 {
+                let name = if name_counts.get(&base).is_some_and(|&count| count > 1) {
                     format!("{base}-{}", &sha256_hex(&service.id)[..6])
                 } else {
                     base
@@ -229,24 +217,31 @@ impl Catalog {
             .collect();
         let applications = applications
             .into_iter()
-            .map(|a| (a.metadata.name.clone().unwrap_or_default(), a))
+            .map(|a| (a.name_any(), a))
             .collect();
-        Ok(Self {
+        Self {
             classes,
             applications,
-        })
+        }
     }
 
-    pub fn class(&self, service_id: &str) -> Option<&ServiceClass> {
-        self.classes.iter().find(|c| c.id == service_id)
+    /// The class of `service_id`; one the catalog does not list is a 400.
+    pub fn class(&self, service_id: &str) -> Result<&ServiceClass, OsbError> {
+        self.classes
+            .iter()
+            .find(|c| c.id == service_id)
+            .ok_or_else(|| {
+                OsbError::BadRequest(format!("service_id {service_id} is not in the catalog"))
+            })
     }
 
-    /// The OSB catalog document; with a namespace, only the classes mapped into it.
+    /// The OSB catalog document; with a namespace's mappings, only the classes
+    /// they enable.
     pub fn to_osb(&self, mappings: Option<&[ApplicationMapping]>) -> Value {
         let services: Vec<Value> = self
             .classes
             .iter()
-            .filter(|class| mappings.is_none_or(|m| enabled_in(m, class)))
+            .filter(|class| mappings.is_none_or(|m| m.iter().any(|m| class.enabled_by(m))))
             .filter_map(|class| {
                 self.applications
                     .get(&class.application)
@@ -257,16 +252,40 @@ impl Catalog {
     }
 }
 
-/// Whether one of the namespace's mappings enables this class.
-pub fn enabled_in(mappings: &[ApplicationMapping], class: &ServiceClass) -> bool {
-    mappings.iter().any(|m| {
-        m.metadata.name.as_deref() == Some(class.application.as_str()) && m.enables(&class.id)
-    })
-}
-
 #[cfg(test)]
-mod tests {
+pub(super) mod tests {
     use super::*;
+
+    pub const EVENTS_ONLY: &str = "events-only";
+    pub const BINDABLE: &str = "bindable";
+
+    /// The Application `shop` with an events-only service and one with an API.
+    pub fn shop() -> Application {
+        serde_json::from_value(json!({
+            "apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "shop"},
+            "spec": {"providerDisplayName": "Shop Inc", "services": [
+                {"id": EVENTS_ONLY, "displayName": "Orders", "entries": [{"type": "Events"}]},
+                {"id": BINDABLE, "displayName": "Shipping", "providerDisplayName": "Carrier",
+                 "entries": [{"type": "Events"}, {"type": "API", "gatewayUrl": "http://gw/shipping"}]},
+                {"id": "api-only", "displayName": "Billing", "entries": [{"type": "API"}]},
+            ]},
+        }))
+        .expect("an Application")
+    }
+
+    /// The mapping of `shop` into `namespace`, enabling `services` (all when empty).
+    pub fn mapping(namespace: &str, services: &[&str]) -> ApplicationMapping {
+        let services: Vec<Value> = services.iter().map(|id| json!({"id": id})).collect();
+        serde_json::from_value(json!({
+            "apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+            "kind": "ApplicationMapping",
+            "metadata": {"name": "shop", "namespace": namespace},
+            "spec": {"services": services},
+        }))
+        .expect("a mapping")
+    }
 
     #[test]
     fn names_are_cli_friendly() {
@@ -275,44 +294,86 @@ mod tests {
     }
 
     #[test]
-    fn parameter_errors_name_the_field() {
-        assert!(check_parameters(&json!({})).is_ok());
-        assert!(
-            check_parameters(&json!({"delivery": {"retry": 3, "backoffPolicy": "linear"}})).is_ok()
+    fn a_class_per_service_with_events_and_its_plan_checked() {
+        let catalog = Catalog::of(vec![shop()]);
+        let ids: Vec<&str> = catalog.classes.iter().map(|c| c.id.as_str()).collect();
+        assert_eq!(ids, [EVENTS_ONLY, BINDABLE]);
+        assert_eq!(
+            catalog
+                .class("api-only")
+                .expect_err("no events")
+                .to_string(),
+            "service_id api-only is not in the catalog"
         );
-        let error =
-            check_parameters(&json!({"delivery": {"retry": 500}})).expect_err("too many retries");
-        assert!(error.starts_with("parameters.delivery.retry:"), "{error}");
-        let error = check_parameters(&json!({"colour": "blue"})).expect_err("unknown parameter");
-        assert!(error.contains("colour"), "{error}");
+        let class = catalog.class(BINDABLE).expect("listed");
+        assert!(class.check_plan("bindable-plan-default").is_ok());
+        assert_eq!(
+            class
+                .check_plan("gold")
+                .expect_err("other plan")
+                .to_string(),
+            "plan_id gold is not a plan of service bindable (its plan is bindable-plan-default)"
+        );
     }
 
     #[test]
-    fn delivery_parameters_follow_the_subscription_rules() {
+    fn only_a_class_with_an_api_entry_is_bindable() {
+        let catalog = Catalog::of(vec![shop()]);
+        let api = catalog.class(BINDABLE).and_then(|c| c.api_to_bind());
+        assert_eq!(
+            api.expect("bindable").gateway_url.as_deref(),
+            Some("http://gw/shipping")
+        );
+        let refusal = catalog.class(EVENTS_ONLY).and_then(|c| c.api_to_bind());
+        assert!(
+            refusal
+                .expect_err("events only")
+                .to_string()
+                .contains("not bindable"),
+        );
+    }
+
+    #[test]
+    fn a_class_is_provisioned_where_its_applications_mapping_enables_it() {
+        let catalog = Catalog::of(vec![shop()]);
+        let class = catalog.class(EVENTS_ONLY).expect("listed");
+        let mut other_application = mapping("team-a", &[]);
+        other_application.metadata.name = Some("other".into());
         let cases = [
-            (
-                json!({"timeout": "PT0S"}),
-                Some("parameters.delivery.timeout:"),
-            ),
-            (
-                json!({"timeout": "-PT1S"}),
-                Some("parameters.delivery.timeout:"),
-            ),
-            (
-                json!({"backoffDelay": "P"}),
-                Some("parameters.delivery.backoffDelay:"),
-            ),
-            (json!({"timeout": "PT0.5S", "backoffDelay": "PT0S"}), None),
+            (Some(mapping("team-a", &[])), true),
+            (Some(mapping("team-a", &[EVENTS_ONLY])), true),
+            (Some(mapping("team-a", &[BINDABLE])), false),
+            (Some(other_application), false),
+            (None, false),
         ];
-        for (delivery, refused) in cases {
-            let result = check_parameters(&json!({ "delivery": delivery }));
-            match refused {
-                Some(field) => {
-                    let error = result.expect_err("refused");
-                    assert!(error.starts_with(field), "{delivery}: {error}");
-                }
-                None => assert!(result.is_ok(), "{delivery}: {result:?}"),
-            }
+        for (mapping, enabled) in cases {
+            let checked = class.check_enabled(mapping.as_ref(), "team-a");
+            assert_eq!(checked.is_ok(), enabled, "{mapping:?}");
         }
+        let refusal = class.check_enabled(None, "team-a").expect_err("no mapping");
+        assert!(
+            refusal
+                .to_string()
+                .contains("create an ApplicationMapping team-a/shop"),
+            "{refusal}"
+        );
+    }
+
+    #[test]
+    fn the_provider_is_the_services_else_the_applications() {
+        let catalog = Catalog::of(vec![shop()]);
+        let provider = |id: &str| {
+            let class = catalog.class(id).expect("listed");
+            class.to_osb(&shop())["metadata"]["providerDisplayName"].clone()
+        };
+        assert_eq!(provider(BINDABLE), "Carrier");
+        assert_eq!(provider(EVENTS_ONLY), "Shop Inc");
+        let mut anonymous = shop();
+        anonymous.spec.provider_display_name = None;
+        let class = catalog.class(EVENTS_ONLY).expect("listed");
+        assert_eq!(
+            class.to_osb(&anonymous)["metadata"]["providerDisplayName"],
+            ""
+        );
     }
 }

@@ -42,6 +42,7 @@ pub enum OsbError {
 }
 
 impl OsbError {
+    /// The status code and the OSB error key (`error`) of the answer.
     fn parts(&self) -> (StatusCode, &'static str) {
         match self {
             Self::BadRequest(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
@@ -62,11 +63,19 @@ impl OsbError {
             Self::Internal(_) => (StatusCode::INTERNAL_SERVER_ERROR, "InternalError"),
         }
     }
+
+    pub fn status(&self) -> StatusCode {
+        self.parts().0
+    }
+
+    /// The error key the answer's body names, e.g. `ConcurrencyError`.
+    pub fn key(&self) -> &'static str {
+        self.parts().1
+    }
 }
 
 impl IntoResponse for OsbError {
     fn into_response(self) -> Response {
-        let (status, error) = self.parts();
         let description = match &self {
             Self::Internal(cause) => {
                 tracing::error!(%cause, "OSB request failed");
@@ -75,8 +84,8 @@ impl IntoResponse for OsbError {
             other => other.to_string(),
         };
         (
-            status,
-            Json(json!({ "error": error, "description": description })),
+            self.status(),
+            Json(json!({ "error": self.key(), "description": description })),
         )
             .into_response()
     }

@@ -38,9 +38,15 @@ pub async fn osb_headers(
         Ok(identity) => {
             let span = tracing::info_span!(
                 "osb",
-                request_id = request_identity.as_ref().and_then(|v| v.to_str().ok()).unwrap_or(""),
+                request_id = request_identity
+                    .as_ref()
+                    .and_then(|v| v.to_str().ok())
+                    .unwrap_or(""),
                 platform = identity.as_ref().map_or("", |i| i.platform.as_str()),
-                user = %identity.as_ref().map(|i| user_of(&i.identity)).unwrap_or_default(),
+                user = identity
+                    .as_ref()
+                    .and_then(|i| user_of(&i.identity))
+                    .unwrap_or(""),
             );
             if let Some(identity) = identity {
                 request.extensions_mut().insert(identity);
@@ -74,7 +80,9 @@ fn check_version(value: Option<&HeaderValue>) -> Result<(), OsbError> {
             "X-Broker-API-Version is missing; {supported}"
         )));
     };
-    let text = value.to_str().unwrap_or_default().trim();
+    // Not ASCII is as unsupported as any other text, and quoted as it came.
+    let text = String::from_utf8_lossy(value.as_bytes());
+    let text = text.trim();
     let minor = text.strip_prefix("2.").and_then(|m| m.parse::<u32>().ok());
     match minor {
         Some(minor) if (MIN_MINOR..=MAX_MINOR).contains(&minor) => Ok(()),
@@ -113,12 +121,11 @@ fn parse_identity(value: &HeaderValue) -> Result<OriginatingIdentity, OsbError> 
     })
 }
 
-fn user_of(identity: &serde_json::Value) -> String {
+/// Who the identity says the user is, under the keys platforms use for it.
+fn user_of(identity: &serde_json::Value) -> Option<&str> {
     ["username", "user_id", "user"]
         .iter()
         .find_map(|key| identity.get(key).and_then(|v| v.as_str()))
-        .unwrap_or_default()
-        .to_string()
 }
 
 #[cfg(test)]
@@ -140,6 +147,12 @@ mod tests {
             );
         }
         assert!(check_version(None).is_err());
+        let not_ascii = HeaderValue::from_bytes(b"2.1\xe9").expect("header");
+        let refusal = check_version(Some(&not_ascii)).expect_err("not ASCII");
+        assert!(
+            refusal.to_string().contains("is not supported"),
+            "{refusal}"
+        );
     }
 
     #[test]
@@ -148,7 +161,7 @@ mod tests {
         let header = HeaderValue::from_str(&format!("kubernetes {encoded}")).expect("header");
         let identity = parse_identity(&header).expect("valid identity");
         assert_eq!(identity.platform, "kubernetes");
-        assert_eq!(user_of(&identity.identity), "alice");
+        assert_eq!(user_of(&identity.identity), Some("alice"));
         assert!(parse_identity(&HeaderValue::from_static("kubernetes not-base64!")).is_err());
         assert!(parse_identity(&HeaderValue::from_static("kubernetes")).is_err());
     }

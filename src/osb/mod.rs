@@ -1,15 +1,20 @@
 //! The Open Service Broker API v2.17: `/v2/...` and the same under
-//! `/{namespace}/v2/...`. Headers and auth are middleware; each handler decodes,
-//! checks ids against the catalog, calls the provisioner and picks the status code.
+//! `/{namespace}/v2/...`. Headers and auth are middleware; each handler decodes
+//! the request, calls the `ServiceBroker` facade (which makes every check against
+//! the catalog, the mappings and the instance records, and calls the
+//! provisioner) and encodes its answer.
 
+mod broker;
 mod catalog;
+mod details;
 mod error;
 mod handlers;
 mod headers;
 mod namespace;
+mod paths;
+mod plan;
+mod requests;
 mod router;
-mod types;
 
-pub use catalog::{MAINTENANCE_VERSION, PARAMETERS_SCHEMA};
 pub use error::OsbError;
 pub use router::routes;

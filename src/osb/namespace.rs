@@ -4,7 +4,6 @@
 use serde_json::Value;
 
 use super::OsbError;
-use super::headers::OriginatingIdentity;
 
 /// The namespace named by the context, if the context is a Kubernetes one.
 fn context_namespace(context: Option<&Value>) -> Result<Option<String>, OsbError> {
@@ -37,19 +36,19 @@ pub fn target_namespace(prefix: Option<&str>, context: Option<&Value>) -> Result
     }
 }
 
-/// The profile requires the identity's platform to equal `context.platform`.
+/// The profile requires the originating identity's platform to equal
+/// `context.platform`.
 pub fn check_platform(
-    identity: Option<&OriginatingIdentity>,
+    originating_platform: Option<&str>,
     context: Option<&Value>,
 ) -> Result<(), OsbError> {
     let platform = context
         .and_then(|c| c.get("platform"))
         .and_then(Value::as_str);
-    match (identity, platform) {
-        (Some(identity), Some(platform)) if identity.platform != platform => {
+    match (originating_platform, platform) {
+        (Some(originating), Some(platform)) if originating != platform => {
             Err(OsbError::BadRequest(format!(
-                "X-Broker-API-Originating-Identity names platform {:?} but context.platform is {platform:?}",
-                identity.platform
+                "X-Broker-API-Originating-Identity names platform {originating:?} but context.platform is {platform:?}"
             )))
         }
         _ => Ok(()),

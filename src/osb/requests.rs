@@ -1,0 +1,279 @@
+//! OSB requests as they arrive: the bodies (unknown fields are ignored, as the
+//! spec requires), the query string, and their decoding into the facade's
+//! details. An id sent as an empty string counts as missing.
+
+use std::collections::HashMap;
+
+use axum::body::Body;
+use axum::extract::{FromRequest, FromRequestParts, Query, Request};
+use axum::http::Uri;
+use axum::http::request::Parts;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use super::OsbError;
+use super::details::{BindDetails, ProvisionDetails, ServicePlan, UpdateDetails};
+use super::headers::OriginatingIdentity;
+use crate::state::AppState;
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ProvisionBody {
+    pub service_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub organization_guid: Option<String>,
+    pub space_guid: Option<String>,
+    pub context: Option<Value>,
+    pub parameters: Option<Value>,
+    pub maintenance_info: Option<Value>,
+}
+
+impl ProvisionBody {
+    pub fn details(
+        self,
+        identity: Option<&OriginatingIdentity>,
+    ) -> Result<ProvisionDetails, OsbError> {
+        Ok(ProvisionDetails {
+            service_id: required("service_id", self.service_id.as_ref())?,
+            plan_id: required("plan_id", self.plan_id.as_ref())?,
+            organization_guid: required("organization_guid", self.organization_guid.as_ref())?,
+            space_guid: required("space_guid", self.space_guid.as_ref())?,
+            context: object_or_absent("context", self.context)?,
+            parameters: object_or_absent("parameters", self.parameters)?,
+            maintenance_info: self.maintenance_info,
+            originating_platform: identity.map(|i| i.platform.clone()),
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UpdateBody {
+    pub service_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub context: Option<Value>,
+    pub parameters: Option<Value>,
+    pub maintenance_info: Option<Value>,
+}
+
+impl UpdateBody {
+    pub fn details(self) -> Result<UpdateDetails, OsbError> {
+        Ok(UpdateDetails {
+            service_id: required("service_id", self.service_id.as_ref())?,
+            // Optional, but not empty when sent.
+            plan_id: self
+                .plan_id
+                .as_ref()
+                .map(|p| required("plan_id", Some(p)))
+                .transpose()?,
+            context: object_or_absent("context", self.context)?,
+            parameters: object_or_absent("parameters", self.parameters)?,
+            maintenance_info: self.maintenance_info,
+        })
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct BindBody {
+    pub service_id: Option<String>,
+    pub plan_id: Option<String>,
+    pub parameters: Option<Value>,
+}
+
+impl BindBody {
+    pub fn details(self) -> Result<BindDetails, OsbError> {
+        Ok(BindDetails {
+            service_id: required("service_id", self.service_id.as_ref())?,
+            plan_id: required("plan_id", self.plan_id.as_ref())?,
+            parameters: object_or_absent("parameters", self.parameters)?,
+        })
+    }
+}
+
+/// A JSON body, read within `--max-body-bytes` (413 beyond); empty, not JSON or
+/// a field of the wrong type is a 400 that names the field.
+pub struct OsbJson<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for OsbJson<T> {
+    type Rejection = OsbError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<Self, OsbError> {
+        read_json(request.into_body(), state.config.max_body_bytes)
+            .await
+            .map(Self)
+    }
+}
+
+async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, OsbError> {
+    let bytes = axum::body::to_bytes(body, limit)
+        .await
+        .map_err(|_| OsbError::PayloadTooLarge(format!("the body is larger than {limit} bytes")))?;
+    if bytes.is_empty() {
+        return Err(OsbError::BadRequest("the request needs a JSON body".into()));
+    }
+    let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
+    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        if path == "." || path == "?" {
+            OsbError::BadRequest(format!("the body is not a valid JSON object: {inner}"))
+        } else {
+            OsbError::BadRequest(format!("{path}: {inner}"))
+        }
+    })
+}
+
+/// A required id: present and not empty.
+fn required(field: &str, value: Option<&String>) -> Result<String, OsbError> {
+    match value.map(|v| v.trim()) {
+        Some(v) if !v.is_empty() => Ok(v.to_string()),
+        Some(_) => Err(OsbError::BadRequest(format!("{field} must not be empty"))),
+        None => Err(OsbError::BadRequest(format!("{field} is required"))),
+    }
+}
+
+/// Objects the spec types as objects (`parameters`, `context`).
+fn object_or_absent(field: &str, value: Option<Value>) -> Result<Option<Value>, OsbError> {
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v)),
+        Some(_) => Err(OsbError::BadRequest(format!(
+            "{field} must be a JSON object"
+        ))),
+    }
+}
+
+/// The query string; a malformed one is a 400.
+pub struct QueryParams(HashMap<String, String>);
+
+impl QueryParams {
+    fn of(uri: &Uri) -> Result<Self, OsbError> {
+        Query::<HashMap<String, String>>::try_from_uri(uri)
+            .map(|q| Self(q.0))
+            .map_err(|e| OsbError::BadRequest(format!("the query string is malformed: {e}")))
+    }
+
+    /// `accepts_incomplete`: whether the platform follows an operation (true) or
+    /// needs its outcome in the answer (false, also when it is not sent).
+    pub fn accepts_incomplete(&self) -> Result<bool, OsbError> {
+        match self.0.get("accepts_incomplete").map(String::as_str) {
+            None | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(OsbError::BadRequest(format!(
+                "accepts_incomplete must be true or false, not {other:?}"
+            ))),
+        }
+    }
+
+    /// `service_id` and `plan_id`, which every `DELETE` must name.
+    pub fn service_plan(&self) -> Result<ServicePlan, OsbError> {
+        Ok(ServicePlan {
+            service_id: required("service_id", self.0.get("service_id"))?,
+            plan_id: required("plan_id", self.0.get("plan_id"))?,
+        })
+    }
+
+    /// The `operation` a poll names, if it names one (then not empty).
+    pub fn operation(&self) -> Result<Option<String>, OsbError> {
+        self.0
+            .get("operation")
+            .map(|o| required("operation", Some(o)))
+            .transpose()
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
+    type Rejection = OsbError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, OsbError> {
+        Self::of(&parts.uri)
+    }
+}
+
+/// Just `accepts_incomplete` of the query string, for the requests that read
+/// nothing else there; decoded before their body, so it is refused first.
+pub struct AcceptsIncomplete(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptsIncomplete {
+    type Rejection = OsbError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, OsbError> {
+        QueryParams::of(&parts.uri)?.accepts_incomplete().map(Self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn query(text: &str) -> QueryParams {
+        let uri: Uri = format!("/v2/x?{text}").parse().expect("uri");
+        QueryParams::of(&uri).expect("query")
+    }
+
+    #[test]
+    fn accepts_incomplete_is_true_false_or_refused() {
+        assert_eq!(query("").accepts_incomplete().ok(), Some(false));
+        assert_eq!(
+            query("accepts_incomplete=false").accepts_incomplete().ok(),
+            Some(false)
+        );
+        assert_eq!(
+            query("accepts_incomplete=true").accepts_incomplete().ok(),
+            Some(true)
+        );
+        assert!(
+            query("accepts_incomplete=yes")
+                .accepts_incomplete()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn ids_are_required_in_body_order_and_blank_counts_as_missing() {
+        let refusal = |body: Value| {
+            serde_json::from_value::<ProvisionBody>(body)
+                .expect("body")
+                .details(None)
+                .expect_err("refused")
+                .to_string()
+        };
+        assert_eq!(refusal(json!({})), "service_id is required");
+        assert_eq!(
+            refusal(json!({"service_id": " "})),
+            "service_id must not be empty"
+        );
+        assert_eq!(
+            refusal(json!({"service_id": "s", "plan_id": "p", "organization_guid": "o"})),
+            "space_guid is required"
+        );
+        assert_eq!(
+            refusal(
+                json!({"service_id": "s", "plan_id": "p", "organization_guid": "o",
+                           "space_guid": "g", "context": []})
+            ),
+            "context must be a JSON object"
+        );
+        let update: UpdateBody =
+            serde_json::from_value(json!({"service_id": "s", "plan_id": ""})).expect("body");
+        assert_eq!(
+            update.details().expect_err("refused").to_string(),
+            "plan_id must not be empty"
+        );
+        assert_eq!(
+            query("service_id=s")
+                .service_plan()
+                .expect_err("refused")
+                .to_string(),
+            "plan_id is required"
+        );
+        assert_eq!(
+            query("operation=")
+                .operation()
+                .expect_err("refused")
+                .to_string(),
+            "operation must not be empty"
+        );
+        assert_eq!(query("").operation().ok(), Some(None));
+    }
+}
