@@ -9,7 +9,7 @@ pub mod hop;
 mod legacy;
 mod structured;
 
-pub use binary::{binary_headers, read_binary, write_binary};
+pub use binary::{binary_headers, read_binary};
 pub use error::EventError;
 pub use legacy::{LegacyError, read_legacy};
 pub use structured::{
@@ -48,8 +48,18 @@ pub fn data_bytes(event: &Event) -> Vec<u8> {
         None => Vec::new(),
         Some(Data::Binary(bytes)) => bytes.clone(),
         Some(Data::String(text)) => text.clone().into_bytes(),
-        Some(Data::Json(value)) => serde_json::to_vec(value).unwrap_or_default(),
+        Some(Data::Json(value)) => json_bytes(value),
     }
+}
+
+/// Event data held as JSON, as bytes. Serializing a `serde_json::Value` does
+/// not fail (its keys are strings); were it ever to, the event would go out
+/// without its data, so that is logged, never silent.
+fn json_bytes(value: &serde_json::Value) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_else(|error| {
+        tracing::error!(%error, "event data held as JSON did not serialize; the event goes out without it");
+        Vec::new()
+    })
 }
 
 /// The `time` attribute as RFC 3339 in UTC with `Z`, as senders usually write it.

@@ -130,7 +130,7 @@ pub fn write_structured(event: &Event) -> Bytes {
         let bytes: std::borrow::Cow<[u8]> = match data {
             Data::Binary(bytes) => bytes.into(),
             Data::String(text) => text.as_bytes().into(),
-            Data::Json(value) => serde_json::to_vec(value).unwrap_or_default().into(),
+            Data::Json(value) => super::json_bytes(value).into(),
         };
         let json_type = event.datacontenttype().is_none_or(is_json);
         if json_type && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
