@@ -12,7 +12,12 @@
 //! 4. a storm of `STORM` status-only writes one after the other (what the readiness
 //!    controllers do while a large mesh comes up): the time until the last is
 //!    routed, how far that is behind the last write, and the CPU time the
-//!    process used meanwhile.
+//!    process used meanwhile;
+//! 5. the `Builder` alone, over the same objects in memory: a first build, a
+//!    build after one Trigger's spec changed, and one after nothing did
+//!    (medians of `ROUNDS`).
+//!
+//! Figures 2–4 include the follower's coalescing window (10 ms).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,11 +27,15 @@ use meshbroker::mesh::dispatch::{
     DispatchDeps, DispatcherSettings, InFlight, Local, LocalSink, PreparedEvent, Refusal,
     client_config,
 };
-use meshbroker::mesh::routing::{Builder, DataplaneSettings, Router, follow_resources};
+use meshbroker::mesh::routing::{Builder, DataplaneSettings, Inputs, Router, follow_resources};
 use meshbroker::resources::{Broker, BrokerSpec, Condition, Trigger};
 use meshbroker::server::Shutdown;
 use meshbroker::store::{EmbeddedStore, LabelSelector, Store, TypedStore};
 use meshbroker::telemetry::Metrics;
+
+/// As the server (src/main.rs): allocation costs as in production.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 const NAMESPACE: &str = "team-a";
 const ROUNDS: usize = 21;
@@ -150,8 +159,7 @@ async fn main() {
     let all = LabelSelector::everything();
     let mut listed: Vec<Trigger> = store.list(Some(NAMESPACE), &all).await.expect("triggers");
     let mut spec_changes = Vec::new();
-    for round in 0..ROUNDS {
-        let trigger = &mut listed[round];
+    for (round, trigger) in listed.iter_mut().enumerate().take(ROUNDS) {
         trigger.spec.filter = Some(
             serde_json::from_value(
                 serde_json::json!({"attributes": {"type": format!("bench.changed.{round}")}}),
@@ -165,8 +173,7 @@ async fn main() {
     }
 
     let mut status_writes = Vec::new();
-    for round in 0..ROUNDS {
-        let trigger = &mut listed[ROUNDS + round];
+    for trigger in listed.iter_mut().skip(ROUNDS).take(ROUNDS) {
         let status = trigger.status.get_or_insert_default();
         status.conditions = vec![Condition::met("Ready")];
         let started = Instant::now();
@@ -175,7 +182,7 @@ async fn main() {
         status_writes.push(started.elapsed());
     }
 
-    let storm = STORM.min(listed.len());
+    let storm = STORM.min(listed.len().saturating_sub(2 * ROUNDS));
     let cpu_before = cpu_time();
     let started = Instant::now();
     let mut last = None;
@@ -189,6 +196,8 @@ async fn main() {
     routed(&router, last.as_deref()).await;
     let storm_total = started.elapsed();
     let storm_cpu = cpu_time().saturating_sub(cpu_before);
+
+    let (first_build, spec_build, idle_build) = builder_alone(&store, &metrics).await;
 
     println!();
     println!("| {triggers} Triggers on one Broker | time |");
@@ -211,4 +220,51 @@ async fn main() {
         ms(storm_total.saturating_sub(written)),
         ms(storm_cpu)
     );
+    println!("| 5. Builder alone: first build | {} |", ms(first_build));
+    println!(
+        "| 5. Builder alone: build after one Trigger's spec changed | {} |",
+        ms(spec_build)
+    );
+    println!(
+        "| 5. Builder alone: build with nothing changed | {} |",
+        ms(idle_build)
+    );
+}
+
+/// The medians of a first build, a build after one spec change, and a build
+/// after none, from the store's objects in memory.
+async fn builder_alone(
+    store: &TypedStore,
+    metrics: &Arc<Metrics>,
+) -> (Duration, Duration, Duration) {
+    let all = LabelSelector::everything();
+    let brokers: Vec<Broker> = store.list(None, &all).await.expect("brokers");
+    let triggers: Vec<Trigger> = store.list(None, &all).await.expect("triggers");
+    let mut inputs = Inputs::default();
+    for broker in brokers {
+        inputs.put(broker);
+    }
+    for trigger in triggers.iter().cloned() {
+        inputs.put(trigger);
+    }
+    let (mut first, mut spec, mut idle) = (Vec::new(), Vec::new(), Vec::new());
+    for (round, trigger) in triggers.iter().enumerate().take(ROUNDS) {
+        let mut builder = builder(metrics);
+        let started = Instant::now();
+        drop(builder.build(&inputs));
+        first.push(started.elapsed());
+
+        let mut changed = trigger.clone();
+        changed.metadata.generation = changed.metadata.generation.map(|g| g + 1);
+        changed.metadata.resource_version = Some(format!("changed-{round}"));
+        inputs.put(changed);
+        let started = Instant::now();
+        drop(builder.build(&inputs));
+        spec.push(started.elapsed());
+
+        let started = Instant::now();
+        drop(builder.build(&inputs));
+        idle.push(started.elapsed());
+    }
+    (median(first), median(spec), median(idle))
 }
