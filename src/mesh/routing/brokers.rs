@@ -86,14 +86,9 @@ impl BrokerRoutes {
     /// The compiled filter of a routed Trigger.
     #[cfg(test)]
     pub fn filter_of(&self, broker: &Key, trigger: &str) -> Option<Arc<Filter>> {
-        let built = self.built.get(broker)?.triggers.iter();
-        Some(
-            built
-                .clone()
-                .find(|built| built.name == trigger)?
-                .filter
-                .clone(),
-        )
+        let triggers = &self.built.get(broker)?.triggers;
+        let built = triggers.iter().find(|built| built.name == trigger)?;
+        Some(built.filter.clone())
     }
 }
 
@@ -172,7 +167,7 @@ fn build_trigger(
     let same_object = known.filter(|known| known.uid == uid);
     let filter = match same_object
         .as_ref()
-        .filter(|known| known.generation == generation)
+        .filter(|known| known.generation.is_some() && known.generation == generation)
     {
         Some(known) => known.filter.clone(),
         None => match Filter::of_trigger(&trigger.spec) {
