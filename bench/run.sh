@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the dataplane benchmark: installs nginx and wrk from Debian's packages when
 # missing, builds in release mode, and prints the table the README quotes.
-# Usage: bench/run.sh [--only throughput|scaling|isolation]
+# Usage: bench/run.sh [--only throughput|scaling|isolation|readiness]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()

@@ -31,10 +31,6 @@ const RANKS: &[(&str, u8)] = &[
     ("server", 8),
 ];
 
-/// Modules being reshaped on a branch of their own this session (issue 11);
-/// emptied as each lands.
-const MENDING: &[&str] = &["mesh::dispatch"];
-
 type ModPath = Vec<String>;
 
 #[derive(Debug)]
@@ -484,10 +480,6 @@ fn no_files_import_each_other_in_a_circle() {
                 .join(" ↔ ")
         })
         .collect();
-    let shown: Vec<&String> = shown
-        .iter()
-        .filter(|c| !MENDING.iter().any(|m| c.starts_with(m)))
-        .collect();
     assert!(shown.is_empty(), "{shown:#?}");
 }
 
@@ -496,9 +488,6 @@ fn mod_rs_files_only_name_their_parts() {
     let krate = Crate::read(&src());
     let mut problems = Vec::new();
     for file in krate.files.values().filter(|f| f.is_mod_rs) {
-        if MENDING.contains(&shown(&file.module).as_str()) {
-            continue;
-        }
         for extra in mod_rs_extras(file) {
             problems.push(format!("{}: {extra}", shown(&file.module)));
         }

@@ -1,7 +1,8 @@
 //! The dataplane benchmark (`bench/run.sh`, or `cargo bench --bench dataplane`):
 //! throughput against nginx as a plain reverse proxy, ingress-to-sink latency at
 //! half the maximum rate, Trigger scaling, namespace isolation under a failing
-//! subscriber, and peak memory under overload. Prints a table.
+//! subscriber, and peak memory under overload. Prints a table. `--only readiness`
+//! (not part of a full run) times a 10,000-Trigger mesh becoming Ready.
 
 mod load;
 mod mesh;
@@ -203,35 +204,9 @@ async fn main() {
                     .await["items"]
                     .as_array()
                     .map_or(0, Vec::len);
-                let started = Instant::now();
-                let mut creating = tokio::task::JoinSet::new();
-                for i in existing..total {
-                    let control = broker.control.clone();
-                    let admin = broker.admin_token.clone();
-                    let sink_url = sink_url.clone();
-                    creating.spawn(async move {
-                        let body = serde_json::json!({
-                            "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": format!("other-{i}")},
-                            "spec": {"broker": "default", "filter": {"attributes": {"type": format!("bench.other.{i}")}}, "subscriber": {"uri": sink_url}}
-                        });
-                        reqwest::Client::new()
-                            .post(format!("{control}/apis/eventing.knative.dev/v1/namespaces/team-a/triggers"))
-                            .bearer_auth(admin)
-                            .json(&body)
-                            .send()
-                            .await
-                    });
-                    while creating.len() >= 16 {
-                        creating.join_next().await;
-                    }
-                }
-                while creating.join_next().await.is_some() {}
-                api.wait_ready("team-a", total).await;
+                let (_, ready) = api.add_triggers("team-a", existing, total, &sink_url).await;
                 if total > 1 {
-                    println!(
-                        "{total} Triggers ready after {:.0}s",
-                        started.elapsed().as_secs_f64()
-                    );
+                    println!("{total} Triggers ready after {:.0}s", ready.as_secs_f64());
                 }
                 let (rate, _) =
                     delivered_per_second(work.path(), &[(&ingress, &request)], sink_port).await[0];
@@ -246,6 +221,33 @@ async fn main() {
                 ));
             }
         }
+    }
+
+    // 6 (only with `--only readiness`, as part 3 measures it under way): how long a
+    // mesh of 10,000 Triggers takes to become Ready, with no load.
+    if only.as_deref() == Some("readiness") {
+        let broker_dir = work.path().join("readiness");
+        std::fs::create_dir_all(&broker_dir).expect("dir");
+        let broker = start_meshbroker(&broker_dir, &[]);
+        let api = Api::new(&broker);
+        api.register().await;
+        api.provision("team-a").await;
+        let (created, ready) = api
+            .add_triggers("team-a", 0, 10_000, "http://127.0.0.1:9/")
+            .await;
+        rows.push((
+            "6. 10,000 Triggers created (16 requests at a time)".into(),
+            format!("{:.1} s", created.as_secs_f64()),
+            String::new(),
+        ));
+        rows.push((
+            "6. 10,000 Triggers all Ready".into(),
+            format!("{:.1} s", ready.as_secs_f64()),
+            format!(
+                "{:.1} s after the last was created",
+                (ready - created).as_secs_f64()
+            ),
+        ));
     }
 
     // 4–5: two namespaces from one Application; A's subscriber fails slowly.

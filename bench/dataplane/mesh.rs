@@ -108,6 +108,42 @@ impl<'a> Api<'a> {
         .await;
     }
 
+    /// Triggers `other-{i}` for `i` in `from..to` (each filtering its own type, to
+    /// `subscriber`), created 16 at a time; then waits until `to` Triggers of the
+    /// namespace are Ready. Returns how long creating took and how long until all
+    /// were Ready (both from the start).
+    pub async fn add_triggers(
+        &self,
+        namespace: &str,
+        from: usize,
+        to: usize,
+        subscriber: &str,
+    ) -> (Duration, Duration) {
+        let started = Instant::now();
+        let mut creating = tokio::task::JoinSet::new();
+        for i in from..to {
+            let request = self
+                .http
+                .post(format!(
+                    "{}/apis/eventing.knative.dev/v1/namespaces/{namespace}/triggers",
+                    self.broker.control
+                ))
+                .bearer_auth(&self.broker.admin_token)
+                .json(&json!({
+                    "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": format!("other-{i}")},
+                    "spec": {"broker": "default", "filter": {"attributes": {"type": format!("bench.other.{i}")}}, "subscriber": {"uri": subscriber}}
+                }));
+            creating.spawn(request.send());
+            while creating.len() >= 16 {
+                creating.join_next().await;
+            }
+        }
+        while creating.join_next().await.is_some() {}
+        let created = started.elapsed();
+        self.wait_ready(namespace, to).await;
+        (created, started.elapsed())
+    }
+
     /// Waits until `count` Triggers of the namespace are Ready (routed).
     pub async fn wait_ready(&self, namespace: &str, count: usize) {
         let started = Instant::now();

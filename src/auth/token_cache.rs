@@ -39,12 +39,6 @@ impl NamespaceTokens {
         *self.filled.borrow()
     }
 
-    pub async fn wait_filled(&self) {
-        let mut filled = self.filled.clone();
-        // Err means the follower ended; callers then see an empty cache and deny.
-        let _ = filled.wait_for(|f| *f).await;
-    }
-
     /// Forgets every token whose scope `revoked` says is gone, at once: a
     /// deletion answered to its caller must not leave the token working until the
     /// watch catches up.

@@ -212,7 +212,7 @@ mod tests {
             name: "default".into(),
             triggers: TriggerIndex::new(vec![Entry {
                 trigger: "team-a/slow".into(),
-                filter: Filter::Everything,
+                filter: Arc::new(Filter::Everything),
                 value: dispatcher.clone(),
             }]),
         };

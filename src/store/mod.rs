@@ -15,4 +15,4 @@ pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use kubernetes::KubeStore;
 pub use selector::LabelSelector;
-pub use typed::TypedStore;
+pub use typed::{TypedStore, to_typed};

@@ -17,7 +17,8 @@ pub struct TypedStore {
     store: Arc<dyn Store>,
 }
 
-fn to_typed<K: Typed>(object: DynamicObject) -> Result<K, StoreError> {
+/// A stored object as its Rust type (for what reads the store's watches).
+pub fn to_typed<K: Typed>(object: DynamicObject) -> Result<K, StoreError> {
     let value = serde_json::to_value(object).map_err(StoreError::internal)?;
     serde_json::from_value(value).map_err(StoreError::internal)
 }

@@ -14,11 +14,13 @@ use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event};
 
-use super::dispatcher::{DispatchDeps, ReplyTo, Target};
+use super::deps::DispatchDeps;
+use super::local::{Local, Refusal};
 use super::prepared::PreparedEvent;
 use super::retry::{Verdict, classify, next_delay};
+use super::target::{ReplyTo, Target};
 use super::transport::{Response, Session, TransportError};
-use super::{Local, Refusal, ttl};
+use super::ttl;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_binary, read_structured};
 use crate::telemetry::{DeliveryOutcome, Throttle};

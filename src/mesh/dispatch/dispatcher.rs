@@ -20,9 +20,10 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::delivery::{Sessions, dead_letter_overflow, deliver};
+use super::deps::DispatchDeps;
+use super::in_flight::InFlight;
 use super::prepared::PreparedEvent;
-use super::{DeliveryPolicy, InFlight, Local, LocalSink};
-use crate::telemetry::Metrics;
+use super::target::Target;
 
 /// A worker with nothing to do for this long stops (and closes its connection).
 const WORKER_IDLE: Duration = Duration::from_secs(30);
@@ -30,32 +31,6 @@ const WORKER_IDLE: Duration = Duration::from_secs(30);
 /// At least this many overflowing events may be on their way to the dead-letter
 /// sink at once, however small the queue.
 const OVERFLOW_SLOTS: usize = 16;
-
-/// Where and how a dispatcher delivers; replaced in place when its Trigger changes.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Target {
-    /// `namespace/name` of the Trigger or Subscription, for logs.
-    pub label: String,
-    /// The subscriber's URI (what `knativeerrordest` names).
-    pub subscriber: String,
-    /// Set when the subscriber is one of our Brokers or Channels: events are
-    /// handed over in process rather than POSTed to `subscriber`.
-    pub local: Option<Local>,
-    /// The same for the dead-letter sink.
-    pub dead_letter_local: Option<Local>,
-    pub policy: DeliveryPolicy,
-    /// Structured mode instead of binary.
-    pub structured: bool,
-    /// Where replies go: a Trigger's back into its Broker, a Subscription's to
-    /// its `spec.reply`; none: a reply is ignored.
-    pub reply_to: Option<ReplyTo>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub enum ReplyTo {
-    Local(Local),
-    Url(String),
-}
 
 #[derive(Debug, Clone, Copy)]
 pub struct DispatcherSettings {
@@ -114,16 +89,6 @@ impl Drop for Claim {
         self.budget.used.fetch_sub(1, Ordering::AcqRel);
         self.in_flight.finish();
     }
-}
-
-/// What every dispatcher shares.
-pub struct DispatchDeps {
-    pub local: Arc<dyn LocalSink>,
-    /// Whom https:// subscribers, reply destinations and dead-letter sinks are
-    /// trusted as; built once.
-    pub subscriber_tls: Arc<rustls::ClientConfig>,
-    pub in_flight: InFlight,
-    pub metrics: Arc<Metrics>,
 }
 
 /// A queued event with its place in the queue and its budget claim.

@@ -10,7 +10,7 @@ use axum::http::HeaderMap;
 
 use crate::resources::BackoffPolicy;
 
-use super::DeliveryPolicy;
+use super::policy::DeliveryPolicy;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {

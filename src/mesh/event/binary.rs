@@ -9,7 +9,7 @@ use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
 use super::EventError;
-use super::fields::{check_required, data_bytes, time_text};
+use super::fields::{check_required, time_text};
 use crate::resources::is_attribute_name;
 
 /// What the binding says must be percent-encoded in a header value: space, double
@@ -135,11 +135,6 @@ fn header_name(name: &str) -> Option<HeaderName> {
     })
 }
 
-/// Headers and body of the event in binary mode.
-pub fn write_binary(event: &Event) -> (HeaderMap, Bytes) {
-    (binary_headers(event), Bytes::from(data_bytes(event)))
-}
-
 /// The headers of the event in binary mode (`ce-*` and Content-Type).
 pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut headers = HeaderMap::with_capacity(8 + event.iter_extensions().count());
@@ -188,6 +183,7 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::mesh::event::data_bytes;
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();
@@ -229,7 +225,7 @@ mod tests {
         pairs.push(("ce-subject", "a \"quoted\" word"));
         let body = Bytes::from_static(b"{ \"a\" :1 }");
         let event = read_binary(&headers(&pairs), body.clone()).expect("valid");
-        let (written, out) = write_binary(&event);
+        let (written, out) = (binary_headers(&event), Bytes::from(data_bytes(&event)));
         assert_eq!(out, body);
         assert_eq!(written["ce-subject"], "a%20%22quoted%22%20word");
         assert_eq!(written["content-type"], "application/json");

@@ -11,7 +11,7 @@ mod legacy;
 mod mode;
 mod structured;
 
-pub use binary::{binary_headers, read_binary, write_binary};
+pub use binary::{binary_headers, read_binary};
 pub use error::EventError;
 pub use fields::{data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};

@@ -8,6 +8,7 @@
 //! by limit) and logged, at most once a second.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use cloudevents::{AttributesReader, Event};
 
@@ -21,7 +22,8 @@ static LIMIT_LOG: Throttle = Throttle::new();
 pub struct Entry<T> {
     /// `namespace/name`, for the log.
     pub trigger: String,
-    pub filter: Filter,
+    /// Shared with the routing table's cache of compiled filters.
+    pub filter: Arc<Filter>,
     /// What `matching` hands back for it.
     pub value: T,
 }
@@ -124,7 +126,7 @@ mod tests {
     fn entry(filter: Filter, value: usize) -> Entry<usize> {
         Entry {
             trigger: format!("ns/t{value}"),
-            filter,
+            filter: Arc::new(filter),
             value,
         }
     }
@@ -168,7 +170,7 @@ mod tests {
     fn a_filter_stopped_by_a_limit_does_not_match_and_is_counted() {
         let concat = cesql::Expression::parse("CONCAT(subject, subject) <> ''").expect("parses");
         let index = TriggerIndex::new(vec![
-            entry(Filter::Cesql(std::sync::Arc::new(concat)), 1),
+            entry(Filter::Cesql(Arc::new(concat)), 1),
             entry(Filter::Everything, 2),
         ]);
         let event = EventBuilderV10::new()

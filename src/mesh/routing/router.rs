@@ -73,8 +73,14 @@ impl Router {
     /// Swaps in a table built from the store as of `revision`.
     pub fn install(&self, table: RoutingTable, revision: u64) {
         self.table.store(Arc::new(table));
-        self.revision.fetch_max(revision, Ordering::AcqRel);
+        self.advance(revision);
         self.ready.store(true, Ordering::Release);
+    }
+
+    /// The table in place reflects the store as of `revision` too: nothing it
+    /// is built from changed since (only, say, conditions in a status).
+    pub fn advance(&self, revision: u64) {
+        self.revision.fetch_max(revision, Ordering::AcqRel);
     }
 
     /// Whether the current table reflects an object as of `resource_version`:

@@ -8,9 +8,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{Budget, DispatchDeps, Dispatcher, DispatcherSettings, Target};
+use super::{Budget, Dispatcher, DispatcherSettings};
 use crate::mesh::dispatch::{
-    DeliveryPolicy, InFlight, Local, LocalSink, PreparedEvent, Refusal, client_config,
+    DeliveryPolicy, DispatchDeps, InFlight, Local, LocalSink, PreparedEvent, Refusal, Target,
+    client_config,
 };
 use crate::resources::BackoffPolicy;
 use crate::telemetry::Metrics;

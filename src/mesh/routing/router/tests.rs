@@ -24,7 +24,7 @@ fn broker(namespace: &str, triggers: &[(Filter, &Arc<Dispatcher>)]) -> Arc<Broke
         .iter()
         .map(|(filter, dispatcher)| Entry {
             trigger: dispatcher.target().label.clone(),
-            filter: filter.clone(),
+            filter: Arc::new(filter.clone()),
             value: Arc::clone(dispatcher),
         })
         .collect();

@@ -1,0 +1,18 @@
+//! What every dispatcher and every delivery shares: the way to our own Brokers
+//! and Channels, the TLS trust for subscribers, the drain counter and metrics.
+
+use std::sync::Arc;
+
+use super::in_flight::InFlight;
+use super::local::LocalSink;
+use crate::telemetry::Metrics;
+
+/// What every dispatcher shares.
+pub struct DispatchDeps {
+    pub local: Arc<dyn LocalSink>,
+    /// Whom https:// subscribers, reply destinations and dead-letter sinks are
+    /// trusted as; built once.
+    pub subscriber_tls: Arc<rustls::ClientConfig>,
+    pub in_flight: InFlight,
+    pub metrics: Arc<Metrics>,
+}
