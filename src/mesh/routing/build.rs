@@ -272,5 +272,25 @@ fn broker_of(
     Some(verdict.map(|()| (broker_namespace.to_string(), reference.name.clone())))
 }
 
+/// A small builder for unit tests: queues of 8, one worker each.
+#[cfg(test)]
+impl Builder {
+    pub(crate) fn for_tests() -> Self {
+        let settings = DataplaneSettings {
+            dispatcher: crate::mesh::dispatch::DispatcherSettings {
+                queue_capacity: 8,
+                concurrency: 1,
+            },
+            namespace_budget: 8,
+            knative: false,
+        };
+        Self::new(
+            settings,
+            crate::mesh::dispatch::testing::deps(),
+            "kyma-integration".into(),
+        )
+    }
+}
+
 #[cfg(test)]
 mod tests;

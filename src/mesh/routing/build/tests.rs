@@ -5,18 +5,6 @@ use super::*;
 use crate::mesh::dispatch::testing;
 use crate::resources::{Broker, Trigger};
 
-fn builder() -> Builder {
-    let settings = DataplaneSettings {
-        dispatcher: DispatcherSettings {
-            queue_capacity: 8,
-            concurrency: 1,
-        },
-        namespace_budget: 8,
-        knative: false,
-    };
-    Builder::new(settings, testing::deps(), "kyma-integration".into())
-}
-
 fn application(generation: i64) -> Application {
     let mut application: Application = serde_json::from_value(serde_json::json!({
         "apiVersion": "applicationconnector.kyma-project.io/v1alpha1", "kind": "Application",
@@ -40,7 +28,7 @@ fn inputs(applications: Vec<Application>) -> Inputs {
 
 #[tokio::test]
 async fn payload_schemas_are_compiled_once_per_generation_and_forgotten_with_the_application() {
-    let mut builder = builder();
+    let mut builder = Builder::for_tests();
     let schemas = |table: &RoutingTable| table.applications["commerce"].schemas.clone();
     let first = schemas(&builder.build(&inputs(vec![application(1)])));
     assert_eq!(first.len(), 1);
@@ -140,7 +128,7 @@ fn filter_of(builder: &Builder, trigger: &str) -> Arc<crate::mesh::filter::Filte
 
 #[tokio::test]
 async fn a_status_write_keeps_the_compiled_filter_and_a_spec_change_compiles_it_again() {
-    let mut builder = builder();
+    let mut builder = Builder::for_tests();
     let mut inputs = Inputs::default();
     inputs.put(broker("default", "1", None));
     let mut trigger = TestTrigger::new("t", "order.created");
@@ -203,7 +191,7 @@ async fn a_status_write_keeps_the_compiled_filter_and_a_spec_change_compiles_it_
 
 #[tokio::test]
 async fn a_broker_change_retargets_its_triggers_without_compiling_them_again() {
-    let mut builder = builder();
+    let mut builder = Builder::for_tests();
     let mut inputs = Inputs::default();
     inputs.put(broker("default", "1", None));
     inputs.put(TestTrigger::new("t", "order.created").build());
@@ -225,7 +213,7 @@ async fn a_broker_change_retargets_its_triggers_without_compiling_them_again() {
 
 #[tokio::test]
 async fn a_change_to_one_broker_leaves_the_other_brokers_routes_as_built() {
-    let mut builder = builder();
+    let mut builder = Builder::for_tests();
     let mut inputs = Inputs::default();
     inputs.put(broker("one", "1", None));
     inputs.put(broker("two", "2", None));
@@ -254,7 +242,7 @@ async fn a_change_to_one_broker_leaves_the_other_brokers_routes_as_built() {
 
 #[tokio::test]
 async fn a_deleted_trigger_leaves_its_broker_route_and_its_dispatcher_goes() {
-    let mut builder = builder();
+    let mut builder = Builder::for_tests();
     let mut inputs = Inputs::default();
     inputs.put(broker("default", "1", None));
     let gone = TestTrigger::new("gone", "order.created").build();
@@ -276,7 +264,7 @@ async fn a_deleted_trigger_leaves_its_broker_route_and_its_dispatcher_goes() {
 
 #[tokio::test]
 async fn a_trigger_deleted_and_created_again_for_another_broker_routes_there_only() {
-    let mut builder = builder();
+    let mut builder = Builder::for_tests();
     let mut inputs = Inputs::default();
     inputs.put(broker("one", "1", None));
     inputs.put(broker("two", "2", None));

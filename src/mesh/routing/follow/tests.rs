@@ -9,8 +9,8 @@ use async_trait::async_trait;
 use k8s_openapi::api::core::v1::Namespace;
 
 use super::*;
-use crate::mesh::dispatch::{DispatcherSettings, testing};
-use crate::mesh::routing::{DataplaneSettings, RoutingTable};
+use crate::mesh::dispatch::testing;
+use crate::mesh::routing::RoutingTable;
 use crate::resources::{BrokerSpec, Condition};
 use crate::store::EmbeddedStore;
 use crate::telemetry::Metrics;
@@ -71,17 +71,8 @@ async fn with_a_broker(store: Arc<dyn Store>) -> TypedStore {
 }
 
 fn follow(store: &TypedStore) -> (Arc<Router>, tokio::sync::watch::Sender<bool>) {
-    let deps = testing::deps();
-    let router = Arc::new(Router::new(deps.metrics.clone()));
-    let settings = DataplaneSettings {
-        dispatcher: DispatcherSettings {
-            queue_capacity: 8,
-            concurrency: 1,
-        },
-        namespace_budget: 8,
-        knative: false,
-    };
-    let builder = Builder::new(settings, deps, "kyma-integration".into());
+    let builder = Builder::for_tests();
+    let router = Arc::new(Router::new(Metrics::new()));
     let (down, shutdown) = Shutdown::new();
     follow_resources(store.clone(), router.clone(), builder, shutdown);
     (router, down)
