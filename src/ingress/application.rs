@@ -17,7 +17,7 @@ use super::request::{
 };
 use super::{IngressError, schema};
 use crate::ids::random_uuid;
-use crate::mesh::dispatch::PreparedEvent;
+use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::read_legacy;
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::state::AppState;

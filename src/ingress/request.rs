@@ -13,7 +13,8 @@ use std::sync::Arc;
 
 use super::IngressError;
 use crate::auth::Caller;
-use crate::mesh::dispatch::{PreparedEvent, ttl};
+use crate::mesh::dispatch::ttl;
+use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
 use crate::mesh::routing::Overloaded;

@@ -13,7 +13,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
-use crate::mesh::dispatch::PreparedEvent;
+use crate::mesh::event::PreparedEvent;
 
 /// How long a Channel may take to accept one event.
 const TIMEOUT: Duration = Duration::from_secs(10);

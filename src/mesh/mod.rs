@@ -8,4 +8,5 @@ pub mod dispatch;
 pub mod event;
 pub mod filter;
 pub mod forward;
+pub mod log;
 pub mod routing;

@@ -16,11 +16,11 @@ use cloudevents::{AttributesReader, Event};
 
 use super::deps::DispatchDeps;
 use super::local::{Local, Refusal};
-use super::prepared::PreparedEvent;
 use super::retry::{Verdict, classify, next_delay};
 use super::target::{ReplyTo, Target};
 use super::transport::{Response, Session, TransportError};
 use super::ttl;
+use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_binary, read_structured};
 use crate::telemetry::{DeliveryOutcome, Throttle};

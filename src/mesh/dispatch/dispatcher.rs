@@ -22,8 +22,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use super::delivery::{Sessions, dead_letter_overflow, deliver};
 use super::deps::DispatchDeps;
 use super::in_flight::InFlight;
-use super::prepared::PreparedEvent;
 use super::target::Target;
+use crate::mesh::event::PreparedEvent;
 
 /// A worker with nothing to do for this long stops (and closes its connection).
 const WORKER_IDLE: Duration = Duration::from_secs(30);

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::prepared::PreparedEvent;
+use crate::mesh::event::PreparedEvent;
 
 /// One of our own Brokers or Channels: a subscriber or reply destination that
 /// is handed events in process instead of over HTTP (where it would need a

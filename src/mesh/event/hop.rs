@@ -42,6 +42,31 @@ impl TraceContext {
         })
     }
 
+    /// As one line to keep beside a stored event: `traceparent`, then
+    /// `tracestate` after a newline (which no header value holds).
+    pub fn stored(&self) -> String {
+        let mut text = String::from_utf8_lossy(self.traceparent.as_bytes()).into_owned();
+        if let Some(state) = self.tracestate.as_ref().and_then(|s| s.to_str().ok()) {
+            text.push('\n');
+            text.push_str(state);
+        }
+        text
+    }
+
+    /// What `stored` wrote, checked again as if it had just arrived.
+    pub fn from_stored(text: &str) -> Option<Self> {
+        let (parent, state) = match text.split_once('\n') {
+            Some((parent, state)) => (parent, Some(state)),
+            None => (text, None),
+        };
+        let mut headers = HeaderMap::new();
+        headers.insert("traceparent", HeaderValue::from_str(parent).ok()?);
+        if let Some(state) = state.and_then(|s| HeaderValue::from_str(s).ok()) {
+            headers.insert("tracestate", state);
+        }
+        Self::of(&headers)
+    }
+
     pub fn apply(&self, headers: &mut HeaderMap) {
         headers.insert("traceparent", self.traceparent.clone());
         if let Some(tracestate) = &self.tracestate {

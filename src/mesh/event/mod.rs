@@ -9,6 +9,7 @@ mod fields;
 pub mod hop;
 mod legacy;
 mod mode;
+mod prepared;
 mod structured;
 
 pub use binary::{binary_headers, read_binary};
@@ -16,6 +17,7 @@ pub use error::EventError;
 pub use fields::{data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};
 pub use mode::{Mode, mode_of};
+pub use prepared::{PreparedEvent, Wire};
 pub use structured::{
     BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, read_batch, read_structured, write_structured,
 };

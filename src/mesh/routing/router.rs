@@ -19,7 +19,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
-use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, PreparedEvent, Refusal, Reservation};
+use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, Refusal, Reservation};
+use crate::mesh::event::PreparedEvent;
 use crate::mesh::forward::Forwarder;
 use crate::telemetry::{Metrics, Throttle};
 

@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::{Budget, Dispatcher, DispatcherSettings};
 use crate::mesh::dispatch::{
-    DeliveryPolicy, DispatchDeps, InFlight, Local, LocalSink, PreparedEvent, Refusal, Target,
-    client_config,
+    DeliveryPolicy, DispatchDeps, InFlight, Local, LocalSink, Refusal, Target, client_config,
 };
+use crate::mesh::event::PreparedEvent;
 use crate::resources::BackoffPolicy;
 use crate::telemetry::Metrics;
 

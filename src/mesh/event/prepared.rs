@@ -9,8 +9,8 @@ use axum::http::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use cloudevents::Event;
 
-use crate::mesh::event::hop::TraceContext;
-use crate::mesh::event::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
+use super::hop::TraceContext;
+use super::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
 
 /// A request as sent to a subscriber.
 pub struct Wire {

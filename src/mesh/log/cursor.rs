@@ -1,0 +1,143 @@
+//! A consumer's place in a log. Events are read in order but delivered
+//! concurrently and may finish in any order, so the position kept is the
+//! lowest event not yet settled: everything before it was delivered,
+//! dead-lettered or filtered out. After a crash the consumer starts there
+//! again, and what was in flight is delivered again (at least once).
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::locks::lock;
+
+/// Where a new consumer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    /// After the last event the log holds.
+    End,
+    /// At the first event appended at or after this time (milliseconds since
+    /// the Unix epoch) that the log still holds.
+    Since(i64),
+}
+
+pub struct Cursor {
+    pub consumer: String,
+    pub(super) log_id: i64,
+    state: Mutex<State>,
+    /// Moved since the writer last wrote it.
+    dirty: AtomicBool,
+}
+
+struct State {
+    /// Handed to delivery and not settled yet.
+    pending: BTreeSet<u64>,
+    /// The next event to read.
+    read_to: u64,
+    /// What the file holds.
+    persisted: u64,
+}
+
+impl Cursor {
+    pub(super) fn new(consumer: String, log_id: i64, position: u64) -> Self {
+        Self {
+            consumer,
+            log_id,
+            state: Mutex::new(State {
+                pending: BTreeSet::new(),
+                read_to: position,
+                persisted: position,
+            }),
+            dirty: AtomicBool::new(false),
+        }
+    }
+
+    /// The next event to read.
+    pub fn read_to(&self) -> u64 {
+        lock(&self.state).read_to
+    }
+
+    /// The lowest event not settled.
+    pub fn position(&self) -> u64 {
+        let state = lock(&self.state);
+        state.pending.first().copied().unwrap_or(state.read_to)
+    }
+
+    /// `seq` is handed to delivery.
+    pub fn take(&self, seq: u64) {
+        lock(&self.state).pending.insert(seq);
+    }
+
+    /// Everything before `next` was read (taken or passed over).
+    pub fn passed(&self, next: u64) {
+        let mut state = lock(&self.state);
+        if next > state.read_to {
+            state.read_to = next;
+            self.dirty.store(true, Ordering::Release);
+        }
+    }
+
+    /// `seq`'s delivery is over.
+    pub fn settle(&self, seq: u64) {
+        lock(&self.state).pending.remove(&seq);
+        self.dirty.store(true, Ordering::Release);
+    }
+
+    /// The position to write, when it moved since it was last written.
+    pub(super) fn unwritten(&self) -> Option<u64> {
+        if !self.dirty.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let position = self.position();
+        (position != lock(&self.state).persisted).then_some(position)
+    }
+
+    /// The file now holds `position`.
+    pub(super) fn written(&self, position: u64) {
+        lock(&self.state).persisted = position;
+    }
+
+    /// Writing failed: try again at the next flush.
+    pub(super) fn unwritten_again(&self) {
+        self.dirty.store(true, Ordering::Release);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_position_is_the_lowest_event_not_settled() {
+        let cursor = Cursor::new("trigger/a".into(), 1, 10);
+        for seq in 10..15 {
+            cursor.take(seq);
+        }
+        cursor.passed(15);
+        assert_eq!(cursor.position(), 10);
+        cursor.settle(12);
+        cursor.settle(11);
+        assert_eq!(cursor.position(), 10, "10 is still in delivery");
+        cursor.settle(10);
+        assert_eq!(cursor.position(), 13);
+        cursor.settle(13);
+        cursor.settle(14);
+        assert_eq!(cursor.position(), 15, "all settled: where reading is");
+    }
+
+    #[test]
+    fn only_a_moved_position_is_written_again() {
+        let cursor = Cursor::new("trigger/a".into(), 1, 0);
+        assert_eq!(cursor.unwritten(), None);
+        cursor.passed(3);
+        assert_eq!(cursor.unwritten(), Some(3));
+        cursor.written(3);
+        assert_eq!(cursor.unwritten(), None, "not dirty");
+        cursor.take(3);
+        cursor.passed(4);
+        assert_eq!(cursor.unwritten(), None, "dirty, but still at 3");
+        cursor.settle(3);
+        assert_eq!(cursor.unwritten(), Some(4));
+        cursor.unwritten_again();
+        assert_eq!(cursor.unwritten(), Some(4), "a failed write is retried");
+    }
+}

@@ -1,0 +1,332 @@
+//! The event log as the dataplane uses it: `EventLog` opens the file and
+//! starts the writer; each Broker and Channel has a `Log` to append to and
+//! read from; each consumer has a `Cursor`.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use rusqlite::Connection;
+use tokio::sync::{oneshot, watch};
+
+use super::budget::DiskBudget;
+use super::cursor::{Cursor, Start};
+use super::record::{Encoded, Record};
+use super::sqlite::{self, Fsync, LogError};
+use super::writer::{Command, Writer};
+use crate::locks::lock;
+use crate::mesh::event::PreparedEvent;
+
+/// How many recent events each log keeps in memory for consumers that keep up.
+const TAIL_EVENTS: usize = 2048;
+
+#[derive(Debug, Clone, Copy)]
+pub struct LogSettings {
+    pub fsync: Fsync,
+    /// Bytes all the Broker logs of one namespace may hold.
+    pub namespace_bytes: u64,
+    /// Bytes one Channel's log may hold.
+    pub channel_bytes: u64,
+    /// How long events are kept even when every cursor has passed them.
+    pub retention: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogKind {
+    Broker,
+    Channel,
+}
+
+impl LogKind {
+    fn name(self, namespace: &str, name: &str) -> String {
+        let kind = match self {
+            Self::Broker => "broker",
+            Self::Channel => "channel",
+        };
+        format!("{kind}/{namespace}/{name}")
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppendError {
+    #[error("the disk budget of {0} is full")]
+    Full(String),
+    #[error(transparent)]
+    Failed(#[from] LogError),
+}
+
+/// What logs share with the writer thread: its queue, and connections for
+/// reading older events.
+pub(super) struct Io {
+    pub path: PathBuf,
+    pub commands: Mutex<mpsc::Sender<Command>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl Io {
+    pub fn send(&self, command: Command) -> Result<(), LogError> {
+        lock(&self.commands)
+            .send(command)
+            .map_err(|_| LogError::new(&self.path, "the writer has stopped"))
+    }
+
+    fn read(&self, log: i64, from: u64, end: u64, limit: usize) -> Result<Vec<Record>, LogError> {
+        let taken = lock(&self.readers).pop();
+        let conn = match taken {
+            Some(conn) => conn,
+            None => sqlite::open_reader(&self.path)?,
+        };
+        let records = sqlite::read_events(&conn, log, from, end, limit)
+            .map_err(|e| LogError::new(&self.path, e));
+        lock(&self.readers).push(conn);
+        records
+    }
+}
+
+pub struct Log {
+    pub(super) id: i64,
+    pub name: String,
+    pub(super) budget: Arc<DiskBudget>,
+    /// Bytes this log holds on disk.
+    pub(super) bytes: AtomicU64,
+    /// Events below this seq are committed and may be read.
+    pub(super) end: watch::Sender<u64>,
+    pub(super) tail: Mutex<VecDeque<Record>>,
+    io: Arc<Io>,
+}
+
+impl Log {
+    /// Appends `events` in order; answers once they are durable (as `--fsync`
+    /// says), or refuses all of them when the budget is full.
+    pub async fn append(&self, events: &[Arc<PreparedEvent>]) -> Result<(), AppendError> {
+        let encoded: Vec<_> = events
+            .iter()
+            .map(|event| (event.clone(), Encoded::of(event)))
+            .collect();
+        let size = encoded.iter().map(|(_, e)| e.size()).sum();
+        if !self.budget.try_take(size) {
+            return Err(AppendError::Full(self.name.clone()));
+        }
+        let (reply, answer) = oneshot::channel();
+        let sent = self.io.send(Command::Append {
+            log: self.id,
+            events: encoded,
+            size,
+            reply,
+        });
+        let committed = match sent {
+            Ok(()) => answer
+                .await
+                .unwrap_or_else(|_| Err(LogError::new(&self.io.path, "the writer has stopped"))),
+            Err(error) => Err(error),
+        };
+        committed.map_err(|error| {
+            self.budget.give_back(size);
+            AppendError::Failed(error)
+        })
+    }
+
+    /// Up to `limit` committed events from `from` on: from memory when the
+    /// log's tail still holds `from`, else from the file.
+    pub async fn read(&self, from: u64, limit: usize) -> Result<Vec<Record>, LogError> {
+        let end = *self.end.borrow();
+        if from >= end {
+            return Ok(Vec::new());
+        }
+        {
+            let tail = lock(&self.tail);
+            if let Some(first) = tail.front()
+                && first.seq <= from
+            {
+                let skip = (from - first.seq) as usize;
+                return Ok(tail.iter().skip(skip).take(limit).cloned().collect());
+            }
+        }
+        let io = self.io.clone();
+        let id = self.id;
+        tokio::task::spawn_blocking(move || io.read(id, from, end, limit))
+            .await
+            .map_err(|e| LogError::new(&self.io.path, e))?
+    }
+
+    /// Follows the committed end (events below it may be read).
+    pub fn watch_end(&self) -> watch::Receiver<u64> {
+        self.end.subscribe()
+    }
+
+    pub fn end(&self) -> u64 {
+        *self.end.borrow()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Called by the writer after a commit: the events are readable.
+    pub(super) fn committed(&self, records: Vec<Record>, end: u64) {
+        {
+            let mut tail = lock(&self.tail);
+            tail.extend(records);
+            let over = tail.len().saturating_sub(TAIL_EVENTS);
+            tail.drain(..over);
+        }
+        self.end.send_replace(end);
+    }
+}
+
+pub struct EventLog {
+    io: Arc<Io>,
+    settings: LogSettings,
+    logs: Mutex<HashMap<String, Arc<Log>>>,
+    next_log_id: AtomicI64,
+    /// Each namespace's budget for its Broker logs.
+    namespaces: Mutex<HashMap<String, Arc<DiskBudget>>>,
+    pub(super) cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
+    writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+}
+
+impl EventLog {
+    /// Opens (or creates) `events.db` in `dir` and starts its writer.
+    pub fn open(dir: &Path, settings: LogSettings) -> Result<Arc<Self>, LogError> {
+        let path = sqlite::path_of(dir);
+        let conn = sqlite::open_writer(&path, settings.fsync)?;
+        let stored = sqlite::stored_logs(&conn).map_err(|e| LogError::new(&path, e))?;
+        let (commands, queue) = mpsc::channel();
+        let io = Arc::new(Io {
+            path: path.clone(),
+            commands: Mutex::new(commands),
+            readers: Mutex::new(Vec::new()),
+        });
+        let event_log = Arc::new(Self {
+            io: io.clone(),
+            settings,
+            logs: Mutex::new(HashMap::new()),
+            next_log_id: AtomicI64::new(stored.iter().map(|l| l.id).max().unwrap_or(0) + 1),
+            namespaces: Mutex::new(HashMap::new()),
+            cursors: Arc::new(Mutex::new(HashMap::new())),
+            writer: Mutex::new(None),
+        });
+        let mut known = Vec::new();
+        for log in stored {
+            let made = event_log.make_log(log.id, log.name.clone(), log.next_seq);
+            made.bytes.store(log.bytes, Ordering::Release);
+            made.budget.add(log.bytes);
+            lock(&event_log.logs).insert(log.name, made.clone());
+            known.push((made, log.next_seq));
+        }
+        let writer = Writer::new(conn, path, settings, known, event_log.cursors.clone());
+        let thread = std::thread::Builder::new()
+            .name("event-log-writer".into())
+            .spawn(move || writer.run(queue))
+            .map_err(|e| LogError::new(&io.path, e))?;
+        *lock(&event_log.writer) = Some(thread);
+        Ok(event_log)
+    }
+
+    fn make_log(&self, id: i64, name: String, next_seq: u64) -> Arc<Log> {
+        let budget = match name.strip_prefix("broker/").and_then(|r| r.split_once('/')) {
+            Some((namespace, _)) => lock(&self.namespaces)
+                .entry(namespace.to_string())
+                .or_insert_with(|| Arc::new(DiskBudget::new(self.settings.namespace_bytes)))
+                .clone(),
+            None => Arc::new(DiskBudget::new(self.settings.channel_bytes)),
+        };
+        Arc::new(Log {
+            id,
+            name,
+            budget,
+            bytes: AtomicU64::new(0),
+            end: watch::Sender::new(next_seq),
+            tail: Mutex::new(VecDeque::new()),
+            io: self.io.clone(),
+        })
+    }
+
+    /// The log of a Broker or Channel, created when it has none yet.
+    pub fn log(&self, kind: LogKind, namespace: &str, name: &str) -> Result<Arc<Log>, LogError> {
+        let name = kind.name(namespace, name);
+        if let Some(log) = lock(&self.logs).get(&name) {
+            return Ok(log.clone());
+        }
+        let id = self.next_log_id.fetch_add(1, Ordering::AcqRel);
+        let log = self.make_log(id, name.clone(), 0);
+        self.io.send(Command::OpenLog(log.clone()))?;
+        Ok(lock(&self.logs).entry(name).or_insert(log).clone())
+    }
+
+    /// Drops every log not named in `keep` (its events and cursors with it).
+    pub fn retain_logs(&self, keep: &HashSet<String>) {
+        let gone: Vec<Arc<Log>> = {
+            let mut logs = lock(&self.logs);
+            let gone = logs
+                .iter()
+                .filter(|(name, _)| !keep.contains(*name))
+                .map(|(_, log)| log.clone())
+                .collect();
+            logs.retain(|name, _| keep.contains(name));
+            gone
+        };
+        for log in gone {
+            tracing::info!(log = %log.name, "its Broker or Channel is gone; log dropped");
+            if let Err(error) = self.io.send(Command::DropLog(log)) {
+                tracing::error!(%error, "could not drop a log");
+            }
+        }
+    }
+
+    /// A consumer's cursor on `log`: where it was, or a new one at `start`.
+    /// Answered once the file holds it, so no event appended afterwards can
+    /// be missed by the consumer after a crash.
+    pub async fn cursor(
+        &self,
+        consumer: &str,
+        log: &Arc<Log>,
+        start: Start,
+    ) -> Result<Arc<Cursor>, LogError> {
+        let (reply, answer) = oneshot::channel();
+        self.io.send(Command::OpenCursor {
+            consumer: consumer.to_string(),
+            log: log.id,
+            start,
+            reply,
+        })?;
+        let position = answer
+            .await
+            .unwrap_or_else(|_| Err(LogError::new(&self.io.path, "the writer has stopped")))?;
+        let cursor = Arc::new(Cursor::new(consumer.to_string(), log.id, position));
+        lock(&self.cursors).insert(consumer.to_string(), cursor.clone());
+        Ok(cursor)
+    }
+
+    /// Drops every cursor not named in `keep`: those consumers are gone.
+    pub fn retain_cursors(&self, keep: HashSet<String>) {
+        lock(&self.cursors).retain(|name, _| keep.contains(name));
+        if let Err(error) = self.io.send(Command::RetainCursors(keep)) {
+            tracing::error!(%error, "could not drop cursors");
+        }
+    }
+
+    /// Writes every cursor, commits, and stops the writer.
+    pub fn close(&self) {
+        let _ = self.io.send(Command::Close);
+        if let Some(thread) = lock(&self.writer).take()
+            && thread.join().is_err()
+        {
+            tracing::error!("the event log's writer panicked");
+        }
+    }
+
+    /// Bytes held on disk by each namespace's Broker logs.
+    pub fn namespace_bytes(&self) -> Vec<(String, u64)> {
+        lock(&self.namespaces)
+            .iter()
+            .map(|(namespace, budget)| (namespace.clone(), budget.used()))
+            .collect()
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.io.path
+    }
+}

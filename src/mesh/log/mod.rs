@@ -1,0 +1,38 @@
+//! The durable event log (`--delivery durable`): one append-only log per
+//! ingress point (each Broker and each Channel), all in one SQLite file,
+//! `events.db` in the data directory, and a durable cursor per consumer (a
+//! Trigger or a Subscription), so a slow consumer lags on disk without holding
+//! anyone back and without a copy of the events per consumer.
+//!
+//! One writer thread owns the file (`writer`): every append, cursor move and
+//! trim goes through it, and what arrived while it committed goes into the next
+//! commit, so one fsync covers many requests (group commit). An append is
+//! answered once the commit that holds it is on disk. Readers take recent
+//! events from each log's in-memory tail and older ones from the file
+//! (`logs`). A log keeps an event until every cursor on it has passed it (and,
+//! with a retention set, for that long); each namespace's Brokers and each
+//! Channel have a disk budget (`budget`), and an append that would go over it
+//! is refused, never dropped later.
+//!
+//! Why SQLite: measured against redb and fjall (issue 12's note), it commits
+//! as fast at the batch sizes group commit produces, reopens in a millisecond
+//! where the others took up to 0.8 s, adds no dependency, and keeps events,
+//! cursors and trims in one transaction. A crash loses nothing committed: a
+//! torn write-ahead log tail is cut at the last whole commit when the file is
+//! opened again (SQLite's own recovery).
+
+mod budget;
+mod cursor;
+mod logs;
+mod record;
+mod sqlite;
+mod writer;
+
+pub use budget::DiskBudget;
+pub use cursor::{Cursor, Start};
+pub use logs::{AppendError, EventLog, Log, LogKind, LogSettings};
+pub use record::Record;
+pub use sqlite::{FILE_NAME, Fsync, LogError};
+
+#[cfg(test)]
+mod tests;

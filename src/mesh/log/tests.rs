@@ -1,0 +1,381 @@
+//! The log against a real SQLite file in a temporary directory.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
+
+use super::*;
+use crate::mesh::event::PreparedEvent;
+
+fn settings() -> LogSettings {
+    LogSettings {
+        fsync: Fsync::Always,
+        namespace_bytes: 1 << 30,
+        channel_bytes: 1 << 30,
+        retention: Duration::ZERO,
+    }
+}
+
+fn event(id: &str) -> Arc<PreparedEvent> {
+    let event = EventBuilderV10::new()
+        .id(id)
+        .source("/test")
+        .ty("test.event")
+        .data("application/json", serde_json::json!({ "id": id }))
+        .build()
+        .expect("an event");
+    Arc::new(PreparedEvent::new(event))
+}
+
+fn events(prefix: &str, n: usize) -> Vec<Arc<PreparedEvent>> {
+    (0..n).map(|i| event(&format!("{prefix}-{i}"))).collect()
+}
+
+fn ids(records: &[Record]) -> Vec<String> {
+    records
+        .iter()
+        .map(|r| r.event.event.id().to_string())
+        .collect()
+}
+
+async fn read_all(log: &Log, from: u64) -> Vec<Record> {
+    let mut all = Vec::new();
+    let mut next = from;
+    loop {
+        let batch = log.read(next, 100).await.expect("reads");
+        let Some(last) = batch.last() else {
+            return all;
+        };
+        next = last.seq + 1;
+        all.extend(batch);
+    }
+}
+
+/// Polls `check` until it holds, for at most 10 s.
+async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !check() {
+        assert!(tokio::time::Instant::now() < deadline, "never: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_reopening() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log = log_file
+            .log(LogKind::Broker, "team-a", "default")
+            .expect("log");
+        log.append(&events("a", 3)).await.expect("appends");
+        log.append(&events("b", 2)).await.expect("appends");
+        let records = read_all(&log, 0).await;
+        assert_eq!(ids(&records), ["a-0", "a-1", "a-2", "b-0", "b-1"]);
+        assert_eq!(
+            records.iter().map(|r| r.seq).collect::<Vec<_>>(),
+            [0, 1, 2, 3, 4]
+        );
+        assert_eq!(log.end(), 5);
+        log_file.close();
+    }
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens again");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    assert_eq!(log.end(), 5, "seqs go on after a restart");
+    let records = read_all(&log, 1).await;
+    assert_eq!(ids(&records), ["a-1", "a-2", "b-0", "b-1"], "from the file");
+    assert_eq!(
+        records[0].event.wire(true).body,
+        event("a-1").wire(true).body,
+        "the same event on the wire"
+    );
+    log.append(&events("c", 1)).await.expect("appends");
+    assert_eq!(read_all(&log, 5).await[0].seq, 5);
+}
+
+#[tokio::test]
+async fn concurrent_appends_each_get_their_own_places_and_all_are_kept() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log = log_file
+        .log(LogKind::Channel, "kyma", "orders")
+        .expect("log");
+    let mut tasks = Vec::new();
+    for sender in 0..16 {
+        let log = log.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..20 {
+                log.append(&events(&format!("s{sender}-{i}"), 2))
+                    .await
+                    .expect("appends");
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.expect("sender");
+    }
+    let records = read_all(&log, 0).await;
+    assert_eq!(records.len(), 640);
+    let seqs: Vec<u64> = records.iter().map(|r| r.seq).collect();
+    assert_eq!(seqs, (0..640).collect::<Vec<_>>(), "no gaps, no doubles");
+    let distinct: HashSet<String> = ids(&records).into_iter().collect();
+    assert_eq!(distinct.len(), 640);
+    // Each request's events stay together, in order.
+    let position = |id: &str| records.iter().position(|r| r.event.event.id() == id);
+    let first = position("s3-7-0").expect("there");
+    assert_eq!(position("s3-7-1"), Some(first + 1));
+}
+
+#[tokio::test]
+async fn a_cursor_is_kept_across_a_restart_and_a_new_one_starts_at_the_end() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log = log_file
+            .log(LogKind::Broker, "team-a", "default")
+            .expect("log");
+        log.append(&events("early", 4)).await.expect("appends");
+        let cursor = log_file
+            .cursor("trigger/t1", &log, Start::End)
+            .await
+            .expect("cursor");
+        assert_eq!(
+            cursor.position(),
+            4,
+            "a new cursor starts after what is there"
+        );
+        log.append(&events("late", 4)).await.expect("appends");
+        for seq in 4..8 {
+            cursor.take(seq);
+        }
+        cursor.passed(8);
+        cursor.settle(4);
+        cursor.settle(6);
+        assert_eq!(cursor.position(), 5, "5 is still in delivery");
+        log_file.close();
+    }
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens again");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    let cursor = log_file
+        .cursor("trigger/t1", &log, Start::End)
+        .await
+        .expect("cursor");
+    assert_eq!(cursor.position(), 5, "what was in delivery is read again");
+    assert_eq!(
+        ids(&read_all(&log, cursor.read_to()).await),
+        ["late-1", "late-2", "late-3"]
+    );
+}
+
+#[tokio::test]
+async fn events_every_cursor_passed_are_trimmed_and_their_bytes_given_back() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    let slow = log_file
+        .cursor("trigger/slow", &log, Start::End)
+        .await
+        .expect("cursor");
+    let fast = log_file
+        .cursor("trigger/fast", &log, Start::End)
+        .await
+        .expect("cursor");
+    log.append(&events("e", 10)).await.expect("appends");
+    let full = log.bytes();
+    assert!(full > 0);
+    fast.passed(10);
+    slow.passed(4);
+    eventually("the first 4 trimmed", || log.bytes() < full).await;
+    // Trimmed below the slow cursor only: it still reads from 4.
+    let mut records = read_all(&log, 0).await;
+    // The tail in memory still has them; the file does not.
+    records.retain(|r| r.seq >= 4);
+    assert_eq!(records.len(), 6);
+    let namespace_bytes = log_file.namespace_bytes();
+    assert_eq!(namespace_bytes, vec![("team-a".to_string(), log.bytes())]);
+    slow.passed(10);
+    eventually("all trimmed", || log.bytes() == 0).await;
+    assert_eq!(log_file.namespace_bytes()[0].1, 0);
+}
+
+#[tokio::test]
+async fn a_full_budget_refuses_the_append_whole_and_frees_when_trimmed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = crate::mesh::log::record::Encoded::of(&event("x-0")).size();
+    let log_file = EventLog::open(
+        dir.path(),
+        LogSettings {
+            namespace_bytes: one * 3,
+            ..settings()
+        },
+    )
+    .expect("opens");
+    let default = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    let other = log_file
+        .log(LogKind::Broker, "team-a", "other")
+        .expect("log");
+    let cursor = log_file
+        .cursor("trigger/t", &default, Start::End)
+        .await
+        .expect("cursor");
+    default.append(&events("x", 2)).await.expect("fits");
+    let refused = other.append(&events("y", 2)).await;
+    assert!(
+        matches!(refused, Err(AppendError::Full(ref name)) if name == "broker/team-a/other"),
+        "the namespace's budget covers both Brokers: {refused:?}"
+    );
+    assert_eq!(other.end(), 0, "nothing of the refused request was written");
+    let elsewhere = log_file
+        .log(LogKind::Broker, "team-b", "default")
+        .expect("log");
+    elsewhere
+        .append(&events("z", 3))
+        .await
+        .expect("another namespace has its own budget");
+    cursor.passed(2);
+    eventually("room again", || default.bytes() == 0).await;
+    other
+        .append(&events("y", 2))
+        .await
+        .expect("fits after the trim");
+}
+
+#[tokio::test]
+async fn a_replaying_cursor_starts_at_the_time_asked_while_retention_keeps_the_events() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_file = EventLog::open(
+        dir.path(),
+        LogSettings {
+            retention: Duration::from_secs(3600),
+            ..settings()
+        },
+    )
+    .expect("opens");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    log.append(&events("old", 2)).await.expect("appends");
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    let middle = read_all(&log, 0).await[1].at_ms + 10;
+    log.append(&events("new", 2)).await.expect("appends");
+    // No cursor: retention alone keeps them past the next trims.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let replay = log_file
+        .cursor("trigger/replay", &log, Start::Since(middle))
+        .await
+        .expect("cursor");
+    assert_eq!(replay.position(), 2);
+    let from_start = log_file
+        .cursor("trigger/all", &log, Start::Since(0))
+        .await
+        .expect("cursor");
+    assert_eq!(from_start.position(), 0);
+}
+
+#[tokio::test]
+async fn dropped_cursors_and_logs_leave_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let kept = log_file
+            .log(LogKind::Broker, "team-a", "kept")
+            .expect("log");
+        let gone = log_file
+            .log(LogKind::Broker, "team-a", "gone")
+            .expect("log");
+        log_file
+            .cursor("trigger/keep", &kept, Start::End)
+            .await
+            .expect("cursor");
+        log_file
+            .cursor("trigger/drop", &kept, Start::End)
+            .await
+            .expect("cursor");
+        kept.append(&events("k", 1)).await.expect("appends");
+        gone.append(&events("g", 1)).await.expect("appends");
+        log_file.retain_cursors(HashSet::from(["trigger/keep".to_string()]));
+        log_file.retain_logs(&HashSet::from(["broker/team-a/kept".to_string()]));
+        log_file.close();
+    }
+    let conn = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("opens");
+    let names: Vec<String> = conn
+        .prepare("SELECT consumer FROM cursors")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("cursors");
+    assert_eq!(names, ["trigger/keep"]);
+    let logs: Vec<String> = conn
+        .prepare("SELECT name FROM logs")
+        .and_then(|mut s| s.query_map([], |r| r.get(0))?.collect())
+        .expect("logs");
+    assert_eq!(logs, ["broker/team-a/kept"]);
+    let events: i64 = conn
+        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .expect("count");
+    assert_eq!(events, 1);
+}
+
+/// A crash leaves the write-ahead log as the last commit left it; damage at
+/// its end (a torn write) costs only the commit it tore. Copying the files of
+/// an open log is what a kill -9 leaves behind.
+#[tokio::test]
+async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let crashed = tempfile::tempdir().expect("temp dir");
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    for i in 0..5 {
+        log.append(&events(&format!("r{i}"), 1))
+            .await
+            .expect("appends");
+    }
+    for suffix in ["", "-wal"] {
+        let name = format!("{FILE_NAME}{suffix}");
+        std::fs::copy(dir.path().join(&name), crashed.path().join(&name)).expect("copies");
+    }
+    let wal = crashed.path().join(format!("{FILE_NAME}-wal"));
+    let length = std::fs::metadata(&wal).expect("wal").len();
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&wal)
+        .expect("opens");
+    file.set_len(length - 100).expect("truncates");
+    drop(file);
+
+    let reopened = EventLog::open(crashed.path(), settings()).expect("a torn tail is no refusal");
+    let log = reopened
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    let records = read_all(&log, 0).await;
+    assert_eq!(
+        ids(&records),
+        ["r0-0", "r1-0", "r2-0", "r3-0"],
+        "the torn last commit is cut"
+    );
+    assert_eq!(log.end(), 4);
+    log.append(&events("after", 1)).await.expect("appends");
+    assert_eq!(read_all(&log, 4).await[0].event.event.id(), "after-0");
+}
+
+#[tokio::test]
+async fn a_file_that_is_not_an_event_log_is_an_error_naming_it() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::write(dir.path().join(FILE_NAME), vec![7u8; 8192]).expect("writes");
+    let error = EventLog::open(dir.path(), settings())
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(message.contains(FILE_NAME), "{message}");
+    assert!(message.contains("not a database"), "{message}");
+}
