@@ -5,4 +5,4 @@ mod ca_bundle;
 mod settings;
 
 pub use ca_bundle::CaBundle;
-pub use settings::{Config, DataplaneKind, Settings, StoreKind};
+pub use settings::{Config, DataplaneKind, DeliveryKind, Fsync, Settings, StoreKind};

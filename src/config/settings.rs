@@ -35,6 +35,32 @@ pub enum DataplaneKind {
     Knative,
 }
 
+/// What a 202 from an ingress means.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum DeliveryKind {
+    /// The event is in the event log on disk before the 202: it survives a
+    /// crash and is delivered or dead-lettered (at least once).
+    #[default]
+    Durable,
+    /// The event is queued in this process's memory: faster, and lost if the
+    /// process dies before delivering it.
+    Memory,
+}
+
+/// When durable delivery's event log reaches the disk.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Fsync {
+    /// Before every 202 (one fsync covers every request that arrived
+    /// meanwhile): a 202 survives a power loss.
+    #[default]
+    Always,
+    /// Every 200 ms: a 202 survives the process being killed; a power loss may
+    /// take the last 200 ms.
+    Interval,
+}
+
 /// The settings as given; every field optional so flags, environment and file merge.
 #[derive(Debug, Clone, Default, Args, Deserialize)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
@@ -105,6 +131,24 @@ pub struct Settings {
     /// Events one namespace may have waiting or in delivery across its subscribers.
     #[arg(long, env = "MESHBROKER_NAMESPACE_BUDGET")]
     pub namespace_budget: Option<usize>,
+    /// What a 202 means: `durable` (the event is on disk first) or `memory`
+    /// (queued in this process only: faster, lost on a crash).
+    #[arg(long, env = "MESHBROKER_DELIVERY", value_enum)]
+    pub delivery: Option<DeliveryKind>,
+    /// Durable delivery: `always` (fsync before each 202) or `interval` (every
+    /// 200 ms; survives a killed process, not a power loss).
+    #[arg(long, env = "MESHBROKER_FSYNC", value_enum)]
+    pub fsync: Option<Fsync>,
+    /// Durable delivery: bytes of events one namespace's Brokers may hold on disk.
+    #[arg(long, env = "MESHBROKER_NAMESPACE_DISK_BUDGET")]
+    pub namespace_disk_budget: Option<u64>,
+    /// Durable delivery: bytes of events one Channel may hold on disk.
+    #[arg(long, env = "MESHBROKER_CHANNEL_DISK_BUDGET")]
+    pub channel_disk_budget: Option<u64>,
+    /// Durable delivery: how long events stay in the log after every consumer
+    /// passed them, for Triggers that ask to replay (e.g. "1h").
+    #[arg(long, env = "MESHBROKER_EVENT_RETENTION")]
+    pub event_retention: Option<String>,
     /// How long shutdown waits for accepted events to be delivered (e.g. "30s").
     #[arg(long, env = "MESHBROKER_DRAIN_TIMEOUT")]
     pub drain_timeout: Option<String>,
@@ -136,6 +180,11 @@ pub struct Config {
     pub subscriber_queue: usize,
     pub subscriber_concurrency: usize,
     pub namespace_budget: usize,
+    pub delivery: DeliveryKind,
+    pub fsync: Fsync,
+    pub namespace_disk_budget: u64,
+    pub channel_disk_budget: u64,
+    pub event_retention: Duration,
     pub drain_timeout: Duration,
     pub subscriber_ca_bundle: Option<CaBundle>,
 }
@@ -193,6 +242,11 @@ impl Settings {
             subscriber_queue: self.subscriber_queue.or(file.subscriber_queue),
             subscriber_concurrency: self.subscriber_concurrency.or(file.subscriber_concurrency),
             namespace_budget: self.namespace_budget.or(file.namespace_budget),
+            delivery: self.delivery.or(file.delivery),
+            fsync: self.fsync.or(file.fsync),
+            namespace_disk_budget: self.namespace_disk_budget.or(file.namespace_disk_budget),
+            channel_disk_budget: self.channel_disk_budget.or(file.channel_disk_budget),
+            event_retention: self.event_retention.or(file.event_retention),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
         })
@@ -290,19 +344,37 @@ impl Settings {
                 64,
             )?,
             namespace_budget: positive("namespace-budget", settings.namespace_budget, 20_000)?,
+            delivery: settings.delivery.unwrap_or_default(),
+            fsync: settings.fsync.unwrap_or_default(),
+            namespace_disk_budget: positive(
+                "namespace-disk-budget",
+                settings.namespace_disk_budget,
+                1 << 30,
+            )?,
+            channel_disk_budget: positive(
+                "channel-disk-budget",
+                settings.channel_disk_budget,
+                1 << 30,
+            )?,
+            event_retention: duration(
+                "event-retention",
+                settings.event_retention.as_deref(),
+                "0s",
+            )?,
             drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
             subscriber_ca_bundle,
         })
     }
 }
 
-fn positive(
+/// A count or size that must not be zero; zero is the type's default.
+fn positive<T: Copy + PartialEq + Default>(
     setting: &'static str,
-    given: Option<usize>,
-    default: usize,
-) -> Result<usize, ConfigError> {
+    given: Option<T>,
+    default: T,
+) -> Result<T, ConfigError> {
     match given {
-        Some(0) => Err(ConfigError::Invalid {
+        Some(value) if value == T::default() => Err(ConfigError::Invalid {
             setting,
             message: "must be at least 1".into(),
         }),

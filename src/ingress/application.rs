@@ -13,7 +13,7 @@ use cloudevents::AttributesWriter;
 use serde_json::json;
 
 use super::request::{
-    Incoming, accepted, admit, arrive, check_serving, decode, prepared, read_body,
+    Incoming, accepted, arrive, check_serving, decode, enqueue, prepared, read_body,
 };
 use super::{IngressError, schema};
 use crate::ids::random_uuid;
@@ -54,7 +54,8 @@ async fn dispatch(
             route.name
         ))),
         Some(ChannelTarget::Served(channel)) => {
-            admit(&state.metrics, prepared(headers, events), |events| {
+            let log = channel.log.as_ref();
+            enqueue(state, log, prepared(headers, events), |events| {
                 state.router.send_to_channel(channel, events)
             })
             .await

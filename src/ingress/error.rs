@@ -31,6 +31,9 @@ pub enum IngressError {
     BatchTooLarge(usize),
     #[error("too many events are waiting for delivery; retry later")]
     Overloaded,
+    /// Durable delivery: the log the events go to holds all its disk budget allows.
+    #[error("{0}: its consumers are behind; retry later")]
+    BudgetFull(String),
     #[error("{0}")]
     Unavailable(String),
     /// The Knative Channel events are handed to did not take them.
@@ -64,7 +67,9 @@ impl IntoResponse for IngressError {
             Self::TooLarge(_) | Self::BatchTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
             }
-            Self::Overloaded => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),
+            Self::Overloaded | Self::BudgetFull(_) => {
+                (StatusCode::TOO_MANY_REQUESTS, "Overloaded")
+            }
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ChannelRefused"),
         };
@@ -78,7 +83,10 @@ impl IntoResponse for IngressError {
             Self::MethodNotAllowed => {
                 headers.insert(ALLOW, HeaderValue::from_static("POST, OPTIONS"));
             }
-            Self::Overloaded | Self::Unavailable(_) | Self::BadGateway(_) => {
+            Self::Overloaded
+            | Self::BudgetFull(_)
+            | Self::Unavailable(_)
+            | Self::BadGateway(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

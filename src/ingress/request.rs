@@ -17,6 +17,7 @@ use crate::mesh::dispatch::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
+use crate::mesh::log::{AppendError, Log};
 use crate::mesh::routing::Overloaded;
 use crate::state::AppState;
 use crate::telemetry::Metrics;
@@ -159,6 +160,31 @@ pub fn prepared<T: From<PreparedEvent>>(headers: &HeaderMap, events: Vec<Incomin
 const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
 const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// Takes the events in: with durable delivery into the log (answered once it
+/// holds them; refused whole when its disk budget is full), else straight to
+/// the subscribers' queues (`admit`).
+pub async fn enqueue(
+    state: &AppState,
+    log: Option<&Arc<Log>>,
+    events: Vec<Arc<PreparedEvent>>,
+    send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
+) -> Result<(), IngressError> {
+    let Some(log) = log else {
+        return admit(&state.metrics, events, send).await;
+    };
+    state
+        .router
+        .append(log, &events)
+        .await
+        .map_err(|error| match error {
+            AppendError::Full(_) => IngressError::BudgetFull(error.to_string()),
+            AppendError::Failed(error) => {
+                tracing::error!(%error, "an ingress could not append to its log");
+                IngressError::Unavailable("the event log cannot take events now".into())
+            }
+        })
+}
+
 /// Hands the events to the router, waiting up to `PATIENCE` for room.
 pub async fn admit(
     metrics: &Metrics,
@@ -216,6 +242,7 @@ mod tests {
                 filter: Arc::new(Filter::Everything),
                 value: dispatcher.clone(),
             }]),
+            log: None,
         };
         (route, dispatcher)
     }

@@ -1,11 +1,15 @@
 //! Starting the embedded dataplane: the shared HTTP transport, the router, the
-//! routing-table follower, and the in-flight counter shutdown drains.
+//! routing-table follower, the in-flight counter shutdown drains, and with
+//! durable delivery the event log its consumers read.
 
 use std::sync::Arc;
 
-use crate::config::{Config, DataplaneKind};
+use crate::config::{Config, DataplaneKind, DeliveryKind};
 use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
-use crate::mesh::routing::{Builder, DataplaneSettings, LocalDelivery, Router, follow_resources};
+use crate::mesh::log::{EventLog, LogError, LogSettings};
+use crate::mesh::routing::{
+    Builder, DataplaneSettings, Durable, LocalDelivery, Router, follow_resources,
+};
 use crate::shutdown::Shutdown;
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
@@ -13,6 +17,8 @@ use crate::telemetry::Metrics;
 pub struct Dataplane {
     pub router: Arc<Router>,
     pub in_flight: InFlight,
+    /// Durable delivery's log; None for memory delivery (or Knative's dataplane).
+    pub event_log: Option<Arc<EventLog>>,
 }
 
 impl Dataplane {
@@ -22,25 +28,55 @@ impl Dataplane {
         subscriber_tls: Arc<rustls::ClientConfig>,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
-    ) -> Self {
+    ) -> Result<Self, LogError> {
         let router = Arc::new(Router::new(metrics.clone()));
         let in_flight = InFlight::default();
         let deps = Arc::new(DispatchDeps {
             local: Arc::new(LocalDelivery(Arc::downgrade(&router))),
             subscriber_tls,
             in_flight: in_flight.clone(),
-            metrics,
+            metrics: metrics.clone(),
         });
+        let knative = config.dataplane == DataplaneKind::Knative;
+        let event_log = (config.delivery == DeliveryKind::Durable && !knative)
+            .then(|| {
+                EventLog::open(
+                    &config.data_dir,
+                    LogSettings {
+                        fsync: config.fsync,
+                        namespace_bytes: config.namespace_disk_budget,
+                        channel_bytes: config.channel_disk_budget,
+                        retention: config.event_retention,
+                    },
+                )
+            })
+            .transpose()?;
         let settings = DataplaneSettings {
             dispatcher: DispatcherSettings {
                 queue_capacity: config.subscriber_queue,
                 concurrency: config.subscriber_concurrency,
             },
-            namespace_budget: config.namespace_budget,
-            knative: config.dataplane == DataplaneKind::Knative,
+            // Durable delivery keeps the backlog on disk, under disk budgets;
+            // a dispatcher's queue is all it holds in memory.
+            namespace_budget: match event_log {
+                Some(_) => usize::MAX,
+                None => config.namespace_budget,
+            },
+            knative,
         };
-        let builder = Builder::new(settings, deps, config.integration_namespace.clone());
+        let mut builder = Builder::new(settings, deps, config.integration_namespace.clone());
+        if let Some(event_log) = &event_log {
+            builder = builder.with_durable(Durable::new(
+                event_log.clone(),
+                metrics,
+                shutdown.clone(),
+            ));
+        }
         follow_resources(store, router.clone(), builder, shutdown);
-        Self { router, in_flight }
+        Ok(Self {
+            router,
+            in_flight,
+            event_log,
+        })
     }
 }

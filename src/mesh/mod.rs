@@ -3,6 +3,7 @@
 //! dead-letter sinks. The CloudEvents SQL filter language is the workspace crate
 //! `cesql`; the HTTP ingress that feeds the dataplane is `crate::ingress`.
 
+pub mod consume;
 pub mod dataplane;
 pub mod dispatch;
 pub mod event;

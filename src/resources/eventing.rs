@@ -374,7 +374,23 @@ impl Trigger {
         if let Some(delivery) = &self.spec.delivery {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
         }
+        if let Some(text) = self.annotations().get(labels::REPLAY_FROM) {
+            replay_from(text).map_err(|message| {
+                Invalid::new(
+                    format!("metadata.annotations[{}]", labels::REPLAY_FROM),
+                    message,
+                )
+            })?;
+        }
         Ok(())
+    }
+
+    /// Where a new Trigger's consumer starts: the time its
+    /// `meshbroker.io/replay-from` annotation names, in milliseconds since the
+    /// Unix epoch; None to start with the next event.
+    pub fn replay_from_ms(&self) -> Option<i64> {
+        let text = self.annotations().get(labels::REPLAY_FROM)?;
+        replay_from(text).ok().map(|at| at.as_millisecond())
     }
 
     /// Moving a Trigger to another Broker is not atomic (it may span two storage
@@ -387,9 +403,36 @@ impl Trigger {
     }
 }
 
+fn replay_from(text: &str) -> Result<jiff::Timestamp, String> {
+    text.parse::<jiff::Timestamp>()
+        .map_err(|e| format!("{text:?} is not an RFC 3339 time like 2026-12-01T10:00:00Z: {e}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replay_from_must_be_an_rfc_3339_time() {
+        let mut trigger = Trigger::new(
+            "t",
+            serde_json::from_value(serde_json::json!({
+                "broker": "default",
+                "subscriber": {"uri": "http://sink.example/"}
+            }))
+            .expect("spec"),
+        );
+        trigger
+            .annotations_mut()
+            .insert(labels::REPLAY_FROM.into(), "yesterday".into());
+        let refused = trigger.validate().expect_err("not a time");
+        assert!(refused.to_string().contains("meshbroker.io/replay-from"), "{refused}");
+        trigger
+            .annotations_mut()
+            .insert(labels::REPLAY_FROM.into(), "2026-12-01T10:00:00Z".into());
+        assert!(trigger.validate().is_ok());
+        assert_eq!(trigger.replay_from_ms(), Some(1_796_119_200_000));
+    }
 
     fn filter(json: serde_json::Value) -> SubscriptionsApiFilter {
         serde_json::from_value(json).expect("test filter parses")

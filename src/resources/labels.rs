@@ -17,6 +17,9 @@ pub const TARGET_NAMESPACE: &str = "meshbroker.io/target-namespace";
 /// On a Broker: the broker class, as Knative expects it.
 pub const BROKER_CLASS: &str = "eventing.knative.dev/broker.class";
 pub const BROKER_CLASS_VALUE: &str = "MeshBroker";
+/// On a Trigger (durable delivery): replay what its Broker's log still holds
+/// from this RFC 3339 time, instead of starting with the next event.
+pub const REPLAY_FROM: &str = "meshbroker.io/replay-from";
 /// The class of the Brokers meshbroker installs for Knative to serve.
 pub const KNATIVE_BROKER_CLASS: &str = "MTChannelBasedBroker";
 

@@ -42,6 +42,8 @@ pub enum ServeError {
     SubscriberTls(#[from] rustls::Error),
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
+    #[error(transparent)]
+    EventLog(#[from] crate::mesh::log::LogError),
 }
 
 /// The data directory holds credentials and the store: 0700, also when an older
@@ -104,7 +106,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         subscriber_tls,
         metrics.clone(),
         shutdown.clone(),
-    );
+    )?;
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
@@ -164,6 +166,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             left,
             "drain timed out; these accepted events were not delivered"
         );
+    }
+    if let Some(event_log) = &dataplane.event_log {
+        // What was not delivered stays in the log, for the next start.
+        event_log.close();
     }
     tracing::info!("stopped");
     Ok(())

@@ -50,8 +50,17 @@ async fn a_hanging_subscriber_does_not_delay_another_trigger() {
 
 #[tokio::test]
 async fn a_full_queue_answers_429_with_retry_after_at_the_broker() {
-    let broker =
-        Broker::start_with(&["--subscriber-queue", "2", "--subscriber-concurrency", "1"]).await;
+    // Memory delivery's overflow policy (durable delivery's backlog is on
+    // disk: see durable.rs).
+    let broker = Broker::start_with(&[
+        "--delivery",
+        "memory",
+        "--subscriber-queue",
+        "2",
+        "--subscriber-concurrency",
+        "1",
+    ])
+    .await;
     provisioned(&broker, &["team-a"]).await;
     let slow = Sink::start().await;
     slow.delay(Duration::from_secs(30));
@@ -100,8 +109,16 @@ async fn a_full_queue_answers_429_with_retry_after_at_the_broker() {
 
 #[tokio::test]
 async fn a_full_queue_overflows_to_the_dead_letter_sink() {
-    let broker =
-        Broker::start_with(&["--subscriber-queue", "1", "--subscriber-concurrency", "1"]).await;
+    // Memory delivery's overflow policy.
+    let broker = Broker::start_with(&[
+        "--delivery",
+        "memory",
+        "--subscriber-queue",
+        "1",
+        "--subscriber-concurrency",
+        "1",
+    ])
+    .await;
     provisioned(&broker, &["team-a"]).await;
     let slow = Sink::start().await;
     slow.delay(Duration::from_secs(30));

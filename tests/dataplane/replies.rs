@@ -91,9 +91,16 @@ async fn an_empty_2xx_is_a_delivery_without_reply() {
 async fn a_reply_its_broker_refuses_fails_the_delivery() {
     // Two places per subscriber: the replier never overflows (one event in
     // delivery, the next waiting), while the stalled Trigger holds two replies
-    // and refuses the rest.
-    let broker =
-        Broker::start_with(&["--subscriber-queue", "2", "--subscriber-concurrency", "1"]).await;
+    // and refuses the rest (memory delivery; durable.rs has the durable case).
+    let broker = Broker::start_with(&[
+        "--delivery",
+        "memory",
+        "--subscriber-queue",
+        "2",
+        "--subscriber-concurrency",
+        "1",
+    ])
+    .await;
     let token = provisioned(&broker, &["team-a"]).await;
     let subscriber = Sink::start().await;
     subscriber.reply_with(

@@ -87,7 +87,7 @@ async fn retry(
         let result = match to {
             To::Subscriber(event) => attempt(deps, target, event, sessions).await,
             To::DeadLetterSink(_, event) if let Some(local) = &target.dead_letter_local => Ok(
-                hand_over(deps, local, &event.event, event.trace.clone(), target),
+                hand_over(deps, local, &event.event, event.trace.clone(), target).await,
             ),
             To::DeadLetterSink(sink, event) => {
                 let wire = event.wire(target.structured);
@@ -131,7 +131,7 @@ async fn attempt(
     sessions: &mut Sessions,
 ) -> Result<Response, TransportError> {
     let response = match &target.local {
-        Some(local) => hand_over(deps, local, &event.event, event.trace.clone(), target),
+        Some(local) => hand_over(deps, local, &event.event, event.trace.clone(), target).await,
         None => {
             let wire = event.wire(target.structured);
             sessions
@@ -156,7 +156,7 @@ async fn attempt(
 
 /// An event passed to one of our Brokers or Channels, one hop further on the
 /// loop guard (so Triggers pointing at each other cannot circle for ever).
-fn hand_over(
+async fn hand_over(
     deps: &DispatchDeps,
     to: &Local,
     cause: &Event,
@@ -171,7 +171,7 @@ fn hand_over(
     }
     hop::stamp_arrival(&mut event, &hop::arrival_now());
     let prepared = Arc::new(PreparedEvent::new(event).with_trace(trace));
-    match deps.local.hand_over(to, prepared) {
+    match deps.local.hand_over(to, prepared).await {
         Ok(()) => Response::synthetic(202, ""),
         Err(refusal) => refused(to, refusal),
     }
@@ -218,6 +218,7 @@ async fn reply(
             let prepared = Arc::new(PreparedEvent::new(event).with_trace(trace));
             deps.local
                 .hand_over(local, prepared)
+                .await
                 .map_err(|refusal| refused(local, refusal))
         }
         ReplyTo::Url(url) => {

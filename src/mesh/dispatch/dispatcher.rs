@@ -91,9 +91,22 @@ impl Drop for Claim {
     }
 }
 
+/// Told when a delivery is over (delivered, dead-lettered or given up), so a
+/// durable consumer can move its cursor past the event.
+pub trait Settle: Send + Sync {
+    fn settle(&self, seq: u64);
+}
+
+/// Whom to tell, and about which event of theirs.
+pub struct Settled {
+    pub by: Arc<dyn Settle>,
+    pub seq: u64,
+}
+
 /// A queued event with its place in the queue and its budget claim.
 struct Queued {
     event: Arc<PreparedEvent>,
+    settled: Option<Settled>,
     _place: OwnedSemaphorePermit,
     _claim: Claim,
 }
@@ -250,6 +263,12 @@ impl Reservation {
     /// Commits: queues the event (starting a worker if none is free), or sends
     /// it on to the dead-letter sink.
     pub fn send(self, event: Arc<PreparedEvent>) {
+        self.send_settled(event, None);
+    }
+
+    /// Commits, and tells `settled` once the event's delivery is over. Not
+    /// told if the process stops first: the event is then delivered again.
+    pub fn send_settled(self, event: Arc<PreparedEvent>, settled: Option<Settled>) {
         match self {
             Reservation::Queue {
                 dispatcher,
@@ -258,6 +277,7 @@ impl Reservation {
             } => {
                 dispatcher.enqueue(Queued {
                     event,
+                    settled,
                     _place: place,
                     _claim: claim,
                 });
@@ -268,6 +288,9 @@ impl Reservation {
                 deps.in_flight.start();
                 tokio::spawn(async move {
                     dead_letter_overflow(&deps, &target, &event, &mut Sessions::new(&deps)).await;
+                    if let Some(Settled { by, seq }) = settled {
+                        by.settle(seq);
+                    }
                     deps.in_flight.finish();
                     drop(slot);
                 });
@@ -327,6 +350,19 @@ impl Dispatcher {
         })
     }
 
+    /// A place in the queue, waiting for one as long as it takes: a durable
+    /// consumer reads no further than its subscriber takes. None only when
+    /// the namespace's budget is full (durable delivery gives it none).
+    pub async fn reserve(self: &Arc<Self>) -> Option<Reservation> {
+        let place = self.places.clone().acquire_owned().await.ok()?;
+        let claim = self.budget.try_claim(&self.deps.in_flight)?;
+        Some(Reservation::Queue {
+            dispatcher: self.clone(),
+            place,
+            claim,
+        })
+    }
+
     fn enqueue(&self, queued: Queued) {
         let wake = lock(&self.pool).push(queued);
         match wake {
@@ -368,6 +404,9 @@ async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<Di
             Next::Event(queued) => {
                 let target = target.load_full();
                 deliver(&deps, &target, &queued.event, &mut sessions).await;
+                if let Some(Settled { by, seq }) = &queued.settled {
+                    by.settle(*seq);
+                }
                 quiet_until = None;
                 quiet = false;
             }

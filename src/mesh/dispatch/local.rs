@@ -3,6 +3,8 @@
 
 use std::sync::Arc;
 
+use futures::future::BoxFuture;
+
 use crate::mesh::event::PreparedEvent;
 
 /// One of our own Brokers or Channels: a subscriber or reply destination that
@@ -33,7 +35,10 @@ pub enum Refusal {
 }
 
 /// Hands events to our own Brokers and Channels (replies, and subscribers that
-/// are one of ours), through the routing table of the moment.
+/// are one of ours), through the routing table of the moment. Answers once the
+/// Broker or Channel took the event as its own ingress would (with durable
+/// delivery, once its log holds it).
 pub trait LocalSink: Send + Sync + 'static {
-    fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>) -> Result<(), Refusal>;
+    fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>)
+    -> BoxFuture<'static, Result<(), Refusal>>;
 }

@@ -14,7 +14,6 @@ use cloudevents::{AttributesReader, Event};
 
 use super::Filter;
 use crate::telemetry::{Metrics, Throttle};
-use cesql::LimitExceeded;
 
 static LIMIT_LOG: Throttle = Throttle::new();
 
@@ -37,21 +36,22 @@ pub struct TriggerIndex<T> {
 
 impl<T> Entry<T> {
     fn passes(&self, event: &Event, metrics: &Metrics) -> bool {
-        self.filter
-            .try_matches(event)
-            .unwrap_or_else(|limit| self.undecided(event, limit, metrics))
+        passes(&self.filter, &self.trigger, event, metrics)
     }
+}
 
-    /// Counts and logs a filter stopped by `limit`; it does not match.
-    fn undecided(&self, event: &Event, limit: LimitExceeded, metrics: &Metrics) -> bool {
+/// Whether `trigger`'s filter lets `event` through; one stopped by a limit
+/// does not, and is counted and logged.
+pub fn passes(filter: &Filter, trigger: &str, event: &Event, metrics: &Metrics) -> bool {
+    filter.try_matches(event).unwrap_or_else(|limit| {
         metrics.filter_error(limit.as_str());
         if let Some(skipped) = LIMIT_LOG.allow() {
-            tracing::warn!(trigger = %self.trigger, event_id = %event.id(), event_type = %event.ty(),
+            tracing::warn!(%trigger, event_id = %event.id(), event_type = %event.ty(),
                 reason = limit.as_str(), error = %limit, skipped,
                 "a CESQL filter went over a limit; the event does not match the Trigger");
         }
         false
-    }
+    })
 }
 
 impl<T> TriggerIndex<T> {

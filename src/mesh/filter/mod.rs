@@ -12,4 +12,4 @@ mod index;
 
 pub use attributes::attribute;
 pub use compile::Filter;
-pub use index::{Entry, TriggerIndex};
+pub use index::{Entry, TriggerIndex, passes};

@@ -32,7 +32,7 @@ pub use budget::DiskBudget;
 pub use cursor::{Cursor, Start};
 pub use logs::{AppendError, EventLog, Log, LogKind, LogSettings};
 pub use record::Record;
-pub use sqlite::{FILE_NAME, Fsync, LogError};
+pub use sqlite::{FILE_NAME, LogError};
 
 #[cfg(test)]
 mod tests;

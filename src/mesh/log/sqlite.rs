@@ -7,21 +7,9 @@ use std::sync::Arc;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use super::record::{Encoded, Record, decode};
+use crate::config::Fsync;
 
 pub const FILE_NAME: &str = "events.db";
-
-/// How an append becomes durable (`--fsync`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Fsync {
-    /// Every commit is on disk before its appends are answered: a 202 survives
-    /// a power loss.
-    Always,
-    /// Commits reach the operating system at once and the disk every 200 ms: a
-    /// 202 survives the process being killed, and a power loss may take the
-    /// last 200 ms.
-    Interval,
-}
 
 /// The event log's file could not be used; names the file.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
 
 use super::*;
+use crate::config::Fsync;
 use crate::mesh::event::PreparedEvent;
 
 fn settings() -> LogSettings {

@@ -18,7 +18,8 @@ use tokio::sync::oneshot;
 use super::cursor::{Cursor, Start};
 use super::logs::{Log, LogSettings};
 use super::record::{Encoded, Record};
-use super::sqlite::{self, Fsync, LogError};
+use super::sqlite::{self, LogError};
+use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::event::PreparedEvent;
 

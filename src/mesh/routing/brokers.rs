@@ -10,12 +10,14 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::consumers::{Consumer, Durable};
 use super::dispatchers::Dispatchers;
 use super::inputs::{Inputs, Key, key_of};
 use super::table::BrokerRoute;
 use super::targets;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::{Entry, Filter, TriggerIndex};
+use crate::mesh::log::LogKind;
 use crate::resources::{Broker, Trigger};
 
 /// A Broker's route and what it was built from.
@@ -39,6 +41,8 @@ struct BuiltTrigger {
     resource_version: Option<String>,
     filter: Arc<Filter>,
     dispatcher: Arc<Dispatcher>,
+    /// Durable delivery: what reads the Broker's log for it.
+    consumer: Option<Consumer>,
 }
 
 #[derive(Default)]
@@ -54,6 +58,7 @@ impl BrokerRoutes {
         &mut self,
         inputs: &Inputs,
         dispatchers: &mut Dispatchers,
+        mut durable: Option<&mut Durable>,
     ) -> HashMap<Key, Arc<BrokerRoute>> {
         let mut built = HashMap::with_capacity(inputs.brokers.len());
         for broker in inputs.brokers.iter() {
@@ -72,6 +77,7 @@ impl BrokerRoutes {
                     triggers_version,
                     known,
                     dispatchers,
+                    durable.as_deref_mut(),
                 ),
             };
             built.insert(key, current);
@@ -98,8 +104,12 @@ fn build<'a>(
     triggers_version: u64,
     known: Option<BuiltBroker>,
     dispatchers: &mut Dispatchers,
+    mut durable: Option<&mut Durable>,
 ) -> BuiltBroker {
     let (namespace, name) = key_of(&broker.metadata);
+    let log = durable
+        .as_deref_mut()
+        .and_then(|durable| durable.log(LogKind::Broker, &namespace, &name));
     let broker_version = broker.metadata.resource_version.clone();
     let broker_changed = known
         .as_ref()
@@ -128,7 +138,14 @@ fn build<'a>(
             });
         let built = match known {
             Some(known) if unchanged => known,
-            known => match build_trigger(trigger, broker, &namespace, known, dispatchers) {
+            known => match build_trigger(
+                trigger,
+                broker,
+                &namespace,
+                known,
+                dispatchers,
+                durable.as_deref_mut().zip(log.as_ref()),
+            ) {
                 Some(built) => built,
                 None => continue,
             },
@@ -147,6 +164,7 @@ fn build<'a>(
             namespace,
             name,
             triggers: TriggerIndex::new(entries),
+            log,
         }),
         triggers: kept,
     }
@@ -159,6 +177,7 @@ fn build_trigger(
     namespace: &str,
     known: Option<BuiltTrigger>,
     dispatchers: &mut Dispatchers,
+    durable: Option<(&mut Durable, &Arc<crate::mesh::log::Log>)>,
 ) -> Option<BuiltTrigger> {
     let target = targets::of_trigger(trigger, broker)?;
     let target_label = target.label.clone();
@@ -180,12 +199,26 @@ fn build_trigger(
             }
         },
     };
-    let dispatcher = match same_object {
+    let (dispatcher, consumer) = match same_object {
         Some(known) => {
             known.dispatcher.retarget(target);
-            known.dispatcher
+            (known.dispatcher, known.consumer)
         }
-        None => dispatchers.spawn(target, namespace),
+        None => (dispatchers.spawn(target, namespace), None),
+    };
+    let consumer = match (consumer, durable) {
+        (Some(consumer), Some(_)) => {
+            consumer.refilter(&filter);
+            Some(consumer)
+        }
+        (_, Some((durable, log))) => Some(durable.trigger(
+            uid.as_deref().unwrap_or(&target_label),
+            log,
+            &dispatcher,
+            &filter,
+            trigger.replay_from_ms(),
+        )),
+        (_, None) => None,
     };
     Some(BuiltTrigger {
         name: trigger.metadata.name.clone().unwrap_or_default(),
@@ -195,5 +228,6 @@ fn build_trigger(
         resource_version: trigger.metadata.resource_version.clone(),
         filter,
         dispatcher,
+        consumer,
     })
 }

@@ -11,6 +11,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::brokers::BrokerRoutes;
+use super::consumers::{Consumer, Durable};
 use super::dispatchers::Dispatchers;
 use super::inputs::{Inputs, Key, key_of};
 use super::table::{
@@ -19,6 +20,7 @@ use super::table::{
 };
 use super::targets;
 use crate::mesh::dispatch::{DispatchDeps, Dispatcher, DispatcherSettings};
+use crate::mesh::log::LogKind;
 use crate::resources::{Application, Channel, Conditions, Subscription};
 
 #[derive(Debug, Clone, Copy)]
@@ -36,8 +38,13 @@ pub struct Builder {
     integration_namespace: String,
     dispatchers: Dispatchers,
     brokers: BrokerRoutes,
-    /// HTTP subscribers of Channels by Subscription, with the uid each serves.
-    subscriptions: HashMap<Key, (Option<String>, Arc<Dispatcher>)>,
+    /// HTTP subscribers of Channels by Subscription.
+    subscriptions: HashMap<Key, BuiltSubscription>,
+    /// Durable delivery: Subscriptions from a Channel to one of our Brokers,
+    /// with the Broker each relays to.
+    relays: HashMap<Key, (Option<String>, Key, Consumer)>,
+    /// Durable delivery's logs and consumers; None for memory delivery.
+    durable: Option<Durable>,
     /// Compiled payload validators by Application uid, with the generation
     /// they were compiled from.
     schemas: HashMap<String, (Option<i64>, Arc<Schemas>)>,
@@ -55,8 +62,17 @@ impl Builder {
             dispatchers: Dispatchers::new(settings.dispatcher, settings.namespace_budget, deps),
             brokers: BrokerRoutes::default(),
             subscriptions: HashMap::new(),
+            relays: HashMap::new(),
+            durable: None,
             schemas: HashMap::new(),
         }
+    }
+
+    /// Durable delivery: Brokers and Channels get logs, and routed Triggers and
+    /// Subscriptions consumers.
+    pub fn with_durable(mut self, durable: Durable) -> Self {
+        self.durable = Some(durable);
+        self
     }
 
     pub fn build(&mut self, inputs: &Inputs) -> RoutingTable {
@@ -78,9 +94,16 @@ impl Builder {
                 ..RoutingTable::default()
             };
         }
-        let brokers = self.brokers.update(inputs, &mut self.dispatchers);
+        let brokers = self
+            .brokers
+            .update(inputs, &mut self.dispatchers, self.durable.as_mut());
         let mut unrouted = HashMap::new();
         let channels = self.channels(inputs, &brokers, &mut unrouted);
+        if let Some(durable) = &mut self.durable {
+            let logs = brokers.values().filter_map(|b| b.log.as_ref());
+            let logs = logs.chain(channels.values().filter_map(|c| c.log.as_ref()));
+            durable.sweep(logs.map(|log| log.name.clone()).collect());
+        }
         let applications = self.applications(inputs, |channel| {
             let route = channels.get(&key_of(&channel.metadata))?;
             Some(ChannelTarget::Served(route.clone()))
@@ -109,6 +132,7 @@ impl Builder {
             .map(|i| (i.spec.application.as_str(), i.spec.namespace.as_str()))
             .collect();
         let mut used = HashMap::new();
+        let mut relays = HashMap::new();
         let mut routes = HashMap::new();
         for channel in inputs.channels.iter() {
             if channel.spec.unsupported_reason().is_some() {
@@ -121,14 +145,34 @@ impl Builder {
             let application = (key.0 == self.integration_namespace
                 && inputs.applications.get(&application_key(&key.1)).is_some())
             .then(|| key.1.clone());
+            let log = self
+                .durable
+                .as_mut()
+                .and_then(|durable| durable.log(LogKind::Channel, &key.0, &key.1));
             let mut subscribers = Vec::new();
             for subscription in inputs.subscriptions.group(&key) {
                 let subscription_key = key_of(&subscription.metadata);
+                let uid = subscription.metadata.uid.clone();
                 match broker_of(subscription, application.as_deref(), &provisioned) {
-                    Some(Ok(broker)) => {
-                        if let Some(broker) = brokers.get(&broker) {
-                            subscribers.push(ChannelSubscriber::Broker(broker.clone()));
-                        }
+                    Some(Ok(broker_key)) => {
+                        let Some(broker) = brokers.get(&broker_key) else {
+                            continue;
+                        };
+                        subscribers.push(ChannelSubscriber::Broker(broker.clone()));
+                        let (Some(durable), Some(from), Some(to)) =
+                            (self.durable.as_mut(), &log, &broker.log)
+                        else {
+                            continue;
+                        };
+                        let relay = match self.relays.remove(&subscription_key) {
+                            Some(known) if known.0 == uid && known.1 == broker_key => known,
+                            _ => {
+                                let name = uid.as_deref().unwrap_or(&subscription_key.1);
+                                let relay = durable.relay(name, from, to);
+                                (uid, broker_key, relay)
+                            }
+                        };
+                        relays.insert(subscription_key, relay);
                     }
                     Some(Err(why)) => {
                         unrouted.insert(subscription_key, why);
@@ -137,16 +181,27 @@ impl Builder {
                         let Some(target) = targets::of_subscription(subscription, channel) else {
                             continue;
                         };
-                        let uid = subscription.metadata.uid.clone();
-                        let dispatcher = match self.subscriptions.remove(&subscription_key) {
-                            Some((known_uid, dispatcher)) if known_uid == uid => {
-                                dispatcher.retarget(target);
-                                dispatcher
+                        let built = match self.subscriptions.remove(&subscription_key) {
+                            Some(known) if known.uid == uid => {
+                                known.dispatcher.retarget(target);
+                                known
                             }
-                            _ => self.dispatchers.spawn(target, &subscription_key.0),
+                            _ => {
+                                let dispatcher = self.dispatchers.spawn(target, &subscription_key.0);
+                                let consumer =
+                                    self.durable.as_mut().zip(log.as_ref()).map(|(durable, log)| {
+                                        let name = uid.as_deref().unwrap_or(&subscription_key.1);
+                                        durable.subscription(name, log, &dispatcher)
+                                    });
+                                BuiltSubscription {
+                                    uid,
+                                    dispatcher,
+                                    _consumer: consumer,
+                                }
+                            }
                         };
-                        subscribers.push(ChannelSubscriber::Http(dispatcher.clone()));
-                        used.insert(subscription_key, (uid, dispatcher));
+                        subscribers.push(ChannelSubscriber::Http(built.dispatcher.clone()));
+                        used.insert(subscription_key, built);
                     }
                 }
             }
@@ -155,11 +210,14 @@ impl Builder {
                 name: key.1.clone(),
                 application,
                 subscribers,
+                log,
             };
             routes.insert(key, Arc::new(route));
         }
-        // Dispatchers of Subscriptions no longer routed go (and drain).
+        // Dispatchers of Subscriptions no longer routed go (and drain), and
+        // so do their consumers.
         self.subscriptions = used;
+        self.relays = relays;
         routes
     }
 
@@ -230,6 +288,14 @@ impl Builder {
         }
         routes
     }
+}
+
+/// A Channel's HTTP subscriber, kept across builds while its uid is the same.
+struct BuiltSubscription {
+    uid: Option<String>,
+    dispatcher: Arc<Dispatcher>,
+    /// Durable delivery: what reads the Channel's log for it.
+    _consumer: Option<Consumer>,
 }
 
 /// Applications are cluster-scoped: no namespace.

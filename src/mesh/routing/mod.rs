@@ -17,6 +17,7 @@
 
 mod brokers;
 mod build;
+mod consumers;
 mod dispatchers;
 mod follow;
 mod inputs;
@@ -25,6 +26,7 @@ mod table;
 mod targets;
 
 pub use build::{Builder, DataplaneSettings};
+pub use consumers::Durable;
 pub use follow::follow_resources;
 pub use inputs::Inputs;
 pub use router::{LocalDelivery, Overloaded, Router};

@@ -19,8 +19,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use arc_swap::ArcSwap;
 
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
+use futures::future::BoxFuture;
+
 use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, Refusal, Reservation};
 use crate::mesh::event::PreparedEvent;
+use crate::mesh::log::{AppendError, Log};
 use crate::mesh::forward::Forwarder;
 use crate::telemetry::{Metrics, Throttle};
 
@@ -116,6 +119,21 @@ impl Router {
         Ok(())
     }
 
+    /// Durable delivery's ingress: the events into a Broker's or Channel's
+    /// log, whole or not at all.
+    pub async fn append(&self, log: &Log, events: &[Arc<PreparedEvent>]) -> Result<(), AppendError> {
+        match log.append(events).await {
+            Ok(()) => {
+                self.metrics.events_accepted(events.len());
+                Ok(())
+            }
+            Err(error) => {
+                self.metrics.event_rejected();
+                Err(error)
+            }
+        }
+    }
+
     /// A Channel's fan-out: each subscriber gets what fits (see the module notes).
     pub fn send_to_channel(
         &self,
@@ -171,21 +189,56 @@ impl Router {
 pub struct LocalDelivery(pub std::sync::Weak<Router>);
 
 impl LocalSink for LocalDelivery {
-    fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>) -> Result<(), Refusal> {
-        let router = self.0.upgrade().ok_or(Refusal::Gone)?;
-        let table = router.table();
+    fn hand_over(
+        &self,
+        to: &Local,
+        event: Arc<PreparedEvent>,
+    ) -> BoxFuture<'static, Result<(), Refusal>> {
+        let router = self.0.upgrade();
+        let to = to.clone();
+        Box::pin(async move {
+            let router = router.ok_or(Refusal::Gone)?;
+            router.hand_over(&to, event).await
+        })
+    }
+}
+
+impl Router {
+    async fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>) -> Result<(), Refusal> {
+        let table = self.table();
         let events = std::slice::from_ref(&event);
         let sent = match to {
             Local::Broker { namespace, name } => {
                 let route = table.broker(namespace, name).ok_or(Refusal::Gone)?;
-                router.send_to_broker(route, events)
+                match &route.log {
+                    Some(log) => return self.append_local(to, log, events).await,
+                    None => self.send_to_broker(route, events),
+                }
             }
             Local::Channel { namespace, name } => {
                 let route = table.channel(namespace, name).ok_or(Refusal::Gone)?;
-                router.send_to_channel(route, events)
+                match &route.log {
+                    Some(log) => return self.append_local(to, log, events).await,
+                    None => self.send_to_channel(route, events),
+                }
             }
         };
         sent.map_err(|Overloaded| Refusal::Overloaded)
+    }
+
+    /// A full log, or one whose file refused, is worth trying again later.
+    async fn append_local(
+        &self,
+        to: &Local,
+        log: &Log,
+        events: &[Arc<PreparedEvent>],
+    ) -> Result<(), Refusal> {
+        self.append(log, events).await.map_err(|error| {
+            if let AppendError::Failed(error) = &error {
+                tracing::error!(%to, %error, "cannot append to the log");
+            }
+            Refusal::Overloaded
+        })
     }
 }
 

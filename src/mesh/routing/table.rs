@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::TriggerIndex;
+use crate::mesh::log::Log;
 
 #[derive(Default)]
 pub struct RoutingTable {
@@ -43,6 +44,8 @@ pub struct ChannelRoute {
     /// Application's ingress (credential, source, schema), not the Channel's.
     pub application: Option<String>,
     pub subscribers: Vec<ChannelSubscriber>,
+    /// Durable delivery: where its ingress appends (its consumers read it).
+    pub log: Option<Arc<Log>>,
 }
 
 pub enum ChannelSubscriber {
@@ -56,6 +59,8 @@ pub struct BrokerRoute {
     pub namespace: String,
     pub name: String,
     pub triggers: TriggerIndex<Arc<Dispatcher>>,
+    /// Durable delivery: where its ingress appends (its Triggers read it).
+    pub log: Option<Arc<Log>>,
 }
 
 impl RoutingTable {

@@ -23,8 +23,12 @@ const NOWHERE: &str = "http://no such host/";
 struct NoLocals;
 
 impl LocalSink for NoLocals {
-    fn hand_over(&self, _: &Local, _: Arc<PreparedEvent>) -> Result<(), Refusal> {
-        Err(Refusal::Gone)
+    fn hand_over(
+        &self,
+        _: &Local,
+        _: Arc<PreparedEvent>,
+    ) -> futures::future::BoxFuture<'static, Result<(), Refusal>> {
+        Box::pin(std::future::ready(Err(Refusal::Gone)))
     }
 }
 

@@ -277,6 +277,7 @@ mod interleavings {
                     self.unsent -= 1;
                     self.sent += 1;
                     let queued = Queued {
+                        settled: None,
                         event: event("test.event"),
                         _place: self.places.clone().try_acquire_owned().expect("a place"),
                         _claim: self.budget.try_claim(&self.in_flight).expect("budget"),

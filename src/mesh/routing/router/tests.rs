@@ -32,6 +32,7 @@ fn broker(namespace: &str, triggers: &[(Filter, &Arc<Dispatcher>)]) -> Arc<Broke
         namespace: namespace.into(),
         name: "default".into(),
         triggers: TriggerIndex::new(entries),
+        log: None,
     })
 }
 
@@ -41,6 +42,7 @@ fn channel(subscribers: Vec<ChannelSubscriber>) -> ChannelRoute {
         name: "orders".into(),
         application: Some("orders".into()),
         subscribers,
+        log: None,
     }
 }
 
@@ -315,10 +317,10 @@ async fn a_hand_over_reaches_its_broker_through_the_current_table() {
         name: "default".into(),
     };
 
-    assert_eq!(local.hand_over(&to("team-a"), event("reply")), Ok(()));
+    assert_eq!(local.hand_over(&to("team-a"), event("reply")).await, Ok(()));
     assert_eq!(room(&trigger), 7);
     assert_eq!(
-        local.hand_over(&to("team-b"), event("reply")),
+        local.hand_over(&to("team-b"), event("reply")).await,
         Err(Refusal::Gone)
     );
     assert_eq!(

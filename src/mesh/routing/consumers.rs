@@ -1,0 +1,178 @@
+//! Durable delivery's consumers as the routing table's builds keep them: a
+//! Trigger's, an HTTP Subscription's and a relay's task runs while the object
+//! is routed, beside its dispatcher, and is kept across builds like it. After
+//! each build, the cursors of consumers that stopped (their Trigger or
+//! Subscription is gone or no longer routed) are dropped, and so are the logs
+//! of Brokers and Channels that are gone; the first build also drops what was
+//! deleted while meshbroker was down.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
+use tokio::task::AbortHandle;
+
+use crate::mesh::consume::{Feed, feed, relay};
+use crate::mesh::dispatch::Dispatcher;
+use crate::mesh::filter::Filter;
+use crate::mesh::log::{EventLog, Log, LogKind, Start};
+use crate::shutdown::Shutdown;
+use crate::telemetry::Metrics;
+
+pub struct Durable {
+    event_log: Arc<EventLog>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    /// Every consumer started, by cursor name; a dead entry is one that stopped.
+    started: HashMap<String, Weak<Running>>,
+    /// The logs of the last build's Brokers and Channels.
+    logs: HashSet<String>,
+    swept: bool,
+}
+
+/// A consumer's task; stopped when the last handle goes.
+struct Running(AbortHandle);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A running consumer, as a Trigger or Subscription route holds it.
+pub struct Consumer {
+    _running: Arc<Running>,
+    filter: Option<Arc<ArcSwap<Filter>>>,
+}
+
+impl Consumer {
+    /// The Trigger's spec changed: events read from now on are filtered anew.
+    pub fn refilter(&self, filter: &Arc<Filter>) {
+        if let Some(current) = &self.filter {
+            current.store(filter.clone());
+        }
+    }
+}
+
+impl Durable {
+    pub fn new(event_log: Arc<EventLog>, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
+        Self {
+            event_log,
+            metrics,
+            shutdown,
+            started: HashMap::new(),
+            logs: HashSet::new(),
+            swept: false,
+        }
+    }
+
+    /// The log of a Broker or Channel; None (logged) if the file refused.
+    pub fn log(&mut self, kind: LogKind, namespace: &str, name: &str) -> Option<Arc<Log>> {
+        match self.event_log.log(kind, namespace, name) {
+            Ok(log) => Some(log),
+            Err(error) => {
+                tracing::error!(%namespace, %name, %error, "no event log; not routed");
+                None
+            }
+        }
+    }
+
+    pub fn trigger(
+        &mut self,
+        uid: &str,
+        log: &Arc<Log>,
+        dispatcher: &Arc<Dispatcher>,
+        filter: &Arc<Filter>,
+        replay_from_ms: Option<i64>,
+    ) -> Consumer {
+        let filter = Arc::new(ArcSwap::new(filter.clone()));
+        let consumer = format!("trigger/{uid}");
+        let running = self.start(
+            &consumer,
+            feed(Feed {
+                event_log: self.event_log.clone(),
+                consumer: consumer.clone(),
+                log: log.clone(),
+                start: replay_from_ms.map_or(Start::End, Start::Since),
+                filter: Some(filter.clone()),
+                dispatcher: dispatcher.clone(),
+                metrics: self.metrics.clone(),
+                shutdown: self.shutdown.clone(),
+            }),
+        );
+        Consumer {
+            _running: running,
+            filter: Some(filter),
+        }
+    }
+
+    /// A Subscription delivering its Channel's events over HTTP.
+    pub fn subscription(
+        &mut self,
+        uid: &str,
+        log: &Arc<Log>,
+        dispatcher: &Arc<Dispatcher>,
+    ) -> Consumer {
+        let consumer = format!("subscription/{uid}");
+        let running = self.start(
+            &consumer,
+            feed(Feed {
+                event_log: self.event_log.clone(),
+                consumer: consumer.clone(),
+                log: log.clone(),
+                start: Start::End,
+                filter: None,
+                dispatcher: dispatcher.clone(),
+                metrics: self.metrics.clone(),
+                shutdown: self.shutdown.clone(),
+            }),
+        );
+        Consumer {
+            _running: running,
+            filter: None,
+        }
+    }
+
+    /// A Subscription from a Channel to one of our Brokers.
+    pub fn relay(&mut self, uid: &str, from: &Arc<Log>, to: &Arc<Log>) -> Consumer {
+        let consumer = format!("subscription/{uid}");
+        let task = relay(
+            self.event_log.clone(),
+            consumer.clone(),
+            from.clone(),
+            to.clone(),
+            self.shutdown.clone(),
+        );
+        Consumer {
+            _running: self.start(&consumer, task),
+            filter: None,
+        }
+    }
+
+    fn start(
+        &mut self,
+        consumer: &str,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> Arc<Running> {
+        let running = Arc::new(Running(tokio::spawn(task).abort_handle()));
+        self.started
+            .insert(consumer.to_string(), Arc::downgrade(&running));
+        running
+    }
+
+    /// After a build: drops the cursors of consumers that stopped, and the
+    /// logs not in `logs`.
+    pub fn sweep(&mut self, logs: HashSet<String>) {
+        let before = self.started.len();
+        self.started.retain(|_, running| running.strong_count() > 0);
+        if !self.swept || self.started.len() != before {
+            self.event_log
+                .retain_cursors(self.started.keys().cloned().collect());
+            self.swept = true;
+        }
+        if logs != self.logs {
+            self.event_log.retain_logs(&logs);
+            self.logs = logs;
+        }
+    }
+}
