@@ -67,9 +67,7 @@ impl IntoResponse for IngressError {
             Self::TooLarge(_) | Self::BatchTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
             }
-            Self::Overloaded | Self::BudgetFull(_) => {
-                (StatusCode::TOO_MANY_REQUESTS, "Overloaded")
-            }
+            Self::Overloaded | Self::BudgetFull(_) => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),
             Self::Unavailable(_) => (StatusCode::SERVICE_UNAVAILABLE, "Unavailable"),
             Self::BadGateway(_) => (StatusCode::BAD_GATEWAY, "ChannelRefused"),
         };
@@ -83,10 +81,7 @@ impl IntoResponse for IngressError {
             Self::MethodNotAllowed => {
                 headers.insert(ALLOW, HeaderValue::from_static("POST, OPTIONS"));
             }
-            Self::Overloaded
-            | Self::BudgetFull(_)
-            | Self::Unavailable(_)
-            | Self::BadGateway(_) => {
+            Self::Overloaded | Self::BudgetFull(_) | Self::Unavailable(_) | Self::BadGateway(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));
             }
             _ => {}

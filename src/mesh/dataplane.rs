@@ -66,11 +66,8 @@ impl Dataplane {
         };
         let mut builder = Builder::new(settings, deps, config.integration_namespace.clone());
         if let Some(event_log) = &event_log {
-            builder = builder.with_durable(Durable::new(
-                event_log.clone(),
-                metrics,
-                shutdown.clone(),
-            ));
+            builder =
+                builder.with_durable(Durable::new(event_log.clone(), metrics, shutdown.clone()));
         }
         follow_resources(store, router.clone(), builder, shutdown);
         Ok(Self {

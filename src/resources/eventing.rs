@@ -426,7 +426,10 @@ mod tests {
             .annotations_mut()
             .insert(labels::REPLAY_FROM.into(), "yesterday".into());
         let refused = trigger.validate().expect_err("not a time");
-        assert!(refused.to_string().contains("meshbroker.io/replay-from"), "{refused}");
+        assert!(
+            refused.to_string().contains("meshbroker.io/replay-from"),
+            "{refused}"
+        );
         trigger
             .annotations_mut()
             .insert(labels::REPLAY_FROM.into(), "2026-12-01T10:00:00Z".into());

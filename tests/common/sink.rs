@@ -25,6 +25,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// What the sink answered.
+    pub status: u16,
 }
 
 impl Received {
@@ -159,12 +161,7 @@ async fn record(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    shared.received.lock().expect("lock").push(Received {
-        path: uri.path().to_string(),
-        headers,
-        body,
-        at: Instant::now(),
-    });
+    let at = Instant::now();
     let (status, delay, reply, error_body) = {
         let mut behaviour = shared.behaviour.lock().expect("lock");
         let status = if behaviour.statuses.len() > 1 {
@@ -179,6 +176,13 @@ async fn record(
             behaviour.error_body.clone(),
         )
     };
+    shared.received.lock().expect("lock").push(Received {
+        path: uri.path().to_string(),
+        headers,
+        body,
+        at,
+        status,
+    });
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }

@@ -10,6 +10,7 @@ const BACKEND: common::Backend = common::Backend::Embedded;
 
 mod conditions;
 mod delivery;
+mod durable;
 mod fidelity;
 mod filter_limits;
 mod ingress;

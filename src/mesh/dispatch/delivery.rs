@@ -86,9 +86,9 @@ async fn retry(
     loop {
         let result = match to {
             To::Subscriber(event) => attempt(deps, target, event, sessions).await,
-            To::DeadLetterSink(_, event) if let Some(local) = &target.dead_letter_local => Ok(
-                hand_over(deps, local, &event.event, event.trace.clone(), target).await,
-            ),
+            To::DeadLetterSink(_, event) if let Some(local) = &target.dead_letter_local => {
+                Ok(hand_over(deps, local, &event.event, event.trace.clone(), target).await)
+            }
             To::DeadLetterSink(sink, event) => {
                 let wire = event.wire(target.structured);
                 sessions

@@ -39,6 +39,9 @@ pub enum Refusal {
 /// Broker or Channel took the event as its own ingress would (with durable
 /// delivery, once its log holds it).
 pub trait LocalSink: Send + Sync + 'static {
-    fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>)
-    -> BoxFuture<'static, Result<(), Refusal>>;
+    fn hand_over(
+        &self,
+        to: &Local,
+        event: Arc<PreparedEvent>,
+    ) -> BoxFuture<'static, Result<(), Refusal>>;
 }

@@ -15,8 +15,8 @@ use super::budget::DiskBudget;
 use super::cursor::{Cursor, Start};
 use super::record::{Encoded, Record};
 use super::sqlite::{self, LogError};
-use crate::config::Fsync;
 use super::writer::{Command, Writer};
+use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::event::PreparedEvent;
 

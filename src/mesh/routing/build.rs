@@ -187,12 +187,14 @@ impl Builder {
                                 known
                             }
                             _ => {
-                                let dispatcher = self.dispatchers.spawn(target, &subscription_key.0);
-                                let consumer =
-                                    self.durable.as_mut().zip(log.as_ref()).map(|(durable, log)| {
+                                let dispatcher =
+                                    self.dispatchers.spawn(target, &subscription_key.0);
+                                let consumer = self.durable.as_mut().zip(log.as_ref()).map(
+                                    |(durable, log)| {
                                         let name = uid.as_deref().unwrap_or(&subscription_key.1);
                                         durable.subscription(name, log, &dispatcher)
-                                    });
+                                    },
+                                );
                                 BuiltSubscription {
                                     uid,
                                     dispatcher,

@@ -23,8 +23,8 @@ use futures::future::BoxFuture;
 
 use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, Refusal, Reservation};
 use crate::mesh::event::PreparedEvent;
-use crate::mesh::log::{AppendError, Log};
 use crate::mesh::forward::Forwarder;
+use crate::mesh::log::{AppendError, Log};
 use crate::telemetry::{Metrics, Throttle};
 
 static MISSED_LOG: Throttle = Throttle::new();
@@ -121,7 +121,11 @@ impl Router {
 
     /// Durable delivery's ingress: the events into a Broker's or Channel's
     /// log, whole or not at all.
-    pub async fn append(&self, log: &Log, events: &[Arc<PreparedEvent>]) -> Result<(), AppendError> {
+    pub async fn append(
+        &self,
+        log: &Log,
+        events: &[Arc<PreparedEvent>],
+    ) -> Result<(), AppendError> {
         match log.append(events).await {
             Ok(()) => {
                 self.metrics.events_accepted(events.len());
