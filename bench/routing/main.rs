@@ -24,9 +24,9 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use meshbroker::mesh::dispatch::{
-    DispatchDeps, DispatcherSettings, InFlight, Local, LocalSink, PreparedEvent, Refusal,
-    client_config,
+    DispatchDeps, DispatcherSettings, InFlight, Local, LocalSink, Refusal, client_config,
 };
+use meshbroker::mesh::event::PreparedEvent;
 use meshbroker::mesh::routing::{Builder, DataplaneSettings, Inputs, Router, follow_resources};
 use meshbroker::resources::{Broker, BrokerSpec, Condition, Trigger};
 use meshbroker::shutdown::Shutdown;
@@ -45,8 +45,12 @@ const STORM: usize = 1_000;
 struct NoLocals;
 
 impl LocalSink for NoLocals {
-    fn hand_over(&self, _: &Local, _: Arc<PreparedEvent>) -> Result<(), Refusal> {
-        Err(Refusal::Gone)
+    fn hand_over(
+        &self,
+        _: &Local,
+        _: Arc<PreparedEvent>,
+    ) -> futures::future::BoxFuture<'static, Result<(), Refusal>> {
+        Box::pin(std::future::ready(Err(Refusal::Gone)))
     }
 }
 
