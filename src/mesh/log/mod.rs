@@ -26,7 +26,6 @@ mod cursor;
 mod logs;
 mod record;
 mod sqlite;
-mod writer;
 
 pub use budget::DiskBudget;
 pub use cursor::{Cursor, Start};
