@@ -1,11 +1,14 @@
-//! Opening a consumer's cursor (retried while the log's file refuses) and
-//! settling deliveries against it.
+//! A consumer's reading of its log: its cursor (opened again and again while
+//! the log's file refuses), waiting for events past what it read, reading
+//! them a batch at a time, and settling deliveries against the cursor.
 
 use std::sync::Arc;
 use std::time::Duration;
 
+use tokio::sync::watch;
+
 use crate::mesh::dispatch::Settle;
-use crate::mesh::log::{Cursor, EventLog, Log, Start};
+use crate::mesh::log::{Cursor, EventLog, Log, Record, Start};
 use crate::shutdown::Shutdown;
 
 /// How long to wait before trying the file again after it refused.
@@ -17,8 +20,82 @@ impl Settle for Cursor {
     }
 }
 
+pub struct Reader {
+    consumer: String,
+    log: Arc<Log>,
+    pub cursor: Arc<Cursor>,
+    end: watch::Receiver<u64>,
+    next: u64,
+    batch: usize,
+    shutdown: Shutdown,
+}
+
+impl Reader {
+    /// Reads `log` from the consumer's cursor, `batch` events at a time;
+    /// None when shutting down first.
+    pub async fn open(
+        event_log: &EventLog,
+        consumer: String,
+        log: Arc<Log>,
+        start: Start,
+        batch: usize,
+        shutdown: Shutdown,
+    ) -> Option<Self> {
+        let cursor = open(event_log, &consumer, &log, start, &shutdown).await?;
+        Some(Self {
+            end: log.watch_end(),
+            next: cursor.read_to(),
+            consumer,
+            log,
+            cursor,
+            batch,
+            shutdown,
+        })
+    }
+
+    pub fn consumer(&self) -> &str {
+        &self.consumer
+    }
+
+    /// The events after what was passed, once there are some; None when
+    /// shutting down (or the log is gone).
+    pub async fn next_batch(&mut self) -> Option<Vec<Record>> {
+        loop {
+            let next = self.next;
+            tokio::select! {
+                changed = self.end.wait_for(|end| *end > next) => changed.ok()?,
+                () = self.shutdown.clone().wait() => return None,
+            };
+            match self.log.read(next, self.batch).await {
+                Ok(batch) if !batch.is_empty() => return Some(batch),
+                Ok(_) => {
+                    // Only a log trimmed under the cursor gets here (dropped
+                    // and made again): go on from what it holds.
+                    let end = self.log.end();
+                    tracing::warn!(consumer = %self.consumer, from = next, to = end, "events under the cursor are gone; skipping to the log's end");
+                    self.passed(end);
+                }
+                Err(error) => {
+                    tracing::error!(consumer = %self.consumer, %error, "cannot read the log; trying again");
+                    tokio::time::sleep(RETRY).await;
+                }
+            }
+        }
+    }
+
+    /// Everything before `next` was handled: taken, passed over or relayed.
+    pub fn passed(&mut self, next: u64) {
+        self.next = next;
+        self.cursor.passed(next);
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.shutdown.is_down()
+    }
+}
+
 /// The consumer's cursor; None when shutting down first.
-pub async fn open(
+async fn open(
     event_log: &EventLog,
     consumer: &str,
     log: &Arc<Log>,

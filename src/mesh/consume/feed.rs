@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwap;
 
-use super::cursor::{self, RETRY};
+use super::cursor::Reader;
 use crate::mesh::dispatch::{Dispatcher, Settled};
 use crate::mesh::filter::{Filter, passes};
 use crate::mesh::log::{EventLog, Log, Start};
@@ -43,33 +43,19 @@ pub async fn feed(feed: Feed) {
         metrics,
         shutdown,
     } = feed;
-    let Some(cursor) = cursor::open(&event_log, &consumer, &log, start, &shutdown).await else {
+    let opened = Reader::open(
+        &event_log,
+        consumer,
+        log,
+        start,
+        READ_BATCH,
+        shutdown.clone(),
+    );
+    let Some(mut reader) = opened.await else {
         return;
     };
-    let mut end = log.watch_end();
-    let mut next = cursor.read_to();
     let label = dispatcher.target().label.clone();
-    loop {
-        tokio::select! {
-            changed = end.wait_for(|end| *end > next) => if changed.is_err() { return },
-            () = shutdown.clone().wait() => return,
-        }
-        let batch = match log.read(next, READ_BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::error!(%consumer, %error, "cannot read the log; trying again");
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
-        if batch.is_empty() {
-            // Only a log trimmed under the cursor gets here (dropped and made
-            // again): go on from what it holds.
-            tracing::warn!(%consumer, from = next, to = log.end(), "events under the cursor are gone; skipping to the log's end");
-            next = log.end();
-            cursor.passed(next);
-            continue;
-        }
+    while let Some(batch) = reader.next_batch().await {
         for record in batch {
             let wanted = filter
                 .as_ref()
@@ -80,21 +66,20 @@ pub async fn feed(feed: Feed) {
                     () = shutdown.clone().wait() => return,
                 };
                 let Some(reservation) = reservation else {
-                    tracing::error!(%consumer, "the dispatcher refused an event; reading stops");
+                    tracing::error!(consumer = %reader.consumer(), "the dispatcher refused an event; reading stops");
                     return;
                 };
-                cursor.take(record.seq);
+                reader.cursor.take(record.seq);
                 reservation.send_settled(
                     record.event.clone(),
                     Some(Settled {
-                        by: cursor.clone(),
+                        by: reader.cursor.clone(),
                         seq: record.seq,
                     }),
                 );
             }
-            next = record.seq + 1;
-            cursor.passed(next);
-            if shutdown.is_down() {
+            reader.passed(record.seq + 1);
+            if reader.is_down() {
                 return;
             }
         }

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::cursor::{self, RETRY};
+use super::cursor::{RETRY, Reader};
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::log::{AppendError, EventLog, Log, Start};
 use crate::shutdown::Shutdown;
@@ -23,37 +23,27 @@ pub async fn relay(
     to: Arc<Log>,
     shutdown: Shutdown,
 ) {
-    let Some(cursor) = cursor::open(&event_log, &consumer, &from, Start::End, &shutdown).await
-    else {
+    let opened = Reader::open(
+        &event_log,
+        consumer,
+        from,
+        Start::End,
+        RELAY_BATCH,
+        shutdown,
+    );
+    let Some(mut reader) = opened.await else {
         return;
     };
-    let mut end = from.watch_end();
-    let mut next = cursor.read_to();
     let mut wait = FULL_FIRST_WAIT;
-    loop {
-        tokio::select! {
-            changed = end.wait_for(|end| *end > next) => if changed.is_err() { return },
-            () = shutdown.clone().wait() => return,
-        }
-        let batch = match from.read(next, RELAY_BATCH).await {
-            Ok(batch) => batch,
-            Err(error) => {
-                tracing::error!(%consumer, %error, "cannot read the Channel's log; trying again");
-                tokio::time::sleep(RETRY).await;
-                continue;
-            }
-        };
+    // A batch not appended is read again (the reader did not pass it).
+    while let Some(batch) = reader.next_batch().await {
         let Some(last) = batch.last().map(|r| r.seq) else {
-            tracing::warn!(%consumer, from = next, "events under the cursor are gone; skipping to the log's end");
-            next = from.end();
-            cursor.passed(next);
             continue;
         };
         let events: Vec<Arc<PreparedEvent>> = batch.into_iter().map(|r| r.event).collect();
         match to.append(&events).await {
             Ok(()) => {
-                next = last + 1;
-                cursor.passed(next);
+                reader.passed(last + 1);
                 wait = FULL_FIRST_WAIT;
             }
             Err(AppendError::Full(_)) => {
@@ -61,7 +51,7 @@ pub async fn relay(
                 wait = (wait * 2).min(FULL_LONGEST_WAIT);
             }
             Err(AppendError::Failed(error)) => {
-                tracing::error!(%consumer, %error, "cannot append to the Broker's log; trying again");
+                tracing::error!(consumer = %reader.consumer(), %error, "cannot append to the Broker's log; trying again");
                 tokio::time::sleep(RETRY).await;
             }
         }

@@ -85,25 +85,15 @@ impl Durable {
         filter: &Arc<Filter>,
         replay_from_ms: Option<i64>,
     ) -> Consumer {
+        let start = replay_from_ms.map_or(Start::End, Start::Since);
         let filter = Arc::new(ArcSwap::new(filter.clone()));
-        let consumer = format!("trigger/{uid}");
-        let running = self.start(
-            &consumer,
-            feed(Feed {
-                event_log: self.event_log.clone(),
-                consumer: consumer.clone(),
-                log: log.clone(),
-                start: replay_from_ms.map_or(Start::End, Start::Since),
-                filter: Some(filter.clone()),
-                dispatcher: dispatcher.clone(),
-                metrics: self.metrics.clone(),
-                shutdown: self.shutdown.clone(),
-            }),
-        );
-        Consumer {
-            _running: running,
-            filter: Some(filter),
-        }
+        self.feed(
+            format!("trigger/{uid}"),
+            log,
+            start,
+            Some(filter),
+            dispatcher,
+        )
     }
 
     /// A Subscription delivering its Channel's events over HTTP.
@@ -113,23 +103,36 @@ impl Durable {
         log: &Arc<Log>,
         dispatcher: &Arc<Dispatcher>,
     ) -> Consumer {
-        let consumer = format!("subscription/{uid}");
-        let running = self.start(
-            &consumer,
-            feed(Feed {
-                event_log: self.event_log.clone(),
-                consumer: consumer.clone(),
-                log: log.clone(),
-                start: Start::End,
-                filter: None,
-                dispatcher: dispatcher.clone(),
-                metrics: self.metrics.clone(),
-                shutdown: self.shutdown.clone(),
-            }),
-        );
+        self.feed(
+            format!("subscription/{uid}"),
+            log,
+            Start::End,
+            None,
+            dispatcher,
+        )
+    }
+
+    fn feed(
+        &mut self,
+        consumer: String,
+        log: &Arc<Log>,
+        start: Start,
+        filter: Option<Arc<ArcSwap<Filter>>>,
+        dispatcher: &Arc<Dispatcher>,
+    ) -> Consumer {
+        let task = feed(Feed {
+            event_log: self.event_log.clone(),
+            consumer: consumer.clone(),
+            log: log.clone(),
+            start,
+            filter: filter.clone(),
+            dispatcher: dispatcher.clone(),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+        });
         Consumer {
-            _running: running,
-            filter: None,
+            _running: self.start(&consumer, task),
+            filter,
         }
     }
 
