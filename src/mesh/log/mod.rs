@@ -4,7 +4,7 @@
 //! Trigger or a Subscription), so a slow consumer lags on disk without holding
 //! anyone back and without a copy of the events per consumer.
 //!
-//! One writer thread owns the file (in `logs`): every append, cursor move and
+//! One writer thread owns the file (`writer`): every append, cursor move and
 //! trim goes through it, and what arrived while it committed goes into the next
 //! commit, so one fsync covers many requests (group commit). An append is
 //! answered once the commit that holds it is on disk. Readers take recent
@@ -23,9 +23,11 @@
 
 mod budget;
 mod cursor;
+mod log_state;
 mod logs;
 mod record;
 mod sqlite;
+mod writer;
 
 pub use budget::DiskBudget;
 pub use cursor::{Cursor, Start};

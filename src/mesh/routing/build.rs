@@ -102,7 +102,7 @@ impl Builder {
         if let Some(durable) = &mut self.durable {
             let logs = brokers.values().filter_map(|b| b.log.as_ref());
             let logs = logs.chain(channels.values().filter_map(|c| c.log.as_ref()));
-            durable.sweep(logs.map(|log| log.name.clone()).collect());
+            durable.sweep(logs.map(|log| log.name().to_string()).collect());
         }
         let applications = self.applications(inputs, |channel| {
             let route = channels.get(&key_of(&channel.metadata))?;

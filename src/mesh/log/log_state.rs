@@ -1,0 +1,97 @@
+//! A log's state that its handles and the writer thread share: its recent
+//! events in memory, where its committed events end, and the bytes it holds
+//! against its disk budget. The writer changes it after each commit; readers
+//! and appenders look at it.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::watch;
+
+use super::budget::DiskBudget;
+use super::record::Record;
+use crate::locks::lock;
+
+/// How many recent events each log keeps in memory for consumers that keep up.
+const TAIL_EVENTS: usize = 2048;
+
+pub struct LogState {
+    pub id: i64,
+    pub name: String,
+    pub budget: Arc<DiskBudget>,
+    /// Bytes this log holds on disk.
+    bytes: AtomicU64,
+    /// Events below this seq are committed and may be read.
+    end: watch::Sender<u64>,
+    tail: Mutex<VecDeque<Record>>,
+}
+
+impl LogState {
+    pub fn new(id: i64, name: String, budget: Arc<DiskBudget>, next_seq: u64) -> Self {
+        Self {
+            id,
+            name,
+            budget,
+            bytes: AtomicU64::new(0),
+            end: watch::Sender::new(next_seq),
+            tail: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    pub fn end(&self) -> u64 {
+        *self.end.borrow()
+    }
+
+    pub fn watch_end(&self) -> watch::Receiver<u64> {
+        self.end.subscribe()
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.bytes.load(Ordering::Acquire)
+    }
+
+    /// Up to `limit` events from `from` on, if the tail still holds `from`.
+    pub fn read_tail(&self, from: u64, limit: usize) -> Option<Vec<Record>> {
+        let tail = lock(&self.tail);
+        let first = tail.front()?.seq;
+        if first > from {
+            return None;
+        }
+        let skip = (from - first) as usize;
+        Some(tail.iter().skip(skip).take(limit).cloned().collect())
+    }
+
+    /// Events found in the file at start-up, already counted against the budget.
+    pub fn stored(&self, bytes: u64) {
+        self.bytes.store(bytes, Ordering::Release);
+        self.budget.add(bytes);
+    }
+
+    /// A commit holds `records` (taking `bytes`): they are readable.
+    pub fn committed(&self, records: Vec<Record>, bytes: u64, end: u64) {
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        {
+            let mut tail = lock(&self.tail);
+            tail.extend(records);
+            let over = tail.len().saturating_sub(TAIL_EVENTS);
+            tail.drain(..over);
+        }
+        self.end.send_replace(end);
+    }
+
+    /// A trim freed `bytes`.
+    pub fn trimmed(&self, bytes: u64) {
+        self.budget.give_back(bytes);
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+    }
+
+    /// The log is gone from the file: its bytes go back to the budget.
+    pub fn dropped(&self) {
+        self.budget.give_back(self.bytes());
+    }
+}
