@@ -2,7 +2,8 @@
 //! disk, survives kill -9 and is delivered (at least once) after a restart; a
 //! full disk budget answers 429 and loses nothing; a namespace behind an
 //! Application's Channel lags alone; a torn log tail costs only its last
-//! commit; a Trigger may replay what the log still holds. Each test names
+//! commit; a Trigger may replay what the log still holds; a retry schedule
+//! goes on across a restart. Each test names
 //! `--delivery durable` itself, since the suite also runs with memory delivery.
 
 use std::collections::{HashMap, HashSet};
@@ -145,6 +146,77 @@ async fn every_acknowledged_event_survives_kill_9_at_20_points() {
         .filter(|id| !id.starts_with('r') && id != "probe")
         .collect();
     assert!(unknown.is_empty(), "{unknown:?}");
+}
+
+/// The retry schedules the event log holds: (failed attempts, due ms) per event.
+fn stored_retries(broker: &Broker) -> Vec<(i64, i64)> {
+    let path = broker.data_dir().join("events.db");
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut statement) = conn.prepare("SELECT failed, due FROM retries") else {
+        return Vec::new();
+    };
+    statement
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_retry_due_before_a_kill_9_is_due_at_the_same_time_after_it_and_then_dead_lettered() {
+    let mut broker = Broker::start_with(DURABLE).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    sink.answer(&[500], "failing");
+    let dead_letters = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "one-retry",
+        json!({"subscriber": {"uri": sink.url},
+               "delivery": {"retry": 1, "backoffPolicy": "linear", "backoffDelay": "PT3S",
+                            "deadLetterSink": {"uri": dead_letters.url}}}),
+    )
+    .await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "e1").await;
+    let first = sink.wait_for(1).await[0].at;
+    let schedule = eventually("the retry schedule on disk", async || {
+        stored_retries(&broker).into_iter().next()
+    })
+    .await;
+    assert_eq!(schedule.0, 1, "one attempt failed");
+    // Half-way to the retry, so a schedule started again after the restart
+    // would show (it would come 3 s after the restart).
+    tokio::time::sleep_until((first + Duration::from_millis(1500)).into()).await;
+    broker.kill();
+    broker.restart().await;
+    let ready = std::time::Instant::now();
+    let dead = dead_letters.wait_for(1).await;
+    let attempts = sink.received();
+    assert_eq!(
+        attempts.len(),
+        2,
+        "one attempt before the kill, the one retry after it: the count went on"
+    );
+    let retried = attempts[1].at.duration_since(first);
+    assert!(
+        retried >= Duration::from_millis(2900),
+        "the retry came {retried:?} after the first attempt, before it was due"
+    );
+    assert!(
+        attempts[1].at < ready.max(first + Duration::from_secs(3)) + Duration::from_millis(1500),
+        "the retry came {retried:?} after the first attempt: its schedule started again"
+    );
+    assert_eq!(dead[0].header("ce-id"), Some("e1"));
+    assert_eq!(dead[0].header("ce-knativeerrorcode"), Some("500"));
+    eventually("the settled event's schedule gone from disk", async || {
+        stored_retries(&broker).is_empty().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::mesh::dispatch::Settle;
+use crate::mesh::dispatch::{RetryDue, Settle};
 use crate::mesh::log::{Cursor, EventLog, Log, Record, Start};
 use crate::shutdown::Shutdown;
 
@@ -17,6 +17,10 @@ pub const RETRY: Duration = Duration::from_secs(1);
 impl Settle for Cursor {
     fn settle(&self, seq: u64) {
         Cursor::settle(self, seq);
+    }
+
+    fn retrying(&self, seq: u64, due: RetryDue) {
+        Cursor::retrying(self, seq, due);
     }
 }
 

@@ -75,6 +75,7 @@ pub async fn feed(feed: Feed) {
                     Some(Settled {
                         by: reader.cursor.clone(),
                         seq: record.seq,
+                        resume: reader.cursor.resume(record.seq),
                     }),
                 );
             }

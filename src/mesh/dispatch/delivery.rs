@@ -15,8 +15,9 @@ use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event};
 
 use super::deps::DispatchDeps;
+use super::dispatcher::Settled;
 use super::local::{Local, Refusal};
-use super::retry::{Verdict, classify, next_delay};
+use super::retry::{RetryDue, Verdict, classify, next_delay};
 use super::target::{ReplyTo, Target};
 use super::transport::{Response, Session, TransportError};
 use super::ttl;
@@ -50,14 +51,17 @@ impl Sessions {
 
 type Failure = Result<Response, TransportError>;
 
+/// Delivers `event`, telling `settled` (a durable consumer) of each retry it
+/// schedules and resuming the schedule it had before a restart.
 pub async fn deliver(
     deps: &DispatchDeps,
     target: &Target,
     event: &Arc<PreparedEvent>,
+    settled: Option<&Settled>,
     sessions: &mut Sessions,
 ) {
     let started = Instant::now();
-    match retry(deps, target, To::Subscriber(event), sessions).await {
+    match retry(deps, target, To::Subscriber(event, settled), sessions).await {
         Ok(_) => {
             deps.metrics.event_delivered();
             deps.metrics
@@ -70,7 +74,7 @@ pub async fn deliver(
 /// What a delivery sends its event to.
 #[derive(Clone, Copy)]
 enum To<'a> {
-    Subscriber(&'a Arc<PreparedEvent>),
+    Subscriber(&'a Arc<PreparedEvent>, Option<&'a Settled>),
     DeadLetterSink(&'a str, &'a PreparedEvent),
 }
 
@@ -83,9 +87,17 @@ async fn retry(
 ) -> Result<Response, Failure> {
     let policy = &target.policy;
     let mut failed = 0u32;
+    let settled = match to {
+        To::Subscriber(_, settled) => settled,
+        To::DeadLetterSink(..) => None,
+    };
+    if let Some(resume) = settled.and_then(|s| s.resume) {
+        failed = resume.failed;
+        tokio::time::sleep(resume.wait(policy)).await;
+    }
     loop {
         let result = match to {
-            To::Subscriber(event) => attempt(deps, target, event, sessions).await,
+            To::Subscriber(event, _) => attempt(deps, target, event, sessions).await,
             To::DeadLetterSink(_, event) if let Some(local) = &target.dead_letter_local => {
                 Ok(hand_over(deps, local, &event.event, event.trace.clone(), target).await)
             }
@@ -114,6 +126,11 @@ async fn retry(
                     status,
                     result.as_ref().ok().map(|r| &r.headers),
                 );
+                if let Some(settled) = settled {
+                    settled
+                        .by
+                        .retrying(settled.seq, RetryDue::after(failed, delay));
+                }
                 tokio::time::sleep(delay).await;
             }
             _ => return Err(result),

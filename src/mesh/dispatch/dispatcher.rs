@@ -22,6 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use super::delivery::{Sessions, dead_letter_overflow, deliver};
 use super::deps::DispatchDeps;
 use super::in_flight::InFlight;
+use super::retry::RetryDue;
 use super::target::Target;
 use crate::mesh::event::PreparedEvent;
 
@@ -91,16 +92,21 @@ impl Drop for Claim {
     }
 }
 
-/// Told when a delivery is over (delivered, dead-lettered or given up), so a
-/// durable consumer can move its cursor past the event.
+/// Told how a delivery goes, so a durable consumer can keep its retry
+/// schedule and move its cursor past the event once it is over.
 pub trait Settle: Send + Sync {
+    /// The delivery is over (delivered, dead-lettered or given up).
     fn settle(&self, seq: u64);
+    /// An attempt failed; the next one is due as `due` says.
+    fn retrying(&self, seq: u64, due: RetryDue);
 }
 
-/// Whom to tell, and about which event of theirs.
+/// Whom to tell, about which event of theirs, and where its retry schedule
+/// stood before a restart.
 pub struct Settled {
     pub by: Arc<dyn Settle>,
     pub seq: u64,
+    pub resume: Option<RetryDue>,
 }
 
 /// A queued event with its place in the queue and its budget claim.
@@ -288,8 +294,8 @@ impl Reservation {
                 deps.in_flight.start();
                 tokio::spawn(async move {
                     dead_letter_overflow(&deps, &target, &event, &mut Sessions::new(&deps)).await;
-                    if let Some(Settled { by, seq }) = settled {
-                        by.settle(seq);
+                    if let Some(settled) = settled {
+                        settled.by.settle(settled.seq);
                     }
                     deps.in_flight.finish();
                     drop(slot);
@@ -403,9 +409,10 @@ async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<Di
         match next {
             Next::Event(queued) => {
                 let target = target.load_full();
-                deliver(&deps, &target, &queued.event, &mut sessions).await;
-                if let Some(Settled { by, seq }) = &queued.settled {
-                    by.settle(*seq);
+                let settled = queued.settled.as_ref();
+                deliver(&deps, &target, &queued.event, settled, &mut sessions).await;
+                if let Some(settled) = settled {
+                    settled.by.settle(settled.seq);
                 }
                 quiet_until = None;
                 quiet = false;

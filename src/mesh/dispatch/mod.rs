@@ -30,6 +30,7 @@ pub use dispatcher::{Budget, Dispatcher, DispatcherSettings, Reservation, Settle
 pub use in_flight::InFlight;
 pub use local::{Local, LocalSink, Refusal};
 pub use policy::DeliveryPolicy;
+pub use retry::RetryDue;
 pub use target::{ReplyTo, Target};
 pub use tls::client_config;
 pub use transport::{Session, TransportError};

@@ -4,7 +4,7 @@
 //! `backoffDelay × n`, exponential waits `backoffDelay × 2^(n−1)`; a `Retry-After`
 //! on 429 or 503 lengthens the wait up to `retryAfterMax` when that is set.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::HeaderMap;
 
@@ -63,6 +63,38 @@ pub fn next_delay(
         _ => None,
     };
     asked.map_or(base, |asked| asked.max(base))
+}
+
+/// A delivery that failed `failed` times and whose next attempt is due at
+/// `due_ms` (milliseconds since the Unix epoch): what a durable consumer keeps
+/// so that a restart resumes the schedule instead of starting it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryDue {
+    pub failed: u32,
+    pub due_ms: i64,
+}
+
+impl RetryDue {
+    pub fn after(failed: u32, delay: Duration) -> Self {
+        let due = SystemTime::now() + delay;
+        Self {
+            failed,
+            due_ms: due
+                .duration_since(UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as i64),
+        }
+    }
+
+    /// How long until the attempt is due; never longer than the policy could
+    /// have asked for (a clock set back must not stall the delivery).
+    pub fn wait(&self, policy: &DeliveryPolicy) -> Duration {
+        let now_ms = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        let left = Duration::from_millis(self.due_ms.saturating_sub(now_ms).max(0) as u64);
+        let longest = backoff(policy, self.failed).max(policy.retry_after_max.unwrap_or_default());
+        left.min(longest)
+    }
 }
 
 /// `Retry-After` as seconds or an HTTP date.

@@ -2,13 +2,16 @@
 //! concurrently and may finish in any order, so the position kept is the
 //! lowest event not yet settled: everything before it was delivered,
 //! dead-lettered or filtered out. After a crash the consumer starts there
-//! again, and what was in flight is delivered again (at least once).
+//! again, and what was in flight is delivered again (at least once); an
+//! event whose delivery was waiting for a retry resumes its schedule (the
+//! cursor keeps each such event's failed attempts and due time).
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::locks::lock;
+use crate::mesh::dispatch::RetryDue;
 
 /// Where a new consumer starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +29,8 @@ pub struct Cursor {
     state: Mutex<State>,
     /// Moved since the writer last wrote it.
     dirty: AtomicBool,
+    /// Retry schedules changed since the writer last wrote them.
+    retries_dirty: AtomicBool,
 }
 
 struct State {
@@ -35,10 +40,17 @@ struct State {
     read_to: u64,
     /// What the file holds.
     persisted: u64,
+    /// Events in delivery that wait for a retry.
+    retries: HashMap<u64, RetryDue>,
 }
 
 impl Cursor {
-    pub(super) fn new(consumer: String, log_id: i64, position: u64) -> Self {
+    pub(super) fn new(
+        consumer: String,
+        log_id: i64,
+        position: u64,
+        retries: HashMap<u64, RetryDue>,
+    ) -> Self {
         Self {
             consumer,
             log_id,
@@ -46,8 +58,10 @@ impl Cursor {
                 pending: BTreeSet::new(),
                 read_to: position,
                 persisted: position,
+                retries,
             }),
             dirty: AtomicBool::new(false),
+            retries_dirty: AtomicBool::new(false),
         }
     }
 
@@ -78,8 +92,23 @@ impl Cursor {
 
     /// `seq`'s delivery is over.
     pub fn settle(&self, seq: u64) {
-        lock(&self.state).pending.remove(&seq);
+        let mut state = lock(&self.state);
+        state.pending.remove(&seq);
+        if state.retries.remove(&seq).is_some() {
+            self.retries_dirty.store(true, Ordering::Release);
+        }
         self.dirty.store(true, Ordering::Release);
+    }
+
+    /// `seq`'s delivery waits for a retry.
+    pub fn retrying(&self, seq: u64, due: RetryDue) {
+        lock(&self.state).retries.insert(seq, due);
+        self.retries_dirty.store(true, Ordering::Release);
+    }
+
+    /// Where `seq`'s retry schedule stood when the consumer last stopped.
+    pub fn resume(&self, seq: u64) -> Option<RetryDue> {
+        lock(&self.state).retries.get(&seq).copied()
     }
 
     /// The position to write, when it moved since it was last written.
@@ -96,9 +125,25 @@ impl Cursor {
         lock(&self.state).persisted = position;
     }
 
+    /// The retry schedules to write, when they changed since last written.
+    pub(super) fn unwritten_retries(&self) -> Option<Vec<(u64, RetryDue)>> {
+        if !self.retries_dirty.swap(false, Ordering::AcqRel) {
+            return None;
+        }
+        let state = lock(&self.state);
+        Some(
+            state
+                .retries
+                .iter()
+                .map(|(seq, due)| (*seq, *due))
+                .collect(),
+        )
+    }
+
     /// Writing failed: try again at the next flush.
     pub(super) fn unwritten_again(&self) {
         self.dirty.store(true, Ordering::Release);
+        self.retries_dirty.store(true, Ordering::Release);
     }
 }
 
@@ -108,7 +153,7 @@ mod tests {
 
     #[test]
     fn the_position_is_the_lowest_event_not_settled() {
-        let cursor = Cursor::new("trigger/a".into(), 1, 10);
+        let cursor = Cursor::new("trigger/a".into(), 1, 10, HashMap::new());
         for seq in 10..15 {
             cursor.take(seq);
         }
@@ -126,7 +171,7 @@ mod tests {
 
     #[test]
     fn only_a_moved_position_is_written_again() {
-        let cursor = Cursor::new("trigger/a".into(), 1, 0);
+        let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
         assert_eq!(cursor.unwritten(), None);
         cursor.passed(3);
         assert_eq!(cursor.unwritten(), Some(3));
@@ -139,5 +184,23 @@ mod tests {
         assert_eq!(cursor.unwritten(), Some(4));
         cursor.unwritten_again();
         assert_eq!(cursor.unwritten(), Some(4), "a failed write is retried");
+    }
+
+    #[test]
+    fn a_retry_schedule_is_kept_until_its_event_settles() {
+        let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
+        assert_eq!(cursor.unwritten_retries(), None);
+        cursor.take(0);
+        let due = RetryDue {
+            failed: 1,
+            due_ms: 5_000,
+        };
+        cursor.retrying(0, due);
+        assert_eq!(cursor.resume(0), Some(due));
+        assert_eq!(cursor.unwritten_retries(), Some(vec![(0, due)]));
+        assert_eq!(cursor.unwritten_retries(), None, "written once");
+        cursor.settle(0);
+        assert_eq!(cursor.resume(0), None);
+        assert_eq!(cursor.unwritten_retries(), Some(vec![]), "its row goes");
     }
 }

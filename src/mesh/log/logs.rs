@@ -244,10 +244,15 @@ impl EventLog {
             start,
             reply,
         })?;
-        let position = answer
+        let opened = answer
             .await
             .unwrap_or_else(|_| Err(LogError::new(&self.io.path, "the writer has stopped")))?;
-        let cursor = Arc::new(Cursor::new(consumer.to_string(), log.state.id, position));
+        let cursor = Arc::new(Cursor::new(
+            consumer.to_string(),
+            log.state.id,
+            opened.position,
+            opened.retries,
+        ));
         lock(&self.cursors).insert(consumer.to_string(), cursor.clone());
         Ok(cursor)
     }

@@ -1,6 +1,7 @@
 //! The SQLite file behind every log: how it is opened, its tables, and the
 //! statements the writer and the readers run.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -8,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::record::{Encoded, Record, decode};
 use crate::config::Fsync;
+use crate::mesh::dispatch::RetryDue;
 
 pub const FILE_NAME: &str = "events.db";
 
@@ -46,6 +48,13 @@ CREATE TABLE IF NOT EXISTS cursors (
     log INTEGER NOT NULL,
     position INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS retries (
+    consumer TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    failed INTEGER NOT NULL,
+    due INTEGER NOT NULL,
+    PRIMARY KEY (consumer, seq)
+) WITHOUT ROWID;
 ";
 
 /// Opens the file for the writer, creating it and its tables if need be.
@@ -128,6 +137,10 @@ pub fn insert_log(conn: &Connection, id: i64, name: &str) -> rusqlite::Result<()
 
 pub fn delete_log(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM events WHERE log = ?1", [id])?;
+    conn.execute(
+        "DELETE FROM retries WHERE consumer IN (SELECT consumer FROM cursors WHERE log = ?1)",
+        [id],
+    )?;
     conn.execute("DELETE FROM cursors WHERE log = ?1", [id])?;
     conn.execute("DELETE FROM logs WHERE id = ?1", [id])?;
     Ok(())
@@ -230,6 +243,44 @@ pub fn cursor_names(conn: &Connection) -> rusqlite::Result<Vec<String>> {
 
 pub fn delete_cursor(conn: &Connection, consumer: &str) -> rusqlite::Result<()> {
     conn.execute("DELETE FROM cursors WHERE consumer = ?1", [consumer])?;
+    set_retries(conn, consumer, &[])
+}
+
+/// The events of `consumer` whose delivery waits for a retry.
+pub fn retries(conn: &Connection, consumer: &str) -> rusqlite::Result<HashMap<u64, RetryDue>> {
+    let mut statement =
+        conn.prepare_cached("SELECT seq, failed, due FROM retries WHERE consumer = ?1")?;
+    let rows = statement.query_map([consumer], |row| {
+        Ok((
+            row.get::<_, i64>(0)?.max(0) as u64,
+            RetryDue {
+                failed: row.get::<_, i64>(1)?.clamp(0, i64::from(u32::MAX)) as u32,
+                due_ms: row.get(2)?,
+            },
+        ))
+    })?;
+    rows.collect()
+}
+
+/// Replaces what the file holds of `consumer`'s retries.
+pub fn set_retries(
+    conn: &Connection,
+    consumer: &str,
+    retries: &[(u64, RetryDue)],
+) -> rusqlite::Result<()> {
+    conn.prepare_cached("DELETE FROM retries WHERE consumer = ?1")?
+        .execute([consumer])?;
+    let mut insert = conn.prepare_cached(
+        "INSERT INTO retries (consumer, seq, failed, due) VALUES (?1, ?2, ?3, ?4)",
+    )?;
+    for (seq, due) in retries {
+        insert.execute(params![
+            consumer,
+            *seq as i64,
+            i64::from(due.failed),
+            due.due_ms
+        ])?;
+    }
     Ok(())
 }
 

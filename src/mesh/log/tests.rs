@@ -8,6 +8,7 @@ use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
 
 use super::*;
 use crate::config::Fsync;
+use crate::mesh::dispatch::RetryDue;
 use crate::mesh::event::PreparedEvent;
 
 fn settings() -> LogSettings {
@@ -172,6 +173,58 @@ async fn a_cursor_is_kept_across_a_restart_and_a_new_one_starts_at_the_end() {
         ids(&read_all(&log, cursor.read_to()).await),
         ["late-1", "late-2", "late-3"]
     );
+}
+
+#[tokio::test]
+async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let first = RetryDue {
+        failed: 2,
+        due_ms: 1_900_000_000_000,
+    };
+    {
+        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log = log_file
+            .log(LogKind::Broker, "team-a", "default")
+            .expect("log");
+        let cursor = log_file
+            .cursor("trigger/t1", &log, Start::End)
+            .await
+            .expect("cursor");
+        log.append(&events("e", 3)).await.expect("appends");
+        for seq in 0..3 {
+            cursor.take(seq);
+        }
+        cursor.passed(3);
+        cursor.retrying(0, first);
+        cursor.retrying(
+            1,
+            RetryDue {
+                failed: 1,
+                due_ms: 7,
+            },
+        );
+        cursor.settle(1);
+        log_file.close();
+    }
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens again");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    let cursor = log_file
+        .cursor("trigger/t1", &log, Start::End)
+        .await
+        .expect("cursor");
+    assert_eq!(cursor.resume(0), Some(first), "0 resumes its schedule");
+    assert_eq!(cursor.resume(1), None, "1 settled: its schedule went");
+    assert_eq!(cursor.resume(2), None, "2 never failed");
+    log_file.retain_cursors(HashSet::new());
+    log_file.close();
+    let conn = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("file");
+    let rows: i64 = conn
+        .query_row("SELECT COUNT(*) FROM retries", [], |row| row.get(0))
+        .expect("counted");
+    assert_eq!(rows, 0, "a dropped cursor takes its retries with it");
 }
 
 #[tokio::test]

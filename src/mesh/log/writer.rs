@@ -21,6 +21,7 @@ use super::record::{Encoded, Record};
 use super::sqlite::{self, LogError};
 use crate::config::Fsync;
 use crate::locks::lock;
+use crate::mesh::dispatch::RetryDue;
 use crate::mesh::event::PreparedEvent;
 
 /// How often cursors are written when nothing else is.
@@ -69,6 +70,14 @@ impl Io {
     }
 }
 
+/// A cursor as the file holds it: its position and the retry schedules of
+/// the events it was delivering.
+#[derive(Default)]
+pub struct OpenedCursor {
+    pub position: u64,
+    pub retries: HashMap<u64, RetryDue>,
+}
+
 pub enum Command {
     Append {
         log: i64,
@@ -82,7 +91,7 @@ pub enum Command {
         consumer: String,
         log: i64,
         start: Start,
-        reply: oneshot::Sender<Result<u64, LogError>>,
+        reply: oneshot::Sender<Result<OpenedCursor, LogError>>,
     },
     RetainCursors(HashSet<String>),
     Close,
@@ -120,8 +129,12 @@ struct Effects {
     appended: HashMap<i64, (Vec<Record>, u64)>,
     next_seqs: HashMap<i64, u64>,
     appends: Vec<oneshot::Sender<Result<(), LogError>>>,
-    cursors: Vec<(oneshot::Sender<Result<u64, LogError>>, u64)>,
+    cursors: Vec<(
+        oneshot::Sender<Result<OpenedCursor, LogError>>,
+        OpenedCursor,
+    )>,
     written: Vec<(Arc<Cursor>, u64)>,
+    retries_written: Vec<Arc<Cursor>>,
     trimmed: Vec<(i64, u64)>,
     dropped: Vec<Arc<LogState>>,
 }
@@ -212,7 +225,8 @@ impl Writer {
                 for (reply, _) in effects.cursors {
                     let _ = reply.send(Err(error.clone()));
                 }
-                for (cursor, _) in effects.written {
+                let cursors = effects.written.into_iter().map(|(cursor, _)| cursor);
+                for cursor in cursors.chain(effects.retries_written) {
                     cursor.unwritten_again();
                 }
             }
@@ -298,7 +312,7 @@ impl Writer {
                     reply,
                 } => {
                     if failed.is_some() {
-                        effects.cursors.push((reply, 0));
+                        effects.cursors.push((reply, OpenedCursor::default()));
                         continue;
                     }
                     let next = effects
@@ -308,9 +322,9 @@ impl Writer {
                         .or_else(|| self.logs.get(&log).map(|l| l.next_seq))
                         .unwrap_or(0);
                     match open_cursor(&tx, &consumer, log, start, next) {
-                        Ok(position) => effects.cursors.push((reply, position)),
+                        Ok(opened) => effects.cursors.push((reply, opened)),
                         Err(error) => {
-                            effects.cursors.push((reply, 0));
+                            effects.cursors.push((reply, OpenedCursor::default()));
                             failed = Some(error);
                         }
                     }
@@ -332,6 +346,10 @@ impl Writer {
                 if let Some(position) = cursor.unwritten() {
                     effects.written.push((cursor.clone(), position));
                     sqlite::set_cursor(&tx, &cursor.consumer, cursor.log_id, position)?;
+                }
+                if let Some(retries) = cursor.unwritten_retries() {
+                    effects.retries_written.push(cursor.clone());
+                    sqlite::set_retries(&tx, &cursor.consumer, &retries)?;
                 }
             }
         }
@@ -367,8 +385,8 @@ impl Writer {
         for reply in effects.appends {
             let _ = reply.send(Ok(()));
         }
-        for (reply, position) in effects.cursors {
-            let _ = reply.send(Ok(position));
+        for (reply, opened) in effects.cursors {
+            let _ = reply.send(Ok(opened));
         }
         for (cursor, position) in effects.written {
             cursor.written(position);
@@ -414,18 +432,23 @@ fn open_cursor(
     log: i64,
     start: Start,
     next: u64,
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<OpenedCursor> {
     if let Some((on, position)) = sqlite::cursor(conn, consumer)?
         && on == log
     {
-        return Ok(position);
+        let retries = sqlite::retries(conn, consumer)?;
+        return Ok(OpenedCursor { position, retries });
     }
     let position = match start {
         Start::End => next,
         Start::Since(at_ms) => sqlite::first_since(conn, log, at_ms)?.unwrap_or(next),
     };
     sqlite::set_cursor(conn, consumer, log, position)?;
-    Ok(position)
+    sqlite::set_retries(conn, consumer, &[])?;
+    Ok(OpenedCursor {
+        position,
+        retries: HashMap::new(),
+    })
 }
 
 fn retain_cursors(conn: &Connection, keep: &HashSet<String>) -> rusqlite::Result<()> {
