@@ -163,7 +163,7 @@ impl EventLog {
         for log in stored {
             let made = event_log.make_log(log.id, log.name.clone(), log.next_seq);
             made.state.stored(log.bytes);
-            known.push((made.state.clone(), log.next_seq));
+            known.push((made.state.clone(), log.next_seq, log.first_seq));
             lock(&event_log.logs).insert(log.name, made);
         }
         let writer = Writer::new(

@@ -9,8 +9,13 @@
 //! commit, so one fsync covers many requests (group commit). An append is
 //! answered once the commit that holds it is on disk. Readers take recent
 //! events from each log's in-memory tail and older ones from the file
-//! (`logs`). A log keeps an event until every cursor on it has passed it (and,
-//! with a retention set, for that long); each namespace's Brokers and each
+//! (`logs`). Each commit stores a log's new events as one row, a batch
+//! (`record`): a row per event cost SQLite a b-tree insert and, on trim, a
+//! page rewrite per event, and held the dataplane to half the speed it has
+//! with batches (issue 12's note has the figures). A log keeps a batch until
+//! every cursor on it has passed all its events (and, with a retention set,
+//! for that long); trims go a few batches per commit so they never hold
+//! appends up for long. Each namespace's Brokers and each
 //! Channel have a disk budget (`budget`), and an append that would go over it
 //! is refused, never dropped later.
 //!

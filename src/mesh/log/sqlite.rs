@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rusqlite::{Connection, OptionalExtension, params};
 
-use super::record::{Encoded, Record, decode};
+use super::record::{Batch, Encoded, Record, decode_batch};
 use crate::config::Fsync;
 use crate::mesh::dispatch::RetryDue;
 
@@ -30,19 +30,28 @@ impl LogError {
     }
 }
 
+/// The layout `PRAGMA user_version` names. Version 0 with an `events` table
+/// is the first layout (a row per event), migrated when opened.
+const LAYOUT: i64 = 2;
+
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE
+    name TEXT NOT NULL UNIQUE,
+    bytes INTEGER NOT NULL DEFAULT 0
 );
-CREATE TABLE IF NOT EXISTS events (
+CREATE TABLE IF NOT EXISTS batches (
+    id INTEGER PRIMARY KEY,
     log INTEGER NOT NULL,
-    seq INTEGER NOT NULL,
+    first INTEGER NOT NULL,
+    count INTEGER NOT NULL,
     at INTEGER NOT NULL,
-    body BLOB NOT NULL,
-    trace TEXT,
-    PRIMARY KEY (log, seq)
-) WITHOUT ROWID;
+    size INTEGER NOT NULL,
+    events BLOB NOT NULL,
+    traces TEXT
+);
+CREATE UNIQUE INDEX IF NOT EXISTS batches_in_order ON batches (log, first);
+CREATE INDEX IF NOT EXISTS batches_by_time ON batches (log, at);
 CREATE TABLE IF NOT EXISTS cursors (
     consumer TEXT PRIMARY KEY,
     log INTEGER NOT NULL,
@@ -56,6 +65,62 @@ CREATE TABLE IF NOT EXISTS retries (
     PRIMARY KEY (consumer, seq)
 ) WITHOUT ROWID;
 ";
+
+/// Creates the tables, or brings a file of the first layout to this one
+/// (each stored event becomes a batch of one), in one transaction.
+fn lay_out(conn: &mut Connection) -> rusqlite::Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |row| row.get(0))?;
+    if version == LAYOUT {
+        return Ok(());
+    }
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    let first_layout = tx
+        .query_row(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'events'",
+            [],
+            |_| Ok(()),
+        )
+        .optional()?
+        .is_some();
+    if first_layout {
+        tx.execute_batch("ALTER TABLE logs ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;")?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    if first_layout {
+        migrate_events(&tx)?;
+    }
+    tx.execute_batch(&format!("PRAGMA user_version = {LAYOUT};"))?;
+    tx.commit()
+}
+
+fn migrate_events(tx: &Connection) -> rusqlite::Result<()> {
+    {
+        let mut rows =
+            tx.prepare("SELECT log, seq, at, body, trace FROM events ORDER BY log, seq")?;
+        let mut rows = rows.query([])?;
+        while let Some(row) = rows.next()? {
+            let encoded = Encoded {
+                body: bytes::Bytes::copy_from_slice(row.get_ref(3)?.as_blob()?),
+                trace: row.get(4)?,
+            };
+            let size = encoded.size();
+            let batch = Batch::of(std::iter::once(&encoded));
+            insert_batch(
+                tx,
+                row.get(0)?,
+                row.get::<_, i64>(1)?.max(0) as u64,
+                1,
+                row.get(2)?,
+                size,
+                &batch,
+            )?;
+        }
+    }
+    tx.execute_batch(
+        "UPDATE logs SET bytes = COALESCE((SELECT SUM(size) FROM batches b WHERE b.log = logs.id), 0);
+         DROP TABLE events;",
+    )
+}
 
 /// Opens the file for the writer, creating it and its tables if need be.
 pub fn open_writer(path: &Path, fsync: Fsync) -> Result<Connection, LogError> {
@@ -82,7 +147,8 @@ pub fn open_writer(path: &Path, fsync: Fsync) -> Result<Connection, LogError> {
          PRAGMA busy_timeout = 5000;"
     ))
     .map_err(failed)?;
-    conn.execute_batch(SCHEMA).map_err(failed)?;
+    let mut conn = conn;
+    lay_out(&mut conn).map_err(failed)?;
     Ok(conn)
 }
 
@@ -106,24 +172,30 @@ pub struct StoredLog {
     /// The seq the next append gets: after the last event, and never below a
     /// cursor (events all trimmed must not hand out seqs a cursor passed).
     pub next_seq: u64,
+    /// The first event it still holds (`next_seq` when none).
+    pub first_seq: u64,
     pub bytes: u64,
 }
 
 pub fn stored_logs(conn: &Connection) -> rusqlite::Result<Vec<StoredLog>> {
     let mut statement = conn.prepare(
-        "SELECT l.id, l.name,
-                MAX(COALESCE((SELECT MAX(seq) + 1 FROM events e WHERE e.log = l.id), 0),
+        "SELECT l.id, l.name, l.bytes,
+                MAX(COALESCE((SELECT first + count FROM batches b WHERE b.log = l.id
+                              ORDER BY first DESC LIMIT 1), 0),
                     COALESCE((SELECT MAX(position) FROM cursors c WHERE c.log = l.id), 0)),
-                COALESCE((SELECT SUM(length(body) + COALESCE(length(trace), 0))
-                          FROM events e WHERE e.log = l.id), 0)
+                (SELECT first FROM batches b WHERE b.log = l.id ORDER BY first LIMIT 1)
          FROM logs l",
     )?;
     let rows = statement.query_map([], |row| {
+        let next_seq = row.get::<_, i64>(3)?.max(0) as u64;
         Ok(StoredLog {
             id: row.get(0)?,
             name: row.get(1)?,
-            next_seq: row.get::<_, i64>(2)?.max(0) as u64,
-            bytes: row.get::<_, i64>(3)?.max(0) as u64,
+            bytes: row.get::<_, i64>(2)?.max(0) as u64,
+            next_seq,
+            first_seq: row
+                .get::<_, Option<i64>>(4)?
+                .map_or(next_seq, |first| first.max(0) as u64),
         })
     })?;
     rows.collect()
@@ -136,7 +208,7 @@ pub fn insert_log(conn: &Connection, id: i64, name: &str) -> rusqlite::Result<()
 }
 
 pub fn delete_log(conn: &Connection, id: i64) -> rusqlite::Result<()> {
-    conn.execute("DELETE FROM events WHERE log = ?1", [id])?;
+    conn.execute("DELETE FROM batches WHERE log = ?1", [id])?;
     conn.execute(
         "DELETE FROM retries WHERE consumer IN (SELECT consumer FROM cursors WHERE log = ?1)",
         [id],
@@ -146,29 +218,43 @@ pub fn delete_log(conn: &Connection, id: i64) -> rusqlite::Result<()> {
     Ok(())
 }
 
-pub fn insert_event(
+/// A batch of `count` events of `log` from `first` on, `size` bytes as
+/// budgets count them.
+pub fn insert_batch(
     conn: &Connection,
     log: i64,
-    seq: u64,
+    first: u64,
+    count: usize,
     at_ms: i64,
-    event: &Encoded,
+    size: u64,
+    batch: &Batch,
 ) -> rusqlite::Result<()> {
     conn.prepare_cached(
-        "INSERT INTO events (log, seq, at, body, trace) VALUES (?1, ?2, ?3, ?4, ?5)",
+        "INSERT INTO batches (log, first, count, at, size, events, traces)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     )?
     .execute(params![
         log,
-        seq as i64,
+        first as i64,
+        count as i64,
         at_ms,
-        &event.body[..],
-        event.trace
+        size as i64,
+        &batch.events[..],
+        batch.traces
     ])?;
+    add_log_bytes(conn, log, size as i64)
+}
+
+fn add_log_bytes(conn: &Connection, log: i64, bytes: i64) -> rusqlite::Result<()> {
+    conn.prepare_cached("UPDATE logs SET bytes = MAX(bytes + ?2, 0) WHERE id = ?1")?
+        .execute(params![log, bytes])?;
     Ok(())
 }
 
-/// Up to `limit` events of `log` from `from` on, below `end`. An event whose
-/// body no longer reads as one is skipped and logged (it was written by this
-/// code, so only a damaged file gets there).
+/// Up to about `limit` events of `log` from `from` on, below `end` (whole
+/// batches are read, so a few more may come). A batch that no longer reads
+/// is skipped and logged (it was written by this code, so only a damaged
+/// file gets there).
 pub fn read_events(
     conn: &Connection,
     log: i64,
@@ -177,24 +263,33 @@ pub fn read_events(
     limit: usize,
 ) -> rusqlite::Result<Vec<Record>> {
     let mut statement = conn.prepare_cached(
-        "SELECT seq, at, body, trace FROM events
-         WHERE log = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq LIMIT ?4",
+        "SELECT first, at, events, traces FROM batches
+         WHERE log = ?1 AND first < ?3
+           AND first >= COALESCE((SELECT MAX(first) FROM batches WHERE log = ?1 AND first <= ?2), 0)
+         ORDER BY first",
     )?;
-    let mut rows = statement.query(params![log, from as i64, end as i64, limit as i64])?;
+    let mut rows = statement.query(params![log, from as i64, end as i64])?;
     let mut records = Vec::new();
-    while let Some(row) = rows.next()? {
-        let seq = row.get::<_, i64>(0)? as u64;
+    while records.len() < limit
+        && let Some(row) = rows.next()?
+    {
+        let first = row.get::<_, i64>(0)?.max(0) as u64;
         let at_ms: i64 = row.get(1)?;
-        let body = row.get_ref(2)?.as_blob()?;
-        let trace: Option<String> = row.get(3)?;
-        match decode(body, trace.as_deref()) {
-            Ok(event) => records.push(Record {
-                seq,
-                at_ms,
-                event: Arc::new(event),
-            }),
+        let events = row.get_ref(2)?.as_blob()?;
+        let traces = row.get_ref(3)?.as_str_or_null()?;
+        match decode_batch(events, traces) {
+            Ok(events) => records.extend(
+                (first..)
+                    .zip(events)
+                    .filter(|(seq, _)| (from..end).contains(seq))
+                    .map(|(seq, event)| Record {
+                        seq,
+                        at_ms,
+                        event: Arc::new(event),
+                    }),
+            ),
             Err(error) => {
-                tracing::error!(log, seq, %error, "a stored event does not read back; skipped")
+                tracing::error!(log, first, %error, "a stored batch does not read back; skipped")
             }
         }
     }
@@ -204,10 +299,11 @@ pub fn read_events(
 /// The first seq of `log` appended at or after `at_ms`.
 pub fn first_since(conn: &Connection, log: i64, at_ms: i64) -> rusqlite::Result<Option<u64>> {
     conn.query_row(
-        "SELECT MIN(seq) FROM events WHERE log = ?1 AND at >= ?2",
+        "SELECT first FROM batches WHERE log = ?1 AND at >= ?2 ORDER BY at LIMIT 1",
         params![log, at_ms],
-        |row| row.get::<_, Option<i64>>(0),
+        |row| row.get::<_, i64>(0),
     )
+    .optional()
     .map(|seq| seq.map(|s| s.max(0) as u64))
 }
 
@@ -293,28 +389,40 @@ pub fn lowest_cursors(conn: &Connection) -> rusqlite::Result<Vec<(i64, u64)>> {
     rows.collect()
 }
 
-/// Deletes up to `most` events of `log` below `below` appended before
-/// `before_ms`; answers the bytes freed.
+/// Deletes up to `most` batches of `log` whose events are all below
+/// `below`; answers the bytes freed and the first seq the log then holds
+/// (None when nothing was deleted).
 pub fn trim(
     conn: &Connection,
     log: i64,
     below: u64,
-    before_ms: i64,
     most: usize,
-) -> rusqlite::Result<u64> {
+) -> rusqlite::Result<(u64, Option<u64>)> {
     let mut statement = conn.prepare_cached(
-        "DELETE FROM events WHERE log = ?1 AND seq IN (
-             SELECT seq FROM events WHERE log = ?1 AND seq < ?2 AND at < ?3 ORDER BY seq LIMIT ?4)
-         RETURNING length(body) + COALESCE(length(trace), 0)",
+        "DELETE FROM batches WHERE id IN (
+             SELECT id FROM batches WHERE log = ?1 AND first < ?2 AND first + count <= ?2
+             ORDER BY first LIMIT ?3)
+         RETURNING size, first + count",
     )?;
-    let freed = statement.query_map(params![log, below as i64, before_ms, most as i64], |row| {
-        row.get::<_, i64>(0)
+    let freed = statement.query_map(params![log, below as i64, most as i64], |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
     })?;
-    let mut bytes = 0u64;
-    for size in freed {
-        bytes += size?.max(0) as u64;
+    let (mut bytes, mut held_from) = (0u64, None);
+    for row in freed {
+        let (size, end) = row?;
+        bytes += size.max(0) as u64;
+        held_from = held_from.max(Some(end.max(0) as u64));
     }
-    Ok(bytes)
+    if bytes > 0 {
+        add_log_bytes(conn, log, -(bytes as i64))?;
+    }
+    Ok((bytes, held_from))
+}
+
+/// Pages the file holds unused.
+pub fn free_pages(conn: &Connection) -> rusqlite::Result<u64> {
+    conn.query_row("PRAGMA freelist_count", [], |row| row.get::<_, i64>(0))
+        .map(|pages| pages.max(0) as u64)
 }
 
 /// Hands some free pages back to the file system (auto_vacuum is

@@ -56,6 +56,15 @@ async fn read_all(log: &Log, from: u64) -> Vec<Record> {
 }
 
 /// Polls `check` until it holds, for at most 10 s.
+/// A consumer that reads nothing, so the log keeps every event (a log
+/// keeps only what some cursor has not passed).
+async fn hold(log_file: &EventLog, log: &Arc<Log>) {
+    log_file
+        .cursor("trigger/hold", log, Start::End)
+        .await
+        .expect("cursor");
+}
+
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -72,6 +81,7 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
         let log = log_file
             .log(LogKind::Broker, "team-a", "default")
             .expect("log");
+        hold(&log_file, &log).await;
         log.append(&events("a", 3)).await.expect("appends");
         log.append(&events("b", 2)).await.expect("appends");
         let records = read_all(&log, 0).await;
@@ -242,7 +252,10 @@ async fn events_every_cursor_passed_are_trimmed_and_their_bytes_given_back() {
         .cursor("trigger/fast", &log, Start::End)
         .await
         .expect("cursor");
-    log.append(&events("e", 10)).await.expect("appends");
+    // One commit each: a log is trimmed a whole commit's batch at a time.
+    for event in events("e", 10) {
+        log.append(&[event]).await.expect("appends");
+    }
     let full = log.bytes();
     assert!(full > 0);
     fast.passed(10);
@@ -373,7 +386,7 @@ async fn dropped_cursors_and_logs_leave_the_file() {
         .expect("logs");
     assert_eq!(logs, ["broker/team-a/kept"]);
     let events: i64 = conn
-        .query_row("SELECT COUNT(*) FROM events", [], |r| r.get(0))
+        .query_row("SELECT SUM(count) FROM batches", [], |r| r.get(0))
         .expect("count");
     assert_eq!(events, 1);
 }
@@ -389,6 +402,7 @@ async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
+    hold(&log_file, &log).await;
     for i in 0..5 {
         log.append(&events(&format!("r{i}"), 1))
             .await
@@ -432,4 +446,44 @@ async fn a_file_that_is_not_an_event_log_is_an_error_naming_it() {
     let message = error.to_string();
     assert!(message.contains(FILE_NAME), "{message}");
     assert!(message.contains("not a database"), "{message}");
+}
+
+/// A file written by the first layout (a row per event) is brought to the
+/// batch layout when opened: its events, cursors and byte counts are kept.
+#[tokio::test]
+async fn a_file_of_the_first_layout_keeps_its_events_when_opened() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let conn = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("file");
+        conn.execute_batch(
+            "CREATE TABLE logs (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+             CREATE TABLE events (log INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL,
+                 body BLOB NOT NULL, trace TEXT, PRIMARY KEY (log, seq)) WITHOUT ROWID;
+             CREATE TABLE cursors (consumer TEXT PRIMARY KEY, log INTEGER NOT NULL,
+                 position INTEGER NOT NULL);
+             INSERT INTO logs VALUES (1, 'broker/team-a/default');
+             INSERT INTO cursors VALUES ('trigger/t1', 1, 5);",
+        )
+        .expect("the first layout");
+        for (seq, event) in (5..8).zip(events("old", 3)) {
+            let encoded = record::Encoded::of(&event);
+            conn.execute(
+                "INSERT INTO events VALUES (1, ?1, 1000, ?2, NULL)",
+                rusqlite::params![seq, &encoded.body[..]],
+            )
+            .expect("an event");
+        }
+    }
+    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log = log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log");
+    assert_eq!(log.end(), 8, "seqs go on where they were");
+    assert!(log.bytes() > 0, "the stored bytes are counted");
+    let cursor = log_file
+        .cursor("trigger/t1", &log, Start::End)
+        .await
+        .expect("cursor");
+    assert_eq!(cursor.read_to(), 5, "the cursor is kept");
+    assert_eq!(ids(&read_all(&log, 5).await), ["old-0", "old-1", "old-2"]);
 }

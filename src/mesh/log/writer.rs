@@ -17,7 +17,7 @@ use tokio::sync::oneshot;
 
 use super::cursor::{Cursor, Start};
 use super::log_state::LogState;
-use super::record::{Encoded, Record};
+use super::record::{Batch, Encoded, Record};
 use super::sqlite::{self, LogError};
 use crate::config::Fsync;
 use crate::locks::lock;
@@ -26,15 +26,18 @@ use crate::mesh::event::PreparedEvent;
 
 /// How often cursors are written when nothing else is.
 const TICK: Duration = Duration::from_millis(200);
-/// How often logs are trimmed.
-const TRIM_EVERY: Duration = Duration::from_secs(1);
-/// At most this many events are trimmed from one log in one commit, so a
-/// long backlog going at once does not hold appends up.
-const TRIM_MOST: usize = 20_000;
+/// How often the writer looks for logs to trim (reading every cursor).
+const TRIM_PLAN_EVERY: Duration = TICK;
+/// At most this many batches are trimmed from one log in a commit that also
+/// appends, so trimming does not hold appends up; more when idle.
+const TRIM_BUSY_MOST: usize = 64;
+const TRIM_IDLE_MOST: usize = 4096;
 /// At most this many commands go into one commit.
 const BATCH_MOST: usize = 4096;
-/// Pages handed back to the file system after a trim.
-const VACUUM_PAGES: u32 = 2048;
+/// Unused pages (64 MiB of 4 KiB pages) above which some are handed back
+/// to the file system at each trim plan, and how many at a time.
+const VACUUM_ABOVE: u64 = 16_384;
+const VACUUM_PAGES: u32 = 256;
 
 /// What logs share with the writer thread: its queue, and connections for
 /// reading older events.
@@ -100,6 +103,8 @@ pub enum Command {
 struct WriterLog {
     log: Arc<LogState>,
     next_seq: u64,
+    /// The first event the file still holds (nothing to trim below it).
+    held_from: u64,
 }
 
 pub struct Writer {
@@ -112,8 +117,10 @@ pub struct Writer {
     /// Logs created or dropped whose rows a failed commit did not write.
     unsaved: Vec<Change>,
     cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
+    /// Logs with batches every cursor passed, and the seq below which.
+    trimming: HashMap<i64, u64>,
     last_flush: Instant,
-    last_trim: Instant,
+    last_plan: Instant,
     last_sync: Instant,
 }
 
@@ -123,10 +130,18 @@ enum Change {
     Dropped(i64),
 }
 
+/// A log's events in this commit.
+#[derive(Default)]
+struct Appended {
+    records: Vec<Record>,
+    encoded: Vec<Encoded>,
+    bytes: u64,
+}
+
 /// What a commit does once the file holds it.
 #[derive(Default)]
 struct Effects {
-    appended: HashMap<i64, (Vec<Record>, u64)>,
+    appended: HashMap<i64, Appended>,
     next_seqs: HashMap<i64, u64>,
     appends: Vec<oneshot::Sender<Result<(), LogError>>>,
     cursors: Vec<(
@@ -135,7 +150,9 @@ struct Effects {
     )>,
     written: Vec<(Arc<Cursor>, u64)>,
     retries_written: Vec<Arc<Cursor>>,
-    trimmed: Vec<(i64, u64)>,
+    /// Per log: bytes freed, and the first seq it then holds (None: it had
+    /// nothing more to trim).
+    trimmed: Vec<(i64, u64, Option<u64>)>,
     dropped: Vec<Arc<LogState>>,
 }
 
@@ -151,7 +168,7 @@ impl Writer {
         path: PathBuf,
         fsync: Fsync,
         retention: Duration,
-        known: Vec<(Arc<LogState>, u64)>,
+        known: Vec<(Arc<LogState>, u64, u64)>,
         cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
     ) -> Self {
         let now = Instant::now();
@@ -162,12 +179,20 @@ impl Writer {
             retention,
             logs: known
                 .into_iter()
-                .map(|(log, next_seq)| (log.id, WriterLog { log, next_seq }))
+                .map(|(log, next_seq, held_from)| {
+                    let known = WriterLog {
+                        log,
+                        next_seq,
+                        held_from,
+                    };
+                    (known.log.id, known)
+                })
                 .collect(),
             unsaved: Vec::new(),
             cursors,
+            trimming: HashMap::new(),
             last_flush: now,
-            last_trim: now,
+            last_plan: now - TRIM_PLAN_EVERY,
             last_sync: now,
         }
     }
@@ -175,7 +200,13 @@ impl Writer {
     pub fn run(mut self, queue: Receiver<Command>) {
         loop {
             let mut batch = Vec::new();
-            match queue.recv_timeout(TICK) {
+            // Trimming left to do is done between commands, not after a tick.
+            let wait = if self.trimming.is_empty() {
+                TICK
+            } else {
+                Duration::ZERO
+            };
+            match queue.recv_timeout(wait) {
                 Ok(command) => batch.push(command),
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => break,
@@ -198,17 +229,17 @@ impl Writer {
     fn commit(&mut self, batch: Vec<Command>, closing: bool) {
         let now = Instant::now();
         let flush = closing || now.duration_since(self.last_flush) >= TICK;
-        let trim = !closing && now.duration_since(self.last_trim) >= TRIM_EVERY;
-        if batch.is_empty() && !flush && !trim {
+        let plan = !closing && now.duration_since(self.last_plan) >= TRIM_PLAN_EVERY;
+        if batch.is_empty() && !flush && !plan && self.trimming.is_empty() {
             return;
         }
         let mut effects = Effects::default();
-        let result = self.write(batch, flush, trim, &mut effects);
+        let result = self.write(batch, flush, plan, &mut effects);
         if flush {
             self.last_flush = now;
         }
-        if trim {
-            self.last_trim = now;
+        if plan {
+            self.last_plan = now;
         }
         match result {
             Ok(()) => {
@@ -238,13 +269,14 @@ impl Writer {
         &mut self,
         batch: Vec<Command>,
         flush: bool,
-        trim: bool,
+        plan: bool,
         effects: &mut Effects,
     ) -> rusqlite::Result<()> {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
         let at_ms = now_ms();
+        let busy = !batch.is_empty();
         let mut failed = None;
         for change in &self.unsaved {
             match change {
@@ -272,20 +304,17 @@ impl Writer {
                         continue;
                     };
                     let next = effects.next_seqs.entry(log).or_insert(known.next_seq);
-                    let (records, bytes) = effects.appended.entry(log).or_default();
+                    let appended = effects.appended.entry(log).or_default();
                     for (event, encoded) in events {
-                        if let Err(error) = sqlite::insert_event(&tx, log, *next, at_ms, &encoded) {
-                            failed = Some(error);
-                            break;
-                        }
-                        records.push(Record {
+                        appended.records.push(Record {
                             seq: *next,
                             at_ms,
                             event,
                         });
+                        appended.encoded.push(encoded);
                         *next += 1;
                     }
-                    *bytes += size;
+                    appended.bytes += size;
                 }
                 Command::OpenLog(log) => {
                     let change = Change::Opened(log.id, log.name.clone());
@@ -293,7 +322,12 @@ impl Writer {
                         failed.get_or_insert(error);
                     }
                     self.unsaved.push(change);
-                    self.logs.insert(log.id, WriterLog { log, next_seq: 0 });
+                    let known = WriterLog {
+                        log,
+                        next_seq: 0,
+                        held_from: 0,
+                    };
+                    self.logs.insert(known.log.id, known);
                 }
                 Command::DropLog(log) => {
                     if let Err(error) = sqlite::delete_log(&tx, log.id) {
@@ -340,6 +374,14 @@ impl Writer {
         if let Some(error) = failed {
             return Err(error);
         }
+        for (log, appended) in &effects.appended {
+            let Some(first) = appended.records.first().map(|r| r.seq) else {
+                continue;
+            };
+            let batch = Batch::of(appended.encoded.iter());
+            let count = appended.records.len();
+            sqlite::insert_batch(&tx, *log, first, count, at_ms, appended.bytes, &batch)?;
+        }
         if flush {
             let cursors: Vec<Arc<Cursor>> = lock(&self.cursors).values().cloned().collect();
             for cursor in cursors {
@@ -353,20 +395,13 @@ impl Writer {
                 }
             }
         }
-        if trim {
-            let lowest: HashMap<i64, u64> = sqlite::lowest_cursors(&tx)?.into_iter().collect();
-            let before_ms = at_ms - self.retention.as_millis() as i64;
-            for (id, known) in &self.logs {
-                let next = effects.next_seqs.get(id).copied().unwrap_or(known.next_seq);
-                let below = lowest.get(id).copied().unwrap_or(next);
-                let freed = sqlite::trim(&tx, *id, below, before_ms, TRIM_MOST)?;
-                if freed > 0 {
-                    effects.trimmed.push((*id, freed));
-                }
-            }
-            if !effects.trimmed.is_empty() {
-                sqlite::vacuum_some(&tx, VACUUM_PAGES)?;
-            }
+        if plan {
+            self.trimming = plan_trims(&tx, &self.logs, self.retention, at_ms, effects)?;
+        }
+        let most = if busy { TRIM_BUSY_MOST } else { TRIM_IDLE_MOST };
+        for (log, below) in &self.trimming {
+            let (freed, held_from) = sqlite::trim(&tx, *log, *below, most)?;
+            effects.trimmed.push((*log, freed, held_from));
         }
         tx.commit()
     }
@@ -377,9 +412,11 @@ impl Writer {
                 known.next_seq = *next;
             }
         }
-        for (id, (records, bytes)) in effects.appended {
+        for (id, appended) in effects.appended {
             if let Some(known) = self.logs.get(&id) {
-                known.log.committed(records, bytes, known.next_seq);
+                known
+                    .log
+                    .committed(appended.records, appended.bytes, known.next_seq);
             }
         }
         for reply in effects.appends {
@@ -391,9 +428,15 @@ impl Writer {
         for (cursor, position) in effects.written {
             cursor.written(position);
         }
-        for (id, freed) in effects.trimmed {
-            if let Some(known) = self.logs.get(&id) {
+        for (id, freed, held_from) in effects.trimmed {
+            let Some(held_from) = held_from else {
+                // Nothing left below its bound.
+                self.trimming.remove(&id);
+                continue;
+            };
+            if let Some(known) = self.logs.get_mut(&id) {
                 known.log.trimmed(freed);
+                known.held_from = held_from;
             }
         }
         for log in effects.dropped {
@@ -424,6 +467,37 @@ impl Writer {
             tracing::warn!(%error, "event log checkpoint at shutdown failed");
         }
     }
+}
+
+/// The logs holding batches that every cursor on them passed (and, with a
+/// retention, older than it), each with the seq below which; hands some pages
+/// back to the file system when many are unused (new batches reuse them, so
+/// only a drained backlog leaves many).
+fn plan_trims(
+    tx: &Connection,
+    logs: &HashMap<i64, WriterLog>,
+    retention: Duration,
+    at_ms: i64,
+    effects: &Effects,
+) -> rusqlite::Result<HashMap<i64, u64>> {
+    let lowest: HashMap<i64, u64> = sqlite::lowest_cursors(tx)?.into_iter().collect();
+    let before_ms = at_ms - retention.as_millis() as i64;
+    let mut trimming = HashMap::new();
+    for (id, known) in logs {
+        let next = effects.next_seqs.get(id).copied().unwrap_or(known.next_seq);
+        let mut below = lowest.get(id).copied().unwrap_or(next);
+        if known.held_from >= below {
+            continue;
+        }
+        if !retention.is_zero() {
+            below = below.min(sqlite::first_since(tx, *id, before_ms)?.unwrap_or(next));
+        }
+        trimming.insert(*id, below);
+    }
+    if sqlite::free_pages(tx)? > VACUUM_ABOVE {
+        sqlite::vacuum_some(tx, VACUUM_PAGES)?;
+    }
+    Ok(trimming)
 }
 
 fn open_cursor(
