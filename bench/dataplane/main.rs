@@ -1,6 +1,7 @@
 //! The dataplane benchmark (`bench/run.sh`, or `cargo bench --bench dataplane`):
-//! throughput against nginx as a plain reverse proxy, ingress-to-sink latency at
-//! half the maximum rate, Trigger scaling, namespace isolation under a failing
+//! throughput of durable and memory delivery against nginx as a plain reverse
+//! proxy (the durable broker's fsyncs too), ingress-to-sink latency at half
+//! each mode's maximum rate, Trigger scaling, namespace isolation under a failing
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
 //! (not part of a full run) times a 10,000-Trigger mesh becoming Ready.
 
@@ -67,6 +68,33 @@ async fn delivered_per_second(
         .collect()
 }
 
+/// The durable broker's fsyncs per second and events per fsync over one
+/// more window of full load, from its `/metrics`.
+async fn fsyncs(api: &Api<'_>, dir: &std::path::Path, url: &str, request: &EventRequest) -> String {
+    let before = api.metrics().await;
+    let started = Instant::now();
+    wrk(dir, url, request, SECONDS);
+    let seconds = started.elapsed().as_secs_f64();
+    let after = api.metrics().await;
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    let syncs = delta("meshbroker_event_log_fsync_duration_seconds_count");
+    let appended = delta("meshbroker_event_log_appended_events_total");
+    format!(
+        "{:.0} fsyncs/s, {:.1} events/fsync",
+        syncs / seconds,
+        appended / syncs.max(1.0)
+    )
+}
+
+/// A sample's value from the Prometheus text format (0 when absent).
+fn metric(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find(|line| line.split_whitespace().next() == Some(name))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
 /// p50 and p99 (ms) from ingress to sink while each target in turn is sent
 /// `rate` events per second: the medians of `ROUNDS` windows per target.
 async fn latencies(targets: &[(&str, &EventRequest)], rate: f64, sink: u16) -> Vec<(f64, f64)> {
@@ -128,13 +156,13 @@ async fn main() {
     let mut rows: Vec<(String, String, String)> = Vec::new();
     println!("machine: {}", machine());
 
-    // 1–3: one broker, one namespace, Triggers to one sink.
+    // 1–3: one broker per delivery mode, one namespace, Triggers to one sink.
     if wants("throughput") || wants("scaling") {
         let (_sink, sink_port) = start_sink();
         let sink_url = format!("http://127.0.0.1:{sink_port}/");
         let broker_dir = work.path().join("broker");
         std::fs::create_dir_all(&broker_dir).expect("dir");
-        let broker = start_meshbroker(&broker_dir, &[]);
+        let broker = start_meshbroker(&broker_dir, &["--delivery", "durable"]);
         let api = Api::new(&broker);
         let token = api.register().await;
         api.provision("team-a").await;
@@ -144,60 +172,93 @@ async fn main() {
         let ingress = format!("{}/bench/events", broker.events);
         let request = EventRequest::new("bench.event", Some(&token));
 
-        let nginx_dir = work.path().join("nginx");
-        std::fs::create_dir_all(&nginx_dir).expect("dir");
-        let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
-        let plain = EventRequest::new("bench.event", None);
-        let nginx_url = format!("http://127.0.0.1:{nginx_port}/");
-        let mut targets: Vec<(&str, &EventRequest)> = vec![(&ingress, &request)];
         if wants("throughput") {
-            targets.push((&nginx_url, &plain));
-        }
-        let measured = delivered_per_second(work.path(), &targets, sink_port).await;
-        let (mesh_rate, mesh_refused) = measured[0];
-        println!("meshbroker: {mesh_rate:.0} events/s delivered ({mesh_refused} refused)");
-        if wants("throughput") {
-            let (nginx_rate, _) = measured[1];
-            println!("nginx: {nginx_rate:.0} events/s delivered");
+            let memory_dir = work.path().join("memory");
+            std::fs::create_dir_all(&memory_dir).expect("dir");
+            let memory = start_meshbroker(&memory_dir, &["--delivery", "memory"]);
+            let memory_api = Api::new(&memory);
+            let memory_token = memory_api.register().await;
+            memory_api.provision("team-a").await;
+            memory_api
+                .trigger("team-a", "match", "bench.event", &sink_url)
+                .await;
+            memory_api.wait_ready("team-a", 1).await;
+            let memory_ingress = format!("{}/bench/events", memory.events);
+            let memory_request = EventRequest::new("bench.event", Some(&memory_token));
+
+            let nginx_dir = work.path().join("nginx");
+            std::fs::create_dir_all(&nginx_dir).expect("dir");
+            let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
+            let plain = EventRequest::new("bench.event", None);
+            let nginx_url = format!("http://127.0.0.1:{nginx_port}/");
+            let targets = [
+                (ingress.as_str(), &request),
+                (memory_ingress.as_str(), &memory_request),
+                (nginx_url.as_str(), &plain),
+            ];
+            let measured = delivered_per_second(work.path(), &targets, sink_port).await;
+            let [
+                (durable_rate, durable_refused),
+                (memory_rate, memory_refused),
+                (nginx_rate, _),
+            ] = measured[..]
+            else {
+                unreachable!("three targets, three rates")
+            };
+            println!(
+                "durable: {durable_rate:.0}/s, memory: {memory_rate:.0}/s, nginx: {nginx_rate:.0}/s"
+            );
+            let syncs = fsyncs(&api, work.path(), &ingress, &request).await;
             rows.push((
-                "1. throughput, meshbroker".into(),
-                format!("{mesh_rate:.0} events/s"),
-                format!("{mesh_refused} refused (429)"),
+                "1. throughput, meshbroker --delivery durable".into(),
+                format!("{durable_rate:.0} events/s"),
+                format!("{durable_refused} refused (429); {syncs}"),
+            ));
+            rows.push((
+                "1. throughput, meshbroker --delivery memory".into(),
+                format!("{memory_rate:.0} events/s"),
+                format!("{memory_refused} refused (429)"),
             ));
             rows.push((
                 "1. throughput, nginx reverse proxy".into(),
                 format!("{nginx_rate:.0} events/s"),
                 String::new(),
             ));
-            let ratio = mesh_rate / nginx_rate;
             rows.push((
-                "1. ratio meshbroker / nginx".into(),
-                format!("{ratio:.2}"),
-                "target ≥ 0.60".into(),
-            ));
-            let half = mesh_rate / 2.0;
-            let measured = latencies(
-                &[(&ingress, &request), (&nginx_url, &plain)],
-                half,
-                sink_port,
-            )
-            .await;
-            let ((p50, p99), (nginx_p50, nginx_p99)) = (measured[0], measured[1]);
-            println!("latency at {half:.0}/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
-            println!("nginx at {half:.0}/s: p50 {nginx_p50:.2} ms, p99 {nginx_p99:.2} ms");
-            rows.push((
-                format!("2. latency at {half:.0} events/s"),
-                format!("p50 {p50:.2} ms"),
-                format!("p99 {p99:.2} ms (target ≤ 2 ms)"),
+                "1. ratio durable / nginx".into(),
+                format!("{:.2}", durable_rate / nginx_rate),
+                "target ≥ 0.50".into(),
             ));
             rows.push((
-                format!("2. nginx at {half:.0} events/s"),
-                format!("p50 {nginx_p50:.2} ms"),
-                format!("p99 {nginx_p99:.2} ms"),
+                "1. ratio memory / nginx".into(),
+                format!("{:.2}", memory_rate / nginx_rate),
+                "target ≥ 0.77".into(),
             ));
+            for (mode, url, request, rate) in [
+                ("durable", &ingress, &request, durable_rate),
+                ("memory", &memory_ingress, &memory_request, memory_rate),
+            ] {
+                let half = rate / 2.0;
+                let measured =
+                    latencies(&[(url, request), (&nginx_url, &plain)], half, sink_port).await;
+                let ((p50, p99), (nginx_p50, nginx_p99)) = (measured[0], measured[1]);
+                println!("{mode} at {half:.0}/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
+                println!("nginx at {half:.0}/s: p50 {nginx_p50:.2} ms, p99 {nginx_p99:.2} ms");
+                let target = if mode == "durable" { 5 } else { 2 };
+                rows.push((
+                    format!("2. latency, {mode}, at {half:.0} events/s"),
+                    format!("p50 {p50:.2} ms"),
+                    format!("p99 {p99:.2} ms (target ≤ {target} ms)"),
+                ));
+                rows.push((
+                    format!("2. nginx at {half:.0} events/s"),
+                    format!("p50 {nginx_p50:.2} ms"),
+                    format!("p99 {nginx_p99:.2} ms"),
+                ));
+            }
         }
         if wants("scaling") {
-            let mut one = mesh_rate;
+            let mut one = f64::NAN;
             for (total, label) in [(1usize, "1"), (100, "100"), (10_000, "10,000")] {
                 let existing = api
                     .get("/apis/eventing.knative.dev/v1/namespaces/team-a/triggers")

@@ -40,6 +40,17 @@ impl<'a> Api<'a> {
         answer
     }
 
+    /// The broker's `/metrics` text.
+    pub async fn metrics(&self) -> String {
+        let response = self
+            .http
+            .get(format!("{}/metrics", self.broker.control))
+            .send()
+            .await
+            .expect("metrics");
+        response.text().await.expect("metrics text")
+    }
+
     pub async fn get(&self, path: &str) -> Value {
         self.send(reqwest::Method::GET, path, None).await.1
     }

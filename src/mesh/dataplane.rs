@@ -48,6 +48,7 @@ impl Dataplane {
                         channel_bytes: config.channel_disk_budget,
                         retention: config.event_retention,
                     },
+                    metrics.clone(),
                 )
             })
             .transpose()?;

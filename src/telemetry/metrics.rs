@@ -156,9 +156,17 @@ impl EventCounters {
     }
 }
 
+/// An fsync of the event log takes a fraction of a millisecond on a local
+/// SSD and can take a second on a busy network disk.
+const FSYNC_BUCKETS: [f64; 14] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+];
+
 pub struct Metrics {
     registry: Registry,
     events: EventCounters,
+    log_fsyncs: Histogram,
+    log_appended: Counter,
     delivery_durations: DeliveryDurations,
     requests: Family<RequestLabels, Counter>,
     filter_errors: Family<FilterErrorLabels, Counter>,
@@ -209,9 +217,24 @@ impl Metrics {
             "Trigger filters that could not be decided for an event, and so did not match it, by the CESQL limit that stopped them: string_length, work",
             filter_errors.clone(),
         );
+        let log_fsyncs = Histogram::new(FSYNC_BUCKETS);
+        registry.register_with_unit(
+            "event_log_fsync_duration",
+            "Time each durable write of the event log took: a commit with --fsync always (one fsync covers every append in it), the periodic sync with --fsync interval",
+            Unit::Seconds,
+            log_fsyncs.clone(),
+        );
+        let log_appended = Counter::default();
+        registry.register(
+            "event_log_appended_events",
+            "Events appended to the event log (each Channel's and each Broker's log counts its own)",
+            log_appended.clone(),
+        );
         Arc::new(Self {
             registry,
             events: EventCounters::from(&events),
+            log_fsyncs,
+            log_appended,
             delivery_durations: DeliveryDurations::from(&delivery_durations),
             requests,
             filter_errors,
@@ -254,6 +277,17 @@ impl Metrics {
             DeliveryOutcome::Undeliverable => &self.delivery_durations.undeliverable,
         };
         histogram.observe(took.as_secs_f64());
+    }
+
+    /// The event log made `appended` events durable with one fsync.
+    pub fn log_synced(&self, took: Duration, appended: usize) {
+        self.log_fsyncs.observe(took.as_secs_f64());
+        self.log_appended.inc_by(appended as u64);
+    }
+
+    /// Events committed without an fsync of their own (`--fsync interval`).
+    pub fn log_appended(&self, appended: usize) {
+        self.log_appended.inc_by(appended as u64);
     }
 
     pub fn reply_looped(&self) {

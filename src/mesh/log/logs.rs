@@ -19,6 +19,7 @@ use super::writer::{Command, Io, Writer};
 use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::event::PreparedEvent;
+use crate::telemetry::Metrics;
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogSettings {
@@ -140,7 +141,11 @@ pub struct EventLog {
 
 impl EventLog {
     /// Opens (or creates) `events.db` in `dir` and starts its writer.
-    pub fn open(dir: &Path, settings: LogSettings) -> Result<Arc<Self>, LogError> {
+    pub fn open(
+        dir: &Path,
+        settings: LogSettings,
+        metrics: Arc<Metrics>,
+    ) -> Result<Arc<Self>, LogError> {
         let path = sqlite::path_of(dir);
         let conn = sqlite::open_writer(&path, settings.fsync)?;
         let stored = sqlite::stored_logs(&conn).map_err(|e| LogError::new(&path, e))?;
@@ -171,6 +176,7 @@ impl EventLog {
             path,
             settings.fsync,
             settings.retention,
+            metrics,
             known,
             event_log.cursors.clone(),
         );

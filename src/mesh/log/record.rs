@@ -11,7 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 
 use crate::mesh::event::hop::TraceContext;
-use crate::mesh::event::{EventError, PreparedEvent, read_structured, write_structured};
+use crate::mesh::event::{EventError, PreparedEvent, read_structured};
 
 /// An event read from a log, at its place in it.
 #[derive(Clone)]
@@ -29,9 +29,11 @@ pub struct Encoded {
 }
 
 impl Encoded {
+    /// The event's structured form, rendered once per event however many
+    /// logs it is appended to (a Channel's, then each Broker's).
     pub fn of(event: &PreparedEvent) -> Self {
         Self {
-            body: write_structured(&event.event),
+            body: event.wire(true).body.clone(),
             trace: event.trace.as_ref().map(TraceContext::stored),
         }
     }

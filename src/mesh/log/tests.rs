@@ -10,6 +10,7 @@ use super::*;
 use crate::config::Fsync;
 use crate::mesh::dispatch::RetryDue;
 use crate::mesh::event::PreparedEvent;
+use crate::telemetry::Metrics;
 
 fn settings() -> LogSettings {
     LogSettings {
@@ -77,7 +78,7 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
 async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
         let log = log_file
             .log(LogKind::Broker, "team-a", "default")
             .expect("log");
@@ -93,7 +94,7 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
         assert_eq!(log.end(), 5);
         log_file.close();
     }
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens again");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
@@ -112,7 +113,7 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
 #[tokio::test]
 async fn concurrent_appends_each_get_their_own_places_and_all_are_kept() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
     let log = log_file
         .log(LogKind::Channel, "kyma", "orders")
         .expect("log");
@@ -146,7 +147,7 @@ async fn concurrent_appends_each_get_their_own_places_and_all_are_kept() {
 async fn a_cursor_is_kept_across_a_restart_and_a_new_one_starts_at_the_end() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
         let log = log_file
             .log(LogKind::Broker, "team-a", "default")
             .expect("log");
@@ -170,7 +171,7 @@ async fn a_cursor_is_kept_across_a_restart_and_a_new_one_starts_at_the_end() {
         assert_eq!(cursor.position(), 5, "5 is still in delivery");
         log_file.close();
     }
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens again");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
@@ -193,7 +194,7 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
         due_ms: 1_900_000_000_000,
     };
     {
-        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
         let log = log_file
             .log(LogKind::Broker, "team-a", "default")
             .expect("log");
@@ -217,7 +218,7 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
         cursor.settle(1);
         log_file.close();
     }
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens again");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
@@ -240,7 +241,7 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
 #[tokio::test]
 async fn events_every_cursor_passed_are_trimmed_and_their_bytes_given_back() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
@@ -283,6 +284,7 @@ async fn a_full_budget_refuses_the_append_whole_and_frees_when_trimmed() {
             namespace_bytes: one * 3,
             ..settings()
         },
+        Metrics::new(),
     )
     .expect("opens");
     let default = log_file
@@ -326,6 +328,7 @@ async fn a_replaying_cursor_starts_at_the_time_asked_while_retention_keeps_the_e
             retention: Duration::from_secs(3600),
             ..settings()
         },
+        Metrics::new(),
     )
     .expect("opens");
     let log = log_file
@@ -353,7 +356,7 @@ async fn a_replaying_cursor_starts_at_the_time_asked_while_retention_keeps_the_e
 async fn dropped_cursors_and_logs_leave_the_file() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
-        let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
         let kept = log_file
             .log(LogKind::Broker, "team-a", "kept")
             .expect("log");
@@ -398,7 +401,7 @@ async fn dropped_cursors_and_logs_leave_the_file() {
 async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let crashed = tempfile::tempdir().expect("temp dir");
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
@@ -421,7 +424,8 @@ async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
     file.set_len(length - 100).expect("truncates");
     drop(file);
 
-    let reopened = EventLog::open(crashed.path(), settings()).expect("a torn tail is no refusal");
+    let reopened = EventLog::open(crashed.path(), settings(), Metrics::new())
+        .expect("a torn tail is no refusal");
     let log = reopened
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");
@@ -440,7 +444,7 @@ async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
 async fn a_file_that_is_not_an_event_log_is_an_error_naming_it() {
     let dir = tempfile::tempdir().expect("temp dir");
     std::fs::write(dir.path().join(FILE_NAME), vec![7u8; 8192]).expect("writes");
-    let error = EventLog::open(dir.path(), settings())
+    let error = EventLog::open(dir.path(), settings(), Metrics::new())
         .err()
         .expect("refused");
     let message = error.to_string();
@@ -474,7 +478,7 @@ async fn a_file_of_the_first_layout_keeps_its_events_when_opened() {
             .expect("an event");
         }
     }
-    let log_file = EventLog::open(dir.path(), settings()).expect("opens");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
     let log = log_file
         .log(LogKind::Broker, "team-a", "default")
         .expect("log");

@@ -23,6 +23,7 @@ use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::dispatch::RetryDue;
 use crate::mesh::event::PreparedEvent;
+use crate::telemetry::Metrics;
 
 /// How often cursors are written when nothing else is.
 const TICK: Duration = Duration::from_millis(200);
@@ -113,6 +114,7 @@ pub struct Writer {
     fsync: Fsync,
     /// How long events are kept even when every cursor has passed them.
     retention: Duration,
+    metrics: Arc<Metrics>,
     logs: HashMap<i64, WriterLog>,
     /// Logs created or dropped whose rows a failed commit did not write.
     unsaved: Vec<Change>,
@@ -144,6 +146,8 @@ struct Effects {
     appended: HashMap<i64, Appended>,
     next_seqs: HashMap<i64, u64>,
     appends: Vec<oneshot::Sender<Result<(), LogError>>>,
+    /// How long the commit took (with `--fsync always`, its fsync).
+    committed_in: Duration,
     cursors: Vec<(
         oneshot::Sender<Result<OpenedCursor, LogError>>,
         OpenedCursor,
@@ -168,6 +172,7 @@ impl Writer {
         path: PathBuf,
         fsync: Fsync,
         retention: Duration,
+        metrics: Arc<Metrics>,
         known: Vec<(Arc<LogState>, u64, u64)>,
         cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
     ) -> Self {
@@ -177,6 +182,7 @@ impl Writer {
             path,
             fsync,
             retention,
+            metrics,
             logs: known
                 .into_iter()
                 .map(|(log, next_seq, held_from)| {
@@ -244,6 +250,11 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.unsaved.clear();
+                let appended = effects.appended.values().map(|a| a.records.len()).sum();
+                match self.fsync {
+                    Fsync::Always => self.metrics.log_synced(effects.committed_in, appended),
+                    Fsync::Interval => self.metrics.log_appended(appended),
+                }
                 self.sync_if_due();
                 self.apply(effects);
             }
@@ -403,7 +414,10 @@ impl Writer {
             let (freed, held_from) = sqlite::trim(&tx, *log, *below, most)?;
             effects.trimmed.push((*log, freed, held_from));
         }
-        tx.commit()
+        let started = Instant::now();
+        tx.commit()?;
+        effects.committed_in = started.elapsed();
+        Ok(())
     }
 
     fn apply(&mut self, effects: Effects) {
@@ -453,8 +467,11 @@ impl Writer {
         self.last_sync = Instant::now();
         let mut wal = self.path.clone().into_os_string();
         wal.push("-wal");
-        if let Err(error) = std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
-            tracing::warn!(%error, "could not sync the event log's write-ahead log");
+        match std::fs::File::open(&wal).and_then(|f| f.sync_data()) {
+            Ok(()) => self.metrics.log_synced(self.last_sync.elapsed(), 0),
+            Err(error) => {
+                tracing::warn!(%error, "could not sync the event log's write-ahead log")
+            }
         }
     }
 
