@@ -52,6 +52,15 @@ impl Dataplane {
                 )
             })
             .transpose()?;
+        if let Some(event_log) = &event_log {
+            let event_log = Arc::downgrade(event_log);
+            metrics.report_log_with(Box::new(move || {
+                event_log
+                    .upgrade()
+                    .map(|log| log.report())
+                    .unwrap_or_default()
+            }));
+        }
         let settings = DataplaneSettings {
             dispatcher: DispatcherSettings {
                 queue_capacity: config.subscriber_queue,

@@ -15,6 +15,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::{Registry, Unit};
 
+use super::log_report::{LogReportCollector, Reporter};
+
 /// Every label is borrowed or shared, so counting a request allocates nothing: the
 /// events listener counts every one of its tens of thousands of requests a second.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -164,6 +166,7 @@ const FSYNC_BUCKETS: [f64; 14] = [
 
 pub struct Metrics {
     registry: Registry,
+    log_report: LogReportCollector,
     events: EventCounters,
     log_fsyncs: Histogram,
     log_appended: Counter,
@@ -230,8 +233,11 @@ impl Metrics {
             "Events appended to the event log (each Channel's and each Broker's log counts its own)",
             log_appended.clone(),
         );
+        let log_report = LogReportCollector::default();
+        registry.register_collector(Box::new(log_report.clone()));
         Arc::new(Self {
             registry,
+            log_report,
             events: EventCounters::from(&events),
             log_fsyncs,
             log_appended,
@@ -277,6 +283,11 @@ impl Metrics {
             DeliveryOutcome::Undeliverable => &self.delivery_durations.undeliverable,
         };
         histogram.observe(took.as_secs_f64());
+    }
+
+    /// Whom to ask for the event log's lag and bytes at each scrape.
+    pub fn report_log_with(&self, reporter: Reporter) {
+        self.log_report.report_with(reporter);
     }
 
     /// The event log made `appended` events durable with one fsync.

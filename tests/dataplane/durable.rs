@@ -219,6 +219,53 @@ async fn a_retry_due_before_a_kill_9_is_due_at_the_same_time_after_it_and_then_d
     .await;
 }
 
+/// A sample's value in the Prometheus text (None when absent).
+fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name_and_labels)?.trim().parse().ok())
+}
+
+#[tokio::test]
+async fn metrics_show_a_lagging_triggers_backlog_and_age_the_log_bytes_and_fsyncs() {
+    let broker = Broker::start_with(DURABLE).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    sink.answer(&[503], "down");
+    trigger(&broker, "team-a", "lagging", patient(&sink)).await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "e0").await;
+    for id in ["e1", "e2"] {
+        let reply = post(&broker, "/team-a/default", &token, &binary(id, "t"), "{}").await;
+        assert_eq!(reply.status, 202);
+    }
+    let lag = r#"meshbroker_consumer_lag_events{kind="trigger",namespace="team-a",name="lagging"}"#;
+    let oldest = r#"meshbroker_consumer_lag_oldest_seconds{kind="trigger",namespace="team-a",name="lagging"}"#;
+    let metrics = eventually("a lag of 3 events, the oldest a while ago", async || {
+        let metrics = broker.metrics().await;
+        (sample(&metrics, lag) == Some(3.0) && sample(&metrics, oldest)? > 0.0).then_some(metrics)
+    })
+    .await;
+    let bytes = sample(
+        &metrics,
+        r#"meshbroker_event_log_namespace_bytes{namespace="team-a"}"#,
+    );
+    assert!(bytes.is_some_and(|b| b > 0.0), "{metrics}");
+    let fsyncs = sample(
+        &metrics,
+        "meshbroker_event_log_fsync_duration_seconds_count",
+    );
+    assert!(fsyncs.is_some_and(|n| n >= 1.0), "{metrics}");
+    let appended = sample(&metrics, "meshbroker_event_log_appended_events_total");
+    assert!(appended.is_some_and(|n| n >= 3.0), "{metrics}");
+    sink.answer(&[200], "");
+    eventually("no lag once delivered", async || {
+        let metrics = broker.metrics().await;
+        (sample(&metrics, lag) == Some(0.0) && sample(&metrics, oldest) == Some(0.0)).then_some(())
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn a_full_namespace_disk_budget_answers_429_and_loses_nothing() {
     let broker =

@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use crate::mesh::dispatch::{RetryDue, Settle};
-use crate::mesh::log::{Cursor, EventLog, Log, Record, Start};
+use crate::mesh::log::{Cursor, EventLog, Log, Owner, Record, Start};
 use crate::shutdown::Shutdown;
 
 /// How long to wait before trying the file again after it refused.
@@ -40,12 +40,14 @@ impl Reader {
     pub async fn open(
         event_log: &EventLog,
         consumer: String,
+        owner: Owner,
         log: Arc<Log>,
         start: Start,
         batch: usize,
         shutdown: Shutdown,
     ) -> Option<Self> {
         let cursor = open(event_log, &consumer, &log, start, &shutdown).await?;
+        cursor.owned_by(owner);
         Some(Self {
             end: log.watch_end(),
             next: cursor.read_to(),

@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 use super::cursor::Reader;
 use crate::mesh::dispatch::{Dispatcher, Settled};
 use crate::mesh::filter::{Filter, passes};
-use crate::mesh::log::{EventLog, Log, Start};
+use crate::mesh::log::{EventLog, Log, Owner, Start};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
@@ -20,6 +20,7 @@ pub struct Feed {
     pub event_log: Arc<EventLog>,
     /// `trigger/<uid>` or `subscription/<uid>`: its cursor's name.
     pub consumer: String,
+    pub owner: Owner,
     pub log: Arc<Log>,
     pub start: Start,
     /// A Trigger's filter (swapped when the Trigger's spec changes); None
@@ -36,6 +37,7 @@ pub async fn feed(feed: Feed) {
     let Feed {
         event_log,
         consumer,
+        owner,
         log,
         start,
         filter,
@@ -46,6 +48,7 @@ pub async fn feed(feed: Feed) {
     let opened = Reader::open(
         &event_log,
         consumer,
+        owner,
         log,
         start,
         READ_BATCH,

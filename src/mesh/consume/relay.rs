@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use super::cursor::{RETRY, Reader};
 use crate::mesh::event::PreparedEvent;
-use crate::mesh::log::{AppendError, EventLog, Log, Start};
+use crate::mesh::log::{AppendError, EventLog, Log, Owner, Start};
 use crate::shutdown::Shutdown;
 
 const RELAY_BATCH: usize = 256;
@@ -19,6 +19,7 @@ const FULL_LONGEST_WAIT: Duration = Duration::from_secs(1);
 pub async fn relay(
     event_log: Arc<EventLog>,
     consumer: String,
+    owner: Owner,
     from: Arc<Log>,
     to: Arc<Log>,
     shutdown: Shutdown,
@@ -26,6 +27,7 @@ pub async fn relay(
     let opened = Reader::open(
         &event_log,
         consumer,
+        owner,
         from,
         Start::End,
         RELAY_BATCH,

@@ -15,9 +15,9 @@ use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event};
 
 use super::deps::DispatchDeps;
-use super::dispatcher::Settled;
 use super::local::{Local, Refusal};
 use super::retry::{RetryDue, Verdict, classify, next_delay};
+use super::settle::Settled;
 use super::target::{ReplyTo, Target};
 use super::transport::{Response, Session, TransportError};
 use super::ttl;

@@ -22,7 +22,7 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 use super::delivery::{Sessions, dead_letter_overflow, deliver};
 use super::deps::DispatchDeps;
 use super::in_flight::InFlight;
-use super::retry::RetryDue;
+use super::settle::Settled;
 use super::target::Target;
 use crate::mesh::event::PreparedEvent;
 
@@ -90,23 +90,6 @@ impl Drop for Claim {
         self.budget.used.fetch_sub(1, Ordering::AcqRel);
         self.in_flight.finish();
     }
-}
-
-/// Told how a delivery goes, so a durable consumer can keep its retry
-/// schedule and move its cursor past the event once it is over.
-pub trait Settle: Send + Sync {
-    /// The delivery is over (delivered, dead-lettered or given up).
-    fn settle(&self, seq: u64);
-    /// An attempt failed; the next one is due as `due` says.
-    fn retrying(&self, seq: u64, due: RetryDue);
-}
-
-/// Whom to tell, about which event of theirs, and where its retry schedule
-/// stood before a restart.
-pub struct Settled {
-    pub by: Arc<dyn Settle>,
-    pub seq: u64,
-    pub resume: Option<RetryDue>,
 }
 
 /// A queued event with its place in the queue and its budget claim.

@@ -9,7 +9,8 @@
 //! `dispatcher` (queue and workers) runs `delivery` (attempts, replies, the
 //! dead-letter sink); what both read lives beneath them: `target` (where and how
 //! to deliver), `deps` (what every dispatcher shares), `local` (our own Brokers
-//! and Channels as destinations) and `in_flight` (the drain counter).
+//! and Channels as destinations), `in_flight` (the drain counter) and
+//! `settle` (how a durable consumer hears how its deliveries go).
 
 mod delivery;
 mod deps;
@@ -18,6 +19,7 @@ mod in_flight;
 mod local;
 mod policy;
 mod retry;
+mod settle;
 mod target;
 mod tls;
 mod transport;
@@ -26,11 +28,12 @@ pub mod ttl;
 pub use deps::DispatchDeps;
 #[cfg(test)]
 pub(crate) use dispatcher::testing;
-pub use dispatcher::{Budget, Dispatcher, DispatcherSettings, Reservation, Settle, Settled};
+pub use dispatcher::{Budget, Dispatcher, DispatcherSettings, Reservation};
 pub use in_flight::InFlight;
 pub use local::{Local, LocalSink, Refusal};
 pub use policy::DeliveryPolicy;
 pub use retry::RetryDue;
+pub use settle::{Settle, Settled};
 pub use target::{ReplyTo, Target};
 pub use tls::client_config;
 pub use transport::{Session, TransportError};

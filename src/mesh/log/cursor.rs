@@ -7,8 +7,8 @@
 //! cursor keeps each such event's failed attempts and due time).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 use crate::locks::lock;
 use crate::mesh::dispatch::RetryDue;
@@ -23,8 +23,18 @@ pub enum Start {
     Since(i64),
 }
 
+/// The Trigger or Subscription a cursor reads for, as metrics name it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    /// `trigger` or `subscription`.
+    pub kind: &'static str,
+    pub namespace: String,
+    pub name: String,
+}
+
 pub struct Cursor {
     pub consumer: String,
+    owner: OnceLock<Owner>,
     pub(super) log_id: i64,
     state: Mutex<State>,
     /// Moved since the writer last wrote it.
@@ -53,6 +63,7 @@ impl Cursor {
     ) -> Self {
         Self {
             consumer,
+            owner: OnceLock::new(),
             log_id,
             state: Mutex::new(State {
                 pending: BTreeSet::new(),
@@ -63,6 +74,16 @@ impl Cursor {
             dirty: AtomicBool::new(false),
             retries_dirty: AtomicBool::new(false),
         }
+    }
+
+    /// Names whom the cursor reads for (once; the name does not change while
+    /// its consumer runs).
+    pub fn owned_by(&self, owner: Owner) {
+        let _ = self.owner.set(owner);
+    }
+
+    pub fn owner(&self) -> Option<&Owner> {
+        self.owner.get()
     }
 
     /// The next event to read.

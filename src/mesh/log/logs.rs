@@ -15,11 +15,11 @@ use super::cursor::{Cursor, Start};
 use super::log_state::LogState;
 use super::record::{Encoded, Record};
 use super::sqlite::{self, LogError};
-use super::writer::{Command, Io, Writer};
+use super::writer::{Command, Io, Writer, now_ms};
 use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::event::PreparedEvent;
-use crate::telemetry::Metrics;
+use crate::telemetry::{ConsumerLag, LogReport, Metrics};
 
 #[derive(Debug, Clone, Copy)]
 pub struct LogSettings {
@@ -125,6 +125,23 @@ impl Log {
 
     pub fn bytes(&self) -> u64 {
         self.state.bytes()
+    }
+
+    /// When the event `seq` was appended, if the log still holds it.
+    fn appended_at(&self, seq: u64) -> Option<i64> {
+        if let Some(record) = self
+            .state
+            .read_tail(seq, 1)
+            .and_then(|r| r.into_iter().next())
+        {
+            return Some(record.at_ms);
+        }
+        self.io
+            .appended_at(self.state.id, seq)
+            .unwrap_or_else(|error| {
+                tracing::warn!(%error, "cannot read when an event was appended");
+                None
+            })
     }
 }
 
@@ -278,6 +295,40 @@ impl EventLog {
             && thread.join().is_err()
         {
             tracing::error!("the event log's writer panicked");
+        }
+    }
+
+    /// How far each consumer lags and what each namespace holds, for metrics.
+    pub fn report(&self) -> LogReport {
+        let logs: HashMap<i64, Arc<Log>> = lock(&self.logs)
+            .values()
+            .map(|log| (log.state.id, log.clone()))
+            .collect();
+        let cursors: Vec<Arc<Cursor>> = lock(&self.cursors).values().cloned().collect();
+        let now = now_ms();
+        let consumers = cursors
+            .iter()
+            .filter_map(|cursor| {
+                let owner = cursor.owner()?;
+                let log = logs.get(&cursor.log_id)?;
+                let position = cursor.position();
+                let events = log.end().saturating_sub(position);
+                let oldest_ms = match events {
+                    0 => 0,
+                    _ => log.appended_at(position).map_or(0, |at| (now - at).max(0)),
+                };
+                Some(ConsumerLag {
+                    kind: owner.kind,
+                    namespace: owner.namespace.clone(),
+                    name: owner.name.clone(),
+                    events,
+                    oldest_seconds: oldest_ms as f64 / 1000.0,
+                })
+            })
+            .collect();
+        LogReport {
+            consumers,
+            namespace_bytes: self.namespace_bytes(),
         }
     }
 

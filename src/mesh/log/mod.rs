@@ -35,7 +35,7 @@ mod sqlite;
 mod writer;
 
 pub use budget::DiskBudget;
-pub use cursor::{Cursor, Start};
+pub use cursor::{Cursor, Owner, Start};
 pub use logs::{AppendError, EventLog, Log, LogKind, LogSettings};
 pub use record::Record;
 pub use sqlite::{FILE_NAME, LogError};

@@ -296,6 +296,16 @@ pub fn read_events(
     Ok(records)
 }
 
+/// When the event `seq` of `log` was appended, if the log holds it.
+pub fn appended_at(conn: &Connection, log: i64, seq: u64) -> rusqlite::Result<Option<i64>> {
+    conn.prepare_cached(
+        "SELECT at FROM batches WHERE log = ?1 AND first <= ?2 AND first + count > ?2
+         ORDER BY first DESC LIMIT 1",
+    )?
+    .query_row(params![log, seq as i64], |row| row.get(0))
+    .optional()
+}
+
 /// The first seq of `log` appended at or after `at_ms`.
 pub fn first_since(conn: &Connection, log: i64, at_ms: i64) -> rusqlite::Result<Option<u64>> {
     conn.query_row(

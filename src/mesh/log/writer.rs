@@ -62,15 +62,26 @@ impl Io {
         end: u64,
         limit: usize,
     ) -> Result<Vec<Record>, LogError> {
+        self.reading(|conn| sqlite::read_events(conn, log, from, end, limit))
+    }
+
+    pub fn appended_at(&self, log: i64, seq: u64) -> Result<Option<i64>, LogError> {
+        self.reading(|conn| sqlite::appended_at(conn, log, seq))
+    }
+
+    /// Runs `query` on a pooled reading connection.
+    fn reading<T>(
+        &self,
+        query: impl FnOnce(&Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, LogError> {
         let taken = lock(&self.readers).pop();
         let conn = match taken {
             Some(conn) => conn,
             None => sqlite::open_reader(&self.path)?,
         };
-        let records = sqlite::read_events(&conn, log, from, end, limit)
-            .map_err(|e| LogError::new(&self.path, e));
+        let answer = query(&conn).map_err(|e| LogError::new(&self.path, e));
         lock(&self.readers).push(conn);
-        records
+        answer
     }
 }
 
@@ -160,7 +171,7 @@ struct Effects {
     dropped: Vec<Arc<LogState>>,
 }
 
-fn now_ms() -> i64 {
+pub fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64)

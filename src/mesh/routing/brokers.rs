@@ -17,7 +17,7 @@ use super::table::BrokerRoute;
 use super::targets;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::{Entry, Filter, TriggerIndex};
-use crate::mesh::log::LogKind;
+use crate::mesh::log::{LogKind, Owner};
 use crate::resources::{Broker, Trigger};
 
 /// A Broker's route and what it was built from.
@@ -213,6 +213,11 @@ fn build_trigger(
         }
         (_, Some((durable, log))) => Some(durable.trigger(
             uid.as_deref().unwrap_or(&target_label),
+            Owner {
+                kind: "trigger",
+                namespace: namespace.to_string(),
+                name: trigger.metadata.name.clone().unwrap_or_default(),
+            },
             log,
             &dispatcher,
             &filter,

@@ -20,7 +20,7 @@ use super::table::{
 };
 use super::targets;
 use crate::mesh::dispatch::{DispatchDeps, Dispatcher, DispatcherSettings};
-use crate::mesh::log::LogKind;
+use crate::mesh::log::{LogKind, Owner};
 use crate::resources::{Application, Channel, Conditions, Subscription};
 
 #[derive(Debug, Clone, Copy)]
@@ -168,7 +168,8 @@ impl Builder {
                             Some(known) if known.0 == uid && known.1 == broker_key => known,
                             _ => {
                                 let name = uid.as_deref().unwrap_or(&subscription_key.1);
-                                let relay = durable.relay(name, from, to);
+                                let owner = subscription_owner(&subscription_key);
+                                let relay = durable.relay(name, owner, from, to);
                                 (uid, broker_key, relay)
                             }
                         };
@@ -192,7 +193,8 @@ impl Builder {
                                 let consumer = self.durable.as_mut().zip(log.as_ref()).map(
                                     |(durable, log)| {
                                         let name = uid.as_deref().unwrap_or(&subscription_key.1);
-                                        durable.subscription(name, log, &dispatcher)
+                                        let owner = subscription_owner(&subscription_key);
+                                        durable.subscription(name, owner, log, &dispatcher)
                                     },
                                 );
                                 BuiltSubscription {
@@ -362,3 +364,11 @@ impl Builder {
 
 #[cfg(test)]
 mod tests;
+
+fn subscription_owner(key: &Key) -> Owner {
+    Owner {
+        kind: "subscription",
+        namespace: key.0.clone(),
+        name: key.1.clone(),
+    }
+}

@@ -15,7 +15,7 @@ use tokio::task::AbortHandle;
 use crate::mesh::consume::{Feed, feed, relay};
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::Filter;
-use crate::mesh::log::{EventLog, Log, LogKind, Start};
+use crate::mesh::log::{EventLog, Log, LogKind, Owner, Start};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
@@ -80,6 +80,7 @@ impl Durable {
     pub fn trigger(
         &mut self,
         uid: &str,
+        owner: Owner,
         log: &Arc<Log>,
         dispatcher: &Arc<Dispatcher>,
         filter: &Arc<Filter>,
@@ -89,6 +90,7 @@ impl Durable {
         let filter = Arc::new(ArcSwap::new(filter.clone()));
         self.feed(
             format!("trigger/{uid}"),
+            owner,
             log,
             start,
             Some(filter),
@@ -100,11 +102,13 @@ impl Durable {
     pub fn subscription(
         &mut self,
         uid: &str,
+        owner: Owner,
         log: &Arc<Log>,
         dispatcher: &Arc<Dispatcher>,
     ) -> Consumer {
         self.feed(
             format!("subscription/{uid}"),
+            owner,
             log,
             Start::End,
             None,
@@ -115,6 +119,7 @@ impl Durable {
     fn feed(
         &mut self,
         consumer: String,
+        owner: Owner,
         log: &Arc<Log>,
         start: Start,
         filter: Option<Arc<ArcSwap<Filter>>>,
@@ -123,6 +128,7 @@ impl Durable {
         let task = feed(Feed {
             event_log: self.event_log.clone(),
             consumer: consumer.clone(),
+            owner,
             log: log.clone(),
             start,
             filter: filter.clone(),
@@ -137,11 +143,12 @@ impl Durable {
     }
 
     /// A Subscription from a Channel to one of our Brokers.
-    pub fn relay(&mut self, uid: &str, from: &Arc<Log>, to: &Arc<Log>) -> Consumer {
+    pub fn relay(&mut self, uid: &str, owner: Owner, from: &Arc<Log>, to: &Arc<Log>) -> Consumer {
         let consumer = format!("subscription/{uid}");
         let task = relay(
             self.event_log.clone(),
             consumer.clone(),
+            owner,
             from.clone(),
             to.clone(),
             self.shutdown.clone(),
