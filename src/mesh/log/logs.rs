@@ -11,6 +11,7 @@ use std::time::Duration;
 use tokio::sync::{oneshot, watch};
 
 use super::budget::DiskBudget;
+use super::checkpoint::Checkpointer;
 use super::cursor::{Cursor, Start};
 use super::log_state::LogState;
 use super::record::{Encoded, Record};
@@ -154,6 +155,7 @@ pub struct EventLog {
     namespaces: Mutex<HashMap<String, Arc<DiskBudget>>>,
     pub(super) cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
+    checkpointer: Mutex<Option<Checkpointer>>,
 }
 
 impl EventLog {
@@ -180,6 +182,7 @@ impl EventLog {
             namespaces: Mutex::new(HashMap::new()),
             cursors: Arc::new(Mutex::new(HashMap::new())),
             writer: Mutex::new(None),
+            checkpointer: Mutex::new(None),
         });
         let mut known = Vec::new();
         for log in stored {
@@ -202,6 +205,7 @@ impl EventLog {
             .spawn(move || writer.run(queue))
             .map_err(|e| LogError::new(&io.path, e))?;
         *lock(&event_log.writer) = Some(thread);
+        *lock(&event_log.checkpointer) = Some(Checkpointer::start(&io.path)?);
         Ok(event_log)
     }
 
@@ -290,6 +294,9 @@ impl EventLog {
 
     /// Writes every cursor, commits, and stops the writer.
     pub fn close(&self) {
+        if let Some(mut checkpointer) = lock(&self.checkpointer).take() {
+            checkpointer.stop();
+        }
         let _ = self.io.send(Command::Close);
         if let Some(thread) = lock(&self.writer).take()
             && thread.join().is_err()

@@ -24,9 +24,11 @@
 //! where the others took up to 0.8 s, adds no dependency, and keeps events,
 //! cursors and trims in one transaction. A crash loses nothing committed: a
 //! torn write-ahead log tail is cut at the last whole commit when the file is
-//! opened again (SQLite's own recovery).
+//! opened again (SQLite's own recovery). The write-ahead log is folded into
+//! the file on a thread of its own (`checkpoint`), never inside a commit.
 
 mod budget;
+mod checkpoint;
 mod cursor;
 mod log_state;
 mod logs;

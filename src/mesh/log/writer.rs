@@ -30,15 +30,18 @@ const TICK: Duration = Duration::from_millis(200);
 /// How often the writer looks for logs to trim (reading every cursor).
 const TRIM_PLAN_EVERY: Duration = TICK;
 /// At most this many batches are trimmed from one log in a commit that also
-/// appends, so trimming does not hold appends up; more when idle.
-const TRIM_BUSY_MOST: usize = 64;
-const TRIM_IDLE_MOST: usize = 4096;
+/// appends (small steps, so trimming adds little to an append's wait), and
+/// in one with nothing else to do (the writer commits at least every tick).
+/// Trims have no commits of their own: each would cost an fsync that
+/// appends arriving meanwhile wait for.
+const TRIM_BUSY_MOST: usize = 32;
+const TRIM_IDLE_MOST: usize = 1024;
 /// At most this many commands go into one commit.
 const BATCH_MOST: usize = 4096;
 /// Unused pages (64 MiB of 4 KiB pages) above which some are handed back
-/// to the file system at each trim plan, and how many at a time.
+/// to the file system, a few at a time in commits with nothing else to do.
 const VACUUM_ABOVE: u64 = 16_384;
-const VACUUM_PAGES: u32 = 256;
+const VACUUM_PAGES: u32 = 64;
 
 /// What logs share with the writer thread: its queue, and connections for
 /// reading older events.
@@ -132,6 +135,8 @@ pub struct Writer {
     cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
     /// Logs with batches every cursor passed, and the seq below which.
     trimming: HashMap<i64, u64>,
+    /// Handing unused pages back, a few per idle commit.
+    vacuuming: bool,
     last_flush: Instant,
     last_plan: Instant,
     last_sync: Instant,
@@ -208,6 +213,7 @@ impl Writer {
             unsaved: Vec::new(),
             cursors,
             trimming: HashMap::new(),
+            vacuuming: false,
             last_flush: now,
             last_plan: now - TRIM_PLAN_EVERY,
             last_sync: now,
@@ -217,12 +223,9 @@ impl Writer {
     pub fn run(mut self, queue: Receiver<Command>) {
         loop {
             let mut batch = Vec::new();
-            // Trimming left to do is done between commands, not after a tick.
-            let wait = if self.trimming.is_empty() {
-                TICK
-            } else {
-                Duration::ZERO
-            };
+            // Handing pages back goes on between commands while there are
+            // many; trims ride on the commits that happen anyway.
+            let wait = if self.vacuuming { Duration::ZERO } else { TICK };
             match queue.recv_timeout(wait) {
                 Ok(command) => batch.push(command),
                 Err(RecvTimeoutError::Timeout) => {}
@@ -247,7 +250,7 @@ impl Writer {
         let now = Instant::now();
         let flush = closing || now.duration_since(self.last_flush) >= TICK;
         let plan = !closing && now.duration_since(self.last_plan) >= TRIM_PLAN_EVERY;
-        if batch.is_empty() && !flush && !plan && self.trimming.is_empty() {
+        if batch.is_empty() && !flush && !plan && !self.vacuuming {
             return;
         }
         let mut effects = Effects::default();
@@ -421,6 +424,13 @@ impl Writer {
             self.trimming = plan_trims(&tx, &self.logs, self.retention, at_ms, effects)?;
         }
         let most = if busy { TRIM_BUSY_MOST } else { TRIM_IDLE_MOST };
+        // Pages go back only when nothing else waits (new batches reuse
+        // them, so only a drained backlog leaves many).
+        self.vacuuming =
+            !busy && self.trimming.is_empty() && sqlite::free_pages(&tx)? > VACUUM_ABOVE;
+        if self.vacuuming {
+            sqlite::vacuum_some(&tx, VACUUM_PAGES)?;
+        }
         for (log, below) in &self.trimming {
             let (freed, held_from) = sqlite::trim(&tx, *log, *below, most)?;
             effects.trimmed.push((*log, freed, held_from));
@@ -498,9 +508,7 @@ impl Writer {
 }
 
 /// The logs holding batches that every cursor on them passed (and, with a
-/// retention, older than it), each with the seq below which; hands some pages
-/// back to the file system when many are unused (new batches reuse them, so
-/// only a drained backlog leaves many).
+/// retention, older than it), each with the seq below which.
 fn plan_trims(
     tx: &Connection,
     logs: &HashMap<i64, WriterLog>,
@@ -521,9 +529,6 @@ fn plan_trims(
             below = below.min(sqlite::first_since(tx, *id, before_ms)?.unwrap_or(next));
         }
         trimming.insert(*id, below);
-    }
-    if sqlite::free_pages(tx)? > VACUUM_ABOVE {
-        sqlite::vacuum_some(tx, VACUUM_PAGES)?;
     }
     Ok(trimming)
 }
