@@ -64,9 +64,14 @@ pub async fn feed(feed: Feed) {
                 .as_ref()
                 .is_none_or(|f| passes(&f.load(), &label, &record.event.event, &metrics));
             if wanted {
-                let reservation = tokio::select! {
-                    reservation = dispatcher.reserve() => reservation,
-                    () = shutdown.clone().wait() => return,
+                // Waiting (and so watching for shutdown) only when the queue
+                // is full: the usual case takes a place at once.
+                let reservation = match dispatcher.try_reserve_place() {
+                    Some(reservation) => Some(reservation),
+                    None => tokio::select! {
+                        reservation = dispatcher.reserve() => reservation,
+                        () = shutdown.clone().wait() => return,
+                    },
                 };
                 let Some(reservation) = reservation else {
                     tracing::error!(consumer = %reader.consumer(), "the dispatcher refused an event; reading stops");

@@ -321,14 +321,8 @@ impl Dispatcher {
     /// A place in the queue; when the queue or the namespace's budget is full, a
     /// slot towards the dead-letter sink if there is one; otherwise None.
     pub fn try_reserve(self: &Arc<Self>) -> Option<Reservation> {
-        if let Ok(place) = self.places.clone().try_acquire_owned()
-            && let Some(claim) = self.budget.try_claim(&self.deps.in_flight)
-        {
-            return Some(Reservation::Queue {
-                dispatcher: self.clone(),
-                place,
-                claim,
-            });
+        if let Some(queued) = self.try_reserve_place() {
+            return Some(queued);
         }
         // No sink: a full queue refuses the event.
         self.target.load().policy.dead_letter_sink.as_ref()?;
@@ -336,6 +330,17 @@ impl Dispatcher {
         Some(Reservation::DeadLetter {
             dispatcher: self.clone(),
             slot,
+        })
+    }
+
+    /// A place in the queue if one is free now.
+    pub fn try_reserve_place(self: &Arc<Self>) -> Option<Reservation> {
+        let place = self.places.clone().try_acquire_owned().ok()?;
+        let claim = self.budget.try_claim(&self.deps.in_flight)?;
+        Some(Reservation::Queue {
+            dispatcher: self.clone(),
+            place,
+            claim,
         })
     }
 

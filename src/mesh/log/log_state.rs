@@ -68,16 +68,19 @@ impl LogState {
         self.budget.add(bytes);
     }
 
-    /// A commit holds `records` (taking `bytes`): they are readable.
-    pub fn committed(&self, records: Vec<Record>, bytes: u64, end: u64) {
+    /// A commit holds `records` (taking `bytes`): they are readable. Answers
+    /// the records that left the tail, for the caller to drop once it has
+    /// nothing more urgent to do.
+    pub fn committed(&self, records: Vec<Record>, bytes: u64, end: u64) -> Vec<Record> {
         self.bytes.fetch_add(bytes, Ordering::AcqRel);
-        {
+        let evicted = {
             let mut tail = lock(&self.tail);
             tail.extend(records);
             let over = tail.len().saturating_sub(TAIL_EVENTS);
-            tail.drain(..over);
-        }
+            tail.drain(..over).collect()
+        };
         self.end.send_replace(end);
+        evicted
     }
 
     /// A trim freed `bytes`.

@@ -447,11 +447,11 @@ impl Writer {
                 known.next_seq = *next;
             }
         }
+        let mut evicted = Vec::new();
         for (id, appended) in effects.appended {
             if let Some(known) = self.logs.get(&id) {
-                known
-                    .log
-                    .committed(appended.records, appended.bytes, known.next_seq);
+                let log = &known.log;
+                evicted.push(log.committed(appended.records, appended.bytes, known.next_seq));
             }
         }
         for reply in effects.appends {
@@ -477,6 +477,9 @@ impl Writer {
         for log in effects.dropped {
             log.dropped();
         }
+        // Freeing events that left the tails comes last: the replies above
+        // are what appenders wait for.
+        drop(evicted);
     }
 
     /// `--fsync interval`: commits went to the operating system; the
