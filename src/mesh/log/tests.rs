@@ -57,13 +57,25 @@ async fn read_all(log: &Log, from: u64) -> Vec<Record> {
 }
 
 /// Polls `check` until it holds, for at most 10 s.
+/// team-a's default Broker's log.
+fn default_log(log_file: &EventLog) -> Arc<Log> {
+    log_file
+        .log(LogKind::Broker, "team-a", "default")
+        .expect("log")
+}
+
+/// `consumer`'s cursor, new ones starting at the log's end.
+async fn cursor_at_end(log_file: &EventLog, log: &Arc<Log>, consumer: &str) -> Arc<Cursor> {
+    log_file
+        .cursor(consumer, log, Start::End)
+        .await
+        .expect("cursor")
+}
+
 /// A consumer that reads nothing, so the log keeps every event (a log
 /// keeps only what some cursor has not passed).
 async fn hold(log_file: &EventLog, log: &Arc<Log>) {
-    log_file
-        .cursor("trigger/hold", log, Start::End)
-        .await
-        .expect("cursor");
+    cursor_at_end(log_file, log, "trigger/hold").await;
 }
 
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
@@ -79,9 +91,7 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-        let log = log_file
-            .log(LogKind::Broker, "team-a", "default")
-            .expect("log");
+        let log = default_log(&log_file);
         hold(&log_file, &log).await;
         log.append(&events("a", 3)).await.expect("appends");
         log.append(&events("b", 2)).await.expect("appends");
@@ -95,9 +105,7 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
         log_file.close();
     }
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
+    let log = default_log(&log_file);
     assert_eq!(log.end(), 5, "seqs go on after a restart");
     let records = read_all(&log, 1).await;
     assert_eq!(ids(&records), ["a-1", "a-2", "b-0", "b-1"], "from the file");
@@ -148,14 +156,9 @@ async fn a_cursor_is_kept_across_a_restart_and_a_new_one_starts_at_the_end() {
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-        let log = log_file
-            .log(LogKind::Broker, "team-a", "default")
-            .expect("log");
+        let log = default_log(&log_file);
         log.append(&events("early", 4)).await.expect("appends");
-        let cursor = log_file
-            .cursor("trigger/t1", &log, Start::End)
-            .await
-            .expect("cursor");
+        let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
         assert_eq!(
             cursor.position(),
             4,
@@ -172,13 +175,8 @@ async fn a_cursor_is_kept_across_a_restart_and_a_new_one_starts_at_the_end() {
         log_file.close();
     }
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
-    let cursor = log_file
-        .cursor("trigger/t1", &log, Start::End)
-        .await
-        .expect("cursor");
+    let log = default_log(&log_file);
+    let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
     assert_eq!(cursor.position(), 5, "what was in delivery is read again");
     assert_eq!(
         ids(&read_all(&log, cursor.read_to()).await),
@@ -195,13 +193,8 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
     };
     {
         let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-        let log = log_file
-            .log(LogKind::Broker, "team-a", "default")
-            .expect("log");
-        let cursor = log_file
-            .cursor("trigger/t1", &log, Start::End)
-            .await
-            .expect("cursor");
+        let log = default_log(&log_file);
+        let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
         log.append(&events("e", 3)).await.expect("appends");
         for seq in 0..3 {
             cursor.take(seq);
@@ -219,13 +212,8 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
         log_file.close();
     }
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
-    let cursor = log_file
-        .cursor("trigger/t1", &log, Start::End)
-        .await
-        .expect("cursor");
+    let log = default_log(&log_file);
+    let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
     assert_eq!(cursor.resume(0), Some(first), "0 resumes its schedule");
     assert_eq!(cursor.resume(1), None, "1 settled: its schedule went");
     assert_eq!(cursor.resume(2), None, "2 never failed");
@@ -242,17 +230,9 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
 async fn events_every_cursor_passed_are_trimmed_and_their_bytes_given_back() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
-    let slow = log_file
-        .cursor("trigger/slow", &log, Start::End)
-        .await
-        .expect("cursor");
-    let fast = log_file
-        .cursor("trigger/fast", &log, Start::End)
-        .await
-        .expect("cursor");
+    let log = default_log(&log_file);
+    let slow = cursor_at_end(&log_file, &log, "trigger/slow").await;
+    let fast = cursor_at_end(&log_file, &log, "trigger/fast").await;
     // One commit each: a log is trimmed a whole commit's batch at a time.
     for event in events("e", 10) {
         log.append(&[event]).await.expect("appends");
@@ -287,16 +267,11 @@ async fn a_full_budget_refuses_the_append_whole_and_frees_when_trimmed() {
         Metrics::new(),
     )
     .expect("opens");
-    let default = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
+    let default = default_log(&log_file);
     let other = log_file
         .log(LogKind::Broker, "team-a", "other")
         .expect("log");
-    let cursor = log_file
-        .cursor("trigger/t", &default, Start::End)
-        .await
-        .expect("cursor");
+    let cursor = cursor_at_end(&log_file, &default, "trigger/t").await;
     default.append(&events("x", 2)).await.expect("fits");
     let refused = other.append(&events("y", 2)).await;
     assert!(
@@ -331,9 +306,7 @@ async fn a_replaying_cursor_starts_at_the_time_asked_while_retention_keeps_the_e
         Metrics::new(),
     )
     .expect("opens");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
+    let log = default_log(&log_file);
     log.append(&events("old", 2)).await.expect("appends");
     tokio::time::sleep(Duration::from_millis(30)).await;
     let middle = read_all(&log, 0).await[1].at_ms + 10;
@@ -363,14 +336,8 @@ async fn dropped_cursors_and_logs_leave_the_file() {
         let gone = log_file
             .log(LogKind::Broker, "team-a", "gone")
             .expect("log");
-        log_file
-            .cursor("trigger/keep", &kept, Start::End)
-            .await
-            .expect("cursor");
-        log_file
-            .cursor("trigger/drop", &kept, Start::End)
-            .await
-            .expect("cursor");
+        cursor_at_end(&log_file, &kept, "trigger/keep").await;
+        cursor_at_end(&log_file, &kept, "trigger/drop").await;
         kept.append(&events("k", 1)).await.expect("appends");
         gone.append(&events("g", 1)).await.expect("appends");
         log_file.retain_cursors(HashSet::from(["trigger/keep".to_string()]));
@@ -402,9 +369,7 @@ async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
     let dir = tempfile::tempdir().expect("temp dir");
     let crashed = tempfile::tempdir().expect("temp dir");
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
+    let log = default_log(&log_file);
     hold(&log_file, &log).await;
     for i in 0..5 {
         log.append(&events(&format!("r{i}"), 1))
@@ -426,9 +391,7 @@ async fn a_torn_write_ahead_log_opens_and_keeps_every_whole_commit() {
 
     let reopened = EventLog::open(crashed.path(), settings(), Metrics::new())
         .expect("a torn tail is no refusal");
-    let log = reopened
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
+    let log = default_log(&reopened);
     let records = read_all(&log, 0).await;
     assert_eq!(
         ids(&records),
@@ -479,15 +442,10 @@ async fn a_file_of_the_first_layout_keeps_its_events_when_opened() {
         }
     }
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-    let log = log_file
-        .log(LogKind::Broker, "team-a", "default")
-        .expect("log");
+    let log = default_log(&log_file);
     assert_eq!(log.end(), 8, "seqs go on where they were");
     assert!(log.bytes() > 0, "the stored bytes are counted");
-    let cursor = log_file
-        .cursor("trigger/t1", &log, Start::End)
-        .await
-        .expect("cursor");
+    let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
     assert_eq!(cursor.read_to(), 5, "the cursor is kept");
     assert_eq!(ids(&read_all(&log, 5).await), ["old-0", "old-1", "old-2"]);
 }
