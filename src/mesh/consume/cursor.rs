@@ -89,6 +89,22 @@ impl Reader {
         }
     }
 
+    /// Where reading goes on.
+    pub fn next(&self) -> u64 {
+        self.next
+    }
+
+    /// Read everything the log holds so far.
+    pub fn caught_up(&self) -> bool {
+        self.next >= self.log.end()
+    }
+
+    /// The cursor was moved for this consumer (by the writer's relaying):
+    /// reading goes on from where it is now.
+    pub fn resync(&mut self) {
+        self.next = self.next.max(self.cursor.read_to());
+    }
+
     /// Everything before `next` was handled: taken, passed over or relayed.
     pub fn passed(&mut self, next: u64) {
         self.next = next;

@@ -2,10 +2,15 @@
 //! appended to the Broker's log, a batch at a time, the cursor moving only once
 //! the Broker's log holds them. A full Broker (its namespace's disk budget)
 //! makes the relay wait and try again: the namespace lags behind the Channel,
-//! and no other namespace notices.
+//! and no other namespace notices. Once caught up, the relay hands its work
+//! to the log's writer, which appends the Channel's events to the Broker's
+//! log in the commit that holds them, until it hands it back (the Broker is
+//! full); the task then reads on from its cursor.
 
 use std::sync::Arc;
 use std::time::Duration;
+
+use tokio::sync::Notify;
 
 use super::cursor::{RETRY, Reader};
 use crate::mesh::event::PreparedEvent;
@@ -28,17 +33,36 @@ pub async fn relay(
         &event_log,
         consumer,
         owner,
-        from,
+        from.clone(),
         Start::End,
         RELAY_BATCH,
-        shutdown,
+        shutdown.clone(),
     );
     let Some(mut reader) = opened.await else {
         return;
     };
     let mut wait = FULL_FIRST_WAIT;
-    // A batch not appended is read again (the reader did not pass it).
-    while let Some(batch) = reader.next_batch().await {
+    let detached = Arc::new(Notify::new());
+    loop {
+        if reader.caught_up() {
+            let at = reader.next();
+            let cursor = reader.cursor.clone();
+            if event_log
+                .attach_relay(&from, &to, cursor, at, detached.clone())
+                .await
+            {
+                tokio::select! {
+                    () = detached.notified() => {}
+                    () = shutdown.clone().wait() => return,
+                }
+                reader.resync();
+                continue;
+            }
+        }
+        // A batch not appended is read again (the reader did not pass it).
+        let Some(batch) = reader.next_batch().await else {
+            return;
+        };
         let Some(last) = batch.last().map(|r| r.seq) else {
             continue;
         };

@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{Notify, oneshot, watch};
 
 use super::budget::DiskBudget;
 use super::checkpoint::Checkpointer;
 use super::cursor::{Cursor, Start};
+use super::fanout::Fanout;
 use super::log_state::LogState;
 use super::record::{Encoded, Record};
 use super::sqlite::{self, LogError};
@@ -282,6 +283,32 @@ impl EventLog {
         ));
         lock(&self.cursors).insert(consumer.to_string(), cursor.clone());
         Ok(cursor)
+    }
+
+    /// Asks the writer to relay `from`'s new events to `to` itself, moving
+    /// `cursor` with them, as the relay is caught up at `at`; answers whether
+    /// it does (no: `from` got events since). `detached` is told when it
+    /// stops doing so.
+    pub async fn attach_relay(
+        &self,
+        from: &Log,
+        to: &Log,
+        cursor: Arc<Cursor>,
+        at: u64,
+        detached: Arc<Notify>,
+    ) -> bool {
+        let (reply, answer) = oneshot::channel();
+        let command = Command::AttachRelay {
+            from: from.state.id,
+            at,
+            fanout: Fanout {
+                cursor,
+                to: to.state.id,
+                detached,
+            },
+            reply,
+        };
+        self.io.send(command).is_ok() && answer.await.unwrap_or(false)
     }
 
     /// Drops every cursor not named in `keep`: those consumers are gone.

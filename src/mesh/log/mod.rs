@@ -30,6 +30,7 @@
 mod budget;
 mod checkpoint;
 mod cursor;
+mod fanout;
 mod log_state;
 mod logs;
 mod record;

@@ -23,6 +23,7 @@ pub struct Record {
 }
 
 /// An event ready to be written.
+#[derive(Clone)]
 pub struct Encoded {
     pub body: Bytes,
     pub trace: Option<String>,

@@ -449,3 +449,46 @@ async fn a_file_of_the_first_layout_keeps_its_events_when_opened() {
     assert_eq!(cursor.read_to(), 5, "the cursor is kept");
     assert_eq!(ids(&read_all(&log, 5).await), ["old-0", "old-1", "old-2"]);
 }
+
+/// A caught-up relay is done by the writer: a Channel's append lands in the
+/// Broker's log in the same commit and moves the relay's cursor; a stale
+/// position is refused; a full Broker detaches the relay, which is told.
+#[tokio::test]
+async fn the_writer_relays_a_caught_up_relay_until_the_broker_is_full() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = record::Encoded::of(&event("x-0")).size();
+    let settings = LogSettings {
+        namespace_bytes: one * 3,
+        ..settings()
+    };
+    let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
+    let channel = log_file
+        .log(LogKind::Channel, "kyma", "orders")
+        .expect("log");
+    let broker = default_log(&log_file);
+    hold(&log_file, &broker).await;
+    channel.append(&events("before", 1)).await.expect("appends");
+    let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
+    let detached = Arc::new(tokio::sync::Notify::new());
+    assert!(
+        !log_file
+            .attach_relay(&channel, &broker, relay.clone(), 0, detached.clone())
+            .await,
+        "not caught up at 0: the Channel holds an event there"
+    );
+    assert!(
+        log_file
+            .attach_relay(&channel, &broker, relay.clone(), 1, detached.clone())
+            .await
+    );
+    channel.append(&events("a", 2)).await.expect("appends");
+    assert_eq!(broker.end(), 2, "relayed in the same commit");
+    assert_eq!(ids(&read_all(&broker, 0).await), ["a-0", "a-1"]);
+    assert_eq!(relay.read_to(), 3, "the relay's cursor moved with them");
+    channel.append(&events("b", 2)).await.expect("appends");
+    tokio::time::timeout(Duration::from_secs(5), detached.notified())
+        .await
+        .expect("the full Broker detaches the relay");
+    assert_eq!(broker.end(), 2, "nothing of what did not fit");
+    assert_eq!(relay.read_to(), 3, "the relay's task goes on from here");
+}

@@ -16,6 +16,7 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::cursor::{Cursor, Start};
+use super::fanout::{Fanout, Fanouts};
 use super::log_state::LogState;
 use super::record::{Batch, Encoded, Record};
 use super::sqlite::{self, LogError};
@@ -112,6 +113,14 @@ pub enum Command {
         reply: oneshot::Sender<Result<OpenedCursor, LogError>>,
     },
     RetainCursors(HashSet<String>),
+    /// A relay from `from` caught up at `at`: the writer relays from now on,
+    /// if nothing was appended to `from` since (answers whether it does).
+    AttachRelay {
+        from: i64,
+        at: u64,
+        fanout: Fanout,
+        reply: oneshot::Sender<bool>,
+    },
     Close,
 }
 
@@ -137,6 +146,7 @@ pub struct Writer {
     trimming: HashMap<i64, u64>,
     /// Handing unused pages back, a few per idle commit.
     vacuuming: bool,
+    fanouts: Fanouts,
     last_flush: Instant,
     last_plan: Instant,
     last_sync: Instant,
@@ -164,6 +174,12 @@ struct Effects {
     appends: Vec<oneshot::Sender<Result<(), LogError>>>,
     /// How long the commit took (with `--fsync always`, its fsync).
     committed_in: Duration,
+    /// Relays attached in this commit: their consumers and whom to answer.
+    attached: Vec<(String, oneshot::Sender<bool>)>,
+    /// Relay cursors this commit moved, and where to.
+    relayed: Vec<(Arc<Cursor>, u64)>,
+    /// Disk budget taken for relayed events, given back if the commit fails.
+    budget_taken: Vec<(Arc<LogState>, u64)>,
     cursors: Vec<(
         oneshot::Sender<Result<OpenedCursor, LogError>>,
         OpenedCursor,
@@ -214,6 +230,7 @@ impl Writer {
             cursors,
             trimming: HashMap::new(),
             vacuuming: false,
+            fanouts: Fanouts::default(),
             last_flush: now,
             last_plan: now - TRIM_PLAN_EVERY,
             last_sync: now,
@@ -284,6 +301,13 @@ impl Writer {
                 let cursors = effects.written.into_iter().map(|(cursor, _)| cursor);
                 for cursor in cursors.chain(effects.retries_written) {
                     cursor.unwritten_again();
+                }
+                for (consumer, reply) in effects.attached {
+                    self.fanouts.detach_consumer(&consumer);
+                    let _ = reply.send(false);
+                }
+                for (log, bytes) in effects.budget_taken {
+                    log.budget.give_back(bytes);
                 }
             }
         }
@@ -359,6 +383,7 @@ impl Writer {
                         failed.get_or_insert(error);
                     }
                     self.unsaved.push(Change::Dropped(log.id));
+                    self.fanouts.detach_log(log.id);
                     self.logs.remove(&log.id);
                     effects.next_seqs.remove(&log.id);
                     effects.appended.remove(&log.id);
@@ -370,6 +395,7 @@ impl Writer {
                     start,
                     reply,
                 } => {
+                    self.fanouts.detach_consumer(&consumer);
                     if failed.is_some() {
                         effects.cursors.push((reply, OpenedCursor::default()));
                         continue;
@@ -389,8 +415,34 @@ impl Writer {
                     }
                 }
                 Command::RetainCursors(keep) => {
+                    self.fanouts.retain(&keep);
                     if let Err(error) = retain_cursors(&tx, &keep) {
                         failed.get_or_insert(error);
+                    }
+                }
+                Command::AttachRelay {
+                    from,
+                    at,
+                    fanout,
+                    reply,
+                } => {
+                    // Appends to `from` earlier in this batch are not
+                    // readable yet, so the relay cannot have read them: it is
+                    // caught up only at the end that readers see.
+                    let next = effects
+                        .next_seqs
+                        .get(&from)
+                        .copied()
+                        .or_else(|| self.logs.get(&from).map(|l| l.next_seq));
+                    let caught_up =
+                        failed.is_none() && next == Some(at) && self.logs.contains_key(&fanout.to);
+                    if caught_up {
+                        effects
+                            .attached
+                            .push((fanout.cursor.consumer.clone(), reply));
+                        self.fanouts.attach(from, fanout);
+                    } else {
+                        let _ = reply.send(false);
                     }
                 }
                 Command::Close => {}
@@ -399,6 +451,7 @@ impl Writer {
         if let Some(error) = failed {
             return Err(error);
         }
+        relay_caught_up(&tx, &mut self.fanouts, &self.logs, at_ms, effects)?;
         for (log, appended) in &effects.appended {
             let Some(first) = appended.records.first().map(|r| r.seq) else {
                 continue;
@@ -460,6 +513,13 @@ impl Writer {
         for (reply, opened) in effects.cursors {
             let _ = reply.send(Ok(opened));
         }
+        for (_, reply) in effects.attached {
+            let _ = reply.send(true);
+        }
+        for (cursor, next) in effects.relayed {
+            cursor.passed(next);
+            cursor.written(next);
+        }
         for (cursor, position) in effects.written {
             cursor.written(position);
         }
@@ -508,6 +568,63 @@ impl Writer {
             tracing::warn!(%error, "event log checkpoint at shutdown failed");
         }
     }
+}
+
+/// Appends what this commit appends to each Channel log with attached
+/// relays to their Brokers' logs too, moving the relays' cursors; a
+/// relay whose Broker has no room (or no log) is detached.
+fn relay_caught_up(
+    tx: &Connection,
+    fanouts: &mut Fanouts,
+    logs: &HashMap<i64, WriterLog>,
+    at_ms: i64,
+    effects: &mut Effects,
+) -> rusqlite::Result<()> {
+    let mut failed = None;
+    for from in fanouts.logs() {
+        let Some(source) = effects.appended.get(&from) else {
+            continue;
+        };
+        let (records, encoded, bytes) =
+            (source.records.clone(), source.encoded.clone(), source.bytes);
+        let Some(channel_next) = effects.next_seqs.get(&from).copied() else {
+            continue;
+        };
+        let mut kept = Vec::new();
+        for fanout in fanouts.take(from) {
+            let target = logs.get(&fanout.to);
+            let Some(target) = target.filter(|t| t.log.budget.try_take(bytes)) else {
+                fanout.detached.notify_one();
+                continue;
+            };
+            effects.budget_taken.push((target.log.clone(), bytes));
+            let next = effects
+                .next_seqs
+                .entry(fanout.to)
+                .or_insert(target.next_seq);
+            let appended = effects.appended.entry(fanout.to).or_default();
+            for record in &records {
+                appended.records.push(Record {
+                    seq: *next,
+                    at_ms,
+                    event: record.event.clone(),
+                });
+                *next += 1;
+            }
+            appended.encoded.extend(encoded.iter().cloned());
+            appended.bytes += bytes;
+            let cursor = &fanout.cursor;
+            if let Err(error) =
+                sqlite::set_cursor(tx, &cursor.consumer, cursor.log_id, channel_next)
+            {
+                failed.get_or_insert(error);
+            }
+            effects.relayed.push((cursor.clone(), channel_next));
+            kept.push(fanout);
+        }
+        fanouts.put_back(from, kept);
+    }
+    failed.map_or(Ok(()), Err)
 }
 
 /// The logs holding batches that every cursor on them passed (and, with a

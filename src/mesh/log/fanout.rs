@@ -1,0 +1,82 @@
+//! Channel→Broker relays the writer does itself while they are caught up:
+//! a Channel's new events go into each such Broker's log in the same commit
+//! as into the Channel's, and the relay's cursor moves in that commit too.
+//! That saves the relay task's read, its own append and the commit it waits
+//! for — two of the four commits on an Application event's way to a
+//! Trigger. A relay whose Broker is full (its namespace's disk budget), or
+//! whose task opens its cursor again, is detached: its task takes over from
+//! its cursor, as it does while it is behind.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+
+use super::cursor::Cursor;
+
+/// A caught-up relay as the writer keeps it.
+pub struct Fanout {
+    pub cursor: Arc<Cursor>,
+    /// The Broker's log.
+    pub to: i64,
+    /// Told when the writer stops relaying; the relay's task then goes on
+    /// from its cursor.
+    pub detached: Arc<Notify>,
+}
+
+/// The attached relays, by the Channel log they read.
+#[derive(Default)]
+pub struct Fanouts(HashMap<i64, Vec<Fanout>>);
+
+impl Fanouts {
+    pub fn attach(&mut self, from: i64, fanout: Fanout) {
+        self.detach_consumer(&fanout.cursor.consumer);
+        self.0.entry(from).or_default().push(fanout);
+    }
+
+    /// The relays reading `from`, to take and put back.
+    pub fn take(&mut self, from: i64) -> Vec<Fanout> {
+        self.0.remove(&from).unwrap_or_default()
+    }
+
+    pub fn put_back(&mut self, from: i64, fanouts: Vec<Fanout>) {
+        if !fanouts.is_empty() {
+            self.0.insert(from, fanouts);
+        }
+    }
+
+    pub fn logs(&self) -> Vec<i64> {
+        self.0.keys().copied().collect()
+    }
+
+    /// The consumer's cursor is opened again (its task started anew).
+    pub fn detach_consumer(&mut self, consumer: &str) {
+        self.detach_where(|fanout| fanout.cursor.consumer == consumer);
+    }
+
+    /// Relays from or to a log that is gone.
+    pub fn detach_log(&mut self, log: i64) {
+        if let Some(gone) = self.0.remove(&log) {
+            gone.iter().for_each(|fanout| fanout.detached.notify_one());
+        }
+        self.detach_where(|fanout| fanout.to == log);
+    }
+
+    /// Relays whose consumers are no longer kept.
+    pub fn retain(&mut self, keep: &HashSet<String>) {
+        self.detach_where(|fanout| !keep.contains(&fanout.cursor.consumer));
+    }
+
+    fn detach_where(&mut self, detach: impl Fn(&Fanout) -> bool) {
+        for fanouts in self.0.values_mut() {
+            fanouts.retain(|fanout| {
+                let gone = detach(fanout);
+                if gone {
+                    fanout.detached.notify_one();
+                }
+                !gone
+            });
+        }
+        self.0.retain(|_, fanouts| !fanouts.is_empty());
+    }
+}
