@@ -1,33 +1,24 @@
-//! A consumer that feeds a dispatcher: a Trigger's (filtered) or an HTTP
-//! Subscription's.
+//! An HTTP Subscription's consumer: its Channel's log, unfiltered, into its
+//! dispatcher; and how any consumer hands an event to a dispatcher.
 
 use std::sync::Arc;
 
-use arc_swap::ArcSwap;
-
 use super::cursor::Reader;
-use crate::mesh::dispatch::{Dispatcher, Settled};
-use crate::mesh::filter::{Filter, passes};
-use crate::mesh::log::{EventLog, Log, Owner, Start};
+use crate::mesh::dispatch::{Dispatcher, Reservation, Settled};
+use crate::mesh::log::{Cursor, EventLog, Log, Owner, Record, Start};
 use crate::shutdown::Shutdown;
-use crate::telemetry::Metrics;
 
 /// Events read from the log at a time.
-const READ_BATCH: usize = 256;
+pub const READ_BATCH: usize = 256;
 
 /// What a consumer reads and where it hands events.
 pub struct Feed {
     pub event_log: Arc<EventLog>,
-    /// `trigger/<uid>` or `subscription/<uid>`: its cursor's name.
+    /// `subscription/<uid>`: its cursor's name.
     pub consumer: String,
     pub owner: Owner,
     pub log: Arc<Log>,
-    pub start: Start,
-    /// A Trigger's filter (swapped when the Trigger's spec changes); None
-    /// takes everything.
-    pub filter: Option<Arc<ArcSwap<Filter>>>,
     pub dispatcher: Arc<Dispatcher>,
-    pub metrics: Arc<Metrics>,
     pub shutdown: Shutdown,
 }
 
@@ -39,10 +30,7 @@ pub async fn feed(feed: Feed) {
         consumer,
         owner,
         log,
-        start,
-        filter,
         dispatcher,
-        metrics,
         shutdown,
     } = feed;
     let opened = Reader::open(
@@ -50,42 +38,17 @@ pub async fn feed(feed: Feed) {
         consumer,
         owner,
         log,
-        start,
+        Start::End,
         READ_BATCH,
         shutdown.clone(),
     );
     let Some(mut reader) = opened.await else {
         return;
     };
-    let label = dispatcher.target().label.clone();
     while let Some(batch) = reader.next_batch().await {
         for record in batch {
-            let wanted = filter
-                .as_ref()
-                .is_none_or(|f| passes(&f.load(), &label, &record.event.event, &metrics));
-            if wanted {
-                // Waiting (and so watching for shutdown) only when the queue
-                // is full: the usual case takes a place at once.
-                let reservation = match dispatcher.try_reserve_place() {
-                    Some(reservation) => Some(reservation),
-                    None => tokio::select! {
-                        reservation = dispatcher.reserve() => reservation,
-                        () = shutdown.clone().wait() => return,
-                    },
-                };
-                let Some(reservation) = reservation else {
-                    tracing::error!(consumer = %reader.consumer(), "the dispatcher refused an event; reading stops");
-                    return;
-                };
-                reader.cursor.take(record.seq);
-                reservation.send_settled(
-                    record.event.clone(),
-                    Some(Settled {
-                        by: reader.cursor.clone(),
-                        seq: record.seq,
-                        resume: reader.cursor.resume(record.seq),
-                    }),
-                );
+            if !hand_to(&dispatcher, &reader.cursor, &record, &shutdown).await {
+                return;
             }
             reader.passed(record.seq + 1);
             if reader.is_down() {
@@ -93,4 +56,41 @@ pub async fn feed(feed: Feed) {
             }
         }
     }
+}
+
+/// Hands `record` to `dispatcher`, waiting for a queue place (and so
+/// watching for shutdown) only when the queue is full; false when shutting
+/// down or refused (reading stops).
+pub async fn hand_to(
+    dispatcher: &Arc<Dispatcher>,
+    cursor: &Arc<Cursor>,
+    record: &Record,
+    shutdown: &Shutdown,
+) -> bool {
+    let reservation = match dispatcher.try_reserve_place() {
+        Some(reservation) => Some(reservation),
+        None => tokio::select! {
+            reservation = dispatcher.reserve() => reservation,
+            () = shutdown.clone().wait() => return false,
+        },
+    };
+    let Some(reservation) = reservation else {
+        tracing::error!(consumer = %cursor.consumer, "the dispatcher refused an event; reading stops");
+        return false;
+    };
+    send(reservation, cursor, record);
+    true
+}
+
+/// Commits `reservation` with `record`, the cursor taking it until settled.
+pub fn send(reservation: Reservation, cursor: &Arc<Cursor>, record: &Record) {
+    cursor.take(record.seq);
+    reservation.send_settled(
+        record.event.clone(),
+        Some(Settled {
+            by: cursor.clone(),
+            seq: record.seq,
+            resume: cursor.resume(record.seq),
+        }),
+    );
 }

@@ -86,6 +86,11 @@ impl<T> TriggerIndex<T> {
 
     /// Every entry whose filter matches the event; filters stopped by a limit
     /// do not, and are counted in `metrics`.
+    /// Every Trigger's value, matching or not.
+    pub fn values(&self) -> impl Iterator<Item = &T> {
+        self.entries.iter().map(|entry| &entry.value)
+    }
+
     pub fn matching<'a>(
         &'a self,
         event: &'a Event,

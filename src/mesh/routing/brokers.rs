@@ -157,6 +157,16 @@ fn build<'a>(
         });
         kept.push(built);
     }
+    if let (Some(durable), Some(log)) = (durable, log.as_ref()) {
+        let members = kept.iter().filter_map(|built| {
+            Some(Entry {
+                trigger: built.label.clone(),
+                filter: built.filter.clone(),
+                value: built.consumer.as_ref()?.member()?.clone(),
+            })
+        });
+        durable.index(log, members.collect());
+    }
     BuiltBroker {
         broker_version,
         triggers_version,

@@ -12,9 +12,9 @@ use std::sync::{Arc, Weak};
 use arc_swap::ArcSwap;
 use tokio::task::AbortHandle;
 
-use crate::mesh::consume::{Feed, feed, relay};
+use crate::mesh::consume::{Feed, Group, Member, Solo, feed, read_shared, relay, trigger};
 use crate::mesh::dispatch::Dispatcher;
-use crate::mesh::filter::Filter;
+use crate::mesh::filter::{Entry, Filter, TriggerIndex};
 use crate::mesh::log::{EventLog, Log, LogKind, Owner, Start};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
@@ -27,6 +27,8 @@ pub struct Durable {
     started: HashMap<String, Weak<Running>>,
     /// The logs of the last build's Brokers and Channels.
     logs: HashSet<String>,
+    /// Each Broker log's shared reader, by log name.
+    groups: HashMap<String, (Arc<Group>, Running)>,
     swept: bool,
 }
 
@@ -43,9 +45,15 @@ impl Drop for Running {
 pub struct Consumer {
     _running: Arc<Running>,
     filter: Option<Arc<ArcSwap<Filter>>>,
+    /// A Trigger's place in its Broker's shared reader.
+    member: Option<Arc<Member>>,
 }
 
 impl Consumer {
+    pub fn member(&self) -> Option<&Arc<Member>> {
+        self.member.as_ref()
+    }
+
     /// The Trigger's spec changed: events read from now on are filtered anew.
     pub fn refilter(&self, filter: &Arc<Filter>) {
         if let Some(current) = &self.filter {
@@ -62,6 +70,7 @@ impl Durable {
             shutdown,
             started: HashMap::new(),
             logs: HashSet::new(),
+            groups: HashMap::new(),
             swept: false,
         }
     }
@@ -86,16 +95,44 @@ impl Durable {
         filter: &Arc<Filter>,
         replay_from_ms: Option<i64>,
     ) -> Consumer {
-        let start = replay_from_ms.map_or(Start::End, Start::Since);
+        let consumer = format!("trigger/{uid}");
         let filter = Arc::new(ArcSwap::new(filter.clone()));
-        self.feed(
-            format!("trigger/{uid}"),
+        let member = Member::new(dispatcher.clone());
+        let task = trigger(Solo {
+            event_log: self.event_log.clone(),
+            consumer: consumer.clone(),
             owner,
-            log,
-            start,
-            Some(filter),
-            dispatcher,
-        )
+            start: replay_from_ms.map_or(Start::End, Start::Since),
+            label: dispatcher.target().label.clone(),
+            filter: filter.clone(),
+            member: member.clone(),
+            group: self.group(log),
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+        });
+        Consumer {
+            _running: self.start(&consumer, task),
+            filter: Some(filter),
+            member: Some(member),
+        }
+    }
+
+    /// A Broker log's group, its shared reader started with it.
+    fn group(&mut self, log: &Arc<Log>) -> Arc<Group> {
+        let name = log.name().to_string();
+        if let Some((group, _)) = self.groups.get(&name) {
+            return group.clone();
+        }
+        let group = Group::new(log.clone());
+        let task = read_shared(group.clone(), self.metrics.clone(), self.shutdown.clone());
+        let running = Running(tokio::spawn(task).abort_handle());
+        self.groups.insert(name, (group.clone(), running));
+        group
+    }
+
+    /// A Broker's Triggers as its shared reader matches them.
+    pub fn index(&mut self, log: &Arc<Log>, entries: Vec<Entry<Arc<Member>>>) {
+        self.group(log).set_index(TriggerIndex::new(entries));
     }
 
     /// A Subscription delivering its Channel's events over HTTP.
@@ -106,39 +143,19 @@ impl Durable {
         log: &Arc<Log>,
         dispatcher: &Arc<Dispatcher>,
     ) -> Consumer {
-        self.feed(
-            format!("subscription/{uid}"),
-            owner,
-            log,
-            Start::End,
-            None,
-            dispatcher,
-        )
-    }
-
-    fn feed(
-        &mut self,
-        consumer: String,
-        owner: Owner,
-        log: &Arc<Log>,
-        start: Start,
-        filter: Option<Arc<ArcSwap<Filter>>>,
-        dispatcher: &Arc<Dispatcher>,
-    ) -> Consumer {
+        let consumer = format!("subscription/{uid}");
         let task = feed(Feed {
             event_log: self.event_log.clone(),
             consumer: consumer.clone(),
             owner,
             log: log.clone(),
-            start,
-            filter: filter.clone(),
             dispatcher: dispatcher.clone(),
-            metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
         });
         Consumer {
             _running: self.start(&consumer, task),
-            filter,
+            filter: None,
+            member: None,
         }
     }
 
@@ -156,6 +173,7 @@ impl Durable {
         Consumer {
             _running: self.start(&consumer, task),
             filter: None,
+            member: None,
         }
     }
 
@@ -182,6 +200,7 @@ impl Durable {
         }
         if logs != self.logs {
             self.event_log.retain_logs(&logs);
+            self.groups.retain(|name, _| logs.contains(name));
             self.logs = logs;
         }
     }

@@ -1,0 +1,311 @@
+//! One reader per Broker log for all of its Triggers. Reading the log once
+//! per Trigger cost every Trigger every event: 10,000 Triggers read 10,000
+//! copies. The shared reader reads each event once and hands it, through the
+//! type index, only to the Triggers whose filters let it through.
+//!
+//! A Trigger is either attached (the shared reader delivers for it) or on its
+//! own (its task reads the log from its cursor with its filter, as when it
+//! starts, replays, or fell behind). A Trigger on its own that reaches the
+//! shared reader's position attaches, under the group's lock, between two of
+//! the shared reader's batches, so no event is handed out twice or skipped.
+//! An attached Trigger whose queue is full is detached at that event: it
+//! goes on on its own from there, and no one waits for it.
+//!
+//! Cursors: an attached Trigger's cursor takes each event handed to it (and
+//! settles it when delivered); every `PASS_EVERY` the shared reader moves the
+//! attached cursors past what it read, so a restart reads at most that much
+//! again.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use tokio::sync::{Notify, watch};
+
+use super::cursor::Reader;
+use super::feed::{READ_BATCH, hand_to, send};
+use crate::locks::lock;
+use crate::mesh::dispatch::Dispatcher;
+use crate::mesh::filter::{Filter, TriggerIndex, passes};
+use crate::mesh::log::{Cursor, EventLog, Log, Owner, Record, Start};
+use crate::shutdown::Shutdown;
+use crate::telemetry::Metrics;
+
+const PASS_EVERY: Duration = Duration::from_millis(100);
+
+/// A Broker log's Triggers and where its shared reader is.
+pub struct Group {
+    log: Arc<Log>,
+    state: Mutex<GroupState>,
+    /// The shared reader's position, for Triggers on their own to follow.
+    next: watch::Sender<u64>,
+}
+
+struct GroupState {
+    /// The next event the shared reader hands out.
+    next: u64,
+    index: Arc<TriggerIndex<Arc<Member>>>,
+}
+
+/// A Trigger as its Broker's group knows it.
+pub struct Member {
+    dispatcher: Arc<Dispatcher>,
+    /// Set once its task has opened its cursor.
+    cursor: std::sync::OnceLock<Arc<Cursor>>,
+    /// Changed only under the group's lock.
+    attached: AtomicBool,
+    /// In the shared reader's index (it may attach only then); set under
+    /// the group's lock.
+    indexed: AtomicBool,
+    /// Told when it enters the index.
+    now_indexed: Notify,
+    /// Told when the shared reader detaches it.
+    detached: Notify,
+}
+
+impl Member {
+    pub fn new(dispatcher: Arc<Dispatcher>) -> Arc<Self> {
+        Arc::new(Self {
+            dispatcher,
+            cursor: std::sync::OnceLock::new(),
+            attached: AtomicBool::new(false),
+            indexed: AtomicBool::new(false),
+            now_indexed: Notify::new(),
+            detached: Notify::new(),
+        })
+    }
+}
+
+impl Group {
+    pub fn new(log: Arc<Log>) -> Arc<Self> {
+        let next = log.end();
+        Arc::new(Self {
+            log,
+            state: Mutex::new(GroupState {
+                next,
+                index: Arc::new(TriggerIndex::new(Vec::new())),
+            }),
+            next: watch::Sender::new(next),
+        })
+    }
+
+    /// The Broker's Triggers changed: the shared reader matches against these.
+    pub fn set_index(&self, index: TriggerIndex<Arc<Member>>) {
+        let mut state = lock(&self.state);
+        for member in index.values() {
+            if !member.indexed.swap(true, Ordering::AcqRel) {
+                member.now_indexed.notify_one();
+            }
+        }
+        state.index = Arc::new(index);
+    }
+}
+
+/// The shared reader of a Broker log, until the task is stopped.
+pub async fn read_shared(group: Arc<Group>, metrics: Arc<Metrics>, shutdown: Shutdown) {
+    let mut end = group.log.watch_end();
+    let mut last_pass = Instant::now();
+    // Where the attached cursors were last moved to.
+    let mut passed = lock(&group.state).next;
+    loop {
+        let next = lock(&group.state).next;
+        // With cursors behind, wait no longer than until they are due to move.
+        let pass_due = tokio::time::Instant::from_std(last_pass + PASS_EVERY);
+        tokio::select! {
+            changed = end.wait_for(|end| *end > next) => if changed.is_err() { return },
+            () = tokio::time::sleep_until(pass_due), if passed < next => {
+                pass(&group, next);
+                passed = next;
+                last_pass = Instant::now();
+                continue;
+            }
+            () = shutdown.clone().wait() => return,
+        }
+        let batch = match group.log.read(next, READ_BATCH).await {
+            Ok(batch) => batch,
+            Err(error) => {
+                tracing::error!(log = %group.log.name(), %error, "cannot read the log; trying again");
+                tokio::time::sleep(super::cursor::RETRY).await;
+                continue;
+            }
+        };
+        let upto = {
+            let mut state = lock(&group.state);
+            // Nothing under `next` left (trimmed: no Trigger needed it): go
+            // on from what the log holds.
+            let mut upto = batch
+                .first()
+                .map_or(group.log.end(), |first| first.seq.max(next));
+            for record in batch.iter().filter(|r| r.seq >= next) {
+                for member in state.index.matching(&record.event.event, &metrics) {
+                    hand_out(member, record);
+                }
+                upto = record.seq + 1;
+            }
+            state.next = upto;
+            upto
+        };
+        group.next.send_replace(upto);
+        if last_pass.elapsed() >= PASS_EVERY {
+            pass(&group, upto);
+            passed = upto;
+            last_pass = Instant::now();
+        }
+    }
+}
+
+/// Moves the attached Triggers' cursors past `upto`, which the shared reader
+/// has handed out.
+fn pass(group: &Group, upto: u64) {
+    let state = lock(&group.state);
+    for member in state.index.values() {
+        if member.attached.load(Ordering::Acquire)
+            && let Some(cursor) = member.cursor.get()
+        {
+            cursor.passed(upto);
+        }
+    }
+}
+
+/// An event to an attached Trigger, or the Trigger detached at it when its
+/// queue is full. Called under the group's lock.
+fn hand_out(member: &Member, record: &Record) {
+    if !member.attached.load(Ordering::Acquire) {
+        return;
+    }
+    let Some(cursor) = member.cursor.get() else {
+        return;
+    };
+    match member.dispatcher.try_reserve_place() {
+        Some(reservation) => send(reservation, cursor, record),
+        None => {
+            member.attached.store(false, Ordering::Release);
+            cursor.passed(record.seq);
+            member.detached.notify_one();
+        }
+    }
+}
+
+/// What a Trigger's task needs.
+pub struct Solo {
+    pub event_log: Arc<EventLog>,
+    pub consumer: String,
+    pub owner: Owner,
+    pub start: Start,
+    pub label: String,
+    pub filter: Arc<ArcSwap<Filter>>,
+    pub member: Arc<Member>,
+    pub group: Arc<Group>,
+    pub metrics: Arc<Metrics>,
+    pub shutdown: Shutdown,
+}
+
+/// A Trigger's task: on its own until it reaches the shared reader, then
+/// attached until detached, and so on, until stopped.
+pub async fn trigger(solo: Solo) {
+    let Solo {
+        event_log,
+        consumer,
+        owner,
+        start,
+        label,
+        filter,
+        member,
+        group,
+        metrics,
+        shutdown,
+    } = solo;
+    let log = group.log.clone();
+    let opened = Reader::open(
+        &event_log,
+        consumer,
+        owner,
+        log.clone(),
+        start,
+        READ_BATCH,
+        shutdown.clone(),
+    );
+    let Some(reader) = opened.await else {
+        return;
+    };
+    let cursor = reader.cursor.clone();
+    let _ = member.cursor.set(cursor.clone());
+    let mut following = group.next.subscribe();
+    loop {
+        let mut from = cursor.read_to();
+        // On its own up to the shared reader, then attached.
+        loop {
+            let shared = *following.borrow_and_update();
+            if from < shared {
+                let Some(next) = catch_up(
+                    &log, &cursor, &member, &filter, &label, &metrics, from, shared, &shutdown,
+                )
+                .await
+                else {
+                    return;
+                };
+                from = next;
+                continue;
+            }
+            {
+                let state = lock(&group.state);
+                if from == state.next && member.indexed.load(Ordering::Acquire) {
+                    member.attached.store(true, Ordering::Release);
+                    break;
+                }
+            }
+            // Ahead of the shared reader (a new Trigger starts at the log's
+            // end), or not in its index yet: wait until that changes.
+            tokio::select! {
+                changed = following.changed() => if changed.is_err() { return },
+                () = member.now_indexed.notified() => {}
+                () = shutdown.clone().wait() => return,
+            }
+        }
+        tokio::select! {
+            () = member.detached.notified() => {}
+            () = shutdown.clone().wait() => return,
+        }
+    }
+}
+
+/// Reads `[from, to)` with the Trigger's filter into its dispatcher (waiting
+/// for queue places); answers where it got to, None when shutting down.
+#[allow(clippy::too_many_arguments)]
+async fn catch_up(
+    log: &Log,
+    cursor: &Arc<Cursor>,
+    member: &Member,
+    filter: &ArcSwap<Filter>,
+    label: &str,
+    metrics: &Metrics,
+    from: u64,
+    to: u64,
+    shutdown: &Shutdown,
+) -> Option<u64> {
+    let batch = match log.read(from, READ_BATCH).await {
+        Ok(batch) => batch,
+        Err(error) => {
+            tracing::error!(%label, %error, "cannot read the log; trying again");
+            tokio::time::sleep(super::cursor::RETRY).await;
+            return Some(from);
+        }
+    };
+    let Some(first) = batch.first() else {
+        // What was under the cursor is gone: go on from the shared reader.
+        cursor.passed(to);
+        return Some(to);
+    };
+    let mut next = first.seq.max(from);
+    for record in batch.iter().filter(|r| r.seq >= from && r.seq < to) {
+        if passes(&filter.load(), label, &record.event.event, metrics)
+            && !hand_to(&member.dispatcher, cursor, record, shutdown).await
+        {
+            return None;
+        }
+        next = record.seq + 1;
+        cursor.passed(next);
+    }
+    Some(next)
+}
