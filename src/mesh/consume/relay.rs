@@ -10,8 +10,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Notify;
-
 use super::cursor::{RETRY, Reader};
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::log::{AppendError, EventLog, Log, Owner, Start};
@@ -42,17 +40,13 @@ pub async fn relay(
         return;
     };
     let mut wait = FULL_FIRST_WAIT;
-    let detached = Arc::new(Notify::new());
     loop {
         if reader.caught_up() {
             let at = reader.next();
             let cursor = reader.cursor.clone();
-            if event_log
-                .attach_relay(&from, &to, cursor, at, detached.clone())
-                .await
-            {
+            if let Some(relayed_until) = event_log.attach_relay(&from, &to, cursor, at).await {
                 tokio::select! {
-                    () = detached.notified() => {}
+                    _ = relayed_until => {}
                     () = shutdown.clone().wait() => return,
                 }
                 reader.resync();

@@ -10,7 +10,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::oneshot;
 
 use super::cursor::Cursor;
 
@@ -19,9 +19,9 @@ pub struct Fanout {
     pub cursor: Arc<Cursor>,
     /// The Broker's log.
     pub to: i64,
-    /// Told when the writer stops relaying; the relay's task then goes on
-    /// from its cursor.
-    pub detached: Arc<Notify>,
+    /// Dropped when the writer stops relaying (one per attach, so no
+    /// wake-up outlives it); the relay's task then goes on from its cursor.
+    pub _detached: oneshot::Sender<()>,
 }
 
 /// The attached relays, by the Channel log they read.
@@ -56,9 +56,7 @@ impl Fanouts {
 
     /// Relays from or to a log that is gone.
     pub fn detach_log(&mut self, log: i64) {
-        if let Some(gone) = self.0.remove(&log) {
-            gone.iter().for_each(|fanout| fanout.detached.notify_one());
-        }
+        self.0.remove(&log);
         self.detach_where(|fanout| fanout.to == log);
     }
 
@@ -69,13 +67,7 @@ impl Fanouts {
 
     fn detach_where(&mut self, detach: impl Fn(&Fanout) -> bool) {
         for fanouts in self.0.values_mut() {
-            fanouts.retain(|fanout| {
-                let gone = detach(fanout);
-                if gone {
-                    fanout.detached.notify_one();
-                }
-                !gone
-            });
+            fanouts.retain(|fanout| !detach(fanout));
         }
         self.0.retain(|_, fanouts| !fanouts.is_empty());
     }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
 
-use tokio::sync::{Notify, oneshot, watch};
+use tokio::sync::{oneshot, watch};
 
 use super::budget::DiskBudget;
 use super::checkpoint::Checkpointer;
@@ -286,17 +286,17 @@ impl EventLog {
     }
 
     /// Asks the writer to relay `from`'s new events to `to` itself, moving
-    /// `cursor` with them, as the relay is caught up at `at`; answers whether
-    /// it does (no: `from` got events since). `detached` is told when it
-    /// stops doing so.
+    /// `cursor` with them, as the relay is caught up at `at`. Answers, when
+    /// it does, what completes once it stops doing so; None when `from` got
+    /// events since (or the file refused).
     pub async fn attach_relay(
         &self,
         from: &Log,
         to: &Log,
         cursor: Arc<Cursor>,
         at: u64,
-        detached: Arc<Notify>,
-    ) -> bool {
+    ) -> Option<oneshot::Receiver<()>> {
+        let (detached, relayed_until) = oneshot::channel();
         let (reply, answer) = oneshot::channel();
         let command = Command::AttachRelay {
             from: from.state.id,
@@ -304,11 +304,12 @@ impl EventLog {
             fanout: Fanout {
                 cursor,
                 to: to.state.id,
-                detached,
+                _detached: detached,
             },
             reply,
         };
-        self.io.send(command).is_ok() && answer.await.unwrap_or(false)
+        self.io.send(command).ok()?;
+        answer.await.unwrap_or(false).then_some(relayed_until)
     }
 
     /// Drops every cursor not named in `keep`: those consumers are gone.

@@ -74,8 +74,14 @@ impl Batch {
     }
 }
 
-/// The events of a stored batch, in order.
-pub fn decode_batch(events: &[u8], traces: Option<&str>) -> Result<Vec<PreparedEvent>, EventError> {
+/// `take` events of a stored batch from its `skip`-th on, in order (the
+/// others are not decoded).
+pub fn decode_batch(
+    events: &[u8],
+    traces: Option<&str>,
+    skip: usize,
+    take: usize,
+) -> Result<Vec<PreparedEvent>, EventError> {
     let bodies: Vec<&serde_json::value::RawValue> = serde_json::from_slice(events)
         .map_err(|e| EventError::new(format!("a stored batch is not a JSON array: {e}")))?;
     let traces: Vec<Option<String>> = match traces {
@@ -86,6 +92,8 @@ pub fn decode_batch(events: &[u8], traces: Option<&str>) -> Result<Vec<PreparedE
     bodies
         .into_iter()
         .enumerate()
+        .skip(skip)
+        .take(take)
         .map(|(i, body)| {
             let event = read_structured(body.get().as_bytes())?;
             let trace = traces.get(i).and_then(|t| t.as_deref());
@@ -121,7 +129,7 @@ mod tests {
 
         let encoded = [Encoded::of(&untraced), Encoded::of(&prepared)];
         let batch = Batch::of(encoded.iter());
-        let back = decode_batch(&batch.events, batch.traces.as_deref()).expect("decodes");
+        let back = decode_batch(&batch.events, batch.traces.as_deref(), 0, 2).expect("decodes");
         assert_eq!(back.len(), 2);
         assert_eq!(back[0].event, event);
         assert_eq!(back[0].trace, None);

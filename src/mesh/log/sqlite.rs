@@ -277,17 +277,15 @@ pub fn read_events(
         let at_ms: i64 = row.get(1)?;
         let events = row.get_ref(2)?.as_blob()?;
         let traces = row.get_ref(3)?.as_str_or_null()?;
-        match decode_batch(events, traces) {
-            Ok(events) => records.extend(
-                (first..)
-                    .zip(events)
-                    .filter(|(seq, _)| (from..end).contains(seq))
-                    .map(|(seq, event)| Record {
-                        seq,
-                        at_ms,
-                        event: Arc::new(event),
-                    }),
-            ),
+        let start = first.max(from);
+        let wanted = (end.saturating_sub(start) as usize).min(limit - records.len());
+        let skip = (start - first) as usize;
+        match decode_batch(events, traces, skip, wanted) {
+            Ok(events) => records.extend((start..).zip(events).map(|(seq, event)| Record {
+                seq,
+                at_ms,
+                event: Arc::new(event),
+            })),
             Err(error) => {
                 tracing::error!(log, first, %error, "a stored batch does not read back; skipped")
             }

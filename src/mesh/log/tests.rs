@@ -469,26 +469,70 @@ async fn the_writer_relays_a_caught_up_relay_until_the_broker_is_full() {
     hold(&log_file, &broker).await;
     channel.append(&events("before", 1)).await.expect("appends");
     let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
-    let detached = Arc::new(tokio::sync::Notify::new());
-    assert!(
-        !log_file
-            .attach_relay(&channel, &broker, relay.clone(), 0, detached.clone())
-            .await,
-        "not caught up at 0: the Channel holds an event there"
-    );
     assert!(
         log_file
-            .attach_relay(&channel, &broker, relay.clone(), 1, detached.clone())
+            .attach_relay(&channel, &broker, relay.clone(), 0)
             .await
+            .is_none(),
+        "not caught up at 0: the Channel holds an event there"
     );
+    let relayed_until = log_file
+        .attach_relay(&channel, &broker, relay.clone(), 1)
+        .await
+        .expect("caught up at 1");
     channel.append(&events("a", 2)).await.expect("appends");
     assert_eq!(broker.end(), 2, "relayed in the same commit");
     assert_eq!(ids(&read_all(&broker, 0).await), ["a-0", "a-1"]);
     assert_eq!(relay.read_to(), 3, "the relay's cursor moved with them");
     channel.append(&events("b", 2)).await.expect("appends");
-    tokio::time::timeout(Duration::from_secs(5), detached.notified())
+    tokio::time::timeout(Duration::from_secs(5), relayed_until)
         .await
-        .expect("the full Broker detaches the relay");
+        .expect("the full Broker detaches the relay")
+        .expect_err("told by dropping");
     assert_eq!(broker.end(), 2, "nothing of what did not fit");
     assert_eq!(relay.read_to(), 3, "the relay's task goes on from here");
+}
+
+/// A commit's events for one log go into rows of at most 16 MiB, so no row
+/// nears SQLite's limit on a blob, and they read back whole.
+#[tokio::test]
+async fn a_large_commit_is_stored_in_rows_of_bounded_size() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
+    let log = default_log(&log_file);
+    hold(&log_file, &log).await;
+    let big: Vec<Arc<PreparedEvent>> = (0..20)
+        .map(|i| {
+            let event = EventBuilderV10::new()
+                .id(format!("big-{i}"))
+                .source("/bulk")
+                .ty("bulk")
+                .data("application/octet-stream", vec![7u8; 1 << 20])
+                .build()
+                .expect("an event");
+            Arc::new(PreparedEvent::new(event))
+        })
+        .collect();
+    log.append(&big).await.expect("appends");
+    log_file.close();
+    let conn = rusqlite::Connection::open(dir.path().join(FILE_NAME)).expect("file");
+    let (rows, largest): (i64, i64) = conn
+        .query_row(
+            "SELECT COUNT(*), MAX(length(events)) FROM batches",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .expect("counted");
+    assert!(rows >= 2, "{rows} rows");
+    assert!(largest <= 16 << 20, "a row of {largest} bytes");
+    let reopened = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
+    let log = default_log(&reopened);
+    let mut seen = Vec::new();
+    while seen.len() < 20 {
+        let batch = log.read(seen.len() as u64, 7).await.expect("reads");
+        assert!(!batch.is_empty(), "stopped at {}", seen.len());
+        seen.extend(batch.into_iter().map(|r| r.event.event.id().to_string()));
+    }
+    let expected: Vec<String> = (0..20).map(|i| format!("big-{i}")).collect();
+    assert_eq!(seen, expected);
 }

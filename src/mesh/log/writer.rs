@@ -37,6 +37,8 @@ const TRIM_PLAN_EVERY: Duration = TICK;
 /// appends arriving meanwhile wait for.
 const TRIM_BUSY_MOST: usize = 32;
 const TRIM_IDLE_MOST: usize = 1024;
+/// Bytes of events stored in one row at most.
+const BATCH_BYTES: u64 = 16 << 20;
 /// At most this many commands go into one commit.
 const BATCH_MOST: usize = 4096;
 /// Unused pages (64 MiB of 4 KiB pages) above which some are handed back
@@ -180,6 +182,12 @@ struct Effects {
     relayed: Vec<(Arc<Cursor>, u64)>,
     /// Disk budget taken for relayed events, given back if the commit fails.
     budget_taken: Vec<(Arc<LogState>, u64)>,
+    /// Trims planned in this commit: what later commits trim, once this
+    /// one holds.
+    planned: Option<HashMap<i64, u64>>,
+    /// Bytes of appends to logs dropped in this commit, given back once it
+    /// holds (a failed commit's appenders give theirs back themselves).
+    dropped_appends: Vec<(Arc<LogState>, u64)>,
     cursors: Vec<(
         oneshot::Sender<Result<OpenedCursor, LogError>>,
         OpenedCursor,
@@ -342,16 +350,17 @@ impl Writer {
                     size,
                     reply,
                 } => {
+                    let Some(known) = self.logs.get(&log) else {
+                        // Its Broker or Channel went while the append was on
+                        // its way: only this append is refused.
+                        let gone = LogError::new(&self.path, format!("log {log} was dropped"));
+                        let _ = reply.send(Err(gone));
+                        continue;
+                    };
                     effects.appends.push(reply);
                     if failed.is_some() {
                         continue;
                     }
-                    let Some(known) = self.logs.get(&log) else {
-                        failed = Some(rusqlite::Error::InvalidParameterName(format!(
-                            "log {log} was dropped"
-                        )));
-                        continue;
-                    };
                     let next = effects.next_seqs.entry(log).or_insert(known.next_seq);
                     let appended = effects.appended.entry(log).or_default();
                     for (event, encoded) in events {
@@ -386,7 +395,9 @@ impl Writer {
                     self.fanouts.detach_log(log.id);
                     self.logs.remove(&log.id);
                     effects.next_seqs.remove(&log.id);
-                    effects.appended.remove(&log.id);
+                    if let Some(appended) = effects.appended.remove(&log.id) {
+                        effects.dropped_appends.push((log.clone(), appended.bytes));
+                    }
                     effects.dropped.push(log);
                 }
                 Command::OpenCursor {
@@ -407,7 +418,14 @@ impl Writer {
                         .or_else(|| self.logs.get(&log).map(|l| l.next_seq))
                         .unwrap_or(0);
                     match open_cursor(&tx, &consumer, log, start, next) {
-                        Ok(opened) => effects.cursors.push((reply, opened)),
+                        Ok(opened) => {
+                            // A trim planned before this cursor existed must
+                            // not take what it starts at.
+                            if let Some(below) = self.trimming.get_mut(&log) {
+                                *below = (*below).min(opened.position);
+                            }
+                            effects.cursors.push((reply, opened));
+                        }
                         Err(error) => {
                             effects.cursors.push((reply, OpenedCursor::default()));
                             failed = Some(error);
@@ -426,16 +444,13 @@ impl Writer {
                     fanout,
                     reply,
                 } => {
-                    // Appends to `from` earlier in this batch are not
-                    // readable yet, so the relay cannot have read them: it is
-                    // caught up only at the end that readers see.
-                    let next = effects
-                        .next_seqs
-                        .get(&from)
-                        .copied()
-                        .or_else(|| self.logs.get(&from).map(|l| l.next_seq));
-                    let caught_up =
-                        failed.is_none() && next == Some(at) && self.logs.contains_key(&fanout.to);
+                    // Caught up at the committed end: appends to `from`
+                    // earlier in this batch are not readable yet, and the
+                    // relaying below takes every append of this commit.
+                    let committed = self.logs.get(&from).map(|l| l.next_seq);
+                    let caught_up = failed.is_none()
+                        && committed == Some(at)
+                        && self.logs.contains_key(&fanout.to);
                     if caught_up {
                         effects
                             .attached
@@ -451,15 +466,8 @@ impl Writer {
         if let Some(error) = failed {
             return Err(error);
         }
-        relay_caught_up(&tx, &mut self.fanouts, &self.logs, at_ms, effects)?;
-        for (log, appended) in &effects.appended {
-            let Some(first) = appended.records.first().map(|r| r.seq) else {
-                continue;
-            };
-            let batch = Batch::of(appended.encoded.iter());
-            let count = appended.records.len();
-            sqlite::insert_batch(&tx, *log, first, count, at_ms, appended.bytes, &batch)?;
-        }
+        // Before relaying: a relay cursor's row written by the relaying below
+        // must be the last one written in this commit.
         if flush {
             let cursors: Vec<Arc<Cursor>> = lock(&self.cursors).values().cloned().collect();
             for cursor in cursors {
@@ -473,8 +481,28 @@ impl Writer {
                 }
             }
         }
+        relay_caught_up(&tx, &mut self.fanouts, &self.logs, at_ms, effects)?;
+        for (log, appended) in &effects.appended {
+            let (records, encoded) = (&appended.records, &appended.encoded);
+            let mut start = 0;
+            while start < records.len() {
+                // Rows of at most BATCH_BYTES (SQLite refuses blobs past
+                // 1 GB), each holding at least one event.
+                let (mut end, mut bytes) = (start, 0);
+                while end < records.len()
+                    && (end == start || bytes + encoded[end].size() <= BATCH_BYTES)
+                {
+                    bytes += encoded[end].size();
+                    end += 1;
+                }
+                let batch = Batch::of(encoded[start..end].iter());
+                let first = records[start].seq;
+                sqlite::insert_batch(&tx, *log, first, end - start, at_ms, bytes, &batch)?;
+                start = end;
+            }
+        }
         if plan {
-            self.trimming = plan_trims(&tx, &self.logs, self.retention, at_ms, effects)?;
+            effects.planned = Some(plan_trims(&tx, &self.logs, self.retention, at_ms, effects)?);
         }
         let most = if busy { TRIM_BUSY_MOST } else { TRIM_IDLE_MOST };
         // Pages go back only when nothing else waits (new batches reuse
@@ -484,7 +512,7 @@ impl Writer {
         if self.vacuuming {
             sqlite::vacuum_some(&tx, VACUUM_PAGES)?;
         }
-        for (log, below) in &self.trimming {
+        for (log, below) in effects.planned.as_ref().unwrap_or(&self.trimming) {
             let (freed, held_from) = sqlite::trim(&tx, *log, *below, most)?;
             effects.trimmed.push((*log, freed, held_from));
         }
@@ -495,6 +523,9 @@ impl Writer {
     }
 
     fn apply(&mut self, effects: Effects) {
+        if let Some(planned) = effects.planned {
+            self.trimming = planned;
+        }
         for (id, next) in &effects.next_seqs {
             if let Some(known) = self.logs.get_mut(id) {
                 known.next_seq = *next;
@@ -516,12 +547,12 @@ impl Writer {
         for (_, reply) in effects.attached {
             let _ = reply.send(true);
         }
+        for (cursor, position) in effects.written {
+            cursor.written(position);
+        }
         for (cursor, next) in effects.relayed {
             cursor.passed(next);
             cursor.written(next);
-        }
-        for (cursor, position) in effects.written {
-            cursor.written(position);
         }
         for (id, freed, held_from) in effects.trimmed {
             let Some(held_from) = held_from else {
@@ -536,6 +567,9 @@ impl Writer {
         }
         for log in effects.dropped {
             log.dropped();
+        }
+        for (log, bytes) in effects.dropped_appends {
+            log.budget.give_back(bytes);
         }
         // Freeing events that left the tails comes last: the replies above
         // are what appenders wait for.
@@ -594,7 +628,7 @@ fn relay_caught_up(
         for fanout in fanouts.take(from) {
             let target = logs.get(&fanout.to);
             let Some(target) = target.filter(|t| t.log.budget.try_take(bytes)) else {
-                fanout.detached.notify_one();
+                // Dropping it tells the relay's task.
                 continue;
             };
             effects.budget_taken.push((target.log.clone(), bytes));
