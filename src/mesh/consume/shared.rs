@@ -309,3 +309,106 @@ async fn catch_up(
     }
     Some(next)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::config::Fsync;
+    use crate::mesh::dispatch::testing::{deps, event, outcomes};
+    use crate::mesh::filter::Entry;
+    use crate::mesh::log::{LogKind, LogSettings};
+
+    async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !check() {
+            assert!(Instant::now() < deadline, "timed out waiting for {what}");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// Two Triggers on one Broker log: one fast, one whose subscriber takes
+    /// 20 ms an event with a queue of one. The slow one is detached at the
+    /// first event it has no room for and catches up on its own; the fast
+    /// one gets everything meanwhile; each gets every event once.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_trigger_detaches_catches_up_and_attaches_again() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = LogSettings {
+            fsync: Fsync::Interval,
+            namespace_bytes: 1 << 30,
+            channel_bytes: 1 << 30,
+            retention: Duration::ZERO,
+        };
+        let event_log = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
+        let log = event_log
+            .log(LogKind::Broker, "team-a", "default")
+            .expect("log");
+        let (_stop, shutdown) = Shutdown::new();
+        let metrics = Metrics::new();
+        let group = Group::new(log.clone());
+        tokio::spawn(read_shared(
+            group.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        ));
+        let (fast_deps, slow_deps) = (deps(), deps());
+        let fast = Dispatcher::test("team-a/fast").queue(64).spawn(&fast_deps);
+        let slow = Dispatcher::test("team-a/slow")
+            .queue(1)
+            .busy(Duration::from_millis(20))
+            .spawn(&slow_deps);
+        let mut entries = Vec::new();
+        let mut members = Vec::new();
+        for (name, dispatcher) in [("fast", fast), ("slow", slow)] {
+            let member = Member::new(dispatcher);
+            let everything = Arc::new(Filter::Everything);
+            tokio::spawn(trigger(Solo {
+                event_log: event_log.clone(),
+                consumer: format!("trigger/{name}"),
+                owner: Owner {
+                    kind: "trigger",
+                    namespace: "team-a".into(),
+                    name: name.into(),
+                },
+                start: Start::End,
+                label: format!("team-a/{name}"),
+                filter: Arc::new(ArcSwap::new(everything.clone())),
+                member: member.clone(),
+                group: group.clone(),
+                metrics: metrics.clone(),
+                shutdown: shutdown.clone(),
+            }));
+            entries.push(Entry {
+                trigger: format!("team-a/{name}"),
+                filter: everything,
+                value: member.clone(),
+            });
+            members.push(member);
+        }
+        group.set_index(TriggerIndex::new(entries));
+        let attached = |member: &Member| member.attached.load(Ordering::Acquire);
+        eventually("both attached", || members.iter().all(|m| attached(m))).await;
+        for _ in 0..40 {
+            log.append(&[event("t")]).await.expect("appends");
+        }
+        let done = |deps: &Arc<crate::mesh::dispatch::DispatchDeps>| {
+            outcomes(&deps.metrics, "undeliverable")
+        };
+        eventually("the fast Trigger got all 40", || done(&fast_deps) == 40).await;
+        assert!(done(&slow_deps) < 40, "the slow one is still behind");
+        eventually("the slow Trigger got all 40", || done(&slow_deps) == 40).await;
+        eventually("the slow Trigger attached again", || attached(&members[1])).await;
+        log.append(&[event("t")]).await.expect("appends");
+        eventually("both got the next one", || {
+            done(&fast_deps) == 41 && done(&slow_deps) == 41
+        })
+        .await;
+        assert_eq!(
+            (done(&fast_deps), done(&slow_deps)),
+            (41, 41),
+            "each event once"
+        );
+    }
+}
