@@ -1,6 +1,8 @@
 //! Durable delivery's consumers as the routing table's builds keep them: a
 //! Trigger's, an HTTP Subscription's and a relay's task runs while the object
-//! is routed, beside its dispatcher, and is kept across builds like it. After
+//! is routed, beside its dispatcher, and is kept across builds like it; each
+//! Broker log's shared reader runs while the log does, and each build of a
+//! Broker hands it the index of its Triggers (`index`). After
 //! each build, the cursors of consumers that stopped (their Trigger or
 //! Subscription is gone or no longer routed) are dropped, and so are the logs
 //! of Brokers and Channels that are gone; the first build also drops what was
