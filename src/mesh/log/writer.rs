@@ -448,7 +448,13 @@ impl Writer {
                     // earlier in this batch are not readable yet, and the
                     // relaying below takes every append of this commit.
                     let committed = self.logs.get(&from).map(|l| l.next_seq);
+                    // A relay task replaced meanwhile holds a cursor that is
+                    // no longer its consumer's.
+                    let current = lock(&self.cursors)
+                        .get(&fanout.cursor.consumer)
+                        .is_some_and(|cursor| Arc::ptr_eq(cursor, &fanout.cursor));
                     let caught_up = failed.is_none()
+                        && current
                         && committed == Some(at)
                         && self.logs.contains_key(&fanout.to);
                     if caught_up {

@@ -166,7 +166,10 @@ impl Builder {
                         };
                         let relay = match self.relays.remove(&subscription_key) {
                             Some(known) if known.0 == uid && known.1 == broker_key => known,
-                            _ => {
+                            replaced => {
+                                // The old relay stops before the new one
+                                // opens the same cursor.
+                                drop(replaced);
                                 let name = uid.as_deref().unwrap_or(&subscription_key.1);
                                 let owner = subscription_owner(&subscription_key);
                                 let relay = durable.relay(name, owner, from, to);
