@@ -28,6 +28,9 @@ pub struct PreparedEvent {
     pub trace: Option<TraceContext>,
     binary: OnceLock<Wire>,
     structured: OnceLock<Wire>,
+    /// The structured-mode body alone: what the event log stores, without
+    /// the headers a delivery needs.
+    structured_body: OnceLock<Bytes>,
 }
 
 impl PreparedEvent {
@@ -42,6 +45,7 @@ impl PreparedEvent {
             trace: None,
             binary: OnceLock::new(),
             structured: OnceLock::new(),
+            structured_body: OnceLock::new(),
         }
     }
 
@@ -67,7 +71,7 @@ impl PreparedEvent {
                 self.add_trace(&mut headers);
                 Wire {
                     headers,
-                    body: write_structured(&self.event),
+                    body: self.structured_body().clone(),
                 }
             })
         } else {
@@ -82,6 +86,12 @@ impl PreparedEvent {
                 Wire { headers, body }
             })
         }
+    }
+
+    /// The event as a structured-mode body, rendered once.
+    pub fn structured_body(&self) -> &Bytes {
+        self.structured_body
+            .get_or_init(|| write_structured(&self.event))
     }
 
     fn add_trace(&self, headers: &mut HeaderMap) {

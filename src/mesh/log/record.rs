@@ -34,7 +34,7 @@ impl Encoded {
     /// logs it is appended to (a Channel's, then each Broker's).
     pub fn of(event: &PreparedEvent) -> Self {
         Self {
-            body: event.wire(true).body.clone(),
+            body: event.structured_body().clone(),
             trace: event.trace.as_ref().map(TraceContext::stored),
         }
     }

@@ -544,6 +544,15 @@ impl Writer {
                 evicted.push(log.committed(appended.records, appended.bytes, known.next_seq));
             }
         }
+        // Cursors first: whoever an answer wakes sees them where the file has
+        // them.
+        for (cursor, position) in effects.written {
+            cursor.written(position);
+        }
+        for (cursor, next) in effects.relayed {
+            cursor.passed(next);
+            cursor.written(next);
+        }
         for reply in effects.appends {
             let _ = reply.send(Ok(()));
         }
@@ -552,13 +561,6 @@ impl Writer {
         }
         for (_, reply) in effects.attached {
             let _ = reply.send(true);
-        }
-        for (cursor, position) in effects.written {
-            cursor.written(position);
-        }
-        for (cursor, next) in effects.relayed {
-            cursor.passed(next);
-            cursor.written(next);
         }
         for (id, freed, held_from) in effects.trimmed {
             let Some(held_from) = held_from else {
