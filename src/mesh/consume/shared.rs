@@ -205,24 +205,17 @@ pub struct Solo {
 /// attached until detached, and so on, until stopped.
 pub async fn trigger(solo: Solo) {
     let Solo {
-        event_log,
-        consumer,
-        owner,
-        start,
-        label,
-        filter,
         member,
         group,
-        metrics,
         shutdown,
-    } = solo;
-    let log = group.log.clone();
+        ..
+    } = &solo;
     let opened = Reader::open(
-        &event_log,
-        consumer,
-        owner,
-        log.clone(),
-        start,
+        &solo.event_log,
+        solo.consumer.clone(),
+        solo.owner.clone(),
+        group.log.clone(),
+        solo.start,
         READ_BATCH,
         shutdown.clone(),
     );
@@ -238,11 +231,7 @@ pub async fn trigger(solo: Solo) {
         loop {
             let shared = *following.borrow_and_update();
             if from < shared {
-                let Some(next) = catch_up(
-                    &log, &cursor, &member, &filter, &label, &metrics, from, shared, &shutdown,
-                )
-                .await
-                else {
+                let Some(next) = catch_up(&solo, &cursor, from, shared).await else {
                     return;
                 };
                 from = next;
@@ -272,18 +261,17 @@ pub async fn trigger(solo: Solo) {
 
 /// Reads `[from, to)` with the Trigger's filter into its dispatcher (waiting
 /// for queue places); answers where it got to, None when shutting down.
-#[allow(clippy::too_many_arguments)]
-async fn catch_up(
-    log: &Log,
-    cursor: &Arc<Cursor>,
-    member: &Member,
-    filter: &ArcSwap<Filter>,
-    label: &str,
-    metrics: &Metrics,
-    from: u64,
-    to: u64,
-    shutdown: &Shutdown,
-) -> Option<u64> {
+async fn catch_up(solo: &Solo, cursor: &Arc<Cursor>, from: u64, to: u64) -> Option<u64> {
+    let Solo {
+        label,
+        filter,
+        member,
+        group,
+        metrics,
+        shutdown,
+        ..
+    } = solo;
+    let log = &group.log;
     let batch = match log.read(from, READ_BATCH).await {
         Ok(batch) => batch,
         Err(error) => {
