@@ -45,7 +45,7 @@ pub struct Group {
 struct GroupState {
     /// The next event the shared reader hands out.
     next: u64,
-    index: Arc<TriggerIndex<Arc<Member>>>,
+    index: TriggerIndex<Arc<Member>>,
 }
 
 /// A Trigger as its Broker's group knows it.
@@ -84,7 +84,7 @@ impl Group {
             log,
             state: Mutex::new(GroupState {
                 next,
-                index: Arc::new(TriggerIndex::new(Vec::new())),
+                index: TriggerIndex::new(Vec::new()),
             }),
             next: watch::Sender::new(next),
         })
@@ -98,7 +98,7 @@ impl Group {
                 member.now_indexed.notify_one();
             }
         }
-        state.index = Arc::new(index);
+        state.index = index;
     }
 }
 

@@ -37,8 +37,7 @@ const LAYOUT: i64 = 2;
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS logs (
     id INTEGER PRIMARY KEY,
-    name TEXT NOT NULL UNIQUE,
-    bytes INTEGER NOT NULL DEFAULT 0
+    name TEXT NOT NULL UNIQUE
 );
 CREATE TABLE IF NOT EXISTS batches (
     id INTEGER PRIMARY KEY,
@@ -82,9 +81,6 @@ fn lay_out(conn: &mut Connection) -> rusqlite::Result<()> {
         )
         .optional()?
         .is_some();
-    if first_layout {
-        tx.execute_batch("ALTER TABLE logs ADD COLUMN bytes INTEGER NOT NULL DEFAULT 0;")?;
-    }
     tx.execute_batch(SCHEMA)?;
     if first_layout {
         migrate_events(&tx)?;
@@ -116,10 +112,7 @@ fn migrate_events(tx: &Connection) -> rusqlite::Result<()> {
             )?;
         }
     }
-    tx.execute_batch(
-        "UPDATE logs SET bytes = COALESCE((SELECT SUM(size) FROM batches b WHERE b.log = logs.id), 0);
-         DROP TABLE events;",
-    )
+    tx.execute_batch("DROP TABLE events;")
 }
 
 /// Opens the file for the writer, creating it and its tables if need be.
@@ -179,7 +172,8 @@ pub struct StoredLog {
 
 pub fn stored_logs(conn: &Connection) -> rusqlite::Result<Vec<StoredLog>> {
     let mut statement = conn.prepare(
-        "SELECT l.id, l.name, l.bytes,
+        "SELECT l.id, l.name,
+                COALESCE((SELECT SUM(size) FROM batches b WHERE b.log = l.id), 0),
                 MAX(COALESCE((SELECT first + count FROM batches b WHERE b.log = l.id
                               ORDER BY first DESC LIMIT 1), 0),
                     COALESCE((SELECT MAX(position) FROM cursors c WHERE c.log = l.id), 0)),
@@ -242,12 +236,6 @@ pub fn insert_batch(
         &batch.events[..],
         batch.traces
     ])?;
-    add_log_bytes(conn, log, size as i64)
-}
-
-fn add_log_bytes(conn: &Connection, log: i64, bytes: i64) -> rusqlite::Result<()> {
-    conn.prepare_cached("UPDATE logs SET bytes = MAX(bytes + ?2, 0) WHERE id = ?1")?
-        .execute(params![log, bytes])?;
     Ok(())
 }
 
@@ -420,9 +408,6 @@ pub fn trim(
         let (size, end) = row?;
         bytes += size.max(0) as u64;
         held_from = held_from.max(Some(end.max(0) as u64));
-    }
-    if bytes > 0 {
-        add_log_bytes(conn, log, -(bytes as i64))?;
     }
     Ok((bytes, held_from))
 }
