@@ -536,3 +536,32 @@ async fn a_large_commit_is_stored_in_rows_of_bounded_size() {
     let expected: Vec<String> = (0..20).map(|i| format!("big-{i}")).collect();
     assert_eq!(seen, expected);
 }
+
+/// What the writer relayed is trimmed from the Channel's log like anything
+/// else its cursors passed, and its bytes go back to the Channel's budget:
+/// a Channel whose budget holds three events takes ten, one at a time.
+#[tokio::test]
+async fn relayed_events_leave_the_channel_and_free_its_budget() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let one = record::Encoded::of(&event("x-0")).size();
+    let settings = LogSettings {
+        channel_bytes: one * 3,
+        ..settings()
+    };
+    let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
+    let channel = log_file
+        .log(LogKind::Channel, "kyma", "orders")
+        .expect("log");
+    let broker = default_log(&log_file);
+    let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
+    let _relayed_until = log_file
+        .attach_relay(&channel, &broker, relay.clone(), 0)
+        .await
+        .expect("caught up at 0");
+    for (i, event) in events("e", 10).into_iter().enumerate() {
+        let appended = channel.append(&[event]).await;
+        assert!(appended.is_ok(), "event {i}: {appended:?}");
+        eventually("the relayed event trimmed", || channel.bytes() == 0).await;
+    }
+    assert_eq!(broker.end(), 10, "every event relayed");
+}
