@@ -1,6 +1,6 @@
 //! What the durable event log reports at each scrape: how far each consumer
 //! lags (events not yet settled, and the age of the oldest), and the bytes
-//! each namespace's Broker logs hold. Computed when `/metrics` is read, not
+//! each namespace's Broker logs and each Application Channel's log hold. Computed when `/metrics` is read, not
 //! kept in gauges: a stuck consumer's oldest event ages without anything
 //! happening that could update a gauge.
 
@@ -29,6 +29,8 @@ pub struct LogReport {
     pub consumers: Vec<ConsumerLag>,
     /// Bytes the Broker logs of each namespace hold on disk.
     pub namespace_bytes: Vec<(String, u64)>,
+    /// Bytes each Channel's log holds on disk: (namespace, Channel, bytes).
+    pub channel_bytes: Vec<(String, String, u64)>,
 }
 
 pub type Reporter = Box<dyn Fn() -> LogReport + Send + Sync>;
@@ -94,6 +96,20 @@ impl Collector for LogReportCollector {
         )?;
         for (namespace, bytes) in &report.namespace_bytes {
             let labels = [("namespace", namespace.as_str())];
+            let bytes = i64::try_from(*bytes).unwrap_or(i64::MAX);
+            ConstGauge::new(bytes).encode(family.encode_family(&labels)?)?;
+        }
+        let mut family = encoder.encode_descriptor(
+            "event_log_channel",
+            "Bytes an Application Channel's log holds on disk, counted against the Channel's own disk budget",
+            Some(&Unit::Bytes),
+            lag.metric_type(),
+        )?;
+        for (namespace, channel, bytes) in &report.channel_bytes {
+            let labels = [
+                ("namespace", namespace.as_str()),
+                ("name", channel.as_str()),
+            ];
             let bytes = i64::try_from(*bytes).unwrap_or(i64::MAX);
             ConstGauge::new(bytes).encode(family.encode_family(&labels)?)?;
         }

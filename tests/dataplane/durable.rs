@@ -346,6 +346,67 @@ async fn a_namespace_behind_an_application_lags_alone_and_catches_up() {
     all_delivered(&down, &sent).await;
 }
 
+/// The only namespace is full and its subscriber down: the Channel keeps what
+/// the namespace cannot take yet until its own budget is full; then, and only
+/// then, the Application is refused. Nothing it was told 202 is lost.
+#[tokio::test]
+async fn a_full_channel_budget_refuses_the_application_and_loses_nothing() {
+    let broker = Broker::start_with(&[
+        "--delivery",
+        "durable",
+        "--namespace-disk-budget",
+        "3000",
+        "--channel-disk-budget",
+        "6000",
+    ])
+    .await;
+    let application = provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    sink.answer(&[503], "down");
+    trigger(&broker, "team-a", "all", patient(&sink)).await;
+    let mut acked = HashSet::new();
+    let mut refusal = None;
+    for i in 0..200 {
+        let id = format!("o{i}");
+        let reply = send_order(&broker, &application, &id).await;
+        match reply.status {
+            202 => {
+                acked.insert(id);
+            }
+            429 => {
+                refusal = Some(reply);
+                break;
+            }
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    let refusal = refusal.expect("both budgets fill before 200 events");
+    assert_eq!(refusal.header("retry-after"), Some("1"));
+    assert!(
+        refusal
+            .message()
+            .contains("channel/kyma-integration/commerce"),
+        "names the Channel whose budget is full: {}",
+        refusal.text
+    );
+    let channel_bytes =
+        r#"meshbroker_event_log_channel_bytes{namespace="kyma-integration",name="commerce"}"#;
+    let held = sample(&broker.metrics().await, channel_bytes);
+    assert!(
+        held.is_some_and(|bytes| bytes > 3000.0),
+        "the Channel holds what team-a could not take: {held:?}"
+    );
+    sink.answer(&[200], "");
+    all_delivered(&sink, &acked).await;
+    eventually("the Channel's log empty once delivered", async || {
+        (sample(&broker.metrics().await, channel_bytes) == Some(0.0)).then_some(())
+    })
+    .await;
+    let reply = send_order(&broker, &application, "after").await;
+    assert_eq!(reply.status, 202, "room again: {}", reply.text);
+    sink.wait_for(acked.len() + 1).await;
+}
+
 #[tokio::test]
 async fn a_torn_log_tail_after_kill_9_costs_only_the_last_commit() {
     let mut broker = Broker::start_with(DURABLE).await;

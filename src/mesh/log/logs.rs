@@ -361,9 +361,21 @@ impl EventLog {
                 })
             })
             .collect();
+        let channel_bytes = logs
+            .values()
+            .filter_map(|log| {
+                let (namespace, channel) = log.name().strip_prefix("channel/")?.split_once('/')?;
+                Some((
+                    namespace.to_string(),
+                    channel.to_string(),
+                    log.state.budget.used(),
+                ))
+            })
+            .collect();
         LogReport {
             consumers,
             namespace_bytes: self.namespace_bytes(),
+            channel_bytes,
         }
     }
 
