@@ -382,25 +382,8 @@ live_pid() {
     echo "$pid"
 }
 
-port_in_use() { [[ -n "$(ss -Htan "sport = :$1" 2>/dev/null)" ]]; }
-
-# A port below the kernel's ephemeral range (so no outgoing connection or
-# port-0 listener takes it meanwhile) that no socket uses.
-PICKED=()
-pick_port() {
-    local lo hi p i
-    read -r lo _ </proc/sys/net/ipv4/ip_local_port_range
-    hi=$((lo - 1))
-    lo=$((hi > 20000 ? 15000 : 10000))
-    for ((i = 0; i < 200; i++)); do
-        p=$((lo + (RANDOM * 32768 + RANDOM) % (hi - lo + 1)))
-        [[ " ${PICKED[*]} " == *" $p "* ]] && continue
-        port_in_use "$p" && continue
-        echo "$p"
-        return 0
-    done
-    die "found no free loopback port"
-}
+# shellcheck source=scripts/free-port.sh
+source "$(dirname "${BASH_SOURCE[0]}")/free-port.sh"
 
 # launch NAME BIN ARGS...: starts BIN detached, logs and pid file in $DIR.
 LAUNCHED_PID=""
