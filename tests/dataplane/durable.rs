@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::common::mesh::*;
 use crate::common::sink::{Received, Sink};
-use crate::common::{Broker, eventually};
+use crate::common::{Broker, Reply, eventually};
 
 const DURABLE: &[&str] = &["--delivery", "durable"];
 
@@ -266,6 +266,27 @@ async fn metrics_show_a_lagging_triggers_backlog_and_age_the_log_bytes_and_fsync
     .await;
 }
 
+/// Sends events `prefix0`, `prefix1`, … until one is refused with 429 (at
+/// most 200): the ids answered 202, and the refusal.
+async fn send_until_refused(
+    prefix: &str,
+    mut send: impl AsyncFnMut(&str) -> Reply,
+) -> (HashSet<String>, Reply) {
+    let mut acked = HashSet::new();
+    for i in 0..200 {
+        let id = format!("{prefix}{i}");
+        let reply = send(&id).await;
+        match reply.status {
+            202 => {
+                acked.insert(id);
+            }
+            429 => return (acked, reply),
+            other => panic!("{other}: {}", reply.text),
+        }
+    }
+    panic!("200 events accepted: the budget never filled")
+}
+
 #[tokio::test]
 async fn a_full_namespace_disk_budget_answers_429_and_loses_nothing() {
     let broker =
@@ -276,24 +297,12 @@ async fn a_full_namespace_disk_budget_answers_429_and_loses_nothing() {
     trigger(&broker, "team-a", "slow", patient(&sink)).await;
     let token = namespace_token(&broker, "team-a", "sender").await;
     post_when_token_known(&broker, "/team-a/default", &token, "probe").await;
-    let mut acked = HashSet::from(["probe".to_string()]);
     let body = format!(r#"{{"pad":"{}"}}"#, "x".repeat(500));
-    let mut refusal = None;
-    for i in 0..200 {
-        let id = format!("e{i}");
-        let reply = post(&broker, "/team-a/default", &token, &binary(&id, "t"), &body).await;
-        match reply.status {
-            202 => {
-                acked.insert(id);
-            }
-            429 => {
-                refusal = Some(reply);
-                break;
-            }
-            other => panic!("{other}: {}", reply.text),
-        }
-    }
-    let refusal = refusal.expect("the budget fills before 200 events of 500 bytes");
+    let (mut acked, refusal) = send_until_refused("e", async |id| {
+        post(&broker, "/team-a/default", &token, &binary(id, "t"), &body).await
+    })
+    .await;
+    acked.insert("probe".to_string());
     assert_eq!(refusal.header("retry-after"), Some("1"));
     assert!(
         refusal.message().contains("disk budget") && refusal.message().contains("team-a"),
@@ -364,23 +373,8 @@ async fn a_full_channel_budget_refuses_the_application_and_loses_nothing() {
     let sink = Sink::start().await;
     sink.answer(&[503], "down");
     trigger(&broker, "team-a", "all", patient(&sink)).await;
-    let mut acked = HashSet::new();
-    let mut refusal = None;
-    for i in 0..200 {
-        let id = format!("o{i}");
-        let reply = send_order(&broker, &application, &id).await;
-        match reply.status {
-            202 => {
-                acked.insert(id);
-            }
-            429 => {
-                refusal = Some(reply);
-                break;
-            }
-            other => panic!("{other}: {}", reply.text),
-        }
-    }
-    let refusal = refusal.expect("both budgets fill before 200 events");
+    let (acked, refusal) =
+        send_until_refused("o", async |id| send_order(&broker, &application, id).await).await;
     assert_eq!(refusal.header("retry-after"), Some("1"));
     assert!(
         refusal
