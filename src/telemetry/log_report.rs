@@ -1,8 +1,8 @@
 //! What the durable event log reports at each scrape: how far each consumer
 //! lags (events not yet settled, and the age of the oldest), and the bytes
-//! each namespace's Broker logs and each Application Channel's log hold. Computed when `/metrics` is read, not
-//! kept in gauges: a stuck consumer's oldest event ages without anything
-//! happening that could update a gauge.
+//! each namespace's Broker logs and each Channel's log hold. Computed when
+//! `/metrics` is read, not kept in gauges: a stuck consumer's oldest event
+//! ages without anything happening that could update a gauge.
 
 use std::sync::{Arc, Mutex};
 
@@ -101,7 +101,7 @@ impl Collector for LogReportCollector {
         }
         let mut family = encoder.encode_descriptor(
             "event_log_channel",
-            "Bytes an Application Channel's log holds on disk, counted against the Channel's own disk budget",
+            "Bytes a Channel's log holds on disk, counted against the Channel's own disk budget",
             Some(&Unit::Bytes),
             lag.metric_type(),
         )?;
