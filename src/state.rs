@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use crate::auth::Authenticator;
 use crate::config::Config;
+use crate::mesh::jetstream::JetStream;
 use crate::mesh::routing::Router;
 use crate::provisioner::Provisioner;
 use crate::shutdown::Shutdown;
@@ -19,5 +20,7 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     pub provisioner: Provisioner,
     pub router: Arc<Router>,
+    /// JetStream delivery's connection, whose state readiness reports.
+    pub jetstream: Option<Arc<JetStream>>,
     pub shutdown: Shutdown,
 }

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use super::CaBundle;
+use crate::mesh::jetstream::NatsSettings;
 use crate::telemetry::LogFormat;
 
 /// Where resources live.
@@ -46,6 +47,9 @@ pub enum DeliveryKind {
     /// The event is queued in this process's memory: faster, and lost if the
     /// process dies before delivering it.
     Memory,
+    /// The event is in NATS JetStream before the 202 (`--nats-url`): several
+    /// meshbroker replicas share the logs and the deliveries.
+    Jetstream,
 }
 
 /// When durable delivery's event log reaches the disk.
@@ -131,10 +135,30 @@ pub struct Settings {
     /// Events one namespace may have waiting or in delivery across its subscribers.
     #[arg(long, env = "MESHBROKER_NAMESPACE_BUDGET")]
     pub namespace_budget: Option<usize>,
-    /// What a 202 means: `durable` (the event is on disk first) or `memory`
-    /// (queued in this process only: faster, lost on a crash).
+    /// What a 202 means: `durable` (the event is on disk first), `memory`
+    /// (queued in this process only: faster, lost on a crash) or `jetstream`
+    /// (stored by NATS JetStream first).
     #[arg(long, env = "MESHBROKER_DELIVERY", value_enum)]
     pub delivery: Option<DeliveryKind>,
+    /// JetStream delivery: the NATS server(s), `nats://[user:password@]host:port`,
+    /// several separated by commas.
+    #[arg(long, env = "MESHBROKER_NATS_URL")]
+    pub nats_url: Option<String>,
+    /// JetStream delivery: a NATS credentials file (JWT and NKey seed).
+    #[arg(long, env = "MESHBROKER_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// JetStream delivery: PEM CA certificates to trust the NATS server by (TLS).
+    #[arg(long, env = "MESHBROKER_NATS_TLS_CA")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// JetStream delivery: PEM client certificate for NATS servers that verify clients.
+    #[arg(long, env = "MESHBROKER_NATS_TLS_CERT", requires = "nats_tls_key")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// JetStream delivery: the client certificate's PEM key.
+    #[arg(long, env = "MESHBROKER_NATS_TLS_KEY", requires = "nats_tls_cert")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// JetStream delivery: replicas of every stream in a NATS cluster (1, 3 or 5).
+    #[arg(long, env = "MESHBROKER_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
     /// Durable delivery: `always` (fsync before each 202) or `interval` (every
     /// 200 ms; survives a killed process, not a power loss).
     #[arg(long, env = "MESHBROKER_FSYNC", value_enum)]
@@ -181,6 +205,7 @@ pub struct Config {
     pub subscriber_concurrency: usize,
     pub namespace_budget: usize,
     pub delivery: DeliveryKind,
+    pub nats: NatsSettings,
     pub fsync: Fsync,
     pub namespace_disk_budget: u64,
     pub channel_disk_budget: u64,
@@ -243,6 +268,12 @@ impl Settings {
             subscriber_concurrency: self.subscriber_concurrency.or(file.subscriber_concurrency),
             namespace_budget: self.namespace_budget.or(file.namespace_budget),
             delivery: self.delivery.or(file.delivery),
+            nats_url: self.nats_url.or(file.nats_url),
+            nats_creds: self.nats_creds.or(file.nats_creds),
+            nats_tls_ca: self.nats_tls_ca.or(file.nats_tls_ca),
+            nats_tls_cert: self.nats_tls_cert.or(file.nats_tls_cert),
+            nats_tls_key: self.nats_tls_key.or(file.nats_tls_key),
+            nats_replicas: self.nats_replicas.or(file.nats_replicas),
             fsync: self.fsync.or(file.fsync),
             namespace_disk_budget: self.namespace_disk_budget.or(file.namespace_disk_budget),
             channel_disk_budget: self.channel_disk_budget.or(file.channel_disk_budget),
@@ -254,6 +285,10 @@ impl Settings {
 
     pub fn build(self) -> Result<Config, ConfigError> {
         let settings = self.with_file()?;
+        let delivery = settings.delivery.unwrap_or_default();
+        let event_retention =
+            duration("event-retention", settings.event_retention.as_deref(), "0s")?;
+        let nats = nats_settings(&settings, delivery, event_retention)?;
         let integration_namespace = settings
             .integration_namespace
             .unwrap_or_else(|| "kyma-integration".to_string());
@@ -344,7 +379,8 @@ impl Settings {
                 64,
             )?,
             namespace_budget: positive("namespace-budget", settings.namespace_budget, 20_000)?,
-            delivery: settings.delivery.unwrap_or_default(),
+            delivery,
+            nats,
             fsync: settings.fsync.unwrap_or_default(),
             namespace_disk_budget: positive(
                 "namespace-disk-budget",
@@ -356,15 +392,50 @@ impl Settings {
                 settings.channel_disk_budget,
                 1 << 30,
             )?,
-            event_retention: duration(
-                "event-retention",
-                settings.event_retention.as_deref(),
-                "0s",
-            )?,
+            event_retention,
             drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
             subscriber_ca_bundle,
         })
     }
+}
+
+/// JetStream delivery's connection; the NATS flags say nothing otherwise.
+fn nats_settings(
+    settings: &Settings,
+    delivery: DeliveryKind,
+    event_retention: Duration,
+) -> Result<NatsSettings, ConfigError> {
+    if delivery != DeliveryKind::Jetstream {
+        return Ok(NatsSettings::default());
+    }
+    let url = settings.nats_url.clone().ok_or(ConfigError::Invalid {
+        setting: "nats-url",
+        message: "--delivery jetstream needs the NATS server, e.g. nats://127.0.0.1:4222".into(),
+    })?;
+    if !event_retention.is_zero() {
+        // Streams drop what every consumer acknowledged (interest retention);
+        // keeping events longer would need age limits that could also drop
+        // events not yet delivered.
+        return Err(ConfigError::Invalid {
+            setting: "event-retention",
+            message: "is not supported with --delivery jetstream".into(),
+        });
+    }
+    let replicas = settings.nats_replicas.unwrap_or(1);
+    if !(1..=5).contains(&replicas) {
+        return Err(ConfigError::Invalid {
+            setting: "nats-replicas",
+            message: "must be between 1 and 5 (JetStream's limit)".into(),
+        });
+    }
+    Ok(NatsSettings {
+        url,
+        credentials_file: settings.nats_creds.clone(),
+        tls_ca: settings.nats_tls_ca.clone(),
+        tls_cert: settings.nats_tls_cert.clone(),
+        tls_key: settings.nats_tls_key.clone(),
+        replicas,
+    })
 }
 
 /// A count or size that must not be zero; zero is the type's default.

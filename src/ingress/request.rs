@@ -17,8 +17,9 @@ use crate::mesh::dispatch::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
-use crate::mesh::log::{AppendError, Log};
+use crate::mesh::log::AppendError;
 use crate::mesh::routing::Overloaded;
+use crate::mesh::routing::{LogHandle, Origin};
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
@@ -165,7 +166,7 @@ const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 /// the subscribers' queues (`admit`).
 pub async fn enqueue(
     state: &AppState,
-    log: Option<&Arc<Log>>,
+    log: Option<&LogHandle>,
     events: Vec<Arc<PreparedEvent>>,
     send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
 ) -> Result<(), IngressError> {
@@ -174,10 +175,11 @@ pub async fn enqueue(
     };
     state
         .router
-        .append(log, &events)
+        .append(log, &events, Origin::Sender)
         .await
         .map_err(|error| match error {
             AppendError::Full(_) => IngressError::BudgetFull(error.to_string()),
+            AppendError::Unavailable(why) => IngressError::Unavailable(why),
             AppendError::Failed(error) => {
                 tracing::error!(%error, "an ingress could not append to its log");
                 IngressError::Unavailable("the event log cannot take events now".into())

@@ -1,14 +1,17 @@
 //! Starting the embedded dataplane: the shared HTTP transport, the router, the
 //! routing-table follower, the in-flight counter shutdown drains, and with
-//! durable delivery the event log its consumers read.
+//! durable delivery the event log its consumers read (the embedded file, or
+//! JetStream).
 
 use std::sync::Arc;
 
 use crate::config::{Config, DataplaneKind, DeliveryKind};
 use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
+use crate::mesh::jetstream::{Budgets, ConnectError, JetStream, Streams};
 use crate::mesh::log::{EventLog, LogError, LogSettings};
 use crate::mesh::routing::{
-    Builder, DataplaneSettings, Durable, LocalDelivery, Router, follow_resources,
+    Builder, DataplaneSettings, Durable, Embedded, JetStreamConsumers, LocalDelivery, Router,
+    follow_resources,
 };
 use crate::shutdown::Shutdown;
 use crate::store::TypedStore;
@@ -19,16 +22,26 @@ pub struct Dataplane {
     pub in_flight: InFlight,
     /// Durable delivery's log; None for memory delivery (or Knative's dataplane).
     pub event_log: Option<Arc<EventLog>>,
+    /// JetStream delivery's connection.
+    pub jetstream: Option<Arc<JetStream>>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Log(#[from] LogError),
+    #[error(transparent)]
+    Nats(#[from] ConnectError),
 }
 
 impl Dataplane {
-    pub fn start(
+    pub async fn start(
         store: TypedStore,
         config: &Config,
         subscriber_tls: Arc<rustls::ClientConfig>,
         metrics: Arc<Metrics>,
         shutdown: Shutdown,
-    ) -> Result<Self, LogError> {
+    ) -> Result<Self, StartError> {
         let router = Arc::new(Router::new(metrics.clone()));
         let in_flight = InFlight::default();
         let deps = Arc::new(DispatchDeps {
@@ -61,6 +74,10 @@ impl Dataplane {
                     .unwrap_or_default()
             }));
         }
+        let jetstream = match config.delivery == DeliveryKind::Jetstream && !knative {
+            true => Some(Arc::new(JetStream::connect(&config.nats).await?)),
+            false => None,
+        };
         let settings = DataplaneSettings {
             dispatcher: DispatcherSettings {
                 queue_capacity: config.subscriber_queue,
@@ -68,22 +85,32 @@ impl Dataplane {
             },
             // Durable delivery keeps the backlog on disk, under disk budgets;
             // a dispatcher's queue is all it holds in memory.
-            namespace_budget: match event_log {
-                Some(_) => usize::MAX,
-                None => config.namespace_budget,
+            namespace_budget: match event_log.is_some() || jetstream.is_some() {
+                true => usize::MAX,
+                false => config.namespace_budget,
             },
             knative,
         };
         let mut builder = Builder::new(settings, deps, config.integration_namespace.clone());
         if let Some(event_log) = &event_log {
-            builder =
-                builder.with_durable(Durable::new(event_log.clone(), metrics, shutdown.clone()));
+            let embedded = Embedded::new(event_log.clone(), metrics.clone(), shutdown.clone());
+            builder = builder.with_durable(Durable::Embedded(embedded));
+        }
+        if let Some(jetstream) = &jetstream {
+            let budgets = Budgets {
+                namespace_bytes: config.namespace_disk_budget,
+                channel_bytes: config.channel_disk_budget,
+            };
+            let streams = Streams::new(jetstream.clone(), budgets);
+            let consumers = JetStreamConsumers::new(streams, metrics, shutdown.clone());
+            builder = builder.with_durable(Durable::JetStream(consumers));
         }
         follow_resources(store, router.clone(), builder, shutdown);
         Ok(Self {
             router,
             in_flight,
             event_log,
+            jetstream,
         })
     }
 }

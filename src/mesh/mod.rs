@@ -9,5 +9,6 @@ pub mod dispatch;
 pub mod event;
 pub mod filter;
 pub mod forward;
+pub mod jetstream;
 pub mod log;
 pub mod routing;

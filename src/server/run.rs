@@ -43,7 +43,7 @@ pub enum ServeError {
     #[error("server failed: {0}")]
     Io(#[from] std::io::Error),
     #[error(transparent)]
-    EventLog(#[from] crate::mesh::log::LogError),
+    Dataplane(#[from] crate::mesh::dataplane::StartError),
 }
 
 /// The data directory holds credentials and the store: 0700, also when an older
@@ -106,7 +106,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         subscriber_tls,
         metrics.clone(),
         shutdown.clone(),
-    )?;
+    )
+    .await?;
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
@@ -114,6 +115,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         metrics,
         provisioner: provisioner.clone(),
         router: dataplane.router.clone(),
+        jetstream: dataplane.jetstream.clone(),
         shutdown: shutdown.clone(),
     };
 
@@ -287,17 +289,32 @@ async fn healthz() -> impl IntoResponse {
 }
 
 async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
-    if state.auth.tokens().is_filled() && state.router.is_ready() && !state.shutdown.is_down() {
-        (
-            StatusCode::OK,
-            axum::Json(serde_json::json!({"status": "ready"})),
-        )
-    } else {
+    let unavailable = |status: &str, reason: &str| {
         (
             StatusCode::SERVICE_UNAVAILABLE,
-            axum::Json(serde_json::json!({"status": "starting"})),
+            axum::Json(serde_json::json!({"status": status, "reason": reason})),
         )
+    };
+    if state.shutdown.is_down() {
+        return unavailable("stopping", "the server is shutting down");
     }
+    if !state.auth.tokens().is_filled() || !state.router.is_ready() {
+        return unavailable("starting", "credentials or routes are not loaded yet");
+    }
+    if state
+        .jetstream
+        .as_ref()
+        .is_some_and(|js| !js.is_connected())
+    {
+        return unavailable(
+            "unavailable",
+            "NATS is not reachable: ingress answers 503 until it is",
+        );
+    }
+    (
+        StatusCode::OK,
+        axum::Json(serde_json::json!({"status": "ready"})),
+    )
 }
 
 async fn metrics(State(state): State<AppState>) -> impl IntoResponse {

@@ -8,6 +8,7 @@
 pub mod fixtures;
 pub mod kube;
 pub mod mesh;
+pub mod nats;
 pub mod openapi;
 pub mod sink;
 
@@ -35,6 +36,8 @@ pub struct Broker {
     child: Option<Child>,
     /// Dropped after the process is killed (fields drop after `Drop::drop`).
     cluster: Option<kube::Cluster>,
+    /// With `MESHBROKER_DELIVERY=jetstream`: this broker's own nats-server.
+    nats: Option<nats::NatsServer>,
     dir: tempfile::TempDir,
     args: Vec<String>,
     pub control: String,
@@ -68,6 +71,7 @@ impl Broker {
         let mut broker = Self {
             child: None,
             cluster,
+            nats: nats::wanted().then(nats::NatsServer::start),
             dir,
             args: args.iter().map(|a| a.to_string()).collect(),
             control: String::new(),
@@ -86,6 +90,11 @@ impl Broker {
     /// The API server of a broker on `--store kube`.
     pub fn cluster(&self) -> &kube::Cluster {
         self.cluster.as_ref().expect("a broker on a cluster")
+    }
+
+    /// This broker's nats-server (JetStream delivery).
+    pub fn nats(&self) -> Option<&nats::NatsServer> {
+        self.nats.as_ref()
     }
 
     pub fn data_dir(&self) -> &Path {
@@ -115,6 +124,9 @@ impl Broker {
             command
                 .args(["--store", "kube"])
                 .env("KUBECONFIG", cluster.meshbroker_kubeconfig());
+        }
+        if let Some(nats) = &self.nats {
+            command.env("MESHBROKER_NATS_URL", &nats.url);
         }
         let child = command
             .arg("--data-dir")

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::watch;
 
-use crate::mesh::dispatch::{RetryDue, Settle};
+use crate::mesh::dispatch::{RetryBy, RetryDue, Settle};
 use crate::mesh::log::{Cursor, EventLog, Log, Owner, Record, Start};
 use crate::shutdown::Shutdown;
 
@@ -19,8 +19,9 @@ impl Settle for Cursor {
         Cursor::settle(self, seq);
     }
 
-    fn retrying(&self, seq: u64, due: RetryDue) {
+    fn retrying(&self, seq: u64, due: RetryDue) -> RetryBy {
         Cursor::retrying(self, seq, due);
+        RetryBy::Dispatcher
     }
 }
 

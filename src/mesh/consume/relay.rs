@@ -70,7 +70,7 @@ pub async fn relay(
                 tokio::time::sleep(wait).await;
                 wait = (wait * 2).min(FULL_LONGEST_WAIT);
             }
-            Err(AppendError::Failed(error)) => {
+            Err(error) => {
                 tracing::error!(consumer = %reader.consumer(), %error, "cannot append to the Broker's log; trying again");
                 tokio::time::sleep(RETRY).await;
             }

@@ -17,7 +17,7 @@ use cloudevents::{AttributesReader, Event};
 use super::deps::DispatchDeps;
 use super::local::{Local, Refusal};
 use super::retry::{RetryDue, Verdict, classify, next_delay};
-use super::settle::Settled;
+use super::settle::{RetryBy, Settled};
 use super::target::{ReplyTo, Target};
 use super::transport::{Response, Session, TransportError};
 use super::ttl;
@@ -51,6 +51,22 @@ impl Sessions {
 
 type Failure = Result<Response, TransportError>;
 
+/// How a delivery ended here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ended {
+    /// Delivered, dead-lettered or given up: the consumer may settle.
+    Over,
+    /// The log delivers the event again when its next attempt is due.
+    HandedBack,
+}
+
+/// An attempt that did not deliver: how it failed, or that the retry went
+/// back to the log.
+enum NotDelivered {
+    Failed(Failure),
+    HandedBack,
+}
+
 /// Delivers `event`, telling `settled` (a durable consumer) of each retry it
 /// schedules and resuming the schedule it had before a restart.
 pub async fn deliver(
@@ -59,7 +75,7 @@ pub async fn deliver(
     event: &Arc<PreparedEvent>,
     settled: Option<&Settled>,
     sessions: &mut Sessions,
-) {
+) -> Ended {
     let started = Instant::now();
     match retry(deps, target, To::Subscriber(event, settled), sessions).await {
         Ok(_) => {
@@ -67,8 +83,12 @@ pub async fn deliver(
             deps.metrics
                 .delivery_took(DeliveryOutcome::Delivered, started.elapsed());
         }
-        Err(last) => dead_letter(deps, target, event, last, started, sessions).await,
+        Err(NotDelivered::HandedBack) => return Ended::HandedBack,
+        Err(NotDelivered::Failed(last)) => {
+            dead_letter(deps, target, event, last, started, sessions).await
+        }
     }
+    Ended::Over
 }
 
 /// What a delivery sends its event to.
@@ -84,7 +104,7 @@ async fn retry(
     target: &Target,
     to: To<'_>,
     sessions: &mut Sessions,
-) -> Result<Response, Failure> {
+) -> Result<Response, NotDelivered> {
     let policy = &target.policy;
     let mut failed = 0u32;
     let settled = match to {
@@ -116,7 +136,7 @@ async fn retry(
         };
         let status = result.as_ref().ok().map(|r| r.status);
         match classify(status) {
-            Verdict::Delivered => return result.map_err(Err),
+            Verdict::Delivered => return result.map_err(|e| NotDelivered::Failed(Err(e))),
             Verdict::Retry if failed < policy.retry => {
                 failed += 1;
                 deps.metrics.event_retried();
@@ -126,14 +146,14 @@ async fn retry(
                     status,
                     result.as_ref().ok().map(|r| &r.headers),
                 );
-                if let Some(settled) = settled {
-                    settled
-                        .by
-                        .retrying(settled.seq, RetryDue::after(failed, delay));
+                let due = RetryDue::after(failed, delay);
+                let by = settled.map_or(RetryBy::Dispatcher, |s| s.by.retrying(s.seq, due));
+                if by == RetryBy::Log {
+                    return Err(NotDelivered::HandedBack);
                 }
                 tokio::time::sleep(delay).await;
             }
-            _ => return Err(result),
+            _ => return Err(NotDelivered::Failed(result)),
         }
     }
 }
@@ -363,8 +383,10 @@ async fn dead_letter(
             deps.metrics
                 .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
             let sink_why = match sink_failure {
-                Ok(response) => format!("status {}", response.status),
-                Err(error) => error.to_string(),
+                NotDelivered::Failed(Ok(response)) => format!("status {}", response.status),
+                NotDelivered::Failed(Err(error)) => error.to_string(),
+                // Only a subscriber's delivery is handed back.
+                NotDelivered::HandedBack => "handed back to the log".to_string(),
             };
             tracing::error!(trigger = %target.label, event_id = %event.event_id(), %why, dead_letter_sink = %sink, %sink_why,
                 "delivery and the dead-letter sink both failed");

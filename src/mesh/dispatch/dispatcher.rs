@@ -19,7 +19,7 @@ use std::time::Duration;
 use arc_swap::ArcSwap;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use super::delivery::{Sessions, dead_letter_overflow, deliver};
+use super::delivery::{Ended, Sessions, dead_letter_overflow, deliver};
 use super::deps::DispatchDeps;
 use super::in_flight::InFlight;
 use super::settle::Settled;
@@ -398,8 +398,8 @@ async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<Di
             Next::Event(queued) => {
                 let target = target.load_full();
                 let settled = queued.settled.as_ref();
-                deliver(&deps, &target, &queued.event, settled, &mut sessions).await;
-                if let Some(settled) = settled {
+                let ended = deliver(&deps, &target, &queued.event, settled, &mut sessions).await;
+                if let Some(settled) = settled.filter(|_| ended == Ended::Over) {
                     settled.by.settle(settled.seq);
                 }
                 quiet_until = None;

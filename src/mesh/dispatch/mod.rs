@@ -33,7 +33,7 @@ pub use in_flight::InFlight;
 pub use local::{Local, LocalSink, Refusal};
 pub use policy::DeliveryPolicy;
 pub use retry::RetryDue;
-pub use settle::{Settle, Settled};
+pub use settle::{RetryBy, Settle, Settled};
 pub use target::{ReplyTo, Target};
 pub use tls::client_config;
 pub use transport::{Session, TransportError};

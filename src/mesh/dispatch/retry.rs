@@ -85,13 +85,18 @@ impl RetryDue {
         }
     }
 
-    /// How long until the attempt is due; never longer than the policy could
-    /// have asked for (a clock set back must not stall the delivery).
-    pub fn wait(&self, policy: &DeliveryPolicy) -> Duration {
+    /// How long until the attempt is due.
+    pub fn left(&self) -> Duration {
         let now_ms = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| d.as_millis() as i64);
-        let left = Duration::from_millis(self.due_ms.saturating_sub(now_ms).max(0) as u64);
+        Duration::from_millis(self.due_ms.saturating_sub(now_ms).max(0) as u64)
+    }
+
+    /// How long until the attempt is due; never longer than the policy could
+    /// have asked for (a clock set back must not stall the delivery).
+    pub fn wait(&self, policy: &DeliveryPolicy) -> Duration {
+        let left = self.left();
         let longest = backoff(policy, self.failed).max(policy.retry_after_max.unwrap_or_default());
         left.min(longest)
     }

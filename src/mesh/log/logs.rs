@@ -41,7 +41,7 @@ pub enum LogKind {
 }
 
 impl LogKind {
-    fn name(self, namespace: &str, name: &str) -> String {
+    pub fn name(self, namespace: &str, name: &str) -> String {
         let kind = match self {
             Self::Broker => "broker",
             Self::Channel => "channel",
@@ -56,6 +56,9 @@ pub enum AppendError {
     Full(String),
     #[error(transparent)]
     Failed(#[from] LogError),
+    /// The engine cannot take events now (JetStream unreachable); it may soon.
+    #[error("{0}")]
+    Unavailable(String),
 }
 
 pub struct Log {

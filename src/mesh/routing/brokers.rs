@@ -10,8 +10,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use super::consumers::{Consumer, Durable};
 use super::dispatchers::Dispatchers;
+use super::durable::{Consumer, Durable, LogHandle};
 use super::inputs::{Inputs, Key, key_of};
 use super::table::BrokerRoute;
 use super::targets;
@@ -187,7 +187,7 @@ fn build_trigger(
     namespace: &str,
     known: Option<BuiltTrigger>,
     dispatchers: &mut Dispatchers,
-    durable: Option<(&mut Durable, &Arc<crate::mesh::log::Log>)>,
+    durable: Option<(&mut Durable, &LogHandle)>,
 ) -> Option<BuiltTrigger> {
     let target = targets::of_trigger(trigger, broker)?;
     let target_label = target.label.clone();
@@ -221,7 +221,7 @@ fn build_trigger(
             consumer.refilter(&filter);
             Some(consumer)
         }
-        (_, Some((durable, log))) => Some(durable.trigger(
+        (_, Some((durable, log))) => durable.trigger(
             uid.as_deref().unwrap_or(&target_label),
             Owner {
                 kind: "trigger",
@@ -232,7 +232,7 @@ fn build_trigger(
             &dispatcher,
             &filter,
             trigger.replay_from_ms(),
-        )),
+        ),
         (_, None) => None,
     };
     Some(BuiltTrigger {

@@ -11,8 +11,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::brokers::BrokerRoutes;
-use super::consumers::{Consumer, Durable};
 use super::dispatchers::Dispatchers;
+use super::durable::{Consumer, Durable};
 use super::inputs::{Inputs, Key, key_of};
 use super::table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
@@ -172,7 +172,9 @@ impl Builder {
                                 drop(replaced);
                                 let name = uid.as_deref().unwrap_or(&subscription_key.1);
                                 let owner = subscription_owner(&subscription_key);
-                                let relay = durable.relay(name, owner, from, to);
+                                let Some(relay) = durable.relay(name, owner, from, to) else {
+                                    continue;
+                                };
                                 (uid, broker_key, relay)
                             }
                         };
@@ -193,7 +195,7 @@ impl Builder {
                             _ => {
                                 let dispatcher =
                                     self.dispatchers.spawn(target, &subscription_key.0);
-                                let consumer = self.durable.as_mut().zip(log.as_ref()).map(
+                                let consumer = self.durable.as_mut().zip(log.as_ref()).and_then(
                                     |(durable, log)| {
                                         let name = uid.as_deref().unwrap_or(&subscription_key.1);
                                         let owner = subscription_owner(&subscription_key);

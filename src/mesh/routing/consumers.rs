@@ -1,4 +1,4 @@
-//! Durable delivery's consumers as the routing table's builds keep them: a
+//! The embedded log's consumers as the routing table's builds keep them: a
 //! Trigger's, an HTTP Subscription's and a relay's task runs while the object
 //! is routed, beside its dispatcher, and is kept across builds like it; each
 //! Broker log's shared reader runs while the log does, and each build of a
@@ -12,8 +12,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
-use tokio::task::AbortHandle;
 
+use super::durable::{Consumer, Running};
 use crate::mesh::consume::{Feed, Group, Member, Solo, feed, read_shared, relay, trigger};
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::{Entry, Filter, TriggerIndex};
@@ -21,7 +21,7 @@ use crate::mesh::log::{EventLog, Log, LogKind, Owner, Start};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
-pub struct Durable {
+pub struct Embedded {
     event_log: Arc<EventLog>,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
@@ -34,37 +34,7 @@ pub struct Durable {
     swept: bool,
 }
 
-/// A consumer's task; stopped when the last handle goes.
-struct Running(AbortHandle);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// A running consumer, as a Trigger or Subscription route holds it.
-pub struct Consumer {
-    _running: Arc<Running>,
-    filter: Option<Arc<ArcSwap<Filter>>>,
-    /// A Trigger's place in its Broker's shared reader.
-    member: Option<Arc<Member>>,
-}
-
-impl Consumer {
-    pub fn member(&self) -> Option<&Arc<Member>> {
-        self.member.as_ref()
-    }
-
-    /// The Trigger's spec changed: events read from now on are filtered anew.
-    pub fn refilter(&self, filter: &Arc<Filter>) {
-        if let Some(current) = &self.filter {
-            current.store(filter.clone());
-        }
-    }
-}
-
-impl Durable {
+impl Embedded {
     pub fn new(event_log: Arc<EventLog>, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
         Self {
             event_log,
@@ -112,11 +82,7 @@ impl Durable {
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
         });
-        Consumer {
-            _running: self.start(&consumer, task),
-            filter: Some(filter),
-            member: Some(member),
-        }
+        Consumer::new(self.start(&consumer, task), Some(filter), Some(member))
     }
 
     /// A Broker log's group, its shared reader started with it.
@@ -127,8 +93,8 @@ impl Durable {
         }
         let group = Group::new(log.clone());
         let task = read_shared(group.clone(), self.metrics.clone(), self.shutdown.clone());
-        let running = Running(tokio::spawn(task).abort_handle());
-        self.groups.insert(name, (group.clone(), running));
+        self.groups
+            .insert(name, (group.clone(), Running::spawn(task)));
         group
     }
 
@@ -154,11 +120,7 @@ impl Durable {
             dispatcher: dispatcher.clone(),
             shutdown: self.shutdown.clone(),
         });
-        Consumer {
-            _running: self.start(&consumer, task),
-            filter: None,
-            member: None,
-        }
+        Consumer::new(self.start(&consumer, task), None, None)
     }
 
     /// A Subscription from a Channel to one of our Brokers.
@@ -172,11 +134,7 @@ impl Durable {
             to.clone(),
             self.shutdown.clone(),
         );
-        Consumer {
-            _running: self.start(&consumer, task),
-            filter: None,
-            member: None,
-        }
+        Consumer::new(self.start(&consumer, task), None, None)
     }
 
     fn start(
@@ -184,7 +142,7 @@ impl Durable {
         consumer: &str,
         task: impl Future<Output = ()> + Send + 'static,
     ) -> Arc<Running> {
-        let running = Arc::new(Running(tokio::spawn(task).abort_handle()));
+        let running = Arc::new(Running::spawn(task));
         self.started
             .insert(consumer.to_string(), Arc::downgrade(&running));
         running

@@ -19,16 +19,20 @@ mod brokers;
 mod build;
 mod consumers;
 mod dispatchers;
+mod durable;
 mod follow;
 mod inputs;
+mod jetstream;
 mod router;
 mod table;
 mod targets;
 
 pub use build::{Builder, DataplaneSettings};
-pub use consumers::Durable;
+pub use consumers::Embedded;
+pub use durable::{Durable, LogHandle, Origin};
 pub use follow::follow_resources;
 pub use inputs::Inputs;
+pub use jetstream::JetStreamConsumers;
 pub use router::{LocalDelivery, Overloaded, Router};
 pub use table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,

@@ -21,10 +21,11 @@ use arc_swap::ArcSwap;
 use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
 use futures::future::BoxFuture;
 
+use super::durable::{LogHandle, Origin};
 use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, Refusal, Reservation};
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::forward::Forwarder;
-use crate::mesh::log::{AppendError, Log};
+use crate::mesh::log::AppendError;
 use crate::telemetry::{Metrics, Throttle};
 
 static MISSED_LOG: Throttle = Throttle::new();
@@ -120,13 +121,15 @@ impl Router {
     }
 
     /// Durable delivery's ingress: the events into a Broker's or Channel's
-    /// log, whole or not at all.
+    /// log, whole or not at all (the embedded log; JetStream stores a batch
+    /// event by event, and a sender's retry is not stored twice).
     pub async fn append(
         &self,
-        log: &Log,
+        log: &LogHandle,
         events: &[Arc<PreparedEvent>],
+        origin: Origin,
     ) -> Result<(), AppendError> {
-        match log.append(events).await {
+        match log.append(events, origin).await {
             Ok(()) => {
                 self.metrics.events_accepted(events.len());
                 Ok(())
@@ -234,15 +237,23 @@ impl Router {
     async fn append_local(
         &self,
         to: &Local,
-        log: &Log,
+        log: &LogHandle,
         events: &[Arc<PreparedEvent>],
     ) -> Result<(), Refusal> {
-        self.append(log, events).await.map_err(|error| {
-            if let AppendError::Failed(error) = &error {
-                tracing::error!(%to, %error, "cannot append to the log");
-            }
-            Refusal::Overloaded
-        })
+        self.append(log, events, Origin::Mesh)
+            .await
+            .map_err(|error| {
+                match &error {
+                    AppendError::Failed(error) => {
+                        tracing::error!(%to, %error, "cannot append to the log")
+                    }
+                    AppendError::Unavailable(why) => {
+                        tracing::warn!(%to, %why, "cannot append to the log now")
+                    }
+                    AppendError::Full(_) => {}
+                }
+                Refusal::Overloaded
+            })
     }
 }
 

@@ -3,9 +3,9 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use super::durable::LogHandle;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::TriggerIndex;
-use crate::mesh::log::Log;
 
 #[derive(Default)]
 pub struct RoutingTable {
@@ -45,7 +45,7 @@ pub struct ChannelRoute {
     pub application: Option<String>,
     pub subscribers: Vec<ChannelSubscriber>,
     /// Durable delivery: where its ingress appends (its consumers read it).
-    pub log: Option<Arc<Log>>,
+    pub log: Option<LogHandle>,
 }
 
 pub enum ChannelSubscriber {
@@ -60,7 +60,7 @@ pub struct BrokerRoute {
     pub name: String,
     pub triggers: TriggerIndex<Arc<Dispatcher>>,
     /// Durable delivery: where its ingress appends (its Triggers read it).
-    pub log: Option<Arc<Log>>,
+    pub log: Option<LogHandle>,
 }
 
 impl RoutingTable {

@@ -1,0 +1,155 @@
+//! A Broker's or Channel's log in JetStream, as its ingress and relays append
+//! to it: each event published to the log's subject with `Nats-Msg-Id` from
+//! its `source` and `id`, the body in structured mode and the trace context in
+//! the W3C headers, answered once JetStream acknowledged every one of them.
+
+use std::sync::Arc;
+
+use async_nats::HeaderMap;
+use async_nats::jetstream::ErrorCode;
+use async_nats::jetstream::context::PublishErrorKind;
+use async_nats::jetstream::message::PublishMessage;
+use axum::http::HeaderValue;
+use bytes::Bytes;
+use cloudevents::AttributesReader;
+use sha2::{Digest, Sha256};
+
+use super::connect::JetStream;
+use super::streams::StreamSpec;
+use crate::mesh::event::hop::TraceContext;
+use crate::mesh::event::{EventError, PreparedEvent, read_structured};
+use crate::mesh::log::AppendError;
+
+pub struct StreamLog {
+    /// `broker/<ns>/<name>` or `channel/<ns>/<name>`, as errors name it.
+    pub name: String,
+    pub subject: String,
+    pub stream: StreamSpec,
+    js: Arc<JetStream>,
+}
+
+impl StreamLog {
+    pub fn new(name: String, subject: String, stream: StreamSpec, js: Arc<JetStream>) -> Self {
+        Self {
+            name,
+            subject,
+            stream,
+            js,
+        }
+    }
+
+    /// Publishes `events` in order and waits for JetStream's acknowledgement
+    /// of each. With `dedupe`, a sender that retries after a failure is not
+    /// stored twice (the message ids), whatever part of the batch went in
+    /// before.
+    pub async fn append(
+        &self,
+        events: &[Arc<PreparedEvent>],
+        dedupe: bool,
+    ) -> Result<(), AppendError> {
+        if !self.js.is_connected() {
+            return Err(AppendError::Unavailable("NATS is not reachable".into()));
+        }
+        let mut acks = Vec::with_capacity(events.len());
+        for event in events {
+            let sent = self
+                .js
+                .context
+                .send_publish(self.subject.clone(), message_of(event, dedupe))
+                .await;
+            acks.push(sent.map_err(|e| self.refusal(e))?);
+        }
+        for ack in acks {
+            ack.await.map_err(|e| self.refusal(e))?;
+        }
+        Ok(())
+    }
+
+    fn refusal(&self, error: async_nats::jetstream::context::PublishError) -> AppendError {
+        let full = std::error::Error::source(&error)
+            .and_then(|s| s.downcast_ref::<async_nats::jetstream::Error>())
+            .is_some_and(|e| e.error_code() == ErrorCode::STREAM_STORE_FAILED);
+        if full {
+            return AppendError::Full(self.name.clone());
+        }
+        let why = match error.kind() {
+            PublishErrorKind::StreamNotFound => {
+                format!("{} is not set up in JetStream yet", self.name)
+            }
+            _ => format!("JetStream did not store the event: {error}"),
+        };
+        AppendError::Unavailable(why)
+    }
+}
+
+/// An event as a JetStream message; with `dedupe`, identified by its
+/// `source` and `id`.
+fn message_of(event: &PreparedEvent, dedupe: bool) -> PublishMessage {
+    let mut headers = HeaderMap::new();
+    if dedupe {
+        headers.insert(
+            async_nats::header::NATS_MESSAGE_ID,
+            message_id(event.event.source(), event.event_id()),
+        );
+    }
+    if let Some(trace) = &event.trace {
+        let mut http = axum::http::HeaderMap::new();
+        trace.apply(&mut http);
+        for (name, value) in &http {
+            // What a NATS header cannot carry is left out, never a panic.
+            let value = value.to_str().map(str::parse::<async_nats::HeaderValue>);
+            if let Ok(Ok(value)) = value {
+                headers.insert(name.as_str(), value);
+            }
+        }
+    }
+    PublishMessage::build()
+        .payload(event.structured_body().clone())
+        .headers(headers)
+}
+
+/// `Nats-Msg-Id`: a digest of `source` and `id`, which together identify an
+/// event (CloudEvents), so any id a sender chose — a megabyte long, or with
+/// line breaks a header cannot hold — makes a short, valid header.
+fn message_id(source: &str, id: &str) -> String {
+    let mut digest = Sha256::new();
+    digest.update((source.len() as u64).to_be_bytes());
+    digest.update(source.as_bytes());
+    digest.update(id.as_bytes());
+    let digest = digest.finalize();
+    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// An event back from a JetStream message.
+pub fn event_of(payload: &Bytes, headers: Option<&HeaderMap>) -> Result<PreparedEvent, EventError> {
+    let event = read_structured(payload)?;
+    let mut http = axum::http::HeaderMap::new();
+    for name in ["traceparent", "tracestate"] {
+        let value = headers.and_then(|h| h.get(name));
+        if let Some(value) = value.and_then(|v| HeaderValue::from_str(v.as_str()).ok()) {
+            http.insert(name, value);
+        }
+    }
+    let trace = TraceContext::of(&http);
+    Ok(PreparedEvent::new(event).with_trace(trace))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_ids_tell_events_apart_and_fit_a_header() {
+        let id = message_id("/orders", "e-1");
+        assert_eq!(
+            id,
+            message_id("/orders", "e-1"),
+            "the same event, the same id"
+        );
+        assert_ne!(id, message_id("/orders", "e-2"));
+        assert_ne!(message_id("/a b", "c"), message_id("/a", "b c"));
+        let odd = message_id("/orders", "line\r\nbreak");
+        assert_eq!(odd.len(), 32);
+        assert!(odd.parse::<async_nats::HeaderValue>().is_ok());
+    }
+}

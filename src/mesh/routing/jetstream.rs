@@ -1,0 +1,244 @@
+//! JetStream's consumers as the routing table's builds keep them: each
+//! Broker and Channel a `StreamLog` (its stream made or put right as it is
+//! first used), each routed Trigger and Subscription a pull consumer's task
+//! (or a relay's), kept across builds like its dispatcher. After each build,
+//! the JetStream consumers of stopped tasks are deleted, and so are the
+//! streams of gone Channels and of namespaces left without Brokers (a gone
+//! Broker's events are purged from its namespace's stream); the first build
+//! also removes what was deleted while meshbroker was down.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, Weak};
+
+use arc_swap::ArcSwap;
+
+use super::durable::{Consumer, Running};
+use crate::mesh::dispatch::Dispatcher;
+use crate::mesh::filter::Filter;
+use crate::mesh::jetstream::{
+    ConsumerName, PullSettings, StreamLog, StreamSpec, Streams, names, pull, relay,
+};
+use crate::mesh::log::{LogKind, Start};
+use crate::shutdown::Shutdown;
+use crate::telemetry::Metrics;
+
+pub struct JetStreamConsumers {
+    streams: Arc<Streams>,
+    metrics: Arc<Metrics>,
+    shutdown: Shutdown,
+    /// Every log handed out, by log name.
+    logs: HashMap<String, (LogKind, String, String, Arc<StreamLog>)>,
+    /// Every consumer started, with its stream; a dead entry is one that stopped.
+    started: HashMap<ConsumerName, (String, Weak<Running>)>,
+    swept: bool,
+}
+
+impl JetStreamConsumers {
+    pub fn new(streams: Arc<Streams>, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
+        Self {
+            streams,
+            metrics,
+            shutdown,
+            logs: HashMap::new(),
+            started: HashMap::new(),
+            swept: false,
+        }
+    }
+
+    pub fn log(&mut self, kind: LogKind, namespace: &str, name: &str) -> Arc<StreamLog> {
+        let log_name = kind.name(namespace, name);
+        if let Some((.., log)) = self.logs.get(&log_name) {
+            return log.clone();
+        }
+        let budgets = self.streams.budgets;
+        let (subject, stream) = match kind {
+            LogKind::Broker => (
+                names::broker_subject(namespace, name),
+                StreamSpec::brokers(namespace, budgets),
+            ),
+            LogKind::Channel => (
+                names::channel_subject(namespace, name),
+                StreamSpec::channel(namespace, name, budgets),
+            ),
+        };
+        let log = Arc::new(StreamLog::new(
+            log_name.clone(),
+            subject,
+            stream.clone(),
+            self.streams.js.clone(),
+        ));
+        let streams = self.streams.clone();
+        tokio::spawn(async move {
+            if let Err(error) = streams.ensure(&stream).await {
+                tracing::warn!(stream = %stream.name, %error, "cannot set up the JetStream stream yet; its ingress answers 503 until it is");
+            }
+        });
+        self.logs.insert(
+            log_name,
+            (kind, namespace.to_string(), name.to_string(), log.clone()),
+        );
+        log
+    }
+
+    pub fn trigger(
+        &mut self,
+        uid: &str,
+        log: &Arc<StreamLog>,
+        dispatcher: &Arc<Dispatcher>,
+        filter: &Arc<Filter>,
+        replay_from_ms: Option<i64>,
+    ) -> Consumer {
+        let filter = Arc::new(ArcSwap::new(filter.clone()));
+        let name = ConsumerName::new("trigger", uid);
+        let task = pull(self.settings(
+            name.clone(),
+            log,
+            dispatcher,
+            Some(filter.clone()),
+            replay_from_ms.map_or(Start::End, Start::Since),
+        ));
+        Consumer::new(self.start(name, log, task), Some(filter), None)
+    }
+
+    pub fn subscription(
+        &mut self,
+        uid: &str,
+        log: &Arc<StreamLog>,
+        dispatcher: &Arc<Dispatcher>,
+    ) -> Consumer {
+        let name = ConsumerName::new("subscription", uid);
+        let task = pull(self.settings(name.clone(), log, dispatcher, None, Start::End));
+        Consumer::new(self.start(name, log, task), None, None)
+    }
+
+    pub fn relay(&mut self, uid: &str, from: &Arc<StreamLog>, to: &Arc<StreamLog>) -> Consumer {
+        let name = ConsumerName::new("subscription", uid);
+        let task = relay(
+            self.streams.clone(),
+            name.clone(),
+            from.clone(),
+            to.clone(),
+            self.shutdown.clone(),
+        );
+        Consumer::new(self.start(name, from, task), None, None)
+    }
+
+    fn settings(
+        &self,
+        consumer: ConsumerName,
+        log: &Arc<StreamLog>,
+        dispatcher: &Arc<Dispatcher>,
+        filter: Option<Arc<ArcSwap<Filter>>>,
+        start: Start,
+    ) -> PullSettings {
+        PullSettings {
+            streams: self.streams.clone(),
+            stream: log.stream.clone(),
+            subject: log.subject.clone(),
+            consumer,
+            start,
+            dispatcher: dispatcher.clone(),
+            filter,
+            metrics: self.metrics.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+
+    fn start(
+        &mut self,
+        name: ConsumerName,
+        log: &Arc<StreamLog>,
+        task: impl Future<Output = ()> + Send + 'static,
+    ) -> Arc<Running> {
+        let running = Arc::new(Running::spawn(task));
+        self.started
+            .insert(name, (log.stream.name.clone(), Arc::downgrade(&running)));
+        running
+    }
+
+    /// After a build (see the module notes). The deletions run in the
+    /// background; one that fails is logged and done again by the next
+    /// start's sweep.
+    pub fn sweep(&mut self, logs: HashSet<String>) {
+        let mut stopped = Vec::new();
+        self.started.retain(|name, (stream, running)| {
+            let alive = running.strong_count() > 0;
+            if !alive {
+                stopped.push((stream.clone(), name.to_string()));
+            }
+            alive
+        });
+        let mut gone = Vec::new();
+        self.logs.retain(|log_name, (kind, namespace, name, _)| {
+            let kept = logs.contains(log_name);
+            if !kept {
+                gone.push((*kind, namespace.clone(), name.clone()));
+            }
+            kept
+        });
+        let wanted_streams: HashSet<String> = self
+            .logs
+            .values()
+            .map(|(.., log)| log.stream.name.clone())
+            .collect();
+        let wanted_consumers: HashSet<String> =
+            self.started.keys().map(|name| name.to_string()).collect();
+        let first = !self.swept;
+        self.swept = true;
+        if stopped.is_empty() && gone.is_empty() && !first {
+            return;
+        }
+        let streams = self.streams.clone();
+        tokio::spawn(async move {
+            for (stream, consumer) in stopped {
+                report(streams.delete_consumer(&stream, &consumer).await, &consumer);
+            }
+            for (kind, namespace, name) in gone {
+                let stream = match kind {
+                    LogKind::Channel => names::channel_stream(&namespace, &name),
+                    LogKind::Broker => names::broker_stream(&namespace),
+                };
+                if wanted_streams.contains(&stream) {
+                    let subject = names::broker_subject(&namespace, &name);
+                    report(streams.purge_subject(&stream, &subject).await, &stream);
+                } else {
+                    report(streams.delete(&stream).await, &stream);
+                }
+            }
+            if first {
+                remove_leftovers(&streams, &wanted_streams, &wanted_consumers).await;
+            }
+        });
+    }
+}
+
+/// What was deleted while meshbroker was down: our streams no Broker or
+/// Channel uses, and consumers no Trigger or Subscription does.
+async fn remove_leftovers(
+    streams: &Streams,
+    wanted_streams: &HashSet<String>,
+    wanted_consumers: &HashSet<String>,
+) {
+    let ours = match streams.ours().await {
+        Ok(ours) => ours,
+        Err(error) => {
+            tracing::warn!(%error, "cannot list JetStream's streams; leftovers stay until the next start");
+            return;
+        }
+    };
+    for (stream, consumers) in ours {
+        if !wanted_streams.contains(&stream) {
+            report(streams.delete(&stream).await, &stream);
+            continue;
+        }
+        for consumer in consumers.iter().filter(|c| !wanted_consumers.contains(*c)) {
+            report(streams.delete_consumer(&stream, consumer).await, consumer);
+        }
+    }
+}
+
+fn report(result: Result<(), async_nats::Error>, what: &str) {
+    if let Err(error) = result {
+        tracing::warn!(%what, %error, "cannot remove it from JetStream");
+    }
+}
