@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, DataplaneKind, DeliveryKind};
 use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
-use crate::mesh::jetstream::{Budgets, ConnectError, JetStream, Streams};
+use crate::mesh::jetstream::{Budgets, ConnectError, JetStream, Streams, report};
 use crate::mesh::log::{EventLog, LogError, LogSettings};
 use crate::mesh::routing::{
     Builder, DataplaneSettings, Durable, Embedded, JetStreamConsumers, LocalDelivery, Router,
@@ -102,7 +102,14 @@ impl Dataplane {
                 channel_bytes: config.channel_disk_budget,
             };
             let streams = Streams::new(jetstream.clone(), budgets);
-            let consumers = JetStreamConsumers::new(streams, metrics, shutdown.clone());
+            let consumers = JetStreamConsumers::new(
+                streams.clone(),
+                router.opening.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            );
+            let latest = report::start(streams, consumers.owners(), shutdown.clone());
+            metrics.report_log_with(Box::new(move || (**latest.load()).clone()));
             builder = builder.with_durable(Durable::JetStream(consumers));
         }
         follow_resources(store, router.clone(), builder, shutdown);

@@ -30,13 +30,15 @@ use super::streams::{StreamSpec, Streams};
 use crate::mesh::dispatch::{Dispatcher, RetryBy, RetryDue, Settle, Settled};
 use crate::mesh::filter::{Filter, passes};
 use crate::mesh::log::Start;
+use crate::mesh::routing::OpeningGuard;
 use crate::shutdown::Shutdown;
 use crate::telemetry::{Metrics, Throttle};
 
 /// How long JetStream waits for an acknowledgement before delivering a
-/// message again (to any replica); held messages are kept alive well within it.
-pub const ACK_WAIT: Duration = Duration::from_secs(30);
-const PROGRESS_EVERY: Duration = Duration::from_secs(10);
+/// message again (to any replica): what a replica that died held comes back
+/// this long after. Held messages are kept alive well within it.
+pub const ACK_WAIT: Duration = Duration::from_secs(10);
+const PROGRESS_EVERY: Duration = Duration::from_secs(3);
 /// Deliveries beyond the policy's attempts, for messages a replica took and
 /// died with: the next replica makes the last attempt and dead-letters.
 const SPARE_DELIVERIES: i64 = 5;
@@ -60,12 +62,14 @@ pub struct PullSettings {
     /// A Trigger's filter; None delivers everything (a Subscription).
     pub filter: Option<Arc<ArcSwap<Filter>>>,
     pub metrics: Arc<Metrics>,
+    /// Done once the consumer is first open.
+    pub opening: OpeningGuard,
     pub shutdown: Shutdown,
 }
 
 /// Consumes until the consumer is stopped or the broker shuts down, opening
 /// the consumer again (with growing waits) whenever JetStream is away.
-pub async fn pull(settings: PullSettings) {
+pub async fn pull(mut settings: PullSettings) {
     let (commands, queue) = mpsc::unbounded_channel();
     tokio::spawn(acks(queue));
     let settler: Arc<dyn Settle> = Arc::new(Settler(commands.clone()));
@@ -74,6 +78,7 @@ pub async fn pull(settings: PullSettings) {
         match open(&settings).await {
             Ok(consumer) => {
                 wait = FIRST_WAIT;
+                settings.opening.done();
                 if consume(&settings, &consumer, &commands, &settler).await == Stop::Now {
                     return;
                 }

@@ -29,6 +29,7 @@ mod consume;
 pub mod names;
 mod publish;
 mod relay;
+pub mod report;
 mod streams;
 
 pub use connect::{ConnectError, JetStream, NatsSettings};

@@ -38,6 +38,18 @@ pub fn is_ours(stream: &str) -> bool {
         || stream.starts_with(&format!("{PREFIX}_CHANNEL_"))
 }
 
+/// Whose stream a stream of ours is: (namespace, None) for a namespace's
+/// Brokers, (namespace, Some(Channel)) for a Channel's.
+pub fn log_of_stream(stream: &str) -> Option<(String, Option<String>)> {
+    let name_of = |token: &str| token.replace('_', ".");
+    if let Some(namespace) = stream.strip_prefix(&format!("{PREFIX}_BROKERS_")) {
+        return Some((name_of(namespace), None));
+    }
+    let rest = stream.strip_prefix(&format!("{PREFIX}_CHANNEL_"))?;
+    let (namespace, channel) = rest.split_once('_')?;
+    Some((name_of(namespace), Some(name_of(channel))))
+}
+
 /// A durable consumer: a Trigger's or a Subscription's, by its object's uid.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct ConsumerName(String);
@@ -80,6 +92,15 @@ mod tests {
         assert!(is_ours(&broker_stream("team-a")));
         assert!(is_ours(&channel_stream("kyma-integration", "commerce")));
         assert!(!is_ours("ORDERS"));
+        assert_eq!(
+            log_of_stream(&channel_stream("kyma-integration", "v1.commerce")),
+            Some(("kyma-integration".into(), Some("v1.commerce".into())))
+        );
+        assert_eq!(
+            log_of_stream(&broker_stream("team-a")),
+            Some(("team-a".into(), None))
+        );
+        assert_eq!(log_of_stream("ORDERS"), None);
         assert_eq!(
             ConsumerName::new("trigger", "1f0c-9a").as_str(),
             "trigger-1f0c-9a"

@@ -20,6 +20,7 @@ use super::consume::ACK_WAIT;
 use super::names::ConsumerName;
 use super::publish::StreamLog;
 use super::streams::Streams;
+use crate::mesh::routing::OpeningGuard;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Throttle;
 
@@ -36,6 +37,7 @@ pub async fn relay(
     consumer: ConsumerName,
     from: Arc<StreamLog>,
     to: Arc<StreamLog>,
+    mut opening: OpeningGuard,
     shutdown: Shutdown,
 ) {
     let mut wait = FIRST_WAIT;
@@ -43,6 +45,7 @@ pub async fn relay(
         match open(&streams, &consumer, &from, &to).await {
             Ok(pulling) => {
                 wait = FIRST_WAIT;
+                opening.done();
                 let stopped = tokio::select! {
                     () = relay_from(&streams, &pulling, &to, &consumer) => false,
                     () = shutdown.clone().wait() => true,

@@ -147,7 +147,7 @@ impl Durable {
                 Some(embedded.trigger(uid, owner, log, dispatcher, filter, replay_from_ms))
             }
             (Self::JetStream(jetstream), LogHandle::JetStream(log)) => {
-                Some(jetstream.trigger(uid, log, dispatcher, filter, replay_from_ms))
+                Some(jetstream.trigger(uid, owner, log, dispatcher, filter, replay_from_ms))
             }
             _ => mismatched(uid),
         }
@@ -174,7 +174,7 @@ impl Durable {
                 Some(embedded.subscription(uid, owner, log, dispatcher))
             }
             (Self::JetStream(jetstream), LogHandle::JetStream(log)) => {
-                Some(jetstream.subscription(uid, log, dispatcher))
+                Some(jetstream.subscription(uid, owner, log, dispatcher))
             }
             _ => mismatched(uid),
         }
@@ -193,7 +193,7 @@ impl Durable {
                 Some(embedded.relay(uid, owner, from, to))
             }
             (Self::JetStream(jetstream), LogHandle::JetStream(from), LogHandle::JetStream(to)) => {
-                Some(jetstream.relay(uid, from, to))
+                Some(jetstream.relay(uid, owner, from, to))
             }
             _ => mismatched(uid),
         }

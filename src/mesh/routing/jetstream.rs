@@ -9,40 +9,59 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
 use super::durable::{Consumer, Running};
+use super::opening::{Opening, OpeningGuard};
+use crate::locks::lock;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::Filter;
+use crate::mesh::jetstream::report::Owners;
 use crate::mesh::jetstream::{
     ConsumerName, PullSettings, StreamLog, StreamSpec, Streams, names, pull, relay,
 };
-use crate::mesh::log::{LogKind, Start};
+use crate::mesh::log::{LogKind, Owner, Start};
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
 pub struct JetStreamConsumers {
     streams: Arc<Streams>,
+    opening: Opening,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
     /// Every log handed out, by log name.
     logs: HashMap<String, (LogKind, String, String, Arc<StreamLog>)>,
     /// Every consumer started, with its stream; a dead entry is one that stopped.
     started: HashMap<ConsumerName, (String, Weak<Running>)>,
+    /// Whose each started consumer is, for the metrics.
+    owners: Owners,
     swept: bool,
 }
 
 impl JetStreamConsumers {
-    pub fn new(streams: Arc<Streams>, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
+    pub fn new(
+        streams: Arc<Streams>,
+        opening: Opening,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Self {
         Self {
             streams,
+            opening,
             metrics,
             shutdown,
             logs: HashMap::new(),
             started: HashMap::new(),
+            owners: Owners::default(),
             swept: false,
         }
+    }
+
+    /// Whose each consumer is, as `report` reads it.
+    pub fn owners(&self) -> Owners {
+        self.owners.clone()
     }
 
     pub fn log(&mut self, kind: LogKind, namespace: &str, name: &str) -> Arc<StreamLog> {
@@ -67,12 +86,12 @@ impl JetStreamConsumers {
             stream.clone(),
             self.streams.js.clone(),
         ));
-        let streams = self.streams.clone();
-        tokio::spawn(async move {
-            if let Err(error) = streams.ensure(&stream).await {
-                tracing::warn!(stream = %stream.name, %error, "cannot set up the JetStream stream yet; its ingress answers 503 until it is");
-            }
-        });
+        tokio::spawn(ensure_stream(
+            self.streams.clone(),
+            stream,
+            self.opening.start(),
+            self.shutdown.clone(),
+        ));
         self.logs.insert(
             log_name,
             (kind, namespace.to_string(), name.to_string(), log.clone()),
@@ -83,6 +102,7 @@ impl JetStreamConsumers {
     pub fn trigger(
         &mut self,
         uid: &str,
+        owner: Owner,
         log: &Arc<StreamLog>,
         dispatcher: &Arc<Dispatcher>,
         filter: &Arc<Filter>,
@@ -97,30 +117,38 @@ impl JetStreamConsumers {
             Some(filter.clone()),
             replay_from_ms.map_or(Start::End, Start::Since),
         ));
-        Consumer::new(self.start(name, log, task), Some(filter), None)
+        Consumer::new(self.start(name, owner, log, task), Some(filter), None)
     }
 
     pub fn subscription(
         &mut self,
         uid: &str,
+        owner: Owner,
         log: &Arc<StreamLog>,
         dispatcher: &Arc<Dispatcher>,
     ) -> Consumer {
         let name = ConsumerName::new("subscription", uid);
         let task = pull(self.settings(name.clone(), log, dispatcher, None, Start::End));
-        Consumer::new(self.start(name, log, task), None, None)
+        Consumer::new(self.start(name, owner, log, task), None, None)
     }
 
-    pub fn relay(&mut self, uid: &str, from: &Arc<StreamLog>, to: &Arc<StreamLog>) -> Consumer {
+    pub fn relay(
+        &mut self,
+        uid: &str,
+        owner: Owner,
+        from: &Arc<StreamLog>,
+        to: &Arc<StreamLog>,
+    ) -> Consumer {
         let name = ConsumerName::new("subscription", uid);
         let task = relay(
             self.streams.clone(),
             name.clone(),
             from.clone(),
             to.clone(),
+            self.opening.start(),
             self.shutdown.clone(),
         );
-        Consumer::new(self.start(name, from, task), None, None)
+        Consumer::new(self.start(name, owner, from, task), None, None)
     }
 
     fn settings(
@@ -140,6 +168,7 @@ impl JetStreamConsumers {
             dispatcher: dispatcher.clone(),
             filter,
             metrics: self.metrics.clone(),
+            opening: self.opening.start(),
             shutdown: self.shutdown.clone(),
         }
     }
@@ -147,10 +176,12 @@ impl JetStreamConsumers {
     fn start(
         &mut self,
         name: ConsumerName,
+        owner: Owner,
         log: &Arc<StreamLog>,
         task: impl Future<Output = ()> + Send + 'static,
     ) -> Arc<Running> {
         let running = Arc::new(Running::spawn(task));
+        lock(&self.owners).insert(name.to_string(), owner);
         self.started
             .insert(name, (log.stream.name.clone(), Arc::downgrade(&running)));
         running
@@ -168,6 +199,11 @@ impl JetStreamConsumers {
             }
             alive
         });
+        let mut owners = lock(&self.owners);
+        for (_, name) in &stopped {
+            owners.remove(name);
+        }
+        drop(owners);
         let mut gone = Vec::new();
         self.logs.retain(|log_name, (kind, namespace, name, _)| {
             let kept = logs.contains(log_name);
@@ -209,6 +245,30 @@ impl JetStreamConsumers {
                 remove_leftovers(&streams, &wanted_streams, &wanted_consumers).await;
             }
         });
+    }
+}
+
+/// Makes a log's stream, trying again (with growing waits) while JetStream
+/// is away; the log's ingress answers 503 until it is made.
+async fn ensure_stream(
+    streams: Arc<Streams>,
+    stream: StreamSpec,
+    mut opening: OpeningGuard,
+    shutdown: Shutdown,
+) {
+    let mut wait = Duration::from_millis(200);
+    loop {
+        match streams.ensure(&stream).await {
+            Ok(()) => return opening.done(),
+            Err(error) => {
+                tracing::warn!(stream = %stream.name, %error, "cannot set up the JetStream stream yet; trying again");
+            }
+        }
+        tokio::select! {
+            () = tokio::time::sleep(wait) => {}
+            () = shutdown.clone().wait() => return,
+        }
+        wait = (wait * 2).min(Duration::from_secs(5));
     }
 }
 

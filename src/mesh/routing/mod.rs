@@ -23,6 +23,7 @@ mod durable;
 mod follow;
 mod inputs;
 mod jetstream;
+mod opening;
 mod router;
 mod table;
 mod targets;
@@ -33,6 +34,7 @@ pub use durable::{Durable, LogHandle, Origin};
 pub use follow::follow_resources;
 pub use inputs::Inputs;
 pub use jetstream::JetStreamConsumers;
+pub use opening::{Opening, OpeningGuard};
 pub use router::{LocalDelivery, Overloaded, Router};
 pub use table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,

@@ -22,6 +22,7 @@ use super::table::{BrokerRoute, ChannelRoute, ChannelSubscriber, RoutingTable};
 use futures::future::BoxFuture;
 
 use super::durable::{LogHandle, Origin};
+use super::opening::Opening;
 use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, Refusal, Reservation};
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::forward::Forwarder;
@@ -39,6 +40,8 @@ pub struct Router {
     ready: AtomicBool,
     /// The store revision the current table was built from.
     revision: AtomicU64,
+    /// What the current table started and is not open yet.
+    pub opening: Opening,
     metrics: Arc<Metrics>,
     /// Hands Application events to Knative Channels (`--dataplane knative`).
     pub forwarder: Forwarder,
@@ -66,6 +69,7 @@ impl Router {
             table: ArcSwap::from_pointee(RoutingTable::default()),
             ready: AtomicBool::new(false),
             revision: AtomicU64::new(0),
+            opening: Opening::default(),
             metrics,
             forwarder: Forwarder::default(),
         }
@@ -90,12 +94,13 @@ impl Router {
 
     /// Whether the current table reflects an object as of `resource_version`:
     /// status controllers report Ready only once it does, so "Ready" means
-    /// "events route to it now".
+    /// "events route to it now" (and so waits for what the table started
+    /// to be open, see `Opening`).
     pub fn has_routed(&self, resource_version: Option<&str>) -> bool {
         let wanted = resource_version
             .and_then(|rv| rv.parse::<u64>().ok())
             .unwrap_or(u64::MAX);
-        self.revision.load(Ordering::Acquire) >= wanted
+        self.revision.load(Ordering::Acquire) >= wanted && self.opening.is_idle()
     }
 
     /// True once the first table is in.

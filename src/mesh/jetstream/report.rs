@@ -1,0 +1,88 @@
+//! What JetStream holds, for `/metrics`: the bytes of each namespace's Broker
+//! stream and each Channel's stream, and each consumer's lag (events not yet
+//! settled: not delivered or not acknowledged; and the age of the oldest).
+//! Asked of JetStream every few seconds by a task of its own, so a scrape
+//! never waits on NATS; what a scrape shows is at most that old.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use futures::TryStreamExt;
+
+use super::names;
+use super::streams::Streams;
+use crate::locks::lock;
+use crate::mesh::log::Owner;
+use crate::shutdown::Shutdown;
+use crate::telemetry::{ConsumerLag, LogReport};
+
+const EVERY: Duration = Duration::from_secs(2);
+
+/// Whose each consumer is, by consumer name, as the routing builds start them.
+pub type Owners = Arc<Mutex<HashMap<String, Owner>>>;
+
+/// Starts asking; the latest answer is in the returned cell.
+pub fn start(streams: Arc<Streams>, owners: Owners, shutdown: Shutdown) -> Arc<ArcSwap<LogReport>> {
+    let latest = Arc::new(ArcSwap::from_pointee(LogReport::default()));
+    let cell = latest.clone();
+    tokio::spawn(async move {
+        loop {
+            match ask(&streams, &owners).await {
+                Ok(report) => cell.store(Arc::new(report)),
+                Err(error) => {
+                    tracing::debug!(%error, "cannot read JetStream's state for the metrics")
+                }
+            }
+            tokio::select! {
+                () = tokio::time::sleep(EVERY) => {}
+                () = shutdown.clone().wait() => return,
+            }
+        }
+    });
+    latest
+}
+
+async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats::Error> {
+    let mut report = LogReport::default();
+    let now = async_nats::datetime::now();
+    for (name, _) in streams.ours().await? {
+        let stream = streams.js.context.get_stream(&name).await?;
+        let bytes = stream.cached_info().state.bytes;
+        match names::log_of_stream(&name) {
+            Some((namespace, None)) => report.namespace_bytes.push((namespace, bytes)),
+            Some((namespace, Some(channel))) => {
+                report.channel_bytes.push((namespace, channel, bytes))
+            }
+            None => continue,
+        }
+        let infos: Vec<_> = stream.consumers().try_collect().await?;
+        for info in infos {
+            let Some(owner) = lock(owners).get(&info.name).cloned() else {
+                continue;
+            };
+            let events = info.num_pending + info.num_ack_pending as u64;
+            let mut oldest_seconds = 0.0;
+            if events > 0 {
+                let oldest = stream
+                    .raw_message_builder()
+                    .sequence(info.ack_floor.stream_sequence + 1)
+                    .next_by_subject(info.config.filter_subject.clone())
+                    .send()
+                    .await;
+                if let Ok(oldest) = oldest {
+                    oldest_seconds = (now - oldest.time).as_seconds_f64().max(0.0);
+                }
+            }
+            report.consumers.push(ConsumerLag {
+                kind: owner.kind,
+                namespace: owner.namespace,
+                name: owner.name,
+                events,
+                oldest_seconds,
+            });
+        }
+    }
+    Ok(report)
+}
