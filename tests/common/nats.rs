@@ -19,6 +19,15 @@ impl NatsServer {
         Self { dir, url }
     }
 
+    /// The monitoring endpoint (`/jsz`, `/healthz`).
+    pub fn monitor(&self) -> String {
+        let env = std::fs::read_to_string(self.dir.path().join("env")).expect("the server's env");
+        env.lines()
+            .find_map(|line| line.strip_prefix("NATS_MONITOR="))
+            .expect("NATS_MONITOR")
+            .to_string()
+    }
+
     /// Stops the server and starts it again on the same port and store.
     pub fn restart(&self) {
         script(&["restart", path_str(self.dir.path())]);

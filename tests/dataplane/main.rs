@@ -15,6 +15,7 @@ mod fidelity;
 mod filter_limits;
 mod ingress;
 mod isolation;
+mod jetstream;
 mod metrics;
 mod replies;
 mod revocation;

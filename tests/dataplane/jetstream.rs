@@ -1,0 +1,169 @@
+//! JetStream delivery (`--delivery jetstream`) where it differs from the
+//! embedded log: NATS going away and coming back, and a sender's retry of the
+//! same event stored once. (The whole dataplane suite, the durable tests
+//! included, also runs with JetStream delivery: see scripts/test.) Each test
+//! starts its own nats-server.
+
+use serde_json::json;
+
+use crate::common::fixtures::triggers;
+use crate::common::mesh::*;
+use crate::common::nats::NatsServer;
+use crate::common::sink::Sink;
+use crate::common::{Broker, eventually};
+
+async fn on_jetstream(nats: &NatsServer, extra: &[&str]) -> Broker {
+    let mut args = vec!["--delivery", "jetstream", "--nats-url", nats.url.as_str()];
+    args.extend_from_slice(extra);
+    Broker::start_with(&args).await
+}
+
+async fn readiness(broker: &Broker) -> (u16, serde_json::Value) {
+    let response = broker
+        .http
+        .get(format!("{}/readyz", broker.control))
+        .send()
+        .await
+        .expect("readyz");
+    let status = response.status().as_u16();
+    (status, response.json().await.unwrap_or_default())
+}
+
+#[tokio::test]
+async fn while_nats_is_away_ingress_answers_503_and_readyz_says_why_then_all_recovers() {
+    let nats = NatsServer::start();
+    let broker = on_jetstream(&nats, &[]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = catch_all(&broker, "team-a").await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "before").await;
+    sink.wait_for(1).await;
+
+    nats.stop();
+    let why = eventually("readyz to report NATS away", async || {
+        let (status, body) = readiness(&broker).await;
+        (status == 503).then_some(body)
+    })
+    .await;
+    assert_eq!(why["status"], "unavailable");
+    assert!(
+        why["reason"].as_str().is_some_and(|r| r.contains("NATS")),
+        "{why}"
+    );
+    let refused = post(
+        &broker,
+        "/team-a/default",
+        &token,
+        &binary("away", "note.taken"),
+        "{}",
+    )
+    .await;
+    assert_eq!(refused.status, 503, "{}", refused.text);
+    assert_eq!(refused.header("retry-after"), Some("1"));
+    assert_eq!(refused.body["error"], "Unavailable");
+
+    nats.resume();
+    eventually("readyz to be ready again", async || {
+        (readiness(&broker).await.0 == 200).then_some(())
+    })
+    .await;
+    eventually("the ingress to take events again", async || {
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary("after", "note.taken"),
+            "{}",
+        )
+        .await;
+        (reply.status == 202).then_some(())
+    })
+    .await;
+    let got = sink.wait_for(2).await;
+    let ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
+    assert_eq!(
+        ids,
+        ["before", "after"],
+        "what was refused is not delivered"
+    );
+}
+
+#[tokio::test]
+async fn a_senders_retry_of_the_same_event_is_stored_and_delivered_once() {
+    let nats = NatsServer::start();
+    // One delivery at a time: the subscriber sees events in the stream's order.
+    let broker = on_jetstream(&nats, &["--subscriber-concurrency", "1"]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = catch_all(&broker, "team-a").await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "once").await;
+    let again = post(
+        &broker,
+        "/team-a/default",
+        &token,
+        &binary("once", "note.taken"),
+        "{}",
+    )
+    .await;
+    assert_eq!(again.status, 202, "a retry is answered as the first was");
+    let next = post(
+        &broker,
+        "/team-a/default",
+        &token,
+        &binary("next", "note.taken"),
+        "{}",
+    )
+    .await;
+    assert_eq!(next.status, 202);
+    let got = sink.wait_for(2).await;
+    let ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
+    assert_eq!(ids, ["once", "next"], "the retry was not a second event");
+}
+
+#[tokio::test]
+async fn a_deleted_trigger_takes_its_consumer_with_it() {
+    let nats = NatsServer::start();
+    let broker = on_jetstream(&nats, &[]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    let created = trigger(
+        &broker,
+        "team-a",
+        "short-lived",
+        json!({"subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    let uid = created["metadata"]["uid"]
+        .as_str()
+        .expect("a uid")
+        .to_string();
+    let consumer = format!("trigger-{uid}");
+    let monitor = nats.monitor();
+    let consumers = async || -> Vec<String> {
+        let jsz: serde_json::Value = reqwest::get(format!("{monitor}/jsz?consumers=true"))
+            .await
+            .expect("jsz")
+            .json()
+            .await
+            .expect("jsz json");
+        jsz["account_details"][0]["stream_detail"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|s| s["consumer_detail"].as_array().cloned().unwrap_or_default())
+            .filter_map(|c| c["name"].as_str().map(str::to_string))
+            .collect()
+    };
+    eventually("the Trigger's consumer in JetStream", async || {
+        consumers().await.contains(&consumer).then_some(())
+    })
+    .await;
+    broker
+        .admin()
+        .delete(&format!("{}/short-lived", triggers("team-a")))
+        .await;
+    eventually("the consumer gone with its Trigger", async || {
+        (!consumers().await.contains(&consumer)).then_some(())
+    })
+    .await;
+}
