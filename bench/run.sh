@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs the dataplane benchmark: installs nginx and wrk from Debian's packages when
-# missing, builds in release mode, and prints the table the README quotes.
+# missing (and nats-server, through scripts/nats-server.sh), builds in release
+# mode, and prints the table the README quotes.
 # Usage: bench/run.sh [--only throughput|scaling|isolation|readiness]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -12,4 +13,5 @@ if [ ${#need[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   $sudo apt-get install -y -qq "${need[@]}"
 fi
+scripts/nats-server.sh install >/dev/null
 cargo bench --bench dataplane -- --nginx /usr/sbin/nginx "$@"

@@ -1,6 +1,7 @@
 //! The dataplane benchmark (`bench/run.sh`, or `cargo bench --bench dataplane`):
-//! throughput of durable and memory delivery against nginx as a plain reverse
-//! proxy (the durable broker's fsyncs too), ingress-to-sink latency at half
+//! throughput of durable, memory and JetStream delivery (with a nats-server on
+//! the same cores) against nginx as a plain reverse proxy (the durable
+//! broker's fsyncs too), ingress-to-sink latency at half
 //! each mode's maximum rate, Trigger scaling, namespace isolation under a failing
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
 //! (not part of a full run) times a 10,000-Trigger mesh becoming Ready.
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use load::{EventRequest, open_loop, wrk};
 use mesh::{Api, sink_post, sink_stats};
-use processes::{start_meshbroker, start_nginx, start_sink};
+use processes::{start_meshbroker, start_nats, start_nginx, start_sink};
 
 /// Seconds of load per measurement window, after a warm-up of `WARM_UP`.
 const SECONDS: u64 = 5;
@@ -186,6 +187,24 @@ async fn main() {
             let memory_ingress = format!("{}/bench/events", memory.events);
             let memory_request = EventRequest::new("bench.event", Some(&memory_token));
 
+            let nats_dir = work.path().join("nats");
+            let nats = start_nats(&nats_dir);
+            let jetstream_dir = work.path().join("jetstream");
+            std::fs::create_dir_all(&jetstream_dir).expect("dir");
+            let jetstream = start_meshbroker(
+                &jetstream_dir,
+                &["--delivery", "jetstream", "--nats-url", &nats.url],
+            );
+            let jetstream_api = Api::new(&jetstream);
+            let jetstream_token = jetstream_api.register().await;
+            jetstream_api.provision("team-a").await;
+            jetstream_api
+                .trigger("team-a", "match", "bench.event", &sink_url)
+                .await;
+            jetstream_api.wait_ready("team-a", 1).await;
+            let jetstream_ingress = format!("{}/bench/events", jetstream.events);
+            let jetstream_request = EventRequest::new("bench.event", Some(&jetstream_token));
+
             let nginx_dir = work.path().join("nginx");
             std::fs::create_dir_all(&nginx_dir).expect("dir");
             let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
@@ -194,19 +213,21 @@ async fn main() {
             let targets = [
                 (ingress.as_str(), &request),
                 (memory_ingress.as_str(), &memory_request),
+                (jetstream_ingress.as_str(), &jetstream_request),
                 (nginx_url.as_str(), &plain),
             ];
             let measured = delivered_per_second(work.path(), &targets, sink_port).await;
             let [
                 (durable_rate, durable_refused),
                 (memory_rate, memory_refused),
+                (jetstream_rate, jetstream_refused),
                 (nginx_rate, _),
             ] = measured[..]
             else {
-                unreachable!("three targets, three rates")
+                unreachable!("four targets, four rates")
             };
             println!(
-                "durable: {durable_rate:.0}/s, memory: {memory_rate:.0}/s, nginx: {nginx_rate:.0}/s"
+                "durable: {durable_rate:.0}/s, memory: {memory_rate:.0}/s, jetstream: {jetstream_rate:.0}/s, nginx: {nginx_rate:.0}/s"
             );
             let syncs = fsyncs(&api, work.path(), &ingress, &request).await;
             rows.push((
@@ -218,6 +239,11 @@ async fn main() {
                 "1. throughput, meshbroker --delivery memory".into(),
                 format!("{memory_rate:.0} events/s"),
                 format!("{memory_refused} refused (429)"),
+            ));
+            rows.push((
+                "1. throughput, meshbroker --delivery jetstream".into(),
+                format!("{jetstream_rate:.0} events/s"),
+                format!("{jetstream_refused} refused; nats-server on the same cores"),
             ));
             rows.push((
                 "1. throughput, nginx reverse proxy".into(),
@@ -234,9 +260,20 @@ async fn main() {
                 format!("{:.2}", memory_rate / nginx_rate),
                 "target ≥ 0.77".into(),
             ));
+            rows.push((
+                "1. ratio jetstream / nginx".into(),
+                format!("{:.2}", jetstream_rate / nginx_rate),
+                "target ≥ 0.30".into(),
+            ));
             for (mode, url, request, rate) in [
                 ("durable", &ingress, &request, durable_rate),
                 ("memory", &memory_ingress, &memory_request, memory_rate),
+                (
+                    "jetstream",
+                    &jetstream_ingress,
+                    &jetstream_request,
+                    jetstream_rate,
+                ),
             ] {
                 let half = rate / 2.0;
                 let measured =
@@ -244,7 +281,11 @@ async fn main() {
                 let ((p50, p99), (nginx_p50, nginx_p99)) = (measured[0], measured[1]);
                 println!("{mode} at {half:.0}/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
                 println!("nginx at {half:.0}/s: p50 {nginx_p50:.2} ms, p99 {nginx_p99:.2} ms");
-                let target = if mode == "durable" { 5 } else { 2 };
+                let target = match mode {
+                    "durable" => 5,
+                    "jetstream" => 10,
+                    _ => 2,
+                };
                 rows.push((
                     format!("2. latency, {mode}, at {half:.0} events/s"),
                     format!("p50 {p50:.2} ms"),

@@ -160,3 +160,38 @@ pub fn start_nginx(nginx: &str, dir: &Path, sink_port: u16) -> (Process, u16) {
     }
     (Process(child), port)
 }
+
+const NATS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nats-server.sh");
+
+/// A nats-server with JetStream (scripts/nats-server.sh), stopped on drop.
+pub struct Nats {
+    dir: std::path::PathBuf,
+    pub url: String,
+}
+
+impl Drop for Nats {
+    fn drop(&mut self) {
+        let _ = Command::new(NATS_SCRIPT)
+            .arg("stop")
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+/// Starts a nats-server on this machine's cores, its store in `dir`.
+pub fn start_nats(dir: &Path) -> Nats {
+    let output = Command::new(NATS_SCRIPT)
+        .arg("start")
+        .arg(dir)
+        .output()
+        .expect("scripts/nats-server.sh runs");
+    assert!(
+        output.status.success(),
+        "nats-server did not start: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Nats {
+        dir: dir.to_path_buf(),
+        url: String::from_utf8_lossy(&output.stdout).trim().to_string(),
+    }
+}

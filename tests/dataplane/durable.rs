@@ -280,10 +280,7 @@ async fn metrics_show_a_lagging_triggers_backlog_and_age_the_log_bytes_and_fsync
 
 /// The embedded log's own figures: its fsyncs and what they made durable.
 fn embedded_log_metrics(metrics: &str) {
-    let fsyncs = sample(
-        metrics,
-        "meshbroker_event_log_fsync_duration_seconds_count",
-    );
+    let fsyncs = sample(metrics, "meshbroker_event_log_fsync_duration_seconds_count");
     assert!(fsyncs.is_some_and(|n| n >= 1.0), "{metrics}");
     let appended = sample(metrics, "meshbroker_event_log_appended_events_total");
     assert!(appended.is_some_and(|n| n >= 3.0), "{metrics}");
