@@ -11,6 +11,7 @@ pub mod config;
 pub mod controllers;
 pub mod ids;
 pub mod ingress;
+pub mod leader;
 pub mod locks;
 pub mod mesh;
 pub mod osb;

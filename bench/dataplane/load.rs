@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use super::sink::now_nanos;
 
-/// One 1 KiB binary-mode CloudEvent.
+/// One 1 KiB binary-mode CloudEvent; each send gives it an id of its own
+/// (JetStream delivery stores a repeated `source` + `id` once, as a sender's
+/// retry).
 pub struct EventRequest {
     pub headers: Vec<(String, String)>,
     pub body: String,
@@ -23,7 +25,6 @@ impl EventRequest {
                 "application/octet-stream".to_string(),
             ),
             ("ce-specversion".to_string(), "1.0".to_string()),
-            ("ce-id".to_string(), "bench-1".to_string()),
             ("ce-source".to_string(), "/bench".to_string()),
             ("ce-type".to_string(), ty.to_string()),
         ];
@@ -51,6 +52,11 @@ pub fn wrk(dir: &Path, url: &str, request: &EventRequest, seconds: u64) -> WrkRe
     for (name, value) in &request.headers {
         script.push_str(&format!("wrk.headers[\"{name}\"] = \"{value}\"\n"));
     }
+    // Ids unique across runs too: a run's prefix is its start time.
+    script.push_str(&format!(
+        "local n = 0\nrequest = function()\n  n = n + 1\n  wrk.headers[\"ce-id\"] = \"w{}-\" .. n\n  return wrk.format()\nend\n",
+        now_nanos()
+    ));
     let path = dir.join("event.lua");
     std::fs::write(&path, script).expect("wrk script");
     let output = Command::new("wrk")
@@ -105,7 +111,7 @@ pub async fn open_loop(url: &str, request: &EventRequest, rate: f64, seconds: u6
         .map(|connection| {
             let first = start + every * connection / PACED_CONNECTIONS;
             let request = request.clone();
-            std::thread::spawn(move || request.send_paced(first, every, sends))
+            std::thread::spawn(move || request.send_paced(connection, first, every, sends))
         })
         .collect();
     tokio::task::spawn_blocking(move || threads.into_iter().map(|t| t.join().unwrap_or(0)).sum())
@@ -113,7 +119,7 @@ pub async fn open_loop(url: &str, request: &EventRequest, rate: f64, seconds: u6
         .expect("generator threads")
 }
 
-/// A request rendered once; each send adds only its `ce-benchsent` stamp.
+/// A request rendered once; each send adds only its id and `ce-benchsent` stamp.
 struct Paced {
     authority: String,
     /// The request line and headers, without the stamp and the blank line.
@@ -124,7 +130,8 @@ struct Paced {
 impl Paced {
     /// `sends` requests on one keep-alive connection, the first at `first`, then
     /// one every `every`; returns how many were answered 2xx.
-    fn send_paced(&self, first: Instant, every: Duration, sends: u64) -> u64 {
+    fn send_paced(&self, connection: u32, first: Instant, every: Duration, sends: u64) -> u64 {
+        let run = now_nanos();
         let mut stream = std::net::TcpStream::connect(&self.authority).expect("connects");
         stream.set_nodelay(true).expect("nodelay");
         let mut out = Vec::with_capacity(self.head.len() + self.body.len() + 64);
@@ -134,7 +141,13 @@ impl Paced {
             std::thread::sleep(due.saturating_duration_since(Instant::now()));
             out.clear();
             out.extend_from_slice(self.head.as_bytes());
-            write!(out, "ce-benchsent: {}\r\n\r\n", now_nanos()).expect("in memory");
+            write!(
+                out,
+                "ce-id: p{run}-{connection}-{}\r\nce-benchsent: {}\r\n\r\n",
+                due.duration_since(first).as_nanos(),
+                now_nanos()
+            )
+            .expect("in memory");
             out.extend_from_slice(self.body.as_bytes());
             stream.write_all(&out).expect("sends");
             if read_answer(&mut stream, &mut answer).is_some_and(|s| (200..300).contains(&s)) {

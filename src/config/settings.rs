@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use super::CaBundle;
+use crate::leader::ElectionSettings;
 use crate::mesh::jetstream::NatsSettings;
 use crate::telemetry::LogFormat;
 
@@ -140,6 +141,20 @@ pub struct Settings {
     /// (stored by NATS JetStream first).
     #[arg(long, env = "MESHBROKER_DELIVERY", value_enum)]
     pub delivery: Option<DeliveryKind>,
+    /// Run the controllers and operations only while holding a Lease, so that
+    /// several replicas can serve together (needs `--store kube`).
+    #[arg(long, env = "MESHBROKER_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true")]
+    pub leader_elect: Option<bool>,
+    /// Leader election: the Lease's namespace. Default: $POD_NAMESPACE, else `default`.
+    #[arg(long, env = "MESHBROKER_LEADER_ELECTION_NAMESPACE")]
+    pub leader_election_namespace: Option<String>,
+    /// Leader election: the Lease's name.
+    #[arg(long, env = "MESHBROKER_LEADER_ELECTION_LEASE")]
+    pub leader_election_lease: Option<String>,
+    /// Leader election: this replica's name in the Lease. Default: $POD_NAME,
+    /// else the host name and process id.
+    #[arg(long, env = "MESHBROKER_LEADER_ELECTION_IDENTITY")]
+    pub leader_election_identity: Option<String>,
     /// JetStream delivery: the NATS server(s), `nats://[user:password@]host:port`,
     /// several separated by commas.
     #[arg(long, env = "MESHBROKER_NATS_URL")]
@@ -206,6 +221,8 @@ pub struct Config {
     pub namespace_budget: usize,
     pub delivery: DeliveryKind,
     pub nats: NatsSettings,
+    /// Several replicas: who leads, by a Lease. None: this process always leads.
+    pub leader_election: Option<ElectionSettings>,
     pub fsync: Fsync,
     pub namespace_disk_budget: u64,
     pub channel_disk_budget: u64,
@@ -268,6 +285,14 @@ impl Settings {
             subscriber_concurrency: self.subscriber_concurrency.or(file.subscriber_concurrency),
             namespace_budget: self.namespace_budget.or(file.namespace_budget),
             delivery: self.delivery.or(file.delivery),
+            leader_elect: self.leader_elect.or(file.leader_elect),
+            leader_election_namespace: self
+                .leader_election_namespace
+                .or(file.leader_election_namespace),
+            leader_election_lease: self.leader_election_lease.or(file.leader_election_lease),
+            leader_election_identity: self
+                .leader_election_identity
+                .or(file.leader_election_identity),
             nats_url: self.nats_url.or(file.nats_url),
             nats_creds: self.nats_creds.or(file.nats_creds),
             nats_tls_ca: self.nats_tls_ca.or(file.nats_tls_ca),
@@ -289,6 +314,7 @@ impl Settings {
         let event_retention =
             duration("event-retention", settings.event_retention.as_deref(), "0s")?;
         let nats = nats_settings(&settings, delivery, event_retention)?;
+        let leader_election = election_settings(&settings)?;
         let integration_namespace = settings
             .integration_namespace
             .unwrap_or_else(|| "kyma-integration".to_string());
@@ -381,6 +407,7 @@ impl Settings {
             namespace_budget: positive("namespace-budget", settings.namespace_budget, 20_000)?,
             delivery,
             nats,
+            leader_election,
             fsync: settings.fsync.unwrap_or_default(),
             namespace_disk_budget: positive(
                 "namespace-disk-budget",
@@ -397,6 +424,40 @@ impl Settings {
             subscriber_ca_bundle,
         })
     }
+}
+
+/// Leader election, when asked for.
+fn election_settings(settings: &Settings) -> Result<Option<ElectionSettings>, ConfigError> {
+    if settings.leader_elect != Some(true) {
+        return Ok(None);
+    }
+    if settings.store != Some(StoreKind::Kube) {
+        return Err(ConfigError::Invalid {
+            setting: "leader-elect",
+            message: "needs --store kube: replicas share the Kubernetes API server".into(),
+        });
+    }
+    let from_env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let identity = settings
+        .leader_election_identity
+        .clone()
+        .or_else(|| from_env("POD_NAME"))
+        .unwrap_or_else(|| {
+            let host = from_env("HOSTNAME").unwrap_or_else(|| "meshbroker".into());
+            format!("{host}-{}", std::process::id())
+        });
+    Ok(Some(ElectionSettings {
+        namespace: settings
+            .leader_election_namespace
+            .clone()
+            .or_else(|| from_env("POD_NAMESPACE"))
+            .unwrap_or_else(|| "default".into()),
+        lease: settings
+            .leader_election_lease
+            .clone()
+            .unwrap_or_else(|| "meshbroker".into()),
+        identity,
+    }))
 }
 
 /// JetStream delivery's connection; the NATS flags say nothing otherwise.

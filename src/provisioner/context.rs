@@ -24,6 +24,9 @@ pub struct Context {
     settings: ProvisionerSettings,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
+    /// While this replica leads: its term's shutdown (operations run only
+    /// here then). None while following.
+    term: Mutex<Option<Shutdown>>,
     runners: Runners,
     /// Serialises the namespace-wide steps (label, Broker, clean-up) per namespace.
     namespace_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
@@ -43,6 +46,7 @@ impl Context {
             settings,
             metrics,
             shutdown,
+            term: Mutex::new(None),
             runners: Runners::default(),
             namespace_locks: Mutex::new(HashMap::new()),
             finished: broadcast::channel(ANNOUNCEMENTS_BUFFERED).0,
@@ -63,6 +67,17 @@ impl Context {
 
     pub fn shutdown(&self) -> &Shutdown {
         &self.shutdown
+    }
+
+    /// The leadership term operations run in now, if this replica leads.
+    pub fn term(&self) -> Option<Shutdown> {
+        locks::lock(&self.term)
+            .clone()
+            .filter(|term| !term.is_down())
+    }
+
+    pub fn set_term(&self, term: Shutdown) {
+        *locks::lock(&self.term) = Some(term);
     }
 
     pub fn runners(&self) -> &Runners {

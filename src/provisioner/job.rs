@@ -23,6 +23,8 @@ pub struct Job {
     request: Option<serde_json::Value>,
     /// When a synchronous request's answer is due (the operation's deadline).
     answer_due: Option<Instant>,
+    /// The leadership term the job runs in; it stops when the term ends.
+    term: Option<Shutdown>,
 }
 
 impl Job {
@@ -34,7 +36,14 @@ impl Job {
             spec: instance.spec.clone(),
             request: operation.request.clone(),
             answer_due: operation.time_left().map(|left| Instant::now() + left),
+            term: None,
         }
+    }
+
+    /// Runs within a leadership term: `shutdown` is then the term's.
+    pub fn during(mut self, term: Shutdown) -> Self {
+        self.term = Some(term);
+        self
     }
 
     pub fn store(&self) -> &TypedStore {
@@ -70,7 +79,9 @@ impl Job {
     }
 
     pub fn shutdown(&self) -> Shutdown {
-        self.context.shutdown().clone()
+        self.term
+            .clone()
+            .unwrap_or_else(|| self.context.shutdown().clone())
     }
 
     /// When a step that has waited since now gives up, and the words for why: the

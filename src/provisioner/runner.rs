@@ -21,6 +21,7 @@ use super::job::Job;
 use super::plan::{Plan, Progress, Step};
 use super::steps;
 use crate::resources::{OperationKind, OperationState, ServiceInstance, condition::now_rfc3339};
+use crate::shutdown::Shutdown;
 use crate::store::StoreError;
 
 /// Why an operation stopped before its end.
@@ -30,14 +31,19 @@ enum Stop {
 }
 
 /// Runs the operations recorded on `record` until none is left, unless a runner
-/// already works on it (that one then looks again before it stops).
+/// already works on it (that one then looks again before it stops). Only the
+/// leader runs operations; one recorded on a follower is run by the leader,
+/// which watches the records (`operations`).
 pub fn spawn(context: Arc<Context>, record: String) {
+    let Some(term) = context.term() else {
+        return;
+    };
     if !context.runners().claim(&record) {
         return;
     }
     tokio::spawn(async move {
         loop {
-            run(&context, &record).await;
+            run(&context, &record, &term).await;
             if context.runners().release(&record) {
                 break;
             }
@@ -45,7 +51,7 @@ pub fn spawn(context: Arc<Context>, record: String) {
     });
 }
 
-async fn run(context: &Arc<Context>, name: &str) {
+async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
     let metrics = context.metrics();
     loop {
         let instance: Option<ServiceInstance> = match context.store().get(None, name).await {
@@ -61,7 +67,7 @@ async fn run(context: &Arc<Context>, name: &str) {
         };
         let kind = kind_label(operation.kind);
         metrics.operation_started(kind);
-        let job = Job::new(context.clone(), &instance, &operation);
+        let job = Job::new(context.clone(), &instance, &operation).during(term.clone());
         tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, kind, "operation running");
         let outcome = run_plan(&job, &steps::plan(operation.kind)).await;
         let (state, description) = match outcome {

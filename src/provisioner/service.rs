@@ -14,7 +14,7 @@ use super::requests::{
     UpdateRequest,
 };
 use super::settings::ProvisionerSettings;
-use super::{runner, steps};
+use super::{operations, runner, steps};
 use crate::resources::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
     ServiceInstanceStatus, condition::now_rfc3339, labels,
@@ -27,6 +27,8 @@ use crate::telemetry::Metrics;
 const OPERATIONS_KEPT: usize = 10;
 /// How often a request re-decides after losing a write race on the same record.
 const DECISION_RETRIES: usize = 5;
+/// How often a waiting request reads the record of an operation run elsewhere.
+const REREAD: Duration = Duration::from_millis(500);
 
 #[derive(Clone)]
 pub struct Provisioner {
@@ -50,8 +52,12 @@ impl Provisioner {
         &self.context
     }
 
-    /// Picks up every operation a previous process left running.
-    pub async fn resume(&self) -> Result<usize, StoreError> {
+    /// Runs operations from now until `term` ends (this replica leads, or
+    /// is the only one): every operation recorded as running — interrupted by
+    /// a stop, or recorded by another replica — and each one recorded from
+    /// now on; and forgets expired deprovisioned records meanwhile.
+    pub async fn lead(&self, term: Shutdown) -> Result<usize, StoreError> {
+        self.context.set_term(term.clone());
         let instances: Vec<ServiceInstance> = self
             .context
             .store()
@@ -63,6 +69,8 @@ impl Provisioner {
             runner::spawn(self.context.clone(), instance.name_any());
             resumed += 1;
         }
+        operations::watch(self.context.clone(), term.clone());
+        tokio::spawn(self.clone().forget_deprovisioned_until(term));
         Ok(resumed)
     }
 
@@ -74,6 +82,8 @@ impl Provisioner {
     }
 
     /// Waits up to `timeout` for an operation to end; its final state, or None.
+    /// Operations ending here are announced; one run by another replica (the
+    /// leader) is seen by reading the record again every `REREAD`.
     pub async fn wait(
         &self,
         instance_id: &str,
@@ -92,10 +102,15 @@ impl Provisioner {
         }
         let waiting = async {
             loop {
-                match finished.recv().await {
+                let heard = tokio::select! {
+                    heard = finished.recv() => heard,
+                    () = tokio::time::sleep(REREAD) => Err(broadcast::error::RecvError::Lagged(0)),
+                };
+                match heard {
                     Ok((id, state)) if id == operation => return Ok(Some(state)),
                     Ok(_) => {}
-                    // Missed announcements: read the record instead.
+                    // Missed announcements, or none heard for a while: read
+                    // the record instead.
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         let state = self
                             .instance(instance_id)

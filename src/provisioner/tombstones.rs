@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use super::service::Provisioner;
 use crate::resources::{OperationKind, OperationState, ServiceInstance};
+use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError};
 
 /// Bounds on how often tombstones are looked for: half the retention, so one lives
@@ -50,10 +51,9 @@ impl Provisioner {
 
     /// Forgets expired tombstones until shutdown; a failed sweep is logged and
     /// tried again at the next one.
-    pub async fn forget_deprovisioned_until_shutdown(self) {
+    pub async fn forget_deprovisioned_until(self, shutdown: Shutdown) {
         let period = (self.context().settings().deprovisioned_retention / 2)
             .clamp(SHORTEST_SWEEP, LONGEST_SWEEP);
-        let shutdown = self.context().shutdown().clone();
         loop {
             match self.forget_deprovisioned().await {
                 Ok(0) => {}

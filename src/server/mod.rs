@@ -3,6 +3,7 @@
 
 mod answers;
 mod endpoints;
+mod leading;
 mod run;
 
 pub use run::serve;

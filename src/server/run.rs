@@ -13,9 +13,11 @@ use tokio::net::TcpListener;
 
 use super::answers::{self, json_error};
 use super::endpoints::EndpointsFile;
+use super::leading::LeaderWork;
 use crate::auth::{Authenticator, Credentials, NamespaceTokens};
 use crate::config::{Config, DataplaneKind, StoreKind};
-use crate::controllers::{self, MeshSettings};
+use crate::controllers::MeshSettings;
+use crate::leader::run_elected;
 use crate::mesh::dataplane::Dataplane;
 use crate::mesh::dispatch::client_config;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
@@ -71,9 +73,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     private_dir(&data_dir).map_err(data_dir_error)?;
     EndpointsFile::clear_stale(&data_dir).map_err(data_dir_error)?;
-    let store: Arc<dyn Store> = match config.store {
-        StoreKind::Embedded => Arc::new(EmbeddedStore::open(&data_dir.join("store.db"))?),
-        StoreKind::Kube => Arc::new(KubeStore::connect().await?),
+    let (store, kube_client): (Arc<dyn Store>, _) = match config.store {
+        StoreKind::Embedded => (
+            Arc::new(EmbeddedStore::open(&data_dir.join("store.db"))?),
+            None,
+        ),
+        StoreKind::Kube => {
+            let kube = KubeStore::connect().await?;
+            let client = kube.client();
+            (Arc::new(kube), Some(client))
+        }
     };
     let (credentials, files) = Credentials::load(
         &data_dir,
@@ -131,12 +140,23 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         events_url,
         dataplane: (config.dataplane == DataplaneKind::Embedded).then(|| dataplane.router.clone()),
     };
-    controllers::start(store, mesh, shutdown.clone()).await?;
-    let resumed = provisioner.resume().await?;
-    if resumed > 0 {
-        tracing::info!(resumed, "resumed interrupted operations");
+    let work = LeaderWork {
+        store,
+        mesh,
+        provisioner: provisioner.clone(),
+    };
+    match (&config.leader_election, kube_client) {
+        (Some(election), Some(client)) => {
+            let lead = move |term: Shutdown| work.clone().start_term(term);
+            tokio::spawn(run_elected(
+                client,
+                election.clone(),
+                shutdown.clone(),
+                lead,
+            ));
+        }
+        _ => work.start(shutdown.clone()).await?,
     }
-    tokio::spawn(provisioner.clone().forget_deprovisioned_until_shutdown());
     let _endpoints =
         EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);

@@ -32,6 +32,11 @@ impl KubeStore {
         Ok(Self { client })
     }
 
+    /// The client, for what is not a resource of the store (the leader's Lease).
+    pub fn client(&self) -> Client {
+        self.client.clone()
+    }
+
     fn api(&self, kind: &KindSpec, namespace: Option<&str>) -> Api<DynamicObject> {
         let resource = ApiResource {
             group: kind.group.clone(),
