@@ -64,6 +64,9 @@ fn private_dir(path: &std::path::Path) -> std::io::Result<()> {
     builder.create(path)
 }
 
+/// How long a stopping leader waits to give its Lease up.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
 pub async fn serve(config: Config) -> Result<(), ServeError> {
     let subscriber_tls = client_config(config.subscriber_ca_bundle.as_ref())?;
     let data_dir = config.data_dir.clone();
@@ -145,18 +148,21 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         mesh,
         provisioner: provisioner.clone(),
     };
-    match (&config.leader_election, kube_client) {
+    let election = match (&config.leader_election, kube_client) {
         (Some(election), Some(client)) => {
             let lead = move |term: Shutdown| work.clone().start_term(term);
-            tokio::spawn(run_elected(
+            Some(tokio::spawn(run_elected(
                 client,
                 election.clone(),
                 shutdown.clone(),
                 lead,
-            ));
+            )))
         }
-        _ => work.start(shutdown.clone()).await?,
-    }
+        _ => {
+            work.start(shutdown.clone()).await?;
+            None
+        }
+    };
     let _endpoints =
         EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);
@@ -177,6 +183,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     shutdown_sender.send_replace(true);
     for task in [control_task, events_task] {
         task.await.map_err(std::io::Error::other)??;
+    }
+    if let Some(election) = election {
+        // The Lease given up, so another replica leads at once.
+        let _ = tokio::time::timeout(RELEASE_WAIT, election).await;
     }
     let pending = dataplane.in_flight.count();
     if pending > 0 {

@@ -6,7 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding};
+use k8s_openapi::api::coordination::v1::Lease;
+use k8s_openapi::api::core::v1::Namespace;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 use kube::api::PostParams;
@@ -16,6 +18,8 @@ use super::eventually;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kube-apiserver.sh");
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:meshbroker-system:meshbroker";
+/// Where deploy/ keeps the leader election Lease.
+pub const LEASE_NAMESPACE: &str = "meshbroker-system";
 
 pub struct Cluster {
     dir: tempfile::TempDir,
@@ -51,6 +55,35 @@ impl Cluster {
             .await
             .expect("ClusterRoleBinding created");
         cluster
+    }
+
+    /// Lets meshbroker hold its leader election Lease: its namespace and
+    /// deploy/'s Role and RoleBinding for Leases there.
+    pub async fn grant_leases(&self) {
+        let namespaces: Api<Namespace> = Api::all(self.admin.clone());
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(LEASE_NAMESPACE.into());
+        namespaces
+            .create(&PostParams::default(), &namespace)
+            .await
+            .expect("meshbroker's namespace created");
+        let roles: Api<Role> = Api::namespaced(self.admin.clone(), LEASE_NAMESPACE);
+        roles
+            .create(&PostParams::default(), &deploy_object("Role"))
+            .await
+            .expect("Role created");
+        let bindings: Api<RoleBinding> = Api::namespaced(self.admin.clone(), LEASE_NAMESPACE);
+        bindings
+            .create(&PostParams::default(), &deploy_object("RoleBinding"))
+            .await
+            .expect("RoleBinding created");
+    }
+
+    /// Who holds the leader election Lease now.
+    pub async fn leader(&self) -> Option<String> {
+        let leases: Api<Lease> = Api::namespaced(self.admin.clone(), LEASE_NAMESPACE);
+        let lease = leases.get_opt("meshbroker").await.ok()??;
+        lease.spec?.holder_identity.filter(|h| !h.is_empty())
     }
 
     /// The kubeconfig meshbroker runs with: its ServiceAccount's identity.

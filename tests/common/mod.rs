@@ -38,6 +38,8 @@ pub struct Broker {
     cluster: Option<kube::Cluster>,
     /// With `MESHBROKER_DELIVERY=jetstream`: this broker's own nats-server.
     nats: Option<nats::NatsServer>,
+    /// `--store kube` on a cluster someone else owns (a replica of several).
+    kubeconfig: Option<PathBuf>,
     dir: tempfile::TempDir,
     args: Vec<String>,
     pub control: String,
@@ -72,12 +74,49 @@ impl Broker {
             child: None,
             cluster,
             nats: nats::wanted().then(nats::NatsServer::start),
+            kubeconfig: None,
             dir,
             args: args.iter().map(|a| a.to_string()).collect(),
             control: String::new(),
             events: String::new(),
             admin_token: String::new(),
             osb_password: String::new(),
+            http: reqwest::Client::builder()
+                .timeout(DEADLINE)
+                .build()
+                .expect("HTTP client"),
+        };
+        broker.launch().await;
+        broker
+    }
+
+    /// One of several replicas on `cluster`, which the caller keeps: they share
+    /// the credentials given here (each would generate its own otherwise).
+    pub async fn replica_of(
+        cluster: &kube::Cluster,
+        admin_token: &str,
+        osb_password: &str,
+        args: &[&str],
+    ) -> Self {
+        let dir = tempfile::tempdir().expect("temporary data directory");
+        let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        args.extend([
+            "--admin-token".into(),
+            admin_token.into(),
+            "--osb-password".into(),
+            osb_password.into(),
+        ]);
+        let mut broker = Self {
+            child: None,
+            cluster: None,
+            nats: None,
+            kubeconfig: Some(cluster.meshbroker_kubeconfig()),
+            dir,
+            args,
+            control: String::new(),
+            events: String::new(),
+            admin_token: admin_token.into(),
+            osb_password: osb_password.into(),
             http: reqwest::Client::builder()
                 .timeout(DEADLINE)
                 .build()
@@ -120,10 +159,15 @@ impl Broker {
             .expect("log file");
         let mut command = Command::new(env!("CARGO_BIN_EXE_meshbroker"));
         command.arg("serve");
-        if let Some(cluster) = &self.cluster {
+        let kubeconfig = (self
+            .cluster
+            .as_ref()
+            .map(kube::Cluster::meshbroker_kubeconfig))
+        .or_else(|| self.kubeconfig.clone());
+        if let Some(kubeconfig) = kubeconfig {
             command
                 .args(["--store", "kube"])
-                .env("KUBECONFIG", cluster.meshbroker_kubeconfig());
+                .env("KUBECONFIG", kubeconfig);
         }
         if let Some(nats) = &self.nats {
             command.env("MESHBROKER_NATS_URL", &nats.url);

@@ -2,7 +2,8 @@
 //! (`--store kube`): the OSB contract suite, the provisioning tests and the
 //! dataplane routing walk-through run again unchanged, each test on its own
 //! kube-apiserver where meshbroker has only the deploy/ ClusterRole; then what
-//! only a cluster has — RBAC, stale resourceVersions, API server restarts.
+//! only a cluster has — RBAC, stale resourceVersions, API server restarts,
+//! several replicas with an elected leader.
 
 #[path = "../common/mod.rs"]
 mod common;
@@ -21,5 +22,6 @@ mod osb_instances;
 mod osb_provision;
 #[path = "../contract/provisioning.rs"]
 mod provisioning;
+mod replicas;
 #[path = "../dataplane/routing.rs"]
 mod routing;
