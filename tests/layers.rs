@@ -21,6 +21,7 @@ const RANKS: &[(&str, u8)] = &[
     ("config", 2),
     ("store", 2),
     ("auth", 3),
+    ("leader", 3),
     ("mesh", 4),
     ("provisioner", 4),
     ("controllers", 5),

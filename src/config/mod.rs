@@ -2,7 +2,9 @@
 //! or the YAML config file, validated once into the `Config` the server runs with.
 
 mod ca_bundle;
+mod replicas;
 mod settings;
 
 pub use ca_bundle::CaBundle;
+pub use replicas::{ElectionSettings, NatsSettings};
 pub use settings::{Config, DataplaneKind, DeliveryKind, Fsync, Settings, StoreKind};

@@ -9,8 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use super::CaBundle;
-use crate::leader::ElectionSettings;
-use crate::mesh::jetstream::NatsSettings;
+use super::{ElectionSettings, NatsSettings};
 use crate::telemetry::LogFormat;
 
 /// Where resources live.

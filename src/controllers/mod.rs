@@ -3,10 +3,11 @@
 //! failures retried by backoff. They play Kyma's Application Operator (Application →
 //! HTTPSource and Channel), Knative's broker injection (labelled namespace → Broker
 //! `default`) and, for the embedded dataplane, Knative's status writers (addresses,
-//! readiness).
+//! readiness); and the leader's watch that runs recorded operations.
 
 mod applications;
 mod injection;
+pub mod operations;
 mod readiness;
 mod resolve;
 mod runtime;

@@ -14,6 +14,7 @@ use kube::{Api, Client};
 use tokio::time::Instant;
 
 use super::lease::{LeaseLock, LockError, Record};
+use crate::config::ElectionSettings;
 use crate::shutdown::Shutdown;
 
 const LEASE_DURATION: Duration = Duration::from_secs(15);
@@ -21,15 +22,6 @@ const RENEW_DEADLINE: Duration = Duration::from_secs(10);
 const RETRY: Duration = Duration::from_secs(2);
 /// A candidate waits `RETRY` × (1 + up to this) between tries.
 const JITTER: f64 = 1.2;
-
-#[derive(Debug, Clone)]
-pub struct ElectionSettings {
-    pub namespace: String,
-    /// The Lease's name.
-    pub lease: String,
-    /// This replica, as the Lease names its holder.
-    pub identity: String,
-}
 
 /// Runs `lead` with a term's shutdown each time this replica becomes the
 /// leader, and stops that term when leadership is lost or the process stops

@@ -8,4 +8,4 @@
 mod election;
 mod lease;
 
-pub use election::{ElectionSettings, run_elected};
+pub use election::run_elected;

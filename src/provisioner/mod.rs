@@ -9,13 +9,12 @@
 //! `runner` (runs an operation's plan) → `steps` (the steps and their tables) →
 //! `plan` (tables, numbering) → `job` (one operation on one instance) → `context`
 //! (what all operations share) → `runners`, `settings`, `backoff`, `names`,
-//! `requests`. `operations` is the leader's watch that runs what is recorded.
+//! `requests`.
 
 mod backoff;
 mod context;
 mod job;
 mod names;
-mod operations;
 mod plan;
 mod requests;
 mod runner;

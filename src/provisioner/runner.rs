@@ -33,7 +33,7 @@ enum Stop {
 /// Runs the operations recorded on `record` until none is left, unless a runner
 /// already works on it (that one then looks again before it stops). Only the
 /// leader runs operations; one recorded on a follower is run by the leader,
-/// which watches the records (`operations`).
+/// which watches the records.
 pub fn spawn(context: Arc<Context>, record: String) {
     let Some(term) = context.term() else {
         return;

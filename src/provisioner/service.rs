@@ -14,7 +14,7 @@ use super::requests::{
     UpdateRequest,
 };
 use super::settings::ProvisionerSettings;
-use super::{operations, runner, steps};
+use super::{runner, steps};
 use crate::resources::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
     ServiceInstanceStatus, condition::now_rfc3339, labels,
@@ -55,7 +55,8 @@ impl Provisioner {
     /// Runs operations from now until `term` ends (this replica leads, or
     /// is the only one): every operation recorded as running — interrupted by
     /// a stop, or recorded by another replica — and each one recorded from
-    /// now on; and forgets expired deprovisioned records meanwhile.
+    /// now on (`run`, which the leader's watch calls too); and forgets expired
+    /// deprovisioned records meanwhile.
     pub async fn lead(&self, term: Shutdown) -> Result<usize, StoreError> {
         self.context.set_term(term.clone());
         let instances: Vec<ServiceInstance> = self
@@ -69,9 +70,14 @@ impl Provisioner {
             runner::spawn(self.context.clone(), instance.name_any());
             resumed += 1;
         }
-        operations::watch(self.context.clone(), term.clone());
         tokio::spawn(self.clone().forget_deprovisioned_until(term));
         Ok(resumed)
+    }
+
+    /// Runs the operation recorded on instance record `record`, if this
+    /// replica leads and none runs it yet.
+    pub fn run(&self, record: &str) {
+        runner::spawn(self.context.clone(), record.to_string());
     }
 
     pub async fn instance(&self, instance_id: &str) -> Result<Option<ServiceInstance>, StoreError> {

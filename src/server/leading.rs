@@ -23,7 +23,8 @@ impl LeaderWork {
     /// Starts everything for `term`; an error is the store's, as it answered.
     pub async fn start(&self, term: Shutdown) -> Result<(), StoreError> {
         controllers::start(self.store.clone(), self.mesh.clone(), term.clone()).await?;
-        let resumed = self.provisioner.lead(term).await?;
+        let resumed = self.provisioner.lead(term.clone()).await?;
+        controllers::operations::watch(self.store.clone(), self.provisioner.clone(), term);
         if resumed > 0 {
             tracing::info!(resumed, "resumed interrupted operations");
         }

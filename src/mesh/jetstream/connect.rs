@@ -9,23 +9,11 @@ use std::time::Duration;
 use async_nats::connection::State;
 use async_nats::jetstream::{self, Context};
 
+use crate::config::NatsSettings;
+
 /// How long a JetStream request (a publish acknowledgement, a stream or
 /// consumer change) may take before it counts as failed.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
-
-#[derive(Debug, Clone, Default)]
-pub struct NatsSettings {
-    /// `nats://[user:password@]host:port`, several separated by commas.
-    pub url: String,
-    pub credentials_file: Option<PathBuf>,
-    /// CA certificates (PEM) to trust the server with; implies TLS.
-    pub tls_ca: Option<PathBuf>,
-    /// Client certificate and key (PEM) for servers that verify clients.
-    pub tls_cert: Option<PathBuf>,
-    pub tls_key: Option<PathBuf>,
-    /// Replicas of every stream (a NATS cluster's nodes that keep each).
-    pub replicas: usize,
-}
 
 pub struct JetStream {
     client: async_nats::Client,

@@ -32,7 +32,7 @@ mod relay;
 pub mod report;
 mod streams;
 
-pub use connect::{ConnectError, JetStream, NatsSettings};
+pub use connect::{ConnectError, JetStream};
 pub use consume::{PullSettings, pull};
 pub use names::ConsumerName;
 pub use publish::StreamLog;

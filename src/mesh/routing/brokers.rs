@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::dispatchers::Dispatchers;
-use super::durable::{Consumer, Durable, LogHandle};
+use super::durable::{Durable, LogHandle};
 use super::inputs::{Inputs, Key, key_of};
+use super::running::Consumer;
 use super::table::BrokerRoute;
 use super::targets;
 use crate::mesh::dispatch::Dispatcher;

@@ -12,8 +12,9 @@ use std::sync::Arc;
 
 use super::brokers::BrokerRoutes;
 use super::dispatchers::Dispatchers;
-use super::durable::{Consumer, Durable};
+use super::durable::Durable;
 use super::inputs::{Inputs, Key, key_of};
+use super::running::Consumer;
 use super::table::{
     ApplicationRoute, BrokerRoute, ChannelRoute, ChannelSubscriber, ChannelTarget, RoutingTable,
     Schemas,

@@ -13,7 +13,7 @@ use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 
-use super::durable::{Consumer, Running};
+use super::running::{Consumer, Running};
 use crate::mesh::consume::{Feed, Group, Member, Solo, feed, read_shared, relay, trigger};
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::{Entry, Filter, TriggerIndex};

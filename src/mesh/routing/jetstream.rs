@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use super::durable::{Consumer, Running};
 use super::opening::{Opening, OpeningGuard};
+use super::running::{Consumer, Running};
 use crate::locks::lock;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::Filter;

@@ -25,6 +25,7 @@ mod inputs;
 mod jetstream;
 mod opening;
 mod router;
+mod running;
 mod table;
 mod targets;
 
