@@ -1,8 +1,13 @@
 //! JetStream delivery (`--delivery jetstream`) where it differs from the
-//! embedded log: NATS going away and coming back, and a sender's retry of the
-//! same event stored once. (The whole dataplane suite, the durable tests
+//! embedded log: NATS going away and coming back (idle and under load), a
+//! sender's retry of the same event stored once, and a Trigger's consumer
+//! going with it. (The whole dataplane suite, the durable tests
 //! included, also runs with JetStream delivery: see scripts/test.) Each test
 //! starts its own nats-server.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
@@ -165,5 +170,82 @@ async fn a_deleted_trigger_takes_its_consumer_with_it() {
     eventually("the consumer gone with its Trigger", async || {
         (!consumers().await.contains(&consumer)).then_some(())
     })
+    .await;
+}
+
+#[tokio::test]
+async fn nats_restarted_under_load_answers_503_meanwhile_and_loses_nothing_acknowledged() {
+    let nats = NatsServer::start();
+    let broker = on_jetstream(&nats, &[]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = catch_all(&broker, "team-a").await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "warm-up").await;
+
+    let sending = Arc::new(AtomicBool::new(true));
+    let sender = {
+        let (url, token, sending) = (
+            format!("{}/team-a/default", broker.events),
+            token.clone(),
+            sending.clone(),
+        );
+        tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let (mut acked, mut unavailable) = (HashSet::new(), 0);
+            for n in 0.. {
+                if !sending.load(Ordering::Acquire) {
+                    break;
+                }
+                let id = format!("load-{n}");
+                let reply = http
+                    .post(&url)
+                    .bearer_auth(&token)
+                    .header("ce-specversion", "1.0")
+                    .header("ce-id", &id)
+                    .header("ce-source", "/load")
+                    .header("ce-type", "note.taken")
+                    .header("content-type", "application/json")
+                    .body("{}")
+                    .send()
+                    .await
+                    .expect("the broker answers while NATS is away");
+                match reply.status().as_u16() {
+                    202 => {
+                        acked.insert(id);
+                    }
+                    503 => unavailable += 1,
+                    other => panic!("{id}: {other}"),
+                }
+            }
+            (acked, unavailable)
+        })
+    };
+    eventually("the load under way", async || {
+        (sink.received().len() > 50).then_some(())
+    })
+    .await;
+    nats.restart();
+    let before = sink.received().len();
+    eventually("events flowing again after the restart", async || {
+        (sink.received().len() > before + 50).then_some(())
+    })
+    .await;
+    sending.store(false, Ordering::Release);
+    let (acked, unavailable) = sender.await.expect("the sender");
+    assert!(
+        unavailable > 0,
+        "NATS was away for a while: some requests were refused"
+    );
+    eventually(
+        &format!("all {} acknowledged events delivered", acked.len()),
+        async || {
+            let taken: HashSet<String> = sink
+                .received()
+                .iter()
+                .filter_map(|r| r.header("ce-id").map(str::to_string))
+                .collect();
+            acked.iter().all(|id| taken.contains(id)).then_some(())
+        },
+    )
     .await;
 }
