@@ -69,25 +69,9 @@ impl Broker {
     }
 
     async fn start_on(cluster: Option<kube::Cluster>, args: &[&str]) -> Self {
-        let dir = tempfile::tempdir().expect("temporary data directory");
-        let mut broker = Self {
-            child: None,
-            cluster,
-            nats: nats::wanted().then(nats::NatsServer::start),
-            kubeconfig: None,
-            dir,
-            args: args.iter().map(|a| a.to_string()).collect(),
-            control: String::new(),
-            events: String::new(),
-            admin_token: String::new(),
-            osb_password: String::new(),
-            http: reqwest::Client::builder()
-                .timeout(DEADLINE)
-                .build()
-                .expect("HTTP client"),
-        };
-        broker.launch().await;
-        broker
+        let nats = nats::wanted().then(nats::NatsServer::start);
+        let args = args.iter().map(|a| a.to_string()).collect();
+        Self::launched(cluster, nats, None, args, ("", "")).await
     }
 
     /// One of several replicas on `cluster`, which the caller keeps: they share
@@ -98,7 +82,6 @@ impl Broker {
         osb_password: &str,
         args: &[&str],
     ) -> Self {
-        let dir = tempfile::tempdir().expect("temporary data directory");
         let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
         args.extend([
             "--admin-token".into(),
@@ -106,17 +89,30 @@ impl Broker {
             "--osb-password".into(),
             osb_password.into(),
         ]);
+        let kubeconfig = Some(cluster.meshbroker_kubeconfig());
+        Self::launched(None, None, kubeconfig, args, (admin_token, osb_password)).await
+    }
+
+    /// Starts the process; `credentials` (admin token, OSB password) are read
+    /// from the data directory where empty.
+    async fn launched(
+        cluster: Option<kube::Cluster>,
+        nats: Option<nats::NatsServer>,
+        kubeconfig: Option<PathBuf>,
+        args: Vec<String>,
+        credentials: (&str, &str),
+    ) -> Self {
         let mut broker = Self {
             child: None,
-            cluster: None,
-            nats: None,
-            kubeconfig: Some(cluster.meshbroker_kubeconfig()),
-            dir,
+            cluster,
+            nats,
+            kubeconfig,
+            dir: tempfile::tempdir().expect("temporary data directory"),
             args,
             control: String::new(),
             events: String::new(),
-            admin_token: admin_token.into(),
-            osb_password: osb_password.into(),
+            admin_token: credentials.0.into(),
+            osb_password: credentials.1.into(),
             http: reqwest::Client::builder()
                 .timeout(DEADLINE)
                 .build()

@@ -22,18 +22,20 @@ const OSB_PASSWORD: &str = "replicas-osb-password-0123456789";
 /// then the new leader's start: well within this.
 const FAILOVER: Duration = Duration::from_secs(60);
 
-async fn replicas(cluster: &Cluster, count: usize) -> Vec<Broker> {
+/// `count` replicas electing a leader, each started with `extra` flags too.
+async fn replicas(cluster: &Cluster, count: usize, extra: &[&str]) -> Vec<Broker> {
     cluster.grant_leases().await;
     let mut replicas = Vec::new();
     for i in 0..count {
         let identity = format!("replica-{i}");
-        let args = [
+        let mut args = vec![
             "--leader-elect",
             "--leader-election-namespace",
             LEASE_NAMESPACE,
             "--leader-election-identity",
             identity.as_str(),
         ];
+        args.extend_from_slice(extra);
         replicas.push(Broker::replica_of(cluster, ADMIN_TOKEN, OSB_PASSWORD, &args).await);
     }
     replicas
@@ -61,7 +63,7 @@ fn index_of(identity: &str) -> usize {
 #[tokio::test]
 async fn the_leader_killed_mid_operation_another_replica_takes_the_lease_and_finishes_it() {
     let cluster = Cluster::start().await;
-    let mut replicas = replicas(&cluster, 3).await;
+    let mut replicas = replicas(&cluster, 3, &[]).await;
     let leader = within(FAILOVER, "a leader", async || cluster.leader().await).await;
     let first = index_of(&leader);
     let follower = (first + 1) % replicas.len();
@@ -113,7 +115,7 @@ async fn the_leader_killed_mid_operation_another_replica_takes_the_lease_and_fin
 #[tokio::test]
 async fn a_leader_that_stops_cleanly_hands_the_lease_over_at_once() {
     let cluster = Cluster::start().await;
-    let mut replicas = replicas(&cluster, 2).await;
+    let mut replicas = replicas(&cluster, 2, &[]).await;
     let leader = within(FAILOVER, "a leader", async || cluster.leader().await).await;
     let first = index_of(&leader);
     let stopped_at = Instant::now();
@@ -137,34 +139,11 @@ async fn a_leader_that_stops_cleanly_hands_the_lease_over_at_once() {
         .await;
 }
 
-/// Three replicas sharing one nats-server: the Broker's ingress on each.
-async fn jetstream_replicas(cluster: &Cluster, nats: &NatsServer) -> Vec<Broker> {
-    cluster.grant_leases().await;
-    let mut replicas = Vec::new();
-    for i in 0..3 {
-        let identity = format!("replica-{i}");
-        let args = [
-            "--leader-elect",
-            "--leader-election-namespace",
-            LEASE_NAMESPACE,
-            "--leader-election-identity",
-            identity.as_str(),
-            "--delivery",
-            "jetstream",
-            "--nats-url",
-            nats.url.as_str(),
-        ];
-        replicas.push(Broker::replica_of(cluster, ADMIN_TOKEN, OSB_PASSWORD, &args).await);
-    }
-    replicas
-}
-
-/// Sends `id` to `replica`'s Broker ingress; whether it was acknowledged.
-async fn send(replica: &Broker, token: &str, id: &str) -> bool {
-    let url = format!("{}/team-a/default", replica.events);
-    let sent = replica
-        .http
-        .post(url)
+/// Sends `id` to the Broker ingress at `events`; the answer's status, None
+/// when there was no answer.
+async fn send(http: &reqwest::Client, events: &str, token: &str, id: &str) -> Option<u16> {
+    let sent = http
+        .post(format!("{events}/team-a/default"))
         .bearer_auth(token)
         .header("ce-specversion", "1.0")
         .header("ce-id", id)
@@ -174,7 +153,7 @@ async fn send(replica: &Broker, token: &str, id: &str) -> bool {
         .body("{}")
         .send()
         .await;
-    sent.is_ok_and(|r| r.status() == 202)
+    sent.ok().map(|r| r.status().as_u16())
 }
 
 /// Event ids the sink took, with how often.
@@ -193,23 +172,31 @@ async fn events_sent_round_robin_to_three_replicas_arrive_once_each_and_a_killed
  {
     let cluster = Cluster::start().await;
     let nats = NatsServer::start();
-    let mut replicas = jetstream_replicas(&cluster, &nats).await;
+    let jetstream = ["--delivery", "jetstream", "--nats-url", nats.url.as_str()];
+    let mut replicas = replicas(&cluster, 3, &jetstream).await;
     provisioned(&replicas[0], &["team-a"]).await;
     let sink = catch_all(&replicas[0], "team-a").await;
     let token = namespace_token(&replicas[0], "team-a", "sender").await;
     // Each replica routes the Broker once its own table has it.
     for (i, replica) in replicas.iter().enumerate() {
         within(FAILOVER, "every replica to route the Broker", async || {
-            send(replica, &token, &format!("hello-{i}"))
-                .await
-                .then_some(())
+            let status = send(
+                &replica.http,
+                &replica.events,
+                &token,
+                &format!("hello-{i}"),
+            )
+            .await;
+            (status == Some(202)).then_some(())
         })
         .await;
     }
     let mut sent = HashSet::new();
     for n in 0..300 {
         let id = format!("rr-{n}");
-        assert!(send(&replicas[n % 3], &token, &id).await, "{id} refused");
+        let replica = &replicas[n % 3];
+        let status = send(&replica.http, &replica.events, &token, &id).await;
+        assert_eq!(status, Some(202), "{id}");
         sent.insert(id);
     }
     let counts = within(FAILOVER, "300 events delivered", async || {
@@ -235,24 +222,12 @@ async fn events_sent_round_robin_to_three_replicas_arrive_once_each_and_a_killed
             let http = reqwest::Client::new();
             for n in 0..400 {
                 let id = format!("burst-{i}-{n}");
-                let reply = http
-                    .post(format!("{events}/team-a/default"))
-                    .bearer_auth(&token)
-                    .header("ce-specversion", "1.0")
-                    .header("ce-id", &id)
-                    .header("ce-source", "/replicas")
-                    .header("ce-type", "note.taken")
-                    .header("content-type", "application/json")
-                    .body("{}")
-                    .send()
-                    .await;
-                match reply {
-                    Ok(reply) if reply.status() == 202 => {
+                match send(&http, &events, &token, &id).await {
+                    Some(202) => {
                         acked.lock().expect("lock").insert(id);
                     }
                     _ if i == victim => return,
-                    Ok(reply) => panic!("{id}: {}", reply.status()),
-                    Err(error) => panic!("{id}: {error}"),
+                    other => panic!("{id}: {other:?}"),
                 }
             }
         }));
