@@ -601,4 +601,74 @@ mod tests {
             "{error}"
         );
     }
+
+    fn refusal(settings: Settings) -> String {
+        settings.build().expect_err("refused").to_string()
+    }
+
+    #[test]
+    fn jetstream_delivery_needs_a_nats_url_and_sane_replicas_and_no_retention() {
+        let jetstream = || Settings {
+            delivery: Some(DeliveryKind::Jetstream),
+            nats_url: Some("nats://127.0.0.1:4222".into()),
+            ..Default::default()
+        };
+        let config = jetstream().build().expect("valid");
+        assert_eq!(config.nats.url, "nats://127.0.0.1:4222");
+        assert_eq!(config.nats.replicas, 1);
+        let no_url = Settings {
+            nats_url: None,
+            ..jetstream()
+        };
+        assert!(refusal(no_url).starts_with("nats-url:"));
+        for replicas in [0, 6] {
+            let wrong = Settings {
+                nats_replicas: Some(replicas),
+                ..jetstream()
+            };
+            assert!(refusal(wrong).starts_with("nats-replicas:"), "{replicas}");
+        }
+        let retained = Settings {
+            event_retention: Some("1h".into()),
+            ..jetstream()
+        };
+        assert!(refusal(retained).starts_with("event-retention:"));
+        // The NATS flags mean nothing to the other modes.
+        let durable = Settings {
+            nats_replicas: Some(9),
+            ..Default::default()
+        };
+        assert!(durable.build().is_ok());
+    }
+
+    #[test]
+    fn leader_election_needs_the_kube_store_and_names_its_lease() {
+        let elect = Settings {
+            leader_elect: Some(true),
+            store: Some(StoreKind::Kube),
+            leader_election_namespace: Some("meshbroker-system".into()),
+            leader_election_identity: Some("replica-0".into()),
+            ..Default::default()
+        };
+        let election = elect
+            .build()
+            .expect("valid")
+            .leader_election
+            .expect("elected");
+        assert_eq!(election.namespace, "meshbroker-system");
+        assert_eq!(election.lease, "meshbroker");
+        assert_eq!(election.identity, "replica-0");
+        let embedded = Settings {
+            leader_elect: Some(true),
+            ..Default::default()
+        };
+        assert!(refusal(embedded).starts_with("leader-elect:"));
+        assert!(
+            Settings::default()
+                .build()
+                .expect("valid")
+                .leader_election
+                .is_none()
+        );
+    }
 }

@@ -249,3 +249,44 @@ async fn nats_restarted_under_load_answers_503_meanwhile_and_loses_nothing_ackno
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_stream_deleted_by_hand_is_made_again_and_events_flow_again() {
+    let nats = NatsServer::start();
+    let broker = on_jetstream(&nats, &[]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = catch_all(&broker, "team-a").await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "before").await;
+    sink.wait_for(1).await;
+
+    let client = async_nats::connect(nats.url.as_str())
+        .await
+        .expect("connects");
+    async_nats::jetstream::new(client)
+        .delete_stream("MB_BROKERS_team-a")
+        .await
+        .expect("the namespace's stream deleted");
+    // Until the stream and the Trigger's consumer are back, an event may be
+    // refused (503) or find no consumer yet: send new ones until one arrives.
+    let mut attempt = 0;
+    eventually("events delivered again", async || {
+        attempt += 1;
+        let id = format!("after-{attempt}");
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary(&id, "note.taken"),
+            "{}",
+        )
+        .await;
+        assert!([202, 503].contains(&reply.status), "{}", reply.text);
+        let again = sink
+            .received()
+            .iter()
+            .any(|r| r.header("ce-id").is_some_and(|i| i.starts_with("after-")));
+        again.then_some(())
+    })
+    .await;
+}
