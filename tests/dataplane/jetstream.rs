@@ -290,3 +290,49 @@ async fn a_stream_deleted_by_hand_is_made_again_and_events_flow_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_triggers_changed_retries_reach_its_consumer_and_events_still_flow() {
+    let nats = NatsServer::start();
+    let broker = on_jetstream(&nats, &[]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    let spec = |retry: u32| json!({"broker": "default", "subscriber": {"uri": sink.url}, "delivery": {"retry": retry}});
+    let created = trigger(&broker, "team-a", "retrying", spec(1)).await;
+    let consumer = format!(
+        "trigger-{}",
+        created["metadata"]["uid"].as_str().expect("a uid")
+    );
+    let monitor = nats.monitor();
+    let max_deliver = async || -> Option<i64> {
+        let jsz: serde_json::Value =
+            reqwest::get(format!("{monitor}/jsz?consumers=true&config=true"))
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+        jsz["account_details"][0]["stream_detail"]
+            .as_array()?
+            .iter()
+            .flat_map(|s| s["consumer_detail"].as_array().cloned().unwrap_or_default())
+            .find(|c| c["name"] == consumer.as_str())?["config"]["max_deliver"]
+            .as_i64()
+    };
+    eventually("the consumer made with 1 retry", async || {
+        (max_deliver().await == Some(1 + 1 + 5)).then_some(())
+    })
+    .await;
+    let path = format!("{}/retrying", triggers("team-a"));
+    let mut object = broker.admin().find(&path).await.expect("the Trigger");
+    object["spec"] = spec(10);
+    let replaced = broker.admin().put(&path, &object).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    eventually("the consumer updated to 10 retries", async || {
+        (max_deliver().await == Some(10 + 1 + 5)).then_some(())
+    })
+    .await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "after").await;
+    sink.wait_for(1).await;
+}

@@ -107,14 +107,13 @@ async fn open(settings: &PullSettings) -> Result<PullConsumer, async_nats::Error
         .context
         .get_stream(&settings.stream.name)
         .await?;
-    let retry = i64::from(settings.dispatcher.target().policy.retry);
     let wanted = pull::Config {
         durable_name: Some(settings.consumer.to_string()),
         description: Some(settings.dispatcher.target().label.clone()),
         deliver_policy: deliver_policy(settings.start)?,
         ack_policy: AckPolicy::Explicit,
         ack_wait: ACK_WAIT,
-        max_deliver: retry + 1 + SPARE_DELIVERIES,
+        max_deliver: max_deliver(settings),
         filter_subject: settings.subject.clone(),
         ..Default::default()
     };
@@ -141,6 +140,13 @@ async fn open(settings: &PullSettings) -> Result<PullConsumer, async_nats::Error
     }
 }
 
+/// Deliveries JetStream makes of one event: the policy's attempts and the
+/// spare ones. It must follow the policy: an event JetStream stops delivering
+/// before the dispatcher dead-letters it would be stuck.
+fn max_deliver(settings: &PullSettings) -> i64 {
+    i64::from(settings.dispatcher.target().policy.retry) + 1 + SPARE_DELIVERIES
+}
+
 pub fn deliver_policy(start: Start) -> Result<DeliverPolicy, async_nats::Error> {
     Ok(match start {
         Start::End => DeliverPolicy::New,
@@ -165,7 +171,12 @@ async fn consume(
     settler: &Arc<dyn Settle>,
 ) -> Stop {
     let label = settings.dispatcher.target().label.clone();
+    let opened_with = max_deliver(settings);
     loop {
+        if max_deliver(settings) != opened_with {
+            // The Trigger's retries changed: open again, which updates it.
+            return Stop::Reopen;
+        }
         // Places in the dispatcher's queue first, and only as many messages
         // as there are places: nothing waits unseen in a prefetch buffer
         // while its acknowledgement wait runs out.
