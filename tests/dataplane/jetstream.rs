@@ -23,6 +23,35 @@ async fn on_jetstream(nats: &NatsServer, extra: &[&str]) -> Broker {
     Broker::start_with(&args).await
 }
 
+/// A broker on `nats` with team-a provisioned and a catch-all Trigger, its
+/// sink, and a namespace token that has delivered `first` already.
+async fn flowing(nats: &NatsServer, extra: &[&str], first: &str) -> (Broker, Sink, String) {
+    let broker = on_jetstream(nats, extra).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = catch_all(&broker, "team-a").await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, first).await;
+    sink.wait_for(1).await;
+    (broker, sink, token)
+}
+
+/// Every consumer JetStream has, with its settings (its `/jsz` page).
+async fn consumer_details(nats: &NatsServer) -> Vec<serde_json::Value> {
+    let url = format!("{}/jsz?consumers=true&config=true", nats.monitor());
+    let jsz: serde_json::Value = reqwest::get(url)
+        .await
+        .expect("jsz")
+        .json()
+        .await
+        .expect("jsz json");
+    jsz["account_details"][0]["stream_detail"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|s| s["consumer_detail"].as_array().cloned().unwrap_or_default())
+        .collect()
+}
+
 async fn readiness(broker: &Broker) -> (u16, serde_json::Value) {
     let response = broker
         .http
@@ -37,12 +66,7 @@ async fn readiness(broker: &Broker) -> (u16, serde_json::Value) {
 #[tokio::test]
 async fn while_nats_is_away_ingress_answers_503_and_readyz_says_why_then_all_recovers() {
     let nats = NatsServer::start();
-    let broker = on_jetstream(&nats, &[]).await;
-    provisioned(&broker, &["team-a"]).await;
-    let sink = catch_all(&broker, "team-a").await;
-    let token = namespace_token(&broker, "team-a", "sender").await;
-    post_when_token_known(&broker, "/team-a/default", &token, "before").await;
-    sink.wait_for(1).await;
+    let (broker, sink, token) = flowing(&nats, &[], "before").await;
 
     nats.stop();
     let why = eventually("readyz to report NATS away", async || {
@@ -97,11 +121,7 @@ async fn while_nats_is_away_ingress_answers_503_and_readyz_says_why_then_all_rec
 async fn a_senders_retry_of_the_same_event_is_stored_and_delivered_once() {
     let nats = NatsServer::start();
     // One delivery at a time: the subscriber sees events in the stream's order.
-    let broker = on_jetstream(&nats, &["--subscriber-concurrency", "1"]).await;
-    provisioned(&broker, &["team-a"]).await;
-    let sink = catch_all(&broker, "team-a").await;
-    let token = namespace_token(&broker, "team-a", "sender").await;
-    post_when_token_known(&broker, "/team-a/default", &token, "once").await;
+    let (broker, sink, token) = flowing(&nats, &["--subscriber-concurrency", "1"], "once").await;
     let again = post(
         &broker,
         "/team-a/default",
@@ -143,19 +163,10 @@ async fn a_deleted_trigger_takes_its_consumer_with_it() {
         .expect("a uid")
         .to_string();
     let consumer = format!("trigger-{uid}");
-    let monitor = nats.monitor();
     let consumers = async || -> Vec<String> {
-        let jsz: serde_json::Value = reqwest::get(format!("{monitor}/jsz?consumers=true"))
+        consumer_details(&nats)
             .await
-            .expect("jsz")
-            .json()
-            .await
-            .expect("jsz json");
-        jsz["account_details"][0]["stream_detail"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .flat_map(|s| s["consumer_detail"].as_array().cloned().unwrap_or_default())
+            .iter()
             .filter_map(|c| c["name"].as_str().map(str::to_string))
             .collect()
     };
@@ -176,11 +187,7 @@ async fn a_deleted_trigger_takes_its_consumer_with_it() {
 #[tokio::test]
 async fn nats_restarted_under_load_answers_503_meanwhile_and_loses_nothing_acknowledged() {
     let nats = NatsServer::start();
-    let broker = on_jetstream(&nats, &[]).await;
-    provisioned(&broker, &["team-a"]).await;
-    let sink = catch_all(&broker, "team-a").await;
-    let token = namespace_token(&broker, "team-a", "sender").await;
-    post_when_token_known(&broker, "/team-a/default", &token, "warm-up").await;
+    let (broker, sink, token) = flowing(&nats, &[], "warm-up").await;
 
     let sending = Arc::new(AtomicBool::new(true));
     let sender = {
@@ -253,12 +260,7 @@ async fn nats_restarted_under_load_answers_503_meanwhile_and_loses_nothing_ackno
 #[tokio::test]
 async fn a_stream_deleted_by_hand_is_made_again_and_events_flow_again() {
     let nats = NatsServer::start();
-    let broker = on_jetstream(&nats, &[]).await;
-    provisioned(&broker, &["team-a"]).await;
-    let sink = catch_all(&broker, "team-a").await;
-    let token = namespace_token(&broker, "team-a", "sender").await;
-    post_when_token_known(&broker, "/team-a/default", &token, "before").await;
-    sink.wait_for(1).await;
+    let (broker, sink, token) = flowing(&nats, &[], "before").await;
 
     let client = async_nats::connect(nats.url.as_str())
         .await
@@ -303,21 +305,10 @@ async fn a_triggers_changed_retries_reach_its_consumer_and_events_still_flow() {
         "trigger-{}",
         created["metadata"]["uid"].as_str().expect("a uid")
     );
-    let monitor = nats.monitor();
     let max_deliver = async || -> Option<i64> {
-        let jsz: serde_json::Value =
-            reqwest::get(format!("{monitor}/jsz?consumers=true&config=true"))
-                .await
-                .ok()?
-                .json()
-                .await
-                .ok()?;
-        jsz["account_details"][0]["stream_detail"]
-            .as_array()?
-            .iter()
-            .flat_map(|s| s["consumer_detail"].as_array().cloned().unwrap_or_default())
-            .find(|c| c["name"] == consumer.as_str())?["config"]["max_deliver"]
-            .as_i64()
+        let details = consumer_details(&nats).await;
+        let ours = details.iter().find(|c| c["name"] == consumer.as_str())?;
+        ours["config"]["max_deliver"].as_i64()
     };
     eventually("the consumer made with 1 retry", async || {
         (max_deliver().await == Some(1 + 1 + 5)).then_some(())
