@@ -116,8 +116,7 @@ fn message_id(source: &str, id: &str) -> String {
     digest.update((source.len() as u64).to_be_bytes());
     digest.update(source.as_bytes());
     digest.update(id.as_bytes());
-    let digest = digest.finalize();
-    digest[..16].iter().map(|b| format!("{b:02x}")).collect()
+    crate::ids::hex(&digest.finalize()[..16])
 }
 
 /// An event back from a JetStream message.
