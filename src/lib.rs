@@ -8,6 +8,7 @@
 
 pub mod auth;
 pub mod config;
+pub mod connector;
 pub mod controllers;
 pub mod ids;
 pub mod ingress;
@@ -15,6 +16,7 @@ pub mod leader;
 pub mod locks;
 pub mod mesh;
 pub mod osb;
+pub mod pki;
 pub mod provisioner;
 pub mod resource_api;
 pub mod resources;

@@ -7,6 +7,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::mesh::jetstream::JetStream;
 use crate::mesh::routing::Router;
+use crate::pki::Authority;
 use crate::provisioner::Provisioner;
 use crate::shutdown::Shutdown;
 use crate::store::TypedStore;
@@ -22,5 +23,14 @@ pub struct AppState {
     pub router: Arc<Router>,
     /// JetStream delivery's connection, whose state readiness reports.
     pub jetstream: Option<Arc<JetStream>>,
+    /// The Application Connector; None when the events listener serves no TLS.
+    pub connector: Option<Arc<Connector>>,
     pub shutdown: Shutdown,
+}
+
+/// What the Connector signs with and the address it hands out.
+pub struct Connector {
+    pub authority: Authority,
+    /// The events listener's public base URL, without a trailing slash.
+    pub events_url: String,
 }

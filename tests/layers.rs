@@ -18,6 +18,7 @@ const RANKS: &[(&str, u8)] = &[
     ("ids", 0),
     ("locks", 0),
     ("resources", 1),
+    ("pki", 1),
     ("config", 2),
     ("store", 2),
     ("auth", 3),
@@ -29,6 +30,7 @@ const RANKS: &[(&str, u8)] = &[
     ("osb", 7),
     ("resource_api", 7),
     ("ingress", 7),
+    ("connector", 7),
     ("server", 8),
 ];
 

@@ -17,7 +17,7 @@ impl<'a> Api<'a> {
     pub fn new(broker: &'a Meshbroker) -> Self {
         Self {
             broker,
-            http: reqwest::Client::new(),
+            http: client(),
         }
     }
 
@@ -199,8 +199,15 @@ pub async fn sink_stats(port: u16) -> Value {
         .expect("JSON")
 }
 
-pub async fn sink_post(port: u16, path: &str, body: &str) {
+/// reqwest takes its TLS crypto from rustls' process default (ring here),
+/// even for plain HTTP.
+fn client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::new()
+}
+
+pub async fn sink_post(port: u16, path: &str, body: &str) {
+    client()
         .post(format!("http://127.0.0.1:{port}{path}"))
         .body(body.to_string())
         .send()

@@ -1,11 +1,20 @@
 //! Resolving a request's credentials to a `Caller`.
 
+use std::sync::Arc;
+
 use axum::http::HeaderMap;
 use axum::http::header::AUTHORIZATION;
 use base64::Engine;
 
 use super::secrets::{same_digest, sha256_hex};
-use super::{Credentials, NamespaceTokens};
+use super::{Credentials, NamespaceTokens, Revocations};
+use crate::pki::PeerIdentity;
+
+/// The client certificate a TLS connection presented, already verified at the
+/// handshake: issued by meshbroker's CA and within its validity. Whether it is
+/// revoked is asked per request (a revocation reaches open connections too).
+#[derive(Debug, Clone)]
+pub struct ClientCertificate(pub Arc<PeerIdentity>);
 
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +66,12 @@ pub enum AuthError {
     MissingBasic,
     #[error("the credentials are not valid")]
     Rejected,
+    #[error("a client certificate issued by meshbroker's Connector is required")]
+    MissingCertificate,
+    #[error("the client certificate {0} is revoked")]
+    Revoked(String),
+    #[error("the client certificate {0} has expired")]
+    Expired(String),
     #[error("{0}")]
     Forbidden(String),
 }
@@ -64,18 +79,73 @@ pub enum AuthError {
 pub struct Authenticator {
     credentials: Credentials,
     tokens: NamespaceTokens,
+    revocations: Revocations,
+    /// Applications may send only with a client certificate, not a token.
+    certificates_required: bool,
 }
 
 impl Authenticator {
-    pub fn new(credentials: Credentials, tokens: NamespaceTokens) -> Self {
+    pub fn new(
+        credentials: Credentials,
+        tokens: NamespaceTokens,
+        revocations: Revocations,
+        certificates_required: bool,
+    ) -> Self {
         Self {
             credentials,
             tokens,
+            revocations,
+            certificates_required,
         }
     }
 
     pub fn tokens(&self) -> &NamespaceTokens {
         &self.tokens
+    }
+
+    pub fn revocations(&self) -> &Revocations {
+        &self.revocations
+    }
+
+    /// Who sends to an Application's ingress: a bearer token when one is
+    /// sent (the admin's, or an Application's unless certificates are
+    /// required), else the Application a client certificate names.
+    pub fn application_sender(
+        &self,
+        headers: &HeaderMap,
+        certificate: Option<&ClientCertificate>,
+    ) -> Result<Caller, AuthError> {
+        if bearer_token(headers).is_some() || certificate.is_none() {
+            let caller = self.bearer(headers).map_err(|error| match error {
+                AuthError::MissingBearer if self.certificates_required => {
+                    AuthError::MissingCertificate
+                }
+                other => other,
+            })?;
+            if self.certificates_required && matches!(caller, Caller::Application(_)) {
+                return Err(AuthError::MissingCertificate);
+            }
+            return Ok(caller);
+        }
+        let holder = self.certificate_holder(certificate)?;
+        Ok(Caller::Application(holder.common_name.clone()))
+    }
+
+    /// The identity of an unrevoked client certificate.
+    pub fn certificate_holder<'a>(
+        &self,
+        certificate: Option<&'a ClientCertificate>,
+    ) -> Result<&'a PeerIdentity, AuthError> {
+        let identity = &certificate.ok_or(AuthError::MissingCertificate)?.0;
+        if self.revocations.get(&identity.sha256).is_some() {
+            return Err(AuthError::Revoked(identity.sha256.clone()));
+        }
+        // The handshake checked the validity; a kept-alive connection may
+        // outlive it.
+        if identity.not_after < std::time::SystemTime::now() {
+            return Err(AuthError::Expired(identity.sha256.clone()));
+        }
+        Ok(identity)
     }
 
     /// Bearer tokens: the admin token or any AccessToken.
@@ -90,7 +160,7 @@ impl Authenticator {
             return Ok(Caller::Admin);
         }
         self.tokens
-            .scope_of(&digest)
+            .get(&digest)
             .map(|scope| match scope.application {
                 Some(application) => Caller::Application(application),
                 None => Caller::Namespace(scope.namespace),

@@ -9,6 +9,7 @@ use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
 use super::CaBundle;
+use super::connector::{self, ConnectorSettings, EventsTls, ServerCertificate};
 use super::{ElectionSettings, NatsSettings};
 use crate::telemetry::LogFormat;
 
@@ -194,6 +195,54 @@ pub struct Settings {
     /// are trusted by, besides the system's roots.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
     pub subscriber_ca_bundle: Option<PathBuf>,
+    /// Serve the events listener over TLS with this PEM certificate chain.
+    #[arg(long, env = "MESHBROKER_EVENTS_TLS_CERT", requires = "events_tls_key")]
+    pub events_tls_cert: Option<PathBuf>,
+    /// The events listener's PEM private key.
+    #[arg(long, env = "MESHBROKER_EVENTS_TLS_KEY", requires = "events_tls_cert")]
+    pub events_tls_key: Option<PathBuf>,
+    /// Serve the events listener over TLS with a certificate meshbroker's CA
+    /// issues at start for these host names and IP addresses (comma-separated).
+    #[arg(
+        long,
+        env = "MESHBROKER_EVENTS_TLS_HOSTS",
+        conflicts_with = "events_tls_cert"
+    )]
+    pub events_tls_hosts: Option<String>,
+    /// Applications must send with a Connector client certificate; their bearer
+    /// tokens no longer open their ingress (needs TLS on the events listener).
+    #[arg(long, env = "MESHBROKER_EVENTS_REQUIRE_CLIENT_CERT", num_args = 0..=1, default_missing_value = "true")]
+    pub events_require_client_cert: Option<bool>,
+    /// The Connector's CA: an existing PEM certificate, instead of the one
+    /// generated into the data directory (or the cluster's Secret).
+    #[arg(
+        long,
+        env = "MESHBROKER_CONNECTOR_CA_CERT",
+        requires = "connector_ca_key"
+    )]
+    pub connector_ca_cert: Option<PathBuf>,
+    /// The existing CA's PEM private key.
+    #[arg(
+        long,
+        env = "MESHBROKER_CONNECTOR_CA_KEY",
+        requires = "connector_ca_cert"
+    )]
+    pub connector_ca_key: Option<PathBuf>,
+    /// With `--store kube`: the Secret (`namespace/name`) holding the
+    /// Connector's CA, shared by every replica. Default:
+    /// `$POD_NAMESPACE/meshbroker-connector-ca`, else in `meshbroker-system`.
+    #[arg(long, env = "MESHBROKER_CONNECTOR_CA_SECRET")]
+    pub connector_ca_secret: Option<String>,
+    /// How long a TokenRequest's one-time tokens work (e.g. "5m").
+    #[arg(long, env = "MESHBROKER_CONNECTOR_TOKEN_TTL")]
+    pub connector_token_ttl: Option<String>,
+    /// How long a client certificate the Connector issues is valid (e.g. "92d").
+    #[arg(long, env = "MESHBROKER_CONNECTOR_CERT_VALIDITY")]
+    pub connector_cert_validity: Option<String>,
+    /// The subject of client certificates but for the CN (the Application):
+    /// `OU=…,O=…,L=…,ST=…,C=…`.
+    #[arg(long, env = "MESHBROKER_CONNECTOR_SUBJECT")]
+    pub connector_subject: Option<String>,
 }
 
 /// The validated configuration the server runs with.
@@ -228,6 +277,9 @@ pub struct Config {
     pub event_retention: Duration,
     pub drain_timeout: Duration,
     pub subscriber_ca_bundle: Option<CaBundle>,
+    /// TLS on the events listener; None serves plain HTTP.
+    pub events_tls: Option<EventsTls>,
+    pub connector: ConnectorSettings,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -304,6 +356,20 @@ impl Settings {
             event_retention: self.event_retention.or(file.event_retention),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
+            events_tls_cert: self.events_tls_cert.or(file.events_tls_cert),
+            events_tls_key: self.events_tls_key.or(file.events_tls_key),
+            events_tls_hosts: self.events_tls_hosts.or(file.events_tls_hosts),
+            events_require_client_cert: self
+                .events_require_client_cert
+                .or(file.events_require_client_cert),
+            connector_ca_cert: self.connector_ca_cert.or(file.connector_ca_cert),
+            connector_ca_key: self.connector_ca_key.or(file.connector_ca_key),
+            connector_ca_secret: self.connector_ca_secret.or(file.connector_ca_secret),
+            connector_token_ttl: self.connector_token_ttl.or(file.connector_token_ttl),
+            connector_cert_validity: self
+                .connector_cert_validity
+                .or(file.connector_cert_validity),
+            connector_subject: self.connector_subject.or(file.connector_subject),
         })
     }
 
@@ -314,6 +380,8 @@ impl Settings {
             duration("event-retention", settings.event_retention.as_deref(), "0s")?;
         let nats = nats_settings(&settings, delivery, event_retention)?;
         let leader_election = election_settings(&settings)?;
+        let events_tls = events_tls(&settings)?;
+        let connector = connector_settings(&settings)?;
         let integration_namespace = settings
             .integration_namespace
             .unwrap_or_else(|| "kyma-integration".to_string());
@@ -421,8 +489,103 @@ impl Settings {
             event_retention,
             drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
             subscriber_ca_bundle,
+            events_tls,
+            connector,
         })
     }
+}
+
+fn events_tls(settings: &Settings) -> Result<Option<EventsTls>, ConfigError> {
+    let certificate = match (
+        &settings.events_tls_cert,
+        &settings.events_tls_key,
+        &settings.events_tls_hosts,
+    ) {
+        (Some(cert), Some(key), _) => Some(ServerCertificate::Files {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        (_, _, Some(hosts)) => {
+            let hosts: Vec<String> = hosts
+                .split(',')
+                .map(str::trim)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string)
+                .collect();
+            if hosts.is_empty() {
+                return Err(ConfigError::Invalid {
+                    setting: "events-tls-hosts",
+                    message: "names no host".into(),
+                });
+            }
+            Some(ServerCertificate::Issued { hosts })
+        }
+        _ => None,
+    };
+    let require_client_certificate = settings.events_require_client_cert == Some(true);
+    match certificate {
+        Some(certificate) => Ok(Some(EventsTls {
+            certificate,
+            require_client_certificate,
+        })),
+        None if require_client_certificate => Err(ConfigError::Invalid {
+            setting: "events-require-client-cert",
+            message: "needs TLS on the events listener (--events-tls-cert/--events-tls-key or --events-tls-hosts)".into(),
+        }),
+        None => Ok(None),
+    }
+}
+
+fn connector_settings(settings: &Settings) -> Result<ConnectorSettings, ConfigError> {
+    let subject_text = settings
+        .connector_subject
+        .as_deref()
+        .unwrap_or(connector::DEFAULT_SUBJECT);
+    let subject =
+        connector::parse_subject(subject_text).map_err(|message| ConfigError::Invalid {
+            setting: "connector-subject",
+            message,
+        })?;
+    let token_ttl = duration(
+        "connector-token-ttl",
+        settings.connector_token_ttl.as_deref(),
+        "5m",
+    )?;
+    let certificate_validity = duration(
+        "connector-cert-validity",
+        settings.connector_cert_validity.as_deref(),
+        "92d",
+    )?;
+    for (setting, value) in [
+        ("connector-token-ttl", token_ttl),
+        ("connector-cert-validity", certificate_validity),
+    ] {
+        if value < Duration::from_secs(1) {
+            return Err(ConfigError::Invalid {
+                setting,
+                message: "must be at least 1s".into(),
+            });
+        }
+    }
+    let ca_secret = match &settings.connector_ca_secret {
+        Some(written) => {
+            connector::parse_secret_name(written).map_err(|message| ConfigError::Invalid {
+                setting: "connector-ca-secret",
+                message,
+            })?
+        }
+        None => connector::default_secret_name(),
+    };
+    Ok(ConnectorSettings {
+        ca_secret,
+        ca_files: settings
+            .connector_ca_cert
+            .clone()
+            .zip(settings.connector_ca_key.clone()),
+        token_ttl,
+        certificate_validity,
+        subject,
+    })
 }
 
 /// Leader election, when asked for.

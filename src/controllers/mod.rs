@@ -3,7 +3,8 @@
 //! failures retried by backoff. They play Kyma's Application Operator (Application →
 //! HTTPSource and Channel), Knative's broker injection (labelled namespace → Broker
 //! `default`) and, for the embedded dataplane, Knative's status writers (addresses,
-//! readiness); and the leader's watch that runs recorded operations.
+//! readiness); Kyma's Connector's first step (a TokenRequest's one-time token);
+//! and the leader's watch that runs recorded operations.
 
 mod applications;
 mod injection;
@@ -13,8 +14,10 @@ mod resolve;
 mod runtime;
 mod settings;
 mod start;
+mod token_requests;
 
 pub use resolve::resolve_destination;
 pub use runtime::{ObjectKey, Reconciler, Requeue, Source, spawn_controller};
 pub use settings::MeshSettings;
 pub use start::start;
+pub use token_requests::INFO_PATH;

@@ -16,6 +16,9 @@ pub struct MeshSettings {
     /// once it routes the object. None with `--dataplane knative`: Knative serves
     /// Brokers and Channels and writes their status.
     pub dataplane: Option<Arc<Router>>,
+    /// How long a TokenRequest's one-time tokens work; None when the
+    /// Connector is off (the events listener serves no TLS).
+    pub connector_token_ttl: Option<std::time::Duration>,
 }
 
 impl MeshSettings {

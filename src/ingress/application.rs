@@ -1,14 +1,16 @@
 //! `POST /{application}/events` (and `/v2/events`): CloudEvents in any mode;
 //! `POST /{application}/v1/events`: Kyma's legacy JSON. Both need the
-//! Application's credential; the events' `source` becomes the Application's name.
+//! Application's credential (its token, or a client certificate the Connector
+//! issued it, on a TLS listener); the events' `source` becomes the Application's
+//! name.
 
 use std::sync::Arc;
 
-use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use cloudevents::AttributesWriter;
 use serde_json::json;
 
@@ -16,6 +18,7 @@ use super::request::{
     Incoming, accepted, arrive, check_serving, decode, enqueue, prepared, read_body,
 };
 use super::{IngressError, schema};
+use crate::auth::ClientCertificate;
 use crate::ids::random_uuid;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::read_legacy;
@@ -25,12 +28,16 @@ use crate::state::AppState;
 fn route_of(
     state: &AppState,
     headers: &HeaderMap,
+    certificate: Option<&ClientCertificate>,
     application: &str,
 ) -> Result<Arc<ApplicationRoute>, IngressError> {
     check_serving(state)?;
-    // Authorise before looking up: a foreign token learns nothing about which
-    // Applications exist.
-    state.auth.bearer(headers)?.may_send_for(application)?;
+    // Authorise before looking up: a foreign credential learns nothing about
+    // which Applications exist.
+    state
+        .auth
+        .application_sender(headers, certificate)?
+        .may_send_for(application)?;
     let route = state
         .router
         .table()
@@ -87,10 +94,11 @@ fn stamp(route: &ApplicationRoute, events: &mut [Incoming]) -> Result<(), Ingres
 pub async fn cloudevents(
     State(state): State<AppState>,
     Path(application): Path<String>,
+    certificate: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    let route = route_of(&state, &headers, &application)?;
+    let route = route_of(&state, &headers, certificate.as_deref(), &application)?;
     let body = read_body(&state, body).await?;
     let mut events = decode(&state, &headers, body)?;
     stamp(&route, &mut events)?;
@@ -101,10 +109,11 @@ pub async fn cloudevents(
 pub async fn legacy(
     State(state): State<AppState>,
     Path(application): Path<String>,
+    certificate: Option<Extension<ClientCertificate>>,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, IngressError> {
-    let route = route_of(&state, &headers, &application)?;
+    let route = route_of(&state, &headers, certificate.as_deref(), &application)?;
     let body = read_body(&state, body).await?;
     let event = match read_legacy(&body, &application, random_uuid) {
         Ok(event) => event,

@@ -30,11 +30,11 @@ pub async fn after_delete(
                 .and_then(|s| s.get("tokenSha256"))
                 .and_then(|d| d.as_str())
                 .unwrap_or_default();
-            tokens.revoke(|known, _| known == digest);
+            tokens.forget(|known, _| known == digest);
         }
-        "Namespace" => tokens.revoke(|_, scope| scope.namespace == name),
+        "Namespace" => tokens.forget(|_, scope| scope.namespace == name),
         "Application" => {
-            tokens.revoke(|_, scope| scope.application.as_deref() == Some(name.as_str()));
+            tokens.forget(|_, scope| scope.application.as_deref() == Some(name.as_str()));
             let issued = state
                 .store
                 .list::<AccessToken>(None, &LabelSelector::everything())

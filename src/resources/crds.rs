@@ -6,9 +6,10 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 };
 use kube::CustomResourceExt;
 
+use super::connector::{TOKEN_REQUEST_GROUP, TOKEN_REQUEST_VERSION};
 use super::{
-    AccessToken, Application, ApplicationMapping, Broker, Channel, HttpSource, ServiceInstance,
-    Subscription, Trigger,
+    AccessToken, Application, ApplicationMapping, Broker, CertificateRevocation, Channel,
+    HttpSource, ServiceInstance, Subscription, Trigger,
 };
 
 /// Every CRD, in a stable order.
@@ -23,6 +24,8 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         Trigger::crd(),
         ServiceInstance::crd(),
         AccessToken::crd(),
+        CertificateRevocation::crd(),
+        token_request_crd(),
     ];
     for crd in &mut crds {
         for version in &mut crd.spec.versions {
@@ -36,6 +39,49 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         }
     }
     crds
+}
+
+/// Kyma's TokenRequest has no spec (the derive needs one), so its CRD is
+/// written out: Kyma's fields, and the status the Connector keeps.
+fn token_request_crd() -> CustomResourceDefinition {
+    let string = serde_json::json!({"type": "string"});
+    let crd = serde_json::json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("tokenrequests.{TOKEN_REQUEST_GROUP}")},
+        "spec": {
+            "group": TOKEN_REQUEST_GROUP,
+            "names": {
+                "kind": "TokenRequest",
+                "plural": "tokenrequests",
+                "singular": "tokenrequest",
+                "shortNames": []
+            },
+            "scope": "Namespaced",
+            "versions": [{
+                "name": TOKEN_REQUEST_VERSION,
+                "served": true,
+                "storage": true,
+                "subresources": {"status": {}},
+                "schema": {"openAPIV3Schema": {
+                    "type": "object",
+                    "properties": {
+                        "context": {"type": "object", "properties": {"group": string, "tenant": string}},
+                        "status": {"type": "object", "properties": {
+                            "expireAfter": string,
+                            "application": string,
+                            "state": string,
+                            "token": string,
+                            "url": string,
+                            "message": string,
+                            "csrTokenSha256": string
+                        }}
+                    }
+                }}
+            }]
+        }
+    });
+    serde_json::from_value(crd).expect("the TokenRequest CRD is well formed")
 }
 
 /// Rewrites what the derived schemas say in a way API servers refuse:

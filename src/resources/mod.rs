@@ -6,6 +6,7 @@
 mod access_token;
 mod application;
 pub(crate) mod condition;
+mod connector;
 pub mod crds;
 mod destination;
 mod duration;
@@ -25,6 +26,10 @@ pub use application::{
     ApplicationStatus, EventType, MappedService, ServiceEntry,
 };
 pub use condition::{Condition, ConditionStatus, Conditions};
+pub use connector::{
+    CertificateRevocation, CertificateRevocationSpec, TokenRequest, TokenRequestContext,
+    TokenRequestStatus, normalized_fingerprint, token_state,
+};
 pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri};
 pub use duration::parse_iso8601_duration;
 pub use eventing::{

@@ -14,8 +14,8 @@ use serde_json::Value;
 
 use super::names::{check_labels, check_name, route_collision};
 use super::{
-    AccessToken, Application, ApplicationMapping, Broker, Channel, HttpSource, Invalid,
-    ServiceInstance, Subscription, Trigger,
+    AccessToken, Application, ApplicationMapping, Broker, CertificateRevocation, Channel,
+    HttpSource, Invalid, ServiceInstance, Subscription, TokenRequest, Trigger,
 };
 
 /// A kind the store holds and the resource API serves.
@@ -171,6 +171,8 @@ typed!(
     Channel,
     ServiceInstance,
     AccessToken,
+    TokenRequest,
+    CertificateRevocation,
 );
 
 // The kinds with lifecycle rules of the Knative control-plane contract.
@@ -260,6 +262,8 @@ static KINDS: LazyLock<Vec<KindSpec>> = LazyLock::new(|| {
         spec_of::<Trigger>(true, Access::Namespace),
         spec_of::<ServiceInstance>(false, Access::Admin),
         spec_of::<AccessToken>(true, Access::Admin),
+        spec_of::<TokenRequest>(true, Access::Admin),
+        spec_of::<CertificateRevocation>(false, Access::Admin),
     ]
 });
 

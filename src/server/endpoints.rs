@@ -23,11 +23,12 @@ impl EndpointsFile {
         data_dir: &Path,
         control: SocketAddr,
         events: SocketAddr,
+        events_scheme: &str,
     ) -> std::io::Result<Self> {
         let path = Self::path(data_dir);
         let body = serde_json::json!({
             "control": format!("http://{control}"),
-            "events": format!("http://{events}"),
+            "events": format!("{events_scheme}://{events}"),
             "pid": std::process::id(),
         });
         // Write then rename, so a reader never sees half a file.

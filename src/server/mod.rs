@@ -2,8 +2,10 @@
 //! graceful shutdown. Nothing below imports from here.
 
 mod answers;
+mod authority;
 mod endpoints;
 mod leading;
 mod run;
+mod tls;
 
 pub use run::serve;

@@ -12,9 +12,11 @@ use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 use super::answers::{self, json_error};
+use super::authority::{self, AuthorityError};
 use super::endpoints::EndpointsFile;
 use super::leading::LeaderWork;
-use crate::auth::{Authenticator, Credentials, NamespaceTokens};
+use super::tls::{TlsListener, TlsPeer, TlsSetupError, server_config, with_certificate};
+use crate::auth::{Authenticator, Credentials, follow_revocations, follow_tokens};
 use crate::config::{Config, DataplaneKind, StoreKind};
 use crate::controllers::MeshSettings;
 use crate::leader::run_elected;
@@ -22,7 +24,7 @@ use crate::mesh::dataplane::Dataplane;
 use crate::mesh::dispatch::client_config;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::shutdown::Shutdown;
-use crate::state::AppState;
+use crate::state::{AppState, Connector};
 use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
 use crate::telemetry::{Metrics, track_requests};
 
@@ -46,6 +48,10 @@ pub enum ServeError {
     Io(#[from] std::io::Error),
     #[error(transparent)]
     Dataplane(#[from] crate::mesh::dataplane::StartError),
+    #[error(transparent)]
+    Authority(#[from] AuthorityError),
+    #[error("the events listener's TLS: {0}")]
+    Tls(#[from] TlsSetupError),
 }
 
 /// The data directory holds credentials and the store: 0700, also when an older
@@ -94,7 +100,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         config.osb_password.as_deref(),
     )
     .map_err(data_dir_error)?;
-    let tokens = NamespaceTokens::follow(store.clone());
+    let tokens = follow_tokens(store.clone());
+    let revocations = follow_revocations(store.clone());
+    // The Connector hands out tokens and certificates only over TLS, so its
+    // CA is needed (and loaded) only when the events listener serves TLS.
+    let authority = match &config.events_tls {
+        Some(_) => Some(authority::load(&config.connector, &data_dir, kube_client.clone()).await?),
+        None => None,
+    };
     let (shutdown_sender, shutdown) = Shutdown::new();
     let store = TypedStore::new(store);
     let metrics = Metrics::new();
@@ -120,28 +133,55 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         shutdown.clone(),
     )
     .await?;
+    let control = bind(config.control_addr).await?;
+    let events = bind(config.events_addr).await?;
+    let (control_addr, events_addr) = (control.local_addr()?, events.local_addr()?);
+    let scheme = if config.events_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    let events_url = config
+        .events_url
+        .clone()
+        .unwrap_or_else(|| format!("{scheme}://{events_addr}"));
+    let events_tls = match (&config.events_tls, &authority) {
+        (Some(tls), Some(authority)) => Some(server_config(tls, authority)?),
+        _ => None,
+    };
+    let require_certificates = config
+        .events_tls
+        .as_ref()
+        .is_some_and(|tls| tls.require_client_certificate);
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
-        auth: Arc::new(Authenticator::new(credentials, tokens)),
+        auth: Arc::new(Authenticator::new(
+            credentials,
+            tokens,
+            revocations,
+            require_certificates,
+        )),
         metrics,
         provisioner: provisioner.clone(),
         router: dataplane.router.clone(),
         jetstream: dataplane.jetstream.clone(),
+        connector: authority.map(|authority| {
+            Arc::new(Connector {
+                authority,
+                events_url: events_url.clone(),
+            })
+        }),
         shutdown: shutdown.clone(),
     };
-
-    let control = bind(config.control_addr).await?;
-    let events = bind(config.events_addr).await?;
-    let (control_addr, events_addr) = (control.local_addr()?, events.local_addr()?);
-    let events_url = config
-        .events_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{events_addr}"));
     let mesh = MeshSettings {
         integration_namespace: config.integration_namespace.clone(),
         events_url,
         dataplane: (config.dataplane == DataplaneKind::Embedded).then(|| dataplane.router.clone()),
+        connector_token_ttl: config
+            .events_tls
+            .as_ref()
+            .map(|_| config.connector.token_ttl),
     };
     let work = LeaderWork {
         store,
@@ -163,8 +203,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             None
         }
     };
-    let _endpoints =
-        EndpointsFile::write(&data_dir, control_addr, events_addr).map_err(data_dir_error)?;
+    let _endpoints = EndpointsFile::write(&data_dir, control_addr, events_addr, scheme)
+        .map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);
 
     // Small request/response exchanges: never hold a response back for Nagle.
@@ -173,10 +213,22 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     };
     let control_server = axum::serve(control.tap_io(nodelay), control_app(state.clone()))
         .with_graceful_shutdown(shutdown.clone().wait());
-    let events_server = axum::serve(events.tap_io(nodelay), events_app(state.clone()))
-        .with_graceful_shutdown(shutdown.clone().wait());
     let control_task = tokio::spawn(async move { control_server.await });
-    let events_task = tokio::spawn(async move { events_server.await });
+    let events_task = match events_tls {
+        Some(tls) => {
+            let listener = TlsListener::start(events, tls, shutdown.clone());
+            let app = events_app(state.clone())
+                .layer(axum::middleware::from_fn(with_certificate))
+                .into_make_service_with_connect_info::<TlsPeer>();
+            let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().wait());
+            tokio::spawn(async move { server.await })
+        }
+        None => {
+            let server = axum::serve(events.tap_io(nodelay), events_app(state.clone()))
+                .with_graceful_shutdown(shutdown.clone().wait());
+            tokio::spawn(async move { server.await })
+        }
+    };
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new requests, finishing the ones in flight");
@@ -219,7 +271,12 @@ fn announce(
     events: std::net::SocketAddr,
     files: &crate::auth::CredentialFiles,
 ) {
-    tracing::info!(control = %format!("http://{control}"), events = %format!("http://{events}"), data_dir = %config.data_dir.display(), "meshbroker listening");
+    let scheme = if config.events_tls.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    tracing::info!(control = %format!("http://{control}"), events = %format!("{scheme}://{events}"), data_dir = %config.data_dir.display(), "meshbroker listening");
     match &files.admin_token {
         Some(path) => tracing::info!(
             "resource API: Authorization: Bearer $(cat {})",
@@ -306,6 +363,7 @@ pub fn events_app(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .merge(crate::ingress::routes())
+        .merge(crate::connector::routes())
         .layer(axum::middleware::from_fn(answers::uniform))
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),
@@ -328,7 +386,9 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if state.shutdown.is_down() {
         return unavailable("stopping", "the server is shutting down");
     }
-    if !state.auth.tokens().is_filled() || !state.router.is_ready() {
+    let credentials_loaded =
+        state.auth.tokens().is_filled() && state.auth.revocations().is_filled();
+    if !credentials_loaded || !state.router.is_ready() {
         return unavailable("starting", "credentials or routes are not loaded yet");
     }
     if state

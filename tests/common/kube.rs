@@ -18,7 +18,7 @@ use super::eventually;
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kube-apiserver.sh");
 const SERVICE_ACCOUNT: &str = "system:serviceaccount:meshbroker-system:meshbroker";
-/// Where deploy/ keeps the leader election Lease.
+/// meshbroker's own namespace in deploy/: the leader election Lease, the CA Secret.
 pub const LEASE_NAMESPACE: &str = "meshbroker-system";
 
 pub struct Cluster {
@@ -57,9 +57,9 @@ impl Cluster {
         cluster
     }
 
-    /// Lets meshbroker hold its leader election Lease: its namespace and
-    /// deploy/'s Role and RoleBinding for Leases there.
-    pub async fn grant_leases(&self) {
+    /// meshbroker's own namespace with deploy/'s Role and RoleBinding there:
+    /// its leader election Lease and the Connector's CA Secret.
+    pub async fn grant_own_namespace(&self) {
         let namespaces: Api<Namespace> = Api::all(self.admin.clone());
         let mut namespace = Namespace::default();
         namespace.metadata.name = Some(LEASE_NAMESPACE.into());

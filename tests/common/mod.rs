@@ -19,6 +19,16 @@ use std::time::{Duration, Instant};
 use reqwest::Method;
 use serde_json::Value;
 
+/// An HTTP client for the tests. reqwest's TLS (for the Connector's tests)
+/// takes its crypto from rustls' process default, which is ring here.
+pub fn http_client() -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .build()
+        .expect("HTTP client")
+}
+
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -113,10 +123,7 @@ impl Broker {
             events: String::new(),
             admin_token: credentials.0.into(),
             osb_password: credentials.1.into(),
-            http: reqwest::Client::builder()
-                .timeout(DEADLINE)
-                .build()
-                .expect("HTTP client"),
+            http: http_client(),
         };
         broker.launch().await;
         broker

@@ -94,7 +94,7 @@ fn burst(
             let url = format!("{}/team-a/default", broker.events);
             let token = token.to_string();
             let acked = acked.clone();
-            let http = reqwest::Client::new();
+            let http = crate::common::http_client();
             tokio::spawn(async move {
                 for i in 0.. {
                     let id = format!("r{round}-s{sender}-{i}");

@@ -197,7 +197,7 @@ async fn nats_restarted_under_load_answers_503_meanwhile_and_loses_nothing_ackno
             sending.clone(),
         );
         tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = crate::common::http_client();
             let (mut acked, mut unavailable) = (HashSet::new(), 0);
             for n in 0.. {
                 if !sending.load(Ordering::Acquire) {

@@ -9,6 +9,7 @@ mod common;
 const BACKEND: common::Backend = common::Backend::Embedded;
 
 mod conditions;
+mod connector;
 mod delivery;
 mod durable;
 mod fidelity;

@@ -11,6 +11,8 @@ mod common;
 const BACKEND: common::Backend = common::Backend::Kube;
 
 mod cluster;
+#[path = "../dataplane/connector.rs"]
+mod connector;
 mod knative;
 #[path = "../contract/osb_catalog.rs"]
 mod osb_catalog;

@@ -24,7 +24,7 @@ const FAILOVER: Duration = Duration::from_secs(60);
 
 /// `count` replicas electing a leader, each started with `extra` flags too.
 async fn replicas(cluster: &Cluster, count: usize, extra: &[&str]) -> Vec<Broker> {
-    cluster.grant_leases().await;
+    cluster.grant_own_namespace().await;
     let mut replicas = Vec::new();
     for i in 0..count {
         let identity = format!("replica-{i}");
@@ -219,7 +219,7 @@ async fn events_sent_round_robin_to_three_replicas_arrive_once_each_and_a_killed
     for (i, replica) in replicas.iter().enumerate() {
         let (events, token, acked) = (replica.events.clone(), token.clone(), acked.clone());
         senders.push(tokio::spawn(async move {
-            let http = reqwest::Client::new();
+            let http = crate::common::http_client();
             for n in 0..400 {
                 let id = format!("burst-{i}-{n}");
                 match send(&http, &events, &token, &id).await {

@@ -1,0 +1,606 @@
+//! The Application Connector end to end over real TLS (Kyma's Connector
+//! Service API v1): a TokenRequest's one-time URL, a CSR traded for a client
+//! certificate, events sent with that certificate, renewal and revocation, and
+//! every refusal: reused and expired tokens, CSRs with another subject or a
+//! broken signature, expired, revoked and foreign-CA certificates, and one
+//! Application's certificate on another's path.
+
+use std::sync::Arc;
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair};
+use serde_json::{Value, json};
+
+use k8s_openapi::api::core::v1::Secret;
+
+use crate::common::fixtures::APPLICATION;
+use crate::common::kube::{Cluster, LEASE_NAMESPACE};
+use crate::common::mesh::{binary, catch_all, provisioned};
+use crate::common::{Backend, Broker, Reply, eventually};
+
+const TOKEN_REQUESTS: &str =
+    "/apis/applicationconnector.kyma-project.io/v1alpha1/namespaces/kyma-integration/tokenrequests";
+const REVOCATIONS: &str = "/apis/meshbroker.io/v1alpha1/certificaterevocations";
+const KYMA_SUBJECT: [(DnType, &str); 5] = [
+    (DnType::OrganizationalUnitName, "OrgUnit"),
+    (DnType::OrganizationName, "Organization"),
+    (DnType::LocalityName, "Waldorf"),
+    (DnType::StateOrProvinceName, "Waldorf"),
+    (DnType::CountryName, "DE"),
+];
+
+/// A broker whose events listener serves TLS; on a cluster, meshbroker may
+/// keep its CA in a Secret of its own namespace (deploy/'s Role).
+async fn start_tls(extra: &[&str]) -> Broker {
+    let mut args = vec!["--events-tls-hosts", "127.0.0.1"];
+    args.extend_from_slice(extra);
+    match crate::BACKEND {
+        Backend::Embedded => Broker::start_with(&args).await,
+        Backend::Kube => {
+            let cluster = Cluster::start().await;
+            cluster.grant_own_namespace().await;
+            Broker::start_in(cluster, &args).await
+        }
+    }
+}
+
+/// The Connector's CA: generated into the data directory, or into the
+/// cluster's Secret.
+async fn ca_of(broker: &Broker) -> String {
+    match crate::BACKEND {
+        Backend::Embedded => std::fs::read_to_string(broker.data_dir().join("connector-ca.crt"))
+            .expect("the CA file"),
+        Backend::Kube => {
+            let secrets: kube::Api<Secret> =
+                kube::Api::namespaced(broker.cluster().admin.clone(), LEASE_NAMESPACE);
+            let secret = secrets
+                .get("meshbroker-connector-ca")
+                .await
+                .expect("the CA Secret");
+            let data = secret.data.expect("Secret data");
+            String::from_utf8(data["tls.crt"].0.clone()).expect("PEM")
+        }
+    }
+}
+
+/// A client that trusts meshbroker's CA and, given one, shows a certificate.
+fn client(ca_pem: &str, identity: Option<&Identity>) -> reqwest::Client {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem.as_bytes()) {
+        roots.add(cert.expect("CA PEM")).expect("CA added");
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_root_certificates(roots);
+    let config = match identity {
+        Some(identity) => {
+            let chain = CertificateDer::pem_slice_iter(identity.cert_pem.as_bytes())
+                .collect::<Result<Vec<_>, _>>()
+                .expect("certificate PEM");
+            let key = PrivateKeyDer::from_pem_slice(identity.key_pem.as_bytes()).expect("key");
+            builder
+                .with_client_auth_cert(chain, key)
+                .expect("client identity")
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(config)
+        .build()
+        .expect("TLS client")
+}
+
+struct Identity {
+    cert_pem: String,
+    key_pem: String,
+}
+
+/// A CSR (base64 of its PEM, as the Connector takes it) and its key.
+fn csr(common_name: &str, subject: &[(DnType, &str)]) -> (String, KeyPair) {
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::default();
+    let mut name = DistinguishedName::new();
+    for (part, value) in subject {
+        name.push(part.clone(), *value);
+    }
+    name.push(DnType::CommonName, common_name);
+    params.distinguished_name = name;
+    let request = params.serialize_request(&key).expect("CSR");
+    (STANDARD.encode(request.pem().expect("CSR PEM")), key)
+}
+
+async fn reply(response: reqwest::Response) -> Reply {
+    Reply::from(response).await
+}
+
+/// Creates a TokenRequest for the Application and waits for its URL.
+async fn token_url(broker: &Broker, name: &str) -> String {
+    let request = json!({
+        "apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+        "kind": "TokenRequest",
+        "metadata": {"name": name},
+    });
+    let created = broker.admin().create(TOKEN_REQUESTS, &request).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    eventually("the TokenRequest's URL", async || {
+        let found = broker
+            .admin()
+            .find(&format!("{TOKEN_REQUESTS}/{name}"))
+            .await?;
+        let url = found["status"]["url"].as_str()?;
+        (!url.is_empty()).then(|| url.to_string())
+    })
+    .await
+}
+
+/// The whole flow up to a certificate: configuration, then the CSR.
+async fn certificate(broker: &Broker, http: &reqwest::Client) -> (Identity, Value) {
+    let url = token_url(broker, APPLICATION).await;
+    let info = reply(http.get(&url).send().await.expect("info")).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
+    let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
+    let signed = reply(
+        http.post(&csr_url)
+            .json(&json!({"csr": encoded}))
+            .send()
+            .await
+            .expect("CSR"),
+    )
+    .await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    let decode = |field: &str| {
+        let text = signed.body[field].as_str().expect(field);
+        String::from_utf8(STANDARD.decode(text).expect("base64")).expect("PEM")
+    };
+    let identity = Identity {
+        cert_pem: decode("clientCrt"),
+        key_pem: key.serialize_pem(),
+    };
+    assert!(
+        decode("crt").starts_with(&identity.cert_pem),
+        "the chain starts with the client certificate"
+    );
+    assert_eq!(decode("caCrt"), ca_of(broker).await);
+    (identity, info.body)
+}
+
+async fn send(http: &reqwest::Client, broker: &Broker, application: &str, id: &str) -> Reply {
+    let mut request = http
+        .post(format!("{}/{application}/events", broker.events))
+        .body(r#"{"orderId":"1"}"#);
+    let mut headers = binary(id, "order.created");
+    headers.push(("ce-eventtypeversion".into(), "v1".into()));
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    reply(request.send().await.expect("event request")).await
+}
+
+#[tokio::test]
+async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_it() {
+    let broker = start_tls(&[]).await;
+    assert!(broker.events.starts_with("https://"), "{}", broker.events);
+    provisioned(&broker, &["shop"]).await;
+    let sink = catch_all(&broker, "shop").await;
+    let ca = ca_of(&broker).await;
+    let anonymous = client(&ca, None);
+
+    let url = token_url(&broker, APPLICATION).await;
+    let info = reply(anonymous.get(&url).send().await.expect("info")).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    assert_eq!(
+        info.body["certificate"]["subject"],
+        "OU=OrgUnit,O=Organization,L=Waldorf,ST=Waldorf,C=DE,CN=commerce"
+    );
+    assert_eq!(info.body["certificate"]["key-algorithm"], "rsa2048");
+    assert_eq!(
+        info.body["api"]["eventsUrl"],
+        format!("{}/commerce/v1/events", broker.events)
+    );
+    let again = reply(anonymous.get(&url).send().await.expect("info again")).await;
+    assert_eq!(
+        again.status, 403,
+        "a configuration URL works once: {}",
+        again.text
+    );
+    assert!(
+        again.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("token")),
+        "{}",
+        again.text
+    );
+
+    // A CSR that says something else is refused and costs no token.
+    let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
+    for (cn, subject) in [
+        ("billing", &KYMA_SUBJECT[..]),
+        (APPLICATION, &KYMA_SUBJECT[1..]),
+    ] {
+        let (encoded, _) = csr(cn, subject);
+        let refused = reply(
+            anonymous
+                .post(&csr_url)
+                .json(&json!({"csr": encoded}))
+                .send()
+                .await
+                .expect("CSR"),
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(
+            refused.body["error"]
+                .as_str()
+                .is_some_and(|e| e.contains("subject")),
+            "{}",
+            refused.text
+        );
+    }
+    let (encoded, _) = csr(APPLICATION, &KYMA_SUBJECT);
+    let pem = String::from_utf8(STANDARD.decode(&encoded).expect("base64")).expect("PEM");
+    // The last byte is the signature's: the CSR still parses, it no longer verifies.
+    let mut der = pem_body(&pem);
+    let last = der.len() - 1;
+    der[last] ^= 0x01;
+    let tampered = pem_of("CERTIFICATE REQUEST", &der);
+    let refused = reply(
+        anonymous
+            .post(&csr_url)
+            .json(&json!({"csr": STANDARD.encode(&tampered)}))
+            .send()
+            .await
+            .expect("CSR"),
+    )
+    .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("signature")),
+        "{}",
+        refused.text
+    );
+    for garbage in [json!({"csr": "not base64!"}), json!({"nothing": 1})] {
+        let refused = reply(
+            anonymous
+                .post(&csr_url)
+                .json(&garbage)
+                .send()
+                .await
+                .expect("CSR"),
+        )
+        .await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+    }
+
+    let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
+    let signed = reply(
+        anonymous
+            .post(&csr_url)
+            .json(&json!({"csr": encoded}))
+            .send()
+            .await
+            .expect("CSR"),
+    )
+    .await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    let reused = reply(
+        anonymous
+            .post(&csr_url)
+            .json(&json!({"csr": encoded}))
+            .send()
+            .await
+            .expect("CSR"),
+    )
+    .await;
+    assert_eq!(
+        reused.status, 403,
+        "a CSR token works once: {}",
+        reused.text
+    );
+    let client_pem = String::from_utf8(
+        STANDARD
+            .decode(signed.body["clientCrt"].as_str().expect("clientCrt"))
+            .expect("base64"),
+    )
+    .expect("PEM");
+    let first = Identity {
+        cert_pem: client_pem,
+        key_pem: key.serialize_pem(),
+    };
+    let holder = client(&ca, Some(&first));
+
+    // The certificate opens the Application's ingress, and only that.
+    let accepted = send(&holder, &broker, APPLICATION, "with-cert-1").await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    sink.wait_for(1).await;
+    let foreign = send(&holder, &broker, "billing", "with-cert-2").await;
+    assert_eq!(foreign.status, 403, "{}", foreign.text);
+    let nobody = send(&anonymous, &broker, APPLICATION, "no-credential").await;
+    assert_eq!(nobody.status, 401, "{}", nobody.text);
+
+    let management = reply(
+        holder
+            .get(format!("{}/v1/applications/management/info", broker.events))
+            .send()
+            .await
+            .expect("management info"),
+    )
+    .await;
+    assert_eq!(management.status, 200, "{}", management.text);
+    assert_eq!(
+        management.body["clientIdentity"]["application"],
+        APPLICATION
+    );
+    let without = reply(
+        anonymous
+            .get(format!("{}/v1/applications/management/info", broker.events))
+            .send()
+            .await
+            .expect("management info"),
+    )
+    .await;
+    assert_eq!(without.status, 401, "{}", without.text);
+
+    // Renewal: a new certificate; the old one keeps working until it expires.
+    let renew_url = management.body["urls"]["renewCertUrl"]
+        .as_str()
+        .expect("renewCertUrl");
+    let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
+    let renewed = reply(
+        holder
+            .post(renew_url)
+            .json(&json!({"csr": encoded}))
+            .send()
+            .await
+            .expect("renewal"),
+    )
+    .await;
+    assert_eq!(renewed.status, 201, "{}", renewed.text);
+    let second = Identity {
+        cert_pem: String::from_utf8(
+            STANDARD
+                .decode(renewed.body["clientCrt"].as_str().expect("clientCrt"))
+                .expect("base64"),
+        )
+        .expect("PEM"),
+        key_pem: key.serialize_pem(),
+    };
+    let renewed_holder = client(&ca, Some(&second));
+    assert_eq!(
+        send(&renewed_holder, &broker, APPLICATION, "renewed-1")
+            .await
+            .status,
+        202
+    );
+    assert_eq!(
+        send(&holder, &broker, APPLICATION, "old-still-1")
+            .await
+            .status,
+        202
+    );
+
+    // The holder revokes the renewed one: refused at once, the first still works.
+    let revoke_url = management.body["urls"]["revokeCertUrl"]
+        .as_str()
+        .expect("revokeCertUrl");
+    let revoked = reply(
+        renewed_holder
+            .post(revoke_url)
+            .send()
+            .await
+            .expect("revocation"),
+    )
+    .await;
+    assert_eq!(revoked.status, 201, "{}", revoked.text);
+    let refused = send(&renewed_holder, &broker, APPLICATION, "revoked-1").await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert!(refused.text.contains("revoked"), "{}", refused.text);
+    assert_eq!(
+        send(&holder, &broker, APPLICATION, "old-still-2")
+            .await
+            .status,
+        202
+    );
+
+    // An administrator revokes the first by its fingerprint, openssl's way.
+    let fingerprint = fingerprint_of(&first.cert_pem);
+    let by_admin = json!({
+        "apiVersion": "meshbroker.io/v1alpha1", "kind": "CertificateRevocation",
+        "metadata": {"name": "leaked"},
+        "spec": {"sha256": fingerprint, "reason": "leaked"},
+    });
+    let created = broker.admin().create(REVOCATIONS, &by_admin).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    eventually("the revocation to reach the listener", async || {
+        (send(&holder, &broker, APPLICATION, "after-admin")
+            .await
+            .status
+            == 401)
+            .then_some(())
+    })
+    .await;
+    let listed = broker.admin().get(REVOCATIONS).await;
+    assert_eq!(
+        listed.body["items"].as_array().map(Vec::len),
+        Some(2),
+        "{}",
+        listed.text
+    );
+}
+
+#[tokio::test]
+async fn expired_tokens_expired_and_foreign_certificates_are_refused() {
+    let broker = start_tls(&[
+        "--connector-token-ttl",
+        "1s",
+        "--connector-cert-validity",
+        "2s",
+    ])
+    .await;
+    provisioned(&broker, &["shop"]).await;
+    let ca = ca_of(&broker).await;
+    let anonymous = client(&ca, None);
+
+    let url = token_url(&broker, APPLICATION).await;
+    eventually("the token to expire", async || {
+        let found = broker
+            .admin()
+            .find(&format!("{TOKEN_REQUESTS}/{APPLICATION}"))
+            .await?;
+        (found["status"]["state"] == "Expired").then_some(())
+    })
+    .await;
+    let late = reply(anonymous.get(&url).send().await.expect("info")).await;
+    assert_eq!(late.status, 403, "{}", late.text);
+
+    // A fresh request; the certificate it yields lasts two seconds.
+    let deleted = broker
+        .admin()
+        .delete(&format!("{TOKEN_REQUESTS}/{APPLICATION}"))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    let (identity, _) = certificate(&broker, &anonymous).await;
+    let holder = client(&ca, Some(&identity));
+    assert_eq!(
+        send(&holder, &broker, APPLICATION, "while-valid")
+            .await
+            .status,
+        202
+    );
+    // On the kept-alive connection the request is refused; a new connection
+    // does not get past the handshake.
+    let refused = eventually("the short certificate to expire", async || {
+        let reply = send(&holder, &broker, APPLICATION, "expired").await;
+        (reply.status == 401).then_some(reply)
+    })
+    .await;
+    assert!(refused.text.contains("expired"), "{}", refused.text);
+    // The handshake's clock counts whole seconds: within a second of the
+    // expiry it still passes (and the request is refused as above).
+    eventually(
+        "a new connection to be refused at the handshake",
+        async || {
+            let fresh = client(&ca, Some(&identity))
+                .post(format!("{}/{APPLICATION}/events", broker.events))
+                .send()
+                .await;
+            fresh.is_err().then_some(())
+        },
+    )
+    .await;
+
+    // A certificate of another CA, same subject: no TLS session at all.
+    let stranger_ca = KeyPair::generate().expect("key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let stranger = ca_params.self_signed(&stranger_ca).expect("foreign CA");
+    let issuer = rcgen::Issuer::new(ca_params, stranger_ca);
+    let key = KeyPair::generate().expect("key");
+    let mut params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    params
+        .distinguished_name
+        .push(DnType::CommonName, APPLICATION);
+    params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ClientAuth];
+    let forged = params.signed_by(&key, &issuer).expect("forged");
+    drop(stranger);
+    let forger = client(
+        &ca,
+        Some(&Identity {
+            cert_pem: forged.pem(),
+            key_pem: key.serialize_pem(),
+        }),
+    );
+    let outcome = forger
+        .post(format!("{}/{APPLICATION}/events", broker.events))
+        .send()
+        .await;
+    assert!(
+        outcome.is_err(),
+        "a foreign CA's certificate must not get a session"
+    );
+}
+
+#[tokio::test]
+async fn without_tls_the_connector_is_off_and_says_why() {
+    let broker = Broker::start().await;
+    let request = json!({
+        "apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+        "kind": "TokenRequest",
+        "metadata": {"name": APPLICATION},
+    });
+    assert_eq!(
+        broker.admin().create(TOKEN_REQUESTS, &request).await.status,
+        201
+    );
+    let status = eventually("the TokenRequest's status", async || {
+        let found = broker
+            .admin()
+            .find(&format!("{TOKEN_REQUESTS}/{APPLICATION}"))
+            .await?;
+        (found["status"]["state"] == "ERR").then(|| found["status"].clone())
+    })
+    .await;
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("TLS")),
+        "{status}"
+    );
+    let off = reply(
+        broker
+            .http
+            .get(format!(
+                "{}/v1/applications/signingRequests/info?token=x",
+                broker.events
+            ))
+            .send()
+            .await
+            .expect("info"),
+    )
+    .await;
+    assert_eq!(off.status, 404, "{}", off.text);
+    assert!(
+        off.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("TLS")),
+        "{}",
+        off.text
+    );
+}
+
+fn pem_body(pem: &str) -> Vec<u8> {
+    let inner: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    STANDARD.decode(inner).expect("PEM body")
+}
+
+fn pem_of(label: &str, der: &[u8]) -> String {
+    let encoded = STANDARD.encode(der);
+    let lines: Vec<&str> = encoded
+        .as_bytes()
+        .chunks(64)
+        .map(|c| std::str::from_utf8(c).expect("ascii"))
+        .collect();
+    format!(
+        "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+        lines.join("\n")
+    )
+}
+
+/// openssl's form: upper-case hex pairs joined by colons.
+fn fingerprint_of(pem: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(pem_body(pem));
+    digest
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
