@@ -17,6 +17,7 @@ use k8s_openapi::api::core::v1::Secret;
 use crate::common::fixtures::APPLICATION;
 use crate::common::kube::{Cluster, LEASE_NAMESPACE};
 use crate::common::mesh::{binary, catch_all, provisioned};
+use crate::common::openapi::{self, event_template};
 use crate::common::{Backend, Broker, Reply, eventually};
 
 const TOKEN_REQUESTS: &str =
@@ -115,8 +116,15 @@ fn csr(common_name: &str, subject: &[(DnType, &str)]) -> (String, KeyPair) {
     (STANDARD.encode(request.pem().expect("CSR PEM")), key)
 }
 
-async fn reply(response: reqwest::Response) -> Reply {
-    Reply::from(response).await
+/// Sends, and checks the answer against openapi/events.yaml.
+async fn call(request: reqwest::RequestBuilder) -> Reply {
+    let (client, request) = request.build_split();
+    let request = request.expect("request");
+    let method = request.method().as_str().to_ascii_lowercase();
+    let template = event_template(request.url().path());
+    let reply = Reply::from(client.execute(request).await.expect("request")).await;
+    openapi::events().check(&method, &template, &reply);
+    reply
 }
 
 /// Creates a TokenRequest for the Application and waits for its URL.
@@ -142,18 +150,11 @@ async fn token_url(broker: &Broker, name: &str) -> String {
 /// The whole flow up to a certificate: configuration, then the CSR.
 async fn certificate(broker: &Broker, http: &reqwest::Client) -> (Identity, Value) {
     let url = token_url(broker, APPLICATION).await;
-    let info = reply(http.get(&url).send().await.expect("info")).await;
+    let info = call(http.get(&url)).await;
     assert_eq!(info.status, 200, "{}", info.text);
     let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
     let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
-    let signed = reply(
-        http.post(&csr_url)
-            .json(&json!({"csr": encoded}))
-            .send()
-            .await
-            .expect("CSR"),
-    )
-    .await;
+    let signed = call(http.post(&csr_url).json(&json!({"csr": encoded}))).await;
     assert_eq!(signed.status, 201, "{}", signed.text);
     let decode = |field: &str| {
         let text = signed.body[field].as_str().expect(field);
@@ -180,7 +181,7 @@ async fn send(http: &reqwest::Client, broker: &Broker, application: &str, id: &s
     for (name, value) in headers {
         request = request.header(name, value);
     }
-    reply(request.send().await.expect("event request")).await
+    call(request).await
 }
 
 #[tokio::test]
@@ -193,7 +194,7 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
     let anonymous = client(&ca, None);
 
     let url = token_url(&broker, APPLICATION).await;
-    let info = reply(anonymous.get(&url).send().await.expect("info")).await;
+    let info = call(anonymous.get(&url)).await;
     assert_eq!(info.status, 200, "{}", info.text);
     assert_eq!(
         info.body["certificate"]["subject"],
@@ -204,7 +205,7 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
         info.body["api"]["eventsUrl"],
         format!("{}/commerce/v1/events", broker.events)
     );
-    let again = reply(anonymous.get(&url).send().await.expect("info again")).await;
+    let again = call(anonymous.get(&url)).await;
     assert_eq!(
         again.status, 403,
         "a configuration URL works once: {}",
@@ -225,15 +226,7 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
         (APPLICATION, &KYMA_SUBJECT[1..]),
     ] {
         let (encoded, _) = csr(cn, subject);
-        let refused = reply(
-            anonymous
-                .post(&csr_url)
-                .json(&json!({"csr": encoded}))
-                .send()
-                .await
-                .expect("CSR"),
-        )
-        .await;
+        let refused = call(anonymous.post(&csr_url).json(&json!({"csr": encoded}))).await;
         assert_eq!(refused.status, 400, "{}", refused.text);
         assert!(
             refused.body["error"]
@@ -250,13 +243,10 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
     let last = der.len() - 1;
     der[last] ^= 0x01;
     let tampered = pem_of("CERTIFICATE REQUEST", &der);
-    let refused = reply(
+    let refused = call(
         anonymous
             .post(&csr_url)
-            .json(&json!({"csr": STANDARD.encode(&tampered)}))
-            .send()
-            .await
-            .expect("CSR"),
+            .json(&json!({"csr": STANDARD.encode(&tampered)})),
     )
     .await;
     assert_eq!(refused.status, 400, "{}", refused.text);
@@ -268,38 +258,14 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
         refused.text
     );
     for garbage in [json!({"csr": "not base64!"}), json!({"nothing": 1})] {
-        let refused = reply(
-            anonymous
-                .post(&csr_url)
-                .json(&garbage)
-                .send()
-                .await
-                .expect("CSR"),
-        )
-        .await;
+        let refused = call(anonymous.post(&csr_url).json(&garbage)).await;
         assert_eq!(refused.status, 400, "{}", refused.text);
     }
 
     let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
-    let signed = reply(
-        anonymous
-            .post(&csr_url)
-            .json(&json!({"csr": encoded}))
-            .send()
-            .await
-            .expect("CSR"),
-    )
-    .await;
+    let signed = call(anonymous.post(&csr_url).json(&json!({"csr": encoded}))).await;
     assert_eq!(signed.status, 201, "{}", signed.text);
-    let reused = reply(
-        anonymous
-            .post(&csr_url)
-            .json(&json!({"csr": encoded}))
-            .send()
-            .await
-            .expect("CSR"),
-    )
-    .await;
+    let reused = call(anonymous.post(&csr_url).json(&json!({"csr": encoded}))).await;
     assert_eq!(
         reused.status, 403,
         "a CSR token works once: {}",
@@ -326,27 +292,15 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
     let nobody = send(&anonymous, &broker, APPLICATION, "no-credential").await;
     assert_eq!(nobody.status, 401, "{}", nobody.text);
 
-    let management = reply(
-        holder
-            .get(format!("{}/v1/applications/management/info", broker.events))
-            .send()
-            .await
-            .expect("management info"),
-    )
-    .await;
+    let management =
+        call(holder.get(format!("{}/v1/applications/management/info", broker.events))).await;
     assert_eq!(management.status, 200, "{}", management.text);
     assert_eq!(
         management.body["clientIdentity"]["application"],
         APPLICATION
     );
-    let without = reply(
-        anonymous
-            .get(format!("{}/v1/applications/management/info", broker.events))
-            .send()
-            .await
-            .expect("management info"),
-    )
-    .await;
+    let without =
+        call(anonymous.get(format!("{}/v1/applications/management/info", broker.events))).await;
     assert_eq!(without.status, 401, "{}", without.text);
 
     // Renewal: a new certificate; the old one keeps working until it expires.
@@ -354,15 +308,7 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
         .as_str()
         .expect("renewCertUrl");
     let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
-    let renewed = reply(
-        holder
-            .post(renew_url)
-            .json(&json!({"csr": encoded}))
-            .send()
-            .await
-            .expect("renewal"),
-    )
-    .await;
+    let renewed = call(holder.post(renew_url).json(&json!({"csr": encoded}))).await;
     assert_eq!(renewed.status, 201, "{}", renewed.text);
     let second = Identity {
         cert_pem: String::from_utf8(
@@ -391,14 +337,7 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
     let revoke_url = management.body["urls"]["revokeCertUrl"]
         .as_str()
         .expect("revokeCertUrl");
-    let revoked = reply(
-        renewed_holder
-            .post(revoke_url)
-            .send()
-            .await
-            .expect("revocation"),
-    )
-    .await;
+    let revoked = call(renewed_holder.post(revoke_url)).await;
     assert_eq!(revoked.status, 201, "{}", revoked.text);
     let refused = send(&renewed_holder, &broker, APPLICATION, "revoked-1").await;
     assert_eq!(refused.status, 401, "{}", refused.text);
@@ -458,7 +397,7 @@ async fn expired_tokens_expired_and_foreign_certificates_are_refused() {
         (found["status"]["state"] == "Expired").then_some(())
     })
     .await;
-    let late = reply(anonymous.get(&url).send().await.expect("info")).await;
+    let late = call(anonymous.get(&url)).await;
     assert_eq!(late.status, 403, "{}", late.text);
 
     // A fresh request; the certificate it yields lasts two seconds.
@@ -554,17 +493,10 @@ async fn without_tls_the_connector_is_off_and_says_why() {
             .is_some_and(|m| m.contains("TLS")),
         "{status}"
     );
-    let off = reply(
-        broker
-            .http
-            .get(format!(
-                "{}/v1/applications/signingRequests/info?token=x",
-                broker.events
-            ))
-            .send()
-            .await
-            .expect("info"),
-    )
+    let off = call(broker.http.get(format!(
+        "{}/v1/applications/signingRequests/info?token=x",
+        broker.events
+    )))
     .await;
     assert_eq!(off.status, 404, "{}", off.text);
     assert!(
@@ -603,4 +535,35 @@ fn fingerprint_of(pem: &str) -> String {
         .map(|b| format!("{b:02X}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+#[tokio::test]
+async fn required_certificates_close_the_door_to_application_tokens() {
+    let broker = start_tls(&["--events-require-client-cert"]).await;
+    let token = provisioned(&broker, &["shop"]).await;
+    let sink = catch_all(&broker, "shop").await;
+    let ca = ca_of(&broker).await;
+    let anonymous = client(&ca, None);
+    let refused = call(
+        anonymous
+            .post(format!("{}/{APPLICATION}/events", broker.events))
+            .bearer_auth(&token)
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "by-token")
+            .header("ce-source", "/s")
+            .header("ce-type", "order.created"),
+    )
+    .await;
+    assert_eq!(refused.status, 401, "{}", refused.text);
+    assert!(
+        refused.text.contains("client certificate"),
+        "{}",
+        refused.text
+    );
+    let (identity, _) = certificate(&broker, &anonymous).await;
+    let holder = client(&ca, Some(&identity));
+    let accepted = send(&holder, &broker, APPLICATION, "by-certificate").await;
+    assert_eq!(accepted.status, 202, "{}", accepted.text);
+    let received = sink.wait_for(1).await;
+    assert_eq!(received[0].header("ce-id"), Some("by-certificate"));
 }
