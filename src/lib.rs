@@ -9,6 +9,7 @@
 pub mod auth;
 pub mod config;
 pub mod connector;
+pub mod console;
 pub mod controllers;
 pub mod ids;
 pub mod ingress;

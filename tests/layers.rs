@@ -31,6 +31,7 @@ const RANKS: &[(&str, u8)] = &[
     ("resource_api", 7),
     ("ingress", 7),
     ("connector", 7),
+    ("console", 7),
     ("server", 8),
 ];
 

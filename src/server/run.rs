@@ -325,6 +325,7 @@ pub fn control_app(state: AppState) -> Router {
     Router::new()
         .merge(crate::resource_api::routes())
         .merge(crate::osb::routes(state.clone()))
+        .merge(crate::console::routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -1,0 +1,119 @@
+//! The console's own endpoints: who a token is, and a CESQL check for the
+//! filter box. Both take the admin token or a namespace token, as the resource
+//! API does; an Application's credential is not for people.
+
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+use crate::auth::{AuthError, Caller};
+use crate::state::AppState;
+
+/// A CESQL expression is at most a few kilobytes (the compiler's own limit is
+/// checked too); the request around it no more than this.
+const MAX_BODY: usize = 64 * 1024;
+
+/// A refusal, in the shape the control listener's other non-Kubernetes
+/// answers have: `{"error": <reason>, "description": <message>}`.
+pub struct Refusal {
+    status: StatusCode,
+    reason: &'static str,
+    message: String,
+}
+
+fn refusal(status: StatusCode, reason: &'static str, message: String) -> Refusal {
+    Refusal {
+        status,
+        reason,
+        message,
+    }
+}
+
+impl IntoResponse for Refusal {
+    fn into_response(self) -> Response {
+        let body = json!({"error": self.reason, "description": self.message});
+        (self.status, Json(body)).into_response()
+    }
+}
+
+pub(super) fn person(state: &AppState, headers: &HeaderMap) -> Result<Caller, Refusal> {
+    match state.auth.bearer(headers) {
+        Ok(Caller::Application(application)) => Err(refusal(
+            StatusCode::FORBIDDEN,
+            "Forbidden",
+            format!(
+                "the credential of Application {application:?} is for sending events, not for the console"
+            ),
+        )),
+        Ok(caller) => Ok(caller),
+        Err(AuthError::Forbidden(message)) => {
+            Err(refusal(StatusCode::FORBIDDEN, "Forbidden", message))
+        }
+        Err(other) => Err(refusal(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            other.to_string(),
+        )),
+    }
+}
+
+/// `GET /console/api/whoami`: `{"caller": "admin"}` or
+/// `{"caller": "namespace", "namespace": …}`.
+pub async fn whoami(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let caller = person(&state, &headers)?;
+    let body = match caller {
+        Caller::Namespace(namespace) => json!({"caller": "namespace", "namespace": namespace}),
+        _ => json!({"caller": "admin", "integrationNamespace": state.config.integration_namespace}),
+    };
+    Ok(Json(body).into_response())
+}
+
+/// `POST /console/api/cesql` with `{"expression": …}`: `{"valid": true}`, or
+/// `{"valid": false, "error", "column", "offset"}` where the compiler stopped.
+pub async fn check_cesql(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, Refusal> {
+    person(&state, &headers)?;
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("the body is larger than {MAX_BODY} bytes"),
+        )
+    })?;
+    let request: Value = serde_json::from_slice(&bytes).map_err(|error| {
+        refusal(
+            StatusCode::BAD_REQUEST,
+            "BadRequest",
+            format!("the body is not JSON: {error}"),
+        )
+    })?;
+    let expression = request
+        .get("expression")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            refusal(
+                StatusCode::BAD_REQUEST,
+                "BadRequest",
+                "the body needs \"expression\": the CESQL text".into(),
+            )
+        })?;
+    let answer = match cesql::Expression::parse(expression) {
+        Ok(_) => json!({"valid": true}),
+        Err(error) => json!({
+            "valid": false,
+            "error": error.to_string(),
+            "column": error.column(),
+            "offset": error.offset(),
+        }),
+    };
+    Ok(Json(answer).into_response())
+}

@@ -1,0 +1,335 @@
+// The meshbroker console: a client of the resource API like any other. The
+// token stays in this tab's sessionStorage; every request carries it, and the
+// server decides what it may see and change.
+"use strict";
+
+const state = { token: null, who: null, objects: {}, watches: [] };
+
+const $ = (selector) => document.querySelector(selector);
+
+function element(tag, attributes = {}, ...children) {
+  const made = document.createElement(tag);
+  for (const [name, value] of Object.entries(attributes)) {
+    if (value !== undefined && value !== null) made.setAttribute(name, value);
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    made.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return made;
+}
+
+// The server's own words for a refusal: a Kubernetes Status `message`, or the
+// `description` of the other APIs.
+async function api(path, options = {}) {
+  const headers = Object.assign({ Authorization: `Bearer ${state.token}` }, options.headers || {});
+  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  const response = await fetch(path, Object.assign({}, options, { headers }));
+  const text = await response.text();
+  let body = null;
+  try { body = text ? JSON.parse(text) : null; } catch (_) { body = null; }
+  if (!response.ok) {
+    const said = body && (body.message || body.description || body.error);
+    throw new Error(said || `${response.status} ${response.statusText}`);
+  }
+  return body;
+}
+
+function key(object) {
+  const meta = object.metadata || {};
+  return `${meta.namespace || ""}/${meta.name}`;
+}
+
+// One stream of every kind the page shows (the server picks them by who the
+// token is). A fresh stream starts with every object as ADDED, so a reconnect
+// rebuilds everything from scratch.
+function watch() {
+  const controller = new AbortController();
+  state.watches.push(controller);
+  const run = async () => {
+    while (!controller.signal.aborted) {
+      try {
+        const response = await fetch("/console/api/watch", {
+          headers: { Authorization: `Bearer ${state.token}` },
+          signal: controller.signal,
+        });
+        if (!response.ok) throw new Error(`watch: ${response.status}`);
+        state.objects = {};
+        const reader = response.body.getReader();
+        const decoder = new TextDecoder();
+        let pending = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          pending += decoder.decode(value, { stream: true });
+          let newline;
+          while ((newline = pending.indexOf("\n")) >= 0) {
+            const line = pending.slice(0, newline).trim();
+            pending = pending.slice(newline + 1);
+            if (line) {
+              const event = JSON.parse(line);
+              apply(event.kind, event);
+            }
+          }
+          render();
+        }
+      } catch (error) {
+        if (controller.signal.aborted) return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  };
+  run();
+}
+
+function apply(kind, event) {
+  const objects = state.objects[kind] || (state.objects[kind] = new Map());
+  if (event.type === "DELETED") objects.delete(key(event.object));
+  else if (event.type === "ADDED" || event.type === "MODIFIED") objects.set(key(event.object), event.object);
+}
+
+function list(kind) {
+  return Array.from((state.objects[kind] || new Map()).values())
+    .sort((a, b) => key(a).localeCompare(key(b)));
+}
+
+function readiness(object) {
+  const conditions = (object.status && object.status.conditions) || [];
+  const ready = conditions.find((c) => c.type === "Ready");
+  if (ready && ready.status === "True") return element("span", { class: "state ready" }, "Ready");
+  const why = ready ? [ready.reason, ready.message].filter(Boolean).join(": ") : "no status yet";
+  return element("span", { class: "state not-ready" }, `Not ready: ${why}`);
+}
+
+function subscriberText(destination) {
+  if (!destination) return "";
+  if (destination.uri && !destination.ref) return destination.uri;
+  const ref = destination.ref || {};
+  return `${ref.kind || ""} ${ref.namespace ? ref.namespace + "/" : ""}${ref.name || ""}${destination.uri ? " " + destination.uri : ""}`;
+}
+
+function filterText(trigger) {
+  const spec = trigger.spec || {};
+  const parts = [];
+  const attributes = (spec.filter && spec.filter.attributes) || {};
+  for (const [name, value] of Object.entries(attributes)) parts.push(`${name} = ${value}`);
+  for (const filter of spec.filters || []) {
+    if (filter.cesql) parts.push(`CESQL: ${filter.cesql}`);
+    else parts.push(JSON.stringify(filter));
+  }
+  return parts.join("; ") || "everything";
+}
+
+function triggersOf(namespace, broker) {
+  return list("triggers").filter((t) => t.metadata.namespace === namespace && (t.spec || {}).broker === broker);
+}
+
+function triggerList(namespace, broker) {
+  const items = triggersOf(namespace, broker).map((trigger) =>
+    element("li", { "data-mesh-trigger": key(trigger) },
+      `${trigger.metadata.name} → ${subscriberText(trigger.spec.subscriber)} `, readiness(trigger)));
+  return items.length ? element("ul", {}, ...items) : "no Triggers";
+}
+
+function brokerCell(broker) {
+  return element("td", {}, `${broker.metadata.namespace}/${broker.metadata.name} `, readiness(broker));
+}
+
+function renderMesh() {
+  const body = $("#mesh tbody");
+  const rows = [];
+  const wired = new Set();
+  const brokers = new Map(list("brokers").map((b) => [key(b), b]));
+  for (const application of list("applications")) {
+    const name = application.metadata.name;
+    const channel = list("channels").find((c) => c.metadata.name === name && c.metadata.namespace === state.who.integrationNamespace);
+    const subscriptions = list("subscriptions").filter((s) => ((s.spec || {}).channel || {}).name === name);
+    const applicationCell = element("td", {}, `${name} `, readiness(application));
+    const channelCell = element("td", {}, channel ? channel.metadata.name + " " : "—", channel ? readiness(channel) : null);
+    if (subscriptions.length === 0) {
+      rows.push(element("tr", { "data-flow": `${name}` }, applicationCell, channelCell,
+        element("td", {}, "not provisioned anywhere"), element("td"), element("td")));
+    }
+    for (const subscription of subscriptions) {
+      const ref = ((subscription.spec || {}).subscriber || {}).ref || {};
+      const brokerKey = `${ref.namespace || subscription.metadata.namespace}/${ref.name}`;
+      const broker = brokers.get(brokerKey);
+      wired.add(brokerKey);
+      rows.push(element("tr", { "data-flow": `${name}/${brokerKey}` },
+        applicationCell.cloneNode(true), channelCell.cloneNode(true),
+        element("td", {}, `${subscription.metadata.name} `, readiness(subscription)),
+        broker ? brokerCell(broker) : element("td", {}, brokerKey),
+        element("td", {}, broker ? triggerList(broker.metadata.namespace, broker.metadata.name) : "")));
+    }
+  }
+  for (const [brokerKey, broker] of brokers) {
+    if (wired.has(brokerKey)) continue;
+    rows.push(element("tr", { "data-flow": brokerKey },
+      element("td", {}, "—"), element("td", {}, "—"), element("td", {}, "—"),
+      brokerCell(broker), element("td", {}, triggerList(broker.metadata.namespace, broker.metadata.name))));
+  }
+  body.replaceChildren(...rows);
+}
+
+function renderTriggers() {
+  const rows = list("triggers").map((trigger) => {
+    const remove = element("button", { type: "button", "data-delete": key(trigger) }, "Delete");
+    remove.addEventListener("click", () => deleteTrigger(trigger));
+    return element("tr", { "data-trigger": key(trigger) },
+      element("td", {}, trigger.metadata.namespace),
+      element("td", {}, trigger.metadata.name),
+      element("td", {}, (trigger.spec || {}).broker || ""),
+      element("td", {}, filterText(trigger)),
+      element("td", {}, subscriberText((trigger.spec || {}).subscriber)),
+      element("td", {}, readiness(trigger)),
+      element("td", {}, remove));
+  });
+  $("#triggers tbody").replaceChildren(...rows);
+  const select = $("#trigger-namespace");
+  const wanted = state.who.caller === "admin"
+    ? list("namespaces").map((n) => n.metadata.name)
+    : [state.who.namespace];
+  const current = Array.from(select.options).map((o) => o.value);
+  if (current.join() !== wanted.join()) {
+    const chosen = select.value;
+    select.replaceChildren(...wanted.map((n) => element("option", { value: n }, n)));
+    if (wanted.includes(chosen)) select.value = chosen;
+  }
+  const types = new Set();
+  for (const application of list("applications")) {
+    for (const service of (application.spec || {}).services || []) {
+      // AsyncAPI channels are named `<type>.v<version>`.
+      for (const entry of service.entries || []) {
+        const channels = (entry.specification && entry.specification.channels) || {};
+        for (const channel of Object.keys(channels)) types.add(channel.replace(/\.v\d+$/, ""));
+      }
+    }
+  }
+  $("#event-types").replaceChildren(...Array.from(types).sort().map((t) => element("option", { value: t })));
+}
+
+function render() {
+  if (!state.who) return;
+  renderMesh();
+  renderTriggers();
+}
+
+async function deleteTrigger(trigger) {
+  $("#triggers-error").textContent = "";
+  try {
+    await api(`/apis/eventing.knative.dev/v1/namespaces/${trigger.metadata.namespace}/triggers/${trigger.metadata.name}`, { method: "DELETE" });
+  } catch (error) {
+    $("#triggers-error").textContent = `Deleting ${key(trigger)}: ${error.message}`;
+  }
+}
+
+let cesqlCheck = 0;
+async function checkCesql() {
+  const box = $("#trigger-cesql");
+  const expression = box.value.trim();
+  const mine = ++cesqlCheck;
+  if (!expression) {
+    box.removeAttribute("aria-invalid");
+    $("#cesql-error").textContent = "";
+    return true;
+  }
+  try {
+    const answer = await api("/console/api/cesql", { method: "POST", body: JSON.stringify({ expression }) });
+    if (mine !== cesqlCheck) return answer.valid;
+    box.setAttribute("aria-invalid", answer.valid ? "false" : "true");
+    $("#cesql-error").textContent = answer.valid ? "" : `${answer.error}\n${expression}\n${" ".repeat(Math.max(0, answer.column - 1))}^`;
+    return answer.valid;
+  } catch (error) {
+    $("#cesql-error").textContent = error.message;
+    return false;
+  }
+}
+
+async function createTrigger(event) {
+  event.preventDefault();
+  $("#trigger-error").textContent = "";
+  if (!(await checkCesql())) {
+    $("#trigger-cesql").focus();
+    return;
+  }
+  const namespace = $("#trigger-namespace").value;
+  const spec = { broker: $("#trigger-broker").value.trim(), subscriber: { uri: $("#trigger-subscriber").value.trim() } };
+  const type = $("#trigger-type").value.trim();
+  const cesql = $("#trigger-cesql").value.trim();
+  if (type) spec.filter = { attributes: { type } };
+  if (cesql) spec.filters = [{ cesql }];
+  const trigger = {
+    apiVersion: "eventing.knative.dev/v1", kind: "Trigger",
+    metadata: { name: $("#trigger-name").value.trim() }, spec,
+  };
+  try {
+    await api(`/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers`, { method: "POST", body: JSON.stringify(trigger) });
+    $("#trigger-name").value = "";
+  } catch (error) {
+    $("#trigger-error").textContent = error.message;
+  }
+}
+
+function show(page) {
+  for (const section of document.querySelectorAll(".page")) section.hidden = section.id !== `page-${page}`;
+  for (const link of document.querySelectorAll("#nav a")) {
+    if (link.dataset.page === page) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+}
+
+function route() {
+  if (!state.who) return show("signin");
+  const page = location.hash.replace("#", "") || "mesh";
+  show(["mesh", "triggers"].includes(page) ? page : "mesh");
+}
+
+async function signIn(token) {
+  state.token = token;
+  state.who = await api("/console/api/whoami");
+  sessionStorage.setItem("meshbroker-token", token);
+  $("#who").textContent = state.who.caller === "admin" ? "admin" : `namespace ${state.who.namespace}`;
+  $("#nav").hidden = false;
+  $("#signout").hidden = false;
+  watch();
+  route();
+  render();
+}
+
+function signOut() {
+  for (const controller of state.watches) controller.abort();
+  Object.assign(state, { token: null, who: null, objects: {}, watches: [] });
+  sessionStorage.removeItem("meshbroker-token");
+  $("#who").textContent = "";
+  $("#nav").hidden = true;
+  $("#signout").hidden = true;
+  $("#mesh tbody").replaceChildren();
+  $("#triggers tbody").replaceChildren();
+  route();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("#signin-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    $("#signin-error").textContent = "";
+    try {
+      await signIn($("#token").value.trim());
+      $("#token").value = "";
+    } catch (error) {
+      state.token = null;
+      state.who = null;
+      $("#signin-error").textContent = error.message;
+    }
+  });
+  $("#signout").addEventListener("click", signOut);
+  $("#trigger-form").addEventListener("submit", createTrigger);
+  let typing;
+  $("#trigger-cesql").addEventListener("input", () => {
+    clearTimeout(typing);
+    typing = setTimeout(checkCesql, 250);
+  });
+  window.addEventListener("hashchange", route);
+  const saved = sessionStorage.getItem("meshbroker-token");
+  if (saved) signIn(saved).catch(() => signOut());
+  else route();
+});

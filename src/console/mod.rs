@@ -1,0 +1,14 @@
+//! The console: a web page served at `/console/` on the control listener, its
+//! assets compiled into the binary. It is a client of the public APIs like any
+//! other — the resource API (lists and watches), the OSB API — with the bearer
+//! token its user signs in with, so what a namespace token may see and change
+//! is enforced by those APIs, not by the page. Its own endpoints answer what
+//! the page needs besides: who a token is, and whether a CESQL expression
+//! compiles (and where it does not).
+
+mod api;
+mod assets;
+mod routes;
+mod watch;
+
+pub use routes::routes;

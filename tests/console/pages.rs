@@ -1,0 +1,167 @@
+//! What people do in the console, checked in the browser and, where access is
+//! concerned, against the API directly too.
+
+use serde_json::json;
+
+use crate::browser::Browser;
+use crate::common::fixtures::triggers;
+use crate::common::mesh::{namespace_token, provisioned};
+use crate::common::sink::Sink;
+use crate::common::{Broker, eventually};
+
+async fn sign_in(browser: &Browser, broker: &Broker, token: &str) {
+    browser.goto(&format!("{}/console/", broker.control)).await;
+    browser.type_into("#token", token).await;
+    browser.click("#signin").await;
+}
+
+#[tokio::test]
+async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() {
+    let broker = Broker::start().await;
+    let browser = Browser::start(1280).await;
+
+    sign_in(&browser, &broker, "not-a-token").await;
+    let refused = browser.text_until("#signin-error", |t| !t.is_empty()).await;
+    assert!(
+        refused.contains("not valid"),
+        "the server's message: {refused}"
+    );
+
+    sign_in(&browser, &broker, &broker.admin_token).await;
+    browser.text_until("#who", |t| t == "admin").await;
+    provisioned(&broker, &["shop"]).await;
+    // The flow appears by itself, no reload: Application → Channel →
+    // Subscription → the namespace's Broker.
+    let flow = browser
+        .text_until(r#"tr[data-flow="commerce/shop/default"]"#, |t| {
+            t.matches("Ready").count() >= 4 && !t.contains("Not ready")
+        })
+        .await;
+    assert!(flow.contains("commerce"), "{flow}");
+    browser.screenshot("mesh-provisioned").await;
+
+    let sink = Sink::start().await;
+    browser.click(r#"a[data-page="triggers"]"#).await;
+    browser
+        .find(r#"#trigger-namespace option[value="shop"]"#)
+        .await;
+    browser
+        .find("#trigger-namespace")
+        .await
+        .select_by_value("shop")
+        .await
+        .expect("namespace chosen");
+    browser.type_into("#trigger-name", "big-orders").await;
+    browser
+        .type_into("#trigger-cesql", "type = 'order.created' AND")
+        .await;
+    let error = browser
+        .text_until("#cesql-error", |t| t.contains("column"))
+        .await;
+    assert!(
+        error.contains("column 27"),
+        "the error names where: {error}"
+    );
+    browser
+        .type_into(
+            "#trigger-cesql",
+            "type = 'order.created' AND EXISTS orderid",
+        )
+        .await;
+    browser.text_until("#cesql-error", str::is_empty).await;
+    browser.type_into("#trigger-subscriber", &sink.url).await;
+    browser.click("#trigger-create").await;
+    let row = browser
+        .text_until(r#"tr[data-trigger="shop/big-orders"]"#, |t| {
+            t.contains("Ready") && !t.contains("Not ready")
+        })
+        .await;
+    assert!(row.contains("CESQL: type = 'order.created'"), "{row}");
+    let stored = broker
+        .admin()
+        .find(&format!("{}/big-orders", triggers("shop")))
+        .await
+        .expect("the Trigger is stored");
+    assert_eq!(
+        stored["spec"]["filters"][0]["cesql"],
+        "type = 'order.created' AND EXISTS orderid"
+    );
+    browser.screenshot("triggers").await;
+    browser.click(r#"a[data-page="mesh"]"#).await;
+    browser
+        .text_until(r#"li[data-mesh-trigger="shop/big-orders"]"#, |t| {
+            t.contains("Ready") && !t.contains("Not ready")
+        })
+        .await;
+    browser.screenshot("mesh").await;
+    browser.click(r#"a[data-page="triggers"]"#).await;
+
+    // A refusal shows the server's own message where it happened.
+    browser.type_into("#trigger-name", "big-orders").await;
+    browser.click("#trigger-create").await;
+    let refusal = browser
+        .text_until("#trigger-error", |t| !t.is_empty())
+        .await;
+    assert!(refusal.contains("already exists"), "{refusal}");
+}
+
+#[tokio::test]
+async fn a_namespace_token_sees_and_changes_only_its_namespace() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &["shop", "other"]).await;
+    let shop_trigger = json!({
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+        "metadata": {"name": "shop-only"},
+        "spec": {"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/"}},
+    });
+    let created = broker
+        .admin()
+        .create(&triggers("shop"), &shop_trigger)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let other_token = namespace_token(&broker, "other", "console").await;
+
+    let browser = Browser::start(390).await;
+    sign_in(&browser, &broker, &other_token).await;
+    browser.text_until("#who", |t| t == "namespace other").await;
+    browser.click(r#"a[data-page="triggers"]"#).await;
+    let namespaces = browser
+        .text_until("#trigger-namespace", |t| !t.is_empty())
+        .await;
+    assert_eq!(
+        namespaces.trim(),
+        "other",
+        "only its own namespace is offered"
+    );
+    browser.find(r#"tr[data-flow="other/default"]"#).await;
+    assert!(
+        !browser.has(r#"tr[data-trigger="shop/shop-only"]"#).await
+            && !browser.has(r#"tr[data-flow="shop/default"]"#).await,
+        "nothing of namespace shop is shown"
+    );
+    browser.screenshot("namespace-phone-width").await;
+
+    // The server refuses it, whatever a page would show or hide.
+    let listed = broker.with_token(&other_token).get(&triggers("shop")).await;
+    assert_eq!(listed.status, 403, "{}", listed.text);
+    let written = broker
+        .with_token(&other_token)
+        .create(&triggers("shop"), &shop_trigger)
+        .await;
+    assert_eq!(written.status, 403, "{}", written.text);
+    eventually(
+        "the console's own endpoint to answer for the token",
+        async || {
+            let who = broker
+                .http
+                .get(format!("{}/console/api/whoami", broker.control))
+                .bearer_auth(&other_token)
+                .send()
+                .await
+                .ok()?;
+            let body: serde_json::Value = who.json().await.ok()?;
+            (body["namespace"] == "other").then_some(())
+        },
+    )
+    .await;
+}
