@@ -3,10 +3,12 @@
 //! failures retried by backoff. They play Kyma's Application Operator (Application →
 //! HTTPSource and Channel), Knative's broker injection (labelled namespace → Broker
 //! `default`) and, for the embedded dataplane, Knative's status writers (addresses,
-//! readiness); Kyma's Connector's first step (a TokenRequest's one-time token);
+//! readiness); Kyma's Connector's first step (a TokenRequest's one-time token); the
+//! EventTypes of provisioned event types;
 //! and the leader's watch that runs recorded operations.
 
 mod applications;
+mod event_types;
 mod injection;
 pub mod operations;
 mod readiness;

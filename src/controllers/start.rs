@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::settings::MeshSettings;
-use super::{applications, injection, readiness, token_requests};
+use super::{applications, event_types, injection, readiness, token_requests};
 use crate::shutdown::Shutdown;
 use crate::store::{StoreError, TypedStore};
 
@@ -19,6 +19,7 @@ pub async fn start(
     applications::start(store.clone(), settings.clone(), shutdown.clone());
     injection::start(store.clone(), settings.broker_class(), shutdown.clone());
     token_requests::start(store.clone(), settings.clone(), shutdown.clone());
+    event_types::start(store.clone(), shutdown.clone());
     readiness::start(store, settings, shutdown);
     Ok(())
 }

@@ -9,7 +9,7 @@ use kube::CustomResourceExt;
 use super::connector::{TOKEN_REQUEST_GROUP, TOKEN_REQUEST_VERSION};
 use super::{
     AccessToken, Application, ApplicationMapping, Broker, CertificateRevocation, Channel,
-    HttpSource, ServiceInstance, Subscription, Trigger,
+    HttpSource, KnativeEventType, ServiceInstance, Subscription, Trigger,
 };
 
 /// Every CRD, in a stable order.
@@ -25,6 +25,7 @@ pub fn all() -> Vec<CustomResourceDefinition> {
         ServiceInstance::crd(),
         AccessToken::crd(),
         CertificateRevocation::crd(),
+        KnativeEventType::crd(),
         token_request_crd(),
     ];
     for crd in &mut crds {

@@ -33,5 +33,7 @@ pub fn broker_class(embedded_dataplane: bool) -> &'static str {
         KNATIVE_BROKER_CLASS
     }
 }
+/// On an EventType: the ServiceInstance (its name) that put it there.
+pub const INSTANCE: &str = "meshbroker.io/instance";
 /// On a ServiceInstance: its OSB instance id, when the id is not a valid name.
 pub const INSTANCE_ID: &str = "meshbroker.io/instance-id";

@@ -10,6 +10,7 @@ mod connector;
 pub mod crds;
 mod destination;
 mod duration;
+mod event_type;
 mod eventing;
 mod instance;
 mod invalid;
@@ -32,6 +33,7 @@ pub use connector::{
 };
 pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri};
 pub use duration::parse_iso8601_duration;
+pub use event_type::{EventTypeSpec, EventTypeStatus, KnativeEventType};
 pub use eventing::{
     BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliveryFormat, DeliverySpec, Dialect,
     SubscriptionsApiFilter, Trigger, TriggerFilter, TriggerSpec, TriggerStatus,

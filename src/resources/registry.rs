@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::names::{check_labels, check_name, route_collision};
 use super::{
     AccessToken, Application, ApplicationMapping, Broker, CertificateRevocation, Channel,
-    HttpSource, Invalid, ServiceInstance, Subscription, TokenRequest, Trigger,
+    HttpSource, Invalid, KnativeEventType, ServiceInstance, Subscription, TokenRequest, Trigger,
 };
 
 /// A kind the store holds and the resource API serves.
@@ -173,6 +173,7 @@ typed!(
     AccessToken,
     TokenRequest,
     CertificateRevocation,
+    KnativeEventType,
 );
 
 // The kinds with lifecycle rules of the Knative control-plane contract.
@@ -264,6 +265,7 @@ static KINDS: LazyLock<Vec<KindSpec>> = LazyLock::new(|| {
         spec_of::<AccessToken>(true, Access::Admin),
         spec_of::<TokenRequest>(true, Access::Admin),
         spec_of::<CertificateRevocation>(false, Access::Admin),
+        spec_of::<KnativeEventType>(true, Access::NamespaceReads),
     ]
 });
 

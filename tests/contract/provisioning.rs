@@ -426,3 +426,78 @@ async fn metrics_count_requests_by_route_and_operations_by_state() {
         "{text}"
     );
 }
+
+fn event_types(namespace: &str) -> String {
+    format!("/apis/eventing.knative.dev/v1beta2/namespaces/{namespace}/eventtypes")
+}
+
+#[tokio::test]
+async fn a_provisioned_instance_publishes_its_event_types_as_knative_event_types() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a", "team-b"]).await;
+    broker
+        .osb()
+        .provision_and_wait("orders-a", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    let listed = eventually("the EventTypes of team-a", async || {
+        let reply = broker.admin().get(&event_types("team-a")).await;
+        let items = reply.body["items"].as_array()?.clone();
+        (items.len() == 2).then_some(items)
+    })
+    .await;
+    let created = listed
+        .iter()
+        .find(|e| e["metadata"]["name"] == "commerce-order-created-v1")
+        .expect("order.created v1");
+    assert_eq!(created["spec"]["type"], "order.created");
+    assert_eq!(created["spec"]["source"], APPLICATION);
+    assert_eq!(created["spec"]["reference"]["kind"], "Broker");
+    assert_eq!(created["spec"]["reference"]["name"], "default");
+    let schema: Value =
+        serde_json::from_str(created["spec"]["schemaData"].as_str().expect("schemaData"))
+            .expect("the payload schema as JSON");
+    assert_eq!(schema["required"], json!(["orderId"]));
+    assert_eq!(created["status"]["conditions"][0]["status"], "True");
+    assert!(
+        listed
+            .iter()
+            .any(|e| e["metadata"]["name"] == "commerce-order-cancelled-v1")
+    );
+    let elsewhere = broker.admin().get(&event_types("team-b")).await;
+    assert_eq!(
+        elsewhere.body["items"].as_array().map(Vec::len),
+        Some(0),
+        "only the namespace that provisioned it: {}",
+        elsewhere.text
+    );
+
+    // Deleted by hand: put back.
+    let gone = broker
+        .admin()
+        .delete(&format!(
+            "{}/commerce-order-created-v1",
+            event_types("team-a")
+        ))
+        .await;
+    assert_eq!(gone.status, 200, "{}", gone.text);
+    eventually("the EventType to come back", async || {
+        broker
+            .admin()
+            .find(&format!(
+                "{}/commerce-order-created-v1",
+                event_types("team-a")
+            ))
+            .await
+    })
+    .await;
+
+    broker
+        .osb()
+        .deprovision_and_wait("orders-a", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    eventually("the EventTypes to go with the instance", async || {
+        let reply = broker.admin().get(&event_types("team-a")).await;
+        (reply.body["items"].as_array()?.is_empty()).then_some(())
+    })
+    .await;
+}
