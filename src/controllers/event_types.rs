@@ -138,7 +138,7 @@ impl EventTypeController {
                 "Ready",
                 ConditionStatus::True,
                 "Provisioned",
-                &format!(
+                format!(
                     "declared by service {:?} of Application {application:?}",
                     service.display_name
                 ),
