@@ -2,8 +2,8 @@
 //! JSON line per change, `{"kind", "type", "object"}`, each kind starting with
 //! all its objects as ADDED. One connection instead of one per kind: a browser
 //! keeps at most six to a host, and six open watches would leave no room for
-//! the page's other requests. A namespace token gets its namespace's Brokers
-//! and Triggers only. The stream ends (and the page watches again) when any
+//! the page's other requests. A namespace token gets its namespace's Brokers,
+//! Triggers and ApplicationMappings only (what the resource API lets it read). The stream ends (and the page watches again) when any
 //! kind's watch fails, and at shutdown.
 
 use std::convert::Infallible;
@@ -19,7 +19,10 @@ use serde_json::json;
 
 use super::api::{Refusal, person};
 use crate::auth::Caller;
-use crate::resources::{Application, Broker, Channel, KindSpec, Subscription, Trigger, kind_of};
+use crate::resources::{
+    AccessToken, Application, ApplicationMapping, Broker, Channel, KindSpec, Subscription, Trigger,
+    kind_of,
+};
 use crate::state::AppState;
 use crate::store::LabelSelector;
 use k8s_openapi::api::core::v1::Namespace;
@@ -30,8 +33,15 @@ fn watched(caller: &Caller) -> Vec<(&'static str, &'static KindSpec, Option<Stri
         Caller::Namespace(namespace) => vec![
             ("brokers", kind_of::<Broker>(), Some(namespace.clone())),
             ("triggers", kind_of::<Trigger>(), Some(namespace.clone())),
+            (
+                "applicationmappings",
+                kind_of::<ApplicationMapping>(),
+                Some(namespace.clone()),
+            ),
         ],
         _ => vec![
+            ("applicationmappings", kind_of::<ApplicationMapping>(), None),
+            ("accesstokens", kind_of::<AccessToken>(), None),
             ("applications", kind_of::<Application>(), None),
             ("channels", kind_of::<Channel>(), None),
             ("subscriptions", kind_of::<Subscription>(), None),

@@ -278,7 +278,9 @@ fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<
     Ok(())
 }
 
-/// An AccessToken gets a fresh token: its digest is stored, the token returned once.
+/// An AccessToken gets a fresh token: its digest is stored, the token returned
+/// once. Its prefix says what it opens: an Application's ingress (`mbapp_`, as
+/// the credential issued at registration) or a namespace (`mbns_`).
 fn issue_token_if_access_token(
     target: &Target,
     value: &mut Value,
@@ -286,7 +288,12 @@ fn issue_token_if_access_token(
     if !std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
         return Ok(None);
     }
-    let token = generate_token("mbns_").map_err(internal)?;
+    let for_application = value
+        .pointer("/spec/application")
+        .and_then(Value::as_str)
+        .is_some_and(|a| !a.is_empty());
+    let prefix = if for_application { "mbapp_" } else { "mbns_" };
+    let token = generate_token(prefix).map_err(internal)?;
     value["status"] = json!({ "tokenSha256": sha256_hex(&token) });
     Ok(Some(token))
 }

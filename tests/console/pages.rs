@@ -5,7 +5,7 @@ use serde_json::json;
 
 use crate::browser::Browser;
 use crate::common::fixtures::triggers;
-use crate::common::mesh::{namespace_token, provisioned};
+use crate::common::mesh::{namespace_token, provisioned, send_order};
 use crate::common::sink::Sink;
 use crate::common::{Broker, eventually};
 
@@ -94,6 +94,32 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
         })
         .await;
     browser.screenshot("mesh").await;
+    browser.click(r#"a[data-page="triggers"]"#).await;
+
+    // The Applications page: the declared events, and a new credential that works.
+    browser.click(r#"a[data-page="applications"]"#).await;
+    let declared = browser
+        .text_until(r#"li[data-event-type="commerce/order.created/v1"]"#, |t| {
+            !t.is_empty()
+        })
+        .await;
+    assert!(declared.contains("order.created v1"), "{declared}");
+    browser.click(r#"button[data-issue="commerce"]"#).await;
+    let token = browser
+        .text_until("#new-credential-token", |t| t.starts_with("mbapp_"))
+        .await;
+    browser.screenshot("applications").await;
+    eventually(
+        "the new credential to open commerce's ingress",
+        async || {
+            (send_order(&broker, &token, "from-console-credential")
+                .await
+                .status
+                == 202)
+                .then_some(())
+        },
+    )
+    .await;
     browser.click(r#"a[data-page="triggers"]"#).await;
 
     // A refusal shows the server's own message where it happened.

@@ -208,10 +208,90 @@ function renderTriggers() {
   $("#event-types").replaceChildren(...Array.from(types).sort().map((t) => element("option", { value: t })));
 }
 
+function eventTypesOf(service) {
+  const types = [];
+  for (const entry of service.entries || []) {
+    const channels = (entry.specification && entry.specification.channels) || {};
+    for (const [channel, operations] of Object.entries(channels)) {
+      const match = channel.match(/^(.*)\.(v\d+)$/);
+      const message = ((operations || {}).subscribe || (operations || {}).publish || {}).message || {};
+      types.push({ type: match ? match[1] : channel, version: match ? match[2] : "v1", schema: message.payload });
+    }
+  }
+  return types;
+}
+
+function renderApplications() {
+  const container = $("#applications");
+  if (state.who.caller !== "admin") {
+    const mapped = list("applicationmappings").map((m) => element("li", {}, m.metadata.name));
+    container.replaceChildren(
+      element("p", {}, `Applications are the admin's; mapped into namespace ${state.who.namespace}:`),
+      mapped.length ? element("ul", {}, ...mapped) : element("p", {}, "none"));
+    return;
+  }
+  const cards = list("applications").map((application) => {
+    const name = application.metadata.name;
+    const services = ((application.spec || {}).services || []).map((service) =>
+      element("li", {},
+        `${service.displayName || service.name} (${service.id})`,
+        element("ul", {}, ...eventTypesOf(service).map((t) =>
+          element("li", { "data-event-type": `${name}/${t.type}/${t.version}` }, `${t.type} ${t.version} `,
+            t.schema ? element("details", {}, element("summary", {}, "payload schema"),
+              element("pre", {}, JSON.stringify(t.schema, null, 2))) : "")))));
+    const mappings = list("applicationmappings").filter((m) => m.metadata.name === name)
+      .map((m) => m.metadata.namespace);
+    const credentials = list("accesstokens").filter((t) => (t.spec || {}).application === name)
+      .map((token) => {
+        const revoke = element("button", { type: "button", "data-revoke": key(token) }, "Revoke");
+        revoke.addEventListener("click", () => revokeCredential(token));
+        return element("li", { "data-credential": key(token) },
+          `${token.metadata.name} (since ${token.metadata.creationTimestamp || "?"}) `, revoke);
+      });
+    const issue = element("button", { type: "button", "data-issue": name }, "Issue a new credential");
+    issue.addEventListener("click", () => issueCredential(name));
+    return element("article", { "data-application": name },
+      element("h3", {}, `${name} `, readiness(application)),
+      element("p", {}, `Events: ${(application.status || {}).eventsUrl || "—"}`),
+      element("h4", {}, "Services and events"), element("ul", {}, ...services),
+      element("h4", {}, "Mapped into"), element("p", {}, mappings.join(", ") || "no namespace"),
+      element("h4", {}, "Credentials"), element("ul", {}, ...credentials), issue);
+  });
+  container.replaceChildren(...cards);
+}
+
+async function issueCredential(application) {
+  $("#applications-error").textContent = "";
+  const token = {
+    apiVersion: "meshbroker.io/v1alpha1", kind: "AccessToken",
+    metadata: { name: `${application}-${Date.now().toString(36)}` },
+    spec: { application, description: "issued from the console" },
+  };
+  try {
+    const created = await api(`/apis/meshbroker.io/v1alpha1/namespaces/${state.who.integrationNamespace}/accesstokens`,
+      { method: "POST", body: JSON.stringify(token) });
+    $("#new-credential").replaceChildren(
+      `New credential for ${application} (shown once): `,
+      element("code", { id: "new-credential-token" }, created.status.token));
+  } catch (error) {
+    $("#applications-error").textContent = error.message;
+  }
+}
+
+async function revokeCredential(token) {
+  $("#applications-error").textContent = "";
+  try {
+    await api(`/apis/meshbroker.io/v1alpha1/namespaces/${token.metadata.namespace}/accesstokens/${token.metadata.name}`, { method: "DELETE" });
+  } catch (error) {
+    $("#applications-error").textContent = error.message;
+  }
+}
+
 function render() {
   if (!state.who) return;
   renderMesh();
   renderTriggers();
+  renderApplications();
 }
 
 async function deleteTrigger(trigger) {
@@ -281,7 +361,7 @@ function show(page) {
 function route() {
   if (!state.who) return show("signin");
   const page = location.hash.replace("#", "") || "mesh";
-  show(["mesh", "triggers"].includes(page) ? page : "mesh");
+  show(["mesh", "triggers", "applications"].includes(page) ? page : "mesh");
 }
 
 async function signIn(token) {
@@ -305,6 +385,8 @@ function signOut() {
   $("#signout").hidden = true;
   $("#mesh tbody").replaceChildren();
   $("#triggers tbody").replaceChildren();
+  $("#applications").replaceChildren();
+  $("#new-credential").replaceChildren();
   route();
 }
 
