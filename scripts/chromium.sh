@@ -14,14 +14,8 @@ set -euo pipefail
 log() { printf 'chromium.sh: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    else
-        command -v sudo >/dev/null || die "installing needs root or sudo (for apt-get)"
-        sudo "$@"
-    fi
-}
+# shellcheck source=scripts/as-root.sh
+source "$(dirname "${BASH_SOURCE[0]}")/as-root.sh"
 
 install() {
     if [[ -x /usr/bin/chromium && -x /usr/bin/chromedriver ]]; then

@@ -44,14 +44,8 @@ EOF
     exit 2
 }
 
-as_root() {
-    if [[ $(id -u) -eq 0 ]]; then
-        "$@"
-    else
-        command -v sudo >/dev/null || die "installing needs root or sudo (for apt-get)"
-        sudo "$@"
-    fi
-}
+# shellcheck source=scripts/as-root.sh
+source "$(dirname "${BASH_SOURCE[0]}")/as-root.sh"
 
 install() {
     if [[ -x "$NATS_SERVER" ]]; then
