@@ -16,6 +16,20 @@ use crate::pki::PeerIdentity;
 #[derive(Debug, Clone)]
 pub struct ClientCertificate(pub Arc<PeerIdentity>);
 
+/// The holder URI of the certificates issued to the Application with this uid:
+/// a CN names an Application, and names are given again; a uid is not.
+pub fn application_holder(uid: &str) -> String {
+    format!("urn:meshbroker:application:{uid}")
+}
+
+impl ClientCertificate {
+    /// Whether it was issued to the Application with this uid (and not to an
+    /// earlier one of the same name).
+    pub fn issued_to(&self, uid: &str) -> bool {
+        self.0.holder.as_deref() == Some(application_holder(uid).as_str())
+    }
+}
+
 /// Who is calling, once authenticated.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Caller {
@@ -109,12 +123,14 @@ impl Authenticator {
 
     /// Who sends to an Application's ingress: a bearer token when one is
     /// sent (the admin's, or an Application's unless certificates are
-    /// required), else the Application a client certificate names.
-    pub fn application_sender(
+    /// required), else the Application a client certificate names — then
+    /// with that certificate, whose holder the caller still has to match
+    /// against the Application's uid.
+    pub fn application_sender<'a>(
         &self,
         headers: &HeaderMap,
-        certificate: Option<&ClientCertificate>,
-    ) -> Result<Caller, AuthError> {
+        certificate: Option<&'a ClientCertificate>,
+    ) -> Result<(Caller, Option<&'a ClientCertificate>), AuthError> {
         if bearer_token(headers).is_some() || certificate.is_none() {
             let caller = self.bearer(headers).map_err(|error| match error {
                 AuthError::MissingBearer if self.certificates_required => {
@@ -125,10 +141,10 @@ impl Authenticator {
             if self.certificates_required && matches!(caller, Caller::Application(_)) {
                 return Err(AuthError::MissingCertificate);
             }
-            return Ok(caller);
+            return Ok((caller, None));
         }
         let holder = self.certificate_holder(certificate)?;
-        Ok(Caller::Application(holder.common_name.clone()))
+        Ok((Caller::Application(holder.common_name.clone()), certificate))
     }
 
     /// The identity of an unrevoked client certificate.

@@ -11,7 +11,7 @@ mod secrets;
 mod store_index;
 mod token_cache;
 
-pub use caller::{AuthError, Authenticator, Caller, ClientCertificate};
+pub use caller::{AuthError, Authenticator, Caller, ClientCertificate, application_holder};
 pub use credentials::{CredentialFiles, Credentials};
 pub use revocations::{Revocations, follow_revocations};
 pub use secrets::{generate_token, sha256_hex};

@@ -10,32 +10,29 @@ use axum::{Extension, Json};
 use serde_json::json;
 
 use super::error::ConnectorError;
-use super::signing::{certificate_info, certificates, read_csr, subject_of};
+use super::signing::{application_uid, certificate_info, certificates, read_csr, subject_of};
 use super::urls;
-use crate::auth::ClientCertificate;
+use crate::auth::{ClientCertificate, application_holder};
 use crate::pki::PeerIdentity;
-use crate::resources::{Application, CertificateRevocation, CertificateRevocationSpec};
+use crate::resources::{CertificateRevocation, CertificateRevocationSpec};
 use crate::state::AppState;
 use crate::store::StoreError;
 
-/// The holder of an unrevoked certificate whose Application still exists.
+/// The holder of an unrevoked certificate issued to an Application that
+/// still exists (the same one, not a later one of its name), and its uid.
 async fn holder(
     state: &AppState,
     certificate: Option<&ClientCertificate>,
-) -> Result<PeerIdentity, ConnectorError> {
+) -> Result<(PeerIdentity, String), ConnectorError> {
     let identity = state.auth.certificate_holder(certificate)?.clone();
-    let application = &identity.common_name;
-    if state
-        .store
-        .get::<Application>(None, application)
-        .await?
-        .is_none()
-    {
+    let uid = application_uid(state, &identity.common_name).await?;
+    if certificate.is_some_and(|c| !c.issued_to(&uid)) {
         return Err(ConnectorError::Forbidden(format!(
-            "the certificate's Application {application:?} does not exist"
+            "the certificate was issued to an earlier Application named {:?}",
+            identity.common_name
         )));
     }
-    Ok(identity)
+    Ok((identity, uid))
 }
 
 /// `GET …/management/info`.
@@ -44,7 +41,7 @@ pub async fn info(
     certificate: Option<Extension<ClientCertificate>>,
 ) -> Result<Response, ConnectorError> {
     let connector = urls::enabled(&state)?;
-    let identity = holder(&state, certificate.as_deref()).await?;
+    let (identity, _) = holder(&state, certificate.as_deref()).await?;
     let application = &identity.common_name;
     Ok(Json(json!({
         "clientIdentity": {"application": application},
@@ -65,13 +62,14 @@ pub async fn renew(
     body: Body,
 ) -> Result<Response, ConnectorError> {
     let connector = urls::enabled(&state)?;
-    let identity = holder(&state, certificate.as_deref()).await?;
+    let (identity, uid) = holder(&state, certificate.as_deref()).await?;
     let csr = read_csr(body).await?;
     let application = &identity.common_name;
     let issued = connector.authority.sign_client(
         &csr,
         &subject_of(&state, application),
         state.config.connector.certificate_validity,
+        &application_holder(&uid),
     )?;
     tracing::info!(%application, sha256 = %issued.sha256, renewed = %identity.sha256, "renewed a client certificate");
     Ok(certificates(connector, &issued, StatusCode::CREATED))

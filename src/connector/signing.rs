@@ -14,7 +14,9 @@ use serde_json::{Value, json};
 
 use super::error::ConnectorError;
 use super::{tokens, urls};
+use crate::auth::application_holder;
 use crate::pki::{Issued, Subject};
+use crate::resources::Application;
 use crate::state::{AppState, Connector};
 
 /// A CSR request is a few kilobytes; nothing bigger is read.
@@ -83,14 +85,31 @@ pub async fn sign(
         .map(|s| s.application.clone())
         .unwrap_or_default();
     let csr = read_csr(body).await?;
+    let uid = application_uid(&state, &application).await?;
     let issued = connector.authority.sign_client(
         &csr,
         &subject_of(&state, &application),
         state.config.connector.certificate_validity,
+        &application_holder(&uid),
     )?;
     tokens::spend_csr_token(&state, request).await?;
     tracing::info!(%application, sha256 = %issued.sha256, "issued a client certificate");
     Ok(certificates(connector, &issued, StatusCode::CREATED))
+}
+
+/// The uid of the Application a certificate is for; it must still exist.
+pub async fn application_uid(
+    state: &AppState,
+    application: &str,
+) -> Result<String, ConnectorError> {
+    state
+        .store
+        .get::<Application>(None, application)
+        .await?
+        .and_then(|found| found.metadata.uid)
+        .ok_or_else(|| {
+            ConnectorError::Forbidden(format!("there is no Application {application:?}"))
+        })
 }
 
 /// The CSR of a `{"csr": base64}` body, as bytes.

@@ -34,10 +34,8 @@ fn route_of(
     check_serving(state)?;
     // Authorise before looking up: a foreign credential learns nothing about
     // which Applications exist.
-    state
-        .auth
-        .application_sender(headers, certificate)?
-        .may_send_for(application)?;
+    let (caller, by_certificate) = state.auth.application_sender(headers, certificate)?;
+    caller.may_send_for(application)?;
     let route = state
         .router
         .table()
@@ -45,6 +43,13 @@ fn route_of(
         .get(application)
         .cloned()
         .ok_or_else(|| IngressError::NotFound(format!("no Application {application:?}")))?;
+    if let Some(certificate) = by_certificate
+        && !certificate.issued_to(&route.uid)
+    {
+        return Err(IngressError::Unauthorized(format!(
+            "the client certificate was issued to an earlier Application named {application:?}"
+        )));
+    }
     Ok(route)
 }
 

@@ -6,9 +6,10 @@
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
+use rcgen::string::Ia5String;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SerialNumber,
+    Issuer, KeyPair, KeyUsagePurpose, PKCS_ECDSA_P256_SHA256, SanType, SerialNumber,
 };
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -114,13 +115,18 @@ impl Authority {
     /// RSA 2048..=4096 bits or ECDSA P-256. The certificate has the CSR's subject
     /// and key and nothing else the CSR asked for: not a CA, key usage
     /// digitalSignature (and keyEncipherment for RSA), extended key usage
-    /// clientAuth only, valid from a minute ago for `validity`.
+    /// clientAuth only, valid from a minute ago for `validity`, and one subject
+    /// alternative name: the URI `holder`, naming whom it was issued to more
+    /// precisely than a CN can (a CN is a name, which can be given again).
     pub fn sign_client(
         &self,
         csr: &[u8],
         expected: &Subject,
         validity: Duration,
+        holder: &str,
     ) -> Result<Issued, CsrError> {
+        let holder = Ia5String::try_from(holder)
+            .map_err(|error| CsrError::Signing(format!("holder URI {holder:?}: {error}")))?;
         let request = csr::check(csr, expected)?;
         let mut usages = vec![KeyUsagePurpose::DigitalSignature];
         if request.key.is_rsa() {
@@ -128,6 +134,7 @@ impl Authority {
         }
         let mut params = CertificateParams::default();
         params.distinguished_name = request.subject;
+        params.subject_alt_names = vec![SanType::URI(holder)];
         let not_after = end_entity(
             &mut params,
             usages,

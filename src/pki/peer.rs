@@ -5,6 +5,7 @@
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use sha2::{Digest, Sha256};
+use x509_parser::extensions::GeneralName;
 use x509_parser::parse_x509_certificate;
 
 use super::error::PkiError;
@@ -20,6 +21,9 @@ pub struct PeerIdentity {
     /// The whole subject, in [`Subject`](super::Subject)'s form.
     pub subject: String,
     pub not_after: SystemTime,
+    /// The first URI among its subject alternative names: whom it was issued
+    /// to (see `Authority::sign_client`).
+    pub holder: Option<String>,
 }
 
 /// Reads a DER certificate; one without a CN is refused, for the CN is who
@@ -46,11 +50,26 @@ pub fn identity_of(der: &[u8]) -> Result<PeerIdentity, PkiError> {
         // Expired before 1970: as good as expired at 1970.
         Err(_) => UNIX_EPOCH,
     };
+    let holder = cert
+        .subject_alternative_name()
+        .ok()
+        .flatten()
+        .and_then(|names| {
+            names
+                .value
+                .general_names
+                .iter()
+                .find_map(|name| match name {
+                    GeneralName::URI(uri) => Some(uri.to_string()),
+                    _ => None,
+                })
+        });
     Ok(PeerIdentity {
         common_name,
         sha256: sha256_hex(der),
         subject: render(&attributes),
         not_after,
+        holder,
     })
 }
 

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use k8s_openapi::api::core::v1::Secret;
 
-use crate::common::fixtures::APPLICATION;
+use crate::common::fixtures::{APPLICATION, APPLICATIONS, register_commerce};
 use crate::common::kube::{Cluster, LEASE_NAMESPACE};
 use crate::common::mesh::{binary, catch_all, provisioned};
 use crate::common::openapi::{self, event_template};
@@ -566,4 +566,124 @@ async fn required_certificates_close_the_door_to_application_tokens() {
     assert_eq!(accepted.status, 202, "{}", accepted.text);
     let received = sink.wait_for(1).await;
     assert_eq!(received[0].header("ce-id"), Some("by-certificate"));
+}
+
+#[tokio::test]
+async fn a_certificate_does_not_open_a_later_application_of_the_same_name() {
+    let broker = start_tls(&[]).await;
+    provisioned(&broker, &["shop"]).await;
+    let ca = ca_of(&broker).await;
+    let anonymous = client(&ca, None);
+    let (identity, _) = certificate(&broker, &anonymous).await;
+    let holder = client(&ca, Some(&identity));
+    assert_eq!(
+        send(&holder, &broker, APPLICATION, "first-life")
+            .await
+            .status,
+        202
+    );
+
+    let deleted = broker
+        .admin()
+        .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    register_commerce(&broker).await;
+    let refused = eventually("the new Application to be routed", async || {
+        let reply = send(&holder, &broker, APPLICATION, "second-life").await;
+        (reply.status == 401).then_some(reply)
+    })
+    .await;
+    assert!(
+        refused.text.contains("earlier Application"),
+        "{}",
+        refused.text
+    );
+    let info = call(holder.get(format!("{}/v1/applications/management/info", broker.events))).await;
+    assert_eq!(info.status, 403, "{}", info.text);
+}
+
+#[tokio::test]
+async fn a_supplied_ca_and_server_certificate_are_used_and_tokens_still_work() {
+    // The operator's own CA (PKCS#8 key) and a server certificate it signed.
+    let dir = tempfile::tempdir().expect("directory");
+    let ca_key = KeyPair::generate().expect("CA key");
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("params");
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    ca_params.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::CrlSign,
+    ];
+    ca_params
+        .distinguished_name
+        .push(DnType::CommonName, "operator CA");
+    let ca_cert = ca_params.self_signed(&ca_key).expect("CA");
+    let server_key = KeyPair::generate().expect("server key");
+    let mut server_params = CertificateParams::new(vec!["127.0.0.1".to_string()]).expect("SANs");
+    server_params.extended_key_usages = vec![rcgen::ExtendedKeyUsagePurpose::ServerAuth];
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let server_cert = server_params
+        .signed_by(&server_key, &issuer)
+        .expect("server certificate");
+    let path = |name: &str| dir.path().join(name).display().to_string();
+    std::fs::write(path("ca.crt"), ca_cert.pem()).expect("write");
+    std::fs::write(path("ca.key"), issuer.key().serialize_pem()).expect("write");
+    std::fs::write(path("server.crt"), server_cert.pem()).expect("write");
+    std::fs::write(path("server.key"), server_key.serialize_pem()).expect("write");
+
+    let broker = Broker::start_with(&[
+        "--events-tls-cert",
+        &path("server.crt"),
+        "--events-tls-key",
+        &path("server.key"),
+        "--connector-ca-cert",
+        &path("ca.crt"),
+        "--connector-ca-key",
+        &path("ca.key"),
+    ])
+    .await;
+    let token = provisioned(&broker, &["shop"]).await;
+    let sink = catch_all(&broker, "shop").await;
+    let anonymous = client(&ca_cert.pem(), None);
+
+    // The Application's token keeps working beside certificates.
+    let by_token = call(
+        anonymous
+            .post(format!("{}/{APPLICATION}/events", broker.events))
+            .bearer_auth(&token)
+            .header("ce-specversion", "1.0")
+            .header("ce-id", "by-token")
+            .header("ce-source", "/s")
+            .header("ce-type", "order.created")
+            .header("ce-eventtypeversion", "v1")
+            .header("content-type", "application/json")
+            .body(r#"{"orderId":"1"}"#),
+    )
+    .await;
+    assert_eq!(by_token.status, 202, "{}", by_token.text);
+
+    let url = token_url(&broker, APPLICATION).await;
+    let info = call(anonymous.get(&url)).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
+    let (encoded, key) = csr(APPLICATION, &KYMA_SUBJECT);
+    let signed = call(anonymous.post(&csr_url).json(&json!({"csr": encoded}))).await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+    let decode = |field: &str| {
+        let text = signed.body[field].as_str().expect(field);
+        String::from_utf8(STANDARD.decode(text).expect("base64")).expect("PEM")
+    };
+    assert_eq!(decode("caCrt"), ca_cert.pem(), "signed by the supplied CA");
+    let holder = client(
+        &ca_cert.pem(),
+        Some(&Identity {
+            cert_pem: decode("clientCrt"),
+            key_pem: key.serialize_pem(),
+        }),
+    );
+    assert_eq!(
+        send(&holder, &broker, APPLICATION, "by-cert").await.status,
+        202
+    );
+    sink.wait_for(2).await;
 }

@@ -290,6 +290,7 @@ impl Builder {
             routes.insert(
                 name.clone(),
                 Arc::new(ApplicationRoute {
+                    uid: application.metadata.uid.clone().unwrap_or_default(),
                     name,
                     channel,
                     schemas,

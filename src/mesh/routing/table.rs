@@ -24,6 +24,9 @@ pub type Schemas = HashMap<(String, String), Arc<jsonschema::Validator>>;
 
 pub struct ApplicationRoute {
     pub name: String,
+    /// The Application's uid: a client certificate must have been issued to
+    /// this Application, not to an earlier one of the same name.
+    pub uid: String,
     /// The Application's Channel, once it exists and is served.
     pub channel: Option<ChannelTarget>,
     /// Payload schemas from the AsyncAPI document, by (event type, version).

@@ -21,6 +21,9 @@ pub(super) const RSA_1024_CSR: &str = include_str!("testdata/rsa1024.csr");
 /// attributes and a PrintableString country, as most clients write them.
 pub(super) const OPENSSL_CSR: &str = include_str!("testdata/rsa2048.csr");
 
+/// Whom the test certificates are issued to.
+pub(super) const HOLDER: &str = "urn:meshbroker:application:0b2e6f1c-test";
+
 pub(super) const DAY: Duration = Duration::from_secs(24 * 60 * 60);
 
 /// Kyma's test subject for `application`.

@@ -13,7 +13,7 @@ use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use x509_parser::extensions::GeneralName;
 use x509_parser::parse_x509_certificate;
 
-use super::fixtures::{DAY, csr_for, ecdsa_key, subject};
+use super::fixtures::{DAY, HOLDER, csr_for, ecdsa_key, subject};
 use crate::pki::{Authority, PkiError, identity_of};
 
 #[test]
@@ -21,7 +21,12 @@ fn a_peer_is_known_by_its_cn_and_fingerprint() {
     let ca = Authority::generate("Test CA").expect("CA");
     let subject = subject("orders");
     let issued = ca
-        .sign_client(csr_for(&subject, &ecdsa_key()).as_bytes(), &subject, DAY)
+        .sign_client(
+            csr_for(&subject, &ecdsa_key()).as_bytes(),
+            &subject,
+            DAY,
+            HOLDER,
+        )
         .expect("issued");
     let identity = identity_of(&issued.cert_der).expect("identity");
     assert_eq!(identity.common_name, "orders");
@@ -31,6 +36,7 @@ fn a_peer_is_known_by_its_cn_and_fingerprint() {
         "OU=Test,O=TestOrg,L=Waldorf,ST=Waldorf,C=DE,CN=orders"
     );
     assert_eq!(identity.not_after, issued.not_after);
+    assert_eq!(identity.holder.as_deref(), Some(HOLDER));
 }
 
 #[test]

@@ -2,12 +2,14 @@
 
 use rcgen::{CertificateParams, DnType, KeyPair, PKCS_ECDSA_P384_SHA384};
 
-use super::fixtures::{DAY, RSA_1024_CSR, csr_for, csr_with, der_of, ecdsa_key, name_of, subject};
+use super::fixtures::{
+    DAY, HOLDER, RSA_1024_CSR, csr_for, csr_with, der_of, ecdsa_key, name_of, subject,
+};
 use crate::pki::{Authority, CsrError, Subject};
 
 fn refusal(csr: &[u8], expected: &Subject) -> CsrError {
     let ca = Authority::generate("Test CA").expect("CA");
-    match ca.sign_client(csr, expected, DAY) {
+    match ca.sign_client(csr, expected, DAY, HOLDER) {
         Ok(issued) => panic!("issued {}", issued.sha256),
         Err(error) => error,
     }

@@ -9,11 +9,12 @@ use rustls::RootCertStore;
 use rustls::pki_types::UnixTime;
 use rustls::server::WebPkiClientVerifier;
 use x509_parser::certification_request::X509CertificationRequest;
+use x509_parser::extensions::GeneralName;
 use x509_parser::parse_x509_certificate;
 use x509_parser::prelude::FromDer;
 
 use super::fixtures::{
-    DAY, OPENSSL_CSR, csr_for, csr_with, der_of, ecdsa_key, name_of, rsa_key, subject,
+    DAY, HOLDER, OPENSSL_CSR, csr_for, csr_with, der_of, ecdsa_key, name_of, rsa_key, subject,
 };
 use crate::pki::{Authority, Issued, sha256_hex};
 
@@ -52,7 +53,15 @@ fn assert_client_certificate(ca: &Authority, issued: &Issued, csr_der: &[u8], rs
     assert!(usage.digital_signature());
     assert_eq!(usage.key_encipherment(), rsa);
     assert!(!usage.key_cert_sign() && !usage.crl_sign());
-    assert!(cert.subject_alternative_name().expect("one").is_none());
+    let names = cert
+        .subject_alternative_name()
+        .expect("one")
+        .expect("present");
+    assert_eq!(
+        names.value.general_names,
+        vec![GeneralName::URI(HOLDER)],
+        "the holder's URI and nothing the CSR asked for"
+    );
 
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock");
     let starts = cert.validity().not_before.timestamp();
@@ -94,7 +103,7 @@ fn an_ecdsa_csr_gets_a_client_certificate() {
     let subject = subject("app");
     let csr = csr_for(&subject, &ecdsa_key());
     let issued = ca
-        .sign_client(csr.as_bytes(), &subject, DAY)
+        .sign_client(csr.as_bytes(), &subject, DAY, HOLDER)
         .expect("issued");
     assert_client_certificate(&ca, &issued, &der_of(&csr), false);
 }
@@ -104,7 +113,7 @@ fn an_rsa_csr_in_der_gets_a_client_certificate_with_key_encipherment() {
     let ca = Authority::generate("Test CA").expect("CA");
     let subject = subject("app");
     let csr = der_of(&csr_for(&subject, &rsa_key()));
-    let issued = ca.sign_client(&csr, &subject, DAY).expect("issued");
+    let issued = ca.sign_client(&csr, &subject, DAY, HOLDER).expect("issued");
     assert_client_certificate(&ca, &issued, &csr, true);
 }
 
@@ -112,7 +121,7 @@ fn an_rsa_csr_in_der_gets_a_client_certificate_with_key_encipherment() {
 fn an_openssl_csr_keeps_its_subject_byte_for_byte() {
     let ca = Authority::generate("Test CA").expect("CA");
     let issued = ca
-        .sign_client(OPENSSL_CSR.as_bytes(), &subject("openssl-app"), DAY)
+        .sign_client(OPENSSL_CSR.as_bytes(), &subject("openssl-app"), DAY, HOLDER)
         .expect("issued");
     // The subject check in the helper compares the raw bytes: string types and
     // order as openssl wrote them.
@@ -138,9 +147,9 @@ fn what_else_the_csr_asks_for_is_not_copied() {
         "SANs, key usage, extended key usage, basic constraints"
     );
     let issued = ca
-        .sign_client(csr.as_bytes(), &subject, DAY)
+        .sign_client(csr.as_bytes(), &subject, DAY, HOLDER)
         .expect("issued");
-    // No SANs, CA:FALSE, clientAuth only, no keyCertSign: all checked here.
+    // Only the holder's SAN, CA:FALSE, clientAuth only, no keyCertSign: all checked here.
     assert_client_certificate(&ca, &issued, &csr_der, false);
 }
 
@@ -152,7 +161,7 @@ fn serials_are_random_positive_and_sixteen_bytes() {
     let serials: Vec<Vec<u8>> = (0..2)
         .map(|_| {
             let issued = ca
-                .sign_client(csr.as_bytes(), &subject, DAY)
+                .sign_client(csr.as_bytes(), &subject, DAY, HOLDER)
                 .expect("issued");
             let (_, cert) = parse_x509_certificate(&issued.cert_der).expect("certificate");
             cert.raw_serial().to_vec()
@@ -170,7 +179,12 @@ fn rustls_accepts_an_issued_certificate_as_a_client() {
     let ca = Authority::generate("Test CA").expect("CA");
     let subject = subject("app");
     let issued = ca
-        .sign_client(csr_for(&subject, &ecdsa_key()).as_bytes(), &subject, DAY)
+        .sign_client(
+            csr_for(&subject, &ecdsa_key()).as_bytes(),
+            &subject,
+            DAY,
+            HOLDER,
+        )
         .expect("issued");
     let mut roots = RootCertStore::empty();
     roots.add(ca.cert_der().clone()).expect("CA as root");
@@ -196,7 +210,7 @@ fn an_rsa_ca_read_from_pem_issues_too() {
     let subject = subject("app");
     let csr = csr_for(&subject, &ecdsa_key());
     let issued = ca
-        .sign_client(csr.as_bytes(), &subject, DAY)
+        .sign_client(csr.as_bytes(), &subject, DAY, HOLDER)
         .expect("issued");
     assert_client_certificate(&ca, &issued, &der_of(&csr), false);
 }
