@@ -7,6 +7,7 @@
 //! osb, resource_api, ingress (the routers) → server (wiring only).
 
 pub mod auth;
+pub mod cli;
 pub mod config;
 pub mod connector;
 pub mod console;

@@ -1,4 +1,5 @@
-//! The `meshbroker` command: `serve` (the default) runs the broker.
+//! The `meshbroker` command: `serve` (the default) runs the broker; `get`,
+//! `apply` and `delete` talk to a running one (see `cli`).
 
 use clap::{Parser, Subcommand};
 use meshbroker::config::Settings;
@@ -33,6 +34,8 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions of every kind meshbroker stores (YAML).
     Crds,
+    #[command(flatten)]
+    Client(meshbroker::cli::ClientCommand),
 }
 
 #[tokio::main]
@@ -52,6 +55,7 @@ async fn main() -> std::process::ExitCode {
                 }
             };
         }
+        Some(Command::Client(command)) => return meshbroker::cli::run(command).await,
         None => cli.settings,
     };
     let config = match settings.build() {

@@ -33,6 +33,7 @@ const RANKS: &[(&str, u8)] = &[
     ("connector", 7),
     ("console", 7),
     ("server", 8),
+    ("cli", 8),
 ];
 
 type ModPath = Vec<String>;

@@ -49,7 +49,7 @@ pub use messaging::{
 };
 pub use names::{is_attribute_name, is_label_value, is_valid_name, route_collision};
 pub use registry::{
-    Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, namespace_kind,
+    Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, kinds, namespace_kind,
 };
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 pub use status::AddressableStatus;

@@ -269,6 +269,11 @@ static KINDS: LazyLock<Vec<KindSpec>> = LazyLock::new(|| {
     ]
 });
 
+/// Every kind served, in a stable order.
+pub fn kinds() -> &'static [KindSpec] {
+    &KINDS
+}
+
 /// The kind served at `/apis/{group}/{version}/{plural}` (`/api/v1/...` for core).
 pub fn kind_by_path(group: &str, version: &str, plural: &str) -> Option<&'static KindSpec> {
     KINDS
