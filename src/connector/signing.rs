@@ -63,6 +63,8 @@ pub async fn configuration(
             "eventsUrl": urls::events(connector, &application),
             "infoUrl": urls::absolute(connector, urls::MANAGEMENT_INFO),
             "certificatesUrl": urls::absolute(connector, urls::CERTIFICATES),
+            "renewCertUrl": urls::absolute(connector, urls::RENEWALS),
+            "revokeCertUrl": urls::absolute(connector, urls::REVOCATIONS),
         },
         "certificate": certificate_info(&state, &application),
     }))

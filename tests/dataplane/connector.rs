@@ -206,6 +206,10 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
         info.body["api"]["eventsUrl"],
         format!("{}/commerce/v1/events", broker.events)
     );
+    assert_eq!(
+        info.body["api"]["renewCertUrl"],
+        format!("{}/v1/applications/certificates/renewals", broker.events)
+    );
     let again = call(anonymous.get(&url)).await;
     assert_eq!(
         again.status, 403,
