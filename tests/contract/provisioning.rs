@@ -439,10 +439,17 @@ async fn a_provisioned_instance_publishes_its_event_types_as_knative_event_types
         .osb()
         .provision_and_wait("orders-a", &provision_body(ORDER_SERVICE, "team-a"))
         .await;
-    let listed = eventually("the EventTypes of team-a", async || {
+    // On a Kubernetes API server the status is written after the object
+    // (through /status): wait for both.
+    let listed = eventually("the EventTypes of team-a, with their status", async || {
         let reply = broker.admin().get(&event_types("team-a")).await;
         let items = reply.body["items"].as_array()?.clone();
-        (items.len() == 2).then_some(items)
+        let with_status = items.iter().all(|e| {
+            e["status"]["conditions"]
+                .as_array()
+                .is_some_and(|c| !c.is_empty())
+        });
+        (items.len() == 2 && with_status).then_some(items)
     })
     .await;
     let created = listed
