@@ -15,7 +15,7 @@ use cloudevents::AttributesWriter;
 use serde_json::json;
 
 use super::request::{
-    Incoming, accepted, arrive, check_serving, decode, enqueue, prepared, read_body,
+    Entrance, Incoming, accepted, arrive, check_serving, decode, enqueue, prepared, read_body,
 };
 use super::{IngressError, schema};
 use crate::auth::ClientCertificate;
@@ -66,11 +66,7 @@ async fn dispatch(
             route.name
         ))),
         Some(ChannelTarget::Served(channel)) => {
-            let log = channel.log.as_ref();
-            enqueue(state, log, prepared(headers, events), |events| {
-                state.router.send_to_channel(channel, events)
-            })
-            .await
+            enqueue(state, Entrance::Channel(channel), prepared(headers, events)).await
         }
         Some(ChannelTarget::Knative(url)) => {
             let events: Vec<PreparedEvent> = prepared(headers, events);

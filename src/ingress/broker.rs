@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, enqueue, namespace_sender, namespaced_events, prepared};
+use super::request::{Entrance, accepted, enqueue, namespace_sender, namespaced_events, prepared};
 use crate::state::AppState;
 
 pub async fn receive(
@@ -22,10 +22,6 @@ pub async fn receive(
         .broker(&namespace, &broker)
         .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
     let events = namespaced_events(&state, &headers, body).await?;
-    let log = route.log.as_ref();
-    enqueue(&state, log, prepared(&headers, events), |events| {
-        state.router.send_to_broker(route, events)
-    })
-    .await?;
+    enqueue(&state, Entrance::Broker(route), prepared(&headers, events)).await?;
     Ok(accepted())
 }

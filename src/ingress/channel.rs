@@ -7,7 +7,7 @@ use axum::http::HeaderMap;
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{accepted, enqueue, namespace_sender, namespaced_events, prepared};
+use super::request::{Entrance, accepted, enqueue, namespace_sender, namespaced_events, prepared};
 use crate::auth::Caller;
 use crate::state::AppState;
 
@@ -30,10 +30,6 @@ pub async fn receive(
         )));
     }
     let events = namespaced_events(&state, &headers, body).await?;
-    let log = route.log.as_ref();
-    enqueue(&state, log, prepared(&headers, events), |events| {
-        state.router.send_to_channel(route, events)
-    })
-    .await?;
+    enqueue(&state, Entrance::Channel(route), prepared(&headers, events)).await?;
     Ok(accepted())
 }

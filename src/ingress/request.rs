@@ -19,7 +19,7 @@ use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
 use crate::mesh::log::AppendError;
 use crate::mesh::routing::Overloaded;
-use crate::mesh::routing::{LogHandle, Origin};
+use crate::mesh::routing::{BrokerRoute, ChannelRoute, LogHandle, Origin};
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
@@ -161,21 +161,51 @@ pub fn prepared<T: From<PreparedEvent>>(headers: &HeaderMap, events: Vec<Incomin
 const PATIENCE: std::time::Duration = std::time::Duration::from_millis(100);
 const PATIENCE_STEP: std::time::Duration = std::time::Duration::from_millis(2);
 
+/// Where an ingress takes events in.
+#[derive(Clone, Copy)]
+pub enum Entrance<'a> {
+    Broker(&'a BrokerRoute),
+    Channel(&'a ChannelRoute),
+}
+
 /// Takes the events in: with durable delivery into the log (answered once it
 /// holds them; refused whole when its disk budget is full), else straight to
-/// the subscribers' queues (`admit`).
+/// the subscribers' queues (`admit`). Watched Brokers' tails see them then.
 pub async fn enqueue(
     state: &AppState,
-    log: Option<&LogHandle>,
+    to: Entrance<'_>,
     events: Vec<Arc<PreparedEvent>>,
-    send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
 ) -> Result<(), IngressError> {
-    let Some(log) = log else {
-        return admit(&state.metrics, events, send).await;
+    let router = &state.router;
+    let log = match to {
+        Entrance::Broker(route) => route.log.as_ref(),
+        Entrance::Channel(route) => route.log.as_ref(),
     };
+    match log {
+        Some(log) => append(state, log, &events).await?,
+        None => {
+            admit(&state.metrics, &events, |events| match to {
+                Entrance::Broker(route) => router.send_to_broker(route, events),
+                Entrance::Channel(route) => router.send_to_channel(route, events),
+            })
+            .await?
+        }
+    }
+    match to {
+        Entrance::Broker(route) => router.tap_broker(route, &events, || "ingress".into()),
+        Entrance::Channel(route) => router.tap_channel(route, &events),
+    }
+    Ok(())
+}
+
+async fn append(
+    state: &AppState,
+    log: &LogHandle,
+    events: &[Arc<PreparedEvent>],
+) -> Result<(), IngressError> {
     state
         .router
-        .append(log, &events, Origin::Sender)
+        .append(log, events, Origin::Sender)
         .await
         .map_err(|error| match error {
             AppendError::Full(_) => IngressError::BudgetFull(error.to_string()),
@@ -188,14 +218,14 @@ pub async fn enqueue(
 }
 
 /// Hands the events to the router, waiting up to `PATIENCE` for room.
-pub async fn admit(
+async fn admit(
     metrics: &Metrics,
-    events: Vec<Arc<PreparedEvent>>,
+    events: &[Arc<PreparedEvent>],
     mut send: impl FnMut(&[Arc<PreparedEvent>]) -> Result<(), Overloaded>,
 ) -> Result<(), IngressError> {
     let deadline = tokio::time::Instant::now() + PATIENCE;
     loop {
-        match send(&events) {
+        match send(events) {
             Ok(()) => return Ok(()),
             Err(Overloaded) if tokio::time::Instant::now() < deadline => {
                 tokio::time::sleep(PATIENCE_STEP).await
@@ -260,7 +290,7 @@ mod tests {
         let (route, _) = busy_broker(&deps, Duration::from_millis(37));
         let start = tokio::time::Instant::now();
 
-        let admitted = admit(&deps.metrics, incoming(), |events| {
+        let admitted = admit(&deps.metrics, &incoming(), |events| {
             router.send_to_broker(&route, events)
         })
         .await;
@@ -281,7 +311,7 @@ mod tests {
         let start = tokio::time::Instant::now();
         let mut tries = 0;
 
-        let refused = admit(&deps.metrics, incoming(), |events| {
+        let refused = admit(&deps.metrics, &incoming(), |events| {
             tries += 1;
             router.send_to_broker(&route, events)
         })

@@ -49,6 +49,7 @@ impl Dataplane {
             subscriber_tls,
             in_flight: in_flight.clone(),
             metrics: metrics.clone(),
+            taps: router.taps.clone(),
         });
         let knative = config.dataplane == DataplaneKind::Knative;
         let event_log = (config.delivery == DeliveryKind::Durable && !knative)

@@ -12,3 +12,4 @@ pub mod forward;
 pub mod jetstream;
 pub mod log;
 pub mod routing;
+pub mod tap;

@@ -45,7 +45,7 @@ fn defaults(state: &AppState) -> Defaults {
     }
 }
 
-fn resolve(
+pub(super) fn resolve(
     state: &AppState,
     headers: &HeaderMap,
     params: &HashMap<String, String>,

@@ -2,6 +2,7 @@
 //! `/api/v1/namespaces[/{name}]` and `/apis/{group}/{version}/[namespaces/{ns}/]
 //! {plural}[/{name}]` with GET (get, list, `?watch=true`), POST, PUT and DELETE,
 //! JSON or YAML bodies, and Kubernetes `Status` errors. Bearer tokens only.
+//! A Broker has one subresource: its live tail (`…/brokers/{name}/tail`).
 
 mod access;
 mod body;
@@ -11,6 +12,7 @@ mod references;
 mod revoke;
 mod router;
 mod status;
+mod tail;
 mod target;
 mod watch;
 

@@ -4,6 +4,7 @@ use axum::Router;
 use axum::routing::get;
 
 use super::handlers::{create, delete, get as get_one, list, replace};
+use super::tail::tail;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -21,5 +22,9 @@ pub fn routes() -> Router<AppState> {
         .route(
             "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}",
             item(),
+        )
+        .route(
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/tail",
+            get(tail),
         )
 }

@@ -64,6 +64,9 @@ pub fn resource_template(path: &str) -> String {
         ["apis", _, _, "namespaces", _, _, _] => {
             "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}".into()
         }
+        ["apis", _, _, "namespaces", _, _, _, "tail"] => {
+            "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/tail".into()
+        }
         ["apis", _, _, _] => "/apis/{group}/{version}/{plural}".into(),
         ["apis", _, _, _, _] => "/apis/{group}/{version}/{plural}/{name}".into(),
         _ => path.to_string(),

@@ -21,4 +21,5 @@ mod metrics;
 mod replies;
 mod revocation;
 mod routing;
+mod tail;
 mod transport;

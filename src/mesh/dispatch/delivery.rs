@@ -24,6 +24,7 @@ use super::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, mode_of, read_binary, read_structured};
+use crate::mesh::tap::Outcome;
 use crate::telemetry::{DeliveryOutcome, Throttle};
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
@@ -78,10 +79,13 @@ pub async fn deliver(
 ) -> Ended {
     let started = Instant::now();
     match retry(deps, target, To::Subscriber(event, settled), sessions).await {
-        Ok(_) => {
+        Ok(response) => {
             deps.metrics.event_delivered();
             deps.metrics
                 .delivery_took(DeliveryOutcome::Delivered, started.elapsed());
+            tell_tail(deps, target, event, || Outcome::Delivered {
+                status: response.status,
+            });
         }
         Err(NotDelivered::HandedBack) => return Ended::HandedBack,
         Err(NotDelivered::Failed(last)) => {
@@ -89,6 +93,20 @@ pub async fn deliver(
         }
     }
     Ended::Over
+}
+
+/// A Trigger's Broker's tail, when someone watches it, hears how it ended.
+fn tell_tail<'a>(
+    deps: &DispatchDeps,
+    target: &Target,
+    event: &PreparedEvent,
+    outcome: impl FnOnce() -> Outcome<'a>,
+) {
+    if let Some(point) = &target.tap
+        && !deps.taps.idle()
+    {
+        deps.taps.outcome(point, &event.event, outcome());
+    }
 }
 
 /// What a delivery sends its event to.
@@ -347,6 +365,9 @@ async fn dead_letter(
         }
     };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
+        tell_tail(deps, target, event, || Outcome::Undeliverable {
+            reason: &why,
+        });
         deps.metrics.event_undeliverable();
         deps.metrics
             .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
@@ -373,6 +394,12 @@ async fn dead_letter(
     let failed = PreparedEvent::new(failed).with_trace(event.trace.clone());
     match retry(deps, target, To::DeadLetterSink(&sink, &failed), sessions).await {
         Ok(_) => {
+            tell_tail(deps, target, event, || Outcome::DeadLettered {
+                sink: &sink,
+                dest: &target.subscriber,
+                code,
+                reason: &why,
+            });
             deps.metrics.event_dead_lettered();
             deps.metrics
                 .delivery_took(DeliveryOutcome::DeadLettered, started.elapsed());
@@ -388,6 +415,10 @@ async fn dead_letter(
                 // Only a subscriber's delivery is handed back.
                 NotDelivered::HandedBack => "handed back to the log".to_string(),
             };
+            let reason = format!("{why}; the dead-letter sink {sink}: {sink_why}");
+            tell_tail(deps, target, event, || Outcome::Undeliverable {
+                reason: &reason,
+            });
             tracing::error!(trigger = %target.label, event_id = %event.event_id(), %why, dead_letter_sink = %sink, %sink_why,
                 "delivery and the dead-letter sink both failed");
         }

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use super::in_flight::InFlight;
 use super::local::LocalSink;
+use crate::mesh::tap::Taps;
 use crate::telemetry::Metrics;
 
 /// What every dispatcher shares.
@@ -15,4 +16,6 @@ pub struct DispatchDeps {
     pub subscriber_tls: Arc<rustls::ClientConfig>,
     pub in_flight: InFlight,
     pub metrics: Arc<Metrics>,
+    /// The Brokers' live tails, which hear how each Trigger's delivery ended.
+    pub taps: Arc<Taps>,
 }

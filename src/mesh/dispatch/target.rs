@@ -3,6 +3,7 @@
 
 use super::local::Local;
 use super::policy::DeliveryPolicy;
+use crate::mesh::tap::TapPoint;
 
 /// Where and how a dispatcher delivers; replaced in place when its Trigger changes.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,8 @@ pub struct Target {
     /// Where replies go: a Trigger's back into its Broker, a Subscription's to
     /// its `spec.reply`; none: a reply is ignored.
     pub reply_to: Option<ReplyTo>,
+    /// A Trigger's: its Broker's tail hears how each delivery ended.
+    pub tap: Option<TapPoint>,
 }
 
 #[derive(Debug, Clone, PartialEq)]

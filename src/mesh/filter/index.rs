@@ -96,6 +96,22 @@ impl<T> TriggerIndex<T> {
         event: &'a Event,
         metrics: &'a Metrics,
     ) -> impl Iterator<Item = &'a T> + 'a {
+        self.entries_matching(event, metrics)
+            .map(|entry| &entry.value)
+    }
+
+    /// The `namespace/name` of every Trigger whose filter lets `event` through.
+    pub fn names_matching(&self, event: &Event, metrics: &Metrics) -> Vec<String> {
+        self.entries_matching(event, metrics)
+            .map(|entry| entry.trigger.clone())
+            .collect()
+    }
+
+    fn entries_matching<'a>(
+        &'a self,
+        event: &'a Event,
+        metrics: &'a Metrics,
+    ) -> impl Iterator<Item = &'a Entry<T>> + 'a {
         let typed = self
             .by_type
             .get(event.ty())
@@ -112,7 +128,6 @@ impl<T> TriggerIndex<T> {
             .chain(self.unindexed.iter())
             .map(|i| &self.entries[*i])
             .filter(move |entry| entry.passes(event, metrics))
-            .map(|entry| &entry.value)
     }
 }
 

@@ -27,6 +27,7 @@ use crate::mesh::dispatch::{Dispatcher, Local, LocalSink, Refusal, Reservation};
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::forward::Forwarder;
 use crate::mesh::log::AppendError;
+use crate::mesh::tap::Taps;
 use crate::telemetry::{Metrics, Throttle};
 
 static MISSED_LOG: Throttle = Throttle::new();
@@ -45,6 +46,8 @@ pub struct Router {
     metrics: Arc<Metrics>,
     /// Hands Application events to Knative Channels (`--dataplane knative`).
     pub forwarder: Forwarder,
+    /// The Brokers' live tails.
+    pub taps: Arc<Taps>,
 }
 
 /// Reservations for every Trigger of `broker` matching `event`; None if one is
@@ -72,6 +75,7 @@ impl Router {
             opening: Opening::default(),
             metrics,
             forwarder: Forwarder::default(),
+            taps: Arc::default(),
         }
     }
 
@@ -106,6 +110,37 @@ impl Router {
     /// True once the first table is in.
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
+    }
+
+    /// Events that arrived at a Broker, for its live tail.
+    pub fn tap_broker(
+        &self,
+        broker: &BrokerRoute,
+        events: &[Arc<PreparedEvent>],
+        via: impl FnOnce() -> String,
+    ) {
+        self.taps.received(
+            &broker.namespace,
+            &broker.name,
+            via,
+            events.iter().map(|e| &**e),
+            |event| broker.triggers.names_matching(event, &self.metrics),
+        );
+    }
+
+    /// Events that arrived at a Channel: every Broker it feeds (through a
+    /// Subscription, in process or through its log) receives them.
+    pub fn tap_channel(&self, channel: &ChannelRoute, events: &[Arc<PreparedEvent>]) {
+        if self.taps.idle() {
+            return;
+        }
+        for subscriber in &channel.subscribers {
+            if let ChannelSubscriber::Broker(broker) = subscriber {
+                self.tap_broker(broker, events, || {
+                    format!("channel {}/{}", channel.namespace, channel.name)
+                });
+            }
+        }
     }
 
     /// A Broker's ingress: every event to every matching Trigger, or nothing.
@@ -219,23 +254,29 @@ impl Router {
     async fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>) -> Result<(), Refusal> {
         let table = self.table();
         let events = std::slice::from_ref(&event);
-        let sent = match to {
+        match to {
             Local::Broker { namespace, name } => {
                 let route = table.broker(namespace, name).ok_or(Refusal::Gone)?;
                 match &route.log {
-                    Some(log) => return self.append_local(to, log, events).await,
-                    None => self.send_to_broker(route, events),
+                    Some(log) => self.append_local(to, log, events).await?,
+                    None => self
+                        .send_to_broker(route, events)
+                        .map_err(|Overloaded| Refusal::Overloaded)?,
                 }
+                self.tap_broker(route, events, || "mesh".into());
             }
             Local::Channel { namespace, name } => {
                 let route = table.channel(namespace, name).ok_or(Refusal::Gone)?;
                 match &route.log {
-                    Some(log) => return self.append_local(to, log, events).await,
-                    None => self.send_to_channel(route, events),
+                    Some(log) => self.append_local(to, log, events).await?,
+                    None => self
+                        .send_to_channel(route, events)
+                        .map_err(|Overloaded| Refusal::Overloaded)?,
                 }
+                self.tap_channel(route, events);
             }
-        };
-        sent.map_err(|Overloaded| Refusal::Overloaded)
+        }
+        Ok(())
     }
 
     /// A full log, or one whose file refused, is worth trying again later.

@@ -3,6 +3,7 @@
 //! process when that is one of our own Brokers or Channels.
 
 use crate::mesh::dispatch::{DeliveryPolicy, Local, ReplyTo, Target};
+use crate::mesh::tap::TapPoint;
 use crate::resources::{
     Broker, Channel, DeliveryFormat, DeliverySpec, Destination, Subscription, Trigger,
 };
@@ -32,6 +33,11 @@ pub fn of_trigger(trigger: &Trigger, broker: &Broker) -> Option<Target> {
             namespace: namespace.to_string(),
             name: trigger.spec.broker.clone(),
         })),
+        tap: Some(TapPoint {
+            namespace: namespace.to_string(),
+            broker: trigger.spec.broker.clone(),
+            trigger: name.to_string(),
+        }),
     })
 }
 
@@ -72,6 +78,7 @@ pub fn of_subscription(subscription: &Subscription, channel: &Channel) -> Option
         policy: DeliveryPolicy::from_spec(delivery, resolved.dead_letter_sink_uri.clone()),
         structured: is_structured(delivery),
         reply_to,
+        tap: None,
     })
 }
 

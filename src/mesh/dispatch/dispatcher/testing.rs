@@ -38,6 +38,7 @@ pub fn deps() -> Arc<DispatchDeps> {
         subscriber_tls: client_config(None).expect("the system's roots load"),
         in_flight: InFlight::default(),
         metrics: Metrics::new(),
+        taps: Default::default(),
     })
 }
 
@@ -136,6 +137,7 @@ impl TestDispatcher {
             },
             structured: false,
             reply_to: None,
+            tap: None,
         };
         let budget = self.budget.unwrap_or_else(|| Budget::new(1024));
         Dispatcher::spawn(target, self.settings, budget, deps.clone())
