@@ -60,6 +60,7 @@ fn builder(metrics: &Arc<Metrics>) -> Builder {
         subscriber_tls: client_config(None).expect("the system's roots load"),
         in_flight: InFlight::default(),
         metrics: metrics.clone(),
+        taps: Default::default(),
     });
     let settings = DataplaneSettings {
         dispatcher: DispatcherSettings {
