@@ -1,7 +1,8 @@
-//! The `meshbroker` command: `serve` (the default) runs the broker; `get`,
-//! `apply` and `delete` talk to a running one (see `cli`).
+//! The `meshbroker` command: `serve` (the default) runs the broker; the
+//! client commands (`get`, `apply`, `provision`, `send`, `tail`…) talk to a
+//! running one (see `cli`).
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, Parser, Subcommand};
 use meshbroker::config::Settings;
 use meshbroker::server::serve;
 use meshbroker::telemetry::init_logging;
@@ -34,8 +35,10 @@ enum Command {
     },
     /// Print the CustomResourceDefinitions of every kind meshbroker stores (YAML).
     Crds,
+    /// Print a shell completion script, e.g. `meshbroker completion bash > /etc/bash_completion.d/meshbroker`.
+    Completion { shell: clap_complete::Shell },
     #[command(flatten)]
-    Client(meshbroker::cli::ClientCommand),
+    Client(Box<meshbroker::cli::ClientCommand>),
 }
 
 #[tokio::main]
@@ -55,7 +58,16 @@ async fn main() -> std::process::ExitCode {
                 }
             };
         }
-        Some(Command::Client(command)) => return meshbroker::cli::run(command).await,
+        Some(Command::Completion { shell }) => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "meshbroker",
+                &mut std::io::stdout(),
+            );
+            return std::process::ExitCode::SUCCESS;
+        }
+        Some(Command::Client(command)) => return meshbroker::cli::run(*command).await,
         None => cli.settings,
     };
     let config = match settings.build() {

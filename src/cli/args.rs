@@ -12,6 +12,10 @@ pub struct Connection {
     /// http://127.0.0.1:8080.
     #[arg(long, env = "MESHBROKER_SERVER")]
     pub server: Option<String>,
+    /// The events listener, e.g. http://127.0.0.1:8081 (for `send`). Default:
+    /// as for `--server`, else http://127.0.0.1:8081.
+    #[arg(long, env = "MESHBROKER_EVENTS")]
+    pub events: Option<String>,
     /// A bearer token (the admin's or a namespace's). Default: the data
     /// directory's generated admin token, when there is one.
     #[arg(long, env = "MESHBROKER_TOKEN", hide_env_values = true)]
@@ -60,6 +64,144 @@ pub enum ClientCommand {
         #[command(flatten)]
         connection: Connection,
     },
+    /// The Event ServiceClasses (OSB catalog): all, or those a namespace may provision.
+    Classes {
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Provision a class into a namespace (OSB), showing the operation's steps.
+    Provision {
+        /// The instance's name (its OSB instance id).
+        instance: String,
+        /// The class, by name or id.
+        #[arg(long)]
+        class: String,
+        /// The plan, by name or id; default: the class's only plan.
+        #[arg(long)]
+        plan: Option<String>,
+        #[arg(short, long)]
+        namespace: String,
+        /// A parameter, `key=value` (repeatable; a value that is JSON is taken as such).
+        #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
+        params: Vec<String>,
+        /// All parameters as one JSON object.
+        #[arg(long = "params-json", conflicts_with = "params")]
+        params_json: Option<String>,
+        /// Return once the server accepted the request.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Deprovision an instance (OSB), showing the operation's steps.
+    Deprovision {
+        instance: String,
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The provisioned instances, with their last operation.
+    Instances {
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Send one CloudEvent to a Broker, a Channel or as an Application.
+    Send {
+        #[command(flatten)]
+        to: SendTo,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[arg(long = "type")]
+        ty: String,
+        /// Default: `meshbroker-cli` (an Application's events carry its name).
+        #[arg(long, default_value = "meshbroker-cli")]
+        source: String,
+        /// Default: a fresh UUID.
+        #[arg(long)]
+        id: Option<String>,
+        /// The data: text, or `@file` (`@-` for standard input).
+        #[arg(long)]
+        data: Option<String>,
+        #[arg(long, default_value = "application/json")]
+        data_content_type: String,
+        /// `ce-` extension attributes, `name=value` (repeatable), e.g. eventtypeversion=v1.
+        #[arg(long = "extension", short = 'x', value_name = "NAME=VALUE")]
+        extensions: Vec<String>,
+        /// Structured mode (one JSON document) instead of binary mode.
+        #[arg(long)]
+        structured: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Follow what a Broker routes: each event, the Triggers it passes, how
+    /// each delivery ends (until interrupted).
+    Tail {
+        broker: String,
+        #[arg(short, long)]
+        namespace: String,
+        /// `json`: the server's records as they come, one per line.
+        #[arg(short, long, value_enum, default_value_t = Format::Table)]
+        output: Format,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Shortcuts for Triggers.
+    #[command(subcommand)]
+    Trigger(TriggerCommand),
+}
+
+/// Where `send` sends.
+#[derive(Args, Debug, Clone)]
+#[group(required = true, multiple = false)]
+pub struct SendTo {
+    /// A Broker of `--namespace`.
+    #[arg(long)]
+    pub broker: Option<String>,
+    /// A Channel of `--namespace`.
+    #[arg(long)]
+    pub channel: Option<String>,
+    /// As this Application (its credential, or the admin token).
+    #[arg(long)]
+    pub application: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TriggerCommand {
+    /// Create a Trigger on a Broker; a CESQL filter is checked by the server
+    /// before anything is written.
+    Create {
+        name: String,
+        #[arg(short, long)]
+        namespace: String,
+        #[arg(long, default_value = "default")]
+        broker: String,
+        /// Only events of this type.
+        #[arg(long = "type")]
+        ty: Option<String>,
+        /// Only events from this source.
+        #[arg(long)]
+        source: Option<String>,
+        /// A CloudEvents SQL filter.
+        #[arg(long)]
+        cesql: Option<String>,
+        /// The subscriber's URI.
+        #[arg(long)]
+        sink: String,
+        /// Return once written, without waiting for Ready.
+        #[arg(long)]
+        no_wait: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
 }
 
 impl ClientCommand {
@@ -67,7 +209,14 @@ impl ClientCommand {
         match self {
             Self::Get { connection, .. }
             | Self::Apply { connection, .. }
-            | Self::Delete { connection, .. } => connection,
+            | Self::Delete { connection, .. }
+            | Self::Classes { connection, .. }
+            | Self::Provision { connection, .. }
+            | Self::Deprovision { connection, .. }
+            | Self::Instances { connection, .. }
+            | Self::Send { connection, .. }
+            | Self::Tail { connection, .. }
+            | Self::Trigger(TriggerCommand::Create { connection, .. }) => connection,
         }
     }
 }

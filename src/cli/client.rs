@@ -2,6 +2,7 @@
 //! and the server's own words when it refuses.
 
 use std::path::Path;
+use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::Value;
@@ -20,19 +21,25 @@ pub enum Failure {
 pub struct Client {
     http: reqwest::Client,
     base: String,
+    /// The events listener.
+    pub events: String,
     token: Option<String>,
 }
 
-/// The server's address: given, or where a local server says it listens.
-fn server_of(connection: &Connection) -> String {
-    if let Some(server) = &connection.server {
-        return server.trim_end_matches('/').to_string();
+/// How long one request may take (a tail has no end).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A listener's address: given, or where a local server says it listens,
+/// or the server's default.
+fn address_of(given: Option<&str>, connection: &Connection, which: &str, default: &str) -> String {
+    if let Some(given) = given {
+        return given.trim_end_matches('/').to_string();
     }
     std::fs::read_to_string(connection.data_dir.join("endpoints.json"))
         .ok()
         .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|endpoints| endpoints["control"].as_str().map(str::to_string))
-        .unwrap_or_else(|| "http://127.0.0.1:8080".into())
+        .and_then(|endpoints| endpoints[which].as_str().map(str::to_string))
+        .unwrap_or_else(|| default.into())
 }
 
 fn token_of(connection: &Connection) -> Option<String> {
@@ -54,14 +61,40 @@ impl Client {
         // reqwest takes its TLS crypto from rustls' process default.
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| Failure::Refused(format!("cannot make an HTTP client: {e}")))?;
+        let server = connection.server.as_deref();
         Ok(Self {
             http,
-            base: server_of(connection),
+            base: address_of(server, connection, "control", "http://127.0.0.1:8080"),
+            events: address_of(
+                connection.events.as_deref(),
+                connection,
+                "events",
+                "http://127.0.0.1:8081",
+            ),
             token: token_of(connection),
         })
+    }
+
+    /// A request to the control listener with the bearer token and the OSB
+    /// API's version header (which the other APIs there ignore).
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+        self.authorized(self.http.request(method, format!("{}{path}", self.base)))
+            .header("X-Broker-API-Version", "2.17")
+    }
+
+    /// A request to the events listener with the bearer token.
+    pub fn events_request(&self, path: &str) -> reqwest::RequestBuilder {
+        self.authorized(self.http.post(format!("{}{path}", self.events)))
+            .timeout(REQUEST_TIMEOUT)
+    }
+
+    fn authorized(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
     }
 
     /// Sends; answers the JSON body, or the server's message when it refused.
@@ -88,10 +121,7 @@ impl Client {
         body: Option<&Value>,
         missing_ok: bool,
     ) -> Result<Option<Value>, Failure> {
-        let mut request = self.http.request(method, format!("{}{path}", self.base));
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
+        let mut request = self.request(method, path).timeout(REQUEST_TIMEOUT);
         if let Some(body) = body {
             request = request.json(body);
         }
@@ -99,23 +129,40 @@ impl Client {
             .send()
             .await
             .map_err(|e| Failure::Refused(format!("cannot reach {}: {e}", self.base)))?;
-        let status = response.status();
-        let text = response
-            .text()
-            .await
-            .map_err(|e| Failure::Refused(format!("reading the answer: {e}")))?;
-        let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
+        let (status, value) = read(response).await?;
         if missing_ok && status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        if !status.is_success() {
-            let said = value["message"]
-                .as_str()
-                .or_else(|| value["description"].as_str())
-                .map(str::to_string)
-                .unwrap_or_else(|| text.trim().to_string());
-            return Err(Failure::Refused(format!("{} {said}", status.as_u16())));
-        }
+        refused(status, &value)?;
         Ok(Some(value))
     }
+}
+
+/// The status and the JSON body (a body that is not JSON as a string).
+pub async fn read(response: reqwest::Response) -> Result<(reqwest::StatusCode, Value), Failure> {
+    let status = response.status();
+    let text = response
+        .text()
+        .await
+        .map_err(|e| Failure::Refused(format!("reading the answer: {e}")))?;
+    let value = match text.trim() {
+        "" => Value::Null,
+        trimmed => serde_json::from_str(trimmed).unwrap_or_else(|_| Value::String(trimmed.into())),
+    };
+    Ok((status, value))
+}
+
+/// A refusal in the server's words: the resource API's `message`, the
+/// ingress's and OSB's `description`, Kyma's `error`.
+pub fn refused(status: reqwest::StatusCode, value: &Value) -> Result<(), Failure> {
+    if status.is_success() {
+        return Ok(());
+    }
+    let said = ["message", "description", "error"]
+        .iter()
+        .find_map(|field| value[field].as_str())
+        .map(str::to_string)
+        .or_else(|| value.as_str().map(str::to_string))
+        .unwrap_or_else(|| value.to_string());
+    Err(Failure::Refused(format!("{} {said}", status.as_u16())))
 }

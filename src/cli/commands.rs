@@ -5,10 +5,13 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::args::ClientCommand;
+use super::args::{ClientCommand, TriggerCommand};
+use super::catalog::{self, ProvisionRequest};
 use super::client::{Client, Failure};
+use super::events::{self, Outgoing};
 use super::kinds::{kind_named, namespace_for, path_of};
 use super::output::render;
+use super::triggers::{self, NewTrigger};
 use crate::resources::kinds;
 
 /// Runs a client command; prints its outcome; answers the exit code.
@@ -89,6 +92,86 @@ async fn execute(client: &Client, command: ClientCommand) -> Result<String, Fail
             }
             Ok(out)
         }
+        ClientCommand::Classes {
+            namespace, output, ..
+        } => catalog::classes(client, namespace.as_deref(), output).await,
+        ClientCommand::Provision {
+            instance,
+            class,
+            plan,
+            namespace,
+            params,
+            params_json,
+            no_wait,
+            ..
+        } => {
+            let request = ProvisionRequest {
+                instance: &instance,
+                class: &class,
+                plan: plan.as_deref(),
+                namespace: &namespace,
+                parameters: catalog::parameters(&params, params_json.as_deref())?,
+                wait: !no_wait,
+            };
+            catalog::provision(client, request).await
+        }
+        ClientCommand::Deprovision {
+            instance, no_wait, ..
+        } => catalog::deprovision(client, &instance, !no_wait).await,
+        ClientCommand::Instances {
+            namespace, output, ..
+        } => catalog::instances(client, namespace.as_deref(), output).await,
+        ClientCommand::Send {
+            to,
+            namespace,
+            ty,
+            source,
+            id,
+            data,
+            data_content_type,
+            extensions,
+            structured,
+            ..
+        } => {
+            let event = Outgoing {
+                ty,
+                source,
+                id,
+                data,
+                data_content_type,
+                extensions,
+                structured,
+            };
+            events::send(client, &to, namespace.as_deref(), event).await
+        }
+        ClientCommand::Tail {
+            broker,
+            namespace,
+            output,
+            ..
+        } => events::tail(client, &broker, &namespace, output).await,
+        ClientCommand::Trigger(TriggerCommand::Create {
+            name,
+            namespace,
+            broker,
+            ty,
+            source,
+            cesql,
+            sink,
+            no_wait,
+            ..
+        }) => {
+            let trigger = NewTrigger {
+                name: &name,
+                namespace: &namespace,
+                broker: &broker,
+                ty: ty.as_deref(),
+                source: source.as_deref(),
+                cesql: cesql.as_deref(),
+                sink: &sink,
+            };
+            triggers::create(client, trigger, !no_wait).await
+        }
     }
 }
 
@@ -145,10 +228,10 @@ async fn apply(
     match client.find(&item).await? {
         None => {
             let collection = path_of(kind, namespace.as_deref(), None);
-            client
+            let created = client
                 .send(Method::POST, &collection, Some(&object))
                 .await?;
-            Ok(format!("{label} created\n"))
+            Ok(format!("{label} created\n{}", secret_shown(&created)))
         }
         Some(stored) => {
             if stored.get("spec") == object.get("spec") && metadata_kept(&stored, &object) {
@@ -161,6 +244,19 @@ async fn apply(
             client.send(Method::PUT, &item, Some(&object)).await?;
             Ok(format!("{label} configured\n"))
         }
+    }
+}
+
+/// The secret a created Application or AccessToken carries in its answer,
+/// the only time the server shows it.
+fn secret_shown(created: &Value) -> String {
+    let status = &created["status"];
+    match status["credential"]["token"]
+        .as_str()
+        .or_else(|| status["token"].as_str())
+    {
+        Some(token) => format!("  token (shown once, keep it): {token}\n"),
+        None => String::new(),
     }
 }
 

@@ -1,13 +1,17 @@
-//! `meshbroker get|apply|delete`: the command line for people, a client of a
-//! running server's public resource API only (no back door into its store),
-//! in kubectl's manner. Exit codes a script can rely on: 0 done, 1 refused
+//! The command line for people, a client of a running server's public APIs
+//! only (no back door into its store): kubectl's `get|apply|delete` over the
+//! resource API, svcat's `classes|provision|deprovision|instances` over OSB,
+//! `send` to the events listener, `tail` of a Broker and `trigger create`. Exit codes a script can rely on: 0 done, 1 refused
 //! (the server's message on stderr), 2 usage.
 
 mod args;
+mod catalog;
 mod client;
 mod commands;
+mod events;
 mod kinds;
 mod output;
+mod triggers;
 
 pub use args::ClientCommand;
 pub use commands::run;

@@ -15,6 +15,11 @@ pub fn render(value: &Value, format: Format, namespaced: bool) -> Result<String,
     }
 }
 
+/// JSON or YAML as `render` writes them; None for a table (the caller's own).
+pub fn serialized(value: &Value, format: Format) -> Option<Result<String, Failure>> {
+    (format != Format::Table).then(|| render(value, format, false))
+}
+
 fn table(value: &Value, namespaced: bool) -> String {
     let items: Vec<&Value> = match value["items"].as_array() {
         Some(items) => items.iter().collect(),
@@ -46,7 +51,15 @@ fn table(value: &Value, namespaced: bool) -> String {
         row.push(age(&metadata["creationTimestamp"], now));
         rows.push(row);
     }
-    let widths: Vec<usize> = (0..rows[0].len())
+    columns(&rows)
+}
+
+/// Rows (the first the header) in columns two spaces apart, kubectl's way.
+pub fn columns(rows: &[Vec<String>]) -> String {
+    let Some(header) = rows.first() else {
+        return String::new();
+    };
+    let widths: Vec<usize> = (0..header.len())
         .map(|i| rows.iter().map(|r| r[i].chars().count()).max().unwrap_or(0))
         .collect();
     let mut out = String::new();
@@ -62,7 +75,8 @@ fn table(value: &Value, namespaced: bool) -> String {
     out
 }
 
-fn text(value: &Value) -> String {
+/// A JSON value as a table cell.
+pub fn text(value: &Value) -> String {
     match value {
         Value::String(text) => text.clone(),
         Value::Null => String::new(),
@@ -71,7 +85,7 @@ fn text(value: &Value) -> String {
 }
 
 /// kubectl's ages: 45s, 12m, 5h, 3d.
-fn age(created: &Value, now: jiff::Timestamp) -> String {
+pub fn age(created: &Value, now: jiff::Timestamp) -> String {
     let Some(created) = created
         .as_str()
         .and_then(|t| t.parse::<jiff::Timestamp>().ok())

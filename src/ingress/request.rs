@@ -177,25 +177,29 @@ pub async fn enqueue(
     events: Vec<Arc<PreparedEvent>>,
 ) -> Result<(), IngressError> {
     let router = &state.router;
+    let tap = |refusal: Option<&str>| match to {
+        Entrance::Broker(route) => router.tap_broker(route, &events, || "ingress".into(), refusal),
+        Entrance::Channel(route) => router.tap_channel(route, &events, refusal),
+    };
+    tap(None);
     let log = match to {
         Entrance::Broker(route) => route.log.as_ref(),
         Entrance::Channel(route) => route.log.as_ref(),
     };
-    match log {
-        Some(log) => append(state, log, &events).await?,
+    let taken = match log {
+        Some(log) => append(state, log, &events).await,
         None => {
             admit(&state.metrics, &events, |events| match to {
                 Entrance::Broker(route) => router.send_to_broker(route, events),
                 Entrance::Channel(route) => router.send_to_channel(route, events),
             })
-            .await?
+            .await
         }
+    };
+    if let Err(refusal) = &taken {
+        tap(Some(&refusal.to_string()));
     }
-    match to {
-        Entrance::Broker(route) => router.tap_broker(route, &events, || "ingress".into()),
-        Entrance::Channel(route) => router.tap_channel(route, &events),
-    }
-    Ok(())
+    taken
 }
 
 async fn append(

@@ -1,6 +1,8 @@
 //! The live tail of a Broker: what arrives at it (with the Triggers whose
-//! filters let each event through) and how each Trigger's delivery ended —
-//! delivered, dead-lettered with its `knativeerror*` reasons, or given up.
+//! filters let each event through; told as it arrives, and followed by a
+//! `REFUSED` record when it was not taken in after all) and how each
+//! Trigger's delivery ended — delivered, dead-lettered with its
+//! `knativeerror*` reasons, or given up.
 //! People watch it to see why a Trigger did or did not fire; the console's
 //! Events page and `meshbroker tail` read it.
 //!
@@ -54,6 +56,16 @@ pub enum TapRecord {
         /// Set when the data was too large to show: its size as JSON.
         #[serde(skip_serializing_if = "Option::is_none")]
         data_omitted: Option<usize>,
+    },
+    /// An event told as received was not taken in: its sender was refused
+    /// (and may send it again).
+    #[serde(rename_all = "camelCase")]
+    Refused {
+        time: String,
+        via: String,
+        id: String,
+        source: String,
+        reason: String,
     },
     /// A Trigger's subscriber took the event.
     #[serde(rename_all = "camelCase")]
@@ -194,27 +206,42 @@ impl Taps {
         read(&self.brokers).get(namespace)?.get(broker).cloned()
     }
 
-    /// Events that arrived at a Broker; `matching` names the Triggers each passes.
-    pub fn received<'e>(
+    /// Events arriving at a Broker (`matching` names the Triggers each
+    /// passes), told before they are taken in so that no delivery is told
+    /// before its arrival; or, with a `refusal`, that the Broker (or the
+    /// Channel before it) did not take them after all.
+    pub fn arriving<'e>(
         &self,
         namespace: &str,
         broker: &str,
         via: impl FnOnce() -> String,
         events: impl IntoIterator<Item = &'e PreparedEvent>,
         matching: impl Fn(&Event) -> Vec<String>,
+        refusal: Option<&str>,
     ) {
         let Some(sender) = self.watched(namespace, broker) else {
             return;
         };
         let via = via();
         for event in events {
-            let (event_json, data_omitted) = shown(event);
-            let record = TapRecord::Received {
-                time: now(),
-                via: via.clone(),
-                triggers: matching(&event.event),
-                event: event_json,
-                data_omitted,
+            let record = match refusal {
+                None => {
+                    let (event_json, data_omitted) = shown(event);
+                    TapRecord::Received {
+                        time: now(),
+                        via: via.clone(),
+                        triggers: matching(&event.event),
+                        event: event_json,
+                        data_omitted,
+                    }
+                }
+                Some(reason) => TapRecord::Refused {
+                    time: now(),
+                    via: via.clone(),
+                    id: event.event.id().to_string(),
+                    source: event.event.source().to_string(),
+                    reason: reason.to_string(),
+                },
             };
             // No receiver left: the last watcher just went.
             let _ = sender.send(Arc::new(record));

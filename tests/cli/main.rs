@@ -8,3 +8,4 @@ mod common;
 const BACKEND: common::Backend = common::Backend::Embedded;
 
 mod commands;
+mod walkthrough;

@@ -100,10 +100,16 @@ impl<T> TriggerIndex<T> {
             .map(|entry| &entry.value)
     }
 
-    /// The `namespace/name` of every Trigger whose filter lets `event` through.
+    /// The name of every Trigger whose filter lets `event` through.
     pub fn names_matching(&self, event: &Event, metrics: &Metrics) -> Vec<String> {
         self.entries_matching(event, metrics)
-            .map(|entry| entry.trigger.clone())
+            .map(|entry| {
+                let label = entry.trigger.as_str();
+                label
+                    .rsplit_once('/')
+                    .map_or(label, |(_, name)| name)
+                    .to_string()
+            })
             .collect()
     }
 

@@ -112,33 +112,40 @@ impl Router {
         self.ready.load(Ordering::Acquire)
     }
 
-    /// Events that arrived at a Broker, for its live tail.
+    /// Events arriving at a Broker, for its live tail: told before they are
+    /// taken in, and again with the `refusal` when they were not.
     pub fn tap_broker(
         &self,
         broker: &BrokerRoute,
         events: &[Arc<PreparedEvent>],
         via: impl FnOnce() -> String,
+        refusal: Option<&str>,
     ) {
-        self.taps.received(
+        self.taps.arriving(
             &broker.namespace,
             &broker.name,
             via,
             events.iter().map(|e| &**e),
             |event| broker.triggers.names_matching(event, &self.metrics),
+            refusal,
         );
     }
 
-    /// Events that arrived at a Channel: every Broker it feeds (through a
+    /// Events arriving at a Channel: every Broker it feeds (through a
     /// Subscription, in process or through its log) receives them.
-    pub fn tap_channel(&self, channel: &ChannelRoute, events: &[Arc<PreparedEvent>]) {
+    pub fn tap_channel(
+        &self,
+        channel: &ChannelRoute,
+        events: &[Arc<PreparedEvent>],
+        refusal: Option<&str>,
+    ) {
         if self.taps.idle() {
             return;
         }
         for subscriber in &channel.subscribers {
             if let ChannelSubscriber::Broker(broker) = subscriber {
-                self.tap_broker(broker, events, || {
-                    format!("channel {}/{}", channel.namespace, channel.name)
-                });
+                let via = || format!("channel {}/{}", channel.namespace, channel.name);
+                self.tap_broker(broker, events, via, refusal);
             }
         }
     }
@@ -254,29 +261,41 @@ impl Router {
     async fn hand_over(&self, to: &Local, event: Arc<PreparedEvent>) -> Result<(), Refusal> {
         let table = self.table();
         let events = std::slice::from_ref(&event);
+        let refused = |refusal: Refusal| match refusal {
+            Refusal::Overloaded => "full: the sender tries again later",
+            Refusal::Gone => "not routed",
+        };
         match to {
             Local::Broker { namespace, name } => {
                 let route = table.broker(namespace, name).ok_or(Refusal::Gone)?;
-                match &route.log {
-                    Some(log) => self.append_local(to, log, events).await?,
+                self.tap_broker(route, events, || "mesh".into(), None);
+                let taken = match &route.log {
+                    Some(log) => self.append_local(to, log, events).await,
                     None => self
                         .send_to_broker(route, events)
-                        .map_err(|Overloaded| Refusal::Overloaded)?,
+                        .map_err(|Overloaded| Refusal::Overloaded),
+                };
+                if let Err(refusal) = taken {
+                    let reason = refused(refusal);
+                    self.tap_broker(route, events, || "mesh".into(), Some(reason));
                 }
-                self.tap_broker(route, events, || "mesh".into());
+                taken
             }
             Local::Channel { namespace, name } => {
                 let route = table.channel(namespace, name).ok_or(Refusal::Gone)?;
-                match &route.log {
-                    Some(log) => self.append_local(to, log, events).await?,
+                self.tap_channel(route, events, None);
+                let taken = match &route.log {
+                    Some(log) => self.append_local(to, log, events).await,
                     None => self
                         .send_to_channel(route, events)
-                        .map_err(|Overloaded| Refusal::Overloaded)?,
+                        .map_err(|Overloaded| Refusal::Overloaded),
+                };
+                if let Err(refusal) = taken {
+                    self.tap_channel(route, events, Some(refused(refusal)));
                 }
-                self.tap_channel(route, events);
+                taken
             }
         }
-        Ok(())
     }
 
     /// A full log, or one whose file refused, is worth trying again later.

@@ -25,7 +25,7 @@ fn nothing_is_built_while_nobody_watches() {
     let taps = Arc::new(Taps::default());
     let asked = Cell::new(false);
     let e = event("1", json!({}));
-    taps.received(
+    taps.arriving(
         "team-a",
         "default",
         || "ingress".into(),
@@ -34,13 +34,14 @@ fn nothing_is_built_while_nobody_watches() {
             asked.set(true);
             names(&[])
         },
+        None,
     );
     assert!(
         !asked.get(),
         "filters are not evaluated for an unwatched tail"
     );
     let _other = taps.watch("team-b", "default");
-    taps.received(
+    taps.arriving(
         "team-a",
         "default",
         || "ingress".into(),
@@ -49,6 +50,7 @@ fn nothing_is_built_while_nobody_watches() {
             asked.set(true);
             names(&[])
         },
+        None,
     );
     assert!(
         !asked.get(),
@@ -61,12 +63,13 @@ async fn a_watcher_sees_arrivals_with_their_triggers_and_how_deliveries_ended() 
     let taps = Arc::new(Taps::default());
     let mut tail = taps.watch("team-a", "default");
     let e = event("1", json!({"n": 1}));
-    taps.received(
+    taps.arriving(
         "team-a",
         "default",
         || "channel kyma-integration/shop".into(),
         [&e],
         |_| names(&["orders"]),
+        None,
     );
     let point = TapPoint {
         namespace: "team-a".into(),
@@ -108,12 +111,13 @@ async fn a_slow_watcher_skips_and_is_told_how_many() {
     let events: Vec<PreparedEvent> = (0..WATCHER_BACKLOG + 10)
         .map(|i| event(&i.to_string(), json!(i)))
         .collect();
-    taps.received(
+    taps.arriving(
         "team-a",
         "default",
         || "ingress".into(),
         &events,
         |_| names(&[]),
+        None,
     );
     let first = tail.next().await.expect("a record");
     match &*first {
@@ -145,12 +149,13 @@ async fn large_data_is_left_out_and_its_size_said() {
     let taps = Arc::new(Taps::default());
     let mut tail = taps.watch("team-a", "default");
     let e = event("big", json!("x".repeat(DATA_SHOWN + 1)));
-    taps.received(
+    taps.arriving(
         "team-a",
         "default",
         || "ingress".into(),
         [&e],
         |_| names(&[]),
+        None,
     );
     let record = serde_json::to_value(&*tail.next().await.expect("a record")).expect("json");
     assert!(record["event"].get("data").is_none());
