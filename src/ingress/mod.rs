@@ -13,4 +13,4 @@ mod routes;
 mod schema;
 
 pub use error::IngressError;
-pub use routes::routes;
+pub use routes::{console_routes, routes};

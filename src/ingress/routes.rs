@@ -44,6 +44,21 @@ pub fn routes() -> Router<AppState> {
     })
 }
 
+/// A Broker's and an Application's ingress again on the control listener,
+/// for the console's test events (a page talks to its own origin only):
+/// the same handlers, credentials and limits as on the events listener.
+pub fn console_routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/console/api/brokers/{namespace}/{broker}/events",
+            post(broker::receive),
+        )
+        .route(
+            "/console/api/applications/{application}/events",
+            post(application::cloudevents),
+        )
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

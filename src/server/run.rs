@@ -326,6 +326,7 @@ pub fn control_app(state: AppState) -> Router {
         .merge(crate::resource_api::routes())
         .merge(crate::osb::routes(state.clone()))
         .merge(crate::console::routes())
+        .merge(crate::ingress::console_routes())
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))

@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::common::fixtures::triggers;
+use crate::common::fixtures::{brokers, triggers};
 use crate::common::mesh::{namespace_token, provisioned, send_order};
 use crate::common::sink::Sink;
 use crate::common::{Broker, eventually};
@@ -65,7 +65,7 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
     browser
         .type_into(
             "#trigger-cesql",
-            "type = 'order.created' AND EXISTS orderid",
+            "type = 'order.created' AND eventtypeversion = 'v1'",
         )
         .await;
     browser.text_until("#cesql-error", str::is_empty).await;
@@ -84,7 +84,7 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
         .expect("the Trigger is stored");
     assert_eq!(
         stored["spec"]["filters"][0]["cesql"],
-        "type = 'order.created' AND EXISTS orderid"
+        "type = 'order.created' AND eventtypeversion = 'v1'"
     );
     browser.screenshot("triggers").await;
     browser.click(r#"a[data-page="mesh"]"#).await;
@@ -120,6 +120,64 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
         },
     )
     .await;
+
+    // Events: tail shop's Broker, send a test event as the Application, see
+    // it arrive, pass big-orders and be delivered — and reach the subscriber.
+    browser.click(r#"a[data-page="events"]"#).await;
+    browser
+        .find(r#"#tail-broker option[value="shop/default"]"#)
+        .await;
+    browser
+        .find("#tail-broker")
+        .await
+        .select_by_value("shop/default")
+        .await
+        .expect("Broker chosen");
+    browser.click("#tail-toggle").await;
+    browser
+        .text_until(r#"li[data-tail="TAILING"]"#, |t| t.contains("shop/default"))
+        .await;
+    browser
+        .find("#send-to")
+        .await
+        .select_by_value("application:commerce")
+        .await
+        .expect("Application chosen");
+    browser.type_into("#send-type", "order.created").await;
+    browser.type_into("#send-version", "v1").await;
+    browser
+        .type_into("#send-data", r#"{"orderId": "console-1"}"#)
+        .await;
+    browser.click("#send").await;
+    browser
+        .text_until("#send-result", |t| t.contains("accepted"))
+        .await;
+    let received = browser
+        .text_until(r#"li[data-tail="RECEIVED"]"#, |t| t.contains("big-orders"))
+        .await;
+    assert!(
+        received.contains("source=commerce") && received.contains("console-1"),
+        "{received}"
+    );
+    browser
+        .text_until(r#"li[data-tail="DELIVERED"]"#, |t| {
+            t.contains("big-orders (200)")
+        })
+        .await;
+    // The credential check above sent one order too.
+    let got = sink.wait_for(2).await;
+    assert!(
+        got.iter()
+            .any(|r| String::from_utf8_lossy(&r.body).contains("console-1")),
+        "the subscriber got the test event"
+    );
+    browser.screenshot("events").await;
+    // A refusal at the ingress shows the server's words: the schema wants orderId.
+    browser.type_into("#send-data", r#"{"total": 1}"#).await;
+    browser.click("#send").await;
+    let invalid = browser.text_until("#send-error", |t| !t.is_empty()).await;
+    assert!(invalid.contains("orderId"), "{invalid}");
+    browser.click("#tail-toggle").await;
     browser.click(r#"a[data-page="triggers"]"#).await;
 
     // A refusal shows the server's own message where it happened.
@@ -175,6 +233,37 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
         .create(&triggers("shop"), &shop_trigger)
         .await;
     assert_eq!(written.status, 403, "{}", written.text);
+    let tailed = broker
+        .with_token(&other_token)
+        .get(&format!("{}/default/tail", brokers("shop")))
+        .await;
+    assert_eq!(tailed.status, 403, "{}", tailed.text);
+    let sent = broker
+        .http
+        .post(format!(
+            "{}/console/api/brokers/shop/default/events",
+            broker.control
+        ))
+        .bearer_auth(&other_token)
+        .header("content-type", "application/cloudevents+json")
+        .body(r#"{"specversion":"1.0","id":"x","source":"s","type":"t"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(sent.status(), 403);
+    let as_application = broker
+        .http
+        .post(format!(
+            "{}/console/api/applications/commerce/events",
+            broker.control
+        ))
+        .bearer_auth(&other_token)
+        .header("content-type", "application/cloudevents+json")
+        .body(r#"{"specversion":"1.0","id":"x","source":"s","type":"order.created"}"#)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(as_application.status(), 403);
     eventually(
         "the console's own endpoint to answer for the token",
         async || {

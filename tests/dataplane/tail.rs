@@ -131,11 +131,7 @@ async fn the_tail_shows_arrivals_their_triggers_and_how_each_delivery_ended() {
         .filter_map(Value::as_str)
         .collect();
     matched.sort();
-    assert_eq!(
-        matched,
-        ["orders", "stock"],
-        "notes filters it out"
-    );
+    assert_eq!(matched, ["orders", "stock"], "notes filters it out");
     let delivered = lines
         .iter()
         .find(|l| l["type"] == "DELIVERED")

@@ -3,7 +3,10 @@
 // server decides what it may see and change.
 "use strict";
 
-const state = { token: null, who: null, objects: {}, watches: [] };
+const state = { token: null, who: null, objects: {}, watches: [], tail: null };
+
+// How many tail records the page keeps (newest first).
+const TAIL_SHOWN = 200;
 
 const $ = (selector) => document.querySelector(selector);
 
@@ -23,7 +26,7 @@ function element(tag, attributes = {}, ...children) {
 // `description` of the other APIs.
 async function api(path, options = {}) {
   const headers = Object.assign({ Authorization: `Bearer ${state.token}` }, options.headers || {});
-  if (options.body !== undefined) headers["Content-Type"] = "application/json";
+  if (options.body !== undefined && !headers["Content-Type"]) headers["Content-Type"] = "application/json";
   const response = await fetch(path, Object.assign({}, options, { headers }));
   const text = await response.text();
   let body = null;
@@ -292,6 +295,136 @@ function render() {
   renderMesh();
   renderTriggers();
   renderApplications();
+  renderEvents();
+}
+
+// Replaces a select's options only when they changed, keeping the choice.
+function fillSelect(select, options) {
+  const wanted = options.map(([value]) => value).join("\n");
+  const present = [...select.options].map((option) => option.value).join("\n");
+  if (wanted === present) return;
+  const chosen = select.value;
+  select.replaceChildren(...options.map(([value, label]) => element("option", { value }, label)));
+  if (options.some(([value]) => value === chosen)) select.value = chosen;
+}
+
+function renderEvents() {
+  const brokers = list("brokers").map(key).sort();
+  fillSelect($("#tail-broker"), brokers.map((broker) => [broker, broker]));
+  const applications = state.who.caller === "admin" ? list("applications").map((a) => a.metadata.name).sort() : [];
+  fillSelect($("#send-to"), [
+    ...brokers.map((broker) => [`broker:${broker}`, `Broker ${broker}`]),
+    ...applications.map((application) => [`application:${application}`, `as Application ${application}`]),
+  ]);
+}
+
+function newEventId() {
+  return window.crypto && crypto.randomUUID ? crypto.randomUUID() : `${Date.now()}-${Math.random().toString(16).slice(2)}`;
+}
+
+// A structured-mode event to the Broker's (or the Application's) ingress,
+// which the control listener serves for this page with the same checks.
+async function sendEvent(event) {
+  event.preventDefault();
+  $("#send-error").textContent = "";
+  $("#send-result").textContent = "";
+  let data;
+  try {
+    data = JSON.parse($("#send-data").value || "null");
+  } catch (error) {
+    $("#send-error").textContent = `The data is not JSON: ${error.message}`;
+    $("#send-data").focus();
+    return;
+  }
+  const [kind, target] = $("#send-to").value.split(/:(.*)/s);
+  const path = kind === "broker"
+    ? `/console/api/brokers/${target}/events`
+    : `/console/api/applications/${target}/events`;
+  const cloudEvent = {
+    specversion: "1.0", id: newEventId(), source: $("#send-source").value.trim(),
+    type: $("#send-type").value.trim(), datacontenttype: "application/json", data,
+  };
+  const version = $("#send-version").value.trim();
+  if (version) cloudEvent.eventtypeversion = version;
+  try {
+    await api(path, {
+      method: "POST", body: JSON.stringify(cloudEvent),
+      headers: { "Content-Type": "application/cloudevents+json" },
+    });
+    $("#send-result").textContent = `Sent event ${cloudEvent.id}: accepted.`;
+  } catch (error) {
+    $("#send-error").textContent = error.message;
+  }
+}
+
+// One tail record as a line for people.
+function tailText(record) {
+  const event = record.event || {};
+  switch (record.type) {
+    case "TAILING": return `Tailing Broker ${record.namespace}/${record.broker}.`;
+    case "RECEIVED": {
+      const passes = record.triggers.length ? `→ ${record.triggers.join(", ")}` : "no Trigger passes it";
+      const data = event.data === undefined ? "" : ` data ${JSON.stringify(event.data).slice(0, 200)}`;
+      return `${record.time} RECEIVED ${event.type} id=${event.id} source=${event.source} via ${record.via} ${passes}${data}`;
+    }
+    case "REFUSED": return `${record.time} REFUSED id=${record.id} via ${record.via}: ${record.reason}`;
+    case "DELIVERED": return `${record.time} DELIVERED id=${record.id} to ${record.trigger} (${record.status})`;
+    case "DEAD_LETTERED":
+      return `${record.time} DEAD_LETTERED id=${record.id} from ${record.trigger}: ${record.reason} (knativeerrorcode ${record.knativeerrorcode ?? "none"}, knativeerrordest ${record.knativeerrordest}) → ${record.sink}`;
+    case "UNDELIVERABLE": return `${record.time} UNDELIVERABLE id=${record.id} from ${record.trigger}: ${record.reason}`;
+    case "SKIPPED": return `… ${record.count} records skipped (the page read too slowly)`;
+    default: return JSON.stringify(record);
+  }
+}
+
+function showTailRecord(record) {
+  const item = element("li", { "data-tail": record.type, "data-id": record.id || (record.event || {}).id }, tailText(record));
+  const shown = $("#tail");
+  shown.prepend(item);
+  while (shown.children.length > TAIL_SHOWN) shown.lastElementChild.remove();
+}
+
+function stopTail() {
+  if (state.tail) state.tail.abort();
+  state.tail = null;
+  $("#tail-toggle").textContent = "Start tail";
+  $("#tail-toggle").setAttribute("aria-pressed", "false");
+}
+
+async function startTail() {
+  $("#tail-error").textContent = "";
+  const [namespace, broker] = $("#tail-broker").value.split("/");
+  if (!broker) return;
+  const controller = new AbortController();
+  state.tail = controller;
+  $("#tail-toggle").textContent = "Stop tail";
+  $("#tail-toggle").setAttribute("aria-pressed", "true");
+  try {
+    const response = await fetch(`/apis/eventing.knative.dev/v1/namespaces/${namespace}/brokers/${broker}/tail`, {
+      headers: { Authorization: `Bearer ${state.token}` }, signal: controller.signal,
+    });
+    if (!response.ok) {
+      const body = await response.json().catch(() => null);
+      throw new Error((body && body.message) || `${response.status} ${response.statusText}`);
+    }
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let pending = "";
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      pending += decoder.decode(value, { stream: true });
+      let end;
+      while ((end = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, end);
+        pending = pending.slice(end + 1);
+        if (line.trim()) showTailRecord(JSON.parse(line));
+      }
+    }
+  } catch (error) {
+    if (!controller.signal.aborted) $("#tail-error").textContent = error.message;
+  }
+  if (state.tail === controller) stopTail();
 }
 
 async function deleteTrigger(trigger) {
@@ -336,8 +469,10 @@ async function createTrigger(event) {
   const spec = { broker: $("#trigger-broker").value.trim(), subscriber: { uri: $("#trigger-subscriber").value.trim() } };
   const type = $("#trigger-type").value.trim();
   const cesql = $("#trigger-cesql").value.trim();
-  if (type) spec.filter = { attributes: { type } };
-  if (cesql) spec.filters = [{ cesql }];
+  // With CESQL, the Subscriptions API's filters (all must pass) carry the
+  // type too: Knative ignores `filter` when `filters` is there.
+  if (cesql) spec.filters = type ? [{ exact: { type } }, { cesql }] : [{ cesql }];
+  else if (type) spec.filter = { attributes: { type } };
   const trigger = {
     apiVersion: "eventing.knative.dev/v1", kind: "Trigger",
     metadata: { name: $("#trigger-name").value.trim() }, spec,
@@ -361,7 +496,7 @@ function show(page) {
 function route() {
   if (!state.who) return show("signin");
   const page = location.hash.replace("#", "") || "mesh";
-  show(["mesh", "triggers", "applications"].includes(page) ? page : "mesh");
+  show(["mesh", "triggers", "applications", "events"].includes(page) ? page : "mesh");
 }
 
 async function signIn(token) {
@@ -377,6 +512,7 @@ async function signIn(token) {
 }
 
 function signOut() {
+  stopTail();
   for (const controller of state.watches) controller.abort();
   Object.assign(state, { token: null, who: null, objects: {}, watches: [] });
   sessionStorage.removeItem("meshbroker-token");
@@ -387,6 +523,7 @@ function signOut() {
   $("#triggers tbody").replaceChildren();
   $("#applications").replaceChildren();
   $("#new-credential").replaceChildren();
+  $("#tail").replaceChildren();
   route();
 }
 
@@ -405,6 +542,9 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   $("#signout").addEventListener("click", signOut);
   $("#trigger-form").addEventListener("submit", createTrigger);
+  $("#send-form").addEventListener("submit", sendEvent);
+  $("#tail-toggle").addEventListener("click", () => (state.tail ? stopTail() : startTail()));
+  $("#tail-broker").addEventListener("change", () => { if (state.tail) { stopTail(); startTail(); } });
   let typing;
   $("#trigger-cesql").addEventListener("input", () => {
     clearTimeout(typing);
