@@ -1,5 +1,5 @@
-//! The console's own endpoints: who a token is, and a CESQL check for the
-//! filter box. Both take the admin token or a namespace token, as the resource
+//! The console's own endpoints: who a token is, a CESQL check for the
+//! filter box, and the delivery counts the Mesh page's edge rates come from. Both take the admin token or a namespace token, as the resource
 //! API does; an Application's credential is not for people.
 
 use axum::Json;
@@ -10,6 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::{AuthError, Caller};
+use crate::mesh::routing::ChannelSubscriber;
 use crate::state::AppState;
 
 /// A CESQL expression is at most a few kilobytes (the compiler's own limit is
@@ -116,4 +117,44 @@ pub async fn check_cesql(
         }),
     };
     Ok(Json(answer).into_response())
+}
+
+/// `GET /console/api/rates`: how many events each Trigger's (and, for the
+/// administrator, each HTTP Subscription's) subscriber took and how many it
+/// did not (dead-lettered or given up) since this process started,
+/// `{"triggers": {"ns/name": [delivered, failed]}, "subscriptions": {…}}`.
+/// The page turns two samples into events per second. Counted per process:
+/// with several replicas each answers for its own deliveries.
+pub async fn rates(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Refusal> {
+    let caller = person(&state, &headers)?;
+    let own = match &caller {
+        Caller::Namespace(namespace) => Some(namespace.as_str()),
+        _ => None,
+    };
+    let table = state.router.table();
+    let mut triggers = serde_json::Map::new();
+    for ((namespace, _), broker) in &table.brokers {
+        if own.is_some_and(|own| own != namespace) {
+            continue;
+        }
+        for (label, dispatcher) in broker.triggers.entries() {
+            let (delivered, failed) = dispatcher.counts().read();
+            triggers.insert(label.to_string(), json!([delivered, failed]));
+        }
+    }
+    let mut subscriptions = serde_json::Map::new();
+    if own.is_none() {
+        for channel in table.channels.values() {
+            for subscriber in &channel.subscribers {
+                if let ChannelSubscriber::Http(dispatcher) = subscriber {
+                    let (delivered, failed) = dispatcher.counts().read();
+                    subscriptions.insert(
+                        dispatcher.target().label.clone(),
+                        json!([delivered, failed]),
+                    );
+                }
+            }
+        }
+    }
+    Ok(Json(json!({"triggers": triggers, "subscriptions": subscriptions})).into_response())
 }

@@ -15,4 +15,5 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/whoami", get(api::whoami))
         .route("/console/api/cesql", post(api::check_cesql))
         .route("/console/api/watch", get(watch::watch))
+        .route("/console/api/rates", get(api::rates))
 }

@@ -9,6 +9,18 @@ use crate::common::mesh::{namespace_token, provisioned, send_order};
 use crate::common::sink::Sink;
 use crate::common::{Broker, eventually};
 
+async fn rates(broker: &Broker, token: &str) -> serde_json::Value {
+    let response = broker
+        .http
+        .get(format!("{}/console/api/rates", broker.control))
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("rates request");
+    assert_eq!(response.status(), 200);
+    response.json().await.expect("JSON")
+}
+
 async fn sign_in(browser: &Browser, broker: &Broker, token: &str) {
     browser.goto(&format!("{}/console/", broker.control)).await;
     browser.type_into("#token", token).await;
@@ -178,6 +190,20 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
     let invalid = browser.text_until("#send-error", |t| !t.is_empty()).await;
     assert!(invalid.contains("orderId"), "{invalid}");
     browser.click("#tail-toggle").await;
+
+    // The Mesh page's edge rates come from the server's delivery counts.
+    let counts = rates(&broker, &broker.admin_token).await;
+    assert_eq!(
+        counts["triggers"]["shop/big-orders"],
+        json!([2, 0]),
+        "{counts}"
+    );
+    browser.click(r#"a[data-page="mesh"]"#).await;
+    browser
+        .text_until(r#"span[data-rate="shop/big-orders"]"#, |t| {
+            t.ends_with("/s")
+        })
+        .await;
     browser.click(r#"a[data-page="triggers"]"#).await;
 
     // A refusal shows the server's own message where it happened.
@@ -264,6 +290,23 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
         .await
         .expect("request");
     assert_eq!(as_application.status(), 403);
+    let counts = rates(&broker, &other_token).await;
+    let labels: Vec<&String> = counts["triggers"]
+        .as_object()
+        .expect("triggers")
+        .keys()
+        .collect();
+    assert!(
+        labels.is_empty(),
+        "namespace other has no Triggers: {counts}"
+    );
+    assert_eq!(counts["subscriptions"], json!({}), "{counts}");
+    assert!(
+        rates(&broker, &broker.admin_token).await["triggers"]
+            .get("shop/shop-only")
+            .is_some(),
+        "the administrator sees shop's Trigger"
+    );
     eventually(
         "the console's own endpoint to answer for the token",
         async || {

@@ -3,7 +3,10 @@
 // server decides what it may see and change.
 "use strict";
 
-const state = { token: null, who: null, objects: {}, watches: [], tail: null };
+const state = { token: null, who: null, objects: {}, watches: [], tail: null, rates: {}, sample: null, poller: null };
+
+// How often the Mesh page's edge rates are sampled.
+const RATE_EVERY_MS = 2000;
 
 // How many tail records the page keeps (newest first).
 const TAIL_SHOWN = 200;
@@ -127,10 +130,42 @@ function triggersOf(namespace, broker) {
   return list("triggers").filter((t) => t.metadata.namespace === namespace && (t.spec || {}).broker === broker);
 }
 
+// Events per second on an edge, from two samples of the server's counts.
+function rateOf(label) {
+  const rate = state.rates[label];
+  if (!rate) return null;
+  const text = `${rate.delivered.toFixed(1)}/s` + (rate.failed > 0 ? `, ${rate.failed.toFixed(1)} failed/s` : "");
+  return element("span", { class: rate.failed > 0 ? "rate not-ready" : "rate", "data-rate": label }, text);
+}
+
+async function sampleRates() {
+  try {
+    const counts = await api("/console/api/rates");
+    const now = performance.now();
+    const previous = state.sample;
+    state.sample = { at: now, counts: Object.assign({}, counts.triggers, counts.subscriptions) };
+    if (!previous) return;
+    const seconds = (now - previous.at) / 1000;
+    const rates = {};
+    for (const [label, [delivered, failed]] of Object.entries(state.sample.counts)) {
+      const [before, failedBefore] = previous.counts[label] || [0, 0];
+      // A count that went down belongs to a subscriber started anew.
+      rates[label] = {
+        delivered: Math.max(0, delivered - before) / seconds,
+        failed: Math.max(0, failed - failedBefore) / seconds,
+      };
+    }
+    state.rates = rates;
+    renderMesh();
+  } catch (_) {
+    // The next sample tries again; the watch shows what is wrong.
+  }
+}
+
 function triggerList(namespace, broker) {
   const items = triggersOf(namespace, broker).map((trigger) =>
     element("li", { "data-mesh-trigger": key(trigger) },
-      `${trigger.metadata.name} → ${subscriberText(trigger.spec.subscriber)} `, readiness(trigger)));
+      `${trigger.metadata.name} → ${subscriberText(trigger.spec.subscriber)} `, readiness(trigger), " ", rateOf(key(trigger))));
   return items.length ? element("ul", {}, ...items) : "no Triggers";
 }
 
@@ -160,7 +195,7 @@ function renderMesh() {
       wired.add(brokerKey);
       rows.push(element("tr", { "data-flow": `${name}/${brokerKey}` },
         applicationCell.cloneNode(true), channelCell.cloneNode(true),
-        element("td", {}, `${subscription.metadata.name} `, readiness(subscription)),
+        element("td", {}, `${subscription.metadata.name} `, readiness(subscription), " ", rateOf(key(subscription))),
         broker ? brokerCell(broker) : element("td", {}, brokerKey),
         element("td", {}, broker ? triggerList(broker.metadata.namespace, broker.metadata.name) : "")));
     }
@@ -507,12 +542,16 @@ async function signIn(token) {
   $("#nav").hidden = false;
   $("#signout").hidden = false;
   watch();
+  state.poller = setInterval(sampleRates, RATE_EVERY_MS);
+  sampleRates();
   route();
   render();
 }
 
 function signOut() {
   stopTail();
+  clearInterval(state.poller);
+  Object.assign(state, { rates: {}, sample: null, poller: null });
   for (const controller of state.watches) controller.abort();
   Object.assign(state, { token: null, who: null, objects: {}, watches: [] });
   sessionStorage.removeItem("meshbroker-token");

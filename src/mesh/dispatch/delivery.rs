@@ -55,8 +55,10 @@ type Failure = Result<Response, TransportError>;
 /// How a delivery ended here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ended {
-    /// Delivered, dead-lettered or given up: the consumer may settle.
-    Over,
+    /// The subscriber took it: the consumer may settle.
+    Delivered,
+    /// Dead-lettered or given up: the consumer may settle.
+    Failed,
     /// The log delivers the event again when its next attempt is due.
     HandedBack,
 }
@@ -89,10 +91,11 @@ pub async fn deliver(
         }
         Err(NotDelivered::HandedBack) => return Ended::HandedBack,
         Err(NotDelivered::Failed(last)) => {
-            dead_letter(deps, target, event, last, started, sessions).await
+            dead_letter(deps, target, event, last, started, sessions).await;
+            return Ended::Failed;
         }
     }
-    Ended::Over
+    Ended::Delivered
 }
 
 /// A Trigger's Broker's tail, when someone watches it, hears how it ended.

@@ -12,7 +12,7 @@
 //! outlive routing-table rebuilds; a removed one drains its queue.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -230,6 +230,35 @@ pub struct Dispatcher {
     /// Bounds the dead-letter deliveries of events that found the queue full.
     overflow_slots: Arc<Semaphore>,
     deps: Arc<DispatchDeps>,
+    counts: Arc<Counts>,
+}
+
+/// How this subscriber's deliveries ended so far: what the console's edge
+/// rates are computed from. One counter pair per subscriber, bumped by its
+/// own workers only.
+#[derive(Debug, Default)]
+pub struct Counts {
+    delivered: AtomicU64,
+    failed: AtomicU64,
+}
+
+impl Counts {
+    fn count(&self, ended: Ended) {
+        let counter = match ended {
+            Ended::Delivered => &self.delivered,
+            Ended::Failed => &self.failed,
+            Ended::HandedBack => return,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// (delivered, dead-lettered or given up)
+    pub fn read(&self) -> (u64, u64) {
+        (
+            self.delivered.load(Ordering::Relaxed),
+            self.failed.load(Ordering::Relaxed),
+        )
+    }
 }
 
 /// What admitting an event to a subscriber holds until the request commits:
@@ -274,6 +303,7 @@ impl Reservation {
             Reservation::DeadLetter { dispatcher, slot } => {
                 let target = dispatcher.target.load_full();
                 let deps = dispatcher.deps.clone();
+                dispatcher.counts.count(Ended::Failed);
                 deps.in_flight.start();
                 tokio::spawn(async move {
                     dead_letter_overflow(&deps, &target, &event, &mut Sessions::new(&deps)).await;
@@ -303,11 +333,16 @@ impl Dispatcher {
             budget,
             overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
             deps,
+            counts: Arc::default(),
         })
     }
 
     pub fn target(&self) -> Arc<Target> {
         self.target.load_full()
+    }
+
+    pub fn counts(&self) -> &Counts {
+        &self.counts
     }
 
     /// Points the dispatcher at a changed subscriber or policy; queued events
@@ -366,6 +401,7 @@ impl Dispatcher {
                     self.pool.clone(),
                     self.target.clone(),
                     self.deps.clone(),
+                    self.counts.clone(),
                 ));
             }
             Wake::Busy => {}
@@ -382,7 +418,12 @@ impl Drop for Dispatcher {
     }
 }
 
-async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<DispatchDeps>) {
+async fn work(
+    pool: Arc<Mutex<Pool>>,
+    target: Arc<ArcSwap<Target>>,
+    deps: Arc<DispatchDeps>,
+    counts: Arc<Counts>,
+) {
     let me = Arc::new(Worker {
         wake: Notify::new(),
         parked: AtomicBool::new(false),
@@ -399,7 +440,8 @@ async fn work(pool: Arc<Mutex<Pool>>, target: Arc<ArcSwap<Target>>, deps: Arc<Di
                 let target = target.load_full();
                 let settled = queued.settled.as_ref();
                 let ended = deliver(&deps, &target, &queued.event, settled, &mut sessions).await;
-                if let Some(settled) = settled.filter(|_| ended == Ended::Over) {
+                counts.count(ended);
+                if let Some(settled) = settled.filter(|_| ended != Ended::HandedBack) {
                     settled.by.settle(settled.seq);
                 }
                 quiet_until = None;

@@ -28,7 +28,7 @@ pub mod ttl;
 pub use deps::DispatchDeps;
 #[cfg(test)]
 pub(crate) use dispatcher::testing;
-pub use dispatcher::{Budget, Dispatcher, DispatcherSettings, Reservation};
+pub use dispatcher::{Budget, Counts, Dispatcher, DispatcherSettings, Reservation};
 pub use in_flight::InFlight;
 pub use local::{Local, LocalSink, Refusal};
 pub use policy::DeliveryPolicy;

@@ -100,6 +100,13 @@ impl<T> TriggerIndex<T> {
             .map(|entry| &entry.value)
     }
 
+    /// Every Trigger, as `namespace/name` with its value.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &T)> {
+        self.entries
+            .iter()
+            .map(|entry| (entry.trigger.as_str(), &entry.value))
+    }
+
     /// The name of every Trigger whose filter lets `event` through.
     pub fn names_matching(&self, event: &Event, metrics: &Metrics) -> Vec<String> {
         self.entries_matching(event, metrics)
