@@ -20,8 +20,8 @@ use serde_json::json;
 use super::api::{Refusal, person};
 use crate::auth::Caller;
 use crate::resources::{
-    AccessToken, Application, ApplicationMapping, Broker, Channel, KindSpec, Subscription, Trigger,
-    kind_of,
+    AccessToken, Application, ApplicationMapping, Broker, Channel, KindSpec, ServiceInstance,
+    Subscription, Trigger, kind_of,
 };
 use crate::state::AppState;
 use crate::store::LabelSelector;
@@ -48,6 +48,7 @@ fn watched(caller: &Caller) -> Vec<(&'static str, &'static KindSpec, Option<Stri
             ("brokers", kind_of::<Broker>(), None),
             ("triggers", kind_of::<Trigger>(), None),
             ("namespaces", kind_of::<Namespace>(), None),
+            ("serviceinstances", kind_of::<ServiceInstance>(), None),
         ],
     }
 }

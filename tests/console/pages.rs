@@ -4,7 +4,7 @@
 use serde_json::json;
 
 use crate::browser::Browser;
-use crate::common::fixtures::{brokers, triggers};
+use crate::common::fixtures::{ORDER_SERVICE, brokers, commerce_in, triggers};
 use crate::common::mesh::{namespace_token, provisioned, send_order};
 use crate::common::sink::Sink;
 use crate::common::{Broker, eventually};
@@ -321,5 +321,71 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
             (body["namespace"] == "other").then_some(())
         },
     )
+    .await;
+}
+
+#[tokio::test]
+async fn the_catalog_page_provisions_and_deprovisions_showing_each_step() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let browser = Browser::start(1280).await;
+    sign_in(&browser, &broker, &broker.admin_token).await;
+    browser.text_until("#who", |t| t == "admin").await;
+    browser.click(r#"a[data-page="catalog"]"#).await;
+    browser
+        .find(r#"#catalog-namespace option[value="team-a"]"#)
+        .await;
+    browser
+        .find("#catalog-namespace")
+        .await
+        .select_by_value("team-a")
+        .await
+        .expect("namespace chosen");
+    let class = broker.osb_in("team-a").catalog().await.body["services"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|s| s["id"] == ORDER_SERVICE)
+                .map(|s| s["name"].as_str().unwrap_or_default().to_string())
+        })
+        .expect("the order service is offered to team-a");
+    browser
+        .click(&format!(r#"button[data-provision="{class}"]"#))
+        .await;
+    let done = browser
+        .text_until(r#"#operation li[data-state="succeeded"]"#, |t| {
+            !t.is_empty()
+        })
+        .await;
+    assert!(done.starts_with("provision "), "{done}");
+    let steps = browser.text_until("#operation", |t| !t.is_empty()).await;
+    let instance = format!("{class}-team-a").to_lowercase();
+    browser
+        .text_until(&format!(r#"tr[data-instance="{instance}"]"#), |t| {
+            t.contains("provision succeeded")
+        })
+        .await;
+    browser.screenshot("catalog").await;
+    // Provisioning wired the namespace: its Broker exists.
+    let broker_object = broker
+        .admin()
+        .get(&format!("{}/default", brokers("team-a")))
+        .await;
+    assert_eq!(broker_object.status, 200, "after steps: {steps}");
+
+    browser
+        .click(&format!(r#"button[data-deprovision="{instance}"]"#))
+        .await;
+    browser
+        .text_until(r#"#operation li[data-state="succeeded"]"#, |t| {
+            t.starts_with("deprovision ")
+        })
+        .await;
+    eventually("the instance to leave the page", async || {
+        (!browser
+            .has(&format!(r#"tr[data-instance="{instance}"]"#))
+            .await)
+            .then_some(())
+    })
     .await;
 }

@@ -331,6 +331,112 @@ function render() {
   renderTriggers();
   renderApplications();
   renderEvents();
+  renderCatalog();
+}
+
+// OSB requests carry the API version; the admin token opens the OSB API.
+function osb(path, options = {}) {
+  const headers = Object.assign({ "X-Broker-API-Version": "2.17" }, options.headers || {});
+  return api(path, Object.assign({}, options, { headers }));
+}
+
+async function loadClasses() {
+  const namespace = $("#catalog-namespace").value;
+  $("#catalog-error").textContent = "";
+  if (!namespace) return;
+  try {
+    const catalog = await osb(`/${namespace}/v2/catalog`);
+    const rows = (catalog.services || []).map((service) => {
+      const plan = element("select", { "aria-label": `Plan of ${service.name}` },
+        ...service.plans.map((p) => element("option", { value: p.id }, p.name)));
+      const provision = element("button", { type: "button", "data-provision": service.name }, "Provision");
+      provision.addEventListener("click", () => provisionClass(namespace, service, plan.value));
+      return element("tr", { "data-class": service.name },
+        element("td", {}, service.name), element("td", {}, service.description || ""),
+        element("td", {}, plan), element("td", {}, provision));
+    });
+    $("#classes tbody").replaceChildren(...rows);
+    if (rows.length === 0) $("#catalog-error").textContent = `No classes for ${namespace}: map an Application into it first.`;
+  } catch (error) {
+    $("#classes tbody").replaceChildren();
+    $("#catalog-error").textContent = error.message;
+  }
+}
+
+function renderCatalog() {
+  const namespaces = state.who.caller === "admin"
+    ? list("namespaces").map((n) => n.metadata.name)
+    : [state.who.namespace];
+  const select = $("#catalog-namespace");
+  const before = select.value;
+  fillSelect(select, namespaces.map((n) => [n, n]));
+  if (select.value !== before) loadClasses();
+  const rows = list("serviceinstances")
+    .filter((instance) => !(instance.status || {}).deleted)
+    .map((instance) => {
+      const operations = (instance.status || {}).operations || [];
+      const last = operations[operations.length - 1];
+      const id = instance.spec.instanceId;
+      const remove = element("button", { type: "button", "data-deprovision": id }, "Deprovision");
+      remove.addEventListener("click", () => deprovisionInstance(instance));
+      return element("tr", { "data-instance": id },
+        element("td", {}, id), element("td", {}, instance.spec.namespace),
+        element("td", {}, instance.spec.application),
+        element("td", {}, last ? `${last.kind} ${last.state}: ${last.description}` : ""),
+        element("td", {}, remove));
+    });
+  $("#instances tbody").replaceChildren(...rows);
+}
+
+// Shows each new description of an operation until it ends.
+async function followOperation(instance, operation, what) {
+  const shown = $("#operation");
+  shown.replaceChildren();
+  let last = null;
+  for (;;) {
+    let answer;
+    try {
+      answer = await osb(`/v2/service_instances/${instance}/last_operation?operation=${encodeURIComponent(operation)}`);
+    } catch (error) {
+      // Gone: a deprovisioned instance, OSB's way of saying it ended well.
+      if (what === "deprovision" && /gone|410/i.test(error.message)) answer = { state: "succeeded", description: "deprovisioned" };
+      else throw error;
+    }
+    if (answer.description !== last) {
+      last = answer.description;
+      shown.append(element("li", { "data-state": answer.state }, `${what} ${instance}: ${answer.description}`));
+    }
+    if (answer.state !== "in progress") return answer.state;
+    await new Promise((resolve) => setTimeout(resolve, 400));
+  }
+}
+
+async function provisionClass(namespace, service, planId) {
+  $("#catalog-error").textContent = "";
+  const instance = `${service.name}-${namespace}`.toLowerCase().replace(/[^a-z0-9-]/g, "-").slice(0, 63);
+  const body = {
+    service_id: service.id, plan_id: planId, organization_guid: "meshbroker", space_guid: namespace,
+    context: { platform: "kubernetes", namespace },
+  };
+  try {
+    const answer = await osb(`/v2/service_instances/${instance}?accepts_incomplete=true`, { method: "PUT", body: JSON.stringify(body) });
+    if (answer && answer.operation) await followOperation(instance, answer.operation, "provision");
+    else $("#operation").replaceChildren(element("li", { "data-state": "succeeded" }, `provision ${instance}: done`));
+  } catch (error) {
+    $("#catalog-error").textContent = error.message;
+  }
+}
+
+async function deprovisionInstance(instance) {
+  $("#catalog-error").textContent = "";
+  const name = instance.spec.instanceId;
+  const query = `service_id=${encodeURIComponent(instance.spec.serviceId)}&plan_id=${encodeURIComponent(instance.spec.planId)}&accepts_incomplete=true`;
+  try {
+    const answer = await osb(`/v2/service_instances/${name}?${query}`, { method: "DELETE" });
+    if (answer && answer.operation) await followOperation(name, answer.operation, "deprovision");
+  } catch (error) {
+    $("#catalog-error").textContent = error.message;
+  }
 }
 
 // Replaces a select's options only when they changed, keeping the choice.
@@ -531,7 +637,7 @@ function show(page) {
 function route() {
   if (!state.who) return show("signin");
   const page = location.hash.replace("#", "") || "mesh";
-  show(["mesh", "triggers", "applications", "events"].includes(page) ? page : "mesh");
+  show(["mesh", "triggers", "applications", "catalog", "events"].includes(page) ? page : "mesh");
 }
 
 async function signIn(token) {
@@ -563,6 +669,9 @@ function signOut() {
   $("#applications").replaceChildren();
   $("#new-credential").replaceChildren();
   $("#tail").replaceChildren();
+  $("#classes tbody").replaceChildren();
+  $("#instances tbody").replaceChildren();
+  $("#operation").replaceChildren();
   route();
 }
 
@@ -582,6 +691,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#signout").addEventListener("click", signOut);
   $("#trigger-form").addEventListener("submit", createTrigger);
   $("#send-form").addEventListener("submit", sendEvent);
+  $("#catalog-namespace").addEventListener("change", loadClasses);
   $("#tail-toggle").addEventListener("click", () => (state.tail ? stopTail() : startTail()));
   $("#tail-broker").addEventListener("change", () => { if (state.tail) { stopTail(); startTail(); } });
   let typing;
