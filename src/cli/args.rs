@@ -20,6 +20,9 @@ pub struct Connection {
     /// directory's generated admin token, when there is one.
     #[arg(long, env = "MESHBROKER_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+    /// A context saved by `login` (default: the current one).
+    #[arg(long, env = "MESHBROKER_CONTEXT")]
+    pub context: Option<String>,
     /// The data directory of a server on this machine, for its defaults.
     #[arg(
         long = "data-dir",
@@ -41,6 +44,9 @@ pub enum ClientCommand {
         namespace: Option<String>,
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
+        /// After the list, print each change as it happens (until interrupted).
+        #[arg(short, long, conflicts_with = "name")]
+        watch: bool,
         #[command(flatten)]
         connection: Connection,
     },
@@ -157,6 +163,29 @@ pub enum ClientCommand {
     /// Shortcuts for Triggers.
     #[command(subcommand)]
     Trigger(TriggerCommand),
+    /// Show one object for people: its conditions, and a Trigger's filter
+    /// and delivery spelled out.
+    Describe {
+        kind: String,
+        name: String,
+        #[arg(short, long)]
+        namespace: Option<String>,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Check a server and token and save them as a context (the current one),
+    /// in a file only you may read.
+    Login {
+        /// The context's name.
+        #[arg(long = "as", default_value = "default")]
+        name: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// The saved contexts.
+    Contexts,
+    /// Make a saved context the current one.
+    UseContext { name: String },
 }
 
 /// Where `send` sends.
@@ -205,8 +234,9 @@ pub enum TriggerCommand {
 }
 
 impl ClientCommand {
-    pub fn connection(&self) -> &Connection {
-        match self {
+    /// Where the command's server is; None for those that talk to none.
+    pub fn connection(&self) -> Option<&Connection> {
+        Some(match self {
             Self::Get { connection, .. }
             | Self::Apply { connection, .. }
             | Self::Delete { connection, .. }
@@ -216,8 +246,11 @@ impl ClientCommand {
             | Self::Instances { connection, .. }
             | Self::Send { connection, .. }
             | Self::Tail { connection, .. }
-            | Self::Trigger(TriggerCommand::Create { connection, .. }) => connection,
-        }
+            | Self::Trigger(TriggerCommand::Create { connection, .. })
+            | Self::Describe { connection, .. }
+            | Self::Login { connection, .. } => connection,
+            Self::Contexts | Self::UseContext { .. } => return None,
+        })
     }
 }
 

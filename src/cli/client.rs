@@ -8,6 +8,7 @@ use reqwest::Method;
 use serde_json::Value;
 
 use super::args::Connection;
+use super::contexts::{Context, Contexts, config_path};
 
 /// What went wrong, said for a person.
 #[derive(Debug)]
@@ -20,17 +21,18 @@ pub enum Failure {
 
 pub struct Client {
     http: reqwest::Client,
-    base: String,
+    /// The control listener.
+    pub base: String,
     /// The events listener.
     pub events: String,
-    token: Option<String>,
+    pub token: Option<String>,
 }
 
 /// How long one request may take (a tail has no end).
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// A listener's address: given, or where a local server says it listens,
-/// or the server's default.
+/// A listener's address: given (flag, environment or context), or where a
+/// local server says it listens, or the server's default.
 fn address_of(given: Option<&str>, connection: &Connection, which: &str, default: &str) -> String {
     if let Some(given) = given {
         return given.trim_end_matches('/').to_string();
@@ -42,11 +44,22 @@ fn address_of(given: Option<&str>, connection: &Connection, which: &str, default
         .unwrap_or_else(|| default.into())
 }
 
-fn token_of(connection: &Connection) -> Option<String> {
+fn token_of(connection: &Connection, context: Option<&Context>) -> Option<String> {
     connection
         .token
         .clone()
+        .or_else(|| context.and_then(|c| c.token.clone()))
         .or_else(|| read_trimmed(&connection.data_dir.join("admin-token")))
+}
+
+/// The saved context named, or the current one (flags and environment win
+/// over what it says).
+fn context_of(connection: &Connection) -> Result<Option<Context>, Failure> {
+    let Some(path) = config_path() else {
+        return Ok(None);
+    };
+    let contexts = Contexts::load(&path)?;
+    Ok(contexts.chosen(connection.context.as_deref())?.cloned())
 }
 
 fn read_trimmed(path: &Path) -> Option<String> {
@@ -63,17 +76,20 @@ impl Client {
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| Failure::Refused(format!("cannot make an HTTP client: {e}")))?;
-        let server = connection.server.as_deref();
+        let context = context_of(connection)?;
+        let server = connection
+            .server
+            .as_deref()
+            .or(context.as_ref().map(|c| c.server.as_str()));
+        let events = connection
+            .events
+            .as_deref()
+            .or(context.as_ref().and_then(|c| c.events.as_deref()));
         Ok(Self {
             http,
             base: address_of(server, connection, "control", "http://127.0.0.1:8080"),
-            events: address_of(
-                connection.events.as_deref(),
-                connection,
-                "events",
-                "http://127.0.0.1:8081",
-            ),
-            token: token_of(connection),
+            events: address_of(events, connection, "events", "http://127.0.0.1:8081"),
+            token: token_of(connection, context.as_ref()),
         })
     }
 
@@ -82,6 +98,39 @@ impl Client {
     pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         self.authorized(self.http.request(method, format!("{}{path}", self.base)))
             .header("X-Broker-API-Version", "2.17")
+    }
+
+    /// Follows a stream of JSON lines at `path`, handing each line to `each`
+    /// until the server ends it or `each` answers false.
+    pub async fn follow_lines(
+        &self,
+        path: &str,
+        mut each: impl FnMut(&[u8]) -> bool,
+    ) -> Result<(), Failure> {
+        let mut response = self
+            .request(Method::GET, path)
+            .send()
+            .await
+            .map_err(|e| Failure::Refused(format!("cannot reach {}: {e}", self.base)))?;
+        if !response.status().is_success() {
+            let (status, answer) = read(response).await?;
+            return refused(status, &answer);
+        }
+        let mut buffered = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| Failure::Refused(format!("the stream broke off: {e}")))?
+        {
+            buffered.extend_from_slice(&chunk);
+            while let Some(end) = buffered.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buffered.drain(..=end).collect();
+                if !each(&line) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// A request to the events listener with the bearer token.

@@ -5,20 +5,26 @@ use std::process::ExitCode;
 use reqwest::Method;
 use serde_json::Value;
 
-use super::args::{ClientCommand, TriggerCommand};
+use std::io::Write;
+
+use super::args::{ClientCommand, Format, TriggerCommand};
 use super::catalog::{self, ProvisionRequest};
 use super::client::{Client, Failure};
+use super::contexts::{Context, Contexts, config_path};
+use super::describe::describe;
 use super::events::{self, Outgoing};
 use super::kinds::{kind_named, namespace_for, path_of};
 use super::output::render;
+use super::output::{columns, text};
 use super::triggers::{self, NewTrigger};
 use crate::resources::kinds;
 
 /// Runs a client command; prints its outcome; answers the exit code.
 pub async fn run(command: ClientCommand) -> ExitCode {
-    let outcome = match Client::new(command.connection()) {
-        Ok(client) => execute(&client, command).await,
-        Err(failure) => Err(failure),
+    let outcome = match command.connection().map(Client::new) {
+        None => local(command),
+        Some(Ok(client)) => execute(&client, command).await,
+        Some(Err(failure)) => Err(failure),
     };
     match outcome {
         Ok(text) => {
@@ -36,6 +42,106 @@ pub async fn run(command: ClientCommand) -> ExitCode {
     }
 }
 
+/// The commands about the saved contexts, which talk to no server.
+fn local(command: ClientCommand) -> Result<String, Failure> {
+    let path = config_path().ok_or_else(|| {
+        Failure::Usage("no place for contexts: set MESHBROKER_CONFIG or HOME".into())
+    })?;
+    let mut contexts = Contexts::load(&path)?;
+    match command {
+        ClientCommand::UseContext { name } => {
+            contexts.chosen(Some(&name))?;
+            contexts.current_context = Some(name.clone());
+            contexts.save(&path)?;
+            Ok(format!("switched to context {name}\n"))
+        }
+        _ if contexts.contexts.is_empty() => {
+            Ok("No contexts: `meshbroker login` saves one.\n".into())
+        }
+        _ => Ok(columns(&contexts.table())),
+    }
+}
+
+/// Checks the server and token (who the server says the token is), then
+/// saves them under `name` as the current context.
+async fn login(client: &Client, name: &str) -> Result<String, Failure> {
+    let token = client
+        .token
+        .clone()
+        .ok_or_else(|| Failure::Usage("log in with --token (or MESHBROKER_TOKEN)".into()))?;
+    let who = client
+        .send(Method::GET, "/console/api/whoami", None)
+        .await?;
+    let path = config_path().ok_or_else(|| {
+        Failure::Usage("no place for contexts: set MESHBROKER_CONFIG or HOME".into())
+    })?;
+    let mut contexts = Contexts::load(&path)?;
+    contexts.contexts.insert(
+        name.to_string(),
+        Context {
+            server: client.base.clone(),
+            events: Some(client.events.clone()),
+            token: Some(token),
+        },
+    );
+    contexts.current_context = Some(name.to_string());
+    contexts.save(&path)?;
+    let as_whom = match who["namespace"].as_str() {
+        Some(namespace) => format!("namespace {namespace}"),
+        None => "admin".into(),
+    };
+    Ok(format!(
+        "logged in to {} as {as_whom}; context {name} saved in {}\n",
+        client.base,
+        path.display()
+    ))
+}
+
+/// After the list, each change as it happens: a table row (no header), or
+/// the object as JSON or YAML.
+async fn watch(
+    client: &Client,
+    path: &str,
+    listed: &Value,
+    output: Format,
+    namespaced: bool,
+) -> Result<String, Failure> {
+    let version = listed["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap_or("0");
+    let watch_path = format!("{path}?watch=true&resourceVersion={version}");
+    let mut out = std::io::stdout();
+    let mut failed = None;
+    client
+        .follow_lines(&watch_path, |line| {
+            let Ok(event) = serde_json::from_slice::<Value>(line) else {
+                return true;
+            };
+            if event["type"] == "ERROR" {
+                failed = Some(text(&event["object"]["message"]));
+                return false;
+            }
+            let shown = match output {
+                Format::Table => render(&event["object"], output, namespaced)
+                    .map(|table| table.lines().skip(1).map(|l| format!("{l}\n")).collect()),
+                _ => render(&event["object"], output, namespaced),
+            };
+            let shown = shown.unwrap_or_default();
+            let separated = match output {
+                Format::Yaml => format!("---\n{shown}"),
+                _ => shown,
+            };
+            out.write_all(separated.as_bytes())
+                .and_then(|()| out.flush())
+                .is_ok()
+        })
+        .await?;
+    match failed {
+        Some(message) => Err(Failure::Refused(format!("the watch ended: {message}"))),
+        None => Ok(String::new()),
+    }
+}
+
 async fn execute(client: &Client, command: ClientCommand) -> Result<String, Failure> {
     match command {
         ClientCommand::Get {
@@ -43,6 +149,7 @@ async fn execute(client: &Client, command: ClientCommand) -> Result<String, Fail
             name,
             namespace,
             output,
+            watch: follow,
             ..
         } => {
             let kind = kind_named(&kind)?;
@@ -55,11 +162,31 @@ async fn execute(client: &Client, command: ClientCommand) -> Result<String, Fail
                 }
                 None => {
                     let path = path_of(kind, namespace.as_deref(), None);
-                    client.send(Method::GET, &path, None).await?
+                    let listed = client.send(Method::GET, &path, None).await?;
+                    if follow {
+                        print!("{}", render(&listed, output, kind.namespaced)?);
+                        return watch(client, &path, &listed, output, kind.namespaced).await;
+                    }
+                    listed
                 }
             };
             render(&value, output, kind.namespaced)
         }
+        ClientCommand::Describe {
+            kind,
+            name,
+            namespace,
+            ..
+        } => {
+            let kind = kind_named(&kind)?;
+            let namespace = namespace_for(kind, namespace.as_deref());
+            let object = client
+                .send(Method::GET, &path_of(kind, namespace, Some(&name)), None)
+                .await?;
+            describe(&object)
+        }
+        ClientCommand::Login { name, .. } => login(client, &name).await,
+        ClientCommand::Contexts | ClientCommand::UseContext { .. } => local(command),
         ClientCommand::Delete {
             kind,
             name,

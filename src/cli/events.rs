@@ -2,7 +2,6 @@
 
 use std::io::Write;
 
-use reqwest::Method;
 use serde_json::{Map, Value};
 
 use super::args::{Format, SendTo};
@@ -134,43 +133,28 @@ pub async fn tail(
         "{}/tail",
         path_of(kind_of::<Broker>(), Some(namespace), Some(broker))
     );
-    let mut response = client
-        .request(Method::GET, &path)
-        .send()
-        .await
-        .map_err(|e| Failure::Refused(format!("cannot reach the server: {e}")))?;
-    if !response.status().is_success() {
-        let (status, answer) = read(response).await?;
-        refused(status, &answer)?;
-        return Ok(String::new());
-    }
-    let mut buffered = Vec::new();
     let mut out = std::io::stdout();
-    while let Some(chunk) = response
-        .chunk()
-        .await
-        .map_err(|e| Failure::Refused(format!("the tail broke off: {e}")))?
-    {
-        buffered.extend_from_slice(&chunk);
-        while let Some(end) = buffered.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffered.drain(..=end).collect();
+    let mut closed = false;
+    client
+        .follow_lines(&path, |line| {
             let shown = match format {
-                Format::Table => serde_json::from_slice::<Value>(&line)
+                Format::Table => serde_json::from_slice::<Value>(line)
                     .map(|record| readable(&record) + "\n")
-                    .unwrap_or_else(|_| String::from_utf8_lossy(&line).into_owned()),
-                Format::Json | Format::Yaml => String::from_utf8_lossy(&line).into_owned(),
+                    .unwrap_or_else(|_| String::from_utf8_lossy(line).into_owned()),
+                Format::Json | Format::Yaml => String::from_utf8_lossy(line).into_owned(),
             };
             // A closed pipe (`| head`) ends the tail.
-            if out
+            closed = out
                 .write_all(shown.as_bytes())
                 .and_then(|()| out.flush())
-                .is_err()
-            {
-                return Ok(String::new());
-            }
-        }
-    }
-    Ok("the server ended the tail\n".into())
+                .is_err();
+            !closed
+        })
+        .await?;
+    Ok(match closed {
+        true => String::new(),
+        false => "the server ended the tail\n".into(),
+    })
 }
 
 /// One record as a line for people.

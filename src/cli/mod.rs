@@ -8,6 +8,8 @@ mod args;
 mod catalog;
 mod client;
 mod commands;
+mod contexts;
+mod describe;
 mod events;
 mod kinds;
 mod output;

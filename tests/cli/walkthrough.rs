@@ -286,3 +286,112 @@ fn completion_scripts_name_the_commands() {
         assert!(script.contains(command), "{command} completes");
     }
 }
+
+#[tokio::test]
+async fn login_saves_a_context_that_later_commands_use() {
+    let broker = Broker::start().await;
+    let home = tempfile::tempdir().expect("directory");
+    let config = home.path().join("config.json");
+    let empty_data_dir = home.path().join("no-server-here");
+    let run = |args: &[&str]| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_meshbroker"))
+            .args(args)
+            .env("MESHBROKER_DATA_DIR", &empty_data_dir)
+            .env("MESHBROKER_CONFIG", &config)
+            .env_remove("MESHBROKER_SERVER")
+            .env_remove("MESHBROKER_TOKEN")
+            .env_remove("MESHBROKER_CONTEXT")
+            .output()
+            .expect("the CLI runs")
+    };
+    let refused = run(&["login", "--server", &broker.control, "--token", "wrong"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", stderr(&refused));
+    assert!(!config.exists(), "a refused login saves nothing");
+    let logged_in = succeeded(&run(&[
+        "login",
+        "--as",
+        "local",
+        "--server",
+        &broker.control,
+        "--events",
+        &broker.events,
+        "--token",
+        &broker.admin_token,
+    ]));
+    assert!(
+        logged_in.starts_with(&format!("logged in to {} as admin", broker.control)),
+        "{logged_in}"
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&config)
+            .expect("saved")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "only its owner may read the token");
+    }
+    let namespaces = succeeded(&run(&["get", "namespaces"]));
+    assert!(
+        namespaces
+            .lines()
+            .any(|l| l.starts_with("kyma-integration")),
+        "{namespaces}"
+    );
+    let listed = succeeded(&run(&["contexts"]));
+    assert!(
+        listed
+            .lines()
+            .any(|l| l.starts_with('*') && l.contains("local")),
+        "{listed}"
+    );
+    let unknown = run(&["use-context", "prod"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(stderr(&unknown).contains("local"), "{}", stderr(&unknown));
+    let named = run(&["get", "namespaces", "--context", "prod"]);
+    assert_eq!(named.status.code(), Some(2), "{}", stderr(&named));
+}
+
+#[tokio::test]
+async fn describe_spells_a_trigger_out_and_get_watch_follows_changes() {
+    let broker = Broker::start().await;
+    crate::common::mesh::provisioned(&broker, &["team-a"]).await;
+    let mut watching = TailProcess::start(&broker, &["get", "triggers", "-n", "team-a", "-w"]);
+    watching.line_with("No resources found.").await;
+    succeeded(&cli(
+        &broker,
+        &[
+            "trigger",
+            "create",
+            "big",
+            "-n",
+            "team-a",
+            "--type",
+            "order.created",
+            "--cesql",
+            "eventtypeversion = 'v1'",
+            "--sink",
+            "http://127.0.0.1:9/",
+        ],
+    ));
+    let row = watching.line_with("big").await;
+    assert!(row.starts_with("team-a"), "{row}");
+    watching.line_with("True").await;
+
+    let described = succeeded(&cli(
+        &broker,
+        &["describe", "trigger", "big", "-n", "team-a"],
+    ));
+    assert!(described.contains("Name:        big\n"), "{described}");
+    assert!(
+        described.contains(
+            "Filter:      type = order.created\n             AND CESQL eventtypeversion = 'v1'\n"
+        ),
+        "{described}"
+    );
+    assert!(
+        described.contains("Subscriber:  http://127.0.0.1:9/\n"),
+        "{described}"
+    );
+    assert!(described.contains("  Ready"), "{described}");
+}
