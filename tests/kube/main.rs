@@ -1,6 +1,7 @@
 //! The control plane and the embedded dataplane on a real Kubernetes API server
-//! (`--store kube`): the OSB contract suite, the provisioning tests and the
-//! dataplane routing walk-through run again unchanged, each test on its own
+//! (`--store kube`): the OSB contract suite (but its header checks, which are
+//! the HTTP layer's alone and the same on either store), the provisioning
+//! tests and the dataplane routing walk-through run again unchanged, each test on its own
 //! kube-apiserver where meshbroker has only the deploy/ ClusterRole; then what
 //! only a cluster has — RBAC, stale resourceVersions, API server restarts,
 //! several replicas with an elected leader.
@@ -16,8 +17,6 @@ mod connector;
 mod knative;
 #[path = "../contract/osb_catalog.rs"]
 mod osb_catalog;
-#[path = "../contract/osb_headers.rs"]
-mod osb_headers;
 #[path = "../contract/osb_instances.rs"]
 mod osb_instances;
 #[path = "../contract/osb_provision.rs"]
