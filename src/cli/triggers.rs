@@ -26,25 +26,30 @@ pub struct NewTrigger<'a> {
 }
 
 /// The spec: exact attributes as Knative's `filter`, or, with CESQL, as the
-/// Subscriptions API's `filters` (all of which must pass).
+/// Subscriptions API's `filters` (all of which must pass; an `exact` filter
+/// names exactly one attribute).
 fn spec_of(trigger: &NewTrigger<'_>) -> Value {
-    let mut attributes = serde_json::Map::new();
-    for (name, value) in [("type", trigger.ty), ("source", trigger.source)] {
-        if let Some(value) = value {
-            attributes.insert(name.into(), Value::String(value.into()));
-        }
-    }
+    let attributes: Vec<(&str, &str)> = [("type", trigger.ty), ("source", trigger.source)]
+        .into_iter()
+        .filter_map(|(name, value)| Some((name, value?)))
+        .collect();
     let mut spec = json!({"broker": trigger.broker, "subscriber": {"uri": trigger.sink}});
     match trigger.cesql {
         Some(cesql) => {
-            let mut filters = vec![];
-            if !attributes.is_empty() {
-                filters.push(json!({"exact": attributes}));
-            }
+            let mut filters: Vec<Value> = attributes
+                .iter()
+                .map(|(name, value)| json!({"exact": {*name: value}}))
+                .collect();
             filters.push(json!({"cesql": cesql}));
             spec["filters"] = Value::Array(filters);
         }
-        None if !attributes.is_empty() => spec["filter"] = json!({"attributes": attributes}),
+        None if !attributes.is_empty() => {
+            let attributes: serde_json::Map<String, Value> = attributes
+                .iter()
+                .map(|(name, value)| (name.to_string(), Value::String(value.to_string())))
+                .collect();
+            spec["filter"] = json!({"attributes": attributes});
+        }
         None => {}
     }
     spec
@@ -124,6 +129,16 @@ mod tests {
             cesql,
             sink: "http://fn",
         }
+    }
+
+    #[test]
+    fn each_exact_filter_names_one_attribute() {
+        let mut both = trigger(Some("order.created"), Some("true"));
+        both.source = Some("erp");
+        assert_eq!(
+            spec_of(&both)["filters"],
+            json!([{"exact": {"type": "order.created"}}, {"exact": {"source": "erp"}}, {"cesql": "true"}])
+        );
     }
 
     #[test]

@@ -75,6 +75,23 @@ pub async fn whoami(
     Ok(Json(body).into_response())
 }
 
+/// A JSON request body within `MAX_BODY`.
+pub(super) async fn read_json(body: Body) -> Result<Value, Refusal> {
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
+        refusal(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestEntityTooLarge",
+            format!("the body is larger than {MAX_BODY} bytes"),
+        )
+    })?;
+    serde_json::from_slice(&bytes)
+        .map_err(|error| bad_request(format!("the body is not JSON: {error}")))
+}
+
+pub(super) fn bad_request(message: String) -> Refusal {
+    refusal(StatusCode::BAD_REQUEST, "BadRequest", message)
+}
+
 /// `POST /console/api/cesql` with `{"expression": …}`: `{"valid": true}`, or
 /// `{"valid": false, "error", "column", "offset"}` where the compiler stopped.
 pub async fn check_cesql(
@@ -83,30 +100,11 @@ pub async fn check_cesql(
     body: Body,
 ) -> Result<Response, Refusal> {
     person(&state, &headers)?;
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            format!("the body is larger than {MAX_BODY} bytes"),
-        )
-    })?;
-    let request: Value = serde_json::from_slice(&bytes).map_err(|error| {
-        refusal(
-            StatusCode::BAD_REQUEST,
-            "BadRequest",
-            format!("the body is not JSON: {error}"),
-        )
-    })?;
+    let request = read_json(body).await?;
     let expression = request
         .get("expression")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            refusal(
-                StatusCode::BAD_REQUEST,
-                "BadRequest",
-                "the body needs \"expression\": the CESQL text".into(),
-            )
-        })?;
+        .ok_or_else(|| bad_request("the body needs \"expression\": the CESQL text".into()))?;
     let answer = match cesql::Expression::parse(expression) {
         Ok(_) => json!({"valid": true}),
         Err(error) => json!({

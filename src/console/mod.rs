@@ -8,6 +8,7 @@
 
 mod api;
 mod assets;
+mod filter_test;
 mod routes;
 mod watch;
 

@@ -3,7 +3,7 @@
 use axum::Router;
 use axum::routing::{get, post};
 
-use super::{api, assets, watch};
+use super::{api, assets, filter_test, watch};
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
@@ -16,4 +16,5 @@ pub fn routes() -> Router<AppState> {
         .route("/console/api/cesql", post(api::check_cesql))
         .route("/console/api/watch", get(watch::watch))
         .route("/console/api/rates", get(api::rates))
+        .route("/console/api/filter-test", post(filter_test::filter_test))
 }

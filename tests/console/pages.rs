@@ -99,6 +99,81 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
         "type = 'order.created' AND eventtypeversion = 'v1'"
     );
     browser.screenshot("triggers").await;
+
+    // "Test this filter" against a sample event, decided by the server.
+    browser.click("#filter-test summary").await;
+    let sample = |version: &str| {
+        json!({"specversion": "1.0", "id": "s", "source": "commerce", "type": "order.created",
+               "eventtypeversion": version})
+        .to_string()
+    };
+    browser
+        .type_into(
+            "#trigger-cesql",
+            "type = 'order.created' AND eventtypeversion = 'v1'",
+        )
+        .await;
+    browser.type_into("#sample-event", &sample("v1")).await;
+    browser.click("#filter-test-run").await;
+    browser
+        .text_until(r#"#filter-test-result[data-passes="true"]"#, |t| {
+            t.starts_with("Passes")
+        })
+        .await;
+    browser.type_into("#sample-event", &sample("v2")).await;
+    browser.click("#filter-test-run").await;
+    browser
+        .text_until(r#"#filter-test-result[data-passes="false"]"#, |t| {
+            t.starts_with("Filtered out")
+        })
+        .await;
+
+    // Edit: a prefix attribute (the Subscriptions API's dialect) and delivery options.
+    browser
+        .click(r#"button[data-edit="shop/big-orders"]"#)
+        .await;
+    browser
+        .text_until("#trigger-form-title", |t| {
+            t == "Edit Trigger shop/big-orders"
+        })
+        .await;
+    browser.click("#filter-add").await;
+    browser.type_into(".filter-row .attribute", "source").await;
+    browser
+        .find(".filter-row .match")
+        .await
+        .select_by_value("prefix")
+        .await
+        .expect("prefix chosen");
+    browser.type_into(".filter-row .wanted", "comm").await;
+    browser
+        .text_until("#filter-preview", |t| {
+            t.contains("\"prefix\"") && t.contains("\"cesql\"")
+        })
+        .await;
+    browser.click("#delivery-options summary").await;
+    browser.type_into("#delivery-retry", "2").await;
+    browser.click("#trigger-create").await;
+    browser
+        .text_until("#trigger-form-title", |t| t == "New Trigger")
+        .await;
+    let edited = broker
+        .admin()
+        .find(&format!("{}/big-orders", triggers("shop")))
+        .await
+        .expect("the Trigger is stored");
+    assert_eq!(
+        edited["spec"]["filters"],
+        json!([{"prefix": {"source": "comm"}},
+               {"cesql": "type = 'order.created' AND eventtypeversion = 'v1'"}]),
+        "{edited}"
+    );
+    assert_eq!(edited["spec"]["delivery"]["retry"], 2, "{edited}");
+    browser
+        .text_until(r#"tr[data-trigger="shop/big-orders"]"#, |t| {
+            t.contains("source starts with") || t.contains("prefix")
+        })
+        .await;
     browser.click(r#"a[data-page="mesh"]"#).await;
     browser
         .text_until(r#"li[data-mesh-trigger="shop/big-orders"]"#, |t| {
@@ -207,7 +282,14 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
     browser.click(r#"a[data-page="triggers"]"#).await;
 
     // A refusal shows the server's own message where it happened.
+    browser
+        .find("#trigger-namespace")
+        .await
+        .select_by_value("shop")
+        .await
+        .expect("namespace chosen");
     browser.type_into("#trigger-name", "big-orders").await;
+    browser.type_into("#trigger-subscriber", &sink.url).await;
     browser.click("#trigger-create").await;
     let refusal = browser
         .text_until("#trigger-error", |t| !t.is_empty())
@@ -290,6 +372,40 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
         .await
         .expect("request");
     assert_eq!(as_application.status(), 403);
+    // "Test this filter" on the API: the same answers the page shows.
+    let test = async |body: serde_json::Value| {
+        let response = broker
+            .http
+            .post(format!("{}/console/api/filter-test", broker.control))
+            .bearer_auth(&other_token)
+            .json(&body)
+            .send()
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        (
+            status,
+            response.json::<serde_json::Value>().await.expect("JSON"),
+        )
+    };
+    let event = json!({"specversion": "1.0", "id": "1", "source": "erp", "type": "order.created"});
+    let (status, body) =
+        test(json!({"filters": [{"prefix": {"source": "er"}}], "event": event})).await;
+    assert_eq!((status, &body["passes"]), (200, &json!(true)), "{body}");
+    let (status, body) =
+        test(json!({"filter": {"attributes": {"type": "x"}}, "event": event})).await;
+    assert_eq!((status, &body["passes"]), (200, &json!(false)), "{body}");
+    let (status, body) =
+        test(json!({"filters": [{"exact": {"type": "order.created"}}, {"cesql": "type ="}], "event": event})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("spec.filters[1].cesql")),
+        "the field is named: {body}"
+    );
+    let (status, body) = test(json!({"filters": []})).await;
+    assert_eq!(status, 400, "{body}");
     let counts = rates(&broker, &other_token).await;
     let labels: Vec<&String> = counts["triggers"]
         .as_object()

@@ -119,9 +119,14 @@ function filterText(trigger) {
   const parts = [];
   const attributes = (spec.filter && spec.filter.attributes) || {};
   for (const [name, value] of Object.entries(attributes)) parts.push(`${name} = ${value}`);
+  const words = { exact: "=", prefix: "starts with", suffix: "ends with" };
   for (const filter of spec.filters || []) {
     if (filter.cesql) parts.push(`CESQL: ${filter.cesql}`);
-    else parts.push(JSON.stringify(filter));
+    else if (filter.exact || filter.prefix || filter.suffix) {
+      for (const [dialect, word] of Object.entries(words)) {
+        for (const [name, value] of Object.entries(filter[dialect] || {})) parts.push(`${name} ${word} ${value}`);
+      }
+    } else parts.push(JSON.stringify(filter));
   }
   return parts.join("; ") || "everything";
 }
@@ -213,6 +218,8 @@ function renderTriggers() {
   const rows = list("triggers").map((trigger) => {
     const remove = element("button", { type: "button", "data-delete": key(trigger) }, "Delete");
     remove.addEventListener("click", () => deleteTrigger(trigger));
+    const change = element("button", { type: "button", "data-edit": key(trigger) }, "Edit");
+    change.addEventListener("click", () => editTrigger(trigger));
     return element("tr", { "data-trigger": key(trigger) },
       element("td", {}, trigger.metadata.namespace),
       element("td", {}, trigger.metadata.name),
@@ -220,7 +227,7 @@ function renderTriggers() {
       element("td", {}, filterText(trigger)),
       element("td", {}, subscriberText((trigger.spec || {}).subscriber)),
       element("td", {}, readiness(trigger)),
-      element("td", {}, remove));
+      element("td", {}, change, " ", remove));
   });
   $("#triggers tbody").replaceChildren(...rows);
   const select = $("#trigger-namespace");
@@ -599,7 +606,144 @@ async function checkCesql() {
   }
 }
 
-async function createTrigger(event) {
+// The filter builder's rows: an attribute, how it must match, a value.
+const MATCHES = [["exact", "equals"], ["prefix", "starts with"], ["suffix", "ends with"]];
+
+function addFilterRow(dialect = "exact", name = "", value = "") {
+  const index = document.querySelectorAll("#filter-rows .filter-row").length;
+  const how = element("select", { class: "match", "aria-label": `How attribute ${index + 1} matches` },
+    ...MATCHES.map(([v, label]) => element("option", { value: v }, label)));
+  how.value = dialect;
+  const attribute = element("input", { class: "attribute", "aria-label": `Attribute ${index + 1}`, placeholder: "source", value: name });
+  const wanted = element("input", { class: "wanted", "aria-label": `Value ${index + 1}`, value });
+  const remove = element("button", { type: "button", "aria-label": `Remove attribute ${index + 1}` }, "Remove");
+  const row = element("div", { class: "filter-row" }, attribute, how, wanted, remove);
+  remove.addEventListener("click", () => { row.remove(); previewFilter(); });
+  for (const input of [how, attribute, wanted]) input.addEventListener("input", previewFilter);
+  $("#filter-rows").append(row);
+  previewFilter();
+}
+
+// What the form's filter fields make: Knative's attribute filter while
+// everything is an exact match, else the Subscriptions API's filters.
+function filterOfForm() {
+  const rows = [];
+  const type = $("#trigger-type").value.trim();
+  if (type) rows.push({ dialect: "exact", name: "type", value: type });
+  for (const row of document.querySelectorAll("#filter-rows .filter-row")) {
+    const name = row.querySelector(".attribute").value.trim();
+    if (name) rows.push({ dialect: row.querySelector(".match").value, name, value: row.querySelector(".wanted").value });
+  }
+  const cesql = $("#trigger-cesql").value.trim();
+  if (!cesql && rows.every((r) => r.dialect === "exact")) {
+    if (rows.length === 0) return {};
+    return { filter: { attributes: Object.fromEntries(rows.map((r) => [r.name, r.value])) } };
+  }
+  // Each exact, prefix and suffix filter names exactly one attribute.
+  const filters = rows.map((r) => ({ [r.dialect]: { [r.name]: r.value } }));
+  if (cesql) filters.push({ cesql });
+  return { filters };
+}
+
+function previewFilter() {
+  const filter = filterOfForm();
+  $("#filter-preview").textContent = Object.keys(filter).length ? JSON.stringify(filter, null, 2) : "(no filter: every event)";
+}
+
+function sampleEvent() {
+  const type = $("#trigger-type").value.trim() || "order.created";
+  return JSON.stringify({ specversion: "1.0", id: "sample-1", source: "commerce", type, eventtypeversion: "v1", datacontenttype: "application/json", data: {} }, null, 2);
+}
+
+async function testFilter() {
+  const result = $("#filter-test-result");
+  result.textContent = "";
+  result.removeAttribute("data-passes");
+  let event;
+  try {
+    event = JSON.parse($("#sample-event").value || sampleEvent());
+  } catch (error) {
+    result.textContent = `The sample event is not JSON: ${error.message}`;
+    return;
+  }
+  try {
+    const answer = await api("/console/api/filter-test", { method: "POST", body: JSON.stringify(Object.assign({ event }, filterOfForm())) });
+    result.setAttribute("data-passes", String(answer.passes));
+    result.textContent = answer.passes
+      ? "Passes: the Trigger would deliver this event."
+      : `Filtered out: the Trigger would not deliver this event.${answer.limit ? ` (${answer.limit})` : ""}`;
+  } catch (error) {
+    result.textContent = error.message;
+  }
+}
+
+function deliveryOfForm() {
+  const delivery = {};
+  const retry = $("#delivery-retry").value.trim();
+  if (retry) delivery.retry = Number(retry);
+  const policy = $("#delivery-backoff-policy").value;
+  if (policy) delivery.backoffPolicy = policy;
+  const delay = $("#delivery-backoff-delay").value.trim();
+  if (delay) delivery.backoffDelay = delay;
+  const sink = $("#delivery-dead-letter").value.trim();
+  if (sink) delivery.deadLetterSink = { uri: sink };
+  return Object.keys(delivery).length ? delivery : undefined;
+}
+
+// Editing: the form holds a stored Trigger until it is saved or cancelled.
+let editing = null;
+
+function resetTriggerForm() {
+  editing = null;
+  $("#trigger-form").reset();
+  $("#filter-rows").replaceChildren();
+  $("#trigger-namespace").disabled = false;
+  $("#trigger-name").readOnly = false;
+  $("#trigger-form-title").textContent = "New Trigger";
+  $("#trigger-create").textContent = "Create Trigger";
+  $("#trigger-cancel").hidden = true;
+  $("#cesql-error").textContent = "";
+  previewFilter();
+}
+
+function editTrigger(trigger) {
+  const spec = trigger.spec || {};
+  const filters = spec.filters || [];
+  if (filters.some((f) => !(f.exact || f.prefix || f.suffix || f.cesql !== undefined))) {
+    $("#triggers-error").textContent = `${key(trigger)} uses all/any/not filters: change it with the resource API or meshbroker apply.`;
+    return;
+  }
+  resetTriggerForm();
+  editing = trigger;
+  $("#trigger-namespace").value = trigger.metadata.namespace;
+  $("#trigger-namespace").disabled = true;
+  $("#trigger-name").value = trigger.metadata.name;
+  $("#trigger-name").readOnly = true;
+  $("#trigger-broker").value = spec.broker || "default";
+  const attributes = Object.entries((spec.filter && spec.filter.attributes) || {});
+  const rows = filters.length
+    ? filters.flatMap((f) => MATCHES.flatMap(([dialect]) => Object.entries(f[dialect] || {}).map(([n, v]) => [dialect, n, v])))
+    : attributes.map(([n, v]) => ["exact", n, v]);
+  for (const [dialect, name, value] of rows) {
+    if (dialect === "exact" && name === "type" && !$("#trigger-type").value) $("#trigger-type").value = value;
+    else addFilterRow(dialect, name, value);
+  }
+  $("#trigger-cesql").value = (filters.find((f) => f.cesql !== undefined) || {}).cesql || "";
+  $("#trigger-subscriber").value = (spec.subscriber && spec.subscriber.uri) || "";
+  const delivery = spec.delivery || {};
+  $("#delivery-retry").value = delivery.retry ?? "";
+  $("#delivery-backoff-policy").value = delivery.backoffPolicy || "";
+  $("#delivery-backoff-delay").value = delivery.backoffDelay || "";
+  $("#delivery-dead-letter").value = (delivery.deadLetterSink && delivery.deadLetterSink.uri) || "";
+  $("#delivery-options").open = Object.keys(delivery).length > 0;
+  $("#trigger-form-title").textContent = `Edit Trigger ${key(trigger)}`;
+  $("#trigger-create").textContent = "Save Trigger";
+  $("#trigger-cancel").hidden = false;
+  previewFilter();
+  $("#trigger-broker").focus();
+}
+
+async function saveTrigger(event) {
   event.preventDefault();
   $("#trigger-error").textContent = "";
   if (!(await checkCesql())) {
@@ -607,20 +751,29 @@ async function createTrigger(event) {
     return;
   }
   const namespace = $("#trigger-namespace").value;
-  const spec = { broker: $("#trigger-broker").value.trim(), subscriber: { uri: $("#trigger-subscriber").value.trim() } };
-  const type = $("#trigger-type").value.trim();
-  const cesql = $("#trigger-cesql").value.trim();
-  // With CESQL, the Subscriptions API's filters (all must pass) carry the
-  // type too: Knative ignores `filter` when `filters` is there.
-  if (cesql) spec.filters = type ? [{ exact: { type } }, { cesql }] : [{ cesql }];
-  else if (type) spec.filter = { attributes: { type } };
-  const trigger = {
-    apiVersion: "eventing.knative.dev/v1", kind: "Trigger",
-    metadata: { name: $("#trigger-name").value.trim() }, spec,
-  };
+  const name = $("#trigger-name").value.trim();
+  const spec = Object.assign(
+    { broker: $("#trigger-broker").value.trim(), subscriber: { uri: $("#trigger-subscriber").value.trim() } },
+    filterOfForm(),
+  );
+  const delivery = deliveryOfForm();
+  if (delivery) spec.delivery = delivery;
+  const metadata = { name };
+  const collection = `/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers`;
   try {
-    await api(`/apis/eventing.knative.dev/v1/namespaces/${namespace}/triggers`, { method: "POST", body: JSON.stringify(trigger) });
-    $("#trigger-name").value = "";
+    if (editing) {
+      // The stored resourceVersion: a change made meanwhile is a conflict, not lost.
+      metadata.resourceVersion = editing.metadata.resourceVersion;
+      metadata.labels = editing.metadata.labels;
+      metadata.annotations = editing.metadata.annotations;
+      await api(`${collection}/${name}`, { method: "PUT", body: JSON.stringify({ apiVersion: "eventing.knative.dev/v1", kind: "Trigger", metadata, spec }) });
+    } else {
+      await api(collection, { method: "POST", body: JSON.stringify({ apiVersion: "eventing.knative.dev/v1", kind: "Trigger", metadata, spec }) });
+      // The next Trigger likely shares the rest.
+      $("#trigger-name").value = "";
+      return;
+    }
+    resetTriggerForm();
   } catch (error) {
     $("#trigger-error").textContent = error.message;
   }
@@ -689,13 +842,22 @@ document.addEventListener("DOMContentLoaded", () => {
     }
   });
   $("#signout").addEventListener("click", signOut);
-  $("#trigger-form").addEventListener("submit", createTrigger);
+  $("#trigger-form").addEventListener("submit", saveTrigger);
+  $("#trigger-cancel").addEventListener("click", resetTriggerForm);
+  $("#filter-add").addEventListener("click", () => addFilterRow());
+  $("#filter-test-run").addEventListener("click", testFilter);
+  $("#filter-test").addEventListener("toggle", () => {
+    if ($("#filter-test").open && !$("#sample-event").value) $("#sample-event").value = sampleEvent();
+  });
+  $("#trigger-type").addEventListener("input", previewFilter);
+  previewFilter();
   $("#send-form").addEventListener("submit", sendEvent);
   $("#catalog-namespace").addEventListener("change", loadClasses);
   $("#tail-toggle").addEventListener("click", () => (state.tail ? stopTail() : startTail()));
   $("#tail-broker").addEventListener("change", () => { if (state.tail) { stopTail(); startTail(); } });
   let typing;
   $("#trigger-cesql").addEventListener("input", () => {
+    previewFilter();
     clearTimeout(typing);
     typing = setTimeout(checkCesql, 250);
   });
