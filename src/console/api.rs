@@ -120,7 +120,9 @@ pub async fn check_cesql(
 /// `GET /console/api/rates`: how many events each Trigger's (and, for the
 /// administrator, each HTTP Subscription's) subscriber took and how many it
 /// did not (dead-lettered or given up) since this process started,
-/// `{"triggers": {"ns/name": [delivered, failed]}, "subscriptions": {…}}`.
+/// `{"triggers": {"ns/name": [delivered, failed]}, "subscriptions": {…},
+/// "channels": {"ns/name": [taken, 0]}}` — what a Channel took reaches every
+/// Broker subscribed to it.
 /// The page turns two samples into events per second. Counted per process:
 /// with several replicas each answers for its own deliveries.
 pub async fn rates(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Refusal> {
@@ -141,8 +143,14 @@ pub async fn rates(State(state): State<AppState>, headers: HeaderMap) -> Result<
         }
     }
     let mut subscriptions = serde_json::Map::new();
+    let mut channels = serde_json::Map::new();
     if own.is_none() {
         for channel in table.channels.values() {
+            let taken = channel.taken.load(std::sync::atomic::Ordering::Relaxed);
+            channels.insert(
+                format!("{}/{}", channel.namespace, channel.name),
+                json!([taken, 0]),
+            );
             for subscriber in &channel.subscribers {
                 if let ChannelSubscriber::Http(dispatcher) = subscriber {
                     let (delivered, failed) = dispatcher.counts().read();
@@ -154,5 +162,8 @@ pub async fn rates(State(state): State<AppState>, headers: HeaderMap) -> Result<
             }
         }
     }
-    Ok(Json(json!({"triggers": triggers, "subscriptions": subscriptions})).into_response())
+    Ok(
+        Json(json!({"triggers": triggers, "subscriptions": subscriptions, "channels": channels}))
+            .into_response(),
+    )
 }

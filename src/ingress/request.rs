@@ -196,8 +196,10 @@ pub async fn enqueue(
             .await
         }
     };
-    if let Err(refusal) = &taken {
-        tap(Some(&refusal.to_string()));
+    match (&taken, to) {
+        (Err(refusal), _) => tap(Some(&refusal.to_string())),
+        (Ok(()), Entrance::Channel(route)) => route.count_taken(events.len()),
+        (Ok(()), Entrance::Broker(_)) => {}
     }
     taken
 }

@@ -273,11 +273,22 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
         json!([2, 0]),
         "{counts}"
     );
+    assert_eq!(
+        counts["channels"]["kyma-integration/commerce"],
+        json!([2, 0]),
+        "what commerce's Channel took (the refused event is not counted): {counts}"
+    );
     browser.click(r#"a[data-page="mesh"]"#).await;
     browser
         .text_until(r#"span[data-rate="shop/big-orders"]"#, |t| {
             t.ends_with("/s")
         })
+        .await;
+    browser
+        .text_until(
+            r#"span[data-rate="channel:kyma-integration/commerce"]"#,
+            |t| t.ends_with("/s"),
+        )
         .await;
     browser.click(r#"a[data-page="triggers"]"#).await;
 
@@ -332,6 +343,30 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
         "nothing of namespace shop is shown"
     );
     browser.screenshot("namespace-phone-width").await;
+
+    // A subscriber given as a reference: the namespace's own Broker.
+    browser.type_into("#trigger-name", "to-broker").await;
+    browser
+        .find("#trigger-subscriber-kind")
+        .await
+        .select_by_value("Broker")
+        .await
+        .expect("reference chosen");
+    browser.type_into("#trigger-subscriber", "default").await;
+    browser.type_into("#trigger-type", "order.shipped").await;
+    browser.click("#trigger-create").await;
+    let stored = eventually("the Trigger with a reference", async || {
+        broker
+            .admin()
+            .find(&format!("{}/to-broker", triggers("other")))
+            .await
+    })
+    .await;
+    assert_eq!(
+        stored["spec"]["subscriber"],
+        json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"}}),
+        "{stored}"
+    );
 
     // The server refuses it, whatever a page would show or hide.
     let listed = broker.with_token(&other_token).get(&triggers("shop")).await;
@@ -412,11 +447,13 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
         .expect("triggers")
         .keys()
         .collect();
-    assert!(
-        labels.is_empty(),
-        "namespace other has no Triggers: {counts}"
+    assert_eq!(
+        labels,
+        ["other/to-broker"],
+        "only its own Triggers: {counts}"
     );
     assert_eq!(counts["subscriptions"], json!({}), "{counts}");
+    assert_eq!(counts["channels"], json!({}), "{counts}");
     assert!(
         rates(&broker, &broker.admin_token).await["triggers"]
             .get("shop/shop-only")

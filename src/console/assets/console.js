@@ -148,7 +148,8 @@ async function sampleRates() {
     const counts = await api("/console/api/rates");
     const now = performance.now();
     const previous = state.sample;
-    state.sample = { at: now, counts: Object.assign({}, counts.triggers, counts.subscriptions) };
+    const channels = Object.fromEntries(Object.entries(counts.channels || {}).map(([label, c]) => [`channel:${label}`, c]));
+    state.sample = { at: now, counts: Object.assign({}, counts.triggers, counts.subscriptions, channels) };
     if (!previous) return;
     const seconds = (now - previous.at) / 1000;
     const rates = {};
@@ -188,7 +189,8 @@ function renderMesh() {
     const channel = list("channels").find((c) => c.metadata.name === name && c.metadata.namespace === state.who.integrationNamespace);
     const subscriptions = list("subscriptions").filter((s) => ((s.spec || {}).channel || {}).name === name);
     const applicationCell = element("td", {}, `${name} `, readiness(application));
-    const channelCell = element("td", {}, channel ? channel.metadata.name + " " : "—", channel ? readiness(channel) : null);
+    const channelCell = element("td", {}, channel ? channel.metadata.name + " " : "—", channel ? readiness(channel) : null,
+      " ", channel ? rateOf(`channel:${key(channel)}`) : null);
     if (subscriptions.length === 0) {
       rows.push(element("tr", { "data-flow": `${name}` }, applicationCell, channelCell,
         element("td", {}, "not provisioned anywhere"), element("td"), element("td")));
@@ -677,6 +679,23 @@ async function testFilter() {
   }
 }
 
+// A subscriber as a URI, or a reference the server resolves.
+const REFERENCES = { Service: "v1", Broker: "eventing.knative.dev/v1" };
+
+function subscriberKindChanged() {
+  const kind = $("#trigger-subscriber-kind").value;
+  const input = $("#trigger-subscriber");
+  input.type = kind === "uri" ? "url" : "text";
+  input.placeholder = kind === "uri" ? "http://…" : "name";
+  $("#trigger-subscriber-label").textContent = kind === "uri" ? "Subscriber URI" : `${kind} name`;
+}
+
+function subscriberOfForm() {
+  const kind = $("#trigger-subscriber-kind").value;
+  const value = $("#trigger-subscriber").value.trim();
+  return kind === "uri" ? { uri: value } : { ref: { apiVersion: REFERENCES[kind], kind, name: value } };
+}
+
 function deliveryOfForm() {
   const delivery = {};
   const retry = $("#delivery-retry").value.trim();
@@ -703,6 +722,7 @@ function resetTriggerForm() {
   $("#trigger-create").textContent = "Create Trigger";
   $("#trigger-cancel").hidden = true;
   $("#cesql-error").textContent = "";
+  subscriberKindChanged();
   previewFilter();
 }
 
@@ -729,7 +749,11 @@ function editTrigger(trigger) {
     else addFilterRow(dialect, name, value);
   }
   $("#trigger-cesql").value = (filters.find((f) => f.cesql !== undefined) || {}).cesql || "";
-  $("#trigger-subscriber").value = (spec.subscriber && spec.subscriber.uri) || "";
+  const subscriber = spec.subscriber || {};
+  const referenced = subscriber.ref && REFERENCES[subscriber.ref.kind] && !subscriber.uri;
+  $("#trigger-subscriber-kind").value = referenced ? subscriber.ref.kind : "uri";
+  subscriberKindChanged();
+  $("#trigger-subscriber").value = referenced ? subscriber.ref.name : subscriber.uri || "";
   const delivery = spec.delivery || {};
   $("#delivery-retry").value = delivery.retry ?? "";
   $("#delivery-backoff-policy").value = delivery.backoffPolicy || "";
@@ -753,7 +777,7 @@ async function saveTrigger(event) {
   const namespace = $("#trigger-namespace").value;
   const name = $("#trigger-name").value.trim();
   const spec = Object.assign(
-    { broker: $("#trigger-broker").value.trim(), subscriber: { uri: $("#trigger-subscriber").value.trim() } },
+    { broker: $("#trigger-broker").value.trim(), subscriber: subscriberOfForm() },
     filterOfForm(),
   );
   const delivery = deliveryOfForm();
@@ -844,6 +868,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("#signout").addEventListener("click", signOut);
   $("#trigger-form").addEventListener("submit", saveTrigger);
   $("#trigger-cancel").addEventListener("click", resetTriggerForm);
+  $("#trigger-subscriber-kind").addEventListener("change", subscriberKindChanged);
   $("#filter-add").addEventListener("click", () => addFilterRow());
   $("#filter-test-run").addEventListener("click", testFilter);
   $("#filter-test").addEventListener("toggle", () => {

@@ -9,6 +9,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use super::brokers::BrokerRoutes;
 use super::dispatchers::Dispatchers;
@@ -49,6 +50,8 @@ pub struct Builder {
     /// Compiled payload validators by Application uid, with the generation
     /// they were compiled from.
     schemas: HashMap<String, (Option<i64>, Arc<Schemas>)>,
+    /// Each Channel's count of events taken in, kept across rebuilds.
+    taken: HashMap<Key, Arc<AtomicU64>>,
 }
 
 impl Builder {
@@ -66,6 +69,7 @@ impl Builder {
             relays: HashMap::new(),
             durable: None,
             schemas: HashMap::new(),
+            taken: HashMap::new(),
         }
     }
 
@@ -135,6 +139,7 @@ impl Builder {
         let mut used = HashMap::new();
         let mut relays = HashMap::new();
         let mut routes = HashMap::new();
+        let mut taken_now = HashMap::new();
         for channel in inputs.channels.iter() {
             if channel.spec.unsupported_reason().is_some() {
                 continue;
@@ -215,15 +220,19 @@ impl Builder {
                     }
                 }
             }
+            let taken = self.taken.remove(&key).unwrap_or_default();
+            taken_now.insert(key.clone(), taken.clone());
             let route = ChannelRoute {
                 namespace: key.0.clone(),
                 name: key.1.clone(),
                 application,
                 subscribers,
                 log,
+                taken,
             };
             routes.insert(key, Arc::new(route));
         }
+        self.taken = taken_now;
         // Dispatchers of Subscriptions no longer routed go (and drain), and
         // so do their consumers.
         self.subscriptions = used;

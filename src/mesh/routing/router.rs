@@ -290,8 +290,9 @@ impl Router {
                         .send_to_channel(route, events)
                         .map_err(|Overloaded| Refusal::Overloaded),
                 };
-                if let Err(refusal) = taken {
-                    self.tap_channel(route, events, Some(refused(refusal)));
+                match taken {
+                    Ok(()) => route.count_taken(events.len()),
+                    Err(refusal) => self.tap_channel(route, events, Some(refused(refusal))),
                 }
                 taken
             }

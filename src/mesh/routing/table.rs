@@ -2,6 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 
 use super::durable::LogHandle;
 use crate::mesh::dispatch::Dispatcher;
@@ -49,6 +50,9 @@ pub struct ChannelRoute {
     pub subscribers: Vec<ChannelSubscriber>,
     /// Durable delivery: where its ingress appends (its consumers read it).
     pub log: Option<LogHandle>,
+    /// How many events it took in (each reaches every Broker subscribed):
+    /// the console's rate on the Application → Channel → Broker edges.
+    pub taken: Arc<AtomicU64>,
 }
 
 pub enum ChannelSubscriber {
@@ -64,6 +68,13 @@ pub struct BrokerRoute {
     pub triggers: TriggerIndex<Arc<Dispatcher>>,
     /// Durable delivery: where its ingress appends (its Triggers read it).
     pub log: Option<LogHandle>,
+}
+
+impl ChannelRoute {
+    pub fn count_taken(&self, events: usize) {
+        self.taken
+            .fetch_add(events as u64, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl RoutingTable {

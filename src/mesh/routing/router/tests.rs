@@ -43,6 +43,7 @@ fn channel(subscribers: Vec<ChannelSubscriber>) -> ChannelRoute {
         application: Some("orders".into()),
         subscribers,
         log: None,
+        taken: Default::default(),
     }
 }
 
