@@ -164,42 +164,30 @@ async fn the_readme_walk_through_with_the_command_line_only() {
 
     // 7: a Trigger with a CESQL filter, checked by the server first.
     let sink = Sink::start().await;
-    let bad = cli(
-        &broker,
-        &[
-            "trigger",
-            "create",
-            "new-orders",
-            "-n",
-            "team-a",
-            "--type",
-            "order.created",
-            "--cesql",
-            "eventtypeversion = 'v1' AND",
-            "--sink",
-            &sink.url,
-        ],
-    );
+    let create = |cesql: &str| {
+        cli(
+            &broker,
+            &[
+                "trigger",
+                "create",
+                "new-orders",
+                "-n",
+                "team-a",
+                "--type",
+                "order.created",
+                "--cesql",
+                cesql,
+                "--sink",
+                &sink.url,
+            ],
+        )
+    };
+    let bad = create("eventtypeversion = 'v1' AND");
     assert_eq!(bad.status.code(), Some(1));
     assert!(stderr(&bad).contains("column"), "{}", stderr(&bad));
     let nothing = succeeded(&cli(&broker, &["get", "triggers", "-n", "team-a"]));
     assert_eq!(nothing, "No resources found.\n", "nothing was written");
-    let created = succeeded(&cli(
-        &broker,
-        &[
-            "trigger",
-            "create",
-            "new-orders",
-            "-n",
-            "team-a",
-            "--type",
-            "order.created",
-            "--cesql",
-            "eventtypeversion = 'v1'",
-            "--sink",
-            &sink.url,
-        ],
-    ));
+    let created = succeeded(&create("eventtypeversion = 'v1'"));
     assert_eq!(
         created,
         "triggers/new-orders created\ntriggers/new-orders Ready\n"

@@ -2,6 +2,7 @@
 //! Chromium session per test, and the waits a page needs (poll with a
 //! deadline, never sleep and hope).
 
+use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -20,8 +21,12 @@ pub struct Browser {
 }
 
 impl Drop for Browser {
+    /// Kills chromedriver's whole process group: Chromium too, which would
+    /// otherwise outlive a test that failed before it closed its session
+    /// (found burning a core long after such a test).
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        let group = format!("-{}", self.driver.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.driver.wait();
     }
 }
@@ -42,6 +47,7 @@ impl Browser {
         );
         let port = free_port();
         let driver = Command::new(CHROMEDRIVER)
+            .process_group(0)
             .arg(format!("--port={port}"))
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -116,6 +122,15 @@ impl Browser {
         let field = self.find(css).await;
         field.clear().await.expect("clear");
         field.send_keys(text).await.expect("typing");
+    }
+
+    /// Chooses the option with `value` of the select `css` names.
+    pub async fn select(&self, css: &str, value: &str) {
+        self.find(css)
+            .await
+            .select_by_value(value)
+            .await
+            .unwrap_or_else(|e| panic!("{css}: no option {value}: {e}"));
     }
 
     pub async fn click(&self, css: &str) {

@@ -57,12 +57,7 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
     browser
         .find(r#"#trigger-namespace option[value="shop"]"#)
         .await;
-    browser
-        .find("#trigger-namespace")
-        .await
-        .select_by_value("shop")
-        .await
-        .expect("namespace chosen");
+    browser.select("#trigger-namespace", "shop").await;
     browser.type_into("#trigger-name", "big-orders").await;
     browser
         .type_into("#trigger-cesql", "type = 'order.created' AND")
@@ -139,12 +134,7 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
         .await;
     browser.click("#filter-add").await;
     browser.type_into(".filter-row .attribute", "source").await;
-    browser
-        .find(".filter-row .match")
-        .await
-        .select_by_value("prefix")
-        .await
-        .expect("prefix chosen");
+    browser.select(".filter-row .match", "prefix").await;
     browser.type_into(".filter-row .wanted", "comm").await;
     browser
         .text_until("#filter-preview", |t| {
@@ -214,22 +204,12 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
     browser
         .find(r#"#tail-broker option[value="shop/default"]"#)
         .await;
-    browser
-        .find("#tail-broker")
-        .await
-        .select_by_value("shop/default")
-        .await
-        .expect("Broker chosen");
+    browser.select("#tail-broker", "shop/default").await;
     browser.click("#tail-toggle").await;
     browser
         .text_until(r#"li[data-tail="TAILING"]"#, |t| t.contains("shop/default"))
         .await;
-    browser
-        .find("#send-to")
-        .await
-        .select_by_value("application:commerce")
-        .await
-        .expect("Application chosen");
+    browser.select("#send-to", "application:commerce").await;
     browser.type_into("#send-type", "order.created").await;
     browser.type_into("#send-version", "v1").await;
     browser
@@ -293,12 +273,7 @@ async fn people_sign_in_see_the_flow_and_create_a_trigger_with_a_cesql_filter() 
     browser.click(r#"a[data-page="triggers"]"#).await;
 
     // A refusal shows the server's own message where it happened.
-    browser
-        .find("#trigger-namespace")
-        .await
-        .select_by_value("shop")
-        .await
-        .expect("namespace chosen");
+    browser.select("#trigger-namespace", "shop").await;
     browser.type_into("#trigger-name", "big-orders").await;
     browser.type_into("#trigger-subscriber", &sink.url).await;
     browser.click("#trigger-create").await;
@@ -346,12 +321,7 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
 
     // A subscriber given as a reference: the namespace's own Broker.
     browser.type_into("#trigger-name", "to-broker").await;
-    browser
-        .find("#trigger-subscriber-kind")
-        .await
-        .select_by_value("Broker")
-        .await
-        .expect("reference chosen");
+    browser.select("#trigger-subscriber-kind", "Broker").await;
     browser.type_into("#trigger-subscriber", "default").await;
     browser.type_into("#trigger-type", "order.shipped").await;
     browser.click("#trigger-create").await;
@@ -488,12 +458,7 @@ async fn the_catalog_page_provisions_and_deprovisions_showing_each_step() {
     browser
         .find(r#"#catalog-namespace option[value="team-a"]"#)
         .await;
-    browser
-        .find("#catalog-namespace")
-        .await
-        .select_by_value("team-a")
-        .await
-        .expect("namespace chosen");
+    browser.select("#catalog-namespace", "team-a").await;
     let class = broker.osb_in("team-a").catalog().await.body["services"]
         .as_array()
         .and_then(|all| {

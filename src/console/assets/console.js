@@ -46,6 +46,26 @@ function key(object) {
   return `${meta.namespace || ""}/${meta.name}`;
 }
 
+// Reads a stream of JSON lines, handing each object to `each` and calling
+// `after` once per chunk, until the server ends it.
+async function readLines(response, each, after = () => {}) {
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let pending = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    pending += decoder.decode(value, { stream: true });
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const line = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (line) each(JSON.parse(line));
+    }
+    after();
+  }
+}
+
 // One stream of every kind the page shows (the server picks them by who the
 // token is). A fresh stream starts with every object as ADDED, so a reconnect
 // rebuilds everything from scratch.
@@ -61,24 +81,7 @@ function watch() {
         });
         if (!response.ok) throw new Error(`watch: ${response.status}`);
         state.objects = {};
-        const reader = response.body.getReader();
-        const decoder = new TextDecoder();
-        let pending = "";
-        for (;;) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          pending += decoder.decode(value, { stream: true });
-          let newline;
-          while ((newline = pending.indexOf("\n")) >= 0) {
-            const line = pending.slice(0, newline).trim();
-            pending = pending.slice(newline + 1);
-            if (line) {
-              const event = JSON.parse(line);
-              apply(event.kind, event);
-            }
-          }
-          render();
-        }
+        await readLines(response, (event) => apply(event.kind, event), render);
       } catch (error) {
         if (controller.signal.aborted) return;
       }
@@ -557,20 +560,7 @@ async function startTail() {
       const body = await response.json().catch(() => null);
       throw new Error((body && body.message) || `${response.status} ${response.statusText}`);
     }
-    const reader = response.body.getReader();
-    const decoder = new TextDecoder();
-    let pending = "";
-    for (;;) {
-      const { value, done } = await reader.read();
-      if (done) break;
-      pending += decoder.decode(value, { stream: true });
-      let end;
-      while ((end = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, end);
-        pending = pending.slice(end + 1);
-        if (line.trim()) showTailRecord(JSON.parse(line));
-      }
-    }
+    await readLines(response, showTailRecord);
   } catch (error) {
     if (!controller.signal.aborted) $("#tail-error").textContent = error.message;
   }
