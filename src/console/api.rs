@@ -1,6 +1,7 @@
 //! The console's own endpoints: who a token is, a CESQL check for the
-//! filter box, and the delivery counts the Mesh page's edge rates come from. Both take the admin token or a namespace token, as the resource
-//! API does; an Application's credential is not for people.
+//! filter box, and the delivery counts the Mesh page's edge rates come from.
+//! Each takes the admin token or a namespace token, as the resource API
+//! does; an Application's credential is not for people.
 
 use axum::Json;
 use axum::body::Body;

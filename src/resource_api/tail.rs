@@ -1,7 +1,8 @@
 //! `GET /apis/eventing.knative.dev/v1/namespaces/{namespace}/brokers/{name}/tail`:
 //! the Broker's live tail (see `mesh::tap`), one JSON object per line — first
-//! `{"type":"TAILING"}` once the tail is open, then `RECEIVED`, `DELIVERED`,
-//! `DEAD_LETTERED`, `UNDELIVERABLE` and `SKIPPED` records as they happen. For
+//! `{"type":"TAILING"}` once the tail is open, then `RECEIVED`, `REFUSED`,
+//! `DELIVERED`, `DEAD_LETTERED`, `UNDELIVERABLE` and `SKIPPED` records as
+//! they happen. For
 //! the administrator and the Broker's namespace, as reading the Broker is. It
 //! ends at shutdown; the console's Events page and `meshbroker tail` read it.
 
