@@ -8,7 +8,8 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use super::args::Format;
-use super::client::{Client, Failure, read, refused};
+use super::client::{Client, read, refused};
+use super::failure::Failure;
 use super::output::{age, columns, serialized, text};
 
 /// How often a waiting command asks for the operation's state.

@@ -9,15 +9,7 @@ use serde_json::Value;
 
 use super::args::Connection;
 use super::contexts::{Context, Contexts, config_path};
-
-/// What went wrong, said for a person.
-#[derive(Debug)]
-pub enum Failure {
-    /// The server refused (its status and message) or could not be reached.
-    Refused(String),
-    /// The command itself is wrong (exit code 2).
-    Usage(String),
-}
+use super::failure::Failure;
 
 pub struct Client {
     http: reqwest::Client,

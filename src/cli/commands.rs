@@ -9,10 +9,11 @@ use std::io::Write;
 
 use super::args::{ClientCommand, Format, TriggerCommand};
 use super::catalog::{self, ProvisionRequest};
-use super::client::{Client, Failure};
+use super::client::Client;
 use super::contexts::{Context, Contexts, config_path};
 use super::describe::describe;
 use super::events::{self, Outgoing};
+use super::failure::Failure;
 use super::kinds::{kind_named, namespace_for, path_of};
 use super::output::render;
 use super::output::{columns, text};

@@ -4,7 +4,7 @@
 
 use serde_json::Value;
 
-use super::client::Failure;
+use super::failure::Failure;
 use super::output::{age, columns, text};
 
 pub fn describe(object: &Value) -> Result<String, Failure> {

@@ -5,7 +5,8 @@ use std::io::Write;
 use serde_json::{Map, Value};
 
 use super::args::{Format, SendTo};
-use super::client::{Client, Failure, read, refused};
+use super::client::{Client, read, refused};
+use super::failure::Failure;
 use super::kinds::path_of;
 use super::output::text;
 use crate::ids::random_uuid;

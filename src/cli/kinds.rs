@@ -3,7 +3,7 @@
 
 use crate::resources::{KindSpec, kinds};
 
-use super::client::Failure;
+use super::failure::Failure;
 
 pub fn kind_named(typed: &str) -> Result<&'static KindSpec, Failure> {
     let wanted = typed.to_ascii_lowercase();

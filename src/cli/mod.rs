@@ -11,6 +11,7 @@ mod commands;
 mod contexts;
 mod describe;
 mod events;
+mod failure;
 mod kinds;
 mod output;
 mod triggers;

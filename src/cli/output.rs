@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use super::args::Format;
-use super::client::Failure;
+use super::failure::Failure;
 
 pub fn render(value: &Value, format: Format, namespaced: bool) -> Result<String, Failure> {
     match format {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use super::client::{Client, Failure};
+use super::client::Client;
+use super::failure::Failure;
 use super::kinds::path_of;
 use super::output::text;
 use crate::resources::{Trigger, kind_of};
