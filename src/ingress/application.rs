@@ -6,8 +6,7 @@
 
 use std::sync::Arc;
 
-use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
@@ -96,14 +95,16 @@ pub async fn cloudevents(
     State(state): State<AppState>,
     Path(application): Path<String>,
     certificate: Option<Extension<ClientCertificate>>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, IngressError> {
-    let route = route_of(&state, &headers, certificate.as_deref(), &application)?;
+    // The request's own headers: the `HeaderMap` extractor would copy them.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let route = route_of(&state, headers, certificate.as_deref(), &application)?;
     let body = read_body(&state, body).await?;
-    let mut events = decode(&state, &headers, body)?;
+    let mut events = decode(&state, headers, body)?;
     stamp(&route, &mut events)?;
-    dispatch(&state, &route, &headers, events).await?;
+    dispatch(&state, &route, headers, events).await?;
     Ok(accepted())
 }
 
@@ -111,10 +112,12 @@ pub async fn legacy(
     State(state): State<AppState>,
     Path(application): Path<String>,
     certificate: Option<Extension<ClientCertificate>>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, IngressError> {
-    let route = route_of(&state, &headers, certificate.as_deref(), &application)?;
+    // The request's own headers: the `HeaderMap` extractor would copy them.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let route = route_of(&state, headers, certificate.as_deref(), &application)?;
     let body = read_body(&state, body).await?;
     let event = match read_legacy(&body, &application, random_uuid) {
         Ok(event) => event,
@@ -123,6 +126,6 @@ pub async fn legacy(
     let id = cloudevents::AttributesReader::id(&event).to_string();
     let mut events = vec![Incoming::of(event)];
     stamp(&route, &mut events)?;
-    dispatch(&state, &route, &headers, events).await?;
+    dispatch(&state, &route, headers, events).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }

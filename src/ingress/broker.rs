@@ -1,9 +1,7 @@
 //! `POST /{namespace}/{broker}`: events from senders inside the namespace, with a
 //! token of that namespace. All-or-nothing: 202, or 429 with nothing queued.
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Request, State};
 use axum::response::Response;
 
 use super::IngressError;
@@ -13,15 +11,17 @@ use crate::state::AppState;
 pub async fn receive(
     State(state): State<AppState>,
     Path((namespace, broker)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, IngressError> {
-    namespace_sender(&state, &headers, &namespace)?;
+    // The request's own headers: the `HeaderMap` extractor would copy them.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    namespace_sender(&state, headers, &namespace)?;
     let table = state.router.table();
     let route = table
         .broker(&namespace, &broker)
         .ok_or_else(|| IngressError::NotFound(format!("no Broker {namespace}/{broker}")))?;
-    let events = namespaced_events(&state, &headers, body).await?;
-    enqueue(&state, Entrance::Broker(route), prepared(&headers, events)).await?;
+    let events = namespaced_events(&state, headers, body).await?;
+    enqueue(&state, Entrance::Broker(route), prepared(headers, events)).await?;
     Ok(accepted())
 }

@@ -1,9 +1,7 @@
 //! `POST /channels/{namespace}/{channel}`: the address a Channel publishes, for
 //! senders with a token of its namespace; fans out to its subscribers.
 
-use axum::body::Body;
-use axum::extract::{Path, State};
-use axum::http::HeaderMap;
+use axum::extract::{Path, Request, State};
 use axum::response::Response;
 
 use super::IngressError;
@@ -14,10 +12,12 @@ use crate::state::AppState;
 pub async fn receive(
     State(state): State<AppState>,
     Path((namespace, channel)): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Body,
+    request: Request,
 ) -> Result<Response, IngressError> {
-    let caller = namespace_sender(&state, &headers, &namespace)?;
+    // The request's own headers: the `HeaderMap` extractor would copy them.
+    let (parts, body) = request.into_parts();
+    let headers = &parts.headers;
+    let caller = namespace_sender(&state, headers, &namespace)?;
     let table = state.router.table();
     let route = table
         .channel(&namespace, &channel)
@@ -29,7 +29,7 @@ pub async fn receive(
             "Channel {namespace}/{channel} carries Application {application}'s events: send them to /{application}/events"
         )));
     }
-    let events = namespaced_events(&state, &headers, body).await?;
-    enqueue(&state, Entrance::Channel(route), prepared(&headers, events)).await?;
+    let events = namespaced_events(&state, headers, body).await?;
+    enqueue(&state, Entrance::Channel(route), prepared(headers, events)).await?;
     Ok(accepted())
 }

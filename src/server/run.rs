@@ -26,7 +26,7 @@ use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::shutdown::Shutdown;
 use crate::state::{AppState, Connector};
 use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
-use crate::telemetry::{Metrics, track_requests};
+use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
@@ -332,10 +332,9 @@ pub fn control_app(state: AppState) -> Router {
         .route("/metrics", get(metrics))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(axum::middleware::from_fn(answers::uniform))
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "control"),
-            track_requests,
+            answers::uniform,
         ))
         .with_state(state)
 }
@@ -366,10 +365,9 @@ pub fn events_app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::ingress::routes())
         .merge(crate::connector::routes())
-        .layer(axum::middleware::from_fn(answers::uniform))
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),
-            track_requests,
+            answers::uniform,
         ))
         .with_state(state)
 }

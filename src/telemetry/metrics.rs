@@ -4,10 +4,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::MatchedPath;
 use axum::http::Method;
-use axum::middleware::Next;
-use axum::response::Response;
 use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -342,28 +340,27 @@ impl Metrics {
     }
 }
 
-/// Counts every request by its route template (not its raw path, which would let
-/// callers create unbounded label values) and status. Add it with `Router::layer`,
-/// not `route_layer`: only then are the fallback's answers (unknown paths, methods)
-/// counted too, as `unmatched` or under the route whose method did not fit.
-pub async fn track_requests(
-    State((metrics, listener)): State<(Arc<Metrics>, &'static str)>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let route = Route(request.extensions().get::<MatchedPath>().cloned());
-    let method = method_label(request.method());
-    let response = next.run(request).await;
+/// Counts a request by its route template (not its raw path, which would let
+/// callers create unbounded label values), method and status. Called from the
+/// listeners' middleware, which runs inside the router (`Router::layer`, not
+/// `route_layer`): only then are the fallback's answers (unknown paths,
+/// methods) counted too, as `unmatched` or under the route whose method did not fit.
+pub fn count_request(
+    metrics: &Metrics,
+    listener: &'static str,
+    route: Option<MatchedPath>,
+    method: &Method,
+    status: u16,
+) {
     metrics
         .requests
         .get_or_create(&RequestLabels {
             listener,
-            route,
-            method,
-            status: response.status().as_u16(),
+            route: Route(route),
+            method: method_label(method),
+            status,
         })
         .inc();
-    response
 }
 
 /// The standard methods by name; any other (callers may invent them) as `other`.

@@ -10,5 +10,5 @@ mod throttle;
 
 pub use log_report::{ConsumerLag, LogReport};
 pub use logging::{LogFormat, init_logging};
-pub use metrics::{DeliveryOutcome, Metrics, track_requests};
+pub use metrics::{DeliveryOutcome, Metrics, count_request};
 pub use throttle::Throttle;

@@ -1,6 +1,9 @@
 //! Binary mode: attributes in `ce-` headers (percent-decoded, as the HTTP binding
 //! requires), `datacontenttype` in Content-Type, data as the body, byte for byte.
 
+use std::io::Write;
+use std::ops::Range;
+
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
@@ -108,18 +111,8 @@ fn decode(attribute: &str, value: &HeaderValue) -> Result<String, EventError> {
         })
 }
 
-fn encode(value: &str) -> Option<HeaderValue> {
-    let plain = value
-        .bytes()
-        .all(|b| (0x21..=0x7e).contains(&b) && b != b'"' && b != b'%');
-    if plain {
-        // Most values need no encoding: skip building an encoded copy.
-        return HeaderValue::from_str(value).ok();
-    }
-    HeaderValue::from_str(&utf8_percent_encode(value, HEADER_VALUE).to_string()).ok()
-}
-
-/// `ce-<name>`: a constant for the context attributes, built for extensions.
+/// `ce-<name>`: a constant for the context attributes and the extensions every
+/// event in the mesh carries, built for any other extension.
 fn header_name(name: &str) -> Option<HeaderName> {
     Some(match name {
         "specversion" => HeaderName::from_static("ce-specversion"),
@@ -129,55 +122,101 @@ fn header_name(name: &str) -> Option<HeaderName> {
         "subject" => HeaderName::from_static("ce-subject"),
         "time" => HeaderName::from_static("ce-time"),
         "dataschema" => HeaderName::from_static("ce-dataschema"),
-        // Every event in the mesh carries it.
         "knativebrokerttl" => HeaderName::from_static("ce-knativebrokerttl"),
+        "knativearrivaltime" => HeaderName::from_static("ce-knativearrivaltime"),
         extension => HeaderName::from_bytes(format!("ce-{extension}").as_bytes()).ok()?,
     })
 }
 
+/// Header values written one after another into one buffer, each header
+/// then a slice of it: a map built value by value cost an allocation per
+/// value, and another per value when a delivery's copy of the map first
+/// shared it.
+struct Values {
+    buffer: Vec<u8>,
+    fields: Vec<(HeaderName, Range<usize>)>,
+}
+
+impl Values {
+    fn put(&mut self, name: Option<HeaderName>, write: impl FnOnce(&mut Vec<u8>)) {
+        if let Some(name) = name {
+            let start = self.buffer.len();
+            write(&mut self.buffer);
+            self.fields.push((name, start..self.buffer.len()));
+        }
+    }
+
+    /// A `ce-` value, percent-encoded where the binding says it must be.
+    fn put_encoded(&mut self, attribute: &str, value: &str) {
+        self.put(header_name(attribute), |buffer| {
+            for chunk in utf8_percent_encode(value, HEADER_VALUE) {
+                buffer.extend_from_slice(chunk.as_bytes());
+            }
+        });
+    }
+
+    fn into_headers(self) -> HeaderMap {
+        let shared = Bytes::from(self.buffer);
+        let mut headers = HeaderMap::with_capacity(self.fields.len() + 4);
+        for (name, range) in self.fields {
+            if let Ok(value) = HeaderValue::from_maybe_shared(shared.slice(range)) {
+                headers.insert(name, value);
+            }
+        }
+        headers
+    }
+}
+
 /// The headers of the event in binary mode (`ce-*` and Content-Type).
 pub fn binary_headers(event: &Event) -> HeaderMap {
-    let mut headers = HeaderMap::with_capacity(8 + event.iter_extensions().count());
-    let mut put = |name: &str, value: Option<HeaderValue>| {
-        if let (Some(name), Some(value)) = (header_name(name), value) {
-            headers.insert(name, value);
-        }
+    let mut values = Values {
+        buffer: Vec::with_capacity(256),
+        fields: Vec::with_capacity(8 + event.iter_extensions().count()),
     };
-    put("specversion", Some(HeaderValue::from_static("1.0")));
-    put("id", encode(event.id()));
-    put("source", encode(event.source().as_str()));
-    put("type", encode(event.ty()));
+    values.put(header_name("specversion"), |b| b.extend_from_slice(b"1.0"));
+    values.put_encoded("id", event.id());
+    values.put_encoded("source", event.source().as_str());
+    values.put_encoded("type", event.ty());
     if let Some(subject) = event.subject() {
-        put("subject", encode(subject));
+        values.put_encoded("subject", subject);
     }
     if let Some(time) = time_text(event) {
-        put("time", encode(&time));
+        values.put_encoded("time", &time);
     }
     if let Some(schema) = event.dataschema() {
-        put("dataschema", encode(schema.as_str()));
+        values.put_encoded("dataschema", schema.as_str());
     }
     for (name, value) in event.iter_extensions() {
-        let value = match value {
-            ExtensionValue::String(s) => encode(s),
-            ExtensionValue::Boolean(b) => {
-                Some(HeaderValue::from_static(if *b { "true" } else { "false" }))
-            }
-            ExtensionValue::Integer(i) => Some(HeaderValue::from(*i)),
-        };
-        put(name, value);
+        match value {
+            ExtensionValue::String(s) => values.put_encoded(name, s),
+            ExtensionValue::Boolean(b) => values.put(header_name(name), |buffer| {
+                buffer.extend_from_slice(if *b { b"true" } else { b"false" })
+            }),
+            ExtensionValue::Integer(i) => values.put(header_name(name), |buffer| {
+                // Writing into a Vec cannot fail.
+                let _ = write!(buffer, "{i}");
+            }),
+        }
     }
     // Content-Type is an ordinary header, sent as it came (parameters such as a
     // multipart boundary included); only `ce-` headers are percent-encoded.
     // Without datacontenttype, data is JSON (the JSON event format's rule).
     let content_type = match event.datacontenttype() {
-        Some(content_type) => HeaderValue::from_str(content_type).ok(),
-        None if event.data().is_some() => Some(HeaderValue::from_static("application/json")),
+        Some(content_type) => Some(content_type),
+        None if event.data().is_some() => Some("application/json"),
         None => None,
     };
-    if let Some(content_type) = content_type {
-        headers.insert(CONTENT_TYPE, content_type);
+    // One that is not visible ASCII is no header value: left out.
+    let visible = |text: &str| {
+        text.bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    };
+    if let Some(content_type) = content_type.filter(|c| visible(c)) {
+        values.put(Some(CONTENT_TYPE), |b| {
+            b.extend_from_slice(content_type.as_bytes())
+        });
     }
-    headers
+    values.into_headers()
 }
 
 #[cfg(test)]

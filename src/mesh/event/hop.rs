@@ -3,11 +3,15 @@
 //! W3C trace context (`traceparent`, `tracestate`) of the request that carried it,
 //! passed on to every delivery so a tracing system sees one trace end to end.
 
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use cloudevents::Event;
 use cloudevents::event::ExtensionValue;
 
 pub const ARRIVAL_TIME: &str = "knativearrivaltime";
+
+// Named once: a header map given a name as text makes the name anew each time.
+const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
+const TRACESTATE: HeaderName = HeaderName::from_static("tracestate");
 
 /// When the events of one request arrived, rendered once for all of them.
 pub fn arrival_now() -> String {
@@ -60,17 +64,17 @@ impl TraceContext {
             None => (text, None),
         };
         let mut headers = HeaderMap::new();
-        headers.insert("traceparent", HeaderValue::from_str(parent).ok()?);
+        headers.insert(TRACEPARENT, HeaderValue::from_str(parent).ok()?);
         if let Some(state) = state.and_then(|s| HeaderValue::from_str(s).ok()) {
-            headers.insert("tracestate", state);
+            headers.insert(TRACESTATE, state);
         }
         Self::of(&headers)
     }
 
     pub fn apply(&self, headers: &mut HeaderMap) {
-        headers.insert("traceparent", self.traceparent.clone());
+        headers.insert(TRACEPARENT, self.traceparent.clone());
         if let Some(tracestate) = &self.tracestate {
-            headers.insert("tracestate", tracestate.clone());
+            headers.insert(TRACESTATE, tracestate.clone());
         }
     }
 }

@@ -13,11 +13,14 @@ pub enum Mode {
 pub fn mode_of(content_type: Option<&str>) -> Mode {
     let media_type = content_type
         .and_then(|c| c.split(';').next())
-        .map(|c| c.trim().to_ascii_lowercase())
-        .unwrap_or_default();
-    if media_type == BATCH_CONTENT_TYPE {
+        .map_or(&b""[..], |c| c.trim().as_bytes());
+    let structured = b"application/cloudevents";
+    if media_type.eq_ignore_ascii_case(BATCH_CONTENT_TYPE.as_bytes()) {
         Mode::Batched
-    } else if media_type.starts_with("application/cloudevents") {
+    } else if media_type
+        .get(..structured.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(structured))
+    {
         Mode::Structured
     } else {
         Mode::Binary
@@ -40,5 +43,15 @@ mod tests {
         );
         assert_eq!(mode_of(Some("application/json")), Mode::Binary);
         assert_eq!(mode_of(None), Mode::Binary);
+        // Media types are case-insensitive; parameters and spaces do not count.
+        assert_eq!(
+            mode_of(Some(" Application/CloudEvents+JSON")),
+            Mode::Structured
+        );
+        assert_eq!(
+            mode_of(Some("APPLICATION/cloudevents-batch+json ; charset=utf-8")),
+            Mode::Batched
+        );
+        assert_eq!(mode_of(Some("application/cloud")), Mode::Binary);
     }
 }

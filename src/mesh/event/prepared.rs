@@ -5,12 +5,15 @@
 use std::sync::OnceLock;
 
 use axum::http::header::CONTENT_TYPE;
-use axum::http::{HeaderMap, HeaderValue};
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use cloudevents::Event;
 
 use super::hop::TraceContext;
 use super::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
+
+/// Named once: a header map given a name as text makes the name anew each time.
+const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 /// A request as sent to a subscriber.
 pub struct Wire {
@@ -67,7 +70,7 @@ impl PreparedEvent {
                     CONTENT_TYPE,
                     HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
                 );
-                headers.insert("prefer", HeaderValue::from_static("reply"));
+                headers.insert(PREFER, HeaderValue::from_static("reply"));
                 self.add_trace(&mut headers);
                 Wire {
                     headers,
@@ -77,7 +80,7 @@ impl PreparedEvent {
         } else {
             self.binary.get_or_init(|| {
                 let mut headers = binary_headers(&self.event);
-                headers.insert("prefer", HeaderValue::from_static("reply"));
+                headers.insert(PREFER, HeaderValue::from_static("reply"));
                 self.add_trace(&mut headers);
                 let body = self
                     .raw_data
