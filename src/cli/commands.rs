@@ -14,7 +14,7 @@ use super::contexts::{Context, Contexts, config_path};
 use super::describe::describe;
 use super::events::{self, Outgoing};
 use super::failure::Failure;
-use super::kinds::{kind_named, namespace_for, path_of};
+use super::kinds::{item_path, kind_named, namespace_for, path_of};
 use super::output::render;
 use super::output::{columns, text};
 use super::triggers::{self, NewTrigger};
@@ -156,10 +156,8 @@ async fn execute(client: &Client, command: ClientCommand) -> Result<String, Fail
             let kind = kind_named(&kind)?;
             let value = match &name {
                 Some(name) => {
-                    let namespace = namespace_for(kind, namespace.as_deref());
-                    client
-                        .send(Method::GET, &path_of(kind, namespace, Some(name)), None)
-                        .await?
+                    let path = item_path(kind, namespace.as_deref(), name);
+                    client.send(Method::GET, &path, None).await?
                 }
                 None => {
                     let path = path_of(kind, namespace.as_deref(), None);
@@ -179,12 +177,8 @@ async fn execute(client: &Client, command: ClientCommand) -> Result<String, Fail
             namespace,
             ..
         } => {
-            let kind = kind_named(&kind)?;
-            let namespace = namespace_for(kind, namespace.as_deref());
-            let object = client
-                .send(Method::GET, &path_of(kind, namespace, Some(&name)), None)
-                .await?;
-            describe(&object)
+            let path = item_path(kind_named(&kind)?, namespace.as_deref(), &name);
+            describe(&client.send(Method::GET, &path, None).await?)
         }
         ClientCommand::Login { name, .. } => login(client, &name).await,
         ClientCommand::Contexts | ClientCommand::UseContext { .. } => local(command),
@@ -195,10 +189,8 @@ async fn execute(client: &Client, command: ClientCommand) -> Result<String, Fail
             ..
         } => {
             let kind = kind_named(&kind)?;
-            let namespace = namespace_for(kind, namespace.as_deref());
-            client
-                .send(Method::DELETE, &path_of(kind, namespace, Some(&name)), None)
-                .await?;
+            let path = item_path(kind, namespace.as_deref(), &name);
+            client.send(Method::DELETE, &path, None).await?;
             Ok(format!("{}/{name} deleted\n", kind.plural))
         }
         ClientCommand::Apply {

@@ -38,6 +38,11 @@ pub fn path_of(kind: &KindSpec, namespace: Option<&str>, name: Option<&str>) -> 
     path
 }
 
+/// The path of one object, in the namespace given (or `default`).
+pub fn item_path(kind: &KindSpec, namespace: Option<&str>, name: &str) -> String {
+    path_of(kind, namespace_for(kind, namespace), Some(name))
+}
+
 /// The namespace of one object: given, or kubectl's `default`.
 pub fn namespace_for<'a>(kind: &KindSpec, given: Option<&'a str>) -> Option<&'a str> {
     kind.namespaced.then(|| given.unwrap_or("default"))

@@ -95,52 +95,56 @@ async fn open(
 
 /// Relays until the messages stop (JetStream away): the caller opens again.
 /// Each message is published as it arrives and answered once its
-/// publication is acknowledged, many in flight at once.
+/// publication is acknowledged, up to `RELAY_BATCH` in flight at once. The
+/// pull requests overlap (the next goes out while the last is still being
+/// served): pulling a batch, relaying it whole and only then asking for the
+/// next left the messages that came in between waiting, which showed in the
+/// latency's tail.
 async fn relay_from(
     streams: &Streams,
     consumer: &PullConsumer,
     to: &StreamLog,
     name: &ConsumerName,
 ) {
+    let requested = consumer
+        .stream()
+        .max_messages_per_batch(RELAY_BATCH)
+        .expires(PULL_EXPIRES)
+        .messages()
+        .await;
+    let Ok(mut messages) = requested else {
+        return;
+    };
+    let mut in_flight = FuturesOrdered::new();
     loop {
-        let requested = consumer
-            .batch()
-            .max_messages(RELAY_BATCH)
-            .expires(PULL_EXPIRES)
-            .messages()
-            .await;
-        let Ok(mut batch) = requested else {
-            return;
-        };
-        let mut in_flight = FuturesOrdered::new();
-        let mut pulled_all = false;
-        loop {
-            tokio::select! {
-                message = batch.next(), if !pulled_all => match message {
-                    Some(Ok(message)) => {
-                        let (message, acker) = message.split();
-                        let mut publish = PublishMessage::build().payload(message.payload);
-                        if let Some(headers) = message.headers {
-                            publish = publish.headers(headers);
-                        }
-                        let sent = streams.js.context.send_publish(to.subject.clone(), publish).await;
-                        in_flight.push_back(async move {
-                            let stored = match sent {
-                                Ok(ack) => ack.await.map(|_| ()),
-                                Err(error) => Err(error),
-                            };
-                            (stored, acker)
-                        });
+        tokio::select! {
+            message = messages.next(), if in_flight.len() < RELAY_BATCH => match message {
+                Some(Ok(message)) => {
+                    let (message, acker) = message.split();
+                    let mut publish = PublishMessage::build().payload(message.payload);
+                    if let Some(headers) = message.headers {
+                        publish = publish.headers(headers);
                     }
-                    Some(Err(_)) => return,
-                    None => pulled_all = true,
-                },
-                Some((stored, acker)) = in_flight.next(), if !in_flight.is_empty() => {
-                    answer(stored, &acker, to, name).await;
+                    let sent = streams.js.context.send_publish(to.subject.clone(), publish).await;
+                    in_flight.push_back(async move {
+                        let stored = match sent {
+                            Ok(ack) => ack.await.map(|_| ()),
+                            Err(error) => Err(error),
+                        };
+                        (stored, acker)
+                    });
                 }
-                else => break,
+                // What was published is answered before opening again.
+                Some(Err(_)) | None => break,
+            },
+            Some((stored, acker)) = in_flight.next(), if !in_flight.is_empty() => {
+                answer(stored, &acker, to, name).await;
             }
+            else => break,
         }
+    }
+    while let Some((stored, acker)) = in_flight.next().await {
+        answer(stored, &acker, to, name).await;
     }
 }
 
