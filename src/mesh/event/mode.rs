@@ -33,25 +33,24 @@ mod tests {
 
     #[test]
     fn modes_follow_the_content_type() {
-        assert_eq!(
-            mode_of(Some("application/cloudevents+json; charset=utf-8")),
-            Mode::Structured
-        );
-        assert_eq!(
-            mode_of(Some("application/cloudevents-batch+json")),
-            Mode::Batched
-        );
-        assert_eq!(mode_of(Some("application/json")), Mode::Binary);
-        assert_eq!(mode_of(None), Mode::Binary);
         // Media types are case-insensitive; parameters and spaces do not count.
-        assert_eq!(
-            mode_of(Some(" Application/CloudEvents+JSON")),
-            Mode::Structured
-        );
-        assert_eq!(
-            mode_of(Some("APPLICATION/cloudevents-batch+json ; charset=utf-8")),
-            Mode::Batched
-        );
-        assert_eq!(mode_of(Some("application/cloud")), Mode::Binary);
+        let table = [
+            (
+                Some("application/cloudevents+json; charset=utf-8"),
+                Mode::Structured,
+            ),
+            (Some("application/cloudevents-batch+json"), Mode::Batched),
+            (Some("application/json"), Mode::Binary),
+            (None, Mode::Binary),
+            (Some(" Application/CloudEvents+JSON"), Mode::Structured),
+            (
+                Some("APPLICATION/cloudevents-batch+json ; charset=utf-8"),
+                Mode::Batched,
+            ),
+            (Some("application/cloud"), Mode::Binary),
+        ];
+        for (content_type, mode) in table {
+            assert_eq!(mode_of(content_type), mode, "{content_type:?}");
+        }
     }
 }

@@ -97,9 +97,9 @@ async fn open(
 /// Each message is published as it arrives and answered once its
 /// publication is acknowledged, up to `RELAY_BATCH` in flight at once. The
 /// pull requests overlap (the next goes out while the last is still being
-/// served): pulling a batch, relaying it whole and only then asking for the
-/// next left the messages that came in between waiting, which showed in the
-/// latency's tail.
+/// served): pulling a batch, relaying it whole and waiting for every
+/// acknowledgement before asking for the next stalled the relay once per
+/// batch.
 async fn relay_from(
     streams: &Streams,
     consumer: &PullConsumer,
