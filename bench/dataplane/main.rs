@@ -1,7 +1,7 @@
 //! The dataplane benchmark (`bench/run.sh`, or `cargo bench --bench dataplane`):
 //! throughput of durable, memory and JetStream delivery (with a nats-server on
 //! the same cores) against nginx as a plain reverse proxy (the durable
-//! broker's fsyncs too), ingress-to-sink latency at half
+//! broker's fsyncs too), ingress-to-sink latency and CPU per event at half
 //! each mode's maximum rate, Trigger scaling, namespace isolation under a failing
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
 //! (not part of a full run) times a 10,000-Trigger mesh becoming Ready.
@@ -96,19 +96,40 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// p50 and p99 (ms) from ingress to sink while each target in turn is sent
-/// `rate` events per second: the medians of `ROUNDS` windows per target.
-async fn latencies(targets: &[(&str, &EventRequest)], rate: f64, sink: u16) -> Vec<(f64, f64)> {
-    let mut windows = vec![(Vec::new(), Vec::new()); targets.len()];
+/// A target of the paced generator, with the CPU time of whatever serves it.
+type PacedTarget<'a> = (&'a str, &'a EventRequest, &'a dyn Fn() -> Duration);
+
+/// Ingress-to-sink latency at a fixed rate, and the CPU each event cost
+/// whatever serves the target: a figure that, unlike the rates, hardly moves
+/// with how busy the machine's neighbours are.
+#[derive(Clone, Copy)]
+struct Latency {
+    p50_ms: f64,
+    p99_ms: f64,
+    cpu_us_per_event: f64,
+}
+
+/// The medians of `ROUNDS` windows per target, each target in turn sent
+/// `rate` events per second.
+async fn latencies(targets: &[PacedTarget<'_>], rate: f64, sink: u16) -> Vec<Latency> {
+    let mut windows = vec![Vec::new(); targets.len()];
     for _ in 0..ROUNDS {
-        for (i, (url, request)) in targets.iter().enumerate() {
+        for (i, (url, request, cpu)) in targets.iter().enumerate() {
             sink_post(sink, "/_reset", "").await;
+            let cpu_before = cpu();
             open_loop(url, request, rate, SECONDS).await;
             tokio::time::sleep(Duration::from_millis(500)).await;
+            let cpu_used = cpu().saturating_sub(cpu_before);
             let stats = sink_stats(sink).await;
             let ms = |key: &str| stats[key].as_f64().unwrap_or(f64::NAN) / 1000.0;
-            windows[i].0.push(ms("p50_us"));
-            windows[i].1.push(ms("p99_us"));
+            windows[i].push(Latency {
+                p50_ms: ms("p50_us"),
+                p99_ms: ms("p99_us"),
+                // Every paced event carries the stamp, so the samples are the
+                // window's events (the sink's count runs on across windows).
+                cpu_us_per_event: cpu_used.as_secs_f64() * 1e6
+                    / stats["samples"].as_u64().unwrap_or(0).max(1) as f64,
+            });
         }
     }
     let median = |mut values: Vec<f64>| {
@@ -117,9 +138,14 @@ async fn latencies(targets: &[(&str, &EventRequest)], rate: f64, sink: u16) -> V
     };
     windows
         .into_iter()
-        .map(|(p50s, p99s)| {
+        .map(|windows| {
+            let p99s: Vec<f64> = windows.iter().map(|w| w.p99_ms).collect();
             println!("  p99 per window: {p99s:.2?} ms");
-            (median(p50s), median(p99s))
+            Latency {
+                p50_ms: median(windows.iter().map(|w| w.p50_ms).collect()),
+                p99_ms: median(p99s),
+                cpu_us_per_event: median(windows.iter().map(|w| w.cpu_us_per_event).collect()),
+            }
         })
         .collect()
 }
@@ -207,7 +233,7 @@ async fn main() {
 
             let nginx_dir = work.path().join("nginx");
             std::fs::create_dir_all(&nginx_dir).expect("dir");
-            let (_nginx, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
+            let (nginx_process, nginx_port) = start_nginx(&nginx, &nginx_dir, sink_port);
             let plain = EventRequest::new("bench.event", None);
             let nginx_url = format!("http://127.0.0.1:{nginx_port}/");
             let targets = [
@@ -281,37 +307,66 @@ async fn main() {
                 format!("{:.2}", jetstream_rate / nginx_unique_rate),
                 "target ≥ 0.30".into(),
             ));
-            for (mode, url, request, rate) in [
-                ("durable", &ingress, &request, durable_rate),
-                ("memory", &memory_ingress, &memory_request, memory_rate),
+            let durable_cpu = || broker.process.cpu();
+            let memory_cpu = || memory.process.cpu();
+            let jetstream_cpu = || jetstream.process.cpu() + nats.cpu();
+            let nginx_cpu = || nginx_process.cpu();
+            let modes: [(&str, PacedTarget<'_>, f64); 3] = [
+                ("durable", (&ingress, &request, &durable_cpu), durable_rate),
+                (
+                    "memory",
+                    (&memory_ingress, &memory_request, &memory_cpu),
+                    memory_rate,
+                ),
                 (
                     "jetstream",
-                    &jetstream_ingress,
-                    &jetstream_request,
+                    (&jetstream_ingress, &jetstream_request, &jetstream_cpu),
                     jetstream_rate,
                 ),
-            ] {
+            ];
+            for (mode, (url, request, cpu), rate) in modes {
                 let half = rate / 2.0;
                 // The paced generator gives every event an id of its own.
-                let measured =
-                    latencies(&[(url, request), (&nginx_url, &plain)], half, sink_port).await;
-                let ((p50, p99), (nginx_p50, nginx_p99)) = (measured[0], measured[1]);
-                println!("{mode} at {half:.0}/s: p50 {p50:.2} ms, p99 {p99:.2} ms");
-                println!("nginx at {half:.0}/s: p50 {nginx_p50:.2} ms, p99 {nginx_p99:.2} ms");
+                let measured = latencies(
+                    &[(url, request, cpu), (&nginx_url, &plain, &nginx_cpu)],
+                    half,
+                    sink_port,
+                )
+                .await;
+                let (own, proxy) = (measured[0], measured[1]);
+                println!(
+                    "{mode} at {half:.0}/s: p50 {:.2} ms, p99 {:.2} ms, {:.1} µs CPU an event",
+                    own.p50_ms, own.p99_ms, own.cpu_us_per_event
+                );
+                println!(
+                    "nginx at {half:.0}/s: p50 {:.2} ms, p99 {:.2} ms, {:.1} µs CPU an event",
+                    proxy.p50_ms, proxy.p99_ms, proxy.cpu_us_per_event
+                );
                 let target = match mode {
                     "durable" => 5,
                     "jetstream" => 10,
                     _ => 2,
                 };
+                let whose = if mode == "jetstream" {
+                    "broker and nats-server"
+                } else {
+                    "broker"
+                };
                 rows.push((
                     format!("2. latency, {mode}, at {half:.0} events/s"),
-                    format!("p50 {p50:.2} ms"),
-                    format!("p99 {p99:.2} ms (target ≤ {target} ms)"),
+                    format!("p50 {:.2} ms", own.p50_ms),
+                    format!(
+                        "p99 {:.2} ms (target ≤ {target} ms); CPU {:.0} µs an event ({whose})",
+                        own.p99_ms, own.cpu_us_per_event
+                    ),
                 ));
                 rows.push((
                     format!("2. nginx at {half:.0} events/s"),
-                    format!("p50 {nginx_p50:.2} ms"),
-                    format!("p99 {nginx_p99:.2} ms"),
+                    format!("p50 {:.2} ms", proxy.p50_ms),
+                    format!(
+                        "p99 {:.2} ms; CPU {:.0} µs an event",
+                        proxy.p99_ms, proxy.cpu_us_per_event
+                    ),
                 ));
             }
         }
@@ -401,13 +456,24 @@ async fn main() {
         let request = EventRequest::new("bench.event", Some(&token));
         let (healthy_rate, _) =
             delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
-        let (_, healthy_p99) =
-            latencies(&[(&ingress, &request)], healthy_rate / 2.0, port_b).await[0];
+        let broker_cpu = || broker.process.cpu();
+        let healthy_p99 = latencies(
+            &[(&ingress, &request, &broker_cpu)],
+            healthy_rate / 2.0,
+            port_b,
+        )
+        .await[0]
+            .p99_ms;
         sink_post(port_a, "/_fault", "2000").await;
         let (faulty_rate, _) =
             delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
-        let (_, faulty_p99) =
-            latencies(&[(&ingress, &request)], healthy_rate / 2.0, port_b).await[0];
+        let faulty_p99 = latencies(
+            &[(&ingress, &request, &broker_cpu)],
+            healthy_rate / 2.0,
+            port_b,
+        )
+        .await[0]
+            .p99_ms;
         println!(
             "isolation: B {healthy_rate:.0}/s p99 {healthy_p99:.2} ms → with A failing {faulty_rate:.0}/s p99 {faulty_p99:.2} ms"
         );

@@ -31,6 +31,11 @@ impl Process {
         self.0.id()
     }
 
+    /// CPU time this process and its children (nginx's workers) have used.
+    pub fn cpu(&self) -> Duration {
+        cpu_of(self.pid())
+    }
+
     /// Peak and current resident memory, in MiB, from /proc.
     pub fn memory_mib(&self) -> (f64, f64) {
         let status =
@@ -167,6 +172,42 @@ const NATS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/nats-ser
 pub struct Nats {
     dir: std::path::PathBuf,
     pub url: String,
+}
+
+impl Nats {
+    /// CPU time nats-server has used (its pid is in the directory's `env`).
+    pub fn cpu(&self) -> Duration {
+        std::fs::read_to_string(self.dir.join("env"))
+            .unwrap_or_default()
+            .lines()
+            .find_map(|line| line.strip_prefix("NATS_PID="))
+            .and_then(|pid| pid.trim().parse().ok())
+            .map_or(Duration::ZERO, cpu_of)
+    }
+}
+
+/// User and system time of `pid` and of its direct children, from /proc (in
+/// USER_HZ ticks, 100 a second on Linux whatever the kernel's own tick rate).
+fn cpu_of(pid: u32) -> Duration {
+    let ticks = |pid: &str| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // The fields after the command name, which may hold spaces, in parentheses.
+        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|f| f.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
+        field(11) + field(12)
+    };
+    let pid = pid.to_string();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let total = ticks(&pid) + children.split_whitespace().map(ticks).sum::<u64>();
+    Duration::from_millis(total * 10)
 }
 
 impl Drop for Nats {
