@@ -100,8 +100,8 @@ fn metric(text: &str, name: &str) -> f64 {
 type PacedTarget<'a> = (&'a str, &'a EventRequest, &'a dyn Fn() -> Duration);
 
 /// Ingress-to-sink latency at a fixed rate, and the CPU each event cost
-/// whatever serves the target: a figure that, unlike the rates, hardly moves
-/// with how busy the machine's neighbours are.
+/// whatever serves the target: a figure the machine's changing speed moves far
+/// less than it moves the rates.
 #[derive(Clone, Copy)]
 struct Latency {
     p50_ms: f64,
@@ -457,23 +457,15 @@ async fn main() {
         let (healthy_rate, _) =
             delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
         let broker_cpu = || broker.process.cpu();
-        let healthy_p99 = latencies(
-            &[(&ingress, &request, &broker_cpu)],
-            healthy_rate / 2.0,
-            port_b,
-        )
-        .await[0]
-            .p99_ms;
+        let p99_of_b = async || {
+            let target: PacedTarget<'_> = (&ingress, &request, &broker_cpu);
+            latencies(&[target], healthy_rate / 2.0, port_b).await[0].p99_ms
+        };
+        let healthy_p99 = p99_of_b().await;
         sink_post(port_a, "/_fault", "2000").await;
         let (faulty_rate, _) =
             delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
-        let faulty_p99 = latencies(
-            &[(&ingress, &request, &broker_cpu)],
-            healthy_rate / 2.0,
-            port_b,
-        )
-        .await[0]
-            .p99_ms;
+        let faulty_p99 = p99_of_b().await;
         println!(
             "isolation: B {healthy_rate:.0}/s p99 {healthy_p99:.2} ms → with A failing {faulty_rate:.0}/s p99 {faulty_p99:.2} ms"
         );
