@@ -6,6 +6,8 @@
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
 //! (not part of a full run) times a 10,000-Trigger mesh becoming Ready.
 
+#[path = "../cpu_time.rs"]
+mod cpu_time;
 mod load;
 mod mesh;
 mod processes;

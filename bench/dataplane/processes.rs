@@ -186,28 +186,16 @@ impl Nats {
     }
 }
 
-/// User and system time of `pid` and of its direct children, from /proc (in
-/// USER_HZ ticks, 100 a second on Linux whatever the kernel's own tick rate).
+/// CPU time of `pid` and of its direct children.
 fn cpu_of(pid: u32) -> Duration {
-    let ticks = |pid: &str| -> u64 {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        // The fields after the command name, which may hold spaces, in parentheses.
-        let after_name = stat.rsplit_once(')').map_or("", |(_, rest)| rest);
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let field = |i: usize| {
-            fields
-                .get(i)
-                .and_then(|f| f.parse::<u64>().ok())
-                .unwrap_or(0)
-        };
-        // utime and stime are the 14th and 15th fields, the 12th and 13th after the name.
-        field(11) + field(12)
-    };
     let pid = pid.to_string();
     let children =
         std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
-    let total = ticks(&pid) + children.split_whitespace().map(ticks).sum::<u64>();
-    Duration::from_millis(total * 10)
+    children
+        .split_whitespace()
+        .map(crate::cpu_time::of)
+        .sum::<Duration>()
+        + crate::cpu_time::of(&pid)
 }
 
 impl Drop for Nats {

@@ -19,6 +19,9 @@
 //!
 //! Figures 2–4 include the follower's coalescing window (10 ms).
 
+#[path = "../cpu_time.rs"]
+mod cpu_time;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -82,25 +85,6 @@ fn trigger(i: usize) -> Trigger {
         "status": {"subscriberUri": "http://127.0.0.1:9/", "conditions": []}
     }))
     .expect("a Trigger")
-}
-
-/// The process's user and system CPU time so far.
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which is in parentheses).
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<u64>().ok())
-            .unwrap_or(0)
-    };
-    // utime and stime are fields 14 and 15 of the line, 11 and 12 after the name;
-    // clock ticks are 100 a second on Linux.
-    Duration::from_millis((ticks(11) + ticks(12)) * 10)
 }
 
 async fn routed(router: &Router, resource_version: Option<&str>) {
@@ -188,7 +172,7 @@ async fn main() {
     }
 
     let storm = STORM.min(listed.len().saturating_sub(2 * ROUNDS));
-    let cpu_before = cpu_time();
+    let cpu_before = cpu_time::of("self");
     let started = Instant::now();
     let mut last = None;
     for trigger in listed.iter_mut().rev().take(storm) {
@@ -200,7 +184,7 @@ async fn main() {
     let written = started.elapsed();
     routed(&router, last.as_deref()).await;
     let storm_total = started.elapsed();
-    let storm_cpu = cpu_time().saturating_sub(cpu_before);
+    let storm_cpu = cpu_time::of("self").saturating_sub(cpu_before);
 
     let (first_build, spec_build, idle_build) = builder_alone(&store, &metrics).await;
 
