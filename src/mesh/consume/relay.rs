@@ -44,7 +44,7 @@ pub async fn relay(
         if reader.caught_up() {
             let at = reader.next();
             let cursor = reader.cursor.clone();
-            if let Some(relayed_until) = event_log.attach_relay(&from, &to, cursor, at).await {
+            if let Some(relayed_until) = event_log.attach_relay(&from, &to, cursor, at) {
                 tokio::select! {
                     _ = relayed_until => {}
                     () = shutdown.clone().wait() => return,

@@ -141,6 +141,17 @@ impl Cursor {
         (position != lock(&self.state).persisted).then_some(position)
     }
 
+    /// The position to write, at most `stored` (beyond it the file does
+    /// not hold the events yet: the rest is written at a later flush).
+    pub(super) fn unwritten_within(&self, stored: u64) -> Option<u64> {
+        let position = self.unwritten()?;
+        if position > stored {
+            self.dirty.store(true, Ordering::Release);
+        }
+        let position = position.min(stored);
+        (position != lock(&self.state).persisted).then_some(position)
+    }
+
     /// The file now holds `position`.
     pub(super) fn written(&self, position: u64) {
         lock(&self.state).persisted = position;

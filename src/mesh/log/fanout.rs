@@ -1,11 +1,11 @@
-//! Channel→Broker relays the writer does itself while they are caught up:
-//! a Channel's new events go into each such Broker's log in the same commit
-//! as into the Channel's, and the relay's cursor moves in that commit too.
-//! That saves the relay task's read, its own append and the commit it waits
-//! for — two of the four commits on an Application event's way to a
-//! Trigger. A relay whose Broker is full (its namespace's disk budget), or
-//! whose task opens its cursor again, is detached: its task takes over from
-//! its cursor, as it does while it is behind.
+//! Channel→Broker relays done in the append call while they are caught up
+//! (`sequencer`): a Channel's new events are numbered into each such Broker's
+//! log in the same call, go to the writer in the same command, and the
+//! relay's cursor moves in that commit. That saves the relay task's read, its
+//! own append and the commit it waits for. A relay whose Broker is full (its
+//! namespace's disk budget), or whose task opens its cursor again, is
+//! detached: its task takes over from its cursor, as it does while it is
+//! behind.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -43,10 +43,6 @@ impl Fanouts {
         if !fanouts.is_empty() {
             self.0.insert(from, fanouts);
         }
-    }
-
-    pub fn logs(&self) -> Vec<i64> {
-        self.0.keys().copied().collect()
     }
 
     /// The consumer's cursor is opened again (its task started anew).

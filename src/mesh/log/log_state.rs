@@ -22,7 +22,7 @@ pub struct LogState {
     pub budget: Arc<DiskBudget>,
     /// Bytes this log holds on disk.
     bytes: AtomicU64,
-    /// Events below this seq are committed and may be read.
+    /// Events below this seq are numbered and may be read.
     end: watch::Sender<u64>,
     tail: Mutex<VecDeque<Record>>,
 }
@@ -68,19 +68,29 @@ impl LogState {
         self.budget.add(bytes);
     }
 
-    /// A commit holds `records` (taking `bytes`): they are readable. Answers
-    /// the records that left the tail, for the caller to drop once it has
-    /// nothing more urgent to do.
-    pub fn committed(&self, records: Vec<Record>, bytes: u64, end: u64) -> Vec<Record> {
-        self.bytes.fetch_add(bytes, Ordering::AcqRel);
-        let evicted = {
-            let mut tail = lock(&self.tail);
-            tail.extend(records);
-            let over = tail.len().saturating_sub(TAIL_EVENTS);
-            tail.drain(..over).collect()
-        };
+    /// `records` are numbered (the next event gets `end`): they may be read.
+    pub fn publish(&self, records: Vec<Record>, end: u64) {
+        lock(&self.tail).extend(records);
         self.end.send_replace(end);
+    }
+
+    /// A commit holds this log's events below `stored` (taking `bytes`).
+    /// Answers the records that left the tail — only stored ones leave it,
+    /// so whatever is not in the tail can be read from the file — for the
+    /// caller to drop once it has nothing more urgent to do.
+    pub fn stored_below(&self, stored: u64, bytes: u64) -> Vec<Record> {
+        self.bytes.fetch_add(bytes, Ordering::AcqRel);
+        let mut tail = lock(&self.tail);
+        let mut evicted = Vec::new();
+        while tail.len() > TAIL_EVENTS && tail.front().is_some_and(|r| r.seq < stored) {
+            evicted.extend(tail.pop_front());
+        }
         evicted
+    }
+
+    /// Up to `limit` events from the oldest the tail holds.
+    pub fn read_tail_front(&self, limit: usize) -> Vec<Record> {
+        lock(&self.tail).iter().take(limit).cloned().collect()
     }
 
     /// A trim freed `bytes`.

@@ -16,6 +16,7 @@ use super::cursor::{Cursor, Start};
 use super::fanout::Fanout;
 use super::log_state::LogState;
 use super::record::{Encoded, Record};
+use super::sequencer::Sequencer;
 use super::sqlite::{self, LogError};
 use super::writer::{Command, Io, Writer, now_ms};
 use crate::config::Fsync;
@@ -84,12 +85,9 @@ impl Log {
             return Err(AppendError::Full(self.state.name.clone()));
         }
         let (reply, answer) = oneshot::channel();
-        let sent = self.io.send(Command::Append {
-            log: self.state.id,
-            events: encoded,
-            size,
-            reply,
-        });
+        let sent = lock(&self.io.sequencer)
+            .append(&self.state, encoded, size, reply)
+            .map_err(|why| LogError::new(&self.io.path, why));
         let committed = match sent {
             Ok(()) => answer
                 .await
@@ -114,9 +112,15 @@ impl Log {
         }
         let io = self.io.clone();
         let id = self.state.id;
-        tokio::task::spawn_blocking(move || io.read(id, from, end, limit))
+        let stored = tokio::task::spawn_blocking(move || io.read(id, from, end, limit))
             .await
-            .map_err(|e| LogError::new(&self.io.path, e))?
+            .map_err(|e| LogError::new(&self.io.path, e))??;
+        if stored.is_empty() {
+            // Numbers a failed commit took, and nothing stored after them
+            // yet: go on with what the tail holds.
+            return Ok(self.state.read_tail_front(limit));
+        }
+        Ok(stored)
     }
 
     /// Follows the committed end (events below it may be read).
@@ -175,7 +179,7 @@ impl EventLog {
         let (commands, queue) = mpsc::channel();
         let io = Arc::new(Io {
             path: path.clone(),
-            commands: Mutex::new(commands),
+            sequencer: Mutex::new(Sequencer::new(commands)),
             readers: Mutex::new(Vec::new()),
         });
         let event_log = Arc::new(Self {
@@ -192,6 +196,7 @@ impl EventLog {
         for log in stored {
             let made = event_log.make_log(log.id, log.name.clone(), log.next_seq);
             made.state.stored(log.bytes);
+            lock(&io.sequencer).open(made.state.clone(), log.next_seq);
             known.push((made.state.clone(), log.next_seq, log.first_seq));
             lock(&event_log.logs).insert(log.name, made);
         }
@@ -230,13 +235,20 @@ impl EventLog {
     /// The log of a Broker or Channel, created when it has none yet.
     pub fn log(&self, kind: LogKind, namespace: &str, name: &str) -> Result<Arc<Log>, LogError> {
         let name = kind.name(namespace, name);
-        if let Some(log) = lock(&self.logs).get(&name) {
+        let mut logs = lock(&self.logs);
+        if let Some(log) = logs.get(&name) {
             return Ok(log.clone());
         }
         let id = self.next_log_id.fetch_add(1, Ordering::AcqRel);
         let log = self.make_log(id, name.clone(), 0);
-        self.io.send(Command::OpenLog(log.state.clone()))?;
-        Ok(lock(&self.logs).entry(name).or_insert(log).clone())
+        {
+            let mut sequencer = lock(&self.io.sequencer);
+            sequencer
+                .send(Command::OpenLog(log.state.clone()))
+                .map_err(|_| LogError::new(&self.io.path, "the writer has stopped"))?;
+            sequencer.open(log.state.clone(), 0);
+        }
+        Ok(logs.entry(name).or_insert(log).clone())
     }
 
     /// Drops every log not named in `keep` (its events and cursors with it).
@@ -253,6 +265,7 @@ impl EventLog {
         };
         for log in gone {
             tracing::info!(log = %log.name(), "its Broker or Channel is gone; log dropped");
+            lock(&self.io.sequencer).close(log.state.id);
             if let Err(error) = self.io.send(Command::DropLog(log.state.clone())) {
                 tracing::error!(%error, "could not drop a log");
             }
@@ -269,6 +282,8 @@ impl EventLog {
         start: Start,
     ) -> Result<Arc<Cursor>, LogError> {
         let (reply, answer) = oneshot::channel();
+        // A relay's task opening its cursor again takes the relaying back.
+        lock(&self.io.sequencer).detach_consumer(consumer);
         self.io.send(Command::OpenCursor {
             consumer: consumer.to_string(),
             log: log.state.id,
@@ -288,36 +303,40 @@ impl EventLog {
         Ok(cursor)
     }
 
-    /// Asks the writer to relay `from`'s new events to `to` itself, moving
-    /// `cursor` with them, as the relay is caught up at `at`. Answers, when
-    /// it does, what completes once it stops doing so; None when `from` got
-    /// events since (or the file refused).
-    pub async fn attach_relay(
+    /// Relays `from`'s new events to `to` in the append calls from now on,
+    /// moving `cursor` with them, as the relay is caught up at `at`. Answers,
+    /// when it does, what completes once that stops; None when `from` got
+    /// events since (or the cursor is no longer its consumer's).
+    pub fn attach_relay(
         &self,
         from: &Log,
         to: &Log,
         cursor: Arc<Cursor>,
         at: u64,
     ) -> Option<oneshot::Receiver<()>> {
+        // A relay task replaced meanwhile holds a cursor that is no longer
+        // its consumer's.
+        let current = lock(&self.cursors)
+            .get(&cursor.consumer)
+            .is_some_and(|known| Arc::ptr_eq(known, &cursor));
+        if !current {
+            return None;
+        }
         let (detached, relayed_until) = oneshot::channel();
-        let (reply, answer) = oneshot::channel();
-        let command = Command::AttachRelay {
-            from: from.state.id,
-            at,
-            fanout: Fanout {
-                cursor,
-                to: to.state.id,
-                _detached: detached,
-            },
-            reply,
+        let fanout = Fanout {
+            cursor,
+            to: to.state.id,
+            _detached: detached,
         };
-        self.io.send(command).ok()?;
-        answer.await.unwrap_or(false).then_some(relayed_until)
+        lock(&self.io.sequencer)
+            .attach(from.state.id, at, fanout)
+            .then_some(relayed_until)
     }
 
     /// Drops every cursor not named in `keep`: those consumers are gone.
     pub fn retain_cursors(&self, keep: HashSet<String>) {
         lock(&self.cursors).retain(|name, _| keep.contains(name));
+        lock(&self.io.sequencer).retain(&keep);
         if let Err(error) = self.io.send(Command::RetainCursors(keep)) {
             tracing::error!(%error, "could not drop cursors");
         }

@@ -4,12 +4,14 @@
 //! Trigger or a Subscription), so a slow consumer lags on disk without holding
 //! anyone back and without a copy of the events per consumer.
 //!
-//! One writer thread owns the file (`writer`): every append, cursor move and
-//! trim goes through it, and what arrived while it committed goes into the next
-//! commit, so one fsync covers many requests (group commit). An append is
-//! answered once the commit that holds it is on disk. Readers take recent
-//! events from each log's in-memory tail and older ones from the file
-//! (`logs`). Each commit stores a log's new events as one row, a batch
+//! An append numbers its events and puts them in their log's in-memory tail
+//! itself (`sequencer`), so consumers see them at once. One writer thread
+//! owns the file (`writer`): every append, cursor move and trim goes through
+//! it, and what arrived while it committed goes into the next commit, so one
+//! fsync covers many requests (group commit). An append is answered once the
+//! commit that holds it is on disk. Readers take recent events from each
+//! log's in-memory tail and older ones from the file (`logs`); the tail lets
+//! go only of what the file holds. Each commit stores a log's new events as one row, a batch
 //! (`record`): a row per event cost SQLite a b-tree insert and, on trim, a
 //! page rewrite per event, and held the dataplane to half the speed it has
 //! with batches (issue 12's note has the figures). A log keeps a batch until
@@ -34,6 +36,7 @@ mod fanout;
 mod log_state;
 mod logs;
 mod record;
+mod sequencer;
 mod sqlite;
 mod writer;
 

@@ -472,13 +472,11 @@ async fn the_writer_relays_a_caught_up_relay_until_the_broker_is_full() {
     assert!(
         log_file
             .attach_relay(&channel, &broker, relay.clone(), 0)
-            .await
             .is_none(),
         "not caught up at 0: the Channel holds an event there"
     );
     let relayed_until = log_file
         .attach_relay(&channel, &broker, relay.clone(), 1)
-        .await
         .expect("caught up at 1");
     channel.append(&events("a", 2)).await.expect("appends");
     assert_eq!(broker.end(), 2, "relayed in the same commit");
@@ -556,7 +554,6 @@ async fn relayed_events_leave_the_channel_and_free_its_budget() {
     let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
     let _relayed_until = log_file
         .attach_relay(&channel, &broker, relay.clone(), 0)
-        .await
         .expect("caught up at 0");
     for (i, event) in events("e", 10).into_iter().enumerate() {
         let appended = channel.append(&[event]).await;

@@ -1,14 +1,15 @@
-//! The one thread that writes the event log. It takes every command that
-//! arrived while it was committing the last batch and commits them together
-//! (group commit): appends get their seqs, new cursors their positions,
-//! moved cursors are written, and logs are trimmed below their lowest cursor,
-//! all in one transaction and one fsync. Only then are appends answered and
-//! their events handed to readers, so no one reads or acknowledges an event
-//! that a crash could take back.
+//! The one thread that makes the event log durable. Appends reach it already
+//! numbered and readable (`sequencer`); it takes every command that arrived
+//! while it was committing the last batch and commits them together (group
+//! commit): their events, new cursors' positions, moved cursors (never past
+//! what the commit stores) and trims, all in one transaction and one fsync.
+//! Only then are appends answered: no sender is told an event is kept that a
+//! crash could take back — though a subscriber may have had it already, and
+//! gets it again when its unanswered sender sends it again.
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -16,14 +17,13 @@ use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::cursor::{Cursor, Start};
-use super::fanout::{Fanout, Fanouts};
 use super::log_state::LogState;
 use super::record::{Batch, Encoded, Record};
+use super::sequencer::{Relayed, Sequencer};
 use super::sqlite::{self, LogError};
 use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::dispatch::RetryDue;
-use crate::mesh::event::PreparedEvent;
 use crate::telemetry::Metrics;
 
 /// How often cursors are written when nothing else is.
@@ -50,13 +50,13 @@ const VACUUM_PAGES: u32 = 64;
 /// reading older events.
 pub struct Io {
     pub path: PathBuf,
-    pub commands: Mutex<mpsc::Sender<Command>>,
+    pub sequencer: Mutex<Sequencer>,
     pub readers: Mutex<Vec<Connection>>,
 }
 
 impl Io {
     pub fn send(&self, command: Command) -> Result<(), LogError> {
-        lock(&self.commands)
+        lock(&self.sequencer)
             .send(command)
             .map_err(|_| LogError::new(&self.path, "the writer has stopped"))
     }
@@ -100,10 +100,14 @@ pub struct OpenedCursor {
 }
 
 pub enum Command {
+    /// Events numbered from `first` on (see `sequencer`), and their copies
+    /// for caught-up relays.
     Append {
         log: i64,
-        events: Vec<(Arc<PreparedEvent>, Encoded)>,
+        first: u64,
+        encoded: Vec<Encoded>,
         size: u64,
+        relayed: Vec<Relayed>,
         reply: oneshot::Sender<Result<(), LogError>>,
     },
     OpenLog(Arc<LogState>),
@@ -115,19 +119,13 @@ pub enum Command {
         reply: oneshot::Sender<Result<OpenedCursor, LogError>>,
     },
     RetainCursors(HashSet<String>),
-    /// A relay from `from` caught up at `at`: the writer relays from now on,
-    /// if nothing was appended to `from` since (answers whether it does).
-    AttachRelay {
-        from: i64,
-        at: u64,
-        fanout: Fanout,
-        reply: oneshot::Sender<bool>,
-    },
     Close,
 }
 
 struct WriterLog {
     log: Arc<LogState>,
+    /// After the last event handed to the writer (stored, or lost with a
+    /// failed commit: a number is never given twice).
     next_seq: u64,
     /// The first event the file still holds (nothing to trim below it).
     held_from: u64,
@@ -148,7 +146,6 @@ pub struct Writer {
     trimming: HashMap<i64, u64>,
     /// Handing unused pages back, a few per idle commit.
     vacuuming: bool,
-    fanouts: Fanouts,
     last_flush: Instant,
     last_plan: Instant,
     last_sync: Instant,
@@ -163,21 +160,34 @@ enum Change {
 /// A log's events in this commit.
 #[derive(Default)]
 struct Appended {
-    records: Vec<Record>,
-    encoded: Vec<Encoded>,
+    /// Runs of consecutive events: the first one's number, and the events.
+    runs: Vec<(u64, Vec<Encoded>)>,
     bytes: u64,
+}
+
+impl Appended {
+    fn add(&mut self, first: u64, encoded: &[Encoded], bytes: u64) {
+        self.bytes += bytes;
+        match self.runs.last_mut() {
+            Some((start, run)) if *start + run.len() as u64 == first => {
+                run.extend_from_slice(encoded);
+            }
+            _ => self.runs.push((first, encoded.to_vec())),
+        }
+    }
+
+    fn count(&self) -> usize {
+        self.runs.iter().map(|(_, run)| run.len()).sum()
+    }
 }
 
 /// What a commit does once the file holds it.
 #[derive(Default)]
 struct Effects {
     appended: HashMap<i64, Appended>,
-    next_seqs: HashMap<i64, u64>,
     appends: Vec<oneshot::Sender<Result<(), LogError>>>,
     /// How long the commit took (with `--fsync always`, its fsync).
     committed_in: Duration,
-    /// Relays attached in this commit: their consumers and whom to answer.
-    attached: Vec<(String, oneshot::Sender<bool>)>,
     /// Relay cursors this commit moved, and where to.
     relayed: Vec<(Arc<Cursor>, u64)>,
     /// Disk budget taken for relayed events, given back if the commit fails.
@@ -238,7 +248,6 @@ impl Writer {
             cursors,
             trimming: HashMap::new(),
             vacuuming: false,
-            fanouts: Fanouts::default(),
             last_flush: now,
             last_plan: now - TRIM_PLAN_EVERY,
             last_sync: now,
@@ -289,7 +298,7 @@ impl Writer {
         match result {
             Ok(()) => {
                 self.unsaved.clear();
-                let appended = effects.appended.values().map(|a| a.records.len()).sum();
+                let appended = effects.appended.values().map(Appended::count).sum();
                 match self.fsync {
                     Fsync::Always => self.metrics.log_synced(effects.committed_in, appended),
                     Fsync::Interval => self.metrics.log_appended(appended),
@@ -309,10 +318,6 @@ impl Writer {
                 let cursors = effects.written.into_iter().map(|(cursor, _)| cursor);
                 for cursor in cursors.chain(effects.retries_written) {
                     cursor.unwritten_again();
-                }
-                for (consumer, reply) in effects.attached {
-                    self.fanouts.detach_consumer(&consumer);
-                    let _ = reply.send(false);
                 }
                 for (log, bytes) in effects.budget_taken {
                     log.budget.give_back(bytes);
@@ -346,33 +351,57 @@ impl Writer {
             match command {
                 Command::Append {
                     log,
-                    events,
+                    first,
+                    encoded,
                     size,
+                    relayed,
                     reply,
                 } => {
-                    let Some(known) = self.logs.get(&log) else {
+                    let count = encoded.len() as u64;
+                    let Some(known) = self.logs.get_mut(&log) else {
                         // Its Broker or Channel went while the append was on
                         // its way: only this append is refused.
+                        for copy in relayed {
+                            copy.to.budget.give_back(copy.bytes);
+                        }
                         let gone = LogError::new(&self.path, format!("log {log} was dropped"));
                         let _ = reply.send(Err(gone));
                         continue;
                     };
+                    known.next_seq = first + count;
                     effects.appends.push(reply);
+                    for copy in &relayed {
+                        effects.budget_taken.push((copy.to.clone(), copy.bytes));
+                    }
                     if failed.is_some() {
                         continue;
                     }
-                    let next = effects.next_seqs.entry(log).or_insert(known.next_seq);
-                    let appended = effects.appended.entry(log).or_default();
-                    for (event, encoded) in events {
-                        appended.records.push(Record {
-                            seq: *next,
-                            at_ms,
-                            event,
-                        });
-                        appended.encoded.push(encoded);
-                        *next += 1;
+                    effects
+                        .appended
+                        .entry(log)
+                        .or_default()
+                        .add(first, &encoded, size);
+                    for copy in relayed {
+                        let Some(target) = self.logs.get_mut(&copy.to.id) else {
+                            continue;
+                        };
+                        target.next_seq = copy.first + count;
+                        effects
+                            .appended
+                            .entry(copy.to.id)
+                            .or_default()
+                            .add(copy.first, &encoded, copy.bytes);
+                        let cursor = &copy.cursor;
+                        if let Err(error) = sqlite::set_cursor(
+                            &tx,
+                            &cursor.consumer,
+                            cursor.log_id,
+                            copy.channel_next,
+                        ) {
+                            failed.get_or_insert(error);
+                        }
+                        effects.relayed.push((copy.cursor, copy.channel_next));
                     }
-                    appended.bytes += size;
                 }
                 Command::OpenLog(log) => {
                     let change = Change::Opened(log.id, log.name.clone());
@@ -392,9 +421,7 @@ impl Writer {
                         failed.get_or_insert(error);
                     }
                     self.unsaved.push(Change::Dropped(log.id));
-                    self.fanouts.detach_log(log.id);
                     self.logs.remove(&log.id);
-                    effects.next_seqs.remove(&log.id);
                     if let Some(appended) = effects.appended.remove(&log.id) {
                         effects.dropped_appends.push((log.clone(), appended.bytes));
                     }
@@ -406,17 +433,14 @@ impl Writer {
                     start,
                     reply,
                 } => {
-                    self.fanouts.detach_consumer(&consumer);
                     if failed.is_some() {
                         effects.cursors.push((reply, OpenedCursor::default()));
                         continue;
                     }
-                    let next = effects
-                        .next_seqs
-                        .get(&log)
-                        .copied()
-                        .or_else(|| self.logs.get(&log).map(|l| l.next_seq))
-                        .unwrap_or(0);
+                    // Commands come in the order their events were numbered:
+                    // what was appended before this cursor was asked for is
+                    // below `next`, whatever comes after is at or above it.
+                    let next = self.logs.get(&log).map_or(0, |l| l.next_seq);
                     match open_cursor(&tx, &consumer, log, start, next) {
                         Ok(opened) => {
                             // A trim planned before this cursor existed must
@@ -433,37 +457,8 @@ impl Writer {
                     }
                 }
                 Command::RetainCursors(keep) => {
-                    self.fanouts.retain(&keep);
                     if let Err(error) = retain_cursors(&tx, &keep) {
                         failed.get_or_insert(error);
-                    }
-                }
-                Command::AttachRelay {
-                    from,
-                    at,
-                    fanout,
-                    reply,
-                } => {
-                    // Caught up at the committed end: appends to `from`
-                    // earlier in this batch are not readable yet, and the
-                    // relaying below takes every append of this commit.
-                    let committed = self.logs.get(&from).map(|l| l.next_seq);
-                    // A relay task replaced meanwhile holds a cursor that is
-                    // no longer its consumer's.
-                    let current = lock(&self.cursors)
-                        .get(&fanout.cursor.consumer)
-                        .is_some_and(|cursor| Arc::ptr_eq(cursor, &fanout.cursor));
-                    let caught_up = failed.is_none()
-                        && current
-                        && committed == Some(at)
-                        && self.logs.contains_key(&fanout.to);
-                    if caught_up {
-                        effects
-                            .attached
-                            .push((fanout.cursor.consumer.clone(), reply));
-                        self.fanouts.attach(from, fanout);
-                    } else {
-                        let _ = reply.send(false);
                     }
                 }
                 Command::Close => {}
@@ -472,12 +467,13 @@ impl Writer {
         if let Some(error) = failed {
             return Err(error);
         }
-        // Before relaying: a relay cursor's row written by the relaying below
-        // must be the last one written in this commit.
         if flush {
             let cursors: Vec<Arc<Cursor>> = lock(&self.cursors).values().cloned().collect();
             for cursor in cursors {
-                if let Some(position) = cursor.unwritten() {
+                // Never past what this commit stores: a cursor can have passed
+                // events that are numbered but not yet handed to the writer.
+                let stored = self.logs.get(&cursor.log_id).map_or(0, |l| l.next_seq);
+                if let Some(position) = cursor.unwritten_within(stored) {
                     effects.written.push((cursor.clone(), position));
                     sqlite::set_cursor(&tx, &cursor.consumer, cursor.log_id, position)?;
                 }
@@ -487,28 +483,28 @@ impl Writer {
                 }
             }
         }
-        relay_caught_up(&tx, &mut self.fanouts, &self.logs, at_ms, effects)?;
         for (log, appended) in &effects.appended {
-            let (records, encoded) = (&appended.records, &appended.encoded);
-            let mut start = 0;
-            while start < records.len() {
-                // Rows of at most BATCH_BYTES (SQLite refuses blobs past
-                // 1 GB), each holding at least one event.
-                let (mut end, mut bytes) = (start, 0);
-                while end < records.len()
-                    && (end == start || bytes + encoded[end].size() <= BATCH_BYTES)
-                {
-                    bytes += encoded[end].size();
-                    end += 1;
+            for (run_first, encoded) in &appended.runs {
+                let mut start = 0;
+                while start < encoded.len() {
+                    // Rows of at most BATCH_BYTES (SQLite refuses blobs past
+                    // 1 GB), each holding at least one event.
+                    let (mut end, mut bytes) = (start, 0);
+                    while end < encoded.len()
+                        && (end == start || bytes + encoded[end].size() <= BATCH_BYTES)
+                    {
+                        bytes += encoded[end].size();
+                        end += 1;
+                    }
+                    let batch = Batch::of(encoded[start..end].iter());
+                    let first = run_first + start as u64;
+                    sqlite::insert_batch(&tx, *log, first, end - start, at_ms, bytes, &batch)?;
+                    start = end;
                 }
-                let batch = Batch::of(encoded[start..end].iter());
-                let first = records[start].seq;
-                sqlite::insert_batch(&tx, *log, first, end - start, at_ms, bytes, &batch)?;
-                start = end;
             }
         }
         if plan {
-            effects.planned = Some(plan_trims(&tx, &self.logs, self.retention, at_ms, effects)?);
+            effects.planned = Some(plan_trims(&tx, &self.logs, self.retention, at_ms)?);
         }
         let most = if busy { TRIM_BUSY_MOST } else { TRIM_IDLE_MOST };
         // Pages go back only when nothing else waits (new batches reuse
@@ -532,16 +528,10 @@ impl Writer {
         if let Some(planned) = effects.planned {
             self.trimming = planned;
         }
-        for (id, next) in &effects.next_seqs {
-            if let Some(known) = self.logs.get_mut(id) {
-                known.next_seq = *next;
-            }
-        }
         let mut evicted = Vec::new();
         for (id, appended) in effects.appended {
             if let Some(known) = self.logs.get(&id) {
-                let log = &known.log;
-                evicted.push(log.committed(appended.records, appended.bytes, known.next_seq));
+                evicted.push(known.log.stored_below(known.next_seq, appended.bytes));
             }
         }
         // Cursors first: whoever an answer wakes sees them where the file has
@@ -550,7 +540,6 @@ impl Writer {
             cursor.written(position);
         }
         for (cursor, next) in effects.relayed {
-            cursor.passed(next);
             cursor.written(next);
         }
         for reply in effects.appends {
@@ -558,9 +547,6 @@ impl Writer {
         }
         for (reply, opened) in effects.cursors {
             let _ = reply.send(Ok(opened));
-        }
-        for (_, reply) in effects.attached {
-            let _ = reply.send(true);
         }
         for (id, freed, held_from) in effects.trimmed {
             let Some(held_from) = held_from else {
@@ -612,63 +598,6 @@ impl Writer {
     }
 }
 
-/// Appends what this commit appends to each Channel log with attached
-/// relays to their Brokers' logs too, moving the relays' cursors; a
-/// relay whose Broker has no room (or no log) is detached.
-fn relay_caught_up(
-    tx: &Connection,
-    fanouts: &mut Fanouts,
-    logs: &HashMap<i64, WriterLog>,
-    at_ms: i64,
-    effects: &mut Effects,
-) -> rusqlite::Result<()> {
-    let mut failed = None;
-    for from in fanouts.logs() {
-        let Some(source) = effects.appended.get(&from) else {
-            continue;
-        };
-        let (records, encoded, bytes) =
-            (source.records.clone(), source.encoded.clone(), source.bytes);
-        let Some(channel_next) = effects.next_seqs.get(&from).copied() else {
-            continue;
-        };
-        let mut kept = Vec::new();
-        for fanout in fanouts.take(from) {
-            let target = logs.get(&fanout.to);
-            let Some(target) = target.filter(|t| t.log.budget.try_take(bytes)) else {
-                // Dropping it tells the relay's task.
-                continue;
-            };
-            effects.budget_taken.push((target.log.clone(), bytes));
-            let next = effects
-                .next_seqs
-                .entry(fanout.to)
-                .or_insert(target.next_seq);
-            let appended = effects.appended.entry(fanout.to).or_default();
-            for record in &records {
-                appended.records.push(Record {
-                    seq: *next,
-                    at_ms,
-                    event: record.event.clone(),
-                });
-                *next += 1;
-            }
-            appended.encoded.extend(encoded.iter().cloned());
-            appended.bytes += bytes;
-            let cursor = &fanout.cursor;
-            if let Err(error) =
-                sqlite::set_cursor(tx, &cursor.consumer, cursor.log_id, channel_next)
-            {
-                failed.get_or_insert(error);
-            }
-            effects.relayed.push((cursor.clone(), channel_next));
-            kept.push(fanout);
-        }
-        fanouts.put_back(from, kept);
-    }
-    failed.map_or(Ok(()), Err)
-}
-
 /// The logs holding batches that every cursor on them passed (and, with a
 /// retention, older than it), each with the seq below which.
 fn plan_trims(
@@ -676,13 +605,12 @@ fn plan_trims(
     logs: &HashMap<i64, WriterLog>,
     retention: Duration,
     at_ms: i64,
-    effects: &Effects,
 ) -> rusqlite::Result<HashMap<i64, u64>> {
     let lowest: HashMap<i64, u64> = sqlite::lowest_cursors(tx)?.into_iter().collect();
     let before_ms = at_ms - retention.as_millis() as i64;
     let mut trimming = HashMap::new();
     for (id, known) in logs {
-        let next = effects.next_seqs.get(id).copied().unwrap_or(known.next_seq);
+        let next = known.next_seq;
         let mut below = lowest.get(id).copied().unwrap_or(next);
         if known.held_from >= below {
             continue;
