@@ -219,6 +219,28 @@ mod tests {
     }
 
     #[test]
+    fn a_position_is_written_no_further_than_the_file_holds() {
+        let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
+        cursor.passed(10);
+        assert_eq!(
+            cursor.unwritten_within(6),
+            Some(6),
+            "6–9 are not stored yet"
+        );
+        cursor.written(6);
+        assert_eq!(
+            cursor.unwritten_within(6),
+            None,
+            "nothing more until they are"
+        );
+        assert_eq!(
+            cursor.unwritten_within(10),
+            Some(10),
+            "still to write once they are stored"
+        );
+    }
+
+    #[test]
     fn a_retry_schedule_is_kept_until_its_event_settles() {
         let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
         assert_eq!(cursor.unwritten_retries(), None);
