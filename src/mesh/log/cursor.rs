@@ -157,19 +157,23 @@ impl Cursor {
         lock(&self.state).persisted = position;
     }
 
-    /// The retry schedules to write, when they changed since last written.
-    pub(super) fn unwritten_retries(&self) -> Option<Vec<(u64, RetryDue)>> {
+    /// The retry schedules to write, when they changed since last written:
+    /// those of events below `stored` (a schedule for an event the file does
+    /// not hold yet waits for a later flush).
+    pub(super) fn unwritten_retries(&self, stored: u64) -> Option<Vec<(u64, RetryDue)>> {
         if !self.retries_dirty.swap(false, Ordering::AcqRel) {
             return None;
         }
         let state = lock(&self.state);
-        Some(
-            state
-                .retries
-                .iter()
-                .map(|(seq, due)| (*seq, *due))
-                .collect(),
-        )
+        let (written, later): (Vec<_>, Vec<_>) = state
+            .retries
+            .iter()
+            .map(|(seq, due)| (*seq, *due))
+            .partition(|(seq, _)| *seq < stored);
+        if !later.is_empty() {
+            self.retries_dirty.store(true, Ordering::Release);
+        }
+        Some(written)
     }
 
     /// Writing failed: try again at the next flush.
@@ -241,9 +245,31 @@ mod tests {
     }
 
     #[test]
+    fn a_retry_schedule_is_written_once_its_event_is_stored() {
+        let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
+        cursor.take(5);
+        let due = RetryDue {
+            failed: 1,
+            due_ms: 5_000,
+        };
+        cursor.retrying(5, due);
+        assert_eq!(
+            cursor.unwritten_retries(5),
+            Some(vec![]),
+            "5 is not stored yet"
+        );
+        assert_eq!(
+            cursor.unwritten_retries(6),
+            Some(vec![(5, due)]),
+            "it is now"
+        );
+        assert_eq!(cursor.unwritten_retries(6), None, "written once");
+    }
+
+    #[test]
     fn a_retry_schedule_is_kept_until_its_event_settles() {
         let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
-        assert_eq!(cursor.unwritten_retries(), None);
+        assert_eq!(cursor.unwritten_retries(10), None);
         cursor.take(0);
         let due = RetryDue {
             failed: 1,
@@ -251,10 +277,10 @@ mod tests {
         };
         cursor.retrying(0, due);
         assert_eq!(cursor.resume(0), Some(due));
-        assert_eq!(cursor.unwritten_retries(), Some(vec![(0, due)]));
-        assert_eq!(cursor.unwritten_retries(), None, "written once");
+        assert_eq!(cursor.unwritten_retries(10), Some(vec![(0, due)]));
+        assert_eq!(cursor.unwritten_retries(10), None, "written once");
         cursor.settle(0);
         assert_eq!(cursor.resume(0), None);
-        assert_eq!(cursor.unwritten_retries(), Some(vec![]), "its row goes");
+        assert_eq!(cursor.unwritten_retries(10), Some(vec![]), "its row goes");
     }
 }

@@ -477,7 +477,7 @@ impl Writer {
                     effects.written.push((cursor.clone(), position));
                     sqlite::set_cursor(&tx, &cursor.consumer, cursor.log_id, position)?;
                 }
-                if let Some(retries) = cursor.unwritten_retries() {
+                if let Some(retries) = cursor.unwritten_retries(stored) {
                     effects.retries_written.push(cursor.clone());
                     sqlite::set_retries(&tx, &cursor.consumer, &retries)?;
                 }
