@@ -88,11 +88,6 @@ impl LogState {
         evicted
     }
 
-    /// Up to `limit` events from the oldest the tail holds.
-    pub fn read_tail_front(&self, limit: usize) -> Vec<Record> {
-        lock(&self.tail).iter().take(limit).cloned().collect()
-    }
-
     /// A trim freed `bytes`.
     pub fn trimmed(&self, bytes: u64) {
         self.budget.give_back(bytes);

@@ -112,15 +112,9 @@ impl Log {
         }
         let io = self.io.clone();
         let id = self.state.id;
-        let stored = tokio::task::spawn_blocking(move || io.read(id, from, end, limit))
+        tokio::task::spawn_blocking(move || io.read(id, from, end, limit))
             .await
-            .map_err(|e| LogError::new(&self.io.path, e))??;
-        if stored.is_empty() {
-            // Numbers a failed commit took, and nothing stored after them
-            // yet: go on with what the tail holds.
-            return Ok(self.state.read_tail_front(limit));
-        }
-        Ok(stored)
+            .map_err(|e| LogError::new(&self.io.path, e))?
     }
 
     /// Follows the committed end (events below it may be read).

@@ -56,7 +56,6 @@ async fn read_all(log: &Log, from: u64) -> Vec<Record> {
     }
 }
 
-/// Polls `check` until it holds, for at most 10 s.
 /// team-a's default Broker's log.
 fn default_log(log_file: &EventLog) -> Arc<Log> {
     log_file
@@ -78,6 +77,7 @@ async fn hold(log_file: &EventLog, log: &Arc<Log>) {
     cursor_at_end(log_file, log, "trigger/hold").await;
 }
 
+/// Polls `check` until it holds, for at most 10 s.
 async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     while !check() {
@@ -450,11 +450,11 @@ async fn a_file_of_the_first_layout_keeps_its_events_when_opened() {
     assert_eq!(ids(&read_all(&log, 5).await), ["old-0", "old-1", "old-2"]);
 }
 
-/// A caught-up relay is done by the writer: a Channel's append lands in the
-/// Broker's log in the same commit and moves the relay's cursor; a stale
+/// A caught-up relay is done in the Channel's append call: its events land in
+/// the Broker's log in the same commit and move the relay's cursor; a stale
 /// position is refused; a full Broker detaches the relay, which is told.
 #[tokio::test]
-async fn the_writer_relays_a_caught_up_relay_until_the_broker_is_full() {
+async fn an_append_relays_a_caught_up_relay_until_the_broker_is_full() {
     let dir = tempfile::tempdir().expect("temp dir");
     let one = record::Encoded::of(&event("x-0")).size();
     let settings = LogSettings {
@@ -561,4 +561,103 @@ async fn relayed_events_leave_the_channel_and_free_its_budget() {
         eventually("the relayed event trimmed", || channel.bytes() == 0).await;
     }
     assert_eq!(broker.end(), 10, "every event relayed");
+}
+
+/// More events than a tail holds, numbered from `first` on.
+fn records(first: u64, n: u64) -> Vec<Record> {
+    (first..first + n)
+        .map(|seq| Record {
+            seq,
+            at_ms: 0,
+            event: event(&format!("t-{seq}")),
+        })
+        .collect()
+}
+
+/// Readers take what is numbered but not yet stored from the tail alone, so
+/// the tail keeps it however long the writer takes: only stored events
+/// leave, and then only what is over the tail's size.
+#[test]
+fn the_tail_lets_go_only_of_stored_events() {
+    let state = log_state::LogState::new(
+        1,
+        "broker/team-a/default".into(),
+        Arc::new(DiskBudget::new(u64::MAX)),
+        0,
+    );
+    state.publish(records(0, 4000), 4000);
+    let evicted = state.stored_below(1000, 0);
+    assert_eq!(
+        evicted.len(),
+        1000,
+        "only the stored ones, though 3,000 stay"
+    );
+    assert_eq!(state.read_tail(1000, 1).expect("held")[0].seq, 1000);
+    assert!(
+        state.read_tail(999, 1).is_none(),
+        "stored and gone: the file has it"
+    );
+    let evicted = state.stored_below(4000, 0);
+    assert_eq!(evicted.first().map(|r| r.seq), Some(1000));
+    assert!(
+        state.read_tail(4000 - 2048, 1).is_some(),
+        "back to the tail's size"
+    );
+    assert!(state.read_tail(4000 - 2049, 1).is_none());
+}
+
+/// Makes every commit that stores events fail (a trigger on the file's
+/// batches raising an error), or lifts that.
+fn refuse_commits(dir: &std::path::Path, refuse: bool) {
+    let conn = rusqlite::Connection::open(dir.join(FILE_NAME)).expect("file");
+    conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
+    let sql = if refuse {
+        "CREATE TRIGGER refuse BEFORE INSERT ON batches
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
+    } else {
+        "DROP TRIGGER refuse;"
+    };
+    conn.execute_batch(sql).expect("trigger");
+}
+
+/// A commit the file refuses refuses its appends, and their numbers are
+/// spent: readers may have had those events from the tail already (their
+/// sender, told no, sends again — a duplicate, never a loss) and pass the gap
+/// to what comes after, before and after a restart; no number is given twice.
+#[tokio::test]
+async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reused() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
+        let log = default_log(&log_file);
+        hold(&log_file, &log).await;
+        log.append(&events("a", 2)).await.expect("appends");
+        refuse_commits(dir.path(), true);
+        // More than the tail holds, so the next commit evicts part of them.
+        let refused = log.append(&events("b", 2100)).await;
+        assert!(refused.is_err(), "{refused:?}");
+        assert_eq!(log.end(), 2102, "numbers spent");
+        refuse_commits(dir.path(), false);
+        log.append(&events("c", 2)).await.expect("appends");
+        let from_start = ids(&read_all(&log, 0).await);
+        let kept: Vec<&String> = from_start
+            .iter()
+            .filter(|id| !id.starts_with("b-"))
+            .collect();
+        assert_eq!(kept, ["a-0", "a-1", "c-0", "c-1"]);
+        let from_the_gap = ids(&read_all(&log, 2).await);
+        assert_eq!(from_the_gap.last().map(String::as_str), Some("c-1"));
+        log_file.close();
+    }
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
+    let log = default_log(&log_file);
+    assert_eq!(ids(&read_all(&log, 0).await), ["a-0", "a-1", "c-0", "c-1"]);
+    assert_eq!(
+        ids(&read_all(&log, 2).await),
+        ["c-0", "c-1"],
+        "past the gap"
+    );
+    assert_eq!(log.end(), 2104);
+    log.append(&events("d", 1)).await.expect("appends");
+    assert_eq!(read_all(&log, 2104).await[0].event.event.id(), "d-0");
 }
