@@ -41,6 +41,13 @@ const TRIM_IDLE_MOST: usize = 1024;
 const BATCH_BYTES: u64 = 16 << 20;
 /// At most this many commands go into one commit.
 const BATCH_MOST: usize = 4096;
+/// How long the writer waits for more commands before a commit while
+/// appends come in company (the last commit held more than one): fewer and
+/// larger commits cost less CPU an event, and as readers see events before
+/// they are stored, only the appends' answers wait for it. An append that
+/// comes alone is committed at once. (Paced 3,000 events/s on 2 cores: CPU
+/// an event 309 → 260 µs, the subscriber's p99 4.6 → 1.9 ms; issue 12's note.)
+const COMMIT_DELAY: Duration = Duration::from_millis(2);
 /// Unused pages (64 MiB of 4 KiB pages) above which some are handed back
 /// to the file system, a few at a time in commits with nothing else to do.
 const VACUUM_ABOVE: u64 = 16_384;
@@ -255,22 +262,25 @@ impl Writer {
     }
 
     pub fn run(mut self, queue: Receiver<Command>) {
+        let mut in_company = false;
         loop {
-            let mut batch = Vec::new();
             // Handing pages back goes on between commands while there are
             // many; trims ride on the commits that happen anyway.
             let wait = if self.vacuuming { Duration::ZERO } else { TICK };
-            match queue.recv_timeout(wait) {
-                Ok(command) => batch.push(command),
-                Err(RecvTimeoutError::Timeout) => {}
-                Err(RecvTimeoutError::Disconnected) => break,
-            }
-            while batch.len() < BATCH_MOST {
-                match queue.try_recv() {
-                    Ok(command) => batch.push(command),
-                    Err(_) => break,
+            let batch = match queue.recv_timeout(wait) {
+                Ok(first) => {
+                    let delay = if in_company {
+                        COMMIT_DELAY
+                    } else {
+                        Duration::ZERO
+                    };
+                    gather(&queue, first, delay)
                 }
-            }
+                Err(RecvTimeoutError::Timeout) => Vec::new(),
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let appends = batch.iter().filter(|c| matches!(c, Command::Append { .. }));
+            in_company = appends.count() > 1;
             let closing = batch.iter().any(|c| matches!(c, Command::Close));
             self.commit(batch, closing);
             if closing {
@@ -598,6 +608,31 @@ impl Writer {
     }
 }
 
+/// `first` and whatever else the queue holds, up to `BATCH_MOST` commands,
+/// waiting up to `delay` for more (not past a `Close`).
+fn gather(queue: &Receiver<Command>, first: Command, delay: Duration) -> Vec<Command> {
+    let until = Instant::now() + delay;
+    let mut batch = vec![first];
+    while batch.len() < BATCH_MOST && !matches!(batch.last(), Some(Command::Close)) {
+        let next = match queue.try_recv() {
+            Ok(command) => Some(command),
+            Err(_) => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    None
+                } else {
+                    queue.recv_timeout(left).ok()
+                }
+            }
+        };
+        match next {
+            Some(command) => batch.push(command),
+            None => break,
+        }
+    }
+    batch
+}
+
 /// The logs holding batches that every cursor on them passed (and, with a
 /// retention, older than it), each with the seq below which.
 fn plan_trims(
@@ -655,4 +690,64 @@ fn retain_cursors(conn: &Connection, keep: &HashSet<String>) -> rusqlite::Result
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::mpsc;
+    use std::thread;
+
+    use super::*;
+
+    fn commands(batch: &[Command]) -> Vec<&'static str> {
+        batch
+            .iter()
+            .map(|c| match c {
+                Command::RetainCursors(_) => "retain",
+                Command::Close => "close",
+                _ => "other",
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_commit_waits_for_company_only_when_told_to_and_never_past_close() {
+        let (send, queue) = mpsc::channel();
+        send.send(Command::RetainCursors(HashSet::new()))
+            .expect("sent");
+        let alone = gather(
+            &queue,
+            Command::RetainCursors(HashSet::new()),
+            Duration::ZERO,
+        );
+        assert_eq!(
+            commands(&alone),
+            ["retain", "retain"],
+            "what is queued comes along"
+        );
+
+        let late = send.clone();
+        let sender = thread::spawn(move || {
+            thread::sleep(Duration::from_millis(50));
+            late.send(Command::RetainCursors(HashSet::new()))
+                .expect("sent");
+            late.send(Command::Close).expect("sent");
+            late.send(Command::RetainCursors(HashSet::new()))
+                .expect("sent");
+        });
+        // A generous delay: the late commands come well within it, and the
+        // gathering ends at Close rather than at the delay's end.
+        let started = Instant::now();
+        let waited = gather(
+            &queue,
+            Command::RetainCursors(HashSet::new()),
+            Duration::from_secs(30),
+        );
+        assert_eq!(commands(&waited), ["retain", "retain", "close"]);
+        assert!(started.elapsed() < Duration::from_secs(30));
+        sender.join().expect("sender");
+        let after = gather(&queue, Command::Close, Duration::ZERO);
+        assert_eq!(commands(&after), ["close"], "nothing taken past a Close");
+        assert!(queue.try_recv().is_ok(), "left for later");
+    }
 }
