@@ -12,13 +12,14 @@ use tokio::sync::{oneshot, watch};
 
 use super::budget::DiskBudget;
 use super::checkpoint::Checkpointer;
+use super::command::Command;
 use super::cursor::{Cursor, Start};
 use super::fanout::Fanout;
 use super::log_state::LogState;
-use super::record::{Encoded, Record};
+use super::record::{Encoded, Record, now_ms};
 use super::sequencer::Sequencer;
 use super::sqlite::{self, LogError};
-use super::writer::{Command, Io, Writer, now_ms};
+use super::writer::{Io, Writer};
 use crate::config::Fsync;
 use crate::locks::lock;
 use crate::mesh::event::PreparedEvent;

@@ -31,6 +31,7 @@
 
 mod budget;
 mod checkpoint;
+mod command;
 mod cursor;
 mod fanout;
 mod log_state;

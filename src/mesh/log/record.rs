@@ -7,6 +7,7 @@
 //! of small ones.
 
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 
@@ -76,6 +77,13 @@ impl Batch {
 
 /// `take` events of a stored batch from its `skip`-th on, in order (the
 /// others are not decoded).
+/// Milliseconds since the Unix epoch: when a record was appended.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 pub fn decode_batch(
     events: &[u8],
     traces: Option<&str>,

@@ -17,22 +17,12 @@ use std::sync::mpsc::Sender;
 
 use tokio::sync::oneshot;
 
+use super::command::{Command, Relayed};
 use super::cursor::Cursor;
 use super::fanout::{Fanout, Fanouts};
 use super::log_state::LogState;
-use super::record::{Encoded, Record};
-use super::writer::{Command, now_ms};
+use super::record::{Encoded, Record, now_ms};
 use crate::mesh::event::PreparedEvent;
-
-/// A relayed copy of an append: into the Broker log `to`, from `first` on.
-pub struct Relayed {
-    pub to: Arc<LogState>,
-    pub first: u64,
-    pub bytes: u64,
-    pub cursor: Arc<Cursor>,
-    /// Where the relay's cursor stands once the copy is stored.
-    pub channel_next: u64,
-}
 
 pub struct Sequencer {
     commands: Sender<Command>,

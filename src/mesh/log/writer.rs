@@ -11,19 +11,19 @@ use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use rusqlite::{Connection, TransactionBehavior};
 use tokio::sync::oneshot;
 
+use super::command::{Command, OpenedCursor};
 use super::cursor::{Cursor, Start};
 use super::log_state::LogState;
-use super::record::{Batch, Encoded, Record};
-use super::sequencer::{Relayed, Sequencer};
+use super::record::{Batch, Encoded, Record, now_ms};
+use super::sequencer::Sequencer;
 use super::sqlite::{self, LogError};
 use crate::config::Fsync;
 use crate::locks::lock;
-use crate::mesh::dispatch::RetryDue;
 use crate::telemetry::Metrics;
 
 /// How often cursors are written when nothing else is.
@@ -96,37 +96,6 @@ impl Io {
         lock(&self.readers).push(conn);
         answer
     }
-}
-
-/// A cursor as the file holds it: its position and the retry schedules of
-/// the events it was delivering.
-#[derive(Default)]
-pub struct OpenedCursor {
-    pub position: u64,
-    pub retries: HashMap<u64, RetryDue>,
-}
-
-pub enum Command {
-    /// Events numbered from `first` on (see `sequencer`), and their copies
-    /// for caught-up relays.
-    Append {
-        log: i64,
-        first: u64,
-        encoded: Vec<Encoded>,
-        size: u64,
-        relayed: Vec<Relayed>,
-        reply: oneshot::Sender<Result<(), LogError>>,
-    },
-    OpenLog(Arc<LogState>),
-    DropLog(Arc<LogState>),
-    OpenCursor {
-        consumer: String,
-        log: i64,
-        start: Start,
-        reply: oneshot::Sender<Result<OpenedCursor, LogError>>,
-    },
-    RetainCursors(HashSet<String>),
-    Close,
 }
 
 struct WriterLog {
@@ -215,12 +184,6 @@ struct Effects {
     /// nothing more to trim).
     trimmed: Vec<(i64, u64, Option<u64>)>,
     dropped: Vec<Arc<LogState>>,
-}
-
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
 }
 
 impl Writer {
