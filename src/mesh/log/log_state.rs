@@ -1,7 +1,8 @@
-//! A log's state that its handles and the writer thread share: its recent
-//! events in memory, where its committed events end, and the bytes it holds
-//! against its disk budget. The writer changes it after each commit; readers
-//! and appenders look at it.
+//! A log's state that its handles, the sequencer and the writer thread
+//! share: its recent events in memory, where its numbered events end, and
+//! the bytes it holds against its disk budget. Appends extend it (through
+//! the sequencer), the writer trims the tail after each commit, readers look
+//! at it.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};

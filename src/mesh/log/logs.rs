@@ -101,8 +101,9 @@ impl Log {
         })
     }
 
-    /// Up to `limit` committed events from `from` on: from memory when the
-    /// log's tail still holds `from`, else from the file.
+    /// Up to `limit` events from `from` on (numbered ones: stored, or on
+    /// their way to the file): from memory when the log's tail still holds
+    /// `from`, else from the file.
     pub async fn read(&self, from: u64, limit: usize) -> Result<Vec<Record>, LogError> {
         let end = self.state.end();
         if from >= end {
@@ -118,7 +119,7 @@ impl Log {
             .map_err(|e| LogError::new(&self.io.path, e))?
     }
 
-    /// Follows the committed end (events below it may be read).
+    /// Follows the numbered end (events below it may be read).
     pub fn watch_end(&self) -> watch::Receiver<u64> {
         self.state.watch_end()
     }

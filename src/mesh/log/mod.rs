@@ -11,8 +11,8 @@
 //! fsync covers many requests (group commit). An append is answered once the
 //! commit that holds it is on disk. Readers take recent events from each
 //! log's in-memory tail and older ones from the file (`logs`); the tail lets
-//! go only of what the file holds. Each commit stores a log's new events as one row, a batch
-//! (`record`): a row per event cost SQLite a b-tree insert and, on trim, a
+//! go only of what the file holds. Each commit stores a log's new events as
+//! one row, a batch (`record`): a row per event cost SQLite a b-tree insert and, on trim, a
 //! page rewrite per event, and held the dataplane to half the speed it has
 //! with batches (issue 12's note has the figures). A log keeps a batch until
 //! every cursor on it has passed all its events (and, with a retention set,
