@@ -661,3 +661,52 @@ async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reu
     log.append(&events("d", 1)).await.expect("appends");
     assert_eq!(read_all(&log, 2104).await[0].event.event.id(), "d-0");
 }
+
+/// Concurrent appends to a Channel whose caught-up relay fills its Broker:
+/// in every interleaving the Broker's log is exactly the Channel's first
+/// events, in the Channel's order, and the relay's cursor stands right after
+/// the last one relayed — where the relay's task takes over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_appends_relay_a_prefix_of_the_channel_in_its_order() {
+    for round in 0..5 {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let one = record::Encoded::of(&event("s00-00")).size();
+        let settings = LogSettings {
+            namespace_bytes: one * 100,
+            ..settings()
+        };
+        let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
+        let channel = log_file
+            .log(LogKind::Channel, "kyma", "orders")
+            .expect("log");
+        let broker = default_log(&log_file);
+        hold(&log_file, &broker).await;
+        let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
+        let _relayed_until = log_file
+            .attach_relay(&channel, &broker, relay.clone(), 0)
+            .expect("caught up at 0");
+        let mut senders = Vec::new();
+        for sender in 0..16 {
+            let channel = channel.clone();
+            senders.push(tokio::spawn(async move {
+                for i in 0..20 {
+                    // Ids of one length: every event takes the same bytes.
+                    let id = format!("s{sender:02}-{i:02}");
+                    channel.append(&[event(&id)]).await.expect("appends");
+                }
+            }));
+        }
+        for sender in senders {
+            sender.await.expect("sender");
+        }
+        let in_channel = ids(&read_all(&channel, 0).await);
+        assert_eq!(in_channel.len(), 320, "round {round}");
+        assert_eq!(
+            ids(&read_all(&broker, 0).await),
+            in_channel[..100],
+            "round {round}: the first 100, in order"
+        );
+        assert_eq!(relay.read_to(), 100, "round {round}");
+        log_file.close();
+    }
+}
