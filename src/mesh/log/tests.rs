@@ -56,6 +56,21 @@ async fn read_all(log: &Log, from: u64) -> Vec<Record> {
     }
 }
 
+/// Settings whose namespace budget holds `events` events the size of `like`.
+fn broker_budget_for(events: u64, like: &str) -> LogSettings {
+    LogSettings {
+        namespace_bytes: record::Encoded::of(&event(like)).size() * events,
+        ..settings()
+    }
+}
+
+/// The Application Channel `kyma/orders`'s log.
+fn orders_channel(log_file: &EventLog) -> Arc<Log> {
+    log_file
+        .log(LogKind::Channel, "kyma", "orders")
+        .expect("log")
+}
+
 /// team-a's default Broker's log.
 fn default_log(log_file: &EventLog) -> Arc<Log> {
     log_file
@@ -122,9 +137,7 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
 async fn concurrent_appends_each_get_their_own_places_and_all_are_kept() {
     let dir = tempfile::tempdir().expect("temp dir");
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-    let log = log_file
-        .log(LogKind::Channel, "kyma", "orders")
-        .expect("log");
+    let log = orders_channel(&log_file);
     let mut tasks = Vec::new();
     for sender in 0..16 {
         let log = log.clone();
@@ -456,15 +469,9 @@ async fn a_file_of_the_first_layout_keeps_its_events_when_opened() {
 #[tokio::test]
 async fn an_append_relays_a_caught_up_relay_until_the_broker_is_full() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let one = record::Encoded::of(&event("x-0")).size();
-    let settings = LogSettings {
-        namespace_bytes: one * 3,
-        ..settings()
-    };
+    let settings = broker_budget_for(3, "x-0");
     let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
-    let channel = log_file
-        .log(LogKind::Channel, "kyma", "orders")
-        .expect("log");
+    let channel = orders_channel(&log_file);
     let broker = default_log(&log_file);
     hold(&log_file, &broker).await;
     channel.append(&events("before", 1)).await.expect("appends");
@@ -547,9 +554,7 @@ async fn relayed_events_leave_the_channel_and_free_its_budget() {
         ..settings()
     };
     let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
-    let channel = log_file
-        .log(LogKind::Channel, "kyma", "orders")
-        .expect("log");
+    let channel = orders_channel(&log_file);
     let broker = default_log(&log_file);
     let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
     let _relayed_until = log_file
@@ -670,15 +675,9 @@ async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reu
 async fn concurrent_appends_relay_a_prefix_of_the_channel_in_its_order() {
     for round in 0..5 {
         let dir = tempfile::tempdir().expect("temp dir");
-        let one = record::Encoded::of(&event("s00-00")).size();
-        let settings = LogSettings {
-            namespace_bytes: one * 100,
-            ..settings()
-        };
+        let settings = broker_budget_for(100, "s00-00");
         let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
-        let channel = log_file
-            .log(LogKind::Channel, "kyma", "orders")
-            .expect("log");
+        let channel = orders_channel(&log_file);
         let broker = default_log(&log_file);
         hold(&log_file, &broker).await;
         let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
