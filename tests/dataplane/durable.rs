@@ -245,7 +245,7 @@ fn sample(metrics: &str, name_and_labels: &str) -> Option<f64> {
 #[tokio::test]
 async fn metrics_show_a_lagging_triggers_backlog_and_age_the_log_bytes_and_fsyncs() {
     let broker = Broker::start_with(&["--delivery", engine()]).await;
-    provisioned(&broker, &["team-a"]).await;
+    let application = provisioned(&broker, &["team-a"]).await;
     let sink = Sink::start().await;
     sink.answer(&[503], "down");
     trigger(&broker, "team-a", "lagging", patient(&sink)).await;
@@ -255,13 +255,20 @@ async fn metrics_show_a_lagging_triggers_backlog_and_age_the_log_bytes_and_fsync
         let reply = post(&broker, "/team-a/default", &token, &binary(id, "t"), "{}").await;
         assert_eq!(reply.status, 202);
     }
+    // One through the Application's Channel too: JetStream's Trigger reads
+    // it from the Channel's stream, and its lag is the sum, in one series.
+    let reply = send_order(&broker, &application, "o1").await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
     let lag = r#"meshbroker_consumer_lag_events{kind="trigger",namespace="team-a",name="lagging"}"#;
     let oldest = r#"meshbroker_consumer_lag_oldest_seconds{kind="trigger",namespace="team-a",name="lagging"}"#;
-    let metrics = eventually("a lag of 3 events, the oldest a while ago", async || {
+    let metrics = eventually("a lag of 4 events, the oldest a while ago", async || {
         let metrics = broker.metrics().await;
-        (sample(&metrics, lag) == Some(3.0) && sample(&metrics, oldest)? > 0.0).then_some(metrics)
+        (sample(&metrics, lag) == Some(4.0) && sample(&metrics, oldest)? > 0.0).then_some(metrics)
     })
     .await;
+    let series = |name: &str| metrics.lines().filter(|l| l.starts_with(name)).count();
+    assert_eq!(series(lag), 1, "{metrics}");
+    assert_eq!(series(oldest), 1, "{metrics}");
     let bytes = sample(
         &metrics,
         r#"meshbroker_event_log_namespace_bytes{namespace="team-a"}"#,

@@ -1,7 +1,7 @@
 //! JetStream delivery (`--delivery jetstream`) where it differs from the
 //! embedded log: NATS going away and coming back (idle and under load), a
-//! sender's retry of the same event stored once, and a Trigger's consumer
-//! going with it. (The whole dataplane suite, the durable tests
+//! sender's retry of the same event stored once, and where a Trigger's
+//! consumers read (its Broker's stream and the Channels wired to it). (The whole dataplane suite, the durable tests
 //! included, also runs with JetStream delivery: see scripts/test.) Each test
 //! starts its own nats-server.
 
@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde_json::json;
 
-use crate::common::fixtures::triggers;
+use crate::common::fixtures::{ORDER_SERVICE, plan_of, triggers};
 use crate::common::mesh::*;
 use crate::common::nats::NatsServer;
 use crate::common::sink::Sink;
@@ -145,43 +145,106 @@ async fn a_senders_retry_of_the_same_event_is_stored_and_delivered_once() {
     assert_eq!(ids, ["once", "next"], "the retry was not a second event");
 }
 
+/// Each consumer's (stream, name), its stream named as JetStream has it.
+async fn placed_consumers(nats: &NatsServer) -> Vec<(String, String)> {
+    consumer_details(nats)
+        .await
+        .iter()
+        .filter_map(|c| {
+            Some((
+                c["stream_name"].as_str()?.into(),
+                c["name"].as_str()?.into(),
+            ))
+        })
+        .collect()
+}
+
+const TEAM_A_BROKERS: &str = "MB_BROKERS_team-a";
+const COMMERCE_CHANNEL: &str = "MB_CHANNEL_kyma-integration_commerce";
+
+/// A Trigger reads its Broker's stream and, while its namespace holds an
+/// instance of the Application, the Application's Channel stream (no relay
+/// copies the Channel into the Broker's stream); each event reaches it once,
+/// whichever way it came; its consumers go with it, and deprovisioning takes
+/// the Channel's consumers away.
 #[tokio::test]
-async fn a_deleted_trigger_takes_its_consumer_with_it() {
+async fn a_triggers_consumers_read_its_broker_and_the_wired_channel_and_go_with_it() {
     let nats = NatsServer::start();
-    let broker = on_jetstream(&nats, &[]).await;
-    provisioned(&broker, &["team-a"]).await;
+    let broker = on_jetstream(&nats, &["--subscriber-concurrency", "1"]).await;
+    let application = provisioned(&broker, &["team-a"]).await;
     let sink = Sink::start().await;
     let created = trigger(
         &broker,
         "team-a",
-        "short-lived",
+        "reader",
         json!({"subscriber": {"uri": sink.url}}),
     )
     .await;
-    let uid = created["metadata"]["uid"]
-        .as_str()
-        .expect("a uid")
-        .to_string();
-    let consumer = format!("trigger-{uid}");
-    let consumers = async || -> Vec<String> {
-        consumer_details(&nats)
-            .await
-            .iter()
-            .filter_map(|c| c["name"].as_str().map(str::to_string))
-            .collect()
-    };
-    eventually("the Trigger's consumer in JetStream", async || {
-        consumers().await.contains(&consumer).then_some(())
+    let name = format!(
+        "trigger-{}",
+        created["metadata"]["uid"].as_str().expect("a uid")
+    );
+    let on = |stream: &str| (stream.to_string(), name.clone());
+    let mut both = vec![on(TEAM_A_BROKERS), on(COMMERCE_CHANNEL)];
+    both.sort();
+    eventually("the Trigger's consumers on both streams", async || {
+        let mut placed = placed_consumers(&nats).await;
+        placed.sort();
+        (placed == both).then_some(())
     })
     .await;
+
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "direct").await;
+    let reply = send_order(&broker, &application, "from-commerce").await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let got = sink.wait_for(2).await;
+    let mut ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
+    ids.sort();
+    assert_eq!(ids, ["direct", "from-commerce"], "each once");
+
+    let other = trigger(
+        &broker,
+        "team-a",
+        "other",
+        json!({"subscriber": {"uri": sink.url}, "filter": {"attributes": {"type": "none"}}}),
+    )
+    .await;
+    let other = format!(
+        "trigger-{}",
+        other["metadata"]["uid"].as_str().expect("a uid")
+    );
     broker
         .admin()
-        .delete(&format!("{}/short-lived", triggers("team-a")))
+        .delete(&format!("{}/reader", triggers("team-a")))
         .await;
-    eventually("the consumer gone with its Trigger", async || {
-        (!consumers().await.contains(&consumer)).then_some(())
-    })
+    let others = vec![
+        (TEAM_A_BROKERS.to_string(), other.clone()),
+        (COMMERCE_CHANNEL.to_string(), other.clone()),
+    ];
+    eventually(
+        "the deleted Trigger's consumers gone, the other's kept",
+        async || {
+            let mut placed = placed_consumers(&nats).await;
+            placed.sort();
+            (placed == others).then_some(())
+        },
+    )
     .await;
+
+    broker
+        .osb()
+        .deprovision_and_wait("orders-team-a", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    eventually(
+        "no consumer on the Channel once deprovisioned",
+        async || {
+            let placed = placed_consumers(&nats).await;
+            (!placed.iter().any(|(stream, _)| stream == COMMERCE_CHANNEL)).then_some(())
+        },
+    )
+    .await;
+    assert_eq!(sink.count(), 2, "nothing else was delivered");
 }
 
 #[tokio::test]

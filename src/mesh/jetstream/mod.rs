@@ -18,8 +18,8 @@
 //! the delivery policy's backoff (or the subscriber's `Retry-After`), so the
 //! schedule lives in JetStream and survives any replica; the last attempt's
 //! failure goes to the dead-letter sink and is acknowledged. A Subscription
-//! from a Channel to one of our Brokers is a relay (`relay`): the Channel's
-//! events published to the Broker's subject, acknowledged once stored there.
+//! from a Channel to one of our Brokers gives each of the Broker's Triggers a
+//! consumer on the Channel's stream too (see `routing::jetstream`).
 //! Publishing (`publish`) sets `Nats-Msg-Id` from the event's `source` and
 //! `id`, so a sender's retry within the stream's duplicate window is stored
 //! once.
@@ -28,7 +28,6 @@ mod connect;
 mod consume;
 pub mod names;
 mod publish;
-mod relay;
 pub mod report;
 mod streams;
 
@@ -36,5 +35,4 @@ pub use connect::{ConnectError, JetStream};
 pub use consume::{PullSettings, pull};
 pub use names::ConsumerName;
 pub use publish::StreamLog;
-pub use relay::relay;
 pub use streams::{Budgets, StreamSpec, Streams};

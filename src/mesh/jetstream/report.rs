@@ -1,6 +1,8 @@
 //! What JetStream holds, for `/metrics`: the bytes of each namespace's Broker
-//! stream and each Channel's stream, and each consumer's lag (events not yet
-//! settled: not delivered or not acknowledged; and the age of the oldest).
+//! stream and each Channel's stream, and each Trigger's and Subscription's
+//! lag (events not yet settled: not delivered or not acknowledged; and the
+//! age of the oldest), summed over its consumers (a Trigger has one on its
+//! Broker's stream and one on each Channel stream wired to its Broker).
 //! Asked of JetStream every few seconds by a task of its own, so a scrape
 //! never waits on NATS; what a scrape shows is at most that old.
 
@@ -46,6 +48,7 @@ pub fn start(streams: Arc<Streams>, owners: Owners, shutdown: Shutdown) -> Arc<A
 
 async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats::Error> {
     let mut report = LogReport::default();
+    let mut lags: HashMap<String, ConsumerLag> = HashMap::new();
     let now = async_nats::datetime::now();
     for (name, _) in streams.ours().await? {
         let stream = streams.js.context.get_stream(&name).await?;
@@ -75,14 +78,17 @@ async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats
                     oldest_seconds = (now - oldest.time).as_seconds_f64().max(0.0);
                 }
             }
-            report.consumers.push(ConsumerLag {
+            let lag = lags.entry(info.name).or_insert_with(|| ConsumerLag {
                 kind: owner.kind,
                 namespace: owner.namespace,
                 name: owner.name,
-                events,
-                oldest_seconds,
+                events: 0,
+                oldest_seconds: 0.0,
             });
+            lag.events += events;
+            lag.oldest_seconds = lag.oldest_seconds.max(oldest_seconds);
         }
     }
+    report.consumers = lags.into_values().collect();
     Ok(report)
 }

@@ -178,7 +178,8 @@ impl Builder {
                                 drop(replaced);
                                 let name = uid.as_deref().unwrap_or(&subscription_key.1);
                                 let owner = subscription_owner(&subscription_key);
-                                let Some(relay) = durable.relay(name, owner, from, to) else {
+                                let Some(relay) = durable.channel_to_broker(name, owner, from, to)
+                                else {
                                     continue;
                                 };
                                 (uid, broker_key, relay)

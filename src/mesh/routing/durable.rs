@@ -130,8 +130,10 @@ impl Durable {
         }
     }
 
-    /// A Subscription from a Channel to one of our Brokers.
-    pub fn relay(
+    /// A Subscription from a Channel to one of our Brokers: the embedded log
+    /// relays the Channel's events into the Broker's log; JetStream has the
+    /// Broker's Triggers read the Channel's stream.
+    pub fn channel_to_broker(
         &mut self,
         uid: &str,
         owner: Owner,
@@ -143,7 +145,7 @@ impl Durable {
                 Some(embedded.relay(uid, owner, from, to))
             }
             (Self::JetStream(jetstream), LogHandle::JetStream(from), LogHandle::JetStream(to)) => {
-                Some(jetstream.relay(uid, owner, from, to))
+                Some(jetstream.wire(from, to))
             }
             _ => mismatched(uid),
         }

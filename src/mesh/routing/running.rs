@@ -10,17 +10,26 @@ use crate::mesh::consume::Member;
 use crate::mesh::filter::Filter;
 
 /// A consumer's task; stopped when the last handle goes.
-pub struct Running(AbortHandle);
+pub struct Running(Option<AbortHandle>);
 
 impl Running {
     pub fn spawn(task: impl Future<Output = ()> + Send + 'static) -> Self {
-        Self(tokio::spawn(task).abort_handle())
+        Self(Some(tokio::spawn(task).abort_handle()))
+    }
+
+    /// No task of its own: a wiring whose work others do while it is held
+    /// (JetStream's Channel-to-Broker Subscription, read by the Broker's
+    /// Triggers).
+    pub fn wiring() -> Self {
+        Self(None)
     }
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        self.0.abort();
+        if let Some(task) = &self.0 {
+            task.abort();
+        }
     }
 }
 
