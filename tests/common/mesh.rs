@@ -144,3 +144,29 @@ pub async fn namespace_token(broker: &Broker, namespace: &str, name: &str) -> St
         .expect("token")
         .to_string()
 }
+
+/// A Channel in team-a, once Ready.
+pub async fn channel_in_team_a(broker: &Broker, name: &str) {
+    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": name}, "spec": {}});
+    let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/channels";
+    let reply = broker.admin().create(path, &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    ready(broker, &format!("{path}/{name}")).await;
+}
+
+/// A Subscription in team-a, once Ready.
+pub async fn subscription_in_team_a(broker: &Broker, name: &str, spec: Value) {
+    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": name}, "spec": spec});
+    let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/subscriptions";
+    let reply = broker.admin().create(path, &body).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    ready(broker, &format!("{path}/{name}")).await;
+}
+
+pub fn channel_ref(name: &str) -> Value {
+    json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "name": name})
+}
+
+pub fn default_broker_ref() -> Value {
+    json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"})
+}

@@ -8,6 +8,7 @@
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use serde_json::json;
 
@@ -245,6 +246,47 @@ async fn a_triggers_consumers_read_its_broker_and_the_wired_channel_and_go_with_
     )
     .await;
     assert_eq!(sink.count(), 2, "nothing else was delivered");
+}
+
+/// A Trigger's consumers (its Broker's stream and the two Channels' wired
+/// to it) share its queue's places: the quiet ones' pulls, waiting five
+/// seconds for events that do not come, must not hold back the busy one —
+/// whichever is the busy one.
+#[tokio::test]
+async fn a_quiet_stream_does_not_hold_back_a_busy_one_of_the_same_trigger() {
+    let nats = NatsServer::start();
+    let broker = on_jetstream(&nats, &["--subscriber-queue", "256"]).await;
+    let application = provisioned(&broker, &["team-a"]).await;
+    channel_in_team_a(&broker, "quiet").await;
+    subscription_in_team_a(
+        &broker,
+        "quiet-to-broker",
+        json!({"channel": channel_ref("quiet"), "subscriber": {"ref": default_broker_ref()}}),
+    )
+    .await;
+    let sink = catch_all(&broker, "team-a").await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "first").await;
+    sink.wait_for(1).await;
+    for (way, expected) in [("the Channel", 41), ("the Broker", 81)] {
+        let started = std::time::Instant::now();
+        for i in 0..40 {
+            let id = format!("{way}-{i}");
+            let reply = if way == "the Channel" {
+                send_order(&broker, &application, &id).await
+            } else {
+                post(&broker, "/team-a/default", &token, &binary(&id, "t"), "{}").await
+            };
+            assert_eq!(reply.status, 202, "{}", reply.text);
+        }
+        sink.wait_for(expected).await;
+        // A pull waits 5 s for events; the 40 need ten rounds of the 4 places.
+        assert!(
+            started.elapsed() < Duration::from_secs(4),
+            "40 events through {way} took {:?}: the other stream's pull held the places",
+            started.elapsed()
+        );
+    }
 }
 
 #[tokio::test]

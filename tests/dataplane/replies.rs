@@ -161,30 +161,6 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
     .await;
 }
 
-async fn channel_in_team_a(broker: &Broker, name: &str) {
-    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": name}, "spec": {}});
-    let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/channels";
-    let reply = broker.admin().create(path, &body).await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    ready(broker, &format!("{path}/{name}")).await;
-}
-
-async fn subscription_in_team_a(broker: &Broker, name: &str, spec: serde_json::Value) {
-    let body = json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Subscription", "metadata": {"name": name}, "spec": spec});
-    let path = "/apis/messaging.knative.dev/v1/namespaces/team-a/subscriptions";
-    let reply = broker.admin().create(path, &body).await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    ready(broker, &format!("{path}/{name}")).await;
-}
-
-fn channel_ref(name: &str) -> serde_json::Value {
-    json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "name": name})
-}
-
-fn default_broker_ref() -> serde_json::Value {
-    json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "default"})
-}
-
 #[tokio::test]
 async fn a_subscription_sends_its_subscribers_replies_to_spec_reply() {
     let broker = Broker::start().await;
