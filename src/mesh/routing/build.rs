@@ -43,7 +43,8 @@ pub struct Builder {
     /// HTTP subscribers of Channels by Subscription.
     subscriptions: HashMap<Key, BuiltSubscription>,
     /// Durable delivery: Subscriptions from a Channel to one of our Brokers,
-    /// with the Broker each relays to.
+    /// with the Broker each feeds (the embedded log's relay, or JetStream's
+    /// wiring of the Broker's Triggers to the Channel's stream).
     relays: HashMap<Key, (Option<String>, Key, Consumer)>,
     /// Durable delivery's logs and consumers; None for memory delivery.
     durable: Option<Durable>,
