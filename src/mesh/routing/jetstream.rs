@@ -84,6 +84,9 @@ pub struct JetStreamConsumers {
     /// Whose each started consumer is, for the metrics.
     owners: Owners,
     swept: bool,
+    /// A Trigger or wiring came since the last sweep: the Channel readers
+    /// are planned again only then (or when one went), not on every build.
+    readers_changed: bool,
 }
 
 impl JetStreamConsumers {
@@ -105,6 +108,7 @@ impl JetStreamConsumers {
             channel_readers: HashMap::new(),
             owners: Owners::default(),
             swept: false,
+            readers_changed: false,
         }
     }
 
@@ -178,6 +182,7 @@ impl JetStreamConsumers {
                 fresh: true,
             },
         );
+        self.readers_changed = true;
         Consumer::new(running, Some(filter), None)
     }
 
@@ -202,6 +207,7 @@ impl JetStreamConsumers {
             broker: broker.name.clone(),
             held: Arc::downgrade(&held),
         });
+        self.readers_changed = true;
         Consumer::new(held, None, None)
     }
 
@@ -245,9 +251,15 @@ impl JetStreamConsumers {
     /// routed Triggers now ask: the missing ones started, the others
     /// stopped (returned, to be deleted from JetStream).
     fn read_channels(&mut self) -> Vec<Placed> {
+        let before = (self.triggers.len(), self.wirings.len());
         self.triggers
             .retain(|_, trigger| trigger.routed.strong_count() > 0);
         self.wirings.retain(|wiring| wiring.held.strong_count() > 0);
+        let went = before != (self.triggers.len(), self.wirings.len());
+        let came = std::mem::take(&mut self.readers_changed);
+        if !went && !came {
+            return Vec::new();
+        }
         let mut wanted = HashMap::new();
         for wiring in &self.wirings {
             for (name, trigger) in &self.triggers {
