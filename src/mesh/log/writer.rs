@@ -572,25 +572,18 @@ impl Writer {
 }
 
 /// `first` and whatever else the queue holds, up to `BATCH_MOST` commands,
-/// waiting up to `delay` for more (not past a `Close`).
+/// after waiting `delay` for more (not past a `Close`).
 fn gather(queue: &Receiver<Command>, first: Command, delay: Duration) -> Vec<Command> {
-    let until = Instant::now() + delay;
     let mut batch = vec![first];
+    // One sleep rather than a wake-up for every command that arrives: a
+    // sender wakes no one while the writer is not waiting on the queue.
+    if !delay.is_zero() && !matches!(batch.last(), Some(Command::Close)) {
+        std::thread::sleep(delay);
+    }
     while batch.len() < BATCH_MOST && !matches!(batch.last(), Some(Command::Close)) {
-        let next = match queue.try_recv() {
-            Ok(command) => Some(command),
-            Err(_) => {
-                let left = until.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    None
-                } else {
-                    queue.recv_timeout(left).ok()
-                }
-            }
-        };
-        match next {
-            Some(command) => batch.push(command),
-            None => break,
+        match queue.try_recv() {
+            Ok(command) => batch.push(command),
+            Err(_) => break,
         }
     }
     batch
@@ -658,7 +651,6 @@ fn retain_cursors(conn: &Connection, keep: &HashSet<String>) -> rusqlite::Result
 #[cfg(test)]
 mod tests {
     use std::sync::mpsc;
-    use std::thread;
 
     use super::*;
 
@@ -689,26 +681,20 @@ mod tests {
             "what is queued comes along"
         );
 
-        let late = send.clone();
-        let sender = thread::spawn(move || {
-            thread::sleep(Duration::from_millis(50));
-            late.send(Command::RetainCursors(HashSet::new()))
-                .expect("sent");
-            late.send(Command::Close).expect("sent");
-            late.send(Command::RetainCursors(HashSet::new()))
-                .expect("sent");
-        });
-        // A generous delay: the late commands come well within it, and the
-        // gathering ends at Close rather than at the delay's end.
-        let started = Instant::now();
-        let waited = gather(
-            &queue,
+        // Told to wait, it waits the whole delay (company may come), then
+        // takes what came, up to and with a Close.
+        for command in [
             Command::RetainCursors(HashSet::new()),
-            Duration::from_secs(30),
-        );
+            Command::Close,
+            Command::RetainCursors(HashSet::new()),
+        ] {
+            send.send(command).expect("sent");
+        }
+        let delay = Duration::from_millis(20);
+        let started = Instant::now();
+        let waited = gather(&queue, Command::RetainCursors(HashSet::new()), delay);
+        assert!(started.elapsed() >= delay, "waited for company");
         assert_eq!(commands(&waited), ["retain", "retain", "close"]);
-        assert!(started.elapsed() < Duration::from_secs(30));
-        sender.join().expect("sender");
         let after = gather(&queue, Command::Close, Duration::ZERO);
         assert_eq!(commands(&after), ["close"], "nothing taken past a Close");
         assert!(queue.try_recv().is_ok(), "left for later");
