@@ -574,12 +574,12 @@ impl Writer {
 /// `first` and whatever else the queue holds, up to `BATCH_MOST` commands,
 /// after waiting `delay` for more (not past a `Close`).
 fn gather(queue: &Receiver<Command>, first: Command, delay: Duration) -> Vec<Command> {
-    let mut batch = vec![first];
     // One sleep rather than a wake-up for every command that arrives: a
     // sender wakes no one while the writer is not waiting on the queue.
-    if !delay.is_zero() && !matches!(batch.last(), Some(Command::Close)) {
+    if !delay.is_zero() && !matches!(first, Command::Close) {
         std::thread::sleep(delay);
     }
+    let mut batch = vec![first];
     while batch.len() < BATCH_MOST && !matches!(batch.last(), Some(Command::Close)) {
         match queue.try_recv() {
             Ok(command) => batch.push(command),
