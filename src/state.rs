@@ -1,5 +1,5 @@
 //! The state every router (OSB, resource API, ingress) shares: the process's
-//! handles, cheap to clone, all `Arc`s inside. The server builds it once.
+//! handles behind one `Arc`. The server builds it once.
 
 use std::sync::Arc;
 
@@ -13,8 +13,26 @@ use crate::shutdown::Shutdown;
 use crate::store::TypedStore;
 use crate::telemetry::Metrics;
 
+/// axum clones the state for every request: one reference count to move
+/// rather than one per handle, each a cache line both Tokio workers touch.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Handles>);
+
+impl AppState {
+    pub fn new(handles: Handles) -> Self {
+        Self(Arc::new(handles))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Handles;
+
+    fn deref(&self) -> &Handles {
+        &self.0
+    }
+}
+
+pub struct Handles {
     pub config: Arc<Config>,
     pub store: TypedStore,
     pub auth: Arc<Authenticator>,

@@ -24,7 +24,7 @@ use crate::mesh::dataplane::Dataplane;
 use crate::mesh::dispatch::client_config;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::shutdown::Shutdown;
-use crate::state::{AppState, Connector};
+use crate::state::{AppState, Connector, Handles};
 use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
 use crate::telemetry::Metrics;
 
@@ -153,7 +153,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         .events_tls
         .as_ref()
         .is_some_and(|tls| tls.require_client_certificate);
-    let state = AppState {
+    let state = AppState::new(Handles {
         config: Arc::new(config.clone()),
         store: store.clone(),
         auth: Arc::new(Authenticator::new(
@@ -173,7 +173,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             })
         }),
         shutdown: shutdown.clone(),
-    };
+    });
     let mesh = MeshSettings {
         integration_namespace: config.integration_namespace.clone(),
         events_url,
