@@ -16,7 +16,7 @@ mod sink;
 use std::time::{Duration, Instant};
 
 use load::{EventRequest, open_loop, wrk};
-use mesh::{Api, sink_post, sink_stats};
+use mesh::{Api, settle, sink_post, sink_stats};
 use processes::{start_meshbroker, start_nats, start_nginx, start_sink};
 
 /// Seconds of load per measurement window, after a warm-up of `WARM_UP`.
@@ -31,11 +31,13 @@ fn count(stats: &serde_json::Value) -> u64 {
 
 /// Events delivered to the sink per second while wrk loads each target: the
 /// median of `ROUNDS` windows per target after a warm-up. The targets take turns
-/// window by window, so drift in this shared machine's speed hits them alike.
+/// window by window, so drift in this shared machine's speed hits them alike;
+/// each window starts once the `quiet` sinks have settled.
 async fn delivered_per_second(
     dir: &std::path::Path,
     targets: &[(&str, &EventRequest)],
     sink: u16,
+    quiet: &[u16],
 ) -> Vec<(f64, u64)> {
     for (url, request) in targets {
         wrk(dir, url, request, WARM_UP);
@@ -44,7 +46,7 @@ async fn delivered_per_second(
     let mut refused = vec![0u64; targets.len()];
     for _ in 0..ROUNDS {
         for (i, (url, request)) in targets.iter().enumerate() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            report_backlog(settle(quiet).await);
             let before = count(&sink_stats(sink).await);
             let started = Instant::now();
             let result = wrk(dir, url, request, SECONDS);
@@ -98,6 +100,16 @@ fn metric(text: &str, name: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// Says how long a backlog took to drain, when there was one.
+fn report_backlog(drained_in: Duration) {
+    if drained_in > Duration::from_millis(500) {
+        println!(
+            "  waited {:.1} s for a backlog to drain",
+            drained_in.as_secs_f64()
+        );
+    }
+}
+
 /// A target of the paced generator, with the CPU time of whatever serves it.
 type PacedTarget<'a> = (&'a str, &'a EventRequest, &'a dyn Fn() -> Duration);
 
@@ -112,15 +124,22 @@ struct Latency {
 }
 
 /// The medians of `ROUNDS` windows per target, each target in turn sent
-/// `rate` events per second.
-async fn latencies(targets: &[PacedTarget<'_>], rate: f64, sink: u16) -> Vec<Latency> {
+/// `rate` events per second; each window starts once the `quiet` sinks have
+/// settled, and ends once the window's own events have arrived.
+async fn latencies(
+    targets: &[PacedTarget<'_>],
+    rate: f64,
+    sink: u16,
+    quiet: &[u16],
+) -> Vec<Latency> {
     let mut windows = vec![Vec::new(); targets.len()];
     for _ in 0..ROUNDS {
         for (i, (url, request, cpu)) in targets.iter().enumerate() {
+            report_backlog(settle(quiet).await);
             sink_post(sink, "/_reset", "").await;
             let cpu_before = cpu();
             open_loop(url, request, rate, SECONDS).await;
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            settle(&[sink]).await;
             let cpu_used = cpu().saturating_sub(cpu_before);
             let stats = sink_stats(sink).await;
             let ms = |key: &str| stats[key].as_f64().unwrap_or(f64::NAN) / 1000.0;
@@ -243,7 +262,8 @@ async fn main() {
                 (memory_ingress.as_str(), &memory_request),
                 (nginx_url.as_str(), &plain),
             ];
-            let measured = delivered_per_second(work.path(), &targets, sink_port).await;
+            let measured =
+                delivered_per_second(work.path(), &targets, sink_port, &[sink_port]).await;
             let [
                 (durable_rate, durable_refused),
                 (memory_rate, memory_refused),
@@ -261,7 +281,8 @@ async fn main() {
                 (jetstream_ingress.as_str(), &jetstream_request),
                 (nginx_url.as_str(), &plain_unique),
             ];
-            let measured = delivered_per_second(work.path(), &targets, sink_port).await;
+            let measured =
+                delivered_per_second(work.path(), &targets, sink_port, &[sink_port]).await;
             let [(jetstream_rate, jetstream_refused), (nginx_unique_rate, _)] = measured[..] else {
                 unreachable!("two targets, two rates")
             };
@@ -333,6 +354,7 @@ async fn main() {
                     &[(url, request, cpu), (&nginx_url, &plain, &nginx_cpu)],
                     half,
                     sink_port,
+                    &[sink_port],
                 )
                 .await;
                 let (own, proxy) = (measured[0], measured[1]);
@@ -384,8 +406,13 @@ async fn main() {
                 if total > 1 {
                     println!("{total} Triggers ready after {:.0}s", ready.as_secs_f64());
                 }
-                let (rate, _) =
-                    delivered_per_second(work.path(), &[(&ingress, &request)], sink_port).await[0];
+                let (rate, _) = delivered_per_second(
+                    work.path(),
+                    &[(&ingress, &request)],
+                    sink_port,
+                    &[sink_port],
+                )
+                .await[0];
                 if total == 1 {
                     one = rate;
                 }
@@ -456,18 +483,21 @@ async fn main() {
         api.wait_ready("team-b", 1).await;
         let ingress = format!("{}/bench/events", broker.events);
         let request = EventRequest::new("bench.event", Some(&token));
+        // While A is healthy, A's backlog drains too before each window; once it
+        // fails, A's retries are what B must not feel.
+        let both = [port_a, port_b];
         let (healthy_rate, _) =
-            delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
+            delivered_per_second(work.path(), &[(&ingress, &request)], port_b, &both).await[0];
         let broker_cpu = || broker.process.cpu();
-        let p99_of_b = async || {
+        let p99_of_b = async |quiet: &[u16]| {
             let target: PacedTarget<'_> = (&ingress, &request, &broker_cpu);
-            latencies(&[target], healthy_rate / 2.0, port_b).await[0].p99_ms
+            latencies(&[target], healthy_rate / 2.0, port_b, quiet).await[0].p99_ms
         };
-        let healthy_p99 = p99_of_b().await;
+        let healthy_p99 = p99_of_b(&both).await;
         sink_post(port_a, "/_fault", "2000").await;
         let (faulty_rate, _) =
-            delivered_per_second(work.path(), &[(&ingress, &request)], port_b).await[0];
-        let faulty_p99 = p99_of_b().await;
+            delivered_per_second(work.path(), &[(&ingress, &request)], port_b, &[port_b]).await[0];
+        let faulty_p99 = p99_of_b(&[port_b]).await;
         println!(
             "isolation: B {healthy_rate:.0}/s p99 {healthy_p99:.2} ms → with A failing {faulty_rate:.0}/s p99 {faulty_p99:.2} ms"
         );

@@ -190,6 +190,32 @@ impl<'a> Api<'a> {
     }
 }
 
+/// Waits until none of the sinks has counted an event for a second: what a
+/// saturated window left queued in a broker (on disk in durable mode) has been
+/// delivered, so it neither takes the next window's CPU nor counts as its
+/// deliveries. Returns how long that took; gives up after two minutes.
+pub async fn settle(sinks: &[u16]) -> Duration {
+    const QUIET: Duration = Duration::from_secs(1);
+    let started = Instant::now();
+    let mut last = Vec::new();
+    let mut unchanged_since = Instant::now();
+    while started.elapsed() < Duration::from_secs(120) {
+        let mut counts = Vec::with_capacity(sinks.len());
+        for port in sinks {
+            counts.push(sink_stats(*port).await["count"].as_u64().unwrap_or(0));
+        }
+        if counts != last {
+            last = counts;
+            unchanged_since = Instant::now();
+        } else if unchanged_since.elapsed() >= QUIET {
+            return started.elapsed().saturating_sub(QUIET);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("  the sinks were still counting after two minutes");
+    started.elapsed()
+}
+
 pub async fn sink_stats(port: u16) -> Value {
     reqwest::get(format!("http://127.0.0.1:{port}/_stats"))
         .await
