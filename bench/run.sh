@@ -2,7 +2,8 @@
 # Runs the dataplane benchmark: installs nginx and wrk from Debian's packages when
 # missing (and nats-server, through scripts/nats-server.sh), builds in release
 # mode, and prints the table the README quotes.
-# Usage: bench/run.sh [--only throughput|scaling|isolation|readiness]
+# Usage: bench/run.sh [--only throughput|scaling|isolation|readiness|rounds]
+#   (rounds: [--rounds N] [--against BINARY], see bench/dataplane/rounds.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()

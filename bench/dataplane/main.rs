@@ -4,19 +4,22 @@
 //! broker's fsyncs too), ingress-to-sink latency and CPU per event at half
 //! each mode's maximum rate, Trigger scaling, namespace isolation under a failing
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
-//! (not part of a full run) times a 10,000-Trigger mesh becoming Ready.
+//! (not part of a full run) times a 10,000-Trigger mesh becoming Ready;
+//! `--only rounds [--rounds N] [--against BINARY]` shows how the ratios
+//! spread over many rounds (see rounds.rs).
 
 #[path = "../cpu_time.rs"]
 mod cpu_time;
 mod load;
 mod mesh;
 mod processes;
+mod rounds;
 mod sink;
 
 use std::time::{Duration, Instant};
 
 use load::{EventRequest, open_loop, wrk};
-use mesh::{Api, settle, sink_post, sink_stats};
+use mesh::{Api, bench_mesh, settle, sink_post, sink_stats};
 use processes::{start_meshbroker, start_nats, start_nginx, start_sink};
 
 /// Seconds of load per measurement window, after a warm-up of `WARM_UP`.
@@ -208,49 +211,23 @@ async fn main() {
     if wants("throughput") || wants("scaling") {
         let (_sink, sink_port) = start_sink();
         let sink_url = format!("http://127.0.0.1:{sink_port}/");
-        let broker_dir = work.path().join("broker");
-        std::fs::create_dir_all(&broker_dir).expect("dir");
-        let broker = start_meshbroker(&broker_dir, &["--delivery", "durable"]);
+        let broker = start_meshbroker(&work.path().join("broker"), &["--delivery", "durable"]);
         let api = Api::new(&broker);
-        let token = api.register().await;
-        api.provision("team-a").await;
-        api.trigger("team-a", "match", "bench.event", &sink_url)
-            .await;
-        api.wait_ready("team-a", 1).await;
-        let ingress = format!("{}/bench/events", broker.events);
-        let request = EventRequest::new("bench.event", Some(&token));
+        let (ingress, request) = bench_mesh(&broker, &sink_url, false).await;
 
         if wants("throughput") {
-            let memory_dir = work.path().join("memory");
-            std::fs::create_dir_all(&memory_dir).expect("dir");
-            let memory = start_meshbroker(&memory_dir, &["--delivery", "memory"]);
-            let memory_api = Api::new(&memory);
-            let memory_token = memory_api.register().await;
-            memory_api.provision("team-a").await;
-            memory_api
-                .trigger("team-a", "match", "bench.event", &sink_url)
-                .await;
-            memory_api.wait_ready("team-a", 1).await;
-            let memory_ingress = format!("{}/bench/events", memory.events);
-            let memory_request = EventRequest::new("bench.event", Some(&memory_token));
+            let memory = start_meshbroker(&work.path().join("memory"), &["--delivery", "memory"]);
+            let (memory_ingress, memory_request) = bench_mesh(&memory, &sink_url, false).await;
 
             let nats_dir = work.path().join("nats");
             let nats = start_nats(&nats_dir);
-            let jetstream_dir = work.path().join("jetstream");
-            std::fs::create_dir_all(&jetstream_dir).expect("dir");
             let jetstream = start_meshbroker(
-                &jetstream_dir,
+                &work.path().join("jetstream"),
                 &["--delivery", "jetstream", "--nats-url", &nats.url],
             );
-            let jetstream_api = Api::new(&jetstream);
-            let jetstream_token = jetstream_api.register().await;
-            jetstream_api.provision("team-a").await;
-            jetstream_api
-                .trigger("team-a", "match", "bench.event", &sink_url)
-                .await;
-            jetstream_api.wait_ready("team-a", 1).await;
-            let jetstream_ingress = format!("{}/bench/events", jetstream.events);
-            let jetstream_request = EventRequest::unique("bench.event", Some(&jetstream_token));
+            // JetStream stores a repeated source + id once: every event an id of its own.
+            let (jetstream_ingress, jetstream_request) =
+                bench_mesh(&jetstream, &sink_url, true).await;
 
             let nginx_dir = work.path().join("nginx");
             std::fs::create_dir_all(&nginx_dir).expect("dir");
@@ -430,7 +407,6 @@ async fn main() {
     // mesh of 10,000 Triggers takes to become Ready, with no load.
     if only.as_deref() == Some("readiness") {
         let broker_dir = work.path().join("readiness");
-        std::fs::create_dir_all(&broker_dir).expect("dir");
         let broker = start_meshbroker(&broker_dir, &[]);
         let api = Api::new(&broker);
         api.register().await;
@@ -453,12 +429,21 @@ async fn main() {
         ));
     }
 
+    // 7 (only with `--only rounds`): the spread of the ratios over many rounds.
+    if only.as_deref() == Some("rounds") {
+        let against = args
+            .windows(2)
+            .find(|w| w[0] == "--against")
+            .map(|w| std::path::PathBuf::from(&w[1]));
+        let rounds = rounds::count(&args);
+        rows.extend(rounds::run(work.path(), &nginx, rounds, against.as_deref()).await);
+    }
+
     // 4–5: two namespaces from one Application; A's subscriber fails slowly.
     if wants("isolation") {
         let (sink_a, port_a) = start_sink();
         let (_sink_b, port_b) = start_sink();
         let broker_dir = work.path().join("isolation");
-        std::fs::create_dir_all(&broker_dir).expect("dir");
         let broker = start_meshbroker(&broker_dir, &[]);
         let api = Api::new(&broker);
         let token = api.register().await;

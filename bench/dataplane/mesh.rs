@@ -4,9 +4,32 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
+use super::load::EventRequest;
 use super::processes::Meshbroker;
 
 pub const SERVICE: &str = "bench-service";
+
+/// A broker with the Application `bench` provisioned into `team-a` and one
+/// Trigger there for `bench.event` to `sink_url`, Ready: its ingress URL and
+/// the Application's request (an id of its own per event when `unique`).
+pub async fn bench_mesh(
+    broker: &Meshbroker,
+    sink_url: &str,
+    unique: bool,
+) -> (String, EventRequest) {
+    let api = Api::new(broker);
+    let token = api.register().await;
+    api.provision("team-a").await;
+    api.trigger("team-a", "match", "bench.event", sink_url)
+        .await;
+    api.wait_ready("team-a", 1).await;
+    let request = if unique {
+        EventRequest::unique("bench.event", Some(&token))
+    } else {
+        EventRequest::new("bench.event", Some(&token))
+    };
+    (format!("{}/bench/events", broker.events), request)
+}
 
 pub struct Api<'a> {
     pub broker: &'a Meshbroker,

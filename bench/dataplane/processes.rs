@@ -83,7 +83,13 @@ pub struct Meshbroker {
 }
 
 pub fn start_meshbroker(dir: &Path, extra: &[&str]) -> Meshbroker {
-    let child = Command::new(env!("CARGO_BIN_EXE_meshbroker"))
+    start_meshbroker_from(Path::new(env!("CARGO_BIN_EXE_meshbroker")), dir, extra)
+}
+
+/// A broker from another build (an older commit, for a side-by-side comparison).
+pub fn start_meshbroker_from(binary: &Path, dir: &Path, extra: &[&str]) -> Meshbroker {
+    std::fs::create_dir_all(dir).expect("data dir");
+    let child = Command::new(binary)
         .arg("serve")
         .arg("--data-dir")
         .arg(dir)

@@ -75,8 +75,6 @@ impl Batch {
     }
 }
 
-/// `take` events of a stored batch from its `skip`-th on, in order (the
-/// others are not decoded).
 /// Milliseconds since the Unix epoch: when a record was appended.
 pub fn now_ms() -> i64 {
     SystemTime::now()
@@ -84,6 +82,8 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// `take` events of a stored batch from its `skip`-th on, in order (the
+/// others are not decoded).
 pub fn decode_batch(
     events: &[u8],
     traces: Option<&str>,

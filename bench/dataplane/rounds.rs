@@ -1,0 +1,140 @@
+//! `--only rounds` (not part of a full run): how far one run's medians can be
+//! trusted on a shared machine whose speed swings within minutes. A durable
+//! and a memory broker — and, with `--against BINARY`, a broker of another
+//! build in its default mode, for comparing commits — take turns with nginx
+//! for `--rounds N` rounds of one window each. Every round's rates and each
+//! broker's CPU an event are printed; the table gets each broker's ratio to
+//! nginx in the same round as a median with quartiles.
+
+use std::path::Path;
+use std::time::Instant;
+
+use super::SECONDS;
+use super::load::{EventRequest, wrk};
+use super::mesh::{bench_mesh, settle, sink_stats};
+use super::processes::{
+    Meshbroker, Process, start_meshbroker, start_meshbroker_from, start_nginx, start_sink,
+};
+
+struct Target<'a> {
+    name: String,
+    url: String,
+    request: EventRequest,
+    process: &'a Process,
+}
+
+/// One window: events delivered per second, and the target's CPU an event.
+async fn window(dir: &Path, target: &Target<'_>, sink: u16) -> (f64, f64) {
+    settle(&[sink]).await;
+    let count = async || sink_stats(sink).await["count"].as_u64().unwrap_or(0);
+    let before = count().await;
+    let cpu_before = target.process.cpu();
+    let started = Instant::now();
+    wrk(dir, &target.url, &target.request, SECONDS);
+    let delivered = count().await - before;
+    let cpu = target.process.cpu().saturating_sub(cpu_before);
+    (
+        delivered as f64 / started.elapsed().as_secs_f64(),
+        cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64,
+    )
+}
+
+/// The value at quantile `q` of sorted `values`.
+fn at(values: &[f64], q: f64) -> f64 {
+    values[((values.len() - 1) as f64 * q).round() as usize]
+}
+
+pub async fn run(
+    work: &Path,
+    nginx: &str,
+    rounds: usize,
+    against: Option<&Path>,
+) -> Vec<(String, String, String)> {
+    let (_sink, sink_port) = start_sink();
+    let sink_url = format!("http://127.0.0.1:{sink_port}/");
+    let mut brokers: Vec<(String, Meshbroker)> = vec![
+        (
+            "durable".into(),
+            start_meshbroker(&work.join("durable"), &["--delivery", "durable"]),
+        ),
+        (
+            "memory".into(),
+            start_meshbroker(&work.join("memory"), &["--delivery", "memory"]),
+        ),
+    ];
+    if let Some(binary) = against {
+        let broker = start_meshbroker_from(binary, &work.join("against"), &[]);
+        brokers.push((format!("{} (its default)", binary.display()), broker));
+    }
+    let mut targets = Vec::new();
+    for (name, broker) in &brokers {
+        let (url, request) = bench_mesh(broker, &sink_url, false).await;
+        targets.push(Target {
+            name: name.clone(),
+            url,
+            request,
+            process: &broker.process,
+        });
+    }
+    let nginx_dir = work.join("nginx");
+    std::fs::create_dir_all(&nginx_dir).expect("dir");
+    let (nginx_process, nginx_port) = start_nginx(nginx, &nginx_dir, sink_port);
+    targets.push(Target {
+        name: "nginx".into(),
+        url: format!("http://127.0.0.1:{nginx_port}/"),
+        request: EventRequest::new("bench.event", None),
+        process: &nginx_process,
+    });
+    for target in &targets {
+        wrk(work, &target.url, &target.request, 2);
+    }
+    let brokers_count = targets.len() - 1;
+    let mut ratios = vec![Vec::new(); brokers_count];
+    let mut cpus = vec![Vec::new(); brokers_count];
+    for round in 1..=rounds {
+        let mut measured = Vec::new();
+        for target in &targets {
+            measured.push(window(work, target, sink_port).await);
+        }
+        let nginx_rate = measured[brokers_count].0;
+        let line: Vec<String> = targets
+            .iter()
+            .zip(&measured)
+            .map(|(t, (rate, cpu))| format!("{} {rate:.0}/s {cpu:.0} µs", t.name))
+            .collect();
+        println!("  round {round}: {}", line.join(", "));
+        for (i, (rate, cpu)) in measured[..brokers_count].iter().enumerate() {
+            ratios[i].push(rate / nginx_rate);
+            cpus[i].push(*cpu);
+        }
+    }
+    let mut rows = Vec::new();
+    for ((target, mut ratios), mut cpus) in targets.iter().zip(ratios).zip(cpus) {
+        ratios.sort_by(f64::total_cmp);
+        cpus.sort_by(f64::total_cmp);
+        rows.push((
+            format!(
+                "7. {} / nginx in the same round, {rounds} rounds",
+                target.name
+            ),
+            format!("median {:.2}", at(&ratios, 0.5)),
+            format!(
+                "quartiles {:.2}–{:.2}, range {:.2}–{:.2}; broker CPU {:.0} µs an event (median)",
+                at(&ratios, 0.25),
+                at(&ratios, 0.75),
+                ratios[0],
+                ratios[ratios.len() - 1],
+                at(&cpus, 0.5)
+            ),
+        ));
+    }
+    rows
+}
+
+/// Parsed from `--rounds N` (15 by default).
+pub fn count(args: &[String]) -> usize {
+    args.windows(2)
+        .find(|w| w[0] == "--rounds")
+        .and_then(|w| w[1].parse().ok())
+        .unwrap_or(15)
+}
