@@ -32,6 +32,30 @@ fn count(stats: &serde_json::Value) -> u64 {
     stats["count"].as_u64().unwrap_or(0)
 }
 
+/// One window of wrk against `url`: events the sink got per second while it
+/// ran, the events delivered, and wrk's own result.
+async fn loaded_window(
+    dir: &std::path::Path,
+    url: &str,
+    request: &EventRequest,
+    sink: u16,
+) -> (f64, u64, load::WrkResult) {
+    let before = count(&sink_stats(sink).await);
+    let started = Instant::now();
+    let result = wrk(dir, url, request, SECONDS);
+    let delivered = count(&sink_stats(sink).await) - before;
+    (
+        delivered as f64 / started.elapsed().as_secs_f64(),
+        delivered,
+        result,
+    )
+}
+
+/// The value at quantile `q` of sorted `values`.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
 /// Events delivered to the sink per second while wrk loads each target: the
 /// median of `ROUNDS` windows per target after a warm-up. The targets take turns
 /// window by window, so drift in this shared machine's speed hits them alike;
@@ -50,11 +74,8 @@ async fn delivered_per_second(
     for _ in 0..ROUNDS {
         for (i, (url, request)) in targets.iter().enumerate() {
             report_backlog(settle(quiet).await);
-            let before = count(&sink_stats(sink).await);
-            let started = Instant::now();
-            let result = wrk(dir, url, request, SECONDS);
-            let after = count(&sink_stats(sink).await);
-            rates[i].push((after - before) as f64 / started.elapsed().as_secs_f64());
+            let (rate, _, result) = loaded_window(dir, url, request, sink).await;
+            rates[i].push(rate);
             refused[i] += result.non_2xx;
         }
     }
@@ -71,7 +92,7 @@ async fn delivered_per_second(
                     .collect::<Vec<_>>()
                     .join(", ")
             );
-            (rates[rates.len() / 2], refused)
+            (quantile(&rates, 0.5), refused)
         })
         .collect()
 }
@@ -158,7 +179,7 @@ async fn latencies(
     }
     let median = |mut values: Vec<f64>| {
         values.sort_by(f64::total_cmp);
-        values[values.len() / 2]
+        quantile(&values, 0.5)
     };
     windows
         .into_iter()
@@ -435,7 +456,7 @@ async fn main() {
             .windows(2)
             .find(|w| w[0] == "--against")
             .map(|w| std::path::PathBuf::from(&w[1]));
-        let rounds = rounds::count(&args);
+        let rounds = rounds::from_args(&args);
         rows.extend(rounds::run(work.path(), &nginx, rounds, against.as_deref()).await);
     }
 

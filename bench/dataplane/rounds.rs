@@ -6,15 +6,13 @@
 //! broker's CPU an event are printed; the table gets each broker's ratio to
 //! nginx in the same round as a median with quartiles.
 
-use std::path::Path;
-use std::time::Instant;
-
-use super::SECONDS;
 use super::load::{EventRequest, wrk};
-use super::mesh::{bench_mesh, settle, sink_stats};
+use super::mesh::{bench_mesh, settle};
 use super::processes::{
     Meshbroker, Process, start_meshbroker, start_meshbroker_from, start_nginx, start_sink,
 };
+use super::{loaded_window, quantile};
+use std::path::Path;
 
 struct Target<'a> {
     name: String,
@@ -23,25 +21,14 @@ struct Target<'a> {
     process: &'a Process,
 }
 
-/// One window: events delivered per second, and the target's CPU an event.
+/// One window once the sink has settled: events delivered per second, and
+/// the target's CPU an event.
 async fn window(dir: &Path, target: &Target<'_>, sink: u16) -> (f64, f64) {
     settle(&[sink]).await;
-    let count = async || sink_stats(sink).await["count"].as_u64().unwrap_or(0);
-    let before = count().await;
     let cpu_before = target.process.cpu();
-    let started = Instant::now();
-    wrk(dir, &target.url, &target.request, SECONDS);
-    let delivered = count().await - before;
+    let (rate, delivered, _) = loaded_window(dir, &target.url, &target.request, sink).await;
     let cpu = target.process.cpu().saturating_sub(cpu_before);
-    (
-        delivered as f64 / started.elapsed().as_secs_f64(),
-        cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64,
-    )
-}
-
-/// The value at quantile `q` of sorted `values`.
-fn at(values: &[f64], q: f64) -> f64 {
-    values[((values.len() - 1) as f64 * q).round() as usize]
+    (rate, cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64)
 }
 
 pub async fn run(
@@ -117,14 +104,14 @@ pub async fn run(
                 "7. {} / nginx in the same round, {rounds} rounds",
                 target.name
             ),
-            format!("median {:.2}", at(&ratios, 0.5)),
+            format!("median {:.2}", quantile(&ratios, 0.5)),
             format!(
                 "quartiles {:.2}–{:.2}, range {:.2}–{:.2}; broker CPU {:.0} µs an event (median)",
-                at(&ratios, 0.25),
-                at(&ratios, 0.75),
+                quantile(&ratios, 0.25),
+                quantile(&ratios, 0.75),
                 ratios[0],
                 ratios[ratios.len() - 1],
-                at(&cpus, 0.5)
+                quantile(&cpus, 0.5)
             ),
         ));
     }
@@ -132,7 +119,7 @@ pub async fn run(
 }
 
 /// Parsed from `--rounds N` (15 by default).
-pub fn count(args: &[String]) -> usize {
+pub fn from_args(args: &[String]) -> usize {
     args.windows(2)
         .find(|w| w[0] == "--rounds")
         .and_then(|w| w[1].parse().ok())
