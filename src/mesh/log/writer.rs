@@ -319,7 +319,17 @@ impl Writer {
                 Change::Dropped(id) => sqlite::delete_log(&tx, *id)?,
             }
         }
+        // Relay cursors moved by appends not yet written: each is written
+        // once, where the last of them left it, before any other command.
+        let mut relays_unwritten = 0;
         for command in batch {
+            if !matches!(command, Command::Append { .. }) && failed.is_none() {
+                let moved = &effects.relayed[relays_unwritten..];
+                relays_unwritten = effects.relayed.len();
+                if let Err(error) = write_relay_cursors(&tx, moved) {
+                    failed = Some(error);
+                }
+            }
             // After a failed statement the rest is only gathered, to be refused.
             match command {
                 Command::Append {
@@ -364,15 +374,6 @@ impl Writer {
                             .entry(copy.to.id)
                             .or_default()
                             .add(copy.first, &encoded, copy.bytes);
-                        let cursor = &copy.cursor;
-                        if let Err(error) = sqlite::set_cursor(
-                            &tx,
-                            &cursor.consumer,
-                            cursor.log_id,
-                            copy.channel_next,
-                        ) {
-                            failed.get_or_insert(error);
-                        }
                         effects.relayed.push((copy.cursor, copy.channel_next));
                     }
                 }
@@ -436,6 +437,9 @@ impl Writer {
                 }
                 Command::Close => {}
             }
+        }
+        if failed.is_none() {
+            write_relay_cursors(&tx, &effects.relayed[relays_unwritten..])?;
         }
         if let Some(error) = failed {
             return Err(error);
@@ -573,6 +577,20 @@ impl Writer {
 
 /// `first` and whatever else the queue holds, up to `BATCH_MOST` commands,
 /// after waiting `delay` for more (not past a `Close`).
+/// Each relay cursor in `moved` (in the order the appends moved them) where
+/// the last move left it: one statement a cursor, not one an append.
+fn write_relay_cursors(tx: &Connection, moved: &[(Arc<Cursor>, u64)]) -> rusqlite::Result<()> {
+    let mut written: Vec<&Arc<Cursor>> = Vec::new();
+    for (cursor, position) in moved.iter().rev() {
+        if written.iter().any(|done| Arc::ptr_eq(done, cursor)) {
+            continue;
+        }
+        sqlite::set_cursor(tx, &cursor.consumer, cursor.log_id, *position)?;
+        written.push(cursor);
+    }
+    Ok(())
+}
+
 fn gather(queue: &Receiver<Command>, first: Command, delay: Duration) -> Vec<Command> {
     // One sleep rather than a wake-up for every command that arrives: a
     // sender wakes no one while the writer is not waiting on the queue.
