@@ -5,7 +5,7 @@
 //! each mode's maximum rate, Trigger scaling, namespace isolation under a failing
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
 //! (not part of a full run) times a 10,000-Trigger mesh becoming Ready;
-//! `--only rounds [--rounds N] [--against BINARY]` shows how the ratios
+//! `--only rounds [--rounds N] [--against BINARY] [--against-args "FLAGS"]` shows how the ratios
 //! spread over many rounds (see rounds.rs).
 
 #[path = "../cpu_time.rs"]
@@ -452,12 +452,8 @@ async fn main() {
 
     // 7 (only with `--only rounds`): the spread of the ratios over many rounds.
     if only.as_deref() == Some("rounds") {
-        let against = args
-            .windows(2)
-            .find(|w| w[0] == "--against")
-            .map(|w| std::path::PathBuf::from(&w[1]));
-        let rounds = rounds::from_args(&args);
-        rows.extend(rounds::run(work.path(), &nginx, rounds, against.as_deref()).await);
+        let (rounds, against) = rounds::from_args(&args);
+        rows.extend(rounds::run(work.path(), &nginx, rounds, &against).await);
     }
 
     // 4–5: two namespaces from one Application; A's subscriber fails slowly.

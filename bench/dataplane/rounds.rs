@@ -1,10 +1,12 @@
 //! `--only rounds` (not part of a full run): how far one run's medians can be
 //! trusted on a shared machine whose speed swings within minutes. A durable
-//! and a memory broker — and, with `--against BINARY`, a broker of another
-//! build in its default mode, for comparing commits — take turns with nginx
-//! for `--rounds N` rounds of one window each. Every round's rates and each
-//! broker's CPU an event are printed; the table gets each broker's ratio to
-//! nginx in the same round as a median with quartiles.
+//! and a memory broker — and a third broker to compare with them: with
+//! `--against BINARY` one of another build (an older commit), with
+//! `--against-args "FLAGS"` one started with these flags (of this build, or of
+//! BINARY when both are given) — take turns with nginx for `--rounds N`
+//! rounds of one window each. Every round's rates and each broker's CPU an
+//! event are printed; the table gets each broker's ratio to nginx in the same
+//! round as a median with quartiles.
 
 use super::load::{EventRequest, wrk};
 use super::mesh::{bench_mesh, settle};
@@ -12,7 +14,7 @@ use super::processes::{
     Meshbroker, Process, start_meshbroker, start_meshbroker_from, start_nginx, start_sink,
 };
 use super::{loaded_window, quantile};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 struct Target<'a> {
     name: String,
@@ -35,7 +37,7 @@ pub async fn run(
     work: &Path,
     nginx: &str,
     rounds: usize,
-    against: Option<&Path>,
+    against: &Against,
 ) -> Vec<(String, String, String)> {
     let (_sink, sink_port) = start_sink();
     let sink_url = format!("http://127.0.0.1:{sink_port}/");
@@ -49,9 +51,22 @@ pub async fn run(
             start_meshbroker(&work.join("memory"), &["--delivery", "memory"]),
         ),
     ];
-    if let Some(binary) = against {
-        let broker = start_meshbroker_from(binary, &work.join("against"), &[]);
-        brokers.push((format!("{} (its default)", binary.display()), broker));
+    if against.binary.is_some() || !against.args.is_empty() {
+        let (binary, build) = match &against.binary {
+            Some(binary) => (binary.clone(), binary.display().to_string()),
+            None => (
+                PathBuf::from(env!("CARGO_BIN_EXE_meshbroker")),
+                "this build".to_string(),
+            ),
+        };
+        let args: Vec<&str> = against.args.iter().map(String::as_str).collect();
+        let broker = start_meshbroker_from(&binary, &work.join("against"), &args);
+        let flags = if args.is_empty() {
+            "its default".to_string()
+        } else {
+            args.join(" ")
+        };
+        brokers.push((format!("{build} ({flags})"), broker));
     }
     let mut targets = Vec::new();
     for (name, broker) in &brokers {
@@ -118,10 +133,22 @@ pub async fn run(
     rows
 }
 
-/// Parsed from `--rounds N` (15 by default).
-pub fn from_args(args: &[String]) -> usize {
-    args.windows(2)
-        .find(|w| w[0] == "--rounds")
-        .and_then(|w| w[1].parse().ok())
-        .unwrap_or(15)
+/// The third broker the rounds compare: another build, other flags, or both.
+pub struct Against {
+    pub binary: Option<PathBuf>,
+    pub args: Vec<String>,
+}
+
+/// Parsed from `--rounds N` (15 by default), `--against BINARY` and
+/// `--against-args "FLAGS"`.
+pub fn from_args(args: &[String]) -> (usize, Against) {
+    let value = |name: &str| args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone());
+    let rounds = value("--rounds").and_then(|n| n.parse().ok()).unwrap_or(15);
+    let against = Against {
+        binary: value("--against").map(PathBuf::from),
+        args: value("--against-args")
+            .map(|flags| flags.split_whitespace().map(str::to_string).collect())
+            .unwrap_or_default(),
+    };
+    (rounds, against)
 }
