@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use cloudevents::{AttributesReader, EventBuilder, EventBuilderV10};
+use tokio::sync::oneshot;
 
 use super::*;
 use crate::config::Fsync;
@@ -667,6 +668,41 @@ async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reu
     assert_eq!(read_all(&log, 2104).await[0].event.event.id(), "d-0");
 }
 
+/// The orders Channel relayed by a caught-up relay into the default Broker
+/// (held, so it keeps what it gets): the Channel, the Broker, the relay's
+/// cursor, and what tells when the relay is detached (kept, or it is).
+async fn relayed_channel(
+    log_file: &EventLog,
+) -> (Arc<Log>, Arc<Log>, Arc<Cursor>, oneshot::Receiver<()>) {
+    let channel = orders_channel(log_file);
+    let broker = default_log(log_file);
+    hold(log_file, &broker).await;
+    let relay = cursor_at_end(log_file, &channel, "subscription/r").await;
+    let relayed_until = log_file
+        .attach_relay(&channel, &broker, relay.clone(), 0)
+        .expect("caught up at 0");
+    (channel, broker, relay, relayed_until)
+}
+
+/// 16 senders appending 20 events each to `channel` at once, one at a time;
+/// ids of one length, so every event takes the same bytes.
+async fn append_concurrently(channel: &Arc<Log>) {
+    let senders: Vec<_> = (0..16)
+        .map(|sender| {
+            let channel = channel.clone();
+            tokio::spawn(async move {
+                for i in 0..20 {
+                    let id = format!("s{sender:02}-{i:02}");
+                    channel.append(&[event(&id)]).await.expect("appends");
+                }
+            })
+        })
+        .collect();
+    for sender in senders {
+        sender.await.expect("sender");
+    }
+}
+
 /// Concurrent appends to a Channel whose caught-up relay fills its Broker:
 /// in every interleaving the Broker's log is exactly the Channel's first
 /// events, in the Channel's order, and the relay's cursor stands right after
@@ -677,27 +713,8 @@ async fn concurrent_appends_relay_a_prefix_of_the_channel_in_its_order() {
         let dir = tempfile::tempdir().expect("temp dir");
         let settings = broker_budget_for(100, "s00-00");
         let log_file = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
-        let channel = orders_channel(&log_file);
-        let broker = default_log(&log_file);
-        hold(&log_file, &broker).await;
-        let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
-        let _relayed_until = log_file
-            .attach_relay(&channel, &broker, relay.clone(), 0)
-            .expect("caught up at 0");
-        let mut senders = Vec::new();
-        for sender in 0..16 {
-            let channel = channel.clone();
-            senders.push(tokio::spawn(async move {
-                for i in 0..20 {
-                    // Ids of one length: every event takes the same bytes.
-                    let id = format!("s{sender:02}-{i:02}");
-                    channel.append(&[event(&id)]).await.expect("appends");
-                }
-            }));
-        }
-        for sender in senders {
-            sender.await.expect("sender");
-        }
+        let (channel, broker, relay, _relayed_until) = relayed_channel(&log_file).await;
+        append_concurrently(&channel).await;
         let in_channel = ids(&read_all(&channel, 0).await);
         assert_eq!(in_channel.len(), 320, "round {round}");
         assert_eq!(
@@ -718,27 +735,8 @@ async fn a_relay_cursor_moved_by_many_appends_in_one_commit_is_kept_across_a_res
     let dir = tempfile::tempdir().expect("temp dir");
     {
         let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
-        let channel = orders_channel(&log_file);
-        let broker = default_log(&log_file);
-        hold(&log_file, &broker).await;
-        let relay = cursor_at_end(&log_file, &channel, "subscription/r").await;
-        let _relayed_until = log_file
-            .attach_relay(&channel, &broker, relay.clone(), 0)
-            .expect("caught up at 0");
-        let senders: Vec<_> = (0..16)
-            .map(|sender| {
-                let channel = channel.clone();
-                tokio::spawn(async move {
-                    for i in 0..20 {
-                        let id = format!("s{sender:02}-{i:02}");
-                        channel.append(&[event(&id)]).await.expect("appends");
-                    }
-                })
-            })
-            .collect();
-        for sender in senders {
-            sender.await.expect("sender");
-        }
+        let (channel, broker, _relay, _relayed_until) = relayed_channel(&log_file).await;
+        append_concurrently(&channel).await;
         assert_eq!(broker.end(), 320, "every event relayed");
         log_file.close();
     }
