@@ -670,7 +670,7 @@ async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reu
 
 /// The orders Channel relayed by a caught-up relay into the default Broker
 /// (held, so it keeps what it gets): the Channel, the Broker, the relay's
-/// cursor, and what tells when the relay is detached (kept, or it is).
+/// cursor, and the receiver that hears when the relay is detached.
 async fn relayed_channel(
     log_file: &EventLog,
 ) -> (Arc<Log>, Arc<Log>, Arc<Cursor>, oneshot::Receiver<()>) {
