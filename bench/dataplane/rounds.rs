@@ -28,9 +28,12 @@ struct Target<'a> {
 async fn window(dir: &Path, target: &Target<'_>, sink: u16) -> (f64, f64) {
     settle(&[sink]).await;
     let cpu_before = target.process.cpu();
-    let (rate, delivered, _) = loaded_window(dir, &target.url, &target.request, sink).await;
+    let window = loaded_window(dir, &target.url, &target.request, sink).await;
     let cpu = target.process.cpu().saturating_sub(cpu_before);
-    (rate, cpu.as_secs_f64() * 1e6 / delivered.max(1) as f64)
+    (
+        window.rate,
+        cpu.as_secs_f64() * 1e6 / window.delivered.max(1) as f64,
+    )
 }
 
 pub async fn run(
