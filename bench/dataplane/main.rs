@@ -34,6 +34,8 @@ fn count(stats: &serde_json::Value) -> u64 {
 
 /// One window of wrk against a target, as the sink saw it.
 struct Window {
+    /// The sink's count when the window began.
+    counted_before: u64,
     /// Events the sink got per second while wrk ran.
     rate: f64,
     delivered: u64,
@@ -48,12 +50,13 @@ async fn loaded_window(
     request: &EventRequest,
     sink: u16,
 ) -> Window {
-    let before = count(&sink_stats(sink).await);
+    let counted_before = count(&sink_stats(sink).await);
     let started = Instant::now();
     let result = wrk(dir, url, request, SECONDS);
-    let delivered = count(&sink_stats(sink).await) - before;
+    let delivered = count(&sink_stats(sink).await) - counted_before;
     let seconds = started.elapsed().as_secs_f64();
     Window {
+        counted_before,
         rate: delivered as f64 / seconds,
         delivered,
         seconds,
@@ -64,6 +67,11 @@ async fn loaded_window(
 /// The value at quantile `q` of sorted `values`.
 fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    quantile(&values, 0.5)
 }
 
 /// What the throughput windows of one target measured (medians of `ROUNDS`).
@@ -99,19 +107,14 @@ async fn delivered_per_second(
     for _ in 0..ROUNDS {
         for (i, (url, request)) in targets.iter().enumerate() {
             report_backlog(settle(quiet).await);
-            let before = count(&sink_stats(sink).await);
             let window = loaded_window(dir, url, request, sink).await;
             let drained_in = settle(quiet).await;
-            let completed = count(&sink_stats(sink).await) - before;
+            let completed = count(&sink_stats(sink).await) - window.counted_before;
             rates[i].push(window.rate);
             completions[i].push(completed as f64 / (window.seconds + drained_in.as_secs_f64()));
             refused[i] += window.result.non_2xx;
         }
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        quantile(&values, 0.5)
-    };
     rates
         .into_iter()
         .zip(completions)
@@ -226,10 +229,6 @@ async fn latencies(
             });
         }
     }
-    let median = |mut values: Vec<f64>| {
-        values.sort_by(f64::total_cmp);
-        quantile(&values, 0.5)
-    };
     windows
         .into_iter()
         .map(|windows| {

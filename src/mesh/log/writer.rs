@@ -575,8 +575,6 @@ impl Writer {
     }
 }
 
-/// `first` and whatever else the queue holds, up to `BATCH_MOST` commands,
-/// after waiting `delay` for more (not past a `Close`).
 /// Each relay cursor in `moved` (in the order the appends moved them) where
 /// the last move left it: one statement a cursor, not one an append.
 fn write_relay_cursors(tx: &Connection, moved: &[(Arc<Cursor>, u64)]) -> rusqlite::Result<()> {
@@ -591,6 +589,8 @@ fn write_relay_cursors(tx: &Connection, moved: &[(Arc<Cursor>, u64)]) -> rusqlit
     Ok(())
 }
 
+/// `first` and whatever else the queue holds, up to `BATCH_MOST` commands,
+/// after waiting `delay` for more (not past a `Close`).
 fn gather(queue: &Receiver<Command>, first: Command, delay: Duration) -> Vec<Command> {
     // One sleep rather than a wake-up for every command that arrives: a
     // sender wakes no one while the writer is not waiting on the queue.
