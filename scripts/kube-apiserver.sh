@@ -513,8 +513,7 @@ start() {
     ) >"$DIR/tokens.csv"
 
     # Ports: chosen and bound under one lock, so parallel starts never pick the same.
-    exec 8>"$CACHE_DIR/ports.lock"
-    flock 8
+    lock_ports
     local etcd_port peer_port api_port
     etcd_port=$(pick_port)
     PICKED+=("$etcd_port")
@@ -625,8 +624,7 @@ restart_apiserver() {
     DIR=$(cd "$1" && pwd -P)
     local pid api_args
     # Hold the port lock while the port is free, so no parallel start takes it.
-    exec 8>"$CACHE_DIR/ports.lock"
-    flock 8
+    lock_ports
     if pid=$(live_pid "$DIR" kube-apiserver); then
         kill "$pid" 2>/dev/null || true
         wait_gone "$pid" 20 || { kill -9 "$pid" 2>/dev/null || true; wait_gone "$pid" 10; }

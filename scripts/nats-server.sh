@@ -98,7 +98,7 @@ launch() {
     setsid "$NATS_SERVER" --jetstream --store_dir "$dir/store" \
         --addr 127.0.0.1 --port "$port" --http_port "$monitor" \
         --server_name "meshbroker-test-$port" \
-        </dev/null >>"$dir/nats-server.log" 2>&1 &
+        </dev/null >>"$dir/nats-server.log" 2>&1 8>&- &
     pid=$!
     cat >"$dir/env" <<EOF
 NATS_URL=nats://127.0.0.1:$port
@@ -144,6 +144,7 @@ start)
         sed -n 's/^NATS_URL=//p' "$DIR/env"
         exit 0
     fi
+    lock_ports
     port=$(pick_port)
     PICKED+=("$port")
     launch "$DIR" "$port" "$(pick_port)"
@@ -154,6 +155,7 @@ restart)
     [[ -f "$DIR/env" ]] || die "$DIR has no server to restart (no env file)"
     url=$(sed -n 's/^NATS_URL=//p' "$DIR/env")
     monitor=$(sed -n 's/^NATS_MONITOR=//p' "$DIR/env")
+    lock_ports # so no parallel start takes the ports while they are free
     stop "$DIR"
     launch "$DIR" "${url##*:}" "${monitor##*:}"
     ;;

@@ -94,7 +94,12 @@ impl Dataplane {
         };
         let mut builder = Builder::new(settings, deps, config.integration_namespace.clone());
         if let Some(event_log) = &event_log {
-            let embedded = Embedded::new(event_log.clone(), metrics.clone(), shutdown.clone());
+            let embedded = Embedded::new(
+                event_log.clone(),
+                router.opening.clone(),
+                metrics.clone(),
+                shutdown.clone(),
+            );
             builder = builder.with_durable(Durable::Embedded(embedded));
         }
         if let Some(jetstream) = &jetstream {

@@ -31,11 +31,24 @@ impl Drop for Browser {
     }
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
+struct Driver {
+    child: Child,
+    port: u16,
+}
+
+fn spawn_driver() -> Driver {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|listener| listener.local_addr())
         .map(|addr| addr.port())
-        .expect("a free port")
+        .expect("a free port");
+    let child = Command::new(CHROMEDRIVER)
+        .process_group(0)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("chromedriver starts");
+    Driver { child, port }
 }
 
 impl Browser {
@@ -45,14 +58,6 @@ impl Browser {
             std::path::Path::new(CHROMEDRIVER).exists(),
             "{CHROMEDRIVER} is missing: run scripts/chromium.sh install (scripts/test does)"
         );
-        let port = free_port();
-        let driver = Command::new(CHROMEDRIVER)
-            .process_group(0)
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver starts");
         let mut capabilities = serde_json::Map::new();
         capabilities.insert(
             "goog:chromeOptions".into(),
@@ -62,10 +67,13 @@ impl Browser {
             ]}),
         );
         let started = Instant::now();
+        // A parallel test can take the free port before chromedriver binds it;
+        // chromedriver then exits, and a new one gets a new port.
+        let mut driver = spawn_driver();
         let client = loop {
             let connected = ClientBuilder::new(HttpConnector::new())
                 .capabilities(capabilities.clone())
-                .connect(&format!("http://127.0.0.1:{port}"))
+                .connect(&format!("http://127.0.0.1:{}", driver.port))
                 .await;
             match connected {
                 Ok(client) => break client,
@@ -74,11 +82,17 @@ impl Browser {
                         started.elapsed() < DEADLINE,
                         "no WebDriver session: {error}"
                     );
+                    if matches!(driver.child.try_wait(), Ok(Some(_))) {
+                        driver = spawn_driver();
+                    }
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
             }
         };
-        Self { client, driver }
+        Self {
+            client,
+            driver: driver.child,
+        }
     }
 
     pub async fn goto(&self, url: &str) {

@@ -384,9 +384,9 @@ async fn a_connected_application_sends_with_its_certificate_renews_and_revokes_i
 async fn expired_tokens_expired_and_foreign_certificates_are_refused() {
     let broker = start_tls(&[
         "--connector-token-ttl",
-        "1s",
+        "3s",
         "--connector-cert-validity",
-        "2s",
+        "5s",
     ])
     .await;
     provisioned(&broker, &["shop"]).await;
@@ -405,7 +405,7 @@ async fn expired_tokens_expired_and_foreign_certificates_are_refused() {
     let late = call(anonymous.get(&url)).await;
     assert_eq!(late.status, 403, "{}", late.text);
 
-    // A fresh request; the certificate it yields lasts two seconds.
+    // A fresh request; the certificate it yields lasts five seconds.
     let deleted = broker
         .admin()
         .delete(&format!("{TOKEN_REQUESTS}/{APPLICATION}"))

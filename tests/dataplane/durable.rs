@@ -186,7 +186,7 @@ async fn a_retry_due_before_a_kill_9_is_due_at_the_same_time_after_it_and_then_d
         "team-a",
         "one-retry",
         json!({"subscriber": {"uri": sink.url},
-               "delivery": {"retry": 1, "backoffPolicy": "linear", "backoffDelay": "PT3S",
+               "delivery": {"retry": 1, "backoffPolicy": "linear", "backoffDelay": "PT6S",
                             "deadLetterSink": {"uri": dead_letters.url}}}),
     )
     .await;
@@ -204,8 +204,8 @@ async fn a_retry_due_before_a_kill_9_is_due_at_the_same_time_after_it_and_then_d
         assert_eq!(schedule.0, 1, "one attempt failed");
     }
     // Half-way to the retry, so a schedule started again after the restart
-    // would show (it would come 3 s after the restart).
-    tokio::time::sleep_until((first + Duration::from_millis(1500)).into()).await;
+    // would show (it would come 6 s after the restart, 3 s late).
+    tokio::time::sleep_until((first + Duration::from_secs(3)).into()).await;
     broker.kill();
     broker.restart().await;
     let ready = std::time::Instant::now();
@@ -218,11 +218,11 @@ async fn a_retry_due_before_a_kill_9_is_due_at_the_same_time_after_it_and_then_d
     );
     let retried = attempts[1].at.duration_since(first);
     assert!(
-        retried >= Duration::from_millis(2900),
+        retried >= Duration::from_millis(5900),
         "the retry came {retried:?} after the first attempt, before it was due"
     );
     assert!(
-        attempts[1].at < ready.max(first + Duration::from_secs(3)) + Duration::from_millis(1500),
+        attempts[1].at < ready.max(first + Duration::from_secs(6)) + Duration::from_secs(3),
         "the retry came {retried:?} after the first attempt: its schedule started again"
     );
     assert_eq!(dead[0].header("ce-id"), Some("e1"));

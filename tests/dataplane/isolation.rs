@@ -42,10 +42,8 @@ async fn a_hanging_subscriber_does_not_delay_another_trigger() {
         started.elapsed() < Duration::from_secs(10),
         "the healthy Trigger got all 20 while the other hangs"
     );
-    assert!(
-        hanging.count() >= 1,
-        "the hanging subscriber is being called"
-    );
+    // The hanging subscriber is being called too.
+    hanging.wait_for(1).await;
 }
 
 #[tokio::test]

@@ -116,7 +116,7 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
     // The reply's only Trigger is stalled, so its queue fills and the Broker
     // refuses further replies.
     let stalled = Sink::start().await;
-    stalled.delay(Duration::from_secs(2));
+    stalled.delay(Duration::from_secs(6));
     trigger(
         &broker,
         "team-a",

@@ -142,10 +142,12 @@ async fn an_https_subscriber_with_an_untrusted_certificate_is_dead_lettered_with
 
 #[tokio::test]
 async fn a_refused_connection_is_dead_lettered_with_the_reason() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    // Bound but never listening: connections are refused, and no parallel
+    // test can take the port while the socket lives.
+    let held = tokio::net::TcpSocket::new_v4().expect("a socket");
+    held.bind("127.0.0.1:0".parse().expect("an address"))
+        .expect("a free port");
+    let port = held.local_addr().expect("its address").port();
     let subscriber = format!("http://127.0.0.1:{port}/nobody-listens");
     let dead = Sink::start().await;
     let broker = Broker::start().await;

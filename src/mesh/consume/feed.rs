@@ -6,6 +6,7 @@ use std::sync::Arc;
 use super::cursor::Reader;
 use crate::mesh::dispatch::{Dispatcher, Reservation, Settled};
 use crate::mesh::log::{Cursor, EventLog, Log, Owner, Record, Start};
+use crate::mesh::routing::OpeningGuard;
 use crate::shutdown::Shutdown;
 
 /// Events read from the log at a time.
@@ -24,7 +25,7 @@ pub struct Feed {
 
 /// Reads the log from the consumer's cursor into its dispatcher until the
 /// task is stopped or the broker shuts down.
-pub async fn feed(feed: Feed) {
+pub async fn feed(feed: Feed, mut opening: OpeningGuard) {
     let Feed {
         event_log,
         consumer,
@@ -45,6 +46,7 @@ pub async fn feed(feed: Feed) {
     let Some(mut reader) = opened.await else {
         return;
     };
+    opening.done();
     while let Some(batch) = reader.next_batch().await {
         for record in batch {
             if !hand_to(&dispatcher, &reader.cursor, &record, &shutdown).await {

@@ -13,6 +13,7 @@ use std::time::Duration;
 use super::cursor::{RETRY, Reader};
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::log::{AppendError, EventLog, Log, Owner, Start};
+use crate::mesh::routing::OpeningGuard;
 use crate::shutdown::Shutdown;
 
 const RELAY_BATCH: usize = 256;
@@ -26,6 +27,7 @@ pub async fn relay(
     from: Arc<Log>,
     to: Arc<Log>,
     shutdown: Shutdown,
+    mut opening: OpeningGuard,
 ) {
     let opened = Reader::open(
         &event_log,
@@ -39,6 +41,7 @@ pub async fn relay(
     let Some(mut reader) = opened.await else {
         return;
     };
+    opening.done();
     let mut wait = FULL_FIRST_WAIT;
     loop {
         if reader.caught_up() {

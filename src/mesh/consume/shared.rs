@@ -29,6 +29,7 @@ use crate::locks::lock;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::{Filter, TriggerIndex, passes};
 use crate::mesh::log::{Cursor, EventLog, Log, Owner, Record, Start};
+use crate::mesh::routing::OpeningGuard;
 use crate::shutdown::Shutdown;
 use crate::telemetry::Metrics;
 
@@ -203,7 +204,7 @@ pub struct Solo {
 
 /// A Trigger's task: on its own until it reaches the shared reader, then
 /// attached until detached, and so on, until stopped.
-pub async fn trigger(solo: Solo) {
+pub async fn trigger(solo: Solo, mut opening: OpeningGuard) {
     let Solo {
         member,
         group,
@@ -222,6 +223,7 @@ pub async fn trigger(solo: Solo) {
     let Some(reader) = opened.await else {
         return;
     };
+    opening.done();
     let cursor = reader.cursor.clone();
     let _ = member.cursor.set(cursor.clone());
     let mut following = group.next.subscribe();
@@ -307,6 +309,7 @@ mod tests {
     use crate::mesh::dispatch::testing::{deps, event, outcomes};
     use crate::mesh::filter::Entry;
     use crate::mesh::log::{LogKind, LogSettings};
+    use crate::mesh::routing::Opening;
 
     async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -316,6 +319,79 @@ mod tests {
         }
     }
 
+    fn event_log(dir: &tempfile::TempDir) -> Arc<EventLog> {
+        let settings = LogSettings {
+            fsync: Fsync::Interval,
+            namespace_bytes: 1 << 30,
+            channel_bytes: 1 << 30,
+            retention: Duration::ZERO,
+        };
+        EventLog::open(dir.path(), settings, Metrics::new()).expect("opens")
+    }
+
+    /// A Trigger named `name` on `group`'s log, delivering everything to `dispatcher`.
+    fn solo(
+        event_log: &Arc<EventLog>,
+        group: &Arc<Group>,
+        name: &str,
+        dispatcher: Arc<Dispatcher>,
+        shutdown: &Shutdown,
+    ) -> Solo {
+        Solo {
+            event_log: event_log.clone(),
+            consumer: format!("trigger/{name}"),
+            owner: Owner {
+                kind: "trigger",
+                namespace: "team-a".into(),
+                name: name.into(),
+            },
+            start: Start::End,
+            label: format!("team-a/{name}"),
+            filter: Arc::new(ArcSwap::new(Arc::new(Filter::Everything))),
+            member: Member::new(dispatcher),
+            group: group.clone(),
+            metrics: Metrics::new(),
+            shutdown: shutdown.clone(),
+        }
+    }
+
+    /// A new Trigger's cursor starts at the log's end when its task opens it:
+    /// until then the Trigger holds readiness back, and once it is open an
+    /// event appended at once reaches it.
+    #[tokio::test]
+    async fn a_new_trigger_holds_readiness_back_until_its_cursor_is_open() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let event_log = event_log(&dir);
+        let log = event_log
+            .log(LogKind::Broker, "team-a", "default")
+            .expect("log");
+        let (_stop, shutdown) = Shutdown::new();
+        let group = Group::new(log.clone());
+        tokio::spawn(read_shared(group.clone(), Metrics::new(), shutdown.clone()));
+        let deps = deps();
+        let dispatcher = Dispatcher::test("team-a/new").queue(8).spawn(&deps);
+        let solo = solo(&event_log, &group, "new", dispatcher, &shutdown);
+        let member = solo.member.clone();
+        group.set_index(TriggerIndex::new(vec![Entry {
+            trigger: "team-a/new".into(),
+            filter: Arc::new(Filter::Everything),
+            value: member.clone(),
+        }]));
+        let opening = Opening::default();
+        tokio::spawn(trigger(solo, opening.start()));
+        assert!(!opening.is_idle(), "not open before its task ran");
+        eventually("the cursor open", || opening.is_idle()).await;
+        assert!(
+            member.cursor.get().is_some(),
+            "idle only once the cursor is open"
+        );
+        log.append(&[event("t")]).await.expect("appends");
+        eventually("the Trigger got the event", || {
+            outcomes(&deps.metrics, "undeliverable") == 1
+        })
+        .await;
+    }
+
     /// Two Triggers on one Broker log: one fast, one whose subscriber takes
     /// 20 ms an event with a queue of one. The slow one is detached at the
     /// first event it has no room for and catches up on its own; the fast
@@ -323,13 +399,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_slow_trigger_detaches_catches_up_and_attaches_again() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let settings = LogSettings {
-            fsync: Fsync::Interval,
-            namespace_bytes: 1 << 30,
-            channel_bytes: 1 << 30,
-            retention: Duration::ZERO,
-        };
-        let event_log = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
+        let event_log = event_log(&dir);
         let log = event_log
             .log(LogKind::Broker, "team-a", "default")
             .expect("log");
@@ -350,27 +420,12 @@ mod tests {
         let mut entries = Vec::new();
         let mut members = Vec::new();
         for (name, dispatcher) in [("fast", fast), ("slow", slow)] {
-            let member = Member::new(dispatcher);
-            let everything = Arc::new(Filter::Everything);
-            tokio::spawn(trigger(Solo {
-                event_log: event_log.clone(),
-                consumer: format!("trigger/{name}"),
-                owner: Owner {
-                    kind: "trigger",
-                    namespace: "team-a".into(),
-                    name: name.into(),
-                },
-                start: Start::End,
-                label: format!("team-a/{name}"),
-                filter: Arc::new(ArcSwap::new(everything.clone())),
-                member: member.clone(),
-                group: group.clone(),
-                metrics: metrics.clone(),
-                shutdown: shutdown.clone(),
-            }));
+            let solo = solo(&event_log, &group, name, dispatcher, &shutdown);
+            let member = solo.member.clone();
+            tokio::spawn(trigger(solo, Opening::default().start()));
             entries.push(Entry {
                 trigger: format!("team-a/{name}"),
-                filter: everything,
+                filter: Arc::new(Filter::Everything),
                 value: member.clone(),
             });
             members.push(member);

@@ -13,6 +13,7 @@ use std::sync::{Arc, Weak};
 
 use arc_swap::ArcSwap;
 
+use super::opening::Opening;
 use super::running::{Consumer, Running};
 use crate::mesh::consume::{Feed, Group, Member, Solo, feed, read_shared, relay, trigger};
 use crate::mesh::dispatch::Dispatcher;
@@ -25,6 +26,7 @@ pub struct Embedded {
     event_log: Arc<EventLog>,
     metrics: Arc<Metrics>,
     shutdown: Shutdown,
+    opening: Opening,
     /// Every consumer started, by cursor name; a dead entry is one that stopped.
     started: HashMap<String, Weak<Running>>,
     /// The logs of the last build's Brokers and Channels.
@@ -35,11 +37,17 @@ pub struct Embedded {
 }
 
 impl Embedded {
-    pub fn new(event_log: Arc<EventLog>, metrics: Arc<Metrics>, shutdown: Shutdown) -> Self {
+    pub fn new(
+        event_log: Arc<EventLog>,
+        opening: Opening,
+        metrics: Arc<Metrics>,
+        shutdown: Shutdown,
+    ) -> Self {
         Self {
             event_log,
             metrics,
             shutdown,
+            opening,
             started: HashMap::new(),
             logs: HashSet::new(),
             groups: HashMap::new(),
@@ -70,7 +78,7 @@ impl Embedded {
         let consumer = format!("trigger/{uid}");
         let filter = Arc::new(ArcSwap::new(filter.clone()));
         let member = Member::new(dispatcher.clone());
-        let task = trigger(Solo {
+        let solo = Solo {
             event_log: self.event_log.clone(),
             consumer: consumer.clone(),
             owner,
@@ -81,7 +89,8 @@ impl Embedded {
             group: self.group(log),
             metrics: self.metrics.clone(),
             shutdown: self.shutdown.clone(),
-        });
+        };
+        let task = trigger(solo, self.opening.start());
         Consumer::new(self.start(&consumer, task), Some(filter), Some(member))
     }
 
@@ -112,14 +121,15 @@ impl Embedded {
         dispatcher: &Arc<Dispatcher>,
     ) -> Consumer {
         let consumer = format!("subscription/{uid}");
-        let task = feed(Feed {
+        let feed_from = Feed {
             event_log: self.event_log.clone(),
             consumer: consumer.clone(),
             owner,
             log: log.clone(),
             dispatcher: dispatcher.clone(),
             shutdown: self.shutdown.clone(),
-        });
+        };
+        let task = feed(feed_from, self.opening.start());
         Consumer::new(self.start(&consumer, task), None, None)
     }
 
@@ -133,6 +143,7 @@ impl Embedded {
             from.clone(),
             to.clone(),
             self.shutdown.clone(),
+            self.opening.start(),
         );
         Consumer::new(self.start(&consumer, task), None, None)
     }

@@ -1,7 +1,9 @@
 //! Logs and consumers a build started that are not open yet (JetStream's
-//! streams and consumers are made over the network, after the build). While
-//! any is, the table does not count as routing what it was built from, so an
-//! object reports Ready only once events reach it.
+//! streams and consumers are made over the network, after the build; an
+//! embedded log's consumer opens its cursor in its task, and a new cursor
+//! starts at the log's end then). While any is, the table does not count as
+//! routing what it was built from, so an object reports Ready only once
+//! events reach it.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
