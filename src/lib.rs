@@ -2,11 +2,12 @@
 //! namespaces and wires them into an embedded CloudEvents mesh.
 //!
 //! The modules form a stack whose imports only run downwards (tests/layers.rs
-//! keeps it so): telemetry, shutdown, ids, locks → resources → config, store → auth →
+//! keeps it so): telemetry, shutdown, ids, locks, bodies → resources → config, store → auth →
 //! mesh (the dataplane), provisioner → controllers (the control plane) → state →
 //! osb, resource_api, ingress (the routers) → server (wiring only).
 
 pub mod auth;
+pub mod bodies;
 pub mod cli;
 pub mod config;
 pub mod connector;

@@ -17,6 +17,7 @@ const RANKS: &[(&str, u8)] = &[
     ("shutdown", 0),
     ("ids", 0),
     ("locks", 0),
+    ("bodies", 0),
     ("resources", 1),
     ("pki", 1),
     ("config", 2),

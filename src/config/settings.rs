@@ -191,6 +191,13 @@ pub struct Settings {
     /// How long shutdown waits for accepted events to be delivered (e.g. "30s").
     #[arg(long, env = "MESHBROKER_DRAIN_TIMEOUT")]
     pub drain_timeout: Option<String>,
+    /// How long a request's headers may take to arrive, on both listeners;
+    /// also how long a kept-alive connection may sit idle (e.g. "30s").
+    #[arg(long, env = "MESHBROKER_HEADER_READ_TIMEOUT")]
+    pub header_read_timeout: Option<String>,
+    /// How long a request's body may take to arrive whole after its headers (e.g. "60s").
+    #[arg(long, env = "MESHBROKER_BODY_READ_TIMEOUT")]
+    pub body_read_timeout: Option<String>,
     /// PEM file of CA certificates that https:// subscribers and dead-letter sinks
     /// are trusted by, besides the system's roots.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
@@ -276,6 +283,8 @@ pub struct Config {
     pub channel_disk_budget: u64,
     pub event_retention: Duration,
     pub drain_timeout: Duration,
+    pub header_read_timeout: Duration,
+    pub body_read_timeout: Duration,
     pub subscriber_ca_bundle: Option<CaBundle>,
     /// TLS on the events listener; None serves plain HTTP.
     pub events_tls: Option<EventsTls>,
@@ -355,6 +364,8 @@ impl Settings {
             channel_disk_budget: self.channel_disk_budget.or(file.channel_disk_budget),
             event_retention: self.event_retention.or(file.event_retention),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
+            header_read_timeout: self.header_read_timeout.or(file.header_read_timeout),
+            body_read_timeout: self.body_read_timeout.or(file.body_read_timeout),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
             events_tls_cert: self.events_tls_cert.or(file.events_tls_cert),
             events_tls_key: self.events_tls_key.or(file.events_tls_key),
@@ -488,6 +499,16 @@ impl Settings {
             )?,
             event_retention,
             drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
+            header_read_timeout: positive_duration(
+                "header-read-timeout",
+                settings.header_read_timeout.as_deref(),
+                "30s",
+            )?,
+            body_read_timeout: positive_duration(
+                "body-read-timeout",
+                settings.body_read_timeout.as_deref(),
+                "60s",
+            )?,
             subscriber_ca_bundle,
             events_tls,
             connector,
@@ -692,6 +713,22 @@ fn duration(
         .to_duration(jiff::SpanRelativeTo::days_are_24_hours())
         .map_err(|e| invalid(e.to_string()))?;
     Duration::try_from(signed).map_err(|_| invalid(format!("{text:?} must not be negative")))
+}
+
+/// A duration that must not be zero (a zero timeout would refuse everything).
+fn positive_duration(
+    setting: &'static str,
+    given: Option<&str>,
+    default: &str,
+) -> Result<Duration, ConfigError> {
+    let parsed = duration(setting, given, default)?;
+    if parsed.is_zero() {
+        return Err(ConfigError::Invalid {
+            setting,
+            message: "must be longer than zero".into(),
+        });
+    }
+    Ok(parsed)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::auth::{AuthError, Caller};
+use crate::bodies::read_limited;
 use crate::mesh::routing::ChannelSubscriber;
 use crate::state::AppState;
 
@@ -78,13 +79,9 @@ pub async fn whoami(
 
 /// A JSON request body within `MAX_BODY`.
 pub(super) async fn read_json(body: Body) -> Result<Value, Refusal> {
-    let bytes = axum::body::to_bytes(body, MAX_BODY).await.map_err(|_| {
-        refusal(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            format!("the body is larger than {MAX_BODY} bytes"),
-        )
-    })?;
+    let bytes = read_limited(body, MAX_BODY)
+        .await
+        .map_err(|error| refusal(error.status(), error.reason(), error.to_string()))?;
     serde_json::from_slice(&bytes)
         .map_err(|error| bad_request(format!("the body is not JSON: {error}")))
 }

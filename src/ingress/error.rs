@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
+use crate::bodies::BodyError;
 use crate::mesh::event::EventError;
 
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +25,9 @@ pub enum IngressError {
     MethodNotAllowed,
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
+    /// Not too large, but not read whole either (too slow, cut short).
+    #[error("{0}")]
+    Body(BodyError),
     /// More events than one subscriber's queue can ever hold: retrying cannot help.
     #[error(
         "a batch carries at most {0} events (a subscriber's queue, --subscriber-queue); send it in parts"
@@ -64,6 +68,7 @@ impl IntoResponse for IngressError {
             Self::Forbidden(_) => (StatusCode::FORBIDDEN, "Forbidden"),
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
+            Self::Body(error) => (error.status(), error.reason()),
             Self::TooLarge(_) | Self::BatchTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
             }

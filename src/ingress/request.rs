@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use super::IngressError;
 use crate::auth::Caller;
+use crate::bodies::{BodyError, read_limited};
 use crate::mesh::dispatch::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
@@ -66,9 +67,12 @@ pub fn check_serving(state: &AppState) -> Result<(), IngressError> {
 
 pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, IngressError> {
     let limit = state.config.max_event_bytes;
-    axum::body::to_bytes(body, limit)
+    read_limited(body, limit)
         .await
-        .map_err(|_| IngressError::TooLarge(limit))
+        .map_err(|error| match error {
+            BodyError::TooLarge(limit) => IngressError::TooLarge(limit),
+            other => IngressError::Body(other),
+        })
 }
 
 /// An event as received; a binary-mode body is kept to be sent on as it came.

@@ -15,6 +15,7 @@ use serde_json::Value;
 use super::OsbError;
 use super::details::{BindDetails, ProvisionDetails, ServicePlan, UpdateDetails};
 use super::headers::OriginatingIdentity;
+use crate::bodies::{BodyError, read_limited};
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -104,9 +105,12 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OsbJson<T> {
 }
 
 async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, OsbError> {
-    let bytes = axum::body::to_bytes(body, limit)
+    let bytes = read_limited(body, limit)
         .await
-        .map_err(|_| OsbError::PayloadTooLarge(format!("the body is larger than {limit} bytes")))?;
+        .map_err(|error| match error {
+            BodyError::TooLarge(_) => OsbError::PayloadTooLarge(error.to_string()),
+            _ => OsbError::BadRequest(error.to_string()),
+        })?;
     if bytes.is_empty() {
         return Err(OsbError::BadRequest("the request needs a JSON body".into()));
     }

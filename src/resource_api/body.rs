@@ -8,19 +8,16 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::ApiError;
+use crate::bodies::read_limited;
 
 pub async fn read_object(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
 ) -> Result<serde_json::Value, ApiError> {
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "RequestEntityTooLarge",
-            format!("the body is larger than {limit} bytes"),
-        )
-    })?;
+    let bytes = read_limited(body, limit)
+        .await
+        .map_err(|error| ApiError::new(error.status(), error.reason(), error.to_string()))?;
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
             "the request needs a body: the object as JSON or YAML",

@@ -3,6 +3,7 @@
 
 mod answers;
 mod authority;
+mod connections;
 mod endpoints;
 mod leading;
 mod run;

@@ -13,9 +13,10 @@ use tokio::net::TcpListener;
 
 use super::answers::{self, json_error};
 use super::authority::{self, AuthorityError};
+use super::connections::{Peer, Timeouts, serve_connections};
 use super::endpoints::EndpointsFile;
 use super::leading::LeaderWork;
-use super::tls::{TlsListener, TlsPeer, TlsSetupError, server_config, with_certificate};
+use super::tls::{TlsListener, TlsSetupError, server_config, with_certificate};
 use crate::auth::{Authenticator, Credentials, follow_revocations, follow_tokens};
 use crate::config::{Config, DataplaneKind, StoreKind};
 use crate::controllers::MeshSettings;
@@ -211,30 +212,43 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let nodelay = |io: &mut tokio::net::TcpStream| {
         let _ = io.set_nodelay(true);
     };
-    let control_server = axum::serve(control.tap_io(nodelay), control_app(state.clone()))
-        .with_graceful_shutdown(shutdown.clone().wait());
-    let control_task = tokio::spawn(async move { control_server.await });
+    let timeouts = Timeouts {
+        headers: config.header_read_timeout,
+        body: config.body_read_timeout,
+    };
+    let control_task = tokio::spawn(serve_connections(
+        control.tap_io(nodelay),
+        control_app(state.clone()),
+        Peer::Omitted,
+        timeouts,
+        shutdown.clone(),
+    ));
     let events_task = match events_tls {
         Some(tls) => {
             let listener = TlsListener::start(events, tls, shutdown.clone());
-            let app = events_app(state.clone())
-                .layer(axum::middleware::from_fn(with_certificate))
-                .into_make_service_with_connect_info::<TlsPeer>();
-            let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().wait());
-            tokio::spawn(async move { server.await })
+            let app = events_app(state.clone()).layer(axum::middleware::from_fn(with_certificate));
+            tokio::spawn(serve_connections(
+                listener,
+                app,
+                Peer::Attached,
+                timeouts,
+                shutdown.clone(),
+            ))
         }
-        None => {
-            let server = axum::serve(events.tap_io(nodelay), events_app(state.clone()))
-                .with_graceful_shutdown(shutdown.clone().wait());
-            tokio::spawn(async move { server.await })
-        }
+        None => tokio::spawn(serve_connections(
+            events.tap_io(nodelay),
+            events_app(state.clone()),
+            Peer::Omitted,
+            timeouts,
+            shutdown.clone(),
+        )),
     };
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new requests, finishing the ones in flight");
     shutdown_sender.send_replace(true);
     for task in [control_task, events_task] {
-        task.await.map_err(std::io::Error::other)??;
+        task.await.map_err(std::io::Error::other)?;
     }
     if let Some(election) = election {
         // The Lease given up, so another replica leads at once.

@@ -17,3 +17,4 @@ mod osb_instances;
 mod osb_provision;
 mod provisioning;
 mod resource_api;
+mod slow_clients;

@@ -1,0 +1,172 @@
+//! Request bodies, bounded in size and time: the listeners wrap each request's
+//! body in a `Deadline` (`--body-read-timeout`: a client trickling a body
+//! holds its request for a bounded time only), and the handlers read bodies
+//! whole with `read_limited`, whose error says which bound was crossed.
+
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use bytes::Bytes;
+use http_body_util::LengthLimitError;
+use hyper::body::{Body, Frame, SizeHint};
+use tokio::time::{Instant, Sleep};
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("the body did not arrive whole within {0:?}")]
+    TimedOut(Duration),
+    #[error("the body could not be read: {0}")]
+    Unreadable(String),
+}
+
+impl BodyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
+            Self::Unreadable(_) => StatusCode::BAD_REQUEST,
+        }
+    }
+
+    /// The error key, as Kubernetes names its reasons.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Self::TooLarge(_) => "RequestEntityTooLarge",
+            Self::TimedOut(_) => "Timeout",
+            Self::Unreadable(_) => "BadRequest",
+        }
+    }
+}
+
+/// The whole body, at most `limit` bytes.
+pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, BodyError> {
+    axum::body::to_bytes(body, limit).await.map_err(|error| {
+        let cause = error.into_inner();
+        if cause.is::<LengthLimitError>() {
+            return BodyError::TooLarge(limit);
+        }
+        // The body's own error comes wrapped once more by axum's `Body`.
+        let mut source: Option<&(dyn std::error::Error + 'static)> = Some(cause.as_ref());
+        while let Some(error) = source {
+            if let Some(DeadlinePassed(timeout)) = error.downcast_ref() {
+                return BodyError::TimedOut(*timeout);
+            }
+            source = error.source();
+        }
+        BodyError::Unreadable(cause.to_string())
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("the body did not arrive whole within {0:?}")]
+struct DeadlinePassed(Duration);
+
+/// A request body that fails once `timeout` has passed since its headers.
+/// The timer is only set when the body is not all there at once, so a
+/// small request costs none.
+pub struct Deadline<B> {
+    body: B,
+    timeout: Duration,
+    due: Instant,
+    timer: Option<Pin<Box<Sleep>>>,
+}
+
+impl<B> Deadline<B> {
+    pub fn new(body: B, timeout: Duration) -> Self {
+        Self {
+            body,
+            timeout,
+            due: Instant::now() + timeout,
+            timer: None,
+        }
+    }
+}
+
+impl<B> Body for Deadline<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BoxError>,
+{
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.get_mut();
+        if let Poll::Ready(frame) = Pin::new(&mut this.body).poll_frame(cx) {
+            return Poll::Ready(frame.map(|frame| frame.map_err(Into::into)));
+        }
+        let due = this.due;
+        let timer = this
+            .timer
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep_until(due)));
+        match timer.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Some(Err(Box::new(DeadlinePassed(this.timeout))))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A body that sends nothing after its headers.
+    struct Silent;
+
+    impl Body for Silent {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+
+        fn poll_frame(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+            Poll::Pending
+        }
+    }
+
+    const TIMEOUT: Duration = Duration::from_secs(60);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_body_that_stops_coming_times_out_at_its_deadline() {
+        let started = Instant::now();
+        let body = axum::body::Body::new(Deadline::new(Silent, TIMEOUT));
+        let error = read_limited(body, 1024).await.expect_err("times out");
+        assert!(matches!(error, BodyError::TimedOut(TIMEOUT)), "{error}");
+        assert_eq!(error.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(started.elapsed(), TIMEOUT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_whole_body_is_read_and_an_oversized_one_named() {
+        let body = axum::body::Body::new(Deadline::new(
+            http_body_util::Full::new(Bytes::from_static(b"hello")),
+            TIMEOUT,
+        ));
+        assert_eq!(read_limited(body, 5).await.expect("whole"), "hello");
+        let body = axum::body::Body::new(Deadline::new(
+            http_body_util::Full::new(Bytes::from_static(b"hello!")),
+            TIMEOUT,
+        ));
+        let error = read_limited(body, 5).await.expect_err("too large");
+        assert!(matches!(error, BodyError::TooLarge(5)), "{error}");
+        assert_eq!(error.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    }
+}

@@ -1,0 +1,110 @@
+//! Clients that take their time cannot hold a connection for ever: headers
+//! must arrive within `--header-read-timeout` (which is also how long a
+//! kept-alive connection may idle) and a body within `--body-read-timeout`.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::common::fixtures::NAMESPACES;
+use crate::common::{Broker, DEADLINE};
+
+async fn connect(base: &str) -> TcpStream {
+    TcpStream::connect(base.trim_start_matches("http://"))
+        .await
+        .expect("connects")
+}
+
+/// Everything the server sends until it closes the connection, and when it closed.
+async fn read_until_closed(stream: &mut TcpStream) -> (String, Instant) {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let read = tokio::time::timeout(DEADLINE, stream.read(&mut buffer))
+            .await
+            .expect("the server closes the connection in time");
+        match read {
+            Ok(0) | Err(_) => return (String::from_utf8_lossy(&received).into(), Instant::now()),
+            Ok(n) => received.extend_from_slice(&buffer[..n]),
+        }
+    }
+}
+
+#[tokio::test]
+async fn headers_sent_too_slowly_and_an_idle_connection_are_cut_off() {
+    let broker = Broker::start_with(&["--header-read-timeout", "1s"]).await;
+    for base in [&broker.control, &broker.events] {
+        // Half a request's headers, then nothing (slowloris).
+        let mut slow = connect(base).await;
+        let sent = Instant::now();
+        slow.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .expect("writes");
+        let (_, closed) = read_until_closed(&mut slow).await;
+        assert!(
+            closed - sent >= Duration::from_millis(900),
+            "closed after {:?}, before the timeout",
+            closed - sent
+        );
+
+        // A whole request is answered; the connection, idle after it, is closed.
+        let mut idle = connect(base).await;
+        idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            .await
+            .expect("writes");
+        let (answer, _) = read_until_closed(&mut idle).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+    // Meanwhile, and after, others are served.
+    let health = broker
+        .http
+        .get(format!("{}/healthz", broker.control))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), 200);
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
+    let broker = Broker::start_with(&["--body-read-timeout", "1s"]).await;
+    let namespaces = async || {
+        let listed = broker.admin().get(NAMESPACES).await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        listed.body["items"].as_array().map(Vec::len)
+    };
+    let before = namespaces().await;
+    let mut slow = connect(&broker.control).await;
+    let head = format!(
+        "POST {NAMESPACES} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n",
+        broker.admin_token
+    );
+    slow.write_all(head.as_bytes()).await.expect("writes");
+    // A part of the body, the rest never.
+    slow.write_all(br#"{"apiVersion":"v1","kind":"Namespace","#)
+        .await
+        .expect("writes");
+    let mut answer = Vec::new();
+    let mut buffer = [0u8; 4096];
+    let answered = tokio::time::timeout(DEADLINE, async {
+        loop {
+            let n = slow.read(&mut buffer).await.expect("reads");
+            answer.extend_from_slice(&buffer[..n]);
+            let text = String::from_utf8_lossy(&answer);
+            if n == 0 || text.contains("\r\n\r\n{") && text.ends_with('}') {
+                return text.into_owned();
+            }
+        }
+    })
+    .await
+    .expect("an answer in time");
+    assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
+    assert!(
+        answered.contains("did not arrive whole within 1s"),
+        "{answered}"
+    );
+    assert!(answered.contains(r#""kind":"Status""#), "{answered}");
+    assert_eq!(namespaces().await, before);
+}
