@@ -198,6 +198,9 @@ pub struct Settings {
     /// How long a request's body may take to arrive whole after its headers (e.g. "60s").
     #[arg(long, env = "MESHBROKER_BODY_READ_TIMEOUT")]
     pub body_read_timeout: Option<String>,
+    /// How long an answer may wait for its client to take any of it (e.g. "30s").
+    #[arg(long, env = "MESHBROKER_SEND_TIMEOUT")]
+    pub send_timeout: Option<String>,
     /// PEM file of CA certificates that https:// subscribers and dead-letter sinks
     /// are trusted by, besides the system's roots.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
@@ -285,6 +288,7 @@ pub struct Config {
     pub drain_timeout: Duration,
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
+    pub send_timeout: Duration,
     pub subscriber_ca_bundle: Option<CaBundle>,
     /// TLS on the events listener; None serves plain HTTP.
     pub events_tls: Option<EventsTls>,
@@ -366,6 +370,7 @@ impl Settings {
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
             header_read_timeout: self.header_read_timeout.or(file.header_read_timeout),
             body_read_timeout: self.body_read_timeout.or(file.body_read_timeout),
+            send_timeout: self.send_timeout.or(file.send_timeout),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
             events_tls_cert: self.events_tls_cert.or(file.events_tls_cert),
             events_tls_key: self.events_tls_key.or(file.events_tls_key),
@@ -508,6 +513,11 @@ impl Settings {
                 "body-read-timeout",
                 settings.body_read_timeout.as_deref(),
                 "60s",
+            )?,
+            send_timeout: positive_duration(
+                "send-timeout",
+                settings.send_timeout.as_deref(),
+                "30s",
             )?,
             subscriber_ca_bundle,
             events_tls,

@@ -4,8 +4,9 @@
 //! open without a next request, would hold a connection and a task for
 //! ever. Here a request's headers must be whole within `--header-read-timeout`
 //! of the connection being ready for them (so an idle kept-alive connection
-//! closes after as long), and its body within `--body-read-timeout` of them
-//! (`bodies::Deadline`). Shutting down stops accepting, lets the requests in
+//! closes after as long), its body within `--body-read-timeout` of them
+//! (`bodies::Deadline`), and a client must take its answers
+//! (`--send-timeout`, `stall`). Shutting down stops accepting, lets the requests in
 //! flight finish, and returns once every connection has closed.
 
 use std::time::Duration;
@@ -21,6 +22,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
+use super::stall::SendDeadline;
 use crate::bodies::Deadline;
 use crate::shutdown::Shutdown;
 
@@ -32,6 +34,8 @@ pub struct Timeouts {
     pub headers: Duration,
     /// Its body, from its headers.
     pub body: Duration,
+    /// An answer, waiting for the client to take any of it (`stall`).
+    pub send: Duration,
 }
 
 /// Whether each request carries its connection's peer (`ConnectInfo`):
@@ -75,7 +79,7 @@ pub async fn serve_connections<L>(
             let connection = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(timeouts.headers)
-                .serve_connection(TokioIo::new(io), service);
+                .serve_connection(TokioIo::new(SendDeadline::new(io, timeouts.send)), service);
             tokio::pin!(connection);
             tokio::select! {
                 _ = connection.as_mut() => {}

@@ -7,6 +7,7 @@ mod connections;
 mod endpoints;
 mod leading;
 mod run;
+mod stall;
 mod tls;
 
 pub use run::serve;

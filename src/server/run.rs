@@ -215,6 +215,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let timeouts = Timeouts {
         headers: config.header_read_timeout,
         body: config.body_read_timeout,
+        send: config.send_timeout,
     };
     let control_task = tokio::spawn(serve_connections(
         control.tap_io(nodelay),

@@ -1,6 +1,7 @@
 //! Clients that take their time cannot hold a connection for ever: headers
 //! must arrive within `--header-read-timeout` (which is also how long a
-//! kept-alive connection may idle) and a body within `--body-read-timeout`.
+//! kept-alive connection may idle), a body within `--body-read-timeout`, and
+//! a client must take its answers within `--send-timeout`.
 
 use std::time::{Duration, Instant};
 
@@ -107,4 +108,37 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
     );
     assert!(answered.contains(r#""kind":"Status""#), "{answered}");
     assert_eq!(namespaces().await, before);
+}
+
+#[tokio::test]
+async fn a_client_that_takes_none_of_its_answers_is_cut_off() {
+    let broker = Broker::start_with(&["--send-timeout", "1s"]).await;
+    let socket = tokio::net::TcpSocket::new_v4().expect("a socket");
+    // A small window, so the answers pile up at the server.
+    socket.set_recv_buffer_size(4096).expect("buffer size");
+    let address = broker.control.trim_start_matches("http://");
+    let mut greedy = socket
+        .connect(address.parse().expect("an address"))
+        .await
+        .expect("connects");
+    // 400 requests for the 39 KB script in one go: 15 MB of answers, more
+    // than the sockets hold.
+    let requests = "GET /console/console.js HTTP/1.1\r\nHost: x\r\n\r\n".repeat(400);
+    greedy.write_all(requests.as_bytes()).await.expect("writes");
+    // The client takes nothing for three times the timeout (the behaviour
+    // under test, not a wait for the server).
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (taken, _) = read_until_closed(&mut greedy).await;
+    let answers = taken.matches("HTTP/1.1 200").count();
+    assert!(
+        answers < 400,
+        "the connection was closed before all its answers: got {answers}"
+    );
+    let health = broker
+        .http
+        .get(format!("{}/healthz", broker.control))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), 200);
 }
