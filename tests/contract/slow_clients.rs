@@ -32,6 +32,16 @@ async fn read_until_closed(stream: &mut TcpStream) -> (String, Instant) {
     }
 }
 
+async fn still_served(broker: &Broker) {
+    let health = broker
+        .http
+        .get(format!("{}/healthz", broker.control))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(health.status(), 200);
+}
+
 #[tokio::test]
 async fn headers_sent_too_slowly_and_an_idle_connection_are_cut_off() {
     let broker = Broker::start_with(&["--header-read-timeout", "1s"]).await;
@@ -58,13 +68,7 @@ async fn headers_sent_too_slowly_and_an_idle_connection_are_cut_off() {
         assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     }
     // Meanwhile, and after, others are served.
-    let health = broker
-        .http
-        .get(format!("{}/healthz", broker.control))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(health.status(), 200);
+    still_served(&broker).await;
 }
 
 #[tokio::test]
@@ -134,11 +138,5 @@ async fn a_client_that_takes_none_of_its_answers_is_cut_off() {
         answers < 400,
         "the connection was closed before all its answers: got {answers}"
     );
-    let health = broker
-        .http
-        .get(format!("{}/healthz", broker.control))
-        .send()
-        .await
-        .expect("request");
-    assert_eq!(health.status(), 200);
+    still_served(&broker).await;
 }

@@ -319,14 +319,19 @@ mod tests {
         }
     }
 
-    fn event_log(dir: &tempfile::TempDir) -> Arc<EventLog> {
+    /// An event log in `dir` and its Broker log team-a/default.
+    fn broker_log(dir: &tempfile::TempDir) -> (Arc<EventLog>, Arc<Log>) {
         let settings = LogSettings {
             fsync: Fsync::Interval,
             namespace_bytes: 1 << 30,
             channel_bytes: 1 << 30,
             retention: Duration::ZERO,
         };
-        EventLog::open(dir.path(), settings, Metrics::new()).expect("opens")
+        let event_log = EventLog::open(dir.path(), settings, Metrics::new()).expect("opens");
+        let log = event_log
+            .log(LogKind::Broker, "team-a", "default")
+            .expect("log");
+        (event_log, log)
     }
 
     /// A Trigger named `name` on `group`'s log, delivering everything to `dispatcher`.
@@ -361,10 +366,7 @@ mod tests {
     #[tokio::test]
     async fn a_new_trigger_holds_readiness_back_until_its_cursor_is_open() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let event_log = event_log(&dir);
-        let log = event_log
-            .log(LogKind::Broker, "team-a", "default")
-            .expect("log");
+        let (event_log, log) = broker_log(&dir);
         let (_stop, shutdown) = Shutdown::new();
         let group = Group::new(log.clone());
         tokio::spawn(read_shared(group.clone(), Metrics::new(), shutdown.clone()));
@@ -399,10 +401,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_slow_trigger_detaches_catches_up_and_attaches_again() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let event_log = event_log(&dir);
-        let log = event_log
-            .log(LogKind::Broker, "team-a", "default")
-            .expect("log");
+        let (event_log, log) = broker_log(&dir);
         let (_stop, shutdown) = Shutdown::new();
         let metrics = Metrics::new();
         let group = Group::new(log.clone());
