@@ -201,6 +201,9 @@ pub struct Settings {
     /// How long an answer may wait for its client to take any of it (e.g. "30s").
     #[arg(long, env = "MESHBROKER_SEND_TIMEOUT")]
     pub send_timeout: Option<String>,
+    /// Connections each listener holds open at once; more wait to be accepted.
+    #[arg(long, env = "MESHBROKER_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
     /// PEM file of CA certificates that https:// subscribers and dead-letter sinks
     /// are trusted by, besides the system's roots.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
@@ -289,6 +292,7 @@ pub struct Config {
     pub header_read_timeout: Duration,
     pub body_read_timeout: Duration,
     pub send_timeout: Duration,
+    pub max_connections: usize,
     pub subscriber_ca_bundle: Option<CaBundle>,
     /// TLS on the events listener; None serves plain HTTP.
     pub events_tls: Option<EventsTls>,
@@ -371,6 +375,7 @@ impl Settings {
             header_read_timeout: self.header_read_timeout.or(file.header_read_timeout),
             body_read_timeout: self.body_read_timeout.or(file.body_read_timeout),
             send_timeout: self.send_timeout.or(file.send_timeout),
+            max_connections: self.max_connections.or(file.max_connections),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
             events_tls_cert: self.events_tls_cert.or(file.events_tls_cert),
             events_tls_key: self.events_tls_key.or(file.events_tls_key),
@@ -519,6 +524,7 @@ impl Settings {
                 settings.send_timeout.as_deref(),
                 "30s",
             )?,
+            max_connections: positive("max-connections", settings.max_connections, 8192)?,
             subscriber_ca_bundle,
             events_tls,
             connector,

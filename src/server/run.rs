@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use super::answers::{self, json_error};
 use super::authority::{self, AuthorityError};
-use super::connections::{Peer, Timeouts, serve_connections};
+use super::connections::{Limits, Peer, serve_connections};
 use super::endpoints::EndpointsFile;
 use super::leading::LeaderWork;
 use super::tls::{TlsListener, TlsSetupError, server_config, with_certificate};
@@ -212,7 +212,8 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let nodelay = |io: &mut tokio::net::TcpStream| {
         let _ = io.set_nodelay(true);
     };
-    let timeouts = Timeouts {
+    let limits = Limits {
+        connections: config.max_connections,
         headers: config.header_read_timeout,
         body: config.body_read_timeout,
         send: config.send_timeout,
@@ -221,7 +222,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         control.tap_io(nodelay),
         control_app(state.clone()),
         Peer::Omitted,
-        timeouts,
+        limits,
         shutdown.clone(),
     ));
     let events_task = match events_tls {
@@ -232,7 +233,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 listener,
                 app,
                 Peer::Attached,
-                timeouts,
+                limits,
                 shutdown.clone(),
             ))
         }
@@ -240,7 +241,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             events.tap_io(nodelay),
             events_app(state.clone()),
             Peer::Omitted,
-            timeouts,
+            limits,
             shutdown.clone(),
         )),
     };

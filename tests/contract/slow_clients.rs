@@ -140,3 +140,36 @@ async fn a_client_that_takes_none_of_its_answers_is_cut_off() {
     );
     still_served(&broker).await;
 }
+
+#[tokio::test]
+async fn a_listener_holds_at_most_max_connections_and_the_next_waits_its_turn() {
+    let broker = Broker::start_with(&["--max-connections", "2"]).await;
+    let base = &broker.events;
+    let first = connect(base).await;
+    let mut second = connect(base).await;
+    // Both are served: the second answers.
+    second
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .expect("writes");
+    let mut buffer = [0u8; 1024];
+    let n = tokio::time::timeout(DEADLINE, second.read(&mut buffer))
+        .await
+        .expect("an answer in time")
+        .expect("reads");
+    assert!(buffer[..n].starts_with(b"HTTP/1.1 200"));
+    // A third waits in the backlog: no answer while the two are open.
+    let mut third = connect(base).await;
+    third
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .expect("writes");
+    let waiting = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buffer)).await;
+    assert!(waiting.is_err(), "the third was served beside two others");
+    // One closes: the third gets its turn.
+    drop(first);
+    let (answer, _) = read_until_closed(&mut third).await;
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // The other listener has places of its own.
+    still_served(&broker).await;
+}
