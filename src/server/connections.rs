@@ -24,12 +24,14 @@ use axum::serve::Listener;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use tokio::sync::{Semaphore, watch};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
 use super::stall::SendDeadline;
 use crate::bodies::Deadline;
 use crate::shutdown::Shutdown;
+use crate::telemetry::Metrics;
 
 /// What clients may cost a listener.
 #[derive(Clone, Copy)]
@@ -57,72 +59,128 @@ pub enum Peer {
     Omitted,
 }
 
+/// How a listener serves.
+#[derive(Clone)]
+pub struct Served {
+    /// `control` or `events`, as the metrics label it.
+    pub name: &'static str,
+    pub peer: Peer,
+    pub limits: Limits,
+    pub metrics: Arc<Metrics>,
+}
+
 /// Serves `app` on `listener`'s connections until `shutdown`.
-pub async fn serve_connections<L>(
-    mut listener: L,
-    app: Router,
-    peer_info: Peer,
-    limits: Limits,
-    shutdown: Shutdown,
-) where
+pub async fn serve_connections<L>(mut listener: L, app: Router, served: Served, shutdown: Shutdown)
+where
     L: Listener,
     L::Addr: Clone + Send + Sync + 'static,
 {
     // Every connection's task holds a receiver: all gone, all closed.
     let (open_tx, open_rx) = watch::channel(());
-    let places = Arc::new(Semaphore::new(limits.connections));
+    let places = Arc::new(Semaphore::new(served.limits.connections));
     let mut warned: Option<Instant> = None;
     loop {
-        let place = match places.clone().try_acquire_owned() {
-            Ok(place) => place,
-            Err(_) => {
-                if warned.is_none_or(|at| at.elapsed() >= FULL_WARNING_EVERY) {
-                    tracing::warn!(
-                        max_connections = limits.connections,
-                        "a listener holds all the connections it may; new ones wait"
-                    );
-                    warned = Some(Instant::now());
-                }
-                tokio::select! {
-                    place = places.clone().acquire_owned() => match place {
-                        Ok(place) => place,
-                        Err(_) => break,
-                    },
-                    () = shutdown.clone().wait() => break,
-                }
-            }
+        let place = tokio::select! {
+            place = take_place(&places, &served, &mut warned) => place,
+            () = shutdown.clone().wait() => break,
         };
         let (io, peer) = tokio::select! {
             accepted = listener.accept() => accepted,
             () = shutdown.clone().wait() => break,
         };
-        let app = app.clone();
-        let shutdown = shutdown.clone();
+        let connection = serve_one(io, peer, app.clone(), served.clone(), shutdown.clone());
         let open = open_rx.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
-                if let Peer::Attached = peer_info {
-                    request.extensions_mut().insert(ConnectInfo(peer.clone()));
-                }
-                app.clone()
-                    .oneshot(request.map(|body| Body::new(Deadline::new(body, limits.body))))
-            });
-            let connection = http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.headers)
-                .serve_connection(TokioIo::new(SendDeadline::new(io, limits.send)), service);
-            tokio::pin!(connection);
-            tokio::select! {
-                _ = connection.as_mut() => {}
-                () = shutdown.wait() => {
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
-                }
-            }
+            connection.await;
             drop((open, place));
         });
     }
     drop(listener);
     drop(open_rx);
     open_tx.closed().await;
+}
+
+/// A place for one more connection, once one is free; warns (now and then)
+/// while none is.
+async fn take_place(
+    places: &Arc<Semaphore>,
+    served: &Served,
+    warned: &mut Option<Instant>,
+) -> OwnedSemaphorePermit {
+    if let Ok(place) = places.clone().try_acquire_owned() {
+        return place;
+    }
+    if warned.is_none_or(|at| at.elapsed() >= FULL_WARNING_EVERY) {
+        tracing::warn!(
+            listener = served.name,
+            max_connections = served.limits.connections,
+            "the listener holds all the connections it may; new ones wait"
+        );
+        *warned = Some(Instant::now());
+    }
+    match places.clone().acquire_owned().await {
+        Ok(place) => place,
+        // The semaphore is never closed.
+        Err(_) => std::future::pending().await,
+    }
+}
+
+/// One connection, until it closes (on shutdown, once its request in flight
+/// is answered).
+async fn serve_one<I, A>(io: I, peer: A, app: Router, served: Served, shutdown: Shutdown)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    A: Clone + Send + Sync + 'static,
+{
+    let Served {
+        name,
+        peer: peer_info,
+        limits,
+        metrics,
+    } = served;
+    let open = metrics.connections(name);
+    open.inc();
+    let service = hyper::service::service_fn(move |mut request: Request<Incoming>| {
+        if let Peer::Attached = peer_info {
+            request.extensions_mut().insert(ConnectInfo(peer.clone()));
+        }
+        app.clone()
+            .oneshot(request.map(|body| Body::new(Deadline::new(body, limits.body))))
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.headers)
+        .serve_connection(TokioIo::new(SendDeadline::new(io, limits.send)), service);
+    tokio::pin!(connection);
+    let ended = tokio::select! {
+        ended = connection.as_mut() => ended,
+        () = shutdown.wait() => {
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = ended
+        && let Some(reason) = cut_for(&error)
+    {
+        metrics.connection_cut(name, reason);
+    }
+    open.dec();
+}
+
+/// Which limit closed the connection, if one did.
+fn cut_for(error: &hyper::Error) -> Option<&'static str> {
+    if error.is_timeout() {
+        return Some("header_timeout");
+    }
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return Some("send_timeout");
+        }
+        source = cause.source();
+    }
+    None
 }

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use super::answers::{self, json_error};
 use super::authority::{self, AuthorityError};
-use super::connections::{Limits, Peer, serve_connections};
+use super::connections::{Limits, Peer, Served, serve_connections};
 use super::endpoints::EndpointsFile;
 use super::leading::LeaderWork;
 use super::tls::{TlsListener, TlsSetupError, server_config, with_certificate};
@@ -218,11 +218,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         body: config.body_read_timeout,
         send: config.send_timeout,
     };
+    let served = |name, peer| Served {
+        name,
+        peer,
+        limits,
+        metrics: state.metrics.clone(),
+    };
     let control_task = tokio::spawn(serve_connections(
         control.tap_io(nodelay),
         control_app(state.clone()),
-        Peer::Omitted,
-        limits,
+        served("control", Peer::Omitted),
         shutdown.clone(),
     ));
     let events_task = match events_tls {
@@ -232,16 +237,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             tokio::spawn(serve_connections(
                 listener,
                 app,
-                Peer::Attached,
-                limits,
+                served("events", Peer::Attached),
                 shutdown.clone(),
             ))
         }
         None => tokio::spawn(serve_connections(
             events.tap_io(nodelay),
             events_app(state.clone()),
-            Peer::Omitted,
-            limits,
+            served("events", Peer::Omitted),
             shutdown.clone(),
         )),
     };

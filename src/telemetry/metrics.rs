@@ -73,6 +73,17 @@ struct FilterErrorLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CutLabels {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     kind: &'static str,
     state: &'static str,
@@ -170,6 +181,8 @@ pub struct Metrics {
     log_appended: Counter,
     delivery_durations: DeliveryDurations,
     requests: Family<RequestLabels, Counter>,
+    connections: Family<ListenerLabels, Gauge>,
+    connections_cut: Family<CutLabels, Counter>,
     filter_errors: Family<FilterErrorLabels, Counter>,
     operations_finished: Family<OperationLabels, Counter>,
     operations_running: Family<OperationLabels, Gauge>,
@@ -183,6 +196,18 @@ impl Metrics {
             "http_requests",
             "HTTP requests by listener, route, method and status",
             requests.clone(),
+        );
+        let connections = Family::<ListenerLabels, Gauge>::default();
+        registry.register(
+            "http_connections",
+            "Connections open now, by listener",
+            connections.clone(),
+        );
+        let connections_cut = Family::<CutLabels, Counter>::default();
+        registry.register(
+            "http_connections_cut",
+            "Connections closed because a client was too slow, by listener and reason: header_timeout (headers not whole in time, or idle too long), send_timeout (took nothing of an answer)",
+            connections_cut.clone(),
         );
         let operations_finished = Family::<OperationLabels, Counter>::default();
         registry.register(
@@ -241,6 +266,8 @@ impl Metrics {
             log_appended,
             delivery_durations: DeliveryDurations::from(&delivery_durations),
             requests,
+            connections,
+            connections_cut,
             filter_errors,
             operations_finished,
             operations_running,
@@ -308,6 +335,19 @@ impl Metrics {
     pub fn filter_error(&self, reason: &'static str) {
         self.filter_errors
             .get_or_create(&FilterErrorLabels { reason })
+            .inc();
+    }
+
+    /// The gauge of a listener's open connections, to move as they come and go.
+    pub fn connections(&self, listener: &'static str) -> Gauge {
+        self.connections
+            .get_or_create(&ListenerLabels { listener })
+            .clone()
+    }
+
+    pub fn connection_cut(&self, listener: &'static str, reason: &'static str) {
+        self.connections_cut
+            .get_or_create(&CutLabels { listener, reason })
             .inc();
     }
 

@@ -69,6 +69,18 @@ async fn headers_sent_too_slowly_and_an_idle_connection_are_cut_off() {
     }
     // Meanwhile, and after, others are served.
     still_served(&broker).await;
+    // Both per listener (and any other client's idle connection) counted.
+    let metrics = broker.metrics().await;
+    for listener in ["control", "events"] {
+        let cut = format!(
+            r#"meshbroker_http_connections_cut_total{{listener="{listener}",reason="header_timeout"}} "#
+        );
+        let count = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix(&cut))
+            .and_then(|value| value.parse::<u64>().ok());
+        assert!(count >= Some(2), "{cut}: {count:?} in {metrics}");
+    }
 }
 
 #[tokio::test]
@@ -139,6 +151,10 @@ async fn a_client_that_takes_none_of_its_answers_is_cut_off() {
         "the connection was closed before all its answers: got {answers}"
     );
     still_served(&broker).await;
+    let metrics = broker.metrics().await;
+    let cut =
+        r#"meshbroker_http_connections_cut_total{listener="control",reason="send_timeout"} 1"#;
+    assert!(metrics.contains(cut), "{cut} in {metrics}");
 }
 
 #[tokio::test]
@@ -166,6 +182,9 @@ async fn a_listener_holds_at_most_max_connections_and_the_next_waits_its_turn() 
         .expect("writes");
     let waiting = tokio::time::timeout(Duration::from_millis(500), third.read(&mut buffer)).await;
     assert!(waiting.is_err(), "the third was served beside two others");
+    let metrics = broker.metrics().await;
+    let open = r#"meshbroker_http_connections{listener="events"} 2"#;
+    assert!(metrics.contains(open), "{open} in {metrics}");
     // One closes: the third gets its turn.
     drop(first);
     let (answer, _) = read_until_closed(&mut third).await;
