@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::bodies::BodyError;
 use crate::provisioner::ProvisionError;
 use crate::store::StoreError;
 
@@ -27,6 +28,9 @@ pub enum OsbError {
     PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
+    /// A body not read whole: too slow (408), or cut short (400).
+    #[error("{0}")]
+    Body(BodyError),
     #[error("{0}")]
     AsyncRequired(String),
     #[error("{0}")]
@@ -53,6 +57,7 @@ impl OsbError {
             Self::Gone(_) => (StatusCode::GONE, "Gone"),
             Self::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
+            Self::Body(error) => (error.status(), error.reason()),
             Self::AsyncRequired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "AsyncRequired"),
             Self::Concurrency(_) => (StatusCode::UNPROCESSABLE_ENTITY, "ConcurrencyError"),
             Self::MaintenanceInfoConflict(_) => {

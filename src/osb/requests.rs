@@ -109,7 +109,7 @@ async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, O
         .await
         .map_err(|error| match error {
             BodyError::TooLarge(_) => OsbError::PayloadTooLarge(error.to_string()),
-            _ => OsbError::BadRequest(error.to_string()),
+            other => OsbError::Body(other),
         })?;
     if bytes.is_empty() {
         return Err(OsbError::BadRequest("the request needs a JSON body".into()));

@@ -5,6 +5,7 @@
 
 use std::time::{Duration, Instant};
 
+use base64::Engine;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -83,29 +84,19 @@ async fn headers_sent_too_slowly_and_an_idle_connection_are_cut_off() {
     }
 }
 
-#[tokio::test]
-async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
-    let broker = Broker::start_with(&["--body-read-timeout", "1s"]).await;
-    let namespaces = async || {
-        let listed = broker.admin().get(NAMESPACES).await;
-        assert_eq!(listed.status, 200, "{}", listed.text);
-        listed.body["items"].as_array().map(Vec::len)
-    };
-    let before = namespaces().await;
-    let mut slow = connect(&broker.control).await;
-    let head = format!(
-        "POST {NAMESPACES} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
-         Content-Type: application/json\r\nContent-Length: 200\r\n\r\n",
-        broker.admin_token
-    );
+/// Sends `head` and a part of a 200-byte body, never the rest; answers the
+/// server's whole answer.
+async fn send_part_of_a_body(base: &str, head: &str) -> String {
+    let mut slow = connect(base).await;
+    let head =
+        format!("{head}Host: x\r\nContent-Type: application/json\r\nContent-Length: 200\r\n\r\n");
     slow.write_all(head.as_bytes()).await.expect("writes");
-    // A part of the body, the rest never.
-    slow.write_all(br#"{"apiVersion":"v1","kind":"Namespace","#)
+    slow.write_all(br#"{"apiVersion":"v1","#)
         .await
         .expect("writes");
     let mut answer = Vec::new();
     let mut buffer = [0u8; 4096];
-    let answered = tokio::time::timeout(DEADLINE, async {
+    tokio::time::timeout(DEADLINE, async {
         loop {
             let n = slow.read(&mut buffer).await.expect("reads");
             answer.extend_from_slice(&buffer[..n]);
@@ -116,7 +107,24 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
         }
     })
     .await
-    .expect("an answer in time");
+    .expect("an answer in time")
+}
+
+#[tokio::test]
+async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
+    let broker = Broker::start_with(&["--body-read-timeout", "1s"]).await;
+    let namespaces = async || {
+        let listed = broker.admin().get(NAMESPACES).await;
+        assert_eq!(listed.status, 200, "{}", listed.text);
+        listed.body["items"].as_array().map(Vec::len)
+    };
+    let before = namespaces().await;
+    // The resource API: a Kubernetes Status.
+    let head = format!(
+        "POST {NAMESPACES} HTTP/1.1\r\nAuthorization: Bearer {}\r\n",
+        broker.admin_token
+    );
+    let answered = send_part_of_a_body(&broker.control, &head).await;
     assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
     assert!(
         answered.contains("did not arrive whole within 1s"),
@@ -124,6 +132,18 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
     );
     assert!(answered.contains(r#""kind":"Status""#), "{answered}");
     assert_eq!(namespaces().await, before);
+    // The OSB API: an OSB error body.
+    let credentials = base64::engine::general_purpose::STANDARD
+        .encode(format!("meshbroker:{}", broker.osb_password));
+    let head = format!(
+        "PUT /v2/service_instances/slow?accepts_incomplete=true HTTP/1.1\r\n\
+         Authorization: Basic {credentials}\r\nX-Broker-API-Version: 2.17\r\n"
+    );
+    let answered = send_part_of_a_body(&broker.control, &head).await;
+    assert!(answered.starts_with("HTTP/1.1 408"), "{answered}");
+    assert!(answered.contains(r#""error":"Timeout""#), "{answered}");
+    let fetched = broker.osb().fetch("slow").await;
+    assert_eq!(fetched.status, 404, "nothing provisioned: {}", fetched.text);
 }
 
 #[tokio::test]
