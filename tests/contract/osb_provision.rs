@@ -249,10 +249,23 @@ async fn without_accepts_incomplete_a_provision_whose_channel_stays_unready_is_4
 
 #[tokio::test]
 async fn a_synchronous_operation_that_outlasts_the_wait_fails_and_stops() {
-    // Long enough to decide and record, far too short for a namespace's Broker.
+    // Long enough to decide and record; the namespace's Broker can never get
+    // Ready (its dead-letter sink names nothing), so the wait always runs out.
     let broker = Broker::start_with(&["--sync-wait", "50ms"]).await;
     commerce_in(&broker, &["team-a"]).await;
     channel_ready(&broker).await;
+    let never_ready = json!({
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Broker",
+        "metadata": {"name": "default", "namespace": "team-a"},
+        "spec": {"delivery": {"deadLetterSink": {"ref": {
+            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}},
+    });
+    let created = broker
+        .admin()
+        .create(&brokers("team-a"), &never_ready)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
     let body = provision_body(ORDER_SERVICE, "team-a");
     let reply = broker.osb().provision(INSTANCE, &body, false).await;
     assert_eq!(reply.status, 500, "{}", reply.text);
