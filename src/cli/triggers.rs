@@ -27,8 +27,8 @@ pub struct NewTrigger<'a> {
 }
 
 /// The spec: exact attributes as Knative's `filter`, or, with CESQL, as the
-/// Subscriptions API's `filters` (all of which must pass; an `exact` filter
-/// names exactly one attribute).
+/// Subscriptions API's `filters` (all of which must pass; one `exact` filter
+/// per attribute).
 fn spec_of(trigger: &NewTrigger<'_>) -> Value {
     let attributes: Vec<(&str, &str)> = [("type", trigger.ty), ("source", trigger.source)]
         .into_iter()

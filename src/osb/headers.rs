@@ -1,5 +1,5 @@
 //! OSB request headers, as middleware in front of every OSB route: authentication
-//! (401), `X-Broker-API-Version` (412 unless 2.13–2.17), the originating identity
+//! (401), `X-Broker-API-Version` (412 unless 2.13 or later 2.x), the originating identity
 //! (decoded, logged, 400 when malformed) and the request identity (echoed back).
 
 use axum::extract::{Request, State};
@@ -17,8 +17,11 @@ pub const ORIGINATING_IDENTITY: HeaderName =
     HeaderName::from_static("x-broker-api-originating-identity");
 pub const REQUEST_IDENTITY: HeaderName = HeaderName::from_static("x-broker-api-request-identity");
 
+/// The oldest platform served: 2.13 brought the `context` object the
+/// provisioner reads the namespace from. Later minors are served too: "minor API
+/// revisions will always be additive" (OSB v2.17, API Version Header), and 412
+/// is for a platform too old for what the broker needs.
 const MIN_MINOR: u32 = 13;
-const MAX_MINOR: u32 = 17;
 
 /// Who the platform says the end user is.
 #[derive(Debug, Clone)]
@@ -74,7 +77,7 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<Option<OriginatingIden
 }
 
 fn check_version(value: Option<&HeaderValue>) -> Result<(), OsbError> {
-    let supported = format!("send X-Broker-API-Version 2.{MIN_MINOR} to 2.{MAX_MINOR}");
+    let supported = format!("send X-Broker-API-Version 2.{MIN_MINOR} or a later 2.x");
     let Some(value) = value else {
         return Err(OsbError::PreconditionFailed(format!(
             "X-Broker-API-Version is missing; {supported}"
@@ -85,7 +88,7 @@ fn check_version(value: Option<&HeaderValue>) -> Result<(), OsbError> {
     let text = text.trim();
     let minor = text.strip_prefix("2.").and_then(|m| m.parse::<u32>().ok());
     match minor {
-        Some(minor) if (MIN_MINOR..=MAX_MINOR).contains(&minor) => Ok(()),
+        Some(minor) if minor >= MIN_MINOR => Ok(()),
         _ => Err(OsbError::PreconditionFailed(format!(
             "X-Broker-API-Version {text:?} is not supported; {supported}"
         ))),
@@ -133,14 +136,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn versions_2_13_to_2_17_are_accepted() {
-        for good in ["2.13", "2.14", "2.17"] {
+    fn versions_from_2_13_are_accepted() {
+        for good in ["2.13", "2.14", "2.17", "2.18"] {
             assert!(
                 check_version(Some(&HeaderValue::from_static(good))).is_ok(),
                 "{good}"
             );
         }
-        for bad in ["2.12", "2.18", "3.0", "two"] {
+        for bad in ["2.12", "2.", "3.0", "two"] {
             assert!(
                 check_version(Some(&HeaderValue::from_static(bad))).is_err(),
                 "{bad}"

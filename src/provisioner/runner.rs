@@ -10,7 +10,8 @@
 //! The timeout counts from the (re)start, so a resumed operation gets a full window;
 //! an operation with a deadline (started for a synchronous request) never waits past
 //! it — a step still waiting then fails it, also after a restart, so the request's
-//! answer is its outcome and nothing runs on behind it.
+//! answer is its outcome and nothing runs on behind it. A failed update puts the
+//! delivery options it changed back before its end is recorded.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -69,7 +70,12 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
         metrics.operation_started(kind);
         let job = Job::new(context.clone(), &instance, &operation).during(term.clone());
         tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, kind, "operation running");
-        let outcome = run_plan(&job, &steps::plan(operation.kind)).await;
+        let outcome = match run_plan(&job, &steps::plan(operation.kind)).await {
+            Err(Stop::Failed(reason)) if operation.kind == OperationKind::Update => {
+                Err(Stop::Failed(undo_update(&job, reason).await))
+            }
+            outcome => outcome,
+        };
         let (state, description) = match outcome {
             Ok(()) => (OperationState::Succeeded, format!("{kind} succeeded")),
             Err(Stop::Failed(reason)) => (OperationState::Failed, reason),
@@ -106,6 +112,20 @@ async fn run_plan(job: &Job, plan: &Plan) -> Result<(), Stop> {
         run_step(job, &label, step).await?;
     }
     Ok(())
+}
+
+/// A failed update puts back what it changed before its end is recorded (and a
+/// synchronous request answered): see `steps::restore_parameters`.
+async fn undo_update(job: &Job, reason: String) -> String {
+    let why = match steps::restore_parameters(job).await {
+        Ok(Progress::Done) => {
+            return format!("{reason}; the previous delivery options are back in place");
+        }
+        Ok(Progress::Fail(why) | Progress::Wait(why)) => why,
+        Err(error) => error.to_string(),
+    };
+    tracing::error!(instance_id = %job.spec().instance_id, %why, "a failed update could not put the previous delivery options back");
+    format!("{reason}; putting the previous delivery options back failed: {why}")
 }
 
 fn kind_label(kind: OperationKind) -> &'static str {

@@ -331,6 +331,18 @@ async fn apply_parameters(job: &Job) -> Result<Progress, StoreError> {
     }
 }
 
+/// What a failed update leaves behind: nothing it changed. OSB v2.17 (Updating a
+/// Service Instance): with a 4xx or 5xx answer "the Service Broker MUST NOT apply
+/// any of the requested changes". The record keeps the parameters it had (they
+/// are replaced only on success), so the Subscription takes their delivery
+/// options back.
+pub async fn restore_parameters(job: &Job) -> Result<Progress, StoreError> {
+    match delivery_from(job.spec().parameters.as_ref()) {
+        Ok(delivery) => ensure_subscription(job, Delivery::Replace(delivery)).await,
+        Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
+    }
+}
+
 /// Makes the (Application, namespace) Subscription exist, list this instance among
 /// its owners, point at the namespace's Broker and carry `delivery`.
 async fn ensure_subscription(job: &Job, delivery: Delivery) -> Result<Progress, StoreError> {

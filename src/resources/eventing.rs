@@ -247,8 +247,8 @@ impl SubscriptionsApiFilter {
         if dialects.iter().filter(|set| **set).count() > 1 {
             return Err(Invalid::new("", "sets more than one dialect; use all"));
         }
-        let single = |dialect: &str, map: &BTreeMap<String, String>| {
-            single_attribute(map).map_err(|e| e.within(dialect))
+        let compared = |dialect: &str, map, test| {
+            attribute_tests(map, test).map_err(|e: Invalid| e.within(dialect))
         };
         let nested = |dialect: &str, list: &[SubscriptionsApiFilter]| {
             if list.is_empty() {
@@ -264,14 +264,11 @@ impl SubscriptionsApiFilter {
                 .collect::<Result<Vec<_>, _>>()
         };
         Ok(if let Some(map) = &self.exact {
-            let (name, value) = single("exact", map)?;
-            Dialect::Exact { name, value }
+            compared("exact", map, |name, value| Dialect::Exact { name, value })?
         } else if let Some(map) = &self.prefix {
-            let (name, value) = single("prefix", map)?;
-            Dialect::Prefix { name, value }
+            compared("prefix", map, |name, value| Dialect::Prefix { name, value })?
         } else if let Some(map) = &self.suffix {
-            let (name, value) = single("suffix", map)?;
-            Dialect::Suffix { name, value }
+            compared("suffix", map, |name, value| Dialect::Suffix { name, value })?
         } else if let Some(list) = &self.all {
             Dialect::All(nested("all", list)?)
         } else if let Some(list) = &self.any {
@@ -295,20 +292,33 @@ impl SubscriptionsApiFilter {
     }
 }
 
-/// `exact`, `prefix` and `suffix` name exactly one attribute (as Knative does), and
-/// neither its name nor its value may be empty (Subscriptions API §3.2.4.1.1: "MUST
-/// NOT be empty strings", for all three). "Present with any value" is what
-/// `filter.attributes` with "" says.
-fn single_attribute(map: &BTreeMap<String, String>) -> Result<(String, String), Invalid> {
-    let mut entries = map.iter();
-    let (Some((attribute, value)), None) = (entries.next(), entries.next()) else {
-        return Err(Invalid::new("", "must name exactly one attribute"));
-    };
-    check_attribute_name(attribute)?;
-    if value.is_empty() {
-        return Err(Invalid::new(attribute.as_str(), "must not be empty"));
+/// `exact`, `prefix` and `suffix`: one test per attribute named, all of which
+/// must hold (Subscriptions API §3.2.4.1.1, whose example names `type` and
+/// `subject` at once; Knative accepts only one). Neither a name nor a value may
+/// be empty ("MUST NOT be empty strings", for all three); "present with any
+/// value" is what `filter.attributes` with "" says.
+fn attribute_tests(
+    map: &BTreeMap<String, String>,
+    test: fn(String, String) -> Dialect,
+) -> Result<Dialect, Invalid> {
+    let mut tests = map
+        .iter()
+        .map(|(attribute, value)| {
+            check_attribute_name(attribute)?;
+            if value.is_empty() {
+                return Err(Invalid::new(attribute.as_str(), "must not be empty"));
+            }
+            Ok(test(attribute.clone(), value.clone()))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    match tests.pop() {
+        None => Err(Invalid::new("", "must name at least one attribute")),
+        Some(only) if tests.is_empty() => Ok(only),
+        Some(last) => {
+            tests.push(last);
+            Ok(Dialect::All(tests))
+        }
     }
-    Ok((attribute.clone(), value.clone()))
 }
 
 /// A name a filter may match on: a CloudEvents attribute name (v1.0.2, "Naming
@@ -470,6 +480,15 @@ mod tests {
         // (filter, the refused field or None when accepted)
         let cases = [
             (serde_json::json!({"exact": {"type": "a"}}), None),
+            (
+                serde_json::json!({"exact": {"type": "a", "subject": "b"}}),
+                None,
+            ),
+            (serde_json::json!({"suffix": {}}), Some("suffix")),
+            (
+                serde_json::json!({"prefix": {"type": "a", "subject": ""}}),
+                Some("prefix.subject"),
+            ),
             (
                 serde_json::json!({"exact": {"type": ""}}),
                 Some("exact.type"),

@@ -11,8 +11,8 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE};
-use axum::http::{StatusCode, Uri};
+use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
@@ -66,7 +66,7 @@ pub async fn uniform(
 ) -> Response {
     let route = request.extensions().get::<MatchedPath>().cloned();
     let method = request.method().clone();
-    let response = answer(request, next).await;
+    let response = answer(listener, request, next).await;
     count_request(
         &metrics,
         listener,
@@ -77,7 +77,7 @@ pub async fn uniform(
     response
 }
 
-async fn answer(request: Request, next: Next) -> Response {
+async fn answer(listener: &str, request: Request, next: Next) -> Response {
     let header_bytes: usize = request
         .headers()
         .iter()
@@ -94,8 +94,13 @@ async fn answer(request: Request, next: Next) -> Response {
             ),
         );
     }
-    let response = next.run(request).await;
+    let mut response = next.run(request).await;
     let status = response.status();
+    if status == StatusCode::UNAUTHORIZED && !response.headers().contains_key(WWW_AUTHENTICATE) {
+        response
+            .headers_mut()
+            .insert(WWW_AUTHENTICATE, challenge(listener, uri.path()));
+    }
     let plain_text = response
         .headers()
         .get(CONTENT_TYPE)
@@ -116,6 +121,20 @@ async fn answer(request: Request, next: Next) -> Response {
         }
     }
     answer
+}
+
+/// What a 401 asks for (RFC 7235 §3.1: it MUST name a challenge): the OSB API
+/// takes Basic credentials or the admin's bearer token, everything else a bearer
+/// token (the Connector's certificates are asked for by TLS, not here).
+fn challenge(listener: &str, path: &str) -> HeaderValue {
+    let mut segments = path.trim_start_matches('/').split('/');
+    let osb =
+        listener == "control" && (segments.next() == Some("v2") || segments.next() == Some("v2"));
+    HeaderValue::from_static(if osb {
+        r#"Basic realm="meshbroker", Bearer realm="meshbroker""#
+    } else {
+        r#"Bearer realm="meshbroker""#
+    })
 }
 
 #[cfg(test)]

@@ -45,6 +45,10 @@ async fn without_a_token_the_resource_api_is_401() {
     assert_eq!(reply.status, 401);
     assert_eq!(reply.body["kind"], "Status");
     assert_eq!(
+        reply.headers["www-authenticate"], r#"Bearer realm="meshbroker""#,
+        "a 401 names its challenge (RFC 7235)"
+    );
+    assert_eq!(
         broker
             .with_token("not-a-token")
             .get(NAMESPACES)

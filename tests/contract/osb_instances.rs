@@ -2,8 +2,8 @@
 
 use serde_json::json;
 
-use crate::common::Broker;
 use crate::common::fixtures::*;
+use crate::common::{Broker, eventually};
 
 const INSTANCE: &str = "7c1e2d3f-4a5b-4c6d-8e7f-9a0b1c2d3e4f";
 
@@ -231,6 +231,67 @@ async fn a_changed_update_without_accepts_incomplete_finishes_with_200() {
         .await
         .expect("wired");
     assert_eq!(subscription["spec"]["delivery"]["retry"], 7);
+}
+
+#[tokio::test]
+async fn a_synchronous_update_that_fails_applies_none_of_its_changes() {
+    let broker = Broker::start_with(&["--sync-wait", "300ms"]).await;
+    commerce_in(&broker, &["team-a"]).await;
+    let mut body = provision_body(ORDER_SERVICE, "team-a");
+    body["parameters"] = json!({"delivery": {"retry": 2}});
+    broker.osb().provision_and_wait(INSTANCE, &body).await;
+    // The update's first step writes at once; its Subscription then cannot get
+    // Ready without the Broker it delivers to (taken away, and with the label
+    // gone not injected again), so it fails at the end of the wait.
+    let namespace_path = format!("{NAMESPACES}/team-a");
+    let mut namespace = broker
+        .admin()
+        .find(&namespace_path)
+        .await
+        .expect("namespace");
+    namespace["metadata"]["labels"]
+        .as_object_mut()
+        .expect("labelled")
+        .remove("knative-eventing-injection");
+    let reply = broker.admin().put(&namespace_path, &namespace).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let reply = broker
+        .admin()
+        .delete(&format!("{}/default", brokers("team-a")))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    let path = format!("{}/commerce.team-a", subscriptions());
+    eventually("the Subscription to report not Ready", async || {
+        let subscription = broker.admin().find(&path).await?;
+        let ready = subscription["status"]["conditions"]
+            .as_array()?
+            .iter()
+            .any(|c| c["type"] == "Ready" && c["status"] == "True");
+        (!ready).then_some(())
+    })
+    .await;
+    let update = json!({"service_id": ORDER_SERVICE, "parameters": {"delivery": {"retry": 7}}});
+    let reply = broker.osb().update(INSTANCE, &update, false).await;
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert!(
+        reply
+            .message()
+            .contains("previous delivery options are back"),
+        "{}",
+        reply.text
+    );
+    let subscription = broker.admin().find(&path).await.expect("wired");
+    assert_eq!(
+        subscription["spec"]["delivery"],
+        json!({"retry": 2}),
+        "the Subscription keeps what it had"
+    );
+    let fetched = broker.osb().fetch(INSTANCE).await;
+    assert_eq!(fetched.status, 200, "{}", fetched.text);
+    assert_eq!(
+        fetched.body["parameters"],
+        json!({"delivery": {"retry": 2}})
+    );
 }
 
 #[tokio::test]

@@ -74,6 +74,29 @@ async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettere
 }
 
 #[tokio::test]
+async fn an_answer_over_a_mebibyte_keeps_its_status_and_is_no_reply() {
+    let big = "x".repeat(2 << 20);
+    // (status, attempts, knativeerrorcode): a 400 is not retried however large
+    // its page; a 200 that large cannot be a reply, so it fails like one.
+    for (status, attempts, code) in [(400, 1, "400"), (200, 3, "502")] {
+        let broker = Broker::start().await;
+        let token = provisioned(&broker, &["team-a"]).await;
+        let subscriber = Sink::start().await;
+        subscriber.answer(&[status], &big);
+        let dead = Sink::start().await;
+        replying_trigger(&broker, &subscriber, &dead).await;
+        send_order(&broker, &token, "o1").await;
+        let dead_letters = dead.wait_for(1).await;
+        assert_eq!(subscriber.count(), attempts, "status {status}");
+        assert_eq!(
+            extension(&dead_letters[0], "knativeerrorcode"),
+            Some(code),
+            "status {status}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn an_empty_2xx_is_a_delivery_without_reply() {
     let broker = Broker::start().await;
     let token = provisioned(&broker, &["team-a"]).await;
@@ -85,6 +108,72 @@ async fn an_empty_2xx_is_a_delivery_without_reply() {
     send_order(&broker, &token, "o2").await;
     subscriber.wait_for(2).await;
     assert_eq!(dead.count(), 0);
+}
+
+#[tokio::test]
+async fn only_a_200_carries_a_reply_not_a_202_or_204() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let answers = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "answers",
+        json!({"filter": {"attributes": {"type": "note.answered"}},
+        "subscriber": {"uri": answers.url}}),
+    )
+    .await;
+    let mut subscribers = Vec::new();
+    for status in [200, 202, 204] {
+        let subscriber = Sink::start().await;
+        subscriber.answer(&[status], "");
+        let id = format!("from-{status}");
+        subscriber.reply_with(
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", &id),
+                ("ce-source", "/p"),
+                ("ce-type", "note.answered"),
+            ],
+            "",
+        );
+        trigger(
+            &broker,
+            "team-a",
+            &format!("replier-{status}"),
+            json!({"filter": {"attributes": {"type": "order.created"}},
+            "subscriber": {"uri": subscriber.url}}),
+        )
+        .await;
+        subscribers.push(subscriber);
+    }
+    send_order(&broker, &token, "o1").await;
+    for subscriber in &subscribers {
+        subscriber.wait_for(1).await;
+    }
+    answers.wait_for(1).await;
+    // Sent after every subscriber answered: a reply wrongly taken from the 202
+    // or 204 would have entered the Broker before it.
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    eventually("the marker to be accepted", async || {
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary("marker", "note.answered"),
+            "{}",
+        )
+        .await;
+        (reply.status == 202).then_some(())
+    })
+    .await;
+    let got = answers.wait_for(2).await;
+    let ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
+    assert_eq!(
+        ids,
+        ["from-200", "marker"],
+        "only the 200's reply is routed"
+    );
 }
 
 #[tokio::test]

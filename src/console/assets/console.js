@@ -631,7 +631,7 @@ function filterOfForm() {
     if (rows.length === 0) return {};
     return { filter: { attributes: Object.fromEntries(rows.map((r) => [r.name, r.value])) } };
   }
-  // Each exact, prefix and suffix filter names exactly one attribute.
+  // One filter per row, so each row's dialect is its own.
   const filters = rows.map((r) => ({ [r.dialect]: { [r.name]: r.value } }));
   if (cesql) filters.push({ cesql });
   return { filters };

@@ -19,7 +19,7 @@ use super::local::{Local, Refusal};
 use super::retry::{RetryDue, Verdict, classify, next_delay};
 use super::settle::{RetryBy, Settled};
 use super::target::{ReplyTo, Target};
-use super::transport::{Response, Session, TransportError};
+use super::transport::{MAX_RESPONSE_BYTES, Response, Session, TransportError};
 use super::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
@@ -203,7 +203,9 @@ async fn attempt(
                 .await?
         }
     };
-    if !(200..300).contains(&response.status) {
+    // Only a 200 carries a reply: "Responses with a `202` response code MUST NOT
+    // be processed as reply events" (Knative data plane), nor may other 2xx.
+    if response.status != 200 {
         return Ok(response);
     }
     match reply(deps, target, event, &response, &mut sessions.reply).await {
@@ -242,7 +244,7 @@ fn refused(to: &Local, refusal: Refusal) -> Response {
     }
 }
 
-/// Where a 2xx answer carrying an event sends it; Err is the failure the
+/// Where a 200 answer carrying an event sends it; Err is the failure the
 /// delivery then counts as.
 async fn reply(
     deps: &DispatchDeps,
@@ -308,10 +310,15 @@ enum ReplyBody {
     Invalid(String),
 }
 
-/// A 2xx answer is a reply when it carries an event (binary `ce-` headers or a
+/// A 200 answer is a reply when it carries an event (binary `ce-` headers or a
 /// structured body). Anything else in its body is not allowed: Knative's rule is
 /// "empty or a valid CloudEvent".
 fn reply_event(response: &Response) -> ReplyBody {
+    if !response.whole {
+        return ReplyBody::Invalid(format!(
+            "the subscriber's answer is larger than {MAX_RESPONSE_BYTES} bytes, too large for a reply"
+        ));
+    }
     let content_type = response
         .headers
         .get(CONTENT_TYPE)
@@ -324,7 +331,7 @@ fn reply_event(response: &Response) -> ReplyBody {
         return ReplyBody::Empty;
     } else {
         return ReplyBody::Invalid(
-            "the subscriber answered 2xx with a body that is not a CloudEvent (the answer must be empty or an event)".into(),
+            "the subscriber answered 200 with a body that is not a CloudEvent (the answer must be empty or an event)".into(),
         );
     };
     match parsed {

@@ -1,8 +1,11 @@
 //! Whether to retry (classification) and when (backoff), kept apart.
 //!
 //! Backoff after the n-th failed attempt (n = 1, 2, …): linear waits
-//! `backoffDelay × n`, exponential waits `backoffDelay × 2^(n−1)`; a `Retry-After`
-//! on 429 or 503 lengthens the wait up to `retryAfterMax` when that is set.
+//! `backoffDelay` every time, exponential waits `backoffDelay × 2^(n−1)`, as
+//! Knative's control-plane specification defines them ("Linear policy uses the
+//! same `backoffDelay` for each attempt; Exponential policy uses 2^N multiples");
+//! a `Retry-After` on 429 or 503 lengthens the wait up to `retryAfterMax` when
+//! that is set.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -43,7 +46,7 @@ pub fn classify(status: Option<u16>) -> Verdict {
 pub fn backoff(policy: &DeliveryPolicy, failed_attempts: u32) -> Duration {
     let n = failed_attempts.max(1);
     match policy.backoff_policy {
-        BackoffPolicy::Linear => policy.backoff_delay.saturating_mul(n),
+        BackoffPolicy::Linear => policy.backoff_delay,
         BackoffPolicy::Exponential => policy
             .backoff_delay
             .saturating_mul(2u32.saturating_pow((n - 1).min(31))),
@@ -132,14 +135,14 @@ mod tests {
     }
 
     #[test]
-    fn backoff_grows_linearly_or_exponentially() {
+    fn linear_backoff_keeps_its_delay_and_exponential_doubles_it() {
         let mut policy = DeliveryPolicy {
             backoff_delay: Duration::from_millis(100),
             ..Default::default()
         };
         policy.backoff_policy = BackoffPolicy::Linear;
         assert_eq!(backoff(&policy, 1), Duration::from_millis(100));
-        assert_eq!(backoff(&policy, 3), Duration::from_millis(300));
+        assert_eq!(backoff(&policy, 3), Duration::from_millis(100));
         policy.backoff_policy = BackoffPolicy::Exponential;
         assert_eq!(backoff(&policy, 1), Duration::from_millis(100));
         assert_eq!(backoff(&policy, 4), Duration::from_millis(800));

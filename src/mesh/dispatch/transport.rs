@@ -12,7 +12,8 @@ use std::time::Duration;
 use axum::http::header::HOST;
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full, Limited};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
 use hyper::client::conn::http1::{Connection, SendRequest, handshake};
 use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
@@ -22,7 +23,8 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 use tokio_util::either::Either;
 
-/// Replies larger than this are refused (and then not valid as a reply event).
+/// Answers are read up to this much: a larger reply is not taken as an event,
+/// and a larger error body is cut (its start is what `knativeerrordata` keeps).
 pub const MAX_RESPONSE_BYTES: usize = 1 << 20;
 /// Bounds the TCP connect and, for https, the TLS handshake, each.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -31,6 +33,8 @@ pub struct Response {
     pub status: u16,
     pub headers: HeaderMap,
     pub body: Bytes,
+    /// False when the body went past `MAX_RESPONSE_BYTES` and was cut there.
+    pub whole: bool,
 }
 
 impl Response {
@@ -41,6 +45,7 @@ impl Response {
             status,
             headers: HeaderMap::new(),
             body: Bytes::copy_from_slice(message.as_bytes()),
+            whole: true,
         }
     }
 }
@@ -227,15 +232,12 @@ impl Session {
                     .await
                     .map_err(|e| TransportError::during("sending the event", &e))?;
                 let (parts, body) = response.into_parts();
-                let body = Limited::new(body, MAX_RESPONSE_BYTES)
-                    .collect()
-                    .await
-                    .map_err(|e| TransportError::during("reading the answer", &*e))?
-                    .to_bytes();
+                let (body, whole) = read_capped(body).await?;
                 Ok(Response {
                     status: parts.status.as_u16(),
                     headers: parts.headers,
                     body,
+                    whole,
                 })
             };
             tokio::pin!(exchange);
@@ -247,10 +249,43 @@ impl Session {
                 _ = connection.as_mut() => (exchange.await, true),
             }
         };
-        if closed {
+        // A body left unread leaves the connection unusable for the next request.
+        let cut = result.as_ref().is_ok_and(|r| !r.whole);
+        if closed || cut {
             self.open = None;
         }
         result
+    }
+}
+
+/// The answer's body up to `MAX_RESPONSE_BYTES`, and whether that was all of it.
+/// Its status counts whatever the size: a 400 with a large page is still a 400,
+/// not a transport failure to retry.
+async fn read_capped(mut body: Incoming) -> Result<(Bytes, bool), TransportError> {
+    let mut frames: Vec<Bytes> = Vec::new();
+    let mut held = 0;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| TransportError::during("reading the answer", &e))?;
+        let Ok(data) = frame.into_data() else {
+            continue;
+        };
+        let room = MAX_RESPONSE_BYTES - held;
+        let cut = data.len() > room;
+        let taken = if cut { data.slice(..room) } else { data };
+        held += taken.len();
+        frames.push(taken);
+        if cut {
+            return Ok((joined(&frames), false));
+        }
+    }
+    Ok((joined(&frames), true))
+}
+
+/// One frame as it came (no copy); several joined.
+fn joined(frames: &[Bytes]) -> Bytes {
+    match frames {
+        [one] => one.clone(),
+        many => Bytes::from(many.concat()),
     }
 }
 

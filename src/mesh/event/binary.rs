@@ -1,6 +1,7 @@
 //! Binary mode: attributes in `ce-` headers (percent-decoded, as the HTTP binding
 //! requires), `datacontenttype` in Content-Type, data as the body, byte for byte.
 
+use std::borrow::Cow;
 use std::io::Write;
 use std::ops::Range;
 
@@ -8,7 +9,7 @@ use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
-use cloudevents::{AttributesReader, Data, Event, EventBuilder, EventBuilderV10};
+use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10};
 use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
 
 use super::EventError;
@@ -85,23 +86,35 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
         Some(value) => Some(decode("dataschema", value)?),
         None => None,
     };
+    let untyped = content_type.is_none();
     if !body.is_empty() || content_type.is_some() || schema.is_some() {
-        let content_type = content_type.unwrap_or_else(|| "application/octet-stream".to_string());
+        // The builder takes data only with a content type; one the request did not
+        // send is taken off again below: Content-Type *is* datacontenttype (HTTP
+        // binding §3.1.1), and none means none, not JSON.
+        let content_type = content_type.unwrap_or_default();
         let data = Data::Binary(body.to_vec());
         builder = match schema {
             Some(schema) => builder.data_with_schema(content_type, schema.as_str(), data),
             None => builder.data(content_type, data),
         };
     }
-    let event = builder
+    let mut event = builder
         .build()
         .map_err(|e| EventError::new(e.to_string()))?;
+    if untyped {
+        event.set_datacontenttype(None::<String>);
+    }
     check_required(&event)?;
     Ok(event)
 }
 
 fn decode(attribute: &str, value: &HeaderValue) -> Result<String, EventError> {
-    percent_decode(value.as_bytes())
+    let unquoted = unquote(value.as_bytes()).ok_or_else(|| {
+        EventError::new(format!(
+            "header ce-{attribute} opens a double-quoted string it does not close"
+        ))
+    })?;
+    percent_decode(&unquoted)
         .decode_utf8()
         .map(|v| v.into_owned())
         .map_err(|_| {
@@ -109,6 +122,26 @@ fn decode(attribute: &str, value: &HeaderValue) -> Result<String, EventError> {
                 "header ce-{attribute} is not UTF-8 once percent-decoded"
             ))
         })
+}
+
+/// The value with its double-quoted strings unescaped (RFC 7230 §3.2.6), which
+/// the HTTP binding requires before percent-decoding: older senders quoted values
+/// instead of percent-encoding spaces and quotes. None when a quote is left open.
+fn unquote(raw: &[u8]) -> Option<Cow<'_, [u8]>> {
+    if !raw.contains(&b'"') {
+        return Some(Cow::Borrowed(raw));
+    }
+    let mut unquoted = Vec::with_capacity(raw.len());
+    let mut quoted = false;
+    let mut bytes = raw.iter();
+    while let Some(&byte) = bytes.next() {
+        match byte {
+            b'"' => quoted = !quoted,
+            b'\\' if quoted => unquoted.push(*bytes.next()?),
+            _ => unquoted.push(byte),
+        }
+    }
+    (!quoted).then_some(Cow::Owned(unquoted))
 }
 
 /// `ce-<name>`: a constant for the context attributes and the extensions every
@@ -200,11 +233,13 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
     }
     // Content-Type is an ordinary header, sent as it came (parameters such as a
     // multipart boundary included); only `ce-` headers are percent-encoded.
-    // Without datacontenttype, data is JSON (the JSON event format's rule).
-    let content_type = match event.datacontenttype() {
-        Some(content_type) => Some(content_type),
-        None if event.data().is_some() => Some("application/json"),
-        None => None,
+    // Without datacontenttype, a structured event's `data` is JSON (the JSON
+    // format's rule), but bytes of no stated type (`data_base64`, or a binary
+    // request without Content-Type) are not labelled as anything.
+    let content_type = match (event.datacontenttype(), event.data()) {
+        (Some(content_type), _) => Some(content_type),
+        (None, Some(Data::String(_) | Data::Json(_))) => Some("application/json"),
+        (None, _) => None,
     };
     // One that is not visible ASCII is no header value: left out.
     let visible = |text: &str| {
@@ -258,10 +293,27 @@ mod tests {
     }
 
     #[test]
+    fn double_quoted_values_are_unescaped_before_percent_decoding() {
+        let mut pairs = minimal();
+        pairs.push(("ce-subject", r#""caf%C3%A9 \"au\" lait""#));
+        pairs.push(("ce-note", r#"a "b c" d"#));
+        let event = read_binary(&headers(&pairs), Bytes::new()).expect("valid");
+        assert_eq!(event.subject(), Some(r#"café "au" lait"#));
+        assert_eq!(
+            event.extension("note").map(|v| v.to_string()),
+            Some("a b c d".to_string())
+        );
+        let mut open = minimal();
+        open.push(("ce-subject", r#""no end"#));
+        let error = read_binary(&headers(&open), Bytes::new()).expect_err("open quote");
+        assert!(error.to_string().contains("ce-subject"), "{error}");
+    }
+
+    #[test]
     fn the_body_is_kept_byte_for_byte_and_written_back() {
         let mut pairs = minimal();
         pairs.push(("content-type", "application/json"));
-        pairs.push(("ce-subject", "a \"quoted\" word"));
+        pairs.push(("ce-subject", "a %22quoted%22 word"));
         let body = Bytes::from_static(b"{ \"a\" :1 }");
         let event = read_binary(&headers(&pairs), body.clone()).expect("valid");
         let (written, out) = (binary_headers(&event), Bytes::from(data_bytes(&event)));

@@ -23,7 +23,8 @@ pub fn time_text(event: &Event) -> Option<String> {
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
 }
 
-/// Required attributes must not be empty (the SDK accepts "").
+/// Required attributes must not be empty (the SDK accepts ""), `source` must be
+/// a URI-reference and `subject`, when present, not empty (CloudEvents 1.0.2).
 pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
     for (name, value) in [
         ("id", event.id()),
@@ -35,6 +36,16 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
                 "attribute {name} must not be empty"
             )));
         }
+    }
+    if let Err(error) = fluent_uri::UriRef::parse(event.source().as_str()) {
+        return Err(EventError::new(format!(
+            "attribute source is not a URI-reference (RFC 3986): {error}"
+        )));
+    }
+    if event.subject() == Some("") {
+        return Err(EventError::new(
+            "attribute subject must not be empty when present",
+        ));
     }
     Ok(())
 }

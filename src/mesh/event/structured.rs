@@ -11,6 +11,7 @@ use serde_json::value::RawValue;
 
 use super::EventError;
 use super::fields::{check_required, time_text};
+use crate::resources::is_attribute_name;
 
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
@@ -47,6 +48,11 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     let data_base64 = fields.remove("data_base64");
     let mut attributes = serde_json::Map::with_capacity(fields.len());
     for (name, raw) in fields {
+        if !is_attribute_name(&name) {
+            return Err(fail(format!(
+                "{name:?}: attribute names are lower-case letters and digits only"
+            )));
+        }
         let value = serde_json::from_str(raw.get()).map_err(|e| fail(e.to_string()))?;
         attributes.insert(name, value);
     }
@@ -62,28 +68,32 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     let mut event: Event = serde_json::from_value(serde_json::Value::Object(attributes))
         .map_err(|e| fail(e.to_string()))?;
     check_required(&event).map_err(|e| fail(e.message))?;
-    let bytes = match (data, data_base64) {
+    let data = match (data, data_base64) {
         (Some(_), Some(_)) => {
             return Err(fail(
                 "an event carries data or data_base64, not both".into(),
             ));
         }
-        (Some(raw), None) => Some(data_of(&event, raw).map_err(fail)?),
+        // Without datacontenttype, `data` is JSON (the JSON format says so): kept
+        // as its text, which tells it apart from bytes of no stated type. The
+        // attribute itself is left unset, as the sender left it.
+        (Some(raw), None) if event.datacontenttype().is_none() => {
+            Some(Data::String(raw.get().to_string()))
+        }
+        (Some(raw), None) => Some(Data::Binary(data_of(&event, raw).map_err(fail)?)),
         (None, Some(raw)) => {
             let text: String = serde_json::from_str(raw.get())
                 .map_err(|_| fail("data_base64 is not a string".into()))?;
-            Some(
+            Some(Data::Binary(
                 base64::engine::general_purpose::STANDARD
                     .decode(text)
                     .map_err(|e| fail(format!("data_base64 is not base64: {e}")))?,
-            )
+            ))
         }
         (None, None) => None,
     };
-    if let Some(bytes) = bytes {
-        // Without datacontenttype the data is JSON (the JSON format says so); the
-        // attribute itself is left unset, as the sender left it.
-        event.set_data_unchecked(Data::Binary(bytes));
+    if let Some(data) = data {
+        event.set_data_unchecked(data);
     }
     Ok(event)
 }
@@ -134,8 +144,14 @@ pub fn write_structured(event: &Event) -> Bytes {
             // Display writes the compact JSON serde_json::to_vec would, infallibly.
             Data::Json(value) => value.to_string().into_bytes().into(),
         };
+        // Bytes of no stated type stay data_base64: "the decoding MUST NOT make
+        // an assumption of JSON-formatted data" (JSON format §3.1).
+        let untyped_bytes = event.datacontenttype().is_none() && matches!(data, Data::Binary(_));
         let json_type = event.datacontenttype().is_none_or(is_json);
-        if json_type && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok() {
+        if !untyped_bytes
+            && json_type
+            && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
+        {
             member(&mut out, "data");
             out.extend_from_slice(&bytes);
         } else if let (false, Ok(text)) = (json_type, std::str::from_utf8(&bytes)) {
@@ -254,6 +270,62 @@ mod tests {
         assert!(error.message.starts_with("event [1]"), "{error}");
         assert!(read_batch(b"{}").is_err());
         assert_eq!(read_batch(b"[]").expect("empty batch").len(), 0);
+    }
+
+    #[test]
+    fn untyped_base64_data_stays_untyped_and_json_data_stays_json() {
+        let untyped = read_structured(
+            br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data_base64":"eyJhIjoxfQ=="}"#,
+        )
+        .expect("valid");
+        let written: serde_json::Value =
+            serde_json::from_slice(&write_structured(&untyped)).expect("json");
+        assert_eq!(
+            written["data_base64"], "eyJhIjoxfQ==",
+            "not turned into JSON"
+        );
+        assert!(written.get("data").is_none() && written.get("datacontenttype").is_none());
+        let headers = super::super::binary::binary_headers(&untyped);
+        assert!(headers.get("content-type").is_none(), "{headers:?}");
+
+        let json = read_structured(
+            br#"{"specversion":"1.0","id":"1","source":"/s","type":"t","data":{"a": 1}}"#,
+        )
+        .expect("valid");
+        let written: serde_json::Value =
+            serde_json::from_slice(&write_structured(&json)).expect("json");
+        assert_eq!(written["data"], serde_json::json!({"a": 1}));
+        let headers = super::super::binary::binary_headers(&json);
+        assert_eq!(headers["content-type"], "application/json");
+        for event in [untyped, json] {
+            let again = read_structured(&write_structured(&event)).expect("round trip");
+            assert_eq!(again, event);
+        }
+    }
+
+    #[test]
+    fn attribute_names_source_and_subject_follow_the_spec() {
+        for (body, names) in [
+            (r#""My_Ext":"v""#, "My_Ext"),
+            (r#""has space":"v""#, "has space"),
+            (r#""subject":"""#, "subject"),
+        ] {
+            let text =
+                format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t",{body}}}"#);
+            let error = read_structured(text.as_bytes()).expect_err(body);
+            assert!(error.message.contains(names), "{error}");
+        }
+        for source in ["a b", "http://[::1", "%zz"] {
+            let text =
+                format!(r#"{{"specversion":"1.0","id":"1","source":"{source}","type":"t"}}"#);
+            let error = read_structured(text.as_bytes()).expect_err(source);
+            assert!(error.message.contains("URI-reference"), "{error}");
+        }
+        for source in ["/s", "urn:event:1", "https://example.com/a?b#c", "commerce"] {
+            let text =
+                format!(r#"{{"specversion":"1.0","id":"1","source":"{source}","type":"t"}}"#);
+            read_structured(text.as_bytes()).expect(source);
+        }
     }
 
     #[test]

@@ -207,6 +207,14 @@ mod tests {
                 true,
             ),
             (serde_json::json!([{"prefix": {"type": "order."}}]), true),
+            (
+                serde_json::json!([{"exact": {"type": "order.created", "region": "eu-west"}}]),
+                true,
+            ),
+            (
+                serde_json::json!([{"prefix": {"type": "order.", "region": "us"}}]),
+                false,
+            ),
             (serde_json::json!([{"suffix": {"source": "/eu"}}]), true),
             (serde_json::json!([{"suffix": {"source": "/us"}}]), false),
             (
