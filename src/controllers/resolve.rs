@@ -1,6 +1,8 @@
 //! Turning a `Destination` into the URI the dataplane sends to: a URI as given; a
 //! Broker or Channel by its published address; a Kubernetes Service by its cluster
-//! DNS name; plus a relative `uri` appended to a resolved reference.
+//! DNS name; a `uri` beside a reference is resolved against the reference's URI
+//! as RFC 3986 resolves a relative reference (Knative: "the `uri` interpreted
+//! relative to the resolved URI of the `ref`").
 
 use crate::resources::{Addressable, Broker, Channel, Destination};
 use crate::store::{StoreError, TypedStore};
@@ -52,14 +54,23 @@ pub async fn resolve_destination(
             reference.api_version
         )),
     };
-    Ok(base.map(|base| match &destination.uri {
-        Some(relative) => format!(
-            "{}/{}",
-            base.trim_end_matches('/'),
-            relative.trim_start_matches('/')
-        ),
-        None => base,
+    Ok(base.and_then(|base| match &destination.uri {
+        Some(relative) => relative_to(&base, relative),
+        None => Ok(base),
     }))
+}
+
+/// `relative` resolved against `base` (RFC 3986 §5.2): `/p` replaces the path,
+/// `p` replaces its last segment, `?q` only the query.
+fn relative_to(base: &str, relative: &str) -> Result<String, String> {
+    let base = fluent_uri::Uri::parse(base)
+        .map_err(|e| format!("the reference's address {base:?} is not a URI: {e}"))?;
+    let relative = fluent_uri::UriRef::parse(relative)
+        .map_err(|e| format!("uri {relative:?} is not a relative reference: {e}"))?;
+    relative
+        .resolve_against(&base)
+        .map(|resolved| resolved.to_string())
+        .map_err(|e| format!("uri {relative} cannot be resolved against {base}: {e}"))
 }
 
 fn address_of(
@@ -71,4 +82,31 @@ fn address_of(
     address
         .and_then(|a| a.url)
         .ok_or_else(|| format!("{kind} {namespace}/{name} has no address yet"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_uri_beside_a_reference_resolves_as_rfc_3986_says() {
+        let base = "http://events.example:8080/team-a/default";
+        for (relative, expected) in [
+            ("/extra/path", "http://events.example:8080/extra/path"),
+            ("extra", "http://events.example:8080/team-a/extra"),
+            ("?q=1", "http://events.example:8080/team-a/default?q=1"),
+            ("", "http://events.example:8080/team-a/default"),
+        ] {
+            assert_eq!(
+                relative_to(base, relative).as_deref(),
+                Ok(expected),
+                "{relative:?}"
+            );
+        }
+        assert_eq!(
+            relative_to("http://svc.ns.svc.cluster.local", "/p").as_deref(),
+            Ok("http://svc.ns.svc.cluster.local/p")
+        );
+        assert!(relative_to(base, "a b").is_err());
+    }
 }

@@ -39,6 +39,15 @@ impl Destination {
             (Some(reference), _) if reference.kind.is_empty() => {
                 Err(Invalid::new("ref.kind", "must not be empty"))
             }
+            (Some(reference), _) if reference.api_version.is_empty() => {
+                Err(Invalid::new("ref.apiVersion", "must not be empty"))
+            }
+            // Resolved against the reference's address, so it must be relative
+            // (as Knative refuses an absolute one beside a ref).
+            (Some(_), Some(uri)) if !is_relative_reference(uri) => Err(Invalid::new(
+                "uri",
+                format!("{uri:?} must be a relative reference when ref is given, like /path"),
+            )),
             (None, Some(uri)) if !is_absolute_http_uri(uri) => Err(Invalid::new(
                 "uri",
                 format!("{uri:?} is not an absolute http(s) URI"),
@@ -67,9 +76,41 @@ pub fn is_absolute_http_uri(uri: &str) -> bool {
         && uri.bytes().all(|b| b.is_ascii_graphic())
 }
 
+fn is_relative_reference(uri: &str) -> bool {
+    fluent_uri::UriRef::parse(uri).is_ok_and(|r| !r.has_scheme() && !r.has_authority())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_needs_its_api_version_and_takes_only_a_relative_uri() {
+        let destination = |value: serde_json::Value| -> Destination {
+            serde_json::from_value(value).expect("destination")
+        };
+        let broker = serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "b"});
+        for (uri, field) in [
+            (None, None),
+            (Some("/extra"), None),
+            (Some("extra?q=1"), None),
+            (Some("http://elsewhere/x"), Some("uri")),
+            (Some("//elsewhere/x"), Some("uri")),
+            (Some("a b"), Some("uri")),
+        ] {
+            let result = destination(serde_json::json!({"ref": broker, "uri": uri})).validate();
+            assert_eq!(
+                result.map_err(|e| e.field).err().as_deref(),
+                field,
+                "{uri:?}"
+            );
+        }
+        let unversioned = destination(serde_json::json!({"ref": {"kind": "Broker", "name": "b"}}));
+        assert_eq!(
+            unversioned.validate().map_err(|e| e.field).err().as_deref(),
+            Some("ref.apiVersion")
+        );
+    }
 
     #[test]
     fn only_absolute_http_uris_that_can_be_requested_are_accepted() {

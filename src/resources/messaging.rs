@@ -127,6 +127,15 @@ impl Subscription {
         if self.spec.channel.name.is_empty() {
             return Err(Invalid::new("spec.channel.name", "must name a Channel"));
         }
+        // Knative's KReference: apiVersion, kind and name are REQUIRED.
+        for (field, value) in [
+            ("spec.channel.apiVersion", &self.spec.channel.api_version),
+            ("spec.channel.kind", &self.spec.channel.kind),
+        ] {
+            if value.is_empty() {
+                return Err(Invalid::new(field, "must not be empty"));
+            }
+        }
         // The Knative contract: the Channel is in the Subscription's own namespace.
         // Only meshbroker wires a Channel across namespaces, and it does so with the
         // subscriber (an Application's Channel to a namespace's Broker), never here.
@@ -207,6 +216,18 @@ mod tests {
                 assert_eq!(error.field, "spec.channel.namespace");
             }
         }
+    }
+
+    #[test]
+    fn a_subscription_names_its_channel_in_full() {
+        let mut unkinded = subscription(None);
+        unkinded.spec.channel.kind.clear();
+        let refused = unkinded.validate().expect_err("no kind");
+        assert_eq!(refused.field, "spec.channel.kind");
+        let mut unversioned = subscription(None);
+        unversioned.spec.channel.api_version.clear();
+        let refused = unversioned.validate().expect_err("no apiVersion");
+        assert_eq!(refused.field, "spec.channel.apiVersion");
     }
 
     #[test]

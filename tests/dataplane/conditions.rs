@@ -185,6 +185,106 @@ async fn a_trigger_whose_broker_is_missing_says_so_and_is_not_ready() {
 }
 
 #[tokio::test]
+async fn deleting_what_an_object_delivers_or_dead_letters_to_makes_it_not_ready() {
+    // Knative: a reference that does not resolve MUST make Ready false and clear
+    // the resolved URI — also when its target goes away after it was Ready.
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let target = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("target", json!({})),
+    )
+    .await;
+    ready(&broker, &target).await;
+    let parking = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("parking", json!({})),
+    )
+    .await;
+    ready(&broker, &parking).await;
+    create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("default", json!({})),
+    )
+    .await;
+    let to_broker = json!({"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "target"}});
+    let to_channel = json!({"ref": {"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "name": "parking"}});
+    let trigger = create(
+        &broker,
+        &triggers(NAMESPACE),
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "forward"},
+            "spec": {"broker": "default", "subscriber": to_broker}}),
+    )
+    .await;
+    let sink = Sink::start().await;
+    create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("orders", json!({})),
+    )
+    .await;
+    let subscription = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "to-target",
+            "orders",
+            json!({"subscriber": {"uri": sink.url}, "reply": to_broker}),
+        ),
+    )
+    .await;
+    let dead_lettering = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object(
+            "careful",
+            json!({"delivery": {"deadLetterSink": to_channel}}),
+        ),
+    )
+    .await;
+    for path in [&trigger, &subscription, &dead_lettering] {
+        ready(&broker, path).await;
+    }
+
+    for (gone, name) in [(&target, "target"), (&parking, "parking")] {
+        let reply = broker.admin().delete(gone).await;
+        assert_eq!(reply.status, 200, "{name}: {}", reply.text);
+    }
+    let trigger = once(&broker, &trigger, "SubscriberResolved False", |o| {
+        has(o, "SubscriberResolved", "False") && has(o, "Ready", "False")
+    })
+    .await;
+    assert!(
+        trigger["status"]["subscriberUri"]
+            .as_str()
+            .unwrap_or_default()
+            .is_empty(),
+        "{}",
+        trigger["status"]
+    );
+    let subscription = once(&broker, &subscription, "ReferencesResolved False", |o| {
+        has(o, "ReferencesResolved", "False") && has(o, "Ready", "False")
+    })
+    .await;
+    assert!(
+        subscription["status"]["physicalSubscription"]["replyUri"].is_null(),
+        "{}",
+        subscription["status"]
+    );
+    let dead_lettering = once(
+        &broker,
+        &dead_lettering,
+        "DeadLetterSinkResolved False",
+        |o| has(o, "DeadLetterSinkResolved", "False") && has(o, "Ready", "False"),
+    )
+    .await;
+    assert!(dead_lettering["status"]["deadLetterSinkUri"].is_null());
+}
+
+#[tokio::test]
 async fn subscription_conditions_follow_knative() {
     let broker = Broker::start().await;
     create_namespace(&broker, NAMESPACE).await;

@@ -1,6 +1,7 @@
 //! Starting the status controllers, and which changes wake which: a Channel its
-//! Subscriptions, a Broker its Triggers and the Subscriptions delivering or
-//! replying to it.
+//! Subscriptions, a Broker its Triggers, and either every object that delivers,
+//! replies or dead-letters to it — so one deleted makes those not Ready
+//! (Knative: a reference that does not resolve MUST make Ready false).
 
 use std::sync::Arc;
 
@@ -16,7 +17,7 @@ use super::writer::StatusWriter;
 use crate::controllers::MeshSettings;
 use crate::controllers::runtime::{ObjectKey, Source, spawn_controller};
 use crate::resources::{
-    Broker, Channel, Destination, HttpSource, Subscription, Trigger, Typed, kind_of,
+    Broker, Channel, DeliverySpec, Destination, HttpSource, Subscription, Trigger, Typed, kind_of,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, TypedStore};
@@ -44,52 +45,115 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
 
 fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shutdown) {
     let raw = store.raw().clone();
+    // A Broker's or Channel's dead-letter sink may be another Broker or Channel.
+    // Looked for in the changed object's namespace only, as for Triggers below (a
+    // namespace may hold thousands): one naming another namespace is resolved
+    // again at its own next change.
     spawn_controller(
         "channel-status",
         raw.clone(),
-        vec![Source::primary(kind_of::<Channel>())],
+        vec![
+            Source::primary(kind_of::<Channel>()),
+            Source::mapped_async(
+                kind_of::<Channel>(),
+                referrers::<Channel>(store.clone(), Scope::Own, |c, home, ns, name| {
+                    names(sink_of(&c.spec.delivery), "Channel", home, ns, name)
+                }),
+            ),
+            Source::mapped_async(
+                kind_of::<Broker>(),
+                referrers::<Channel>(store.clone(), Scope::Own, |c, home, ns, name| {
+                    names(sink_of(&c.spec.delivery), "Broker", home, ns, name)
+                }),
+            ),
+        ],
         Arc::new(AddressableStatusController::<Channel>::new(status.clone())),
         shutdown.clone(),
     );
     spawn_controller(
         "broker-status",
         raw.clone(),
-        vec![Source::primary(kind_of::<Broker>())],
+        vec![
+            Source::primary(kind_of::<Broker>()),
+            Source::mapped_async(
+                kind_of::<Broker>(),
+                referrers::<Broker>(store.clone(), Scope::Own, |b, home, ns, name| {
+                    names(sink_of(&b.spec.delivery), "Broker", home, ns, name)
+                }),
+            ),
+            Source::mapped_async(
+                kind_of::<Channel>(),
+                referrers::<Broker>(store.clone(), Scope::Own, |b, home, ns, name| {
+                    names(sink_of(&b.spec.delivery), "Channel", home, ns, name)
+                }),
+            ),
+        ],
         Arc::new(AddressableStatusController::<Broker>::new(status.clone())),
         shutdown.clone(),
     );
 
-    let subscriptions_of_channel =
-        referrers::<Subscription>(store.clone(), Scope::Own, |s, home, ns, name| {
-            home == ns && s.spec.channel.name == name
-        });
-    let subscriptions_to_broker =
-        referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
-            let at_broker = |d: &Destination| names_broker(d, home, ns, name);
-            at_broker(&s.spec.subscriber) || s.spec.reply.as_ref().is_some_and(at_broker)
-        });
+    // A Subscription hears of its Channel, and of every Broker or Channel it
+    // delivers, replies or dead-letters to: one deleted or changed makes it
+    // resolve again (and not Ready when it is gone).
     spawn_controller(
         "subscription-status",
         raw.clone(),
         vec![
             Source::primary(kind_of::<Subscription>()),
-            Source::mapped_async(kind_of::<Channel>(), subscriptions_of_channel),
-            Source::mapped_async(kind_of::<Broker>(), subscriptions_to_broker),
+            Source::mapped_async(
+                kind_of::<Channel>(),
+                referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
+                    (home == ns && s.spec.channel.name == name)
+                        || [
+                            Some(&s.spec.subscriber),
+                            s.spec.reply.as_ref(),
+                            sink_of(&s.spec.delivery),
+                        ]
+                        .into_iter()
+                        .any(|d| names(d, "Channel", home, ns, name))
+                }),
+            ),
+            Source::mapped_async(
+                kind_of::<Broker>(),
+                referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
+                    [
+                        Some(&s.spec.subscriber),
+                        s.spec.reply.as_ref(),
+                        sink_of(&s.spec.delivery),
+                    ]
+                    .into_iter()
+                    .any(|d| names(d, "Broker", home, ns, name))
+                }),
+            ),
         ],
         Arc::new(SubscriptionStatusController(status.clone())),
         shutdown.clone(),
     );
 
-    let triggers_of_broker =
-        referrers::<Trigger>(store.clone(), Scope::Own, |t, home, ns, name| {
-            home == ns && t.spec.broker == name
-        });
+    // A Trigger hears of its Broker, and of every Broker or Channel it delivers
+    // or dead-letters to.
     spawn_controller(
         "trigger-status",
         raw,
         vec![
             Source::primary(kind_of::<Trigger>()),
-            Source::mapped_async(kind_of::<Broker>(), triggers_of_broker),
+            Source::mapped_async(
+                kind_of::<Broker>(),
+                referrers::<Trigger>(store.clone(), Scope::Own, |t, home, ns, name| {
+                    t.spec.broker == name
+                        || [Some(&t.spec.subscriber), sink_of(&t.spec.delivery)]
+                            .into_iter()
+                            .any(|d| names(d, "Broker", home, ns, name))
+                }),
+            ),
+            Source::mapped_async(
+                kind_of::<Channel>(),
+                referrers::<Trigger>(store.clone(), Scope::Own, |t, home, ns, name| {
+                    [Some(&t.spec.subscriber), sink_of(&t.spec.delivery)]
+                        .into_iter()
+                        .any(|d| names(d, "Channel", home, ns, name))
+                }),
+            ),
         ],
         Arc::new(TriggerStatusController(status)),
         shutdown,
@@ -146,10 +210,22 @@ fn referrers<K: Typed>(
     }
 }
 
-/// Whether `destination`, written in namespace `home`, refers to Broker
-/// `namespace/name`.
-fn names_broker(destination: &Destination, home: &str, namespace: &str, name: &str) -> bool {
-    destination.reference.as_ref().is_some_and(|r| {
-        r.kind == "Broker" && r.name == name && r.namespace.as_deref().unwrap_or(home) == namespace
-    })
+/// Whether `destination`, written in namespace `home`, refers to the `kind`
+/// (Broker or Channel) `namespace/name`.
+fn names(
+    destination: Option<&Destination>,
+    kind: &str,
+    home: &str,
+    namespace: &str,
+    name: &str,
+) -> bool {
+    destination
+        .and_then(|d| d.reference.as_ref())
+        .is_some_and(|r| {
+            r.kind == kind && r.name == name && r.namespace.as_deref().unwrap_or(home) == namespace
+        })
+}
+
+fn sink_of(delivery: &Option<DeliverySpec>) -> Option<&Destination> {
+    delivery.as_ref().and_then(|d| d.dead_letter_sink.as_ref())
 }

@@ -62,7 +62,7 @@ impl Reconciler for TriggerStatusController {
             self.0.routing(&trigger, carried)
         });
         status.set_living_conditions(vec![
-            parent_ready("BrokerReady", broker_name, broker.as_ref()),
+            broker_ready(parent_ready("BrokerReady", broker_name, broker.as_ref())),
             subscriber_resolved,
             sink.condition,
             routed(
@@ -98,5 +98,53 @@ fn dependency_ready(trigger: &Trigger) -> Condition {
         )
     } else {
         Condition::met("DependencyReady")
+    }
+}
+
+/// "If the Broker does not currently exist or the Broker's `Ready` condition is
+/// not `true`, then the Trigger's `Ready` condition MUST be `false`" (Knative's
+/// control plane): a Broker not yet reconciled, or still being routed, is
+/// `BrokerNotReady` here, not Unknown.
+fn broker_ready(condition: Condition) -> Condition {
+    if condition.status != ConditionStatus::Unknown {
+        return condition;
+    }
+    let why = condition
+        .message
+        .clone()
+        .or(condition.reason.clone())
+        .unwrap_or_default();
+    Condition::new(
+        &condition.type_,
+        ConditionStatus::False,
+        "BrokerNotReady",
+        format!("the Broker is not Ready yet: {why}"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_broker_not_ready_yet_makes_broker_ready_false() {
+        let unknown = Condition::new(
+            "BrokerReady",
+            ConditionStatus::Unknown,
+            "BrokerNotConfigured",
+            "Broker has not yet been reconciled.",
+        );
+        let made = broker_ready(unknown);
+        assert_eq!(made.status, ConditionStatus::False);
+        assert_eq!(made.reason.as_deref(), Some("BrokerNotReady"));
+        assert!(
+            made.message
+                .as_deref()
+                .is_some_and(|m| m.contains("reconciled"))
+        );
+        for status in [ConditionStatus::True, ConditionStatus::False] {
+            let kept = Condition::new("BrokerReady", status, "R", "m");
+            assert_eq!(broker_ready(kept.clone()), kept);
+        }
     }
 }
