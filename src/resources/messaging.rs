@@ -70,6 +70,16 @@ impl Channel {
         }
         Ok(())
     }
+
+    /// "Once created, the `spec.channelTemplate` field MUST be immutable; the
+    /// Channel MUST be deleted and re-created to change" it (Knative's control
+    /// plane): moving a Channel between implementations is not atomic.
+    pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        if self.spec.channel_template != old.spec.channel_template {
+            return Err(Invalid::immutable("spec.channelTemplate"));
+        }
+        Ok(())
+    }
 }
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]

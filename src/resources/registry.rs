@@ -168,7 +168,6 @@ typed!(
     Application,
     ApplicationMapping,
     HttpSource,
-    Channel,
     ServiceInstance,
     AccessToken,
     TokenRequest,
@@ -183,6 +182,15 @@ impl Typed for Subscription {
     }
     fn check_update(&self, old: &Self) -> Result<(), Invalid> {
         Subscription::check_update(self, old)
+    }
+}
+
+impl Typed for Channel {
+    fn validate(&self) -> Result<(), Invalid> {
+        Channel::validate(self)
+    }
+    fn check_update(&self, old: &Self) -> Result<(), Invalid> {
+        Channel::check_update(self, old)
     }
 }
 

@@ -119,33 +119,44 @@ pub fn provision_body(service: &str, namespace: &str) -> Value {
     })
 }
 
-/// A Channel the embedded dataplane cannot serve, so it stays not ready.
+/// A Channel whose dead-letter sink names a Broker that does not exist, so it
+/// stays not Ready (its `delivery` can be changed; its `channelTemplate` cannot).
 pub fn unready_channel() -> Value {
     json!({
         "apiVersion": "messaging.knative.dev/v1",
         "kind": "Channel",
         "metadata": {"name": APPLICATION, "namespace": INTEGRATION},
-        "spec": {"channelTemplate": {"apiVersion": "messaging.knative.dev/v1", "kind": "KafkaChannel"}},
+        "spec": {"delivery": {"deadLetterSink": {"ref": {
+            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "nowhere"}}}},
     })
 }
 
-/// Replaces the commerce Channel with one that becomes ready.
+/// Gives the commerce Channel a spec with which it becomes ready.
 pub async fn make_channel_ready(broker: &Broker) {
-    let path = format!("{}/{APPLICATION}", channels());
-    let mut channel = settled(broker, &path).await;
-    channel["spec"] = json!({});
-    let reply = broker.admin().put(&path, &channel).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
+    respec_commerce_channel(broker, json!({})).await;
 }
 
-/// Makes the commerce Channel one the embedded dataplane cannot serve, so it
-/// stops being ready (and nothing waiting for it can finish).
+/// Gives the commerce Channel a dead-letter sink that cannot resolve, so it stops
+/// being ready (and nothing waiting for it can finish).
 pub async fn make_channel_unready(broker: &Broker) {
+    respec_commerce_channel(broker, unready_channel()["spec"].clone()).await;
+}
+
+/// Replaces the commerce Channel's spec, reading it again when its controller
+/// wrote its status in between (a 409, as a Kubernetes client retries on conflict).
+pub async fn respec_commerce_channel(broker: &Broker, spec: Value) {
     let path = format!("{}/{APPLICATION}", channels());
-    let mut channel = settled(broker, &path).await;
-    channel["spec"] = unready_channel()["spec"].clone();
-    let reply = broker.admin().put(&path, &channel).await;
-    assert_eq!(reply.status, 200, "{}", reply.text);
+    super::eventually("the commerce Channel to take its new spec", async || {
+        let mut channel = settled(broker, &path).await;
+        channel["spec"] = spec.clone();
+        let reply = broker.admin().put(&path, &channel).await;
+        match reply.status {
+            200 => Some(()),
+            409 => None,
+            _ => panic!("replacing the commerce Channel: {}", reply.text),
+        }
+    })
+    .await;
 }
 
 /// Waits until the commerce Channel reports Ready.

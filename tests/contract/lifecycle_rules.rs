@@ -1,8 +1,10 @@
 //! The lifecycle rules of the Knative control-plane contract and the CloudEvents
-//! Subscriptions API, one test per rule: fields fixed once an object exists, a
-//! Subscription's Channel in its own namespace, the default Broker class, filter
-//! names and values, and delivery durations (in the resource API and in the OSB
-//! parameters that become a Subscription's `delivery`).
+//! Subscriptions API, one test per rule: fields fixed once an object exists (a
+//! Trigger's Broker, a Subscription's Channel, a Channel's template, a Broker's
+//! class and config), a Subscription's Channel in its own namespace, the default
+//! Broker class, filter names and values, and delivery durations (in the
+//! resource API and in the OSB parameters that become a Subscription's
+//! `delivery`).
 
 use serde_json::{Value, json};
 
@@ -124,6 +126,43 @@ async fn subscription_channel_is_immutable() {
         replaced.text
     );
     assert_eq!(replaced.body["spec"]["channel"]["name"], "orders");
+}
+
+#[tokio::test]
+async fn channel_template_is_immutable() {
+    let broker = start().await;
+    let admin = broker.admin();
+    let collection = channels_in(NAMESPACE);
+    let template = |kind: &str| {
+        json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"},
+               "spec": {"channelTemplate": {"apiVersion": "messaging.knative.dev/v1", "kind": kind}}})
+    };
+    created(
+        &admin
+            .create(&collection, &template("InMemoryChannel"))
+            .await,
+    );
+    let path = format!("{collection}/c");
+    refused(
+        &admin.put(&path, &template("KafkaChannel")).await,
+        422,
+        "spec.channelTemplate",
+    );
+    let mut untemplated = template("InMemoryChannel");
+    untemplated["spec"] = json!({});
+    refused(
+        &admin.put(&path, &untemplated).await,
+        422,
+        "spec.channelTemplate",
+    );
+    let mut redelivered = template("InMemoryChannel");
+    redelivered["spec"]["delivery"] = json!({"retry": 5});
+    let replaced = admin.put(&path, &redelivered).await;
+    assert_eq!(
+        replaced.status, 200,
+        "its delivery may change: {}",
+        replaced.text
+    );
 }
 
 #[tokio::test]

@@ -48,7 +48,7 @@ async fn last_operation_in_progress_names_the_step_and_hints_retry_after() {
     .await;
     assert_eq!(waiting.body["state"], "in progress");
     assert!(
-        waiting.message().contains("KafkaChannel"),
+        waiting.message().contains("deadLetterSink"),
         "says why it waits: {}",
         waiting.text
     );
@@ -75,7 +75,7 @@ async fn a_provision_that_cannot_finish_fails_with_a_reason() {
     let done = broker.osb().finished(INSTANCE, &operation).await;
     assert_eq!(done.body["state"], "failed");
     assert!(
-        done.message().contains("channel-ready") && done.message().contains("KafkaChannel"),
+        done.message().contains("channel-ready") && done.message().contains("deadLetterSink"),
         "{}",
         done.text
     );
@@ -113,10 +113,7 @@ async fn fetching_an_instance_is_404_while_provisioning_and_200_after() {
 #[tokio::test]
 async fn fetching_an_instance_being_updated_is_422_concurrency_error() {
     let broker = provisioned(&["team-a"]).await;
-    let channel = format!("{}/{APPLICATION}", channels());
-    let mut unready = settled(&broker, &channel).await;
-    unready["spec"] = unready_channel()["spec"].clone();
-    assert_eq!(broker.admin().put(&channel, &unready).await.status, 200);
+    make_channel_unready(&broker).await;
     let subscription = format!("{}/commerce.team-a", subscriptions());
     crate::common::eventually("the Subscription to notice its Channel", async || {
         let object = broker.admin().find(&subscription).await?;

@@ -225,7 +225,7 @@ async fn without_accepts_incomplete_a_provision_whose_channel_stays_unready_is_4
     let reply = broker.osb().provision(INSTANCE, &body, false).await;
     async_required(&reply, "a provision waiting for its Channel");
     assert!(
-        reply.message().contains("KafkaChannel"),
+        reply.message().contains("deadLetterSink"),
         "says what it would wait for: {}",
         reply.text
     );

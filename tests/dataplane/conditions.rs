@@ -285,6 +285,37 @@ async fn deleting_what_an_object_delivers_or_dead_letters_to_makes_it_not_ready(
 }
 
 #[tokio::test]
+async fn an_object_that_cannot_get_ready_keeps_a_still_status() {
+    // Routed but not Ready (its dead-letter sink names nothing): each status write
+    // used to send it back to waiting for the table, eighty writes a second.
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let unresolvable = json!({"delivery": {"deadLetterSink": {"ref": {
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}});
+    let path = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("stuck", unresolvable),
+    )
+    .await;
+    let settled = once(&broker, &path, "routed, dead-letter sink unresolved", |o| {
+        has(o, "BackingChannelReady", "True") && has(o, "DeadLetterSinkResolved", "False")
+    })
+    .await;
+    let looked = std::time::Instant::now();
+    eventually("a second to pass", async || {
+        (looked.elapsed() > std::time::Duration::from_secs(1)).then_some(())
+    })
+    .await;
+    let later = broker.admin().find(&path).await.expect("channel");
+    assert_eq!(
+        later["metadata"]["resourceVersion"], settled["metadata"]["resourceVersion"],
+        "nothing changed, so nothing was written: {}",
+        later["status"]
+    );
+}
+
+#[tokio::test]
 async fn subscription_conditions_follow_knative() {
     let broker = Broker::start().await;
     create_namespace(&broker, NAMESPACE).await;

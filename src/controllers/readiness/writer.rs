@@ -9,7 +9,9 @@ use kube::core::object::HasStatus;
 
 use crate::controllers::MeshSettings;
 use crate::controllers::runtime::Requeue;
-use crate::resources::{AddressableStatus, Conditions, SubscriptionStatus, TriggerStatus, Typed};
+use crate::resources::{
+    AddressableStatus, ConditionStatus, Conditions, SubscriptionStatus, TriggerStatus, Typed,
+};
 use crate::store::{StoreError, TypedStore};
 
 /// Unresolved destinations are looked at again this often, in case they appear.
@@ -21,10 +23,13 @@ const ROUTING_RECHECK: Duration = Duration::from_millis(20);
 pub(super) trait MeshStatus: Conditions + Clone + Default + PartialEq {
     fn observed_generation(&self) -> Option<i64>;
     fn observe(&mut self, generation: Option<i64>);
+    /// Whether it reports the object routed: the condition about the dataplane
+    /// serving it is True.
+    fn routed(&self) -> bool;
 }
 
 macro_rules! mesh_status {
-    ($($status:ty),*) => {$(
+    ($($status:ty: $routed:expr),*) => {$(
         impl MeshStatus for $status {
             fn observed_generation(&self) -> Option<i64> {
                 self.observed_generation
@@ -32,11 +37,21 @@ macro_rules! mesh_status {
             fn observe(&mut self, generation: Option<i64>) {
                 self.observed_generation = generation;
             }
+            fn routed(&self) -> bool {
+                $routed.iter().any(|type_| {
+                    self.condition(type_)
+                        .is_some_and(|c| c.status == ConditionStatus::True)
+                })
+            }
         }
     )*};
 }
 
-mesh_status!(AddressableStatus, SubscriptionStatus, TriggerStatus);
+mesh_status!(
+    AddressableStatus: ["IngressReady", "BackingChannelReady"],
+    SubscriptionStatus: ["AddedToChannel"],
+    TriggerStatus: ["SubscriptionReady"]
+);
 
 /// Whether the routing table routes an object as it was read.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -63,9 +78,11 @@ impl StatusWriter {
 
     /// Whether the table routes `object` as read. `carried`: the object as read
     /// already holds the status fields routing uses (resolved URIs), so a table
-    /// built from its revision routes it as it is. An object already Ready for
-    /// this generation with the same fields stays routed: its own status write
-    /// must not send it back to waiting for a rebuild.
+    /// built from its revision routes it as it is. An object already reported
+    /// routed for this generation with the same fields stays routed: its own
+    /// status write must not send it back to waiting for a rebuild — also when it
+    /// is not Ready for another reason (a dead-letter sink that does not resolve),
+    /// where each write would otherwise undo the last, many times a second.
     pub fn routing<K>(&self, object: &K, carried: bool) -> Routing
     where
         K: Resource + HasStatus,
@@ -74,7 +91,7 @@ impl StatusWriter {
         let meta = object.meta();
         let settled = object
             .status()
-            .is_some_and(|s| s.is_ready() && s.observed_generation() == meta.generation);
+            .is_some_and(|s| s.routed() && s.observed_generation() == meta.generation);
         let routed = carried
             && (settled
                 || self
