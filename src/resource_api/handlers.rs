@@ -22,7 +22,7 @@ use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex};
 use crate::config::DataplaneKind;
-use crate::resources::{AccessToken, Application, Defaults, kind_of, labels};
+use crate::resources::{AccessToken, Application, Defaults, kind_of, labels, namespace_kind};
 use crate::state::AppState;
 use crate::store::LabelSelector;
 
@@ -136,6 +136,7 @@ pub async fn create(
         &value,
         &state.config.integration_namespace,
     )?;
+    refuse_integration_namespace_token(&state, &target, &value)?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = state
         .store
@@ -219,6 +220,14 @@ pub async fn delete(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (_, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    let integration = &state.config.integration_namespace;
+    if std::ptr::eq(target.kind, namespace_kind()) && target.name() == integration {
+        // Deleting it would take every Application's Channel and credential
+        // with it, and leave new registrations half made.
+        return Err(ApiError::forbidden(format!(
+            "namespace {integration:?} is meshbroker's integration namespace (the Applications' Channels and credentials); it may not be deleted"
+        )));
+    }
     let deleted = state
         .store
         .raw()
@@ -231,6 +240,28 @@ pub async fn delete(
         .await?;
     super::revoke::after_delete(&state, target.kind, &deleted).await?;
     Ok(respond(StatusCode::OK, &headers, &deleted))
+}
+
+/// The integration namespace holds the Applications' Channels: a namespace token
+/// for it would let its holder subscribe to every Application's events and hand
+/// forged ones into their Channels. Only Application credentials
+/// (`spec.application`) are issued there; the administrator's token writes the rest.
+fn refuse_integration_namespace_token(
+    state: &AppState,
+    target: &Target,
+    value: &Value,
+) -> Result<(), ApiError> {
+    let integration = &state.config.integration_namespace;
+    let application = value["spec"]["application"].as_str().unwrap_or_default();
+    if std::ptr::eq(target.kind, kind_of::<AccessToken>())
+        && target.namespace.as_deref() == Some(integration.as_str())
+        && application.is_empty()
+    {
+        return Err(ApiError::forbidden(format!(
+            "no namespace token is issued for {integration:?}, meshbroker's integration namespace (its holder could read and forge every Application's events); an AccessToken here names spec.application, and the administrator's token writes the rest"
+        )));
+    }
+    Ok(())
 }
 
 /// Fills the namespace (and name) from the path, refusing a body that names others;

@@ -384,6 +384,7 @@ pub fn events_app(state: AppState) -> Router {
         .route("/healthz", get(healthz))
         .merge(crate::ingress::routes())
         .merge(crate::connector::routes())
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),
             answers::uniform,

@@ -401,6 +401,25 @@ async fn paths_and_bodies_must_agree() {
 }
 
 #[tokio::test]
+async fn the_integration_namespace_may_not_be_deleted() {
+    let broker = Broker::start().await;
+    let reply = broker
+        .admin()
+        .delete(&format!("{NAMESPACES}/{INTEGRATION}"))
+        .await;
+    assert_eq!(reply.status, 403, "{}", reply.text);
+    assert_eq!(reply.body["kind"], "Status");
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{NAMESPACES}/{INTEGRATION}"))
+            .await
+            .is_some(),
+        "still there"
+    );
+}
+
+#[tokio::test]
 async fn deleting_a_namespace_deletes_what_is_in_it() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
