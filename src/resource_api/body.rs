@@ -28,7 +28,7 @@ pub async fn read_object(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let value: serde_json::Value = if content_type.contains("yaml") {
-        serde_saphyr::from_slice(&bytes)
+        serde_saphyr::from_slice_with_options(&bytes, yaml_options(bytes.len()))
             .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
     } else if content_type.contains("json") {
         serde_json::from_slice(&bytes)
@@ -73,4 +73,18 @@ pub fn respond(status: StatusCode, headers: &HeaderMap, value: &impl Serialize) 
     } else {
         (status, axum::Json(value)).into_response()
     }
+}
+
+/// A YAML object's cost bounded by its size: aliases let a few hundred bytes
+/// stand for a quarter of a million nodes (seconds of CPU on an async worker,
+/// tried), so nodes and events may not outnumber the body's bytes by much, and
+/// aliases are few (a manifest rarely has any).
+fn yaml_options(body_bytes: usize) -> serde_saphyr::Options {
+    let mut budget = serde_saphyr::Budget::default();
+    budget.max_nodes = body_bytes.saturating_mul(2).clamp(1024, budget.max_nodes);
+    budget.max_events = body_bytes.saturating_mul(4).clamp(4096, budget.max_events);
+    budget.max_aliases = 256;
+    let mut options = serde_saphyr::Options::default();
+    options.budget = Some(budget);
+    options
 }

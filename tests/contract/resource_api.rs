@@ -89,6 +89,38 @@ async fn yaml_goes_in_and_comes_out() {
 }
 
 #[tokio::test]
+async fn yaml_aliases_cannot_make_a_small_body_expensive() {
+    // 100,000 nodes from ~400 bytes: within the YAML parser's own default budget,
+    // far beyond what a body this size may cost.
+    let broker = Broker::start().await;
+    let mut yaml = String::from(
+        "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: laughs\nextra:\n  l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n",
+    );
+    for level in 1..5 {
+        let previous = format!("*l{}", level - 1);
+        let items = [previous.as_str(); 10].join(", ");
+        yaml.push_str(&format!("  l{level}: &l{level} [{items}]\n"));
+    }
+    let reply = broker.admin().create_yaml(NAMESPACES, &yaml).await;
+    let said: String = reply.text.chars().take(300).collect();
+    assert_eq!(reply.status, 400, "{said}");
+    assert!(reply.text.contains("YAML"), "{said}");
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{NAMESPACES}/laughs"))
+            .await
+            .is_none(),
+        "nothing created"
+    );
+    let fine = broker
+        .admin()
+        .create_yaml(NAMESPACES, &example("team-a.namespace.yaml"))
+        .await;
+    assert_eq!(fine.status, 201, "{}", fine.text);
+}
+
+#[tokio::test]
 async fn lists_filter_by_label_selector() {
     let broker = Broker::start().await;
     for (name, labels) in [
