@@ -8,6 +8,7 @@ mod caller;
 mod credentials;
 mod revocations;
 mod secrets;
+mod standing;
 mod store_index;
 mod token_cache;
 
@@ -15,4 +16,5 @@ pub use caller::{AuthError, Authenticator, Caller, ClientCertificate, applicatio
 pub use credentials::{CredentialFiles, Credentials};
 pub use revocations::{Revocations, follow_revocations};
 pub use secrets::{generate_token, sha256_hex};
+pub use standing::until_revoked;
 pub use token_cache::{NamespaceTokens, TokenScope, follow_tokens};

@@ -4,7 +4,8 @@
 //! keeps at most six to a host, and six open watches would leave no room for
 //! the page's other requests. A namespace token gets its namespace's Brokers,
 //! Triggers and ApplicationMappings only (what the resource API lets it read). The stream ends (and the page watches again) when any
-//! kind's watch fails, and at shutdown.
+//! kind's watch fails, at shutdown, and once the credential that opened it is
+//! revoked.
 
 use std::convert::Infallible;
 
@@ -18,7 +19,7 @@ use futures::stream::select_all;
 use serde_json::json;
 
 use super::api::{Refusal, person};
-use crate::auth::Caller;
+use crate::auth::{Caller, until_revoked};
 use crate::resources::{
     AccessToken, Application, ApplicationMapping, Broker, Channel, KindSpec, ServiceInstance,
     Subscription, Trigger, kind_of,
@@ -72,7 +73,12 @@ pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Result<
         };
         streams.push(stream.map(move |item| (name, item)).boxed());
     }
-    let shutdown = state.shutdown.clone();
+    let ends = until_revoked(
+        state.auth.clone(),
+        headers.clone(),
+        caller,
+        state.shutdown.clone(),
+    );
     let lines = select_all(streams)
         .scan(false, |failed, (name, item)| {
             if *failed {
@@ -87,7 +93,7 @@ pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Result<
             };
             futures::future::ready(Some(Ok::<_, Infallible>(Bytes::from(format!("{line}\n")))))
         })
-        .take_until(async move { shutdown.wait().await });
+        .take_until(ends);
     Ok((
         [(CONTENT_TYPE, "application/json")],
         Body::from_stream(lines),

@@ -20,7 +20,7 @@ use super::credentials;
 use super::references::stay_in_namespace;
 use super::target::Target;
 use super::watch::watch_response;
-use crate::auth::{Caller, generate_token, sha256_hex};
+use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
 use crate::config::DataplaneKind;
 use crate::resources::{AccessToken, Application, Defaults, kind_of, labels, namespace_kind};
 use crate::state::AppState;
@@ -63,7 +63,7 @@ pub async fn list(
     Query(query): Query<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (_, target) = resolve(&state, &headers, &params, Intent::Read)?;
+    let (caller, target) = resolve(&state, &headers, &params, Intent::Read)?;
     let selector = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     if matches!(query.watch.as_deref(), Some("true" | "1")) {
@@ -77,7 +77,13 @@ pub async fn list(
                 query.resource_version.as_deref(),
             )
             .await?;
-        return Ok(watch_response(stream, state.shutdown.clone()));
+        let ends = until_revoked(
+            state.auth.clone(),
+            headers.clone(),
+            caller,
+            state.shutdown.clone(),
+        );
+        return Ok(watch_response(stream, ends));
     }
     let list = state
         .store

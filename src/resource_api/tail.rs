@@ -20,6 +20,7 @@ use serde_json::json;
 use super::ApiError;
 use super::access::Intent;
 use super::handlers::resolve;
+use crate::auth::until_revoked;
 use crate::resources::{Broker, kind_of};
 use crate::state::AppState;
 
@@ -28,7 +29,7 @@ pub async fn tail(
     Path(params): Path<HashMap<String, String>>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (_, target) = resolve(&state, &headers, &params, Intent::Read)?;
+    let (caller, target) = resolve(&state, &headers, &params, Intent::Read)?;
     if !std::ptr::eq(target.kind, kind_of::<Broker>()) {
         return Err(ApiError::not_found(format!(
             "{} have no tail: only Brokers do",
@@ -49,11 +50,16 @@ pub async fn tail(
         let record = tail.next().await?;
         Some((line(&*record), tail))
     });
-    let shutdown = state.shutdown.clone();
+    let ends = until_revoked(
+        state.auth.clone(),
+        headers.clone(),
+        caller,
+        state.shutdown.clone(),
+    );
     let lines = first
         .chain(records)
         .map(Ok::<_, Infallible>)
-        .take_until(async move { shutdown.wait().await });
+        .take_until(ends);
     Ok((
         [(CONTENT_TYPE, "application/x-ndjson")],
         Body::from_stream(lines),

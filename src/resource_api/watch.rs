@@ -1,6 +1,7 @@
 //! Watch responses: one JSON event per line (`{"type":"ADDED","object":{...}}`),
 //! ending with an `ERROR` event carrying a `Status` when the watch falls too far
-//! behind, and simply ending at shutdown so watchers do not hold a draining server.
+//! behind, and simply ending at shutdown so watchers do not hold a draining server,
+//! or once the credential that opened it is revoked.
 
 use std::convert::Infallible;
 
@@ -11,10 +12,12 @@ use futures::StreamExt;
 use serde_json::json;
 
 use super::ApiError;
-use crate::shutdown::Shutdown;
 use crate::store::WatchStream;
 
-pub fn watch_response(stream: WatchStream, shutdown: Shutdown) -> Response {
+pub fn watch_response(
+    stream: WatchStream,
+    ends: impl Future<Output = ()> + Send + 'static,
+) -> Response {
     let lines = stream
         .map(|item| {
             let line = match item {
@@ -28,7 +31,7 @@ pub fn watch_response(stream: WatchStream, shutdown: Shutdown) -> Response {
             line.push(b'\n');
             Ok::<_, Infallible>(Bytes::from(line))
         })
-        .take_until(async move { shutdown.wait().await });
+        .take_until(ends);
     (
         [(CONTENT_TYPE, "application/json")],
         Body::from_stream(lines),

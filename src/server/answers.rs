@@ -11,7 +11,7 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -84,6 +84,11 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
         .map(|(name, value)| name.as_str().len() + value.len())
         .sum();
     let uri = request.uri().clone();
+    let sent_bearer = request.headers().get(AUTHORIZATION).is_some_and(|v| {
+        v.as_bytes()
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case(b"bearer "))
+    });
     if header_bytes > MAX_HEADER_BYTES {
         return json_error(
             &uri,
@@ -97,9 +102,10 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED && !response.headers().contains_key(WWW_AUTHENTICATE) {
-        response
-            .headers_mut()
-            .insert(WWW_AUTHENTICATE, challenge(listener, uri.path()));
+        response.headers_mut().insert(
+            WWW_AUTHENTICATE,
+            challenge(listener, uri.path(), sent_bearer),
+        );
     }
     let plain_text = response
         .headers()
@@ -125,12 +131,15 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
 
 /// What a 401 asks for (RFC 7235 §3.1: it MUST name a challenge): the OSB API
 /// takes Basic credentials or the admin's bearer token, everything else a bearer
-/// token (the Connector's certificates are asked for by TLS, not here).
-fn challenge(listener: &str, path: &str) -> HeaderValue {
+/// token (the Connector's certificates are asked for by TLS, not here). A caller
+/// that sent a bearer token is asked for one again, never for Basic: a browser
+/// (the console, trying the OSB API with a namespace token) would open its
+/// password dialog over the page for a Basic challenge.
+fn challenge(listener: &str, path: &str, sent_bearer: bool) -> HeaderValue {
     let mut segments = path.trim_start_matches('/').split('/');
     let osb =
         listener == "control" && (segments.next() == Some("v2") || segments.next() == Some("v2"));
-    HeaderValue::from_static(if osb {
+    HeaderValue::from_static(if osb && !sent_bearer {
         r#"Basic realm="meshbroker", Bearer realm="meshbroker""#
     } else {
         r#"Bearer realm="meshbroker""#

@@ -152,6 +152,58 @@ async fn a_deleted_token_stops_working() {
 }
 
 #[tokio::test]
+async fn a_deleted_token_ends_the_watches_and_tails_it_opened() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let default = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "metadata": {"name": "default"}, "spec": {}});
+    let created = broker.admin().create(&brokers("team-a"), &default).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let token = issue_token(&broker, "team-a").await;
+    crate::common::eventually("the token to work", async || {
+        let reply = broker.with_token(&token).get(&triggers("team-a")).await;
+        (reply.status == 200).then_some(())
+    })
+    .await;
+    let open = async |path: String| {
+        let response = broker
+            .http
+            .get(format!("{}{path}", broker.control))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("stream request");
+        assert_eq!(response.status(), 200, "{path}");
+        response
+    };
+    let mut streams = vec![
+        open(format!("{}?watch=true", triggers("team-a"))).await,
+        open(format!("{}/default/tail", brokers("team-a"))).await,
+        open("/console/api/watch".to_string()).await,
+    ];
+    let deleted = broker
+        .admin()
+        .delete(&format!("{}/ci", access_tokens("team-a")))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    for stream in &mut streams {
+        let url = stream.url().path().to_string();
+        // Whatever was under way is read; then the server ends the stream
+        // cleanly (the client's own request timeout would be an error instead).
+        let ended = loop {
+            match stream.chunk().await {
+                Ok(Some(_)) => continue,
+                Ok(None) => break Ok(()),
+                Err(error) => break Err(error),
+            }
+        };
+        assert!(
+            ended.is_ok(),
+            "{url} was not ended after its token was deleted: {ended:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn the_osb_password_does_not_open_the_resource_api() {
     let broker = Broker::start().await;
     let request = broker

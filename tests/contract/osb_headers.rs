@@ -60,6 +60,17 @@ async fn wrong_or_missing_credentials_are_401() {
         reply.headers["www-authenticate"], r#"Basic realm="meshbroker", Bearer realm="meshbroker""#,
         "a 401 names its challenges (RFC 7235)"
     );
+    let wrong_bearer = broker
+        .http
+        .get(osb.url("/v2/catalog"))
+        .header("X-Broker-API-Version", "2.17")
+        .bearer_auth("not-a-token");
+    let reply = osb.send(wrong_bearer, "get", "/v2/catalog").await;
+    assert_eq!(reply.status, 401);
+    assert_eq!(
+        reply.headers["www-authenticate"], r#"Bearer realm="meshbroker""#,
+        "a bearer caller is not asked for a password (a browser would prompt for one)"
+    );
     let wrong = broker
         .http
         .get(osb.url("/v2/catalog"))
