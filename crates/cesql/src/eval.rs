@@ -33,23 +33,27 @@ use super::Attributes;
 use super::ast::{Arithmetic, BinaryOp, Callee, Comparison, Expr, LogicalOp};
 use super::cast;
 use super::error::{EvalError, LimitExceeded};
-use super::limits::{Budget, MAX_WORK};
+use super::limits::Budget;
 use super::value::{Type, ValueRef};
 
 pub(super) struct Evaluator<'a, 'e, E: ?Sized> {
     event: &'a E,
     errors: &'e mut Vec<EvalError>,
-    budget: Budget,
+    budget: &'e mut Budget,
     /// The budget ran out (and that was reported): no more string work.
     exhausted: bool,
 }
 
 impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
-    pub(super) fn new(event: &'a E, errors: &'e mut Vec<EvalError>) -> Self {
+    pub(super) fn new(
+        event: &'a E,
+        errors: &'e mut Vec<EvalError>,
+        budget: &'e mut Budget,
+    ) -> Self {
         Evaluator {
             event,
             errors,
-            budget: Budget::new(MAX_WORK),
+            budget,
             exhausted: false,
         }
     }
@@ -88,7 +92,7 @@ impl<'a, 'e, E: Attributes + ?Sized> Evaluator<'a, 'e, E> {
             Expr::Like { operand, pattern } => match self.operand(operand) {
                 Some(value) if !self.exhausted => {
                     let text = cast::to_string(value);
-                    match pattern.matches(&text, &mut self.budget) {
+                    match pattern.matches(&text, self.budget) {
                         Ok(matched) => ValueRef::Boolean(matched),
                         Err(limit) => {
                             self.run_out(limit);

@@ -55,6 +55,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use error::{ErrorKind, EvalError, LimitExceeded, ParseError, ParseErrorKind};
+pub use limits::Budget;
 pub use value::{Type, Value, ValueRef};
 
 /// Read access to the context attributes (and extensions) of an event.
@@ -124,7 +125,8 @@ impl Expression {
     /// Evaluates the expression against `event`.
     pub fn evaluate<E: Attributes + ?Sized>(&self, event: &E) -> Evaluation {
         let mut errors = Vec::new();
-        let value = eval::Evaluator::new(event, &mut errors)
+        let mut budget = Budget::default();
+        let value = eval::Evaluator::new(event, &mut errors, &mut budget)
             .eval(&self.root)
             .into_owned();
         Evaluation { value, errors }
@@ -141,8 +143,20 @@ impl Expression {
     /// because the evaluation went over a limit rather than because of the
     /// event's content, so the caller can count and report it.
     pub fn try_matches<E: Attributes + ?Sized>(&self, event: &E) -> Result<bool, LimitExceeded> {
+        self.try_matches_within(event, &mut Budget::default())
+    }
+
+    /// As [`try_matches`](Self::try_matches), spending the string work from
+    /// `budget`: expressions that decide one thing together (a filter of many)
+    /// share one budget, so their number does not multiply what an event may
+    /// cost.
+    pub fn try_matches_within<E: Attributes + ?Sized>(
+        &self,
+        event: &E,
+        budget: &mut Budget,
+    ) -> Result<bool, LimitExceeded> {
         let mut errors = Vec::new();
-        let value = eval::Evaluator::new(event, &mut errors).eval(&self.root);
+        let value = eval::Evaluator::new(event, &mut errors, budget).eval(&self.root);
         let exceeded = errors.iter().find_map(|error| match error {
             EvalError::Limit(limit) => Some(*limit),
             _ => None,

@@ -77,15 +77,25 @@ pub const MAX_STRING_BYTES: usize = 1024 * 1024;
 /// expression about 0.1 s.
 pub const MAX_WORK: u64 = 8 * 1024 * 1024;
 
-/// The string work left to one evaluation.
+/// The string work left to an evaluation, or to several that share it: a filter
+/// made of many expressions can give them one budget
+/// ([`Expression::try_matches_within`](super::Expression::try_matches_within)),
+/// so that together they cost no more than one may.
 #[derive(Debug)]
-pub(super) struct Budget {
+pub struct Budget {
     limit: u64,
     used: u64,
 }
 
+impl Default for Budget {
+    /// The budget of one evaluation: [`MAX_WORK`].
+    fn default() -> Self {
+        Budget::new(MAX_WORK)
+    }
+}
+
 impl Budget {
-    pub(super) fn new(limit: u64) -> Self {
+    pub fn new(limit: u64) -> Self {
         Budget { limit, used: 0 }
     }
 

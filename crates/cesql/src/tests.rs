@@ -448,13 +448,14 @@ fn string_attributes_are_lent_not_copied() {
     let event = event();
     let expression = Expression::parse("source").expect("parses");
     let mut errors = Vec::new();
-    let value = Evaluator::new(&event, &mut errors).eval(&expression.root);
+    let mut budget = Budget::default();
+    let value = Evaluator::new(&event, &mut errors, &mut budget).eval(&expression.root);
     assert!(
         matches!(value, ValueRef::String(Cow::Borrowed(_))),
         "{value:?}"
     );
     let expression = Expression::parse("TRIM(LEFT(source, 5))").expect("parses");
-    let value = Evaluator::new(&event, &mut errors).eval(&expression.root);
+    let value = Evaluator::new(&event, &mut errors, &mut budget).eval(&expression.root);
     assert_eq!(value, ValueRef::from("https"));
     assert!(
         matches!(value, ValueRef::String(Cow::Borrowed(_))),
@@ -807,7 +808,8 @@ fn evaluation_work_is_bounded_whatever_the_input() {
     for (expression, event) in cases {
         let shown = &expression.source()[..40];
         let mut errors = Vec::new();
-        let mut evaluator = Evaluator::new(event, &mut errors);
+        let mut budget = Budget::default();
+        let mut evaluator = Evaluator::new(event, &mut errors, &mut budget);
         evaluator.eval(&expression.root);
         let used = evaluator.work_used();
         assert!(used <= MAX_WORK, "{used} units for {shown}…");
@@ -822,4 +824,25 @@ fn evaluation_work_is_bounded_whatever_the_input() {
             "{shown}…"
         );
     }
+}
+
+#[test]
+fn expressions_sharing_a_budget_together_cost_no_more_than_it() {
+    let mut event = event();
+    event["subject"] = json!("x".repeat(1000));
+    let expression = Expression::parse("subject LIKE '%y%'").expect("parses");
+    assert_eq!(
+        expression.try_matches_within(&event, &mut Budget::new(5000)),
+        Ok(false)
+    );
+    let mut shared = Budget::new(5000);
+    let mut outcomes = Vec::new();
+    for _ in 0..10 {
+        outcomes.push(expression.try_matches_within(&event, &mut shared));
+    }
+    assert!(outcomes[0] == Ok(false), "{outcomes:?}");
+    assert!(
+        matches!(outcomes[9], Err(LimitExceeded::Work { limit: 5000 })),
+        "ten scans of 1,000 bytes do not fit in 5,000 units: {outcomes:?}"
+    );
 }

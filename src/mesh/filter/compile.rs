@@ -6,7 +6,7 @@ use cloudevents::Event;
 
 use super::attributes::{CesqlView, attribute};
 use crate::resources::{Dialect, Invalid, SubscriptionsApiFilter, TriggerSpec};
-use cesql::{Expression, LimitExceeded};
+use cesql::{Budget, Expression, LimitExceeded};
 
 #[derive(Debug, Clone)]
 pub enum Filter {
@@ -76,8 +76,14 @@ impl Filter {
     /// Whether `event` passes. `Err` when a CESQL expression went over one of
     /// its limits: then the Trigger does not get the event, whichever dialect
     /// (`not`, `any`) encloses the expression, since a filter that could not
-    /// be decided must not let an event through.
+    /// be decided must not let an event through. All of a Trigger's CESQL
+    /// expressions share one evaluation's work budget: a Trigger of a hundred
+    /// costly expressions costs an event no more than one may.
     pub fn try_matches(&self, event: &Event) -> Result<bool, LimitExceeded> {
+        self.matches_within(event, &mut Budget::default())
+    }
+
+    fn matches_within(&self, event: &Event, budget: &mut Budget) -> Result<bool, LimitExceeded> {
         Ok(match self {
             Filter::Everything => true,
             Filter::Attribute { name, value } => match attribute(event, name) {
@@ -93,7 +99,7 @@ impl Filter {
             }
             Filter::All(filters) => {
                 for filter in filters {
-                    if !filter.try_matches(event)? {
+                    if !filter.matches_within(event, budget)? {
                         return Ok(false);
                     }
                 }
@@ -101,14 +107,16 @@ impl Filter {
             }
             Filter::Any(filters) => {
                 for filter in filters {
-                    if filter.try_matches(event)? {
+                    if filter.matches_within(event, budget)? {
                         return Ok(true);
                     }
                 }
                 false
             }
-            Filter::Not(inner) => !inner.try_matches(event)?,
-            Filter::Cesql(expression) => expression.try_matches(&CesqlView(event))?,
+            Filter::Not(inner) => !inner.matches_within(event, budget)?,
+            Filter::Cesql(expression) => {
+                expression.try_matches_within(&CesqlView(event), budget)?
+            }
         })
     }
 
@@ -327,5 +335,28 @@ mod tests {
             {"any": [{"exact": {"type": "order.created"}}, {"cesql": concat}]}
         ]}));
         assert_eq!(decided.try_matches(&event), Ok(true));
+    }
+
+    #[test]
+    fn a_triggers_expressions_share_one_work_budget() {
+        let event = EventBuilderV10::new()
+            .id("1")
+            .source("/orders/eu")
+            .ty("order.created")
+            .subject("s".repeat(1024 * 1024))
+            .build()
+            .expect("event");
+        // One scan of the 1 MiB subject fits an evaluation's budget many times;
+        // twenty of them in one Trigger do not.
+        let scan = serde_json::json!({"cesql": "subject LIKE '%y%'"});
+        let one = trigger(serde_json::json!({"filters": [scan.clone()]}));
+        assert_eq!(one.try_matches(&event), Ok(false));
+        let twenty = trigger(serde_json::json!({"filters": [{"any": vec![scan; 20]}]}));
+        assert_eq!(
+            twenty.try_matches(&event),
+            Err(LimitExceeded::Work {
+                limit: cesql::limits::MAX_WORK
+            })
+        );
     }
 }
