@@ -52,4 +52,4 @@ pub use registry::{
     Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, kinds, namespace_kind,
 };
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
-pub use status::AddressableStatus;
+pub use status::{AddressableStatus, SubscriberStatus};

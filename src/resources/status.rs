@@ -3,7 +3,7 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Addressable, Condition, Conditions};
+use super::{Addressable, Condition, ConditionStatus, Conditions};
 
 // Broker and Channel publish the same status fields in Knative, so they share one
 // type (and one status controller, src/controllers/readiness/addressable.rs).
@@ -22,6 +22,24 @@ pub struct AddressableStatus {
     pub dead_letter_sink_uri: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    /// A Channel's Subscriptions and whether the dataplane delivers to each
+    /// (Knative's `duckv1.SubscriberStatus`); a Broker has none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribers: Vec<SubscriberStatus>,
+}
+
+/// One Subscription of a Channel as the Channel's status lists it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriberStatus {
+    pub uid: String,
+    /// The Subscription's generation this entry is of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub observed_generation: Option<i64>,
+    /// "True" once the dataplane delivers to it (its `AddedToChannel`).
+    pub ready: ConditionStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
 }
 
 impl Conditions for AddressableStatus {

@@ -316,6 +316,64 @@ async fn an_object_that_cannot_get_ready_keeps_a_still_status() {
 }
 
 #[tokio::test]
+async fn a_channel_lists_its_subscriptions_in_its_status() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let sink = Sink::start().await;
+    let path = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("orders", json!({})),
+    )
+    .await;
+    let mut uids = Vec::new();
+    for name in ["first", "second"] {
+        let created = create(
+            &broker,
+            &subscriptions_in(NAMESPACE),
+            subscription(name, "orders", json!({"subscriber": {"uri": sink.url}})),
+        )
+        .await;
+        let subscription = ready(&broker, &created).await;
+        uids.push(
+            subscription["metadata"]["uid"]
+                .as_str()
+                .expect("uid")
+                .to_string(),
+        );
+    }
+    uids.sort();
+    let listed = once(&broker, &path, "both Subscriptions listed, ready", |o| {
+        o["status"]["subscribers"]
+            .as_array()
+            .is_some_and(|all| all.len() == 2 && all.iter().all(|s| s["ready"] == "True"))
+    })
+    .await;
+    let subscribers = listed["status"]["subscribers"].as_array().expect("list");
+    let listed_uids: Vec<_> = subscribers
+        .iter()
+        .map(|s| s["uid"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(listed_uids, uids);
+    assert!(
+        subscribers.iter().all(|s| s["observedGeneration"] == 1),
+        "{subscribers:?}"
+    );
+
+    let reply = broker
+        .admin()
+        .delete(&format!("{}/first", subscriptions_in(NAMESPACE)))
+        .await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    once(&broker, &path, "one Subscription left", |o| {
+        o["status"]["subscribers"]
+            .as_array()
+            .is_some_and(|all| all.len() == 1)
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn subscription_conditions_follow_knative() {
     let broker = Broker::start().await;
     create_namespace(&broker, NAMESPACE).await;

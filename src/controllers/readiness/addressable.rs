@@ -1,6 +1,7 @@
 //! Brokers and Channels: one status controller for both. Each gets its address on
 //! the events listener, its resolved dead-letter sink, and the conditions Knative
-//! reports for its kind (see the table in the module above).
+//! reports for its kind (see the table in the module above); a Channel also lists
+//! its Subscriptions.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -11,8 +12,8 @@ use super::conditions::own_dead_letter_sink;
 use super::served::Served;
 use super::writer::StatusWriter;
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
-use crate::resources::{Condition, ConditionStatus, Conditions};
-use crate::store::StoreError;
+use crate::resources::{Condition, ConditionStatus, Conditions, SubscriberStatus, Subscription};
+use crate::store::{LabelSelector, StoreError, TypedStore};
 
 pub(super) struct AddressableStatusController<K> {
     writer: Arc<StatusWriter>,
@@ -62,10 +63,44 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
             // object's revision is all the table has to reach.
             None => Ok(self.writer.routing(&object, true)),
         };
+        if K::LISTS_SUBSCRIBERS {
+            status.subscribers = subscribers_of(store, namespace, &key.name).await?;
+        }
         let mut conditions = K::serving_conditions(serving);
         conditions.push(addressable);
         conditions.push(sink.condition);
         status.set_living_conditions(conditions);
         self.writer.finish(object, status, serving.ok()).await
     }
+}
+
+/// A Channel's Subscriptions as its `status.subscribers` lists them (Knative's
+/// Channelable): each by uid, with whether the dataplane delivers to it, as its
+/// own `AddedToChannel` says. Sorted by uid, so a status written again is equal.
+async fn subscribers_of(
+    store: &TypedStore,
+    namespace: &str,
+    channel: &str,
+) -> Result<Vec<SubscriberStatus>, StoreError> {
+    let subscriptions = store
+        .list::<Subscription>(Some(namespace), &LabelSelector::everything())
+        .await?;
+    let mut subscribers: Vec<SubscriberStatus> = subscriptions
+        .iter()
+        .filter(|s| s.spec.channel.name == channel)
+        .map(|subscription| {
+            let added = subscription
+                .status
+                .as_ref()
+                .and_then(|s| s.condition("AddedToChannel"));
+            SubscriberStatus {
+                uid: subscription.metadata.uid.clone().unwrap_or_default(),
+                observed_generation: subscription.metadata.generation,
+                ready: added.map_or(ConditionStatus::Unknown, |c| c.status),
+                message: added.and_then(|c| c.message.clone()),
+            }
+        })
+        .collect();
+    subscribers.sort_by(|a, b| a.uid.cmp(&b.uid));
+    Ok(subscribers)
 }

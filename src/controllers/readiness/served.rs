@@ -17,6 +17,8 @@ pub(super) trait Served: Typed + HasStatus<Status = AddressableStatus> {
     fn refused(&self) -> Option<String>;
     /// Its kind's conditions about the dataplane serving it.
     fn serving_conditions(serving: Result<Routing, &str>) -> Vec<Condition>;
+    /// Whether its status lists its Subscriptions (`status.subscribers`).
+    const LISTS_SUBSCRIBERS: bool;
 }
 
 /// `type_` True once routed, Unknown while the table is awaited, False (with
@@ -47,6 +49,8 @@ impl Served for Broker {
         None
     }
 
+    const LISTS_SUBSCRIBERS: bool = false;
+
     /// A Broker's route in the table is its ingress, its trigger fan-out (in
     /// process: there is no trigger Channel object) and its filters at once, so
     /// the three conditions of Knative's channel-based Broker move together.
@@ -70,6 +74,8 @@ impl Served for Channel {
     fn refused(&self) -> Option<String> {
         self.spec.unsupported_reason()
     }
+
+    const LISTS_SUBSCRIBERS: bool = true;
 
     /// Knative's Channel reports its backing channel (an InMemoryChannel, say)
     /// as `BackingChannelReady`; here the embedded dataplane backs it.

@@ -54,6 +54,17 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
         raw.clone(),
         vec![
             Source::primary(kind_of::<Channel>()),
+            // A Channel lists its Subscriptions and whether each is delivered to.
+            Source::mapped(kind_of::<Subscription>(), |subscription| {
+                let channel = subscription.data["spec"]["channel"]["name"].as_str();
+                let namespace = subscription.metadata.namespace.as_deref();
+                match (namespace, channel) {
+                    (Some(namespace), Some(channel)) => {
+                        vec![ObjectKey::namespaced(namespace, channel)]
+                    }
+                    _ => Vec::new(),
+                }
+            }),
             Source::mapped_async(
                 kind_of::<Channel>(),
                 referrers::<Channel>(store.clone(), Scope::Own, |c, home, ns, name| {
