@@ -115,25 +115,13 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
                 kind_of::<Channel>(),
                 referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
                     (home == ns && s.spec.channel.name == name)
-                        || [
-                            Some(&s.spec.subscriber),
-                            s.spec.reply.as_ref(),
-                            sink_of(&s.spec.delivery),
-                        ]
-                        .into_iter()
-                        .any(|d| names(d, "Channel", home, ns, name))
+                        || subscription_targets(s).any(|d| names(d, "Channel", home, ns, name))
                 }),
             ),
             Source::mapped_async(
                 kind_of::<Broker>(),
                 referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
-                    [
-                        Some(&s.spec.subscriber),
-                        s.spec.reply.as_ref(),
-                        sink_of(&s.spec.delivery),
-                    ]
-                    .into_iter()
-                    .any(|d| names(d, "Broker", home, ns, name))
+                    subscription_targets(s).any(|d| names(d, "Broker", home, ns, name))
                 }),
             ),
         ],
@@ -152,17 +140,13 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
                 kind_of::<Broker>(),
                 referrers::<Trigger>(store.clone(), Scope::Own, |t, home, ns, name| {
                     t.spec.broker == name
-                        || [Some(&t.spec.subscriber), sink_of(&t.spec.delivery)]
-                            .into_iter()
-                            .any(|d| names(d, "Broker", home, ns, name))
+                        || trigger_targets(t).any(|d| names(d, "Broker", home, ns, name))
                 }),
             ),
             Source::mapped_async(
                 kind_of::<Channel>(),
                 referrers::<Trigger>(store.clone(), Scope::Own, |t, home, ns, name| {
-                    [Some(&t.spec.subscriber), sink_of(&t.spec.delivery)]
-                        .into_iter()
-                        .any(|d| names(d, "Channel", home, ns, name))
+                    trigger_targets(t).any(|d| names(d, "Channel", home, ns, name))
                 }),
             ),
         ],
@@ -239,4 +223,19 @@ fn names(
 
 fn sink_of(delivery: &Option<DeliverySpec>) -> Option<&Destination> {
     delivery.as_ref().and_then(|d| d.dead_letter_sink.as_ref())
+}
+
+/// Where a Subscription sends: its subscriber, reply and dead-letter sink.
+fn subscription_targets(s: &Subscription) -> impl Iterator<Item = Option<&Destination>> {
+    [
+        Some(&s.spec.subscriber),
+        s.spec.reply.as_ref(),
+        sink_of(&s.spec.delivery),
+    ]
+    .into_iter()
+}
+
+/// Where a Trigger sends: its subscriber and dead-letter sink.
+fn trigger_targets(t: &Trigger) -> impl Iterator<Item = Option<&Destination>> {
+    [Some(&t.spec.subscriber), sink_of(&t.spec.delivery)].into_iter()
 }
