@@ -11,6 +11,7 @@ use kube::core::DynamicObject;
 
 use super::addressable::AddressableStatusController;
 use super::http_source::HttpSourceStatusController;
+use super::served::Served;
 use super::subscription::SubscriptionStatusController;
 use super::trigger::TriggerStatusController;
 use super::writer::StatusWriter;
@@ -65,40 +66,20 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
                     _ => Vec::new(),
                 }
             }),
-            Source::mapped_async(
-                kind_of::<Channel>(),
-                referrers::<Channel>(store.clone(), Scope::Own, |c, home, ns, name| {
-                    names(sink_of(&c.spec.delivery), "Channel", home, ns, name)
-                }),
-            ),
-            Source::mapped_async(
-                kind_of::<Broker>(),
-                referrers::<Channel>(store.clone(), Scope::Own, |c, home, ns, name| {
-                    names(sink_of(&c.spec.delivery), "Broker", home, ns, name)
-                }),
-            ),
-        ],
+        ]
+        .into_iter()
+        .chain(dead_letter_sources::<Channel>(&store))
+        .collect(),
         Arc::new(AddressableStatusController::<Channel>::new(status.clone())),
         shutdown.clone(),
     );
     spawn_controller(
         "broker-status",
         raw.clone(),
-        vec![
-            Source::primary(kind_of::<Broker>()),
-            Source::mapped_async(
-                kind_of::<Broker>(),
-                referrers::<Broker>(store.clone(), Scope::Own, |b, home, ns, name| {
-                    names(sink_of(&b.spec.delivery), "Broker", home, ns, name)
-                }),
-            ),
-            Source::mapped_async(
-                kind_of::<Channel>(),
-                referrers::<Broker>(store.clone(), Scope::Own, |b, home, ns, name| {
-                    names(sink_of(&b.spec.delivery), "Channel", home, ns, name)
-                }),
-            ),
-        ],
+        [Source::primary(kind_of::<Broker>())]
+            .into_iter()
+            .chain(dead_letter_sources::<Broker>(&store))
+            .collect(),
         Arc::new(AddressableStatusController::<Broker>::new(status.clone())),
         shutdown.clone(),
     );
@@ -223,6 +204,29 @@ fn names(
 
 fn sink_of(delivery: &Option<DeliverySpec>) -> Option<&Destination> {
     delivery.as_ref().and_then(|d| d.dead_letter_sink.as_ref())
+}
+
+/// A Broker's or Channel's status hears of the Broker or Channel its dead-letter
+/// sink names (in its own namespace).
+fn dead_letter_sources<K: Served>(store: &TypedStore) -> [Source; 2] {
+    [
+        Source::mapped_async(
+            kind_of::<Broker>(),
+            referrers::<K>(store.clone(), Scope::Own, |o, home, ns, name| {
+                names(own_sink(o), "Broker", home, ns, name)
+            }),
+        ),
+        Source::mapped_async(
+            kind_of::<Channel>(),
+            referrers::<K>(store.clone(), Scope::Own, |o, home, ns, name| {
+                names(own_sink(o), "Channel", home, ns, name)
+            }),
+        ),
+    ]
+}
+
+fn own_sink<K: Served>(object: &K) -> Option<&Destination> {
+    object.delivery().and_then(|d| d.dead_letter_sink.as_ref())
 }
 
 /// Where a Subscription sends: its subscriber, reply and dead-letter sink.
