@@ -102,7 +102,7 @@ impl Reconciler for ApplicationController {
             labels: Some(managed_labels(Some(name))),
             ..Default::default()
         };
-        let mut channel = Channel::new(name, ChannelSpec::default());
+        let mut channel = Channel::new(name, ChannelSpec::served());
         channel.metadata = meta(name);
         self.store.ensure(&channel).await?;
         let mut source = HttpSource::new(

@@ -75,7 +75,7 @@ pub struct ServiceEntry {
 pub const ENTRY_EVENTS: &str = "Events";
 pub const ENTRY_API: &str = "API";
 
-fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub(super) fn free_form_object(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({ "type": "object", "x-kubernetes-preserve-unknown-fields": true })
 }
 

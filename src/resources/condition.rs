@@ -15,13 +15,23 @@ pub enum ConditionStatus {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Condition {
+    /// Type of condition, e.g. `Ready`.
     #[serde(rename = "type")]
     pub type_: String,
+    /// Status of the condition: `True`, `False` or `Unknown`.
     pub status: ConditionStatus,
+    /// How to read a condition that is not `True`: `Error` (the default when
+    /// empty), `Warning` or `Info`. Knative's schema describes it; meshbroker
+    /// never sets it, so every condition is of the default severity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// One-word CamelCase reason for the condition's last transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// A human-readable message with details about the transition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// When the condition last changed from one status to another (RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub last_transition_time: Option<String>,
 }
@@ -41,6 +51,7 @@ impl Condition {
             status,
             reason: (!reason.is_empty()).then(|| reason.to_string()),
             message: (!message.is_empty()).then_some(message),
+            severity: None,
             last_transition_time: None,
         }
     }
@@ -94,6 +105,7 @@ pub trait Conditions {
             None => conditions.push(Condition {
                 type_: type_.to_string(),
                 status,
+                severity: None,
                 reason,
                 message,
                 last_transition_time: Some(now_rfc3339()),

@@ -4,6 +4,7 @@
 use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use super::{
     AddressableStatus, Condition, Conditions, DeliverySpec, Destination, Invalid, KReference,
@@ -33,19 +34,48 @@ pub struct ChannelTemplate {
     #[serde(default)]
     pub api_version: String,
     pub kind: String,
+    /// The implementation's own settings (Knative's `RawExtension`): kept, and
+    /// immutable with the rest of the template.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(schema_with = "super::application::free_form_object")]
+    pub spec: Option<serde_json::Value>,
 }
 
-/// The channel kinds the embedded dataplane serves.
+/// The channel kinds the embedded dataplane serves, all of this API group.
 pub const SERVED_CHANNEL_KINDS: &[&str] = &["InMemoryChannel", "MeshChannel"];
+const CHANNEL_API_VERSION: &str = "messaging.knative.dev/v1";
+
+impl ChannelTemplate {
+    /// What a Channel written without a template gets (Knative RECOMMENDS
+    /// defaulting it on creation): the in-memory kind, which meshbroker serves.
+    fn served_default() -> Self {
+        Self {
+            api_version: CHANNEL_API_VERSION.to_string(),
+            kind: SERVED_CHANNEL_KINDS[0].to_string(),
+            spec: None,
+        }
+    }
+}
 
 impl ChannelSpec {
+    /// A Channel's spec with the default template.
+    pub fn served() -> Self {
+        Self {
+            channel_template: Some(ChannelTemplate::served_default()),
+            delivery: None,
+        }
+    }
+
     /// Why the embedded dataplane cannot serve this Channel, if it cannot.
     pub fn unsupported_reason(&self) -> Option<String> {
         let template = self.channel_template.as_ref()?;
-        (!SERVED_CHANNEL_KINDS.contains(&template.kind.as_str())).then(|| {
+        let served = SERVED_CHANNEL_KINDS.contains(&template.kind.as_str())
+            && (template.api_version.is_empty() || template.api_version == CHANNEL_API_VERSION);
+        (!served).then(|| {
             format!(
-                "channel kind {} is not served by the embedded dataplane (served: {})",
+                "channel kind {} ({}) is not served by the embedded dataplane (served: {} of {CHANNEL_API_VERSION})",
                 template.kind,
+                template.api_version,
                 SERVED_CHANNEL_KINDS.join(", ")
             )
         })
@@ -56,6 +86,31 @@ impl ChannelSpec {
 pub type ChannelStatus = AddressableStatus;
 
 impl Channel {
+    /// A Channel written without `spec.channelTemplate` (absent or null) gets
+    /// the default one, on creation and on replace alike, as Knative's webhook
+    /// does; a non-object `spec` is left for validation to refuse.
+    pub fn default_template(object: &mut Value) {
+        let Some(fields) = object.as_object_mut() else {
+            return;
+        };
+        let spec = fields
+            .entry("spec")
+            .or_insert_with(|| Value::Object(Default::default()));
+        if spec.is_null() {
+            *spec = Value::Object(Default::default());
+        }
+        let Some(spec) = spec.as_object_mut() else {
+            return;
+        };
+        if spec.get("channelTemplate").is_none_or(Value::is_null) {
+            let template = serde_json::json!({
+                "apiVersion": CHANNEL_API_VERSION,
+                "kind": SERVED_CHANNEL_KINDS[0],
+            });
+            spec.insert("channelTemplate".to_string(), template);
+        }
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(template) = &self.spec.channel_template
             && template.kind.is_empty()
@@ -74,8 +129,11 @@ impl Channel {
     /// "Once created, the `spec.channelTemplate` field MUST be immutable; the
     /// Channel MUST be deleted and re-created to change" it (Knative's control
     /// plane): moving a Channel between implementations is not atomic.
+    /// A Channel stored before templates were defaulted may get the default one.
     pub fn check_update(&self, old: &Self) -> Result<(), Invalid> {
-        if self.spec.channel_template != old.spec.channel_template {
+        let defaulted = old.spec.channel_template.is_none()
+            && self.spec.channel_template == Some(ChannelTemplate::served_default());
+        if self.spec.channel_template != old.spec.channel_template && !defaulted {
             return Err(Invalid::immutable("spec.channelTemplate"));
         }
         Ok(())
@@ -133,6 +191,26 @@ impl Conditions for SubscriptionStatus {
 }
 
 impl Subscription {
+    /// The Channel this Subscription is of, when `spec.channel` names a kind
+    /// meshbroker serves (`messaging.knative.dev/v1` Channel): a Subscription is
+    /// associated with a Channel by the whole reference, not by its name alone.
+    pub fn channel_name(&self) -> Option<&str> {
+        let channel = &self.spec.channel;
+        (channel.api_version == CHANNEL_API_VERSION && channel.kind == "Channel")
+            .then_some(channel.name.as_str())
+    }
+
+    /// Why `spec.channel` can name no Channel here, when it cannot.
+    pub fn unserved_channel(&self) -> Option<String> {
+        let channel = &self.spec.channel;
+        self.channel_name().is_none().then(|| {
+            format!(
+                "spec.channel names a {} of {}: meshbroker serves Channels of {CHANNEL_API_VERSION} only",
+                channel.kind, channel.api_version
+            )
+        })
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         if self.spec.channel.name.is_empty() {
             return Err(Invalid::new("spec.channel.name", "must name a Channel"));

@@ -192,6 +192,9 @@ impl Typed for Channel {
     fn check_update(&self, old: &Self) -> Result<(), Invalid> {
         Channel::check_update(self, old)
     }
+    fn apply_defaults(object: &mut Value, _defaults: &Defaults) {
+        Channel::default_template(object)
+    }
 }
 
 impl Typed for Trigger {
@@ -359,10 +362,20 @@ mod tests {
             broker["metadata"]["annotations"]["eventing.knative.dev/broker.class"],
             "MeshBroker"
         );
-        let mut channel = serde_json::json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"}, "spec": {}});
-        let written = channel.clone();
+        let mut channel = serde_json::json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"}, "spec": {"channelTemplate": null}});
         kind_of::<Channel>().apply_defaults(&mut channel, &defaults);
-        assert_eq!(channel, written, "a kind without defaults is left alone");
+        assert_eq!(
+            channel["spec"]["channelTemplate"],
+            serde_json::json!({"apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel"})
+        );
+        let mut chosen = serde_json::json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": "c"}, "spec": {"channelTemplate": {"kind": "MeshChannel"}}});
+        let written = chosen.clone();
+        kind_of::<Channel>().apply_defaults(&mut chosen, &defaults);
+        assert_eq!(chosen, written, "a template written is kept");
+        let mut token = serde_json::json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": "t"}, "spec": {}});
+        let written = token.clone();
+        kind_of::<AccessToken>().apply_defaults(&mut token, &defaults);
+        assert_eq!(token, written, "a kind without defaults is left alone");
 
         let trigger = |broker: &str| serde_json::json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "t"}, "spec": {"broker": broker, "subscriber": {"uri": "http://x"}}});
         let refusal = kind_of::<Trigger>()

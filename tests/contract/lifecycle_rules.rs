@@ -148,10 +148,38 @@ async fn channel_template_is_immutable() {
         422,
         "spec.channelTemplate",
     );
+    let mut configured = template("InMemoryChannel");
+    configured["spec"]["channelTemplate"]["spec"] = json!({"capacity": 10});
+    refused(
+        &admin.put(&path, &configured).await,
+        422,
+        "spec.channelTemplate",
+    );
+    let mut other_group = template("InMemoryChannel");
+    other_group["spec"]["channelTemplate"]["apiVersion"] = json!("example.com/v1");
+    refused(
+        &admin.put(&path, &other_group).await,
+        422,
+        "spec.channelTemplate",
+    );
+    // Written without a template, a Channel gets the default one (Knative
+    // RECOMMENDS defaulting), on a replace too: so the manifest it was made
+    // from can be applied again.
     let mut untemplated = template("InMemoryChannel");
     untemplated["spec"] = json!({});
+    let replaced = admin.put(&path, &untemplated).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    untemplated["metadata"]["name"] = json!("plain");
+    let made = admin.create(&collection, &untemplated).await;
+    created(&made);
+    assert_eq!(
+        made.body["spec"]["channelTemplate"],
+        json!({"apiVersion": "messaging.knative.dev/v1", "kind": "InMemoryChannel"})
+    );
+    let mut kafka = template("KafkaChannel");
+    kafka["metadata"]["name"] = json!("plain");
     refused(
-        &admin.put(&path, &untemplated).await,
+        &admin.put(&format!("{collection}/plain"), &kafka).await,
         422,
         "spec.channelTemplate",
     );

@@ -373,6 +373,84 @@ async fn a_channel_lists_its_subscriptions_in_its_status() {
     .await;
 }
 
+/// "Subscriptions MUST be associated with a Channel based on the
+/// `spec.channel` field": by the whole reference. One naming another kind (or
+/// group) by an existing Channel's name is not that Channel's.
+#[tokio::test]
+async fn a_subscription_naming_another_kind_is_not_the_channels() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let sink = Sink::start().await;
+    let stray = Sink::start().await;
+    let orders = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("orders", json!({})),
+    )
+    .await;
+    ready(&broker, &orders).await;
+    let mut strays = Vec::new();
+    for (name, api_version, kind) in [
+        ("in-memory", "messaging.knative.dev/v1", "InMemoryChannel"),
+        ("other-group", "example.com/v1", "Channel"),
+    ] {
+        let mut object = subscription(name, "orders", json!({"subscriber": {"uri": stray.url}}));
+        object["spec"]["channel"] =
+            json!({"apiVersion": api_version, "kind": kind, "name": "orders"});
+        let path = create(&broker, &subscriptions_in(NAMESPACE), object).await;
+        let refused = once(&broker, &path, "ChannelReady reported", |o| {
+            has(o, "ChannelReady", "False")
+        })
+        .await;
+        let ready_condition = condition(&refused, "Ready");
+        assert_eq!(ready_condition["status"], "False", "{refused}");
+        assert_eq!(ready_condition["reason"], "ChannelNotServed");
+        assert!(
+            ready_condition["message"]
+                .as_str()
+                .is_some_and(|m| m.contains(kind) && m.contains(api_version)),
+            "{ready_condition}"
+        );
+        strays.push(path);
+    }
+    let real = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription("real", "orders", json!({"subscriber": {"uri": sink.url}})),
+    )
+    .await;
+    let real = ready(&broker, &real).await;
+    let listed = once(&broker, &orders, "the real Subscription listed", |o| {
+        o["status"]["subscribers"]
+            .as_array()
+            .is_some_and(|all| !all.is_empty())
+    })
+    .await;
+    assert_eq!(
+        listed["status"]["subscribers"],
+        json!([{"uid": real["metadata"]["uid"], "observedGeneration": 1, "ready": "True"}]),
+        "only the Subscription of this Channel is listed"
+    );
+
+    let token = namespace_token(&broker, NAMESPACE, "sender").await;
+    let path = format!("/channels/{NAMESPACE}/orders");
+    for id in ["first", "second"] {
+        let accepted = eventually("the namespace token to be known", async || {
+            let reply = post(&broker, &path, &token, &binary(id, "order.created"), "{}").await;
+            (reply.status != 401).then_some(reply)
+        })
+        .await;
+        assert_eq!(accepted.status, 202, "{}", accepted.text);
+    }
+    sink.wait_for(2).await;
+    // The events were fanned out together; the strays' sink had as long.
+    assert_eq!(stray.count(), 0, "a stray Subscription got events");
+    for path in strays {
+        let still = broker.admin().get(&path).await;
+        assert_eq!(condition(&still.body, "Ready")["status"], "False");
+    }
+}
+
 #[tokio::test]
 async fn subscription_conditions_follow_knative() {
     let broker = Broker::start().await;

@@ -87,7 +87,7 @@ async fn subscribers_of(
         .await?;
     let mut subscribers: Vec<SubscriberStatus> = subscriptions
         .iter()
-        .filter(|s| s.spec.channel.name == channel)
+        .filter(|s| s.channel_name() == Some(channel))
         .map(|subscription| {
             let added = subscription
                 .status

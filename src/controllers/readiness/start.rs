@@ -95,7 +95,7 @@ fn start_mesh_status(store: TypedStore, status: Arc<StatusWriter>, shutdown: Shu
             Source::mapped_async(
                 kind_of::<Channel>(),
                 referrers::<Subscription>(store.clone(), Scope::All, |s, home, ns, name| {
-                    (home == ns && s.spec.channel.name == name)
+                    (home == ns && s.channel_name() == Some(name))
                         || subscription_targets(s).any(|d| names(d, "Channel", home, ns, name))
                 }),
             ),

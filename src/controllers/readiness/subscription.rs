@@ -30,7 +30,10 @@ impl Reconciler for SubscriptionStatusController {
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let spec = &subscription.spec;
         let channel_name = spec.channel.name.as_str();
-        let channel = store.get::<Channel>(Some(namespace), channel_name).await?;
+        let channel = match subscription.channel_name() {
+            Some(name) => store.get::<Channel>(Some(namespace), name).await?,
+            None => None,
+        };
         let subscriber = resolve_destination(store, &spec.subscriber, namespace).await?;
         let reply = match &spec.reply {
             Some(reply) => Some(resolve_destination(store, reply, namespace).await?),
@@ -46,12 +49,18 @@ impl Reconciler for SubscriptionStatusController {
         .await?;
 
         // Knative reports the first reference that fails; the Channel comes first.
+        let unserved = subscription.unserved_channel();
         let references = if channel.is_none() {
             Condition::new(
                 "ReferencesResolved",
                 ConditionStatus::Unknown,
                 "ChannelReferenceFailed",
-                format!("Failed to get spec.channel: Channel {channel_name:?} does not exist"),
+                match &unserved {
+                    Some(why) => format!("Failed to get spec.channel: {why}"),
+                    None => format!(
+                        "Failed to get spec.channel: Channel {channel_name:?} does not exist"
+                    ),
+                },
             )
         } else if let Err(why) = &subscriber {
             Condition::new(
@@ -108,12 +117,16 @@ impl Reconciler for SubscriptionStatusController {
                 ),
             ),
         };
-        status.set_living_conditions(vec![
-            parent_ready("ChannelReady", channel_name, channel.as_ref()),
-            references,
-            added,
-            sink.condition,
-        ]);
+        let channel_ready = match unserved {
+            Some(why) => Condition::new(
+                "ChannelReady",
+                ConditionStatus::False,
+                "ChannelNotServed",
+                why,
+            ),
+            None => parent_ready("ChannelReady", channel_name, channel.as_ref()),
+        };
+        status.set_living_conditions(vec![channel_ready, references, added, sink.condition]);
         self.0.finish(subscription, status, routing).await
     }
 }

@@ -87,7 +87,7 @@ impl Watched for Subscription {
 
     fn group(&self) -> Option<Key> {
         let namespace = self.metadata.namespace.clone().unwrap_or_default();
-        Some((namespace, self.spec.channel.name.clone()))
+        Some((namespace, self.channel_name()?.to_string()))
     }
 
     fn objects(inputs: &mut Inputs) -> &mut Objects<Self> {
