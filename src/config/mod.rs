@@ -9,4 +9,4 @@ mod settings;
 pub use ca_bundle::CaBundle;
 pub use connector::{ConnectorSettings, EventsTls, ServerCertificate};
 pub use replicas::{ElectionSettings, NatsSettings};
-pub use settings::{Config, DataplaneKind, DeliveryKind, Fsync, Settings, StoreKind};
+pub use settings::{Config, ControlTls, DataplaneKind, DeliveryKind, Fsync, Settings, StoreKind};

@@ -208,6 +208,22 @@ pub struct Settings {
     /// are trusted by, besides the system's roots.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
     pub subscriber_ca_bundle: Option<PathBuf>,
+    /// Serve the control listener (OSB, the resource API, the console) over
+    /// TLS with this PEM certificate chain: kubectl sends its bearer token
+    /// only over TLS.
+    #[arg(
+        long,
+        env = "MESHBROKER_CONTROL_TLS_CERT",
+        requires = "control_tls_key"
+    )]
+    pub control_tls_cert: Option<PathBuf>,
+    /// The control listener's PEM private key.
+    #[arg(
+        long,
+        env = "MESHBROKER_CONTROL_TLS_KEY",
+        requires = "control_tls_cert"
+    )]
+    pub control_tls_key: Option<PathBuf>,
     /// Serve the events listener over TLS with this PEM certificate chain.
     #[arg(long, env = "MESHBROKER_EVENTS_TLS_CERT", requires = "events_tls_key")]
     pub events_tls_cert: Option<PathBuf>,
@@ -294,6 +310,9 @@ pub struct Config {
     pub send_timeout: Duration,
     pub max_connections: usize,
     pub subscriber_ca_bundle: Option<CaBundle>,
+    /// TLS on the control listener: PEM certificate chain and key files; None
+    /// serves plain HTTP.
+    pub control_tls: Option<ControlTls>,
     /// TLS on the events listener; None serves plain HTTP.
     pub events_tls: Option<EventsTls>,
     pub connector: ConnectorSettings,
@@ -377,6 +396,8 @@ impl Settings {
             send_timeout: self.send_timeout.or(file.send_timeout),
             max_connections: self.max_connections.or(file.max_connections),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
+            control_tls_cert: self.control_tls_cert.or(file.control_tls_cert),
+            control_tls_key: self.control_tls_key.or(file.control_tls_key),
             events_tls_cert: self.events_tls_cert.or(file.events_tls_cert),
             events_tls_key: self.events_tls_key.or(file.events_tls_key),
             events_tls_hosts: self.events_tls_hosts.or(file.events_tls_hosts),
@@ -402,6 +423,19 @@ impl Settings {
         let nats = nats_settings(&settings, delivery, event_retention)?;
         let leader_election = election_settings(&settings)?;
         let events_tls = events_tls(&settings)?;
+        let control_tls = match (&settings.control_tls_cert, &settings.control_tls_key) {
+            (Some(cert), Some(key)) => Some(ControlTls {
+                cert: cert.clone(),
+                key: key.clone(),
+            }),
+            (None, None) => None,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    setting: "control-tls-cert",
+                    message: "--control-tls-cert and --control-tls-key go together".into(),
+                });
+            }
+        };
         let connector = connector_settings(&settings)?;
         let integration_namespace = settings
             .integration_namespace
@@ -526,10 +560,18 @@ impl Settings {
             )?,
             max_connections: positive("max-connections", settings.max_connections, 8192)?,
             subscriber_ca_bundle,
+            control_tls,
             events_tls,
             connector,
         })
     }
+}
+
+/// The control listener serves TLS with this certificate chain and key.
+#[derive(Debug, Clone)]
+pub struct ControlTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 fn events_tls(settings: &Settings) -> Result<Option<EventsTls>, ConfigError> {

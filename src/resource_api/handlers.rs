@@ -17,6 +17,7 @@ use super::ApiError;
 use super::access::{Intent, authorize};
 use super::body::{read_object, respond};
 use super::credentials;
+use super::patch::read_patch;
 use super::references::stay_in_namespace;
 use super::target::Target;
 use super::watch::watch_response;
@@ -169,21 +170,77 @@ pub async fn replace(
     body: Body,
 ) -> Result<Response, ApiError> {
     let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    refuse_access_token_change(&target)?;
+    let value = read_object(&headers, body, state.config.max_body_bytes).await?;
+    write_whole(&state, &headers, &caller, &target, value, Upsert::Allowed).await
+}
+
+/// `PATCH`: the stored object with the patch applied, then written as a
+/// replace is (defaults, validation, immutable fields). A patch that names no
+/// `resourceVersion` is applied again to the newer object when another write
+/// got in between, as the Kubernetes API server does.
+pub async fn patch(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Result<Response, ApiError> {
+    let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    refuse_access_token_change(&target)?;
+    let patch = read_patch(&headers, body, target.kind, state.config.max_body_bytes).await?;
+    let mut attempts = PATCH_ATTEMPTS;
+    loop {
+        let stored = state
+            .store
+            .raw()
+            .get(target.kind, target.namespace.as_deref(), target.name())
+            .await?;
+        let mut value = serde_json::to_value(&stored).map_err(internal)?;
+        patch.apply(&mut value)?;
+        let written = write_whole(&state, &headers, &caller, &target, value, Upsert::Refused).await;
+        match written {
+            Err(error)
+                if error.code == StatusCode::CONFLICT && !patch.pins_version() && attempts > 1 =>
+            {
+                attempts -= 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+/// How often a patch is applied again after losing a race with another write.
+const PATCH_ATTEMPTS: usize = 5;
+
+fn refuse_access_token_change(target: &Target) -> Result<(), ApiError> {
     if std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
         return Err(ApiError::method_not_allowed(
-            "an AccessToken cannot be replaced; delete it and create a new one",
+            "an AccessToken cannot be changed; delete it and create a new one",
         ));
     }
-    let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
-    place(&mut value, &target, Some(target.name()))?;
-    target.kind.apply_defaults(&mut value, &defaults(&state));
+    Ok(())
+}
+
+/// Whether writing a whole object may create it (a PUT may; a PATCH of an
+/// object deleted meanwhile may not bring it back).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Upsert {
+    Allowed,
+    Refused,
+}
+
+async fn write_whole(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    target: &Target,
+    mut value: Value,
+    upsert: Upsert,
+) -> Result<Response, ApiError> {
+    place(&mut value, target, Some(target.name()))?;
+    target.kind.apply_defaults(&mut value, &defaults(state));
     target.kind.validate(&value).map_err(ApiError::refused)?;
-    stay_in_namespace(
-        &caller,
-        &target,
-        &value,
-        &state.config.integration_namespace,
-    )?;
+    stay_in_namespace(caller, target, &value, &state.config.integration_namespace)?;
     let store = state.store.raw();
     let existing = match store
         .get(target.kind, target.namespace.as_deref(), target.name())
@@ -202,9 +259,16 @@ pub async fn replace(
     }
     let mut object = decode(value)?;
     let Some(existing) = existing else {
+        if upsert == Upsert::Refused {
+            return Err(ApiError::not_found(format!(
+                "{} {:?} was deleted",
+                target.kind.kind,
+                target.name()
+            )));
+        }
         object.data.as_object_mut().map(|o| o.remove("status"));
         let created = store.create(target.kind, object).await?;
-        return Ok(respond(StatusCode::CREATED, &headers, &created));
+        return Ok(respond(StatusCode::CREATED, headers, &created));
     };
     // Status belongs to the controllers: a replace keeps what they wrote.
     match (object.data.as_object_mut(), existing.data.get("status")) {
@@ -217,7 +281,7 @@ pub async fn replace(
         _ => {}
     }
     let replaced = store.replace(target.kind, object).await?;
-    Ok(respond(StatusCode::OK, &headers, &replaced))
+    Ok(respond(StatusCode::OK, headers, &replaced))
 }
 
 pub async fn delete(

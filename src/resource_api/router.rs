@@ -3,13 +3,14 @@
 use axum::Router;
 use axum::routing::get;
 
-use super::handlers::{create, delete, get as get_one, list, replace};
+use super::discovery;
+use super::handlers::{create, delete, get as get_one, list, patch, replace};
 use super::tail::tail;
 use crate::state::AppState;
 
 pub fn routes() -> Router<AppState> {
     let collection = || get(list).post(create);
-    let item = || get(get_one).put(replace).delete(delete);
+    let item = || get(get_one).put(replace).patch(patch).delete(delete);
     Router::new()
         .route("/api/v1/{plural}", collection())
         .route("/api/v1/{plural}/{name}", item())
@@ -27,4 +28,5 @@ pub fn routes() -> Router<AppState> {
             "/apis/{group}/{version}/namespaces/{namespace}/{plural}/{name}/tail",
             get(tail),
         )
+        .merge(discovery::routes())
 }

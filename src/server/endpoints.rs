@@ -21,13 +21,13 @@ impl EndpointsFile {
 
     pub fn write(
         data_dir: &Path,
-        control: SocketAddr,
-        events: SocketAddr,
-        events_scheme: &str,
+        control: (&str, SocketAddr),
+        events: (&str, SocketAddr),
     ) -> std::io::Result<Self> {
         let path = Self::path(data_dir);
+        let ((control_scheme, control), (events_scheme, events)) = (control, events);
         let body = serde_json::json!({
-            "control": format!("http://{control}"),
+            "control": format!("{control_scheme}://{control}"),
             "events": format!("{events_scheme}://{events}"),
             "pid": std::process::id(),
         });

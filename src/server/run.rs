@@ -16,7 +16,9 @@ use super::authority::{self, AuthorityError};
 use super::connections::{Limits, Peer, Served, serve_connections};
 use super::endpoints::EndpointsFile;
 use super::leading::LeaderWork;
-use super::tls::{TlsListener, TlsSetupError, server_config, with_certificate};
+use super::tls::{
+    TlsListener, TlsSetupError, control_server_config, server_config, with_certificate,
+};
 use crate::auth::{Authenticator, Credentials, follow_revocations, follow_tokens};
 use crate::config::{Config, DataplaneKind, StoreKind};
 use crate::controllers::MeshSettings;
@@ -137,15 +139,16 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let control = bind(config.control_addr).await?;
     let events = bind(config.events_addr).await?;
     let (control_addr, events_addr) = (control.local_addr()?, events.local_addr()?);
-    let scheme = if config.events_tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
+    let scheme = scheme_of(config.events_tls.is_some());
+    let control_scheme = scheme_of(config.control_tls.is_some());
     let events_url = config
         .events_url
         .clone()
         .unwrap_or_else(|| format!("{scheme}://{events_addr}"));
+    let control_tls = match &config.control_tls {
+        Some(tls) => Some(control_server_config(tls)?),
+        None => None,
+    };
     let events_tls = match (&config.events_tls, &authority) {
         (Some(tls), Some(authority)) => Some(server_config(tls, authority)?),
         _ => None,
@@ -204,8 +207,12 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             None
         }
     };
-    let _endpoints = EndpointsFile::write(&data_dir, control_addr, events_addr, scheme)
-        .map_err(data_dir_error)?;
+    let _endpoints = EndpointsFile::write(
+        &data_dir,
+        (control_scheme, control_addr),
+        (scheme, events_addr),
+    )
+    .map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);
 
     // Small request/response exchanges: never hold a response back for Nagle.
@@ -224,12 +231,20 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         limits,
         metrics: state.metrics.clone(),
     };
-    let control_task = tokio::spawn(serve_connections(
-        control.tap_io(nodelay),
-        control_app(state.clone()),
-        served("control", Peer::Omitted),
-        shutdown.clone(),
-    ));
+    let control_task = match control_tls {
+        Some(tls) => tokio::spawn(serve_connections(
+            TlsListener::start(control, tls, shutdown.clone()),
+            control_app(state.clone()),
+            served("control", Peer::Omitted),
+            shutdown.clone(),
+        )),
+        None => tokio::spawn(serve_connections(
+            control.tap_io(nodelay),
+            control_app(state.clone()),
+            served("control", Peer::Omitted),
+            shutdown.clone(),
+        )),
+    };
     let events_task = match events_tls {
         Some(tls) => {
             let listener = TlsListener::start(events, tls, shutdown.clone());
@@ -278,6 +293,10 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     Ok(())
 }
 
+fn scheme_of(tls: bool) -> &'static str {
+    if tls { "https" } else { "http" }
+}
+
 async fn bind(addr: std::net::SocketAddr) -> Result<TcpListener, ServeError> {
     TcpListener::bind(addr)
         .await
@@ -290,12 +309,9 @@ fn announce(
     events: std::net::SocketAddr,
     files: &crate::auth::CredentialFiles,
 ) {
-    let scheme = if config.events_tls.is_some() {
-        "https"
-    } else {
-        "http"
-    };
-    tracing::info!(control = %format!("http://{control}"), events = %format!("{scheme}://{events}"), data_dir = %config.data_dir.display(), "meshbroker listening");
+    let scheme = scheme_of(config.events_tls.is_some());
+    let control_scheme = scheme_of(config.control_tls.is_some());
+    tracing::info!(control = %format!("{control_scheme}://{control}"), events = %format!("{scheme}://{events}"), data_dir = %config.data_dir.display(), "meshbroker listening");
     match &files.admin_token {
         Some(path) => tracing::info!(
             "resource API: Authorization: Bearer $(cat {})",

@@ -1,8 +1,9 @@
-//! The events listener over TLS: handshakes run on tasks of their own (a
+//! The listeners over TLS. The events listener's: handshakes run on tasks of their own (a
 //! slow or silent client holds up nobody's accept), bounded in number and
 //! time; a client certificate, when one is shown, must chain to the
 //! Connector's CA and be within its validity (rustls' WebPKI verifier), and
-//! reaches the handlers as a `ClientCertificate` extension.
+//! reaches the handlers as a `ClientCertificate` extension. The control
+//! listener's takes no client certificates.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_rustls::server::TlsStream;
 
 use crate::auth::ClientCertificate;
-use crate::config::{EventsTls, ServerCertificate};
+use crate::config::{ControlTls, EventsTls, ServerCertificate};
 use crate::pki::{Authority, identity_of};
 use crate::shutdown::Shutdown;
 
@@ -77,6 +78,18 @@ pub fn server_config(
         .with_safe_default_protocol_versions()?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
+}
+
+/// The control listener's TLS configuration: its certificate, no client
+/// certificates (callers there authenticate with bearer tokens or basic auth).
+pub fn control_server_config(tls: &ControlTls) -> Result<Arc<ServerConfig>, TlsSetupError> {
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_single_cert(read_chain(&tls.cert)?, read_key(&tls.key)?)?;
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(Arc::new(config))
 }

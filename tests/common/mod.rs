@@ -29,6 +29,24 @@ pub fn http_client() -> reqwest::Client {
         .expect("HTTP client")
 }
 
+/// A test client that also trusts `pem` (a server certificate of the test's own).
+pub fn http_client_trusting(pem: &[u8]) -> reqwest::Client {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certificate = reqwest::Certificate::from_pem(pem).expect("a PEM certificate");
+    reqwest::Client::builder()
+        .timeout(DEADLINE)
+        .add_root_certificate(certificate)
+        .build()
+        .expect("HTTP client")
+}
+
+/// The certificate a broker's control listener is started with, if TLS.
+fn control_certificate(args: &[String]) -> Option<Vec<u8>> {
+    let at = args.iter().position(|a| a == "--control-tls-cert")?;
+    let path = args.get(at + 1)?;
+    Some(std::fs::read(path).expect("the control listener's certificate"))
+}
+
 /// How long any single wait in a test may take before the test fails.
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -118,12 +136,15 @@ impl Broker {
             nats,
             kubeconfig,
             dir: tempfile::tempdir().expect("temporary data directory"),
-            args,
             control: String::new(),
             events: String::new(),
+            http: match control_certificate(&args) {
+                Some(pem) => http_client_trusting(&pem),
+                None => http_client(),
+            },
+            args,
             admin_token: credentials.0.into(),
             osb_password: credentials.1.into(),
-            http: http_client(),
         };
         broker.launch().await;
         broker
@@ -626,6 +647,15 @@ impl Resources<'_> {
     pub async fn put(&self, path: &str, body: &Value) -> Reply {
         self.send(self.request(Method::PUT, path).json(body), "put", path)
             .await
+    }
+
+    /// A PATCH with `content_type` (a merge patch, JSON Patch, …).
+    pub async fn patch(&self, path: &str, content_type: &str, body: &Value) -> Reply {
+        let request = self
+            .request(Method::PATCH, path)
+            .header("content-type", content_type)
+            .body(body.to_string());
+        self.send(request, "patch", path).await
     }
 
     pub async fn delete(&self, path: &str) -> Reply {

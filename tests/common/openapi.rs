@@ -56,6 +56,9 @@ pub fn resource_template(path: &str) -> String {
     let path = path.split('?').next().unwrap_or_default();
     let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
     match segments.as_slice() {
+        ["api", "v1"] => "/api/v1".into(),
+        ["apis", _] => "/apis/{group}".into(),
+        ["apis", _, _] => "/apis/{group}/{version}".into(),
         ["api", "v1", _] => "/api/v1/namespaces".into(),
         ["api", "v1", _, _] => "/api/v1/namespaces/{name}".into(),
         ["apis", _, _, "namespaces", _, _] => {

@@ -10,6 +10,7 @@ const BACKEND: common::Backend = common::Backend::Embedded;
 mod access;
 mod bad_input;
 mod concurrency;
+mod kubectl;
 mod lifecycle_rules;
 mod osb_catalog;
 mod osb_headers;

@@ -476,3 +476,215 @@ async fn deleting_a_namespace_deletes_what_is_in_it() {
         json!([])
     );
 }
+
+/// What kubectl and client-go ask before anything else: the groups, versions
+/// and kinds served, in the legacy discovery form.
+#[tokio::test]
+async fn discovery_names_every_kind_with_its_verbs() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    let core = admin.get("/api").await;
+    assert_eq!(core.status, 200, "{}", core.text);
+    assert_eq!(core.body["versions"], json!(["v1"]));
+    let core_kinds = admin.get("/api/v1").await;
+    assert_eq!(core_kinds.body["resources"][0]["name"], "namespaces");
+    assert_eq!(core_kinds.body["resources"][0]["shortNames"], json!(["ns"]));
+
+    let groups = admin.get("/apis").await;
+    assert_eq!(groups.status, 200, "{}", groups.text);
+    let names: Vec<&str> = groups.body["groups"]
+        .as_array()
+        .expect("groups")
+        .iter()
+        .filter_map(|g| g["name"].as_str())
+        .collect();
+    for group in [
+        "eventing.knative.dev",
+        "messaging.knative.dev",
+        "meshbroker.io",
+    ] {
+        assert!(names.contains(&group), "{group} missing: {names:?}");
+    }
+    let eventing = admin.get("/apis/eventing.knative.dev").await;
+    assert_eq!(
+        eventing.body["preferredVersion"]["groupVersion"],
+        "eventing.knative.dev/v1"
+    );
+
+    let v1 = admin.get("/apis/eventing.knative.dev/v1").await;
+    assert_eq!(v1.body["groupVersion"], "eventing.knative.dev/v1");
+    let triggers = v1.body["resources"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["name"] == "triggers"))
+        .expect("triggers listed");
+    assert_eq!(triggers["kind"], "Trigger");
+    assert_eq!(triggers["namespaced"], true);
+    assert!(
+        triggers["verbs"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("patch")) && v.contains(&json!("watch"))),
+        "{triggers}"
+    );
+    let tokens = admin.get("/apis/meshbroker.io/v1alpha1").await;
+    let access_tokens = tokens.body["resources"]
+        .as_array()
+        .and_then(|all| all.iter().find(|r| r["name"] == "accesstokens"))
+        .expect("accesstokens listed");
+    assert!(
+        !access_tokens["verbs"]
+            .as_array()
+            .is_some_and(|v| v.contains(&json!("update")) || v.contains(&json!("patch"))),
+        "an AccessToken is never changed: {access_tokens}"
+    );
+    assert_eq!(admin.get("/apis/example.com").await.status, 404);
+    assert_eq!(admin.get("/apis/eventing.knative.dev/v9").await.status, 404);
+    let version = admin.get("/version").await;
+    assert!(
+        version.body["gitVersion"]
+            .as_str()
+            .is_some_and(|v| v.contains("meshbroker")),
+        "{}",
+        version.text
+    );
+    assert_eq!(broker.anonymous().get("/apis").await.status, 401);
+}
+
+const MERGE: &str = "application/merge-patch+json";
+const JSON_PATCH: &str = "application/json-patch+json";
+
+/// PATCH as `kubectl patch` and client-side `kubectl apply` send it: the
+/// patched object goes through every rule a replace does.
+#[tokio::test]
+async fn a_patch_is_applied_to_the_stored_object_and_checked_like_a_replace() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let admin = broker.admin();
+    let created = admin
+        .create(&triggers("team-a"), &trigger("t1", good_spec()))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let path = format!("{}/t1", triggers("team-a"));
+
+    let merged = admin
+        .patch(
+            &path,
+            MERGE,
+            &json!({"spec": {"filter": {"attributes": {"type": "order.paid"}}}}),
+        )
+        .await;
+    assert_eq!(merged.status, 200, "{}", merged.text);
+    assert_eq!(
+        merged.body["spec"]["filter"]["attributes"]["type"],
+        "order.paid"
+    );
+    assert_eq!(merged.body["spec"]["subscriber"], good_spec()["subscriber"]);
+    assert_eq!(merged.body["metadata"]["generation"], 2);
+
+    let moved = admin
+        .patch(
+            &path,
+            JSON_PATCH,
+            &json!([{"op": "replace", "path": "/spec/subscriber/uri", "value": "http://127.0.0.1:9/other"}]),
+        )
+        .await;
+    assert_eq!(moved.status, 200, "{}", moved.text);
+    assert_eq!(
+        moved.body["spec"]["subscriber"]["uri"],
+        "http://127.0.0.1:9/other"
+    );
+
+    // A JSON Patch that does not apply changes nothing, not even its first step.
+    let failed = admin
+        .patch(
+            &path,
+            JSON_PATCH,
+            &json!([{"op": "replace", "path": "/spec/subscriber/uri", "value": "http://127.0.0.1:9/third"},
+                    {"op": "test", "path": "/spec/broker", "value": "elsewhere"}]),
+        )
+        .await;
+    assert_eq!(failed.status, 422, "{}", failed.text);
+    let now = admin.get(&path).await;
+    assert_eq!(
+        now.body["spec"]["subscriber"]["uri"],
+        "http://127.0.0.1:9/other"
+    );
+    assert_eq!(now.body["metadata"]["generation"], 3);
+
+    let immutable = admin
+        .patch(&path, MERGE, &json!({"spec": {"broker": "other"}}))
+        .await;
+    assert_eq!(immutable.status, 422, "{}", immutable.text);
+    assert_eq!(
+        immutable.body["details"]["causes"][0]["field"],
+        "spec.broker"
+    );
+    let invalid = admin
+        .patch(&path, MERGE, &json!({"spec": {"subscriber": null}}))
+        .await;
+    assert!(
+        invalid.status == 400 || invalid.status == 422,
+        "{}",
+        invalid.text
+    );
+
+    let stale = admin
+        .patch(
+            &path,
+            MERGE,
+            &json!({"metadata": {"resourceVersion": "1"}, "spec": {"delivery": {"retry": 1}}}),
+        )
+        .await;
+    assert_eq!(stale.status, 409, "{}", stale.text);
+
+    let strategic = admin
+        .patch(
+            &path,
+            "application/strategic-merge-patch+json",
+            &json!({"spec": {}}),
+        )
+        .await;
+    assert_eq!(strategic.status, 415, "{}", strategic.text);
+    assert!(
+        strategic.text.contains("--type merge"),
+        "{}",
+        strategic.text
+    );
+    let not_json = admin.patch(&path, MERGE, &json!("a string")).await;
+    assert_eq!(not_json.status, 400, "{}", not_json.text);
+    let missing = admin
+        .patch(&format!("{}/absent", triggers("team-a")), MERGE, &json!({}))
+        .await;
+    assert_eq!(missing.status, 404, "{}", missing.text);
+    let unchanged = admin.get(&path).await;
+    assert_eq!(
+        unchanged.body["metadata"]["resourceVersion"],
+        now.body["metadata"]["resourceVersion"]
+    );
+
+    // A Namespace merges alike, so kubectl's default (strategic) patch is taken.
+    let labelled = admin
+        .patch(
+            "/api/v1/namespaces/team-a",
+            "application/strategic-merge-patch+json",
+            &json!({"metadata": {"labels": {"team": "a"}}}),
+        )
+        .await;
+    assert_eq!(labelled.status, 200, "{}", labelled.text);
+    assert_eq!(labelled.body["metadata"]["labels"]["team"], "a");
+
+    let token = admin
+        .create(
+            &access_tokens("team-a"),
+            &json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": "ci"}, "spec": {}}),
+        )
+        .await;
+    assert_eq!(token.status, 201, "{}", token.text);
+    let changed = admin
+        .patch(
+            &format!("{}/ci", access_tokens("team-a")),
+            MERGE,
+            &json!({"metadata": {"labels": {"x": "y"}}}),
+        )
+        .await;
+    assert_eq!(changed.status, 405, "{}", changed.text);
+}
