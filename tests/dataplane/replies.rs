@@ -41,13 +41,12 @@ async fn replying_trigger(broker: &Broker, subscriber: &Sink, dead: &Sink) {
 
 #[tokio::test]
 async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettered() {
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let cases: [(&[(&str, &str)], &str); 2] = [
         (&[("ce-specversion", "1.0"), ("ce-type", "t")], "{}"),
         (
             &[("content-type", "application/cloudevents+json")],
             r#"{"specversion":"1.0","id":"#,
         ),
-        (&[("content-type", "text/plain")], "OK"),
     ];
     for (headers, body) in cases {
         let broker = Broker::start().await;
@@ -69,13 +68,62 @@ async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettere
             "{body:?}"
         );
         assert_eq!(dead_letters[0].header("ce-id"), Some("o1"));
+        assert_eq!(
+            dead_letters[0].header("prefer"),
+            None,
+            "no reply is asked of a dead-letter sink"
+        );
         assert!(!error_data(&dead_letters[0]).is_empty(), "says why");
+    }
+}
+
+/// "A recipient MAY reply to any HTTP POST with a `200` response to indicate
+/// that the event was processed successfully, with or without a response
+/// payload": a payload in no CloudEvents encoding is no reply, and the
+/// delivery is done at the first attempt.
+#[tokio::test]
+async fn a_200_whose_body_is_no_event_is_a_delivery_without_reply() {
+    let big = "x".repeat(2 << 20);
+    let cases: [(&[(&str, &str)], &str); 3] = [
+        (&[("content-type", "text/plain")], "OK"),
+        (
+            &[("content-type", "application/json")],
+            r#"{"status":"ok"}"#,
+        ),
+        (&[], &big),
+    ];
+    for (headers, body) in cases {
+        let broker = Broker::start().await;
+        let token = provisioned(&broker, &["team-a"]).await;
+        let subscriber = Sink::start().await;
+        subscriber.reply_with(headers, body);
+        let dead = Sink::start().await;
+        replying_trigger(&broker, &subscriber, &dead).await;
+        send_order(&broker, &token, "o1").await;
+        // Counted once it is over: a failed first attempt would be retried
+        // and end dead-lettered, never delivered.
+        eventually("the delivery to be done", async || {
+            let text = broker.metrics().await;
+            text.contains(r#"meshbroker_delivery_duration_seconds_count{outcome="delivered"} 1"#)
+                .then_some(())
+        })
+        .await;
+        assert_eq!(
+            subscriber.count(),
+            1,
+            "one attempt for {}",
+            &body[..body.len().min(20)]
+        );
+        assert_eq!(dead.count(), 0);
     }
 }
 
 #[tokio::test]
 async fn an_answer_over_a_mebibyte_keeps_its_status_and_is_no_reply() {
-    let big = "x".repeat(2 << 20);
+    let big = format!(
+        r#"{{"specversion":"1.0","data":"{}"}}"#,
+        "x".repeat(2 << 20)
+    );
     // (status, attempts, knativeerrorcode): a 400 is not retried however large
     // its page; a 200 that large cannot be a reply, so it fails like one.
     for (status, attempts, code) in [(400, 1, "400"), (200, 3, "502")] {
@@ -83,6 +131,7 @@ async fn an_answer_over_a_mebibyte_keeps_its_status_and_is_no_reply() {
         let token = provisioned(&broker, &["team-a"]).await;
         let subscriber = Sink::start().await;
         subscriber.answer(&[status], &big);
+        subscriber.reply_with(&[("content-type", "application/cloudevents+json")], &big);
         let dead = Sink::start().await;
         replying_trigger(&broker, &subscriber, &dead).await;
         send_order(&broker, &token, "o1").await;
@@ -293,6 +342,12 @@ async fn a_subscription_sends_its_subscribers_replies_to_spec_reply() {
     post_when_token_known(&broker, "/channels/team-a/questions", &token, "q1").await;
     let got = replies.wait_for(1).await;
     assert_eq!(got[0].header("ce-id"), Some("answer"));
+    assert_eq!(
+        got[0].header("prefer"),
+        None,
+        "a reply URL's answer goes nowhere, so no reply is asked of it"
+    );
+    assert_eq!(subscriber.received()[0].header("prefer"), Some("reply"));
     let got = via_broker.wait_for(1).await;
     assert_eq!(got[0].header("ce-id"), Some("answer"));
 }

@@ -3,12 +3,16 @@
 //! `knativeerrordata`). An attempt succeeds only when its reply, if any, was
 //! taken too: a reply that is malformed or that its destination refuses fails
 //! the delivery (as Knative's Broker answers 502 for it), so the event is retried
-//! and finally dead-lettered instead of its reply being lost.
+//! and finally dead-lettered instead of its reply being lost. A 200 whose body
+//! is not in a CloudEvents encoding at all is no reply, just a delivery: the
+//! data plane's table says a 200 is "Delivery completed, not an error", and a
+//! recipient "MAY reply … with a 200 … with or without a response payload".
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use axum::http::header::CONTENT_TYPE;
+use axum::http::HeaderMap;
+use axum::http::header::{CONTENT_TYPE, HeaderName};
 use base64::Engine;
 use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
@@ -28,6 +32,7 @@ use crate::mesh::tap::Outcome;
 use crate::telemetry::{DeliveryOutcome, Throttle};
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
+const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 /// How much of a failing response body `knativeerrordata` carries (as Knative).
 const ERROR_DATA_MAX: usize = 1024;
@@ -148,7 +153,7 @@ async fn retry(
                     .dead_letter
                     .post(
                         sink,
-                        wire.headers.clone(),
+                        expecting_no_reply(&wire.headers),
                         wire.body.clone(),
                         policy.timeout,
                     )
@@ -257,7 +262,7 @@ async fn reply(
         return Ok(());
     };
     let mut event = match reply_event(response) {
-        ReplyBody::Empty => return Ok(()),
+        ReplyBody::NoEvent => return Ok(()),
         ReplyBody::Event(event) => *event,
         ReplyBody::Invalid(why) => {
             tracing::warn!(trigger = %target.label, event_id = %cause.event_id(), %why, "the subscriber's reply is not a valid event; delivery failed");
@@ -287,7 +292,7 @@ async fn reply(
             match session
                 .post(
                     url,
-                    wire.headers.clone(),
+                    expecting_no_reply(&wire.headers),
                     wire.body.clone(),
                     target.policy.timeout,
                 )
@@ -304,35 +309,43 @@ async fn reply(
     }
 }
 
+/// An event's headers without `Prefer: reply`, for where an answer's event
+/// would go nowhere (a reply URL, a dead-letter sink): the header promises
+/// the sender "will accept a 200 response which includes a CloudEvent".
+fn expecting_no_reply(headers: &HeaderMap) -> HeaderMap {
+    let mut headers = headers.clone();
+    headers.remove(PREFER);
+    headers
+}
+
 enum ReplyBody {
-    Empty,
+    /// Empty, or a payload in no CloudEvents encoding ("OK", `{"status": …}`).
+    NoEvent,
     Event(Box<Event>),
     Invalid(String),
 }
 
-/// A 200 answer is a reply when it carries an event (binary `ce-` headers or a
-/// structured body). Anything else in its body is not allowed: Knative's rule is
-/// "empty or a valid CloudEvent".
+/// A 200 answer is a reply when it carries an event: binary `ce-` headers or a
+/// structured body. One that claims to and is not a valid event (or is too
+/// large to be one) is invalid; any other body is no reply.
 fn reply_event(response: &Response) -> ReplyBody {
-    if !response.whole {
-        return ReplyBody::Invalid(format!(
-            "the subscriber's answer is larger than {MAX_RESPONSE_BYTES} bytes, too large for a reply"
-        ));
-    }
     let content_type = response
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let parsed = if response.headers.contains_key("ce-specversion") {
+    let binary = response.headers.contains_key("ce-specversion");
+    if !binary && mode_of(content_type) != Mode::Structured {
+        return ReplyBody::NoEvent;
+    }
+    if !response.whole {
+        return ReplyBody::Invalid(format!(
+            "the subscriber's reply is larger than {MAX_RESPONSE_BYTES} bytes"
+        ));
+    }
+    let parsed = if binary {
         read_binary(&response.headers, Bytes::clone(&response.body))
-    } else if mode_of(content_type) == Mode::Structured {
-        read_structured(&response.body)
-    } else if response.body.is_empty() {
-        return ReplyBody::Empty;
     } else {
-        return ReplyBody::Invalid(
-            "the subscriber answered 200 with a body that is not a CloudEvent (the answer must be empty or an event)".into(),
-        );
+        read_structured(&response.body)
     };
     match parsed {
         Ok(event) => ReplyBody::Event(Box::new(event)),
