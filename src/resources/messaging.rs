@@ -26,6 +26,60 @@ pub struct ChannelSpec {
     pub channel_template: Option<ChannelTemplate>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySpec>,
+    /// The Channel's Subscriptions, filled in by meshbroker (Knative: "this
+    /// array MUST be managed automatically by the controller"); what a
+    /// writer puts here is replaced.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub subscribers: Vec<SubscriberSpec>,
+}
+
+/// One Subscription as its Channel's `spec.subscribers` lists it (Knative's
+/// duck `SubscriberSpec`): resolved addresses and delivery options.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SubscriberSpec {
+    pub uid: String,
+    /// The Subscription's generation this entry is of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscriber_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_uri: Option<String>,
+    /// The Subscription's own delivery options, its dead-letter sink as the
+    /// URI it resolved to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySpec>,
+}
+
+impl SubscriberSpec {
+    pub fn of(subscription: &Subscription) -> Self {
+        let physical = subscription
+            .status
+            .as_ref()
+            .map(|s| s.physical_subscription.clone())
+            .unwrap_or_default();
+        let delivery = subscription.spec.delivery.clone().map(|mut delivery| {
+            if delivery.dead_letter_sink.is_some() {
+                delivery.dead_letter_sink =
+                    physical
+                        .dead_letter_sink_uri
+                        .clone()
+                        .map(|uri| Destination {
+                            reference: None,
+                            uri: Some(uri),
+                        });
+            }
+            delivery
+        });
+        Self {
+            uid: subscription.metadata.uid.clone().unwrap_or_default(),
+            generation: subscription.metadata.generation,
+            subscriber_uri: physical.subscriber_uri,
+            reply_uri: physical.reply_uri,
+            delivery,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -63,6 +117,7 @@ impl ChannelSpec {
         Self {
             channel_template: Some(ChannelTemplate::served_default()),
             delivery: None,
+            subscribers: Vec::new(),
         }
     }
 

@@ -44,8 +44,8 @@ pub use instance::{
 };
 pub use invalid::Invalid;
 pub use messaging::{
-    Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, Subscription,
-    SubscriptionSpec, SubscriptionStatus,
+    Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, SubscriberSpec,
+    Subscription, SubscriptionSpec, SubscriptionStatus,
 };
 pub use names::{is_attribute_name, is_label_value, is_valid_name, route_collision};
 pub use registry::{

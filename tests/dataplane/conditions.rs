@@ -373,6 +373,86 @@ async fn a_channel_lists_its_subscriptions_in_its_status() {
     .await;
 }
 
+/// A Channel's `spec.subscribers` is "FILLED BY SERVER … MUST be managed
+/// automatically by the controller": each Subscription resolved, what a writer
+/// put there replaced; and the writes do not make the Channel flicker.
+#[tokio::test]
+async fn a_channel_lists_its_subscriptions_in_its_spec() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let sink = Sink::start().await;
+    let replies = Sink::start().await;
+    let dead = Sink::start().await;
+    let path = create(
+        &broker,
+        &channels_in(NAMESPACE),
+        channel("orders", json!({})),
+    )
+    .await;
+    let before = ready(&broker, &path).await;
+    let became_ready = condition(&before, "Ready")["lastTransitionTime"].clone();
+    let created = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription(
+            "billing",
+            "orders",
+            json!({"subscriber": {"uri": sink.url}, "reply": {"uri": replies.url},
+                "delivery": {"retry": 3, "deadLetterSink": {"uri": dead.url}}}),
+        ),
+    )
+    .await;
+    let billing = ready(&broker, &created).await;
+    let listed = |o: &Value| {
+        o["spec"]["subscribers"]
+            .as_array()
+            .is_some_and(|all| all.len() == 1 && all[0]["subscriberUri"] == sink.url.as_str())
+            && o["status"]["observedGeneration"] == o["metadata"]["generation"]
+            && has(o, "Ready", "True")
+    };
+    let after = once(
+        &broker,
+        &path,
+        "the Subscription in spec.subscribers",
+        listed,
+    )
+    .await;
+    assert_eq!(
+        after["spec"]["subscribers"][0],
+        json!({"uid": billing["metadata"]["uid"], "generation": 1,
+            "subscriberUri": sink.url, "replyUri": replies.url,
+            "delivery": {"retry": 3, "deadLetterSink": {"uri": dead.url}}})
+    );
+    assert_eq!(
+        condition(&after, "Ready")["lastTransitionTime"],
+        became_ready,
+        "the Channel stayed Ready through the write of its spec"
+    );
+
+    // The status controller may write in between: a stale read is read again.
+    eventually("the forged list written", async || {
+        let mut forged = broker.admin().get(&path).await.body;
+        forged["spec"]["subscribers"] =
+            json!([{"uid": "forged", "subscriberUri": "http://127.0.0.1:9/"}]);
+        let reply = broker.admin().put(&path, &forged).await;
+        assert!(reply.status == 200 || reply.status == 409, "{}", reply.text);
+        (reply.status == 200).then_some(())
+    })
+    .await;
+    let mended = once(&broker, &path, "the forged list replaced", listed).await;
+    assert_eq!(
+        mended["spec"]["subscribers"][0]["uid"],
+        billing["metadata"]["uid"]
+    );
+
+    let reply = broker.admin().delete(&created).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    once(&broker, &path, "an empty list", |o| {
+        o["spec"].get("subscribers").is_none()
+    })
+    .await;
+}
+
 /// "Subscriptions MUST be associated with a Channel based on the
 /// `spec.channel` field": by the whole reference. One naming another kind (or
 /// group) by an existing Channel's name is not that Channel's.

@@ -1,7 +1,7 @@
 //! Brokers and Channels: one status controller for both. Each gets its address on
 //! the events listener, its resolved dead-letter sink, and the conditions Knative
 //! reports for its kind (see the table in the module above); a Channel also lists
-//! its Subscriptions.
+//! its Subscriptions, in its spec and in its status.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -10,9 +10,11 @@ use async_trait::async_trait;
 
 use super::conditions::own_dead_letter_sink;
 use super::served::Served;
-use super::writer::StatusWriter;
+use super::writer::{MeshStatus, Routing, StatusWriter};
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
-use crate::resources::{Condition, ConditionStatus, Conditions, SubscriberStatus, Subscription};
+use crate::resources::{
+    Condition, ConditionStatus, Conditions, SubscriberSpec, SubscriberStatus, Subscription,
+};
 use crate::store::{LabelSelector, StoreError, TypedStore};
 
 pub(super) struct AddressableStatusController<K> {
@@ -33,11 +35,35 @@ impl<K> AddressableStatusController<K> {
 impl<K: Served> Reconciler for AddressableStatusController<K> {
     async fn reconcile(&self, key: &ObjectKey) -> Result<Requeue, StoreError> {
         let store = &self.writer.store;
-        let Some(object) = store.get::<K>(key.namespace.as_deref(), &key.name).await? else {
+        let Some(mut object) = store.get::<K>(key.namespace.as_deref(), &key.name).await? else {
             return Ok(Requeue::Done);
         };
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let mut status = object.status().cloned().unwrap_or_default();
+        // A Channel lists its Subscriptions in its spec, which takes a write of
+        // its own (and a generation). Its route does not depend on the list, so
+        // a Channel routed before that write is routed after it.
+        let mut listed_while_routed = false;
+        if K::LISTS_SUBSCRIBERS {
+            let subscriptions = subscriptions_of(store, namespace, &key.name).await?;
+            let listed: Vec<SubscriberSpec> =
+                subscriptions.iter().map(SubscriberSpec::of).collect();
+            if object.set_subscribers(&listed) {
+                let routed =
+                    status.routed() && status.observed_generation() == object.meta().generation;
+                let written = store
+                    .modify::<K, _>(key.namespace.as_deref(), &key.name, |stored| {
+                        stored.set_subscribers(&listed)
+                    })
+                    .await?;
+                let Some(written) = written else {
+                    return Ok(Requeue::Done);
+                };
+                listed_while_routed = routed && written.status() == object.status();
+                object = written;
+            }
+            status.subscribers = subscribers_status(&subscriptions);
+        }
         let refused = object.refused();
         status.address.url = match refused {
             Some(_) => None,
@@ -61,11 +87,9 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
             Some(why) => Err(why.as_str()),
             // Routing reads a Broker's or Channel's spec, never its status: the
             // object's revision is all the table has to reach.
+            None if listed_while_routed => Ok(Routing::Routed),
             None => Ok(self.writer.routing(&object, true)),
         };
-        if K::LISTS_SUBSCRIBERS {
-            status.subscribers = subscribers_of(store, namespace, &key.name).await?;
-        }
         let mut conditions = K::serving_conditions(serving);
         conditions.push(addressable);
         conditions.push(sink.condition);
@@ -74,20 +98,29 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
     }
 }
 
-/// A Channel's Subscriptions as its `status.subscribers` lists them (Knative's
-/// Channelable): each by uid, with whether the dataplane delivers to it, as its
-/// own `AddedToChannel` says. Sorted by uid, so a status written again is equal.
-async fn subscribers_of(
+/// A Channel's Subscriptions, sorted by uid (so what is written from them again
+/// is equal).
+async fn subscriptions_of(
     store: &TypedStore,
     namespace: &str,
     channel: &str,
-) -> Result<Vec<SubscriberStatus>, StoreError> {
-    let subscriptions = store
+) -> Result<Vec<Subscription>, StoreError> {
+    let mut subscriptions: Vec<Subscription> = store
         .list::<Subscription>(Some(namespace), &LabelSelector::everything())
-        .await?;
-    let mut subscribers: Vec<SubscriberStatus> = subscriptions
-        .iter()
+        .await?
+        .into_iter()
         .filter(|s| s.channel_name() == Some(channel))
+        .collect();
+    subscriptions.sort_by(|a, b| a.metadata.uid.cmp(&b.metadata.uid));
+    Ok(subscriptions)
+}
+
+/// A Channel's Subscriptions as its `status.subscribers` lists them (Knative's
+/// Channelable): each by uid, with whether the dataplane delivers to it, as its
+/// own `AddedToChannel` says.
+fn subscribers_status(subscriptions: &[Subscription]) -> Vec<SubscriberStatus> {
+    subscriptions
+        .iter()
         .map(|subscription| {
             let added = subscription
                 .status
@@ -100,7 +133,5 @@ async fn subscribers_of(
                 message: added.and_then(|c| c.message.clone()),
             }
         })
-        .collect();
-    subscribers.sort_by(|a, b| a.uid.cmp(&b.uid));
-    Ok(subscribers)
+        .collect()
 }

@@ -5,7 +5,8 @@ use kube::core::object::HasStatus;
 
 use super::writer::Routing;
 use crate::resources::{
-    AddressableStatus, Broker, Channel, Condition, ConditionStatus, DeliverySpec, Typed,
+    AddressableStatus, Broker, Channel, Condition, ConditionStatus, DeliverySpec, SubscriberSpec,
+    Typed,
 };
 
 /// What differs between a Broker and a Channel for their status.
@@ -17,8 +18,11 @@ pub(super) trait Served: Typed + HasStatus<Status = AddressableStatus> {
     fn refused(&self) -> Option<String>;
     /// Its kind's conditions about the dataplane serving it.
     fn serving_conditions(serving: Result<Routing, &str>) -> Vec<Condition>;
-    /// Whether its status lists its Subscriptions (`status.subscribers`).
+    /// Whether it lists its Subscriptions (`spec.subscribers` and
+    /// `status.subscribers`).
     const LISTS_SUBSCRIBERS: bool;
+    /// Sets its `spec.subscribers`; whether that changed anything.
+    fn set_subscribers(&mut self, subscribers: &[SubscriberSpec]) -> bool;
 }
 
 /// `type_` True once routed, Unknown while the table is awaited, False (with
@@ -51,6 +55,10 @@ impl Served for Broker {
 
     const LISTS_SUBSCRIBERS: bool = false;
 
+    fn set_subscribers(&mut self, _subscribers: &[SubscriberSpec]) -> bool {
+        false
+    }
+
     /// A Broker's route in the table is its ingress, its trigger fan-out (in
     /// process: there is no trigger Channel object) and its filters at once, so
     /// the three conditions of Knative's channel-based Broker move together.
@@ -76,6 +84,14 @@ impl Served for Channel {
     }
 
     const LISTS_SUBSCRIBERS: bool = true;
+
+    fn set_subscribers(&mut self, subscribers: &[SubscriberSpec]) -> bool {
+        if self.spec.subscribers == subscribers {
+            return false;
+        }
+        self.spec.subscribers = subscribers.to_vec();
+        true
+    }
 
     /// Knative's Channel reports its backing channel (an InMemoryChannel, say)
     /// as `BackingChannelReady`; here the embedded dataplane backs it.
