@@ -208,6 +208,12 @@ pub struct Settings {
     /// are trusted by, besides the system's roots.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CA_BUNDLE")]
     pub subscriber_ca_bundle: Option<PathBuf>,
+    /// Brokers and Channels outside the integration namespace accept events
+    /// that come without a token (Knative's data plane: a Ready Broker's address
+    /// "accepts all valid CloudEvents"); for trusted networks and conformance
+    /// runs. A token that is sent is still checked.
+    #[arg(long, env = "MESHBROKER_ANONYMOUS_SENDERS", num_args = 0..=1, default_missing_value = "true")]
+    pub anonymous_senders: Option<bool>,
     /// Serve the control listener (OSB, the resource API, the console) over
     /// TLS with this PEM certificate chain: kubectl sends its bearer token
     /// only over TLS.
@@ -310,6 +316,9 @@ pub struct Config {
     pub send_timeout: Duration,
     pub max_connections: usize,
     pub subscriber_ca_bundle: Option<CaBundle>,
+    /// Brokers and Channels outside the integration namespace take events
+    /// without a token.
+    pub anonymous_senders: bool,
     /// TLS on the control listener: PEM certificate chain and key files; None
     /// serves plain HTTP.
     pub control_tls: Option<ControlTls>,
@@ -396,6 +405,7 @@ impl Settings {
             send_timeout: self.send_timeout.or(file.send_timeout),
             max_connections: self.max_connections.or(file.max_connections),
             subscriber_ca_bundle: self.subscriber_ca_bundle.or(file.subscriber_ca_bundle),
+            anonymous_senders: self.anonymous_senders.or(file.anonymous_senders),
             control_tls_cert: self.control_tls_cert.or(file.control_tls_cert),
             control_tls_key: self.control_tls_key.or(file.control_tls_key),
             events_tls_cert: self.events_tls_cert.or(file.events_tls_cert),
@@ -560,6 +570,7 @@ impl Settings {
             )?,
             max_connections: positive("max-connections", settings.max_connections, 8192)?,
             subscriber_ca_bundle,
+            anonymous_senders: settings.anonymous_senders == Some(true),
             control_tls,
             events_tls,
             connector,

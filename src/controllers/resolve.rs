@@ -28,7 +28,7 @@ pub async fn resolve_destination(
                 .get::<Broker>(Some(namespace), &reference.name)
                 .await?;
             address_of(
-                broker.and_then(|b| b.status).map(|s| s.address),
+                broker.map(|b| b.status.map(|s| s.address)),
                 "Broker",
                 namespace,
                 &reference.name,
@@ -39,7 +39,7 @@ pub async fn resolve_destination(
                 .get::<Channel>(Some(namespace), &reference.name)
                 .await?;
             address_of(
-                channel.and_then(|c| c.status).map(|s| s.address),
+                channel.map(|c| c.status.map(|s| s.address)),
                 "Channel",
                 namespace,
                 &reference.name,
@@ -50,7 +50,7 @@ pub async fn resolve_destination(
             reference.name
         )),
         (kind, _) => Err(format!(
-            "cannot resolve a reference to {kind} ({}); use a Broker, Channel, Service or a uri",
+            "cannot resolve a reference to a {kind} of {}: meshbroker resolves Brokers (eventing.knative.dev), Channels (messaging.knative.dev) and core v1 Services; give a uri for anything else",
             reference.api_version
         )),
     };
@@ -73,12 +73,16 @@ fn relative_to(base: &str, relative: &str) -> Result<String, String> {
         .map_err(|e| format!("uri {relative} cannot be resolved against {base}: {e}"))
 }
 
+/// The address of a Broker or Channel as read (None: there is no such object).
 fn address_of(
-    address: Option<Addressable>,
+    found: Option<Option<Addressable>>,
     kind: &str,
     namespace: &str,
     name: &str,
 ) -> Result<String, String> {
+    let Some(address) = found else {
+        return Err(format!("{kind} {namespace}/{name} does not exist"));
+    };
     address
         .and_then(|a| a.url)
         .ok_or_else(|| format!("{kind} {namespace}/{name} has no address yet"))

@@ -23,7 +23,7 @@ pub async fn receive(
         .channel(&namespace, &channel)
         .ok_or_else(|| IngressError::NotFound(format!("no Channel {namespace}/{channel}")))?;
     if let Some(application) = &route.application
-        && caller != Caller::Admin
+        && caller != Some(Caller::Admin)
     {
         return Err(IngressError::Forbidden(format!(
             "Channel {namespace}/{channel} carries Application {application}'s events: send them to /{application}/events"

@@ -373,6 +373,36 @@ async fn a_channel_lists_its_subscriptions_in_its_status() {
     .await;
 }
 
+/// "If the referenced `spec.channel` … `Ready` condition is not `true`, then
+/// the Subscription's `Ready` condition MUST NOT be `true`, and the reason
+/// SHOULD indicate that the corresponding Channel is missing or not ready."
+#[tokio::test]
+async fn a_subscription_of_a_channel_not_ready_says_the_channel_is_why() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, NAMESPACE).await;
+    let sink = Sink::start().await;
+    let lost = json!({"delivery": {"deadLetterSink": {"ref": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}});
+    create(&broker, &channels_in(NAMESPACE), channel("stuck", lost)).await;
+    let path = create(
+        &broker,
+        &subscriptions_in(NAMESPACE),
+        subscription("waiting", "stuck", json!({"subscriber": {"uri": sink.url}})),
+    )
+    .await;
+    let waiting = once(&broker, &path, "ChannelReady reported False", |o| {
+        has(o, "ChannelReady", "False")
+    })
+    .await;
+    let summary = condition(&waiting, "Ready");
+    assert_eq!(summary["status"], "False");
+    assert_eq!(summary["reason"], "ChannelNotReady", "{summary}");
+    let message = summary["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("\"stuck\"") && message.contains("DeadLetterSinkResolveFailed"),
+        "names the Channel and its own reason: {message}"
+    );
+}
+
 /// A Channel's `spec.subscribers` is "FILLED BY SERVER … MUST be managed
 /// automatically by the controller": each Subscription resolved, what a writer
 /// put there replaced; and the writes do not make the Channel flicker.

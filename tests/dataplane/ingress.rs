@@ -436,3 +436,63 @@ async fn a_batch_larger_than_a_subscriber_queue_is_413_naming_the_limit() {
     assert_eq!(reply.status, 202, "{}", reply.text);
     sink.wait_for(3).await;
 }
+
+/// A sender without a token: refused by default; let in by the administrator's
+/// `--anonymous-senders` into a namespace's Brokers and Channels (Knative: a
+/// Ready Broker's address "accepts all valid CloudEvents"), never into the
+/// integration namespace, and a token that is sent is still checked.
+#[tokio::test]
+async fn anonymous_senders_get_in_only_when_the_administrator_lets_them() {
+    let anonymous = async |broker: &Broker, path: &str, id: &str| {
+        let mut request = broker
+            .http
+            .post(format!("{}{path}", broker.events))
+            .body("{}");
+        for (name, value) in binary(id, "order.created") {
+            request = request.header(name, value);
+        }
+        request
+            .send()
+            .await
+            .expect("events request")
+            .status()
+            .as_u16()
+    };
+
+    let closed = Broker::start().await;
+    provisioned(&closed, &["team-a"]).await;
+    assert_eq!(anonymous(&closed, "/team-a/default", "o0").await, 401);
+
+    let open = Broker::start_with(&["--anonymous-senders"]).await;
+    provisioned(&open, &["team-a"]).await;
+    let sink = Sink::start().await;
+    trigger(
+        &open,
+        "team-a",
+        "orders",
+        json!({"filter": {"attributes": {"type": "order.created"}}, "subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    assert_eq!(anonymous(&open, "/team-a/default", "o1").await, 202);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("o1"));
+    assert_eq!(
+        anonymous(
+            &open,
+            &format!("/channels/{INTEGRATION}/{APPLICATION}"),
+            "o2"
+        )
+        .await,
+        401,
+        "an Application's Channel takes no anonymous events"
+    );
+    let forged = post(
+        &open,
+        "/team-a/default",
+        "not-a-token",
+        &binary("o3", "order.created"),
+        "{}",
+    )
+    .await;
+    assert_eq!(forged.status, 401, "{}", forged.text);
+}

@@ -26,9 +26,12 @@ pub(super) fn routed(type_: &str, routing: Option<Routing>, unmet: (&str, &str))
     }
 }
 
-/// A Broker's or Channel's Ready propagated into `type_`, as Knative's Trigger
-/// propagates its Broker's: missing is False (`BrokerDoesNotExist`), not yet
-/// reconciled is Unknown (`BrokerNotConfigured`), otherwise its Ready as it is.
+/// A Broker's or Channel's Ready propagated into `type_`: missing is False
+/// (`BrokerDoesNotExist`), Ready is True; otherwise its status with reason
+/// `BrokerNotReady` (`ChannelNotReady`) and a message naming it and why, so the
+/// dependent's `Ready` says the parent is the cause ("the reason SHOULD indicate
+/// that the corresponding Channel is missing or not ready") rather than passing
+/// on a reason (a dead-letter sink's, say) that reads as its own.
 pub(super) fn parent_ready<P: Served>(type_: &str, name: &str, parent: Option<&P>) -> Condition {
     let kind = P::kind(&());
     let Some(parent) = parent else {
@@ -39,17 +42,27 @@ pub(super) fn parent_ready<P: Served>(type_: &str, name: &str, parent: Option<&P
             format!("{kind} {name:?} does not exist"),
         );
     };
+    let not_ready = &format!("{kind}NotReady");
     match parent.status().and_then(|s| s.condition("Ready")) {
-        Some(ready) => Condition {
-            type_: type_.to_string(),
-            last_transition_time: None,
-            ..ready.clone()
-        },
+        Some(ready) if ready.status == ConditionStatus::True => Condition::met(type_),
+        Some(ready) => {
+            let why = [ready.reason.as_deref(), ready.message.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect::<Vec<_>>()
+                .join(": ");
+            Condition::new(
+                type_,
+                ready.status,
+                not_ready,
+                format!("{kind} {name:?} is not ready: {why}"),
+            )
+        }
         None => Condition::new(
             type_,
             ConditionStatus::Unknown,
-            &format!("{kind}NotConfigured"),
-            format!("{kind} has not yet been reconciled."),
+            not_ready,
+            format!("{kind} {name:?} has not yet been reconciled"),
         ),
     }
 }
