@@ -196,7 +196,7 @@ pub async fn patch(
             .get(target.kind, target.namespace.as_deref(), target.name())
             .await?;
         let mut value = serde_json::to_value(&stored).map_err(internal)?;
-        patch.apply(&mut value)?;
+        patch.apply(&mut value, state.config.max_body_bytes)?;
         let written = write_whole(&state, &headers, &caller, &target, value, Upsert::Refused).await;
         match written {
             Err(error)

@@ -82,23 +82,39 @@ pub async fn read_patch(
 }
 
 impl Patch {
-    /// Applies the patch to the stored object (as JSON).
-    pub fn apply(&self, object: &mut Value) -> Result<(), ApiError> {
-        match self {
+    /// Applies the patch to the stored object (as JSON), all of it or none.
+    /// A JSON Patch's `copy` is the one operation that makes an object larger
+    /// than the patch that asks for it (each may double it), so the object is
+    /// measured after each and may not grow past `limit` bytes.
+    pub fn apply(&self, object: &mut Value, limit: usize) -> Result<(), ApiError> {
+        let operations = match self {
             Self::Merge(patch) => {
                 json_patch::merge(object, patch);
-                Ok(())
+                return Ok(());
             }
-            Self::Json(patch) => json_patch::patch(object, patch).map_err(|e| {
-                ApiError::refused(Refusal::Invalid(Invalid::new(
-                    e.path.to_string(),
-                    format!(
-                        "operation {} of the JSON Patch does not apply: {}",
-                        e.operation, e.kind
-                    ),
-                )))
-            }),
+            Self::Json(patch) => &patch.0,
+        };
+        let mut patched = object.clone();
+        for (index, operation) in operations.iter().enumerate() {
+            let refused = |message: String| {
+                ApiError::refused(Refusal::Invalid(Invalid::new(op_path(operation), message)))
+            };
+            json_patch::patch(&mut patched, std::slice::from_ref(operation)).map_err(|e| {
+                refused(format!(
+                    "operation {index} of the JSON Patch does not apply: {}",
+                    e.kind
+                ))
+            })?;
+            if matches!(operation, json_patch::PatchOperation::Copy(_))
+                && larger_than(&patched, limit)
+            {
+                return Err(refused(format!(
+                    "operation {index} of the JSON Patch makes the object larger than {limit} bytes"
+                )));
+            }
         }
+        *object = patched;
+        Ok(())
     }
 
     /// Whether the patch sets `metadata.resourceVersion`: then it is a
@@ -114,6 +130,26 @@ impl Patch {
                 .any(|op| op_path(op).starts_with("/metadata/resourceVersion")),
         }
     }
+}
+
+/// Whether `value` as JSON takes more than `limit` bytes; stops counting there.
+fn larger_than(value: &Value, limit: usize) -> bool {
+    struct Counter {
+        left: usize,
+    }
+    impl std::io::Write for Counter {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.left = self
+                .left
+                .checked_sub(bytes.len())
+                .ok_or_else(|| std::io::Error::other("over the limit"))?;
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    serde_json::to_writer(&mut Counter { left: limit }, value).is_err()
 }
 
 fn op_path(op: &json_patch::PatchOperation) -> String {
@@ -152,8 +188,29 @@ mod tests {
             serde_json::from_value(json!([{"op": "remove", "path": "/spec/absent"}]))
                 .expect("patch");
         let mut object = json!({"spec": {}});
-        let error = Patch::Json(ops).apply(&mut object).expect_err("refused");
+        let error = Patch::Json(ops)
+            .apply(&mut object, 1024)
+            .expect_err("refused");
         assert_eq!(error.code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert_eq!(object, json!({"spec": {}}), "nothing changed");
+    }
+
+    #[test]
+    fn copies_cannot_make_an_object_grow_past_the_limit() {
+        // Each copy doubles the object: forty would make terabytes.
+        let mut operations =
+            vec![json!({"op": "add", "path": "/spec/a", "value": "x".repeat(100)})];
+        for n in 0..40 {
+            operations.push(json!({"op": "copy", "from": "/spec", "path": format!("/spec/c{n}")}));
+        }
+        let ops: json_patch::Patch =
+            serde_json::from_value(Value::Array(operations)).expect("patch");
+        let mut object = json!({"spec": {}});
+        let error = Patch::Json(ops)
+            .apply(&mut object, 64 * 1024)
+            .expect_err("refused");
+        assert_eq!(error.code, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(error.message.contains("larger than"), "{}", error.message);
         assert_eq!(object, json!({"spec": {}}), "nothing changed");
     }
 }
