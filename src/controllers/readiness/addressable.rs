@@ -42,7 +42,8 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
         let mut status = object.status().cloned().unwrap_or_default();
         // A Channel lists its Subscriptions in its spec, which takes a write of
         // its own (and a generation). Its route does not depend on the list, so
-        // a Channel routed before that write is routed after it.
+        // a Channel routed before that write is routed after it, if no other
+        // write came in between.
         let mut listed_while_routed = false;
         if K::LISTS_SUBSCRIBERS {
             let subscriptions = subscriptions_of(store, namespace, &key.name).await?;
@@ -59,7 +60,11 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
                 let Some(written) = written else {
                     return Ok(Requeue::Done);
                 };
-                listed_while_routed = routed && written.status() == object.status();
+                // Only this write in between: one generation on, status untouched.
+                let only_this_write = written.meta().generation
+                    == object.meta().generation.map(|g| g + 1)
+                    && written.status() == object.status();
+                listed_while_routed = routed && only_this_write;
                 object = written;
             }
             status.subscribers = subscribers_status(&subscriptions);
