@@ -203,14 +203,19 @@ pub async fn patch(
                 if error.code == StatusCode::CONFLICT && !patch.pins_version() && attempts > 1 =>
             {
                 attempts -= 1;
+                // Writers racing for one object: step aside a little longer
+                // each time, so the next read is likely the last one.
+                let lost = PATCH_ATTEMPTS - attempts;
+                tokio::time::sleep(std::time::Duration::from_millis(lost as u64)).await;
             }
             other => return other,
         }
     }
 }
 
-/// How often a patch is applied again after losing a race with another write.
-const PATCH_ATTEMPTS: usize = 5;
+/// How often a patch is applied again after losing a race with another write
+/// (the cost of each is bounded, see `patch`).
+const PATCH_ATTEMPTS: usize = 32;
 
 fn refuse_access_token_change(target: &Target) -> Result<(), ApiError> {
     if std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
@@ -358,6 +363,11 @@ fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<
                 metadata.insert("namespace".into(), Value::String(namespace.clone()));
             }
         }
+    }
+    // Only a delete starts a deletion (a Kubernetes API server refuses
+    // changes to these on update too).
+    for field in ["deletionTimestamp", "deletionGracePeriodSeconds"] {
+        metadata.remove(field);
     }
     if let Some(name) = path_name {
         match metadata.get("name").and_then(Value::as_str) {

@@ -81,37 +81,34 @@ pub async fn read_patch(
     }
 }
 
+/// How deep a patched object may nest: well inside the 128 levels the JSON
+/// parser reads back (an object stored deeper could be written and never read
+/// again, and dropping a very deep one overflows the stack).
+pub const MAX_DEPTH: usize = 100;
+
 impl Patch {
     /// Applies the patch to the stored object (as JSON), all of it or none.
-    /// A JSON Patch's `copy` is the one operation that makes an object larger
-    /// than the patch that asks for it (each may double it), so the object is
-    /// measured after each and may not grow past `limit` bytes.
+    /// Its cost is bounded by `limit` (the body limit): the result may not be
+    /// larger than `limit` bytes as JSON nor nest deeper than `MAX_DEPTH`, and
+    /// the subtrees a JSON Patch copies or moves are walked within one budget
+    /// of `limit` units for the whole patch (a `copy` may double an object,
+    /// and every walk costs what it covers).
     pub fn apply(&self, object: &mut Value, limit: usize) -> Result<(), ApiError> {
-        let operations = match self {
+        let patched = match self {
             Self::Merge(patch) => {
-                json_patch::merge(object, patch);
-                return Ok(());
+                // A merge patch puts its own values where they stand in it: the
+                // result nests no deeper than the stored object or the patch.
+                let mut patched = object.clone();
+                json_patch::merge(&mut patched, patch);
+                patched
             }
-            Self::Json(patch) => &patch.0,
+            Self::Json(patch) => apply_operations(object, &patch.0, limit)?,
         };
-        let mut patched = object.clone();
-        for (index, operation) in operations.iter().enumerate() {
-            let refused = |message: String| {
-                ApiError::refused(Refusal::Invalid(Invalid::new(op_path(operation), message)))
-            };
-            json_patch::patch(&mut patched, std::slice::from_ref(operation)).map_err(|e| {
-                refused(format!(
-                    "operation {index} of the JSON Patch does not apply: {}",
-                    e.kind
-                ))
-            })?;
-            if matches!(operation, json_patch::PatchOperation::Copy(_))
-                && larger_than(&patched, limit)
-            {
-                return Err(refused(format!(
-                    "operation {index} of the JSON Patch makes the object larger than {limit} bytes"
-                )));
-            }
+        if larger_than(&patched, limit) {
+            return Err(ApiError::refused(Refusal::Invalid(Invalid::new(
+                "",
+                format!("the patched object would be larger than {limit} bytes"),
+            ))));
         }
         *object = patched;
         Ok(())
@@ -130,6 +127,80 @@ impl Patch {
                 .any(|op| op_path(op).starts_with("/metadata/resourceVersion")),
         }
     }
+}
+
+fn apply_operations(
+    object: &Value,
+    operations: &[json_patch::PatchOperation],
+    limit: usize,
+) -> Result<Value, ApiError> {
+    use json_patch::PatchOperation::{Add, Copy, Move, Replace};
+    let mut budget = limit;
+    let mut patched = object.clone();
+    for (index, operation) in operations.iter().enumerate() {
+        let refused = |message: String| {
+            ApiError::refused(Refusal::Invalid(Invalid::new(op_path(operation), message)))
+        };
+        let placed_at = op_path(operation).matches('/').count();
+        let placed_depth = match operation {
+            Add(op) => Some(walk(&op.value, &mut budget)),
+            Replace(op) => Some(walk(&op.value, &mut budget)),
+            Copy(op) => patched
+                .pointer(&op.from.to_string())
+                .map(|v| walk(v, &mut budget)),
+            Move(op) => patched
+                .pointer(&op.from.to_string())
+                .map(|v| walk(v, &mut budget)),
+            _ => None,
+        };
+        match placed_depth {
+            Some(None) => {
+                return Err(refused(format!(
+                    "operation {index}: the JSON Patch copies and moves more than {limit} units of the object in all"
+                )));
+            }
+            Some(Some(depth)) if placed_at + depth > MAX_DEPTH => {
+                return Err(refused(format!(
+                    "operation {index} would nest the object deeper than {MAX_DEPTH} levels"
+                )));
+            }
+            _ => {}
+        }
+        json_patch::patch(&mut patched, std::slice::from_ref(operation)).map_err(|e| {
+            refused(format!(
+                "operation {index} of the JSON Patch does not apply: {}",
+                e.kind
+            ))
+        })?;
+    }
+    Ok(patched)
+}
+
+/// How deep `value` nests (a scalar is 0), walked without recursion; each
+/// node costs a unit of `budget`, and each string its length. None when the
+/// budget runs out first.
+fn walk(value: &Value, budget: &mut usize) -> Option<usize> {
+    let mut deepest = 0;
+    let mut pending = vec![(value, 0usize)];
+    while let Some((value, depth)) = pending.pop() {
+        let cost = match value {
+            Value::String(text) => 1 + text.len(),
+            _ => 1,
+        };
+        *budget = budget.checked_sub(cost)?;
+        match value {
+            Value::Array(items) => pending.extend(items.iter().map(|v| (v, depth + 1))),
+            Value::Object(fields) => {
+                for (key, field) in fields {
+                    *budget = budget.checked_sub(key.len())?;
+                    pending.push((field, depth + 1));
+                }
+            }
+            _ => {}
+        }
+        deepest = deepest.max(depth + usize::from(value.is_array() || value.is_object()));
+    }
+    Some(deepest)
 }
 
 /// Whether `value` as JSON takes more than `limit` bytes; stops counting there.
@@ -196,6 +267,48 @@ mod tests {
     }
 
     #[test]
+    fn a_patch_cannot_nest_an_object_deeper_than_the_parser_reads() {
+        let mut value = json!({});
+        for _ in 0..90 {
+            value = json!({ "a": value });
+        }
+        let deep_path = format!("/spec/x{}", "/a".repeat(80));
+        let ops: json_patch::Patch = serde_json::from_value(json!([
+            {"op": "add", "path": "/spec/x", "value": value.clone()},
+            {"op": "replace", "path": deep_path, "value": value},
+        ]))
+        .expect("patch");
+        let mut object = json!({"spec": {}});
+        let error = Patch::Json(ops)
+            .apply(&mut object, 1 << 20)
+            .expect_err("refused");
+        assert!(error.message.contains("deeper"), "{}", error.message);
+        assert_eq!(object, json!({"spec": {}}), "nothing changed");
+    }
+
+    #[test]
+    fn the_patched_object_may_not_outgrow_the_limit() {
+        let mut object = json!({"metadata": {"annotations": {"a": "x".repeat(600)}}});
+        let more = Patch::Merge(json!({"metadata": {"annotations": {"b": "y".repeat(600)}}}));
+        let error = more.apply(&mut object, 1024).expect_err("refused");
+        assert!(
+            error.message.contains("larger than 1024"),
+            "{}",
+            error.message
+        );
+        assert!(object["metadata"]["annotations"].get("b").is_none());
+    }
+
+    #[test]
+    fn walking_costs_what_it_covers() {
+        let mut budget = 100;
+        assert_eq!(walk(&json!({"a": [1, {"b": "cd"}]}), &mut budget), Some(3));
+        assert!(budget < 100);
+        let mut small = 3;
+        assert_eq!(walk(&json!({"a": [1, 2, 3]}), &mut small), None);
+    }
+
+    #[test]
     fn copies_cannot_make_an_object_grow_past_the_limit() {
         // Each copy doubles the object: forty would make terabytes.
         let mut operations =
@@ -210,7 +323,11 @@ mod tests {
             .apply(&mut object, 64 * 1024)
             .expect_err("refused");
         assert_eq!(error.code, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(error.message.contains("larger than"), "{}", error.message);
+        assert!(
+            error.message.contains("units of the object"),
+            "{}",
+            error.message
+        );
         assert_eq!(object, json!({"spec": {}}), "nothing changed");
     }
 }

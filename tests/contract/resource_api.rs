@@ -661,6 +661,44 @@ async fn a_patch_is_applied_to_the_stored_object_and_checked_like_a_replace() {
         now.body["metadata"]["resourceVersion"]
     );
 
+    // What a patch may make of an object is bounded as a body is: no deeper
+    // than the parser reads back, no larger than the body limit, however many
+    // patches it takes.
+    let mut nested = json!({});
+    for _ in 0..90 {
+        nested = json!({ "a": nested });
+    }
+    let deep = admin
+        .patch(
+            &path,
+            JSON_PATCH,
+            &json!([{"op": "add", "path": "/spec/x", "value": nested.clone()},
+                    {"op": "replace", "path": format!("/spec/x{}", "/a".repeat(80)), "value": nested}]),
+        )
+        .await;
+    assert_eq!(deep.status, 422, "{}", deep.text);
+    let half = "x".repeat(600 * 1024);
+    let first = admin
+        .patch(
+            &path,
+            MERGE,
+            &json!({"metadata": {"annotations": {"a": half}}}),
+        )
+        .await;
+    assert_eq!(first.status, 200, "{}", first.text);
+    let second = admin
+        .patch(
+            &path,
+            MERGE,
+            &json!({"metadata": {"annotations": {"b": half}}}),
+        )
+        .await;
+    assert_eq!(second.status, 422, "{}", second.text);
+    assert!(second.text.contains("larger than"), "{}", second.text);
+    let read = admin.get(&path).await;
+    assert_eq!(read.status, 200, "still readable: {}", read.text.len());
+    assert!(read.body["metadata"]["annotations"].get("b").is_none());
+
     // A Namespace merges alike, so kubectl's default (strategic) patch is taken.
     let labelled = admin
         .patch(
