@@ -124,7 +124,7 @@ impl Patch {
             Self::Json(patch) => patch
                 .0
                 .iter()
-                .any(|op| op_path(op).starts_with("/metadata/resourceVersion")),
+                .any(|op| op.path().as_str().starts_with("/metadata/resourceVersion")),
         }
     }
 }
@@ -139,9 +139,12 @@ fn apply_operations(
     let mut patched = object.clone();
     for (index, operation) in operations.iter().enumerate() {
         let refused = |message: String| {
-            ApiError::refused(Refusal::Invalid(Invalid::new(op_path(operation), message)))
+            ApiError::refused(Refusal::Invalid(Invalid::new(
+                operation.path().as_str(),
+                message,
+            )))
         };
-        let placed_at = op_path(operation).matches('/').count();
+        let placed_at = operation.path().count();
         let placed_depth = match operation {
             Add(op) => Some(walk(&op.value, &mut budget)),
             Replace(op) => Some(walk(&op.value, &mut budget)),
@@ -221,18 +224,6 @@ fn larger_than(value: &Value, limit: usize) -> bool {
         }
     }
     serde_json::to_writer(&mut Counter { left: limit }, value).is_err()
-}
-
-fn op_path(op: &json_patch::PatchOperation) -> String {
-    use json_patch::PatchOperation::{Add, Copy, Move, Remove, Replace, Test};
-    match op {
-        Add(op) => op.path.to_string(),
-        Remove(op) => op.path.to_string(),
-        Replace(op) => op.path.to_string(),
-        Move(op) => op.path.to_string(),
-        Copy(op) => op.path.to_string(),
-        Test(op) => op.path.to_string(),
-    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::HeaderMap;
-use axum::http::header::{CONTENT_TYPE, HeaderName};
+use axum::http::header::CONTENT_TYPE;
 use base64::Engine;
 use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
@@ -27,12 +27,11 @@ use super::transport::{MAX_RESPONSE_BYTES, Response, Session, TransportError};
 use super::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
-use crate::mesh::event::{Mode, mode_of, read_binary, read_structured};
+use crate::mesh::event::{Mode, PREFER, mode_of, read_binary, read_structured};
 use crate::mesh::tap::Outcome;
 use crate::telemetry::{DeliveryOutcome, Throttle};
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
-const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 /// How much of a failing response body `knativeerrordata` carries (as Knative).
 const ERROR_DATA_MAX: usize = 1024;

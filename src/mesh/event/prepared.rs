@@ -13,7 +13,9 @@ use super::hop::TraceContext;
 use super::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
 
 /// Named once: a header map given a name as text makes the name anew each time.
-const PREFER: HeaderName = HeaderName::from_static("prefer");
+/// `Prefer: reply` goes with every delivery to a subscriber (Knative: Brokers
+/// and Channels MUST send it there).
+pub const PREFER: HeaderName = HeaderName::from_static("prefer");
 
 /// A request as sent to a subscriber.
 pub struct Wire {
