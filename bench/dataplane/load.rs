@@ -54,6 +54,8 @@ impl EventRequest {
 }
 
 pub struct WrkResult {
+    /// Requests answered, whatever the status.
+    pub requests: u64,
     pub non_2xx: u64,
 }
 
@@ -102,6 +104,7 @@ pub fn wrk(dir: &Path, url: &str, request: &EventRequest, seconds: u64) -> WrkRe
             .unwrap_or(0)
     };
     WrkResult {
+        requests: number_after("requests in"),
         non_2xx: number_after("Non-2xx"),
     }
 }

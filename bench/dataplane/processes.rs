@@ -36,7 +36,14 @@ impl Process {
         cpu_of(self.pid())
     }
 
-    /// Peak and current resident memory, in MiB, from /proc.
+    /// Starts the peak of `memory_mib` afresh from the current resident memory
+    /// (`clear_refs`, "5": reset the peak RSS).
+    pub fn reset_peak_memory(&self) {
+        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
+    }
+
+    /// Peak (since start or `reset_peak_memory`) and current resident memory,
+    /// in MiB, from /proc.
     pub fn memory_mib(&self) -> (f64, f64) {
         let status =
             std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap_or_default();

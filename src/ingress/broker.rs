@@ -5,10 +5,30 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{Entrance, accepted, enqueue, namespace_sender, namespaced_events, prepared};
+use super::request::{
+    Entrance, Senders, accepted, enqueue, namespace_sender, namespaced_events, prepared,
+};
 use crate::state::AppState;
 
 pub async fn receive(
+    state: State<AppState>,
+    names: Path<(String, String)>,
+    request: Request,
+) -> Result<Response, IngressError> {
+    receive_from(Senders::AsConfigured, state, names, request).await
+}
+
+/// The console's test events: always with a token (`Senders::WithToken`).
+pub async fn receive_from_console(
+    state: State<AppState>,
+    names: Path<(String, String)>,
+    request: Request,
+) -> Result<Response, IngressError> {
+    receive_from(Senders::WithToken, state, names, request).await
+}
+
+async fn receive_from(
+    senders: Senders,
     State(state): State<AppState>,
     Path((namespace, broker)): Path<(String, String)>,
     request: Request,
@@ -16,7 +36,7 @@ pub async fn receive(
     // The request's own headers: the `HeaderMap` extractor would copy them.
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    namespace_sender(&state, headers, &namespace)?;
+    namespace_sender(&state, headers, &namespace, senders)?;
     let table = state.router.table();
     let route = table
         .broker(&namespace, &broker)

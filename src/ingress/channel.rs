@@ -5,7 +5,9 @@ use axum::extract::{Path, Request, State};
 use axum::response::Response;
 
 use super::IngressError;
-use super::request::{Entrance, accepted, enqueue, namespace_sender, namespaced_events, prepared};
+use super::request::{
+    Entrance, Senders, accepted, enqueue, namespace_sender, namespaced_events, prepared,
+};
 use crate::auth::Caller;
 use crate::state::AppState;
 
@@ -17,7 +19,7 @@ pub async fn receive(
     // The request's own headers: the `HeaderMap` extractor would copy them.
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
-    let caller = namespace_sender(&state, headers, &namespace)?;
+    let caller = namespace_sender(&state, headers, &namespace, Senders::AsConfigured)?;
     let table = state.router.table();
     let route = table
         .channel(&namespace, &channel)

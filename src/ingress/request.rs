@@ -38,6 +38,16 @@ pub async fn wrong_method() -> IngressError {
     IngressError::MethodNotAllowed
 }
 
+/// Who may send through a route without a token.
+#[derive(Clone, Copy)]
+pub enum Senders {
+    /// As `--anonymous-senders` says: the events listener's Brokers and Channels.
+    AsConfigured,
+    /// Nobody: the console's copy of a Broker's ingress on the control listener,
+    /// which the administrator opened to no one by opening the events listener.
+    WithToken,
+}
+
 /// A Broker's or Channel's sender: the dataplane serves, and the caller's token
 /// lets it send into `namespace`. None: a sender without a token, let in by
 /// `--anonymous-senders` (never into the integration namespace, whose Channels
@@ -46,10 +56,12 @@ pub fn namespace_sender(
     state: &AppState,
     headers: &HeaderMap,
     namespace: &str,
+    senders: Senders,
 ) -> Result<Option<Caller>, IngressError> {
     check_serving(state)?;
     let config = &state.config;
-    if config.anonymous_senders
+    if matches!(senders, Senders::AsConfigured)
+        && config.anonymous_senders
         && !headers.contains_key(AUTHORIZATION)
         && namespace != config.integration_namespace
     {

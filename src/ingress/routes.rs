@@ -46,12 +46,13 @@ pub fn routes() -> Router<AppState> {
 
 /// A Broker's and an Application's ingress again on the control listener,
 /// for the console's test events (a page talks to its own origin only):
-/// the same handlers, credentials and limits as on the events listener.
+/// the same handlers, credentials and limits as on the events listener, except
+/// that `--anonymous-senders` does not reach here.
 pub fn console_routes() -> Router<AppState> {
     Router::new()
         .route(
             "/console/api/brokers/{namespace}/{broker}/events",
-            post(broker::receive),
+            post(broker::receive_from_console),
         )
         .route(
             "/console/api/applications/{application}/events",

@@ -476,6 +476,22 @@ async fn anonymous_senders_get_in_only_when_the_administrator_lets_them() {
     assert_eq!(anonymous(&open, "/team-a/default", "o1").await, 202);
     let got = sink.wait_for(1).await;
     assert_eq!(got[0].header("ce-id"), Some("o1"));
+    let mut console = open
+        .http
+        .post(format!(
+            "{}/console/api/brokers/team-a/default/events",
+            open.control
+        ))
+        .body("{}");
+    for (name, value) in binary("o4", "order.created") {
+        console = console.header(name, value);
+    }
+    let console = console.send().await.expect("console request");
+    assert_eq!(
+        console.status().as_u16(),
+        401,
+        "the console's copy of the ingress on the control listener stays closed"
+    );
     assert_eq!(
         anonymous(
             &open,
