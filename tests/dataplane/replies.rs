@@ -74,6 +74,11 @@ async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettere
             "no reply is asked of a dead-letter sink"
         );
         assert!(!error_data(&dead_letters[0]).is_empty(), "says why");
+        assert_eq!(
+            extension(&dead_letters[0], "knativeerrordest"),
+            Some(subscriber.url.as_str()),
+            "the subscriber gave the bad answer"
+        );
     }
 }
 
@@ -289,7 +294,8 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
     );
     assert_eq!(
         extension(&refused[0], "knativeerrordest"),
-        Some(subscriber.url.as_str())
+        Some(format!("{}/team-a/default", broker.events).as_str()),
+        "the Broker refused the reply, as Knative's dispatcher names it"
     );
     // Nothing is lost: every cause's reply reached the stalled Trigger, or the
     // cause was dead-lettered.
@@ -383,6 +389,11 @@ async fn a_reply_destination_that_fails_fails_the_delivery() {
     let dead_letters = dead.wait_for(1).await;
     assert_eq!(dead_letters[0].header("ce-id"), Some("q1"));
     assert_eq!(extension(&dead_letters[0], "knativeerrorcode"), Some("503"));
+    assert_eq!(
+        extension(&dead_letters[0], "knativeerrordest"),
+        Some(replies.url.as_str()),
+        "the reply URL refused"
+    );
     assert_eq!(subscriber.count(), 2, "the cause is retried");
 }
 

@@ -54,7 +54,23 @@ impl Sessions {
     }
 }
 
-type Failure = Result<Response, TransportError>;
+type Answer = Result<Response, TransportError>;
+
+/// The answer that failed a delivery, and where the request it answered went
+/// (what `knativeerrordest` names, as Knative's dispatcher does).
+struct Failure {
+    answer: Answer,
+    from: Answered,
+}
+
+#[derive(Clone, Copy)]
+enum Answered {
+    Subscriber,
+    /// The subscriber answered 200 with a reply, and the reply's destination
+    /// refused it.
+    ReplyDestination,
+    DeadLetterSink,
+}
 
 /// How a delivery ended here.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,14 +157,15 @@ async fn retry(
         tokio::time::sleep(resume.wait(policy)).await;
     }
     loop {
-        let result = match to {
+        let (result, from) = match to {
             To::Subscriber(event, _) => attempt(deps, target, event, sessions).await,
-            To::DeadLetterSink(_, event) if let Some(local) = &target.dead_letter_local => {
-                Ok(hand_over(deps, local, &event.event, event.trace.clone(), target).await)
-            }
+            To::DeadLetterSink(_, event) if let Some(local) = &target.dead_letter_local => (
+                Ok(hand_over(deps, local, &event.event, event.trace.clone(), target).await),
+                Answered::DeadLetterSink,
+            ),
             To::DeadLetterSink(sink, event) => {
                 let wire = event.wire(target.structured);
-                sessions
+                let answer = sessions
                     .dead_letter
                     .post(
                         sink,
@@ -156,12 +173,20 @@ async fn retry(
                         wire.body.clone(),
                         policy.timeout,
                     )
-                    .await
+                    .await;
+                (answer, Answered::DeadLetterSink)
             }
         };
         let status = result.as_ref().ok().map(|r| r.status);
         match classify(status) {
-            Verdict::Delivered => return result.map_err(|e| NotDelivered::Failed(Err(e))),
+            Verdict::Delivered => {
+                return result.map_err(|error| {
+                    NotDelivered::Failed(Failure {
+                        answer: Err(error),
+                        from,
+                    })
+                });
+            }
             Verdict::Retry if failed < policy.retry => {
                 failed += 1;
                 deps.metrics.event_retried();
@@ -178,7 +203,12 @@ async fn retry(
                 }
                 tokio::time::sleep(delay).await;
             }
-            _ => return Err(NotDelivered::Failed(result)),
+            _ => {
+                return Err(NotDelivered::Failed(Failure {
+                    answer: result,
+                    from,
+                }));
+            }
         }
     }
 }
@@ -191,12 +221,12 @@ async fn attempt(
     target: &Target,
     event: &Arc<PreparedEvent>,
     sessions: &mut Sessions,
-) -> Result<Response, TransportError> {
+) -> (Answer, Answered) {
     let response = match &target.local {
         Some(local) => hand_over(deps, local, &event.event, event.trace.clone(), target).await,
         None => {
             let wire = event.wire(target.structured);
-            sessions
+            let sent = sessions
                 .subscriber
                 .post(
                     &target.subscriber,
@@ -204,18 +234,30 @@ async fn attempt(
                     wire.body.clone(),
                     target.policy.timeout,
                 )
-                .await?
+                .await;
+            match sent {
+                Ok(response) => response,
+                Err(error) => return (Err(error), Answered::Subscriber),
+            }
         }
     };
     // Only a 200 carries a reply: "Responses with a `202` response code MUST NOT
     // be processed as reply events" (Knative data plane), nor may other 2xx.
     if response.status != 200 {
-        return Ok(response);
+        return (Ok(response), Answered::Subscriber);
     }
     match reply(deps, target, event, &response, &mut sessions.reply).await {
-        Ok(()) => Ok(response),
-        Err(failure) => Ok(failure),
+        Ok(()) => (Ok(response), Answered::Subscriber),
+        Err(Refused::BySubscriber(failure)) => (Ok(failure), Answered::Subscriber),
+        Err(Refused::ByDestination(failure)) => (Ok(failure), Answered::ReplyDestination),
     }
+}
+
+/// Why a reply failed its delivery: the subscriber's reply was no valid
+/// event, or its destination did not take it.
+enum Refused {
+    BySubscriber(Response),
+    ByDestination(Response),
 }
 
 /// An event passed to one of our Brokers or Channels, one hop further on the
@@ -256,7 +298,7 @@ async fn reply(
     cause: &PreparedEvent,
     response: &Response,
     session: &mut Session,
-) -> Result<(), Response> {
+) -> Result<(), Refused> {
     let Some(reply_to) = &target.reply_to else {
         return Ok(());
     };
@@ -265,7 +307,7 @@ async fn reply(
         ReplyBody::Event(event) => *event,
         ReplyBody::Invalid(why) => {
             tracing::warn!(trigger = %target.label, event_id = %cause.event_id(), %why, "the subscriber's reply is not a valid event; delivery failed");
-            return Err(Response::synthetic(502, &why));
+            return Err(Refused::BySubscriber(Response::synthetic(502, &why)));
         }
     };
     if !ttl::inherit(&mut event, &cause.event) {
@@ -277,13 +319,13 @@ async fn reply(
     // one, else its cause's.
     let trace = TraceContext::of(&response.headers).or_else(|| cause.trace.clone());
     match reply_to {
-        ReplyTo::Local(local) => {
+        ReplyTo::Local { to, .. } => {
             hop::stamp_arrival(&mut event, &hop::arrival_now());
             let prepared = Arc::new(PreparedEvent::new(event).with_trace(trace));
             deps.local
-                .hand_over(local, prepared)
+                .hand_over(to, prepared)
                 .await
-                .map_err(|refusal| refused(local, refusal))
+                .map_err(|refusal| Refused::ByDestination(refused(to, refusal)))
         }
         ReplyTo::Url(url) => {
             let prepared = PreparedEvent::new(event).with_trace(trace);
@@ -298,11 +340,11 @@ async fn reply(
                 .await
             {
                 Ok(answer) if (200..300).contains(&answer.status) => Ok(()),
-                Ok(answer) => Err(answer),
-                Err(error) => Err(Response::synthetic(
+                Ok(answer) => Err(Refused::ByDestination(answer)),
+                Err(error) => Err(Refused::ByDestination(Response::synthetic(
                     502,
                     &format!("sending the reply to {url}: {error}"),
-                )),
+                ))),
             }
         }
     }
@@ -361,8 +403,11 @@ pub async fn dead_letter_overflow(
     event: &PreparedEvent,
     sessions: &mut Sessions,
 ) {
-    let full = Response::synthetic(429, "the subscriber's queue was full");
-    dead_letter(deps, target, event, Ok(full), Instant::now(), sessions).await;
+    let full = Failure {
+        answer: Ok(Response::synthetic(429, "the subscriber's queue was full")),
+        from: Answered::Subscriber,
+    };
+    dead_letter(deps, target, event, full, Instant::now(), sessions).await;
 }
 
 async fn dead_letter(
@@ -373,7 +418,7 @@ async fn dead_letter(
     started: Instant,
     sessions: &mut Sessions,
 ) {
-    let (code, data, why) = match &last {
+    let (code, data, why) = match &last.answer {
         Ok(response) => (
             Some(response.status),
             Some(response.body.clone()),
@@ -400,11 +445,12 @@ async fn dead_letter(
             "delivery failed and no dead-letter sink is configured");
         return;
     };
+    let dest = match (last.from, &target.reply_to) {
+        (Answered::ReplyDestination, Some(reply_to)) => reply_to.address(),
+        _ => &target.subscriber,
+    };
     let mut failed = event.event.clone();
-    failed.set_extension(
-        "knativeerrordest",
-        ExtensionValue::String(target.subscriber.clone()),
-    );
+    failed.set_extension("knativeerrordest", ExtensionValue::String(dest.to_string()));
     if let Some(code) = code {
         failed.set_extension("knativeerrorcode", ExtensionValue::String(code.to_string()));
     }
@@ -418,7 +464,7 @@ async fn dead_letter(
         Ok(_) => {
             tell_tail(deps, target, event, || Outcome::DeadLettered {
                 sink: &sink,
-                dest: &target.subscriber,
+                dest,
                 code,
                 reason: &why,
             });
@@ -432,8 +478,13 @@ async fn dead_letter(
             deps.metrics
                 .delivery_took(DeliveryOutcome::Undeliverable, started.elapsed());
             let sink_why = match sink_failure {
-                NotDelivered::Failed(Ok(response)) => format!("status {}", response.status),
-                NotDelivered::Failed(Err(error)) => error.to_string(),
+                NotDelivered::Failed(Failure {
+                    answer: Ok(response),
+                    ..
+                }) => format!("status {}", response.status),
+                NotDelivered::Failed(Failure {
+                    answer: Err(error), ..
+                }) => error.to_string(),
                 // Only a subscriber's delivery is handed back.
                 NotDelivered::HandedBack => "handed back to the log".to_string(),
             };

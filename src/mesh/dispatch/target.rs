@@ -29,6 +29,19 @@ pub struct Target {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReplyTo {
-    Local(Local),
+    /// One of our Brokers or Channels, and its address (what
+    /// `knativeerrordest` names when it refuses a reply).
+    Local {
+        to: Local,
+        address: String,
+    },
     Url(String),
+}
+
+impl ReplyTo {
+    pub fn address(&self) -> &str {
+        match self {
+            Self::Local { address, .. } | Self::Url(address) => address,
+        }
+    }
 }

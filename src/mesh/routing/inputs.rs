@@ -96,8 +96,12 @@ impl Watched for Subscription {
 }
 
 impl Watched for Broker {
+    /// Its address is what its Triggers' dead letters name when it refuses a
+    /// reply (`knativeerrordest`); it is written once, after the Broker is
+    /// first routed.
     fn routes_alike(&self, newer: &Self) -> bool {
-        same_spec(&self.metadata, &newer.metadata)
+        let address = |b: &Self| b.status.as_ref().and_then(|s| s.address.url.clone());
+        same_spec(&self.metadata, &newer.metadata) && address(self) == address(newer)
     }
 
     fn objects(inputs: &mut Inputs) -> &mut Objects<Self> {

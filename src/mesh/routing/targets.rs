@@ -29,10 +29,13 @@ pub fn of_trigger(trigger: &Trigger, broker: &Broker) -> Option<Target> {
         dead_letter_local: dead_letter_local(delivery, namespace),
         policy: DeliveryPolicy::from_spec(delivery, status.dead_letter_sink_uri.clone()),
         structured: is_structured(delivery),
-        reply_to: Some(ReplyTo::Local(Local::Broker {
-            namespace: namespace.to_string(),
-            name: trigger.spec.broker.clone(),
-        })),
+        reply_to: Some(ReplyTo::Local {
+            to: Local::Broker {
+                namespace: namespace.to_string(),
+                name: trigger.spec.broker.clone(),
+            },
+            address: address_of(broker),
+        }),
         tap: Some(TapPoint {
             namespace: namespace.to_string(),
             broker: trigger.spec.broker.clone(),
@@ -60,7 +63,10 @@ pub fn of_subscription(subscription: &Subscription, channel: &Channel) -> Option
             .reply
             .as_ref()
             .and_then(|reply| match local_of(reply, namespace) {
-                Some(local) => Some(ReplyTo::Local(local)),
+                Some(to) => Some(ReplyTo::Local {
+                    address: resolved.reply_uri.clone().unwrap_or_else(|| to.to_string()),
+                    to,
+                }),
                 None => resolved.reply_uri.clone().map(ReplyTo::Url),
             });
     // The Channel's delivery is the default of its Subscriptions; the status
@@ -105,6 +111,16 @@ fn local_of(destination: &Destination, namespace: &str) -> Option<Local> {
         ("Channel", "messaging.knative.dev") => Some(Local::Channel { namespace, name }),
         _ => None,
     }
+}
+
+/// A Broker's address, once written (a Broker is routed before it has one).
+fn address_of(broker: &Broker) -> String {
+    let url = broker.status.as_ref().and_then(|s| s.address.url.clone());
+    url.unwrap_or_else(|| {
+        let namespace = broker.metadata.namespace.as_deref().unwrap_or_default();
+        let name = broker.metadata.name.as_deref().unwrap_or_default();
+        format!("Broker {namespace}/{name}")
+    })
 }
 
 fn dead_letter_local(delivery: Option<&DeliverySpec>, namespace: &str) -> Option<Local> {

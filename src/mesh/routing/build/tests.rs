@@ -60,7 +60,8 @@ fn broker(name: &str, resource_version: &str, retry: Option<i32>) -> Broker {
         "apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
         "metadata": {"name": name, "namespace": NAMESPACE, "uid": format!("broker-{name}"),
                      "generation": retry.unwrap_or(0) + 1, "resourceVersion": resource_version},
-        "spec": {"delivery": retry.map(|retry| serde_json::json!({"retry": retry}))}
+        "spec": {"delivery": retry.map(|retry| serde_json::json!({"retry": retry}))},
+        "status": {"address": {"url": format!("http://events.test/{NAMESPACE}/{name}")}}
     }))
     .expect("a Broker")
 }
@@ -292,12 +293,13 @@ async fn a_trigger_deleted_and_created_again_for_another_broker_routes_there_onl
     );
     assert_eq!(
         moved.target().reply_to,
-        Some(crate::mesh::dispatch::ReplyTo::Local(
-            crate::mesh::dispatch::Local::Broker {
+        Some(crate::mesh::dispatch::ReplyTo::Local {
+            to: crate::mesh::dispatch::Local::Broker {
                 namespace: NAMESPACE.into(),
                 name: "two".into()
-            }
-        )),
+            },
+            address: format!("http://events.test/{NAMESPACE}/two"),
+        }),
         "its replies go to its new Broker"
     );
 }
