@@ -18,6 +18,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use rustls::{RootCertStore, ServerConfig};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, mpsc};
 use tokio_rustls::TlsAcceptor;
@@ -180,7 +181,12 @@ async fn accept(
         let (acceptor, done) = (acceptor.clone(), done.clone());
         tokio::spawn(async move {
             let _permit = permit;
-            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await;
+            let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, async {
+                let mut stream = stream;
+                refuse_plain_http(&mut stream).await?;
+                acceptor.accept(stream).await
+            })
+            .await;
             let stream = match handshake {
                 Ok(Ok(stream)) => stream,
                 Ok(Err(error)) => {
@@ -199,6 +205,38 @@ async fn accept(
             let _ = done.send((stream, TlsPeer { certificate })).await;
         });
     }
+}
+
+/// A TLS connection starts with a handshake record (content type 22); a
+/// client that sent plain HTTP instead gets a 400 that says so (as Go's
+/// servers answer), rather than a TLS alert it cannot read.
+async fn refuse_plain_http(stream: &mut TcpStream) -> std::io::Result<()> {
+    const HANDSHAKE_RECORD: u8 = 22;
+    let mut first = [0u8; 1];
+    if stream.peek(&mut first).await? == 0 || first[0] == HANDSHAKE_RECORD {
+        return Ok(());
+    }
+    // What the client sent is read first, so that closing sends it our
+    // answer and a FIN, not a reset that could overtake the answer.
+    let mut sent = [0u8; 16 * 1024];
+    while let Ok(read) = stream.try_read(&mut sent) {
+        if read == 0 {
+            break;
+        }
+    }
+    let body = r#"{"error":"PlainHttpToTls","description":"this port speaks HTTPS (TLS): the client sent plain HTTP; use an https:// URL"}"#;
+    let answer = format!(
+        "HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    // Best effort: the connection is closed either way.
+    if stream.write_all(answer.as_bytes()).await.is_ok() {
+        let _ = stream.shutdown().await;
+    }
+    Err(std::io::Error::new(
+        std::io::ErrorKind::InvalidData,
+        "plain HTTP on a TLS listener",
+    ))
 }
 
 /// Hands the connection's certificate to the handlers as an extension.

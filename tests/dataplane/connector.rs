@@ -513,6 +513,47 @@ async fn without_tls_the_connector_is_off_and_says_why() {
     );
 }
 
+/// Both TLS listeners (events and `--control-tls-cert`) accept alike.
+#[tokio::test]
+async fn plain_http_to_a_tls_listener_gets_a_400_that_says_so() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let broker = start_tls(&[]).await;
+    let address = broker
+        .events
+        .strip_prefix("https://")
+        .expect("the events listener serves TLS");
+    let mut plain = tokio::net::TcpStream::connect(address)
+        .await
+        .expect("connect");
+    plain
+        .write_all(b"POST /commerce/events HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n{}")
+        .await
+        .expect("send");
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(15),
+        plain.read_to_end(&mut answer),
+    )
+    .await
+    .expect("the listener answers and closes")
+    .expect("read");
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 400 "), "{answer}");
+    let body = answer.split("\r\n\r\n").nth(1).unwrap_or_default();
+    let body: Value = serde_json::from_str(body).expect("a JSON body");
+    assert_eq!(body["error"], "PlainHttpToTls", "{answer}");
+
+    // A TLS client is still served after it.
+    let ca = ca_of(&broker).await;
+    let served = call(
+        client(&ca, None)
+            .post(format!("{}/{APPLICATION}/events", broker.events))
+            .body("{}"),
+    )
+    .await;
+    assert_eq!(served.status, 401, "{}", served.text);
+}
+
 fn pem_body(pem: &str) -> Vec<u8> {
     let inner: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
     STANDARD.decode(inner).expect("PEM body")
