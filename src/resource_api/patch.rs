@@ -41,10 +41,10 @@ pub async fn read_patch(
         .trim()
         .to_ascii_lowercase();
     let merges_alike = std::ptr::eq(kind, namespace_kind());
-    let merge = match media_type.as_str() {
-        MERGE => true,
-        STRATEGIC if merges_alike => true,
-        JSON => false,
+    let (merge, strategic) = match media_type.as_str() {
+        MERGE => (true, false),
+        STRATEGIC if merges_alike => (true, true),
+        JSON => (false, false),
         _ => {
             return Err(ApiError::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -73,12 +73,37 @@ pub async fn read_patch(
                 "a merge patch is a JSON object (RFC 7386)",
             ));
         }
+        if strategic && let Some(directive) = first_directive(&patch) {
+            return Err(ApiError::bad_request(format!(
+                "strategic merge directives ({directive}) are not served: use a JSON merge patch (kubectl patch --type merge) or a JSON Patch"
+            )));
+        }
         Ok(Patch::Merge(patch))
     } else {
         serde_json::from_slice(&bytes)
             .map(Patch::Json)
             .map_err(invalid)
     }
+}
+
+/// The first key of a strategic merge patch that is a directive (`$patch`,
+/// `$retainKeys`, `$deleteFromPrimitiveList/…`, `$setElementOrder/…`): taken
+/// as a merge patch it would be stored as a field.
+fn first_directive(patch: &Value) -> Option<&str> {
+    let mut pending = vec![patch];
+    while let Some(value) = pending.pop() {
+        match value {
+            Value::Object(fields) => {
+                if let Some(key) = fields.keys().find(|key| key.starts_with('$')) {
+                    return Some(key);
+                }
+                pending.extend(fields.values());
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    None
 }
 
 /// How deep a patched object may nest: well inside the 128 levels the JSON

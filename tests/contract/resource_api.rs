@@ -709,6 +709,18 @@ async fn a_patch_is_applied_to_the_stored_object_and_checked_like_a_replace() {
         .await;
     assert_eq!(labelled.status, 200, "{}", labelled.text);
     assert_eq!(labelled.body["metadata"]["labels"]["team"], "a");
+    // Its directives are not served, and would otherwise be stored as fields.
+    let directive = admin
+        .patch(
+            "/api/v1/namespaces/team-a",
+            "application/strategic-merge-patch+json",
+            &json!({"metadata": {"labels": {"$patch": "replace", "team": "b"}}}),
+        )
+        .await;
+    assert_eq!(directive.status, 400, "{}", directive.text);
+    assert!(directive.text.contains("$patch"), "{}", directive.text);
+    let unchanged = admin.get("/api/v1/namespaces/team-a").await;
+    assert_eq!(unchanged.body["metadata"]["labels"]["team"], "a");
 
     let token = admin
         .create(
