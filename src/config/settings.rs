@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::builder::BoolishValueParser;
 use clap::{Args, ValueEnum};
 use serde::Deserialize;
 
@@ -143,7 +144,7 @@ pub struct Settings {
     pub delivery: Option<DeliveryKind>,
     /// Run the controllers and operations only while holding a Lease, so that
     /// several replicas can serve together (needs `--store kube`).
-    #[arg(long, env = "MESHBROKER_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "MESHBROKER_LEADER_ELECT", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub leader_elect: Option<bool>,
     /// Leader election: the Lease's namespace. Default: $POD_NAMESPACE, else `default`.
     #[arg(long, env = "MESHBROKER_LEADER_ELECTION_NAMESPACE")]
@@ -212,7 +213,7 @@ pub struct Settings {
     /// that come without a token (Knative's data plane: a Ready Broker's address
     /// "accepts all valid CloudEvents"); for trusted networks and conformance
     /// runs. A token that is sent is still checked.
-    #[arg(long, env = "MESHBROKER_ANONYMOUS_SENDERS", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "MESHBROKER_ANONYMOUS_SENDERS", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub anonymous_senders: Option<bool>,
     /// Serve the control listener (OSB, the resource API, the console) over
     /// TLS with this PEM certificate chain: kubectl sends its bearer token
@@ -246,7 +247,7 @@ pub struct Settings {
     pub events_tls_hosts: Option<String>,
     /// Applications must send with a Connector client certificate; their bearer
     /// tokens no longer open their ingress (needs TLS on the events listener).
-    #[arg(long, env = "MESHBROKER_EVENTS_REQUIRE_CLIENT_CERT", num_args = 0..=1, default_missing_value = "true")]
+    #[arg(long, env = "MESHBROKER_EVENTS_REQUIRE_CLIENT_CERT", num_args = 0..=1, default_missing_value = "true", value_parser = BoolishValueParser::new())]
     pub events_require_client_cert: Option<bool>,
     /// The Connector's CA: an existing PEM certificate, instead of the one
     /// generated into the data directory (or the cluster's Secret).
@@ -830,6 +831,39 @@ mod tests {
         let config = settings.build().expect("valid");
         assert_eq!(config.integration_namespace, "from-flag");
         assert_eq!(config.sync_wait, Duration::from_secs(3));
+    }
+
+    #[test]
+    fn switches_take_the_same_words_as_flags_and_in_the_file() {
+        #[derive(clap::Parser)]
+        struct Cli {
+            #[command(flatten)]
+            settings: Settings,
+        }
+        use clap::Parser;
+        for (word, on) in [
+            ("yes", true),
+            ("on", true),
+            ("true", true),
+            ("off", false),
+            ("no", false),
+        ] {
+            let cli = Cli::try_parse_from(["meshbroker", &format!("--anonymous-senders={word}")])
+                .expect("a switch's word");
+            assert_eq!(cli.settings.anonymous_senders, Some(on), "{word}");
+        }
+        let bare = Cli::try_parse_from(["meshbroker", "--anonymous-senders"]).expect("bare");
+        assert_eq!(bare.settings.anonymous_senders, Some(true));
+        assert!(Cli::try_parse_from(["meshbroker", "--anonymous-senders=maybe"]).is_err());
+
+        let dir = tempfile::tempdir().expect("temp dir");
+        let file = dir.path().join("meshbroker.yaml");
+        std::fs::write(&file, "anonymous-senders: on\n").expect("write");
+        let settings = Settings {
+            config: Some(file),
+            ..Default::default()
+        };
+        assert!(settings.build().expect("valid").anonymous_senders);
     }
 
     #[test]
