@@ -33,7 +33,12 @@ pub struct AddressableStatus {
 #[serde(rename_all = "camelCase")]
 pub struct SubscriberStatus {
     pub uid: String,
-    /// The Subscription's generation this entry is of.
+    /// The Subscription's generation this entry is of (the Knative
+    /// specification's name for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub generation: Option<i64>,
+    /// The same, under the name Knative's own type gives it: both are
+    /// written, so readers of either find it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
     /// "True" once the dataplane delivers to it (its `AddedToChannel`).

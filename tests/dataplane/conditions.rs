@@ -356,7 +356,9 @@ async fn a_channel_lists_its_subscriptions_in_its_status() {
         .collect();
     assert_eq!(listed_uids, uids);
     assert!(
-        subscribers.iter().all(|s| s["observedGeneration"] == 1),
+        subscribers
+            .iter()
+            .all(|s| s["observedGeneration"] == 1 && s["generation"] == 1),
         "{subscribers:?}"
     );
 
@@ -538,7 +540,7 @@ async fn a_subscription_naming_another_kind_is_not_the_channels() {
     .await;
     assert_eq!(
         listed["status"]["subscribers"],
-        json!([{"uid": real["metadata"]["uid"], "observedGeneration": 1, "ready": "True"}]),
+        json!([{"uid": real["metadata"]["uid"], "generation": 1, "observedGeneration": 1, "ready": "True"}]),
         "only the Subscription of this Channel is listed"
     );
 

@@ -133,6 +133,7 @@ fn subscribers_status(subscriptions: &[Subscription]) -> Vec<SubscriberStatus> {
                 .and_then(|s| s.condition("AddedToChannel"));
             SubscriberStatus {
                 uid: subscription.metadata.uid.clone().unwrap_or_default(),
+                generation: subscription.metadata.generation,
                 observed_generation: subscription.metadata.generation,
                 ready: added.map_or(ConditionStatus::Unknown, |c| c.status),
                 message: added.and_then(|c| c.message.clone()),
