@@ -39,7 +39,9 @@ impl Process {
     /// Starts the peak of `memory_mib` afresh from the current resident memory
     /// (`clear_refs`, "5": reset the peak RSS).
     pub fn reset_peak_memory(&self) {
-        let _ = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5");
+        if let Err(error) = std::fs::write(format!("/proc/{}/clear_refs", self.pid()), "5") {
+            eprintln!("cannot reset the peak RSS ({error}): the peaks that follow are since start");
+        }
     }
 
     /// Peak (since start or `reset_peak_memory`) and current resident memory,

@@ -43,8 +43,9 @@ pub async fn wrong_method() -> IngressError {
 pub enum Senders {
     /// As `--anonymous-senders` says: the events listener's Brokers and Channels.
     AsConfigured,
-    /// Nobody: the console's copy of a Broker's ingress on the control listener,
-    /// which the administrator opened to no one by opening the events listener.
+    /// Token holders only: the console's copy of a Broker's ingress on the
+    /// control listener (`--anonymous-senders` opens the events listener, not
+    /// this copy).
     WithToken,
 }
 

@@ -216,12 +216,15 @@ async fn refuse_plain_http(stream: &mut TcpStream) -> std::io::Result<()> {
     if stream.peek(&mut first).await? == 0 || first[0] == HANDSHAKE_RECORD {
         return Ok(());
     }
-    // What the client sent is read first, so that closing sends it our
-    // answer and a FIN, not a reset that could overtake the answer.
-    let mut sent = [0u8; 16 * 1024];
-    while let Ok(read) = stream.try_read(&mut sent) {
-        if read == 0 {
-            break;
+    // What the client sent (a request head, a small body: a few reads at
+    // most) is read first, so that closing sends our answer and a FIN, not
+    // a reset that could overtake the answer.
+    {
+        let mut sent = [0u8; 4096];
+        for _ in 0..4 {
+            if !matches!(stream.try_read(&mut sent), Ok(read) if read > 0) {
+                break;
+            }
         }
     }
     let body = r#"{"error":"PlainHttpToTls","description":"this port speaks HTTPS (TLS): the client sent plain HTTP; use an https:// URL"}"#;

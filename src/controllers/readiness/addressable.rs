@@ -90,8 +90,8 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
         status.dead_letter_sink_uri = sink.uri;
         let serving = match &refused {
             Some(why) => Err(why.as_str()),
-            // Routing reads a Broker's or Channel's spec, never its status: the
-            // object's revision is all the table has to reach.
+            // Routing reads a Broker's or Channel's spec and address, no other
+            // status: the object's revision is all the table has to reach.
             None if listed_while_routed => Ok(Routing::Routed),
             None => Ok(self.writer.routing(&object, true)),
         };

@@ -431,6 +431,10 @@ async fn dead_letter(
             (None, Some(Bytes::from(why.clone())), why)
         }
     };
+    let dest = match (last.from, &target.reply_to) {
+        (Answered::ReplyDestination, Some(reply_to)) => reply_to.address(),
+        _ => &target.subscriber,
+    };
     let Some(sink) = target.policy.dead_letter_sink.clone() else {
         tell_tail(deps, target, event, || Outcome::Undeliverable {
             reason: &why,
@@ -441,13 +445,9 @@ async fn dead_letter(
         let Some(skipped) = UNDELIVERABLE_LOG.allow() else {
             return;
         };
-        tracing::warn!(skipped, subscriber = %target.subscriber, trigger = %target.label, event_id = %event.event_id(), %why,
+        tracing::warn!(skipped, %dest, trigger = %target.label, event_id = %event.event_id(), %why,
             "delivery failed and no dead-letter sink is configured");
         return;
-    };
-    let dest = match (last.from, &target.reply_to) {
-        (Answered::ReplyDestination, Some(reply_to)) => reply_to.address(),
-        _ => &target.subscriber,
     };
     let mut failed = event.event.clone();
     failed.set_extension("knativeerrordest", ExtensionValue::String(dest.to_string()));

@@ -97,8 +97,8 @@ impl Watched for Subscription {
 
 impl Watched for Broker {
     /// Its address is what its Triggers' dead letters name when it refuses a
-    /// reply (`knativeerrordest`); it is written once, after the Broker is
-    /// first routed.
+    /// reply (`knativeerrordest`); it is written with the Broker's first
+    /// status, and again only when the events listener's URL changes.
     fn routes_alike(&self, newer: &Self) -> bool {
         let address = |b: &Self| b.status.as_ref().and_then(|s| s.address.url.clone());
         same_spec(&self.metadata, &newer.metadata) && address(self) == address(newer)
