@@ -305,6 +305,73 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
     .await;
 }
 
+/// The same for a Subscription whose `spec.reply` is our own Broker: the dead
+/// letter names the Broker's address, not the subscriber that answered 200.
+#[tokio::test]
+async fn a_subscription_reply_its_broker_refuses_names_the_broker() {
+    let broker = Broker::start_with(&[
+        "--delivery",
+        "memory",
+        "--subscriber-queue",
+        "2",
+        "--subscriber-concurrency",
+        "1",
+    ])
+    .await;
+    provisioned(&broker, &["team-a"]).await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    let subscriber = Sink::start().await;
+    subscriber.reply_with(
+        &[
+            ("ce-specversion", "1.0"),
+            ("ce-id", "answer"),
+            ("ce-source", "/p"),
+            ("ce-type", "note.answered"),
+        ],
+        "",
+    );
+    let dead = Sink::start().await;
+    let stalled = Sink::start().await;
+    stalled.delay(Duration::from_secs(6));
+    trigger(
+        &broker,
+        "team-a",
+        "stalled",
+        json!({"filter": {"attributes": {"type": "note.answered"}},
+        "subscriber": {"uri": stalled.url}}),
+    )
+    .await;
+    channel_in_team_a(&broker, "questions").await;
+    subscription_in_team_a(
+        &broker,
+        "s",
+        json!({"channel": channel_ref("questions"),
+        "subscriber": {"uri": subscriber.url}, "reply": {"ref": default_broker_ref()},
+        "delivery": {"retry": 0, "deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    post_when_token_known(&broker, "/channels/team-a/questions", &token, "q0").await;
+    subscriber.wait_for(1).await;
+    for i in 1..4 {
+        let sent = post(
+            &broker,
+            "/channels/team-a/questions",
+            &token,
+            &binary(&format!("q{i}"), "note.taken"),
+            "{}",
+        )
+        .await;
+        assert_eq!(sent.status, 202, "{}", sent.text);
+        subscriber.wait_for(i + 1).await;
+    }
+    let refused = dead.wait_for(1).await;
+    assert_eq!(extension(&refused[0], "knativeerrorcode"), Some("429"));
+    assert_eq!(
+        extension(&refused[0], "knativeerrordest"),
+        Some(format!("{}/team-a/default", broker.events).as_str())
+    );
+}
+
 #[tokio::test]
 async fn a_subscription_sends_its_subscribers_replies_to_spec_reply() {
     let broker = Broker::start().await;
