@@ -137,6 +137,19 @@ impl Sink {
         self.behave(|b| b.reply = Some((headers, body.as_bytes().to_vec())));
     }
 
+    /// Replies to every request with an event of these attributes and no data.
+    pub fn reply_with_event(&self, id: &str, source: &str, ty: &str) {
+        self.reply_with(
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", id),
+                ("ce-source", source),
+                ("ce-type", ty),
+            ],
+            "",
+        );
+    }
+
     pub fn received(&self) -> Vec<Received> {
         self.shared.received.lock().expect("lock").clone()
     }

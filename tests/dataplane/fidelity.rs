@@ -272,15 +272,7 @@ async fn trace_context_reaches_every_delivery_and_replies_continue_it() {
     let broker = Broker::start().await;
     let token = provisioned(&broker, &["team-a"]).await;
     let processor = Sink::start().await;
-    processor.reply_with(
-        &[
-            ("ce-specversion", "1.0"),
-            ("ce-id", "reply-1"),
-            ("ce-source", "/processor"),
-            ("ce-type", "order.processed"),
-        ],
-        "",
-    );
+    processor.reply_with_event("reply-1", "/processor", "order.processed");
     let audit = Sink::start().await;
     trigger(
         &broker,

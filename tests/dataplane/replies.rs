@@ -182,15 +182,7 @@ async fn only_a_200_carries_a_reply_not_a_202_or_204() {
         let subscriber = Sink::start().await;
         subscriber.answer(&[status], "");
         let id = format!("from-{status}");
-        subscriber.reply_with(
-            &[
-                ("ce-specversion", "1.0"),
-                ("ce-id", &id),
-                ("ce-source", "/p"),
-                ("ce-type", "note.answered"),
-            ],
-            "",
-        );
+        subscriber.reply_with_event(&id, "/p", "note.answered");
         trigger(
             &broker,
             "team-a",
@@ -230,12 +222,12 @@ async fn only_a_200_carries_a_reply_not_a_202_or_204() {
     );
 }
 
-#[tokio::test]
-async fn a_reply_its_broker_refuses_fails_the_delivery() {
-    // Two places per subscriber: the replier never overflows (one event in
-    // delivery, the next waiting), while the stalled Trigger holds two replies
-    // and refuses the rest (memory delivery; durable.rs has the durable case).
-    let broker = Broker::start_with(&[
+/// Two places per subscriber (memory delivery; durable.rs has the durable
+/// case): a replier never overflows (one event in delivery, the next
+/// waiting), while a stalled Trigger holds two replies and its Broker refuses
+/// the rest.
+async fn two_places_a_subscriber() -> Broker {
+    Broker::start_with(&[
         "--delivery",
         "memory",
         "--subscriber-queue",
@@ -243,23 +235,32 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
         "--subscriber-concurrency",
         "1",
     ])
-    .await;
-    let token = provisioned(&broker, &["team-a"]).await;
-    let subscriber = Sink::start().await;
-    subscriber.reply_with(
-        &[
-            ("ce-specversion", "1.0"),
-            ("ce-id", "r"),
-            ("ce-source", "/p"),
-            ("ce-type", "order.processed"),
-        ],
-        "",
-    );
-    let dead = Sink::start().await;
-    // The reply's only Trigger is stalled, so its queue fills and the Broker
-    // refuses further replies.
+    .await
+}
+
+/// The only Trigger for replies of type `ty`, stalled: its queue fills and
+/// the Broker refuses further replies.
+async fn stalled_trigger(broker: &Broker, ty: &str) -> Sink {
     let stalled = Sink::start().await;
     stalled.delay(Duration::from_secs(6));
+    trigger(
+        broker,
+        "team-a",
+        "stalled",
+        json!({"filter": {"attributes": {"type": ty}},
+        "subscriber": {"uri": stalled.url}}),
+    )
+    .await;
+    stalled
+}
+
+#[tokio::test]
+async fn a_reply_its_broker_refuses_fails_the_delivery() {
+    let broker = two_places_a_subscriber().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let subscriber = Sink::start().await;
+    subscriber.reply_with_event("r", "/p", "order.processed");
+    let dead = Sink::start().await;
     trigger(
         &broker,
         "team-a",
@@ -269,14 +270,7 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
         "delivery": {"retry": 0, "deadLetterSink": {"uri": dead.url}}}),
     )
     .await;
-    trigger(
-        &broker,
-        "team-a",
-        "stalled",
-        json!({"filter": {"attributes": {"type": "order.processed"}},
-        "subscriber": {"uri": stalled.url}}),
-    )
-    .await;
+    let stalled = stalled_trigger(&broker, "order.processed").await;
     let sent = 4;
     for i in 0..sent {
         assert_eq!(
@@ -309,38 +303,13 @@ async fn a_reply_its_broker_refuses_fails_the_delivery() {
 /// letter names the Broker's address, not the subscriber that answered 200.
 #[tokio::test]
 async fn a_subscription_reply_its_broker_refuses_names_the_broker() {
-    let broker = Broker::start_with(&[
-        "--delivery",
-        "memory",
-        "--subscriber-queue",
-        "2",
-        "--subscriber-concurrency",
-        "1",
-    ])
-    .await;
+    let broker = two_places_a_subscriber().await;
     provisioned(&broker, &["team-a"]).await;
     let token = namespace_token(&broker, "team-a", "sender").await;
     let subscriber = Sink::start().await;
-    subscriber.reply_with(
-        &[
-            ("ce-specversion", "1.0"),
-            ("ce-id", "answer"),
-            ("ce-source", "/p"),
-            ("ce-type", "note.answered"),
-        ],
-        "",
-    );
+    subscriber.reply_with_event("answer", "/p", "note.answered");
     let dead = Sink::start().await;
-    let stalled = Sink::start().await;
-    stalled.delay(Duration::from_secs(6));
-    trigger(
-        &broker,
-        "team-a",
-        "stalled",
-        json!({"filter": {"attributes": {"type": "note.answered"}},
-        "subscriber": {"uri": stalled.url}}),
-    )
-    .await;
+    let _stalled = stalled_trigger(&broker, "note.answered").await;
     channel_in_team_a(&broker, "questions").await;
     subscription_in_team_a(
         &broker,
@@ -378,15 +347,7 @@ async fn a_subscription_sends_its_subscribers_replies_to_spec_reply() {
     provisioned(&broker, &["team-a"]).await;
     let token = namespace_token(&broker, "team-a", "sender").await;
     let subscriber = Sink::start().await;
-    subscriber.reply_with(
-        &[
-            ("ce-specversion", "1.0"),
-            ("ce-id", "answer"),
-            ("ce-source", "/p"),
-            ("ce-type", "note.answered"),
-        ],
-        "",
-    );
+    subscriber.reply_with_event("answer", "/p", "note.answered");
     let replies = Sink::start().await;
     let via_broker = Sink::start().await;
     channel_in_team_a(&broker, "questions").await;
@@ -431,15 +392,7 @@ async fn a_reply_destination_that_fails_fails_the_delivery() {
     provisioned(&broker, &["team-a"]).await;
     let token = namespace_token(&broker, "team-a", "sender").await;
     let subscriber = Sink::start().await;
-    subscriber.reply_with(
-        &[
-            ("ce-specversion", "1.0"),
-            ("ce-id", "answer"),
-            ("ce-source", "/p"),
-            ("ce-type", "note.answered"),
-        ],
-        "",
-    );
+    subscriber.reply_with_event("answer", "/p", "note.answered");
     let replies = Sink::start().await;
     replies.answer(&[503], "down");
     let dead = Sink::start().await;
