@@ -532,11 +532,19 @@ async fn a_subscription_naming_another_kind_is_not_the_channels() {
     )
     .await;
     let real = ready(&broker, &real).await;
-    let listed = once(&broker, &orders, "the real Subscription listed", |o| {
-        o["status"]["subscribers"]
-            .as_array()
-            .is_some_and(|all| !all.is_empty())
-    })
+    // The Channel's status follows the Subscription's own: wait until it
+    // lists the real one as ready, then nothing else may be listed.
+    let listed = once(
+        &broker,
+        &orders,
+        "the real Subscription listed ready",
+        |o| {
+            o["status"]["subscribers"].as_array().is_some_and(|all| {
+                all.iter()
+                    .any(|s| s["uid"] == real["metadata"]["uid"] && s["ready"] == "True")
+            })
+        },
+    )
     .await;
     assert_eq!(
         listed["status"]["subscribers"],
