@@ -248,16 +248,8 @@ async fn attempt(
     }
     match reply(deps, target, event, &response, &mut sessions.reply).await {
         Ok(()) => (Ok(response), Answered::Subscriber),
-        Err(Refused::BySubscriber(failure)) => (Ok(failure), Answered::Subscriber),
-        Err(Refused::ByDestination(failure)) => (Ok(failure), Answered::ReplyDestination),
+        Err((failure, from)) => (Ok(failure), from),
     }
-}
-
-/// Why a reply failed its delivery: the subscriber's reply was no valid
-/// event, or its destination did not take it.
-enum Refused {
-    BySubscriber(Response),
-    ByDestination(Response),
 }
 
 /// An event passed to one of our Brokers or Channels, one hop further on the
@@ -291,14 +283,15 @@ fn refused(to: &Local, refusal: Refusal) -> Response {
 }
 
 /// Where a 200 answer carrying an event sends it; Err is the failure the
-/// delivery then counts as.
+/// delivery then counts as, and whose it is: the subscriber's (its reply is no
+/// valid event) or the reply destination's (it did not take the reply).
 async fn reply(
     deps: &DispatchDeps,
     target: &Target,
     cause: &PreparedEvent,
     response: &Response,
     session: &mut Session,
-) -> Result<(), Refused> {
+) -> Result<(), (Response, Answered)> {
     let Some(reply_to) = &target.reply_to else {
         return Ok(());
     };
@@ -307,7 +300,7 @@ async fn reply(
         ReplyBody::Event(event) => *event,
         ReplyBody::Invalid(why) => {
             tracing::warn!(trigger = %target.label, event_id = %cause.event_id(), %why, "the subscriber's reply is not a valid event; delivery failed");
-            return Err(Refused::BySubscriber(Response::synthetic(502, &why)));
+            return Err((Response::synthetic(502, &why), Answered::Subscriber));
         }
     };
     if !ttl::inherit(&mut event, &cause.event) {
@@ -325,7 +318,7 @@ async fn reply(
             deps.local
                 .hand_over(to, prepared)
                 .await
-                .map_err(|refusal| Refused::ByDestination(refused(to, refusal)))
+                .map_err(|refusal| (refused(to, refusal), Answered::ReplyDestination))
         }
         ReplyTo::Url(url) => {
             let prepared = PreparedEvent::new(event).with_trace(trace);
@@ -340,11 +333,11 @@ async fn reply(
                 .await
             {
                 Ok(answer) if (200..300).contains(&answer.status) => Ok(()),
-                Ok(answer) => Err(Refused::ByDestination(answer)),
-                Err(error) => Err(Refused::ByDestination(Response::synthetic(
-                    502,
-                    &format!("sending the reply to {url}: {error}"),
-                ))),
+                Ok(answer) => Err((answer, Answered::ReplyDestination)),
+                Err(error) => Err((
+                    Response::synthetic(502, &format!("sending the reply to {url}: {error}")),
+                    Answered::ReplyDestination,
+                )),
             }
         }
     }

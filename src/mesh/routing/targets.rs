@@ -29,13 +29,7 @@ pub fn of_trigger(trigger: &Trigger, broker: &Broker) -> Option<Target> {
         dead_letter_local: dead_letter_local(delivery, namespace),
         policy: DeliveryPolicy::from_spec(delivery, status.dead_letter_sink_uri.clone()),
         structured: is_structured(delivery),
-        reply_to: Some(ReplyTo::Local {
-            to: Local::Broker {
-                namespace: namespace.to_string(),
-                name: trigger.spec.broker.clone(),
-            },
-            address: address_of(broker),
-        }),
+        reply_to: Some(reply_to_broker(trigger, broker)),
         tap: Some(TapPoint {
             namespace: namespace.to_string(),
             broker: trigger.spec.broker.clone(),
@@ -113,14 +107,18 @@ fn local_of(destination: &Destination, namespace: &str) -> Option<Local> {
     }
 }
 
-/// A Broker's address, once written (a Broker is routed before it has one).
-fn address_of(broker: &Broker) -> String {
+/// A Trigger's replies go back into its Broker, named by its address once
+/// written (a Broker is routed before it has one).
+fn reply_to_broker(trigger: &Trigger, broker: &Broker) -> ReplyTo {
+    let to = Local::Broker {
+        namespace: trigger.metadata.namespace.clone().unwrap_or_default(),
+        name: trigger.spec.broker.clone(),
+    };
     let url = broker.status.as_ref().and_then(|s| s.address.url.clone());
-    url.unwrap_or_else(|| {
-        let namespace = broker.metadata.namespace.as_deref().unwrap_or_default();
-        let name = broker.metadata.name.as_deref().unwrap_or_default();
-        format!("Broker {namespace}/{name}")
-    })
+    ReplyTo::Local {
+        address: url.unwrap_or_else(|| to.to_string()),
+        to,
+    }
 }
 
 fn dead_letter_local(delivery: Option<&DeliverySpec>, namespace: &str) -> Option<Local> {
