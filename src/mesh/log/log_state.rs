@@ -16,6 +16,28 @@ use crate::locks::lock;
 
 /// How many recent events each log keeps in memory for consumers that keep up.
 const TAIL_EVENTS: usize = 2048;
+/// And how many bytes of them, in their stored form: an event in memory
+/// costs about three times that (its data, the request's body, the stored
+/// form), so large events cannot make the tail hold gigabytes (2,048 events
+/// of a megabyte did).
+const TAIL_BYTES: usize = 8 << 20;
+
+/// A log's recent events and the bytes of their stored forms.
+#[derive(Default)]
+struct Tail {
+    records: VecDeque<Record>,
+    bytes: usize,
+}
+
+impl Tail {
+    fn over(&self) -> bool {
+        self.records.len() > TAIL_EVENTS || self.bytes > TAIL_BYTES
+    }
+}
+
+fn weight(record: &Record) -> usize {
+    record.event.structured_body().len()
+}
 
 pub struct LogState {
     pub id: i64,
@@ -25,7 +47,7 @@ pub struct LogState {
     bytes: AtomicU64,
     /// Events below this seq are numbered and may be read.
     end: watch::Sender<u64>,
-    tail: Mutex<VecDeque<Record>>,
+    tail: Mutex<Tail>,
 }
 
 impl LogState {
@@ -36,7 +58,7 @@ impl LogState {
             budget,
             bytes: AtomicU64::new(0),
             end: watch::Sender::new(next_seq),
-            tail: Mutex::new(VecDeque::new()),
+            tail: Mutex::new(Tail::default()),
         }
     }
 
@@ -55,12 +77,19 @@ impl LogState {
     /// Up to `limit` events from `from` on, if the tail still holds `from`.
     pub fn read_tail(&self, from: u64, limit: usize) -> Option<Vec<Record>> {
         let tail = lock(&self.tail);
-        let first = tail.front()?.seq;
+        let first = tail.records.front()?.seq;
         if first > from {
             return None;
         }
         let skip = (from - first) as usize;
-        Some(tail.iter().skip(skip).take(limit).cloned().collect())
+        Some(
+            tail.records
+                .iter()
+                .skip(skip)
+                .take(limit)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Events found in the file at start-up, already counted against the budget.
@@ -71,7 +100,10 @@ impl LogState {
 
     /// `records` are numbered (the next event gets `end`): they may be read.
     pub fn publish(&self, records: Vec<Record>, end: u64) {
-        lock(&self.tail).extend(records);
+        let mut tail = lock(&self.tail);
+        tail.bytes += records.iter().map(weight).sum::<usize>();
+        tail.records.extend(records);
+        drop(tail);
         self.end.send_replace(end);
     }
 
@@ -83,8 +115,11 @@ impl LogState {
         self.bytes.fetch_add(bytes, Ordering::AcqRel);
         let mut tail = lock(&self.tail);
         let mut evicted = Vec::new();
-        while tail.len() > TAIL_EVENTS && tail.front().is_some_and(|r| r.seq < stored) {
-            evicted.extend(tail.pop_front());
+        while tail.over() && tail.records.front().is_some_and(|r| r.seq < stored) {
+            if let Some(record) = tail.records.pop_front() {
+                tail.bytes -= weight(&record);
+                evicted.push(record);
+            }
         }
         evicted
     }

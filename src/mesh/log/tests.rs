@@ -612,6 +612,41 @@ fn the_tail_lets_go_only_of_stored_events() {
     assert!(state.read_tail(4000 - 2049, 1).is_none());
 }
 
+/// Large events leave the tail by their bytes, long before 2,048 of them
+/// (each of a megabyte held gigabytes); unstored ones stay all the same.
+#[test]
+fn the_tail_holds_a_bounded_number_of_bytes() {
+    let state = log_state::LogState::new(
+        1,
+        "broker/team-a/default".into(),
+        Arc::new(DiskBudget::new(u64::MAX)),
+        0,
+    );
+    let megabyte = |seq: u64| {
+        let event = EventBuilderV10::new()
+            .id(format!("big-{seq}"))
+            .source("/test")
+            .ty("test.event")
+            .data("text/plain", "x".repeat(1 << 20))
+            .build()
+            .expect("an event");
+        Record {
+            seq,
+            at_ms: 0,
+            event: Arc::new(PreparedEvent::new(event)),
+        }
+    };
+    state.publish((0..40).map(megabyte).collect(), 40);
+    assert!(
+        state.stored_below(0, 0).is_empty(),
+        "nothing stored, nothing leaves"
+    );
+    let evicted = state.stored_below(40, 0);
+    assert_eq!(evicted.len(), 33, "8 MiB of the 40 stay");
+    assert!(state.read_tail(33, 1).is_some());
+    assert!(state.read_tail(32, 1).is_none());
+}
+
 /// Makes every commit that stores events fail (a trigger on the file's
 /// batches raising an error), or lifts that.
 fn refuse_commits(dir: &std::path::Path, refuse: bool) {
