@@ -36,8 +36,12 @@ pub fn classify(status: Option<u16>) -> Verdict {
         Some(429) => Verdict::Retry,
         // The subscriber failed or is overloaded.
         Some(500..=599) => Verdict::Retry,
-        // Malformed, unauthorised, forbidden and other client errors repeat on retry.
-        Some(_) => Verdict::GiveUp,
+        // Malformed, unauthorised, forbidden and other client errors repeat on
+        // retry; 1xx and 3xx are errors too, not worth repeating.
+        Some(100..=499) => Verdict::GiveUp,
+        // Outside the specification's table, which says such a code "SHOULD be
+        // treated as a retriable error".
+        Some(_) => Verdict::Retry,
         // Unreachable or too slow: may work next time.
         None => Verdict::Retry,
     }
@@ -125,10 +129,10 @@ mod tests {
         for status in [200, 201, 202, 204] {
             assert_eq!(classify(Some(status)), Verdict::Delivered, "{status}");
         }
-        for status in [404, 408, 409, 429, 500, 502, 503, 504] {
+        for status in [404, 408, 409, 429, 500, 502, 503, 504, 599, 600, 999] {
             assert_eq!(classify(Some(status)), Verdict::Retry, "{status}");
         }
-        for status in [400, 401, 403, 405, 410, 413, 422] {
+        for status in [101, 301, 304, 400, 401, 403, 405, 410, 413, 422, 499] {
             assert_eq!(classify(Some(status)), Verdict::GiveUp, "{status}");
         }
         assert_eq!(classify(None), Verdict::Retry);
