@@ -95,7 +95,10 @@ running_pid() {
 launch() {
     local dir=$1 port=$2 monitor=$3 pid i
     mkdir -p "$dir/store"
-    setsid "$NATS_SERVER" --jetstream --store_dir "$dir/store" \
+    # The largest event (1 MiB of data) with its headers, or in structured
+    # mode with its data in base64, is more than NATS's default 1 MiB message.
+    echo 'max_payload: 8MB' >"$dir/nats.conf"
+    setsid "$NATS_SERVER" --config "$dir/nats.conf" --jetstream --store_dir "$dir/store" \
         --addr 127.0.0.1 --port "$port" --http_port "$monitor" \
         --server_name "meshbroker-test-$port" \
         </dev/null >>"$dir/nats-server.log" 2>&1 8>&- &
