@@ -46,6 +46,12 @@ impl BodyError {
 
 /// The whole body, at most `limit` bytes.
 pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, BodyError> {
+    // A Content-Length over the limit is refused before the body is read:
+    // not waited for until the body deadline, and never invited with a
+    // `100 Continue` (sent when the body is first read).
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(BodyError::TooLarge(limit));
+    }
     axum::body::to_bytes(body, limit).await.map_err(|error| {
         let cause = error.into_inner();
         if cause.is::<LengthLimitError>() {

@@ -151,9 +151,20 @@ pub struct QueryParams(HashMap<String, String>);
 
 impl QueryParams {
     fn of(uri: &Uri) -> Result<Self, OsbError> {
-        Query::<HashMap<String, String>>::try_from_uri(uri)
-            .map(|q| Self(q.0))
-            .map_err(|e| OsbError::BadRequest(format!("the query string is malformed: {e}")))
+        let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri)
+            .map_err(|e| OsbError::BadRequest(format!("the query string is malformed: {e}")))?;
+        let mut params = HashMap::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            // Which of two values was meant is anyone's guess: acting on
+            // either could deprovision what the caller did not name.
+            if params.contains_key(&name) {
+                return Err(OsbError::BadRequest(format!(
+                    "the query parameter {name} is given more than once"
+                )));
+            }
+            params.insert(name, value);
+        }
+        Ok(Self(params))
     }
 
     /// `accepts_incomplete`: whether the platform follows an operation (true) or
@@ -213,6 +224,18 @@ mod tests {
     fn query(text: &str) -> QueryParams {
         let uri: Uri = format!("/v2/x?{text}").parse().expect("uri");
         QueryParams::of(&uri).expect("query")
+    }
+
+    #[test]
+    fn a_parameter_given_twice_is_refused() {
+        for text in [
+            "accepts_incomplete=true&accepts_incomplete=false",
+            "service_id=x&plan_id=p&service_id=y",
+            "operation=a&operation=a",
+        ] {
+            let uri: Uri = format!("/v2/x?{text}").parse().expect("uri");
+            assert!(QueryParams::of(&uri).is_err(), "{text}");
+        }
     }
 
     #[test]

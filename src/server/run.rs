@@ -401,6 +401,7 @@ pub fn events_app(state: AppState) -> Router {
         .merge(crate::ingress::routes())
         .merge(crate::connector::routes())
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(axum::middleware::from_fn_with_state(
             (state.metrics.clone(), "events"),
             answers::uniform,

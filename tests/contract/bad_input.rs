@@ -306,3 +306,49 @@ async fn errors_axum_would_answer_as_text_are_json() {
         "{body}"
     );
 }
+
+#[tokio::test]
+async fn an_osb_query_parameter_given_twice_is_refused_and_changes_nothing() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let osb = broker.osb();
+    osb.provision_and_wait("twice", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    let plan = plan_of(ORDER_SERVICE);
+    // The last value is the instance's own: taking it would deprovision.
+    let path = format!(
+        "/v2/service_instances/twice?service_id=other&service_id={ORDER_SERVICE}&plan_id={plan}"
+    );
+    let reply = osb
+        .send(
+            osb.request(reqwest::Method::DELETE, &path),
+            "delete",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply
+            .message()
+            .contains("service_id is given more than once"),
+        "{}",
+        reply.text
+    );
+    assert_eq!(osb.fetch("twice").await.status, 200, "still provisioned");
+}
+
+#[tokio::test]
+async fn a_wrong_method_on_the_events_listener_is_405_in_json() {
+    let broker = Broker::start().await;
+    for path in ["/healthz", "/v1/applications/certificates"] {
+        let reply = broker
+            .http
+            .put(format!("{}{path}", broker.events))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(reply.status(), 405, "{path}");
+        let body: serde_json::Value = reply.json().await.expect("a JSON body");
+        assert_eq!(body["error"], "MethodNotAllowed", "{path}: {body}");
+    }
+}

@@ -146,6 +146,26 @@ async fn a_body_that_does_not_arrive_in_time_is_408_and_creates_nothing() {
     assert_eq!(fetched.status, 404, "nothing provisioned: {}", fetched.text);
 }
 
+/// A Content-Length over the limit is answered at once, before any of the
+/// body: no `100 Continue` for a body that will be refused, and no wait for
+/// the body deadline (the default, 60 s, is longer than this test's deadline).
+#[tokio::test]
+async fn a_content_length_over_the_limit_is_413_before_the_body() {
+    let broker = Broker::start().await;
+    let mut client = connect(&broker.control).await;
+    let head = format!(
+        "POST {NAMESPACES} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nContent-Length: 999999999\r\n\
+         Expect: 100-continue\r\n\r\n",
+        broker.admin_token
+    );
+    client.write_all(head.as_bytes()).await.expect("writes");
+    let (answered, _) = read_until_closed(&mut client).await;
+    assert!(answered.starts_with("HTTP/1.1 413"), "{answered}");
+    assert!(answered.contains(r#""kind":"Status""#), "{answered}");
+    still_served(&broker).await;
+}
+
 #[tokio::test]
 async fn a_client_that_takes_none_of_its_answers_is_cut_off() {
     let broker = Broker::start_with(&["--send-timeout", "1s"]).await;
