@@ -54,6 +54,7 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
             )));
         }
         let value = serde_json::from_str(raw.get()).map_err(|e| fail(e.to_string()))?;
+        check_attribute_type(&name, &value).map_err(fail)?;
         attributes.insert(name, value);
     }
     match attributes.get("specversion").and_then(|v| v.as_str()) {
@@ -96,6 +97,46 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
         event.set_data_unchecked(data);
     }
     Ok(event)
+}
+
+/// The CloudEvents type system in JSON: context attributes are strings;
+/// an extension is a string, a boolean or an Integer, which is 32-bit.
+/// Checked here so that a refusal names the attribute (the SDK's own error
+/// names none), and so that an integer out of range is refused, not stored.
+fn check_attribute_type(name: &str, value: &serde_json::Value) -> Result<(), String> {
+    use serde_json::Value;
+    let kind = match value {
+        // Unset, as if absent (the JSON format's rule); required ones are checked later.
+        Value::Null | Value::String(_) => return Ok(()),
+        Value::Bool(_) => "a boolean",
+        Value::Number(n) if n.as_i64().is_some_and(|i| i32::try_from(i).is_ok()) => "an integer",
+        Value::Number(n) if n.is_i64() || n.is_u64() => {
+            "an integer outside −2,147,483,648…2,147,483,647"
+        }
+        Value::Number(_) => "a number with a fraction or an exponent",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    };
+    let context_attribute = matches!(
+        name,
+        "specversion"
+            | "id"
+            | "source"
+            | "type"
+            | "subject"
+            | "time"
+            | "dataschema"
+            | "datacontenttype"
+    );
+    if context_attribute {
+        return Err(format!("attribute {name} must be a string, not {kind}"));
+    }
+    if matches!(kind, "a boolean" | "an integer") {
+        return Ok(());
+    }
+    Err(format!(
+        "extension {name} must be a string, a boolean or an integer (32-bit), not {kind}"
+    ))
 }
 
 /// `data` as bytes: JSON data exactly as its text arrived; a string under a
@@ -231,6 +272,38 @@ mod tests {
             assert_eq!(out, expected, "{text:?}");
             let back: String = serde_json::from_slice(&out).expect("valid JSON");
             assert_eq!(back, text);
+        }
+    }
+
+    #[test]
+    fn attributes_of_the_wrong_type_are_refused_by_name() {
+        let refusal = |member: &str| {
+            let body =
+                format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t",{member}}}"#);
+            read_structured(body.as_bytes()).expect_err(member).message
+        };
+        assert_eq!(
+            refusal(r#""subject":5"#),
+            "attribute subject must be a string, not an integer"
+        );
+        assert!(refusal(r#""ext":1.5"#).starts_with("extension ext must be a string"));
+        assert!(refusal(r#""ext":{}"#).ends_with("not an object"));
+        assert!(refusal(r#""big":2147483648"#).contains("outside"));
+        assert!(refusal(r#""big":-2147483649"#).contains("outside"));
+        let body = br#"{"specversion":1.0,"id":"1","source":"/s","type":"t"}"#;
+        assert_eq!(
+            read_structured(body).expect_err("a number").message,
+            "attribute specversion must be a string, not a number with a fraction or an exponent"
+        );
+        for fine in [
+            r#""n":2147483647"#,
+            r#""n":-2147483648"#,
+            r#""b":true"#,
+            r#""subject":null"#,
+        ] {
+            let body =
+                format!(r#"{{"specversion":"1.0","id":"1","source":"/s","type":"t",{fine}}}"#);
+            assert!(read_structured(body.as_bytes()).is_ok(), "{fine}");
         }
     }
 
