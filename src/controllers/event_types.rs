@@ -21,6 +21,9 @@ use crate::resources::{
 use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, StoreError, TypedStore};
 
+/// How often an instance whose EventTypes another instance holds looks again.
+const TAKE_OVER_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 struct EventTypeController {
     store: TypedStore,
 }
@@ -82,6 +85,7 @@ impl Reconciler for EventTypeController {
                 self.store.delete_unchanged(stale).await?;
             }
         }
+        let mut held_by_another = false;
         for (name, desired) in wanted {
             let current = existing
                 .iter()
@@ -95,12 +99,21 @@ impl Reconciler for EventTypeController {
                     updated.status = desired.status;
                     self.store.replace(&updated).await?;
                 }
-                None => {
-                    self.store.create(&desired).await?;
-                }
+                None => match self.store.create(&desired).await {
+                    // Another instance of the same class in this namespace
+                    // stands for it; this one takes it over once that goes.
+                    Err(StoreError::AlreadyExists { .. }) => held_by_another = true,
+                    created => {
+                        created?;
+                    }
+                },
             }
         }
-        Ok(Requeue::Done)
+        Ok(if held_by_another {
+            Requeue::After(TAKE_OVER_EVERY)
+        } else {
+            Requeue::Done
+        })
     }
 }
 

@@ -510,3 +510,42 @@ async fn a_provisioned_instance_publishes_its_event_types_as_knative_event_types
     })
     .await;
 }
+
+/// Two instances of one class in a namespace stand for the same EventTypes:
+/// the first holds them, the second takes them over when the first goes,
+/// and neither fails meanwhile.
+#[tokio::test]
+async fn a_second_instance_of_a_class_takes_its_event_types_over_from_the_first() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let osb = broker.osb();
+    for instance in ["orders-a", "orders-b"] {
+        osb.provision_and_wait(instance, &provision_body(ORDER_SERVICE, "team-a"))
+            .await;
+    }
+    let holder = async || {
+        let reply = broker.admin().get(&event_types("team-a")).await;
+        let items = reply.body["items"].as_array()?.clone();
+        let holders: Vec<String> = items
+            .iter()
+            .filter_map(|e| e["metadata"]["labels"]["meshbroker.io/instance"].as_str())
+            .map(str::to_string)
+            .collect();
+        (items.len() == 2 && holders.iter().all(|h| h == &holders[0])).then(|| holders[0].clone())
+    };
+    assert_eq!(
+        eventually("EventTypes held by one instance", holder).await,
+        "orders-a"
+    );
+    osb.deprovision_and_wait("orders-a", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    eventually("the second instance to hold them", async || {
+        (holder().await? == "orders-b").then_some(())
+    })
+    .await;
+    assert!(
+        !broker.log().contains("already exists"),
+        "no controller failed meanwhile:\n{}",
+        broker.log()
+    );
+}
