@@ -648,6 +648,14 @@ mod tests {
                 .await
         }
 
+        async fn dry_run(
+            &self,
+            kind: &'static KindSpec,
+            write: crate::store::Write,
+        ) -> Result<DynamicObject, StoreError> {
+            self.store.dry_run(kind, write).await
+        }
+
         async fn watch(
             &self,
             kind: &'static KindSpec,

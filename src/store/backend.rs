@@ -32,6 +32,19 @@ pub struct WatchEvent {
     pub object: DynamicObject,
 }
 
+/// A write as `Store::dry_run` rehearses it: the arguments of `create`,
+/// `replace` or `delete`.
+#[derive(Debug, Clone)]
+pub enum Write {
+    Create(DynamicObject),
+    Replace(DynamicObject),
+    Delete {
+        namespace: Option<String>,
+        name: String,
+        resource_version: Option<String>,
+    },
+}
+
 pub type WatchStream = Pin<Box<dyn Stream<Item = Result<WatchEvent, StoreError>> + Send>>;
 
 /// A store of Kubernetes-shaped objects. Writes check `metadata.resourceVersion`
@@ -76,6 +89,16 @@ pub trait Store: Send + Sync + 'static {
         namespace: Option<&str>,
         name: &str,
         resource_version: Option<&str>,
+    ) -> Result<DynamicObject, StoreError>;
+
+    /// Checks `write` as `create`, `replace` or `delete` would (namespace,
+    /// existence, resourceVersion) and answers what that call would answer,
+    /// storing nothing and so waking no watcher: a `dryRun`. A dry-run create
+    /// has no resourceVersion yet, as on a Kubernetes API server.
+    async fn dry_run(
+        &self,
+        kind: &'static KindSpec,
+        write: Write,
     ) -> Result<DynamicObject, StoreError>;
 
     /// Changes after `since`; with no `since`, every current object as `Added` first.

@@ -14,7 +14,7 @@ use kube::core::TypeMeta;
 use kube::{Client, Error, ResourceExt};
 
 use super::{
-    LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
+    LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream, Write,
 };
 use crate::resources::{Invalid, KindSpec};
 
@@ -218,6 +218,70 @@ impl Store for KubeStore {
                 other => other,
             })?;
         Ok(existing)
+    }
+
+    /// The API server's own dry run: its admission and storage checks run, nothing
+    /// is persisted. Status would go through `/status` afterwards; here it is
+    /// only put into the answer.
+    async fn dry_run(
+        &self,
+        kind: &'static KindSpec,
+        write: Write,
+    ) -> Result<DynamicObject, StoreError> {
+        let params = PostParams {
+            dry_run: true,
+            ..post_params()
+        };
+        let (object, replacing) = match write {
+            Write::Create(object) => (object, false),
+            Write::Replace(object) => (object, true),
+            Write::Delete {
+                namespace,
+                name,
+                resource_version,
+            } => {
+                let namespace = namespace.as_deref();
+                let existing = self.get(kind, namespace, &name).await?;
+                let params = DeleteParams {
+                    dry_run: true,
+                    preconditions: resource_version.clone().map(|version| Preconditions {
+                        resource_version: Some(version),
+                        uid: None,
+                    }),
+                    ..DeleteParams::default()
+                };
+                self.api(kind, namespace)
+                    .delete(&name, &params)
+                    .await
+                    .map_err(|e| match mapped(e, kind, &name, namespace) {
+                        StoreError::Conflict { kind, name, .. } => StoreError::Conflict {
+                            kind,
+                            name,
+                            given: resource_version.unwrap_or_default(),
+                        },
+                        other => other,
+                    })?;
+                return Ok(existing);
+            }
+        };
+        let object = with_types(kind, object);
+        let name = object.name_any();
+        let namespace = namespace_of(&object).map(str::to_string);
+        let api = self.api(kind, namespace.as_deref());
+        let status = object.data.get("status").cloned();
+        let written = if replacing {
+            api.replace(&name, &params, &object).await
+        } else {
+            api.create(&params, &object).await
+        };
+        let mut written = with_types(
+            kind,
+            written.map_err(|e| mapped(e, kind, &name, namespace.as_deref()))?,
+        );
+        if let Some(status) = status.filter(|_| kind.status_subresource) {
+            written.data["status"] = status;
+        }
+        Ok(written)
     }
 
     async fn watch(

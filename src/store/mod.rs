@@ -10,7 +10,7 @@ mod kubernetes;
 mod selector;
 mod typed;
 
-pub use backend::{ObjectList, Store, WatchEvent, WatchEventType, WatchStream};
+pub use backend::{ObjectList, Store, WatchEvent, WatchEventType, WatchStream, Write};
 pub use embedded::EmbeddedStore;
 pub use error::StoreError;
 pub use kubernetes::KubeStore;

@@ -18,7 +18,7 @@ use crate::ids::random_uuid;
 use crate::locks;
 use crate::resources::{Invalid, KindSpec, namespace_kind};
 use crate::store::{
-    LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream,
+    LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream, Write,
 };
 
 #[derive(Clone)]
@@ -126,6 +126,10 @@ impl EmbeddedStore {
     }
 }
 
+/// A write waiting for `Inner::commit`: kind key, namespace key, what
+/// happens, the object.
+type Pending = (String, String, WatchEventType, DynamicObject);
+
 fn ns_key(kind: &KindSpec, namespace: Option<&str>) -> String {
     if kind.namespaced {
         namespace.unwrap_or_default().to_string()
@@ -172,10 +176,7 @@ impl Inner {
     }
 
     /// Writes (or deletes) within one transaction and publishes the changes in order.
-    fn commit(
-        &mut self,
-        writes: Vec<(String, String, WatchEventType, DynamicObject)>,
-    ) -> Result<(), StoreError> {
+    fn commit(&mut self, writes: Vec<Pending>) -> Result<(), StoreError> {
         let mut revision = self.revision;
         let mut published = Vec::with_capacity(writes.len());
         let tx = self.conn.transaction()?;
@@ -213,6 +214,105 @@ impl Inner {
             self.changes.publish(change);
         }
         Ok(())
+    }
+
+    /// A create checked (namespace, name free) and made ready to commit:
+    /// its namespace key and the object with the fields the store assigns.
+    fn prepare_create(
+        &self,
+        kind: &KindSpec,
+        object: DynamicObject,
+    ) -> Result<(String, DynamicObject), StoreError> {
+        let mut object = with_types(kind, object);
+        let namespace = checked_namespace(kind, &object)?.to_string();
+        let name = object.name_any();
+        if kind.namespaced && !self.namespace_exists(&namespace)? {
+            return Err(StoreError::NamespaceNotFound(namespace));
+        }
+        if self.load(kind, &namespace, &name)?.is_some() {
+            return Err(StoreError::AlreadyExists {
+                kind: kind.kind.clone(),
+                name,
+            });
+        }
+        name_label(kind, &mut object);
+        let meta = &mut object.metadata;
+        meta.uid = Some(random_uuid());
+        meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
+        meta.generation = Some(1);
+        meta.deletion_timestamp = None;
+        Ok((namespace, object))
+    }
+
+    /// A replace checked (exists, resourceVersion current) and made ready to
+    /// commit; it carries the stored resourceVersion until the commit sets the next.
+    fn prepare_replace(
+        &self,
+        kind: &KindSpec,
+        object: DynamicObject,
+    ) -> Result<(String, DynamicObject), StoreError> {
+        let mut object = with_types(kind, object);
+        let namespace = checked_namespace(kind, &object)?.to_string();
+        let name = object.name_any();
+        let existing = self
+            .load(kind, &namespace, &name)?
+            .ok_or_else(|| not_found(kind, &name))?;
+        if let Some(given) = &object.metadata.resource_version
+            && Some(given) != existing.metadata.resource_version.as_ref()
+        {
+            return Err(StoreError::Conflict {
+                kind: kind.kind.clone(),
+                name,
+                given: given.clone(),
+            });
+        }
+        name_label(kind, &mut object);
+        let generation = existing.metadata.generation.unwrap_or(1);
+        let spec_changed = object.data.get("spec") != existing.data.get("spec");
+        let meta = &mut object.metadata;
+        meta.uid = existing.metadata.uid;
+        meta.creation_timestamp = existing.metadata.creation_timestamp;
+        meta.resource_version = existing.metadata.resource_version;
+        meta.generation = Some(if spec_changed {
+            generation + 1
+        } else {
+            generation
+        });
+        Ok((namespace, object))
+    }
+
+    /// A delete checked (exists, still at `resource_version` when given): the
+    /// object as it is, and the deletions to commit (a Namespace's contents too).
+    fn prepare_delete(
+        &self,
+        kind: &KindSpec,
+        namespace: String,
+        name: &str,
+        resource_version: Option<String>,
+    ) -> Result<(DynamicObject, Vec<Pending>), StoreError> {
+        let object = self
+            .load(kind, &namespace, name)?
+            .ok_or_else(|| not_found(kind, name))?;
+        if let Some(given) = resource_version
+            && Some(&given) != object.metadata.resource_version.as_ref()
+        {
+            return Err(StoreError::Conflict {
+                kind: kind.kind.clone(),
+                name: name.to_string(),
+                given,
+            });
+        }
+        let mut writes = Vec::new();
+        if std::ptr::eq(kind, namespace_kind()) {
+            writes = contents_of_namespace(self, name)?;
+        }
+        writes.push((
+            kind.storage_key(),
+            namespace,
+            WatchEventType::Deleted,
+            object.clone(),
+        ));
+        Ok((object, writes))
     }
 
     fn list(
@@ -304,24 +404,8 @@ impl Store for EmbeddedStore {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError> {
         self.run(move |inner| {
-            let mut object = with_types(kind, object);
-            let namespace = checked_namespace(kind, &object)?.to_string();
+            let (namespace, object) = inner.prepare_create(kind, object)?;
             let name = object.name_any();
-            if kind.namespaced && !inner.namespace_exists(&namespace)? {
-                return Err(StoreError::NamespaceNotFound(namespace));
-            }
-            if inner.load(kind, &namespace, &name)?.is_some() {
-                return Err(StoreError::AlreadyExists {
-                    kind: kind.kind.clone(),
-                    name,
-                });
-            }
-            name_label(kind, &mut object);
-            let meta = &mut object.metadata;
-            meta.uid = Some(random_uuid());
-            meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
-            meta.generation = Some(1);
-            meta.deletion_timestamp = None;
             inner.commit(vec![(
                 kind.storage_key(),
                 namespace.clone(),
@@ -341,32 +425,8 @@ impl Store for EmbeddedStore {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError> {
         self.run(move |inner| {
-            let mut object = with_types(kind, object);
-            let namespace = checked_namespace(kind, &object)?.to_string();
+            let (namespace, object) = inner.prepare_replace(kind, object)?;
             let name = object.name_any();
-            let existing = inner
-                .load(kind, &namespace, &name)?
-                .ok_or_else(|| not_found(kind, &name))?;
-            if let Some(given) = &object.metadata.resource_version
-                && Some(given) != existing.metadata.resource_version.as_ref()
-            {
-                return Err(StoreError::Conflict {
-                    kind: kind.kind.clone(),
-                    name,
-                    given: given.clone(),
-                });
-            }
-            name_label(kind, &mut object);
-            let generation = existing.metadata.generation.unwrap_or(1);
-            let spec_changed = object.data.get("spec") != existing.data.get("spec");
-            let meta = &mut object.metadata;
-            meta.uid = existing.metadata.uid;
-            meta.creation_timestamp = existing.metadata.creation_timestamp;
-            meta.generation = Some(if spec_changed {
-                generation + 1
-            } else {
-                generation
-            });
             inner.commit(vec![(
                 kind.storage_key(),
                 namespace.clone(),
@@ -390,30 +450,36 @@ impl Store for EmbeddedStore {
         let (namespace, name) = (ns_key(kind, namespace), name.to_string());
         let resource_version = resource_version.map(str::to_string);
         self.run(move |inner| {
-            let object = inner
-                .load(kind, &namespace, &name)?
-                .ok_or_else(|| not_found(kind, &name))?;
-            if let Some(given) = resource_version
-                && Some(&given) != object.metadata.resource_version.as_ref()
-            {
-                return Err(StoreError::Conflict {
-                    kind: kind.kind.clone(),
-                    name,
-                    given,
-                });
-            }
-            let mut writes = Vec::new();
-            if std::ptr::eq(kind, namespace_kind()) {
-                writes = contents_of_namespace(inner, &name)?;
-            }
-            writes.push((
-                kind.storage_key(),
-                namespace,
-                WatchEventType::Deleted,
-                object.clone(),
-            ));
+            let (object, writes) =
+                inner.prepare_delete(kind, namespace, &name, resource_version)?;
             inner.commit(writes)?;
             Ok(object)
+        })
+        .await
+    }
+
+    async fn dry_run(
+        &self,
+        kind: &'static KindSpec,
+        write: Write,
+    ) -> Result<DynamicObject, StoreError> {
+        self.run(move |inner| match write {
+            Write::Create(object) => {
+                let (_, mut object) = inner.prepare_create(kind, object)?;
+                object.metadata.resource_version = None;
+                Ok(object)
+            }
+            Write::Replace(object) => Ok(inner.prepare_replace(kind, object)?.1),
+            Write::Delete {
+                namespace,
+                name,
+                resource_version,
+            } => {
+                let namespace = ns_key(kind, namespace.as_deref());
+                Ok(inner
+                    .prepare_delete(kind, namespace, &name, resource_version)?
+                    .0)
+            }
         })
         .await
     }
@@ -507,10 +573,7 @@ enum Initial {
 }
 
 /// Every object in a namespace, as deletions, for a namespace's cascading delete.
-fn contents_of_namespace(
-    inner: &Inner,
-    namespace: &str,
-) -> Result<Vec<(String, String, WatchEventType, DynamicObject)>, StoreError> {
+fn contents_of_namespace(inner: &Inner, namespace: &str) -> Result<Vec<Pending>, StoreError> {
     let mut statement = inner
         .conn
         .prepare("SELECT kind, body FROM objects WHERE namespace = ?1 ORDER BY kind, name")?;
