@@ -15,13 +15,24 @@ pub async fn read_object(
     body: Body,
     limit: usize,
 ) -> Result<serde_json::Value, ApiError> {
+    read_optional_object(headers, body, limit)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad_request("the request needs a body: the object as JSON or YAML")
+        })
+}
+
+/// A body that may be left out (a DELETE's `DeleteOptions`): None when empty.
+pub async fn read_optional_object(
+    headers: &HeaderMap,
+    body: Body,
+    limit: usize,
+) -> Result<Option<serde_json::Value>, ApiError> {
     let bytes = read_limited(body, limit)
         .await
         .map_err(|error| ApiError::new(error.status(), error.reason(), error.to_string()))?;
     if bytes.is_empty() {
-        return Err(ApiError::bad_request(
-            "the request needs a body: the object as JSON or YAML",
-        ));
+        return Ok(None);
     }
     let content_type = headers
         .get(CONTENT_TYPE)
@@ -43,7 +54,7 @@ pub async fn read_object(
     if !value.is_object() {
         return Err(ApiError::bad_request("the body must be an object"));
     }
-    Ok(value)
+    Ok(Some(value))
 }
 
 pub fn wants_yaml(headers: &HeaderMap) -> bool {

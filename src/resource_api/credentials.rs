@@ -1,12 +1,15 @@
 //! Issuing an Application's credential when it is registered: an AccessToken
 //! named after it in the integration namespace, scoped to its event ingress. The
 //! token is shown once, in the registration's response; registering again (or
-//! creating another AccessToken with `spec.application`) rotates it.
+//! creating another AccessToken with `spec.application`) rotates it. A dry-run
+//! registration answers with a token made for the answer and never stored: it
+//! opens nothing.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::dry_run::Commit;
 use crate::auth::{generate_token, sha256_hex};
 use crate::resources::{AccessToken, AccessTokenSpec, AccessTokenStatus, labels};
 use crate::store::{StoreError, TypedStore};
@@ -15,6 +18,7 @@ pub async fn issue(
     store: &TypedStore,
     namespace: &str,
     application: &str,
+    commit: Commit,
 ) -> Result<Value, StoreError> {
     let token = generate_token("mbapp_").map_err(StoreError::internal)?;
     let mut credential = AccessToken::new(
@@ -39,6 +43,10 @@ pub async fn issue(
         token_sha256: sha256_hex(&token),
         token: None,
     });
+    let answer = json!({ "accessToken": format!("{namespace}/{application}"), "token": token });
+    if commit.is_dry_run() {
+        return Ok(answer);
+    }
     match store
         .get::<AccessToken>(Some(namespace), application)
         .await?
@@ -51,5 +59,5 @@ pub async fn issue(
             store.create(&credential).await?;
         }
     }
-    Ok(json!({ "accessToken": format!("{namespace}/{application}"), "token": token }))
+    Ok(answer)
 }

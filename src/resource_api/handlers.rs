@@ -1,6 +1,6 @@
 //! The resource API's handlers. Each runs: authenticate → resolve the path →
 //! authorize → decode, default and validate the body (a replace also against the
-//! stored object's immutable fields) → one store call → answer.
+//! stored object's immutable fields) → one store call, or its dry run → answer.
 
 use std::collections::HashMap;
 
@@ -17,6 +17,9 @@ use super::ApiError;
 use super::access::{Intent, authorize};
 use super::body::{read_object, respond};
 use super::credentials;
+use super::delete_options::DeleteOptions;
+use super::dry_run::Commit;
+use super::fields::FieldSelector;
 use super::patch::read_patch;
 use super::references::stay_in_namespace;
 use super::target::Target;
@@ -31,9 +34,27 @@ use crate::store::LabelSelector;
 #[serde(rename_all = "camelCase")]
 pub struct ListQuery {
     label_selector: Option<String>,
+    field_selector: Option<String>,
     watch: Option<String>,
     resource_version: Option<String>,
+    limit: Option<String>,
 }
+
+/// A list is answered whole (no `continue`), which a client asking for a
+/// `limit` reads as the last page; a limit that is not a count is refused
+/// rather than ignored.
+fn check_limit(limit: Option<&str>) -> Result<(), ApiError> {
+    match limit {
+        Some(limit) if limit.parse::<u64>().is_err() => Err(ApiError::bad_request(format!(
+            "limit {limit:?} is not a non-negative integer"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// A write's query: `dryRun` (and what else a client sends, such as
+/// `fieldManager`, read by nobody).
+type WriteQuery = Query<Vec<(String, String)>>;
 
 fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
     Ok(state.auth.bearer(headers)?)
@@ -67,6 +88,8 @@ pub async fn list(
     let (caller, target) = resolve(&state, &headers, &params, Intent::Read)?;
     let selector = LabelSelector::parse(query.label_selector.as_deref().unwrap_or_default())
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let fields = FieldSelector::parse(query.field_selector.as_deref().unwrap_or_default())?;
+    check_limit(query.limit.as_deref())?;
     if matches!(query.watch.as_deref(), Some("true" | "1")) {
         let stream = state
             .store
@@ -84,13 +107,14 @@ pub async fn list(
             caller,
             state.shutdown.clone(),
         );
-        return Ok(watch_response(stream, ends));
+        return Ok(watch_response(fields.retain(stream), ends));
     }
-    let list = state
+    let mut list = state
         .store
         .raw()
         .list(target.kind, target.namespace.as_deref(), &selector)
         .await?;
+    list.items.retain(|object| fields.matches(object));
     let body = json!({
         "apiVersion": target.kind.api_version(),
         "kind": format!("{}List", target.kind.kind),
@@ -117,10 +141,12 @@ pub async fn get(
 pub async fn create(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
+    Query(query): WriteQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    let commit = Commit::from_query(&query)?;
     if target.kind.namespaced && target.namespace.is_none() {
         return Err(ApiError::method_not_allowed(format!(
             "create a {} under /apis/{}/namespaces/{{namespace}}/{}",
@@ -145,10 +171,8 @@ pub async fn create(
     )?;
     refuse_integration_namespace_token(&state, &target, &value)?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
-    let object = state
-        .store
-        .raw()
-        .create(target.kind, decode(value)?)
+    let object = commit
+        .create(state.store.raw().as_ref(), target.kind, decode(value)?)
         .await?;
     let mut answer = serde_json::to_value(&object).map_err(internal)?;
     if let Some(token) = issued {
@@ -156,8 +180,8 @@ pub async fn create(
     }
     if std::ptr::eq(target.kind, kind_of::<Application>()) {
         let name = object.name_any();
-        let credential =
-            credentials::issue(&state.store, &state.config.integration_namespace, &name).await?;
+        let integration = &state.config.integration_namespace;
+        let credential = credentials::issue(&state.store, integration, &name, commit).await?;
         answer["status"]["credential"] = credential;
     }
     Ok(respond(StatusCode::CREATED, &headers, &answer))
@@ -166,13 +190,19 @@ pub async fn create(
 pub async fn replace(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
+    Query(query): WriteQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    let commit = Commit::from_query(&query)?;
     refuse_access_token_change(&target)?;
     let value = read_object(&headers, body, state.config.max_body_bytes).await?;
-    write_whole(&state, &headers, &caller, &target, value, Upsert::Allowed).await
+    let write = Whole {
+        upsert: Upsert::Allowed,
+        commit,
+    };
+    write_whole(&state, &headers, &caller, &target, value, write).await
 }
 
 /// `PATCH`: the stored object with the patch applied, then written as a
@@ -182,10 +212,12 @@ pub async fn replace(
 pub async fn patch(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
+    Query(query): WriteQuery,
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, ApiError> {
     let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    let commit = Commit::from_query(&query)?;
     refuse_access_token_change(&target)?;
     let patch = read_patch(&headers, body, target.kind, state.config.max_body_bytes).await?;
     let mut attempts = PATCH_ATTEMPTS;
@@ -197,7 +229,11 @@ pub async fn patch(
             .await?;
         let mut value = serde_json::to_value(&stored).map_err(internal)?;
         patch.apply(&mut value, state.config.max_body_bytes)?;
-        let written = write_whole(&state, &headers, &caller, &target, value, Upsert::Refused).await;
+        let write = Whole {
+            upsert: Upsert::Refused,
+            commit,
+        };
+        let written = write_whole(&state, &headers, &caller, &target, value, write).await;
         match written {
             Err(error)
                 if error.code == StatusCode::CONFLICT && !patch.pins_version() && attempts > 1 =>
@@ -234,13 +270,20 @@ enum Upsert {
     Refused,
 }
 
+/// How a whole object is written: whether it may be created, whether stored.
+#[derive(Clone, Copy)]
+struct Whole {
+    upsert: Upsert,
+    commit: Commit,
+}
+
 async fn write_whole(
     state: &AppState,
     headers: &HeaderMap,
     caller: &Caller,
     target: &Target,
     mut value: Value,
-    upsert: Upsert,
+    Whole { upsert, commit }: Whole,
 ) -> Result<Response, ApiError> {
     place(&mut value, target, Some(target.name()))?;
     target.kind.apply_defaults(&mut value, &defaults(state));
@@ -272,7 +315,7 @@ async fn write_whole(
             )));
         }
         object.data.as_object_mut().map(|o| o.remove("status"));
-        let created = store.create(target.kind, object).await?;
+        let created = commit.create(store.as_ref(), target.kind, object).await?;
         return Ok(respond(StatusCode::CREATED, headers, &created));
     };
     // Status belongs to the controllers: a replace keeps what they wrote.
@@ -285,16 +328,23 @@ async fn write_whole(
         }
         _ => {}
     }
-    let replaced = store.replace(target.kind, object).await?;
+    let replaced = commit.replace(store.as_ref(), target.kind, object).await?;
     Ok(respond(StatusCode::OK, headers, &replaced))
 }
 
+/// `DELETE`, with its `DeleteOptions` (see `delete_options`). Preconditions
+/// are checked on the object as read, and the delete is pinned to that
+/// object's resourceVersion, so an object replaced in between (even by one of
+/// the same name with a new uid) is a 409, not deleted.
 pub async fn delete(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
+    Query(query): WriteQuery,
     headers: HeaderMap,
+    body: Body,
 ) -> Result<Response, ApiError> {
     let (_, target) = resolve(&state, &headers, &params, Intent::Write)?;
+    let options = DeleteOptions::read(&query, &headers, body, state.config.max_body_bytes).await?;
     let integration = &state.config.integration_namespace;
     if std::ptr::eq(target.kind, namespace_kind()) && target.name() == integration {
         // Deleting it would take every Application's Channel and credential
@@ -303,17 +353,28 @@ pub async fn delete(
             "namespace {integration:?} is meshbroker's integration namespace (the Applications' Channels and credentials); it may not be deleted"
         )));
     }
-    let deleted = state
-        .store
-        .raw()
+    let store = state.store.raw();
+    let namespace = target.namespace.as_deref();
+    let pinned = if options.preconditions.is_empty() {
+        None
+    } else {
+        let stored = store.get(target.kind, namespace, target.name()).await?;
+        options.preconditions.check(target.kind, &stored)?;
+        stored.metadata.resource_version
+    };
+    let deleted = options
+        .commit
         .delete(
+            store.as_ref(),
             target.kind,
-            target.namespace.as_deref(),
+            namespace,
             target.name(),
-            None,
+            pinned.as_deref(),
         )
         .await?;
-    super::revoke::after_delete(&state, target.kind, &deleted).await?;
+    if !options.commit.is_dry_run() {
+        super::revoke::after_delete(&state, target.kind, &deleted).await?;
+    }
     Ok(respond(StatusCode::OK, &headers, &deleted))
 }
 

@@ -1,14 +1,18 @@
 //! The Kubernetes-style REST API over the store, on the control listener:
 //! `/api/v1/namespaces[/{name}]` and `/apis/{group}/{version}/[namespaces/{ns}/]
-//! {plural}[/{name}]` with GET (get, list, `?watch=true`), POST, PUT, PATCH and
-//! DELETE, JSON or YAML bodies, Kubernetes `Status` errors and API discovery
-//! (so kubectl finds its way). Bearer tokens only.
+//! {plural}[/{name}]` with GET (get, list and `?watch=true`, by label and field
+//! selectors), POST, PUT, PATCH and DELETE (each with `dryRun`; DELETE with its
+//! `DeleteOptions`), JSON or YAML bodies, Kubernetes `Status` errors and API
+//! discovery (so kubectl finds its way). Bearer tokens only.
 //! A Broker has one subresource: its live tail (`…/brokers/{name}/tail`).
 
 mod access;
 mod body;
 mod credentials;
+mod delete_options;
 mod discovery;
+mod dry_run;
+mod fields;
 mod handlers;
 mod patch;
 mod references;

@@ -663,6 +663,15 @@ impl Resources<'_> {
             .await
     }
 
+    /// A DELETE with a body (a `DeleteOptions`, or something that is not one).
+    pub async fn delete_with_body(&self, path: &str, content_type: &str, body: Vec<u8>) -> Reply {
+        let request = self
+            .request(Method::DELETE, path)
+            .header("content-type", content_type)
+            .body(body);
+        self.send(request, "delete", path).await
+    }
+
     /// Sends a raw body with a content type, for bad-input tests.
     pub async fn post_raw(&self, collection: &str, content_type: &str, body: Vec<u8>) -> Reply {
         let request = self

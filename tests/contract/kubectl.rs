@@ -181,6 +181,27 @@ async fn kubectl_applies_waits_patches_and_deletes() {
     );
     assert_eq!(read("{.spec.filter.attributes.type}"), "order.shipped");
 
+    // Neither a server-side dry run nor a field selector naming no object
+    // deletes anything.
+    kubectl.ok(&[
+        "delete",
+        "trigger",
+        "paid",
+        "-n",
+        "demo",
+        "--dry-run=server",
+    ]);
+    let selected = kubectl.ok(&[
+        "delete",
+        "triggers",
+        "-n",
+        "demo",
+        "--field-selector",
+        "metadata.name=nothing",
+    ]);
+    assert!(!selected.contains("paid"), "{selected}");
+    assert_eq!(read("{.spec.filter.attributes.type}"), "order.shipped");
+
     kubectl.ok(&["delete", "trigger", "paid", "-n", "demo"]);
     let gone = kubectl
         .run(&["get", "trigger", "paid", "-n", "demo"])

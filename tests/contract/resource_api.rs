@@ -744,3 +744,360 @@ async fn a_patch_is_applied_to_the_stored_object_and_checked_like_a_replace() {
         .await;
     assert_eq!(changed.status, 405, "{}", changed.text);
 }
+
+fn channel(name: &str) -> Value {
+    json!({"apiVersion": "messaging.knative.dev/v1", "kind": "Channel", "metadata": {"name": name}})
+}
+
+fn channels_in(namespace: &str) -> String {
+    format!("/apis/messaging.knative.dev/v1/namespaces/{namespace}/channels")
+}
+
+fn names(list: &Value) -> Vec<String> {
+    list["items"]
+        .as_array()
+        .expect("items")
+        .iter()
+        .map(|i| {
+            i["metadata"]["name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+/// `kubectl delete --field-selector` deletes what the list answers: a
+/// selector ignored would delete everything.
+#[tokio::test]
+async fn lists_filter_by_field_selector_and_refuse_unsupported_fields() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    create_namespace(&broker, "team-a").await;
+    for name in ["ch1", "ch2"] {
+        let reply = admin.create(&channels_in("team-a"), &channel(name)).await;
+        assert_eq!(reply.status, 201, "{}", reply.text);
+    }
+    let listed = async |selector: &str| {
+        let reply = admin
+            .get(&format!(
+                "{}?fieldSelector={selector}",
+                channels_in("team-a")
+            ))
+            .await;
+        assert_eq!(reply.status, 200, "{selector}: {}", reply.text);
+        names(&reply.body)
+    };
+    assert_eq!(listed("metadata.name%3Dch1").await, vec!["ch1"]);
+    assert_eq!(listed("metadata.name%3D%3Dch2").await, vec!["ch2"]);
+    assert_eq!(listed("metadata.name!%3Dch1").await, vec!["ch2"]);
+    assert_eq!(
+        listed("metadata.name%3Dch1,metadata.namespace%3Dteam-a").await,
+        vec!["ch1"]
+    );
+    assert!(listed("metadata.namespace%3Dteam-b").await.is_empty());
+    assert_eq!(listed("").await, vec!["ch1", "ch2"]);
+    let across = admin
+        .get("/apis/messaging.knative.dev/v1/channels?fieldSelector=metadata.namespace%3Dteam-a")
+        .await;
+    assert_eq!(names(&across.body), vec!["ch1", "ch2"]);
+    let namespaces = admin
+        .get(&format!(
+            "{NAMESPACES}?fieldSelector=metadata.name%3Dteam-a"
+        ))
+        .await;
+    assert_eq!(names(&namespaces.body), vec!["team-a"]);
+
+    for (selector, says) in [
+        ("garbage", "garbage"),
+        ("spec.bogus%3Dx", "field label not supported: spec.bogus"),
+        ("metadata.name%3Da%3Db", "must be escaped"),
+    ] {
+        let reply = admin
+            .get(&format!(
+                "{}?fieldSelector={selector}",
+                channels_in("team-a")
+            ))
+            .await;
+        assert_eq!(reply.status, 400, "{selector}: {}", reply.text);
+        assert_eq!(reply.body["kind"], "Status");
+        assert_eq!(reply.body["reason"], "BadRequest");
+        assert!(reply.message().contains(says), "{}", reply.text);
+        let watch = admin
+            .get(&format!(
+                "{}?watch=true&fieldSelector={selector}",
+                channels_in("team-a")
+            ))
+            .await;
+        assert_eq!(watch.status, 400, "watch {selector}: {}", watch.text);
+    }
+}
+
+#[tokio::test]
+async fn a_watch_sends_only_the_objects_its_field_selector_names() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    create_namespace(&broker, "team-a").await;
+    for name in ["ch1", "ch2"] {
+        admin.create(&channels_in("team-a"), &channel(name)).await;
+    }
+    let mut response = broker
+        .http
+        .get(format!(
+            "{}{}?watch=true&fieldSelector=metadata.name%3Dch2",
+            broker.control,
+            channels_in("team-a")
+        ))
+        .bearer_auth(&broker.admin_token)
+        .send()
+        .await
+        .expect("watch");
+    assert_eq!(response.status(), 200);
+    // A change to another Channel, then the end of the selected one.
+    admin.create(&channels_in("team-a"), &channel("ch3")).await;
+    admin
+        .delete(&format!("{}/ch1", channels_in("team-a")))
+        .await;
+    admin
+        .delete(&format!("{}/ch2", channels_in("team-a")))
+        .await;
+    let mut seen: Vec<String> = Vec::new();
+    let mut buffer = Vec::new();
+    while seen.last().map(String::as_str) != Some("DELETED") {
+        let chunk = tokio::time::timeout(DEADLINE, response.chunk())
+            .await
+            .expect("an event in time")
+            .expect("readable")
+            .expect("the stream stays open");
+        buffer.extend_from_slice(&chunk);
+        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buffer.drain(..=end).collect();
+            let event: Value = serde_json::from_slice(&line).expect("a JSON event per line");
+            assert_eq!(event["object"]["metadata"]["name"], "ch2", "{event}");
+            seen.push(event["type"].as_str().unwrap_or_default().to_string());
+        }
+    }
+    assert_eq!(seen.first().map(String::as_str), Some("ADDED"), "{seen:?}");
+}
+
+/// A list is answered whole; a `limit` that is not a count is refused rather
+/// than ignored.
+#[tokio::test]
+async fn a_list_limit_is_a_count() {
+    let broker = Broker::start().await;
+    for limit in ["abc", "-1", "1.5"] {
+        let reply = broker
+            .admin()
+            .get(&format!("{NAMESPACES}?limit={limit}"))
+            .await;
+        assert_eq!(reply.status, 400, "{limit}: {}", reply.text);
+        assert_eq!(reply.body["reason"], "BadRequest");
+    }
+    for limit in ["0", "500"] {
+        let reply = broker
+            .admin()
+            .get(&format!("{NAMESPACES}?limit={limit}"))
+            .await;
+        assert_eq!(reply.status, 200, "{limit}: {}", reply.text);
+    }
+}
+
+/// `kubectl --dry-run=server`: every check runs and the answer is the real
+/// one's, but nothing is stored.
+#[tokio::test]
+async fn a_dry_run_answers_as_the_write_would_and_stores_nothing() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    let namespace =
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "dry-ns"}});
+
+    let created = admin
+        .create(&format!("{NAMESPACES}?dryRun=All"), &namespace)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(created.body["metadata"]["name"], "dry-ns");
+    assert!(created.body["metadata"]["uid"].is_string());
+    assert!(admin.find(&format!("{NAMESPACES}/dry-ns")).await.is_none());
+
+    create_namespace(&broker, "dry-ns").await;
+    let collection = triggers("dry-ns");
+    let trigger_path = format!("{collection}/t1");
+    let dry_trigger = admin
+        .create(
+            &format!("{collection}?dryRun=All"),
+            &trigger("t1", good_spec()),
+        )
+        .await;
+    assert_eq!(dry_trigger.status, 201, "{}", dry_trigger.text);
+    assert!(admin.find(&trigger_path).await.is_none(), "not stored");
+    let invalid = json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"cesql": " "}]});
+    let refused = admin
+        .create(&format!("{collection}?dryRun=All"), &trigger("t1", invalid))
+        .await;
+    assert_eq!(refused.status, 422, "validation runs: {}", refused.text);
+    let elsewhere = admin
+        .create(
+            &format!("{}?dryRun=All", triggers("no-such-ns")),
+            &trigger("t1", good_spec()),
+        )
+        .await;
+    assert_eq!(
+        elsewhere.status, 404,
+        "the store's checks run: {}",
+        elsewhere.text
+    );
+
+    admin.create(&collection, &trigger("t1", good_spec())).await;
+    let stored = settled(&broker, &trigger_path).await;
+    let again = admin
+        .create(
+            &format!("{collection}?dryRun=All"),
+            &trigger("t1", good_spec()),
+        )
+        .await;
+    assert_eq!(again.status, 409, "{}", again.text);
+
+    let mut changed = stored.clone();
+    changed["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:9/other");
+    let replaced = admin
+        .put(&format!("{trigger_path}?dryRun=All"), &changed)
+        .await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+    assert_eq!(
+        replaced.body["spec"]["subscriber"]["uri"],
+        "http://127.0.0.1:9/other"
+    );
+    assert_eq!(replaced.body["metadata"]["generation"], 2);
+    let put_created = admin
+        .put(
+            &format!("{collection}/t2?dryRun=All"),
+            &trigger("t2", good_spec()),
+        )
+        .await;
+    assert_eq!(put_created.status, 201, "{}", put_created.text);
+    assert!(admin.find(&format!("{collection}/t2")).await.is_none());
+
+    let patched = admin
+        .patch(
+            &format!("{trigger_path}?dryRun=All"),
+            "application/merge-patch+json",
+            &json!({"metadata": {"labels": {"dry": "yes"}}}),
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(patched.body["metadata"]["labels"]["dry"], "yes");
+
+    let deleted = admin
+        .delete(&format!("{NAMESPACES}/dry-ns?dryRun=All"))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    assert_eq!(deleted.body["metadata"]["name"], "dry-ns");
+    let deleted_trigger = admin.delete(&format!("{trigger_path}?dryRun=All")).await;
+    assert_eq!(deleted_trigger.status, 200, "{}", deleted_trigger.text);
+
+    assert!(admin.find(&format!("{NAMESPACES}/dry-ns")).await.is_some());
+    let now = admin.find(&trigger_path).await.expect("the Trigger stays");
+    assert_eq!(now["spec"], stored["spec"], "neither replaced nor patched");
+    assert!(now["metadata"]["labels"]["dry"].is_null(), "{now}");
+    assert_eq!(now["metadata"]["uid"], stored["metadata"]["uid"]);
+
+    let integration = admin
+        .delete(&format!("{NAMESPACES}/{INTEGRATION}?dryRun=All"))
+        .await;
+    assert_eq!(
+        integration.status, 403,
+        "the same refusal: {}",
+        integration.text
+    );
+    for value in ["all", "None", ""] {
+        let path = format!("{trigger_path}?dryRun={value}");
+        assert_eq!(admin.delete(&path).await.status, 400, "DELETE {value}");
+        assert_eq!(admin.put(&path, &stored).await.status, 400, "PUT {value}");
+        let patch = json!({"metadata": {"labels": {"x": "y"}}});
+        let reply = admin
+            .patch(&path, "application/merge-patch+json", &patch)
+            .await;
+        assert_eq!(reply.status, 400, "PATCH {value}");
+        let reply = admin
+            .create(
+                &format!("{collection}?dryRun={value}"),
+                &trigger("t3", good_spec()),
+            )
+            .await;
+        assert_eq!(reply.status, 400, "POST {value}");
+        assert!(reply.message().contains("dryRun"), "{}", reply.text);
+    }
+    assert!(admin.find(&trigger_path).await.is_some());
+    assert!(admin.find(&format!("{collection}/t3")).await.is_none());
+}
+
+/// A DELETE's `DeleteOptions` body: preconditions hold or nothing is deleted,
+/// a body that is not one is refused.
+#[tokio::test]
+async fn a_delete_honours_its_delete_options() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    create_namespace(&broker, "pre-ns").await;
+    let path = format!("{NAMESPACES}/pre-ns");
+    let options = |extra: Value| {
+        let mut body = json!({"kind": "DeleteOptions", "apiVersion": "v1"});
+        if let (Some(body), Some(extra)) = (body.as_object_mut(), extra.as_object()) {
+            body.extend(extra.clone());
+        }
+        body.to_string().into_bytes()
+    };
+    let json = "application/json";
+
+    let wrong_uid =
+        options(json!({"preconditions": {"uid": "00000000-0000-0000-0000-000000000000"}}));
+    let reply = admin.delete_with_body(&path, json, wrong_uid).await;
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert_eq!(reply.body["reason"], "Conflict");
+    assert!(reply.message().contains("uid"), "{}", reply.text);
+
+    let stale = options(json!({"preconditions": {"resourceVersion": "1"}}));
+    let reply = admin.delete_with_body(&path, json, stale).await;
+    assert_eq!(reply.status, 409, "{}", reply.text);
+    assert!(
+        reply.message().contains("resourceVersion"),
+        "{}",
+        reply.text
+    );
+
+    for (body, what) in [
+        (b"not json".to_vec(), "not JSON"),
+        (b"[1, 2]".to_vec(), "not an object"),
+        (
+            json!({"kind": "Pod", "apiVersion": "v1"})
+                .to_string()
+                .into_bytes(),
+            "a wrong kind",
+        ),
+        (
+            options(json!({"propagationPolicy": "Sideways"})),
+            "a policy",
+        ),
+        (
+            options(json!({"gracePeriodSeconds": "soon"})),
+            "a grace period",
+        ),
+        (options(json!({"dryRun": ["Maybe"]})), "a dryRun value"),
+    ] {
+        let reply = admin.delete_with_body(&path, json, body).await;
+        assert_eq!(reply.status, 400, "{what}: {}", reply.text);
+        assert_eq!(reply.body["kind"], "Status");
+    }
+    let dry = options(json!({"dryRun": ["All"]}));
+    assert_eq!(admin.delete_with_body(&path, json, dry).await.status, 200);
+    assert!(admin.find(&path).await.is_some(), "nothing deleted so far");
+
+    let current = admin.find(&path).await.expect("the namespace");
+    let held = options(json!({
+        "preconditions": {"uid": current["metadata"]["uid"], "resourceVersion": current["metadata"]["resourceVersion"]},
+        "propagationPolicy": "Foreground",
+        "gracePeriodSeconds": 0,
+    }));
+    let reply = admin.delete_with_body(&path, json, held).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
+    assert!(admin.find(&path).await.is_none());
+}
