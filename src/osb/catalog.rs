@@ -287,6 +287,30 @@ pub(super) mod tests {
         .expect("a mapping")
     }
 
+    /// Written around the resource API (straight to a Kubernetes API server,
+    /// or two creates racing), two Applications may claim one id: the class
+    /// stays with the older, whichever is listed first.
+    #[test]
+    fn a_service_id_claimed_twice_stays_with_the_older_application() {
+        let stamped = |name: &str, seconds: i64| {
+            let mut application = shop();
+            application.metadata.name = Some(name.to_string());
+            application.metadata.creation_timestamp =
+                Some(k8s_openapi::apimachinery::pkg::apis::meta::v1::Time(
+                    jiff::Timestamp::from_second(seconds).expect("a time"),
+                ));
+            application
+        };
+        for applications in [
+            vec![stamped("shop", 1), stamped("copycat", 2)],
+            vec![stamped("copycat", 2), stamped("shop", 1)],
+        ] {
+            let catalog = Catalog::of(applications);
+            assert_eq!(catalog.classes.len(), 2, "ids stay unique");
+            assert!(catalog.classes.iter().all(|c| c.application == "shop"));
+        }
+    }
+
     #[test]
     fn names_are_cli_friendly() {
         assert_eq!(cli_name("Order Service (v1)"), "order-service-v1");

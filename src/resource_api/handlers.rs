@@ -22,6 +22,7 @@ use super::dry_run::Commit;
 use super::fields::FieldSelector;
 use super::patch::read_patch;
 use super::references::stay_in_namespace;
+use super::service_ids::refuse_claimed_service_ids;
 use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
@@ -170,6 +171,7 @@ pub async fn create(
         &state.config.integration_namespace,
     )?;
     refuse_integration_namespace_token(&state, &target, &value)?;
+    refuse_claimed_service_ids(&state, &target, &value).await?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = commit
         .create(state.store.raw().as_ref(), target.kind, decode(value)?)
@@ -289,6 +291,7 @@ async fn write_whole(
     target.kind.apply_defaults(&mut value, &defaults(state));
     target.kind.validate(&value).map_err(ApiError::refused)?;
     stay_in_namespace(caller, target, &value, &state.config.integration_namespace)?;
+    refuse_claimed_service_ids(state, target, &value).await?;
     let store = state.store.raw();
     let existing = match store
         .get(target.kind, target.namespace.as_deref(), target.name())

@@ -18,6 +18,7 @@ mod patch;
 mod references;
 mod revoke;
 mod router;
+mod service_ids;
 mod status;
 mod tail;
 mod target;

@@ -139,25 +139,26 @@ async fn an_application_change_shows_in_the_catalog_at_once() {
 }
 
 #[tokio::test]
-async fn a_service_id_claimed_twice_stays_with_the_older_application() {
+async fn a_service_id_another_application_has_is_refused_and_its_class_stays() {
     let broker = Broker::start().await;
     register_commerce(&broker).await;
     let copycat =
         example("order-service.application.yaml").replace("name: commerce", "name: copycat");
+    let reply = broker.admin().create_yaml(APPLICATIONS, &copycat).await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
     assert_eq!(
+        reply.body["details"]["causes"][0]["field"], "spec.services[0].id",
+        "{}",
+        reply.text
+    );
+    assert!(
         broker
             .admin()
-            .create_yaml(APPLICATIONS, &copycat)
+            .find(&format!("{APPLICATIONS}/copycat"))
             .await
-            .status,
-        201
+            .is_none()
     );
     let catalog = broker.osb().catalog().await.body;
-    assert_eq!(
-        catalog["services"].as_array().map(Vec::len),
-        Some(2),
-        "ids stay unique: {catalog}"
-    );
     assert_eq!(
         service(&catalog, ORDER_SERVICE)["metadata"]["applicationName"],
         "commerce"
