@@ -128,10 +128,15 @@ fn stored_form(event: &PreparedEvent, dedupe: bool) -> (Bytes, HeaderMap) {
 
 /// Whether binary mode gives back exactly this event's data: a Content-Type
 /// is data's (none with data would read back as untyped bytes; one without
-/// data would read back as empty data).
+/// data would read back as empty data), and one that is no header value
+/// would be left out.
 fn binary_keeps(event: &Event) -> bool {
+    let header_value = |text: &str| {
+        text.bytes()
+            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+    };
     match event.data() {
-        Some(_) => event.datacontenttype().is_some(),
+        Some(_) => event.datacontenttype().is_some_and(header_value),
         None => event.datacontenttype().is_none() && event.dataschema().is_none(),
     }
 }
@@ -385,7 +390,8 @@ mod tests {
             event.set_extension("count", 5i64);
             event
         };
-        for event in [with_typed(untyped), with_typed(json_untyped)] {
+        let unheaded = built(EventBuilderV10::new().data("text/plain; note=ü", "x"));
+        for event in [with_typed(untyped), with_typed(json_untyped), unheaded] {
             let (binary, back) = round_trip(&traced(event.clone()));
             assert!(!binary, "{event}");
             assert_eq!(extensions(&back.event), extensions(&event), "types kept");
