@@ -24,7 +24,9 @@ use crate::provisioner::{
     Accepted, Completion, DeprovisionRequest, ProvisionRequest, Provisioner, UpdateRequest,
     is_deprovision_operation,
 };
-use crate::resources::{ApplicationMapping, OperationKind, OperationState, ServiceInstance};
+use crate::resources::{
+    ApplicationMapping, OperationKind, OperationState, ServiceInstance, check_name,
+};
 use crate::state::AppState;
 use crate::store::{LabelSelector, TypedStore};
 
@@ -64,6 +66,14 @@ impl ServiceBroker {
         let Some(namespace) = namespace else {
             return Ok(catalog.to_osb(None));
         };
+        // An empty catalog would say the namespace enables nothing yet, as if
+        // it could: a name no namespace can have is the caller's mistake.
+        check_name(namespace, true).map_err(|invalid| {
+            OsbError::BadRequest(format!(
+                "{namespace:?} cannot be a namespace: {}",
+                invalid.message
+            ))
+        })?;
         let mappings: Vec<ApplicationMapping> = self
             .store
             .list(Some(namespace), &LabelSelector::everything())

@@ -122,6 +122,15 @@ async fn a_namespace_catalog_lists_only_mapped_classes_and_follows_changes() {
         Some(2),
         "the global catalog keeps all"
     );
+    for impossible in ["NOPE_x", "a.b"] {
+        let reply = broker.osb_in(impossible).catalog().await;
+        assert_eq!(reply.status, 400, "{impossible}: {}", reply.text);
+        assert!(
+            reply.message().contains("cannot be a namespace"),
+            "{}",
+            reply.text
+        );
+    }
 }
 
 #[tokio::test]
