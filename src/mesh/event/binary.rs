@@ -200,6 +200,13 @@ impl Values {
     }
 }
 
+/// Whether `text` can be a header value as it is (visible ASCII, spaces and
+/// tabs): a Content-Type that is not goes unsent in binary mode.
+pub fn is_header_text(text: &str) -> bool {
+    text.bytes()
+        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
+}
+
 /// The headers of the event in binary mode (`ce-*` and Content-Type).
 pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut values = Values {
@@ -242,11 +249,7 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
         (None, _) => None,
     };
     // One that is not visible ASCII is no header value: left out.
-    let visible = |text: &str| {
-        text.bytes()
-            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-    };
-    if let Some(content_type) = content_type.filter(|c| visible(c)) {
+    if let Some(content_type) = content_type.filter(|c| is_header_text(c)) {
         values.put(Some(CONTENT_TYPE), |b| {
             b.extend_from_slice(content_type.as_bytes())
         });

@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 use super::connect::JetStream;
 use super::streams::StreamSpec;
 use crate::mesh::event::hop::TraceContext;
-use crate::mesh::event::{EventError, PREFER, PreparedEvent, read_binary, read_structured};
+use crate::mesh::event::{
+    EventError, PREFER, PreparedEvent, is_header_text, read_binary, read_structured,
+};
 use crate::mesh::log::AppendError;
 
 pub struct StreamLog {
@@ -131,12 +133,8 @@ fn stored_form(event: &PreparedEvent, dedupe: bool) -> (Bytes, HeaderMap) {
 /// data would read back as empty data), and one that is no header value
 /// would be left out.
 fn binary_keeps(event: &Event) -> bool {
-    let header_value = |text: &str| {
-        text.bytes()
-            .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-    };
     match event.data() {
-        Some(_) => event.datacontenttype().is_some_and(header_value),
+        Some(_) => event.datacontenttype().is_some_and(is_header_text),
         None => event.datacontenttype().is_none() && event.dataschema().is_none(),
     }
 }
