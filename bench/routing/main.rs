@@ -27,7 +27,8 @@ use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Namespace;
 use meshbroker::mesh::dispatch::{
-    DispatchDeps, DispatcherSettings, InFlight, Local, LocalSink, Refusal, client_config,
+    BudgetLimits, DispatchDeps, DispatcherSettings, InFlight, Local, LocalSink, Refusal,
+    client_config,
 };
 use meshbroker::mesh::event::PreparedEvent;
 use meshbroker::mesh::routing::{Builder, DataplaneSettings, Inputs, Router, follow_resources};
@@ -68,9 +69,13 @@ fn builder(metrics: &Arc<Metrics>) -> Builder {
     let settings = DataplaneSettings {
         dispatcher: DispatcherSettings {
             queue_capacity: 64,
+            queue_bytes: usize::MAX,
             concurrency: 4,
         },
-        namespace_budget: 1024,
+        namespace_budget: BudgetLimits {
+            events: 1024,
+            bytes: usize::MAX,
+        },
         knative: false,
     };
     Builder::new(settings, deps, "kyma-integration".into())

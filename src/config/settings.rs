@@ -131,12 +131,20 @@ pub struct Settings {
     /// policy applies.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_QUEUE")]
     pub subscriber_queue: Option<usize>,
+    /// Bytes of events one subscriber's queue (and its deliveries) may hold;
+    /// at or over it, the queue counts as full.
+    #[arg(long, env = "MESHBROKER_SUBSCRIBER_QUEUE_BYTES")]
+    pub subscriber_queue_bytes: Option<usize>,
     /// Deliveries one subscriber may have in flight at once.
     #[arg(long, env = "MESHBROKER_SUBSCRIBER_CONCURRENCY")]
     pub subscriber_concurrency: Option<usize>,
     /// Events one namespace may have waiting or in delivery across its subscribers.
     #[arg(long, env = "MESHBROKER_NAMESPACE_BUDGET")]
     pub namespace_budget: Option<usize>,
+    /// Bytes of events one namespace may have waiting or in delivery across
+    /// its subscribers (memory delivery; the others keep the backlog on disk).
+    #[arg(long, env = "MESHBROKER_NAMESPACE_BUDGET_BYTES")]
+    pub namespace_budget_bytes: Option<usize>,
     /// What a 202 means: `durable` (the event is on disk first), `memory`
     /// (queued in this process only: faster, lost on a crash) or `jetstream`
     /// (stored by NATS JetStream first).
@@ -301,8 +309,10 @@ pub struct Config {
     pub max_body_bytes: usize,
     pub max_event_bytes: usize,
     pub subscriber_queue: usize,
+    pub subscriber_queue_bytes: usize,
     pub subscriber_concurrency: usize,
     pub namespace_budget: usize,
+    pub namespace_budget_bytes: usize,
     pub delivery: DeliveryKind,
     pub nats: NatsSettings,
     /// Several replicas: who leads, by a Lease. None: this process always leads.
@@ -379,8 +389,10 @@ impl Settings {
             max_body_bytes: self.max_body_bytes.or(file.max_body_bytes),
             max_event_bytes: self.max_event_bytes.or(file.max_event_bytes),
             subscriber_queue: self.subscriber_queue.or(file.subscriber_queue),
+            subscriber_queue_bytes: self.subscriber_queue_bytes.or(file.subscriber_queue_bytes),
             subscriber_concurrency: self.subscriber_concurrency.or(file.subscriber_concurrency),
             namespace_budget: self.namespace_budget.or(file.namespace_budget),
+            namespace_budget_bytes: self.namespace_budget_bytes.or(file.namespace_budget_bytes),
             delivery: self.delivery.or(file.delivery),
             leader_elect: self.leader_elect.or(file.leader_elect),
             leader_election_namespace: self
@@ -532,12 +544,22 @@ impl Settings {
             max_body_bytes: settings.max_body_bytes.unwrap_or(1 << 20),
             max_event_bytes: settings.max_event_bytes.unwrap_or(1 << 20),
             subscriber_queue: positive("subscriber-queue", settings.subscriber_queue, 1000)?,
+            subscriber_queue_bytes: positive(
+                "subscriber-queue-bytes",
+                settings.subscriber_queue_bytes,
+                64 << 20,
+            )?,
             subscriber_concurrency: positive(
                 "subscriber-concurrency",
                 settings.subscriber_concurrency,
                 64,
             )?,
             namespace_budget: positive("namespace-budget", settings.namespace_budget, 20_000)?,
+            namespace_budget_bytes: positive(
+                "namespace-budget-bytes",
+                settings.namespace_budget_bytes,
+                256 << 20,
+            )?,
             delivery,
             nats,
             leader_election,

@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use crate::config::{Config, DataplaneKind, DeliveryKind};
-use crate::mesh::dispatch::{DispatchDeps, DispatcherSettings, InFlight};
+use crate::mesh::dispatch::{BudgetLimits, DispatchDeps, DispatcherSettings, InFlight};
 use crate::mesh::jetstream::{Budgets, ConnectError, JetStream, Streams, report};
 use crate::mesh::log::{EventLog, LogError, LogSettings};
 use crate::mesh::routing::{
@@ -82,13 +82,15 @@ impl Dataplane {
         let settings = DataplaneSettings {
             dispatcher: DispatcherSettings {
                 queue_capacity: config.subscriber_queue,
+                queue_bytes: config.subscriber_queue_bytes,
                 concurrency: config.subscriber_concurrency,
             },
-            // Durable delivery keeps the backlog on disk, under disk budgets;
-            // a dispatcher's queue is all it holds in memory.
             namespace_budget: match event_log.is_some() || jetstream.is_some() {
-                true => usize::MAX,
-                false => config.namespace_budget,
+                true => BudgetLimits::NONE,
+                false => BudgetLimits {
+                    events: config.namespace_budget,
+                    bytes: config.namespace_budget_bytes,
+                },
             },
             knative,
         };

@@ -105,6 +105,71 @@ async fn a_full_queue_answers_429_with_retry_after_at_the_broker() {
     );
 }
 
+/// What a Broker answers to 100 KB events while `triggers` hanging Triggers
+/// hold them, with memory delivery and `flags`.
+async fn answers_to_large_events(flags: &[&str], triggers: usize, events: usize) -> Vec<u16> {
+    let mut args = vec!["--delivery", "memory", "--subscriber-concurrency", "1"];
+    args.extend_from_slice(flags);
+    let broker = Broker::start_with(&args).await;
+    provisioned(&broker, &["team-a"]).await;
+    let slow = Sink::start().await;
+    slow.delay(Duration::from_secs(30));
+    for i in 0..triggers {
+        trigger(
+            &broker,
+            "team-a",
+            &format!("slow-{i}"),
+            json!({"subscriber": {"uri": slow.url}}),
+        )
+        .await;
+    }
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    eventually("the namespace token to be known", async || {
+        (post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary("probe", "t"),
+            "{}",
+        )
+        .await
+        .status
+            == 202)
+            .then_some(())
+    })
+    .await;
+    let large = format!("\"{}\"", "x".repeat(100_000));
+    let mut statuses = Vec::new();
+    for i in 0..events {
+        let reply = post(
+            &broker,
+            "/team-a/default",
+            &token,
+            &binary(&format!("e{i}"), "t"),
+            &large,
+        )
+        .await;
+        statuses.push(reply.status);
+    }
+    statuses
+}
+
+#[tokio::test]
+async fn a_queue_full_by_bytes_answers_429_though_it_has_places() {
+    // The queue has 1,000 places; 150,000 bytes hold one event in delivery
+    // and one queued (the second is taken while the queue is below them).
+    let statuses = answers_to_large_events(&["--subscriber-queue-bytes", "150000"], 1, 4).await;
+    assert_eq!(statuses, [202, 202, 429, 429]);
+}
+
+#[tokio::test]
+async fn a_namespace_budget_full_by_bytes_answers_429() {
+    // Two Triggers take each event: 200 KB of the 300,000 a namespace may
+    // hold, then 400 KB.
+    let statuses = answers_to_large_events(&["--namespace-budget-bytes", "300000"], 2, 4).await;
+    assert_eq!(statuses, [202, 202, 429, 429]);
+}
+
 #[tokio::test]
 async fn a_full_queue_overflows_to_the_dead_letter_sink() {
     // Memory delivery's overflow policy.

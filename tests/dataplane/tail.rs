@@ -6,10 +6,10 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use crate::common::Broker;
 use crate::common::fixtures::*;
 use crate::common::mesh::*;
 use crate::common::sink::Sink;
+use crate::common::{Broker, eventually};
 
 /// An open tail: its lines as JSON, read as they come.
 struct Tail {
@@ -20,14 +20,18 @@ struct Tail {
 impl Tail {
     async fn open(broker: &Broker, namespace: &str, token: &str) -> Self {
         let url = format!("{}{}/default/tail", broker.control, brokers(namespace));
-        let response = broker
-            .http
-            .get(url)
-            .bearer_auth(token)
-            .send()
-            .await
-            .expect("tail request");
-        assert_eq!(response.status(), 200);
+        // A token just made is known to the listener a moment later.
+        let response = eventually("the tail to open with a new token", async || {
+            let response = broker
+                .http
+                .get(&url)
+                .bearer_auth(token)
+                .send()
+                .await
+                .expect("tail request");
+            (response.status() == 200).then_some(response)
+        })
+        .await;
         assert_eq!(response.headers()["content-type"], "application/x-ndjson");
         let mut tail = Self {
             response,

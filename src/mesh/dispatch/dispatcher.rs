@@ -12,16 +12,16 @@
 //! outlive routing-table rebuilds; a removed one drains its queue.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
+use super::budget::{Budget, Claim, QueueBytes};
 use super::delivery::{Ended, Sessions, dead_letter_overflow, deliver};
 use super::deps::DispatchDeps;
-use super::in_flight::InFlight;
 use super::settle::Settled;
 use super::target::Target;
 use crate::mesh::event::PreparedEvent;
@@ -36,60 +36,9 @@ const OVERFLOW_SLOTS: usize = 16;
 #[derive(Debug, Clone, Copy)]
 pub struct DispatcherSettings {
     pub queue_capacity: usize,
+    /// Bytes of events the queue (and its deliveries) may hold.
+    pub queue_bytes: usize,
     pub concurrency: usize,
-}
-
-/// A namespace's share of the dataplane: how many events may wait or be in
-/// delivery across all of its subscribers at once.
-pub struct Budget {
-    limit: usize,
-    used: AtomicUsize,
-}
-
-impl Budget {
-    pub fn new(limit: usize) -> Arc<Self> {
-        Arc::new(Self {
-            limit,
-            used: AtomicUsize::new(0),
-        })
-    }
-
-    fn try_claim(self: &Arc<Self>, in_flight: &InFlight) -> Option<Claim> {
-        let mut used = self.used.load(Ordering::Acquire);
-        loop {
-            if used >= self.limit {
-                return None;
-            }
-            match self.used.compare_exchange_weak(
-                used,
-                used + 1,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => break,
-                Err(actual) => used = actual,
-            }
-        }
-        in_flight.start();
-        Some(Claim {
-            budget: self.clone(),
-            in_flight: in_flight.clone(),
-        })
-    }
-}
-
-/// One event's hold on its namespace's budget and on the drain counter; released
-/// when the delivery (retries and dead-lettering included) is over.
-pub struct Claim {
-    budget: Arc<Budget>,
-    in_flight: InFlight,
-}
-
-impl Drop for Claim {
-    fn drop(&mut self) {
-        self.budget.used.fetch_sub(1, Ordering::AcqRel);
-        self.in_flight.finish();
-    }
 }
 
 /// A queued event with its place in the queue and its budget claim.
@@ -225,6 +174,7 @@ pub struct Dispatcher {
     target: Arc<ArcSwap<Target>>,
     /// Places in the queue; the queue itself is unbounded.
     places: Arc<Semaphore>,
+    bytes: Arc<QueueBytes>,
     pool: Arc<Mutex<Pool>>,
     budget: Arc<Budget>,
     /// Bounds the dead-letter deliveries of events that found the queue full.
@@ -291,8 +241,9 @@ impl Reservation {
             Reservation::Queue {
                 dispatcher,
                 place,
-                claim,
+                mut claim,
             } => {
+                claim.charge(event.weight());
                 dispatcher.enqueue(Queued {
                     event,
                     settled,
@@ -329,6 +280,7 @@ impl Dispatcher {
         Arc::new(Self {
             target: Arc::new(ArcSwap::from_pointee(target)),
             places: Arc::new(Semaphore::new(capacity)),
+            bytes: QueueBytes::new(settings.queue_bytes),
             pool: Arc::new(Mutex::new(Pool::new(settings.concurrency.max(1)))),
             budget,
             overflow_slots: Arc::new(Semaphore::new(capacity.max(OVERFLOW_SLOTS))),
@@ -368,10 +320,14 @@ impl Dispatcher {
         })
     }
 
-    /// A place in the queue if one is free now.
+    /// A place in the queue if one is free now (and the queue's bytes are
+    /// below their limit).
     pub fn try_reserve_place(self: &Arc<Self>) -> Option<Reservation> {
+        if !self.bytes.has_room() {
+            return None;
+        }
         let place = self.places.clone().try_acquire_owned().ok()?;
-        let claim = self.budget.try_claim(&self.deps.in_flight)?;
+        let claim = self.budget.try_claim(&self.bytes, &self.deps.in_flight)?;
         Some(Reservation::Queue {
             dispatcher: self.clone(),
             place,
@@ -379,17 +335,26 @@ impl Dispatcher {
         })
     }
 
-    /// A place in the queue, waiting for one as long as it takes: a durable
-    /// consumer reads no further than its subscriber takes. None only when
+    /// A place in the queue, waiting for one (and for the queue's bytes to
+    /// fall below their limit) as long as it takes: a durable consumer reads
+    /// no further than its subscriber takes. None only when
     /// the namespace's budget is full (durable delivery gives it none).
     pub async fn reserve(self: &Arc<Self>) -> Option<Reservation> {
         let place = self.places.clone().acquire_owned().await.ok()?;
-        let claim = self.budget.try_claim(&self.deps.in_flight)?;
+        self.bytes.room().await;
+        let claim = self.budget.try_claim(&self.bytes, &self.deps.in_flight)?;
         Some(Reservation::Queue {
             dispatcher: self.clone(),
             place,
             claim,
         })
+    }
+
+    /// Whether `places` more events would keep the queue within its bytes,
+    /// each counted as large as the largest it has taken: for a consumer that
+    /// reserves several places before it sees their events.
+    pub fn has_room_for(&self, places: usize) -> bool {
+        self.bytes.has_room_for(places)
     }
 
     fn enqueue(&self, queued: Queued) {

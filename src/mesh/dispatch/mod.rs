@@ -9,9 +9,11 @@
 //! `dispatcher` (queue and workers) runs `delivery` (attempts, replies, the
 //! dead-letter sink); what both read lives beneath them: `target` (where and how
 //! to deliver), `deps` (what every dispatcher shares), `local` (our own Brokers
-//! and Channels as destinations), `in_flight` (the drain counter) and
-//! `settle` (how a durable consumer hears how its deliveries go).
+//! and Channels as destinations), `budget` (what queued events may hold in
+//! memory), `in_flight` (the drain counter) and `settle` (how a durable
+//! consumer hears how its deliveries go).
 
+mod budget;
 mod delivery;
 mod deps;
 mod dispatcher;
@@ -25,10 +27,11 @@ mod tls;
 mod transport;
 pub mod ttl;
 
+pub use budget::{Budget, BudgetLimits};
 pub use deps::DispatchDeps;
 #[cfg(test)]
 pub(crate) use dispatcher::testing;
-pub use dispatcher::{Budget, Counts, Dispatcher, DispatcherSettings, Reservation};
+pub use dispatcher::{Counts, Dispatcher, DispatcherSettings, Reservation};
 pub use in_flight::InFlight;
 pub use local::{Local, LocalSink, Refusal};
 pub use policy::DeliveryPolicy;

@@ -2,12 +2,13 @@
 //! (headers and body, `Prefer: reply` included) rendered at most once however
 //! many subscribers receive it.
 
+use std::fmt::Write as _;
 use std::sync::OnceLock;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
-use cloudevents::Event;
+use cloudevents::{Data, Event};
 
 use super::hop::TraceContext;
 use super::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
@@ -36,6 +37,7 @@ pub struct PreparedEvent {
     /// The structured-mode body alone: what the event log stores, without
     /// the headers a delivery needs.
     structured_body: OnceLock<Bytes>,
+    weight: OnceLock<usize>,
 }
 
 impl PreparedEvent {
@@ -51,6 +53,7 @@ impl PreparedEvent {
             binary: OnceLock::new(),
             structured: OnceLock::new(),
             structured_body: OnceLock::new(),
+            weight: OnceLock::new(),
         }
     }
 
@@ -99,9 +102,100 @@ impl PreparedEvent {
             .get_or_init(|| write_structured(&self.event))
     }
 
+    /// About the memory the event holds: its data and its attributes' values,
+    /// counted without rendering anything.
+    pub fn weight(&self) -> usize {
+        *self.weight.get_or_init(|| {
+            let data = match (&self.raw_data, self.event.data()) {
+                (Some(raw), _) => raw.len(),
+                (None, Some(Data::Binary(bytes))) => bytes.len(),
+                (None, Some(Data::String(text))) => text.len(),
+                (None, Some(Data::Json(value))) => {
+                    let mut counter = Counter(0);
+                    // Writing to a counter cannot fail.
+                    let _ = serde_json::to_writer(&mut counter, value);
+                    counter.0
+                }
+                (None, None) => 0,
+            };
+            let attributes: usize = self
+                .event
+                .iter()
+                .map(|(name, value)| {
+                    let mut counter = Counter(0);
+                    let _ = write!(counter, "{value}");
+                    name.len() + counter.0
+                })
+                .sum();
+            data + attributes
+        })
+    }
+
     fn add_trace(&self, headers: &mut HeaderMap) {
         if let Some(trace) = &self.trace {
             trace.apply(headers);
         }
+    }
+}
+
+/// Counts what is written to it.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl std::fmt::Write for Counter {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    use super::*;
+
+    fn event(data: Option<Data>) -> Event {
+        let builder = EventBuilderV10::new().id("1").ty("t").source("s");
+        match data {
+            Some(Data::Binary(bytes)) => builder.data("application/octet-stream", bytes),
+            Some(Data::Json(value)) => builder.data("application/json", value),
+            Some(Data::String(text)) => builder.data("text/plain", text),
+            None => builder,
+        }
+        .build()
+        .expect("a valid event")
+    }
+
+    #[test]
+    fn an_events_weight_is_its_data_and_its_attributes() {
+        // specversion 1.0, id 1, type t, source s (+ datacontenttype).
+        let bare = PreparedEvent::new(event(None)).weight();
+        assert_eq!(bare, "specversion1.0id1typetsources".len());
+        let binary = PreparedEvent::new(event(Some(Data::Binary(vec![0; 5000])))).weight();
+        assert_eq!(
+            binary,
+            bare + "datacontenttypeapplication/octet-stream".len() + 5000
+        );
+        let raw = PreparedEvent::with_raw_data(event(None), Some(Bytes::from(vec![0; 700])));
+        assert_eq!(raw.weight(), bare + 700);
+        let json = serde_json::json!({"text": "x".repeat(3000)});
+        let json = PreparedEvent::new(event(Some(Data::Json(json)))).weight();
+        assert_eq!(
+            json,
+            bare + "datacontenttypeapplication/json".len() + 3000 + 11
+        );
+        let text = PreparedEvent::new(event(Some(Data::String("é".repeat(10))))).weight();
+        assert_eq!(text, bare + "datacontenttypetext/plain".len() + 20);
     }
 }

@@ -186,7 +186,8 @@ async fn consume(
         }
         // Places in the dispatcher's queue first, and only as many messages
         // as there are places: nothing waits unseen in a prefetch buffer
-        // while its acknowledgement wait runs out.
+        // while its acknowledgement wait runs out. Only as many as its bytes
+        // allow too, each counted as large as the largest event so far.
         let first = tokio::select! {
             reservation = settings.dispatcher.reserve() => match reservation {
                 Some(reservation) => reservation,
@@ -196,6 +197,7 @@ async fn consume(
         };
         let mut places = vec![first];
         while places.len() < PULL_BATCH
+            && settings.dispatcher.has_room_for(places.len() + 1)
             && let Some(place) = settings.dispatcher.try_reserve_place()
         {
             places.push(place);

@@ -21,15 +21,15 @@ use super::table::{
     Schemas,
 };
 use super::targets;
-use crate::mesh::dispatch::{DispatchDeps, Dispatcher, DispatcherSettings};
+use crate::mesh::dispatch::{BudgetLimits, DispatchDeps, Dispatcher, DispatcherSettings};
 use crate::mesh::log::{LogKind, Owner};
 use crate::resources::{Application, Channel, Conditions, Subscription};
 
 #[derive(Debug, Clone, Copy)]
 pub struct DataplaneSettings {
     pub dispatcher: DispatcherSettings,
-    /// Events one namespace may have queued or in delivery at once.
-    pub namespace_budget: usize,
+    /// What one namespace may have queued or in delivery at once.
+    pub namespace_budget: BudgetLimits,
     /// Knative serves Channels, Brokers and Triggers (`--dataplane knative`): the
     /// table only knows where each Application's Channel is.
     pub knative: bool,
@@ -367,9 +367,13 @@ impl Builder {
         let settings = DataplaneSettings {
             dispatcher: crate::mesh::dispatch::DispatcherSettings {
                 queue_capacity: 8,
+                queue_bytes: usize::MAX,
                 concurrency: 1,
             },
-            namespace_budget: 8,
+            namespace_budget: BudgetLimits {
+                events: 8,
+                bytes: usize::MAX,
+            },
             knative: false,
         };
         Self::new(

@@ -5,11 +5,13 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::mesh::dispatch::{Budget, DispatchDeps, Dispatcher, DispatcherSettings, Target};
+use crate::mesh::dispatch::{
+    Budget, BudgetLimits, DispatchDeps, Dispatcher, DispatcherSettings, Target,
+};
 
 pub struct Dispatchers {
     settings: DispatcherSettings,
-    namespace_budget: usize,
+    namespace_budget: BudgetLimits,
     deps: Arc<DispatchDeps>,
     budgets: HashMap<String, Arc<Budget>>,
 }
@@ -17,7 +19,7 @@ pub struct Dispatchers {
 impl Dispatchers {
     pub fn new(
         settings: DispatcherSettings,
-        namespace_budget: usize,
+        namespace_budget: BudgetLimits,
         deps: Arc<DispatchDeps>,
     ) -> Self {
         Self {

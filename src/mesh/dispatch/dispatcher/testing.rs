@@ -85,6 +85,7 @@ impl Dispatcher {
             busy: Duration::ZERO,
             settings: DispatcherSettings {
                 queue_capacity: 8,
+                queue_bytes: usize::MAX,
                 concurrency: 1,
             },
             dead_letter_sink: false,
@@ -102,6 +103,11 @@ impl TestDispatcher {
 
     pub fn queue(mut self, capacity: usize) -> Self {
         self.settings.queue_capacity = capacity;
+        self
+    }
+
+    pub fn queue_bytes(mut self, bytes: usize) -> Self {
+        self.settings.queue_bytes = bytes;
         self
     }
 
@@ -139,7 +145,7 @@ impl TestDispatcher {
             reply_to: None,
             tap: None,
         };
-        let budget = self.budget.unwrap_or_else(|| Budget::new(1024));
+        let budget = self.budget.unwrap_or_else(|| Budget::of_events(1024));
         Dispatcher::spawn(target, self.settings, budget, deps.clone())
     }
 }

@@ -148,6 +148,65 @@ async fn events_beyond_the_concurrency_wait_for_a_busy_worker() {
     assert_eq!(start.elapsed(), 3 * busy, "two at a time, back to back");
 }
 
+/// An event of about `bytes` bytes of data.
+fn sized_event(bytes: usize) -> Arc<PreparedEvent> {
+    use cloudevents::{EventBuilder, EventBuilderV10};
+    let event = EventBuilderV10::new()
+        .id("1")
+        .ty("test.event")
+        .source("test")
+        .data("application/octet-stream", vec![0u8; bytes])
+        .build()
+        .expect("a valid event");
+    Arc::new(PreparedEvent::new(event))
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_queue_at_its_byte_limit_takes_nothing_until_a_delivery_ends() {
+    let busy = Duration::from_secs(1);
+    let deps = deps();
+    let dispatcher = Dispatcher::test("test/trigger")
+        .queue(64)
+        .queue_bytes(10_000)
+        .busy(busy)
+        .spawn(&deps);
+    let big = sized_event(6_000);
+    for _ in 0..2 {
+        dispatcher
+            .try_reserve_place()
+            .expect("below 10,000 bytes")
+            .send(big.clone());
+    }
+    assert!(
+        dispatcher.try_reserve_place().is_none(),
+        "12,000 bytes held"
+    );
+    assert!(
+        dispatcher.try_reserve().is_none(),
+        "no dead-letter sink either"
+    );
+    assert!(!dispatcher.has_room_for(1));
+    let start = Instant::now();
+    let reservation = dispatcher.reserve().await.expect("no budget limit");
+    assert_eq!(
+        start.elapsed(),
+        busy,
+        "waited for the first delivery to end"
+    );
+    reservation.send(big);
+    assert_eq!(deps.in_flight.drained(BOUND).await, 0);
+    assert_eq!(
+        start.elapsed(),
+        3 * busy,
+        "one worker: the three back to back"
+    );
+    assert!(dispatcher.has_room_for(1));
+    assert!(
+        !dispatcher.has_room_for(2),
+        "two more as large would pass 10,000"
+    );
+}
+
 #[tokio::test(start_paused = true)]
 async fn a_dropped_dispatcher_finishes_its_queue_and_the_drain_completes() {
     let busy = Duration::from_millis(100);
@@ -189,6 +248,7 @@ async fn a_dropped_dispatcher_stops_its_parked_workers_at_once() {
 /// The pool's steps driven by hand, in every order threads could run them.
 mod interleavings {
     use super::*;
+    use crate::mesh::dispatch::InFlight;
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
     enum Doing {
@@ -229,6 +289,7 @@ mod interleavings {
         // What a queued event holds, from the same sources as the real thing.
         places: Arc<Semaphore>,
         budget: Arc<Budget>,
+        bytes: Arc<QueueBytes>,
         in_flight: InFlight,
     }
 
@@ -242,7 +303,8 @@ mod interleavings {
                 taken: 0,
                 closed: false,
                 places: Arc::new(Semaphore::new(events)),
-                budget: Budget::new(events),
+                budget: Budget::of_events(events),
+                bytes: QueueBytes::new(usize::MAX),
                 in_flight: InFlight::default(),
             }
         }
@@ -280,7 +342,10 @@ mod interleavings {
                         settled: None,
                         event: event("test.event"),
                         _place: self.places.clone().try_acquire_owned().expect("a place"),
-                        _claim: self.budget.try_claim(&self.in_flight).expect("budget"),
+                        _claim: self
+                            .budget
+                            .try_claim(&self.bytes, &self.in_flight)
+                            .expect("budget"),
                     };
                     match self.pool.push(queued) {
                         Wake::Parked(worker) => self.wake(&worker),

@@ -132,7 +132,7 @@ async fn a_full_trigger_with_a_dead_letter_sink_sends_there_only_once_the_reques
     let deps = deps();
     let free = roomy(&deps, "team-a/free");
     // A namespace budget of nothing: always full, whatever its queue.
-    let spent = Budget::new(0);
+    let spent = Budget::of_events(0);
     let overflowing = Dispatcher::test("team-a/overflowing")
         .dead_letter()
         .budget(&spent)
@@ -185,7 +185,7 @@ async fn a_full_trigger_with_a_dead_letter_sink_sends_there_only_once_the_reques
 #[tokio::test(start_paused = true)]
 async fn a_namespace_budget_is_shared_by_its_triggers() {
     let deps = deps();
-    let budget = Budget::new(1);
+    let budget = Budget::of_events(1);
     let first = Dispatcher::test("team-a/first")
         .busy(Duration::from_millis(100))
         .budget(&budget)
