@@ -25,6 +25,9 @@ pub enum IngressError {
     MethodNotAllowed,
     #[error("the body is larger than {0} bytes")]
     TooLarge(usize),
+    /// Within the body limit, but more than the event engine stores as one event.
+    #[error("{0}")]
+    EventTooLarge(String),
     /// Not too large, but not read whole either (too slow, cut short).
     #[error("{0}")]
     Body(BodyError),
@@ -69,7 +72,7 @@ impl IntoResponse for IngressError {
             Self::NotFound(_) => (StatusCode::NOT_FOUND, "NotFound"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "MethodNotAllowed"),
             Self::Body(error) => (error.status(), error.reason()),
-            Self::TooLarge(_) | Self::BatchTooLarge(_) => {
+            Self::TooLarge(_) | Self::EventTooLarge(_) | Self::BatchTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
             }
             Self::Overloaded | Self::BudgetFull(_) => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),

@@ -242,6 +242,7 @@ async fn append(
         .map_err(|error| match error {
             AppendError::Full(_) => IngressError::BudgetFull(error.to_string()),
             AppendError::Unavailable(why) => IngressError::Unavailable(why),
+            AppendError::TooLarge(why) => IngressError::EventTooLarge(why),
             AppendError::Failed(error) => {
                 tracing::error!(%error, "an ingress could not append to its log");
                 IngressError::Unavailable("the event log cannot take events now".into())

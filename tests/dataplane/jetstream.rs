@@ -146,6 +146,41 @@ async fn a_senders_retry_of_the_same_event_is_stored_and_delivered_once() {
     assert_eq!(ids, ["once", "next"], "the retry was not a second event");
 }
 
+#[tokio::test]
+async fn an_event_larger_than_a_nats_message_is_413_and_the_next_one_flows() {
+    let nats = NatsServer::start();
+    // The body limit above the NATS server's max_payload (8 MB in the
+    // project's configuration), so the event reaches the publish.
+    let (broker, sink, token) = flowing(&nats, &["--max-event-bytes", "16000000"], "small").await;
+    let large = format!("\"{}\"", "x".repeat(9_000_000));
+    let refused = post(
+        &broker,
+        "/team-a/default",
+        &token,
+        &binary("large", "note.taken"),
+        &large,
+    )
+    .await;
+    assert_eq!(
+        refused.status, 413,
+        "retrying cannot help: {}",
+        refused.text
+    );
+    assert!(refused.text.contains("max_payload"), "{}", refused.text);
+    let next = post(
+        &broker,
+        "/team-a/default",
+        &token,
+        &binary("after", "note.taken"),
+        "{}",
+    )
+    .await;
+    assert_eq!(next.status, 202);
+    let got = sink.wait_for(2).await;
+    let ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
+    assert_eq!(ids, ["small", "after"]);
+}
+
 /// Each consumer's (stream, name), its stream named as JetStream has it.
 async fn placed_consumers(nats: &NatsServer) -> Vec<(String, String)> {
     consumer_details(nats)

@@ -87,6 +87,12 @@ impl StreamLog {
             return AppendError::Full(self.name.clone());
         }
         let why = match error.kind() {
+            PublishErrorKind::MaxPayloadExceeded => {
+                return AppendError::TooLarge(
+                    "the event is larger than one NATS message may be (the server's max_payload)"
+                        .into(),
+                );
+            }
             PublishErrorKind::StreamNotFound => {
                 format!("{} is not set up in JetStream yet", self.name)
             }

@@ -61,6 +61,9 @@ pub enum AppendError {
     /// The engine cannot take events now (JetStream unreachable); it may soon.
     #[error("{0}")]
     Unavailable(String),
+    /// The engine never takes this event (larger than a NATS message may be).
+    #[error("{0}")]
+    TooLarge(String),
 }
 
 pub struct Log {

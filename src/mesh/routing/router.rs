@@ -316,6 +316,9 @@ impl Router {
                     AppendError::Unavailable(why) => {
                         tracing::warn!(%to, %why, "cannot append to the log now")
                     }
+                    AppendError::TooLarge(why) => {
+                        tracing::error!(%to, %why, "cannot append to the log")
+                    }
                     AppendError::Full(_) => {}
                 }
                 Refusal::Overloaded
