@@ -47,7 +47,9 @@ pub use messaging::{
     Channel, ChannelSpec, ChannelStatus, ChannelTemplate, PhysicalSubscription, SubscriberSpec,
     Subscription, SubscriptionSpec, SubscriptionStatus,
 };
-pub use names::{check_name, is_attribute_name, is_label_value, is_valid_name, route_collision};
+pub use names::{
+    check_label_key, check_name, is_attribute_name, is_label_value, is_valid_name, route_collision,
+};
 pub use registry::{
     Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, kinds, namespace_kind,
 };

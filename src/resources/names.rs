@@ -44,22 +44,28 @@ pub fn check_labels(labels: &serde_json::Value) -> Result<(), Invalid> {
         let Some(value) = value.as_str() else {
             return Err(Invalid::new(key.as_str(), "label values must be strings"));
         };
-        let (prefix, name) = match key.rsplit_once('/') {
-            Some((prefix, name)) => (Some(prefix), name),
-            None => (None, key.as_str()),
-        };
-        if let Some(prefix) = prefix {
-            check_name(prefix, false).map_err(|e| e.within(key))?;
-        }
-        if !is_label_value(name) || name.is_empty() {
-            return Err(Invalid::new(key.as_str(), "is not a valid label key"));
-        }
+        check_label_key(key)?;
         if !is_label_value(value) {
             return Err(Invalid::new(
                 key.as_str(),
                 format!("{value:?} is not a valid label value"),
             ));
         }
+    }
+    Ok(())
+}
+
+/// A label key: a name, optionally prefixed by a DNS subdomain and `/`.
+pub fn check_label_key(key: &str) -> Result<(), Invalid> {
+    let (prefix, name) = match key.rsplit_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, key),
+    };
+    if let Some(prefix) = prefix {
+        check_name(prefix, false).map_err(|e| e.within(key))?;
+    }
+    if !is_label_value(name) || name.is_empty() {
+        return Err(Invalid::new(key, "is not a valid label key"));
     }
     Ok(())
 }

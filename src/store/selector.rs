@@ -1,9 +1,11 @@
 //! Kubernetes label selectors: `a=b`, `a==b`, `a!=b`, `a in (x,y)`, `a notin (x)`,
-//! `a` and `!a`, comma-separated and AND-ed.
+//! `a` and `!a`, comma-separated and AND-ed. Keys and values are checked as
+//! Kubernetes checks labels, so a selector no label could match (`a==b=c`,
+//! `a in ()`, `a=b,,c`) is refused rather than quietly selecting nothing.
 
 use std::collections::BTreeMap;
 
-use crate::resources::Invalid;
+use crate::resources::{Invalid, check_label_key, is_label_value};
 
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct LabelSelector {
@@ -32,14 +34,13 @@ impl LabelSelector {
     }
 
     pub fn parse(text: &str) -> Result<Self, Invalid> {
-        let mut requirements = Vec::new();
-        for clause in split_clauses(text) {
-            let clause = clause.trim();
-            if clause.is_empty() {
-                continue;
-            }
-            requirements.push(parse_clause(clause)?);
+        if text.trim().is_empty() {
+            return Ok(Self::everything());
         }
+        let requirements = split_clauses(text)
+            .into_iter()
+            .map(|clause| parse_clause(clause.trim()))
+            .collect::<Result<_, _>>()?;
         Ok(Self { requirements })
     }
 
@@ -101,19 +102,25 @@ fn parse_clause(clause: &str) -> Result<Requirement, Invalid> {
             format!("{clause:?} is not a label selector requirement"),
         )
     };
+    if clause.is_empty() {
+        return Err(Invalid::new(
+            "labelSelector",
+            "has an empty requirement (two commas, or one at an end)",
+        ));
+    }
     if let Some(key) = clause.strip_prefix('!') {
         return Ok(Requirement::DoesNotExist(key_of(key, clause)?));
     }
     if let Some((key, value)) = clause.split_once("!=") {
         return Ok(Requirement::NotEquals(
             key_of(key, clause)?,
-            value.trim().to_string(),
+            value_of(value, clause)?,
         ));
     }
     if let Some((key, value)) = clause.split_once("==").or_else(|| clause.split_once('=')) {
         return Ok(Requirement::Equals(
             key_of(key, clause)?,
-            value.trim().to_string(),
+            value_of(value, clause)?,
         ));
     }
     let mut words = clause.splitn(2, char::is_whitespace);
@@ -128,14 +135,20 @@ fn parse_clause(clause: &str) -> Result<Requirement, Invalid> {
             |(op, s)| Some((op, s.trim().to_string())),
         )
         .ok_or_else(invalid)?;
-    let values = set
+    let listed = set
         .strip_prefix('(')
         .and_then(|s| s.strip_suffix(')'))
-        .ok_or_else(invalid)?
+        .ok_or_else(invalid)?;
+    if listed.trim().is_empty() {
+        return Err(Invalid::new(
+            "labelSelector",
+            format!("{clause:?}: the values of in and notin cannot be empty"),
+        ));
+    }
+    let values = listed
         .split(',')
-        .map(|v| v.trim().to_string())
-        .filter(|v| !v.is_empty())
-        .collect();
+        .map(|value| value_of(value, clause))
+        .collect::<Result<_, _>>()?;
     match operator.trim() {
         "in" => Ok(Requirement::In(key_of(key, clause)?, values)),
         "notin" => Ok(Requirement::NotIn(key_of(key, clause)?, values)),
@@ -145,13 +158,24 @@ fn parse_clause(clause: &str) -> Result<Requirement, Invalid> {
 
 fn key_of(key: &str, clause: &str) -> Result<String, Invalid> {
     let key = key.trim();
-    if key.is_empty() || key.contains(char::is_whitespace) {
-        return Err(Invalid::new(
+    check_label_key(key).map_err(|_| {
+        Invalid::new(
             "labelSelector",
             format!("{clause:?} has no valid label key"),
+        )
+    })?;
+    Ok(key.to_string())
+}
+
+fn value_of(value: &str, clause: &str) -> Result<String, Invalid> {
+    let value = value.trim();
+    if !is_label_value(value) {
+        return Err(Invalid::new(
+            "labelSelector",
+            format!("{clause:?}: {value:?} is not a valid label value"),
         ));
     }
-    Ok(key.to_string())
+    Ok(value.to_string())
 }
 
 #[cfg(test)]
@@ -199,7 +223,24 @@ mod tests {
 
     #[test]
     fn malformed_selectors_are_refused() {
-        for bad in ["app in orders", "a b c", "=x", "app wat (x)"] {
+        for bad in [
+            "app in orders",
+            "a b c",
+            "=x",
+            "app wat (x)",
+            "a==b=c",
+            "a in ()",
+            "a notin ( )",
+            "a=b,,c=d",
+            "a=b,",
+            ",a",
+            "a=-x",
+            "a in (x,y z)",
+            "-a=b",
+            "a/b/c=d",
+            "Bad_Prefix/a",
+            &format!("a={}", "x".repeat(64)),
+        ] {
             assert!(LabelSelector::parse(bad).is_err(), "{bad}");
         }
     }
