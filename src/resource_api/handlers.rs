@@ -3,6 +3,7 @@
 //! stored object's immutable fields) → one store call, or its dry run → answer.
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -39,6 +40,7 @@ pub struct ListQuery {
     watch: Option<String>,
     resource_version: Option<String>,
     limit: Option<String>,
+    timeout_seconds: Option<String>,
 }
 
 /// A list is answered whole (no `continue`), which a client asking for a
@@ -50,6 +52,22 @@ fn check_limit(limit: Option<&str>) -> Result<(), ApiError> {
             "limit {limit:?} is not a non-negative integer"
         ))),
         _ => Ok(()),
+    }
+}
+
+/// How long a watch may last (`timeoutSeconds`; 0 is no limit): it then
+/// ends, and the client opens it again from the last version it saw, as a
+/// Kubernetes API server's watch does.
+fn watch_timeout(seconds: Option<&str>) -> Result<Option<Duration>, ApiError> {
+    let Some(text) = seconds else {
+        return Ok(None);
+    };
+    match text.parse::<u64>() {
+        Ok(0) => Ok(None),
+        Ok(seconds) => Ok(Some(Duration::from_secs(seconds))),
+        Err(_) => Err(ApiError::bad_request(format!(
+            "timeoutSeconds {text:?} is not a non-negative integer"
+        ))),
     }
 }
 
@@ -91,6 +109,7 @@ pub async fn list(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let fields = FieldSelector::parse(query.field_selector.as_deref().unwrap_or_default())?;
     check_limit(query.limit.as_deref())?;
+    let timeout = watch_timeout(query.timeout_seconds.as_deref())?;
     if matches!(query.watch.as_deref(), Some("true" | "1")) {
         let stream = state
             .store
@@ -102,12 +121,20 @@ pub async fn list(
                 query.resource_version.as_deref(),
             )
             .await?;
-        let ends = until_revoked(
+        let revoked = until_revoked(
             state.auth.clone(),
             headers.clone(),
             caller,
             state.shutdown.clone(),
         );
+        let ends = async move {
+            match timeout {
+                Some(timeout) => {
+                    let _ = tokio::time::timeout(timeout, revoked).await;
+                }
+                None => revoked.await,
+            }
+        };
         return Ok(watch_response(fields.retain(stream), ends));
     }
     let mut list = state

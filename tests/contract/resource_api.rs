@@ -227,6 +227,34 @@ async fn a_watch_streams_changes_after_a_resource_version() {
 }
 
 #[tokio::test]
+async fn a_watch_ends_after_its_timeout_seconds() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let watch = |timeout: &str| {
+        broker
+            .http
+            .get(format!(
+                "{}{}?watch=true&timeoutSeconds={timeout}",
+                broker.control,
+                triggers("team-a")
+            ))
+            .bearer_auth(&broker.admin_token)
+            .send()
+    };
+    let response = watch("1").await.expect("watch");
+    assert_eq!(response.status(), 200);
+    let started = std::time::Instant::now();
+    let rest = tokio::time::timeout(DEADLINE, response.bytes())
+        .await
+        .expect("the watch ended by itself")
+        .expect("ended cleanly");
+    assert!(rest.is_empty(), "nothing changed meanwhile");
+    assert!(started.elapsed() >= std::time::Duration::from_millis(900));
+    let refused = watch("soon").await.expect("watch");
+    assert_eq!(refused.status(), 400);
+}
+
+#[tokio::test]
 async fn a_watch_from_before_the_change_log_is_410_expired() {
     let mut broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
