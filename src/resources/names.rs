@@ -55,6 +55,35 @@ pub fn check_labels(labels: &serde_json::Value) -> Result<(), Invalid> {
     Ok(())
 }
 
+/// What all of an object's annotations may take, keys and values together
+/// (Kubernetes' limit).
+const MOST_ANNOTATION_BYTES: usize = 256 * 1024;
+
+/// Annotation keys (as label keys) with string values, within 256 KiB together.
+pub fn check_annotations(annotations: &serde_json::Value) -> Result<(), Invalid> {
+    let Some(annotations) = annotations.as_object() else {
+        return Err(Invalid::new("", "must be a map of strings"));
+    };
+    let mut total = 0;
+    for (key, value) in annotations {
+        let Some(value) = value.as_str() else {
+            return Err(Invalid::new(
+                key.as_str(),
+                "annotation values must be strings",
+            ));
+        };
+        check_label_key(key)?;
+        total += key.len() + value.len();
+    }
+    if total > MOST_ANNOTATION_BYTES {
+        return Err(Invalid::new(
+            "",
+            format!("too long: {total} bytes, at most {MOST_ANNOTATION_BYTES} together"),
+        ));
+    }
+    Ok(())
+}
+
 /// A label key: a name, optionally prefixed by a DNS subdomain and `/`.
 pub fn check_label_key(key: &str) -> Result<(), Invalid> {
     let (prefix, name) = match key.rsplit_once('/') {
@@ -136,5 +165,20 @@ mod tests {
         assert!(check_labels(&serde_json::json!({"a": "has space"})).is_err());
         assert!(check_labels(&serde_json::json!({"a": 1})).is_err());
         assert!(check_labels(&serde_json::json!({"Bad_Prefix/a": "x"})).is_err());
+    }
+
+    #[test]
+    fn annotations_are_strings_under_valid_keys_within_256_kib() {
+        let fits = "x".repeat(256 * 1024 - 1);
+        assert!(
+            check_annotations(&serde_json::json!({"a": fits, "kubectl.kubernetes.io/x": ""}))
+                .is_err()
+        );
+        assert!(check_annotations(&serde_json::json!({"a": fits})).is_ok());
+        assert!(check_annotations(&serde_json::json!({"a": fits + "x"})).is_err());
+        assert!(check_annotations(&serde_json::json!({"a": "any text, spaces: fine"})).is_ok());
+        assert!(check_annotations(&serde_json::json!({"a": 1})).is_err());
+        assert!(check_annotations(&serde_json::json!({"not a key": "x"})).is_err());
+        assert!(check_annotations(&serde_json::json!(["a"])).is_err());
     }
 }

@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use super::names::{check_labels, check_name, route_collision};
+use super::names::{check_annotations, check_labels, check_name, route_collision};
 use super::{
     AccessToken, Application, ApplicationMapping, Broker, CertificateRevocation, Channel,
     HttpSource, Invalid, KnativeEventType, ServiceInstance, Subscription, TokenRequest, Trigger,
@@ -121,6 +121,10 @@ impl KindSpec {
         }
         if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
             check_labels(labels).map_err(|e| Refusal::Invalid(e.within("metadata.labels")))?;
+        }
+        if let Some(annotations) = metadata.and_then(|m| m.get("annotations")) {
+            check_annotations(annotations)
+                .map_err(|e| Refusal::Invalid(e.within("metadata.annotations")))?;
         }
         (self.validate)(object)
     }

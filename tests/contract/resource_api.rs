@@ -387,6 +387,16 @@ async fn every_kind_is_validated_on_write_naming_the_field() {
             "spec",
         ),
         (trigger("Bad_Name", good_spec()), 422, "metadata.name"),
+        (
+            {
+                // Kubernetes' limit: 256 KiB of annotations together.
+                let mut body = trigger("t", good_spec());
+                body["metadata"]["annotations"] = json!({"note": "x".repeat(300 * 1024)});
+                body
+            },
+            422,
+            "metadata.annotations",
+        ),
     ];
     for (body, status, field) in cases {
         let reply = broker.admin().create(&triggers("team-a"), &body).await;
