@@ -91,10 +91,11 @@ fn check_policy(policy: &str) -> Result<(), ApiError> {
     if POLICIES.contains(&policy) {
         return Ok(());
     }
-    Err(ApiError::bad_request(format!(
-        "propagationPolicy {policy:?} is not one of {}",
-        POLICIES.join(", ")
-    )))
+    Err(ApiError::unsupported_option(
+        "propagationPolicy",
+        policy,
+        &POLICIES.map(|policy| format!("{policy:?}")).join(", "),
+    ))
 }
 
 impl Preconditions {

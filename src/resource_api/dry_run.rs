@@ -34,9 +34,7 @@ impl Commit {
         let mut commit = Self::Store;
         for value in values {
             if value != "All" {
-                return Err(ApiError::bad_request(format!(
-                    "Invalid dryRun value {value:?}: the only value is All"
-                )));
+                return Err(ApiError::unsupported_option("dryRun", value, "\"All\""));
             }
             commit = Self::DryRun;
         }

@@ -31,6 +31,15 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, "BadRequest", message)
     }
 
+    /// A request option of the right shape with a value Kubernetes does not
+    /// support (`dryRun`, `propagationPolicy`): 422, as its API server answers.
+    pub fn unsupported_option(option: &str, value: &str, supported: &str) -> Self {
+        Self::refused(Refusal::Invalid(Invalid::new(
+            option,
+            format!("Unsupported value {value:?}: supported values: {supported}"),
+        )))
+    }
+
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, "NotFound", message)
     }

@@ -729,7 +729,7 @@ async fn a_patch_is_applied_to_the_stored_object_and_checked_like_a_replace() {
         .patch(
             &path,
             MERGE,
-            &json!({"metadata": {"annotations": {"a": half}}}),
+            &json!({"spec": {"filter": {"attributes": {"a": half}}}}),
         )
         .await;
     assert_eq!(first.status, 200, "{}", first.text);
@@ -737,14 +737,15 @@ async fn a_patch_is_applied_to_the_stored_object_and_checked_like_a_replace() {
         .patch(
             &path,
             MERGE,
-            &json!({"metadata": {"annotations": {"b": half}}}),
+            &json!({"spec": {"filter": {"attributes": {"b": half}}}}),
         )
         .await;
     assert_eq!(second.status, 422, "{}", second.text);
     assert!(second.text.contains("larger than"), "{}", second.text);
     let read = admin.get(&path).await;
     assert_eq!(read.status, 200, "still readable: {}", read.text.len());
-    assert!(read.body["metadata"]["annotations"].get("b").is_none());
+    assert!(read.body["spec"]["filter"]["attributes"].get("a").is_some());
+    assert!(read.body["spec"]["filter"]["attributes"].get("b").is_none());
 
     // A Namespace merges alike, so kubectl's default (strategic) patch is taken.
     let labelled = admin
@@ -1056,22 +1057,24 @@ async fn a_dry_run_answers_as_the_write_would_and_stores_nothing() {
         "the same refusal: {}",
         integration.text
     );
+    // As a Kubernetes API server answers an unsupported option value: 422.
     for value in ["all", "None", ""] {
         let path = format!("{trigger_path}?dryRun={value}");
-        assert_eq!(admin.delete(&path).await.status, 400, "DELETE {value}");
-        assert_eq!(admin.put(&path, &stored).await.status, 400, "PUT {value}");
+        assert_eq!(admin.delete(&path).await.status, 422, "DELETE {value}");
+        assert_eq!(admin.put(&path, &stored).await.status, 422, "PUT {value}");
         let patch = json!({"metadata": {"labels": {"x": "y"}}});
         let reply = admin
             .patch(&path, "application/merge-patch+json", &patch)
             .await;
-        assert_eq!(reply.status, 400, "PATCH {value}");
+        assert_eq!(reply.status, 422, "PATCH {value}");
         let reply = admin
             .create(
                 &format!("{collection}?dryRun={value}"),
                 &trigger("t3", good_spec()),
             )
             .await;
-        assert_eq!(reply.status, 400, "POST {value}");
+        assert_eq!(reply.status, 422, "POST {value}");
+        assert_eq!(reply.body["reason"], "Invalid");
         assert!(reply.message().contains("dryRun"), "{}", reply.text);
     }
     assert!(admin.find(&trigger_path).await.is_some());
@@ -1121,18 +1124,24 @@ async fn a_delete_honours_its_delete_options() {
             "a wrong kind",
         ),
         (
-            options(json!({"propagationPolicy": "Sideways"})),
-            "a policy",
-        ),
-        (
             options(json!({"gracePeriodSeconds": "soon"})),
             "a grace period",
         ),
-        (options(json!({"dryRun": ["Maybe"]})), "a dryRun value"),
     ] {
         let reply = admin.delete_with_body(&path, json, body).await;
         assert_eq!(reply.status, 400, "{what}: {}", reply.text);
         assert_eq!(reply.body["kind"], "Status");
+    }
+    for (body, what) in [
+        (
+            options(json!({"propagationPolicy": "Sideways"})),
+            "a policy",
+        ),
+        (options(json!({"dryRun": ["Maybe"]})), "a dryRun value"),
+    ] {
+        let reply = admin.delete_with_body(&path, json, body).await;
+        assert_eq!(reply.status, 422, "{what}: {}", reply.text);
+        assert_eq!(reply.body["reason"], "Invalid");
     }
     let dry = options(json!({"dryRun": ["All"]}));
     assert_eq!(admin.delete_with_body(&path, json, dry).await.status, 200);
