@@ -107,6 +107,18 @@ impl Broker {
     /// The Broker a namespace labelled for injection gets (Knative's name too).
     pub const DEFAULT_NAME: &str = "default";
 
+    /// Whether the embedded dataplane serves it: its class is meshbroker's, or
+    /// it has none (written straight to an API server without a defaulting
+    /// webhook). A Broker of another class is left to that implementation —
+    /// no route, no status written — as Knative's own controllers leave
+    /// classes not theirs, so meshbroker and, say, Knative's channel-based
+    /// Broker can share a cluster without fighting over a Broker's status.
+    pub fn is_embedded_class(&self) -> bool {
+        self.annotations()
+            .get(labels::BROKER_CLASS)
+            .is_none_or(|class| class.is_empty() || class == labels::BROKER_CLASS_VALUE)
+    }
+
     pub fn validate(&self) -> Result<(), Invalid> {
         if let Some(delivery) = &self.spec.delivery {
             delivery.validate().map_err(|e| e.within("spec.delivery"))?;
@@ -646,6 +658,15 @@ mod tests {
         broker.metadata.annotations = class
             .map(|class| BTreeMap::from([(labels::BROKER_CLASS.to_string(), class.to_string())]));
         broker
+    }
+
+    #[test]
+    fn the_embedded_dataplane_serves_its_own_class_and_brokers_without_one() {
+        assert!(broker(Some("MeshBroker"), None).is_embedded_class());
+        assert!(broker(None, None).is_embedded_class());
+        assert!(broker(Some(""), None).is_embedded_class());
+        assert!(!broker(Some("MTChannelBasedBroker"), None).is_embedded_class());
+        assert!(!broker(Some("Kafka"), None).is_embedded_class());
     }
 
     #[test]

@@ -917,3 +917,58 @@ async fn a_subscription_without_delivery_uses_its_channels_delivery() {
         "the Channel's sink took none of the Subscription with its own delivery"
     );
 }
+
+#[tokio::test]
+async fn a_broker_of_another_class_and_its_triggers_are_left_to_their_implementation() {
+    let broker = Broker::start().await;
+    provisioned(&broker, &[NAMESPACE]).await;
+    let mut theirs = broker_object("theirs", json!({}));
+    theirs["metadata"]["annotations"] =
+        json!({"eventing.knative.dev/broker.class": "MTChannelBasedBroker"});
+    let theirs = create(&broker, &brokers(NAMESPACE), theirs).await;
+    let sink = Sink::start().await;
+    let on_theirs = create(
+        &broker,
+        &triggers(NAMESPACE),
+        json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger",
+            "metadata": {"name": "on-theirs"},
+            "spec": {"broker": "theirs", "subscriber": {"uri": sink.url}}}),
+    )
+    .await;
+    // Made after them: once these are Ready, the controllers have been by.
+    let ours = create(
+        &broker,
+        &brokers(NAMESPACE),
+        broker_object("ours", json!({})),
+    )
+    .await;
+    ready(&broker, &ours).await;
+    trigger(
+        &broker,
+        NAMESPACE,
+        "on-ours",
+        json!({"broker": "ours", "subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    for path in [&theirs, &on_theirs] {
+        let object = broker.admin().get(path).await.body;
+        assert!(
+            object["status"]["conditions"].is_null(),
+            "{path} has a status of meshbroker's: {}",
+            object["status"]
+        );
+    }
+    let token = namespace_token(&broker, NAMESPACE, "sender").await;
+    post_when_token_known(&broker, &format!("/{NAMESPACE}/ours"), &token, "first").await;
+    let refused = post(
+        &broker,
+        &format!("/{NAMESPACE}/theirs"),
+        &token,
+        &binary("second", "note.taken"),
+        "{}",
+    )
+    .await;
+    assert_eq!(refused.status, 404, "not served here: {}", refused.text);
+    let got = sink.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("first"));
+}

@@ -38,6 +38,9 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
         let Some(mut object) = store.get::<K>(key.namespace.as_deref(), &key.name).await? else {
             return Ok(Requeue::Done);
         };
+        if !object.is_ours() {
+            return Ok(Requeue::Done);
+        }
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let mut status = object.status().cloned().unwrap_or_default();
         // A Channel lists its Subscriptions in its spec, which takes a write of

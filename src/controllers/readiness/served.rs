@@ -16,6 +16,11 @@ pub(super) trait Served: Typed + HasStatus<Status = AddressableStatus> {
     fn delivery(&self) -> Option<&DeliverySpec>;
     /// Why the embedded dataplane does not serve it, if it does not.
     fn refused(&self) -> Option<String>;
+    /// Whether its status is ours to write (a Broker of another class is its
+    /// implementation's).
+    fn is_ours(&self) -> bool {
+        true
+    }
     /// Its kind's conditions about the dataplane serving it.
     fn serving_conditions(serving: Result<Routing, &str>) -> Vec<Condition>;
     /// Whether it lists its Subscriptions (`spec.subscribers` and
@@ -51,6 +56,10 @@ impl Served for Broker {
 
     fn refused(&self) -> Option<String> {
         None
+    }
+
+    fn is_ours(&self) -> bool {
+        self.is_embedded_class()
     }
 
     const LISTS_SUBSCRIBERS: bool = false;

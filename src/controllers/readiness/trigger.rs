@@ -30,6 +30,13 @@ impl Reconciler for TriggerStatusController {
         let namespace = key.namespace.as_deref().unwrap_or_default();
         let broker_name = trigger.spec.broker.as_str();
         let broker = store.get::<Broker>(Some(namespace), broker_name).await?;
+        if broker
+            .as_ref()
+            .is_some_and(|broker| !broker.is_embedded_class())
+        {
+            // Its Broker's implementation reconciles it.
+            return Ok(Requeue::Done);
+        }
         let subscriber = resolve_destination(store, &trigger.spec.subscriber, namespace).await?;
         let sink = dead_letter_sink(
             store,

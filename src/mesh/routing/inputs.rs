@@ -43,6 +43,11 @@ pub trait Watched: Typed {
     }
 
     fn objects(inputs: &mut Inputs) -> &mut Objects<Self>;
+
+    /// Whether the embedded dataplane routes it at all.
+    fn is_routed_here(&self) -> bool {
+        true
+    }
 }
 
 /// The same object (uid) with the same spec: Kubernetes and the embedded
@@ -96,6 +101,10 @@ impl Watched for Subscription {
 }
 
 impl Watched for Broker {
+    fn is_routed_here(&self) -> bool {
+        self.is_embedded_class()
+    }
+
     /// Its address is what its Triggers' dead letters name when it refuses a
     /// reply (`knativeerrordest`); it is written with the Broker's first
     /// status, and again only when the events listener's URL changes.
@@ -285,7 +294,8 @@ impl Inputs {
             return K::objects(self).remove(&key);
         }
         match to_typed::<K>(object) {
-            Ok(object) => self.put(object),
+            Ok(object) if object.is_routed_here() => self.put(object),
+            Ok(_) => K::objects(self).remove(&key),
             Err(error) => {
                 tracing::warn!(kind = %K::kind(&()), namespace = %key.0, name = %key.1, %error,
                     "a watched object does not read as its kind; the routing table leaves it out");
@@ -309,6 +319,7 @@ impl Inputs {
                     })
                     .ok()
             })
+            .filter(K::is_routed_here)
             .collect();
         K::objects(self).replace_all(typed)
     }
