@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use super::api::{Refusal, bad_request, person, read_json};
 use crate::mesh::event::read_structured;
 use crate::mesh::filter::Filter;
-use crate::resources::TriggerSpec;
+use crate::resources::{Trigger, TriggerSpec};
 use crate::state::AppState;
 
 pub async fn filter_test(
@@ -34,6 +34,11 @@ pub async fn filter_test(
     });
     let spec: TriggerSpec = serde_json::from_value(spec)
         .map_err(|error| bad_request(format!("the filter is not a Trigger's: {error}")))?;
+    // The checks a Trigger's write runs (attribute names, filter shapes), then
+    // the compile the dataplane runs: what this accepts, a Trigger may hold.
+    Trigger::new("filter-test", spec.clone())
+        .validate()
+        .map_err(|invalid| bad_request(invalid.to_string()))?;
     let filter = Filter::of_trigger(&spec).map_err(|invalid| bad_request(invalid.to_string()))?;
     let event = request
         .get("event")

@@ -411,6 +411,16 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
     );
     let (status, body) = test(json!({"filters": []})).await;
     assert_eq!(status, 400, "{body}");
+    // What a Trigger's write refuses, the test refuses too.
+    let (status, body) =
+        test(json!({"filter": {"attributes": {"Type": "x"}}, "event": event})).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("spec.filter.attributes")),
+        "the field is named: {body}"
+    );
     // Rates come from the dataplane, which holds a Trigger once its controller ran.
     eventually("the dataplane to hold both Triggers", async || {
         let all = rates(&broker, &broker.admin_token).await;
