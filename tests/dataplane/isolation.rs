@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 
 use serde_json::json;
 
+use crate::common::Broker;
 use crate::common::mesh::*;
 use crate::common::sink::Sink;
-use crate::common::{Broker, eventually};
 
 #[tokio::test]
 async fn a_hanging_subscriber_does_not_delay_another_trigger() {
@@ -71,20 +71,7 @@ async fn a_full_queue_answers_429_with_retry_after_at_the_broker() {
     .await;
     let token = namespace_token(&broker, "team-a", "sender").await;
     let mut statuses = Vec::new();
-    eventually("the namespace token to be known", async || {
-        (post(
-            &broker,
-            "/team-a/default",
-            &token,
-            &binary("probe", "t"),
-            "{}",
-        )
-        .await
-        .status
-            == 202)
-            .then_some(())
-    })
-    .await;
+    post_when_token_known(&broker, "/team-a/default", &token, "probe").await;
     for i in 0..6 {
         let reply = post(
             &broker,
@@ -124,20 +111,7 @@ async fn answers_to_large_events(flags: &[&str], triggers: usize, events: usize)
         .await;
     }
     let token = namespace_token(&broker, "team-a", "sender").await;
-    eventually("the namespace token to be known", async || {
-        (post(
-            &broker,
-            "/team-a/default",
-            &token,
-            &binary("probe", "t"),
-            "{}",
-        )
-        .await
-        .status
-            == 202)
-            .then_some(())
-    })
-    .await;
+    post_when_token_known(&broker, "/team-a/default", &token, "probe").await;
     let large = format!("\"{}\"", "x".repeat(100_000));
     let mut statuses = Vec::new();
     for i in 0..events {
@@ -194,20 +168,7 @@ async fn a_full_queue_overflows_to_the_dead_letter_sink() {
     )
     .await;
     let token = namespace_token(&broker, "team-a", "sender").await;
-    eventually("the namespace token to be known", async || {
-        (post(
-            &broker,
-            "/team-a/default",
-            &token,
-            &binary("probe", "t"),
-            "{}",
-        )
-        .await
-        .status
-            == 202)
-            .then_some(())
-    })
-    .await;
+    post_when_token_known(&broker, "/team-a/default", &token, "probe").await;
     // The probe is in delivery (hanging); e0 fills the queue; e1 and e2 overflow.
     for i in 0..3 {
         assert_eq!(

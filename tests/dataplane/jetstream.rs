@@ -16,7 +16,7 @@ use crate::common::fixtures::{ORDER_SERVICE, plan_of, triggers};
 use crate::common::mesh::*;
 use crate::common::nats::NatsServer;
 use crate::common::sink::Sink;
-use crate::common::{Broker, eventually};
+use crate::common::{Broker, Reply, eventually};
 
 async fn on_jetstream(nats: &NatsServer, extra: &[&str]) -> Broker {
     let mut args = vec!["--delivery", "jetstream", "--nats-url", nats.url.as_str()];
@@ -34,6 +34,18 @@ async fn flowing(nats: &NatsServer, extra: &[&str], first: &str) -> (Broker, Sin
     post_when_token_known(&broker, "/team-a/default", &token, first).await;
     sink.wait_for(1).await;
     (broker, sink, token)
+}
+
+/// A `note.taken` event with `id`, and `data` as its JSON data, to team-a's Broker.
+async fn note(broker: &Broker, token: &str, id: &str, data: &str) -> Reply {
+    post(
+        broker,
+        "/team-a/default",
+        token,
+        &binary(id, "note.taken"),
+        data,
+    )
+    .await
 }
 
 /// Every consumer JetStream has, with its settings (its `/jsz` page).
@@ -80,14 +92,7 @@ async fn while_nats_is_away_ingress_answers_503_and_readyz_says_why_then_all_rec
         why["reason"].as_str().is_some_and(|r| r.contains("NATS")),
         "{why}"
     );
-    let refused = post(
-        &broker,
-        "/team-a/default",
-        &token,
-        &binary("away", "note.taken"),
-        "{}",
-    )
-    .await;
+    let refused = note(&broker, &token, "away", "{}").await;
     assert_eq!(refused.status, 503, "{}", refused.text);
     assert_eq!(refused.header("retry-after"), Some("1"));
     assert_eq!(refused.body["error"], "Unavailable");
@@ -98,14 +103,7 @@ async fn while_nats_is_away_ingress_answers_503_and_readyz_says_why_then_all_rec
     })
     .await;
     eventually("the ingress to take events again", async || {
-        let reply = post(
-            &broker,
-            "/team-a/default",
-            &token,
-            &binary("after", "note.taken"),
-            "{}",
-        )
-        .await;
+        let reply = note(&broker, &token, "after", "{}").await;
         (reply.status == 202).then_some(())
     })
     .await;
@@ -123,23 +121,9 @@ async fn a_senders_retry_of_the_same_event_is_stored_and_delivered_once() {
     let nats = NatsServer::start();
     // One delivery at a time: the subscriber sees events in the stream's order.
     let (broker, sink, token) = flowing(&nats, &["--subscriber-concurrency", "1"], "once").await;
-    let again = post(
-        &broker,
-        "/team-a/default",
-        &token,
-        &binary("once", "note.taken"),
-        "{}",
-    )
-    .await;
+    let again = note(&broker, &token, "once", "{}").await;
     assert_eq!(again.status, 202, "a retry is answered as the first was");
-    let next = post(
-        &broker,
-        "/team-a/default",
-        &token,
-        &binary("next", "note.taken"),
-        "{}",
-    )
-    .await;
+    let next = note(&broker, &token, "next", "{}").await;
     assert_eq!(next.status, 202);
     let got = sink.wait_for(2).await;
     let ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
@@ -153,28 +137,14 @@ async fn an_event_larger_than_a_nats_message_is_413_and_the_next_one_flows() {
     // project's configuration), so the event reaches the publish.
     let (broker, sink, token) = flowing(&nats, &["--max-event-bytes", "16000000"], "small").await;
     let large = format!("\"{}\"", "x".repeat(9_000_000));
-    let refused = post(
-        &broker,
-        "/team-a/default",
-        &token,
-        &binary("large", "note.taken"),
-        &large,
-    )
-    .await;
+    let refused = note(&broker, &token, "large", &large).await;
     assert_eq!(
         refused.status, 413,
         "retrying cannot help: {}",
         refused.text
     );
     assert!(refused.text.contains("max_payload"), "{}", refused.text);
-    let next = post(
-        &broker,
-        "/team-a/default",
-        &token,
-        &binary("after", "note.taken"),
-        "{}",
-    )
-    .await;
+    let next = note(&broker, &token, "after", "{}").await;
     assert_eq!(next.status, 202);
     let got = sink.wait_for(2).await;
     let ids: Vec<_> = got.iter().filter_map(|r| r.header("ce-id")).collect();
@@ -415,14 +385,7 @@ async fn a_stream_deleted_by_hand_is_made_again_and_events_flow_again() {
     eventually("events delivered again", async || {
         attempt += 1;
         let id = format!("after-{attempt}");
-        let reply = post(
-            &broker,
-            "/team-a/default",
-            &token,
-            &binary(&id, "note.taken"),
-            "{}",
-        )
-        .await;
+        let reply = note(&broker, &token, &id, "{}").await;
         assert!([202, 503].contains(&reply.status), "{}", reply.text);
         let again = sink
             .received()
