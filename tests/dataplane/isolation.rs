@@ -130,17 +130,18 @@ async fn answers_to_large_events(flags: &[&str], triggers: usize, events: usize)
 
 #[tokio::test]
 async fn a_queue_full_by_bytes_answers_429_though_it_has_places() {
-    // The queue has 1,000 places; 150,000 bytes hold one event in delivery
-    // and one queued (the second is taken while the queue is below them).
-    let statuses = answers_to_large_events(&["--subscriber-queue-bytes", "150000"], 1, 4).await;
+    // The queue has 1,000 places. An event counts its data twice (parsed,
+    // and the body it arrived in): 200 KB. 300,000 bytes hold one in delivery
+    // and one queued (taken while the queue was below them).
+    let statuses = answers_to_large_events(&["--subscriber-queue-bytes", "300000"], 1, 4).await;
     assert_eq!(statuses, [202, 202, 429, 429]);
 }
 
 #[tokio::test]
 async fn a_namespace_budget_full_by_bytes_answers_429() {
-    // Two Triggers take each event: 200 KB of the 300,000 a namespace may
-    // hold, then 400 KB.
-    let statuses = answers_to_large_events(&["--namespace-budget-bytes", "300000"], 2, 4).await;
+    // Two Triggers take each event, each counting 200 KB (as above): 400 KB
+    // of the 600,000 a namespace may hold, then 800 KB.
+    let statuses = answers_to_large_events(&["--namespace-budget-bytes", "600000"], 2, 4).await;
     assert_eq!(statuses, [202, 202, 429, 429]);
 }
 

@@ -148,7 +148,8 @@ async fn events_beyond_the_concurrency_wait_for_a_busy_worker() {
     assert_eq!(start.elapsed(), 3 * busy, "two at a time, back to back");
 }
 
-/// An event of about `bytes` bytes of data.
+/// An event of `bytes` bytes of data (which it counts twice: parsed, and
+/// as a delivery will render it).
 fn sized_event(bytes: usize) -> Arc<PreparedEvent> {
     use cloudevents::{EventBuilder, EventBuilderV10};
     let event = EventBuilderV10::new()
@@ -167,14 +168,14 @@ async fn a_queue_at_its_byte_limit_takes_nothing_until_a_delivery_ends() {
     let deps = deps();
     let dispatcher = Dispatcher::test("test/trigger")
         .queue(64)
-        .queue_bytes(10_000)
+        .queue_bytes(20_000)
         .busy(busy)
         .spawn(&deps);
     let big = sized_event(6_000);
     for _ in 0..2 {
         dispatcher
             .try_reserve_place()
-            .expect("below 10,000 bytes")
+            .expect("below 20,000 bytes")
             .send(big.clone());
     }
     assert!(
