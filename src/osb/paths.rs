@@ -78,11 +78,21 @@ where
     }
 }
 
+/// An id is not blank and holds no control characters (a newline in an id
+/// would end the log line that names it, and begin one of the caller's).
 fn check_ids(path: &impl PathIds) -> Result<(), OsbError> {
-    match path.ids().into_iter().find(|(_, id)| id.trim().is_empty()) {
-        Some((name, _)) => Err(OsbError::BadRequest(format!("{name} must not be empty"))),
-        None => Ok(()),
+    for (name, id) in path.ids() {
+        if id.trim().is_empty() {
+            return Err(OsbError::BadRequest(format!("{name} must not be empty")));
+        }
+        if let Some(c) = id.chars().find(|c| c.is_control()) {
+            return Err(OsbError::BadRequest(format!(
+                "{name} holds the control character U+{:04X}",
+                u32::from(c)
+            )));
+        }
     }
+    Ok(())
 }
 
 /// axum's own words for the refusal (`Invalid URL: Invalid UTF-8 in
@@ -111,12 +121,20 @@ mod tests {
     }
 
     #[test]
-    fn a_blank_id_is_refused_by_its_name_in_path_order() {
+    fn a_blank_id_or_one_with_control_characters_is_refused_by_its_name_in_path_order() {
         let cases = [
             (binding("i", "b"), None),
             (binding(" ", "b"), Some("instance_id must not be empty")),
             (binding("i", "\t"), Some("binding_id must not be empty")),
             (binding("", ""), Some("instance_id must not be empty")),
+            (
+                binding("a\nb", "b"),
+                Some("instance_id holds the control character U+000A"),
+            ),
+            (
+                binding("i", "b\u{0}"),
+                Some("binding_id holds the control character U+0000"),
+            ),
         ];
         for (path, refusal) in cases {
             let checked = check_ids(&path).map_err(|e| e.to_string());

@@ -141,6 +141,12 @@ async fn bad_requests_get_the_right_status_and_a_named_problem() {
     )
     .await;
     assert_eq!(bad_json.status, 400);
+    // A newline in an attribute (CloudEvents' String disallows control
+    // characters) would let a sender write lines of its own into the logs.
+    let forged = binary("inj%0A2026-12-03T21:00:00Z ERROR forged", "order.created");
+    let refused = post(&broker, "/commerce/events", &token, &forged, "{}").await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.message().contains("U+000A"), "{}", refused.text);
 
     let unknown = post(
         &broker,

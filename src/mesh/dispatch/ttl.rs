@@ -7,9 +7,11 @@ use cloudevents::event::ExtensionValue;
 pub const EXTENSION: &str = "knativebrokerttl";
 pub const INITIAL: i64 = 255;
 
-/// Sets the TTL on an event entering the mesh, unless it carries one.
+/// Sets the TTL on an event entering the mesh: 255, or the sender's when it
+/// is lower. A sender's above 255 is lowered to it, so no sender can give a
+/// reply loop more hops than the mesh allows (2147483647 would never end).
 pub fn ensure(event: &mut Event) {
-    if current(event).is_none() {
+    if current(event).is_none_or(|ttl| ttl > INITIAL) {
         event.set_extension(EXTENSION, ExtensionValue::Integer(INITIAL));
     }
 }
@@ -70,6 +72,20 @@ mod tests {
             !inherit(&mut reply, &cause),
             "TTL 1 leaves nothing for a reply"
         );
+    }
+
+    #[test]
+    fn a_senders_ttl_is_kept_when_lower_and_lowered_when_higher() {
+        for (given, kept) in [(5, 5), (255, 255), (256, 255), (i64::from(i32::MAX), 255)] {
+            let mut event = event();
+            event.set_extension(EXTENSION, ExtensionValue::Integer(given));
+            ensure(&mut event);
+            assert_eq!(current(&event), Some(kept), "{given}");
+        }
+        let mut text = event();
+        text.set_extension(EXTENSION, ExtensionValue::String("99999".into()));
+        ensure(&mut text);
+        assert_eq!(current(&text), Some(INITIAL));
     }
 
     #[test]

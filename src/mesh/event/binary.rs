@@ -283,6 +283,41 @@ mod tests {
     }
 
     #[test]
+    fn string_attributes_may_not_hold_control_characters_or_noncharacters() {
+        for (header, value) in [
+            ("ce-id", "a%0Ab"),
+            ("ce-id", "a%00"),
+            ("ce-type", "t%7F"),
+            ("ce-subject", "s%C2%85"),
+            ("ce-note", "n%0D%0Aforged"),
+            ("ce-note", "%EF%B7%90"),
+            ("ce-note", "%EF%BF%BE"),
+        ] {
+            let mut pairs: Vec<_> = minimal()
+                .into_iter()
+                .filter(|(name, _)| *name != header)
+                .collect();
+            pairs.push((header, value));
+            let error = read_binary(&headers(&pairs), Bytes::new()).expect_err(value);
+            let attribute = header.trim_start_matches("ce-");
+            assert!(
+                error
+                    .message
+                    .contains(&format!("attribute {attribute} holds U+")),
+                "{value}: {}",
+                error.message
+            );
+        }
+        let mut pairs = minimal();
+        pairs.push(("ce-note", "tab%09and%20caf%C3%A9%20%E2%82%AC"));
+        let refused = read_binary(&headers(&pairs), Bytes::new()).expect_err("a tab");
+        assert!(refused.message.contains("U+0009"), "{}", refused.message);
+        let mut pairs = minimal();
+        pairs.push(("ce-note", "caf%C3%A9%20%E2%82%AC%20%F0%9F%98%80"));
+        assert!(read_binary(&headers(&pairs), Bytes::new()).is_ok());
+    }
+
+    #[test]
     fn header_values_are_percent_decoded() {
         let mut pairs = minimal();
         pairs.push(("ce-subject", "caf%C3%A9%20au%20lait"));

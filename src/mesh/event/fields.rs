@@ -1,6 +1,7 @@
 //! An event's attributes and data as the wire needs them: the data as bytes, the
 //! time as RFC 3339, and the required attributes checked non-empty.
 
+use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Data, Event};
 
 use super::EventError;
@@ -24,7 +25,9 @@ pub fn time_text(event: &Event) -> Option<String> {
 }
 
 /// Required attributes must not be empty (the SDK accepts ""), `source` must be
-/// a URI-reference and `subject`, when present, not empty (CloudEvents 1.0.2).
+/// a URI-reference, `subject`, when present, not empty, and no String
+/// attribute may hold what CloudEvents 1.0.2 disallows in one (see
+/// `check_string`).
 pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
     for (name, value) in [
         ("id", event.id()),
@@ -47,5 +50,39 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
             "attribute subject must not be empty when present",
         ));
     }
+    let strings = [
+        ("id", Some(event.id())),
+        ("type", Some(event.ty())),
+        ("subject", event.subject()),
+        ("datacontenttype", event.datacontenttype()),
+    ];
+    for (name, value) in strings {
+        if let Some(value) = value {
+            check_string(name, value)?;
+        }
+    }
+    for (name, value) in event.iter_extensions() {
+        if let ExtensionValue::String(value) = value {
+            check_string(name, value)?;
+        }
+    }
     Ok(())
+}
+
+/// CloudEvents' String type disallows control characters (U+0000–U+001F,
+/// U+007F–U+009F) and Unicode noncharacters; a newline in an id would also
+/// let a sender write lines of its own into every log that names the event.
+/// (Rust strings hold no unpaired surrogates.)
+fn check_string(name: &str, value: &str) -> Result<(), EventError> {
+    let disallowed = |c: char| {
+        let code = u32::from(c);
+        c.is_control() || (0xFDD0..=0xFDEF).contains(&code) || code & 0xFFFE == 0xFFFE
+    };
+    match value.chars().find(|c| disallowed(*c)) {
+        Some(c) => Err(EventError::new(format!(
+            "attribute {name} holds U+{:04X}, which a CloudEvents String may not",
+            u32::from(c)
+        ))),
+        None => Ok(()),
+    }
 }

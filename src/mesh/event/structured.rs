@@ -276,6 +276,24 @@ mod tests {
     }
 
     #[test]
+    fn string_attributes_may_not_hold_control_characters() {
+        for member in [
+            r#""id":"a\u0000b""#,
+            r#""subject":"line\nforged""#,
+            r#""ext":"\u0085""#,
+        ] {
+            let body =
+                format!(r#"{{"specversion":"1.0","source":"/s","type":"t","id":"1",{member}}}"#);
+            let error = read_structured(body.as_bytes()).expect_err(member);
+            assert!(
+                error.message.contains("holds U+"),
+                "{member}: {}",
+                error.message
+            );
+        }
+    }
+
+    #[test]
     fn attributes_of_the_wrong_type_are_refused_by_name() {
         let refusal = |member: &str| {
             let body =

@@ -46,7 +46,7 @@ pub fn passes(filter: &Filter, trigger: &str, event: &Event, metrics: &Metrics) 
     filter.try_matches(event).unwrap_or_else(|limit| {
         metrics.filter_error(limit.as_str());
         if let Some(skipped) = LIMIT_LOG.allow() {
-            tracing::warn!(%trigger, event_id = %event.id(), event_type = %event.ty(),
+            tracing::warn!(%trigger, event_id = ?event.id(), event_type = ?event.ty(),
                 reason = limit.as_str(), error = %limit, skipped,
                 "a CESQL filter went over a limit; the event does not match the Trigger");
         }
