@@ -189,8 +189,11 @@ pub fn write_structured(event: &Event) -> Bytes {
         // an assumption of JSON-formatted data" (JSON format §3.1).
         let untyped_bytes = event.datacontenttype().is_none() && matches!(data, Data::Binary(_));
         let json_type = event.datacontenttype().is_none_or(is_json);
+        // JSON text is UTF-8 (RFC 8259 §8.1), which serde_json does not check
+        // inside strings it skips: `"caf\xe9"` would be copied in as invalid JSON.
         if !untyped_bytes
             && json_type
+            && std::str::from_utf8(&bytes).is_ok()
             && serde_json::from_slice::<serde::de::IgnoredAny>(&bytes).is_ok()
         {
             member(&mut out, "data");
@@ -273,6 +276,24 @@ mod tests {
             let back: String = serde_json::from_slice(&out).expect("valid JSON");
             assert_eq!(back, text);
         }
+    }
+
+    #[test]
+    fn json_data_that_is_not_utf8_goes_as_data_base64() {
+        use cloudevents::{EventBuilder, EventBuilderV10};
+        let event = EventBuilderV10::new()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .data("application/json", b"\"caf\xe9\"".to_vec())
+            .build()
+            .expect("an event");
+        let body = write_structured(&event);
+        let written: serde_json::Value = serde_json::from_slice(&body).expect("valid JSON");
+        assert_eq!(written["data_base64"], "ImNhZuki");
+        assert!(written.get("data").is_none());
+        let back = read_structured(&body).expect("reads back");
+        assert_eq!(back.data(), event.data());
     }
 
     #[test]
