@@ -141,6 +141,20 @@ async fn bad_requests_get_the_right_status_and_a_named_problem() {
     )
     .await;
     assert_eq!(bad_json.status, 400);
+    // A compressed body is not taken as the event's data.
+    let mut gzipped = binary("gz", "order.created");
+    gzipped.push(("content-encoding".into(), "gzip".into()));
+    let refused = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &gzipped,
+        "\u{1f}\u{8b}",
+    )
+    .await;
+    assert_eq!(refused.status, 415, "{}", refused.text);
+    assert_eq!(refused.header("accept-encoding"), Some("identity"));
+    assert_eq!(refused.body["error"], "UnsupportedMediaType");
     // A newline in an attribute (CloudEvents' String disallows control
     // characters) would let a sender write lines of its own into the logs.
     let forged = binary("inj%0A2026-12-03T21:00:00Z ERROR forged", "order.created");
