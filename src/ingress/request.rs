@@ -4,7 +4,7 @@
 
 use axum::body::Body;
 use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use cloudevents::Event;
@@ -24,14 +24,28 @@ use crate::mesh::routing::{BrokerRoute, ChannelRoute, LogHandle, Origin};
 use crate::state::AppState;
 use crate::telemetry::Metrics;
 
-/// OPTIONS on any ingress route: what it takes.
-pub async fn allowed_methods() -> Response {
-    (
+/// OPTIONS on any ingress route: what it takes, and, to a sender that asks
+/// (`WebHook-Request-Origin`, CloudEvents' HTTP webhook abuse protection,
+/// §4), consent for its origin at any rate — senders such as Azure Event Grid
+/// deliver only after it. Consent opens nothing: every POST still needs its
+/// credentials, and overload is still answered 429.
+pub async fn allowed_methods(headers: HeaderMap) -> Response {
+    let mut response = (
         StatusCode::NO_CONTENT,
         [(ALLOW, HeaderValue::from_static("POST, OPTIONS"))],
     )
-        .into_response()
+        .into_response();
+    if let Some(origin) = headers.get(WEBHOOK_REQUEST_ORIGIN) {
+        let answer = response.headers_mut();
+        answer.insert(WEBHOOK_ALLOWED_ORIGIN, origin.clone());
+        answer.insert(WEBHOOK_ALLOWED_RATE, HeaderValue::from_static("*"));
+    }
+    response
 }
+
+const WEBHOOK_REQUEST_ORIGIN: HeaderName = HeaderName::from_static("webhook-request-origin");
+const WEBHOOK_ALLOWED_ORIGIN: HeaderName = HeaderName::from_static("webhook-allowed-origin");
+const WEBHOOK_ALLOWED_RATE: HeaderName = HeaderName::from_static("webhook-allowed-rate");
 
 /// Any other method than POST or OPTIONS, before anything else is looked at.
 pub async fn wrong_method() -> IngressError {

@@ -117,6 +117,31 @@ async fn bad_requests_get_the_right_status_and_a_named_problem() {
     let options = request(&broker, Method::OPTIONS, "/commerce/events", &token).await;
     assert_eq!(options.status, 204);
     assert_eq!(options.header("allow"), Some("POST, OPTIONS"));
+    assert_eq!(options.header("webhook-allowed-origin"), None, "not asked");
+    // CloudEvents' webhook validation handshake (HTTP webhook §4): consent
+    // for the origin that asks, at any rate.
+    let handshake = broker
+        .http
+        .request(Method::OPTIONS, format!("{}/team-a/default", broker.events))
+        .header("WebHook-Request-Origin", "eventemitter.example.com")
+        .header("WebHook-Request-Rate", "120")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(handshake.status(), 204);
+    let header = |name: &str| {
+        handshake
+            .headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    assert_eq!(
+        header("webhook-allowed-origin").as_deref(),
+        Some("eventemitter.example.com")
+    );
+    assert_eq!(header("webhook-allowed-rate").as_deref(), Some("*"));
+    assert_eq!(header("allow").as_deref(), Some("POST, OPTIONS"));
     let nowhere = broker
         .http
         .post(format!("{}/a/b/c/d", broker.events))
