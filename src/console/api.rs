@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use crate::auth::{AuthError, Caller};
 use crate::bodies::read_limited;
 use crate::mesh::routing::ChannelSubscriber;
+use crate::resources::missing_function;
 use crate::state::AppState;
 
 /// A CESQL expression is at most a few kilobytes (the compiler's own limit is
@@ -104,7 +105,23 @@ pub async fn check_cesql(
         .and_then(Value::as_str)
         .ok_or_else(|| bad_request("the body needs \"expression\": the CESQL text".into()))?;
     let answer = match cesql::Expression::parse(expression) {
-        Ok(_) => json!({"valid": true}),
+        Ok(parsed) => match parsed.missing_function() {
+            None => json!({"valid": true}),
+            // As a Trigger's write refuses it; pointed at where the name is
+            // first written.
+            Some((name, arity)) => {
+                let offset = expression
+                    .to_ascii_uppercase()
+                    .find(name)
+                    .unwrap_or_default();
+                json!({
+                    "valid": false,
+                    "error": missing_function(name, arity),
+                    "column": expression[..offset].chars().count() + 1,
+                    "offset": offset,
+                })
+            }
+        },
         Err(error) => json!({
             "valid": false,
             "error": error.to_string(),

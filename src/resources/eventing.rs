@@ -291,10 +291,14 @@ impl SubscriptionsApiFilter {
             if expression.trim().is_empty() {
                 return Err(Invalid::new("cesql", "must not be empty"));
             }
-            Dialect::Cesql(
-                cesql::Expression::parse(expression)
-                    .map_err(|e| Invalid::new("cesql", e.to_string()))?,
-            )
+            let parsed = cesql::Expression::parse(expression)
+                .map_err(|e| Invalid::new("cesql", e.to_string()))?;
+            // It compiles (the spec makes it an evaluation error), but the
+            // filter could never pass as written: a misspelt name says so now.
+            if let Some((name, arity)) = parsed.missing_function() {
+                return Err(Invalid::new("cesql", missing_function(name, arity)));
+            }
+            Dialect::Cesql(parsed)
         } else {
             return Err(Invalid::new(
                 "",
@@ -302,6 +306,13 @@ impl SubscriptionsApiFilter {
             ));
         })
     }
+}
+
+/// Why a CESQL filter calling `name` with `arity` arguments is refused.
+pub fn missing_function(name: &str, arity: usize) -> String {
+    format!(
+        "no CESQL function {name} takes {arity} argument(s): every evaluation would fail (MissingFunctionError)"
+    )
 }
 
 /// `exact`, `prefix` and `suffix`: one test per attribute named, all of which

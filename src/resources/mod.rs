@@ -36,7 +36,7 @@ pub use duration::parse_iso8601_duration;
 pub use event_type::{EventTypeSpec, EventTypeStatus, KnativeEventType};
 pub use eventing::{
     BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliveryFormat, DeliverySpec, Dialect,
-    SubscriptionsApiFilter, Trigger, TriggerFilter, TriggerSpec, TriggerStatus,
+    SubscriptionsApiFilter, Trigger, TriggerFilter, TriggerSpec, TriggerStatus, missing_function,
 };
 pub use instance::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,

@@ -411,6 +411,25 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
     );
     let (status, body) = test(json!({"filters": []})).await;
     assert_eq!(status, 400, "{body}");
+    // A misspelt function parses, but a Trigger's write refuses it: so does
+    // the check.
+    let checked: serde_json::Value = broker
+        .http
+        .post(format!("{}/console/api/cesql", broker.control))
+        .bearer_auth(&other_token)
+        .json(&json!({"expression": "type = 'a' AND lowr(subject) = 'b'"}))
+        .send()
+        .await
+        .expect("request")
+        .json()
+        .await
+        .expect("JSON");
+    assert_eq!(checked["valid"], false, "{checked}");
+    assert_eq!(checked["column"], 16, "where LOWR is written: {checked}");
+    assert!(
+        checked["error"].as_str().is_some_and(|e| e.contains("LOWR")),
+        "{checked}"
+    );
     // What a Trigger's write refuses, the test refuses too.
     let (status, body) =
         test(json!({"filter": {"attributes": {"Type": "x"}}, "event": event})).await;

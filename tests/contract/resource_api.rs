@@ -345,6 +345,15 @@ async fn every_kind_is_validated_on_write_naming_the_field() {
             "spec.filters[0].cesql",
         ),
         (
+            // Compiles, but could never pass: a misspelt function.
+            trigger(
+                "t",
+                json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"any": [{"cesql": "LOWR(type) = 'a'"}]}]}),
+            ),
+            422,
+            "spec.filters[0].any[0].cesql",
+        ),
+        (
             trigger(
                 "t",
                 json!({"broker": "default", "subscriber": {"uri": "http://x"}, "filters": [{"regex": {"type": "a"}}]}),

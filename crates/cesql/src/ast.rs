@@ -112,3 +112,24 @@ pub(super) enum Callee {
         arity: usize,
     },
 }
+
+impl Expr {
+    /// The first call, in source order, of a function no built-in has.
+    pub(super) fn missing_function(&self) -> Option<(&str, usize)> {
+        match self {
+            Expr::Literal(_) | Expr::Attribute(_) | Expr::Exists(_) => None,
+            Expr::Not(inner) | Expr::Negate(inner) => inner.missing_function(),
+            Expr::Logical { left, right, .. } | Expr::Binary { left, right, .. } => {
+                left.missing_function().or_else(|| right.missing_function())
+            }
+            Expr::Like { operand, .. } => operand.missing_function(),
+            Expr::In { operand, set } => operand
+                .missing_function()
+                .or_else(|| set.iter().find_map(Expr::missing_function)),
+            Expr::Call { callee, args } => match callee {
+                Callee::Missing { name, arity } => Some((name, *arity)),
+                Callee::Builtin(_) => args.iter().find_map(Expr::missing_function),
+            },
+        }
+    }
+}

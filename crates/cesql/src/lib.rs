@@ -122,6 +122,15 @@ impl Expression {
         &self.source
     }
 
+    /// The first call, in source order, of a function no built-in has, by
+    /// name (as written) and number of arguments. The expression compiles —
+    /// the spec makes such a call an evaluation error (MissingFunctionError)
+    /// — but every evaluation reaching it fails, so a tool that takes
+    /// expressions for later (a filter) may refuse them up front.
+    pub fn missing_function(&self) -> Option<(&str, usize)> {
+        self.root.missing_function()
+    }
+
     /// Evaluates the expression against `event`.
     pub fn evaluate<E: Attributes + ?Sized>(&self, event: &E) -> Evaluation {
         let mut errors = Vec::new();

@@ -289,6 +289,26 @@ fn unknown_functions_are_evaluation_errors() {
 }
 
 #[test]
+fn the_first_missing_function_is_found_without_evaluating() {
+    let first = |source: &str| {
+        Expression::parse(source)
+            .expect(source)
+            .missing_function()
+            .map(|(name, arity)| (name.to_string(), arity))
+    };
+    assert_eq!(first("NOPE(1)"), Some(("NOPE".into(), 1)));
+    assert_eq!(first("CONCAT_WS()"), Some(("CONCAT_WS".into(), 0)));
+    assert_eq!(
+        first("TRUE AND LOWER(inner_one()) = 'a' OR other(1, 2)"),
+        Some(("INNER_ONE".into(), 0))
+    );
+    assert_eq!(first("type IN ('a', f(1))"), Some(("F".into(), 1)));
+    assert_eq!(first("NOT -g(subject) = 1"), Some(("G".into(), 1)));
+    assert_eq!(first("LOWER(type) LIKE 'a%' AND LENGTH(id) > 1"), None);
+    assert_eq!(first("EXISTS subject"), None);
+}
+
+#[test]
 fn equality_casts_the_left_operand_to_the_right_operands_type() {
     assert_eq!(value("'TRUE' = TRUE"), boolean(true));
     assert_eq!(value("TRUE = 'TRUE'"), boolean(false));
