@@ -69,11 +69,26 @@ fn check(state: &AppState, headers: &HeaderMap) -> Result<Option<OriginatingIden
         .auth
         .platform(headers)
         .map_err(|e| OsbError::Unauthorized(e.to_string()))?;
-    check_version(headers.get(&API_VERSION))?;
-    headers
-        .get(&ORIGINATING_IDENTITY)
+    check_version(once(headers, &API_VERSION)?)?;
+    once(headers, &ORIGINATING_IDENTITY)?
         .map(parse_identity)
         .transpose()
+}
+
+/// A header's one value: given twice, which one counts would be a guess (a
+/// proxy may add one, and the first and the last can disagree).
+fn once<'a>(
+    headers: &'a HeaderMap,
+    name: &HeaderName,
+) -> Result<Option<&'a HeaderValue>, OsbError> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    match values.next() {
+        None => Ok(first),
+        Some(_) => Err(OsbError::BadRequest(format!(
+            "{name} is given more than once; send it once"
+        ))),
+    }
 }
 
 fn check_version(value: Option<&HeaderValue>) -> Result<(), OsbError> {

@@ -44,6 +44,16 @@ async fn versions_2_13_and_later_2_x_are_served_and_others_are_412() {
         let reply = osb.send(request, "get", "/v2/catalog").await;
         assert_eq!(reply.status, expected, "version {version}: {}", reply.text);
     }
+    // Twice, even once supported: which one counts would be a guess.
+    let twice = broker
+        .http
+        .get(osb.url("/v2/catalog"))
+        .basic_auth("meshbroker", Some(&broker.osb_password))
+        .header("X-Broker-API-Version", "2.17")
+        .header("X-Broker-API-Version", "2.12");
+    let reply = osb.send(twice, "get", "/v2/catalog").await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.text.contains("more than once"), "{}", reply.text);
 }
 
 #[tokio::test]
