@@ -20,6 +20,7 @@ use super::details::{
 use super::namespace::{check_instance_namespace, check_platform, target_namespace};
 use super::paths::{BindingPath, InstancePath};
 use super::plan::{check_maintenance_info, check_parameters};
+use super::requests::NamedIds;
 use crate::provisioner::{
     Accepted, Completion, DeprovisionRequest, ProvisionRequest, Provisioner, UpdateRequest,
     is_deprovision_operation,
@@ -181,11 +182,16 @@ impl ServiceBroker {
     /// `GET /v2/service_instances/{instance_id}`: a provisioned instance. NotFound
     /// while it does not exist, is still being provisioned or was not provisioned;
     /// ConcurrencyError while it is being updated.
-    pub async fn fetch_instance(&self, at: &InstancePath) -> Result<ServiceInstance, OsbError> {
+    pub async fn fetch_instance(
+        &self,
+        at: &InstancePath,
+        named: &NamedIds,
+    ) -> Result<ServiceInstance, OsbError> {
         let instance = self
             .live_instance(at)
             .await?
             .ok_or_else(|| no_such_instance(&at.instance_id))?;
+        named.check(&instance)?;
         if let Some(op) = instance.running_operation()
             && op.kind == OperationKind::Update
         {
@@ -220,6 +226,7 @@ impl ServiceBroker {
         &self,
         at: &InstancePath,
         wanted: Option<&str>,
+        named: &NamedIds,
     ) -> Result<LastOperation, OsbError> {
         let Some(instance) = self.provisioner.instance(&at.instance_id).await? else {
             // Only a succeeded deprovision's record is ever forgotten.
@@ -233,6 +240,7 @@ impl ServiceBroker {
             &instance.spec.namespace,
             &at.instance_id,
         )?;
+        named.check(&instance)?;
         let operation = match wanted {
             Some(id) => instance.operation(id).ok_or_else(|| {
                 OsbError::BadRequest(format!(
@@ -627,16 +635,24 @@ mod tests {
         };
         let polled = shop
             .broker
-            .last_operation(&instance, Some(&operation))
+            .last_operation(&instance, Some(&operation), &NamedIds::default())
             .await
             .expect("polled");
         assert_eq!(polled.state, OperationState::InProgress);
         assert_eq!(
-            refusal(shop.broker.fetch_instance(&instance).await),
+            refusal(
+                shop.broker
+                    .fetch_instance(&instance, &NamedIds::default())
+                    .await
+            ),
             ("NotFound", "instance i is still being provisioned".into())
         );
         assert_eq!(
-            refusal(shop.broker.fetch_instance(&at(Some("team-b"), "i")).await),
+            refusal(
+                shop.broker
+                    .fetch_instance(&at(Some("team-b"), "i"), &NamedIds::default())
+                    .await
+            ),
             (
                 "BadRequest",
                 "instance i belongs to namespace team-a, not team-b".into()

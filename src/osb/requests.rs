@@ -16,6 +16,7 @@ use super::OsbError;
 use super::details::{BindDetails, ProvisionDetails, ServicePlan, UpdateDetails};
 use super::headers::OriginatingIdentity;
 use crate::bodies::{BodyError, read_limited};
+use crate::resources::ServiceInstance;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -187,6 +188,21 @@ impl QueryParams {
         })
     }
 
+    /// The `service_id` and `plan_id` a fetch or a poll may name (then not
+    /// empty), to be checked against the instance's.
+    pub fn named_ids(&self) -> Result<NamedIds, OsbError> {
+        let optional = |name| {
+            self.0
+                .get(name)
+                .map(|id| required(name, Some(id)))
+                .transpose()
+        };
+        Ok(NamedIds {
+            service_id: optional("service_id")?,
+            plan_id: optional("plan_id")?,
+        })
+    }
+
     /// The `operation` a poll names, if it names one (then not empty).
     pub fn operation(&self) -> Result<Option<String>, OsbError> {
         self.0
@@ -201,6 +217,34 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, OsbError> {
         Self::of(&parts.uri)
+    }
+}
+
+/// The ids a fetch or a poll may name: each must be the instance's, as a
+/// deprovision's must, or the answer would be about what the caller did not
+/// mean.
+#[derive(Debug, Default)]
+pub struct NamedIds {
+    service_id: Option<String>,
+    plan_id: Option<String>,
+}
+
+impl NamedIds {
+    pub fn check(&self, instance: &ServiceInstance) -> Result<(), OsbError> {
+        let named = [
+            ("service_id", &self.service_id, &instance.spec.service_id),
+            ("plan_id", &self.plan_id, &instance.spec.plan_id),
+        ];
+        for (name, given, held) in named {
+            if let Some(given) = given
+                && given != held
+            {
+                return Err(OsbError::BadRequest(format!(
+                    "{name} {given} is not the instance's ({held})"
+                )));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -427,7 +427,9 @@ async fn a_namespace_token_sees_and_changes_only_its_namespace() {
     assert_eq!(checked["valid"], false, "{checked}");
     assert_eq!(checked["column"], 16, "where LOWR is written: {checked}");
     assert!(
-        checked["error"].as_str().is_some_and(|e| e.contains("LOWR")),
+        checked["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("LOWR")),
         "{checked}"
     );
     // What a Trigger's write refuses, the test refuses too.

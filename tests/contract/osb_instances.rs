@@ -625,3 +625,35 @@ async fn deprovisioned_instances_are_forgotten_after_the_retention() {
         "the id is free again"
     );
 }
+
+#[tokio::test]
+async fn a_fetch_or_poll_naming_another_service_or_plan_is_400() {
+    let broker = provisioned(&["team-a"]).await;
+    let osb = broker.osb();
+    let plan = plan_of(ORDER_SERVICE);
+    let ask = async |path: &str, template: &str, query: String| {
+        let url = format!("{path}?{query}");
+        osb.send(osb.request(reqwest::Method::GET, &url), "get", template)
+            .await
+    };
+    let instance = format!("/v2/service_instances/{INSTANCE}");
+    let polled = format!("{instance}/last_operation");
+    let fetch_template = "/v2/service_instances/{instance_id}";
+    let poll_template = "/v2/service_instances/{instance_id}/last_operation";
+    for (path, template) in [(&instance, fetch_template), (&polled, poll_template)] {
+        let right = ask(
+            path,
+            template,
+            format!("service_id={ORDER_SERVICE}&plan_id={plan}"),
+        )
+        .await;
+        assert_eq!(right.status, 200, "{path}: {}", right.text);
+        let other_service = ask(path, template, "service_id=another".into()).await;
+        assert_eq!(other_service.status, 400, "{path}: {}", other_service.text);
+        assert!(other_service.message().contains("service_id another"));
+        let other_plan = ask(path, template, format!("plan_id={ORDER_SERVICE}-gold")).await;
+        assert_eq!(other_plan.status, 400, "{path}: {}", other_plan.text);
+        let empty = ask(path, template, "service_id=".into()).await;
+        assert_eq!(empty.status, 400, "{path}: {}", empty.text);
+    }
+}

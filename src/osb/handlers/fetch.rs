@@ -10,12 +10,14 @@ use crate::osb::OsbError;
 use crate::osb::broker::ServiceBroker;
 use crate::osb::paths::{InstancePath, OsbPath};
 use crate::osb::plan::MAINTENANCE_VERSION;
+use crate::osb::requests::QueryParams;
 
 pub async fn fetch(
     State(broker): State<ServiceBroker>,
     OsbPath(path): OsbPath<InstancePath>,
+    query: QueryParams,
 ) -> Result<Json<Value>, OsbError> {
-    let instance = broker.fetch_instance(&path).await?;
+    let instance = broker.fetch_instance(&path, &query.named_ids()?).await?;
     let spec = &instance.spec;
     Ok(Json(json!({
         "service_id": spec.service_id,

@@ -24,7 +24,10 @@ pub async fn last_operation(
     query: QueryParams,
 ) -> Result<Response, OsbError> {
     let wanted = query.operation()?;
-    let operation = broker.last_operation(&path, wanted.as_deref()).await?;
+    let named = query.named_ids()?;
+    let operation = broker
+        .last_operation(&path, wanted.as_deref(), &named)
+        .await?;
     let mut body =
         json!({ "state": operation.state.as_str(), "description": operation.description });
     if let Some(usable) = operation.instance_usable {
