@@ -31,6 +31,9 @@ pub enum IngressError {
     /// Not too large, but not read whole either (too slow, cut short).
     #[error("{0}")]
     Body(BodyError),
+    /// A structured-mode event format other than JSON.
+    #[error("{0}")]
+    UnsupportedFormat(String),
     /// A body in a content coding meshbroker does not decode.
     #[error("{0}")]
     UnsupportedEncoding(String),
@@ -78,7 +81,7 @@ impl IntoResponse for IngressError {
             Self::TooLarge(_) | Self::EventTooLarge(_) | Self::BatchTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
             }
-            Self::UnsupportedEncoding(_) => {
+            Self::UnsupportedEncoding(_) | Self::UnsupportedFormat(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
             Self::Overloaded | Self::BudgetFull(_) => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),

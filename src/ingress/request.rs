@@ -17,7 +17,9 @@ use crate::bodies::{BodyError, read_limited};
 use crate::mesh::dispatch::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
-use crate::mesh::event::{Mode, mode_of, read_batch, read_binary, read_structured};
+use crate::mesh::event::{
+    Mode, mode_of, read_batch, read_binary, read_structured, unsupported_format,
+};
 use crate::mesh::log::AppendError;
 use crate::mesh::routing::Overloaded;
 use crate::mesh::routing::{BrokerRoute, ChannelRoute, LogHandle, Origin};
@@ -171,6 +173,11 @@ pub fn decode(
 
 fn decode_modes(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, IngressError> {
     let content_type = headers.get(CONTENT_TYPE).and_then(|v| v.to_str().ok());
+    if let Some(format) = unsupported_format(content_type) {
+        return Err(IngressError::UnsupportedFormat(format!(
+            "the event format {format} is not supported; send application/cloudevents+json, a batch or binary mode"
+        )));
+    }
     Ok(match mode_of(content_type) {
         Mode::Binary => {
             let raw_data = (!body.is_empty()).then(|| body.clone());

@@ -180,6 +180,16 @@ async fn bad_requests_get_the_right_status_and_a_named_problem() {
     assert_eq!(refused.status, 415, "{}", refused.text);
     assert_eq!(refused.header("accept-encoding"), Some("identity"));
     assert_eq!(refused.body["error"], "UnsupportedMediaType");
+    let xml = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &[("content-type".into(), "application/cloudevents+xml".into())],
+        "<event/>",
+    )
+    .await;
+    assert_eq!(xml.status, 415, "{}", xml.text);
+    assert!(xml.message().contains("cloudevents+xml"), "{}", xml.text);
     // A newline in an attribute (CloudEvents' String disallows control
     // characters) would let a sender write lines of its own into the logs.
     let forged = binary("inj%0A2026-12-03T21:00:00Z ERROR forged", "order.created");

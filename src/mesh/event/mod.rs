@@ -16,7 +16,7 @@ pub use binary::{binary_headers, is_header_text, read_binary};
 pub use error::EventError;
 pub use fields::{data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};
-pub use mode::{Mode, mode_of};
+pub use mode::{Mode, mode_of, unsupported_format};
 pub use prepared::{PREFER, PreparedEvent, Wire};
 pub use structured::{
     BATCH_CONTENT_TYPE, STRUCTURED_CONTENT_TYPE, read_batch, read_structured, write_structured,

@@ -27,9 +27,51 @@ pub fn mode_of(content_type: Option<&str>) -> Mode {
     }
 }
 
+/// A structured-mode event format other than JSON (`application/cloudevents+xml`,
+/// `+avro`, `+protobuf`): what it names, for a 415 rather than a JSON parse
+/// error. Structured mode without a suffix is read as JSON.
+pub fn unsupported_format(content_type: Option<&str>) -> Option<&str> {
+    if mode_of(content_type) != Mode::Structured {
+        return None;
+    }
+    let media_type = content_type?.split(';').next()?.trim();
+    let suffix = media_type.get("application/cloudevents".len()..)?;
+    match suffix {
+        "" => None,
+        json if json.eq_ignore_ascii_case("+json") => None,
+        _ => Some(media_type),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn structured_formats_other_than_json_are_named() {
+        for (content_type, unsupported) in [
+            (Some("application/cloudevents+json"), None),
+            (Some("Application/CloudEvents+JSON; charset=utf-8"), None),
+            (Some("application/cloudevents"), None),
+            (Some("application/cloudevents-batch+json"), None),
+            (Some("application/json"), None),
+            (None, None),
+            (
+                Some("application/cloudevents+xml"),
+                Some("application/cloudevents+xml"),
+            ),
+            (
+                Some("application/cloudevents+avro ;x=y"),
+                Some("application/cloudevents+avro"),
+            ),
+        ] {
+            assert_eq!(
+                unsupported_format(content_type),
+                unsupported,
+                "{content_type:?}"
+            );
+        }
+    }
 
     #[test]
     fn modes_follow_the_content_type() {
