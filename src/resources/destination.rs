@@ -52,6 +52,12 @@ impl Destination {
                 "uri",
                 format!("{uri:?} is not an absolute http(s) URI"),
             )),
+            // Deliveries carry no credentials of the URI's (HTTP clients drop
+            // them), so they would be lost without a word.
+            (None, Some(uri)) if has_userinfo(uri) => Err(Invalid::new(
+                "uri",
+                "carries credentials (user:password@), which no delivery would send",
+            )),
             _ => Ok(()),
         }
     }
@@ -74,6 +80,13 @@ pub fn is_absolute_http_uri(uri: &str) -> bool {
     matches!(parsed.scheme_str(), Some("http" | "https"))
         && parsed.host().is_some_and(|host| !host.is_empty())
         && uri.bytes().all(|b| b.is_ascii_graphic())
+}
+
+fn has_userinfo(uri: &str) -> bool {
+    uri.parse::<axum::http::Uri>()
+        .ok()
+        .and_then(|parsed| parsed.authority().map(|a| a.as_str().contains('@')))
+        .unwrap_or(false)
 }
 
 fn is_relative_reference(uri: &str) -> bool {
@@ -110,6 +123,17 @@ mod tests {
             unversioned.validate().map_err(|e| e.field).err().as_deref(),
             Some("ref.apiVersion")
         );
+    }
+
+    #[test]
+    fn a_uri_with_credentials_is_refused() {
+        let destination = |uri: &str| -> Destination {
+            serde_json::from_value(serde_json::json!({"uri": uri})).expect("destination")
+        };
+        let refused = destination("http://user:secret@sink/").validate();
+        assert_eq!(refused.map_err(|e| e.field).err().as_deref(), Some("uri"));
+        assert!(destination("http://user@sink:8080/").validate().is_err());
+        assert!(destination("http://sink/path@x?q=a@b").validate().is_ok());
     }
 
     #[test]
