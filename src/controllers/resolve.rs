@@ -1,8 +1,13 @@
 //! Turning a `Destination` into the URI the dataplane sends to: a URI as given; a
 //! Broker or Channel by its published address; a Kubernetes Service by its cluster
-//! DNS name; a `uri` beside a reference is resolved against the reference's URI
-//! as RFC 3986 resolves a relative reference (Knative: "the `uri` interpreted
-//! relative to the resolved URI of the `ref`").
+//! DNS name; any other kind (a Knative Service, a Kafka sink…) by Knative's
+//! Addressable duck type, its `status.address.url`, read from the Kubernetes API
+//! server (the embedded store holds no other kinds); a `uri` beside a reference
+//! is resolved against the reference's URI as RFC 3986 resolves a relative
+//! reference (Knative: "the `uri` interpreted relative to the resolved URI of
+//! the `ref`").
+
+use kube::core::DynamicObject;
 
 use crate::resources::{Addressable, Broker, Channel, Destination};
 use crate::store::{StoreError, TypedStore};
@@ -21,8 +26,7 @@ pub async fn resolve_destination(
             .ok_or_else(|| "the destination has neither ref nor uri".to_string()));
     };
     let namespace = reference.namespace.as_deref().unwrap_or(default_namespace);
-    let group = reference.api_version.split('/').next().unwrap_or_default();
-    let base = match (reference.kind.as_str(), group) {
+    let base = match (reference.kind.as_str(), group_of(&reference.api_version)) {
         ("Broker", "eventing.knative.dev") => {
             let broker = store
                 .get::<Broker>(Some(namespace), &reference.name)
@@ -49,15 +53,45 @@ pub async fn resolve_destination(
             "http://{}.{namespace}.svc.cluster.local",
             reference.name
         )),
-        (kind, _) => Err(format!(
-            "cannot resolve a reference to a {kind} of {}: meshbroker resolves Brokers (eventing.knative.dev), Channels (messaging.knative.dev) and core v1 Services; give a uri for anything else",
-            reference.api_version
-        )),
+        (kind, _) => {
+            let found = store
+                .raw()
+                .get_other(&reference.api_version, kind, namespace, &reference.name)
+                .await;
+            match found {
+                Ok(object) => address_of_other(object, kind, namespace, &reference.name),
+                // A transient failure: the controller tries again.
+                Err(error @ StoreError::Internal(_)) => return Err(error),
+                Err(why) => Err(format!(
+                    "cannot resolve a reference to a {kind} of {}: {why}",
+                    reference.api_version
+                )),
+            }
+        }
     };
     Ok(base.and_then(|base| match &destination.uri {
         Some(relative) => relative_to(&base, relative),
         None => Ok(base),
     }))
+}
+
+/// The API group of an `apiVersion` (`v1`: the core group, named `v1` here).
+fn group_of(api_version: &str) -> &str {
+    api_version.split('/').next().unwrap_or_default()
+}
+
+/// Whether `destination` names an object of a kind no controller here hears of
+/// (resolved by reading it, as Knative's Addressable duck type): a status that
+/// depends on it is looked at again from time to time instead.
+pub fn names_other_kind(destination: &Destination) -> bool {
+    destination.reference.as_ref().is_some_and(|reference| {
+        !matches!(
+            (reference.kind.as_str(), group_of(&reference.api_version)),
+            ("Broker", "eventing.knative.dev")
+                | ("Channel", "messaging.knative.dev")
+                | ("Service", "v1")
+        )
+    })
 }
 
 /// `relative` resolved against `base` (RFC 3986 §5.2): `/p` replaces the path,
@@ -71,6 +105,26 @@ fn relative_to(base: &str, relative: &str) -> Result<String, String> {
         .resolve_against(&base)
         .map(|resolved| resolved.to_string())
         .map_err(|e| format!("uri {relative} cannot be resolved against {base}: {e}"))
+}
+
+/// The address of an object of another kind, by Knative's Addressable duck
+/// type: its `status.address.url`.
+fn address_of_other(
+    found: Option<DynamicObject>,
+    kind: &str,
+    namespace: &str,
+    name: &str,
+) -> Result<String, String> {
+    let Some(object) = found else {
+        return Err(format!("{kind} {namespace}/{name} does not exist"));
+    };
+    object.data["status"]["address"]["url"]
+        .as_str()
+        .filter(|url| !url.is_empty())
+        .map(str::to_string)
+        .ok_or_else(|| {
+            format!("{kind} {namespace}/{name} has no address yet (status.address.url is not set)")
+        })
 }
 
 /// The address of a Broker or Channel as read (None: there is no such object).

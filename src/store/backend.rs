@@ -8,7 +8,7 @@ use kube::core::DynamicObject;
 use serde::Serialize;
 
 use super::{LabelSelector, StoreError};
-use crate::resources::KindSpec;
+use crate::resources::{Invalid, KindSpec};
 
 /// A list and the store revision it was read at; watch from there to miss nothing.
 #[derive(Debug, Clone)]
@@ -100,6 +100,25 @@ pub trait Store: Send + Sync + 'static {
         kind: &'static KindSpec,
         write: Write,
     ) -> Result<DynamicObject, StoreError>;
+
+    /// An object of a kind meshbroker does not serve, read to resolve a reference
+    /// to it (Knative's Addressable duck type: any kind with `status.address.url`,
+    /// such as a Knative Service); None when there is no such object. Only a
+    /// store backed by a Kubernetes API server holds objects of other kinds.
+    async fn get_other(
+        &self,
+        api_version: &str,
+        kind: &str,
+        _namespace: &str,
+        _name: &str,
+    ) -> Result<Option<DynamicObject>, StoreError> {
+        Err(StoreError::Invalid(Invalid::new(
+            "",
+            format!(
+                "the embedded store holds no {kind} of {api_version}: references to kinds meshbroker does not serve resolve with --store kube"
+            ),
+        )))
+    }
 
     /// Changes after `since`; with no `since`, every current object as `Added` first.
     async fn watch(

@@ -4,13 +4,17 @@
 //! above the seam runs unchanged. Status is written through the `/status`
 //! subresource, as the API server requires.
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
 use async_trait::async_trait;
 use futures::{StreamExt, TryStreamExt};
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
     WatchEvent as KubeEvent, WatchParams,
 };
-use kube::core::TypeMeta;
+use kube::core::{GroupVersionKind, TypeMeta};
+use kube::discovery::{Scope, pinned_kind};
 use kube::{Client, Error, ResourceExt};
 
 use super::{
@@ -21,6 +25,9 @@ use crate::resources::{Invalid, KindSpec};
 #[derive(Clone)]
 pub struct KubeStore {
     client: Client,
+    /// Kinds found by discovery for `get_other`, and whether they are
+    /// namespaced: asked once per kind rather than once per reference.
+    discovered: Arc<Mutex<HashMap<GroupVersionKind, (ApiResource, bool)>>>,
 }
 
 impl KubeStore {
@@ -29,7 +36,10 @@ impl KubeStore {
         let client = Client::try_default()
             .await
             .map_err(|e| StoreError::internal(format!("cannot reach Kubernetes: {e}")))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            discovered: Arc::default(),
+        })
     }
 
     /// The client, for what is not a resource of the store (the leader's Lease).
@@ -49,6 +59,40 @@ impl KubeStore {
             Some(namespace) => Api::namespaced_with(self.client.clone(), namespace, &resource),
             None => Api::all_with(self.client.clone(), &resource),
         }
+    }
+
+    /// The resource serving `gvk`, by discovery; an error naming it when the API
+    /// server serves no such kind.
+    async fn discover(&self, gvk: &GroupVersionKind) -> Result<(ApiResource, bool), StoreError> {
+        if let Some(known) = self
+            .discovered
+            .lock()
+            .ok()
+            .and_then(|d| d.get(gvk).cloned())
+        {
+            return Ok(known);
+        }
+        let not_served = || {
+            StoreError::Invalid(Invalid::new(
+                "",
+                format!(
+                    "the Kubernetes API server serves no {} of {}",
+                    gvk.kind,
+                    gvk.api_version()
+                ),
+            ))
+        };
+        let (resource, capabilities) = match pinned_kind(&self.client, gvk).await {
+            Ok(found) => found,
+            Err(Error::Discovery(_)) => return Err(not_served()),
+            Err(Error::Api(status)) if status.code == 404 => return Err(not_served()),
+            Err(error) => return Err(mapped_named(error, &gvk.kind, "", None)),
+        };
+        let found = (resource, capabilities.scope == Scope::Namespaced);
+        if let Ok(mut discovered) = self.discovered.lock() {
+            discovered.insert(gvk.clone(), found.clone());
+        }
+        Ok(found)
     }
 }
 
@@ -72,12 +116,16 @@ fn post_params() -> PostParams {
 
 /// The API server's answer in the store's terms.
 fn mapped(error: Error, kind: &KindSpec, name: &str, namespace: Option<&str>) -> StoreError {
+    mapped_named(error, &kind.kind, name, namespace)
+}
+
+fn mapped_named(error: Error, kind: &str, name: &str, namespace: Option<&str>) -> StoreError {
     let Error::Api(status) = error else {
         return StoreError::internal(error);
     };
-    let named = || (kind.kind.clone(), name.to_string());
+    let named = || (kind.to_string(), name.to_string());
     match status.code {
-        404 if status.message.contains("namespaces") && !kind.kind.eq("Namespace") => {
+        404 if status.message.contains("namespaces") && kind != "Namespace" => {
             StoreError::NamespaceNotFound(namespace.unwrap_or_default().to_string())
         }
         404 => StoreError::NotFound {
@@ -122,6 +170,26 @@ impl Store for KubeStore {
             .await
             .map_err(|e| mapped(e, kind, name, namespace))?;
         Ok(with_types(kind, object))
+    }
+
+    async fn get_other(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<DynamicObject>, StoreError> {
+        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
+        let gvk = GroupVersionKind::gvk(group, version, kind);
+        let (resource, namespaced) = self.discover(&gvk).await?;
+        let api: Api<DynamicObject> = if namespaced {
+            Api::namespaced_with(self.client.clone(), namespace, &resource)
+        } else {
+            Api::all_with(self.client.clone(), &resource)
+        };
+        api.get_opt(name)
+            .await
+            .map_err(|e| mapped_named(e, kind, name, Some(namespace)))
     }
 
     async fn list(

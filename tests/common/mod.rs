@@ -351,13 +351,23 @@ impl Drop for Broker {
 }
 
 /// Polls `check` until it yields a value; fails the test at the deadline.
-pub async fn eventually<T>(what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
+pub async fn eventually<T>(what: &str, check: impl AsyncFnMut() -> Option<T>) -> T {
+    within(DEADLINE, what, check).await
+}
+
+/// Polls `check` until it yields a value; fails the test after `deadline`
+/// (for what is awaited longer than the harness deadline on purpose).
+pub async fn within<T>(
+    deadline: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> Option<T>,
+) -> T {
     let started = Instant::now();
     loop {
         if let Some(value) = check().await {
             return value;
         }
-        assert!(started.elapsed() < DEADLINE, "timed out waiting for {what}");
+        assert!(started.elapsed() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
 }

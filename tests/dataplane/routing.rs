@@ -286,6 +286,14 @@ async fn trigger_status_says_whether_delivery_works() {
     assert_eq!(get("BrokerReady"), Some(json!("False")));
     assert_eq!(get("SubscriberResolved"), Some(json!("False")));
     assert_eq!(get("Ready"), Some(json!("False")));
+    // A kind meshbroker does not serve is read as an Addressable, on a cluster
+    // that serves it; here there is none, and the condition says which.
+    let why = status
+        .iter()
+        .find(|c| c["type"] == "SubscriberResolved")
+        .and_then(|c| c["message"].as_str())
+        .unwrap_or_default();
+    assert!(why.contains("Service of serving.knative.dev/v1"), "{why}");
 }
 
 #[tokio::test]

@@ -11,6 +11,7 @@ mod common;
 
 const BACKEND: common::Backend = common::Backend::Kube;
 
+mod addressables;
 mod cluster;
 #[path = "../dataplane/connector.rs"]
 mod connector;

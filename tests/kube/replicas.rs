@@ -9,12 +9,12 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::common::Broker;
 use crate::common::fixtures::*;
 use crate::common::kube::{Cluster, LEASE_NAMESPACE};
 use crate::common::mesh::{catch_all, namespace_token, provisioned};
 use crate::common::nats::NatsServer;
 use crate::common::sink::Sink;
+use crate::common::{Broker, within};
 
 const ADMIN_TOKEN: &str = "replicas-admin-token-0123456789";
 const OSB_PASSWORD: &str = "replicas-osb-password-0123456789";
@@ -39,18 +39,6 @@ async fn replicas(cluster: &Cluster, count: usize, extra: &[&str]) -> Vec<Broker
         replicas.push(Broker::replica_of(cluster, ADMIN_TOKEN, OSB_PASSWORD, &args).await);
     }
     replicas
-}
-
-/// Polls `check` every 100 ms until it yields, for up to `within`.
-async fn within<T>(within: Duration, what: &str, mut check: impl AsyncFnMut() -> Option<T>) -> T {
-    let started = Instant::now();
-    loop {
-        if let Some(value) = check().await {
-            return value;
-        }
-        assert!(started.elapsed() < within, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
 }
 
 fn index_of(identity: &str) -> usize {

@@ -16,6 +16,9 @@ use crate::store::{StoreError, TypedStore};
 
 /// Unresolved destinations are looked at again this often, in case they appear.
 const RECHECK: Duration = Duration::from_secs(10);
+/// A Ready object whose destination is of a kind no controller hears of (a
+/// Knative Service) is looked at again this often: its address may change.
+const OTHER_KINDS_RECHECK: Duration = Duration::from_secs(30);
 /// How soon to check again whether the dataplane routes an object yet.
 const ROUTING_RECHECK: Duration = Duration::from_millis(20);
 
@@ -109,12 +112,15 @@ impl StatusWriter {
     /// Records the generation this status is of, writes it, and says when to look
     /// again:
     /// soon while only the routing table is awaited (`routing`: None when the
-    /// object cannot be routed yet anyway), later while something does not resolve.
+    /// object cannot be routed yet anyway), later while something does not resolve,
+    /// and from time to time when Ready but `follows_other_kinds` (a destination
+    /// read as a duck type, whose changes wake nothing here).
     pub async fn finish<K>(
         &self,
         object: K,
         mut status: K::Status,
         routing: Option<Routing>,
+        follows_other_kinds: bool,
     ) -> Result<Requeue, StoreError>
     where
         K: Typed + HasStatus,
@@ -122,6 +128,7 @@ impl StatusWriter {
     {
         status.observe(object.meta().generation);
         let requeue = match (status.is_ready(), routing) {
+            (true, _) if follows_other_kinds => Requeue::After(OTHER_KINDS_RECHECK),
             (true, _) => Requeue::Done,
             (false, Some(Routing::Waiting)) => Requeue::After(ROUTING_RECHECK),
             (false, _) => Requeue::After(RECHECK),
