@@ -28,9 +28,11 @@ use super::target::Target;
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
 use crate::config::DataplaneKind;
-use crate::resources::{AccessToken, Application, Defaults, kind_of, labels, namespace_kind};
+use crate::resources::{
+    AccessToken, Application, Defaults, Invalid, kind_of, labels, namespace_kind,
+};
 use crate::state::AppState;
-use crate::store::LabelSelector;
+use crate::store::{LabelSelector, StoreError};
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -51,6 +53,22 @@ fn check_limit(limit: Option<&str>) -> Result<(), ApiError> {
         Some(limit) if limit.parse::<u64>().is_err() => Err(ApiError::bad_request(format!(
             "limit {limit:?} is not a non-negative integer"
         ))),
+        _ => Ok(()),
+    }
+}
+
+/// A list is always read at the latest revision, which is never older than
+/// any `resourceVersion` asked for ("not older than", Kubernetes' default);
+/// one that is no revision at all is refused, as a watch from it is.
+fn check_list_version(resource_version: Option<&str>) -> Result<(), ApiError> {
+    match resource_version {
+        Some(version) if !version.is_empty() && version.parse::<u64>().is_err() => {
+            Err(StoreError::Invalid(Invalid::new(
+                "resourceVersion",
+                format!("{version:?} is not a resourceVersion"),
+            ))
+            .into())
+        }
         _ => Ok(()),
     }
 }
@@ -137,6 +155,7 @@ pub async fn list(
         };
         return Ok(watch_response(fields.retain(stream), ends));
     }
+    check_list_version(query.resource_version.as_deref())?;
     let mut list = state
         .store
         .raw()

@@ -937,10 +937,10 @@ async fn a_watch_sends_only_the_objects_its_field_selector_names() {
     assert_eq!(seen.first().map(String::as_str), Some("ADDED"), "{seen:?}");
 }
 
-/// A list is answered whole; a `limit` that is not a count is refused rather
-/// than ignored.
+/// A list is answered whole; a `limit` that is not a count, or a
+/// `resourceVersion` that is no revision, is refused rather than ignored.
 #[tokio::test]
-async fn a_list_limit_is_a_count() {
+async fn a_list_limit_is_a_count_and_its_resource_version_a_revision() {
     let broker = Broker::start().await;
     for limit in ["abc", "-1", "1.5"] {
         let reply = broker
@@ -956,6 +956,24 @@ async fn a_list_limit_is_a_count() {
             .get(&format!("{NAMESPACES}?limit={limit}"))
             .await;
         assert_eq!(reply.status, 200, "{limit}: {}", reply.text);
+    }
+    // A list is read at the latest revision, never older than one asked for;
+    // a resourceVersion that is no revision is refused, as a watch refuses it.
+    let reply = broker
+        .admin()
+        .get(&format!("{NAMESPACES}?resourceVersion=abc"))
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert_eq!(
+        reply.body["details"]["causes"][0]["field"],
+        "resourceVersion"
+    );
+    for version in ["", "0", "1"] {
+        let reply = broker
+            .admin()
+            .get(&format!("{NAMESPACES}?resourceVersion={version}"))
+            .await;
+        assert_eq!(reply.status, 200, "{version:?}: {}", reply.text);
     }
 }
 

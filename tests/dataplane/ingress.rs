@@ -196,6 +196,29 @@ async fn bad_requests_get_the_right_status_and_a_named_problem() {
     let refused = post(&broker, "/commerce/events", &token, &forged, "{}").await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert!(refused.message().contains("U+000A"), "{}", refused.text);
+    // datacontenttype "MUST adhere to the format specified in RFC 2046", in
+    // either mode (binary mode's comes from Content-Type).
+    let mut untyped = binary("ct", "order.created");
+    untyped.retain(|(n, _)| n != "content-type");
+    untyped.push(("content-type".into(), "not a type".into()));
+    let structured = serde_json::json!({"specversion": "1.0", "id": "ct2", "source": "/s",
+        "type": "order.created", "datacontenttype": "json", "data": {}})
+    .to_string();
+    for (headers, body) in [
+        (untyped, "{}".to_string()),
+        (
+            vec![("content-type".into(), "application/cloudevents+json".into())],
+            structured,
+        ),
+    ] {
+        let refused = post(&broker, "/commerce/events", &token, &headers, &body).await;
+        assert_eq!(refused.status, 400, "{}", refused.text);
+        assert!(
+            refused.message().contains("datacontenttype") && refused.message().contains("RFC 2046"),
+            "{}",
+            refused.text
+        );
+    }
 
     let unknown = post(
         &broker,

@@ -200,13 +200,6 @@ impl Values {
     }
 }
 
-/// Whether `text` can be a header value as it is (visible ASCII, spaces and
-/// tabs): a Content-Type that is not goes unsent in binary mode.
-pub fn is_header_text(text: &str) -> bool {
-    text.bytes()
-        .all(|b| b == b'\t' || (0x20..0x7f).contains(&b))
-}
-
 /// The headers of the event in binary mode (`ce-*` and Content-Type).
 pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut values = Values {
@@ -248,8 +241,8 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
         (None, Some(Data::String(_) | Data::Json(_))) => Some("application/json"),
         (None, _) => None,
     };
-    // One that is not visible ASCII is no header value: left out.
-    if let Some(content_type) = content_type.filter(|c| is_header_text(c)) {
+    // Always a header value: ingress takes only media types (RFC 2046), US-ASCII.
+    if let Some(content_type) = content_type {
         values.put(Some(CONTENT_TYPE), |b| {
             b.extend_from_slice(content_type.as_bytes())
         });

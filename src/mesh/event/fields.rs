@@ -66,7 +66,87 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
             check_string(name, value)?;
         }
     }
+    if let Some(media_type) = event.datacontenttype() {
+        check_media_type(media_type).map_err(|why| {
+            EventError::new(format!(
+                "attribute datacontenttype {media_type:?} is not a media type (RFC 2046: type/subtype, then ;name=value parameters): {why}"
+            ))
+        })?;
+    }
     Ok(())
+}
+
+/// RFC 2045's `token`: US-ASCII but controls, space and `tspecials`.
+fn is_token_char(c: char) -> bool {
+    c.is_ascii_graphic() && !"()<>@,;:\\\"/[]?=".contains(c)
+}
+
+/// The length of the token `text` starts with.
+fn token_length(text: &str) -> usize {
+    text.find(|c| !is_token_char(c)).unwrap_or(text.len())
+}
+
+/// `type/subtype *(OWS ";" OWS name=value)`, a value a token or a quoted string
+/// (RFC 2045 §5.1, with HTTP's optional whitespace around `;`).
+fn check_media_type(value: &str) -> Result<(), &'static str> {
+    let type_length = token_length(value);
+    if type_length == 0 {
+        return Err("no type");
+    }
+    let rest = value[type_length..]
+        .strip_prefix('/')
+        .ok_or("no / after the type")?;
+    let subtype_length = token_length(rest);
+    if subtype_length == 0 {
+        return Err("no subtype");
+    }
+    let mut rest = &rest[subtype_length..];
+    loop {
+        rest = rest.trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
+            return Ok(());
+        }
+        rest = rest
+            .strip_prefix(';')
+            .ok_or("something other than a parameter after the subtype")?
+            .trim_start_matches([' ', '\t']);
+        if rest.is_empty() {
+            return Ok(());
+        }
+        let name_length = token_length(rest);
+        if name_length == 0 {
+            return Err("a parameter without a name");
+        }
+        rest = rest[name_length..]
+            .strip_prefix('=')
+            .ok_or("a parameter without =value")?;
+        rest = match rest.strip_prefix('"') {
+            Some(quoted) => quoted_string_rest(quoted)?,
+            None => match token_length(rest) {
+                0 => return Err("a parameter without a value"),
+                length => &rest[length..],
+            },
+        };
+    }
+}
+
+/// What follows a quoted string whose opening quote was taken.
+fn quoted_string_rest(quoted: &str) -> Result<&str, &'static str> {
+    let mut chars = quoted.char_indices();
+    while let Some((at, c)) = chars.next() {
+        match c {
+            '"' => return Ok(&quoted[at + 1..]),
+            '\\' => {
+                chars.next().ok_or("an unterminated quoted value")?;
+            }
+            // Controls never get here: String attributes may not hold them.
+            c if !c.is_ascii() => {
+                return Err("a quoted value holds a character outside US-ASCII");
+            }
+            _ => {}
+        }
+    }
+    Err("an unterminated quoted value")
 }
 
 /// CloudEvents' String type disallows control characters (U+0000–U+001F,
@@ -84,5 +164,51 @@ fn check_string(name: &str, value: &str) -> Result<(), EventError> {
             u32::from(c)
         ))),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::check_media_type;
+
+    #[test]
+    fn media_types_are_read_as_rfc_2045_writes_them() {
+        for valid in [
+            "application/json",
+            "application/cloudevents+json; charset=utf-8",
+            "text/plain;charset=UTF-8",
+            "text/plain ; charset=utf-8 ;format=flowed",
+            "multipart/mixed; boundary=\"a;b \\\" c\"",
+            "application/vnd.example.v2+avro",
+            "text/plain;",
+        ] {
+            assert_eq!(check_media_type(valid), Ok(()), "{valid}");
+        }
+        for (invalid, why) in [
+            ("", "no type"),
+            ("json", "no / after the type"),
+            ("not a type", "no / after the type"),
+            ("text/", "no subtype"),
+            ("/plain", "no type"),
+            (
+                "text/plain charset=utf-8",
+                "something other than a parameter after the subtype",
+            ),
+            ("text/plain; =x", "a parameter without a name"),
+            ("text/plain; charset", "a parameter without =value"),
+            ("text/plain; charset=", "a parameter without a value"),
+            ("text/plain; a=\"open", "an unterminated quoted value"),
+            ("text/plain; note=ü", "a parameter without a value"),
+            (
+                "text/plain; note=\"ü\"",
+                "a quoted value holds a character outside US-ASCII",
+            ),
+            (
+                "text/plain/x",
+                "something other than a parameter after the subtype",
+            ),
+        ] {
+            assert_eq!(check_media_type(invalid), Err(why), "{invalid:?}");
+        }
     }
 }

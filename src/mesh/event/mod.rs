@@ -12,7 +12,7 @@ mod mode;
 mod prepared;
 mod structured;
 
-pub use binary::{binary_headers, is_header_text, read_binary};
+pub use binary::{binary_headers, read_binary};
 pub use error::EventError;
 pub use fields::{data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};
