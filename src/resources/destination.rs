@@ -50,7 +50,10 @@ impl Destination {
             )),
             (None, Some(uri)) if !is_absolute_http_uri(uri) => Err(Invalid::new(
                 "uri",
-                format!("{uri:?} is not an absolute http(s) URI"),
+                match port_problem(uri) {
+                    Some(why) => format!("{uri:?} names no port a delivery could reach: {why}"),
+                    None => format!("{uri:?} is not an absolute http(s) URI"),
+                },
             )),
             // Deliveries carry no credentials of the URI's (HTTP clients drop
             // them), so they would be lost without a word.
@@ -79,7 +82,35 @@ pub fn is_absolute_http_uri(uri: &str) -> bool {
     };
     matches!(parsed.scheme_str(), Some("http" | "https"))
         && parsed.host().is_some_and(|host| !host.is_empty())
+        && parsed
+            .authority()
+            .is_some_and(|authority| port_of(authority.as_str()).is_ok())
         && uri.bytes().all(|b| b.is_ascii_graphic())
+}
+
+/// The TCP port an authority (`[userinfo@]host[:port]`) names, if any. Err
+/// when what follows the host's `:` is no port of 1–65535: the `http` crate
+/// reads `:99999` as no port at all, and a delivery would dial 80 instead.
+pub fn port_of(authority: &str) -> Result<Option<u16>, String> {
+    let host_and_port = authority
+        .rsplit_once('@')
+        .map_or(authority, |(_, rest)| rest);
+    // An IPv6 host's colons are inside its brackets.
+    let after_host = host_and_port
+        .rsplit_once(']')
+        .map_or(host_and_port, |(_, rest)| rest);
+    match after_host.rsplit_once(':') {
+        None | Some((_, "")) => Ok(None),
+        Some((_, port)) => match port.parse::<u16>() {
+            Ok(0) | Err(_) => Err(format!("{port:?} is not a TCP port (1-65535)")),
+            Ok(port) => Ok(Some(port)),
+        },
+    }
+}
+
+fn port_problem(uri: &str) -> Option<String> {
+    let parsed = uri.parse::<axum::http::Uri>().ok()?;
+    port_of(parsed.authority()?.as_str()).err()
 }
 
 fn has_userinfo(uri: &str) -> bool {
@@ -96,6 +127,43 @@ fn is_relative_reference(uri: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_port_is_a_tcp_port_or_none() {
+        for (authority, port) in [
+            ("sink", Ok(None)),
+            ("sink:", Ok(None)),
+            ("sink:8080", Ok(Some(8080))),
+            ("[::1]:65535", Ok(Some(65535))),
+            ("[::1]", Ok(None)),
+            ("user:pw@sink:81", Ok(Some(81))),
+        ] {
+            assert_eq!(port_of(authority), port, "{authority}");
+        }
+        for authority in [
+            "sink:99999",
+            "sink:0",
+            "sink:-1",
+            "sink:http",
+            "[::1]:65536",
+        ] {
+            assert!(port_of(authority).is_err(), "{authority}");
+        }
+        let uri = |uri: &str| Destination {
+            reference: None,
+            uri: Some(uri.into()),
+        };
+        let refused = uri("http://127.0.0.1:99999/")
+            .validate()
+            .expect_err("refused");
+        assert_eq!(refused.field, "uri");
+        assert!(
+            refused.message.contains("not a TCP port"),
+            "{}",
+            refused.message
+        );
+        assert!(uri("http://127.0.0.1:8080/").validate().is_ok());
+    }
 
     #[test]
     fn a_reference_needs_its_api_version_and_takes_only_a_relative_uri() {

@@ -31,7 +31,7 @@ pub use connector::{
     CertificateRevocation, CertificateRevocationSpec, TokenRequest, TokenRequestContext,
     TokenRequestStatus, normalized_fingerprint, token_state,
 };
-pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri};
+pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri, port_of};
 pub use duration::parse_iso8601_duration;
 pub use event_type::{EventTypeSpec, EventTypeStatus, KnativeEventType};
 pub use eventing::{

@@ -117,6 +117,9 @@ async fn destination_uris_that_cannot_be_requested_are_422() {
         "http://h:1/a b",
         "http://h:1/a\r\nInjected: 1",
         "http://h/\n",
+        // A port that is none: taken as no port, it would have dialled 80.
+        "http://127.0.0.1:99999/",
+        "http://127.0.0.1:0/",
     ] {
         let shapes = [
             (json!({"subscriber": {"uri": bad}}), "spec.subscriber.uri"),

@@ -115,7 +115,9 @@ impl Address {
             .filter(|a| !a.host().is_empty())
             .ok_or_else(|| TransportError(format!("{url} names no host")))?;
         let host = authority.host();
-        let port = authority.port_u16().unwrap_or(default_port);
+        let port = crate::resources::port_of(authority.as_str())
+            .map_err(|why| TransportError(format!("{url}: {why}")))?
+            .unwrap_or(default_port);
         let bare_host = host.trim_start_matches('[').trim_end_matches(']');
         let server_name = (scheme == "https")
             .then(|| ServerName::try_from(bare_host.to_string()))
@@ -380,6 +382,7 @@ mod tests {
                 "only http:// and https:// subscribers are served",
             ),
             ("http:///path", "is not a URI"),
+            ("http://127.0.0.1:99999/", "not a TCP port"),
         ] {
             let error = Address::parse(url).err().expect(url);
             assert!(error.0.contains(why), "{url}: {error}");
