@@ -10,12 +10,22 @@ const DEPROVISION_PREFIX: &str = "op-deprovision-";
 
 /// The ServiceInstance object of an OSB instance id: the id itself when it is a
 /// valid object name (GUIDs are), else a digest of it (the id is kept in the spec).
+/// An id shaped like a digest is digested too: taken as it is, it would name
+/// the record of the other id that digests to it.
 pub fn instance_object_name(instance_id: &str) -> String {
-    if is_valid_name(instance_id) {
+    if is_valid_name(instance_id) && !is_digest_name(instance_id) {
         instance_id.to_string()
     } else {
-        format!("i-{}", &sha256_hex(instance_id)[..40])
+        format!("{DIGEST_PREFIX}{}", &sha256_hex(instance_id)[..DIGEST_HEX])
     }
+}
+
+const DIGEST_PREFIX: &str = "i-";
+const DIGEST_HEX: usize = 40;
+
+fn is_digest_name(name: &str) -> bool {
+    name.strip_prefix(DIGEST_PREFIX)
+        .is_some_and(|hex| hex.len() == DIGEST_HEX && hex.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// The Subscription carrying an Application's Channel to a namespace's Broker:
@@ -64,6 +74,9 @@ mod tests {
         assert!(name.starts_with("i-") && is_valid_name(&name));
         assert_eq!(name, instance_object_name("Instance With Spaces"));
         assert_ne!(name, instance_object_name("instance with spaces"));
+        // An id spelled like that digest names a record of its own.
+        assert_ne!(instance_object_name(&name), name);
+        assert!(is_valid_name(&instance_object_name(&name)));
     }
 
     #[test]

@@ -657,3 +657,33 @@ async fn a_fetch_or_poll_naming_another_service_or_plan_is_400() {
         assert_eq!(empty.status, 400, "{path}: {}", empty.text);
     }
 }
+
+#[tokio::test]
+async fn an_id_spelled_like_another_ids_record_name_reaches_nothing_of_it() {
+    // `Mixed-Case` is no object name, so its record is named by a digest of it;
+    // an id that is that digest's spelling is another instance.
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let id = "Mixed-Case";
+    broker
+        .osb()
+        .provision_and_wait(id, &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    let digest = {
+        use sha2::{Digest, Sha256};
+        let hex: String = Sha256::digest(id.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        format!("i-{}", &hex[..40])
+    };
+    assert_eq!(broker.osb().fetch(&digest).await.status, 404);
+    let plan = plan_of(ORDER_SERVICE);
+    let gone = broker
+        .osb()
+        .deprovision(&digest, ORDER_SERVICE, &plan, true)
+        .await;
+    assert_eq!(gone.status, 410, "{}", gone.text);
+    let kept = broker.osb().fetch(id).await;
+    assert_eq!(kept.status, 200, "{}", kept.text);
+}
