@@ -205,6 +205,21 @@ async fn content_type_travels_as_sent_not_percent_encoded() {
 }
 
 #[tokio::test]
+async fn an_event_without_data_is_delivered_with_a_length_of_zero() {
+    // RFC 9110 §8.6: a POST normally says Content-Length even for no content;
+    // some servers answer one without it with 411.
+    let (broker, token, binary_sink, _) = two_formats().await;
+    let mut headers = binary("empty", "note.taken");
+    headers.retain(|(n, _)| n != "content-type");
+    let sent = post(&broker, "/commerce/events", &token, &headers, "").await;
+    assert_eq!(sent.status, 202, "{}", sent.text);
+    let delivered = binary_sink.wait_for(1).await;
+    let delivered = by_id(&delivered, "empty");
+    assert!(delivered.body.is_empty());
+    assert_eq!(delivered.header("content-length"), Some("0"));
+}
+
+#[tokio::test]
 async fn structured_data_without_datacontenttype_is_delivered_as_application_json() {
     let (broker, token, binary_sink, structured_sink) = two_formats().await;
     let headers = vec![(

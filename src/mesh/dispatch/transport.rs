@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::http::header::HOST;
+use axum::http::header::{CONTENT_LENGTH, HOST};
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -213,6 +213,7 @@ impl Session {
         let Some(open) = self.open.as_mut() else {
             return Err(TransportError("no connection".into()));
         };
+        let empty = body.is_empty();
         let mut request = Request::post(address.target.clone())
             .body(Full::new(body))
             .map_err(|e| TransportError(e.to_string()))?;
@@ -220,6 +221,14 @@ impl Session {
         request
             .headers_mut()
             .insert(HOST, address.host_header.clone());
+        if empty {
+            // hyper sends an empty body's POST with no length at all; some
+            // servers answer that with 411 (RFC 9110 §8.6: a POST normally
+            // says 0).
+            request
+                .headers_mut()
+                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
+        }
         let (result, closed) = {
             let Open {
                 sender, connection, ..
