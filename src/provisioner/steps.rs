@@ -45,7 +45,7 @@ const LABEL_NAMESPACE: Step = Step {
 
 const BROKER_READY: Step = Step {
     name: "broker-ready",
-    doc: "the injection controller's Broker `default` in N is Ready",
+    doc: "the injection controller's Broker `default` in N is Ready (N deleted meanwhile fails the operation at once; N deleted and made again is labelled again)",
     run: |job| Box::pin(broker_ready(job)),
     namespace_lock: true,
     // The injection controller made the Broker; clean-namespace takes it away.
@@ -231,10 +231,18 @@ async fn broker_ready(job: &Job) -> Result<Progress, StoreError> {
         .get::<Broker>(Some(namespace), Broker::DEFAULT_NAME)
         .await?;
     let Some(broker) = broker else {
-        return Ok(Progress::Wait(format!(
-            "Broker {namespace}/{} is not created yet",
-            Broker::DEFAULT_NAME
-        )));
+        // Its label may have gone with the namespace (deleted, perhaps made
+        // again): label it again, or fail now rather than wait out the
+        // operation's timeout while the platform cannot deprovision.
+        return Ok(match label_namespace(job).await? {
+            Progress::Done => Progress::Wait(format!(
+                "Broker {namespace}/{} is not created yet",
+                Broker::DEFAULT_NAME
+            )),
+            _ => Progress::Fail(format!(
+                "namespace {namespace} was deleted while the instance was provisioned"
+            )),
+        });
     };
     // No status yet: nobody has reported on it, so it is not ready.
     let status = broker.status.unwrap_or_default();

@@ -12,6 +12,7 @@ mod bad_input;
 mod concurrency;
 mod kubectl;
 mod lifecycle_rules;
+mod namespace_loss;
 mod osb_catalog;
 mod osb_headers;
 mod osb_instances;
