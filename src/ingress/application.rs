@@ -20,7 +20,7 @@ use super::{IngressError, schema};
 use crate::auth::ClientCertificate;
 use crate::ids::random_uuid;
 use crate::mesh::event::PreparedEvent;
-use crate::mesh::event::read_legacy;
+use crate::mesh::event::{LegacyError, read_legacy};
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::state::AppState;
 
@@ -125,7 +125,13 @@ pub async fn legacy(
     };
     let id = cloudevents::AttributesReader::id(&event).to_string();
     let mut events = vec![Incoming::of(event)];
-    stamp(&route, &mut events)?;
+    // A payload its schema refuses is answered in Kyma's error body too.
+    match stamp(&route, &mut events) {
+        Err(IngressError::InvalidEvent(why)) => {
+            return Ok((StatusCode::BAD_REQUEST, Json(LegacyError::data(&why))).into_response());
+        }
+        stamped => stamped?,
+    }
     dispatch(&state, &route, headers, events).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }

@@ -21,6 +21,7 @@ use super::credentials;
 use super::delete_options::DeleteOptions;
 use super::dry_run::Commit;
 use super::fields::FieldSelector;
+use super::generate_name::name_if_generated;
 use super::patch::read_patch;
 use super::references::stay_in_namespace;
 use super::service_ids::refuse_claimed_service_ids;
@@ -70,6 +71,18 @@ fn check_list_version(resource_version: Option<&str>) -> Result<(), ApiError> {
             .into())
         }
         _ => Ok(()),
+    }
+}
+
+/// `watch` as Go's `strconv.ParseBool` reads it, as a Kubernetes API server
+/// does: anything else is refused rather than taken as false.
+fn watch_asked(watch: Option<&str>) -> Result<bool, ApiError> {
+    match watch.unwrap_or_default() {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
+        "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
+        other => Err(ApiError::bad_request(format!(
+            "watch {other:?} is not a boolean"
+        ))),
     }
 }
 
@@ -128,7 +141,7 @@ pub async fn list(
     let fields = FieldSelector::parse(query.field_selector.as_deref().unwrap_or_default())?;
     check_limit(query.limit.as_deref())?;
     let timeout = watch_timeout(query.timeout_seconds.as_deref())?;
-    if matches!(query.watch.as_deref(), Some("true" | "1")) {
+    if watch_asked(query.watch.as_deref())? {
         let stream = state
             .store
             .raw()
@@ -495,6 +508,7 @@ fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<
         for field in ["uid", "resourceVersion", "creationTimestamp", "generation"] {
             metadata.remove(field);
         }
+        name_if_generated(metadata);
     }
     Ok(())
 }

@@ -13,6 +13,7 @@ mod delete_options;
 mod discovery;
 mod dry_run;
 mod fields;
+mod generate_name;
 mod handlers;
 mod patch;
 mod references;

@@ -968,6 +968,12 @@ async fn a_list_limit_is_a_count_and_its_resource_version_a_revision() {
         reply.body["details"]["causes"][0]["field"],
         "resourceVersion"
     );
+    let reply = broker
+        .admin()
+        .get(&format!("{NAMESPACES}?watch=maybe"))
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.message().contains("watch"), "{}", reply.text);
     for version in ["", "0", "1"] {
         let reply = broker
             .admin()
@@ -1183,4 +1189,94 @@ async fn a_delete_honours_its_delete_options() {
     let reply = admin.delete_with_body(&path, json, held).await;
     assert_eq!(reply.status, 200, "{}", reply.text);
     assert!(admin.find(&path).await.is_none());
+}
+
+/// As a Kubernetes API server: a write that changes nothing is not made (no
+/// new resourceVersion, no watch event), and a different `metadata.uid` is
+/// refused, not quietly replaced.
+#[tokio::test]
+async fn a_write_that_changes_nothing_is_not_made_and_uid_is_immutable() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    let path = format!("{NAMESPACES}/quiet");
+    let created = admin
+        .create(
+            NAMESPACES,
+            &json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "quiet", "labels": {"a": "1"}}}),
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let version = created.body["metadata"]["resourceVersion"].clone();
+    let merge = "application/merge-patch+json";
+    for patch in [json!({}), json!({"metadata": {"labels": {"a": "1"}}})] {
+        let reply = admin.patch(&path, merge, &patch).await;
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        assert_eq!(
+            reply.body["metadata"]["resourceVersion"], version,
+            "{patch}"
+        );
+    }
+    let same = admin.put(&path, &created.body).await;
+    assert_eq!(same.status, 200, "{}", same.text);
+    assert_eq!(same.body["metadata"]["resourceVersion"], version);
+
+    let mut watch = broker
+        .http
+        .get(format!(
+            "{}{NAMESPACES}?watch=true&resourceVersion={}&fieldSelector=metadata.name=quiet",
+            broker.control,
+            version.as_str().expect("a resourceVersion")
+        ))
+        .bearer_auth(&broker.admin_token)
+        .send()
+        .await
+        .expect("watch");
+    assert_eq!(admin.patch(&path, merge, &json!({})).await.status, 200);
+    let changed = admin
+        .patch(&path, merge, &json!({"metadata": {"labels": {"a": "2"}}}))
+        .await;
+    assert_ne!(changed.body["metadata"]["resourceVersion"], version);
+    let chunk = tokio::time::timeout(DEADLINE, watch.chunk())
+        .await
+        .expect("an event in time")
+        .expect("readable")
+        .expect("the stream stays open");
+    let first: Value = serde_json::from_slice(chunk.split(|b| *b == b'\n').next().unwrap_or(&[]))
+        .expect("a JSON event");
+    assert_eq!(first["type"], "MODIFIED");
+    assert_eq!(
+        first["object"]["metadata"]["labels"]["a"], "2",
+        "the no-op patch sent no event: {first}"
+    );
+
+    let mut other = changed.body.clone();
+    other["metadata"]["uid"] = json!("0b7c1f0e-0000-4000-8000-000000000000");
+    let refused = admin.put(&path, &other).await;
+    assert_eq!(refused.status, 422, "{}", refused.text);
+    assert_eq!(
+        refused.body["details"]["causes"][0]["field"],
+        "metadata.uid"
+    );
+}
+
+#[tokio::test]
+async fn an_object_with_only_a_generate_name_gets_a_name_of_its_own() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let mut names = Vec::new();
+    for _ in 0..2 {
+        let mut body = trigger("ignored", good_spec());
+        body["metadata"] = json!({"generateName": "gen-"});
+        let created = broker.admin().create(&triggers("team-a"), &body).await;
+        assert_eq!(created.status, 201, "{}", created.text);
+        let name = created.body["metadata"]["name"]
+            .as_str()
+            .expect("a name")
+            .to_string();
+        assert!(name.starts_with("gen-") && name.len() == 9, "{name}");
+        let path = format!("{}/{name}", triggers("team-a"));
+        assert!(broker.admin().find(&path).await.is_some());
+        names.push(name);
+    }
+    assert_ne!(names[0], names[1]);
 }

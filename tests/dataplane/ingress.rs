@@ -353,6 +353,33 @@ async fn legacy_kyma_events_are_converted() {
         reply.text
     );
     assert_eq!(reply.body["details"][0]["type"], "missing_field");
+    // A payload the event type's schema refuses: Kyma's error body too.
+    let unfit = json!({"event-type": "order.created", "event-type-version": "v1",
+        "event-time": "2026-11-28T10:00:00Z", "data": {"total": 1}});
+    let reply = post(
+        &broker,
+        "/commerce/v1/events",
+        &token,
+        &headers,
+        &unfit.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(
+        reply.body["status"], 400,
+        "Kyma's error body: {}",
+        reply.text
+    );
+    assert_eq!(reply.body["details"][0]["field"], "data");
+    assert_eq!(reply.body["details"][0]["type"], "invalid_field");
+    assert!(
+        reply.body["moreInfo"]
+            .as_str()
+            .is_some_and(|m| m.contains("orderId")),
+        "says what is wrong: {}",
+        reply.text
+    );
+    assert_eq!(sink.count(), 1, "only the valid event was delivered");
 }
 
 #[tokio::test]

@@ -42,6 +42,15 @@ impl LegacyError {
         }
     }
 
+    /// `data` that does not match the event type's schema: Kyma's fixed
+    /// words, and in `moreInfo` what is wrong and where.
+    pub fn data(why: &str) -> Self {
+        Self {
+            more_info: why.into(),
+            ..Self::field("data", "invalid_field", "Invalid field")
+        }
+    }
+
     pub fn body(message: &str) -> Self {
         Self {
             status: 400,

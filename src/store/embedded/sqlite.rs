@@ -246,11 +246,15 @@ impl Inner {
 
     /// A replace checked (exists, resourceVersion current) and made ready to
     /// commit; it carries the stored resourceVersion until the commit sets the next.
+    /// A replace checked and made ready to commit: its namespace, the object,
+    /// and whether it changes anything (a write that changes nothing is not
+    /// made, as a Kubernetes API server skips it: no new resourceVersion, no
+    /// watch event).
     fn prepare_replace(
         &self,
         kind: &KindSpec,
         object: DynamicObject,
-    ) -> Result<(String, DynamicObject), StoreError> {
+    ) -> Result<(String, DynamicObject, bool), StoreError> {
         let mut object = with_types(kind, object);
         let namespace = checked_namespace(kind, &object)?.to_string();
         let name = object.name_any();
@@ -266,19 +270,31 @@ impl Inner {
                 given: given.clone(),
             });
         }
+        if object
+            .metadata
+            .uid
+            .as_ref()
+            .is_some_and(|uid| Some(uid) != existing.metadata.uid.as_ref())
+        {
+            return Err(StoreError::Invalid(Invalid::new(
+                "metadata.uid",
+                "field is immutable",
+            )));
+        }
         name_label(kind, &mut object);
         let generation = existing.metadata.generation.unwrap_or(1);
         let spec_changed = object.data.get("spec") != existing.data.get("spec");
         let meta = &mut object.metadata;
-        meta.uid = existing.metadata.uid;
-        meta.creation_timestamp = existing.metadata.creation_timestamp;
-        meta.resource_version = existing.metadata.resource_version;
+        meta.uid = existing.metadata.uid.clone();
+        meta.creation_timestamp = existing.metadata.creation_timestamp.clone();
+        meta.resource_version = existing.metadata.resource_version.clone();
         meta.generation = Some(if spec_changed {
             generation + 1
         } else {
             generation
         });
-        Ok((namespace, object))
+        let changes = object != existing;
+        Ok((namespace, object, changes))
     }
 
     /// A delete checked (exists, still at `resource_version` when given): the
@@ -425,7 +441,10 @@ impl Store for EmbeddedStore {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError> {
         self.run(move |inner| {
-            let (namespace, object) = inner.prepare_replace(kind, object)?;
+            let (namespace, object, changes) = inner.prepare_replace(kind, object)?;
+            if !changes {
+                return Ok(object);
+            }
             let name = object.name_any();
             inner.commit(vec![(
                 kind.storage_key(),
