@@ -18,7 +18,7 @@ use crate::mesh::dispatch::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{
-    Mode, mode_of, read_batch, read_binary, read_structured, unsupported_format,
+    Mode, check_text, mode_of, read_batch, read_binary, read_structured, unsupported_format,
 };
 use crate::mesh::log::AppendError;
 use crate::mesh::routing::Overloaded;
@@ -196,7 +196,14 @@ fn decode_modes(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, Ingre
 /// time is stamped.
 pub fn arrive(events: &mut [Incoming]) -> Result<(), IngressError> {
     let at = hop::arrival_now();
-    for incoming in events {
+    let batched = events.len() > 1;
+    for (i, incoming) in events.iter_mut().enumerate() {
+        check_text(&incoming.event).map_err(|error| {
+            IngressError::InvalidEvent(match batched {
+                true => format!("event [{i}]: {error}"),
+                false => error.to_string(),
+            })
+        })?;
         ttl::check(&incoming.event).map_err(IngressError::InvalidEvent)?;
         ttl::ensure(&mut incoming.event);
         hop::stamp_arrival(&mut incoming.event, &at);

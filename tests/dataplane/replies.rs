@@ -41,11 +41,21 @@ async fn replying_trigger(broker: &Broker, subscriber: &Sink, dead: &Sink) {
 
 #[tokio::test]
 async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettered() {
-    let cases: [(&[(&str, &str)], &str); 2] = [
+    let cases: [(&[(&str, &str)], &str); 3] = [
         (&[("ce-specversion", "1.0"), ("ce-type", "t")], "{}"),
         (
             &[("content-type", "application/cloudevents+json")],
             r#"{"specversion":"1.0","id":"#,
+        ),
+        // A reply is checked as ingress checks events: no control characters.
+        (
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "r%0Aforged"),
+                ("ce-source", "/s"),
+                ("ce-type", "t"),
+            ],
+            "{}",
         ),
     ];
     for (headers, body) in cases {

@@ -27,7 +27,7 @@ use super::transport::{MAX_RESPONSE_BYTES, Response, Session, TransportError};
 use super::ttl;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
-use crate::mesh::event::{Mode, PREFER, mode_of, read_binary, read_structured};
+use crate::mesh::event::{Mode, PREFER, check_text, mode_of, read_binary, read_structured};
 use crate::mesh::tap::Outcome;
 use crate::telemetry::{DeliveryOutcome, Throttle};
 
@@ -381,7 +381,7 @@ fn reply_event(response: &Response) -> ReplyBody {
     } else {
         read_structured(&response.body)
     };
-    match parsed {
+    match parsed.and_then(|event| check_text(&event).map(|()| event)) {
         Ok(event) => ReplyBody::Event(Box::new(event)),
         Err(error) => ReplyBody::Invalid(format!(
             "the subscriber's reply is not a valid event: {error}"

@@ -14,7 +14,7 @@ mod structured;
 
 pub use binary::{binary_headers, read_binary};
 pub use error::EventError;
-pub use fields::{data_bytes, time_text};
+pub use fields::{check_text, data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};
 pub use mode::{Mode, mode_of, unsupported_format};
 pub use prepared::{PREFER, PreparedEvent, Wire};

@@ -102,6 +102,39 @@ async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
     }
 }
 
+/// Ingress now refuses what earlier versions took (a control character in an
+/// attribute, a datacontenttype that is no media type); what they stored is
+/// still read back and delivered, never dropped as unreadable.
+#[tokio::test]
+async fn events_an_earlier_version_accepted_read_back_from_the_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let lenient = || {
+        let event = EventBuilderV10::new()
+            .id("old\nline")
+            .source("/test")
+            .ty("test.event")
+            .data("text/plain; note=ü", "x")
+            .build()
+            .expect("an event");
+        Arc::new(PreparedEvent::new(event))
+    };
+    {
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
+        let log = default_log(&log_file);
+        hold(&log_file, &log).await;
+        log.append(&[lenient()]).await.expect("appends");
+        log_file.close();
+    }
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
+    let log = default_log(&log_file);
+    let records = read_all(&log, 0).await;
+    assert_eq!(ids(&records), ["old\nline"], "read from the file");
+    assert_eq!(
+        records[0].event.event.datacontenttype(),
+        Some("text/plain; note=ü")
+    );
+}
+
 #[tokio::test]
 async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
