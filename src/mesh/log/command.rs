@@ -37,6 +37,10 @@ pub enum Command {
     Append {
         log: i64,
         first: u64,
+        /// When they were appended (their records' `at_ms`): what the file
+        /// keeps as their time, so a replay from a time or retention reads
+        /// the same time from memory and from the file.
+        at_ms: i64,
         encoded: Vec<Encoded>,
         size: u64,
         relayed: Vec<Relayed>,

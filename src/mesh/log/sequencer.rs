@@ -104,6 +104,7 @@ impl Sequencer {
         let command = Command::Append {
             log: log.id,
             first,
+            at_ms,
             encoded,
             size,
             relayed,

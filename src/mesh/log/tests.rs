@@ -138,7 +138,7 @@ async fn events_an_earlier_version_accepted_read_back_from_the_file() {
 #[tokio::test]
 async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_reopening() {
     let dir = tempfile::tempdir().expect("temp dir");
-    {
+    let appended_at = {
         let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
         let log = default_log(&log_file);
         hold(&log_file, &log).await;
@@ -152,12 +152,18 @@ async fn appended_events_read_back_in_order_from_memory_and_from_the_file_after_
         );
         assert_eq!(log.end(), 5);
         log_file.close();
-    }
+        records.iter().map(|r| r.at_ms).collect::<Vec<_>>()
+    };
     let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
     let log = default_log(&log_file);
     assert_eq!(log.end(), 5, "seqs go on after a restart");
     let records = read_all(&log, 1).await;
     assert_eq!(ids(&records), ["a-1", "a-2", "b-0", "b-1"], "from the file");
+    assert_eq!(
+        records.iter().map(|r| r.at_ms).collect::<Vec<_>>(),
+        appended_at[1..],
+        "the file keeps when each was appended, as memory had it"
+    );
     assert_eq!(
         records[0].event.wire(true).body,
         event("a-1").wire(true).body,

@@ -136,24 +136,25 @@ enum Change {
 /// A log's events in this commit.
 #[derive(Default)]
 struct Appended {
-    /// Runs of consecutive events: the first one's number, and the events.
-    runs: Vec<(u64, Vec<Encoded>)>,
+    /// Runs of consecutive events: the first one's number and append time,
+    /// and the events.
+    runs: Vec<(u64, i64, Vec<Encoded>)>,
     bytes: u64,
 }
 
 impl Appended {
-    fn add(&mut self, first: u64, encoded: &[Encoded], bytes: u64) {
+    fn add(&mut self, first: u64, at_ms: i64, encoded: &[Encoded], bytes: u64) {
         self.bytes += bytes;
         match self.runs.last_mut() {
-            Some((start, run)) if *start + run.len() as u64 == first => {
+            Some((start, _, run)) if *start + run.len() as u64 == first => {
                 run.extend_from_slice(encoded);
             }
-            _ => self.runs.push((first, encoded.to_vec())),
+            _ => self.runs.push((first, at_ms, encoded.to_vec())),
         }
     }
 
     fn count(&self) -> usize {
-        self.runs.iter().map(|(_, run)| run.len()).sum()
+        self.runs.iter().map(|(_, _, run)| run.len()).sum()
     }
 }
 
@@ -335,6 +336,7 @@ impl Writer {
                 Command::Append {
                     log,
                     first,
+                    at_ms: appended_at,
                     encoded,
                     size,
                     relayed,
@@ -359,21 +361,23 @@ impl Writer {
                     if failed.is_some() {
                         continue;
                     }
-                    effects
-                        .appended
-                        .entry(log)
-                        .or_default()
-                        .add(first, &encoded, size);
+                    effects.appended.entry(log).or_default().add(
+                        first,
+                        appended_at,
+                        &encoded,
+                        size,
+                    );
                     for copy in relayed {
                         let Some(target) = self.logs.get_mut(&copy.to.id) else {
                             continue;
                         };
                         target.next_seq = copy.first + count;
-                        effects
-                            .appended
-                            .entry(copy.to.id)
-                            .or_default()
-                            .add(copy.first, &encoded, copy.bytes);
+                        effects.appended.entry(copy.to.id).or_default().add(
+                            copy.first,
+                            appended_at,
+                            &encoded,
+                            copy.bytes,
+                        );
                         effects.relayed.push((copy.cursor, copy.channel_next));
                     }
                 }
@@ -461,7 +465,7 @@ impl Writer {
             }
         }
         for (log, appended) in &effects.appended {
-            for (run_first, encoded) in &appended.runs {
+            for (run_first, run_at_ms, encoded) in &appended.runs {
                 let mut start = 0;
                 while start < encoded.len() {
                     // Rows of at most BATCH_BYTES (SQLite refuses blobs past
@@ -475,7 +479,7 @@ impl Writer {
                     }
                     let batch = Batch::of(encoded[start..end].iter());
                     let first = run_first + start as u64;
-                    sqlite::insert_batch(&tx, *log, first, end - start, at_ms, bytes, &batch)?;
+                    sqlite::insert_batch(&tx, *log, first, end - start, *run_at_ms, bytes, &batch)?;
                     start = end;
                 }
             }
