@@ -80,10 +80,16 @@ fn group_of(api_version: &str) -> &str {
     api_version.split('/').next().unwrap_or_default()
 }
 
-/// Whether `destination` names an object of a kind no controller here hears of
-/// (resolved by reading it, as Knative's Addressable duck type): a status that
-/// depends on it is looked at again from time to time instead.
-pub fn names_other_kind(destination: &Destination) -> bool {
+/// Whether any of `destinations` names an object of a kind no controller here
+/// hears of (resolved by reading it, as Knative's Addressable duck type): a
+/// status that depends on one is looked at again from time to time instead.
+pub fn any_names_other_kind<'a>(
+    destinations: impl IntoIterator<Item = Option<&'a Destination>>,
+) -> bool {
+    destinations.into_iter().flatten().any(names_other_kind)
+}
+
+fn names_other_kind(destination: &Destination) -> bool {
     destination.reference.as_ref().is_some_and(|reference| {
         !matches!(
             (reference.kind.as_str(), group_of(&reference.api_version)),

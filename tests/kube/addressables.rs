@@ -62,21 +62,31 @@ fn knative_service(url: &str, resource_version: Option<&str>) -> DynamicObject {
     .expect("a Knative Service")
 }
 
-/// The Trigger's condition `type` once `accept` takes it.
-async fn condition_until(
-    broker: &Broker,
-    path: &str,
-    type_: &str,
-    accept: impl Fn(&Value) -> bool,
-) -> Value {
-    eventually(&format!("{type_} of {path}"), async || {
-        let object = broker.admin().find(path).await?;
+/// Creates Trigger `name` in team-a delivering to `reference`; once its
+/// SubscriberResolved is False, its path and the condition's message.
+async fn unresolved_trigger(broker: &Broker, name: &str, reference: Value) -> (String, String) {
+    let trigger = json!({
+        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": name},
+        "spec": {"broker": "default", "subscriber": {"ref": reference}}
+    });
+    let reply = broker.admin().create(&triggers("team-a"), &trigger).await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    let path = format!("{}/{name}", triggers("team-a"));
+    let message = eventually(&format!("SubscriberResolved False of {path}"), async || {
+        let object = broker.admin().find(&path).await?;
         let conditions = object["status"]["conditions"].as_array()?.clone();
-        conditions
+        let unresolved = conditions
             .into_iter()
-            .find(|c| c["type"] == type_ && accept(c))
+            .find(|c| c["type"] == "SubscriberResolved" && c["status"] == "False")?;
+        Some(
+            unresolved["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+        )
     })
-    .await
+    .await;
+    (path, message)
 }
 
 #[tokio::test]
@@ -85,23 +95,10 @@ async fn a_trigger_to_a_knative_service_resolves_its_address_and_follows_it() {
     let services = install_knative_services(&cluster).await;
     let broker = Broker::start_in(cluster, &[]).await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let trigger = json!({
-        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "to-hello"},
-        "spec": {"broker": "default", "subscriber": {"ref": {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "hello"}}}
-    });
-    let reply = broker.admin().create(&triggers("team-a"), &trigger).await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let path = format!("{}/to-hello", triggers("team-a"));
-    let unresolved = condition_until(&broker, &path, "SubscriberResolved", |c| {
-        c["status"] == "False"
-    })
-    .await;
-    assert!(
-        unresolved["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("Service team-a/hello does not exist")),
-        "{unresolved}"
-    );
+    let reference =
+        json!({"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "hello"});
+    let (path, why) = unresolved_trigger(&broker, "to-hello", reference).await;
+    assert!(why.contains("Service team-a/hello does not exist"), "{why}");
 
     // Knative Serving runs it: the Trigger resolves its address and delivers there.
     let first = Sink::start().await;
@@ -152,21 +149,10 @@ async fn a_kind_the_api_server_does_not_serve_is_an_unresolved_reference_naming_
     let cluster = Cluster::start().await;
     let broker = Broker::start_in(cluster, &[]).await;
     provisioned(&broker, &["team-a"]).await;
-    let trigger = json!({
-        "apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {"name": "to-nothing"},
-        "spec": {"broker": "default", "subscriber": {"ref": {"apiVersion": "sinks.example.dev/v1", "kind": "Sink", "name": "s"}}}
-    });
-    let reply = broker.admin().create(&triggers("team-a"), &trigger).await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    let path = format!("{}/to-nothing", triggers("team-a"));
-    let unresolved = condition_until(&broker, &path, "SubscriberResolved", |c| {
-        c["status"] == "False"
-    })
-    .await;
+    let reference = json!({"apiVersion": "sinks.example.dev/v1", "kind": "Sink", "name": "s"});
+    let (_, why) = unresolved_trigger(&broker, "to-nothing", reference).await;
     assert!(
-        unresolved["message"]
-            .as_str()
-            .is_some_and(|m| m.contains("serves no Sink of sinks.example.dev/v1")),
-        "{unresolved}"
+        why.contains("serves no Sink of sinks.example.dev/v1"),
+        "{why}"
     );
 }

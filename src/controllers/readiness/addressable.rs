@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use super::conditions::own_dead_letter_sink;
 use super::served::Served;
 use super::writer::{MeshStatus, Routing, StatusWriter};
-use crate::controllers::resolve::names_other_kind;
+use crate::controllers::resolve::any_names_other_kind;
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{
     Condition, ConditionStatus, Conditions, SubscriberSpec, SubscriberStatus, Subscription,
@@ -103,10 +103,8 @@ impl<K: Served> Reconciler for AddressableStatusController<K> {
         conditions.push(addressable);
         conditions.push(sink.condition);
         status.set_living_conditions(conditions);
-        let follows_other_kinds = object
-            .delivery()
-            .and_then(|d| d.dead_letter_sink.as_ref())
-            .is_some_and(names_other_kind);
+        let follows_other_kinds =
+            any_names_other_kind([object.delivery().and_then(|d| d.dead_letter_sink.as_ref())]);
         self.writer
             .finish(object, status, serving.ok(), follows_other_kinds)
             .await

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use super::conditions::{DEAD_LETTER_SINK_RESOLVE_FAILED, dead_letter_sink, parent_ready, routed};
 use super::served::Served;
 use super::writer::{Routing, StatusWriter};
-use crate::controllers::resolve::{names_other_kind, resolve_destination};
+use crate::controllers::resolve::{any_names_other_kind, resolve_destination};
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{
     Channel, Condition, ConditionStatus, Conditions, PhysicalSubscription, Subscription,
@@ -127,16 +127,13 @@ impl Reconciler for SubscriptionStatusController {
             None => parent_ready("ChannelReady", channel_name, channel.as_ref()),
         };
         status.set_living_conditions(vec![channel_ready, references, added, sink.condition]);
-        let follows_other_kinds = [
+        let follows_other_kinds = any_names_other_kind([
             Some(&spec.subscriber),
             spec.reply.as_ref(),
             spec.delivery
                 .as_ref()
                 .and_then(|d| d.dead_letter_sink.as_ref()),
-        ]
-        .into_iter()
-        .flatten()
-        .any(names_other_kind);
+        ]);
         self.0
             .finish(subscription, status, routing, follows_other_kinds)
             .await

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 
 use super::conditions::{dead_letter_sink, parent_ready, routed};
 use super::writer::StatusWriter;
-use crate::controllers::resolve::{names_other_kind, resolve_destination};
+use crate::controllers::resolve::{any_names_other_kind, resolve_destination};
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
 use crate::resources::{Broker, Condition, ConditionStatus, Conditions, Trigger};
 use crate::store::StoreError;
@@ -82,17 +82,13 @@ impl Reconciler for TriggerStatusController {
             ),
             dependency_ready(&trigger),
         ]);
-        let follows_other_kinds = [
-            Some(&trigger.spec.subscriber),
-            trigger
-                .spec
-                .delivery
+        let spec = &trigger.spec;
+        let follows_other_kinds = any_names_other_kind([
+            Some(&spec.subscriber),
+            spec.delivery
                 .as_ref()
                 .and_then(|d| d.dead_letter_sink.as_ref()),
-        ]
-        .into_iter()
-        .flatten()
-        .any(names_other_kind);
+        ]);
         self.0
             .finish(trigger, status, routing, follows_other_kinds)
             .await
