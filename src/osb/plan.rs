@@ -83,13 +83,18 @@ fn parameter_problem(parameters: &Value) -> Result<(), String> {
 
 /// `maintenance_info`: absent or `{}` is no conflict (None); otherwise its version
 /// must be the plan's (then the value is kept). Only `version` counts, as the spec
-/// says.
+/// says, and of it what Semantic Versioning compares: build metadata (`+…`) is
+/// ignored in precedence, so `1.0.0+build` is the plan's `1.0.0`.
 pub fn check_maintenance_info(value: Option<&Value>) -> Result<Option<Value>, OsbError> {
     match value {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(fields)) if fields.is_empty() => Ok(None),
         Some(Value::Object(fields)) => match fields.get("version") {
-            Some(Value::String(version)) if version == MAINTENANCE_VERSION => Ok(value.cloned()),
+            Some(Value::String(version))
+                if version.split('+').next() == Some(MAINTENANCE_VERSION) =>
+            {
+                Ok(value.cloned())
+            }
             Some(Value::String(version)) => Err(OsbError::MaintenanceInfoConflict(format!(
                 "maintenance_info.version {version} does not match the plan's version {MAINTENANCE_VERSION}"
             ))),
@@ -164,6 +169,16 @@ mod tests {
             ),
             (
                 Some(json!({"version": "9.9.9"})),
+                Err("MaintenanceInfoConflict"),
+            ),
+            (
+                Some(json!({"version": format!("{MAINTENANCE_VERSION}+build.7")})),
+                Ok(Some(
+                    json!({"version": format!("{MAINTENANCE_VERSION}+build.7")}),
+                )),
+            ),
+            (
+                Some(json!({"version": format!("{MAINTENANCE_VERSION}-rc.1")})),
                 Err("MaintenanceInfoConflict"),
             ),
             (Some(json!({"version": 1})), Err("BadRequest")),
