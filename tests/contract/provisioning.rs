@@ -549,3 +549,50 @@ async fn a_second_instance_of_a_class_takes_its_event_types_over_from_the_first(
         broker.log()
     );
 }
+
+#[tokio::test]
+async fn an_http_source_is_ready_only_while_its_application_exists() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let path = "/apis/sources.kyma-project.io/v1alpha1/namespaces/team-a/httpsources/mine";
+    let source = json!({"apiVersion": "sources.kyma-project.io/v1alpha1", "kind": "HTTPSource",
+        "metadata": {"name": "mine"}, "spec": {"source": APPLICATION}});
+    let created = broker
+        .admin()
+        .create(
+            "/apis/sources.kyma-project.io/v1alpha1/namespaces/team-a/httpsources",
+            &source,
+        )
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let ready = async |want: &str| {
+        eventually(&format!("the HTTPSource's Ready {want}"), async || {
+            let object = broker.admin().find(path).await?;
+            let ready = object["status"]["conditions"]
+                .as_array()?
+                .iter()
+                .find(|c| c["type"] == "Ready")?
+                .clone();
+            (ready["status"] == want).then_some((object, ready))
+        })
+        .await
+    };
+    let (object, condition) = ready("False").await;
+    assert_eq!(condition["reason"], "ApplicationNotFound", "{condition}");
+    assert!(object["status"]["url"].is_null(), "no address: {object}");
+
+    register_commerce(&broker).await;
+    let (object, _) = ready("True").await;
+    assert!(
+        object["status"]["url"]
+            .as_str()
+            .is_some_and(|url| url.ends_with(&format!("/{APPLICATION}/events"))),
+        "{object}"
+    );
+    let deleted = broker
+        .admin()
+        .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    ready("False").await;
+}

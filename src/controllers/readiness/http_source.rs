@@ -1,4 +1,6 @@
-//! HTTPSources: their ingress URL on the events listener, and Ready.
+//! HTTPSources: their Application's ingress URL on the events listener, and
+//! Ready — while that Application exists (it is looked at again when one
+//! comes or goes).
 
 use std::sync::Arc;
 
@@ -6,7 +8,7 @@ use async_trait::async_trait;
 
 use super::writer::StatusWriter;
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
-use crate::resources::{ConditionStatus, Conditions, HttpSource};
+use crate::resources::{Application, ConditionStatus, Conditions, HttpSource};
 use crate::store::StoreError;
 
 pub(super) struct HttpSourceStatusController(pub Arc<StatusWriter>);
@@ -22,9 +24,27 @@ impl Reconciler for HttpSourceStatusController {
         else {
             return Ok(Requeue::Done);
         };
+        let application = &source.spec.source;
+        let served = self
+            .0
+            .store
+            .get::<Application>(None, application)
+            .await?
+            .is_some();
         let mut status = source.status.clone().unwrap_or_default();
-        status.url = Some(self.0.events_url(&format!("{}/events", source.spec.source)));
-        status.set_condition("Ready", ConditionStatus::True, "Served", "");
+        if served {
+            status.url = Some(self.0.events_url(&format!("{application}/events")));
+            status.set_condition("Ready", ConditionStatus::True, "Served", "");
+        } else {
+            // The address would be an Application's that is not there: none.
+            status.url = None;
+            status.set_condition(
+                "Ready",
+                ConditionStatus::False,
+                "ApplicationNotFound",
+                format!("no Application {application:?}: nothing takes events in for it"),
+            );
+        }
         self.0.write(source, status).await?;
         Ok(Requeue::Done)
     }

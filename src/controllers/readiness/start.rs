@@ -18,7 +18,8 @@ use super::writer::StatusWriter;
 use crate::controllers::MeshSettings;
 use crate::controllers::runtime::{ObjectKey, Source, spawn_controller};
 use crate::resources::{
-    Broker, Channel, DeliverySpec, Destination, HttpSource, Subscription, Trigger, Typed, kind_of,
+    Application, Broker, Channel, DeliverySpec, Destination, HttpSource, Subscription, Trigger,
+    Typed, kind_of,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, TypedStore};
@@ -35,7 +36,16 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
     spawn_controller(
         "httpsource-status",
         raw.clone(),
-        vec![Source::primary(kind_of::<HttpSource>())],
+        vec![
+            Source::primary(kind_of::<HttpSource>()),
+            // An Application coming or going makes its sources served or not.
+            Source::mapped_async(
+                kind_of::<Application>(),
+                referrers::<HttpSource>(store.clone(), Scope::All, |source, _, _, name| {
+                    source.spec.source == name
+                }),
+            ),
+        ],
         Arc::new(HttpSourceStatusController(status.clone())),
         shutdown.clone(),
     );
