@@ -20,6 +20,7 @@ use kube::{Client, Error, ResourceExt};
 use super::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream, Write,
 };
+use crate::locks::lock;
 use crate::resources::{Invalid, KindSpec};
 
 #[derive(Clone)]
@@ -64,12 +65,7 @@ impl KubeStore {
     /// The resource serving `gvk`, by discovery; an error naming it when the API
     /// server serves no such kind.
     async fn discover(&self, gvk: &GroupVersionKind) -> Result<(ApiResource, bool), StoreError> {
-        if let Some(known) = self
-            .discovered
-            .lock()
-            .ok()
-            .and_then(|d| d.get(gvk).cloned())
-        {
+        if let Some(known) = lock(&self.discovered).get(gvk).cloned() {
             return Ok(known);
         }
         let not_served = || {
@@ -89,9 +85,7 @@ impl KubeStore {
             Err(error) => return Err(mapped_named(error, &gvk.kind, "", None)),
         };
         let found = (resource, capabilities.scope == Scope::Namespaced);
-        if let Ok(mut discovered) = self.discovered.lock() {
-            discovered.insert(gvk.clone(), found.clone());
-        }
+        lock(&self.discovered).insert(gvk.clone(), found.clone());
         Ok(found)
     }
 }
