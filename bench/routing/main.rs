@@ -65,6 +65,7 @@ fn builder(metrics: &Arc<Metrics>) -> Builder {
         in_flight: InFlight::default(),
         metrics: metrics.clone(),
         taps: Default::default(),
+        runtime: tokio::runtime::Handle::current(),
     });
     let settings = DataplaneSettings {
         dispatcher: DispatcherSettings {

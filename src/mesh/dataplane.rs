@@ -50,6 +50,7 @@ impl Dataplane {
             in_flight: in_flight.clone(),
             metrics: metrics.clone(),
             taps: router.taps.clone(),
+            runtime: tokio::runtime::Handle::current(),
         });
         let knative = config.dataplane == DataplaneKind::Knative;
         let event_log = (config.delivery == DeliveryKind::Durable && !knative)

@@ -5,6 +5,7 @@ mod answers;
 mod authority;
 mod connections;
 mod endpoints;
+mod ingress_runtime;
 mod leading;
 mod run;
 mod stall;

@@ -15,6 +15,7 @@ use super::answers::{self, json_error};
 use super::authority::{self, AuthorityError};
 use super::connections::{Limits, Peer, Served, serve_connections};
 use super::endpoints::EndpointsFile;
+use super::ingress_runtime::ingress_runtime;
 use super::leading::LeaderWork;
 use super::tls::{
     TlsListener, TlsSetupError, control_server_config, server_config, with_certificate,
@@ -215,10 +216,6 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     .map_err(data_dir_error)?;
     announce(&config, control_addr, events_addr, &files);
 
-    // Small request/response exchanges: never hold a response back for Nagle.
-    let nodelay = |io: &mut tokio::net::TcpStream| {
-        let _ = io.set_nodelay(true);
-    };
     let limits = Limits {
         connections: config.max_connections,
         headers: config.header_read_timeout,
@@ -245,24 +242,14 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             shutdown.clone(),
         )),
     };
-    let events_task = match events_tls {
-        Some(tls) => {
-            let listener = TlsListener::start(events, tls, shutdown.clone());
-            let app = events_app(state.clone()).layer(axum::middleware::from_fn(with_certificate));
-            tokio::spawn(serve_connections(
-                listener,
-                app,
-                served("events", Peer::Attached),
-                shutdown.clone(),
-            ))
-        }
-        None => tokio::spawn(serve_connections(
-            events.tap_io(nodelay),
-            events_app(state.clone()),
-            served("events", Peer::Omitted),
-            shutdown.clone(),
-        )),
-    };
+    let ingress = ingress_runtime()?;
+    let events_task = ingress.spawn(serve_events(
+        events,
+        events_tls,
+        state.clone(),
+        served("events", Peer::Omitted),
+        shutdown.clone(),
+    ));
 
     wait_for_signal().await;
     tracing::info!("shutting down: no new requests, finishing the ones in flight");
@@ -270,6 +257,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     for task in [control_task, events_task] {
         task.await.map_err(std::io::Error::other)?;
     }
+    ingress.shutdown_background();
     if let Some(election) = election {
         // The Lease given up, so another replica leads at once.
         let _ = tokio::time::timeout(RELEASE_WAIT, election).await;
@@ -291,6 +279,36 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+/// The events listener, plain or TLS (the Connector's client certificates
+/// then reach its handlers).
+async fn serve_events(
+    events: TcpListener,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    state: AppState,
+    served: Served,
+    shutdown: Shutdown,
+) {
+    match tls {
+        Some(tls) => {
+            let listener = TlsListener::start(events, tls, shutdown.clone());
+            let app = events_app(state).layer(axum::middleware::from_fn(with_certificate));
+            let served = Served {
+                peer: Peer::Attached,
+                ..served
+            };
+            serve_connections(listener, app, served, shutdown).await;
+        }
+        None => {
+            serve_connections(events.tap_io(nodelay), events_app(state), served, shutdown).await;
+        }
+    }
+}
+
+/// Small request/response exchanges: never hold a response back for Nagle.
+fn nodelay(io: &mut tokio::net::TcpStream) {
+    let _ = io.set_nodelay(true);
 }
 
 fn scheme_of(tls: bool) -> &'static str {

@@ -18,4 +18,7 @@ pub struct DispatchDeps {
     pub metrics: Arc<Metrics>,
     /// The Brokers' live tails, which hear how each Trigger's delivery ended.
     pub taps: Arc<Taps>,
+    /// Where deliveries run: the dataplane's runtime, also when an event
+    /// arrives on the ingress runtime (see `server::ingress_runtime`).
+    pub runtime: tokio::runtime::Handle,
 }

@@ -256,7 +256,8 @@ impl Reservation {
                 let deps = dispatcher.deps.clone();
                 dispatcher.counts.count(Ended::Failed);
                 deps.in_flight.start();
-                tokio::spawn(async move {
+                let runtime = deps.runtime.clone();
+                runtime.spawn(async move {
                     dead_letter_overflow(&deps, &target, &event, &mut Sessions::new(&deps)).await;
                     if let Some(settled) = settled {
                         settled.by.settle(settled.seq);
@@ -362,7 +363,7 @@ impl Dispatcher {
         match wake {
             Wake::Parked(worker) => worker.wake.notify_one(),
             Wake::Spawn => {
-                tokio::spawn(work(
+                self.deps.runtime.spawn(work(
                     self.pool.clone(),
                     self.target.clone(),
                     self.deps.clone(),

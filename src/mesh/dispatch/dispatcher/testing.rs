@@ -39,6 +39,7 @@ pub fn deps() -> Arc<DispatchDeps> {
         in_flight: InFlight::default(),
         metrics: Metrics::new(),
         taps: Default::default(),
+        runtime: tokio::runtime::Handle::current(),
     })
 }
 
