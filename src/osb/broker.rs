@@ -294,7 +294,12 @@ impl ServiceBroker {
         }
         let bound = self
             .provisioner
-            .bind(instance_id, &at.binding_id, details.parameters)
+            .bind(
+                instance_id,
+                &at.binding_id,
+                details.parameters,
+                details.bind_resource,
+            )
             .await?;
         let mut credentials = Map::new();
         for (key, url) in [
@@ -309,9 +314,16 @@ impl ServiceBroker {
     }
 
     /// `DELETE /v2/service_instances/{instance_id}/service_bindings/{binding_id}`:
-    /// forget a binding; Gone when there is no such binding.
-    pub async fn unbind(&self, at: &BindingPath) -> Result<(), OsbError> {
-        self.live_instance(&at.instance).await?;
+    /// forget a binding; Gone when there is no such binding (nor instance).
+    /// The ids it names must be the instance's, as a deprovision's must.
+    pub async fn unbind(&self, at: &BindingPath, named: &NamedIds) -> Result<(), OsbError> {
+        let Some(instance) = self.live_instance(&at.instance).await? else {
+            return Err(OsbError::Gone(format!(
+                "binding {} does not exist: instance {} is not provisioned",
+                at.binding_id, at.instance.instance_id
+            )));
+        };
+        named.check(&instance)?;
         self.provisioner
             .unbind(&at.instance.instance_id, &at.binding_id)
             .await?;
@@ -540,6 +552,7 @@ mod tests {
             service_id: service_id.into(),
             plan_id: format!("{service_id}-plan-default"),
             parameters: None,
+            bind_resource: None,
         }
     }
 

@@ -154,6 +154,48 @@ fn cli_name(display_name: &str) -> String {
     }
 }
 
+/// Each service's class name: its display name made CLI-friendly, and where
+/// names collide a suffix from the service id's digest, longer until no two
+/// are alike (a display name may itself end in another's suffix). Depends
+/// only on the services, not on their order.
+fn unique_names(candidates: &[(String, ApplicationService)]) -> Vec<String> {
+    let digests: Vec<String> = candidates
+        .iter()
+        .map(|(_, service)| sha256_hex(&service.id))
+        .collect();
+    let bases: Vec<String> = candidates
+        .iter()
+        .map(|(_, service)| cli_name(&service.display_name))
+        .collect();
+    let mut suffixes = vec![0; candidates.len()];
+    let name = |i: usize, suffix: usize| match suffix {
+        0 => bases[i].clone(),
+        n => format!("{}-{}", bases[i], &digests[i][..n]),
+    };
+    loop {
+        let names: Vec<String> = (0..candidates.len())
+            .map(|i| name(i, suffixes[i]))
+            .collect();
+        let mut counts: BTreeMap<&str, usize> = BTreeMap::new();
+        for name in &names {
+            *counts.entry(name.as_str()).or_default() += 1;
+        }
+        let mut lengthened = false;
+        for (i, name) in names.iter().enumerate() {
+            if counts[name.as_str()] > 1 && suffixes[i] < 64 {
+                suffixes[i] = match suffixes[i] {
+                    0 => 6,
+                    n => (n * 2).min(64),
+                };
+                lengthened = true;
+            }
+        }
+        if !lengthened {
+            return names;
+        }
+    }
+}
+
 /// Every class, with names made unique across all Applications (a suffix from the
 /// service id where two display names collide, so the name never depends on the
 /// order Applications were registered in).
@@ -190,29 +232,17 @@ impl Catalog {
                 candidates.push((app_name.clone(), service.clone()));
             }
         }
-        let mut name_counts: BTreeMap<String, usize> = BTreeMap::new();
-        for (_, service) in &candidates {
-            *name_counts
-                .entry(cli_name(&service.display_name))
-                .or_default() += 1;
-        }
+        let names = unique_names(&candidates);
         let classes = candidates
             .into_iter()
-            .map(|(application, service)| {
-                let base = cli_name(&service.display_name);
-                let name = if name_counts.get(&base).is_some_and(|&count| count > 1) {
-                    format!("{base}-{}", &sha256_hex(&service.id)[..6])
-                } else {
-                    base
-                };
-                ServiceClass {
-                    id: service.id.clone(),
-                    name,
-                    plan_id: format!("{}-plan-{PLAN_NAME}", service.id),
-                    bindable: service.api_entry().is_some(),
-                    application,
-                    service,
-                }
+            .zip(names)
+            .map(|((application, service), name)| ServiceClass {
+                id: service.id.clone(),
+                name,
+                plan_id: format!("{}-plan-{PLAN_NAME}", service.id),
+                bindable: service.api_entry().is_some(),
+                application,
+                service,
             })
             .collect();
         let applications = applications
@@ -308,6 +338,47 @@ pub(super) mod tests {
             let catalog = Catalog::of(applications);
             assert_eq!(catalog.classes.len(), 2, "ids stay unique");
             assert!(catalog.classes.iter().all(|c| c.application == "shop"));
+        }
+    }
+
+    /// A display name may end in what another class's suffix would be; the
+    /// names still come out unique, whatever order the services are in.
+    #[test]
+    fn class_names_are_unique_even_when_a_display_name_looks_suffixed() {
+        let lookalike = format!("Order Service {}", &sha256_hex("dup-a1")[..6]);
+        let services = [
+            ("dup-a1", "Order Service"),
+            ("dup-a2", "Order Service"),
+            ("dup-c", lookalike.as_str()),
+        ];
+        let application = |order: &[usize]| -> Application {
+            let services: Vec<Value> = order
+                .iter()
+                .map(|&i| json!({"id": services[i].0, "displayName": services[i].1, "entries": [{"type": "Events"}]}))
+                .collect();
+            serde_json::from_value(json!({
+                "apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+                "kind": "Application",
+                "metadata": {"name": "dups"},
+                "spec": {"services": services},
+            }))
+            .expect("an Application")
+        };
+        let mut first: Option<BTreeMap<String, String>> = None;
+        for order in [[0, 1, 2], [2, 1, 0], [1, 2, 0]] {
+            let catalog = Catalog::of(vec![application(&order)]);
+            let names: BTreeMap<String, String> = catalog
+                .classes
+                .iter()
+                .map(|c| (c.id.clone(), c.name.clone()))
+                .collect();
+            let distinct: HashSet<&String> = names.values().collect();
+            assert_eq!(distinct.len(), 3, "{names:?}");
+            assert!(names.values().all(|n| n.starts_with("order-service-")));
+            match &first {
+                None => first = Some(names),
+                Some(first) => assert_eq!(first, &names, "independent of order"),
+            }
         }
     }
 

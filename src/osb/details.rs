@@ -44,6 +44,7 @@ pub struct BindDetails {
     pub service_id: String,
     pub plan_id: String,
     pub parameters: Option<Value>,
+    pub bind_resource: Option<Value>,
 }
 
 /// How a provision, update or deprovision stands when it is answered.

@@ -79,6 +79,7 @@ pub struct BindBody {
     pub service_id: Option<String>,
     pub plan_id: Option<String>,
     pub parameters: Option<Value>,
+    pub bind_resource: Option<Value>,
 }
 
 impl BindBody {
@@ -87,6 +88,7 @@ impl BindBody {
             service_id: required("service_id", self.service_id.as_ref())?,
             plan_id: required("plan_id", self.plan_id.as_ref())?,
             parameters: object_or_absent("parameters", self.parameters)?,
+            bind_resource: object_or_absent("bind_resource", self.bind_resource)?,
         })
     }
 }
@@ -114,6 +116,14 @@ async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, O
         })?;
     if bytes.is_empty() {
         return Err(OsbError::BadRequest("the request needs a JSON body".into()));
+    }
+    // serde fills a struct from a JSON array too, field by field in order:
+    // every OSB body is an object.
+    let json_whitespace = |b: &&u8| matches!(**b, b' ' | b'\t' | b'\n' | b'\r');
+    if bytes.iter().find(|b| !json_whitespace(b)) != Some(&b'{') {
+        return Err(OsbError::BadRequest(
+            "the body must be a JSON object".into(),
+        ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
@@ -227,6 +237,15 @@ impl<S: Send + Sync> FromRequestParts<S> for QueryParams {
 pub struct NamedIds {
     service_id: Option<String>,
     plan_id: Option<String>,
+}
+
+impl From<ServicePlan> for NamedIds {
+    fn from(ids: ServicePlan) -> Self {
+        Self {
+            service_id: Some(ids.service_id),
+            plan_id: Some(ids.plan_id),
+        }
+    }
 }
 
 impl NamedIds {

@@ -325,7 +325,7 @@ impl Provisioner {
     }
 
     /// Records a binding of a provisioned instance; the same id with other
-    /// parameters is a conflict. While any operation runs on the instance
+    /// parameters or another `bind_resource` is a conflict. While any operation runs on the instance
     /// (provisioning included) binding is a `Concurrency` refusal, as update and
     /// deprovision are: the platform retries once the operation has ended.
     pub async fn bind(
@@ -333,6 +333,7 @@ impl Provisioner {
         instance_id: &str,
         binding_id: &str,
         parameters: Option<serde_json::Value>,
+        bind_resource: Option<serde_json::Value>,
     ) -> Result<Bound, ProvisionError> {
         let mut outcome = Err(ProvisionError::NotFound(format!(
             "instance {instance_id} does not exist or is not provisioned"
@@ -352,13 +353,16 @@ impl Provisioner {
                     return false;
                 }
                 match status.bindings.iter().find(|b| b.id == binding_id) {
-                    Some(existing) if existing.parameters == parameters => {
+                    Some(existing)
+                        if existing.parameters == parameters
+                            && existing.bind_resource == bind_resource =>
+                    {
                         outcome = Ok(Bound::AlreadyThere);
                         false
                     }
                     Some(_) => {
                         outcome = Err(ProvisionError::Conflict(format!(
-                            "binding {binding_id} already exists with other parameters"
+                            "binding {binding_id} already exists with other parameters or bind_resource"
                         )));
                         false
                     }
@@ -366,6 +370,7 @@ impl Provisioner {
                         status.bindings.push(Binding {
                             id: binding_id.to_string(),
                             parameters: parameters.clone(),
+                            bind_resource: bind_resource.clone(),
                         });
                         outcome = Ok(Bound::Created);
                         true

@@ -90,6 +90,19 @@ async fn malformed_osb_bodies_are_400_naming_the_problem() {
     let mut parameters = provision_body(ORDER_SERVICE, "team-a");
     parameters["parameters"] = json!("not an object");
     assert_eq!(osb.provision("x", &parameters, true).await.status, 400);
+    // An array holding the fields in order is no body (serde would take it).
+    let as_array = json!([
+        ORDER_SERVICE,
+        plan_of(ORDER_SERVICE),
+        "org",
+        "team-a",
+        {"platform": "kubernetes", "namespace": "team-a"},
+        null,
+        null
+    ]);
+    let reply = osb.provision("x", &as_array, true).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.message().contains("JSON object"), "{}", reply.text);
     let bad_flag = osb
         .request(
             reqwest::Method::PUT,

@@ -463,17 +463,29 @@ async fn binding_an_api_class_returns_its_gateway_as_credentials() {
         200,
         "identical again"
     );
-    let mut other = body.clone();
-    other["parameters"] = json!({"x": 1});
-    assert_eq!(
-        broker
-            .osb()
-            .bind("shipping", "binding-1", &other)
-            .await
-            .status,
-        409
-    );
+    // "with the same id … but with different parameters": bind_resource too.
+    for (field, value) in [
+        ("parameters", json!({"x": 1})),
+        ("bind_resource", json!({"app_guid": "other-app"})),
+    ] {
+        let mut other = body.clone();
+        other[field] = value;
+        let reply = broker.osb().bind("shipping", "binding-1", &other).await;
+        assert_eq!(reply.status, 409, "{field}: {}", reply.text);
+    }
     let plan = plan_of(SHIPPING_SERVICE);
+    // An unbind naming another service's ids is refused, and unbinds nothing.
+    let wrong = broker
+        .osb()
+        .unbind(
+            "shipping",
+            "binding-1",
+            ORDER_SERVICE,
+            &plan_of(ORDER_SERVICE),
+        )
+        .await;
+    assert_eq!(wrong.status, 400, "{}", wrong.text);
+    assert!(wrong.message().contains("service_id"), "{}", wrong.text);
     assert_eq!(
         broker
             .osb()
@@ -493,6 +505,21 @@ async fn binding_an_api_class_returns_its_gateway_as_credentials() {
     assert_eq!(
         broker.osb().bind("nobody", "binding-1", &body).await.status,
         404
+    );
+    // A binding left on an instance that was then deprovisioned is gone with it.
+    let bound = broker.osb().bind("shipping", "binding-2", &body).await;
+    assert_eq!(bound.status, 201, "{}", bound.text);
+    broker
+        .osb()
+        .deprovision_and_wait("shipping", SHIPPING_SERVICE, &plan)
+        .await;
+    assert_eq!(
+        broker
+            .osb()
+            .unbind("shipping", "binding-2", SHIPPING_SERVICE, &plan)
+            .await
+            .status,
+        410
     );
 }
 

@@ -1,7 +1,8 @@
 //! `PUT` and `DELETE /v2/service_instances/{instance_id}/service_bindings/{binding_id}`.
 //! A bind is 201 with the credentials when it created the binding, 200 when it was
-//! already there; binding an events-only class is a 400 that says so. An unbind
-//! is 200 `{}`, 410 when there is no such binding.
+//! already there (409 when there with other parameters or `bind_resource`);
+//! binding an events-only class is a 400 that says so. An unbind is 200 `{}`,
+//! 410 when there is no such binding, 400 when its ids are not the instance's.
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use super::replies;
 use crate::osb::OsbError;
 use crate::osb::broker::ServiceBroker;
 use crate::osb::paths::{BindingPath, OsbPath};
-use crate::osb::requests::{BindBody, OsbJson, QueryParams};
+use crate::osb::requests::{BindBody, NamedIds, OsbJson, QueryParams};
 use crate::provisioner::Bound;
 
 pub async fn bind(
@@ -34,8 +35,8 @@ pub async fn unbind(
     OsbPath(path): OsbPath<BindingPath>,
     query: QueryParams,
 ) -> Result<Response, OsbError> {
-    // OSB requires both ids; an unbind needs neither to find the binding.
-    query.service_plan()?;
-    broker.unbind(&path).await?;
+    // OSB requires both ids; they must be the instance's.
+    let named = NamedIds::from(query.service_plan()?);
+    broker.unbind(&path, &named).await?;
     Ok(replies::empty(StatusCode::OK))
 }
