@@ -55,6 +55,62 @@ async fn an_application_event_reaches_a_triggered_subscriber_unchanged() {
     );
 }
 
+/// Knative's conformance (`knconf.AcceptsCEVersions`) sends 0.3 and 1.0 to a
+/// Broker's ingress; a 0.3 event goes on as 1.0 (`schemaurl` → `dataschema`,
+/// base64 `datacontentencoding` decoded).
+#[tokio::test]
+async fn cloudevents_0_3_is_accepted_at_a_broker_and_delivered_as_1_0() {
+    let (broker, _, sink) = with_sink().await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    let headers: Vec<(String, String)> = [
+        ("ce-specversion", "0.3"),
+        ("ce-id", "v03-binary"),
+        ("ce-source", "http://example.com/source"),
+        ("ce-type", "order.created"),
+        ("ce-schemaurl", "http://example.com/schema"),
+        ("content-type", "text/json"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    let reply = post(&broker, "/team-a/default", &token, &headers, r#""hello""#).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let structured = json!({"specversion": "0.3", "id": "v03-structured", "source": "/x",
+        "type": "order.created", "datacontenttype": "text/plain",
+        "datacontentencoding": "base64", "data": "aGVsbG8="});
+    let headers = vec![(
+        "content-type".to_string(),
+        "application/cloudevents+json".to_string(),
+    )];
+    let reply = post(
+        &broker,
+        "/team-a/default",
+        &token,
+        &headers,
+        &structured.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let got = sink.wait_for(2).await;
+    let by_id = |id: &str| {
+        got.iter()
+            .find(|r| r.header("ce-id") == Some(id))
+            .unwrap_or_else(|| panic!("{id} delivered"))
+    };
+    let binary = by_id("v03-binary");
+    assert_eq!(binary.header("ce-specversion"), Some("1.0"));
+    assert_eq!(
+        binary.header("ce-dataschema"),
+        Some("http://example.com/schema")
+    );
+    assert_eq!(binary.header("ce-schemaurl"), None);
+    assert_eq!(&binary.body[..], br#""hello""#);
+    let structured = by_id("v03-structured");
+    assert_eq!(structured.header("ce-specversion"), Some("1.0"));
+    assert_eq!(structured.header("content-type"), Some("text/plain"));
+    assert_eq!(&structured.body[..], b"hello", "base64 decoded");
+}
+
 #[tokio::test]
 async fn structured_and_batched_events_are_accepted_too() {
     let (broker, token, sink) = with_sink().await;

@@ -41,8 +41,14 @@ async fn replying_trigger(broker: &Broker, subscriber: &Sink, dead: &Sink) {
 
 #[tokio::test]
 async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettered() {
-    let cases: [(&[(&str, &str)], &str); 3] = [
+    let batch = r#"[{"specversion":"1.0","id":"r1","source":"/s","type":"t"}]"#;
+    let cases: [(&[(&str, &str)], &str); 4] = [
         (&[("ce-specversion", "1.0"), ("ce-type", "t")], "{}"),
+        // A batch is no reply (Knative's Broker answers it with a 502 too).
+        (
+            &[("content-type", "application/cloudevents-batch+json")],
+            batch,
+        ),
         (
             &[("content-type", "application/cloudevents+json")],
             r#"{"specversion":"1.0","id":"#,
@@ -171,6 +177,47 @@ async fn an_empty_2xx_is_a_delivery_without_reply() {
     subscriber.wait_for(1).await;
     send_order(&broker, &token, "o2").await;
     subscriber.wait_for(2).await;
+    assert_eq!(dead.count(), 0);
+}
+
+/// HTTP binding §3: the media type decides the mode, and a structured message
+/// "MAY include the same HTTP headers as defined for the binary mode": the
+/// reply is the event in the body, not one made of the headers.
+#[tokio::test]
+async fn a_structured_reply_with_ce_headers_is_the_event_in_its_body() {
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let answers = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "answers",
+        json!({"filter": {"attributes": {"source": "/replier"}},
+        "subscriber": {"uri": answers.url}}),
+    )
+    .await;
+    let subscriber = Sink::start().await;
+    let body = json!({"specversion": "1.0", "id": "from-body", "source": "/replier",
+        "type": "reply.body", "datacontenttype": "application/json", "data": {"r": 3}});
+    subscriber.reply_with(
+        &[
+            ("content-type", "application/cloudevents+json"),
+            ("ce-specversion", "1.0"),
+            ("ce-id", "from-headers"),
+            ("ce-source", "/replier"),
+            ("ce-type", "reply.headers"),
+        ],
+        &body.to_string(),
+    );
+    let dead = Sink::start().await;
+    replying_trigger(&broker, &subscriber, &dead).await;
+    send_order(&broker, &token, "o1").await;
+    let got = answers.wait_for(1).await;
+    assert_eq!(got[0].header("ce-id"), Some("from-body"));
+    assert_eq!(got[0].header("ce-type"), Some("reply.body"));
+    let data: serde_json::Value = serde_json::from_slice(&got[0].body).expect("JSON data");
+    assert_eq!(data, json!({"r": 3}), "the body's data");
+    assert_eq!(subscriber.count(), 1, "taken at the first attempt");
     assert_eq!(dead.count(), 0);
 }
 

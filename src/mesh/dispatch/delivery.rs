@@ -367,8 +367,16 @@ fn reply_event(response: &Response) -> ReplyBody {
         .headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let binary = response.headers.contains_key("ce-specversion");
-    if !binary && mode_of(content_type) != Mode::Structured {
+    // The media type decides first, as at ingress (HTTP binding §3): a
+    // structured reply may carry `ce-` headers as well.
+    let mode = mode_of(content_type);
+    if mode == Mode::Batched {
+        return ReplyBody::Invalid(
+            "the subscriber replied with a batch; a reply is one event".to_string(),
+        );
+    }
+    let binary = mode == Mode::Binary && response.headers.contains_key("ce-specversion");
+    if !binary && mode != Mode::Structured {
         return ReplyBody::NoEvent;
     }
     if !response.whole {

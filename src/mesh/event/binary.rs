@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
+use base64::Engine;
 use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10};
@@ -23,6 +24,9 @@ const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError> {
     let mut builder = EventBuilderV10::new();
     let mut specversion = None;
+    // CloudEvents 0.3's names for what 1.0 calls dataschema, and its encoding
+    // of data; extensions like any other under 1.0.
+    let (mut schemaurl, mut encoding) = (None, None);
     let mut seen: Vec<&str> = Vec::new();
     for (name, value) in headers {
         let Some(attribute) = name.as_str().strip_prefix("ce-") else {
@@ -45,6 +49,14 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
             "type" => builder.ty(value),
             "subject" => builder.subject(value),
             "time" => builder.time(value),
+            "schemaurl" => {
+                schemaurl = Some(value);
+                builder
+            }
+            "datacontentencoding" => {
+                encoding = Some(value);
+                builder
+            }
             "datacontenttype" => {
                 return Err(EventError::new(
                     "datacontenttype travels in the Content-Type header, not ce-datacontenttype",
@@ -67,15 +79,26 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
             }
         };
     }
-    match specversion.as_deref() {
-        Some("1.0") => {}
+    let legacy = match specversion.as_deref() {
+        Some("1.0") => {
+            for (name, value) in [
+                ("schemaurl", schemaurl.take()),
+                ("datacontentencoding", encoding.take()),
+            ] {
+                if let Some(value) = value {
+                    builder = builder.extension(name, value);
+                }
+            }
+            false
+        }
+        Some("0.3") => true,
         Some(other) => {
             return Err(EventError::new(format!(
-                "specversion {other:?} is not supported; send 1.0"
+                "specversion {other:?} is not supported; send 1.0 (or 0.3)"
             )));
         }
         None => return Err(EventError::new("header ce-specversion is missing")),
-    }
+    };
     let content_type = headers
         .get(CONTENT_TYPE)
         .map(|v| v.to_str().map(str::to_string));
@@ -83,8 +106,12 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
         .transpose()
         .map_err(|_| EventError::new("Content-Type is not ASCII"))?;
     let schema = match headers.get("ce-dataschema") {
-        Some(value) => Some(decode("dataschema", value)?),
-        None => None,
+        Some(value) if !legacy => Some(decode("dataschema", value)?),
+        _ => schemaurl,
+    };
+    let body = match encoding {
+        Some(encoding) => Bytes::from(decode_legacy_data(&encoding, &body)?),
+        None => body,
     };
     let untyped = content_type.is_none();
     if !body.is_empty() || content_type.is_some() || schema.is_some() {
@@ -106,6 +133,23 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
     }
     check_required(&event)?;
     Ok(event)
+}
+
+/// A 0.3 event's data as sent with `datacontentencoding`, which knows one
+/// encoding: base64.
+fn decode_legacy_data(encoding: &str, data: &[u8]) -> Result<Vec<u8>, EventError> {
+    if !encoding.eq_ignore_ascii_case("base64") {
+        return Err(EventError::new(format!(
+            "datacontentencoding {encoding:?} is not one CloudEvents 0.3 knows (base64)"
+        )));
+    }
+    base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|e| {
+            EventError::new(format!(
+                "data is not base64 as datacontentencoding says: {e}"
+            ))
+        })
 }
 
 fn decode(attribute: &str, value: &HeaderValue) -> Result<String, EventError> {
@@ -358,6 +402,32 @@ mod tests {
         assert_eq!(again.subject(), Some("a \"quoted\" word"));
     }
 
+    /// CloudEvents 0.3 arrives as 1.0: `schemaurl` is its `dataschema`, base64
+    /// data under `datacontentencoding` is decoded. Under 1.0 both names are
+    /// extensions like any other.
+    #[test]
+    fn a_0_3_event_is_read_as_1_0() {
+        let mut pairs = minimal();
+        pairs[0] = ("ce-specversion", "0.3");
+        pairs.push(("content-type", "text/plain"));
+        pairs.push(("ce-schemaurl", "http://example.com/schema"));
+        pairs.push(("ce-datacontentencoding", "base64"));
+        let event =
+            read_binary(&headers(&pairs), Bytes::from_static(b"aGVsbG8=")).expect("a 0.3 event");
+        assert_eq!(event.specversion(), cloudevents::event::SpecVersion::V10);
+        assert_eq!(
+            event.dataschema().map(|u| u.as_str()),
+            Some("http://example.com/schema")
+        );
+        assert_eq!(data_bytes(&event), b"hello");
+        assert!(event.extension("schemaurl").is_none());
+        let mut pairs = minimal();
+        pairs.push(("ce-schemaurl", "http://example.com/schema"));
+        let event = read_binary(&headers(&pairs), Bytes::new()).expect("1.0");
+        assert!(event.dataschema().is_none());
+        assert!(event.extension("schemaurl").is_some(), "an extension");
+    }
+
     #[test]
     fn missing_or_bad_attributes_are_named() {
         for (drop, expected) in [
@@ -379,8 +449,13 @@ mod tests {
                 .contains("time")
         );
         let mut pairs = minimal();
-        pairs[0] = ("ce-specversion", "0.3");
+        pairs[0] = ("ce-specversion", "0.2");
         assert!(read_binary(&headers(&pairs), Bytes::new()).is_err());
+        let mut pairs = minimal();
+        pairs[0] = ("ce-specversion", "0.3");
+        pairs.push(("ce-datacontentencoding", "gzip"));
+        let error = read_binary(&headers(&pairs), Bytes::from_static(b"x")).expect_err("gzip");
+        assert!(error.message.contains("datacontentencoding"), "{error}");
         let mut pairs = minimal();
         pairs[1] = ("ce-id", "");
         assert!(read_binary(&headers(&pairs), Bytes::new()).is_err());

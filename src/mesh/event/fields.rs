@@ -17,11 +17,18 @@ pub fn data_bytes(event: &Event) -> Vec<u8> {
     }
 }
 
-/// The `time` attribute as RFC 3339 in UTC with `Z`, as senders usually write it.
+/// The `time` attribute as RFC 3339 in UTC with `Z`, its fraction of a second
+/// without trailing zeros: as Go's `RFC3339Nano` writes it, so Knative's and
+/// the Go SDK's filters and deliveries read the same text as ours
+/// (`12:34:56.78Z`, `12:34:56Z`).
 pub fn time_text(event: &Event) -> Option<String> {
-    event
-        .time()
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S%.fZ").to_string())
+    event.time().map(|t| {
+        let mut text = t.format("%Y-%m-%dT%H:%M:%S%.9f").to_string();
+        let kept = text.trim_end_matches('0').trim_end_matches('.').len();
+        text.truncate(kept);
+        text.push('Z');
+        text
+    })
 }
 
 /// Required attributes must not be empty (the SDK accepts ""), `source` must be
@@ -176,7 +183,33 @@ fn check_string(name: &str, value: &str) -> Result<(), EventError> {
 
 #[cfg(test)]
 mod tests {
-    use super::check_media_type;
+    use cloudevents::{EventBuilder, EventBuilderV10};
+
+    use super::{check_media_type, time_text};
+
+    #[test]
+    fn times_are_written_as_go_writes_rfc3339nano() {
+        for (sent, written) in [
+            ("2020-03-21T12:34:56.78Z", "2020-03-21T12:34:56.78Z"),
+            ("2020-03-21T12:34:56.780Z", "2020-03-21T12:34:56.78Z"),
+            ("2020-03-21T12:34:50Z", "2020-03-21T12:34:50Z"),
+            ("2020-03-21T12:34:50.000Z", "2020-03-21T12:34:50Z"),
+            (
+                "2020-03-21T12:34:56.000000001Z",
+                "2020-03-21T12:34:56.000000001Z",
+            ),
+            ("2020-03-21T14:34:56.5+02:00", "2020-03-21T12:34:56.5Z"),
+        ] {
+            let event = EventBuilderV10::new()
+                .id("1")
+                .source("/s")
+                .ty("t")
+                .time(sent)
+                .build()
+                .expect("an event");
+            assert_eq!(time_text(&event).as_deref(), Some(written), "{sent}");
+        }
+    }
 
     #[test]
     fn media_types_are_read_as_rfc_2045_writes_them() {

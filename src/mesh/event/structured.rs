@@ -44,8 +44,8 @@ type Fields<'a> = BTreeMap<String, &'a RawValue>;
 
 fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     let fail = |message: String| EventError::new(format!("{context}{message}"));
-    let data = fields.remove("data");
-    let data_base64 = fields.remove("data_base64");
+    let mut data = fields.remove("data");
+    let mut data_base64 = fields.remove("data_base64");
     let mut attributes = serde_json::Map::with_capacity(fields.len());
     for (name, raw) in fields {
         if !is_attribute_name(&name) {
@@ -59,9 +59,12 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     }
     match attributes.get("specversion").and_then(|v| v.as_str()) {
         Some("1.0") => {}
+        Some("0.3") => {
+            upgrade(&mut attributes, &mut data, &mut data_base64).map_err(fail)?;
+        }
         Some(other) => {
             return Err(fail(format!(
-                "specversion {other:?} is not supported; send 1.0"
+                "specversion {other:?} is not supported; send 1.0 (or 0.3)"
             )));
         }
         None => return Err(fail("attribute specversion is missing".into())),
@@ -97,6 +100,32 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
         event.set_data_unchecked(data);
     }
     Ok(event)
+}
+
+/// A CloudEvents 0.3 event as 1.0 names it: `schemaurl` is `dataschema`, and
+/// `data` under `datacontentencoding: base64` is what 1.0 calls `data_base64`.
+fn upgrade<'a>(
+    attributes: &mut serde_json::Map<String, serde_json::Value>,
+    data: &mut Option<&'a RawValue>,
+    data_base64: &mut Option<&'a RawValue>,
+) -> Result<(), String> {
+    attributes.insert("specversion".into(), "1.0".into());
+    if let Some(schema) = attributes.remove("schemaurl") {
+        attributes.insert("dataschema".into(), schema);
+    }
+    match attributes.remove("datacontentencoding") {
+        None | Some(serde_json::Value::Null) => Ok(()),
+        Some(serde_json::Value::String(encoding)) if encoding.eq_ignore_ascii_case("base64") => {
+            if data_base64.is_some() {
+                return Err("data_base64 is not a CloudEvents 0.3 member".into());
+            }
+            *data_base64 = data.take();
+            Ok(())
+        }
+        Some(other) => Err(format!(
+            "datacontentencoding {other} is not one CloudEvents 0.3 knows (base64)"
+        )),
+    }
 }
 
 /// The CloudEvents type system in JSON: context attributes are strings;
@@ -444,10 +473,37 @@ mod tests {
     }
 
     #[test]
+    fn a_0_3_event_is_read_as_1_0() {
+        let event = read_structured(
+            br#"{"specversion":"0.3","id":"1","source":"/s","type":"t","schemaurl":"http://example.com/s",
+                "datacontenttype":"text/plain","datacontentencoding":"base64","data":"aGVsbG8="}"#,
+        )
+        .expect("a 0.3 event");
+        assert_eq!(event.specversion(), cloudevents::event::SpecVersion::V10);
+        assert_eq!(
+            event.dataschema().map(|u| u.as_str()),
+            Some("http://example.com/s")
+        );
+        assert_eq!(event.data(), Some(&Data::Binary(b"hello".to_vec())));
+        assert!(event.extension("datacontentencoding").is_none());
+        let plain = read_structured(
+            br#"{"specversion":"0.3","id":"1","source":"/s","type":"t","data":{"a":1}}"#,
+        )
+        .expect("JSON data");
+        assert_eq!(plain.specversion(), cloudevents::event::SpecVersion::V10);
+    }
+
+    #[test]
     fn bad_structured_events_are_refused() {
         assert!(read_structured(b"not json").is_err());
         assert!(
-            read_structured(br#"{"specversion":"0.3","id":"1","source":"/s","type":"t"}"#).is_err()
+            read_structured(br#"{"specversion":"0.2","id":"1","source":"/s","type":"t"}"#).is_err()
+        );
+        assert!(
+            read_structured(
+                br#"{"specversion":"0.3","id":"1","source":"/s","type":"t","datacontentencoding":"gzip","data":"x"}"#
+            )
+            .is_err()
         );
         assert!(
             read_structured(br#"{"specversion":"1.0","id":"","source":"/s","type":"t"}"#).is_err()
