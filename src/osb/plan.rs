@@ -13,10 +13,13 @@ use crate::resources::DeliverySpec;
 /// existing instances should be updated for.
 pub const MAINTENANCE_VERSION: &str = "1.0.0";
 
-/// Provisioning (and update) parameters every plan accepts.
+/// Provisioning (and update) parameters every plan accepts. Draft 4, the one
+/// the OSB spec says every platform MUST support: Cloud Foundry's Cloud
+/// Controller validates plan schemas against the draft-04 meta-schema and
+/// refuses later drafts; nothing here needs a later one.
 pub static PARAMETERS_SCHEMA: LazyLock<Value> = LazyLock::new(|| {
     json!({
-        "$schema": "http://json-schema.org/draft-07/schema#",
+        "$schema": "http://json-schema.org/draft-04/schema#",
         "type": "object",
         "additionalProperties": false,
         "properties": {
