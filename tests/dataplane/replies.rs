@@ -39,6 +39,20 @@ async fn replying_trigger(broker: &Broker, subscriber: &Sink, dead: &Sink) {
     .await;
 }
 
+/// A Trigger `answers` in team-a for the events whose attributes are
+/// `attributes`: where replies show up.
+async fn answers(broker: &Broker, attributes: serde_json::Value) -> Sink {
+    let answers = Sink::start().await;
+    trigger(
+        broker,
+        "team-a",
+        "answers",
+        json!({"filter": {"attributes": attributes}, "subscriber": {"uri": answers.url}}),
+    )
+    .await;
+    answers
+}
+
 #[tokio::test]
 async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettered() {
     let batch = r#"[{"specversion":"1.0","id":"r1","source":"/s","type":"t"}]"#;
@@ -187,15 +201,7 @@ async fn an_empty_2xx_is_a_delivery_without_reply() {
 async fn a_structured_reply_with_ce_headers_is_the_event_in_its_body() {
     let broker = Broker::start().await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let answers = Sink::start().await;
-    trigger(
-        &broker,
-        "team-a",
-        "answers",
-        json!({"filter": {"attributes": {"source": "/replier"}},
-        "subscriber": {"uri": answers.url}}),
-    )
-    .await;
+    let answers = answers(&broker, json!({"source": "/replier"})).await;
     let subscriber = Sink::start().await;
     let body = json!({"specversion": "1.0", "id": "from-body", "source": "/replier",
         "type": "reply.body", "datacontenttype": "application/json", "data": {"r": 3}});
@@ -225,15 +231,7 @@ async fn a_structured_reply_with_ce_headers_is_the_event_in_its_body() {
 async fn only_a_200_carries_a_reply_not_a_202_or_204() {
     let broker = Broker::start().await;
     let token = provisioned(&broker, &["team-a"]).await;
-    let answers = Sink::start().await;
-    trigger(
-        &broker,
-        "team-a",
-        "answers",
-        json!({"filter": {"attributes": {"type": "note.answered"}},
-        "subscriber": {"uri": answers.url}}),
-    )
-    .await;
+    let answers = answers(&broker, json!({"type": "note.answered"})).await;
     let mut subscribers = Vec::new();
     for status in [200, 202, 204] {
         let subscriber = Sink::start().await;
