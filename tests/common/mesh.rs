@@ -74,6 +74,11 @@ pub fn binary(id: &str, ty: &str) -> Vec<(String, String)> {
     ]
 }
 
+/// A structured-mode event's headers (the event is the body).
+pub fn structured_mode() -> Vec<(String, String)> {
+    vec![("content-type".into(), "application/cloudevents+json".into())]
+}
+
 /// POSTs to the events listener at `path` with a bearer token.
 pub async fn post(
     broker: &Broker,

@@ -77,10 +77,7 @@ async fn data_arrives_byte_for_byte_in_every_ingress_mode_and_delivery_format() 
             .status,
         202
     );
-    let as_structured = vec![(
-        "content-type".to_string(),
-        "application/cloudevents+json".to_string(),
-    )];
+    let as_structured = structured_mode();
     let body = structured("str", r#","datacontenttype":"application/json""#);
     assert_eq!(
         post(&broker, "/commerce/events", &token, &as_structured, &body)
@@ -222,10 +219,7 @@ async fn an_event_without_data_is_delivered_with_a_length_of_zero() {
 #[tokio::test]
 async fn structured_data_without_datacontenttype_is_delivered_as_application_json() {
     let (broker, token, binary_sink, structured_sink) = two_formats().await;
-    let headers = vec![(
-        "content-type".to_string(),
-        "application/cloudevents+json".to_string(),
-    )];
+    let headers = structured_mode();
     assert_eq!(
         post(
             &broker,

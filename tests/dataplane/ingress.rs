@@ -78,10 +78,7 @@ async fn cloudevents_0_3_is_accepted_at_a_broker_and_delivered_as_1_0() {
     let structured = json!({"specversion": "0.3", "id": "v03-structured", "source": "/x",
         "type": "order.created", "datacontenttype": "text/plain",
         "datacontentencoding": "base64", "data": "aGVsbG8="});
-    let headers = vec![(
-        "content-type".to_string(),
-        "application/cloudevents+json".to_string(),
-    )];
+    let headers = structured_mode();
     let reply = post(
         &broker,
         "/team-a/default",
@@ -116,10 +113,7 @@ async fn structured_and_batched_events_are_accepted_too() {
     let (broker, token, sink) = with_sink().await;
     let structured = json!({"specversion": "1.0", "id": "s1", "source": "/x", "type": "order.created", "eventtypeversion": "v1",
         "datacontenttype": "application/json", "data": {"orderId": "2"}});
-    let headers = vec![(
-        "content-type".to_string(),
-        "application/cloudevents+json".to_string(),
-    )];
+    let headers = structured_mode();
     let reply = post(
         &broker,
         "/commerce/events",
