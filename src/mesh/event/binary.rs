@@ -135,14 +135,20 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
     Ok(event)
 }
 
-/// A 0.3 event's data as sent with `datacontentencoding`, which knows one
-/// encoding: base64.
-fn decode_legacy_data(encoding: &str, data: &[u8]) -> Result<Vec<u8>, EventError> {
-    if !encoding.eq_ignore_ascii_case("base64") {
-        return Err(EventError::new(format!(
+/// CloudEvents 0.3's `datacontentencoding` knows one encoding: base64.
+pub(super) fn check_v03_encoding(encoding: &str) -> Result<(), String> {
+    if encoding.eq_ignore_ascii_case("base64") {
+        Ok(())
+    } else {
+        Err(format!(
             "datacontentencoding {encoding:?} is not one CloudEvents 0.3 knows (base64)"
-        )));
+        ))
     }
+}
+
+/// A 0.3 event's data as sent with `datacontentencoding`.
+fn decode_legacy_data(encoding: &str, data: &[u8]) -> Result<Vec<u8>, EventError> {
+    check_v03_encoding(encoding).map_err(EventError::new)?;
     base64::engine::general_purpose::STANDARD
         .decode(data)
         .map_err(|e| {

@@ -10,6 +10,7 @@ use cloudevents::{AttributesReader, Data, Event};
 use serde_json::value::RawValue;
 
 use super::EventError;
+use super::binary::check_v03_encoding;
 use super::fields::{check_required, time_text};
 use crate::resources::is_attribute_name;
 
@@ -115,16 +116,15 @@ fn upgrade<'a>(
     }
     match attributes.remove("datacontentencoding") {
         None | Some(serde_json::Value::Null) => Ok(()),
-        Some(serde_json::Value::String(encoding)) if encoding.eq_ignore_ascii_case("base64") => {
+        Some(serde_json::Value::String(encoding)) => {
+            check_v03_encoding(&encoding)?;
             if data_base64.is_some() {
                 return Err("data_base64 is not a CloudEvents 0.3 member".into());
             }
             *data_base64 = data.take();
             Ok(())
         }
-        Some(other) => Err(format!(
-            "datacontentencoding {other} is not one CloudEvents 0.3 knows (base64)"
-        )),
+        Some(other) => Err(format!("datacontentencoding {other} is not a string")),
     }
 }
 
@@ -499,12 +499,13 @@ mod tests {
         assert!(
             read_structured(br#"{"specversion":"0.2","id":"1","source":"/s","type":"t"}"#).is_err()
         );
-        assert!(
-            read_structured(
-                br#"{"specversion":"0.3","id":"1","source":"/s","type":"t","datacontentencoding":"gzip","data":"x"}"#
-            )
-            .is_err()
-        );
+        for (encoding, named) in [("\"gzip\"", "CloudEvents 0.3 knows"), ("7", "not a string")] {
+            let body = format!(
+                r#"{{"specversion":"0.3","id":"1","source":"/s","type":"t","datacontentencoding":{encoding},"data":"x"}}"#
+            );
+            let error = read_structured(body.as_bytes()).expect_err(encoding);
+            assert!(error.message.contains(named), "{encoding}: {error}");
+        }
         assert!(
             read_structured(br#"{"specversion":"1.0","id":"","source":"/s","type":"t"}"#).is_err()
         );
