@@ -5,7 +5,8 @@
 //! each mode's maximum rate, Trigger scaling, namespace isolation under a failing
 //! subscriber, and peak memory under overload. Prints a table. `--only readiness`
 //! (not part of a full run) times a 10,000-Trigger mesh becoming Ready;
-//! `--only rounds [--rounds N] [--against BINARY] [--against-args "FLAGS"]` shows how the ratios
+//! `--only rounds [--rounds N] [--modes LIST] [--paced RATE] [--against BINARY]
+//! [--against-args "FLAGS"]` shows how the ratios, or the latencies at one rate,
 //! spread over many rounds (see rounds.rs).
 
 #[path = "../cpu_time.rs"]
@@ -199,6 +200,33 @@ struct Latency {
     cpu_us_per_event: f64,
 }
 
+/// One window of the paced generator sending `rate` events per second to
+/// the target, started once the `quiet` sinks have settled and read once the
+/// window's own events have arrived.
+async fn paced_window(
+    (url, request, cpu): &PacedTarget<'_>,
+    rate: f64,
+    sink: u16,
+    quiet: &[u16],
+) -> Latency {
+    report_backlog(settle(quiet).await);
+    sink_post(sink, "/_reset", "").await;
+    let cpu_before = cpu();
+    open_loop(url, request, rate, SECONDS).await;
+    settle(&[sink]).await;
+    let cpu_used = cpu().saturating_sub(cpu_before);
+    let stats = sink_stats(sink).await;
+    let ms = |key: &str| stats[key].as_f64().unwrap_or(f64::NAN) / 1000.0;
+    Latency {
+        p50_ms: ms("p50_us"),
+        p99_ms: ms("p99_us"),
+        // Every paced event carries the stamp, so the samples are the
+        // window's events (the sink's count runs on across windows).
+        cpu_us_per_event: cpu_used.as_secs_f64() * 1e6
+            / stats["samples"].as_u64().unwrap_or(0).max(1) as f64,
+    }
+}
+
 /// The medians of `ROUNDS` windows per target, each target in turn sent
 /// `rate` events per second; each window starts once the `quiet` sinks have
 /// settled, and ends once the window's own events have arrived.
@@ -210,23 +238,8 @@ async fn latencies(
 ) -> Vec<Latency> {
     let mut windows = vec![Vec::new(); targets.len()];
     for _ in 0..ROUNDS {
-        for (i, (url, request, cpu)) in targets.iter().enumerate() {
-            report_backlog(settle(quiet).await);
-            sink_post(sink, "/_reset", "").await;
-            let cpu_before = cpu();
-            open_loop(url, request, rate, SECONDS).await;
-            settle(&[sink]).await;
-            let cpu_used = cpu().saturating_sub(cpu_before);
-            let stats = sink_stats(sink).await;
-            let ms = |key: &str| stats[key].as_f64().unwrap_or(f64::NAN) / 1000.0;
-            windows[i].push(Latency {
-                p50_ms: ms("p50_us"),
-                p99_ms: ms("p99_us"),
-                // Every paced event carries the stamp, so the samples are the
-                // window's events (the sink's count runs on across windows).
-                cpu_us_per_event: cpu_used.as_secs_f64() * 1e6
-                    / stats["samples"].as_u64().unwrap_or(0).max(1) as f64,
-            });
+        for (i, target) in targets.iter().enumerate() {
+            windows[i].push(paced_window(target, rate, sink, quiet).await);
         }
     }
     windows
@@ -523,8 +536,8 @@ async fn main() {
 
     // 7 (only with `--only rounds`): the spread of the ratios over many rounds.
     if only.as_deref() == Some("rounds") {
-        let (rounds, against) = rounds::from_args(&args);
-        rows.extend(rounds::run(work.path(), &nginx, rounds, &against).await);
+        let options = rounds::from_args(&args);
+        rows.extend(rounds::run(work.path(), &nginx, &options).await);
     }
 
     // 4–5: two namespaces from one Application; A's subscriber fails slowly.
