@@ -3,8 +3,8 @@
 # missing (and nats-server, through scripts/nats-server.sh), builds in release
 # mode, and prints the table the README quotes.
 # Usage: bench/run.sh [--only throughput|scaling|isolation|readiness|rounds]
-#   (rounds: [--rounds N] [--against BINARY] [--against-args "FLAGS"], see
-#   bench/dataplane/rounds.rs)
+#   (rounds: [--rounds N] [--modes durable,memory,jetstream] [--paced RATE]
+#   [--against BINARY] [--against-args "FLAGS"], see bench/dataplane/rounds.rs)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 need=()
