@@ -83,13 +83,15 @@ pub struct RetryDue {
 
 impl RetryDue {
     pub fn after(failed: u32, delay: Duration) -> Self {
-        let due = SystemTime::now() + delay;
-        Self {
-            failed,
-            due_ms: due
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as i64),
-        }
+        // A long backoffDelay doubled often enough passes what a SystemTime
+        // holds: due then means never, not a panic.
+        let due_ms = SystemTime::now()
+            .checked_add(delay)
+            .map_or(i64::MAX, |due| {
+                due.duration_since(UNIX_EPOCH)
+                    .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+            });
+        Self { failed, due_ms }
     }
 
     /// How long until the attempt is due.
@@ -123,6 +125,20 @@ fn retry_after(headers: &HeaderMap) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_backoff_beyond_the_clock_is_due_never_not_a_panic() {
+        let policy = DeliveryPolicy {
+            backoff_policy: BackoffPolicy::Exponential,
+            backoff_delay: Duration::from_secs(10_000 * 365 * 86_400),
+            ..DeliveryPolicy::default()
+        };
+        let delay = next_delay(&policy, 60, Some(500), None);
+        let due = RetryDue::after(60, delay);
+        assert_eq!(due.due_ms, i64::MAX);
+        assert!(due.left() > Duration::from_secs(1_000_000_000));
+        assert_eq!(due.wait(&policy), due.left().min(delay));
+    }
 
     #[test]
     fn statuses_are_classified_as_knative_does() {

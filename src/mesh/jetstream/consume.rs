@@ -51,6 +51,11 @@ const LONGEST_WAIT: Duration = Duration::from_secs(5);
 /// and −5 % at 3,300/s. Only redeliveries wait for answers, and those only
 /// after `ACK_WAIT`.
 const ACK_GATHER: Duration = Duration::from_millis(1);
+/// nats-server reads a NAK's delay as signed 64-bit nanoseconds and answers
+/// one it cannot read as a plain NAK, redelivering at once (its
+/// `processNak`): a longer wait (a huge `backoffDelay`, doubled) is sent as
+/// this, about 292 years.
+const LONGEST_NAK_DELAY: Duration = Duration::from_nanos(i64::MAX as u64);
 /// Most messages one pull request asks for.
 const PULL_BATCH: usize = 128;
 /// How long a pull request waits for messages before it is made again.
@@ -295,7 +300,9 @@ impl Settle for Settler {
     }
 
     fn retrying(&self, seq: u64, due: RetryDue) -> RetryBy {
-        let _ = self.0.send(Command::RetryIn(seq, due.left()));
+        let _ = self
+            .0
+            .send(Command::RetryIn(seq, due.left().min(LONGEST_NAK_DELAY)));
         RetryBy::Log
     }
 }
