@@ -6,6 +6,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use crate::auth::AuthError;
+use crate::bodies::BodyError;
 use crate::pki::CsrError;
 use crate::store::StoreError;
 
@@ -23,6 +24,8 @@ pub enum ConnectorError {
     Forbidden(String),
     #[error("{0}")]
     Internal(String),
+    #[error("{0}")]
+    Body(#[from] BodyError),
 }
 
 impl From<AuthError> for ConnectorError {
@@ -57,6 +60,7 @@ impl IntoResponse for ConnectorError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Body(error) => error.status(),
         };
         if let Self::Internal(message) = &self {
             tracing::error!(%message, "the Connector failed");

@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 use super::error::ConnectorError;
 use super::{tokens, urls};
 use crate::auth::application_holder;
+use crate::bodies::read_limited;
 use crate::pki::{Issued, Subject};
 use crate::resources::Application;
 use crate::state::{AppState, Connector};
@@ -87,6 +88,7 @@ pub async fn sign(
         .map(|s| s.application.clone())
         .unwrap_or_default();
     let csr = read_csr(body).await?;
+    tokens::check_application(&state, &request).await?;
     let uid = application_uid(&state, &application).await?;
     let issued = connector.authority.sign_client(
         &csr,
@@ -114,22 +116,22 @@ pub async fn application_uid(
         })
 }
 
-/// The CSR of a `{"csr": base64}` body, as bytes.
+/// The CSR of a `{"csr": base64}` body, as bytes. The base64 may be
+/// wrapped in lines, as `base64` writes it and Go's decoder (Kyma's) reads it.
 pub async fn read_csr(body: Body) -> Result<Vec<u8>, ConnectorError> {
-    let bytes = axum::body::to_bytes(body, MAX_CSR_BODY)
-        .await
-        .map_err(|_| {
-            ConnectorError::BadRequest(format!(
-                "the body must be JSON of at most {MAX_CSR_BODY} bytes"
-            ))
-        })?;
+    let bytes = read_limited(body, MAX_CSR_BODY).await?;
     let request: Value = serde_json::from_slice(&bytes)
         .map_err(|e| ConnectorError::BadRequest(format!("the body is not JSON: {e}")))?;
     let encoded = request.get("csr").and_then(Value::as_str).ok_or_else(|| {
         ConnectorError::BadRequest("the body needs \"csr\": base64 of the PEM CSR".into())
     })?;
+    let unwrapped: String = encoded
+        .trim()
+        .chars()
+        .filter(|c| !matches!(c, '\r' | '\n'))
+        .collect();
     STANDARD
-        .decode(encoded.trim())
+        .decode(unwrapped)
         .map_err(|e| ConnectorError::BadRequest(format!("\"csr\" is not base64: {e}")))
 }
 

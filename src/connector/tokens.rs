@@ -8,7 +8,7 @@ use jiff::Timestamp;
 
 use super::error::ConnectorError;
 use crate::auth::{generate_token, sha256_hex};
-use crate::resources::{TokenRequest, TokenRequestStatus, token_state};
+use crate::resources::{Application, TokenRequest, TokenRequestStatus, token_state};
 use crate::state::AppState;
 use crate::store::{LabelSelector, StoreError};
 
@@ -38,6 +38,31 @@ async fn find(
     Ok(request)
 }
 
+/// The request's Application must be the one its token was minted for:
+/// deleted, or deleted and registered again, it is not.
+pub async fn check_application(
+    state: &AppState,
+    request: &TokenRequest,
+) -> Result<(), ConnectorError> {
+    let minted_for = request
+        .status
+        .as_ref()
+        .map(|s| (s.application.as_str(), s.application_uid.as_str()))
+        .unwrap_or_default();
+    let current = state
+        .store
+        .get::<Application>(None, minted_for.0)
+        .await?
+        .and_then(|found| found.metadata.uid);
+    if minted_for.1.is_empty() || current.as_deref() != Some(minted_for.1) {
+        return Err(ConnectorError::Forbidden(format!(
+            "the token was issued for an Application {:?} that was deleted since",
+            minted_for.0
+        )));
+    }
+    Ok(())
+}
+
 /// Writes the spent request; a lost race means the token was used meanwhile.
 async fn spend(state: &AppState, request: TokenRequest) -> Result<TokenRequest, ConnectorError> {
     match state.store.replace(&request).await {
@@ -58,6 +83,7 @@ pub async fn spend_configuration_token(
         s.state == token_state::OK && !s.token.is_empty() && s.token == token
     })
     .await?;
+    check_application(state, &request).await?;
     let csr_token = generate_token("").map_err(|e| ConnectorError::Internal(e.to_string()))?;
     let ttl = jiff::SignedDuration::try_from(state.config.connector.token_ttl)
         .map_err(|e| ConnectorError::Internal(e.to_string()))?;

@@ -68,7 +68,13 @@ impl Reconciler for TokenRequestController {
         };
         let status = request.status.clone().unwrap_or_default();
         let (wanted, requeue) = match status.state.as_str() {
-            token_state::OK | token_state::CONFIGURED => self.expire_when_due(status),
+            token_state::OK | token_state::CONFIGURED => {
+                if self.application_uid(&key.name).await? == status.application_uid {
+                    self.expire_when_due(status)
+                } else {
+                    (withdrawn(status, &key.name), Requeue::Done)
+                }
+            }
             token_state::ISSUED | token_state::EXPIRED => return Ok(Requeue::Done),
             _ => self.issue(&key.name).await?,
         };
@@ -93,12 +99,8 @@ impl TokenRequestController {
             };
             return Ok((status, Requeue::Done));
         };
-        if self
-            .store
-            .get::<Application>(None, application)
-            .await?
-            .is_none()
-        {
+        let uid = self.application_uid(application).await?;
+        if uid.is_empty() {
             let status = TokenRequestStatus {
                 application: application.to_string(),
                 state: token_state::ERROR.into(),
@@ -114,12 +116,23 @@ impl TokenRequestController {
         let status = TokenRequestStatus {
             expire_after: expire_after.to_string(),
             application: application.to_string(),
+            application_uid: uid,
             state: token_state::OK.into(),
             url: format!("{}{INFO_PATH}?token={token}", self.settings.events_url),
             token,
             ..Default::default()
         };
         Ok((status, Requeue::After(ttl)))
+    }
+
+    /// The uid of the Application so named; empty when there is none.
+    async fn application_uid(&self, application: &str) -> Result<String, StoreError> {
+        Ok(self
+            .store
+            .get::<Application>(None, application)
+            .await?
+            .and_then(|found| found.metadata.uid)
+            .unwrap_or_default())
     }
 
     fn expire_when_due(&self, mut status: TokenRequestStatus) -> (TokenRequestStatus, Requeue) {
@@ -140,4 +153,19 @@ impl TokenRequestController {
             }
         }
     }
+}
+
+/// The tokens of a request whose Application was deleted (or replaced by
+/// another of the same name) stop working; `ERR` gets the request a new
+/// token once an Application of its name exists again.
+fn withdrawn(mut status: TokenRequestStatus, application: &str) -> TokenRequestStatus {
+    status.state = token_state::ERROR.into();
+    status.message = format!(
+        "the Application {application:?} the token was issued for was deleted; a new token comes when one of that name is registered"
+    );
+    status.token.clear();
+    status.url.clear();
+    status.csr_token_sha256.clear();
+    status.application_uid.clear();
+    status
 }

@@ -56,7 +56,7 @@ pub mod token_state {
     pub const ISSUED: &str = "Issued";
     /// The tokens expired unused.
     pub const EXPIRED: &str = "Expired";
-    /// It names no Application.
+    /// It names no Application, or its Application was deleted.
     pub const ERROR: &str = "ERR";
 }
 
@@ -68,6 +68,10 @@ pub struct TokenRequestStatus {
     pub expire_after: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub application: String,
+    /// The uid of the Application the token was minted for: a token outlives
+    /// no Application, nor works for a later one of the same name.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub application_uid: String,
     /// One of `token_state`.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub state: String,

@@ -717,3 +717,71 @@ async fn a_supplied_ca_and_server_certificate_are_used_and_tokens_still_work() {
     );
     sink.wait_for(2).await;
 }
+
+#[tokio::test]
+async fn tokens_do_not_outlive_their_application() {
+    let broker = start_tls(&[]).await;
+    register_commerce(&broker).await;
+    let ca = ca_of(&broker).await;
+    let anonymous = client(&ca, None);
+    let request = format!("{TOKEN_REQUESTS}/{APPLICATION}");
+    let delete_and_register = async || {
+        let deleted = broker
+            .admin()
+            .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
+            .await;
+        assert_eq!(deleted.status, 200, "{}", deleted.text);
+        register_commerce(&broker).await;
+    };
+
+    // An unused configuration URL dies with its Application; the request gets
+    // a new one for the Application registered again.
+    let first = token_url(&broker, APPLICATION).await;
+    delete_and_register().await;
+    let second = eventually("a new configuration URL", async || {
+        let found = broker.admin().find(&request).await?;
+        let url = found["status"]["url"].as_str()?;
+        (!url.is_empty() && url != first).then(|| url.to_string())
+    })
+    .await;
+    let refused = call(anonymous.get(&first)).await;
+    assert_eq!(refused.status, 403, "{}", refused.text);
+
+    // A CSR URL minted for one Application issues nothing for the next.
+    let info = call(anonymous.get(&second)).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
+    delete_and_register().await;
+    let (encoded, _key) = csr(APPLICATION, &KYMA_SUBJECT);
+    let signed = call(anonymous.post(&csr_url).json(&json!({"csr": encoded}))).await;
+    // Refused whether the TokenRequest's controller withdrew the token first
+    // or the CSR came before it did.
+    assert_eq!(signed.status, 403, "{}", signed.text);
+}
+
+#[tokio::test]
+async fn a_csr_wrapped_in_lines_is_read_and_an_oversized_body_is_413() {
+    let broker = start_tls(&[]).await;
+    register_commerce(&broker).await;
+    let ca = ca_of(&broker).await;
+    let anonymous = client(&ca, None);
+    let info = call(anonymous.get(token_url(&broker, APPLICATION).await)).await;
+    assert_eq!(info.status, 200, "{}", info.text);
+    let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
+
+    let oversized = json!({"csr": "A".repeat(70 * 1024)});
+    let refused = call(anonymous.post(&csr_url).json(&oversized)).await;
+    assert_eq!(refused.status, 413, "{}", refused.text);
+
+    // As GNU base64 writes it: 76 characters a line.
+    let (encoded, _key) = csr(APPLICATION, &KYMA_SUBJECT);
+    let wrapped = encoded
+        .as_bytes()
+        .chunks(76)
+        .map(|line| std::str::from_utf8(line).expect("base64 is ASCII"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(wrapped.contains('\n'));
+    let signed = call(anonymous.post(&csr_url).json(&json!({"csr": wrapped}))).await;
+    assert_eq!(signed.status, 201, "{}", signed.text);
+}
