@@ -30,7 +30,7 @@ use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
 use crate::config::DataplaneKind;
 use crate::resources::{
-    AccessToken, Application, Defaults, Invalid, kind_of, labels, namespace_kind,
+    AccessToken, Application, Defaults, Invalid, Refusal, kind_of, labels, namespace_kind,
 };
 use crate::state::AppState;
 use crate::store::{LabelSelector, StoreError};
@@ -230,6 +230,7 @@ pub async fn create(
         &state.config.integration_namespace,
     )?;
     refuse_integration_namespace_token(&state, &target, &value)?;
+    refuse_unknown_access_token_fields(&target, &value)?;
     refuse_claimed_service_ids(&state, &target, &value).await?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = commit
@@ -460,6 +461,27 @@ fn refuse_integration_namespace_token(
         )));
     }
     Ok(())
+}
+
+/// What an AccessToken opens follows from its spec: a misspelt `application`
+/// must not quietly issue a namespace token instead of the Application's
+/// credential, so a spec field it does not know is refused.
+fn refuse_unknown_access_token_fields(target: &Target, value: &Value) -> Result<(), ApiError> {
+    if !std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
+        return Ok(());
+    }
+    let unknown = value["spec"]
+        .as_object()
+        .into_iter()
+        .flat_map(|spec| spec.keys())
+        .find(|field| !matches!(field.as_str(), "description" | "application"));
+    match unknown {
+        Some(field) => Err(ApiError::refused(Refusal::Invalid(Invalid::new(
+            format!("spec.{field}"),
+            "is not a field of an AccessToken, whose spec holds description and application",
+        )))),
+        None => Ok(()),
+    }
 }
 
 /// Fills the namespace (and name) from the path, refusing a body that names others;

@@ -272,3 +272,23 @@ async fn the_data_directory_and_everything_secret_in_it_are_private() {
         }
     }
 }
+
+#[tokio::test]
+async fn an_access_token_with_a_field_it_does_not_know_is_refused_and_not_issued() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    // A misspelt `application` would otherwise issue a namespace token.
+    let token = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": "typo"}, "spec": {"applicaton": "commerce"}});
+    let reply = broker
+        .admin()
+        .create(&access_tokens("team-a"), &token)
+        .await;
+    assert_eq!(reply.status, 422, "{}", reply.text);
+    assert!(reply.text.contains("spec.applicaton"), "{}", reply.text);
+    assert!(reply.body["status"].get("token").is_none());
+    let stored = broker
+        .admin()
+        .get(&format!("{}/typo", access_tokens("team-a")))
+        .await;
+    assert_eq!(stored.status, 404, "nothing issued: {}", stored.text);
+}
