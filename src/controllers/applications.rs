@@ -126,7 +126,7 @@ impl Reconciler for ApplicationController {
         if application.status() != Some(&status) {
             let mut updated = application;
             updated.status = Some(status);
-            self.store.replace(&updated).await?;
+            self.store.replace_status(&updated).await?;
         }
         Ok(Requeue::Done)
     }

@@ -90,6 +90,33 @@ impl TypedStore {
         )
     }
 
+    /// Writes `object`'s status onto the object as stored, whose spec (and
+    /// any field meshbroker's types do not know) stays as its writer left it:
+    /// a controller's status write neither reshapes the spec nor raises its
+    /// generation. A Conflict when the object changed since `object` was read.
+    pub async fn replace_status<K: Typed>(&self, object: &K) -> Result<K, StoreError> {
+        let typed = to_dynamic(object)?;
+        let name = typed.metadata.name.clone().unwrap_or_default();
+        let mut stored = self
+            .store
+            .get(kind_of::<K>(), typed.metadata.namespace.as_deref(), &name)
+            .await?;
+        if stored.metadata.resource_version != typed.metadata.resource_version {
+            return Err(StoreError::Conflict {
+                kind: kind_of::<K>().kind.clone(),
+                name,
+                given: typed.metadata.resource_version.unwrap_or_default(),
+            });
+        }
+        if let Some(fields) = stored.data.as_object_mut() {
+            match typed.data.get("status") {
+                Some(status) => fields.insert("status".into(), status.clone()),
+                None => fields.remove("status"),
+            };
+        }
+        to_typed(self.store.replace(kind_of::<K>(), stored).await?)
+    }
+
     /// Deletes; Ok(false) when there was nothing to delete.
     pub async fn delete<K: Typed>(
         &self,

@@ -145,7 +145,7 @@ impl StatusWriter {
     {
         if object.status() != Some(&status) {
             *object.status_mut() = Some(status);
-            self.store.replace(&object).await?;
+            self.store.replace_status(&object).await?;
         }
         Ok(())
     }
