@@ -75,7 +75,8 @@ fn token_request_crd() -> CustomResourceDefinition {
                             "token": string,
                             "url": string,
                             "message": string,
-                            "csrTokenSha256": string
+                            "csrTokenSha256": string,
+                            "applicationUid": string
                         }}
                     }
                 }}

@@ -718,12 +718,18 @@ async fn a_supplied_ca_and_server_certificate_are_used_and_tokens_still_work() {
     sink.wait_for(2).await;
 }
 
-#[tokio::test]
-async fn tokens_do_not_outlive_their_application() {
+/// A TLS broker with commerce registered, and a client that trusts its CA
+/// and shows no certificate.
+async fn commerce_over_tls() -> (Broker, reqwest::Client) {
     let broker = start_tls(&[]).await;
     register_commerce(&broker).await;
     let ca = ca_of(&broker).await;
-    let anonymous = client(&ca, None);
+    (broker, client(&ca, None))
+}
+
+#[tokio::test]
+async fn tokens_do_not_outlive_their_application() {
+    let (broker, anonymous) = commerce_over_tls().await;
     let request = format!("{TOKEN_REQUESTS}/{APPLICATION}");
     let delete_and_register = async || {
         let deleted = broker
@@ -761,10 +767,7 @@ async fn tokens_do_not_outlive_their_application() {
 
 #[tokio::test]
 async fn a_csr_wrapped_in_lines_is_read_and_an_oversized_body_is_413() {
-    let broker = start_tls(&[]).await;
-    register_commerce(&broker).await;
-    let ca = ca_of(&broker).await;
-    let anonymous = client(&ca, None);
+    let (broker, anonymous) = commerce_over_tls().await;
     let info = call(anonymous.get(token_url(&broker, APPLICATION).await)).await;
     assert_eq!(info.status, 200, "{}", info.text);
     let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
