@@ -629,12 +629,7 @@ async fn a_certificate_does_not_open_a_later_application_of_the_same_name() {
         202
     );
 
-    let deleted = broker
-        .admin()
-        .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
-        .await;
-    assert_eq!(deleted.status, 200, "{}", deleted.text);
-    register_commerce(&broker).await;
+    register_commerce_again(&broker).await;
     let refused = eventually("the new Application to be routed", async || {
         let reply = send(&holder, &broker, APPLICATION, "second-life").await;
         (reply.status == 401).then_some(reply)
@@ -718,6 +713,17 @@ async fn a_supplied_ca_and_server_certificate_are_used_and_tokens_still_work() {
     sink.wait_for(2).await;
 }
 
+/// Deletes commerce and registers it again: an Application of the same
+/// name with a new uid.
+async fn register_commerce_again(broker: &Broker) {
+    let deleted = broker
+        .admin()
+        .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
+        .await;
+    assert_eq!(deleted.status, 200, "{}", deleted.text);
+    register_commerce(broker).await;
+}
+
 /// A TLS broker with commerce registered, and a client that trusts its CA
 /// and shows no certificate.
 async fn commerce_over_tls() -> (Broker, reqwest::Client) {
@@ -731,19 +737,11 @@ async fn commerce_over_tls() -> (Broker, reqwest::Client) {
 async fn tokens_do_not_outlive_their_application() {
     let (broker, anonymous) = commerce_over_tls().await;
     let request = format!("{TOKEN_REQUESTS}/{APPLICATION}");
-    let delete_and_register = async || {
-        let deleted = broker
-            .admin()
-            .delete(&format!("{APPLICATIONS}/{APPLICATION}"))
-            .await;
-        assert_eq!(deleted.status, 200, "{}", deleted.text);
-        register_commerce(&broker).await;
-    };
 
     // An unused configuration URL dies with its Application; the request gets
     // a new one for the Application registered again.
     let first = token_url(&broker, APPLICATION).await;
-    delete_and_register().await;
+    register_commerce_again(&broker).await;
     let second = eventually("a new configuration URL", async || {
         let found = broker.admin().find(&request).await?;
         let url = found["status"]["url"].as_str()?;
@@ -757,7 +755,7 @@ async fn tokens_do_not_outlive_their_application() {
     let info = call(anonymous.get(&second)).await;
     assert_eq!(info.status, 200, "{}", info.text);
     let csr_url = info.body["csrUrl"].as_str().expect("csrUrl").to_string();
-    delete_and_register().await;
+    register_commerce_again(&broker).await;
     let (encoded, _key) = csr(APPLICATION, &KYMA_SUBJECT);
     let signed = call(anonymous.post(&csr_url).json(&json!({"csr": encoded}))).await;
     // Refused whether the TokenRequest's controller withdrew the token first
