@@ -88,8 +88,7 @@ pub async fn sign(
         .map(|s| s.application.clone())
         .unwrap_or_default();
     let csr = read_csr(body).await?;
-    tokens::check_application(&state, &request).await?;
-    let uid = application_uid(&state, &application).await?;
+    let uid = tokens::check_application(&state, &request).await?;
     let issued = connector.authority.sign_client(
         &csr,
         &subject_of(&state, &application),

@@ -39,11 +39,11 @@ async fn find(
 }
 
 /// The request's Application must be the one its token was minted for:
-/// deleted, or deleted and registered again, it is not.
+/// deleted, or deleted and registered again, it is not. Answers its uid.
 pub async fn check_application(
     state: &AppState,
     request: &TokenRequest,
-) -> Result<(), ConnectorError> {
+) -> Result<String, ConnectorError> {
     let minted_for = request
         .status
         .as_ref()
@@ -60,7 +60,7 @@ pub async fn check_application(
             minted_for.0
         )));
     }
-    Ok(())
+    Ok(minted_for.1.to_string())
 }
 
 /// Writes the spent request; a lost race means the token was used meanwhile.
