@@ -373,6 +373,7 @@ async fn ensure_subscription(job: &Job, delivery: Delivery) -> Result<Progress, 
                 namespace: Some(spec.namespace.clone()),
             }),
             uri: None,
+            ..Default::default()
         },
         reply: None,
         delivery: delivery.wanted().cloned(),
@@ -688,6 +689,7 @@ mod tests {
                 subscriber: Destination {
                     reference: None,
                     uri: Some("http://broker.example/".into()),
+                    ..Default::default()
                 },
                 reply: None,
                 delivery: None,

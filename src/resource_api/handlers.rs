@@ -26,11 +26,12 @@ use super::patch::read_patch;
 use super::references::stay_in_namespace;
 use super::service_ids::refuse_claimed_service_ids;
 use super::target::Target;
+use super::unknown_fields::{self, FieldValidation};
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
 use crate::config::DataplaneKind;
 use crate::resources::{
-    AccessToken, Application, Defaults, Invalid, Refusal, kind_of, labels, namespace_kind,
+    AccessToken, Application, Defaults, Invalid, kind_of, labels, namespace_kind,
 };
 use crate::state::AppState;
 use crate::store::{LabelSelector, StoreError};
@@ -215,7 +216,9 @@ pub async fn create(
             target.kind.plural
         )));
     }
+    let validation = FieldValidation::from_query(&query)?;
     let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
+    let warnings = validation.prune(target.kind, &mut value)?;
     place(&mut value, &target, None)?;
     if let Some(object) = value.as_object_mut() {
         // Status belongs to the controllers; a creator cannot set it.
@@ -230,7 +233,6 @@ pub async fn create(
         &state.config.integration_namespace,
     )?;
     refuse_integration_namespace_token(&state, &target, &value)?;
-    refuse_unknown_access_token_fields(&target, &value)?;
     refuse_claimed_service_ids(&state, &target, &value).await?;
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = commit
@@ -246,7 +248,7 @@ pub async fn create(
         let credential = credentials::issue(&state.store, integration, &name, commit).await?;
         answer["status"]["credential"] = credential;
     }
-    Ok(respond(StatusCode::CREATED, &headers, &answer))
+    Ok(warnings.attach(respond(StatusCode::CREATED, &headers, &answer)))
 }
 
 pub async fn replace(
@@ -259,12 +261,15 @@ pub async fn replace(
     let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
     let commit = Commit::from_query(&query)?;
     refuse_access_token_change(&target)?;
-    let value = read_object(&headers, body, state.config.max_body_bytes).await?;
+    let validation = FieldValidation::from_query(&query)?;
+    let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
+    let warnings = validation.prune(target.kind, &mut value)?;
     let write = Whole {
         upsert: Upsert::Allowed,
         commit,
     };
-    write_whole(&state, &headers, &caller, &target, value, write).await
+    let written = write_whole(&state, &headers, &caller, &target, value, write).await?;
+    Ok(warnings.attach(written))
 }
 
 /// `PATCH`: the stored object with the patch applied, then written as a
@@ -281,6 +286,7 @@ pub async fn patch(
     let (caller, target) = resolve(&state, &headers, &params, Intent::Write)?;
     let commit = Commit::from_query(&query)?;
     refuse_access_token_change(&target)?;
+    let validation = FieldValidation::from_query(&query)?;
     let patch = read_patch(&headers, body, target.kind, state.config.max_body_bytes).await?;
     let mut attempts = PATCH_ATTEMPTS;
     loop {
@@ -290,13 +296,16 @@ pub async fn patch(
             .get(target.kind, target.namespace.as_deref(), target.name())
             .await?;
         let mut value = serde_json::to_value(&stored).map_err(internal)?;
+        // What an older meshbroker stored unpruned is not the patch's doing.
+        unknown_fields::prune(target.kind, &mut value);
         patch.apply(&mut value, state.config.max_body_bytes)?;
+        let warnings = validation.prune(target.kind, &mut value)?;
         let write = Whole {
             upsert: Upsert::Refused,
             commit,
         };
         let written = write_whole(&state, &headers, &caller, &target, value, write).await;
-        match written {
+        match written.map(|response| warnings.attach(response)) {
             Err(error)
                 if error.code == StatusCode::CONFLICT && !patch.pins_version() && attempts > 1 =>
             {
@@ -466,26 +475,6 @@ fn refuse_integration_namespace_token(
 /// What an AccessToken opens follows from its spec: a misspelt `application`
 /// must not quietly issue a namespace token instead of the Application's
 /// credential, so a spec field it does not know is refused.
-fn refuse_unknown_access_token_fields(target: &Target, value: &Value) -> Result<(), ApiError> {
-    if !std::ptr::eq(target.kind, kind_of::<AccessToken>()) {
-        return Ok(());
-    }
-    let unknown = value["spec"]
-        .as_object()
-        .into_iter()
-        .flat_map(|spec| spec.keys())
-        .find(|field| !matches!(field.as_str(), "description" | "application"));
-    match unknown {
-        Some(field) => Err(ApiError::refused(Refusal::Invalid(Invalid::new(
-            format!("spec.{field}"),
-            "is not a field of an AccessToken, whose spec holds description and application",
-        )))),
-        None => Ok(()),
-    }
-}
-
-/// Fills the namespace (and name) from the path, refusing a body that names others;
-/// a custom resource without `spec` gets an empty one, as `kubectl apply` allows.
 fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<(), ApiError> {
     let fields = value
         .as_object_mut()

@@ -23,6 +23,7 @@ mod service_ids;
 mod status;
 mod tail;
 mod target;
+mod unknown_fields;
 mod watch;
 
 pub use router::routes;

@@ -27,6 +27,14 @@ pub struct Destination {
     pub reference: Option<KReference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub uri: Option<String>,
+    /// Knative's CA certificates (PEM) for a TLS destination: kept as written;
+    /// deliveries trust the system's roots.
+    #[serde(default, rename = "CACerts", skip_serializing_if = "Option::is_none")]
+    pub ca_certs: Option<String>,
+    /// Knative's OIDC audience for the destination: kept as written; deliveries
+    /// send no OIDC token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
 }
 
 impl Destination {
@@ -152,6 +160,7 @@ mod tests {
         let uri = |uri: &str| Destination {
             reference: None,
             uri: Some(uri.into()),
+            ..Default::default()
         };
         let refused = uri("http://127.0.0.1:99999/")
             .validate()

@@ -68,6 +68,7 @@ impl SubscriberSpec {
                         .map(|uri| Destination {
                             reference: None,
                             uri: Some(uri),
+                            ..Default::default()
                         });
             }
             delivery

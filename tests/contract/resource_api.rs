@@ -1304,3 +1304,131 @@ async fn an_object_with_only_a_generate_name_gets_a_name_of_its_own() {
     }
     assert_ne!(names[0], names[1]);
 }
+
+/// The `Warning` headers of an answer, as text.
+fn warnings(reply: &crate::common::Reply) -> Vec<String> {
+    reply
+        .headers
+        .get_all("warning")
+        .iter()
+        .map(|v| v.to_str().unwrap_or_default().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn fields_a_kind_does_not_declare_are_warned_about_ignored_or_refused_and_never_stored() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let admin = broker.admin();
+    let collection = triggers("team-a");
+    let mut typo = good_spec();
+    typo["fitler"] = json!({"attributes": {"type": "other"}});
+    let warned = r#"299 - "unknown field \"spec.fitler\"""#;
+
+    // Warn, the default: written without the field, which the answer names.
+    let created = admin
+        .create(&collection, &trigger("t1", typo.clone()))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert_eq!(warnings(&created), [warned]);
+    assert!(
+        created.body["spec"].get("fitler").is_none(),
+        "{}",
+        created.text
+    );
+    let stored = admin.get(&format!("{collection}/t1")).await;
+    assert!(
+        stored.body["spec"].get("fitler").is_none(),
+        "{}",
+        stored.text
+    );
+    assert_eq!(stored.body["spec"]["filter"], good_spec()["filter"]);
+
+    // Strict, as kubectl asks: refused, nothing written.
+    let strict = admin
+        .create(
+            &format!("{collection}?fieldValidation=Strict"),
+            &trigger("t2", typo.clone()),
+        )
+        .await;
+    assert_eq!(strict.status, 400, "{}", strict.text);
+    assert_eq!(strict.body["reason"], "BadRequest");
+    let message = strict.body["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains(r#"unknown field "spec.fitler""#),
+        "{message}"
+    );
+    assert_eq!(admin.get(&format!("{collection}/t2")).await.status, 404);
+
+    // Ignore: written without the field, and without a word.
+    let ignored = admin
+        .create(
+            &format!("{collection}?fieldValidation=Ignore"),
+            &trigger("t3", typo.clone()),
+        )
+        .await;
+    assert_eq!(ignored.status, 201, "{}", ignored.text);
+    assert!(warnings(&ignored).is_empty());
+    assert!(ignored.body["spec"].get("fitler").is_none());
+
+    // A replace and a patch are pruned and answered the same way.
+    let mut replacement = trigger("t1", typo.clone());
+    replacement["metadata"]["resourceVersion"] = stored.body["metadata"]["resourceVersion"].clone();
+    let refused = admin
+        .put(
+            &format!("{collection}/t1?fieldValidation=Strict"),
+            &replacement,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    let unchanged = admin.get(&format!("{collection}/t1")).await;
+    assert_eq!(
+        unchanged.body["metadata"]["resourceVersion"],
+        stored.body["metadata"]["resourceVersion"]
+    );
+    let patch = json!({"spec": {"subscriber": {"uri": "http://127.0.0.1:9/other", "url": "x"}}});
+    let refused = admin
+        .patch(
+            &format!("{collection}/t1?fieldValidation=Strict"),
+            "application/merge-patch+json",
+            &patch,
+        )
+        .await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.text.contains("spec.subscriber.url"),
+        "{}",
+        refused.text
+    );
+    let patched = admin
+        .patch(
+            &format!("{collection}/t1"),
+            "application/merge-patch+json",
+            &patch,
+        )
+        .await;
+    assert_eq!(patched.status, 200, "{}", patched.text);
+    assert_eq!(
+        warnings(&patched),
+        [r#"299 - "unknown field \"spec.subscriber.url\"""#]
+    );
+    assert_eq!(
+        patched.body["spec"]["subscriber"]["uri"],
+        "http://127.0.0.1:9/other"
+    );
+    assert!(patched.body["spec"]["subscriber"].get("url").is_none());
+
+    // Kubernetes spells the three values one way only.
+    let unsupported = admin
+        .create(
+            &format!("{collection}?fieldValidation=strict"),
+            &trigger("t4", good_spec()),
+        )
+        .await;
+    assert_eq!(unsupported.status, 422, "{}", unsupported.text);
+    assert!(
+        unsupported.text.contains("fieldValidation"),
+        "{}",
+        unsupported.text
+    );
+}

@@ -143,6 +143,7 @@ mod tests {
                 namespace: namespace.map(str::to_string),
             }),
             uri: None,
+            ..Default::default()
         }
     }
 
