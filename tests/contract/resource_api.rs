@@ -194,7 +194,6 @@ async fn a_watch_streams_changes_after_a_resource_version() {
         .await
         .expect("watch");
     assert_eq!(response.status(), 200);
-    let mut response = response;
     broker
         .admin()
         .create(&triggers("team-a"), &trigger("t1", good_spec()))
@@ -203,21 +202,12 @@ async fn a_watch_streams_changes_after_a_resource_version() {
         .admin()
         .delete(&format!("{}/t1", triggers("team-a")))
         .await;
+    let mut events = WatchEvents::new(response);
     let mut seen: Vec<String> = Vec::new();
-    let mut buffer = Vec::new();
     while seen.last().map(String::as_str) != Some("DELETED") {
-        let chunk = tokio::time::timeout(DEADLINE, response.chunk())
-            .await
-            .expect("an event in time")
-            .expect("readable")
-            .expect("the stream stays open");
-        buffer.extend_from_slice(&chunk);
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            let event: Value = serde_json::from_slice(&line).expect("a JSON event per line");
-            assert_eq!(event["object"]["metadata"]["name"], "t1");
-            seen.push(event["type"].as_str().unwrap_or_default().to_string());
-        }
+        let event = events.next().await;
+        assert_eq!(event["object"]["metadata"]["name"], "t1");
+        seen.push(event["type"].as_str().unwrap_or_default().to_string());
     }
     assert_eq!(seen.first().map(String::as_str), Some("ADDED"), "{seen:?}");
     assert!(
@@ -922,7 +912,7 @@ async fn a_watch_sends_only_the_objects_its_field_selector_names() {
     for name in ["ch1", "ch2"] {
         admin.create(&channels_in("team-a"), &channel(name)).await;
     }
-    let mut response = broker
+    let response = broker
         .http
         .get(format!(
             "{}{}?watch=true&fieldSelector=metadata.name%3Dch2",
@@ -942,21 +932,12 @@ async fn a_watch_sends_only_the_objects_its_field_selector_names() {
     admin
         .delete(&format!("{}/ch2", channels_in("team-a")))
         .await;
+    let mut events = WatchEvents::new(response);
     let mut seen: Vec<String> = Vec::new();
-    let mut buffer = Vec::new();
     while seen.last().map(String::as_str) != Some("DELETED") {
-        let chunk = tokio::time::timeout(DEADLINE, response.chunk())
-            .await
-            .expect("an event in time")
-            .expect("readable")
-            .expect("the stream stays open");
-        buffer.extend_from_slice(&chunk);
-        while let Some(end) = buffer.iter().position(|b| *b == b'\n') {
-            let line: Vec<u8> = buffer.drain(..=end).collect();
-            let event: Value = serde_json::from_slice(&line).expect("a JSON event per line");
-            assert_eq!(event["object"]["metadata"]["name"], "ch2", "{event}");
-            seen.push(event["type"].as_str().unwrap_or_default().to_string());
-        }
+        let event = events.next().await;
+        assert_eq!(event["object"]["metadata"]["name"], "ch2", "{event}");
+        seen.push(event["type"].as_str().unwrap_or_default().to_string());
     }
     assert_eq!(seen.first().map(String::as_str), Some("ADDED"), "{seen:?}");
 }
@@ -1431,4 +1412,95 @@ async fn fields_a_kind_does_not_declare_are_warned_about_ignored_or_refused_and_
         "{}",
         unsupported.text
     );
+}
+
+/// A watch's events, one JSON object per line, each awaited with a deadline.
+struct WatchEvents {
+    response: reqwest::Response,
+    buffer: Vec<u8>,
+}
+
+impl WatchEvents {
+    fn new(response: reqwest::Response) -> Self {
+        Self {
+            response,
+            buffer: Vec::new(),
+        }
+    }
+
+    async fn next(&mut self) -> Value {
+        loop {
+            if let Some(end) = self.buffer.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = self.buffer.drain(..=end).collect();
+                return serde_json::from_slice(&line).expect("a JSON event per line");
+            }
+            let chunk = tokio::time::timeout(DEADLINE, self.response.chunk())
+                .await
+                .expect("an event in time")
+                .expect("readable")
+                .expect("the stream stays open");
+            self.buffer.extend_from_slice(&chunk);
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_watch_by_label_sees_objects_enter_and_leave_its_selection() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    create_namespace(&broker, "team-a").await;
+    let collection = channels_in("team-a");
+    let response = broker
+        .http
+        .get(format!(
+            "{}{collection}?watch=true&labelSelector=team%3Da",
+            broker.control
+        ))
+        .bearer_auth(&broker.admin_token)
+        .send()
+        .await
+        .expect("watch");
+    assert_eq!(response.status(), 200);
+    let mut events = WatchEvents::new(response);
+    let mut labelled = channel("ch1");
+    labelled["metadata"]["labels"] = json!({"team": "a"});
+    let created = admin.create(&collection, &labelled).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let path = format!("{collection}/ch1");
+    let relabel = |team: &'static str| {
+        let admin = broker.admin();
+        let path = path.clone();
+        async move {
+            let patch = json!({"metadata": {"labels": {"team": team}}});
+            let reply = admin
+                .patch(&path, "application/merge-patch+json", &patch)
+                .await;
+            assert_eq!(reply.status, 200, "{}", reply.text);
+            reply.body["metadata"]["resourceVersion"].clone()
+        }
+    };
+    let left_at = relabel("b").await;
+    relabel("a").await;
+    admin.delete(&path).await;
+
+    // The controllers' status writes while it matches come as MODIFIED.
+    let mut seen = Vec::new();
+    while seen.len() < 4 {
+        let event = events.next().await;
+        assert_eq!(event["object"]["metadata"]["name"], "ch1", "{event}");
+        match event["type"].as_str().unwrap_or_default() {
+            "MODIFIED" => continue,
+            "DELETED" if seen.len() == 1 => {
+                // As it last matched, at the revision that took it out.
+                assert_eq!(
+                    event["object"]["metadata"]["labels"]["team"], "a",
+                    "{event}"
+                );
+                assert_eq!(event["object"]["metadata"]["resourceVersion"], left_at);
+            }
+            _ => {}
+        }
+        seen.push(event["type"].as_str().unwrap_or_default().to_string());
+    }
+    assert_eq!(seen, ["ADDED", "DELETED", "ADDED", "DELETED"]);
 }

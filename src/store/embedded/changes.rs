@@ -20,6 +20,9 @@ pub struct Change {
     pub namespace: String,
     pub type_: WatchEventType,
     pub object: DynamicObject,
+    /// What a modification replaced: a watch with a label selector sees an
+    /// object that starts matching as ADDED and one that stops as DELETED.
+    pub previous: Option<DynamicObject>,
 }
 
 /// Changes to replay, then a receiver for the live ones.

@@ -184,6 +184,19 @@ impl Inner {
             revision += 1;
             object.metadata.resource_version = Some(revision.to_string());
             let name = object.name_any();
+            let previous = if type_ == WatchEventType::Modified {
+                tx.query_row(
+                    "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                    params![kind_key, namespace, name],
+                    |r| r.get::<_, String>(0),
+                )
+                .optional()?
+                .as_deref()
+                .map(decode)
+                .transpose()?
+            } else {
+                None
+            };
             if type_ == WatchEventType::Deleted {
                 tx.execute(
                     "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
@@ -202,6 +215,7 @@ impl Inner {
                 namespace,
                 type_,
                 object,
+                previous,
             });
         }
         tx.execute(
@@ -538,16 +552,37 @@ impl Store for EmbeddedStore {
             .await?;
         let kind_key = kind.storage_key();
         let selector = selector.clone();
-        let wanted = move |change: &Change| {
-            change.kind_key == kind_key
+        // As the Kubernetes API server's watch cache answers a selector: what
+        // the change means to this watcher, from whether the object matched
+        // before and matches after.
+        let to_event = move |change: &Change| -> Option<WatchEvent> {
+            let here = change.kind_key == kind_key
                 && namespace_filter
                     .as_ref()
-                    .is_none_or(|ns| *ns == change.namespace)
-                && selector.matches(change.object.metadata.labels.as_ref())
-        };
-        let to_event = |change: &Change| WatchEvent {
-            type_: change.type_,
-            object: change.object.clone(),
+                    .is_none_or(|ns| *ns == change.namespace);
+            if !here {
+                return None;
+            }
+            let matches =
+                |object: &DynamicObject| selector.matches(object.metadata.labels.as_ref());
+            let before = match change.type_ {
+                WatchEventType::Deleted => Some(&change.object),
+                _ => change.previous.as_ref(),
+            };
+            let matched = before.is_some_and(matches);
+            let matches_now = change.type_ != WatchEventType::Deleted && matches(&change.object);
+            let (type_, object) = match (matched, matches_now) {
+                (false, true) => (WatchEventType::Added, change.object.clone()),
+                (true, true) => (WatchEventType::Modified, change.object.clone()),
+                (true, false) => {
+                    // The object as it last matched, at the change's revision.
+                    let mut last = before?.clone();
+                    last.metadata.resource_version = Some(change.revision.to_string());
+                    (WatchEventType::Deleted, last)
+                }
+                (false, false) => return None,
+            };
+            Some(WatchEvent { type_, object })
         };
         let first: Vec<Result<WatchEvent, StoreError>> = match initial {
             Initial::Snapshot(items) => items
@@ -559,11 +594,9 @@ impl Store for EmbeddedStore {
                     })
                 })
                 .collect(),
-            Initial::Replay(changes) => changes
-                .iter()
-                .filter(|c| wanted(c))
-                .map(|c| Ok(to_event(c)))
-                .collect(),
+            Initial::Replay(changes) => {
+                changes.iter().filter_map(|c| to_event(c)).map(Ok).collect()
+            }
         };
         let live = BroadcastStream::new(receiver)
             .map(|received| received.map_err(|_lagged| StoreError::Expired("lagged".into())))
@@ -577,8 +610,7 @@ impl Store for EmbeddedStore {
             })
             .filter_map(move |item| {
                 futures::future::ready(match item {
-                    Ok(change) if wanted(&change) => Some(Ok(to_event(&change))),
-                    Ok(_) => None,
+                    Ok(change) => to_event(&change).map(Ok),
                     Err(error) => Some(Err(error)),
                 })
             });
