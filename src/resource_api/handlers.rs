@@ -31,7 +31,7 @@ use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
 use crate::config::DataplaneKind;
 use crate::resources::{
-    AccessToken, Application, Defaults, Invalid, kind_of, labels, namespace_kind,
+    AccessToken, Application, Defaults, Invalid, Refusal, kind_of, labels, namespace_kind,
 };
 use crate::state::AppState;
 use crate::store::{LabelSelector, StoreError};
@@ -371,6 +371,7 @@ async fn write_whole(
         Err(error) => return Err(error.into()),
     };
     if let Some(existing) = &existing {
+        refuse_unconditional_update(target, &value)?;
         let stored = serde_json::to_value(existing).map_err(internal)?;
         target
             .kind
@@ -475,6 +476,22 @@ fn refuse_integration_namespace_token(
 /// What an AccessToken opens follows from its spec: a misspelt `application`
 /// must not quietly issue a namespace token instead of the Application's
 /// credential, so a spec field it does not know is refused.
+/// A custom resource is replaced only at the `resourceVersion` its writer
+/// read, as on a Kubernetes API server (a Namespace, built in, may be
+/// replaced blind): a writer that names none would undo what others wrote.
+fn refuse_unconditional_update(target: &Target, value: &Value) -> Result<(), ApiError> {
+    let named = value["metadata"]["resourceVersion"]
+        .as_str()
+        .is_some_and(|version| !version.is_empty());
+    if named || std::ptr::eq(target.kind, namespace_kind()) {
+        return Ok(());
+    }
+    Err(ApiError::refused(Refusal::Invalid(Invalid::new(
+        "metadata.resourceVersion",
+        "must be specified for an update (read the object, change it, write it back)",
+    ))))
+}
+
 fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<(), ApiError> {
     let fields = value
         .as_object_mut()

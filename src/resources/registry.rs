@@ -119,10 +119,17 @@ impl KindSpec {
         if let Some(why) = route_collision(&self.kind, name) {
             return Err(Refusal::Invalid(Invalid::new("metadata.name", why)));
         }
-        if let Some(labels) = metadata.and_then(|m| m.get("labels")) {
+        // `null` is no labels (Go decodes it so), as it is no annotations.
+        if let Some(labels) = metadata
+            .and_then(|m| m.get("labels"))
+            .filter(|l| !l.is_null())
+        {
             check_labels(labels).map_err(|e| Refusal::Invalid(e.within("metadata.labels")))?;
         }
-        if let Some(annotations) = metadata.and_then(|m| m.get("annotations")) {
+        if let Some(annotations) = metadata
+            .and_then(|m| m.get("annotations"))
+            .filter(|a| !a.is_null())
+        {
             check_annotations(annotations)
                 .map_err(|e| Refusal::Invalid(e.within("metadata.annotations")))?;
         }

@@ -9,7 +9,7 @@
 use serde_json::{Value, json};
 
 use crate::common::fixtures::*;
-use crate::common::{Broker, Reply};
+use crate::common::{Broker, Reply, Resources};
 
 const NAMESPACE: &str = "team-a";
 const CLASS: &str = "eventing.knative.dev/broker.class";
@@ -66,6 +66,16 @@ fn refused(reply: &Reply, status: u16, field: &str) {
     );
 }
 
+/// A PUT at the stored object's resourceVersion (a replace that names none
+/// is refused), or a create where there is none.
+async fn put(admin: &Resources<'_>, path: &str, object: &Value) -> Reply {
+    let mut object = object.clone();
+    if let Some(stored) = admin.find(path).await {
+        object["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+    }
+    admin.put(path, &object).await
+}
+
 fn created(reply: &Reply) {
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
@@ -80,12 +90,12 @@ async fn trigger_broker_is_immutable() {
             .await,
     );
     let path = format!("{}/t", triggers(NAMESPACE));
-    let moved = admin.put(&path, &trigger_to("other")).await;
+    let moved = put(&admin, &path, &trigger_to("other")).await;
     refused(&moved, 422, "spec.broker");
     assert_eq!(moved.message(), "spec.broker: field is immutable");
     let mut resubscribed = trigger_to("default");
     resubscribed["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:9/other");
-    let replaced = admin.put(&path, &resubscribed).await;
+    let replaced = put(&admin, &path, &resubscribed).await;
     assert_eq!(
         replaced.status, 200,
         "other fields may change: {}",
@@ -105,21 +115,19 @@ async fn subscription_channel_is_immutable() {
             .await,
     );
     let path = format!("{collection}/s");
-    let moved = admin
-        .put(&path, &subscription(channel_ref("payments")))
-        .await;
+    let moved = put(&admin, &path, &subscription(channel_ref("payments"))).await;
     refused(&moved, 422, "spec.channel");
     let mut retyped = channel_ref("orders");
     retyped["kind"] = json!("InMemoryChannel");
     refused(
-        &admin.put(&path, &subscription(retyped)).await,
+        &put(&admin, &path, &subscription(retyped)).await,
         422,
         "spec.channel",
     );
     let mut redelivered = subscription(channel_ref("orders"));
     redelivered["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:9/other");
     redelivered["spec"]["delivery"] = json!({"retry": 5});
-    let replaced = admin.put(&path, &redelivered).await;
+    let replaced = put(&admin, &path, &redelivered).await;
     assert_eq!(
         replaced.status, 200,
         "other fields may change: {}",
@@ -144,21 +152,21 @@ async fn channel_template_is_immutable() {
     );
     let path = format!("{collection}/c");
     refused(
-        &admin.put(&path, &template("KafkaChannel")).await,
+        &put(&admin, &path, &template("KafkaChannel")).await,
         422,
         "spec.channelTemplate",
     );
     let mut configured = template("InMemoryChannel");
     configured["spec"]["channelTemplate"]["spec"] = json!({"capacity": 10});
     refused(
-        &admin.put(&path, &configured).await,
+        &put(&admin, &path, &configured).await,
         422,
         "spec.channelTemplate",
     );
     let mut other_group = template("InMemoryChannel");
     other_group["spec"]["channelTemplate"]["apiVersion"] = json!("example.com/v1");
     refused(
-        &admin.put(&path, &other_group).await,
+        &put(&admin, &path, &other_group).await,
         422,
         "spec.channelTemplate",
     );
@@ -167,7 +175,7 @@ async fn channel_template_is_immutable() {
     // from can be applied again.
     let mut untemplated = template("InMemoryChannel");
     untemplated["spec"] = json!({});
-    let replaced = admin.put(&path, &untemplated).await;
+    let replaced = put(&admin, &path, &untemplated).await;
     assert_eq!(replaced.status, 200, "{}", replaced.text);
     untemplated["metadata"]["name"] = json!("plain");
     let made = admin.create(&collection, &untemplated).await;
@@ -179,13 +187,13 @@ async fn channel_template_is_immutable() {
     let mut kafka = template("KafkaChannel");
     kafka["metadata"]["name"] = json!("plain");
     refused(
-        &admin.put(&format!("{collection}/plain"), &kafka).await,
+        &put(&admin, &format!("{collection}/plain"), &kafka).await,
         422,
         "spec.channelTemplate",
     );
     let mut redelivered = template("InMemoryChannel");
     redelivered["spec"]["delivery"] = json!({"retry": 5});
-    let replaced = admin.put(&path, &redelivered).await;
+    let replaced = put(&admin, &path, &redelivered).await;
     assert_eq!(
         replaced.status, 200,
         "its delivery may change: {}",
@@ -204,9 +212,7 @@ async fn subscription_channel_in_another_namespace_is_refused() {
         .create(&collection, &subscription(elsewhere.clone()))
         .await;
     refused(&reply, 422, "spec.channel.namespace");
-    let put = admin
-        .put(&format!("{collection}/s"), &subscription(elsewhere))
-        .await;
+    let put = put(&admin, &format!("{collection}/s"), &subscription(elsewhere)).await;
     refused(&put, 422, "spec.channel.namespace");
     let mut here = channel_ref("orders");
     here["namespace"] = json!(NAMESPACE);
@@ -232,12 +238,12 @@ async fn brokers_made_by_hand_get_the_default_class() {
         .await
         .expect("Broker b");
     assert_eq!(stored["metadata"]["annotations"][CLASS], "MeshBroker");
-    let put_made = admin
-        .put(
-            &format!("{collection}/c"),
-            &broker_object("c", Value::Null, json!({})),
-        )
-        .await;
+    let put_made = put(
+        &admin,
+        &format!("{collection}/c"),
+        &broker_object("c", Value::Null, json!({})),
+    )
+    .await;
     created(&put_made);
     assert_eq!(
         put_made.body["metadata"]["annotations"][CLASS],
@@ -270,14 +276,14 @@ async fn broker_class_is_immutable() {
             .await,
     );
     let reclassed = broker_object("b", json!({CLASS: "MTChannelBasedBroker"}), json!({}));
-    let reply = admin.put(&path, &reclassed).await;
+    let reply = put(&admin, &path, &reclassed).await;
     refused(&reply, 422, CLASS_FIELD);
     assert_eq!(
         reply.message(),
         format!("{CLASS_FIELD}: field is immutable")
     );
     let unannotated = broker_object("b", json!({}), json!({"delivery": {"retry": 1}}));
-    let replaced = admin.put(&path, &unannotated).await;
+    let replaced = put(&admin, &path, &unannotated).await;
     assert_eq!(
         replaced.status, 200,
         "a replace without the class keeps it: {}",
@@ -304,13 +310,11 @@ async fn broker_config_is_immutable() {
             .await,
     );
     for spec in [json!({"config": config("other-config")}), json!({})] {
-        let reply = admin.put(&path, &broker_object("b", json!({}), spec)).await;
+        let reply = put(&admin, &path, &broker_object("b", json!({}), spec)).await;
         refused(&reply, 422, "spec.config");
     }
     let redelivered = json!({"config": config("broker-config"), "delivery": {"retry": 1}});
-    let replaced = admin
-        .put(&path, &broker_object("b", json!({}), redelivered))
-        .await;
+    let replaced = put(&admin, &path, &broker_object("b", json!({}), redelivered)).await;
     assert_eq!(
         replaced.status, 200,
         "other fields may change: {}",

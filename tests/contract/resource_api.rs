@@ -1504,3 +1504,62 @@ async fn a_watch_by_label_sees_objects_enter_and_leave_its_selection() {
     }
     assert_eq!(seen, ["ADDED", "DELETED", "ADDED", "DELETED"]);
 }
+
+#[tokio::test]
+async fn a_namespace_is_active_and_null_labels_are_no_labels() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "team-n", "labels": null, "annotations": null}});
+    let created = admin.create(NAMESPACES, &namespace).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let stored = admin.get(&format!("{NAMESPACES}/team-n")).await;
+    assert_eq!(stored.body["status"]["phase"], "Active", "{}", stored.text);
+    assert_eq!(
+        stored.body["metadata"]["labels"],
+        json!({"kubernetes.io/metadata.name": "team-n"})
+    );
+    let mut trigger = trigger("t1", good_spec());
+    trigger["metadata"]["labels"] = Value::Null;
+    let created = admin.create(&triggers("team-n"), &trigger).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    assert!(
+        created.body["metadata"].get("labels").is_none(),
+        "{}",
+        created.text
+    );
+}
+
+#[tokio::test]
+async fn a_replace_must_name_the_resource_version_it_read_except_a_namespaces() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let admin = broker.admin();
+    let path = format!("{}/t1", triggers("team-a"));
+    let created = admin
+        .create(&triggers("team-a"), &trigger("t1", good_spec()))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let mut changed = trigger("t1", good_spec());
+    changed["spec"]["subscriber"]["uri"] = json!("http://127.0.0.1:9/other");
+    let blind = admin.put(&path, &changed).await;
+    assert_eq!(blind.status, 422, "{}", blind.text);
+    assert_eq!(
+        blind.body["details"]["causes"][0]["field"],
+        "metadata.resourceVersion"
+    );
+    let unchanged = admin.get(&path).await;
+    assert_eq!(
+        unchanged.body["spec"]["subscriber"],
+        good_spec()["subscriber"]
+    );
+    changed["metadata"]["resourceVersion"] = unchanged.body["metadata"]["resourceVersion"].clone();
+    let replaced = admin.put(&path, &changed).await;
+    assert_eq!(replaced.status, 200, "{}", replaced.text);
+
+    // A Namespace, built in, may be replaced blind, as on Kubernetes.
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace",
+        "metadata": {"name": "team-a", "labels": {"team": "a"}}});
+    let relabelled = admin.put(&format!("{NAMESPACES}/team-a"), &namespace).await;
+    assert_eq!(relabelled.status, 200, "{}", relabelled.text);
+}

@@ -250,6 +250,10 @@ impl Inner {
             });
         }
         name_label(kind, &mut object);
+        if std::ptr::eq(kind, crate::resources::namespace_kind()) {
+            // As Kubernetes shows one; never Terminating, as deleting is immediate.
+            object.data["status"] = serde_json::json!({"phase": "Active"});
+        }
         let meta = &mut object.metadata;
         meta.uid = Some(random_uuid());
         meta.creation_timestamp = Some(Time(jiff::Timestamp::now()));
