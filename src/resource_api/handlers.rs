@@ -3,7 +3,6 @@
 //! stored object's immutable fields) → one store call, or its dry run → answer.
 
 use std::collections::HashMap;
-use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -11,7 +10,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 use kube::ResourceExt;
 use kube::core::DynamicObject;
-use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::ApiError;
@@ -22,6 +20,10 @@ use super::delete_options::DeleteOptions;
 use super::dry_run::Commit;
 use super::fields::FieldSelector;
 use super::generate_name::name_if_generated;
+use super::list_query::{
+    ListQuery, VersionMatch, check_continue, check_limit, check_list_version, watch_asked,
+    watch_timeout,
+};
 use super::patch::read_patch;
 use super::references::stay_in_namespace;
 use super::service_ids::refuse_claimed_service_ids;
@@ -34,74 +36,7 @@ use crate::resources::{
     AccessToken, Application, Defaults, Invalid, Refusal, kind_of, labels, namespace_kind,
 };
 use crate::state::AppState;
-use crate::store::{LabelSelector, StoreError};
-
-#[derive(Debug, Deserialize, Default)]
-#[serde(rename_all = "camelCase")]
-pub struct ListQuery {
-    label_selector: Option<String>,
-    field_selector: Option<String>,
-    watch: Option<String>,
-    resource_version: Option<String>,
-    limit: Option<String>,
-    timeout_seconds: Option<String>,
-}
-
-/// A list is answered whole (no `continue`), which a client asking for a
-/// `limit` reads as the last page; a limit that is not a count is refused
-/// rather than ignored.
-fn check_limit(limit: Option<&str>) -> Result<(), ApiError> {
-    match limit {
-        Some(limit) if limit.parse::<u64>().is_err() => Err(ApiError::bad_request(format!(
-            "limit {limit:?} is not a non-negative integer"
-        ))),
-        _ => Ok(()),
-    }
-}
-
-/// A list is always read at the latest revision, which is never older than
-/// any `resourceVersion` asked for ("not older than", Kubernetes' default);
-/// one that is no revision at all is refused, as a watch from it is.
-fn check_list_version(resource_version: Option<&str>) -> Result<(), ApiError> {
-    match resource_version {
-        Some(version) if !version.is_empty() && version.parse::<u64>().is_err() => {
-            Err(StoreError::Invalid(Invalid::new(
-                "resourceVersion",
-                format!("{version:?} is not a resourceVersion"),
-            ))
-            .into())
-        }
-        _ => Ok(()),
-    }
-}
-
-/// `watch` as Go's `strconv.ParseBool` reads it, as a Kubernetes API server
-/// does: anything else is refused rather than taken as false.
-fn watch_asked(watch: Option<&str>) -> Result<bool, ApiError> {
-    match watch.unwrap_or_default() {
-        "1" | "t" | "T" | "true" | "TRUE" | "True" => Ok(true),
-        "" | "0" | "f" | "F" | "false" | "FALSE" | "False" => Ok(false),
-        other => Err(ApiError::bad_request(format!(
-            "watch {other:?} is not a boolean"
-        ))),
-    }
-}
-
-/// How long a watch may last (`timeoutSeconds`; 0 is no limit): it then
-/// ends, and the client opens it again from the last version it saw, as a
-/// Kubernetes API server's watch does.
-fn watch_timeout(seconds: Option<&str>) -> Result<Option<Duration>, ApiError> {
-    let Some(text) = seconds else {
-        return Ok(None);
-    };
-    match text.parse::<u64>() {
-        Ok(0) => Ok(None),
-        Ok(seconds) => Ok(Some(Duration::from_secs(seconds))),
-        Err(_) => Err(ApiError::bad_request(format!(
-            "timeoutSeconds {text:?} is not a non-negative integer"
-        ))),
-    }
-}
+use crate::store::LabelSelector;
 
 /// A write's query: `dryRun` (and what else a client sends, such as
 /// `fieldManager`, read by nobody).
@@ -141,6 +76,7 @@ pub async fn list(
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
     let fields = FieldSelector::parse(query.field_selector.as_deref().unwrap_or_default())?;
     check_limit(query.limit.as_deref())?;
+    check_continue(query.continue_token.as_deref())?;
     let timeout = watch_timeout(query.timeout_seconds.as_deref())?;
     if watch_asked(query.watch.as_deref())? {
         let stream = state
@@ -170,11 +106,16 @@ pub async fn list(
         return Ok(watch_response(fields.retain(stream), ends));
     }
     check_list_version(query.resource_version.as_deref())?;
+    let matching = VersionMatch::of(
+        query.resource_version.as_deref(),
+        query.resource_version_match.as_deref(),
+    )?;
     let mut list = state
         .store
         .raw()
         .list(target.kind, target.namespace.as_deref(), &selector)
         .await?;
+    matching.check(query.resource_version.as_deref(), &list.resource_version)?;
     list.items.retain(|object| fields.matches(object));
     let body = json!({
         "apiVersion": target.kind.api_version(),

@@ -15,6 +15,7 @@ mod dry_run;
 mod fields;
 mod generate_name;
 mod handlers;
+mod list_query;
 mod patch;
 mod references;
 mod revoke;

@@ -988,6 +988,67 @@ async fn a_list_limit_is_a_count_and_its_resource_version_a_revision() {
     }
 }
 
+/// `resourceVersionMatch` and `continue` as a Kubernetes API server reads them.
+#[tokio::test]
+async fn a_list_reads_resource_version_match_and_refuses_a_continue_it_never_gave() {
+    let broker = Broker::start().await;
+    // Revisions past 1, so one before the current is not "0".
+    create_namespace(&broker, "team-a").await;
+    let admin = broker.admin();
+    let current = admin.get(NAMESPACES).await.body["metadata"]["resourceVersion"]
+        .as_str()
+        .and_then(|v| v.parse::<u64>().ok())
+        .expect("a list's revision");
+    let status = async |query: String| admin.get(&format!("{NAMESPACES}?{query}")).await;
+    for refused in [
+        "resourceVersionMatch=Exact".to_string(),
+        "resourceVersionMatch=NotOlderThan".to_string(),
+        "resourceVersion=0&resourceVersionMatch=Exact".to_string(),
+        format!("resourceVersion={current}&resourceVersionMatch=exact"),
+    ] {
+        let reply = status(refused.clone()).await;
+        assert_eq!(reply.status, 422, "{refused}: {}", reply.text);
+        assert_eq!(
+            reply.body["details"]["causes"][0]["field"],
+            "resourceVersionMatch"
+        );
+    }
+    for served in [
+        format!("resourceVersion={current}&resourceVersionMatch=Exact"),
+        format!(
+            "resourceVersion={}&resourceVersionMatch=NotOlderThan",
+            current - 1
+        ),
+        "resourceVersion=0&resourceVersionMatch=NotOlderThan".to_string(),
+    ] {
+        let reply = status(served.clone()).await;
+        assert_eq!(reply.status, 200, "{served}: {}", reply.text);
+    }
+    // An older revision exactly is gone; one not yet reached is a timeout.
+    let gone = status(format!(
+        "resourceVersion={}&resourceVersionMatch=Exact",
+        current - 1
+    ))
+    .await;
+    assert_eq!(gone.status, 410, "{}", gone.text);
+    assert_eq!(gone.body["reason"], "Expired");
+    let ahead = status(format!("resourceVersion={}", current + 1000)).await;
+    assert_eq!(ahead.status, 504, "{}", ahead.text);
+    assert_eq!(ahead.body["reason"], "Timeout");
+    assert!(
+        ahead.message().contains("Too large resource version"),
+        "{}",
+        ahead.text
+    );
+    let continued = status("limit=1&continue=abc".to_string()).await;
+    assert_eq!(continued.status, 400, "{}", continued.text);
+    assert!(
+        continued.message().contains("continue"),
+        "{}",
+        continued.text
+    );
+}
+
 /// `kubectl --dry-run=server`: every check runs and the answer is the real
 /// one's, but nothing is stored.
 #[tokio::test]
