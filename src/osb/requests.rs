@@ -126,7 +126,7 @@ async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, O
         ));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
-    serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let read = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner();
         if path == "." || path == "?" {
@@ -134,7 +134,12 @@ async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, O
         } else {
             OsbError::BadRequest(format!("{path}: {inner}"))
         }
-    })
+    })?;
+    // `{A}{B}` or `{A}xyz` is malformed, not A.
+    deserializer.end().map_err(|e| {
+        OsbError::BadRequest(format!("the body has more after its JSON object: {e}"))
+    })?;
+    Ok(read)
 }
 
 /// A required id: present and not empty.

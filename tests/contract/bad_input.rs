@@ -103,6 +103,24 @@ async fn malformed_osb_bodies_are_400_naming_the_problem() {
     let reply = osb.provision("x", &as_array, true).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert!(reply.message().contains("JSON object"), "{}", reply.text);
+    // What follows the object makes the body malformed, not the object alone.
+    let body = provision_body(ORDER_SERVICE, "team-a").to_string();
+    for trailing in ["xyz", "}", ",", "{}"] {
+        let followed = osb
+            .request(
+                reqwest::Method::PUT,
+                "/v2/service_instances/x?accepts_incomplete=true",
+            )
+            .header("content-type", "application/json")
+            .body(format!("{body}{trailing}"));
+        let reply = osb.send(followed, "put", template).await;
+        assert_eq!(reply.status, 400, "{trailing}: {}", reply.text);
+        assert!(
+            reply.message().contains("after its JSON object"),
+            "{}",
+            reply.text
+        );
+    }
     let bad_flag = osb
         .request(
             reqwest::Method::PUT,
