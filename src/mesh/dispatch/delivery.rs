@@ -451,6 +451,11 @@ async fn dead_letter(
         return;
     };
     let mut failed = event.event.clone();
+    // What this failure says, not what an earlier one said: a dead letter
+    // sent through the mesh again carries its old ones.
+    for stale in ["knativeerrordest", "knativeerrorcode", "knativeerrordata"] {
+        failed.remove_extension(stale);
+    }
     failed.set_extension("knativeerrordest", ExtensionValue::String(dest.to_string()));
     if let Some(code) = code {
         failed.set_extension("knativeerrorcode", ExtensionValue::String(code.to_string()));
