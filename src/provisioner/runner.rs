@@ -16,6 +16,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use futures::FutureExt;
+use tokio::sync::OwnedMutexGuard;
+
 use super::backoff::Backoff;
 use super::context::Context;
 use super::job::Job;
@@ -107,11 +110,31 @@ async fn run_plan(job: &Job, plan: &Plan) -> Result<(), Stop> {
         if !step.namespace_lock {
             namespace_lock = None;
         } else if namespace_lock.is_none() {
-            namespace_lock = Some(job.lock_namespace().await);
+            namespace_lock = Some(lock_namespace(job, &label).await?);
         }
         run_step(job, &label, step).await?;
     }
     Ok(())
+}
+
+/// The namespace's lock, waited for no longer than a step may wait: another
+/// operation in the namespace holds it while its own steps wait, and a
+/// synchronous request must be answered with this one's outcome, not run on.
+async fn lock_namespace(job: &Job, label: &str) -> Result<OwnedMutexGuard<()>, Stop> {
+    let (deadline, giving_up) = job.give_up_at();
+    let mut lock = std::pin::pin!(job.lock_namespace());
+    if let Some(guard) = (&mut lock).now_or_never() {
+        return Ok(guard);
+    }
+    let waiting = "another operation in the namespace is running";
+    job.record(&format!("{label}: waiting: {waiting}"), 0).await;
+    tokio::select! {
+        guard = lock => Ok(guard),
+        () = tokio::time::sleep_until(deadline.into()) => {
+            Err(Stop::Failed(format!("{label} {giving_up}: {waiting}")))
+        }
+        () = job.shutdown().wait() => Err(Stop::ShuttingDown),
+    }
 }
 
 /// A failed update puts back what it changed before its end is recorded (and a

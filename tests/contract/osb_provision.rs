@@ -248,6 +248,54 @@ async fn without_accepts_incomplete_a_provision_whose_channel_stays_unready_is_4
 }
 
 #[tokio::test]
+async fn a_synchronous_operation_waiting_on_its_namespace_fails_at_the_end_of_the_wait() {
+    let broker = Broker::start_with(&["--sync-wait", "300ms"]).await;
+    commerce_in(&broker, &["team-a"]).await;
+    channel_ready(&broker).await;
+    // The namespace's Broker never gets Ready: an asynchronous provision
+    // waits on it, holding the namespace.
+    let never_ready = json!({
+        "apiVersion": "eventing.knative.dev/v1",
+        "kind": "Broker",
+        "metadata": {"name": "default", "namespace": "team-a"},
+        "spec": {"delivery": {"deadLetterSink": {"ref": {
+            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}},
+    });
+    let created = broker
+        .admin()
+        .create(&brokers("team-a"), &never_ready)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let body = provision_body(ORDER_SERVICE, "team-a");
+    let holding = broker.osb().provision(INSTANCE, &body, true).await;
+    assert_eq!(holding.status, 202, "{}", holding.text);
+    crate::common::eventually("the first provision to wait on the Broker", async || {
+        let last = broker.osb().last_operation(INSTANCE, None).await;
+        let description = last.body["description"].as_str().unwrap_or_default();
+        description.contains("broker-ready").then_some(())
+    })
+    .await;
+
+    let second = "5d1e0c2b-3a4f-4b6c-8d7e-9f0a1b2c3d4e";
+    let reply = broker.osb().provision(second, &body, false).await;
+    assert_eq!(reply.status, 500, "{}", reply.text);
+    assert_eq!(reply.body["error"], "OperationFailed");
+    assert!(
+        reply
+            .message()
+            .contains("another operation in the namespace"),
+        "{}",
+        reply.text
+    );
+    let last = broker.osb().last_operation(second, None).await;
+    assert_eq!(
+        last.body["state"], "failed",
+        "ended when answered, not run on once the namespace is free: {}",
+        last.text
+    );
+}
+
+#[tokio::test]
 async fn a_synchronous_operation_that_outlasts_the_wait_fails_and_stops() {
     // Long enough to decide and record; the namespace's Broker can never get
     // Ready (its dead-letter sink names nothing), so the wait always runs out.
