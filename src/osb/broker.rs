@@ -136,9 +136,13 @@ impl ServiceBroker {
         details: UpdateDetails,
         asynchronous: bool,
     ) -> Result<Outcome, OsbError> {
-        Catalog::load(&self.store)
-            .await?
-            .class(&details.service_id)?;
+        let catalog = Catalog::load(&self.store).await?;
+        let class = catalog.class(&details.service_id)?;
+        // A plan the service does not have is malformed (400); one of its own
+        // other than the instance's is an unsupported change (422, below).
+        if let Some(plan_id) = &details.plan_id {
+            class.check_plan(plan_id)?;
+        }
         if let Some(instance) = self.live_instance(at).await? {
             check_stays(&at.instance_id, &instance, details.context.as_ref())?;
         }

@@ -203,12 +203,13 @@ async fn an_update_with_unchanged_parameters_is_200_and_bad_updates_change_nothi
 }
 
 #[tokio::test]
-async fn a_plan_change_is_422_because_the_plan_is_not_updateable() {
+async fn an_update_to_a_plan_the_service_does_not_have_is_400() {
     let broker = provisioned(&["team-a"]).await;
+    // Each service has one plan (not updateable): any other is no plan of it.
     let plan_change = json!({"service_id": ORDER_SERVICE, "plan_id": "another-plan"});
     let reply = broker.osb().update(INSTANCE, &plan_change, true).await;
-    assert_eq!(reply.status, 422, "{}", reply.text);
-    assert!(reply.message().contains("not updateable"), "{}", reply.text);
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.message().contains("another-plan"), "{}", reply.text);
     let same_plan = json!({"service_id": ORDER_SERVICE, "plan_id": plan_of(ORDER_SERVICE)});
     assert_eq!(
         broker.osb().update(INSTANCE, &same_plan, true).await.status,
