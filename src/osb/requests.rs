@@ -55,10 +55,13 @@ pub struct UpdateBody {
     pub context: Option<Value>,
     pub parameters: Option<Value>,
     pub maintenance_info: Option<Value>,
+    /// Read only to refuse one of the wrong type: the record knows the past.
+    pub previous_values: Option<Value>,
 }
 
 impl UpdateBody {
     pub fn details(self) -> Result<UpdateDetails, OsbError> {
+        object_or_absent("previous_values", self.previous_values)?;
         Ok(UpdateDetails {
             service_id: required("service_id", self.service_id.as_ref())?,
             // Optional, but not empty when sent.
@@ -80,10 +83,15 @@ pub struct BindBody {
     pub plan_id: Option<String>,
     pub parameters: Option<Value>,
     pub bind_resource: Option<Value>,
+    /// Deprecated; if present, the spec says, a non-empty string.
+    pub app_guid: Option<String>,
 }
 
 impl BindBody {
     pub fn details(self) -> Result<BindDetails, OsbError> {
+        if let Some(app_guid) = &self.app_guid {
+            required("app_guid", Some(app_guid))?;
+        }
         Ok(BindDetails {
             service_id: required("service_id", self.service_id.as_ref())?,
             plan_id: required("plan_id", self.plan_id.as_ref())?,

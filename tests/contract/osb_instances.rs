@@ -203,13 +203,21 @@ async fn an_update_with_unchanged_parameters_is_200_and_bad_updates_change_nothi
 }
 
 #[tokio::test]
-async fn an_update_to_a_plan_the_service_does_not_have_is_400() {
+async fn an_update_to_a_plan_the_service_does_not_have_or_with_odd_previous_values_is_400() {
     let broker = provisioned(&["team-a"]).await;
     // Each service has one plan (not updateable): any other is no plan of it.
     let plan_change = json!({"service_id": ORDER_SERVICE, "plan_id": "another-plan"});
     let reply = broker.osb().update(INSTANCE, &plan_change, true).await;
     assert_eq!(reply.status, 400, "{}", reply.text);
     assert!(reply.message().contains("another-plan"), "{}", reply.text);
+    let odd_past = json!({"service_id": ORDER_SERVICE, "previous_values": "x"});
+    let reply = broker.osb().update(INSTANCE, &odd_past, true).await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(
+        reply.message().contains("previous_values"),
+        "{}",
+        reply.text
+    );
     let same_plan = json!({"service_id": ORDER_SERVICE, "plan_id": plan_of(ORDER_SERVICE)});
     assert_eq!(
         broker.osb().update(INSTANCE, &same_plan, true).await.status,
@@ -449,6 +457,12 @@ async fn binding_an_api_class_returns_its_gateway_as_credentials() {
         .provision_and_wait("shipping", &provision_body(SHIPPING_SERVICE, "team-a"))
         .await;
     let body = json!({"service_id": SHIPPING_SERVICE, "plan_id": plan_of(SHIPPING_SERVICE)});
+    // The deprecated app_guid, if present, MUST be a non-empty string.
+    let mut blank_app = body.clone();
+    blank_app["app_guid"] = json!("");
+    let refused = broker.osb().bind("shipping", "binding-1", &blank_app).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.message().contains("app_guid"), "{}", refused.text);
     let created = broker.osb().bind("shipping", "binding-1", &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(
