@@ -138,8 +138,8 @@ impl ServiceBroker {
     ) -> Result<Outcome, OsbError> {
         let catalog = Catalog::load(&self.store).await?;
         let class = catalog.class(&details.service_id)?;
-        // A plan the service does not have is malformed (400); one of its own
-        // other than the instance's is an unsupported change (422, below).
+        // A plan the service does not have is malformed (400); the provisioner
+        // refuses a change of plan (422), should a service ever have two.
         if let Some(plan_id) = &details.plan_id {
             class.check_plan(plan_id)?;
         }
