@@ -80,7 +80,10 @@ const RELEASE_SUBSCRIPTION: Step = Step {
     name: "release-subscription",
     doc: "the instance leaves the Subscription's owners, and the Subscription is deleted when none remain",
     run: |job| Box::pin(release_subscription(job)),
-    namespace_lock: false,
+    // Under the lock, as `subscription` is: a deprovision takes the namespace
+    // before it changes anything, so one that cannot get it in time fails
+    // with nothing undone.
+    namespace_lock: true,
     undo: None,
 };
 
@@ -910,10 +913,10 @@ mod tests {
     }
 
     #[test]
-    fn the_namespace_lock_covers_label_to_subscription_and_the_clean_up() {
+    fn the_namespace_lock_covers_label_to_subscription_and_the_whole_deprovision() {
         assert_eq!(locked_runs(OperationKind::Provision), [(2, 4)]);
         assert_eq!(locked_runs(OperationKind::Update), []);
-        assert_eq!(locked_runs(OperationKind::Deprovision), [(2, 2)]);
+        assert_eq!(locked_runs(OperationKind::Deprovision), [(1, 2)]);
     }
 
     /// An operation's steps as the README lists them, and which hold the lock.

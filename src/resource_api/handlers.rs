@@ -21,17 +21,17 @@ use super::dry_run::Commit;
 use super::fields::FieldSelector;
 use super::generate_name::name_if_generated;
 use super::list_query::{
-    ListQuery, VersionMatch, check_continue, check_limit, check_list_version, watch_asked,
-    watch_timeout,
+    ListQuery, VersionMatch, check_continue, check_limit, check_list_version,
+    check_watch_version_match, watch_asked, watch_timeout,
 };
 use super::patch::read_patch;
 use super::references::stay_in_namespace;
 use super::service_ids::refuse_claimed_service_ids;
 use super::target::Target;
-use super::unknown_fields::{self, FieldValidation};
+use super::unknown_fields::{FieldValidation, Warnings};
 use super::watch::watch_response;
 use crate::auth::{Caller, generate_token, sha256_hex, until_revoked};
-use crate::config::DataplaneKind;
+use crate::config::{DataplaneKind, StoreKind};
 use crate::resources::{
     AccessToken, Application, Defaults, Invalid, Refusal, kind_of, labels, namespace_kind,
 };
@@ -79,6 +79,7 @@ pub async fn list(
     check_continue(query.continue_token.as_deref())?;
     let timeout = watch_timeout(query.timeout_seconds.as_deref())?;
     if watch_asked(query.watch.as_deref())? {
+        check_watch_version_match(query.resource_version_match.as_deref())?;
         let stream = state
             .store
             .raw()
@@ -159,7 +160,7 @@ pub async fn create(
     }
     let validation = FieldValidation::from_query(&query)?;
     let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
-    let warnings = validation.prune(target.kind, &mut value)?;
+    let warnings = drop_unknown_fields(&state, validation, &target, &mut value)?;
     place(&mut value, &target, None)?;
     if let Some(object) = value.as_object_mut() {
         // Status belongs to the controllers; a creator cannot set it.
@@ -204,7 +205,7 @@ pub async fn replace(
     refuse_access_token_change(&target)?;
     let validation = FieldValidation::from_query(&query)?;
     let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
-    let warnings = validation.prune(target.kind, &mut value)?;
+    let warnings = drop_unknown_fields(&state, validation, &target, &mut value)?;
     let write = Whole {
         upsert: Upsert::Allowed,
         commit,
@@ -238,9 +239,9 @@ pub async fn patch(
             .await?;
         let mut value = serde_json::to_value(&stored).map_err(internal)?;
         // What an older meshbroker stored unpruned is not the patch's doing.
-        unknown_fields::prune(target.kind, &mut value);
+        drop_unknown_fields(&state, FieldValidation::Ignore, &target, &mut value)?;
         patch.apply(&mut value, state.config.max_body_bytes)?;
-        let warnings = validation.prune(target.kind, &mut value)?;
+        let warnings = drop_unknown_fields(&state, validation, &target, &mut value)?;
         let write = Whole {
             upsert: Upsert::Refused,
             commit,
@@ -414,9 +415,23 @@ fn refuse_integration_namespace_token(
     Ok(())
 }
 
-/// What an AccessToken opens follows from its spec: a misspelt `application`
-/// must not quietly issue a namespace token instead of the Application's
-/// credential, so a spec field it does not know is refused.
+/// Fields the kind does not declare (see `unknown_fields`). On a Kubernetes
+/// API server Knative's kinds are pruned by the CRDs it serves, which may be
+/// Knative's own (with `--dataplane knative`), wider than meshbroker's: only
+/// the kinds that are meshbroker's alone are pruned here.
+fn drop_unknown_fields(
+    state: &AppState,
+    validation: FieldValidation,
+    target: &Target,
+    value: &mut Value,
+) -> Result<Warnings, ApiError> {
+    let knative = target.kind.group.ends_with(".knative.dev");
+    if state.config.store == StoreKind::Kube && knative {
+        return Ok(Warnings::default());
+    }
+    validation.prune(target.kind, value)
+}
+
 /// A custom resource is replaced only at the `resourceVersion` its writer
 /// read, as on a Kubernetes API server (a Namespace, built in, may be
 /// replaced blind): a writer that names none would undo what others wrote.
@@ -433,6 +448,8 @@ fn refuse_unconditional_update(target: &Target, value: &Value) -> Result<(), Api
     ))))
 }
 
+/// Fills the namespace (and name) from the path, refusing a body that names others;
+/// a custom resource without `spec` gets an empty one, as `kubectl apply` allows.
 fn place(value: &mut Value, target: &Target, path_name: Option<&str>) -> Result<(), ApiError> {
     let fields = value
         .as_object_mut()

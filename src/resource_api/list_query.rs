@@ -79,6 +79,18 @@ pub fn watch_timeout(seconds: Option<&str>) -> Result<Option<Duration>, ApiError
     }
 }
 
+/// `resourceVersionMatch` is a list's: a watch that names one is refused,
+/// as a Kubernetes API server refuses it (without `sendInitialEvents`,
+/// which this server does not take).
+pub fn check_watch_version_match(matching: Option<&str>) -> Result<(), ApiError> {
+    match matching {
+        Some(matching) if !matching.is_empty() => Err(ApiError::refused(Refusal::Invalid(
+            Invalid::new("resourceVersionMatch", "is forbidden for watch"),
+        ))),
+        _ => Ok(()),
+    }
+}
+
 /// A list is answered whole, so this server hands out no `continue` token:
 /// one sent is not one of its own (Kubernetes answers such a token 400).
 pub fn check_continue(token: Option<&str>) -> Result<(), ApiError> {
@@ -140,11 +152,7 @@ impl VersionMatch {
             return Ok(());
         };
         if asked > current {
-            return Err(ApiError::new(
-                axum::http::StatusCode::GATEWAY_TIMEOUT,
-                "Timeout",
-                format!("Too large resource version: {asked}, current: {current}"),
-            ));
+            return Err(StoreError::TooLarge { asked, current }.into());
         }
         if self == Self::Exact && asked != current && asked != 0 {
             return Err(ApiError::new(

@@ -81,6 +81,9 @@ impl From<StoreError> for ApiError {
             StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, "Conflict", message),
             StoreError::Invalid(detail) => Self::refused(Refusal::Invalid(detail)),
             StoreError::Expired(_) => Self::new(StatusCode::GONE, "Expired", message),
+            StoreError::TooLarge { .. } => {
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message)
+            }
             // A deployment problem the operator must see, not a secret: say it.
             StoreError::NotPermitted(_) => {
                 tracing::error!(%error, "meshbroker lacks a right on the API server");

@@ -27,8 +27,9 @@ pub enum FieldValidation {
     Strict,
 }
 
-/// At most this many unknown fields are named, in the warning headers or the
-/// error: a body of ten thousand typos is answered in a bounded header.
+/// At most this many unknown fields are named, each at most
+/// `LONGEST_NAMED_PATH` long, in the warning headers or the error (then how
+/// many more): a body of ten thousand typos is answered in a bounded header.
 const NAMED_AT_MOST: usize = 20;
 
 /// Fields of `metadata` (ObjectMeta); the API server drops any other.
@@ -81,20 +82,41 @@ impl FieldValidation {
         if unknown.is_empty() || self == Self::Ignore && !strict {
             return Ok(Warnings::default());
         }
-        let named = unknown
+        let mut named: Vec<String> = unknown
             .iter()
             .take(NAMED_AT_MOST)
-            .map(|field| format!("unknown field {field:?}"));
+            .map(|field| format!("unknown field {:?}", shortened(field)))
+            .collect();
+        if unknown.len() > NAMED_AT_MOST {
+            named.push(format!(
+                "and {} more unknown fields",
+                unknown.len() - NAMED_AT_MOST
+            ));
+        }
         if strict {
-            let named: Vec<String> = named.collect();
             return Err(ApiError::bad_request(format!(
                 "strict decoding error: {}",
                 named.join(", ")
             )));
         }
-        Ok(Warnings(named.collect()))
+        Ok(Warnings(named))
     }
 }
+
+/// A field's path as named: a key may be as long as a body, a header may not.
+fn shortened(path: &str) -> String {
+    if path.len() <= LONGEST_NAMED_PATH {
+        return path.to_string();
+    }
+    let mut end = LONGEST_NAMED_PATH;
+    while !path.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}…", &path[..end])
+}
+
+/// Bytes of a field's path named in a warning or an error.
+const LONGEST_NAMED_PATH: usize = 256;
 
 /// The `Warning` headers a write's answer carries (RFC 7234's code 299, as
 /// the Kubernetes API server sends them).
@@ -115,7 +137,7 @@ impl Warnings {
 
 /// Drops from `object` every field `kind`'s schema does not declare; their
 /// paths (`spec.filter.atributes`, `spec.items[2].x`).
-pub fn prune(kind: &KindSpec, object: &mut Value) -> Vec<String> {
+fn prune(kind: &KindSpec, object: &mut Value) -> Vec<String> {
     let mut unknown = Vec::new();
     let (Some(schema), Some(fields)) = (SCHEMAS.get(&kind.storage_key()), object.as_object_mut())
     else {
@@ -303,7 +325,7 @@ mod tests {
     fn strict_names_a_bounded_number_of_fields() {
         let mut spec = Map::new();
         for n in 0..1000 {
-            spec.insert(format!("typo{n}"), Value::Null);
+            spec.insert(format!("typo{n}{}", "é".repeat(n)), Value::Null);
         }
         let mut broker = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
             "metadata": {"name": "b"}, "spec": spec});
@@ -313,9 +335,14 @@ mod tests {
             .and_then(Result::err);
         let message = error.map(|e| e.message).unwrap_or_default();
         assert_eq!(
-            message.matches("unknown field").count(),
+            message.matches("unknown field ").count(),
             NAMED_AT_MOST,
             "{message}"
         );
+        assert!(
+            message.ends_with("and 980 more unknown fields"),
+            "{message}"
+        );
+        assert!(message.len() < NAMED_AT_MOST * (LONGEST_NAMED_PATH + 32) + 100);
     }
 }

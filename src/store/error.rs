@@ -23,6 +23,10 @@ pub enum StoreError {
     NamespaceNotFound(String),
     #[error("resourceVersion {0} is too old to watch from; list again")]
     Expired(String),
+    /// A revision the store has not reached (a client confused, or reading
+    /// another store's): as a Kubernetes API server says once it waited.
+    #[error("Too large resource version: {asked}, current: {current}")]
+    TooLarge { asked: u64, current: u64 },
     /// The Kubernetes API server refused meshbroker itself (its RBAC rights).
     #[error(
         "the Kubernetes API server forbids meshbroker this (grant it in meshbroker's ClusterRole): {0}"

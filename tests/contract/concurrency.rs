@@ -104,6 +104,20 @@ impl Instance {
                 }
                 self.pending = None;
             }
+            // A synchronous operation that did not end within the wait (queued
+            // behind others in its namespace, or a step still waiting) failed:
+            // the instance is as before it, save what `drive` mitigates.
+            (_, 500) if !asynchronous && reply.body["error"] == "OperationFailed" => {
+                self.pending = None;
+                self.provisioned = !provision;
+            }
+            // A synchronous repeat of a running operation that did not end
+            // within the wait: nothing changed, the operation runs on.
+            (_, 422) if !asynchronous && reply.body["error"] == "AsyncRequired" => {
+                if self.pending.is_none() || self.provisioned != provision {
+                    self.fail(reply, "waited for an operation nobody started");
+                }
+            }
             (_, 422) if reply.body["error"] == "ConcurrencyError" => {
                 if self.pending.is_none() || self.provisioned == provision {
                     self.fail(reply, "busy, but no conflicting operation was started");
@@ -129,6 +143,15 @@ async fn drive(broker: &Broker, instance: &mut Instance, seed: u64) {
                 .await
         };
         instance.answered(provision, asynchronous, &reply);
+        if reply.status == 500 {
+            // As a platform does after a failed operation (orphan mitigation):
+            // deprovision until the instance is gone.
+            let mitigated = osb
+                .deprovision(&instance.id, instance.service, &plan, true)
+                .await;
+            instance.answered(false, true, &mitigated);
+            settle(broker, instance).await;
+        }
         if reply.status == 202 && rng.chance(50) {
             settle(broker, instance).await;
         }

@@ -1040,6 +1040,14 @@ async fn a_list_reads_resource_version_match_and_refuses_a_continue_it_never_gav
         "{}",
         ahead.text
     );
+    // A watch takes no resourceVersionMatch, nor a revision not reached yet.
+    let watch_match = status(format!(
+        "watch=true&resourceVersion={current}&resourceVersionMatch=NotOlderThan"
+    ))
+    .await;
+    assert_eq!(watch_match.status, 422, "{}", watch_match.text);
+    let watch_ahead = status(format!("watch=true&resourceVersion={}", current + 1000)).await;
+    assert_eq!(watch_ahead.status, 504, "{}", watch_ahead.text);
     let continued = status("limit=1&continue=abc".to_string()).await;
     assert_eq!(continued.status, 400, "{}", continued.text);
     assert!(
@@ -1511,18 +1519,23 @@ async fn a_watch_by_label_sees_objects_enter_and_leave_its_selection() {
     let admin = broker.admin();
     create_namespace(&broker, "team-a").await;
     let collection = channels_in("team-a");
-    let response = broker
-        .http
-        .get(format!(
-            "{}{collection}?watch=true&labelSelector=team%3Da",
-            broker.control
-        ))
-        .bearer_auth(&broker.admin_token)
-        .send()
-        .await
-        .expect("watch");
-    assert_eq!(response.status(), 200);
-    let mut events = WatchEvents::new(response);
+    let before = admin.get(&collection).await.body["metadata"]["resourceVersion"].clone();
+    let selected = |from: &str| {
+        let request = broker
+            .http
+            .get(format!(
+                "{}{collection}?watch=true&labelSelector=team%3Da{from}",
+                broker.control
+            ))
+            .bearer_auth(&broker.admin_token)
+            .send();
+        async move {
+            let response = request.await.expect("watch");
+            assert_eq!(response.status(), 200);
+            WatchEvents::new(response)
+        }
+    };
+    let mut live = selected("").await;
     let mut labelled = channel("ch1");
     labelled["metadata"]["labels"] = json!({"team": "a"});
     let created = admin.create(&collection, &labelled).await;
@@ -1544,26 +1557,34 @@ async fn a_watch_by_label_sees_objects_enter_and_leave_its_selection() {
     relabel("a").await;
     admin.delete(&path).await;
 
-    // The controllers' status writes while it matches come as MODIFIED.
-    let mut seen = Vec::new();
-    while seen.len() < 4 {
-        let event = events.next().await;
-        assert_eq!(event["object"]["metadata"]["name"], "ch1", "{event}");
-        match event["type"].as_str().unwrap_or_default() {
-            "MODIFIED" => continue,
-            "DELETED" if seen.len() == 1 => {
-                // As it last matched, at the revision that took it out.
-                assert_eq!(
-                    event["object"]["metadata"]["labels"]["team"], "a",
-                    "{event}"
-                );
-                assert_eq!(event["object"]["metadata"]["resourceVersion"], left_at);
+    // Live, and replayed from before the Channel was made: the same story.
+    let mut replayed = selected(&format!(
+        "&resourceVersion={}",
+        before.as_str().unwrap_or("0")
+    ))
+    .await;
+    for events in [&mut live, &mut replayed] {
+        let mut seen = Vec::new();
+        while seen.len() < 4 {
+            let event = events.next().await;
+            assert_eq!(event["object"]["metadata"]["name"], "ch1", "{event}");
+            match event["type"].as_str().unwrap_or_default() {
+                // The controllers' status writes while it matches.
+                "MODIFIED" => continue,
+                "DELETED" if seen.len() == 1 => {
+                    // As it last matched, at the revision that took it out.
+                    assert_eq!(
+                        event["object"]["metadata"]["labels"]["team"], "a",
+                        "{event}"
+                    );
+                    assert_eq!(event["object"]["metadata"]["resourceVersion"], left_at);
+                }
+                _ => {}
             }
-            _ => {}
+            seen.push(event["type"].as_str().unwrap_or_default().to_string());
         }
-        seen.push(event["type"].as_str().unwrap_or_default().to_string());
+        assert_eq!(seen, ["ADDED", "DELETED", "ADDED", "DELETED"]);
     }
-    assert_eq!(seen, ["ADDED", "DELETED", "ADDED", "DELETED"]);
 }
 
 #[tokio::test]

@@ -20,8 +20,10 @@ pub struct Change {
     pub namespace: String,
     pub type_: WatchEventType,
     pub object: DynamicObject,
-    /// What a modification replaced: a watch with a label selector sees an
-    /// object that starts matching as ADDED and one that stops as DELETED.
+    /// What a modification replaced, kept only when it changed the labels
+    /// (else it matches every selector as the object does): a watch with a
+    /// label selector sees an object that starts matching as ADDED and one
+    /// that stops as DELETED.
     pub previous: Option<DynamicObject>,
 }
 
@@ -52,8 +54,15 @@ impl ChangeLog {
     }
 
     /// The changes after `since` still held, and a receiver for every later one.
-    /// Fails when `since` is older than the history reaches back.
+    /// Fails when `since` is older than the history reaches back, or newer
+    /// than the store has reached.
     pub fn follow_from(&self, since: u64, current: u64) -> Result<Followed, StoreError> {
+        if since > current {
+            return Err(StoreError::TooLarge {
+                asked: since,
+                current,
+            });
+        }
         let oldest_kept = self.history.front().map_or(current + 1, |c| c.revision);
         if since < current && since + 1 < oldest_kept {
             return Err(StoreError::Expired(since.to_string()));

@@ -194,6 +194,7 @@ impl Inner {
                 .as_deref()
                 .map(decode)
                 .transpose()?
+                .filter(|previous| previous.metadata.labels != object.metadata.labels)
             } else {
                 None
             };
@@ -570,8 +571,11 @@ impl Store for EmbeddedStore {
             let matches =
                 |object: &DynamicObject| selector.matches(object.metadata.labels.as_ref());
             let before = match change.type_ {
+                WatchEventType::Added => None,
                 WatchEventType::Deleted => Some(&change.object),
-                _ => change.previous.as_ref(),
+                WatchEventType::Modified => {
+                    Some(change.previous.as_ref().unwrap_or(&change.object))
+                }
             };
             let matched = before.is_some_and(matches);
             let matches_now = change.type_ != WatchEventType::Deleted && matches(&change.object);
