@@ -247,13 +247,12 @@ async fn without_accepts_incomplete_a_provision_whose_channel_stays_unready_is_4
     );
 }
 
-#[tokio::test]
-async fn a_synchronous_operation_waiting_on_its_namespace_fails_at_the_end_of_the_wait() {
-    let broker = Broker::start_with(&["--sync-wait", "300ms"]).await;
+/// A broker with `--sync-wait wait` whose team-a Broker can never get Ready
+/// (its dead-letter sink names nothing), the commerce Channel Ready.
+async fn with_a_broker_never_ready(wait: &str) -> Broker {
+    let broker = Broker::start_with(&["--sync-wait", wait]).await;
     commerce_in(&broker, &["team-a"]).await;
     channel_ready(&broker).await;
-    // The namespace's Broker never gets Ready: an asynchronous provision
-    // waits on it, holding the namespace.
     let never_ready = json!({
         "apiVersion": "eventing.knative.dev/v1",
         "kind": "Broker",
@@ -266,6 +265,13 @@ async fn a_synchronous_operation_waiting_on_its_namespace_fails_at_the_end_of_th
         .create(&brokers("team-a"), &never_ready)
         .await;
     assert_eq!(created.status, 201, "{}", created.text);
+    broker
+}
+
+#[tokio::test]
+async fn a_synchronous_operation_waiting_on_its_namespace_fails_at_the_end_of_the_wait() {
+    // An asynchronous provision waits on the Broker, holding the namespace.
+    let broker = with_a_broker_never_ready("300ms").await;
     let body = provision_body(ORDER_SERVICE, "team-a");
     let holding = broker.osb().provision(INSTANCE, &body, true).await;
     assert_eq!(holding.status, 202, "{}", holding.text);
@@ -297,23 +303,8 @@ async fn a_synchronous_operation_waiting_on_its_namespace_fails_at_the_end_of_th
 
 #[tokio::test]
 async fn a_synchronous_operation_that_outlasts_the_wait_fails_and_stops() {
-    // Long enough to decide and record; the namespace's Broker can never get
-    // Ready (its dead-letter sink names nothing), so the wait always runs out.
-    let broker = Broker::start_with(&["--sync-wait", "50ms"]).await;
-    commerce_in(&broker, &["team-a"]).await;
-    channel_ready(&broker).await;
-    let never_ready = json!({
-        "apiVersion": "eventing.knative.dev/v1",
-        "kind": "Broker",
-        "metadata": {"name": "default", "namespace": "team-a"},
-        "spec": {"delivery": {"deadLetterSink": {"ref": {
-            "apiVersion": "eventing.knative.dev/v1", "kind": "Broker", "name": "absent"}}}},
-    });
-    let created = broker
-        .admin()
-        .create(&brokers("team-a"), &never_ready)
-        .await;
-    assert_eq!(created.status, 201, "{}", created.text);
+    // Long enough to decide and record; the wait always runs out.
+    let broker = with_a_broker_never_ready("50ms").await;
     let body = provision_body(ORDER_SERVICE, "team-a");
     let reply = broker.osb().provision(INSTANCE, &body, false).await;
     assert_eq!(reply.status, 500, "{}", reply.text);
