@@ -112,8 +112,19 @@ pub async fn post_when_token_known(broker: &Broker, path: &str, token: &str, id:
 
 /// An order.created v1 event (its payload satisfies the example's schema).
 pub async fn send_order(broker: &Broker, token: &str, id: &str) -> Reply {
+    send_order_with(broker, token, id, &[]).await
+}
+
+/// An order.created v1 event with `extra` headers besides its own.
+pub async fn send_order_with(
+    broker: &Broker,
+    token: &str,
+    id: &str,
+    extra: &[(&str, &str)],
+) -> Reply {
     let mut headers = binary(id, "order.created");
     headers.push(("ce-eventtypeversion".into(), "v1".into()));
+    headers.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
     post(
         broker,
         "/commerce/events",

@@ -91,18 +91,11 @@ async fn an_unreachable_subscriber_is_retried_then_dead_lettered() {
         "delivery": {"retry": 1, "backoffDelay": "PT0.01S", "deadLetterSink": {"uri": dead.url}}}))
     .await;
     // An event dead-lettered before, sent again: its old error attributes go.
-    let mut headers = binary("lost", "order.created");
-    headers.push(("ce-eventtypeversion".into(), "v1".into()));
-    headers.push(("ce-knativeerrorcode".into(), "999".into()));
-    headers.push(("ce-knativeerrordata".into(), "b2xk".into()));
-    let sent = post(
-        &broker,
-        "/commerce/events",
-        &token,
-        &headers,
-        r#"{"orderId":"1"}"#,
-    )
-    .await;
+    let stale = [
+        ("ce-knativeerrorcode", "999"),
+        ("ce-knativeerrordata", "b2xk"),
+    ];
+    let sent = send_order_with(&broker, &token, "lost", &stale).await;
     assert_eq!(sent.status, 202, "{}", sent.text);
     let got = dead.wait_for(1).await;
     assert_eq!(got[0].header("ce-knativeerrordest"), Some(closed));

@@ -323,18 +323,11 @@ async fn trace_context_reaches_every_delivery_and_replies_continue_it() {
     )
     .await;
     let traceparent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-    let mut headers = binary("traced", "order.created");
-    headers.push(("ce-eventtypeversion".into(), "v1".into()));
-    headers.push(("traceparent".into(), traceparent.into()));
-    headers.push(("tracestate".into(), "meshbroker=t1".into()));
-    let reply = post(
-        &broker,
-        "/commerce/events",
-        &token,
-        &headers,
-        r#"{"orderId":"1"}"#,
-    )
-    .await;
+    let trace = [
+        ("traceparent", traceparent),
+        ("tracestate", "meshbroker=t1"),
+    ];
+    let reply = send_order_with(&broker, &token, "traced", &trace).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
     let first = processor.wait_for(1).await;
     assert_eq!(first[0].header("traceparent"), Some(traceparent));

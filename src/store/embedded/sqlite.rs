@@ -127,8 +127,15 @@ impl EmbeddedStore {
 }
 
 /// A write waiting for `Inner::commit`: kind key, namespace key, what
-/// happens, the object.
-type Pending = (String, String, WatchEventType, DynamicObject);
+/// happens, the object, and for a modification that changed the labels the
+/// object it replaces (see `Change::previous`).
+type Pending = (
+    String,
+    String,
+    WatchEventType,
+    DynamicObject,
+    Option<DynamicObject>,
+);
 
 fn ns_key(kind: &KindSpec, namespace: Option<&str>) -> String {
     if kind.namespaced {
@@ -180,24 +187,10 @@ impl Inner {
         let mut revision = self.revision;
         let mut published = Vec::with_capacity(writes.len());
         let tx = self.conn.transaction()?;
-        for (kind_key, namespace, type_, mut object) in writes {
+        for (kind_key, namespace, type_, mut object, previous) in writes {
             revision += 1;
             object.metadata.resource_version = Some(revision.to_string());
             let name = object.name_any();
-            let previous = if type_ == WatchEventType::Modified {
-                tx.query_row(
-                    "SELECT body FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
-                    params![kind_key, namespace, name],
-                    |r| r.get::<_, String>(0),
-                )
-                .optional()?
-                .as_deref()
-                .map(decode)
-                .transpose()?
-                .filter(|previous| previous.metadata.labels != object.metadata.labels)
-            } else {
-                None
-            };
             if type_ == WatchEventType::Deleted {
                 tx.execute(
                     "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
@@ -266,14 +259,14 @@ impl Inner {
     /// A replace checked (exists, resourceVersion current) and made ready to
     /// commit; it carries the stored resourceVersion until the commit sets the next.
     /// A replace checked and made ready to commit: its namespace, the object,
-    /// and whether it changes anything (a write that changes nothing is not
+    /// whether it changes anything (a write that changes nothing is not
     /// made, as a Kubernetes API server skips it: no new resourceVersion, no
-    /// watch event).
+    /// watch event), and the stored object when the labels change.
     fn prepare_replace(
         &self,
         kind: &KindSpec,
         object: DynamicObject,
-    ) -> Result<(String, DynamicObject, bool), StoreError> {
+    ) -> Result<(String, DynamicObject, bool, Option<DynamicObject>), StoreError> {
         let mut object = with_types(kind, object);
         let namespace = checked_namespace(kind, &object)?.to_string();
         let name = object.name_any();
@@ -313,7 +306,8 @@ impl Inner {
             generation
         });
         let changes = object != existing;
-        Ok((namespace, object, changes))
+        let relabelled = (object.metadata.labels != existing.metadata.labels).then_some(existing);
+        Ok((namespace, object, changes, relabelled))
     }
 
     /// A delete checked (exists, still at `resource_version` when given): the
@@ -346,6 +340,7 @@ impl Inner {
             namespace,
             WatchEventType::Deleted,
             object.clone(),
+            None,
         ));
         Ok((object, writes))
     }
@@ -446,6 +441,7 @@ impl Store for EmbeddedStore {
                 namespace.clone(),
                 WatchEventType::Added,
                 object,
+                None,
             )])?;
             inner
                 .load(kind, &namespace, &name)?
@@ -460,7 +456,7 @@ impl Store for EmbeddedStore {
         object: DynamicObject,
     ) -> Result<DynamicObject, StoreError> {
         self.run(move |inner| {
-            let (namespace, object, changes) = inner.prepare_replace(kind, object)?;
+            let (namespace, object, changes, relabelled) = inner.prepare_replace(kind, object)?;
             if !changes {
                 return Ok(object);
             }
@@ -470,6 +466,7 @@ impl Store for EmbeddedStore {
                 namespace.clone(),
                 WatchEventType::Modified,
                 object,
+                relabelled,
             )])?;
             inner
                 .load(kind, &namespace, &name)?
@@ -647,6 +644,7 @@ fn contents_of_namespace(inner: &Inner, namespace: &str) -> Result<Vec<Pending>,
             namespace.to_string(),
             WatchEventType::Deleted,
             decode(&body)?,
+            None,
         ));
     }
     Ok(writes)
