@@ -14,7 +14,9 @@ pub struct ApiError {
     pub code: StatusCode,
     pub reason: &'static str,
     pub message: String,
-    pub field: Option<Invalid>,
+    /// `details` as Kubernetes fills it: the field a refusal is about, the
+    /// object that was not found or clashed, a cause clients act on.
+    pub details: Option<serde_json::Value>,
 }
 
 impl ApiError {
@@ -23,7 +25,7 @@ impl ApiError {
             code,
             reason,
             message: message.into(),
-            field: None,
+            details: None,
         }
     }
 
@@ -58,31 +60,74 @@ impl ApiError {
             Refusal::Malformed(_) => (StatusCode::BAD_REQUEST, "BadRequest"),
             Refusal::Invalid(_) => (StatusCode::UNPROCESSABLE_ENTITY, "Invalid"),
         };
-        let detail = refusal.detail().clone();
+        let detail = refusal.detail();
+        let cause = if reason == "Invalid" {
+            "FieldValueInvalid"
+        } else {
+            "FieldValueTypeInvalid"
+        };
         Self {
             code,
             reason,
             message: detail.to_string(),
-            field: Some(detail),
+            details: Some(json!({
+                "causes": [{"reason": cause, "field": detail.field, "message": detail.message}]
+            })),
         }
     }
+
+    fn with_details(mut self, details: serde_json::Value) -> Self {
+        self.details = Some(details);
+        self
+    }
+}
+
+/// Who a NotFound, AlreadyExists or Conflict is about, as Kubernetes names
+/// it: the object's name, and its kind as the resource (plural) and group.
+fn about(kind: &str, name: &str) -> serde_json::Value {
+    let spec = crate::resources::kinds()
+        .iter()
+        .find(|spec| spec.kind == kind);
+    let mut details = json!({
+        "name": name,
+        "kind": spec.map_or(kind, |spec| spec.plural.as_str()),
+    });
+    if let Some(spec) = spec.filter(|spec| !spec.group.is_empty()) {
+        details["group"] = json!(spec.group);
+    }
+    details
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> Self {
         let message = error.to_string();
         match error {
-            StoreError::NotFound { .. } | StoreError::NamespaceNotFound(_) => {
-                Self::not_found(message)
+            StoreError::NotFound { kind, name } => {
+                Self::not_found(message).with_details(about(&kind, &name))
             }
-            StoreError::AlreadyExists { .. } => {
+            StoreError::NamespaceNotFound(name) => {
+                Self::not_found(message).with_details(about("Namespace", &name))
+            }
+            StoreError::AlreadyExists { kind, name } => {
                 Self::new(StatusCode::CONFLICT, "AlreadyExists", message)
+                    .with_details(about(&kind, &name))
             }
-            StoreError::Conflict { .. } => Self::new(StatusCode::CONFLICT, "Conflict", message),
+            StoreError::Conflict { kind, name, .. } => {
+                Self::new(StatusCode::CONFLICT, "Conflict", message)
+                    .with_details(about(&kind, &name))
+            }
             StoreError::Invalid(detail) => Self::refused(Refusal::Invalid(detail)),
             StoreError::Expired(_) => Self::new(StatusCode::GONE, "Expired", message),
+            // The cause and the wait are what client-go's reflector reads
+            // to list again from the latest revision.
             StoreError::TooLarge { .. } => {
-                Self::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message)
+                Self::new(StatusCode::GATEWAY_TIMEOUT, "Timeout", message).with_details(json!({
+                    "causes": [{
+                        "reason": "ResourceVersionTooLarge",
+                        "message": "Too large resource version",
+                    }],
+                    "retryAfterSeconds": 1,
+                }))
             }
             // A deployment problem the operator must see, not a secret: say it.
             StoreError::NotPermitted(_) => {
@@ -118,14 +163,8 @@ impl ApiError {
             "reason": self.reason,
             "code": self.code.as_u16(),
         });
-        if let Some(field) = &self.field {
-            status["details"] = json!({
-                "causes": [{
-                    "reason": if self.reason == "Invalid" { "FieldValueInvalid" } else { "FieldValueTypeInvalid" },
-                    "field": field.field,
-                    "message": field.message,
-                }]
-            });
+        if let Some(details) = &self.details {
+            status["details"] = details.clone();
         }
         status
     }

@@ -30,13 +30,15 @@ async fn objects_are_created_read_replaced_and_deleted() {
             && meta["resourceVersion"].is_string()
             && meta["creationTimestamp"].is_string()
     );
+    let again = admin
+        .create(&triggers("team-a"), &trigger("t1", good_spec()))
+        .await;
+    assert_eq!(again.status, 409, "already exists: {}", again.text);
+    assert_eq!(again.body["reason"], "AlreadyExists");
+    // Who it is about, as Kubernetes names it (client-go and kubectl read it).
     assert_eq!(
-        admin
-            .create(&triggers("team-a"), &trigger("t1", good_spec()))
-            .await
-            .status,
-        409,
-        "already exists"
+        again.body["details"],
+        json!({"name": "t1", "group": "eventing.knative.dev", "kind": "triggers"})
     );
     let path = format!("{}/t1", triggers("team-a"));
     // Read it again once the status controller has written its status.
@@ -48,15 +50,27 @@ async fn objects_are_created_read_replaced_and_deleted() {
         replaced.body["metadata"]["generation"], 2,
         "spec change bumps generation"
     );
-    assert_eq!(
-        admin.put(&path, &changed).await.status,
-        409,
-        "the old resourceVersion is stale now"
-    );
+    let stale = admin.put(&path, &changed).await;
+    assert_eq!(stale.status, 409, "the old resourceVersion is stale now");
+    assert_eq!(stale.body["reason"], "Conflict");
+    assert_eq!(stale.body["details"]["name"], "t1");
     let deleted = admin.delete(&path).await;
     assert_eq!(deleted.status, 200);
-    assert_eq!(admin.get(&path).await.status, 404);
+    let gone = admin.get(&path).await;
+    assert_eq!(gone.status, 404);
+    assert_eq!(gone.body["reason"], "NotFound");
+    assert_eq!(gone.body["details"]["name"], "t1");
+    assert_eq!(gone.body["details"]["kind"], "triggers");
     assert_eq!(admin.delete(&path).await.status, 404);
+    // Made in a namespace that does not exist: the namespace is what is missing.
+    let no_namespace = admin
+        .create(&triggers("nowhere"), &trigger("t1", good_spec()))
+        .await;
+    assert_eq!(no_namespace.status, 404, "{}", no_namespace.text);
+    assert_eq!(
+        no_namespace.body["details"],
+        json!({"name": "nowhere", "kind": "namespaces"})
+    );
     let put_created = admin
         .put(
             &format!("{}/t2", triggers("team-a")),
@@ -1040,6 +1054,13 @@ async fn a_list_reads_resource_version_match_and_refuses_a_continue_it_never_gav
         "{}",
         ahead.text
     );
+    // What client-go's reflector reads to list again from the latest revision.
+    assert_eq!(
+        ahead.body["details"]["causes"][0]["reason"], "ResourceVersionTooLarge",
+        "{}",
+        ahead.text
+    );
+    assert_eq!(ahead.body["details"]["retryAfterSeconds"], 1);
     // A watch takes no resourceVersionMatch, nor a revision not reached yet.
     let watch_match = status(format!(
         "watch=true&resourceVersion={current}&resourceVersionMatch=NotOlderThan"
