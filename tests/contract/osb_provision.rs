@@ -299,6 +299,27 @@ async fn a_synchronous_operation_waiting_on_its_namespace_fails_at_the_end_of_th
         "ended when answered, not run on once the namespace is free: {}",
         last.text
     );
+
+    // A synchronous deprovision takes the namespace before it undoes
+    // anything: queued the same way, it fails with the instance still there.
+    let plan = plan_of(ORDER_SERVICE);
+    for attempt in ["first", "second"] {
+        let reply = broker
+            .osb()
+            .deprovision(second, ORDER_SERVICE, &plan, false)
+            .await;
+        assert_eq!(reply.status, 500, "{attempt}: {}", reply.text);
+        assert_eq!(reply.body["error"], "OperationFailed");
+        assert!(
+            reply
+                .message()
+                .contains("another operation in the namespace"),
+            "{attempt}: {}",
+            reply.text
+        );
+    }
+    let last = broker.osb().last_operation(second, None).await;
+    assert_eq!(last.body["state"], "failed", "{}", last.text);
 }
 
 #[tokio::test]
