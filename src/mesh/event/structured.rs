@@ -46,7 +46,12 @@ type Fields<'a> = BTreeMap<String, &'a RawValue>;
 fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     let fail = |message: String| EventError::new(format!("{context}{message}"));
     let mut data = fields.remove("data");
-    let mut data_base64 = fields.remove("data_base64");
+    // "When decoding attributes and a `null` value is encountered, it MUST be
+    // treated as the equivalent of unset" (the JSON format): `data_base64` is
+    // read alike. `data: null` stays, an explicit null payload.
+    let mut data_base64 = fields
+        .remove("data_base64")
+        .filter(|raw| raw.get().trim() != "null");
     let mut attributes = serde_json::Map::with_capacity(fields.len());
     for (name, raw) in fields {
         if !is_attribute_name(&name) {
@@ -306,6 +311,27 @@ mod tests {
             let back: String = serde_json::from_slice(&out).expect("valid JSON");
             assert_eq!(back, text);
         }
+    }
+
+    #[test]
+    fn null_attributes_and_a_null_data_base64_are_unset() {
+        let head = r#""specversion":"1.0","id":"1","source":"/s","type":"t""#;
+        let alone = read_structured(format!("{{{head},\"data_base64\":null}}").as_bytes())
+            .expect("read as without data");
+        assert_eq!(alone.data(), None);
+        let beside = read_structured(
+            format!("{{{head},\"data_base64\":null,\"data\":{{\"a\":1}}}}").as_bytes(),
+        )
+        .expect("read as data alone");
+        assert_eq!(beside.data(), Some(&Data::String(r#"{"a":1}"#.into())));
+        assert!(read_structured(format!("{{{head},\"data_base64\":1}}").as_bytes()).is_err());
+        let unset = read_structured(
+            format!("{{{head},\"subject\":null,\"time\":null,\"myext\":null}}").as_bytes(),
+        )
+        .expect("null attributes read as unset");
+        assert_eq!(unset.subject(), None);
+        assert_eq!(unset.time(), None);
+        assert!(unset.extension("myext").is_none());
     }
 
     #[test]
