@@ -270,3 +270,62 @@ async fn a_namespace_carries_its_name_label_as_on_an_api_server() {
         Some("a")
     );
 }
+
+#[tokio::test]
+async fn namespaces_an_older_version_stored_are_completed_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join("store.db");
+    {
+        let store = open(&dir);
+        for name in ["bare", "labelled", "current"] {
+            store.create(&namespace(name)).await.expect("namespace");
+        }
+    }
+    // As an older meshbroker wrote them: no status, no name label.
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    conn.execute(
+        r#"UPDATE objects SET body = json_remove(body, '$.status', '$.metadata.labels')
+            WHERE name = 'bare'"#,
+        [],
+    )
+    .expect("made old");
+    conn.execute(
+        r#"UPDATE objects SET body = json_set(json_remove(body, '$.status'),
+                                  '$.metadata.labels', json_object('team', 'a'))
+            WHERE name = 'labelled'"#,
+        [],
+    )
+    .expect("made old");
+    drop(conn);
+
+    let store =
+        TypedStore::new(Arc::new(EmbeddedStore::open(&path).expect("reopens")) as Arc<dyn Store>);
+    for name in ["bare", "labelled", "current"] {
+        let read: Namespace = store
+            .get(None, name)
+            .await
+            .expect("read")
+            .expect("namespace");
+        let value = serde_json::to_value(&read).expect("serialises");
+        assert_eq!(value["status"]["phase"], "Active", "{name}: {value}");
+        assert_eq!(
+            value["metadata"]["labels"]["kubernetes.io/metadata.name"], name,
+            "{name}: {value}"
+        );
+    }
+    let labelled: Namespace = store
+        .get(None, "labelled")
+        .await
+        .expect("read")
+        .expect("namespace");
+    assert_eq!(
+        labelled
+            .metadata
+            .labels
+            .as_ref()
+            .and_then(|l| l.get("team"))
+            .map(String::as_str),
+        Some("a"),
+        "its own labels kept"
+    );
+}

@@ -92,6 +92,34 @@ fn name_label(kind: &KindSpec, object: &mut DynamicObject) {
 
 const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
+/// Namespaces an older meshbroker stored lack what a Kubernetes API server
+/// always shows and this store writes on create: `status.phase` and the name
+/// label. Added at open, in place and at no new revision: the Namespace did
+/// not change, only how completely it was written down.
+const COMPLETE_NAMESPACES: [&str; 4] = [
+    r#"UPDATE objects SET body = json_set(body, '$.status.phase', 'Active')
+        WHERE kind = ?1 AND json_type(body, '$.status') = 'object'
+          AND json_type(body, '$.status.phase') IS NULL"#,
+    r#"UPDATE objects SET body = json_set(body, '$.status', json_object('phase', 'Active'))
+        WHERE kind = ?1 AND coalesce(json_type(body, '$.status'), 'null') = 'null'"#,
+    r#"UPDATE objects
+          SET body = json_set(body, '$.metadata.labels."kubernetes.io/metadata.name"', name)
+        WHERE kind = ?1 AND json_type(body, '$.metadata.labels') = 'object'
+          AND json_type(body, '$.metadata.labels."kubernetes.io/metadata.name"') IS NULL"#,
+    r#"UPDATE objects
+          SET body = json_set(body, '$.metadata.labels',
+                              json_object('kubernetes.io/metadata.name', name))
+        WHERE kind = ?1 AND coalesce(json_type(body, '$.metadata.labels'), 'null') = 'null'"#,
+];
+
+fn complete_namespaces(conn: &Connection) -> Result<(), StoreError> {
+    let kind = crate::resources::namespace_kind().storage_key();
+    for statement in COMPLETE_NAMESPACES {
+        conn.execute(statement, params![kind])?;
+    }
+    Ok(())
+}
+
 impl EmbeddedStore {
     /// Opens (creating if needed) the database at `path`.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
@@ -103,6 +131,7 @@ impl EmbeddedStore {
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
+        complete_namespaces(&conn)?;
         let revision: i64 =
             conn.query_row("SELECT value FROM revision WHERE id = 0", [], |r| r.get(0))?;
         Ok(Self {
