@@ -155,6 +155,55 @@ async fn structured_and_batched_events_are_accepted_too() {
     );
 }
 
+/// Whatever mode an event comes in, it must fit what binary mode carries as
+/// headers: a structured event with more attributes, or more attribute text,
+/// would panic or be refused at every binary delivery (and makes a filter's
+/// string work per event large).
+#[tokio::test]
+async fn a_structured_event_must_fit_in_binary_mode() {
+    let (broker, token, sink) = with_sink().await;
+    let event =
+        |id: &str| json!({"specversion": "1.0", "id": id, "source": "/s", "type": "order.created"});
+    let mut many = event("many");
+    for i in 0..100 {
+        many[format!("x{i}")] = json!("v");
+    }
+    let mut long = event("long");
+    long["subject"] = json!("s".repeat(70 * 1024));
+    for (body, named) in [(many, "attributes"), (long, "bytes")] {
+        let reply = post(
+            &broker,
+            "/commerce/events",
+            &token,
+            &structured_mode(),
+            &body.to_string(),
+        )
+        .await;
+        assert_eq!(reply.status, 400, "{}", reply.text);
+        assert!(reply.message().contains(named), "{}", reply.text);
+    }
+    let mut fits = event("fits");
+    for i in 0..90 {
+        fits[format!("x{i}")] = json!("v");
+    }
+    let reply = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &structured_mode(),
+        &fits.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let got = sink.wait_for(1).await;
+    assert_eq!(
+        got[0].header("ce-id"),
+        Some("fits"),
+        "only the one that fits"
+    );
+    assert_eq!(got[0].header("ce-x89"), Some("v"));
+}
+
 #[tokio::test]
 async fn bad_requests_get_the_right_status_and_a_named_problem() {
     let broker = Broker::start_with(&["--max-event-bytes", "2048"]).await;

@@ -59,11 +59,57 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
     Ok(())
 }
 
+/// Whatever mode an event arrives in, it must fit what binary mode carries,
+/// where each attribute is a header: no more attributes than a request to
+/// our ingress may have headers (hyper's default too, which many subscribers
+/// serve with), and no more attribute text than its headers may hold
+/// (`server::answers::MAX_HEADER_BYTES`). This also bounds what a filter's
+/// string work can cost per attribute.
+const MAX_ATTRIBUTES: usize = 100;
+const MAX_ATTRIBUTE_BYTES: usize = 64 * 1024;
+
+/// Counts what is written, keeping nothing.
+struct Length(usize);
+
+impl std::fmt::Write for Length {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0 += text.len();
+        Ok(())
+    }
+}
+
+/// See `MAX_ATTRIBUTES`.
+fn check_size(event: &Event) -> Result<(), EventError> {
+    use std::fmt::Write as _;
+    let mut count = 0;
+    let mut length = Length(0);
+    for (name, value) in event.iter() {
+        count += 1;
+        length.0 += name.len();
+        // Writing into a counter cannot fail.
+        let _ = write!(length, "{value}");
+    }
+    if count > MAX_ATTRIBUTES {
+        return Err(EventError::new(format!(
+            "the event has {count} attributes; at most {MAX_ATTRIBUTES} are accepted, as many as binary mode can carry as headers"
+        )));
+    }
+    if length.0 > MAX_ATTRIBUTE_BYTES {
+        return Err(EventError::new(format!(
+            "the event's attributes are {} bytes together (names and values); at most {MAX_ATTRIBUTE_BYTES} are accepted, as much as binary mode can carry as headers",
+            length.0
+        )));
+    }
+    Ok(())
+}
+
 /// No String attribute may hold what CloudEvents 1.0.2 disallows in one (see
-/// `check_string`), and `datacontenttype` must be a media type (RFC 2046).
+/// `check_string`), `datacontenttype` must be a media type (RFC 2046), and
+/// the attributes must fit in binary mode (`check_size`).
 /// Checked on what comes in (ingress, replies), not on events read back from
 /// a log: one an earlier version accepted stays deliverable.
 pub fn check_text(event: &Event) -> Result<(), EventError> {
+    check_size(event)?;
     let strings = [
         ("id", Some(event.id())),
         ("type", Some(event.ty())),
