@@ -24,7 +24,7 @@ mod status;
 pub use access_token::{AccessToken, AccessTokenSpec, AccessTokenStatus};
 pub use application::{
     Application, ApplicationMapping, ApplicationMappingSpec, ApplicationService, ApplicationSpec,
-    ApplicationStatus, EventType, MappedService, ServiceEntry,
+    ApplicationStatus, EventType, MappedService, ServiceEntry, payload_validator,
 };
 pub use condition::{Condition, ConditionStatus, Conditions};
 pub use connector::{

@@ -262,7 +262,7 @@ impl Builder {
                 let Some(schema) = &event_type.payload_schema else {
                     continue;
                 };
-                match jsonschema::validator_for(schema) {
+                match crate::resources::payload_validator(schema) {
                     Ok(validator) => {
                         schemas.insert(
                             (event_type.name.clone(), event_type.version.clone()),
