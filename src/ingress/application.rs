@@ -101,7 +101,7 @@ pub async fn cloudevents(
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let route = route_of(&state, headers, certificate.as_deref(), &application)?;
-    let body = read_body(&state, headers, body).await?;
+    let body = read_body(&state, body).await?;
     let mut events = decode(&state, headers, body)?;
     stamp(&route, &mut events)?;
     dispatch(&state, &route, headers, events).await?;
@@ -118,7 +118,7 @@ pub async fn legacy(
     let (parts, body) = request.into_parts();
     let headers = &parts.headers;
     let route = route_of(&state, headers, certificate.as_deref(), &application)?;
-    let body = read_body(&state, headers, body).await?;
+    let body = read_body(&state, body).await?;
     let event = match read_legacy(&body, &application, random_uuid) {
         Ok(event) => event,
         Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),

@@ -2,7 +2,7 @@
 //! JSON body naming the problem; 429 and 503 say when to come back.
 
 use axum::Json;
-use axum::http::header::{ACCEPT_ENCODING, ALLOW, RETRY_AFTER};
+use axum::http::header::{ALLOW, RETRY_AFTER};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -34,9 +34,6 @@ pub enum IngressError {
     /// A structured-mode event format other than JSON.
     #[error("{0}")]
     UnsupportedFormat(String),
-    /// A body in a content coding meshbroker does not decode.
-    #[error("{0}")]
-    UnsupportedEncoding(String),
     /// More events than one subscriber's queue can ever hold: retrying cannot help.
     #[error(
         "a batch carries at most {0} events (a subscriber's queue, --subscriber-queue); send it in parts"
@@ -81,7 +78,7 @@ impl IntoResponse for IngressError {
             Self::TooLarge(_) | Self::EventTooLarge(_) | Self::BatchTooLarge(_) => {
                 (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge")
             }
-            Self::UnsupportedEncoding(_) | Self::UnsupportedFormat(_) => {
+            Self::UnsupportedFormat(_) => {
                 (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
             }
             Self::Overloaded | Self::BudgetFull(_) => (StatusCode::TOO_MANY_REQUESTS, "Overloaded"),
@@ -97,10 +94,6 @@ impl IntoResponse for IngressError {
         match self {
             Self::MethodNotAllowed => {
                 headers.insert(ALLOW, HeaderValue::from_static("POST, OPTIONS"));
-            }
-            // RFC 9110 §15.5.16: the codings that would have been accepted.
-            Self::UnsupportedEncoding(_) => {
-                headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
             }
             Self::Overloaded | Self::BudgetFull(_) | Self::Unavailable(_) | Self::BadGateway(_) => {
                 headers.insert(RETRY_AFTER, HeaderValue::from_static("1"));

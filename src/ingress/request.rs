@@ -3,7 +3,7 @@
 //! events by content mode.
 
 use axum::body::Body;
-use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
+use axum::http::header::{ALLOW, AUTHORIZATION, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -103,12 +103,7 @@ pub fn check_serving(state: &AppState) -> Result<(), IngressError> {
     Ok(())
 }
 
-pub async fn read_body(
-    state: &AppState,
-    headers: &HeaderMap,
-    body: Body,
-) -> Result<Bytes, IngressError> {
-    check_encoding(headers)?;
+pub async fn read_body(state: &AppState, body: Body) -> Result<Bytes, IngressError> {
     let limit = state.config.max_event_bytes;
     read_limited(body, limit)
         .await
@@ -116,24 +111,6 @@ pub async fn read_body(
             BodyError::TooLarge(limit) => IngressError::TooLarge(limit),
             other => IngressError::Body(other),
         })
-}
-
-/// A body in a content coding (`Content-Encoding: gzip`) is refused with 415
-/// before it is read: taken as it is, its compressed bytes would go on as the
-/// event's data under the type the sender named for the decoded form.
-fn check_encoding(headers: &HeaderMap) -> Result<(), IngressError> {
-    for value in headers.get_all(CONTENT_ENCODING) {
-        let codings = value.to_str().unwrap_or("?");
-        let identity = codings
-            .split(',')
-            .all(|coding| coding.trim().eq_ignore_ascii_case("identity"));
-        if !identity {
-            return Err(IngressError::UnsupportedEncoding(format!(
-                "Content-Encoding {codings:?} is not accepted; send the body uncompressed"
-            )));
-        }
-    }
-    Ok(())
 }
 
 /// An event as received; a binary-mode body is kept to be sent on as it came.
@@ -217,7 +194,7 @@ pub async fn namespaced_events(
     headers: &HeaderMap,
     body: Body,
 ) -> Result<Vec<Incoming>, IngressError> {
-    let body = read_body(state, headers, body).await?;
+    let body = read_body(state, body).await?;
     let mut events = decode(state, headers, body)?;
     arrive(&mut events)?;
     Ok(events)

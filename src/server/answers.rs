@@ -11,7 +11,10 @@
 use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
-use axum::http::header::{AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE};
+use axum::http::header::{
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
+    WWW_AUTHENTICATE,
+};
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -99,6 +102,19 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
             ),
         );
     }
+    if let Some(codings) = encoded(request.headers()) {
+        let mut refused = json_error(
+            &uri,
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "UnsupportedMediaType",
+            format!("Content-Encoding {codings:?} is not accepted; send the body uncompressed"),
+        );
+        // RFC 9110 §15.5.16: the codings that would have been accepted.
+        refused
+            .headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+        return refused;
+    }
     let mut response = next.run(request).await;
     let status = response.status();
     if status == StatusCode::UNAUTHORIZED && !response.headers().contains_key(WWW_AUTHENTICATE) {
@@ -127,6 +143,20 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
         }
     }
     answer
+}
+
+/// The content codings of a body that is not sent as it is (`Content-Encoding:
+/// gzip`): no listener decodes one, and taken as it is a compressed body
+/// would be read as JSON that is not there, or go on as an event's data
+/// under the type the sender named for the decoded form.
+fn encoded(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers.get_all(CONTENT_ENCODING).iter().find_map(|value| {
+        let codings = value.to_str().unwrap_or("?");
+        let identity = codings
+            .split(',')
+            .all(|coding| coding.trim().eq_ignore_ascii_case("identity"));
+        (!identity).then(|| codings.chars().take(256).collect())
+    })
 }
 
 /// What a 401 asks for (RFC 7235 §3.1: it MUST name a challenge): the OSB API

@@ -615,7 +615,7 @@ pub struct Resources<'a> {
 }
 
 impl Resources<'_> {
-    fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
+    pub fn request(&self, method: Method, path: &str) -> reqwest::RequestBuilder {
         let request = self
             .broker
             .http

@@ -1,5 +1,6 @@
 //! Bad input of every kind is refused with a clear error and changes nothing.
 
+use reqwest::Method;
 use serde_json::json;
 
 use crate::common::Broker;
@@ -65,6 +66,65 @@ async fn a_body_over_the_limit_is_413() {
     let reply = broker.osb().provision("big", &body, true).await;
     assert_eq!(reply.status, 413, "{}", reply.text);
     assert_eq!(broker.osb().fetch("big").await.status, 404);
+}
+
+/// No listener decodes a content coding: a compressed body is refused for
+/// what it is, not read as JSON that is not there (nor, as it once was on the
+/// control listener, taken as the plain body it claims not to be).
+#[tokio::test]
+async fn a_body_in_a_content_coding_is_415_and_writes_nothing() {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let admin = broker.admin();
+    let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gz"}});
+    let reply = admin
+        .send(
+            admin
+                .request(Method::POST, NAMESPACES)
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "gzip")
+                .body(namespace.to_string()),
+            "post",
+            NAMESPACES,
+        )
+        .await;
+    assert_eq!(reply.status, 415, "{}", reply.text);
+    assert_eq!(reply.body["reason"], "UnsupportedMediaType");
+    assert_eq!(reply.header("accept-encoding"), Some("identity"));
+    assert!(reply.message().contains("gzip"), "{}", reply.text);
+    assert!(admin.find(&format!("{NAMESPACES}/gz")).await.is_none());
+
+    let osb = broker.osb();
+    let body = provision_body(ORDER_SERVICE, "team-a");
+    let reply = osb
+        .send(
+            osb.request(
+                Method::PUT,
+                "/v2/service_instances/gz?accepts_incomplete=true",
+            )
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", "deflate, identity")
+            .body(body.to_string()),
+            "put",
+            "/v2/service_instances/{instance_id}",
+        )
+        .await;
+    assert_eq!(reply.status, 415, "{}", reply.text);
+    assert_eq!(reply.body["error"], "UnsupportedMediaType");
+    assert_eq!(osb.fetch("gz").await.status, 404, "nothing recorded");
+    // Identity is no coding at all.
+    let reply = admin
+        .send(
+            admin
+                .request(Method::POST, NAMESPACES)
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "identity")
+                .body(namespace.to_string()),
+            "post",
+            NAMESPACES,
+        )
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
 #[tokio::test]
