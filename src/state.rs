@@ -10,7 +10,7 @@ use crate::mesh::routing::Router;
 use crate::pki::Authority;
 use crate::provisioner::Provisioner;
 use crate::shutdown::Shutdown;
-use crate::store::TypedStore;
+use crate::store::{TypedStore, WatchSlots};
 use crate::telemetry::Metrics;
 
 /// axum clones the state for every request: one reference count to move
@@ -43,6 +43,8 @@ pub struct Handles {
     pub jetstream: Option<Arc<JetStream>>,
     /// The Application Connector; None when the events listener serves no TLS.
     pub connector: Option<Arc<Connector>>,
+    /// The resource API's watches open at once.
+    pub watch_slots: WatchSlots,
     pub shutdown: Shutdown,
 }
 

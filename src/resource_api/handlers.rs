@@ -47,6 +47,15 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
 }
 
 /// The defaults of this server: a Broker gets the class its dataplane serves.
+/// Whose watches count together against `store::WatchSlots`' per-caller bound.
+fn caller_key(caller: &Caller) -> String {
+    match caller {
+        Caller::Admin => "admin".to_string(),
+        Caller::Namespace(namespace) => format!("namespace/{namespace}"),
+        Caller::Application(application) => format!("application/{application}"),
+    }
+}
+
 fn defaults(state: &AppState) -> Defaults {
     Defaults {
         broker_class: labels::broker_class(state.config.dataplane == DataplaneKind::Embedded),
@@ -80,6 +89,10 @@ pub async fn list(
     let timeout = watch_timeout(query.timeout_seconds.as_deref())?;
     if watch_asked(query.watch.as_deref())? {
         check_watch_version_match(query.resource_version_match.as_deref())?;
+        let slot = state
+            .watch_slots
+            .take(&caller_key(&caller))
+            .map_err(ApiError::too_many_watches)?;
         let stream = state
             .store
             .raw()
@@ -97,6 +110,8 @@ pub async fn list(
             state.shutdown.clone(),
         );
         let ends = async move {
+            // The watch's place is given back when it ends.
+            let _slot = slot;
             match timeout {
                 Some(timeout) => {
                     let _ = tokio::time::timeout(timeout, revoked).await;

@@ -1,13 +1,14 @@
 //! `ApiError`: every failure of the resource API, answered as a Kubernetes `Status`.
 
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::auth::AuthError;
 use crate::resources::{Invalid, Refusal};
-use crate::store::StoreError;
+use crate::store::{NoSlot, StoreError};
 
 #[derive(Debug)]
 pub struct ApiError {
@@ -74,6 +75,21 @@ impl ApiError {
                 "causes": [{"reason": cause, "field": detail.field, "message": detail.message}]
             })),
         }
+    }
+
+    /// 429, as Kubernetes answers a request it has no room for: the client
+    /// waits `retryAfterSeconds` (and `Retry-After`) and tries again.
+    pub fn too_many_watches(why: NoSlot) -> Self {
+        let message = match why {
+            NoSlot::Total(most) => {
+                format!("{most} watches are open, as many as this server keeps; retry later")
+            }
+            NoSlot::Caller(most) => format!(
+                "this credential has {most} watches open, as many as one caller may; close one or retry later"
+            ),
+        };
+        Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
+            .with_details(json!({"retryAfterSeconds": 1}))
     }
 
     fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -172,6 +188,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.code, Json(self.to_status())).into_response()
+        let mut response = (self.code, Json(self.to_status())).into_response();
+        if self.code == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
     }
 }

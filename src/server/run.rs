@@ -29,7 +29,7 @@ use crate::mesh::dispatch::client_config;
 use crate::provisioner::{Provisioner, ProvisionerSettings};
 use crate::shutdown::Shutdown;
 use crate::state::{AppState, Connector, Handles};
-use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore};
+use crate::store::{EmbeddedStore, KubeStore, Store, TypedStore, WatchSlots};
 use crate::telemetry::Metrics;
 
 #[derive(Debug, thiserror::Error)]
@@ -177,6 +177,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
                 events_url: events_url.clone(),
             })
         }),
+        watch_slots: WatchSlots::default(),
         shutdown: shutdown.clone(),
     });
     let mesh = MeshSettings {

@@ -9,6 +9,7 @@ mod error;
 mod kubernetes;
 mod selector;
 mod typed;
+mod watch_slots;
 
 pub use backend::{ObjectList, Store, WatchEvent, WatchEventType, WatchStream, Write};
 pub use embedded::EmbeddedStore;
@@ -16,3 +17,4 @@ pub use error::StoreError;
 pub use kubernetes::KubeStore;
 pub use selector::LabelSelector;
 pub use typed::{TypedStore, to_typed};
+pub use watch_slots::{NoSlot, WatchSlot, WatchSlots};

@@ -293,3 +293,64 @@ async fn an_access_token_with_a_field_it_does_not_know_is_refused_and_not_issued
         .await;
     assert_eq!(stored.status, 404, "nothing issued: {}", stored.text);
 }
+
+/// Watches are bounded in all and per credential (each holds a connection and
+/// a stream): past the bound a watch is 429 with `Retry-After`, another
+/// credential still gets one, and the place comes back when a watch ends.
+#[tokio::test]
+async fn watches_are_bounded_per_credential_and_come_back_when_they_end() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let token = issue_token(&broker, "team-a").await;
+    let watch = |token: &str, timeout: u32| {
+        broker
+            .http
+            .get(format!(
+                "{}{}?watch=true&timeoutSeconds={timeout}",
+                broker.control,
+                triggers("team-a")
+            ))
+            .bearer_auth(token)
+            .send()
+    };
+    let open: Vec<reqwest::Response> =
+        futures::future::join_all((0..128).map(|_| watch(&broker.admin_token, 3)))
+            .await
+            .into_iter()
+            .map(|response| response.expect("watch"))
+            .collect();
+    assert!(open.iter().all(|r| r.status() == 200));
+
+    let refused = watch(&broker.admin_token, 3).await.expect("watch");
+    assert_eq!(refused.status(), 429);
+    assert_eq!(
+        refused
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok()),
+        Some("1")
+    );
+    let status: serde_json::Value = refused.json().await.expect("a Status");
+    assert_eq!(status["reason"], "TooManyRequests", "{status}");
+    assert_eq!(status["details"]["retryAfterSeconds"], 1, "{status}");
+    assert!(
+        status["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("128")),
+        "{status}"
+    );
+
+    let theirs = crate::common::eventually("the namespace token's watch", async || {
+        let response = watch(&token, 1).await.expect("watch");
+        (response.status() == 200).then_some(response)
+    })
+    .await;
+    drop(theirs);
+    // The admin's watches end after their timeoutSeconds, giving their places back.
+    crate::common::eventually("a place for the admin again", async || {
+        let response = watch(&broker.admin_token, 1).await.expect("watch");
+        (response.status() == 200).then_some(())
+    })
+    .await;
+    drop(open);
+}
