@@ -40,11 +40,11 @@ pub fn check(route: &ApplicationRoute, event: &Event) -> Result<(), IngressError
     let data = match event.data() {
         Some(Data::Json(value)) => value,
         Some(Data::Binary(bytes)) => {
-            parsed = serde_json::from_slice(bytes).map_err(|_| not_json(ty, &version))?;
+            parsed = serde_json::from_slice(bytes).map_err(|e| not_json(ty, &version, &e))?;
             &parsed
         }
         Some(Data::String(text)) => {
-            parsed = serde_json::from_str(text).map_err(|_| not_json(ty, &version))?;
+            parsed = serde_json::from_str(text).map_err(|e| not_json(ty, &version, &e))?;
             &parsed
         }
         None => {
@@ -65,8 +65,10 @@ pub fn check(route: &ApplicationRoute, event: &Event) -> Result<(), IngressError
     }
 }
 
-fn not_json(ty: &str, version: &str) -> IngressError {
+/// Says why: data nested deeper than the parser reads (128 levels) is JSON,
+/// but cannot be checked.
+fn not_json(ty: &str, version: &str, error: &serde_json::Error) -> IngressError {
     IngressError::InvalidEvent(format!(
-        "data of {ty} {version} must be JSON to be checked against its schema"
+        "data of {ty} {version} must be JSON to be checked against its schema: {error}"
     ))
 }

@@ -514,6 +514,15 @@ async fn payloads_are_checked_against_the_asyncapi_schema() {
         "says where: {}",
         reply.text
     );
+    // Valid JSON, too deep to check: the answer says why, not "must be JSON".
+    let deep = format!("{}{}", "[".repeat(200), "]".repeat(200));
+    let reply = post(&broker, "/commerce/events", &token, &headers, &deep).await;
+    assert_eq!(reply.status, 400);
+    assert!(
+        reply.message().contains("recursion limit"),
+        "says why: {}",
+        reply.text
+    );
     let versioned_type = binary("typed", "order.created.v1");
     assert_eq!(
         post(&broker, "/commerce/events", &token, &versioned_type, "[]")
