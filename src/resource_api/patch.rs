@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::ApiError;
+use super::unknown_fields::shortened;
 use crate::bodies::read_limited;
 use crate::resources::{Invalid, KindSpec, Refusal, namespace_kind};
 
@@ -165,7 +166,7 @@ fn apply_operations(
     for (index, operation) in operations.iter().enumerate() {
         let refused = |message: String| {
             ApiError::refused(Refusal::Invalid(Invalid::new(
-                operation.path().as_str(),
+                shortened(operation.path().as_str()),
                 message,
             )))
         };
@@ -195,9 +196,10 @@ fn apply_operations(
             _ => {}
         }
         json_patch::patch(&mut patched, std::slice::from_ref(operation)).map_err(|e| {
+            // The reason names the operation's path, which may be as long as the body.
             refused(format!(
                 "operation {index} of the JSON Patch does not apply: {}",
-                e.kind
+                shortened(&e.kind.to_string())
             ))
         })?;
     }
@@ -280,6 +282,16 @@ mod tests {
             .expect_err("refused");
         assert_eq!(error.code, StatusCode::UNPROCESSABLE_ENTITY);
         assert_eq!(object, json!({"spec": {}}), "nothing changed");
+
+        // A path as long as a body is named, not echoed whole.
+        let long = format!("/spec/{}", "x".repeat(400_000));
+        let ops: json_patch::Patch =
+            serde_json::from_value(json!([{"op": "remove", "path": long}])).expect("patch");
+        let error = Patch::Json(ops)
+            .apply(&mut object, 1 << 20)
+            .expect_err("refused");
+        assert!(error.message.len() < 1024, "{} bytes", error.message.len());
+        assert!(error.message.contains("/spec/xxx"), "{}", error.message);
     }
 
     #[test]

@@ -103,8 +103,9 @@ impl FieldValidation {
     }
 }
 
-/// A field's path as named: a key may be as long as a body, a header may not.
-fn shortened(path: &str) -> String {
+/// A field's path as named: a key may be as long as a body, a header (or an
+/// error that names it) may not.
+pub(super) fn shortened(path: &str) -> String {
     if path.len() <= LONGEST_NAMED_PATH {
         return path.to_string();
     }
