@@ -77,17 +77,15 @@ async fn a_body_in_a_content_coding_is_415_and_writes_nothing() {
     commerce_in(&broker, &["team-a"]).await;
     let admin = broker.admin();
     let namespace = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gz"}});
-    let reply = admin
-        .send(
-            admin
-                .request(Method::POST, NAMESPACES)
-                .header("Content-Type", "application/json")
-                .header("Content-Encoding", "gzip")
-                .body(namespace.to_string()),
-            "post",
-            NAMESPACES,
-        )
-        .await;
+    let create = async |coding: &str| {
+        let request = admin
+            .request(Method::POST, NAMESPACES)
+            .header("Content-Type", "application/json")
+            .header("Content-Encoding", coding)
+            .body(namespace.to_string());
+        admin.send(request, "post", NAMESPACES).await
+    };
+    let reply = create("gzip").await;
     assert_eq!(reply.status, 415, "{}", reply.text);
     assert_eq!(reply.body["reason"], "UnsupportedMediaType");
     assert_eq!(reply.header("accept-encoding"), Some("identity"));
@@ -113,17 +111,7 @@ async fn a_body_in_a_content_coding_is_415_and_writes_nothing() {
     assert_eq!(reply.body["error"], "UnsupportedMediaType");
     assert_eq!(osb.fetch("gz").await.status, 404, "nothing recorded");
     // Identity is no coding at all.
-    let reply = admin
-        .send(
-            admin
-                .request(Method::POST, NAMESPACES)
-                .header("Content-Type", "application/json")
-                .header("Content-Encoding", "identity")
-                .body(namespace.to_string()),
-            "post",
-            NAMESPACES,
-        )
-        .await;
+    let reply = create("identity").await;
     assert_eq!(reply.status, 201, "{}", reply.text);
 }
 
