@@ -275,11 +275,17 @@ async fn a_namespace_carries_its_name_label_as_on_an_api_server() {
 async fn namespaces_an_older_version_stored_are_completed_at_open() {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("store.db");
+    let mut versions = Vec::new();
     {
         let store = open(&dir);
-        for name in ["bare", "labelled", "current"] {
-            store.create(&namespace(name)).await.expect("namespace");
+        for name in ["bare", "labelled", "empty", "current"] {
+            let created = store.create(&namespace(name)).await.expect("namespace");
+            versions.push(created.metadata.resource_version);
         }
+        store
+            .create(&broker("current", "default"))
+            .await
+            .expect("broker");
     }
     // As an older meshbroker wrote them: no status, no name label.
     let conn = rusqlite::Connection::open(&path).expect("opens");
@@ -296,11 +302,29 @@ async fn namespaces_an_older_version_stored_are_completed_at_open() {
         [],
     )
     .expect("made old");
+    conn.execute(
+        r#"UPDATE objects SET body = json_set(body, '$.status', json('{}'),
+                                  '$.metadata.labels', json('null'))
+            WHERE name = 'empty'"#,
+        [],
+    )
+    .expect("made old");
+    let broker_before: String = conn
+        .query_row(
+            "SELECT body FROM objects WHERE kind != (SELECT kind FROM objects WHERE name = 'bare')",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the Broker's body");
     drop(conn);
 
     let store =
         TypedStore::new(Arc::new(EmbeddedStore::open(&path).expect("reopens")) as Arc<dyn Store>);
-    for name in ["bare", "labelled", "current"] {
+    for (name, version) in ["bare", "labelled", "empty", "current"]
+        .iter()
+        .zip(&versions)
+    {
+        let name = *name;
         let read: Namespace = store
             .get(None, name)
             .await
@@ -312,7 +336,20 @@ async fn namespaces_an_older_version_stored_are_completed_at_open() {
             value["metadata"]["labels"]["kubernetes.io/metadata.name"], name,
             "{name}: {value}"
         );
+        assert_eq!(
+            &read.metadata.resource_version, version,
+            "{name}: completed, not changed"
+        );
     }
+    let conn = rusqlite::Connection::open(&path).expect("opens");
+    let broker_after: String = conn
+        .query_row(
+            "SELECT body FROM objects WHERE kind != (SELECT kind FROM objects WHERE name = 'bare')",
+            [],
+            |row| row.get(0),
+        )
+        .expect("the Broker's body");
+    assert_eq!(broker_after, broker_before, "other kinds untouched");
     let labelled: Namespace = store
         .get(None, "labelled")
         .await

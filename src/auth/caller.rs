@@ -45,6 +45,16 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// Whose open watches count together (`store::WatchSlots`): the admin's,
+    /// or all of one namespace's tokens, or an Application's credential.
+    pub fn watch_key(&self) -> String {
+        match self {
+            Caller::Admin => "admin".to_string(),
+            Caller::Namespace(namespace) => format!("namespace/{namespace}"),
+            Caller::Application(application) => format!("application/{application}"),
+        }
+    }
+
     /// An Application's ingress: its own credential (or the admin token).
     pub fn may_send_for(&self, application: &str) -> Result<(), AuthError> {
         match self {

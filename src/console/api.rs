@@ -28,7 +28,7 @@ pub struct Refusal {
     message: String,
 }
 
-fn refusal(status: StatusCode, reason: &'static str, message: String) -> Refusal {
+pub(super) fn refusal(status: StatusCode, reason: &'static str, message: String) -> Refusal {
     Refusal {
         status,
         reason,

@@ -11,14 +11,14 @@ use std::convert::Infallible;
 
 use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
 use axum::http::header::CONTENT_TYPE;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::StreamExt;
 use futures::stream::select_all;
 use serde_json::json;
 
-use super::api::{Refusal, person};
+use super::api::{Refusal, person, refusal};
 use crate::auth::{Caller, until_revoked};
 use crate::resources::{
     AccessToken, Application, ApplicationMapping, Broker, Channel, KindSpec, ServiceInstance,
@@ -56,6 +56,17 @@ fn watched(caller: &Caller) -> Vec<(&'static str, &'static KindSpec, Option<Stri
 
 pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Refusal> {
     let caller = person(&state, &headers)?;
+    // One place for the whole stream, however many kinds it follows.
+    let slot = state
+        .watch_slots
+        .take(&caller.watch_key(), caller != Caller::Admin)
+        .map_err(|why| {
+            refusal(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequests",
+                why.to_string(),
+            )
+        })?;
     let store = state.store.raw();
     let everything = LabelSelector::everything();
     let mut streams = Vec::new();
@@ -73,12 +84,17 @@ pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Result<
         };
         streams.push(stream.map(move |item| (name, item)).boxed());
     }
-    let ends = until_revoked(
+    let revoked = until_revoked(
         state.auth.clone(),
         headers.clone(),
         caller,
         state.shutdown.clone(),
     );
+    let ends = async move {
+        // The place is given back when the stream ends.
+        let _slot = slot;
+        revoked.await;
+    };
     let lines = select_all(streams)
         .scan(false, |failed, (name, item)| {
             if *failed {

@@ -47,15 +47,6 @@ fn caller(state: &AppState, headers: &HeaderMap) -> Result<Caller, ApiError> {
 }
 
 /// The defaults of this server: a Broker gets the class its dataplane serves.
-/// Whose watches count together against `store::WatchSlots`' per-caller bound.
-fn caller_key(caller: &Caller) -> String {
-    match caller {
-        Caller::Admin => "admin".to_string(),
-        Caller::Namespace(namespace) => format!("namespace/{namespace}"),
-        Caller::Application(application) => format!("application/{application}"),
-    }
-}
-
 fn defaults(state: &AppState) -> Defaults {
     Defaults {
         broker_class: labels::broker_class(state.config.dataplane == DataplaneKind::Embedded),
@@ -91,7 +82,7 @@ pub async fn list(
         check_watch_version_match(query.resource_version_match.as_deref())?;
         let slot = state
             .watch_slots
-            .take(&caller_key(&caller))
+            .take(&caller.watch_key(), caller != Caller::Admin)
             .map_err(ApiError::too_many_watches)?;
         let stream = state
             .store

@@ -80,16 +80,12 @@ impl ApiError {
     /// 429, as Kubernetes answers a request it has no room for: the client
     /// waits `retryAfterSeconds` (and `Retry-After`) and tries again.
     pub fn too_many_watches(why: NoSlot) -> Self {
-        let message = match why {
-            NoSlot::Total(most) => {
-                format!("{most} watches are open, as many as this server keeps; retry later")
-            }
-            NoSlot::Caller(most) => format!(
-                "this credential has {most} watches open, as many as one caller may; close one or retry later"
-            ),
-        };
-        Self::new(StatusCode::TOO_MANY_REQUESTS, "TooManyRequests", message)
-            .with_details(json!({"retryAfterSeconds": 1}))
+        Self::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            why.to_string(),
+        )
+        .with_details(json!({"retryAfterSeconds": 1}))
     }
 
     fn with_details(mut self, details: serde_json::Value) -> Self {
@@ -189,10 +185,15 @@ impl ApiError {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = (self.code, Json(self.to_status())).into_response();
-        if self.code == StatusCode::TOO_MANY_REQUESTS {
+        // As Kubernetes sends it: the header whenever the details ask for a wait.
+        let wait = self
+            .details
+            .as_ref()
+            .and_then(|d| d["retryAfterSeconds"].as_u64());
+        if let Some(seconds) = wait.filter(|s| *s > 0) {
             response
                 .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -164,12 +164,19 @@ pub const MAX_SERVICE_SCHEMA_BYTES: usize = 256 * 1024;
 /// one bounds each string (a million steps, ~60 ms here) but not an event,
 /// so an array of short strings against a look-ahead pattern cost minutes of
 /// CPU an event. Patterns that need backtracking (look-around, backreferences)
-/// do not compile, and the Application is refused.
+/// do not compile, and the Application is refused. Each pattern may take a
+/// MiB compiled and a MiB of matching cache (the engine's defaults are 10 and
+/// 2), so a schema's memory stays near its bounded text.
 pub fn payload_validator(
     schema: &serde_json::Value,
 ) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
+    const PATTERN_BYTES: usize = 1 << 20;
     jsonschema::options()
-        .with_pattern_options(jsonschema::PatternOptions::regex())
+        .with_pattern_options(
+            jsonschema::PatternOptions::regex()
+                .size_limit(PATTERN_BYTES)
+                .dfa_size_limit(PATTERN_BYTES),
+        )
         .build(schema)
 }
 

@@ -138,12 +138,28 @@ fn mapped_named(error: Error, kind: &str, name: &str, namespace: Option<&str>) -
         // meshbroker's own rights, not the caller's: say which right is missing.
         403 => StoreError::NotPermitted(status.message),
         410 => StoreError::Expired(status.message),
+        // "Too large resource version: 12, current: 9", answered as the
+        // embedded store answers it.
+        504 => too_large(&status.message).unwrap_or_else(|| {
+            StoreError::Internal(format!("504 {}: {}", status.reason, status.message))
+        }),
         400 | 422 => StoreError::Invalid(Invalid::new("", status.message)),
         _ => StoreError::Internal(format!(
             "{} {}: {}",
             status.code, status.reason, status.message
         )),
     }
+}
+
+/// The revisions of the API server's "Too large resource version: ASKED,
+/// current: CURRENT".
+fn too_large(message: &str) -> Option<StoreError> {
+    let rest = message.strip_prefix("Too large resource version: ")?;
+    let (asked, current) = rest.split_once(", current: ")?;
+    Some(StoreError::TooLarge {
+        asked: asked.trim().parse().ok()?,
+        current: current.trim().parse().ok()?,
+    })
 }
 
 fn namespace_of(object: &DynamicObject) -> Option<&str> {
@@ -429,5 +445,23 @@ impl KubeStore {
             .await
             .map_err(|e| mapped(e, kind, name, namespace))?;
         Ok(with_types(kind, stored))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_api_servers_too_large_resource_version_is_read_as_ours() {
+        assert!(matches!(
+            too_large("Too large resource version: 12, current: 9"),
+            Some(StoreError::TooLarge {
+                asked: 12,
+                current: 9
+            })
+        ));
+        assert!(too_large("Too large resource version: x, current: 9").is_none());
+        assert!(too_large("the server was slow").is_none());
     }
 }

@@ -1,9 +1,11 @@
-//! How many watches the resource API keeps open at once, in all and for one
-//! caller. A watch holds a connection, a stream and, while it starts, a copy of
-//! everything it lists (built under the embedded store's lock): 3,000 watches
-//! that never read took 3 GB and slowed every write a hundredfold. Kubernetes'
-//! clients open one watch per kind they follow, so the per-caller bound is far
-//! above what one needs.
+//! How many watches the resource API and the console keep open at once, in
+//! all and for one caller. A watch holds a connection, a stream and, while it
+//! starts, a copy of everything it lists (built under the embedded store's
+//! lock): 3,000 watches that never read took 3 GB and slowed every write a
+//! hundredfold. Kubernetes' clients open one watch per kind they follow, so
+//! the per-caller bound is far above what one needs. The admin's watches are
+//! bounded only by the per-caller bound, so tenants filling the total cannot
+//! lock the administrator out.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -19,7 +21,6 @@ struct Open {
     by_caller: HashMap<String, usize>,
 }
 
-#[derive(Clone)]
 pub struct WatchSlots {
     open: Arc<Mutex<Open>>,
     total: usize,
@@ -30,12 +31,17 @@ pub struct WatchSlots {
 pub struct WatchSlot {
     open: Arc<Mutex<Open>>,
     caller: String,
+    in_total: bool,
 }
 
 /// Why a watch was not opened.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoSlot {
+    #[error("{0} watches are open, as many as this server keeps; retry later")]
     Total(usize),
+    #[error(
+        "{0} watches are open for this caller (the admin, or one namespace's tokens together), as many as one may; close one or retry later"
+    )]
     Caller(usize),
 }
 
@@ -48,9 +54,11 @@ impl WatchSlots {
         }
     }
 
-    pub fn take(&self, caller: &str) -> Result<WatchSlot, NoSlot> {
+    /// A place for one more watch of `caller`; `in_total` unless the caller
+    /// is the admin.
+    pub fn take(&self, caller: &str, in_total: bool) -> Result<WatchSlot, NoSlot> {
         let mut open = locks::lock(&self.open);
-        if open.total >= self.total {
+        if in_total && open.total >= self.total {
             return Err(NoSlot::Total(self.total));
         }
         let mine = open.by_caller.entry(caller.to_string()).or_default();
@@ -58,10 +66,13 @@ impl WatchSlots {
             return Err(NoSlot::Caller(self.per_caller));
         }
         *mine += 1;
-        open.total += 1;
+        if in_total {
+            open.total += 1;
+        }
         Ok(WatchSlot {
             open: self.open.clone(),
             caller: caller.to_string(),
+            in_total,
         })
     }
 }
@@ -75,7 +86,9 @@ impl Default for WatchSlots {
 impl Drop for WatchSlot {
     fn drop(&mut self) {
         let mut open = locks::lock(&self.open);
-        open.total = open.total.saturating_sub(1);
+        if self.in_total {
+            open.total = open.total.saturating_sub(1);
+        }
         if let Some(mine) = open.by_caller.get_mut(&self.caller) {
             *mine -= 1;
             if *mine == 0 {
@@ -92,13 +105,17 @@ mod tests {
     #[test]
     fn slots_are_bounded_in_all_and_per_caller_and_come_back() {
         let slots = WatchSlots::new(3, 2);
-        let a1 = slots.take("a").expect("first");
-        let _a2 = slots.take("a").expect("second");
-        assert_eq!(slots.take("a").err(), Some(NoSlot::Caller(2)));
-        let _b1 = slots.take("b").expect("b's first");
-        assert_eq!(slots.take("c").err(), Some(NoSlot::Total(3)));
+        let a1 = slots.take("a", true).expect("first");
+        let _a2 = slots.take("a", true).expect("second");
+        assert_eq!(slots.take("a", true).err(), Some(NoSlot::Caller(2)));
+        let _b1 = slots.take("b", true).expect("b's first");
+        assert_eq!(slots.take("c", true).err(), Some(NoSlot::Total(3)));
+        // Outside the total (the admin): only its own bound applies.
+        let _admin1 = slots.take("admin", false).expect("the admin's first");
+        let _admin2 = slots.take("admin", false).expect("the admin's second");
+        assert_eq!(slots.take("admin", false).err(), Some(NoSlot::Caller(2)));
         drop(a1);
-        let _c1 = slots.take("c").expect("a place came back");
-        assert_eq!(slots.take("a").err(), Some(NoSlot::Total(3)));
+        let _c1 = slots.take("c", true).expect("a place came back");
+        assert_eq!(slots.take("a", true).err(), Some(NoSlot::Total(3)));
     }
 }

@@ -294,34 +294,38 @@ async fn an_access_token_with_a_field_it_does_not_know_is_refused_and_not_issued
     assert_eq!(stored.status, 404, "nothing issued: {}", stored.text);
 }
 
-/// Watches are bounded in all and per credential (each holds a connection and
-/// a stream): past the bound a watch is 429 with `Retry-After`, another
-/// credential still gets one, and the place comes back when a watch ends.
+/// Watches are bounded in all and per caller (each holds a connection and a
+/// stream): past the bound a watch is 429 with `Retry-After`, another caller
+/// still gets one, and a place comes back once its watcher has gone.
 #[tokio::test]
-async fn watches_are_bounded_per_credential_and_come_back_when_they_end() {
+async fn watches_are_bounded_per_caller_and_come_back_when_their_watchers_go() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
     let token = issue_token(&broker, "team-a").await;
-    let watch = |token: &str, timeout: u32| {
+    let watch = |token: &str| {
         broker
             .http
             .get(format!(
-                "{}{}?watch=true&timeoutSeconds={timeout}",
+                "{}{}?watch=true&timeoutSeconds=600",
                 broker.control,
                 triggers("team-a")
             ))
             .bearer_auth(token)
             .send()
     };
-    let open: Vec<reqwest::Response> =
-        futures::future::join_all((0..128).map(|_| watch(&broker.admin_token, 3)))
-            .await
-            .into_iter()
-            .map(|response| response.expect("watch"))
-            .collect();
+    crate::common::eventually("the token to be accepted", async || {
+        let reply = broker.with_token(&token).get(&triggers("team-a")).await;
+        (reply.status == 200).then_some(())
+    })
+    .await;
+    let open: Vec<reqwest::Response> = futures::future::join_all((0..128).map(|_| watch(&token)))
+        .await
+        .into_iter()
+        .map(|response| response.expect("watch"))
+        .collect();
     assert!(open.iter().all(|r| r.status() == 200));
 
-    let refused = watch(&broker.admin_token, 3).await.expect("watch");
+    let refused = watch(&token).await.expect("watch");
     assert_eq!(refused.status(), 429);
     assert_eq!(
         refused
@@ -339,18 +343,19 @@ async fn watches_are_bounded_per_credential_and_come_back_when_they_end() {
             .is_some_and(|m| m.contains("128")),
         "{status}"
     );
+    let admins = watch(&broker.admin_token).await.expect("watch");
+    assert_eq!(admins.status(), 200, "another caller's bound");
 
-    let theirs = crate::common::eventually("the namespace token's watch", async || {
-        let response = watch(&token, 1).await.expect("watch");
-        (response.status() == 200).then_some(response)
-    })
-    .await;
-    drop(theirs);
-    // The admin's watches end after their timeoutSeconds, giving their places back.
-    crate::common::eventually("a place for the admin again", async || {
-        let response = watch(&broker.admin_token, 1).await.expect("watch");
+    // The watchers go; the server finds out when it next writes to them.
+    drop(open);
+    let created = broker
+        .admin()
+        .create(&triggers("team-a"), &trigger("wake"))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    crate::common::eventually("a place for the namespace again", async || {
+        let response = watch(&token).await.expect("watch");
         (response.status() == 200).then_some(())
     })
     .await;
-    drop(open);
 }

@@ -11,15 +11,11 @@ use base64::Engine;
 use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder, EventBuilderV10};
-use percent_encoding::{AsciiSet, CONTROLS, percent_decode, utf8_percent_encode};
+use percent_encoding::{percent_decode, utf8_percent_encode};
 
 use super::EventError;
-use super::fields::{check_required, time_text};
+use super::fields::{HEADER_VALUE, check_required, time_text};
 use crate::resources::is_attribute_name;
-
-/// What the binding says must be percent-encoded in a header value: space, double
-/// quote, percent, and everything outside printable ASCII.
-const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 
 pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError> {
     let mut builder = EventBuilderV10::new();
@@ -251,6 +247,15 @@ impl Values {
 }
 
 /// The headers of the event in binary mode (`ce-*` and Content-Type).
+/// http's `HeaderMap` holds at most this many headers, and panics past it.
+const HEADER_MAP_MOST: usize = 1 << 15;
+
+/// Whether `binary_headers` can write the event: its attributes and the few
+/// headers a delivery adds fit in one header map.
+pub fn fits_binary(event: &Event) -> bool {
+    event.iter().count() + 16 <= HEADER_MAP_MOST
+}
+
 pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut values = Values {
         buffer: Vec::with_capacity(256),

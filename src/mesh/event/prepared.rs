@@ -11,7 +11,7 @@ use bytes::Bytes;
 use cloudevents::{Data, Event};
 
 use super::hop::TraceContext;
-use super::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, write_structured};
+use super::{STRUCTURED_CONTENT_TYPE, binary_headers, data_bytes, fits_binary, write_structured};
 
 /// Named once: a header map given a name as text makes the name anew each time.
 /// `Prefer: reply` goes with every delivery to a subscriber (Knative: Brokers
@@ -66,9 +66,11 @@ impl PreparedEvent {
         cloudevents::AttributesReader::id(&self.event)
     }
 
-    /// Binary mode, or structured mode when `structured`.
+    /// Binary mode, or structured mode when `structured` — or when the event
+    /// has more attributes than a header map holds: one an earlier version
+    /// accepted and logged (see `check_text`).
     pub fn wire(&self, structured: bool) -> &Wire {
-        if structured {
+        if structured || !fits_binary(&self.event) {
             self.structured.get_or_init(|| {
                 let mut headers = HeaderMap::with_capacity(2);
                 headers.insert(

@@ -98,18 +98,18 @@ const NAMESPACE_NAME_LABEL: &str = "kubernetes.io/metadata.name";
 /// not change, only how completely it was written down.
 const COMPLETE_NAMESPACES: [&str; 4] = [
     r#"UPDATE objects SET body = json_set(body, '$.status.phase', 'Active')
-        WHERE kind = ?1 AND json_type(body, '$.status') = 'object'
+        WHERE kind = ?1 AND json_valid(body) AND json_type(body, '$.status') = 'object'
           AND json_type(body, '$.status.phase') IS NULL"#,
     r#"UPDATE objects SET body = json_set(body, '$.status', json_object('phase', 'Active'))
-        WHERE kind = ?1 AND coalesce(json_type(body, '$.status'), 'null') = 'null'"#,
+        WHERE kind = ?1 AND json_valid(body) AND coalesce(json_type(body, '$.status'), 'null') = 'null'"#,
     r#"UPDATE objects
           SET body = json_set(body, '$.metadata.labels."kubernetes.io/metadata.name"', name)
-        WHERE kind = ?1 AND json_type(body, '$.metadata.labels') = 'object'
+        WHERE kind = ?1 AND json_valid(body) AND json_type(body, '$.metadata.labels') = 'object'
           AND json_type(body, '$.metadata.labels."kubernetes.io/metadata.name"') IS NULL"#,
     r#"UPDATE objects
           SET body = json_set(body, '$.metadata.labels',
                               json_object('kubernetes.io/metadata.name', name))
-        WHERE kind = ?1 AND coalesce(json_type(body, '$.metadata.labels'), 'null') = 'null'"#,
+        WHERE kind = ?1 AND json_valid(body) AND coalesce(json_type(body, '$.metadata.labels'), 'null') = 'null'"#,
 ];
 
 fn complete_namespaces(conn: &Connection) -> Result<(), StoreError> {
