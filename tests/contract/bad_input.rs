@@ -440,3 +440,32 @@ async fn a_wrong_method_on_the_events_listener_is_405_in_json() {
         assert_eq!(body["error"], "MethodNotAllowed", "{path}: {body}");
     }
 }
+
+/// The console's "test this filter" reads its event as the ingress does: an
+/// event the ingress would refuse passes no filter there either.
+#[tokio::test]
+async fn the_consoles_filter_test_refuses_an_event_the_ingress_would() {
+    let broker = Broker::start().await;
+    let test = async |event: serde_json::Value| {
+        let response = broker
+            .http
+            .post(format!("{}/console/api/filter-test", broker.control))
+            .bearer_auth(&broker.admin_token)
+            .json(&json!({"filters": [{"exact": {"type": "t"}}], "event": event}))
+            .send()
+            .await
+            .expect("filter test");
+        let status = response.status().as_u16();
+        let body: serde_json::Value = response.json().await.expect("JSON");
+        (status, body)
+    };
+    let mut event = json!({"specversion": "1.0", "id": "1", "source": "/s", "type": "t"});
+    let (status, body) = test(event.clone()).await;
+    assert_eq!((status, &body["passes"]), (200, &json!(true)), "{body}");
+    for i in 0..87 {
+        event[format!("x{i}")] = json!("v");
+    }
+    let (status, body) = test(event).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("attributes"), "{body}");
+}
