@@ -246,7 +246,6 @@ impl Values {
     }
 }
 
-/// The headers of the event in binary mode (`ce-*` and Content-Type).
 /// http's `HeaderMap` holds at most this many headers, and panics past it.
 const HEADER_MAP_MOST: usize = 1 << 15;
 
@@ -256,6 +255,7 @@ pub fn fits_binary(event: &Event) -> bool {
     event.iter().count() + 16 <= HEADER_MAP_MOST
 }
 
+/// The headers of the event in binary mode (`ce-*` and Content-Type).
 pub fn binary_headers(event: &Event) -> HeaderMap {
     let mut values = Values {
         buffer: Vec::with_capacity(256),

@@ -66,26 +66,18 @@ impl PreparedEvent {
         cloudevents::AttributesReader::id(&self.event)
     }
 
-    /// Binary mode, or structured mode when `structured` — or when the event
-    /// has more attributes than a header map holds: one an earlier version
-    /// accepted and logged (see `check_text`).
+    /// Binary mode, or structured mode when `structured`. An event with more
+    /// attributes than a header map holds (one an earlier version accepted
+    /// and logged, see `check_text`) goes in structured mode either way:
+    /// decided once, when its binary form would be rendered.
     pub fn wire(&self, structured: bool) -> &Wire {
-        if structured || !fits_binary(&self.event) {
-            self.structured.get_or_init(|| {
-                let mut headers = HeaderMap::with_capacity(2);
-                headers.insert(
-                    CONTENT_TYPE,
-                    HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
-                );
-                headers.insert(PREFER, HeaderValue::from_static("reply"));
-                self.add_trace(&mut headers);
-                Wire {
-                    headers,
-                    body: self.structured_body().clone(),
-                }
-            })
+        if structured {
+            self.structured.get_or_init(|| self.structured_wire())
         } else {
             self.binary.get_or_init(|| {
+                if !fits_binary(&self.event) {
+                    return self.structured_wire();
+                }
                 let mut headers = binary_headers(&self.event);
                 headers.insert(PREFER, HeaderValue::from_static("reply"));
                 self.add_trace(&mut headers);
@@ -95,6 +87,20 @@ impl PreparedEvent {
                     .unwrap_or_else(|| Bytes::from(data_bytes(&self.event)));
                 Wire { headers, body }
             })
+        }
+    }
+
+    fn structured_wire(&self) -> Wire {
+        let mut headers = HeaderMap::with_capacity(2);
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
+        );
+        headers.insert(PREFER, HeaderValue::from_static("reply"));
+        self.add_trace(&mut headers);
+        Wire {
+            headers,
+            body: self.structured_body().clone(),
         }
     }
 
@@ -219,5 +225,24 @@ mod tests {
         );
         let text = PreparedEvent::new(event(Some(Data::String("é".repeat(10))))).weight();
         assert_eq!(text, bare + "datacontenttypetext/plain".len() + 2 * 20);
+    }
+
+    /// One an earlier version logged with 33,000 extensions panicked the
+    /// delivery that rendered its binary headers; it goes in structured mode.
+    #[test]
+    fn an_event_with_more_attributes_than_a_header_map_holds_goes_structured() {
+        let mut huge = event(None);
+        for i in 0..33_000 {
+            huge.set_extension(&format!("x{i}"), "v");
+        }
+        let prepared = PreparedEvent::new(huge);
+        let wire = prepared.wire(false);
+        assert_eq!(
+            wire.headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
+            Some(STRUCTURED_CONTENT_TYPE.as_bytes())
+        );
+        assert!(wire.body.starts_with(b"{"));
+        let small = PreparedEvent::new(event(None));
+        assert!(small.wire(false).headers.contains_key("ce-id"));
     }
 }
