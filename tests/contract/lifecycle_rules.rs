@@ -68,12 +68,22 @@ fn refused(reply: &Reply, status: u16, field: &str) {
 
 /// A PUT at the stored object's resourceVersion (a replace that names none
 /// is refused), or a create where there is none.
+/// A replace at the stored resourceVersion, read again and retried (a few
+/// times) when a controller wrote the object's status in between, as a
+/// client does on 409.
 async fn put(admin: &Resources<'_>, path: &str, object: &Value) -> Reply {
     let mut object = object.clone();
-    if let Some(stored) = admin.find(path).await {
-        object["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+    let mut attempts = 0;
+    loop {
+        if let Some(stored) = admin.find(path).await {
+            object["metadata"]["resourceVersion"] = stored["metadata"]["resourceVersion"].clone();
+        }
+        let reply = admin.put(path, &object).await;
+        attempts += 1;
+        if reply.status != 409 || attempts == 5 {
+            return reply;
+        }
     }
-    admin.put(path, &object).await
 }
 
 fn created(reply: &Reply) {
