@@ -112,8 +112,7 @@ impl Budget {
     }
 
     /// Units spent so far.
-    #[cfg(test)]
-    pub(super) fn used(&self) -> u64 {
+    pub fn used(&self) -> u64 {
         self.used
     }
 }

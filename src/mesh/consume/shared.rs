@@ -35,6 +35,12 @@ use crate::telemetry::Metrics;
 
 const PASS_EVERY: Duration = Duration::from_millis(100);
 
+/// How long a reader matches before it lets the dataplane's other tasks
+/// run: a Broker whose Triggers' filters are costly (up to
+/// `BROKER_WORK` an event) must not hold a worker from other namespaces'
+/// deliveries for a whole batch.
+const TURN: Duration = Duration::from_millis(2);
+
 /// A Broker log's Triggers and where its shared reader is.
 pub struct Group {
     log: Arc<Log>,
@@ -131,6 +137,8 @@ pub async fn read_shared(group: Arc<Group>, metrics: Arc<Metrics>, shutdown: Shu
                 continue;
             }
         };
+        let started = Instant::now();
+        let mut turn_over = false;
         let upto = {
             let mut state = lock(&group.state);
             // Nothing under `next` left (trimmed: no Trigger needed it): go
@@ -143,11 +151,19 @@ pub async fn read_shared(group: Arc<Group>, metrics: Arc<Metrics>, shutdown: Shu
                     hand_out(member, record);
                 }
                 upto = record.seq + 1;
+                if started.elapsed() >= TURN {
+                    turn_over = true;
+                    break;
+                }
             }
             state.next = upto;
             upto
         };
         group.next.send_replace(upto);
+        if turn_over {
+            // The rest of the batch is read again after the others' turn.
+            tokio::task::yield_now().await;
+        }
         if last_pass.elapsed() >= PASS_EVERY {
             pass(&group, upto);
             passed = upto;
@@ -288,7 +304,12 @@ async fn catch_up(solo: &Solo, cursor: &Arc<Cursor>, from: u64, to: u64) -> Opti
         return Some(to);
     };
     let mut next = first.seq.max(from);
+    let mut turn = Instant::now();
     for record in batch.iter().filter(|r| r.seq >= from && r.seq < to) {
+        if turn.elapsed() >= TURN {
+            tokio::task::yield_now().await;
+            turn = Instant::now();
+        }
         if passes(&filter.load(), label, &record.event.event, metrics)
             && !hand_to(&member.dispatcher, cursor, record, shutdown).await
         {

@@ -83,7 +83,12 @@ impl Filter {
         self.matches_within(event, &mut Budget::default())
     }
 
-    fn matches_within(&self, event: &Event, budget: &mut Budget) -> Result<bool, LimitExceeded> {
+    /// As `try_matches`, spending from `budget`.
+    pub fn matches_within(
+        &self,
+        event: &Event,
+        budget: &mut Budget,
+    ) -> Result<bool, LimitExceeded> {
         Ok(match self {
             Filter::Everything => true,
             Filter::Attribute { name, value } => match attribute(event, name) {

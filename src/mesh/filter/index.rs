@@ -6,16 +6,31 @@
 //! A filter that cannot be decided because a CESQL expression went over a limit
 //! does not match; each such case is counted (`meshbroker_filter_errors_total`,
 //! by limit) and logged, at most once a second.
+//!
+//! One Trigger's CESQL may cost an event `MAX_WORK` (about 22 ms of one core at
+//! the worst); a namespace could otherwise make each of its events cost that
+//! many times over with as many Triggers. All of a Broker's Triggers together
+//! spend from one budget an event, `BROKER_WORK`: once it is gone, the CESQL
+//! filters still to be checked for that event do not match
+//! (`reason="broker_work"`), while filters without CESQL cost no budget and
+//! are still decided.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
+use cesql::limits::MAX_WORK;
+use cesql::{Budget, LimitExceeded};
 use cloudevents::{AttributesReader, Event};
 
 use super::Filter;
 use crate::telemetry::{Metrics, Throttle};
 
 static LIMIT_LOG: Throttle = Throttle::new();
+
+/// The CESQL work all of a Broker's Triggers may do for one event: four
+/// evaluations' worst. A filter on an ordinary event spends hundreds of
+/// units, so thousands of CESQL Triggers fit in it.
+pub const BROKER_WORK: u64 = 4 * MAX_WORK;
 
 /// One Trigger of the index.
 pub struct Entry<T> {
@@ -35,8 +50,20 @@ pub struct TriggerIndex<T> {
 }
 
 impl<T> Entry<T> {
-    fn passes(&self, event: &Event, metrics: &Metrics) -> bool {
-        passes(&self.filter, &self.trigger, event, metrics)
+    /// Whether the event passes, spending from what is `left` of its
+    /// Broker's budget.
+    fn passes(&self, event: &Event, metrics: &Metrics, left: &mut u64) -> bool {
+        let mut budget = Budget::new(MAX_WORK.min(*left));
+        let outcome = self.filter.matches_within(event, &mut budget);
+        *left = left.saturating_sub(budget.used());
+        outcome.unwrap_or_else(|limit| {
+            let reason = match limit {
+                LimitExceeded::Work { limit } if limit < MAX_WORK => "broker_work",
+                other => other.as_str(),
+            };
+            refused(&self.trigger, event, metrics, reason, &limit);
+            false
+        })
     }
 }
 
@@ -44,14 +71,24 @@ impl<T> Entry<T> {
 /// does not, and is counted and logged.
 pub fn passes(filter: &Filter, trigger: &str, event: &Event, metrics: &Metrics) -> bool {
     filter.try_matches(event).unwrap_or_else(|limit| {
-        metrics.filter_error(limit.as_str());
-        if let Some(skipped) = LIMIT_LOG.allow() {
-            tracing::warn!(%trigger, event_id = ?event.id(), event_type = ?event.ty(),
-                reason = limit.as_str(), error = %limit, skipped,
-                "a CESQL filter went over a limit; the event does not match the Trigger");
-        }
+        refused(trigger, event, metrics, limit.as_str(), &limit);
         false
     })
+}
+
+fn refused(
+    trigger: &str,
+    event: &Event,
+    metrics: &Metrics,
+    reason: &'static str,
+    error: &LimitExceeded,
+) {
+    metrics.filter_error(reason);
+    if let Some(skipped) = LIMIT_LOG.allow() {
+        tracing::warn!(%trigger, event_id = ?event.id(), event_type = ?event.ty(),
+            reason, %error, skipped,
+            "a CESQL filter went over a limit; the event does not match the Trigger");
+    }
 }
 
 impl<T> TriggerIndex<T> {
@@ -84,13 +121,13 @@ impl<T> TriggerIndex<T> {
         self.entries.is_empty()
     }
 
-    /// Every entry whose filter matches the event; filters stopped by a limit
-    /// do not, and are counted in `metrics`.
     /// Every Trigger's value, matching or not.
     pub fn values(&self) -> impl Iterator<Item = &T> {
         self.entries.iter().map(|entry| &entry.value)
     }
 
+    /// Every entry's value whose filter matches the event; filters stopped by
+    /// a limit do not, and are counted in `metrics`.
     pub fn matching<'a>(
         &'a self,
         event: &'a Event,
@@ -135,12 +172,13 @@ impl<T> TriggerIndex<T> {
             .get(event.source().as_str())
             .map(Vec::as_slice)
             .unwrap_or_default();
+        let mut left = BROKER_WORK;
         typed
             .iter()
             .chain(sourced)
             .chain(self.unindexed.iter())
             .map(|i| &self.entries[*i])
-            .filter(move |entry| entry.passes(event, metrics))
+            .filter(move |entry| entry.passes(event, metrics, &mut left))
     }
 }
 
@@ -221,5 +259,54 @@ mod tests {
             text.contains(r#"meshbroker_filter_errors_total{reason="string_length"} 1"#),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_brokers_triggers_share_one_work_budget_an_event() {
+        // Each expression scans the 1 MiB subject once (about 1 Mi units): the
+        // Broker's budget covers some thirty of them, not forty.
+        let scan = cesql::Expression::parse("subject NOT LIKE '%y%'").expect("parses");
+        let mut entries: Vec<Entry<usize>> = (0..40)
+            .map(|i| entry(Filter::Cesql(Arc::new(scan.clone())), i))
+            .collect();
+        entries.push(entry(
+            Filter::Prefix {
+                name: "type".into(),
+                value: "t".into(),
+            },
+            100,
+        ));
+        let index = TriggerIndex::new(entries);
+        let event = EventBuilderV10::new()
+            .id("1")
+            .source("/s")
+            .ty("t")
+            .subject("s".repeat(1024 * 1024))
+            .build()
+            .expect("event");
+        let metrics = Metrics::new();
+        let matched: Vec<usize> = index.matching(&event, &metrics).copied().collect();
+        let scans = matched.iter().filter(|value| **value < 40).count();
+        let budgeted = usize::try_from(BROKER_WORK / (1024 * 1024)).expect("small");
+        assert!(
+            (budgeted - 2..=budgeted).contains(&scans),
+            "{scans} scans passed, the budget holds {budgeted}"
+        );
+        assert_eq!(
+            matched.last(),
+            Some(&100),
+            "a filter without CESQL is still decided once the budget is gone"
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains(&format!(
+                r#"meshbroker_filter_errors_total{{reason="broker_work"}} {}"#,
+                40 - scans
+            )),
+            "{text}"
+        );
+        // The budget is the event's, not the index's: the next event has its own.
+        let again = index.matching(&event, &metrics).count();
+        assert_eq!(again, scans + 1);
     }
 }
