@@ -102,7 +102,8 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
             ),
         );
     }
-    if let Some(codings) = encoded(request.headers()) {
+    let has_body = !axum::body::HttpBody::is_end_stream(request.body());
+    if has_body && let Some(codings) = encoded(request.headers()) {
         let mut refused = json_error(
             &uri,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,7 +147,8 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
 }
 
 /// The content codings of a body that is not sent as it is (`Content-Encoding:
-/// gzip`): no listener decodes one, and taken as it is a compressed body
+/// gzip`; a request without a body has nothing they apply to): no listener
+/// decodes one, and taken as it is a compressed body
 /// would be read as JSON that is not there, or go on as an event's data
 /// under the type the sender named for the decoded form.
 fn encoded(headers: &axum::http::HeaderMap) -> Option<String> {

@@ -113,6 +113,13 @@ async fn a_body_in_a_content_coding_is_415_and_writes_nothing() {
     // Identity is no coding at all.
     let reply = create("identity").await;
     assert_eq!(reply.status, 201, "{}", reply.text);
+    // A coding names how a body is sent: a request without one is served.
+    let path = format!("{NAMESPACES}/gz");
+    let read = admin
+        .request(Method::GET, &path)
+        .header("Content-Encoding", "gzip");
+    let reply = admin.send(read, "get", &path).await;
+    assert_eq!(reply.status, 200, "{}", reply.text);
 }
 
 #[tokio::test]
