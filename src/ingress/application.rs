@@ -20,7 +20,7 @@ use super::{IngressError, schema};
 use crate::auth::ClientCertificate;
 use crate::ids::random_uuid;
 use crate::mesh::event::PreparedEvent;
-use crate::mesh::event::{LegacyError, read_legacy};
+use crate::mesh::event::{LegacyError, check_text, read_legacy};
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::state::AppState;
 
@@ -123,6 +123,12 @@ pub async fn legacy(
         Ok(event) => event,
         Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),
     };
+    // Checked here too (`arrive` checks again), so that only the schema's
+    // refusal below is the `data` field's.
+    if let Err(error) = check_text(&event) {
+        let refused = LegacyError::event(&error.to_string());
+        return Ok((StatusCode::BAD_REQUEST, Json(refused)).into_response());
+    }
     let id = cloudevents::AttributesReader::id(&event).to_string();
     let mut events = vec![Incoming::of(event)];
     // A payload its schema refuses is answered in Kyma's error body too.

@@ -481,6 +481,28 @@ async fn legacy_kyma_events_are_converted() {
         "says what is wrong: {}",
         reply.text
     );
+    // An event type too long for binary mode's headers is the event's
+    // problem, not its data's.
+    let huge = json!({"event-type": "a".repeat(70_000), "event-type-version": "v1",
+        "event-time": "2026-11-28T10:00:00Z", "data": {"orderId": "9"}});
+    let reply = post(
+        &broker,
+        "/commerce/v1/events",
+        &token,
+        &headers,
+        &huge.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert_eq!(reply.body["message"], "Invalid event", "{}", reply.text);
+    assert_eq!(reply.body["details"], json!([]), "{}", reply.text);
+    assert!(
+        reply.body["moreInfo"]
+            .as_str()
+            .is_some_and(|m| m.contains("binary mode")),
+        "says what is wrong: {}",
+        reply.text
+    );
     assert_eq!(sink.count(), 1, "only the valid event was delivered");
 }
 
