@@ -220,6 +220,7 @@ impl Inner {
             revision += 1;
             object.metadata.resource_version = Some(revision.to_string());
             let name = object.name_any();
+            let body = encode(&object)?;
             if type_ == WatchEventType::Deleted {
                 tx.execute(
                     "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
@@ -229,9 +230,12 @@ impl Inner {
                 tx.execute(
                     "INSERT INTO objects (kind, namespace, name, revision, body) VALUES (?1, ?2, ?3, ?4, ?5)
                      ON CONFLICT (kind, namespace, name) DO UPDATE SET revision = ?4, body = ?5",
-                    params![kind_key, namespace, name, revision as i64, encode(&object)?],
+                    params![kind_key, namespace, name, revision as i64, body],
                 )?;
             }
+            // What the change log holds of it: the object, and the one it
+            // replaced when that is kept (about as large).
+            let bytes = body.len() * if previous.is_some() { 2 } else { 1 };
             published.push(Change {
                 revision,
                 kind_key,
@@ -239,6 +243,7 @@ impl Inner {
                 type_,
                 object,
                 previous,
+                bytes,
             });
         }
         tx.execute(
@@ -633,7 +638,14 @@ impl Store for EmbeddedStore {
             }
         };
         let live = BroadcastStream::new(receiver)
-            .map(|received| received.map_err(|_lagged| StoreError::Expired("lagged".into())))
+            .map(|received| {
+                received
+                    .ok()
+                    .and_then(|change| change.upgrade())
+                    // Fell behind the channel, or the change left the log
+                    // before this watcher read it.
+                    .ok_or_else(|| StoreError::Expired("lagged".into()))
+            })
             .scan(false, |failed, item| {
                 // After a lag the stream ends with one error: the watcher must re-list.
                 if *failed {
