@@ -8,18 +8,31 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::ApiError;
+use super::duplicate_fields::duplicate_fields;
 use crate::bodies::read_limited;
+
+/// An object to write, as read, with the fields its JSON gave twice
+/// (`duplicate_fields`).
+pub struct WrittenObject {
+    pub value: serde_json::Value,
+    pub duplicates: Vec<String>,
+}
 
 pub async fn read_object(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
-) -> Result<serde_json::Value, ApiError> {
-    read_optional_object(headers, body, limit)
-        .await?
-        .ok_or_else(|| {
-            ApiError::bad_request("the request needs a body: the object as JSON or YAML")
-        })
+) -> Result<WrittenObject, ApiError> {
+    let bytes = read_body(body, limit).await?;
+    let value = parse_object(headers, &bytes)?.ok_or_else(|| {
+        ApiError::bad_request("the request needs a body: the object as JSON or YAML")
+    })?;
+    let duplicates = match is_yaml(headers) {
+        // YAML's parser refuses a repeated key.
+        true => Vec::new(),
+        false => duplicate_fields(&bytes),
+    };
+    Ok(WrittenObject { value, duplicates })
 }
 
 /// A body that may be left out (a DELETE's `DeleteOptions`): None when empty.
@@ -28,9 +41,25 @@ pub async fn read_optional_object(
     body: Body,
     limit: usize,
 ) -> Result<Option<serde_json::Value>, ApiError> {
-    let bytes = read_limited(body, limit)
+    let bytes = read_body(body, limit).await?;
+    parse_object(headers, &bytes)
+}
+
+async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiError> {
+    read_limited(body, limit)
         .await
-        .map_err(|error| ApiError::new(error.status(), error.reason(), error.to_string()))?;
+        .map_err(|error| ApiError::new(error.status(), error.reason(), error.to_string()))
+}
+
+fn is_yaml(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|content_type| content_type.contains("yaml"))
+}
+
+/// The body as an object, by its Content-Type; None when empty.
+fn parse_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Option<serde_json::Value>, ApiError> {
     if bytes.is_empty() {
         return Ok(None);
     }
@@ -39,10 +68,10 @@ pub async fn read_optional_object(
         .and_then(|v| v.to_str().ok())
         .unwrap_or("application/json");
     let value: serde_json::Value = if content_type.contains("yaml") {
-        serde_saphyr::from_slice_with_options(&bytes, yaml_options(bytes.len()))
+        serde_saphyr::from_slice_with_options(bytes, yaml_options(bytes.len()))
             .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
     } else if content_type.contains("json") {
-        serde_json::from_slice(&bytes)
+        serde_json::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
     } else {
         return Err(ApiError::new(

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 
 use super::ApiError;
 use super::access::{Intent, authorize};
-use super::body::{read_object, respond};
+use super::body::{WrittenObject, read_object, respond};
 use super::credentials;
 use super::delete_options::DeleteOptions;
 use super::dry_run::Commit;
@@ -165,8 +165,11 @@ pub async fn create(
         )));
     }
     let validation = FieldValidation::from_query(&query)?;
-    let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
-    let warnings = drop_unknown_fields(&state, validation, &target, &mut value)?;
+    let WrittenObject {
+        mut value,
+        duplicates,
+    } = read_object(&headers, body, state.config.max_body_bytes).await?;
+    let warnings = drop_unknown_fields(&state, validation, &target, &mut value, &duplicates)?;
     place(&mut value, &target, None)?;
     if let Some(object) = value.as_object_mut() {
         // Status belongs to the controllers; a creator cannot set it.
@@ -210,8 +213,11 @@ pub async fn replace(
     let commit = Commit::from_query(&query)?;
     refuse_access_token_change(&target)?;
     let validation = FieldValidation::from_query(&query)?;
-    let mut value = read_object(&headers, body, state.config.max_body_bytes).await?;
-    let warnings = drop_unknown_fields(&state, validation, &target, &mut value)?;
+    let WrittenObject {
+        mut value,
+        duplicates,
+    } = read_object(&headers, body, state.config.max_body_bytes).await?;
+    let warnings = drop_unknown_fields(&state, validation, &target, &mut value, &duplicates)?;
     let write = Whole {
         upsert: Upsert::Allowed,
         commit,
@@ -245,9 +251,9 @@ pub async fn patch(
             .await?;
         let mut value = serde_json::to_value(&stored).map_err(internal)?;
         // What an older meshbroker stored unpruned is not the patch's doing.
-        drop_unknown_fields(&state, FieldValidation::Ignore, &target, &mut value)?;
+        drop_unknown_fields(&state, FieldValidation::Ignore, &target, &mut value, &[])?;
         patch.apply(&mut value, state.config.max_body_bytes)?;
-        let warnings = drop_unknown_fields(&state, validation, &target, &mut value)?;
+        let warnings = drop_unknown_fields(&state, validation, &target, &mut value, &[])?;
         let write = Whole {
             upsert: Upsert::Refused,
             commit,
@@ -421,21 +427,24 @@ fn refuse_integration_namespace_token(
     Ok(())
 }
 
-/// Fields the kind does not declare (see `unknown_fields`). On a Kubernetes
-/// API server Knative's kinds are pruned by the CRDs it serves, which may be
-/// Knative's own (with `--dataplane knative`), wider than meshbroker's: only
-/// the kinds that are meshbroker's alone are pruned here.
+/// Fields the kind does not declare (see `unknown_fields`), and those the
+/// body gave twice. On a Kubernetes API server Knative's kinds are pruned by
+/// the CRDs it serves, which may be Knative's own (with `--dataplane
+/// knative`), wider than meshbroker's: only the kinds that are meshbroker's
+/// alone are pruned here. A duplicate is gone once the body is read, so only
+/// here can it be named.
 fn drop_unknown_fields(
     state: &AppState,
     validation: FieldValidation,
     target: &Target,
     value: &mut Value,
+    duplicates: &[String],
 ) -> Result<Warnings, ApiError> {
     let knative = target.kind.group.ends_with(".knative.dev");
     if state.config.store == StoreKind::Kube && knative {
-        return Ok(Warnings::default());
+        return validation.report(target.kind, &[], duplicates);
     }
-    validation.prune(target.kind, value)
+    validation.prune(target.kind, value, duplicates)
 }
 
 /// A custom resource is replaced only at the `resourceVersion` its writer

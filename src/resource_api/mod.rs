@@ -12,6 +12,7 @@ mod credentials;
 mod delete_options;
 mod discovery;
 mod dry_run;
+mod duplicate_fields;
 mod fields;
 mod generate_name;
 mod handlers;

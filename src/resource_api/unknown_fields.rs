@@ -76,22 +76,44 @@ impl FieldValidation {
     /// Drops from `object` what `kind` does not declare; the warnings to send,
     /// or, under `Strict`, the error. An AccessToken is always strict: a
     /// misspelt `application`, dropped, would grant the whole namespace.
-    pub fn prune(self, kind: &KindSpec, object: &mut Value) -> Result<Warnings, ApiError> {
+    /// The fields the body gave twice (`duplicates`) are answered alike.
+    pub fn prune(
+        self,
+        kind: &KindSpec,
+        object: &mut Value,
+        duplicates: &[String],
+    ) -> Result<Warnings, ApiError> {
         let unknown = prune(kind, object);
+        self.report(kind, &unknown, duplicates)
+    }
+
+    /// Warnings, or under `Strict` the error, for fields unknown to `kind`
+    /// and fields the body gave twice.
+    pub fn report(
+        self,
+        kind: &KindSpec,
+        unknown: &[String],
+        duplicates: &[String],
+    ) -> Result<Warnings, ApiError> {
         let strict = self == Self::Strict || std::ptr::eq(kind, kind_of::<AccessToken>());
-        if unknown.is_empty() || self == Self::Ignore && !strict {
+        let total = unknown.len() + duplicates.len();
+        if total == 0 || self == Self::Ignore && !strict {
             return Ok(Warnings::default());
         }
+        let name =
+            |problem: &str, field: &String| format!("{problem} field {:?}", shortened(field));
         let mut named: Vec<String> = unknown
             .iter()
+            .map(|field| name("unknown", field))
+            .chain(duplicates.iter().map(|field| name("duplicate", field)))
             .take(NAMED_AT_MOST)
-            .map(|field| format!("unknown field {:?}", shortened(field)))
             .collect();
-        if unknown.len() > NAMED_AT_MOST {
-            named.push(format!(
-                "and {} more unknown fields",
-                unknown.len() - NAMED_AT_MOST
-            ));
+        if total > NAMED_AT_MOST {
+            let which = match duplicates.is_empty() {
+                true => "unknown",
+                false => "unknown or duplicate",
+            };
+            named.push(format!("and {} more {which} fields", total - NAMED_AT_MOST));
         }
         if strict {
             return Err(ApiError::bad_request(format!(
@@ -332,7 +354,7 @@ mod tests {
             "metadata": {"name": "b"}, "spec": spec});
         let broker_kind = kinds().iter().find(|k| k.kind == "Broker");
         let error = broker_kind
-            .map(|kind| FieldValidation::Strict.prune(kind, &mut broker))
+            .map(|kind| FieldValidation::Strict.prune(kind, &mut broker, &[]))
             .and_then(Result::err);
         let message = error.map(|e| e.message).unwrap_or_default();
         assert_eq!(

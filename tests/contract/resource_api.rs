@@ -1,6 +1,7 @@
 //! The Kubernetes-style resource API: CRUD, YAML, selectors, optimistic
 //! concurrency, watch, and validation of every kind on write.
 
+use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::common::fixtures::*;
@@ -1384,6 +1385,58 @@ fn warnings(reply: &crate::common::Reply) -> Vec<String> {
         .iter()
         .map(|v| v.to_str().unwrap_or_default().to_string())
         .collect()
+}
+
+/// A field a JSON body gives twice is named as Kubernetes names one: a
+/// warning by default (the last value is the one written), part of the 400
+/// under `Strict`, nothing under `Ignore`.
+#[tokio::test]
+async fn fields_a_body_gives_twice_are_named_or_refused() {
+    let broker = Broker::start().await;
+    create_namespace(&broker, "team-a").await;
+    let admin = broker.admin();
+    let collection = triggers("team-a");
+    let body = |name: &str| {
+        format!(
+            r#"{{"apiVersion": "eventing.knative.dev/v1", "kind": "Trigger", "metadata": {{"name": "{name}"}},
+            "spec": {{"broker": "default", "subscriber": {{"uri": "http://127.0.0.1:9/first"}},
+                      "subscriber": {{"uri": "http://127.0.0.1:9/last"}}}}}}"#
+        )
+    };
+    let send = async |query: &str, name: &str| {
+        let path = format!("{collection}{query}");
+        let request = admin
+            .request(Method::POST, &path)
+            .header("Content-Type", "application/json")
+            .body(body(name));
+        admin.send(request, "post", &collection).await
+    };
+
+    let warned = send("", "d1").await;
+    assert_eq!(warned.status, 201, "{}", warned.text);
+    assert_eq!(
+        warnings(&warned),
+        [r#"299 - "duplicate field \"spec.subscriber\"""#]
+    );
+    assert_eq!(
+        warned.body["spec"]["subscriber"]["uri"],
+        "http://127.0.0.1:9/last"
+    );
+
+    let strict = send("?fieldValidation=Strict", "d2").await;
+    assert_eq!(strict.status, 400, "{}", strict.text);
+    assert!(
+        strict
+            .text
+            .contains(r#"duplicate field \"spec.subscriber\""#),
+        "{}",
+        strict.text
+    );
+    assert_eq!(admin.get(&format!("{collection}/d2")).await.status, 404);
+
+    let ignored = send("?fieldValidation=Ignore", "d3").await;
+    assert_eq!(ignored.status, 201, "{}", ignored.text);
+    assert!(warnings(&ignored).is_empty());
 }
 
 #[tokio::test]
