@@ -137,31 +137,21 @@ pub async fn read_shared(group: Arc<Group>, metrics: Arc<Metrics>, shutdown: Shu
                 continue;
             }
         };
-        let started = Instant::now();
-        let mut turn_over = false;
-        let upto = {
-            let mut state = lock(&group.state);
-            // Nothing under `next` left (trimmed: no Trigger needed it): go
-            // on from what the log holds.
-            let mut upto = batch
-                .first()
-                .map_or(group.log.end(), |first| first.seq.max(next));
-            for record in batch.iter().filter(|r| r.seq >= next) {
-                for member in state.index.matching(&record.event.event, &metrics) {
-                    hand_out(member, record);
-                }
-                upto = record.seq + 1;
-                if started.elapsed() >= TURN {
-                    turn_over = true;
-                    break;
-                }
+        // Nothing under `next` left (trimmed: no Trigger needed it): go on
+        // from what the log holds.
+        let mut upto = batch
+            .first()
+            .map_or(group.log.end(), |first| first.seq.max(next));
+        let mut rest = &batch[..];
+        loop {
+            let through;
+            (through, upto) = hand_out_turn(&group, rest, upto, &metrics);
+            rest = &rest[through..];
+            group.next.send_replace(upto);
+            if rest.is_empty() {
+                break;
             }
-            state.next = upto;
-            upto
-        };
-        group.next.send_replace(upto);
-        if turn_over {
-            // The rest of the batch is read again after the others' turn.
+            // The turn is over: the others' turn, then the rest of the batch.
             tokio::task::yield_now().await;
         }
         if last_pass.elapsed() >= PASS_EVERY {
@@ -170,6 +160,37 @@ pub async fn read_shared(group: Arc<Group>, metrics: Arc<Metrics>, shutdown: Shu
             last_pass = Instant::now();
         }
     }
+}
+
+/// Hands `records` from `from` on to the attached Triggers whose filters
+/// let them through, for one turn (`TURN`) at most: how many records it went
+/// through, and where the shared reader is then.
+fn hand_out_turn(group: &Group, records: &[Record], from: u64, metrics: &Metrics) -> (usize, u64) {
+    let started = Instant::now();
+    let mut state = lock(&group.state);
+    let mut upto = from;
+    let mut through = records.len();
+    for (i, record) in records.iter().enumerate() {
+        if record.seq < from {
+            continue;
+        }
+        // A Trigger on its own reads the event itself: its filter is not
+        // evaluated (nor the Broker's budget spent) for it here.
+        let attached = |member: &Arc<Member>| member.attached.load(Ordering::Acquire);
+        for member in state
+            .index
+            .matching_among(&record.event.event, metrics, attached)
+        {
+            hand_out(member, record);
+        }
+        upto = record.seq + 1;
+        if started.elapsed() >= TURN {
+            through = i + 1;
+            break;
+        }
+    }
+    state.next = upto;
+    (through, upto)
 }
 
 /// Moves the attached Triggers' cursors past `upto`, which the shared reader

@@ -133,7 +133,19 @@ impl<T> TriggerIndex<T> {
         event: &'a Event,
         metrics: &'a Metrics,
     ) -> impl Iterator<Item = &'a T> + 'a {
-        self.entries_matching(event, metrics)
+        self.entries_matching(event, metrics, |_| true)
+            .map(|entry| &entry.value)
+    }
+
+    /// As `matching`, among the Triggers `wanted` picks; the others' filters
+    /// are not evaluated and spend nothing of the budget.
+    pub fn matching_among<'a>(
+        &'a self,
+        event: &'a Event,
+        metrics: &'a Metrics,
+        wanted: impl Fn(&T) -> bool + 'a,
+    ) -> impl Iterator<Item = &'a T> + 'a {
+        self.entries_matching(event, metrics, wanted)
             .map(|entry| &entry.value)
     }
 
@@ -146,7 +158,7 @@ impl<T> TriggerIndex<T> {
 
     /// The name of every Trigger whose filter lets `event` through.
     pub fn names_matching(&self, event: &Event, metrics: &Metrics) -> Vec<String> {
-        self.entries_matching(event, metrics)
+        self.entries_matching(event, metrics, |_| true)
             .map(|entry| {
                 let label = entry.trigger.as_str();
                 label
@@ -161,6 +173,7 @@ impl<T> TriggerIndex<T> {
         &'a self,
         event: &'a Event,
         metrics: &'a Metrics,
+        wanted: impl Fn(&T) -> bool + 'a,
     ) -> impl Iterator<Item = &'a Entry<T>> + 'a {
         let typed = self
             .by_type
@@ -178,7 +191,7 @@ impl<T> TriggerIndex<T> {
             .chain(sourced)
             .chain(self.unindexed.iter())
             .map(|i| &self.entries[*i])
-            .filter(move |entry| entry.passes(event, metrics, &mut left))
+            .filter(move |entry| wanted(&entry.value) && entry.passes(event, metrics, &mut left))
     }
 }
 
