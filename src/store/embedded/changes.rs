@@ -4,8 +4,9 @@
 //!
 //! The log is bounded by count and by size: a caller writing large objects
 //! (a namespace's token may) must not make the last 4,096 of them resident.
-//! The channel carries weak references, so its ring keeps nothing alive the
-//! log let go of; a watcher that reaches a change no longer held ends as one
+//! The channel carries weak references, so its ring keeps no object alive
+//! the log let go of (only the small `Change` allocations until their slots
+//! are reused); a watcher that reaches a change no longer held ends as one
 //! that fell behind does, and lists again.
 
 use std::collections::VecDeque;
@@ -20,9 +21,9 @@ use crate::store::{StoreError, WatchEventType};
 const HISTORY: usize = 4096;
 
 /// How many bytes of objects (as stored, JSON) the log holds at most, the
-/// newest change always: some 8,000 ordinary objects of 2 KiB, so the count
+/// last commit always: some 16,000 ordinary objects of 2 KiB, so the count
 /// is what bounds it unless objects are large.
-const HISTORY_BYTES: usize = 16 * 1024 * 1024;
+const HISTORY_BYTES: usize = 32 * 1024 * 1024;
 
 #[derive(Debug)]
 pub struct Change {
@@ -59,18 +60,26 @@ impl ChangeLog {
         }
     }
 
-    pub fn publish(&mut self, change: Change) {
-        let change = Arc::new(change);
-        self.held += change.bytes;
-        self.history.push_back(change.clone());
-        while self.history.len() > HISTORY || (self.held > HISTORY_BYTES && self.history.len() > 1)
+    /// The changes of one commit, in order. The whole commit stays held,
+    /// however large, until a later one pushes it out: a watcher that keeps
+    /// up never misses a change.
+    pub fn publish(&mut self, changes: Vec<Change>) {
+        let changes: Vec<Arc<Change>> = changes.into_iter().map(Arc::new).collect();
+        for change in &changes {
+            self.held += change.bytes;
+            self.history.push_back(change.clone());
+        }
+        while self.history.len() > changes.len()
+            && (self.history.len() > HISTORY || self.held > HISTORY_BYTES)
         {
             if let Some(oldest) = self.history.pop_front() {
                 self.held -= oldest.bytes;
             }
         }
-        // No receivers is normal: nobody watches yet.
-        let _ = self.sender.send(Arc::downgrade(&change));
+        for change in &changes {
+            // No receivers is normal: nobody watches yet.
+            let _ = self.sender.send(Arc::downgrade(change));
+        }
     }
 
     /// The changes after `since` still held, and a receiver for every later one.
@@ -127,7 +136,7 @@ mod tests {
         let mut live = log.subscribe();
         let large = HISTORY_BYTES / 4 + 1;
         for revision in 1..=10 {
-            log.publish(change(revision, large));
+            log.publish(vec![change(revision, large)]);
         }
         assert_eq!(log.history.len(), 3, "three fit in the bound, not four");
         assert!(log.held <= HISTORY_BYTES);
@@ -148,11 +157,11 @@ mod tests {
     #[test]
     fn the_newest_change_is_held_however_large() {
         let mut log = ChangeLog::new();
-        log.publish(change(1, 10));
-        log.publish(change(2, HISTORY_BYTES * 2));
+        log.publish(vec![change(1, 10)]);
+        log.publish(vec![change(2, HISTORY_BYTES * 2)]);
         assert_eq!(log.history.len(), 1);
         assert_eq!(log.history[0].revision, 2);
-        log.publish(change(3, 10));
+        log.publish(vec![change(3, 10)]);
         assert_eq!(
             log.history.len(),
             1,
@@ -162,10 +171,25 @@ mod tests {
     }
 
     #[test]
+    fn a_commit_is_held_whole_however_large() {
+        let mut log = ChangeLog::new();
+        let mut live = log.subscribe();
+        let large = HISTORY_BYTES / 4;
+        log.publish((1..=6).map(|revision| change(revision, large)).collect());
+        assert_eq!(log.history.len(), 6);
+        for revision in 1..=6 {
+            let held = live.try_recv().expect("sent").upgrade().expect("held");
+            assert_eq!(held.revision, revision);
+        }
+        log.publish(vec![change(7, 10)]);
+        assert_eq!(log.history.len(), 4, "the next commit lets the oldest go");
+    }
+
+    #[test]
     fn ordinary_changes_are_bounded_by_count() {
         let mut log = ChangeLog::new();
         for revision in 1..=(HISTORY as u64 + 10) {
-            log.publish(change(revision, 2048));
+            log.publish(vec![change(revision, 2048)]);
         }
         assert_eq!(log.history.len(), HISTORY);
         assert_eq!(log.history[0].revision, 11);

@@ -234,8 +234,12 @@ impl Inner {
                 )?;
             }
             // What the change log holds of it: the object, and the one it
-            // replaced when that is kept (about as large).
-            let bytes = body.len() * if previous.is_some() { 2 } else { 1 };
+            // replaced when that is kept.
+            let replaced = match &previous {
+                Some(previous) => encode(previous)?.len(),
+                None => 0,
+            };
+            let bytes = body.len() + replaced;
             published.push(Change {
                 revision,
                 kind_key,
@@ -252,9 +256,7 @@ impl Inner {
         )?;
         tx.commit()?;
         self.revision = revision;
-        for change in published {
-            self.changes.publish(change);
-        }
+        self.changes.publish(published);
         Ok(())
     }
 
@@ -574,15 +576,19 @@ impl Store for EmbeddedStore {
         let (namespace, selector_for_start) = (namespace.map(str::to_string), selector.clone());
         let namespace_filter = namespace.clone().filter(|_| kind.namespaced);
         // Snapshot and subscription are taken under one lock: no change falls between.
-        let (initial, receiver) = self
+        let (initial, receiver, reached) = self
             .run(move |inner| match since {
                 Some(since) => {
                     let (replay, receiver) = inner.changes.follow_from(since, inner.revision)?;
-                    Ok((Initial::Replay(replay), receiver))
+                    Ok((Initial::Replay(replay), receiver, inner.revision))
                 }
                 None => {
                     let items = inner.list(kind, namespace.as_deref(), &selector_for_start)?;
-                    Ok((Initial::Snapshot(items), inner.changes.subscribe()))
+                    Ok((
+                        Initial::Snapshot(items),
+                        inner.changes.subscribe(),
+                        inner.revision,
+                    ))
                 }
             })
             .await?;
@@ -638,20 +644,24 @@ impl Store for EmbeddedStore {
             }
         };
         let live = BroadcastStream::new(receiver)
-            .map(|received| {
-                received
-                    .ok()
-                    .and_then(|change| change.upgrade())
-                    // Fell behind the channel, or the change left the log
-                    // before this watcher read it.
-                    .ok_or_else(|| StoreError::Expired("lagged".into()))
-            })
-            .scan(false, |failed, item| {
+            .map(|received| received.ok().and_then(|change| change.upgrade()))
+            .scan((false, reached), |(failed, reached), change| {
                 // After a lag the stream ends with one error: the watcher must re-list.
                 if *failed {
                     return futures::future::ready(None);
                 }
-                *failed = item.is_err();
+                let item = match change {
+                    Some(change) => {
+                        *reached = change.revision;
+                        Ok(change)
+                    }
+                    // Behind the channel, or the log let the change go
+                    // before this watch read it.
+                    None => {
+                        *failed = true;
+                        Err(StoreError::Expired(reached.to_string()))
+                    }
+                };
                 futures::future::ready(Some(item))
             })
             .filter_map(move |item| {
