@@ -8,14 +8,14 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 
 use super::ApiError;
-use super::duplicate_fields::duplicate_fields;
+use super::duplicate_fields::{Duplicates, duplicate_fields};
 use crate::bodies::read_limited;
 
 /// An object to write, as read, with the fields its JSON gave twice
 /// (`duplicate_fields`).
 pub struct WrittenObject {
     pub value: serde_json::Value,
-    pub duplicates: Vec<String>,
+    pub duplicates: Duplicates,
 }
 
 pub async fn read_object(
@@ -29,7 +29,7 @@ pub async fn read_object(
     })?;
     let duplicates = match is_yaml(headers) {
         // YAML's parser refuses a repeated key.
-        true => Vec::new(),
+        true => Duplicates::default(),
         false => duplicate_fields(&bytes),
     };
     Ok(WrittenObject { value, duplicates })
@@ -51,11 +51,16 @@ async fn read_body(body: Body, limit: usize) -> Result<axum::body::Bytes, ApiErr
         .map_err(|error| ApiError::new(error.status(), error.reason(), error.to_string()))
 }
 
-fn is_yaml(headers: &HeaderMap) -> bool {
+/// The body's media type; JSON when none is named.
+fn content_type(headers: &HeaderMap) -> &str {
     headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|content_type| content_type.contains("yaml"))
+        .unwrap_or("application/json")
+}
+
+fn is_yaml(headers: &HeaderMap) -> bool {
+    content_type(headers).contains("yaml")
 }
 
 /// The body as an object, by its Content-Type; None when empty.
@@ -63,11 +68,8 @@ fn parse_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Option<serde_json::
     if bytes.is_empty() {
         return Ok(None);
     }
-    let content_type = headers
-        .get(CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("application/json");
-    let value: serde_json::Value = if content_type.contains("yaml") {
+    let content_type = content_type(headers);
+    let value: serde_json::Value = if is_yaml(headers) {
         serde_saphyr::from_slice_with_options(bytes, yaml_options(bytes.len()))
             .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
     } else if content_type.contains("json") {

@@ -17,6 +17,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
 use serde_json::{Map, Value};
 
 use super::ApiError;
+use super::duplicate_fields::Duplicates;
 use crate::resources::{AccessToken, KindSpec, crds, kind_of};
 
 /// What a write does with fields the kind does not declare.
@@ -30,7 +31,7 @@ pub enum FieldValidation {
 /// At most this many unknown fields are named, each at most
 /// `LONGEST_NAMED_PATH` long, in the warning headers or the error (then how
 /// many more): a body of ten thousand typos is answered in a bounded header.
-const NAMED_AT_MOST: usize = 20;
+pub(super) const NAMED_AT_MOST: usize = 20;
 
 /// Fields of `metadata` (ObjectMeta); the API server drops any other.
 const OBJECT_META: [&str; 15] = [
@@ -81,7 +82,7 @@ impl FieldValidation {
         self,
         kind: &KindSpec,
         object: &mut Value,
-        duplicates: &[String],
+        duplicates: &Duplicates,
     ) -> Result<Warnings, ApiError> {
         let unknown = prune(kind, object);
         self.report(kind, &unknown, duplicates)
@@ -93,10 +94,10 @@ impl FieldValidation {
         self,
         kind: &KindSpec,
         unknown: &[String],
-        duplicates: &[String],
+        duplicates: &Duplicates,
     ) -> Result<Warnings, ApiError> {
         let strict = self == Self::Strict || std::ptr::eq(kind, kind_of::<AccessToken>());
-        let total = unknown.len() + duplicates.len();
+        let total = unknown.len() + duplicates.count;
         if total == 0 || self == Self::Ignore && !strict {
             return Ok(Warnings::default());
         }
@@ -105,11 +106,16 @@ impl FieldValidation {
         let mut named: Vec<String> = unknown
             .iter()
             .map(|field| name("unknown", field))
-            .chain(duplicates.iter().map(|field| name("duplicate", field)))
+            .chain(
+                duplicates
+                    .named
+                    .iter()
+                    .map(|field| name("duplicate", field)),
+            )
             .take(NAMED_AT_MOST)
             .collect();
         if total > NAMED_AT_MOST {
-            let which = match duplicates.is_empty() {
+            let which = match duplicates.count == 0 {
                 true => "unknown",
                 false => "unknown or duplicate",
             };
@@ -139,7 +145,7 @@ pub(super) fn shortened(path: &str) -> String {
 }
 
 /// Bytes of a field's path named in a warning or an error.
-const LONGEST_NAMED_PATH: usize = 256;
+pub(super) const LONGEST_NAMED_PATH: usize = 256;
 
 /// The `Warning` headers a write's answer carries (RFC 7234's code 299, as
 /// the Kubernetes API server sends them).
@@ -354,7 +360,7 @@ mod tests {
             "metadata": {"name": "b"}, "spec": spec});
         let broker_kind = kinds().iter().find(|k| k.kind == "Broker");
         let error = broker_kind
-            .map(|kind| FieldValidation::Strict.prune(kind, &mut broker, &[]))
+            .map(|kind| FieldValidation::Strict.prune(kind, &mut broker, &Duplicates::default()))
             .and_then(Result::err);
         let message = error.map(|e| e.message).unwrap_or_default();
         assert_eq!(
