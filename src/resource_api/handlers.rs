@@ -18,6 +18,7 @@ use super::body::{WrittenObject, read_object, respond};
 use super::credentials;
 use super::delete_options::DeleteOptions;
 use super::dry_run::Commit;
+use super::duplicate_fields::Duplicates;
 use super::fields::FieldSelector;
 use super::generate_name::name_if_generated;
 use super::list_query::{
@@ -36,7 +37,7 @@ use crate::resources::{
     AccessToken, Application, Defaults, Invalid, Refusal, kind_of, labels, namespace_kind,
 };
 use crate::state::AppState;
-use crate::store::LabelSelector;
+use crate::store::{LabelSelector, StoreError, WatchStream};
 
 /// A write's query: `dryRun` (and what else a client sends, such as
 /// `fieldManager`, read by nobody).
@@ -84,7 +85,7 @@ pub async fn list(
             .watch_slots
             .take(&caller.watch_key(), caller != Caller::Admin)
             .map_err(ApiError::too_many_watches)?;
-        let stream = state
+        let started = state
             .store
             .raw()
             .watch(
@@ -93,7 +94,17 @@ pub async fn list(
                 &selector,
                 query.resource_version.as_deref(),
             )
-            .await?;
+            .await;
+        let stream = match started {
+            Ok(stream) => stream,
+            // As the API server's watch cache answers it: 200, and the one
+            // event that says to list again.
+            Err(expired @ StoreError::Expired(_)) => {
+                let only: WatchStream = Box::pin(futures::stream::once(async { Err(expired) }));
+                return Ok(watch_response(only, std::future::pending()));
+            }
+            Err(error) => return Err(error.into()),
+        };
         let revoked = until_revoked(
             state.auth.clone(),
             headers.clone(),
@@ -251,9 +262,21 @@ pub async fn patch(
             .await?;
         let mut value = serde_json::to_value(&stored).map_err(internal)?;
         // What an older meshbroker stored unpruned is not the patch's doing.
-        drop_unknown_fields(&state, FieldValidation::Ignore, &target, &mut value, &[])?;
+        drop_unknown_fields(
+            &state,
+            FieldValidation::Ignore,
+            &target,
+            &mut value,
+            &Duplicates::default(),
+        )?;
         patch.apply(&mut value, state.config.max_body_bytes)?;
-        let warnings = drop_unknown_fields(&state, validation, &target, &mut value, &[])?;
+        let warnings = drop_unknown_fields(
+            &state,
+            validation,
+            &target,
+            &mut value,
+            &Duplicates::default(),
+        )?;
         let write = Whole {
             upsert: Upsert::Refused,
             commit,
@@ -438,7 +461,7 @@ fn drop_unknown_fields(
     validation: FieldValidation,
     target: &Target,
     value: &mut Value,
-    duplicates: &[String],
+    duplicates: &Duplicates,
 ) -> Result<Warnings, ApiError> {
     let knative = target.kind.group.ends_with(".knative.dev");
     if state.config.store == StoreKind::Kube && knative {
