@@ -67,9 +67,8 @@ fn refused(reply: &Reply, status: u16, field: &str) {
 }
 
 /// A PUT at the stored object's resourceVersion (a replace that names none
-/// is refused), or a create where there is none.
-/// A replace at the stored resourceVersion, read again and retried (a few
-/// times) when a controller wrote the object's status in between, as a
+/// is refused), or a create where there is none; read again and retried (a
+/// few times) when a controller wrote the object's status in between, as a
 /// client does on 409.
 async fn put(admin: &Resources<'_>, path: &str, object: &Value) -> Reply {
     let mut object = object.clone();
