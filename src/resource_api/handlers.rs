@@ -252,7 +252,8 @@ pub async fn patch(
     let commit = Commit::from_query(&query)?;
     refuse_access_token_change(&target)?;
     let validation = FieldValidation::from_query(&query)?;
-    let patch = read_patch(&headers, body, target.kind, state.config.max_body_bytes).await?;
+    let (patch, duplicates) =
+        read_patch(&headers, body, target.kind, state.config.max_body_bytes).await?;
     let mut attempts = PATCH_ATTEMPTS;
     loop {
         let stored = state
@@ -270,13 +271,7 @@ pub async fn patch(
             &Duplicates::default(),
         )?;
         patch.apply(&mut value, state.config.max_body_bytes)?;
-        let warnings = drop_unknown_fields(
-            &state,
-            validation,
-            &target,
-            &mut value,
-            &Duplicates::default(),
-        )?;
+        let warnings = drop_unknown_fields(&state, validation, &target, &mut value, &duplicates)?;
         let write = Whole {
             upsert: Upsert::Refused,
             commit,

@@ -12,6 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::Value;
 
 use super::ApiError;
+use super::duplicate_fields::{Duplicates, duplicate_fields};
 use super::unknown_fields::shortened;
 use crate::bodies::read_limited;
 use crate::resources::{Invalid, KindSpec, Refusal, namespace_kind};
@@ -30,7 +31,7 @@ pub async fn read_patch(
     body: Body,
     kind: &KindSpec,
     limit: usize,
-) -> Result<Patch, ApiError> {
+) -> Result<(Patch, Duplicates), ApiError> {
     let content_type = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -79,10 +80,12 @@ pub async fn read_patch(
                 "strategic merge directives ({directive}) are not served: use a JSON merge patch (kubectl patch --type merge) or a JSON Patch"
             )));
         }
-        Ok(Patch::Merge(patch))
+        // A merge patch has the object's shape: a field it gives twice is
+        // named as a written object's is.
+        Ok((Patch::Merge(patch), duplicate_fields(&bytes)))
     } else {
         serde_json::from_slice(&bytes)
-            .map(Patch::Json)
+            .map(|patch| (Patch::Json(patch), Duplicates::default()))
             .map_err(invalid)
     }
 }

@@ -1443,6 +1443,34 @@ async fn fields_a_body_gives_twice_are_named_or_refused() {
     let ignored = send("?fieldValidation=Ignore", "d3").await;
     assert_eq!(ignored.status, 201, "{}", ignored.text);
     assert!(warnings(&ignored).is_empty());
+
+    // A merge patch has the object's shape: alike.
+    let patch = |query: &str| {
+        let path = format!("{collection}/d1{query}");
+        let request = admin
+            .request(Method::PATCH, &path)
+            .header("Content-Type", "application/merge-patch+json")
+            .body(r#"{"metadata": {"labels": {"z": "1", "z": "2"}}}"#);
+        (request, path)
+    };
+    let (request, path) = patch("?fieldValidation=Strict");
+    let strict = admin.send(request, "patch", &path).await;
+    assert_eq!(strict.status, 400, "{}", strict.text);
+    assert!(
+        strict
+            .text
+            .contains(r#"duplicate field \"metadata.labels.z\""#),
+        "{}",
+        strict.text
+    );
+    let (request, path) = patch("");
+    let warned = admin.send(request, "patch", &path).await;
+    assert_eq!(warned.status, 200, "{}", warned.text);
+    assert_eq!(
+        warnings(&warned),
+        [r#"299 - "duplicate field \"metadata.labels.z\"""#]
+    );
+    assert_eq!(warned.body["metadata"]["labels"]["z"], "2");
 }
 
 #[tokio::test]
