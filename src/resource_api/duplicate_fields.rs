@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 
-use super::unknown_fields::{LONGEST_NAMED_PATH, NAMED_AT_MOST, shortened};
+use super::field_names::{LONGEST_NAMED_PATH, NAMED_AT_MOST, shortened};
 
 /// The fields a body gives more than once.
 #[derive(Debug, Default)]

@@ -13,6 +13,7 @@ mod delete_options;
 mod discovery;
 mod dry_run;
 mod duplicate_fields;
+mod field_names;
 mod fields;
 mod generate_name;
 mod handlers;

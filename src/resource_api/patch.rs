@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::ApiError;
 use super::duplicate_fields::{Duplicates, duplicate_fields};
-use super::unknown_fields::shortened;
+use super::field_names::shortened;
 use crate::bodies::read_limited;
 use crate::resources::{Invalid, KindSpec, Refusal, namespace_kind};
 

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 
 use super::ApiError;
 use super::duplicate_fields::Duplicates;
+use super::field_names::{NAMED_AT_MOST, shortened};
 use crate::resources::{AccessToken, KindSpec, crds, kind_of};
 
 /// What a write does with fields the kind does not declare.
@@ -27,11 +28,6 @@ pub enum FieldValidation {
     Warn,
     Strict,
 }
-
-/// At most this many unknown fields are named, each at most
-/// `LONGEST_NAMED_PATH` long, in the warning headers or the error (then how
-/// many more): a body of ten thousand typos is answered in a bounded header.
-pub(super) const NAMED_AT_MOST: usize = 20;
 
 /// Fields of `metadata` (ObjectMeta); the API server drops any other.
 const OBJECT_META: [&str; 15] = [
@@ -130,22 +126,6 @@ impl FieldValidation {
         Ok(Warnings(named))
     }
 }
-
-/// A field's path as named: a key may be as long as a body, a header (or an
-/// error that names it) may not.
-pub(super) fn shortened(path: &str) -> String {
-    if path.len() <= LONGEST_NAMED_PATH {
-        return path.to_string();
-    }
-    let mut end = LONGEST_NAMED_PATH;
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &path[..end])
-}
-
-/// Bytes of a field's path named in a warning or an error.
-pub(super) const LONGEST_NAMED_PATH: usize = 256;
 
 /// The `Warning` headers a write's answer carries (RFC 7234's code 299, as
 /// the Kubernetes API server sends them).
@@ -285,6 +265,7 @@ mod tests {
     use serde_json::json;
 
     use super::*;
+    use crate::resource_api::field_names::LONGEST_NAMED_PATH;
     use crate::resources::{Trigger, kinds};
 
     #[test]
