@@ -20,7 +20,7 @@ use super::{IngressError, schema};
 use crate::auth::ClientCertificate;
 use crate::ids::random_uuid;
 use crate::mesh::event::PreparedEvent;
-use crate::mesh::event::{LegacyError, check_text, read_legacy};
+use crate::mesh::event::{LegacyError, read_legacy};
 use crate::mesh::routing::{ApplicationRoute, ChannelTarget};
 use crate::state::AppState;
 
@@ -123,20 +123,20 @@ pub async fn legacy(
         Ok(event) => event,
         Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),
     };
-    // Checked here too (`arrive` checks again), so that only the schema's
-    // refusal below is the `data` field's.
-    if let Err(error) = check_text(&event) {
-        let refused = LegacyError::event(&error.to_string());
-        return Ok((StatusCode::BAD_REQUEST, Json(refused)).into_response());
-    }
     let id = cloudevents::AttributesReader::id(&event).to_string();
-    let mut events = vec![Incoming::of(event)];
-    // A payload its schema refuses is answered in Kyma's error body too.
-    match stamp(&route, &mut events) {
-        Err(IngressError::InvalidEvent(why)) => {
-            return Ok((StatusCode::BAD_REQUEST, Json(LegacyError::data(&why))).into_response());
-        }
-        stamped => stamped?,
+    let refused = |error: LegacyError| Ok((StatusCode::BAD_REQUEST, Json(error)).into_response());
+    let mut incoming = Incoming::of(event);
+    incoming.event.set_source(route.name.as_str());
+    // A payload its schema refuses is answered in Kyma's error body too, as
+    // the `data` field's; attributes the dataplane cannot carry, as the event's.
+    match schema::check(&route, &incoming.event) {
+        Err(IngressError::InvalidEvent(why)) => return refused(LegacyError::data(&why)),
+        checked => checked?,
+    }
+    let mut events = vec![incoming];
+    match arrive(&mut events) {
+        Err(IngressError::InvalidEvent(why)) => return refused(LegacyError::event(&why)),
+        arrived => arrived?,
     }
     dispatch(&state, &route, headers, events).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
