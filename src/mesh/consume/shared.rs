@@ -47,6 +47,8 @@ pub struct Group {
     state: Mutex<GroupState>,
     /// The shared reader's position, for Triggers on their own to follow.
     next: watch::Sender<u64>,
+    /// How long the shared reader matches before it yields (`TURN`).
+    turn: Duration,
 }
 
 struct GroupState {
@@ -94,6 +96,7 @@ impl Group {
                 index: TriggerIndex::new(Vec::new()),
             }),
             next: watch::Sender::new(next),
+            turn: TURN,
         })
     }
 
@@ -184,7 +187,7 @@ fn hand_out_turn(group: &Group, records: &[Record], from: u64, metrics: &Metrics
             hand_out(member, record);
         }
         upto = record.seq + 1;
-        if started.elapsed() >= TURN {
+        if started.elapsed() >= group.turn {
             through = i + 1;
             break;
         }
@@ -432,6 +435,69 @@ mod tests {
         log.append(&[event("t")]).await.expect("appends");
         eventually("the Trigger got the event", || {
             outcomes(&deps.metrics, "undeliverable") == 1
+        })
+        .await;
+    }
+
+    /// A reader whose turns end after every event (as they do when each
+    /// event's filters cost more than `TURN`, which no filter can be made to
+    /// cost on every machine) lets the runtime's other tasks run between
+    /// them. One worker thread, so what runs when is fixed: a task that
+    /// yields in a loop sees the reader at every event of its batch, and the
+    /// Triggers still get every event.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_reader_lets_other_tasks_run_between_its_turns() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (event_log, log) = broker_log(&dir);
+        let (_stop, shutdown) = Shutdown::new();
+        let mut group = Group::new(log.clone());
+        Arc::get_mut(&mut group).expect("not shared yet").turn = Duration::ZERO;
+        let deps = deps();
+        let mut entries = Vec::new();
+        let mut members = Vec::new();
+        for i in 0..4 {
+            let name = format!("t-{i}");
+            let dispatcher = Dispatcher::test(&format!("team-a/{name}"))
+                .queue(64)
+                .spawn(&deps);
+            let solo = solo(&event_log, &group, &name, dispatcher, &shutdown);
+            members.push(solo.member.clone());
+            entries.push(Entry {
+                trigger: format!("team-a/{name}"),
+                filter: Arc::new(Filter::Everything),
+                value: solo.member.clone(),
+            });
+            tokio::spawn(trigger(solo, Opening::default().start()));
+        }
+        group.set_index(TriggerIndex::new(entries));
+        let attached = |member: &Arc<Member>| member.attached.load(Ordering::Acquire);
+        eventually("every Trigger attached", || members.iter().all(attached)).await;
+
+        let events: Vec<_> = (0..5).map(|_| event("t")).collect();
+        let from = log.end();
+        log.append(&events).await.expect("appends");
+        let to = from + 5;
+
+        // Started after the append, so the reader's batch holds all five.
+        let mut position = group.next.subscribe();
+        tokio::spawn(read_shared(group.clone(), Metrics::new(), shutdown.clone()));
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while seen.last() != Some(&to) {
+            assert!(Instant::now() < deadline, "the reader stalled at {seen:?}");
+            let now = *position.borrow_and_update();
+            if now > from && seen.last() != Some(&now) {
+                seen.push(now);
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(
+            seen,
+            (from + 1..=to).collect::<Vec<_>>(),
+            "another task ran after every event"
+        );
+        eventually("every Trigger got all five", || {
+            outcomes(&deps.metrics, "undeliverable") == 4 * 5
         })
         .await;
     }
