@@ -2,10 +2,13 @@
 //! and whom they are trusted by, and the reason a dead letter carries when a
 //! delivery got no HTTP answer at all.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use base64::Engine;
 use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 use crate::common::mesh::*;
@@ -77,6 +80,90 @@ async fn deliveries_send_an_origin_form_target_and_a_host_header() {
         .map(|h| h.value)
         .collect();
     assert_eq!(hosts, vec![address.to_string().as_bytes()], "{text}");
+}
+
+/// A subscriber that answers one request a connection and keeps the
+/// connection open until `close` is told, as a server closes idle keep-alive
+/// connections (or restarts) after a while: how many it answered.
+async fn answering_once_a_connection(
+    listener: TcpListener,
+    close: Arc<tokio::sync::Notify>,
+) -> Arc<AtomicUsize> {
+    let answered = Arc::new(AtomicUsize::new(0));
+    let counted = answered.clone();
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let counted = counted.clone();
+            let close = close.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    match stream.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&chunk[..read]),
+                    }
+                    let mut headers = [httparse::EMPTY_HEADER; 64];
+                    let mut parsed = httparse::Request::new(&mut headers);
+                    let Ok(httparse::Status::Complete(head)) = parsed.parse(&request) else {
+                        continue;
+                    };
+                    let length: usize = parsed
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok()?.parse().ok())
+                        .unwrap_or(0);
+                    if request.len() >= head + length {
+                        break;
+                    }
+                }
+                let answer = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n";
+                if stream.write_all(answer).await.is_ok() {
+                    counted.fetch_add(1, Ordering::SeqCst);
+                }
+                close.notified().await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    answered
+}
+
+/// A kept-alive connection the subscriber closed while it was idle is not
+/// the next delivery's end: that delivery goes on a new connection at once,
+/// neither failed nor waiting for its timeout (with no retries, either would
+/// dead-letter an event the subscriber was ready for).
+#[tokio::test]
+async fn a_connection_the_subscriber_closed_while_idle_is_replaced_not_failed() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("binds");
+    let address = listener.local_addr().expect("address");
+    let close = Arc::new(tokio::sync::Notify::new());
+    let answered = answering_once_a_connection(listener, close.clone()).await;
+    let dead = Sink::start().await;
+    let broker = Broker::start().await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let uri = format!("http://{address}/");
+    let spec = json!({"subscriber": {"uri": uri},
+        "delivery": {"retry": 0, "timeout": "PT20S", "deadLetterSink": {"uri": dead.url}}});
+    trigger(&broker, "team-a", "t", spec).await;
+    for (n, id) in [(1, "first"), (2, "second"), (3, "third")] {
+        send_order(&broker, &token, id).await;
+        let deadline = Instant::now() + std::time::Duration::from_secs(10);
+        let delivered =
+            format!(r#"meshbroker_delivery_duration_seconds_count{{outcome="delivered"}} {n}"#);
+        // Closed only once the broker is done with the exchange: idle.
+        while answered.load(Ordering::SeqCst) < n || !broker.metrics().await.contains(&delivered) {
+            assert_eq!(dead.count(), 0, "dead-lettered instead of delivered");
+            assert!(
+                Instant::now() < deadline,
+                "event {id} not delivered within 10 s (its timeout is 20 s)"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        close.notify_waiters();
+    }
+    assert_eq!(dead.count(), 0);
 }
 
 #[tokio::test]

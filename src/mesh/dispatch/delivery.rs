@@ -169,8 +169,8 @@ async fn retry(
                     .dead_letter
                     .post(
                         sink,
-                        expecting_no_reply(&wire.headers),
-                        wire.body.clone(),
+                        &expecting_no_reply(&wire.headers),
+                        &wire.body,
                         policy.timeout,
                     )
                     .await;
@@ -230,8 +230,8 @@ async fn attempt(
                 .subscriber
                 .post(
                     &target.subscriber,
-                    wire.headers.clone(),
-                    wire.body.clone(),
+                    &wire.headers,
+                    &wire.body,
                     target.policy.timeout,
                 )
                 .await;
@@ -326,8 +326,8 @@ async fn reply(
             match session
                 .post(
                     url,
-                    expecting_no_reply(&wire.headers),
-                    wire.body.clone(),
+                    &expecting_no_reply(&wire.headers),
+                    &wire.body,
                     target.policy.timeout,
                 )
                 .await

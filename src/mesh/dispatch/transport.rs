@@ -12,6 +12,7 @@ use std::time::Duration;
 use axum::http::header::{CONTENT_LENGTH, HOST};
 use axum::http::{HeaderMap, HeaderValue, Request, Uri};
 use bytes::Bytes;
+use futures::FutureExt;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
 use hyper::client::conn::http1::{Connection, SendRequest, handshake};
@@ -167,8 +168,8 @@ impl Session {
     pub async fn post(
         &mut self,
         url: &str,
-        headers: HeaderMap,
-        body: Bytes,
+        headers: &HeaderMap,
+        body: &Bytes,
         timeout: Duration,
     ) -> Result<Response, TransportError> {
         let outcome = tokio::time::timeout(timeout, self.exchange(url, headers, body)).await;
@@ -199,74 +200,132 @@ impl Session {
     async fn exchange(
         &mut self,
         url: &str,
-        headers: HeaderMap,
-        body: Bytes,
+        headers: &HeaderMap,
+        body: &Bytes,
     ) -> Result<Response, TransportError> {
         let address = self.address_of(url)?;
-        let reusable = self
-            .open
-            .as_ref()
-            .is_some_and(|open| open.origin == address.origin && !open.sender.is_closed());
-        if !reusable {
-            self.open = Some(connect(&address, &self.tls).await?);
+        let mut kept = self.open.take().and_then(|mut open| {
+            (open.origin == address.origin && open.is_alive()).then_some(open)
+        });
+        loop {
+            let reused = kept.is_some();
+            let open = match kept.take() {
+                Some(open) => open,
+                None => connect(&address, &self.tls).await?,
+            };
+            match round_trip(open, request(&address, headers, body)?).await {
+                Ok((response, open)) => {
+                    self.open = open;
+                    return Ok(response);
+                }
+                // A kept connection that failed before any answer came: the
+                // subscriber closed it while it was idle (servers close idle
+                // keep-alive connections; the close may not have been seen
+                // yet). The event goes once more on a new connection, as HTTP
+                // clients resend then; should the subscriber have taken it
+                // after all, it gets it twice (`id` and `source` tell).
+                Err(Failure::Unanswered(_)) if reused => {}
+                Err(Failure::Unanswered(error) | Failure::Lost(error)) => return Err(error),
+            }
         }
-        let Some(open) = self.open.as_mut() else {
-            return Err(TransportError("no connection".into()));
-        };
-        let empty = body.is_empty();
-        let mut request = Request::post(address.target.clone())
-            .body(Full::new(body))
-            .map_err(|e| TransportError(e.to_string()))?;
-        *request.headers_mut() = headers;
+    }
+}
+
+/// The POST of `body` with `headers` to `address`.
+fn request(
+    address: &Address,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<Request<Body>, TransportError> {
+    let mut request = Request::post(address.target.clone())
+        .body(Full::new(body.clone()))
+        .map_err(|e| TransportError(e.to_string()))?;
+    *request.headers_mut() = headers.clone();
+    request
+        .headers_mut()
+        .insert(HOST, address.host_header.clone());
+    if body.is_empty() {
+        // hyper sends an empty body's POST with no length at all; some
+        // servers answer that with 411 (RFC 9110 §8.6: a POST normally
+        // says 0).
         request
             .headers_mut()
-            .insert(HOST, address.host_header.clone());
-        if empty {
-            // hyper sends an empty body's POST with no length at all; some
-            // servers answer that with 411 (RFC 9110 §8.6: a POST normally
-            // says 0).
-            request
-                .headers_mut()
-                .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
-        }
-        let (result, closed) = {
-            let Open {
-                sender, connection, ..
-            } = open;
-            let exchange = async {
-                sender
-                    .ready()
-                    .await
-                    .map_err(|e| TransportError::during("the connection failed", &e))?;
-                let response = sender
-                    .send_request(request)
-                    .await
-                    .map_err(|e| TransportError::during("sending the event", &e))?;
-                let (parts, body) = response.into_parts();
-                let (body, whole) = read_capped(body).await?;
-                Ok(Response {
-                    status: parts.status.as_u16(),
-                    headers: parts.headers,
-                    body,
-                    whole,
-                })
-            };
-            tokio::pin!(exchange);
-            tokio::select! {
-                biased;
-                result = &mut exchange => (result, false),
-                // The subscriber closed the connection: what it answered before
-                // is still in the exchange.
-                _ = connection.as_mut() => (exchange.await, true),
-            }
-        };
-        // A body left unread leaves the connection unusable for the next request.
-        let cut = result.as_ref().is_ok_and(|r| !r.whole);
-        if closed || cut {
-            self.open = None;
-        }
-        result
+            .insert(CONTENT_LENGTH, HeaderValue::from_static("0"));
     }
+    Ok(request)
+}
+
+/// Why an exchange got no answer.
+enum Failure {
+    /// No answer began: the request may not have reached the subscriber.
+    Unanswered(TransportError),
+    /// The answer began and broke off.
+    Lost(TransportError),
+}
+
+impl Open {
+    /// False once the subscriber closed the connection. It is driven only
+    /// during exchanges, so an idle one learns of its end here: polling it
+    /// reads the end of the stream.
+    fn is_alive(&mut self) -> bool {
+        !self.sender.is_closed() && self.connection.as_mut().now_or_never().is_none()
+    }
+}
+
+/// Sends `request` on `open` and reads the answer, driving the connection
+/// meanwhile; the connection comes back when it is fit for the next request.
+async fn round_trip(
+    open: Open,
+    request: Request<Body>,
+) -> Result<(Response, Option<Open>), Failure> {
+    let Open {
+        origin,
+        mut sender,
+        mut connection,
+    } = open;
+    let answered = {
+        let exchange = async {
+            sender.ready().await.map_err(|error| {
+                Failure::Unanswered(TransportError::during("the connection failed", &error))
+            })?;
+            let response = sender.send_request(request).await.map_err(|error| {
+                Failure::Unanswered(TransportError::during("sending the event", &error))
+            })?;
+            let (parts, body) = response.into_parts();
+            let (body, whole) = read_capped(body).await.map_err(Failure::Lost)?;
+            Ok(Response {
+                status: parts.status.as_u16(),
+                headers: parts.headers,
+                body,
+                whole,
+            })
+        };
+        tokio::pin!(exchange);
+        let first = tokio::select! {
+            biased;
+            answered = &mut exchange => Some(answered),
+            _ = connection.as_mut() => None,
+        };
+        match first {
+            Some(answered) => answered,
+            None => {
+                // The subscriber closed the connection: what it answered
+                // before is still in the exchange, and what it did not
+                // answer fails once the connection is gone rather than
+                // waiting for it.
+                drop(connection);
+                return exchange.await.map(|response| (response, None));
+            }
+        }
+    };
+    let response = answered?;
+    // A body left unread leaves the connection unusable for the next request.
+    let open = response.whole.then(|| Open {
+        origin,
+        sender,
+        connection,
+    });
+    Ok((response, open))
 }
 
 /// The answer's body up to `MAX_RESPONSE_BYTES`, and whether that was all of it.
