@@ -8,6 +8,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::StatusCode;
+use axum::http::header::CONTENT_ENCODING;
 use bytes::Bytes;
 use http_body_util::LengthLimitError;
 use hyper::body::{Body, Frame, SizeHint};
@@ -45,6 +46,25 @@ impl BodyError {
 }
 
 /// The whole body, at most `limit` bytes.
+/// The content codings a request's body is sent in (`Content-Encoding:
+/// gzip`), or None when it is sent as it is or there is no body for them to
+/// apply to. No listener decodes one: taken as it is, a compressed body
+/// would be read as JSON that is not there, or go on as an event's data
+/// under the type the sender named for the decoded form.
+pub fn coded(request: &axum::extract::Request) -> Option<String> {
+    if request.body().is_end_stream() {
+        return None;
+    }
+    let codings = request.headers().get_all(CONTENT_ENCODING);
+    codings.iter().find_map(|value| {
+        let codings = value.to_str().unwrap_or("?");
+        let identity = codings
+            .split(',')
+            .all(|coding| coding.trim().eq_ignore_ascii_case("identity"));
+        (!identity).then(|| codings.chars().take(256).collect())
+    })
+}
+
 pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, BodyError> {
     // A Content-Length over the limit is refused before the body is read:
     // not waited for until the body deadline, and never invited with a

@@ -12,8 +12,7 @@ use std::sync::Arc;
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::header::{
-    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE,
-    WWW_AUTHENTICATE,
+    ACCEPT_ENCODING, AUTHORIZATION, CONTENT_LENGTH, CONTENT_TYPE, WWW_AUTHENTICATE,
 };
 use axum::http::{HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
@@ -102,8 +101,11 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
             ),
         );
     }
-    let has_body = !axum::body::HttpBody::is_end_stream(request.body());
-    if has_body && let Some(codings) = encoded(request.headers()) {
+    // The OSB API refuses a coded body after its credentials and version are
+    // checked (`osb::headers`): its 401 rule covers every request.
+    if !is_osb(listener, uri.path())
+        && let Some(codings) = crate::bodies::coded(&request)
+    {
         let mut refused = json_error(
             &uri,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -146,21 +148,6 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
     answer
 }
 
-/// The content codings of a body that is not sent as it is (`Content-Encoding:
-/// gzip`; a request without a body has nothing they apply to): no listener
-/// decodes one, and taken as it is a compressed body
-/// would be read as JSON that is not there, or go on as an event's data
-/// under the type the sender named for the decoded form.
-fn encoded(headers: &axum::http::HeaderMap) -> Option<String> {
-    headers.get_all(CONTENT_ENCODING).iter().find_map(|value| {
-        let codings = value.to_str().unwrap_or("?");
-        let identity = codings
-            .split(',')
-            .all(|coding| coding.trim().eq_ignore_ascii_case("identity"));
-        (!identity).then(|| codings.chars().take(256).collect())
-    })
-}
-
 /// What a 401 asks for (RFC 7235 §3.1: it MUST name a challenge): the OSB API
 /// takes Basic credentials or the admin's bearer token, everything else a bearer
 /// token (the Connector's certificates are asked for by TLS, not here). A caller
@@ -168,14 +155,18 @@ fn encoded(headers: &axum::http::HeaderMap) -> Option<String> {
 /// (the console, trying the OSB API with a namespace token) would open its
 /// password dialog over the page for a Basic challenge.
 fn challenge(listener: &str, path: &str, sent_bearer: bool) -> HeaderValue {
-    let mut segments = path.trim_start_matches('/').split('/');
-    let osb =
-        listener == "control" && (segments.next() == Some("v2") || segments.next() == Some("v2"));
-    HeaderValue::from_static(if osb && !sent_bearer {
+    HeaderValue::from_static(if is_osb(listener, path) && !sent_bearer {
         r#"Basic realm="meshbroker", Bearer realm="meshbroker""#
     } else {
         r#"Bearer realm="meshbroker""#
     })
+}
+
+/// Whether `path` is the OSB API's: `/v2/…` or `/{namespace}/v2/…` on the
+/// control listener.
+fn is_osb(listener: &str, path: &str) -> bool {
+    let mut segments = path.trim_start_matches('/').split('/');
+    listener == "control" && (segments.next() == Some("v2") || segments.next() == Some("v2"))
 }
 
 #[cfg(test)]

@@ -94,22 +94,38 @@ async fn a_body_in_a_content_coding_is_415_and_writes_nothing() {
 
     let osb = broker.osb();
     let body = provision_body(ORDER_SERVICE, "team-a");
+    let path = "/v2/service_instances/gz?accepts_incomplete=true";
+    let template = "/v2/service_instances/{instance_id}";
     let reply = osb
         .send(
-            osb.request(
-                Method::PUT,
-                "/v2/service_instances/gz?accepts_incomplete=true",
-            )
-            .header("Content-Type", "application/json")
-            .header("Content-Encoding", "deflate, identity")
-            .body(body.to_string()),
+            osb.request(Method::PUT, path)
+                .header("Content-Type", "application/json")
+                .header("Content-Encoding", "deflate, identity")
+                .header("X-Broker-API-Request-Identity", "rid-415")
+                .body(body.to_string()),
             "put",
-            "/v2/service_instances/{instance_id}",
+            template,
         )
         .await;
     assert_eq!(reply.status, 415, "{}", reply.text);
     assert_eq!(reply.body["error"], "UnsupportedMediaType");
+    assert_eq!(reply.header("accept-encoding"), Some("identity"));
+    assert_eq!(
+        reply.header("x-broker-api-request-identity"),
+        Some("rid-415"),
+        "echoed as on every OSB answer"
+    );
     assert_eq!(osb.fetch("gz").await.status, 404, "nothing recorded");
+    // The OSB API's 401 comes first, whatever the body: "MUST return a 401
+    // Unauthorized response if the authentication fails".
+    let anonymous = broker
+        .http
+        .put(osb.url(path))
+        .header("X-Broker-API-Version", "2.17")
+        .header("Content-Encoding", "gzip")
+        .body(body.to_string());
+    let reply = osb.send(anonymous, "put", template).await;
+    assert_eq!(reply.status, 401, "{}", reply.text);
     // Identity is no coding at all.
     let reply = create("identity").await;
     assert_eq!(reply.status, 201, "{}", reply.text);
