@@ -98,13 +98,19 @@ impl ServiceBroker {
             details.originating_platform.as_deref(),
             details.context.as_ref(),
         )?;
-        let catalog = Catalog::load(&self.store).await?;
-        let class = catalog.class(&details.service_id)?;
-        class.check_plan(&details.plan_id)?;
         let namespace = target_namespace(at.namespace.as_deref(), details.context.as_ref())?;
-        let mapping: Option<ApplicationMapping> =
-            self.store.get(Some(&namespace), &class.application).await?;
-        class.check_enabled(mapping.as_ref(), &namespace)?;
+        let application = match self.standing_application(at).await? {
+            Some(application) => application,
+            None => {
+                let catalog = Catalog::load(&self.store).await?;
+                let class = catalog.class(&details.service_id)?;
+                class.check_plan(&details.plan_id)?;
+                let mapping: Option<ApplicationMapping> =
+                    self.store.get(Some(&namespace), &class.application).await?;
+                class.check_enabled(mapping.as_ref(), &namespace)?;
+                class.application.clone()
+            }
+        };
         let maintenance_info = check_maintenance_info(details.maintenance_info.as_ref())?;
         check_parameters(details.parameters.as_ref())?;
 
@@ -114,7 +120,7 @@ impl ServiceBroker {
             service_id: details.service_id,
             plan_id: details.plan_id,
             namespace,
-            application: class.application.clone(),
+            application,
             organization_guid: Some(details.organization_guid),
             space_guid: Some(details.space_guid),
             context: details.context,
@@ -336,6 +342,21 @@ impl ServiceBroker {
 
     /// The instance the path names, if it exists and is not deprovisioned; under a
     /// `/{namespace}` prefix it must live in that namespace (400 otherwise).
+    /// The Application of an instance a provision request is answered by as
+    /// it stands — provisioned, or with an operation running — whatever the
+    /// catalog and mappings say now: the provisioner compares the request with
+    /// it (the same: its operation, or done; another: 409) and starts nothing.
+    /// A platform re-sending its PUT because the first answer was lost must
+    /// not get a 400 and forget an instance the broker keeps ("a re-sent `PUT`
+    /// request MUST return a `202 Accepted`" while it is in progress, OSB
+    /// v2.17), also when its namespace or mapping went meanwhile.
+    async fn standing_application(&self, at: &InstancePath) -> Result<Option<String>, OsbError> {
+        let instance = self.live_instance(at).await?;
+        Ok(instance
+            .filter(|i| i.running_operation().is_some() || i.status_or_default().provisioned)
+            .map(|i| i.spec.application))
+    }
+
     async fn live_instance(&self, at: &InstancePath) -> Result<Option<ServiceInstance>, OsbError> {
         let instance = self
             .provisioner

@@ -35,6 +35,19 @@ async fn a_repeated_provision_in_progress_is_202_with_the_same_operation() {
     let second = broker.osb().provision(INSTANCE, &body, true).await;
     assert_eq!(second.status, 202, "still in progress: 202, not 200");
     assert_eq!(second.body["operation"], first.body["operation"]);
+    // The mapping going meanwhile changes nothing for a re-sent PUT: "a
+    // re-sent PUT request MUST return a 202 Accepted" while in progress.
+    let mapping = format!("{}/commerce", mappings("team-a"));
+    let deleted = broker.admin().delete(&mapping).await;
+    assert!(deleted.status < 300, "{}", deleted.text);
+    let third = broker.osb().provision(INSTANCE, &body, true).await;
+    assert_eq!(third.status, 202, "{}", third.text);
+    assert_eq!(third.body["operation"], first.body["operation"]);
+    // Another request is still a conflict, not a 400 about the mapping.
+    let mut other = body.clone();
+    other["organization_guid"] = json!("another-cluster");
+    let conflict = broker.osb().provision(INSTANCE, &other, true).await;
+    assert_eq!(conflict.status, 409, "{}", conflict.text);
 }
 
 #[tokio::test]
@@ -46,6 +59,12 @@ async fn a_repeated_identical_provision_when_done_is_200() {
     let again = broker.osb().provision(INSTANCE, &body, true).await;
     assert_eq!(again.status, 200, "{}", again.text);
     assert_eq!(again.body, json!({}));
+    // The instance stands whatever became of its mapping since.
+    let mapping = format!("{}/commerce", mappings("team-a"));
+    let deleted = broker.admin().delete(&mapping).await;
+    assert!(deleted.status < 300, "{}", deleted.text);
+    let again = broker.osb().provision(INSTANCE, &body, true).await;
+    assert_eq!(again.status, 200, "{}", again.text);
     let mut unknown_fields = body.clone();
     unknown_fields["x-vendor-extension"] = json!({"ignored": true});
     assert_eq!(
