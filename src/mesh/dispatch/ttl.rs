@@ -17,15 +17,13 @@ pub fn ensure(event: &mut Event) {
 }
 
 /// An event a sender brings with a TTL of its own must have some left: a TTL
-/// that is not a positive integer is refused at the door, not looped on.
+/// of zero or less is refused at the door, not looped on. One that is no
+/// integer at all is the sender's mistake, not a loop: `ensure` gives it the
+/// mesh's own, as Knative's TTL defaulter does.
 pub fn check(event: &Event) -> Result<(), String> {
-    let Some(given) = event.extension(EXTENSION) else {
-        return Ok(());
-    };
     match current(event) {
-        Some(ttl) if ttl > 0 => Ok(()),
-        Some(ttl) => Err(format!("{EXTENSION} is {ttl}: the event has no hops left")),
-        None => Err(format!("{EXTENSION} {given} is not an integer")),
+        Some(ttl) if ttl <= 0 => Err(format!("{EXTENSION} is {ttl}: the event has no hops left")),
+        _ => Ok(()),
     }
 }
 
@@ -89,7 +87,7 @@ mod tests {
     }
 
     #[test]
-    fn a_ttl_that_is_not_positive_is_refused() {
+    fn a_ttl_that_is_not_positive_is_refused_and_one_that_is_no_number_reset() {
         let mut event = event();
         assert!(check(&event).is_ok(), "no TTL yet");
         for (given, ok) in [
@@ -97,11 +95,18 @@ mod tests {
             ("1", true),
             ("0", false),
             ("-3", false),
-            ("x", false),
+            ("x", true),
         ] {
             event.set_extension(EXTENSION, ExtensionValue::String(given.into()));
             assert_eq!(check(&event).is_ok(), ok, "{given}");
         }
+        event.set_extension(EXTENSION, ExtensionValue::String("x".into()));
+        ensure(&mut event);
+        assert_eq!(current(&event), Some(INITIAL), "no number: the mesh's own");
+        event.set_extension(EXTENSION, ExtensionValue::Boolean(true));
+        assert!(check(&event).is_ok());
+        ensure(&mut event);
+        assert_eq!(current(&event), Some(INITIAL));
         event.set_extension(EXTENSION, ExtensionValue::Integer(0));
         assert!(check(&event).is_err());
     }
