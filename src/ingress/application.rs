@@ -128,16 +128,13 @@ pub async fn legacy(
     let mut incoming = Incoming::of(event);
     incoming.event.set_source(route.name.as_str());
     // A payload its schema refuses is answered in Kyma's error body too, as
-    // the `data` field's; attributes the dataplane cannot carry, as the event's.
+    // the `data` field's.
     match schema::check(&route, &incoming.event) {
         Err(IngressError::InvalidEvent(why)) => return refused(LegacyError::data(&why)),
         checked => checked?,
     }
     let mut events = vec![incoming];
-    match arrive(&mut events) {
-        Err(IngressError::InvalidEvent(why)) => return refused(LegacyError::event(&why)),
-        arrived => arrived?,
-    }
+    arrive(&mut events)?;
     dispatch(&state, &route, headers, events).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }

@@ -117,8 +117,8 @@ async fn filtering_the_largest_event_against_adversarial_patterns_does_not_stall
         let filter = json!([{"any": [{"exact": {"id": "marker"}}, {"cesql": expression}]}]);
         trigger(&broker, "team-a", name, to(sink, filter)).await;
     }
-    // Close to the longest attribute an event may have (60 KiB of `ce-`
-    // header text in all, as binary mode carries it).
+    // Close to the longest attribute binary mode carries (60 KiB of `ce-`
+    // header text in all).
     let subject = "a".repeat(60_000);
     // As many events at once as the machine has cores, and then some: each
     // keeps a runtime thread busy while it is filtered.

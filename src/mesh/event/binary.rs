@@ -246,13 +246,44 @@ impl Values {
     }
 }
 
-/// http's `HeaderMap` holds at most this many headers, and panics past it.
-const HEADER_MAP_MOST: usize = 1 << 15;
+/// Binary mode carries an event whose attributes, each a `ce-` header, fit
+/// what HTTP servers take: hyper, which serves our ingress and many
+/// subscribers, takes at most 100 headers, and 90 attributes leave room for
+/// the ones a delivery adds (Host, Content-Type, Content-Length, Prefer, the
+/// trace context, a dead letter's `knativeerror*`); and the headers, as
+/// binary mode writes them (percent-encoded), must fit in the 64 KiB our
+/// ingress takes (`server::answers::MAX_HEADER_BYTES`) with room for the
+/// others. An event past either goes in structured mode, which carries any.
+const BINARY_MOST_ATTRIBUTES: usize = 90;
+const BINARY_MOST_ATTRIBUTE_BYTES: usize = 60 * 1024;
 
-/// Whether `binary_headers` can write the event: its attributes and the few
-/// headers a delivery adds fit in one header map.
+/// Counts the bytes of what is written once percent-encoded for a header.
+struct EncodedLength(usize);
+
+impl std::fmt::Write for EncodedLength {
+    fn write_str(&mut self, text: &str) -> std::fmt::Result {
+        self.0 += utf8_percent_encode(text, HEADER_VALUE)
+            .map(str::len)
+            .sum::<usize>();
+        Ok(())
+    }
+}
+
+/// Whether binary mode can carry the event (see `BINARY_MOST_ATTRIBUTES`).
 pub fn fits_binary(event: &Event) -> bool {
-    event.iter().count() + 16 <= HEADER_MAP_MOST
+    use std::fmt::Write as _;
+    let mut count = 0;
+    let mut length = EncodedLength(0);
+    for (name, value) in event.iter() {
+        count += 1;
+        length.0 += "ce-".len() + name.len();
+        // Writing into a counter cannot fail.
+        let _ = write!(length, "{value}");
+        if count > BINARY_MOST_ATTRIBUTES || length.0 > BINARY_MOST_ATTRIBUTE_BYTES {
+            return false;
+        }
+    }
+    true
 }
 
 /// The headers of the event in binary mode (`ce-*` and Content-Type).

@@ -3,7 +3,7 @@
 
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Data, Event};
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use percent_encoding::{AsciiSet, CONTROLS};
 
 use super::EventError;
 
@@ -64,64 +64,15 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
 /// quote, percent, and everything outside printable ASCII.
 pub(super) const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');
 
-/// Whatever mode an event arrives in, it must fit what binary mode carries,
-/// where each attribute is a `ce-` header. hyper, which serves our ingress
-/// and many subscribers, takes at most 100 headers: 90 attributes leave room
-/// for the ones a delivery adds (`knativearrivaltime`, the TTL, the
-/// `knativeerror*` of a dead letter, Host, Content-Type, Content-Length,
-/// Prefer, the trace context). And the headers, as binary mode writes them
-/// (percent-encoded), must fit in the 64 KiB our ingress takes
-/// (`server::answers::MAX_HEADER_BYTES`) with room for the others. This also
-/// bounds what a filter's string work can cost an event per Trigger.
-const MAX_ATTRIBUTES: usize = 90;
-const MAX_ATTRIBUTE_BYTES: usize = 60 * 1024;
-
-/// Counts the bytes of what is written once percent-encoded for a header.
-struct EncodedLength(usize);
-
-impl std::fmt::Write for EncodedLength {
-    fn write_str(&mut self, text: &str) -> std::fmt::Result {
-        self.0 += utf8_percent_encode(text, HEADER_VALUE)
-            .map(str::len)
-            .sum::<usize>();
-        Ok(())
-    }
-}
-
-/// See `MAX_ATTRIBUTES`.
-fn check_size(event: &Event) -> Result<(), EventError> {
-    use std::fmt::Write as _;
-    let mut count = 0;
-    let mut length = EncodedLength(0);
-    for (name, value) in event.iter() {
-        count += 1;
-        length.0 += "ce-".len() + name.len();
-        // Writing into a counter cannot fail.
-        let _ = write!(length, "{value}");
-    }
-    if count > MAX_ATTRIBUTES {
-        return Err(EventError::new(format!(
-            "the event has {count} attributes; at most {MAX_ATTRIBUTES} are accepted, so that binary mode can carry them as headers"
-        )));
-    }
-    if length.0 > MAX_ATTRIBUTE_BYTES {
-        return Err(EventError::new(format!(
-            "the event's attributes are {} bytes as binary mode's ce- headers (percent-encoded); at most {MAX_ATTRIBUTE_BYTES} are accepted",
-            length.0
-        )));
-    }
-    Ok(())
-}
-
 /// No String attribute may hold what CloudEvents 1.0.2 disallows in one (see
-/// `check_string`), `datacontenttype` must be a media type (RFC 2046), and
-/// the attributes must fit in binary mode (`check_size`).
+/// `check_string`), and `datacontenttype` must be a media type (RFC 2046).
 /// Checked on what comes in (ingress, replies), not on events read back from
-/// a log: one an earlier version accepted stays deliverable (one with more
-/// attributes than binary mode can carry goes in structured mode, see
-/// `PreparedEvent::wire`).
+/// a log: one an earlier version accepted stays deliverable. How many
+/// attributes an event has, and how long they are, is bounded only by the
+/// request's size: an intermediary "MUST forward events of a size of 64 KiB
+/// or less" (CloudEvents, Size Limits), and one too large for binary mode's
+/// headers is delivered in structured mode (`fits_binary`).
 pub fn check_text(event: &Event) -> Result<(), EventError> {
-    check_size(event)?;
     let strings = [
         ("id", Some(event.id())),
         ("type", Some(event.ty())),

@@ -51,16 +51,6 @@ impl LegacyError {
         }
     }
 
-    /// An event whose attributes the dataplane cannot carry (too large for
-    /// binary mode's headers, or text CloudEvents disallows): what is wrong
-    /// in `moreInfo`, no one field to blame.
-    pub fn event(why: &str) -> Self {
-        Self {
-            more_info: why.into(),
-            ..Self::body("Invalid event")
-        }
-    }
-
     pub fn body(message: &str) -> Self {
         Self {
             status: 400,
