@@ -2,11 +2,14 @@
 //! object) and batched mode (`application/cloudevents-batch+json`: an array).
 
 use std::collections::BTreeMap;
+use std::collections::btree_map::Entry;
 
 use base64::Engine;
 use bytes::Bytes;
 use cloudevents::event::AttributeValue;
 use cloudevents::{AttributesReader, Data, Event};
+use serde::de::{Error as _, MapAccess, Visitor};
+use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
 
 use super::EventError;
@@ -18,8 +21,11 @@ pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
 pub const BATCH_CONTENT_TYPE: &str = "application/cloudevents-batch+json";
 
 pub fn read_structured(body: &[u8]) -> Result<Event, EventError> {
-    let fields: Fields = serde_json::from_slice(body)
-        .map_err(|e| EventError::new(format!("the body is not a JSON object: {e}")))?;
+    let Members(fields) = serde_json::from_slice(body).map_err(|e| {
+        EventError::new(format!(
+            "the body is not an event (a JSON object, each member once): {e}"
+        ))
+    })?;
     from_fields(fields, "")
 }
 
@@ -31,8 +37,11 @@ pub fn read_batch(body: &[u8]) -> Result<Vec<Event>, EventError> {
         .enumerate()
         .map(|(i, item)| {
             let context = format!("event [{i}]: ");
-            let fields: Fields = serde_json::from_str(item.get())
-                .map_err(|e| EventError::new(format!("{context}an event is a JSON object: {e}")))?;
+            let Members(fields) = serde_json::from_str(item.get()).map_err(|e| {
+                EventError::new(format!(
+                    "{context}an event is a JSON object, each member once: {e}"
+                ))
+            })?;
             from_fields(fields, &context)
         })
         .collect()
@@ -42,6 +51,44 @@ pub fn read_batch(body: &[u8]) -> Result<Vec<Event>, EventError> {
 /// byte for byte instead of going through a parsed value (which would re-encode
 /// numbers through f64 and reorder keys).
 type Fields<'a> = BTreeMap<String, &'a RawValue>;
+
+/// An event's members, each given once: a context attribute may appear in an
+/// event at most once, and which of two a JSON reader keeps is a guess (as in
+/// binary mode, where a `ce-` header given twice is refused).
+struct Members<'a>(Fields<'a>);
+
+impl<'de> Deserialize<'de> for Members<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Once;
+        impl<'de> Visitor<'de> for Once {
+            type Value = Members<'de>;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a JSON object")
+            }
+
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut fields = Fields::new();
+                while let Some(name) = map.next_key::<String>()? {
+                    let value: &'de RawValue = map.next_value()?;
+                    match fields.entry(name) {
+                        Entry::Vacant(vacant) => {
+                            vacant.insert(value);
+                        }
+                        Entry::Occupied(given) => {
+                            return Err(A::Error::custom(format!(
+                                "member {:?} is given more than once",
+                                given.key()
+                            )));
+                        }
+                    }
+                }
+                Ok(Members(fields))
+            }
+        }
+        deserializer.deserialize_map(Once)
+    }
+}
 
 fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     let fail = |message: String| EventError::new(format!("{context}{message}"));
@@ -311,6 +358,30 @@ mod tests {
             let back: String = serde_json::from_slice(&out).expect("valid JSON");
             assert_eq!(back, text);
         }
+    }
+
+    #[test]
+    fn a_member_given_twice_is_refused_naming_it() {
+        let head = r#""specversion":"1.0","source":"/s","type":"t""#;
+        let twice = format!(r#"{{{head},"id":"1","id":"2"}}"#);
+        let error = read_structured(twice.as_bytes()).expect_err("refused");
+        assert!(
+            error
+                .to_string()
+                .contains(r#"member "id" is given more than once"#),
+            "{error}"
+        );
+        let batch = format!(r#"[{{{head},"id":"1"}},{{{head},"id":"2","data":1,"data":2}}]"#);
+        let error = read_batch(batch.as_bytes()).expect_err("refused");
+        let error = error.to_string();
+        assert!(error.starts_with("event [1]: "), "{error}");
+        assert!(
+            error.contains(r#"member "data" is given more than once"#),
+            "{error}"
+        );
+        // Within data, JSON is data's own business.
+        let nested = format!(r#"{{{head},"id":"1","data":{{"a":1,"a":2}}}}"#);
+        assert!(read_structured(nested.as_bytes()).is_ok());
     }
 
     #[test]
