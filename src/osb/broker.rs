@@ -142,6 +142,10 @@ impl ServiceBroker {
         details: UpdateDetails,
         asynchronous: bool,
     ) -> Result<Outcome, OsbError> {
+        check_platform(
+            details.originating_platform.as_deref(),
+            details.context.as_ref(),
+        )?;
         let catalog = Catalog::load(&self.store).await?;
         let class = catalog.class(&details.service_id)?;
         // A plan the service does not have is malformed (400); the provisioner

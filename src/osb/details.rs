@@ -29,6 +29,8 @@ pub struct UpdateDetails {
     pub context: Option<Value>,
     pub parameters: Option<Value>,
     pub maintenance_info: Option<Value>,
+    /// The platform `X-Broker-API-Originating-Identity` names, when it is sent.
+    pub originating_platform: Option<String>,
 }
 
 /// The ids a `DELETE` names in its query string (`?service_id&plan_id`).

@@ -60,7 +60,10 @@ pub struct UpdateBody {
 }
 
 impl UpdateBody {
-    pub fn details(self) -> Result<UpdateDetails, OsbError> {
+    pub fn details(
+        self,
+        identity: Option<&OriginatingIdentity>,
+    ) -> Result<UpdateDetails, OsbError> {
         object_or_absent("previous_values", self.previous_values)?;
         Ok(UpdateDetails {
             service_id: required("service_id", self.service_id.as_ref())?,
@@ -73,6 +76,7 @@ impl UpdateBody {
             context: object_or_absent("context", self.context)?,
             parameters: object_or_absent("parameters", self.parameters)?,
             maintenance_info: self.maintenance_info,
+            originating_platform: identity.map(|i| i.platform.clone()),
         })
     }
 }
@@ -360,7 +364,7 @@ mod tests {
         let update: UpdateBody =
             serde_json::from_value(json!({"service_id": "s", "plan_id": ""})).expect("body");
         assert_eq!(
-            update.details().expect_err("refused").to_string(),
+            update.details(None).expect_err("refused").to_string(),
             "plan_id must not be empty"
         );
         assert_eq!(

@@ -583,4 +583,23 @@ async fn a_context_platform_different_from_the_originating_identity_is_400() {
         .send(request, "put", "/v2/service_instances/{instance_id}")
         .await;
     assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.message().contains("cloudfoundry"), "{}", reply.text);
+    // An update is checked alike, before anything is changed.
+    let body = provision_body(ORDER_SERVICE, "team-a");
+    osb.provision_and_wait(INSTANCE, &body).await;
+    let update = osb
+        .request(
+            reqwest::Method::PATCH,
+            &format!("/v2/service_instances/{INSTANCE}?accepts_incomplete=true"),
+        )
+        .header(
+            "X-Broker-API-Originating-Identity",
+            format!("cloudfoundry {identity}"),
+        )
+        .json(&json!({"service_id": ORDER_SERVICE, "context": body["context"]}));
+    let reply = osb
+        .send(update, "patch", "/v2/service_instances/{instance_id}")
+        .await;
+    assert_eq!(reply.status, 400, "{}", reply.text);
+    assert!(reply.message().contains("cloudfoundry"), "{}", reply.text);
 }
