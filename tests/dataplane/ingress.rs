@@ -223,6 +223,59 @@ async fn an_event_too_large_for_binary_mode_is_taken_and_delivered_structured() 
     assert_eq!(delivered("fits").header("ce-x83"), Some("v"), "binary mode");
 }
 
+/// A Trigger delivering to another meshbroker Broker's address over HTTP: an
+/// event with as many attributes as the first Broker took, and the two the
+/// mesh adds, is taken by the second (it goes in structured mode), not
+/// refused and dead-lettered.
+#[tokio::test]
+async fn a_delivery_to_another_broker_is_taken_whatever_its_attributes() {
+    let broker = Broker::start_with(&["--anonymous-senders"]).await;
+    let token = provisioned(&broker, &["team-a"]).await;
+    let second = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+        "metadata": {"name": "second"}, "spec": {}});
+    let created = broker.admin().create(&brokers("team-a"), &second).await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    ready(&broker, &format!("{}/second", brokers("team-a"))).await;
+    let sink = Sink::start().await;
+    let dead = Sink::start().await;
+    trigger(
+        &broker,
+        "team-a",
+        "from-second",
+        json!({"broker": "second", "subscriber": {"uri": sink.url}}),
+    )
+    .await;
+    let hop = format!("{}/team-a/second", broker.events);
+    trigger(
+        &broker,
+        "team-a",
+        "to-second",
+        json!({"subscriber": {"uri": hop},
+            "delivery": {"retry": 0, "deadLetterSink": {"uri": dead.url}}}),
+    )
+    .await;
+    // 86 extensions: 90 attributes as sent, 92 once the mesh stamped its two.
+    let mut event =
+        json!({"specversion": "1.0", "id": "wide", "source": "/s", "type": "order.created"});
+    for i in 0..86 {
+        event[format!("x{i}")] = json!("v");
+    }
+    let reply = post(
+        &broker,
+        "/commerce/events",
+        &token,
+        &structured_mode(),
+        &event.to_string(),
+    )
+    .await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let got = sink.wait_for(1).await;
+    let body: serde_json::Value = serde_json::from_slice(&got[0].body).expect("structured");
+    assert_eq!(body["id"], "wide");
+    assert_eq!(body["x85"], "v");
+    assert_eq!(dead.count(), 0, "nothing dead-lettered");
+}
+
 #[tokio::test]
 async fn bad_requests_get_the_right_status_and_a_named_problem() {
     let broker = Broker::start_with(&["--max-event-bytes", "2048"]).await;
