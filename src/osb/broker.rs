@@ -22,8 +22,8 @@ use super::paths::{BindingPath, InstancePath};
 use super::plan::{check_maintenance_info, check_parameters};
 use super::requests::NamedIds;
 use crate::provisioner::{
-    Accepted, Completion, DeprovisionRequest, ProvisionRequest, Provisioner, UpdateRequest,
-    is_deprovision_operation,
+    Accepted, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest, Provisioner,
+    UpdateRequest, is_deprovision_operation,
 };
 use crate::resources::{
     ApplicationMapping, OperationKind, OperationState, ServiceInstance, check_name,
@@ -84,8 +84,9 @@ impl ServiceBroker {
 
     /// `PUT /v2/service_instances/{instance_id}`: provision a class into the
     /// namespace the path prefix or `context.namespace` names. Checked in this
-    /// order: the originating identity's platform is the context's; the service
-    /// is in the catalog and the plan is its plan; the namespace is known and its
+    /// order: the originating identity's platform is the context's; the
+    /// namespace is named; unless the instance stands (`standing_application`),
+    /// the service is in the catalog, the plan is its plan and the namespace's
     /// mapping of the Application enables the class; `maintenance_info` and
     /// `parameters` fit the plan.
     pub async fn provision(
@@ -99,16 +100,13 @@ impl ServiceBroker {
             details.context.as_ref(),
         )?;
         let namespace = target_namespace(at.namespace.as_deref(), details.context.as_ref())?;
-        let application = match self.standing_application(at).await? {
+        let standing = self.standing_application(at).await?;
+        let unchecked = standing.is_some();
+        let application = match standing {
             Some(application) => application,
             None => {
-                let catalog = Catalog::load(&self.store).await?;
-                let class = catalog.class(&details.service_id)?;
-                class.check_plan(&details.plan_id)?;
-                let mapping: Option<ApplicationMapping> =
-                    self.store.get(Some(&namespace), &class.application).await?;
-                class.check_enabled(mapping.as_ref(), &namespace)?;
-                class.application.clone()
+                self.enabled_application(&details.service_id, &details.plan_id, &namespace)
+                    .await?
             }
         };
         let maintenance_info = check_maintenance_info(details.maintenance_info.as_ref())?;
@@ -126,8 +124,29 @@ impl ServiceBroker {
             context: details.context,
             parameters: details.parameters,
             maintenance_info,
+            unchecked,
         };
-        let accepted = self.provisioner.provision(request, completion).await?;
+        let accepted = match self
+            .provisioner
+            .provision(request.clone(), completion)
+            .await
+        {
+            // The instance changed since it was read (its operation failed,
+            // or it was deprovisioned): this request starts one, so it is
+            // checked as a new one is.
+            Err(ProvisionError::Unchecked) => {
+                let application = self
+                    .enabled_application(&request.service_id, &request.plan_id, &request.namespace)
+                    .await?;
+                let checked = ProvisionRequest {
+                    application,
+                    unchecked: false,
+                    ..request
+                };
+                self.provisioner.provision(checked, completion).await?
+            }
+            answered => answered?,
+        };
         self.outcome(&at.instance_id, accepted, completion, "provisioning")
             .await
     }
@@ -353,12 +372,37 @@ impl ServiceBroker {
     /// A platform re-sending its PUT because the first answer was lost must
     /// not get a 400 and forget an instance the broker keeps ("a re-sent `PUT`
     /// request MUST return a `202 Accepted`" while it is in progress, OSB
-    /// v2.17), also when its namespace or mapping went meanwhile.
+    /// v2.17), also when its namespace or mapping went meanwhile. An instance
+    /// of another namespace than the path's prefix does not stand here: the
+    /// request goes through the checks, and the provisioner's 409.
     async fn standing_application(&self, at: &InstancePath) -> Result<Option<String>, OsbError> {
-        let instance = self.live_instance(at).await?;
+        let instance = self.provisioner.instance(&at.instance_id).await?;
         Ok(instance
+            .filter(|i| i.is_live())
+            .filter(|i| {
+                at.namespace
+                    .as_ref()
+                    .is_none_or(|ns| *ns == i.spec.namespace)
+            })
             .filter(|i| i.running_operation().is_some() || i.status_or_default().provisioned)
             .map(|i| i.spec.application))
+    }
+
+    /// The Application whose class `service_id` is, once the plan is its
+    /// plan and `namespace`'s mapping enables the class.
+    async fn enabled_application(
+        &self,
+        service_id: &str,
+        plan_id: &str,
+        namespace: &str,
+    ) -> Result<String, OsbError> {
+        let catalog = Catalog::load(&self.store).await?;
+        let class = catalog.class(service_id)?;
+        class.check_plan(plan_id)?;
+        let mapping: Option<ApplicationMapping> =
+            self.store.get(Some(namespace), &class.application).await?;
+        class.check_enabled(mapping.as_ref(), namespace)?;
+        Ok(class.application.clone())
     }
 
     async fn live_instance(&self, at: &InstancePath) -> Result<Option<ServiceInstance>, OsbError> {
@@ -589,6 +633,39 @@ mod tests {
     fn refusal<T: std::fmt::Debug>(result: Result<T, OsbError>) -> (&'static str, String) {
         let error = result.expect_err("refused");
         (error.key(), error.to_string())
+    }
+
+    /// A request not checked against the catalog (the instance stood when it
+    /// was read) never starts an operation: if the record asks for one — the
+    /// instance is new, failed or gone meanwhile — the provisioner asks for
+    /// the checks, and nothing is written.
+    #[tokio::test]
+    async fn an_unchecked_provision_starts_nothing() {
+        let shop = Shop::open().await;
+        let request = ProvisionRequest {
+            instance_id: "unchecked".into(),
+            service_id: EVENTS_ONLY.into(),
+            plan_id: format!("{EVENTS_ONLY}-plan-default"),
+            namespace: "team-c".into(),
+            application: "shop".into(),
+            organization_guid: Some("cluster".into()),
+            space_guid: Some("team-c".into()),
+            context: None,
+            parameters: None,
+            maintenance_info: None,
+            unchecked: true,
+        };
+        let answer = shop
+            .broker
+            .provisioner
+            .provision(request, Completion::Asynchronous)
+            .await;
+        assert!(
+            matches!(answer, Err(ProvisionError::Unchecked)),
+            "{answer:?}"
+        );
+        let found = shop.broker.provisioner.instance("unchecked").await;
+        assert!(found.expect("read").is_none(), "nothing written");
     }
 
     #[tokio::test]

@@ -125,6 +125,8 @@ impl From<ProvisionError> for OsbError {
             ProvisionError::NotFound(m) => Self::NotFound(m),
             ProvisionError::BadRequest(m) => Self::BadRequest(m),
             ProvisionError::Unprocessable(m) => Self::Unprocessable(m),
+            // The broker checks and asks again; never an answer.
+            unchecked @ ProvisionError::Unchecked => Self::Internal(unchecked.to_string()),
             ProvisionError::Store(e) => e.into(),
         }
     }

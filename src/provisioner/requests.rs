@@ -2,7 +2,8 @@
 
 use crate::store::StoreError;
 
-/// A provision, already checked against the catalog and the namespace's mapping.
+/// A provision, checked against the catalog and the namespace's mapping
+/// unless `unchecked`.
 #[derive(Debug, Clone)]
 pub struct ProvisionRequest {
     pub instance_id: String,
@@ -15,6 +16,12 @@ pub struct ProvisionRequest {
     pub context: Option<serde_json::Value>,
     pub parameters: Option<serde_json::Value>,
     pub maintenance_info: Option<serde_json::Value>,
+    /// Not checked against the catalog and mapping, as the instance stood
+    /// (provisioned, or an operation running) when the request came: it is
+    /// answered from the record only. Should it have to start an operation
+    /// (the instance changed meanwhile), `ProvisionError::Unchecked` asks
+    /// for the checks first.
+    pub unchecked: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -80,6 +87,9 @@ pub enum ProvisionError {
     BadRequest(String),
     #[error("{0}")]
     Unprocessable(String),
+    /// An `unchecked` request would start an operation: check it first.
+    #[error("the request must be checked against the catalog and mapping first")]
+    Unchecked,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

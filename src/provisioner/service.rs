@@ -181,6 +181,9 @@ impl Provisioner {
                 }
                 None => new_record(&name, &request),
             };
+            if request.unchecked {
+                return Err(ProvisionError::Unchecked);
+            }
             if let Some(accepted) = self
                 .start(record, OperationKind::Provision, None, completion)
                 .await?
