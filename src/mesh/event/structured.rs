@@ -427,11 +427,10 @@ mod tests {
     fn control_characters_read_back_but_are_refused_as_input() {
         for member in [
             r#""id":"a\u0000b""#,
-            r#""subject":"line\nforged""#,
-            r#""ext":"\u0085""#,
+            r#""id":"1","subject":"line\nforged""#,
+            r#""id":"1","ext":"\u0085""#,
         ] {
-            let body =
-                format!(r#"{{"specversion":"1.0","source":"/s","type":"t","id":"1",{member}}}"#);
+            let body = format!(r#"{{"specversion":"1.0","source":"/s","type":"t",{member}}}"#);
             // Read back as stored (an earlier version took it), refused as input.
             let read = read_structured(body.as_bytes()).expect(member);
             let error = check_text(&read).expect_err(member);
