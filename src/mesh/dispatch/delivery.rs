@@ -52,6 +52,19 @@ impl Sessions {
             dead_letter: Session::new(deps.subscriber_tls.clone()),
         }
     }
+
+    /// Resolves when a kept connection closes while its worker waits for
+    /// work (the subscriber closed it: an idle timeout, a restart), having
+    /// let go of it; pending while none does. Watched as an HTTP client's
+    /// reader watches its idle connections, so the next delivery opens a new
+    /// one rather than writing into a closed one.
+    pub async fn closed_while_idle(&mut self) {
+        tokio::select! {
+            () = self.subscriber.closed_while_idle() => {}
+            () = self.reply.closed_while_idle() => {}
+            () = self.dead_letter.closed_while_idle() => {}
+        }
+    }
 }
 
 type Answer = Result<Response, TransportError>;

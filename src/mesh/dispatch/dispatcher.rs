@@ -416,9 +416,14 @@ async fn work(
             Next::Wait => {
                 let until =
                     *quiet_until.get_or_insert_with(|| tokio::time::Instant::now() + WORKER_IDLE);
-                quiet = tokio::time::timeout_at(until, me.wake.notified())
-                    .await
-                    .is_err();
+                tokio::select! {
+                    woken = tokio::time::timeout_at(until, me.wake.notified()) => {
+                        quiet = woken.is_err();
+                    }
+                    // Still on the idle stack: `next` has it wait on. A
+                    // wake-up given meanwhile is kept for the next wait.
+                    () = sessions.closed_while_idle() => {}
+                }
             }
             Next::Stop => return,
         }

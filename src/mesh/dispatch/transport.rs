@@ -186,6 +186,18 @@ impl Session {
         result
     }
 
+    /// Resolves once the kept connection has closed, letting go of it;
+    /// pending while there is none (see `Sessions::closed_while_idle`).
+    pub async fn closed_while_idle(&mut self) {
+        match self.open.as_mut() {
+            Some(open) => {
+                let _ = open.connection.as_mut().await;
+                self.open = None;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
     fn address_of(&mut self, url: &str) -> Result<Arc<Address>, TransportError> {
         if let Some(address) = &self.address
             && address.url == url
@@ -218,14 +230,12 @@ impl Session {
                     self.open = open;
                     return Ok(response);
                 }
-                // A kept connection that failed before any answer came: the
-                // subscriber closed it while it was idle (servers close idle
-                // keep-alive connections; the close may not have been seen
-                // yet). The event goes once more on a new connection, as HTTP
-                // clients resend then; should the subscriber have taken it
-                // after all, it gets it twice (`id` and `source` tell).
-                Err(Failure::Unanswered(_)) if reused => {}
-                Err(Failure::Unanswered(error) | Failure::Lost(error)) => return Err(error),
+                // A kept connection that closed before the event was written
+                // (its close not seen yet): the event never left, so it goes
+                // on a new connection. Once written, it is never sent again
+                // here: the subscriber may have taken it.
+                Err(Failure::Unsent(_)) if reused => {}
+                Err(Failure::Unsent(error) | Failure::Lost(error)) => return Err(error),
             }
         }
     }
@@ -257,9 +267,10 @@ fn request(
 
 /// Why an exchange got no answer.
 enum Failure {
-    /// No answer began: the request may not have reached the subscriber.
-    Unanswered(TransportError),
-    /// The answer began and broke off.
+    /// The request was never written.
+    Unsent(TransportError),
+    /// The request was written (the subscriber may have taken it), and no
+    /// whole answer came.
     Lost(TransportError),
 }
 
@@ -286,11 +297,19 @@ async fn round_trip(
     let answered = {
         let exchange = async {
             sender.ready().await.map_err(|error| {
-                Failure::Unanswered(TransportError::during("the connection failed", &error))
+                Failure::Unsent(TransportError::during("the connection failed", &error))
             })?;
-            let response = sender.send_request(request).await.map_err(|error| {
-                Failure::Unanswered(TransportError::during("sending the event", &error))
-            })?;
+            let response = sender
+                .try_send_request(request)
+                .await
+                .map_err(|mut failed| {
+                    let error = TransportError::during("sending the event", failed.error());
+                    // hyper gives the request back only if it never wrote it.
+                    match failed.take_message() {
+                        Some(_) => Failure::Unsent(error),
+                        None => Failure::Lost(error),
+                    }
+                })?;
             let (parts, body) = response.into_parts();
             let (body, whole) = read_capped(body).await.map_err(Failure::Lost)?;
             Ok(Response {

@@ -31,10 +31,17 @@ pub struct TraceContext {
     tracestate: Option<HeaderValue>,
 }
 
+/// A longer `tracestate` is not passed on: it would be carried beside every
+/// delivery's `ce-` headers, which binary mode fills up to 60 KiB of the 64
+/// KiB an ingress takes. W3C Trace Context asks that at least 512
+/// characters be passed on, and lets longer ones be cut.
+const MOST_TRACESTATE_BYTES: usize = 2048;
+
 impl TraceContext {
     /// The request's trace context, when its `traceparent` is well formed
     /// (`version-traceid-parentid-flags`, lower-case hex); a malformed one is
-    /// dropped as the W3C recommendation says, and `tracestate` with it.
+    /// dropped as the W3C recommendation says, and `tracestate` with it; a
+    /// `tracestate` over `MOST_TRACESTATE_BYTES` is dropped alone.
     pub fn of(headers: &HeaderMap) -> Option<Self> {
         let traceparent = headers.get("traceparent")?;
         if !is_traceparent(traceparent.as_bytes()) {
@@ -42,7 +49,10 @@ impl TraceContext {
         }
         Some(Self {
             traceparent: traceparent.clone(),
-            tracestate: headers.get("tracestate").cloned(),
+            tracestate: headers
+                .get("tracestate")
+                .filter(|state| state.len() <= MOST_TRACESTATE_BYTES)
+                .cloned(),
         })
     }
 
@@ -105,6 +115,27 @@ fn is_traceparent(value: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_tracestate_too_long_to_carry_beside_an_event_is_dropped_alone() {
+        let parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for (length, kept) in [
+            (MOST_TRACESTATE_BYTES, true),
+            (MOST_TRACESTATE_BYTES + 1, false),
+        ] {
+            let mut headers = HeaderMap::new();
+            headers.insert("traceparent", HeaderValue::from_static(parent));
+            let state = format!("v={}", "x".repeat(length - 2));
+            headers.insert(
+                "tracestate",
+                HeaderValue::from_str(&state).expect("a header value"),
+            );
+            let context = TraceContext::of(&headers).expect("the traceparent is kept");
+            let mut out = HeaderMap::new();
+            context.apply(&mut out);
+            assert_eq!(out.contains_key("tracestate"), kept, "{length} bytes");
+        }
+    }
 
     #[test]
     fn only_well_formed_traceparents_are_passed_on() {

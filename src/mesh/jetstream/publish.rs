@@ -29,7 +29,9 @@ use sha2::{Digest, Sha256};
 use super::connect::JetStream;
 use super::streams::StreamSpec;
 use crate::mesh::event::hop::TraceContext;
-use crate::mesh::event::{EventError, PREFER, PreparedEvent, read_binary, read_structured};
+use crate::mesh::event::{
+    EventError, PREFER, PreparedEvent, fits_binary, read_binary, read_structured,
+};
 use crate::mesh::log::AppendError;
 
 pub struct StreamLog {
@@ -154,6 +156,12 @@ const MOST_HEADER_BYTES: usize = 32 << 10;
 /// The event's binary-mode request as a message (its trace context
 /// included), or None when its headers do not fit NATS.
 fn binary_form(event: &PreparedEvent) -> Option<(Bytes, HeaderMap)> {
+    // What binary mode cannot carry is not written as its structured
+    // fallback here: that would go out under binary mode's typed-extension
+    // header, which lists every typed extension, however many.
+    if !fits_binary(&event.event) {
+        return None;
+    }
     let wire = event.wire(false);
     let header_bytes: usize = wire
         .headers
@@ -378,6 +386,19 @@ mod tests {
         );
         let (binary, _) = round_trip(&traced(event));
         assert!(!binary);
+    }
+
+    #[test]
+    fn an_event_binary_mode_cannot_carry_is_stored_structured_without_typed_headers() {
+        let mut event = built(EventBuilderV10::new().data("text/plain", "x"));
+        for i in 0..200 {
+            event.set_extension(&format!("n{i}"), i64::from(i));
+        }
+        let (payload, headers) = stored_form(&traced(event.clone()), false);
+        assert!(headers.get("ce-specversion").is_none(), "structured");
+        assert!(headers.get(TYPED).is_none(), "no list of typed extensions");
+        let back = event_of(&payload, Some(&headers)).expect("readable");
+        assert_eq!(extensions(&back.event), extensions(&event), "types kept");
     }
 
     #[test]
