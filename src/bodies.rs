@@ -45,7 +45,6 @@ impl BodyError {
     }
 }
 
-/// The whole body, at most `limit` bytes.
 /// The content codings a request's body is sent in (`Content-Encoding:
 /// gzip`), or None when it is sent as it is or there is no body for them to
 /// apply to. No listener decodes one: taken as it is, a compressed body
@@ -65,6 +64,7 @@ pub fn coded(request: &axum::extract::Request) -> Option<String> {
     })
 }
 
+/// The whole body, at most `limit` bytes.
 pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, BodyError> {
     // A Content-Length over the limit is refused before the body is read:
     // not waited for until the body deadline, and never invited with a

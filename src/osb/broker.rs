@@ -363,8 +363,6 @@ impl ServiceBroker {
         Ok(())
     }
 
-    /// The instance the path names, if it exists and is not deprovisioned; under a
-    /// `/{namespace}` prefix it must live in that namespace (400 otherwise).
     /// The Application of an instance a provision request is answered by as
     /// it stands — provisioned, or with an operation running — whatever the
     /// catalog and mappings say now: the provisioner compares the request with
@@ -405,6 +403,8 @@ impl ServiceBroker {
         Ok(class.application.clone())
     }
 
+    /// The instance the path names, if it exists and is not deprovisioned; under a
+    /// `/{namespace}` prefix it must live in that namespace (400 otherwise).
     async fn live_instance(&self, at: &InstancePath) -> Result<Option<ServiceInstance>, OsbError> {
         let instance = self
             .provisioner
