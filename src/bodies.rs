@@ -24,6 +24,8 @@ pub enum BodyError {
     TimedOut(Duration),
     #[error("the body could not be read: {0}")]
     Unreadable(String),
+    #[error("{0}")]
+    Coded(Coded),
 }
 
 impl BodyError {
@@ -32,6 +34,7 @@ impl BodyError {
             Self::TooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             Self::TimedOut(_) => StatusCode::REQUEST_TIMEOUT,
             Self::Unreadable(_) => StatusCode::BAD_REQUEST,
+            Self::Coded(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         }
     }
 
@@ -41,15 +44,14 @@ impl BodyError {
             Self::TooLarge(_) => "RequestEntityTooLarge",
             Self::TimedOut(_) => "Timeout",
             Self::Unreadable(_) => "BadRequest",
+            Self::Coded(_) => "UnsupportedMediaType",
         }
     }
 }
 
 /// The content codings a request's body is sent in (`Content-Encoding:
 /// gzip`), or None when it is sent as it is or there is no body for them to
-/// apply to. No listener decodes one: taken as it is, a compressed body
-/// would be read as JSON that is not there, or go on as an event's data
-/// under the type the sender named for the decoded form.
+/// apply to.
 pub fn coded(request: &axum::extract::Request) -> Option<String> {
     if request.body().is_end_stream() {
         return None;
@@ -62,6 +64,23 @@ pub fn coded(request: &axum::extract::Request) -> Option<String> {
             .all(|coding| coding.trim().eq_ignore_ascii_case("identity"));
         (!identity).then(|| codings.chars().take(256).collect())
     })
+}
+
+/// A body sent in these content codings, which no listener decodes: taken
+/// as it is, a compressed body would be read as JSON that is not there, or
+/// go on as an event's data under the type the sender named for the decoded
+/// form.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("Content-Encoding {0:?} is not accepted; send the body uncompressed")]
+pub struct Coded(pub String);
+
+/// What stands in for a coded body: reading it fails with
+/// `BodyError::Coded`, so the request is refused (415) where its body is
+/// read — once its handler knows the caller, so an anonymous one still gets
+/// 401 first.
+pub fn refusing(codings: String) -> axum::body::Body {
+    let refusal = futures::stream::once(async move { Err::<Bytes, _>(Coded(codings)) });
+    axum::body::Body::from_stream(refusal)
 }
 
 /// The whole body, at most `limit` bytes.
@@ -82,6 +101,9 @@ pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes,
         while let Some(error) = source {
             if let Some(DeadlinePassed(timeout)) = error.downcast_ref() {
                 return BodyError::TimedOut(*timeout);
+            }
+            if let Some(coded) = error.downcast_ref::<Coded>() {
+                return BodyError::Coded(coded.clone());
             }
             source = error.source();
         }

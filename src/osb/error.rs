@@ -2,8 +2,7 @@
 //! error body (`{"error", "description"}`) with its status code.
 
 use axum::Json;
-use axum::http::header::ACCEPT_ENCODING;
-use axum::http::{HeaderValue, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
@@ -29,8 +28,6 @@ pub enum OsbError {
     PreconditionFailed(String),
     #[error("{0}")]
     PayloadTooLarge(String),
-    #[error("{0}")]
-    UnsupportedMediaType(String),
     /// A body not read whole: too slow (408), or cut short (400).
     #[error("{0}")]
     Body(BodyError),
@@ -60,9 +57,6 @@ impl OsbError {
             Self::Gone(_) => (StatusCode::GONE, "Gone"),
             Self::PreconditionFailed(_) => (StatusCode::PRECONDITION_FAILED, "PreconditionFailed"),
             Self::PayloadTooLarge(_) => (StatusCode::PAYLOAD_TOO_LARGE, "PayloadTooLarge"),
-            Self::UnsupportedMediaType(_) => {
-                (StatusCode::UNSUPPORTED_MEDIA_TYPE, "UnsupportedMediaType")
-            }
             Self::Body(error) => (error.status(), error.reason()),
             Self::AsyncRequired(_) => (StatusCode::UNPROCESSABLE_ENTITY, "AsyncRequired"),
             Self::Concurrency(_) => (StatusCode::UNPROCESSABLE_ENTITY, "ConcurrencyError"),
@@ -94,18 +88,11 @@ impl IntoResponse for OsbError {
             }
             other => other.to_string(),
         };
-        let mut response = (
+        (
             self.status(),
             Json(json!({ "error": self.key(), "description": description })),
         )
-            .into_response();
-        if let Self::UnsupportedMediaType(_) = self {
-            // RFC 9110 §15.5.16: the codings that would have been accepted.
-            response
-                .headers_mut()
-                .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        }
-        response
+            .into_response()
     }
 }
 

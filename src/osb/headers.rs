@@ -1,6 +1,5 @@
 //! OSB request headers, as middleware in front of every OSB route: authentication
-//! (401), `X-Broker-API-Version` (412 unless 2.13 or later 2.x), a content-coded body
-//! (415), the originating identity
+//! (401), `X-Broker-API-Version` (412 unless 2.13 or later 2.x), the originating identity
 //! (decoded, logged, 400 when malformed) and the request identity (echoed back).
 
 use axum::extract::{Request, State};
@@ -37,7 +36,7 @@ pub async fn osb_headers(
     next: Next,
 ) -> Response {
     let request_identity = request.headers().get(&REQUEST_IDENTITY).cloned();
-    let checked = check(&state, &request);
+    let checked = check(&state, request.headers());
     let mut response = match checked {
         Ok(identity) => {
             let span = tracing::info_span!(
@@ -65,18 +64,12 @@ pub async fn osb_headers(
     response
 }
 
-fn check(state: &AppState, request: &Request) -> Result<Option<OriginatingIdentity>, OsbError> {
-    let headers = request.headers();
+fn check(state: &AppState, headers: &HeaderMap) -> Result<Option<OriginatingIdentity>, OsbError> {
     state
         .auth
         .platform(headers)
         .map_err(|e| OsbError::Unauthorized(e.to_string()))?;
     check_version(once(headers, &API_VERSION)?)?;
-    if let Some(codings) = crate::bodies::coded(request) {
-        return Err(OsbError::UnsupportedMediaType(format!(
-            "Content-Encoding {codings:?} is not accepted; send the body uncompressed"
-        )));
-    }
     once(headers, &ORIGINATING_IDENTITY)?
         .map(parse_identity)
         .transpose()

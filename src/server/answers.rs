@@ -101,25 +101,20 @@ async fn answer(listener: &str, request: Request, next: Next) -> Response {
             ),
         );
     }
-    // The OSB API refuses a coded body after its credentials and version are
-    // checked (`osb::headers`): its 401 rule covers every request.
-    if !is_osb(listener, uri.path())
-        && let Some(codings) = crate::bodies::coded(&request)
-    {
-        let mut refused = json_error(
-            &uri,
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "UnsupportedMediaType",
-            format!("Content-Encoding {codings:?} is not accepted; send the body uncompressed"),
-        );
-        // RFC 9110 §15.5.16: the codings that would have been accepted.
-        refused
-            .headers_mut()
-            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
-        return refused;
-    }
+    let coded = crate::bodies::coded(&request);
+    let refused_coding = coded.is_some();
+    let request = match coded {
+        Some(codings) => request.map(|_| crate::bodies::refusing(codings)),
+        None => request,
+    };
     let mut response = next.run(request).await;
     let status = response.status();
+    if refused_coding && status == StatusCode::UNSUPPORTED_MEDIA_TYPE {
+        // RFC 9110 §15.5.16: the codings that would have been accepted.
+        response
+            .headers_mut()
+            .insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
+    }
     if status == StatusCode::UNAUTHORIZED && !response.headers().contains_key(WWW_AUTHENTICATE) {
         response.headers_mut().insert(
             WWW_AUTHENTICATE,

@@ -91,6 +91,18 @@ async fn a_body_in_a_content_coding_is_415_and_writes_nothing() {
     assert_eq!(reply.header("accept-encoding"), Some("identity"));
     assert!(reply.message().contains("gzip"), "{}", reply.text);
     assert!(admin.find(&format!("{NAMESPACES}/gz")).await.is_none());
+    // Refused where the body is read, once the caller is known: an anonymous
+    // one gets 401, as from the API server, whatever its body.
+    let anonymous = broker
+        .http
+        .post(format!("{}{NAMESPACES}", broker.control))
+        .header("Content-Type", "application/json")
+        .header("Content-Encoding", "gzip")
+        .body(namespace.to_string())
+        .send()
+        .await
+        .expect("answered");
+    assert_eq!(anonymous.status().as_u16(), 401);
 
     let osb = broker.osb();
     let body = provision_body(ORDER_SERVICE, "team-a");
