@@ -3,6 +3,8 @@
 //! thousand typos under a key as long as the body is answered in a bounded
 //! header or error.
 
+use crate::telemetry::cut;
+
 /// At most this many fields are named, each at most `LONGEST_NAMED_PATH`
 /// long, in the warning headers or the error (then how many more).
 pub const NAMED_AT_MOST: usize = 20;
@@ -10,14 +12,11 @@ pub const NAMED_AT_MOST: usize = 20;
 /// A field's path as named: a key may be as long as a body, a header (or an
 /// error that names it) may not.
 pub fn shortened(path: &str) -> String {
-    if path.len() <= LONGEST_NAMED_PATH {
+    let kept = cut(path, LONGEST_NAMED_PATH);
+    if kept.len() == path.len() {
         return path.to_string();
     }
-    let mut end = LONGEST_NAMED_PATH;
-    while !path.is_char_boundary(end) {
-        end -= 1;
-    }
-    format!("{}…", &path[..end])
+    format!("{kept}…")
 }
 
 /// Bytes of a field's path named in a warning or an error.

@@ -6,9 +6,11 @@
 mod log_report;
 mod logging;
 mod metrics;
+mod shortened;
 mod throttle;
 
 pub use log_report::{ConsumerLag, LogReport};
 pub use logging::{LogFormat, init_logging};
 pub use metrics::{DeliveryOutcome, Metrics, count_request};
+pub use shortened::{cut, shortened};
 pub use throttle::Throttle;

@@ -29,7 +29,7 @@ use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, PREFER, check_text, mode_of, read_binary, read_structured};
 use crate::mesh::tap::Outcome;
-use crate::telemetry::{DeliveryOutcome, Throttle};
+use crate::telemetry::{DeliveryOutcome, Throttle, shortened};
 
 static UNDELIVERABLE_LOG: Throttle = Throttle::new();
 
@@ -277,7 +277,7 @@ async fn hand_over(
     let mut event = cause.clone();
     if !ttl::inherit(&mut event, cause) {
         deps.metrics.reply_looped();
-        tracing::warn!(trigger = %target.label, event_id = ?cause.id(), %to, "event dropped: its TTL ran out (an event loop?)");
+        tracing::warn!(trigger = %target.label, event_id = ?shortened(cause.id()), %to, "event dropped: its TTL ran out (an event loop?)");
         return Response::synthetic(200, "");
     }
     hop::stamp_arrival(&mut event, &hop::arrival_now());
@@ -312,13 +312,13 @@ async fn reply(
         ReplyBody::NoEvent => return Ok(()),
         ReplyBody::Event(event) => *event,
         ReplyBody::Invalid(why) => {
-            tracing::warn!(trigger = %target.label, event_id = ?cause.event_id(), %why, "the subscriber's reply is not a valid event; delivery failed");
+            tracing::warn!(trigger = %target.label, event_id = ?shortened(cause.event_id()), %why, "the subscriber's reply is not a valid event; delivery failed");
             return Err((Response::synthetic(502, &why), Answered::Subscriber));
         }
     };
     if !ttl::inherit(&mut event, &cause.event) {
         deps.metrics.reply_looped();
-        tracing::warn!(trigger = %target.label, event_id = ?cause.event_id(), "reply dropped: its TTL ran out (an event loop?)");
+        tracing::warn!(trigger = %target.label, event_id = ?shortened(cause.event_id()), "reply dropped: its TTL ran out (an event loop?)");
         return Ok(());
     }
     // The reply continues the trace: the subscriber's own span when it sent
@@ -459,7 +459,7 @@ async fn dead_letter(
         let Some(skipped) = UNDELIVERABLE_LOG.allow() else {
             return;
         };
-        tracing::warn!(skipped, %dest, trigger = %target.label, event_id = ?event.event_id(), %why,
+        tracing::warn!(skipped, %dest, trigger = %target.label, event_id = ?shortened(event.event_id()), %why,
             "delivery failed and no dead-letter sink is configured");
         return;
     };
@@ -490,7 +490,7 @@ async fn dead_letter(
             deps.metrics.event_dead_lettered();
             deps.metrics
                 .delivery_took(DeliveryOutcome::DeadLettered, started.elapsed());
-            tracing::info!(trigger = %target.label, event_id = ?event.event_id(), %why, "event sent to the dead-letter sink");
+            tracing::info!(trigger = %target.label, event_id = ?shortened(event.event_id()), %why, "event sent to the dead-letter sink");
         }
         Err(sink_failure) => {
             deps.metrics.event_undeliverable();
@@ -511,7 +511,7 @@ async fn dead_letter(
             tell_tail(deps, target, event, || Outcome::Undeliverable {
                 reason: &reason,
             });
-            tracing::error!(trigger = %target.label, event_id = ?event.event_id(), %why, dead_letter_sink = %sink, %sink_why,
+            tracing::error!(trigger = %target.label, event_id = ?shortened(event.event_id()), %why, dead_letter_sink = %sink, %sink_why,
                 "delivery and the dead-letter sink both failed");
         }
     }

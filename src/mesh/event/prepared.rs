@@ -66,10 +66,9 @@ impl PreparedEvent {
         cloudevents::AttributesReader::id(&self.event)
     }
 
-    /// Binary mode, or structured mode when `structured`. An event with more
-    /// attributes than a header map holds (one an earlier version accepted
-    /// and logged, see `check_text`) goes in structured mode either way:
-    /// decided once, when its binary form would be rendered.
+    /// Binary mode, or structured mode when `structured`. An event binary
+    /// mode cannot carry (see `fits_binary`) goes in structured mode either
+    /// way: decided once, when its binary form would be rendered.
     pub fn wire(&self, structured: bool) -> &Wire {
         if structured {
             self.structured.get_or_init(|| self.structured_wire())

@@ -23,7 +23,7 @@ use cesql::{Budget, LimitExceeded};
 use cloudevents::{AttributesReader, Event};
 
 use super::Filter;
-use crate::telemetry::{Metrics, Throttle};
+use crate::telemetry::{Metrics, Throttle, shortened};
 
 static LIMIT_LOG: Throttle = Throttle::new();
 
@@ -85,7 +85,7 @@ fn refused(
 ) {
     metrics.filter_error(reason);
     if let Some(skipped) = LIMIT_LOG.allow() {
-        tracing::warn!(%trigger, event_id = ?event.id(), event_type = ?event.ty(),
+        tracing::warn!(%trigger, event_id = ?shortened(event.id()), event_type = ?shortened(event.ty()),
             reason, %error, skipped,
             "a CESQL filter went over a limit; the event does not match the Trigger");
     }

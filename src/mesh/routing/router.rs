@@ -28,7 +28,7 @@ use crate::mesh::event::PreparedEvent;
 use crate::mesh::forward::Forwarder;
 use crate::mesh::log::AppendError;
 use crate::mesh::tap::Taps;
-use crate::telemetry::{Metrics, Throttle};
+use crate::telemetry::{Metrics, Throttle, shortened};
 
 static MISSED_LOG: Throttle = Throttle::new();
 
@@ -226,7 +226,7 @@ impl Router {
             self.metrics.event_undeliverable();
             if let Some(skipped) = MISSED_LOG.allow() {
                 tracing::warn!(channel = %format!("{}/{}", channel.namespace, channel.name), subscriber = %subscriber.target().label,
-                    event_id = ?event.event_id(), skipped,
+                    event_id = ?shortened(event.event_id()), skipped,
                     "subscriber full (queue and namespace budget); the event did not reach it");
             }
         }
