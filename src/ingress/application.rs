@@ -124,17 +124,16 @@ pub async fn legacy(
         Err(error) => return Ok((StatusCode::BAD_REQUEST, Json(error)).into_response()),
     };
     let id = cloudevents::AttributesReader::id(&event).to_string();
-    let refused = |error: LegacyError| Ok((StatusCode::BAD_REQUEST, Json(error)).into_response());
-    let mut incoming = Incoming::of(event);
-    incoming.event.set_source(route.name.as_str());
+    let mut events = vec![Incoming::of(event)];
     // A payload its schema refuses is answered in Kyma's error body too, as
-    // the `data` field's.
-    match schema::check(&route, &incoming.event) {
-        Err(IngressError::InvalidEvent(why)) => return refused(LegacyError::data(&why)),
-        checked => checked?,
+    // the `data` field's (`read_legacy` already checked what else `stamp`
+    // could refuse: the id, the type, the time).
+    match stamp(&route, &mut events) {
+        Err(IngressError::InvalidEvent(why)) => {
+            return Ok((StatusCode::BAD_REQUEST, Json(LegacyError::data(&why))).into_response());
+        }
+        stamped => stamped?,
     }
-    let mut events = vec![incoming];
-    arrive(&mut events)?;
     dispatch(&state, &route, headers, events).await?;
     Ok((StatusCode::OK, Json(json!({ "event-id": id }))).into_response())
 }
