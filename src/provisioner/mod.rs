@@ -7,7 +7,7 @@
 //! How the files stack, each importing only files after it: `tombstones` (forgetting
 //! deprovisioned records) → `service` (the requests, decided against the record) →
 //! `runner` (runs an operation's plan) → `steps` (the steps and their tables) →
-//! `plan` (tables, numbering) → `job` (one operation on one instance) → `context`
+//! `shared_delivery` (the delivery options instances share) → `plan` (tables, numbering) → `job` (one operation on one instance) → `context`
 //! (what all operations share) → `runners`, `settings`, `backoff`, `names`,
 //! `requests`.
 
@@ -21,6 +21,7 @@ mod runner;
 mod runners;
 mod service;
 mod settings;
+mod shared_delivery;
 mod steps;
 mod tombstones;
 

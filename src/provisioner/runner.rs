@@ -73,9 +73,19 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
         metrics.operation_started(kind);
         let job = Job::new(context.clone(), &instance, &operation).during(term.clone());
         tracing::info!(instance_id = %instance.spec.instance_id, operation = %operation.id, kind, "operation running");
+        // A failed update takes its delivery claim back and records its end
+        // under the namespace's lock: until the end is recorded, other
+        // operations read the update's claim from the record.
+        let mut undo_lock = None;
         let outcome = match run_plan(&job, &steps::plan(operation.kind)).await {
             Err(Stop::Failed(reason)) if operation.kind == OperationKind::Update => {
-                Err(Stop::Failed(undo_update(&job, reason).await))
+                tokio::select! {
+                    guard = job.lock_namespace() => {
+                        undo_lock = Some(guard);
+                        Err(Stop::Failed(undo_update(&job, reason).await))
+                    }
+                    () = job.shutdown().wait() => Err(Stop::ShuttingDown),
+                }
             }
             outcome => outcome,
         };
@@ -99,6 +109,7 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
                 return;
             }
         }
+        drop(undo_lock);
     }
 }
 

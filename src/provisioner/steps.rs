@@ -21,6 +21,7 @@ use super::backoff::Backoff;
 use super::context::Context;
 use super::job::Job;
 use super::plan::{Plan, Progress, Step};
+use super::shared_delivery::{Claims, delivery_from};
 use crate::resources::{
     Application, Broker, Channel, Conditions, DeliverySpec, Destination, KReference, Operation,
     OperationKind, ServiceInstance, Subscription, SubscriptionSpec, labels,
@@ -54,7 +55,7 @@ const BROKER_READY: Step = Step {
 
 const SUBSCRIPTION: Step = Step {
     name: "subscription",
-    doc: "Subscription `<application>.<N>` in the integration namespace points the Channel at N's Broker and lists this instance in its `meshbroker.io/instances` annotation. Two services of one Application share it: no duplicate deliveries",
+    doc: "Subscription `<application>.<N>` in the integration namespace points the Channel at N's Broker and lists this instance in its `meshbroker.io/instances` annotation. Two services of one Application share it: no duplicate deliveries. It carries the most patient of its instances' delivery options (the most retries, the longest backoff delay and timeout, exponential backoff if any asks for it)",
     run: |job| Box::pin(subscribe(job)),
     namespace_lock: true,
     undo: Some(&RELEASE_SUBSCRIPTION),
@@ -70,15 +71,17 @@ const SUBSCRIPTION_READY: Step = Step {
 
 const APPLY_PARAMETERS: Step = Step {
     name: "apply-parameters",
-    doc: "the Subscription takes the delivery options of the new parameters (none: it has none)",
+    doc: "the Subscription takes the delivery options of the new parameters, merged with those of the other instances it serves (the most patient of each option)",
     run: |job| Box::pin(apply_parameters(job)),
-    namespace_lock: false,
+    // Under the lock, as every step that writes the Subscription's delivery: each
+    // reads the other instances' claims and must write before another reads.
+    namespace_lock: true,
     undo: None,
 };
 
 const RELEASE_SUBSCRIPTION: Step = Step {
     name: "release-subscription",
-    doc: "the instance leaves the Subscription's owners, and the Subscription is deleted when none remain",
+    doc: "the instance leaves the Subscription's owners, taking the delivery options it asked for with it, and the Subscription is deleted when none remain",
     run: |job| Box::pin(release_subscription(job)),
     // Under the lock, as `subscription` is: a deprovision takes the namespace
     // before it changes anything, so one that cannot get it in time fails
@@ -290,54 +293,16 @@ fn set_owners(subscription: &mut Subscription, owners: &BTreeSet<String>) {
         .insert(labels::SUBSCRIPTION_OWNERS.to_string(), text);
 }
 
-/// Delivery options from instance parameters (validated against the plan schema
-/// when they were sent; a record edited since may not parse).
-fn delivery_from(
-    parameters: Option<&serde_json::Value>,
-) -> Result<Option<DeliverySpec>, serde_json::Error> {
-    parameters
-        .and_then(|p| p.get("delivery"))
-        .filter(|d| !d.is_null())
-        .map(|d| serde_json::from_value(d.clone()))
-        .transpose()
-}
-
-/// What writing the Subscription does to its delivery options.
-#[derive(Debug)]
-enum Delivery {
-    /// Provisioning: the instance's own options, when it names any; otherwise a
-    /// Subscription another instance shares keeps the options it has.
-    KeepUnlessGiven(Option<DeliverySpec>),
-    /// Updating: the requested options replace the Subscription's; none clears them.
-    Replace(Option<DeliverySpec>),
-}
-
-impl Delivery {
-    fn wanted(&self) -> Option<&DeliverySpec> {
-        match self {
-            Delivery::KeepUnlessGiven(spec) | Delivery::Replace(spec) => spec.as_ref(),
-        }
-    }
-
-    /// Whether the Subscription's options become `wanted`.
-    fn overrides(&self) -> bool {
-        match self {
-            Delivery::KeepUnlessGiven(spec) => spec.is_some(),
-            Delivery::Replace(_) => true,
-        }
-    }
-}
-
 async fn subscribe(job: &Job) -> Result<Progress, StoreError> {
     match delivery_from(job.spec().parameters.as_ref()) {
-        Ok(delivery) => ensure_subscription(job, Delivery::KeepUnlessGiven(delivery)).await,
+        Ok(delivery) => ensure_subscription(job, delivery).await,
         Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
     }
 }
 
 async fn apply_parameters(job: &Job) -> Result<Progress, StoreError> {
     match delivery_from(job.requested_parameters()) {
-        Ok(delivery) => ensure_subscription(job, Delivery::Replace(delivery)).await,
+        Ok(delivery) => ensure_subscription(job, delivery).await,
         Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
     }
 }
@@ -345,19 +310,21 @@ async fn apply_parameters(job: &Job) -> Result<Progress, StoreError> {
 /// What a failed update leaves behind: nothing it changed. OSB v2.17 (Updating a
 /// Service Instance): with a 4xx or 5xx answer "the Service Broker MUST NOT apply
 /// any of the requested changes". The record keeps the parameters it had (they
-/// are replaced only on success), so the Subscription takes their delivery
-/// options back.
+/// are replaced only on success), so the Subscription takes their claim back.
+/// The caller holds the namespace's lock until the failure is recorded.
 pub async fn restore_parameters(job: &Job) -> Result<Progress, StoreError> {
     match delivery_from(job.spec().parameters.as_ref()) {
-        Ok(delivery) => ensure_subscription(job, Delivery::Replace(delivery)).await,
+        Ok(delivery) => ensure_subscription(job, delivery).await,
         Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
     }
 }
 
 /// Makes the (Application, namespace) Subscription exist, list this instance among
-/// its owners, point at the namespace's Broker and carry `delivery`.
-async fn ensure_subscription(job: &Job, delivery: Delivery) -> Result<Progress, StoreError> {
+/// its owners, point at the namespace's Broker and carry the most patient of its
+/// owners' delivery claims, this instance's being `own`.
+async fn ensure_subscription(job: &Job, own: Option<DeliverySpec>) -> Result<Progress, StoreError> {
     let store = job.store();
+    let claims = Claims::read(job, own).await?;
     let spec = job.spec();
     let namespace = job.integration_namespace();
     let name = job.subscription_name();
@@ -379,7 +346,7 @@ async fn ensure_subscription(job: &Job, delivery: Delivery) -> Result<Progress, 
             ..Default::default()
         },
         reply: None,
-        delivery: delivery.wanted().cloned(),
+        delivery: claims.for_owners(&BTreeSet::from([spec.instance_id.clone()])),
     };
     let mut unreadable = None;
     let updated = store
@@ -400,8 +367,9 @@ async fn ensure_subscription(job: &Job, delivery: Delivery) -> Result<Progress, 
                 subscription.spec.subscriber = wanted.subscriber.clone();
                 changed = true;
             }
-            if delivery.overrides() && subscription.spec.delivery != wanted.delivery {
-                subscription.spec.delivery = wanted.delivery.clone();
+            let delivery = claims.for_owners(&owners);
+            if subscription.spec.delivery != delivery {
+                subscription.spec.delivery = delivery;
                 changed = true;
             }
             changed
@@ -471,6 +439,7 @@ async fn release_subscription(job: &Job) -> Result<Progress, StoreError> {
     let spec = job.spec();
     let namespace = job.integration_namespace();
     let name = job.subscription_name();
+    let claims = Claims::read(job, None).await?;
     let mut now_unowned = false;
     let mut unreadable = None;
     let released = store
@@ -485,7 +454,11 @@ async fn release_subscription(job: &Job) -> Result<Progress, StoreError> {
             let removed = owners.remove(&spec.instance_id);
             now_unowned = owners.is_empty();
             set_owners(subscription, &owners);
-            removed
+            // What this instance asked for leaves with it.
+            let delivery = claims.for_owners(&owners);
+            let reclaimed = subscription.spec.delivery != delivery;
+            subscription.spec.delivery = delivery;
+            removed || reclaimed
         })
         .await?;
     if let Some(reason) = unreadable {
@@ -841,20 +814,6 @@ mod tests {
     }
 
     #[test]
-    fn delivery_is_replaced_on_update_and_added_only_when_given_on_provision() {
-        let some = || Some(DeliverySpec::default());
-        let cases = [
-            (Delivery::KeepUnlessGiven(None), false),
-            (Delivery::KeepUnlessGiven(some()), true),
-            (Delivery::Replace(None), true),
-            (Delivery::Replace(some()), true),
-        ];
-        for (delivery, overrides) in cases {
-            assert_eq!(delivery.overrides(), overrides, "{delivery:?}");
-        }
-    }
-
-    #[test]
     fn null_or_absent_delivery_parameters_name_no_options() {
         for parameters in [
             None,
@@ -913,9 +872,9 @@ mod tests {
     }
 
     #[test]
-    fn the_namespace_lock_covers_label_to_subscription_and_the_whole_deprovision() {
+    fn the_namespace_lock_covers_every_write_of_the_subscription_and_the_whole_deprovision() {
         assert_eq!(locked_runs(OperationKind::Provision), [(2, 4)]);
-        assert_eq!(locked_runs(OperationKind::Update), []);
+        assert_eq!(locked_runs(OperationKind::Update), [(1, 1)]);
         assert_eq!(locked_runs(OperationKind::Deprovision), [(1, 2)]);
     }
 

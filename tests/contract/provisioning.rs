@@ -156,6 +156,75 @@ async fn two_services_of_one_application_share_one_subscription() {
     assert!(broker.admin().find(&path).await.is_none());
 }
 
+/// Provisions `instance` of `service` into team-a with `delivery` as its parameters.
+fn with_delivery(service: &str, delivery: Value) -> Value {
+    let mut body = provision_body(service, "team-a");
+    body["parameters"] = json!({ "delivery": delivery });
+    body
+}
+
+#[tokio::test]
+async fn instances_sharing_a_subscription_get_the_most_patient_delivery_and_take_theirs_away_when_they_go()
+ {
+    let broker = Broker::start().await;
+    commerce_in(&broker, &["team-a"]).await;
+    let osb = broker.osb();
+    let path = format!("{}/commerce.team-a", subscriptions());
+    let delivery = || async { broker.admin().get(&path).await.body["spec"]["delivery"].clone() };
+    osb.provision_and_wait(
+        "orders",
+        &with_delivery(ORDER_SERVICE, json!({"retry": 3, "timeout": "PT5S"})),
+    )
+    .await;
+    osb.provision_and_wait(
+        "shipping",
+        &with_delivery(
+            SHIPPING_SERVICE,
+            json!({"retry": 5, "backoffDelay": "PT1S"}),
+        ),
+    )
+    .await;
+    assert_eq!(
+        delivery().await,
+        json!({"retry": 5, "timeout": "PT5S", "backoffDelay": "PT1S"}),
+        "each option at its most patient"
+    );
+
+    // Shipping asks for less: orders keeps what it asked for.
+    let update = json!({"service_id": SHIPPING_SERVICE, "parameters": {"delivery": {"retry": 1}}});
+    let reply = osb.update("shipping", &update, true).await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
+    let operation = reply.body["operation"]
+        .as_str()
+        .expect("operation")
+        .to_string();
+    assert_eq!(
+        osb.finished("shipping", &operation).await.body["state"],
+        "succeeded"
+    );
+    assert_eq!(delivery().await, json!({"retry": 3, "timeout": "PT5S"}));
+    assert_eq!(
+        osb.fetch("orders").await.body["parameters"],
+        json!({"delivery": {"retry": 3, "timeout": "PT5S"}}),
+        "an instance's parameters are its own"
+    );
+
+    // What orders asked for leaves with it; an instance asking nothing resets nothing.
+    osb.deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
+        .await;
+    assert_eq!(delivery().await, json!({"retry": 1}));
+    osb.provision_and_wait("orders-again", &provision_body(ORDER_SERVICE, "team-a"))
+        .await;
+    assert_eq!(delivery().await, json!({"retry": 1}));
+    osb.deprovision_and_wait("shipping", SHIPPING_SERVICE, &plan_of(SHIPPING_SERVICE))
+        .await;
+    assert_eq!(
+        delivery().await,
+        Value::Null,
+        "no instance asks for anything"
+    );
+}
+
 #[tokio::test]
 async fn each_namespace_gets_its_own_subscription_and_broker() {
     let broker = Broker::start().await;
