@@ -56,7 +56,13 @@ pub fn coded(request: &axum::extract::Request) -> Option<String> {
     if request.body().is_end_stream() {
         return None;
     }
-    let codings = request.headers().get_all(CONTENT_ENCODING);
+    codings(request.headers())
+}
+
+/// The content codings these headers say a body is in, other than
+/// `identity` (cut at 256 characters), or None.
+pub fn codings(headers: &axum::http::HeaderMap) -> Option<String> {
+    let codings = headers.get_all(CONTENT_ENCODING);
     codings.iter().find_map(|value| {
         let codings = value.to_str().unwrap_or("?");
         let identity = codings

@@ -49,6 +49,11 @@ async fn an_application_event_reaches_a_triggered_subscriber_unchanged() {
     assert_eq!(event.header("content-type"), Some("application/json"));
     assert_eq!(event.header("prefer"), Some("reply"));
     assert_eq!(
+        event.header("accept-encoding"),
+        Some("identity"),
+        "a compressed reply would be refused"
+    );
+    assert_eq!(
         &event.body[..],
         br#"{"orderId": "1", "total":9.5}"#,
         "data byte for byte"

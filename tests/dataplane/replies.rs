@@ -56,7 +56,7 @@ async fn answers(broker: &Broker, attributes: serde_json::Value) -> Sink {
 #[tokio::test]
 async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettered() {
     let batch = r#"[{"specversion":"1.0","id":"r1","source":"/s","type":"t"}]"#;
-    let cases: [(&[(&str, &str)], &str); 4] = [
+    let cases: [(&[(&str, &str)], &str); 5] = [
         (&[("ce-specversion", "1.0"), ("ce-type", "t")], "{}"),
         // A batch is no reply (Knative's Broker answers it with a 502 too).
         (
@@ -76,6 +76,18 @@ async fn a_malformed_reply_fails_the_delivery_which_is_retried_then_dead_lettere
                 ("ce-type", "t"),
             ],
             "{}",
+        ),
+        // A compressed reply is never read: its bytes would go on as the data.
+        (
+            &[
+                ("ce-specversion", "1.0"),
+                ("ce-id", "r1"),
+                ("ce-source", "/s"),
+                ("ce-type", "t"),
+                ("content-type", "text/plain"),
+                ("content-encoding", "gzip"),
+            ],
+            "\u{1f}\u{8b} as if compressed",
         ),
     ];
     for (headers, body) in cases {

@@ -25,6 +25,7 @@ use super::settle::{RetryBy, Settled};
 use super::target::{ReplyTo, Target};
 use super::transport::{MAX_RESPONSE_BYTES, Response, Session, TransportError};
 use super::ttl;
+use crate::bodies::codings;
 use crate::mesh::event::PreparedEvent;
 use crate::mesh::event::hop::{self, TraceContext};
 use crate::mesh::event::{Mode, PREFER, check_text, mode_of, read_binary, read_structured};
@@ -395,6 +396,13 @@ fn reply_event(response: &Response) -> ReplyBody {
     if !response.whole {
         return ReplyBody::Invalid(format!(
             "the subscriber's reply is larger than {MAX_RESPONSE_BYTES} bytes"
+        ));
+    }
+    // As at ingress, a coded body is never read (its compressed bytes would
+    // go on as the event's data, or be read as JSON that is not there).
+    if let Some(codings) = codings(&response.headers) {
+        return ReplyBody::Invalid(format!(
+            "the subscriber's reply is in Content-Encoding {codings:?}; a reply must be sent uncompressed"
         ));
     }
     let parsed = if binary {

@@ -5,7 +5,7 @@
 use std::fmt::Write as _;
 use std::sync::OnceLock;
 
-use axum::http::header::CONTENT_TYPE;
+use axum::http::header::{ACCEPT_ENCODING, CONTENT_TYPE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use bytes::Bytes;
 use cloudevents::{Data, Event};
@@ -78,7 +78,7 @@ impl PreparedEvent {
                     return self.structured_wire();
                 }
                 let mut headers = binary_headers(&self.event);
-                headers.insert(PREFER, HeaderValue::from_static("reply"));
+                ask_as_a_delivery(&mut headers);
                 self.add_trace(&mut headers);
                 let body = self
                     .raw_data
@@ -90,12 +90,12 @@ impl PreparedEvent {
     }
 
     fn structured_wire(&self) -> Wire {
-        let mut headers = HeaderMap::with_capacity(2);
+        let mut headers = HeaderMap::with_capacity(3);
         headers.insert(
             CONTENT_TYPE,
             HeaderValue::from_static(STRUCTURED_CONTENT_TYPE),
         );
-        headers.insert(PREFER, HeaderValue::from_static("reply"));
+        ask_as_a_delivery(&mut headers);
         self.add_trace(&mut headers);
         Wire {
             headers,
@@ -173,6 +173,15 @@ impl std::fmt::Write for Counter {
         self.0 += text.len();
         Ok(())
     }
+}
+
+/// What a delivery asks of its receiver besides the event: a reply may come
+/// in the answer (`Prefer: reply`, Knative's data plane), and uncompressed
+/// (`Accept-Encoding: identity`): a reply in a content coding is refused, as
+/// at ingress, and a request without the header says any coding will do.
+fn ask_as_a_delivery(headers: &mut HeaderMap) {
+    headers.insert(PREFER, HeaderValue::from_static("reply"));
+    headers.insert(ACCEPT_ENCODING, HeaderValue::from_static("identity"));
 }
 
 #[cfg(test)]

@@ -21,6 +21,7 @@ use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::context::PublishErrorKind;
 use async_nats::jetstream::message::PublishMessage;
 use axum::http::HeaderValue;
+use axum::http::header::ACCEPT_ENCODING;
 use bytes::Bytes;
 use cloudevents::event::ExtensionValue;
 use cloudevents::{AttributesReader, Event};
@@ -213,11 +214,12 @@ fn retype(event: &mut Event, typed: &str) -> Result<(), EventError> {
     Ok(())
 }
 
-/// Copies HTTP headers into NATS ones, all but `Prefer` (a delivery's, not
-/// the event's); None when one cannot be a NATS header.
+/// Copies HTTP headers into NATS ones, all but `Prefer` and
+/// `Accept-Encoding` (a delivery's, not the event's); None when one cannot be
+/// a NATS header.
 fn copy_headers(http: &axum::http::HeaderMap, nats: &mut HeaderMap) -> Option<()> {
     for (name, value) in http {
-        if name == PREFER {
+        if name == PREFER || name == ACCEPT_ENCODING {
             continue;
         }
         let name = async_nats::header::HeaderName::try_from(name.as_str()).ok()?;
