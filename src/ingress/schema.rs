@@ -33,7 +33,7 @@ pub fn check(route: &ApplicationRoute, event: &Event) -> Result<(), IngressError
     let (ty, Some(version)) = type_and_version(event) else {
         return Ok(());
     };
-    let Some(validator) = route.schemas.get(&(ty.to_string(), version.clone())) else {
+    let Some(schema) = route.schemas.get(&(ty.to_string(), version.clone())) else {
         return Ok(());
     };
     let parsed;
@@ -53,16 +53,9 @@ pub fn check(route: &ApplicationRoute, event: &Event) -> Result<(), IngressError
             )));
         }
     };
-    match validator.iter_errors(data).next() {
-        None => Ok(()),
-        Some(error) => {
-            let at = error.instance_path().to_string();
-            let at = if at.is_empty() { "/".to_string() } else { at };
-            Err(IngressError::InvalidEvent(format!(
-                "data does not match the schema of {ty} {version} at {at}: {error}"
-            )))
-        }
-    }
+    schema
+        .check(data, &format!("{ty} {version}"))
+        .map_err(IngressError::InvalidEvent)
 }
 
 /// Says why: data nested deeper than the parser reads (128 levels) is JSON,

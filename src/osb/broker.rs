@@ -17,7 +17,9 @@ use super::catalog::Catalog;
 use super::details::{
     BindDetails, Binding, LastOperation, Outcome, ProvisionDetails, ServicePlan, UpdateDetails,
 };
-use super::namespace::{check_instance_namespace, check_platform, target_namespace};
+use super::namespace::{
+    check_context_namespace, check_instance_namespace, check_platform, target_namespace,
+};
 use super::paths::{BindingPath, InstancePath};
 use super::plan::{check_maintenance_info, check_parameters};
 use super::requests::NamedIds;
@@ -310,6 +312,10 @@ impl ServiceBroker {
     /// credentials are that entry's gateway (and target) URL. The service and
     /// plan are checked against the catalog before the instance is looked up.
     pub async fn bind(&self, at: &BindingPath, details: BindDetails) -> Result<Binding, OsbError> {
+        check_platform(
+            details.originating_platform.as_deref(),
+            details.context.as_ref(),
+        )?;
         let instance_id = &at.instance.instance_id;
         let catalog = Catalog::load(&self.store).await?;
         let class = catalog.class(&details.service_id)?;
@@ -325,6 +331,7 @@ impl ServiceBroker {
                 instance.spec.service_id, details.service_id
             )));
         }
+        check_context_namespace(details.context.as_ref(), &instance)?;
         let bound = self
             .provisioner
             .bind(
@@ -626,6 +633,8 @@ mod tests {
             plan_id: format!("{service_id}-plan-default"),
             parameters: None,
             bind_resource: None,
+            context: None,
+            originating_platform: None,
         }
     }
 

@@ -47,6 +47,9 @@ pub struct BindDetails {
     pub plan_id: String,
     pub parameters: Option<Value>,
     pub bind_resource: Option<Value>,
+    pub context: Option<Value>,
+    /// The platform `X-Broker-API-Originating-Identity` names, when it is sent.
+    pub originating_platform: Option<String>,
 }
 
 /// How a provision, update or deprovision stands when it is answered.

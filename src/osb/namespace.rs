@@ -4,6 +4,7 @@
 use serde_json::Value;
 
 use super::OsbError;
+use crate::resources::ServiceInstance;
 
 /// The namespace named by the context, if the context is a Kubernetes one.
 fn context_namespace(context: Option<&Value>) -> Result<Option<String>, OsbError> {
@@ -51,6 +52,22 @@ pub fn check_platform(
                 "X-Broker-API-Originating-Identity names platform {originating:?} but context.platform is {platform:?}"
             )))
         }
+        _ => Ok(()),
+    }
+}
+
+/// A request about an instance (a bind) whose `context` names a namespace
+/// must name the instance's own.
+pub fn check_context_namespace(
+    context: Option<&Value>,
+    instance: &ServiceInstance,
+) -> Result<(), OsbError> {
+    let namespace = &instance.spec.namespace;
+    match context_namespace(context)? {
+        Some(named) if named != *namespace => Err(OsbError::BadRequest(format!(
+            "context.namespace {named:?} is not the namespace of instance {} ({namespace})",
+            instance.spec.instance_id
+        ))),
         _ => Ok(()),
     }
 }

@@ -87,12 +87,13 @@ pub struct BindBody {
     pub plan_id: Option<String>,
     pub parameters: Option<Value>,
     pub bind_resource: Option<Value>,
+    pub context: Option<Value>,
     /// Deprecated; if present, the spec says, a non-empty string.
     pub app_guid: Option<String>,
 }
 
 impl BindBody {
-    pub fn details(self) -> Result<BindDetails, OsbError> {
+    pub fn details(self, identity: Option<&OriginatingIdentity>) -> Result<BindDetails, OsbError> {
         if let Some(app_guid) = &self.app_guid {
             required("app_guid", Some(app_guid))?;
         }
@@ -101,6 +102,8 @@ impl BindBody {
             plan_id: required("plan_id", self.plan_id.as_ref())?,
             parameters: object_or_absent("parameters", self.parameters)?,
             bind_resource: object_or_absent("bind_resource", self.bind_resource)?,
+            context: object_or_absent("context", self.context)?,
+            originating_platform: identity.map(|i| i.platform.clone()),
         })
     }
 }

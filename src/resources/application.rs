@@ -9,7 +9,7 @@ use kube::CustomResource;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::{Condition, Conditions, Invalid};
+use super::{Condition, Conditions, Invalid, PayloadSchema};
 
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[kube(
@@ -159,27 +159,6 @@ fn payload_schema(operations: &serde_json::Value) -> Option<serde_json::Value> {
 pub const MAX_PAYLOAD_SCHEMA_BYTES: usize = 64 * 1024;
 pub const MAX_SERVICE_SCHEMA_BYTES: usize = 256 * 1024;
 
-/// A payload schema's validator. Its `pattern`s run on the `regex` engine,
-/// linear in the text, not on jsonschema's default backtracking engine: that
-/// one bounds each string (a million steps, ~60 ms here) but not an event,
-/// so an array of short strings against a look-ahead pattern cost minutes of
-/// CPU an event. Patterns that need backtracking (look-around, backreferences)
-/// do not compile, and the Application is refused. Each pattern may take a
-/// MiB compiled and a MiB of matching cache (the engine's defaults are 10 and
-/// 2), so a schema's memory stays near its bounded text.
-pub fn payload_validator(
-    schema: &serde_json::Value,
-) -> Result<jsonschema::Validator, jsonschema::ValidationError<'static>> {
-    const PATTERN_BYTES: usize = 1 << 20;
-    jsonschema::options()
-        .with_pattern_options(
-            jsonschema::PatternOptions::regex()
-                .size_limit(PATTERN_BYTES)
-                .dfa_size_limit(PATTERN_BYTES),
-        )
-        .build(schema)
-}
-
 /// Every payload schema must compile (the ingress checks events against it) and
 /// stay within the bounds above. A schema that does not compile — a remote
 /// `$ref`, which meshbroker never fetches, an unknown draft — is refused when the
@@ -206,7 +185,8 @@ fn check_payload_schemas(service: &ApplicationService) -> Result<(), String> {
                 "the payload schemas of one service are over {MAX_SERVICE_SCHEMA_BYTES} bytes of JSON together"
             ));
         }
-        payload_validator(schema).map_err(|error| format!("{named} does not compile: {error}"))?;
+        PayloadSchema::compile(schema)
+            .map_err(|error| format!("{named} does not compile: {error}"))?;
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ mod invalid;
 pub mod labels;
 mod messaging;
 mod names;
+mod payload_schema;
 mod registry;
 mod source;
 mod status;
@@ -24,7 +25,7 @@ mod status;
 pub use access_token::{AccessToken, AccessTokenSpec, AccessTokenStatus};
 pub use application::{
     Application, ApplicationMapping, ApplicationMappingSpec, ApplicationService, ApplicationSpec,
-    ApplicationStatus, EventType, MappedService, ServiceEntry, payload_validator,
+    ApplicationStatus, EventType, MappedService, ServiceEntry,
 };
 pub use condition::{Condition, ConditionStatus, Conditions};
 pub use connector::{
@@ -50,6 +51,7 @@ pub use messaging::{
 pub use names::{
     check_label_key, check_name, is_attribute_name, is_label_value, is_valid_name, route_collision,
 };
+pub use payload_schema::PayloadSchema;
 pub use registry::{
     Access, Defaults, KindSpec, Refusal, Typed, kind_by_path, kind_of, kinds, namespace_kind,
 };

@@ -1,5 +1,6 @@
 //! Fetch, last_operation, update, deprovision and bindings: the rules of OSB v2.17.
 
+use base64::Engine;
 use serde_json::json;
 
 use crate::common::fixtures::*;
@@ -463,6 +464,33 @@ async fn binding_an_api_class_returns_its_gateway_as_credentials() {
     let refused = broker.osb().bind("shipping", "binding-1", &blank_app).await;
     assert_eq!(refused.status, 400, "{}", refused.text);
     assert!(refused.message().contains("app_guid"), "{}", refused.text);
+    // A context naming another namespace than the instance's is refused.
+    let mut elsewhere = body.clone();
+    elsewhere["context"] = json!({"platform": "kubernetes", "namespace": "team-b"});
+    let refused = broker.osb().bind("shipping", "binding-1", &elsewhere).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(refused.message().contains("team-b"), "{}", refused.text);
+    // So is one whose platform the originating identity contradicts.
+    let identity = base64::engine::general_purpose::STANDARD.encode(r#"{"user_id":"1"}"#);
+    let mut here = body.clone();
+    here["context"] = json!({"platform": "kubernetes", "namespace": "team-a"});
+    let path = "/v2/service_instances/shipping/service_bindings/binding-1";
+    let request = broker
+        .osb()
+        .request(reqwest::Method::PUT, path)
+        .header(
+            "X-Broker-API-Originating-Identity",
+            format!("cloudfoundry {identity}"),
+        )
+        .json(&here);
+    let template = "/v2/service_instances/{instance_id}/service_bindings/{binding_id}";
+    let refused = broker.osb().send(request, "put", template).await;
+    assert_eq!(refused.status, 400, "{}", refused.text);
+    assert!(
+        refused.message().contains("cloudfoundry"),
+        "{}",
+        refused.text
+    );
     let created = broker.osb().bind("shipping", "binding-1", &body).await;
     assert_eq!(created.status, 201, "{}", created.text);
     assert_eq!(

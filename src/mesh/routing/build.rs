@@ -23,7 +23,7 @@ use super::table::{
 use super::targets;
 use crate::mesh::dispatch::{BudgetLimits, DispatchDeps, Dispatcher, DispatcherSettings};
 use crate::mesh::log::{LogKind, Owner};
-use crate::resources::{Application, Channel, Conditions, Subscription};
+use crate::resources::{Application, Channel, Conditions, PayloadSchema, Subscription};
 
 #[derive(Debug, Clone, Copy)]
 pub struct DataplaneSettings {
@@ -262,11 +262,11 @@ impl Builder {
                 let Some(schema) = &event_type.payload_schema else {
                     continue;
                 };
-                match crate::resources::payload_validator(schema) {
-                    Ok(validator) => {
+                match PayloadSchema::compile(schema) {
+                    Ok(compiled) => {
                         schemas.insert(
                             (event_type.name.clone(), event_type.version.clone()),
-                            Arc::new(validator),
+                            Arc::new(compiled),
                         );
                     }
                     Err(error) => {

@@ -7,6 +7,7 @@ use std::sync::atomic::AtomicU64;
 use super::durable::LogHandle;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::TriggerIndex;
+use crate::resources::PayloadSchema;
 
 #[derive(Default)]
 pub struct RoutingTable {
@@ -21,7 +22,7 @@ pub struct RoutingTable {
     pub unrouted: HashMap<(String, String), String>,
 }
 
-pub type Schemas = HashMap<(String, String), Arc<jsonschema::Validator>>;
+pub type Schemas = HashMap<(String, String), Arc<PayloadSchema>>;
 
 pub struct ApplicationRoute {
     pub name: String,

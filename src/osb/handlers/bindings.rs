@@ -4,15 +4,16 @@
 //! binding an events-only class is a 400 that says so. An unbind is 200 `{}`,
 //! 410 when there is no such binding, 400 when its ids are not the instance's.
 
-use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use serde_json::json;
 
 use super::replies;
 use crate::osb::OsbError;
 use crate::osb::broker::ServiceBroker;
+use crate::osb::headers::OriginatingIdentity;
 use crate::osb::paths::{BindingPath, OsbPath};
 use crate::osb::requests::{BindBody, NamedIds, OsbJson, QueryParams};
 use crate::provisioner::Bound;
@@ -20,9 +21,12 @@ use crate::provisioner::Bound;
 pub async fn bind(
     State(broker): State<ServiceBroker>,
     OsbPath(path): OsbPath<BindingPath>,
+    identity: Option<Extension<OriginatingIdentity>>,
     OsbJson(body): OsbJson<BindBody>,
 ) -> Result<Response, OsbError> {
-    let binding = broker.bind(&path, body.details()?).await?;
+    let binding = broker
+        .bind(&path, body.details(identity.as_deref())?)
+        .await?;
     let status = match binding.bound {
         Bound::Created => StatusCode::CREATED,
         Bound::AlreadyThere => StatusCode::OK,
