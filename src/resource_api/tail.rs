@@ -20,7 +20,7 @@ use serde_json::json;
 use super::ApiError;
 use super::access::Intent;
 use super::handlers::resolve;
-use crate::auth::until_revoked;
+use crate::auth::{Caller, until_revoked};
 use crate::resources::{Broker, kind_of};
 use crate::state::AppState;
 
@@ -43,12 +43,19 @@ pub async fn tail(
         .raw()
         .get(target.kind, Some(&namespace), target.name())
         .await?;
+    // A tail is held open as a watch is, and counts against the caller's
+    // watches: without that, only `--max-connections` bounded how many one
+    // namespace's token held (an outside probe opened a thousand).
+    let slot = state
+        .watch_slots
+        .take(&caller.watch_key(), caller != Caller::Admin)
+        .map_err(ApiError::too_many_watches)?;
     let tail = state.router.taps.watch(&namespace, target.name());
     let opened = json!({"type": "TAILING", "namespace": namespace, "broker": target.name()});
     let first = futures::stream::once(futures::future::ready(line(&opened)));
-    let records = futures::stream::unfold(tail, |mut tail| async move {
+    let records = futures::stream::unfold((tail, slot), |(mut tail, slot)| async move {
         let record = tail.next().await?;
-        Some((line(&*record), tail))
+        Some((line(&*record), (tail, slot)))
     });
     let ends = until_revoked(
         state.auth.clone(),

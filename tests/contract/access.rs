@@ -343,6 +343,27 @@ async fn watches_are_bounded_per_caller_and_come_back_when_their_watchers_go() {
             .is_some_and(|m| m.contains("128")),
         "{status}"
     );
+    // A Broker's tail is held open as a watch is, and counts as one.
+    let default_broker = json!({"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+        "metadata": {"name": "default"}});
+    let created = broker
+        .admin()
+        .create(&brokers("team-a"), &default_broker)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let tail = |token: &str| {
+        broker
+            .http
+            .get(format!(
+                "{}{}/default/tail",
+                broker.control,
+                brokers("team-a")
+            ))
+            .bearer_auth(token)
+            .send()
+    };
+    let refused = tail(&token).await.expect("tail");
+    assert_eq!(refused.status(), 429, "a tail past the caller's bound");
     let admins = watch(&broker.admin_token).await.expect("watch");
     assert_eq!(admins.status(), 200, "another caller's bound");
 
