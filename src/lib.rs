@@ -2,7 +2,7 @@
 //! namespaces and wires them into an embedded CloudEvents mesh.
 //!
 //! The modules form a stack whose imports only run downwards (tests/layers.rs
-//! keeps it so): telemetry, shutdown, ids, locks, bodies → resources → config, store → auth →
+//! keeps it so): telemetry, shutdown, ids, locks, bodies, files → resources → config, store → auth →
 //! mesh (the dataplane), provisioner → controllers (the control plane) → state →
 //! osb, resource_api, ingress (the routers) → server (wiring only).
 
@@ -13,6 +13,7 @@ pub mod config;
 pub mod connector;
 pub mod console;
 pub mod controllers;
+pub mod files;
 pub mod ids;
 pub mod ingress;
 pub mod leader;

@@ -18,6 +18,7 @@ const RANKS: &[(&str, u8)] = &[
     ("ids", 0),
     ("locks", 0),
     ("bodies", 0),
+    ("files", 0),
     ("resources", 1),
     ("pki", 1),
     ("config", 2),

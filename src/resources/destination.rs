@@ -5,6 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::Invalid;
+use super::names::check_name;
 
 /// A reference to another object, as Knative writes it.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default, JsonSchema)]
@@ -39,11 +40,18 @@ pub struct Destination {
 
 impl Destination {
     pub fn validate(&self) -> Result<(), Invalid> {
+        // A reference names an object, so its name is one (not `../team-a/default`).
+        if let Some(reference) = &self.reference
+            && !reference.name.is_empty()
+        {
+            check_name(&reference.name, false).map_err(|e| e.within("ref.name"))?;
+        }
         match (&self.reference, &self.uri) {
             (None, None) => Err(Invalid::new("", "needs ref or uri")),
             (Some(reference), _) if reference.name.is_empty() => {
                 Err(Invalid::new("ref.name", "must not be empty"))
             }
+
             (Some(reference), _) if reference.kind.is_empty() => {
                 Err(Invalid::new("ref.kind", "must not be empty"))
             }
@@ -135,6 +143,24 @@ fn is_relative_reference(uri: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reference_names_an_object() {
+        let to = |name: &str| Destination {
+            reference: Some(KReference {
+                api_version: "eventing.knative.dev/v1".into(),
+                kind: "Broker".into(),
+                name: name.into(),
+                namespace: None,
+            }),
+            ..Default::default()
+        };
+        assert_eq!(to("default").validate(), Ok(()));
+        for name in ["../team-a/default", "Default", "a b"] {
+            let error = to(name).validate().expect_err(name);
+            assert_eq!(error.field, "ref.name", "{name}");
+        }
+    }
 
     #[test]
     fn a_port_is_a_tcp_port_or_none() {

@@ -256,7 +256,7 @@ async fn the_data_directory_and_everything_secret_in_it_are_private() {
     };
     let mut broker = Broker::start().await;
     let dir = broker.data_dir().to_path_buf();
-    let files = ["store.db", "admin-token", "osb-password"];
+    let files = ["store.db", "events.db", "admin-token", "osb-password"];
     // As an older version left them: world-readable. A start makes them private.
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).expect("chmod");
     for file in files {
@@ -265,7 +265,8 @@ async fn the_data_directory_and_everything_secret_in_it_are_private() {
     }
     broker.restart().await;
     assert_eq!(mode(&dir), 0o700, "the data directory");
-    for file in files.iter().chain(&["store.db-wal", "store.db-shm"]) {
+    let companions = ["store.db-wal", "store.db-shm", "events.db-wal", "events.db-shm"];
+    for file in files.iter().chain(&companions) {
         let path = dir.join(file);
         if path.exists() {
             assert_eq!(mode(&path), 0o600, "{file}");

@@ -9,6 +9,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 
 use super::record::{Batch, Encoded, Record, decode_batch};
 use crate::config::Fsync;
+use crate::files::private_database;
 use crate::mesh::dispatch::RetryDue;
 
 pub const FILE_NAME: &str = "events.db";
@@ -118,6 +119,8 @@ fn migrate_events(tx: &Connection) -> rusqlite::Result<()> {
 /// Opens the file for the writer, creating it and its tables if need be.
 pub fn open_writer(path: &Path, fsync: Fsync) -> Result<Connection, LogError> {
     let failed = |e: rusqlite::Error| LogError::new(path, e);
+    // Events are what tenants sent: only meshbroker's user may read them.
+    private_database(path).map_err(|e| LogError::new(path, e))?;
     let conn = Connection::open(path).map_err(failed)?;
     // Effective only before the first table exists: freed pages can then be
     // handed back to the file system a few at a time after trims.

@@ -14,6 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use tokio_stream::wrappers::BroadcastStream;
 
 use super::changes::{Change, ChangeLog};
+use crate::files::private_database;
 use crate::ids::random_uuid;
 use crate::locks;
 use crate::resources::{Invalid, KindSpec, namespace_kind};
@@ -49,30 +50,9 @@ const SCHEMA: &str = "
 ";
 
 /// The store holds token digests, instance parameters and every resource: only
-/// meshbroker's user may read it. SQLite creates its `-wal` and `-shm` files with
-/// the database file's permissions, so making that file 0600 (before SQLite
-/// creates it, and again for a store an older version created 0644) covers them;
-/// existing ones are corrected too.
+/// meshbroker's user may read it.
 fn private_file(path: &Path) -> Result<(), StoreError> {
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-        let io = |e: std::io::Error| StoreError::Internal(format!("{}: {e}", path.display()));
-        std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .mode(0o600)
-            .open(path)
-            .map_err(io)?;
-        for suffix in ["", "-wal", "-shm"] {
-            let file = std::path::PathBuf::from(format!("{}{suffix}", path.display()));
-            match std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)) {
-                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(e)),
-                _ => {}
-            }
-        }
-    }
-    Ok(())
+    private_database(path).map_err(|e| StoreError::Internal(format!("{}: {e}", path.display())))
 }
 
 /// Since 1.21 the API server labels every Namespace with its own name (and
