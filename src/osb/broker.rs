@@ -25,7 +25,7 @@ use super::plan::{check_maintenance_info, check_parameters};
 use super::requests::NamedIds;
 use crate::provisioner::{
     Accepted, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest, Provisioner,
-    UpdateRequest, is_deprovision_operation,
+    UpdateRequest, is_deprovision_of,
 };
 use crate::resources::{
     ApplicationMapping, OperationKind, OperationState, ServiceInstance, check_name,
@@ -265,7 +265,7 @@ impl ServiceBroker {
     ) -> Result<LastOperation, OsbError> {
         let Some(instance) = self.provisioner.instance(&at.instance_id).await? else {
             // Only a succeeded deprovision's record is ever forgotten.
-            if wanted.is_some_and(is_deprovision_operation) {
+            if wanted.is_some_and(|id| is_deprovision_of(id, &at.instance_id)) {
                 return Err(deprovisioned(&at.instance_id));
             }
             return Err(no_such_instance(&at.instance_id));

@@ -25,7 +25,7 @@ mod shared_delivery;
 mod steps;
 mod tombstones;
 
-pub use names::{instance_object_name, is_deprovision_operation, subscription_name};
+pub use names::{instance_object_name, is_deprovision_of, subscription_name};
 pub use requests::{
     Accepted, Bound, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest,
     UpdateRequest,

@@ -40,22 +40,42 @@ pub fn subscription_name(application: &str, namespace: &str) -> String {
     }
 }
 
-/// `op-<20 hex>`, or `op-deprovision-<20 hex>` for a deprovision (the token is hex,
-/// so neither form can be mistaken for the other).
-pub fn new_operation_id(kind: OperationKind) -> String {
+/// `op-<20 hex>`, or for a deprovision `op-deprovision-<20 hex>-<12 hex>`, the
+/// last part from the instance id's digest (the token is hex, so neither form
+/// can be mistaken for the other). A deprovision's id names its instance, so
+/// once the instance's record is forgotten a poll naming it is still told the
+/// instance is gone, and a poll of an instance that never was is not.
+pub fn new_operation_id(kind: OperationKind, instance_id: &str) -> String {
     let token = crate::auth::generate_token("").unwrap_or_else(|error| {
         tracing::warn!(%error, "no OS randomness: this operation id is derived from the clock");
         sha256_hex(&format!("{:?}", std::time::SystemTime::now()))
     });
     match kind {
-        OperationKind::Deprovision => format!("{DEPROVISION_PREFIX}{}", &token[..20]),
+        OperationKind::Deprovision => format!(
+            "{DEPROVISION_PREFIX}{}-{}",
+            &token[..20],
+            instance_mark(instance_id)
+        ),
         OperationKind::Provision | OperationKind::Update => format!("op-{}", &token[..20]),
     }
 }
 
-/// Whether an operation id is one `new_operation_id` gave a deprovision.
-pub fn is_deprovision_operation(id: &str) -> bool {
-    id.starts_with(DEPROVISION_PREFIX)
+fn instance_mark(instance_id: &str) -> String {
+    sha256_hex(instance_id)[..12].to_string()
+}
+
+/// Whether an operation id is one `new_operation_id` gave a deprovision of
+/// `instance_id` — or, in the form before ids named their instance
+/// (`op-deprovision-<20 hex>`), of any instance.
+pub fn is_deprovision_of(id: &str, instance_id: &str) -> bool {
+    let Some(rest) = id.strip_prefix(DEPROVISION_PREFIX) else {
+        return false;
+    };
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    match rest.split_once('-') {
+        Some((token, mark)) => hex(token, 20) && mark == instance_mark(instance_id),
+        None => hex(rest, 20),
+    }
 }
 
 #[cfg(test)]
@@ -80,17 +100,27 @@ mod tests {
     }
 
     #[test]
-    fn deprovision_operations_are_known_by_their_id() {
-        let deprovision = new_operation_id(OperationKind::Deprovision);
-        assert!(is_deprovision_operation(&deprovision), "{deprovision}");
+    fn deprovision_operations_are_known_by_their_id_and_instance() {
+        let deprovision = new_operation_id(OperationKind::Deprovision, "orders");
+        assert!(is_deprovision_of(&deprovision, "orders"), "{deprovision}");
+        assert!(
+            !is_deprovision_of(&deprovision, "shipping"),
+            "{deprovision}"
+        );
         for kind in [OperationKind::Provision, OperationKind::Update] {
-            let id = new_operation_id(kind);
+            let id = new_operation_id(kind, "orders");
             assert!(
-                id.starts_with("op-") && !is_deprovision_operation(&id),
+                id.starts_with("op-") && !is_deprovision_of(&id, "orders"),
                 "{id}"
             );
         }
-        assert!(!is_deprovision_operation("op-unknown"));
+        assert!(!is_deprovision_of("op-unknown", "orders"));
+        assert!(!is_deprovision_of("op-deprovision-abc", "orders"));
+        // Ids given before they named their instance.
+        assert!(is_deprovision_of(
+            "op-deprovision-0123456789abcdef0123",
+            "orders"
+        ));
     }
 
     #[test]

@@ -426,7 +426,7 @@ impl Provisioner {
         completion: Completion,
     ) -> Result<Option<Accepted>, ProvisionError> {
         let name = record.name_any();
-        let mut operation = new_operation(kind, request);
+        let mut operation = new_operation(kind, &record.spec.instance_id, request);
         if let Completion::Synchronous { within } = completion {
             // The answer is due `within` from now, whatever the check takes of it.
             operation.deadline = Some(Operation::deadline_after(within));
@@ -526,9 +526,13 @@ fn new_record(name: &str, request: &ProvisionRequest) -> ServiceInstance {
     record
 }
 
-fn new_operation(kind: OperationKind, request: Option<serde_json::Value>) -> Operation {
+fn new_operation(
+    kind: OperationKind,
+    instance_id: &str,
+    request: Option<serde_json::Value>,
+) -> Operation {
     Operation {
-        id: new_operation_id(kind),
+        id: new_operation_id(kind, instance_id),
         kind,
         state: OperationState::InProgress,
         description: "queued".into(),

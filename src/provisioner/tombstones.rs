@@ -6,7 +6,7 @@
 //! Nothing depends on a tombstone beyond the retention: a DELETE of an unknown
 //! instance is a 410 like that of a tombstone, a PUT creates a new record, and a poll
 //! naming a deprovision's operation of an unknown instance is a 410 (see
-//! `is_deprovision_operation`).
+//! `is_deprovision_of`).
 
 use std::time::Duration;
 

@@ -265,7 +265,12 @@ async fn the_data_directory_and_everything_secret_in_it_are_private() {
     }
     broker.restart().await;
     assert_eq!(mode(&dir), 0o700, "the data directory");
-    let companions = ["store.db-wal", "store.db-shm", "events.db-wal", "events.db-shm"];
+    let companions = [
+        "store.db-wal",
+        "store.db-shm",
+        "events.db-wal",
+        "events.db-shm",
+    ];
     for file in files.iter().chain(&companions) {
         let path = dir.join(file);
         if path.exists() {

@@ -680,6 +680,17 @@ async fn deprovisioned_instances_are_forgotten_after_the_retention() {
         404,
         "an operation that was never a deprovision"
     );
+    for (instance, operation, why) in [
+        (
+            "never-was",
+            operation.as_str(),
+            "another instance's deprovision",
+        ),
+        (INSTANCE, "op-deprovision-abc", "a made-up deprovision"),
+    ] {
+        let polled = broker.osb().last_operation(instance, Some(operation)).await;
+        assert_eq!(polled.status, 404, "{why}: {}", polled.text);
+    }
     assert_eq!(
         broker
             .osb()
