@@ -9,6 +9,7 @@ use base64::Engine;
 use super::secrets::{same_digest, sha256_hex};
 use super::{Credentials, NamespaceTokens, Revocations};
 use crate::pki::PeerIdentity;
+use crate::store::{NoSlot, WatchSlot, WatchSlots};
 
 /// The client certificate a TLS connection presented, already verified at the
 /// handshake: issued by meshbroker's CA and within its validity. Whether it is
@@ -45,9 +46,17 @@ pub enum Caller {
 }
 
 impl Caller {
+    /// A place for one more long-lived stream of this caller's (a watch, the
+    /// console's stream, a Broker's tail): the admin's do not count against
+    /// the namespace tokens' total, so tenants filling it do not lock the
+    /// admin out.
+    pub fn take_watch_slot(&self, slots: &WatchSlots) -> Result<WatchSlot, NoSlot> {
+        slots.take(&self.watch_key(), *self != Caller::Admin)
+    }
+
     /// Whose open watches count together (`store::WatchSlots`): the admin's,
     /// or all of one namespace's tokens, or an Application's credential.
-    pub fn watch_key(&self) -> String {
+    fn watch_key(&self) -> String {
         match self {
             Caller::Admin => "admin".to_string(),
             Caller::Namespace(namespace) => format!("namespace/{namespace}"),

@@ -57,16 +57,13 @@ fn watched(caller: &Caller) -> Vec<(&'static str, &'static KindSpec, Option<Stri
 pub async fn watch(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, Refusal> {
     let caller = person(&state, &headers)?;
     // One place for the whole stream, however many kinds it follows.
-    let slot = state
-        .watch_slots
-        .take(&caller.watch_key(), caller != Caller::Admin)
-        .map_err(|why| {
-            refusal(
-                StatusCode::TOO_MANY_REQUESTS,
-                "TooManyRequests",
-                why.to_string(),
-            )
-        })?;
+    let slot = caller.take_watch_slot(&state.watch_slots).map_err(|why| {
+        refusal(
+            StatusCode::TOO_MANY_REQUESTS,
+            "TooManyRequests",
+            why.to_string(),
+        )
+    })?;
     let store = state.store.raw();
     let everything = LabelSelector::everything();
     let mut streams = Vec::new();

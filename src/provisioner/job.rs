@@ -86,6 +86,12 @@ impl Job {
 
     /// When a step that has waited since now gives up, and the words for why: the
     /// operation timeout, or the end of a synchronous request's wait if sooner.
+    /// Whether a request without `accepts_incomplete` waits for this
+    /// operation's outcome (it has a deadline).
+    pub fn is_answered_at_the_end(&self) -> bool {
+        self.answer_due.is_some()
+    }
+
     pub fn give_up_at(&self) -> (Instant, String) {
         let timeout = self.context.settings().operation_timeout;
         let timed_out = Instant::now() + timeout;

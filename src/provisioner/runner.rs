@@ -79,12 +79,12 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
         let mut undo_lock = None;
         let outcome = match run_plan(&job, &steps::plan(operation.kind)).await {
             Err(Stop::Failed(reason)) if operation.kind == OperationKind::Update => {
-                tokio::select! {
-                    guard = job.lock_namespace() => {
-                        undo_lock = Some(guard);
+                match lock_for_undo(&job).await {
+                    Ok(guard) => {
+                        undo_lock = guard;
                         Err(Stop::Failed(undo_update(&job, reason).await))
                     }
-                    () = job.shutdown().wait() => Err(Stop::ShuttingDown),
+                    Err(stop) => Err(stop),
                 }
             }
             outcome => outcome,
@@ -144,6 +144,24 @@ async fn lock_namespace(job: &Job, label: &str) -> Result<OwnedMutexGuard<()>, S
         () = tokio::time::sleep_until(deadline.into()) => {
             Err(Stop::Failed(format!("{label} {giving_up}: {waiting}")))
         }
+        () = job.shutdown().wait() => Err(Stop::ShuttingDown),
+    }
+}
+
+/// The namespace's lock for a failed update's undo, waited for as long as it
+/// takes — unless a request waits for the answer: its wait is over or nearly
+/// (the failure may be its deadline), so the lock is taken only if free and
+/// otherwise the undo goes without it, as before updates took it.
+async fn lock_for_undo(job: &Job) -> Result<Option<OwnedMutexGuard<()>>, Stop> {
+    let mut lock = std::pin::pin!(job.lock_namespace());
+    if let Some(guard) = (&mut lock).now_or_never() {
+        return Ok(Some(guard));
+    }
+    if job.is_answered_at_the_end() {
+        return Ok(None);
+    }
+    tokio::select! {
+        guard = lock => Ok(Some(guard)),
         () = job.shutdown().wait() => Err(Stop::ShuttingDown),
     }
 }

@@ -4,7 +4,9 @@
 //! event arrives twice), and each instance's `parameters.delivery` is a claim
 //! on it. The Subscription carries the most patient of its owners' claims: the
 //! most retries, the longest backoff delay and timeout, exponential backoff if
-//! any asks for it. So no instance gets less than it asked for, one
+//! any asks for it — an option an instance leaves out (or an instance that
+//! sets none) asking for its default (3 retries, exponential from 200 ms,
+//! 30 s a try). So no instance gets less than it asked for, one
 //! instance's update cannot take away what another asked for, and a
 //! deprovisioned instance's claim leaves with it. (Last writer wins, as
 //! before, let one instance's update change what another's events got, and
@@ -15,7 +17,8 @@ use std::time::Duration;
 
 use super::job::Job;
 use crate::resources::{
-    BackoffPolicy, DeliverySpec, OperationKind, ServiceInstance, parse_iso8601_duration,
+    BackoffPolicy, DEFAULT_BACKOFF_DELAY, DEFAULT_RETRY, DEFAULT_TIMEOUT, DeliverySpec,
+    OperationKind, ServiceInstance, parse_iso8601_duration,
 };
 use crate::store::{LabelSelector, StoreError};
 
@@ -80,50 +83,78 @@ impl Claims {
         })
     }
 
-    /// The options a Subscription owned by `owners` carries.
+    /// The options a Subscription owned by `owners` carries (an owner this
+    /// job does not know of asks for nothing).
     pub fn for_owners(&self, owners: &BTreeSet<String>) -> Option<DeliverySpec> {
-        most_patient(owners.iter().filter_map(|owner| {
-            if *owner == self.own_id {
-                self.own.as_ref()
-            } else {
-                self.others.get(owner).and_then(Option::as_ref)
-            }
-        }))
+        let claims: Vec<Option<&DeliverySpec>> = owners
+            .iter()
+            .map(|owner| {
+                if *owner == self.own_id {
+                    self.own.as_ref()
+                } else {
+                    self.others.get(owner).and_then(Option::as_ref)
+                }
+            })
+            .collect();
+        most_patient(&claims)
     }
 }
 
-/// The most patient of `claims`, field by field; None when none asks anything.
-fn most_patient<'a>(claims: impl IntoIterator<Item = &'a DeliverySpec>) -> Option<DeliverySpec> {
-    let mut merged: Option<DeliverySpec> = None;
+/// The most patient of `claims`, option by option, where a claim (or an
+/// option) that is not there asks for the default; None when no claim asks
+/// for anything.
+fn most_patient(claims: &[Option<&DeliverySpec>]) -> Option<DeliverySpec> {
+    let set = || claims.iter().flatten();
+    let retry = set().any(|c| c.retry.is_some()).then(|| {
+        claims
+            .iter()
+            .map(|c| c.and_then(|c| c.retry).unwrap_or(DEFAULT_RETRY as i32))
+            .max()
+            .unwrap_or(DEFAULT_RETRY as i32)
+    });
+    let linear = Some(BackoffPolicy::Linear);
+    let asks_linear = |c: &Option<&DeliverySpec>| c.is_some_and(|c| c.backoff_policy == linear);
+    let backoff_policy = if !claims.is_empty() && claims.iter().all(asks_linear) {
+        linear
+    } else if set().any(|c| c.backoff_policy.is_some()) {
+        Some(BackoffPolicy::Exponential)
+    } else {
+        None
+    };
+    let merged = DeliverySpec {
+        retry,
+        backoff_policy,
+        backoff_delay: longest(claims, |d| &d.backoff_delay, DEFAULT_BACKOFF_DELAY),
+        timeout: longest(claims, |d| &d.timeout, DEFAULT_TIMEOUT),
+        ..DeliverySpec::default()
+    };
+    (merged != DeliverySpec::default()).then_some(merged)
+}
+
+/// The longest of the claims' durations for one option, a claim without it
+/// asking for `default`: None when the default is the longest (one that does
+/// not parse counts as none: the plan's schema lets no such one in).
+fn longest(
+    claims: &[Option<&DeliverySpec>],
+    option: fn(&DeliverySpec) -> &Option<String>,
+    default: Duration,
+) -> Option<String> {
+    let mut longest: Option<(&String, Duration)> = None;
+    let mut anyone_defaults = false;
     for claim in claims {
-        let Some(so_far) = merged.as_mut() else {
-            merged = Some(claim.clone());
+        let Some(text) = claim.and_then(|c| option(c).as_ref()) else {
+            anyone_defaults = true;
             continue;
         };
-        so_far.retry = so_far.retry.max(claim.retry);
-        so_far.backoff_policy = match (so_far.backoff_policy, claim.backoff_policy) {
-            (Some(BackoffPolicy::Exponential), _) | (_, Some(BackoffPolicy::Exponential)) => {
-                Some(BackoffPolicy::Exponential)
-            }
-            (mine, theirs) => mine.or(theirs),
+        let Ok(length) = parse_iso8601_duration(text) else {
+            continue;
         };
-        longest(&mut so_far.backoff_delay, &claim.backoff_delay);
-        longest(&mut so_far.timeout, &claim.timeout);
+        if longest.is_none_or(|(_, so_far)| length > so_far) {
+            longest = Some((text, length));
+        }
     }
-    merged
-}
-
-/// Keeps in `so_far` the longer of two ISO 8601 durations (one that does not
-/// parse counts as none: the plan's schema let no such one in).
-fn longest(so_far: &mut Option<String>, other: &Option<String>) {
-    let length = |d: &Option<String>| {
-        d.as_deref()
-            .and_then(|d| parse_iso8601_duration(d).ok())
-            .unwrap_or(Duration::ZERO)
-    };
-    if other.is_some() && (so_far.is_none() || length(other) > length(so_far)) {
-        so_far.clone_from(other);
-    }
+    let (text, length) = longest?;
+    (!anyone_defaults || length > default).then(|| text.clone())
 }
 
 #[cfg(test)]
@@ -142,13 +173,33 @@ mod tests {
         let b =
             claim(serde_json::json!({"retry": 1, "backoffDelay": "PT0.5S", "timeout": "PT10S"}));
         let c = claim(serde_json::json!({"backoffPolicy": "exponential", "timeout": "PT1S"}));
-        let merged = most_patient([&a, &b, &c]).expect("merged");
+        let merged = most_patient(&[Some(&a), Some(&b), Some(&c)]).expect("merged");
         assert_eq!(merged.retry, Some(3));
         assert_eq!(merged.backoff_delay.as_deref(), Some("PT2S"));
         assert_eq!(merged.backoff_policy, Some(BackoffPolicy::Exponential));
-        assert_eq!(merged.timeout.as_deref(), Some("PT10S"));
-        assert_eq!(most_patient([&b]), Some(b.clone()));
-        assert_eq!(most_patient([]), None);
+        assert_eq!(
+            merged.timeout, None,
+            "a claim without a timeout asks for the default 30 s, longer than 10 s"
+        );
+        assert_eq!(most_patient(&[Some(&b)]), Some(b.clone()));
+        let linear = claim(serde_json::json!({"backoffPolicy": "linear", "retry": 1}));
+        let merged = most_patient(&[Some(&linear), None]).expect("merged");
+        assert_eq!(
+            merged.retry,
+            Some(3),
+            "an instance asking nothing asks for 3"
+        );
+        assert_eq!(
+            merged.backoff_policy,
+            Some(BackoffPolicy::Exponential),
+            "and for exponential backoff"
+        );
+        assert_eq!(
+            most_patient(&[Some(&linear), Some(&linear)]).and_then(|d| d.backoff_policy),
+            Some(BackoffPolicy::Linear)
+        );
+        assert_eq!(most_patient(&[None, None]), None);
+        assert_eq!(most_patient(&[]), None);
     }
 
     #[test]
@@ -168,7 +219,7 @@ mod tests {
         let owners = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
         let retry = |ids: &[&str]| claims.for_owners(&owners(ids)).and_then(|d| d.retry);
         assert_eq!(retry(&["mine", "owner", "quiet"]), Some(5));
-        assert_eq!(retry(&["mine", "quiet"]), Some(2));
+        assert_eq!(retry(&["mine", "quiet"]), Some(3), "quiet asks for 3");
         assert_eq!(retry(&["quiet"]), None);
         assert_eq!(
             retry(&["owner", "quiet"]),

@@ -310,13 +310,11 @@ async fn apply_parameters(job: &Job) -> Result<Progress, StoreError> {
 /// What a failed update leaves behind: nothing it changed. OSB v2.17 (Updating a
 /// Service Instance): with a 4xx or 5xx answer "the Service Broker MUST NOT apply
 /// any of the requested changes". The record keeps the parameters it had (they
-/// are replaced only on success), so the Subscription takes their claim back.
-/// The caller holds the namespace's lock until the failure is recorded.
+/// are replaced only on success), so the Subscription takes their claim back,
+/// as provisioning made it. The caller holds the namespace's lock until the
+/// failure is recorded.
 pub async fn restore_parameters(job: &Job) -> Result<Progress, StoreError> {
-    match delivery_from(job.spec().parameters.as_ref()) {
-        Ok(delivery) => ensure_subscription(job, delivery).await,
-        Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
-    }
+    subscribe(job).await
 }
 
 /// Makes the (Application, namespace) Subscription exist, list this instance among
@@ -467,9 +465,9 @@ async fn release_subscription(job: &Job) -> Result<Progress, StoreError> {
     let Some(unowned) = released.filter(|_| now_unowned) else {
         return Ok(Progress::Done);
     };
-    // This step runs outside the namespace's lock, so another instance's provision
-    // may make itself an owner after the write above: delete only the version seen
-    // without owners. If it moved on, the next attempt decides again.
+    // Every operation's writes of the Subscription hold the namespace's lock, but
+    // a person (or an older version) may write it too: delete only the version
+    // seen without owners. If it moved on, the next attempt decides again.
     match store.delete_unchanged(&unowned).await {
         Ok(_) => {
             tracing::info!(application = %spec.application, namespace = %spec.namespace, "last owner gone: Subscription deleted");

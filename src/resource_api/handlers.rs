@@ -81,9 +81,8 @@ pub async fn list(
     let timeout = watch_timeout(query.timeout_seconds.as_deref())?;
     if watch_asked(query.watch.as_deref())? {
         check_watch_version_match(query.resource_version_match.as_deref())?;
-        let slot = state
-            .watch_slots
-            .take(&caller.watch_key(), caller != Caller::Admin)
+        let slot = caller
+            .take_watch_slot(&state.watch_slots)
             .map_err(ApiError::too_many_watches)?;
         let started = state
             .store

@@ -20,7 +20,7 @@ use serde_json::json;
 use super::ApiError;
 use super::access::Intent;
 use super::handlers::resolve;
-use crate::auth::{Caller, until_revoked};
+use crate::auth::until_revoked;
 use crate::resources::{Broker, kind_of};
 use crate::state::AppState;
 
@@ -46,9 +46,8 @@ pub async fn tail(
     // A tail is held open as a watch is, and counts against the caller's
     // watches: without that, only `--max-connections` bounded how many one
     // namespace's token held (an outside probe opened a thousand).
-    let slot = state
-        .watch_slots
-        .take(&caller.watch_key(), caller != Caller::Admin)
+    let slot = caller
+        .take_watch_slot(&state.watch_slots)
         .map_err(ApiError::too_many_watches)?;
     let tail = state.router.taps.watch(&namespace, target.name());
     let opened = json!({"type": "TAILING", "namespace": namespace, "broker": target.name()});

@@ -51,7 +51,6 @@ impl Destination {
             (Some(reference), _) if reference.name.is_empty() => {
                 Err(Invalid::new("ref.name", "must not be empty"))
             }
-
             (Some(reference), _) if reference.kind.is_empty() => {
                 Err(Invalid::new("ref.kind", "must not be empty"))
             }

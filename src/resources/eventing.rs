@@ -36,6 +36,12 @@ pub struct DeliverySpec {
     pub format: Option<DeliveryFormat>,
 }
 
+/// Retries when nothing says otherwise: 3, exponential from 200 ms.
+pub const DEFAULT_RETRY: u32 = 3;
+pub const DEFAULT_BACKOFF_DELAY: Duration = Duration::from_millis(200);
+/// Per attempt, when `delivery.timeout` is not set.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum DeliveryFormat {

@@ -36,8 +36,9 @@ pub use destination::{Addressable, Destination, KReference, is_absolute_http_uri
 pub use duration::parse_iso8601_duration;
 pub use event_type::{EventTypeSpec, EventTypeStatus, KnativeEventType};
 pub use eventing::{
-    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DeliveryFormat, DeliverySpec, Dialect,
-    SubscriptionsApiFilter, Trigger, TriggerFilter, TriggerSpec, TriggerStatus, missing_function,
+    BackoffPolicy, Broker, BrokerSpec, BrokerStatus, DEFAULT_BACKOFF_DELAY, DEFAULT_RETRY,
+    DEFAULT_TIMEOUT, DeliveryFormat, DeliverySpec, Dialect, SubscriptionsApiFilter, Trigger,
+    TriggerFilter, TriggerSpec, TriggerStatus, missing_function,
 };
 pub use instance::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,

@@ -46,7 +46,7 @@ impl PayloadSchema {
         };
         let Some(error) = error else {
             return Err(format!(
-                "data does not match the schema of {named} (which refers to itself too much to say where)"
+                "data does not match the schema of {named} (too intricate to say where at a bounded cost)"
             ));
         };
         let at = error.instance_path().to_string();
@@ -79,65 +79,113 @@ fn payload_validator(
 }
 
 /// How many nodes the schema has with every `$ref` written out in place;
-/// None past `MOST_EXPANDED_NODES`, for a `$ref` that refers back to where it
-/// is (written out, endless), or for one that is no pointer into this
-/// document (`$dynamicRef`, `$id` names: not followed here).
+/// None past `MOST_EXPANDED_NODES` (or `MOST_DEPTH` levels deep), for a `$ref`
+/// that refers back to where it is (written out, endless), or for one this
+/// walk does not follow: anything but a pointer into the document
+/// (`#/$defs/node`), any `$ref` inside a subschema with an `$id` of its own
+/// (resolved against that), `$dynamicRef`.
 fn expanded_size(schema: &Value) -> Option<usize> {
-    Expansion {
+    let mut expansion = Expansion {
         root: schema,
         sizes: HashMap::new(),
         open: HashSet::new(),
-    }
-    .size(schema)
+        visits: 0,
+    };
+    let size = expansion.schema(schema, 0, true)?;
+    (size <= MOST_EXPANDED_NODES).then_some(size)
 }
+
+/// Levels of nesting, `$ref`s followed included, the walk goes down at most
+/// (a thread's stack holds far more; no payload schema needs as many).
+const MOST_DEPTH: usize = 256;
+
+/// Keywords whose value is a map from names to subschemas: its keys are
+/// names, whatever they spell (`default`, `enum`).
+const NAME_MAPS: [&str; 6] = [
+    "properties",
+    "patternProperties",
+    "$defs",
+    "definitions",
+    "dependentSchemas",
+    "dependencies",
+];
+
+/// Keywords whose value is data, not a schema.
+const DATA: [&str; 5] = ["enum", "const", "examples", "default", "required"];
 
 struct Expansion<'a> {
     root: &'a Value,
-    /// Each `$ref` target's size, written out.
+    /// Each `$ref` target's size, written out, by its decoded pointer.
     sizes: HashMap<String, usize>,
     /// The targets being written out now: one met again is a cycle.
     open: HashSet<String>,
+    /// Nodes walked, each time: bounds the walk's own cost.
+    visits: usize,
 }
 
 impl Expansion<'_> {
-    fn size(&mut self, node: &Value) -> Option<usize> {
-        let mut size = 1usize;
-        match node {
-            Value::Object(members) => {
-                for (key, value) in members {
-                    size += match (key.as_str(), value) {
-                        ("$ref", Value::String(target)) => self.target_size(target)?,
-                        ("$dynamicRef" | "$recursiveRef", _) => return None,
-                        // Data, not schemas: written out as they are.
-                        ("enum" | "const" | "examples" | "default", _) => 1,
-                        _ => self.size(value)?,
-                    };
-                }
-            }
-            Value::Array(items) => {
-                for item in items {
-                    size += self.size(item)?;
-                }
-            }
-            _ => {}
-        }
-        (size <= MOST_EXPANDED_NODES).then_some(size)
-    }
-
-    fn target_size(&mut self, target: &str) -> Option<usize> {
-        if let Some(size) = self.sizes.get(target) {
-            return Some(*size);
-        }
-        let pointer = target.strip_prefix('#')?;
-        let pointer = percent_decoded(pointer)?;
-        let node = self.root.pointer(&pointer)?;
-        if !self.open.insert(target.to_string()) {
+    /// A subschema's size (the root's own `$id` is its base; any other
+    /// resource's is not followed).
+    fn schema(&mut self, node: &Value, depth: usize, root: bool) -> Option<usize> {
+        self.visit(depth)?;
+        let Value::Object(members) = node else {
+            // `true`, `false`, or an array of subschemas (`allOf`, `items`).
+            return match node {
+                Value::Array(items) => self.each(items.iter(), depth),
+                _ => Some(1),
+            };
+        };
+        if !root && (members.contains_key("$id") || members.get("id").is_some_and(Value::is_string))
+        {
             return None;
         }
-        let size = self.size(node);
-        self.open.remove(target);
+        let mut size = 1usize;
+        for (key, value) in members {
+            size += match (key.as_str(), value) {
+                ("$ref", Value::String(target)) => self.target(target, depth)?,
+                ("$dynamicRef" | "$recursiveRef", _) => return None,
+                (keyword, _) if DATA.contains(&keyword) => 1,
+                (keyword, Value::Object(map)) if NAME_MAPS.contains(&keyword) => {
+                    self.each(map.values(), depth)?
+                }
+                _ => self.schema(value, depth + 1, false)?,
+            };
+            if size > MOST_EXPANDED_NODES {
+                return None;
+            }
+        }
+        Some(size)
+    }
+
+    fn each<'v>(&mut self, values: impl Iterator<Item = &'v Value>, depth: usize) -> Option<usize> {
+        let mut size = 1usize;
+        for value in values {
+            size += self.schema(value, depth + 1, false)?;
+            if size > MOST_EXPANDED_NODES {
+                return None;
+            }
+        }
+        Some(size)
+    }
+
+    fn visit(&mut self, depth: usize) -> Option<()> {
+        self.visits += 1;
+        (depth <= MOST_DEPTH && self.visits <= 4 * MOST_EXPANDED_NODES).then_some(())
+    }
+
+    fn target(&mut self, target: &str, depth: usize) -> Option<usize> {
+        let pointer = percent_decoded(target.strip_prefix('#')?)?;
+        if let Some(size) = self.sizes.get(&pointer) {
+            return Some(*size);
+        }
+        let node = self.root.pointer(&pointer)?;
+        if !self.open.insert(pointer.clone()) {
+            return None;
+        }
+        let size = self.schema(node, depth + 1, pointer.is_empty());
+        self.open.remove(&pointer);
         let size = size?;
-        self.sizes.insert(target.to_string(), size);
+        self.sizes.insert(pointer, size);
         Some(size)
     }
 }
@@ -187,6 +235,34 @@ mod tests {
             None,
             "not followed"
         );
+        // A property may be called anything a keyword is.
+        let named_default = json!({"anyOf": [
+            {"properties": {"default": {"$ref": "#"}}, "required": ["a"]},
+            {"properties": {"enum": {"$ref": "#"}}, "required": ["b"]},
+        ]});
+        assert_eq!(expanded_size(&named_default), None);
+        // Inside a resource of its own, `#/…` is that resource's.
+        let embedded = json!({
+            "$defs": {"n": {"type": "object"}},
+            "properties": {"tree": {"$id": "https://example.com/tree",
+                "anyOf": [{"properties": {"child": {"$ref": "#/$defs/n"}}}],
+                "$defs": {"n": {"$ref": "#"}}}},
+        });
+        assert_eq!(expanded_size(&embedded), None);
+        // A long chain of `$ref`s ends the walk before the stack does.
+        let chain: serde_json::Map<String, Value> = (0..2_000)
+            .map(|i| {
+                (
+                    format!("a{i}"),
+                    json!({"$ref": format!("#/$defs/a{}", i + 1)}),
+                )
+            })
+            .chain([("a2000".to_string(), json!({}))])
+            .collect();
+        assert_eq!(
+            expanded_size(&json!({"$ref": "#/$defs/a0", "$defs": chain})),
+            None
+        );
     }
 
     #[test]
@@ -218,7 +294,7 @@ mod tests {
         let error = checked
             .check(&nested(40), "tree v1")
             .expect_err("neither a nor b");
-        assert!(error.contains("refers to itself"), "{error}");
+        assert!(error.contains("too intricate"), "{error}");
         let mut valid = nested(40);
         let mut node = &mut valid;
         for _ in 0..40 {

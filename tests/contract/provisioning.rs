@@ -173,7 +173,7 @@ async fn instances_sharing_a_subscription_get_the_most_patient_delivery_and_take
     let delivery = || async { broker.admin().get(&path).await.body["spec"]["delivery"].clone() };
     osb.provision_and_wait(
         "orders",
-        &with_delivery(ORDER_SERVICE, json!({"retry": 3, "timeout": "PT5S"})),
+        &with_delivery(ORDER_SERVICE, json!({"retry": 3, "timeout": "PT60S"})),
     )
     .await;
     osb.provision_and_wait(
@@ -186,7 +186,7 @@ async fn instances_sharing_a_subscription_get_the_most_patient_delivery_and_take
     .await;
     assert_eq!(
         delivery().await,
-        json!({"retry": 5, "timeout": "PT5S", "backoffDelay": "PT1S"}),
+        json!({"retry": 5, "timeout": "PT60S", "backoffDelay": "PT1S"}),
         "each option at its most patient"
     );
 
@@ -202,20 +202,21 @@ async fn instances_sharing_a_subscription_get_the_most_patient_delivery_and_take
         osb.finished("shipping", &operation).await.body["state"],
         "succeeded"
     );
-    assert_eq!(delivery().await, json!({"retry": 3, "timeout": "PT5S"}));
+    assert_eq!(delivery().await, json!({"retry": 3, "timeout": "PT60S"}));
     assert_eq!(
         osb.fetch("orders").await.body["parameters"],
-        json!({"delivery": {"retry": 3, "timeout": "PT5S"}}),
+        json!({"delivery": {"retry": 3, "timeout": "PT60S"}}),
         "an instance's parameters are its own"
     );
 
-    // What orders asked for leaves with it; an instance asking nothing resets nothing.
+    // What orders asked for leaves with it; an instance asking nothing asks for
+    // the defaults (3 retries).
     osb.deprovision_and_wait("orders", ORDER_SERVICE, &plan_of(ORDER_SERVICE))
         .await;
     assert_eq!(delivery().await, json!({"retry": 1}));
     osb.provision_and_wait("orders-again", &provision_body(ORDER_SERVICE, "team-a"))
         .await;
-    assert_eq!(delivery().await, json!({"retry": 1}));
+    assert_eq!(delivery().await, json!({"retry": 3}));
     osb.deprovision_and_wait("shipping", SHIPPING_SERVICE, &plan_of(SHIPPING_SERVICE))
         .await;
     assert_eq!(

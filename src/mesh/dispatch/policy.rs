@@ -3,13 +3,10 @@
 
 use std::time::Duration;
 
-use crate::resources::{BackoffPolicy, DeliverySpec, parse_iso8601_duration};
-
-/// Retries when nothing says otherwise: 3, exponential from 200 ms.
-pub const DEFAULT_RETRY: u32 = 3;
-pub const DEFAULT_BACKOFF_DELAY: Duration = Duration::from_millis(200);
-/// Per attempt, when `delivery.timeout` is not set.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+use crate::resources::{
+    BackoffPolicy, DEFAULT_BACKOFF_DELAY, DEFAULT_RETRY, DEFAULT_TIMEOUT, DeliverySpec,
+    parse_iso8601_duration,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct DeliveryPolicy {
