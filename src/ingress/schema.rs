@@ -54,7 +54,7 @@ pub fn check(route: &ApplicationRoute, event: &Event) -> Result<(), IngressError
         }
     };
     schema
-        .check(data, &format!("{ty} {version}"))
+        .check(data, &format_args!("{ty} {version}"))
         .map_err(IngressError::InvalidEvent)
 }
 

@@ -9,7 +9,9 @@ use tokio::sync::OwnedMutexGuard;
 
 use super::context::Context;
 use super::names::subscription_name;
-use crate::resources::{Conditions, Operation, ServiceInstance, ServiceInstanceSpec};
+use crate::resources::{
+    Conditions, Operation, ServiceInstance, ServiceInstanceSpec, parameters_requested,
+};
 use crate::shutdown::Shutdown;
 use crate::store::TypedStore;
 
@@ -58,10 +60,7 @@ impl Job {
     /// The parameters an update asked for; None when it asked for none (or for
     /// `null`) and for other operations.
     pub fn requested_parameters(&self) -> Option<&serde_json::Value> {
-        self.request
-            .as_ref()
-            .and_then(|r| r.get("parameters"))
-            .filter(|p| !p.is_null())
+        parameters_requested(self.request.as_ref())
     }
 
     pub fn integration_namespace(&self) -> &str {

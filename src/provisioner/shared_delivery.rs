@@ -38,12 +38,11 @@ pub fn delivery_from(
 /// the parameters it applies (if it fails, it puts its claim back before its
 /// end is recorded, under the namespace's lock), anything else for its own.
 fn claim_of(instance: &ServiceInstance) -> Option<DeliverySpec> {
-    let updating = instance
+    let parameters = match instance
         .running_operation()
         .filter(|o| o.kind == OperationKind::Update)
-        .and_then(|o| o.request.as_ref());
-    let parameters = match updating {
-        Some(request) => request.get("parameters").filter(|p| !p.is_null()),
+    {
+        Some(update) => update.requested_parameters(),
         None => instance.spec.parameters.as_ref(),
     };
     delivery_from(parameters).unwrap_or_else(|error| {

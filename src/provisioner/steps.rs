@@ -294,14 +294,20 @@ fn set_owners(subscription: &mut Subscription, owners: &BTreeSet<String>) {
 }
 
 async fn subscribe(job: &Job) -> Result<Progress, StoreError> {
-    match delivery_from(job.spec().parameters.as_ref()) {
-        Ok(delivery) => ensure_subscription(job, delivery).await,
-        Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
-    }
+    subscribe_claiming(job, job.spec().parameters.as_ref()).await
 }
 
 async fn apply_parameters(job: &Job) -> Result<Progress, StoreError> {
-    match delivery_from(job.requested_parameters()) {
+    subscribe_claiming(job, job.requested_parameters()).await
+}
+
+/// `ensure_subscription` with the delivery options of `parameters` as this
+/// instance's claim.
+async fn subscribe_claiming(
+    job: &Job,
+    parameters: Option<&serde_json::Value>,
+) -> Result<Progress, StoreError> {
+    match delivery_from(parameters) {
         Ok(delivery) => ensure_subscription(job, delivery).await,
         Err(error) => Ok(Progress::Fail(format!("parameters.delivery: {error}"))),
     }

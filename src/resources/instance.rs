@@ -98,7 +98,21 @@ pub struct Operation {
     pub request: Option<serde_json::Value>,
 }
 
+/// The parameters in an update's `request` (`{"parameters": …, "context": …}`);
+/// None when it has none or `null`.
+pub fn parameters_requested(request: Option<&serde_json::Value>) -> Option<&serde_json::Value> {
+    request
+        .and_then(|r| r.get("parameters"))
+        .filter(|p| !p.is_null())
+}
+
 impl Operation {
+    /// The parameters an update asked for; None when it asked for none (or
+    /// for `null`) and for other operations.
+    pub fn requested_parameters(&self) -> Option<&serde_json::Value> {
+        parameters_requested(self.request.as_ref())
+    }
+
     /// The deadline `within` from now, as `deadline` records it.
     pub fn deadline_after(within: std::time::Duration) -> String {
         let within = jiff::SignedDuration::try_from(within).unwrap_or(jiff::SignedDuration::MAX);

@@ -42,7 +42,7 @@ pub use eventing::{
 };
 pub use instance::{
     Binding, Operation, OperationKind, OperationState, ServiceInstance, ServiceInstanceSpec,
-    ServiceInstanceStatus,
+    ServiceInstanceStatus, parameters_requested,
 };
 pub use invalid::Invalid;
 pub use messaging::{

@@ -35,8 +35,9 @@ impl PayloadSchema {
     }
 
     /// Ok for valid data; otherwise why, with where when it can be told
-    /// cheaply. `named` names the schema (its event type and version).
-    pub fn check(&self, data: &Value, named: &str) -> Result<(), String> {
+    /// cheaply. `named` names the schema (its event type and version), and is
+    /// written out only for a refusal.
+    pub fn check(&self, data: &Value, named: &dyn std::fmt::Display) -> Result<(), String> {
         if self.validator.is_valid(data) {
             return Ok(());
         }
@@ -275,12 +276,12 @@ mod tests {
         assert!(expanded_size(&schema).is_some());
         let checked = PayloadSchema::compile(&schema).expect("compiles");
         let error = checked
-            .check(&json!({"from": {"city": "Oslo"}, "to": {}}), "trip v1")
+            .check(&json!({"from": {"city": "Oslo"}, "to": {}}), &"trip v1")
             .expect_err("no city");
         assert!(error.contains("of trip v1 at /to"), "{error}");
         assert!(
             checked
-                .check(&json!({"to": {"city": "Bergen"}}), "trip v1")
+                .check(&json!({"to": {"city": "Bergen"}}), &"trip v1")
                 .is_ok()
         );
     }
@@ -292,7 +293,7 @@ mod tests {
     fn deep_invalid_data_against_a_self_referring_schema_is_refused_without_walking_every_branch() {
         let checked = PayloadSchema::compile(&tree_node()).expect("compiles");
         let error = checked
-            .check(&nested(40), "tree v1")
+            .check(&nested(40), &"tree v1")
             .expect_err("neither a nor b");
         assert!(error.contains("too intricate"), "{error}");
         let mut valid = nested(40);
@@ -302,6 +303,6 @@ mod tests {
             node = &mut node["child"];
         }
         node["b"] = json!(2);
-        assert!(checked.check(&valid, "tree v1").is_ok());
+        assert!(checked.check(&valid, &"tree v1").is_ok());
     }
 }

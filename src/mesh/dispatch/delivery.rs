@@ -400,7 +400,9 @@ fn reply_event(response: &Response) -> ReplyBody {
     }
     // As at ingress, a coded body is never read (its compressed bytes would
     // go on as the event's data, or be read as JSON that is not there).
-    if let Some(codings) = codings(&response.headers).filter(|_| !response.body.is_empty()) {
+    if !response.body.is_empty()
+        && let Some(codings) = codings(&response.headers)
+    {
         return ReplyBody::Invalid(format!(
             "the subscriber's reply is in Content-Encoding {codings:?}; a reply must be sent uncompressed"
         ));
