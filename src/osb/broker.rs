@@ -25,7 +25,7 @@ use super::plan::{check_maintenance_info, check_parameters};
 use super::requests::NamedIds;
 use crate::provisioner::{
     Accepted, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest, Provisioner,
-    UpdateRequest, is_deprovision_of,
+    UpdateRequest, is_deprovision_of, is_in_operation_id_form,
 };
 use crate::resources::{
     ApplicationMapping, OperationKind, OperationState, ServiceInstance, check_name,
@@ -251,12 +251,15 @@ impl ServiceBroker {
     /// `GET /v2/service_instances/{instance_id}/last_operation?operation`: the
     /// state of the instance's latest (or the named) operation.
     ///
-    /// A succeeded deprovision: polled by its own operation id, `succeeded` for
-    /// `--deprovisioned-retention` (the spec's 410 is legal there, but clients such
-    /// as eden and the OSB checkers treat it as an error), Gone after; polled
-    /// without an operation id, Gone as the spec says. Once the tombstone is
-    /// forgotten, a poll naming a deprovision's operation is still Gone; any other
-    /// poll of an unknown instance is NotFound.
+    /// A succeeded deprovision: `succeeded` for `--deprovisioned-retention` (the
+    /// spec's 410 is legal there, but clients such as eden and the OSB checkers
+    /// treat it as an error; the osb-checker polls without the operation id too),
+    /// Gone after. Once the tombstone is forgotten, a poll naming a deprovision's
+    /// operation is still Gone; any other poll of an unknown instance is NotFound.
+    ///
+    /// An `operation` not in the form of this broker's ids (the osb-checker sends
+    /// `provision`, OpenShift's broker SDK `provisioning`) asks for the latest
+    /// operation; one in that form that is not the instance's is a 400.
     pub async fn last_operation(
         &self,
         at: &InstancePath,
@@ -276,7 +279,7 @@ impl ServiceBroker {
             &at.instance_id,
         )?;
         named.check(&instance)?;
-        let operation = match wanted {
+        let operation = match wanted.filter(|id| is_in_operation_id_form(id)) {
             Some(id) => instance.operation(id).ok_or_else(|| {
                 OsbError::BadRequest(format!(
                     "operation {id} is not an operation of instance {}",
@@ -289,7 +292,7 @@ impl ServiceBroker {
         };
         if operation.kind == OperationKind::Deprovision
             && operation.state == OperationState::Succeeded
-            && !(wanted.is_some() && operation.ended_within(self.deprovisioned_retention))
+            && !operation.ended_within(self.deprovisioned_retention)
         {
             return Err(deprovisioned(&at.instance_id));
         }

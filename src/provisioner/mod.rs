@@ -25,7 +25,9 @@ mod shared_delivery;
 mod steps;
 mod tombstones;
 
-pub use names::{instance_object_name, is_deprovision_of, subscription_name};
+pub use names::{
+    instance_object_name, is_deprovision_of, is_in_operation_id_form, subscription_name,
+};
 pub use requests::{
     Accepted, Bound, Completion, DeprovisionRequest, ProvisionError, ProvisionRequest,
     UpdateRequest,

@@ -4,6 +4,8 @@
 use crate::auth::sha256_hex;
 use crate::resources::{OperationKind, is_valid_name};
 
+/// What every operation id starts with.
+const OPERATION_PREFIX: &str = "op-";
 /// What a deprovision's operation id starts with: the one kind of operation whose
 /// id a platform may still poll after its record is forgotten.
 const DEPROVISION_PREFIX: &str = "op-deprovision-";
@@ -56,8 +58,18 @@ pub fn new_operation_id(kind: OperationKind, instance_id: &str) -> String {
             &token[..20],
             instance_mark(instance_id)
         ),
-        OperationKind::Provision | OperationKind::Update => format!("op-{}", &token[..20]),
+        OperationKind::Provision | OperationKind::Update => {
+            format!("{OPERATION_PREFIX}{}", &token[..20])
+        }
     }
+}
+
+/// Whether `value` is in the form of the ids `new_operation_id` gives. Some
+/// platforms and checkers poll with a value of their own (the operation's kind,
+/// `provision`) instead of the id they were given: such a value names no
+/// operation of this broker.
+pub fn is_in_operation_id_form(value: &str) -> bool {
+    value.starts_with(OPERATION_PREFIX)
 }
 
 fn instance_mark(instance_id: &str) -> String {
@@ -115,6 +127,8 @@ mod tests {
             );
         }
         assert!(!is_deprovision_of("op-unknown", "orders"));
+        assert!(is_in_operation_id_form(&deprovision));
+        assert!(!is_in_operation_id_form("provision"));
         assert!(!is_deprovision_of("op-deprovision-abc", "orders"));
         // Ids given before they named their instance.
         assert!(is_deprovision_of(
