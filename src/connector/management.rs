@@ -99,10 +99,11 @@ pub async fn revoke(
         Ok(_) | Err(StoreError::AlreadyExists { .. }) => {}
         Err(other) => return Err(other.into()),
     }
+    let name = revocation.metadata.name.as_deref().unwrap_or_default();
     state
         .auth
         .revocations()
-        .remember(identity.sha256.clone(), ());
+        .remember(None, name, identity.sha256.clone(), ());
     tracing::info!(application = %identity.common_name, sha256 = %identity.sha256, "a client certificate was revoked by its holder");
     Ok(StatusCode::CREATED.into_response())
 }

@@ -3,23 +3,56 @@
 //! token is shown once, in the registration's response; registering again (or
 //! creating another AccessToken with `spec.application`) rotates it. A dry-run
 //! registration answers with a token made for the answer and never stored: it
-//! opens nothing.
+//! opens nothing. An AccessToken of that name that another Application's
+//! credential holds is not taken over: the registration is refused first.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
+use super::ApiError;
 use super::dry_run::Commit;
 use crate::auth::{generate_token, sha256_hex};
 use crate::resources::{AccessToken, AccessTokenSpec, AccessTokenStatus, labels};
 use crate::store::{StoreError, TypedStore};
 
+/// Refuses to register `application` while the AccessToken its credential
+/// would be is another Application's (an administrator's token of that name).
+pub async fn check_name_free(
+    store: &TypedStore,
+    namespace: &str,
+    application: &str,
+) -> Result<(), ApiError> {
+    let Some(existing) = store
+        .get::<AccessToken>(Some(namespace), application)
+        .await?
+    else {
+        return Ok(());
+    };
+    match existing.spec.application.as_deref() {
+        Some(holder) if holder == application => Ok(()),
+        holder => Err(ApiError::new(
+            axum::http::StatusCode::CONFLICT,
+            "Conflict",
+            format!(
+                "Application {application}'s credential would be AccessToken {namespace}/{application}, which holds {}; delete or rename that AccessToken first",
+                holder.map_or_else(
+                    || "a namespace token".to_string(),
+                    |h| format!("Application {h}'s credential")
+                )
+            ),
+        )),
+    }
+}
+
+/// Issues the credential, and answers with it and the digest of the one it
+/// replaced (which must stop working before the registration is answered).
 pub async fn issue(
     store: &TypedStore,
     namespace: &str,
     application: &str,
     commit: Commit,
-) -> Result<Value, StoreError> {
+) -> Result<(Value, Option<String>), StoreError> {
     let token = generate_token("mbapp_").map_err(StoreError::internal)?;
     let mut credential = AccessToken::new(
         application,
@@ -45,7 +78,7 @@ pub async fn issue(
     });
     let answer = json!({ "accessToken": format!("{namespace}/{application}"), "token": token });
     if commit.is_dry_run() {
-        return Ok(answer);
+        return Ok((answer, None));
     }
     match store
         .get::<AccessToken>(Some(namespace), application)
@@ -54,10 +87,12 @@ pub async fn issue(
         Some(existing) => {
             credential.metadata.resource_version = existing.metadata.resource_version;
             store.replace(&credential).await?;
+            let replaced = existing.status.map(|status| status.token_sha256);
+            Ok((answer, replaced))
         }
         None => {
             store.create(&credential).await?;
+            Ok((answer, None))
         }
     }
-    Ok(answer)
 }

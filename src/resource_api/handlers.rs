@@ -195,6 +195,12 @@ pub async fn create(
     )?;
     refuse_integration_namespace_token(&state, &target, &value)?;
     refuse_claimed_service_ids(&state, &target, &value).await?;
+    let is_application = std::ptr::eq(target.kind, kind_of::<Application>());
+    if is_application {
+        let integration = &state.config.integration_namespace;
+        let name = value.pointer("/metadata/name").and_then(Value::as_str);
+        credentials::check_name_free(&state.store, integration, name.unwrap_or_default()).await?;
+    }
     let issued = issue_token_if_access_token(&target, &mut value)?;
     let object = commit
         .create(state.store.raw().as_ref(), target.kind, decode(value)?)
@@ -203,10 +209,14 @@ pub async fn create(
     if let Some(token) = issued {
         answer["status"]["token"] = Value::String(token);
     }
-    if std::ptr::eq(target.kind, kind_of::<Application>()) {
+    if is_application {
         let name = object.name_any();
         let integration = &state.config.integration_namespace;
-        let credential = credentials::issue(&state.store, integration, &name, commit).await?;
+        let (credential, replaced) =
+            credentials::issue(&state.store, integration, &name, commit).await?;
+        if let Some(replaced) = replaced {
+            state.auth.tokens().forget(|digest, _| digest == replaced);
+        }
         answer["status"]["credential"] = credential;
     }
     Ok(warnings.attach(respond(StatusCode::CREATED, &headers, &answer)))

@@ -488,6 +488,87 @@ async fn the_application_ingress_needs_that_applications_credential() {
     sink.wait_for(1).await;
 }
 
+/// An AccessToken an administrator made for an Application in the
+/// integration namespace, and its token.
+async fn credential_of(broker: &Broker, name: &str, application: &str) -> String {
+    let body = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken",
+        "metadata": {"name": name}, "spec": {"application": application}});
+    let reply = broker
+        .admin()
+        .create(&access_tokens(INTEGRATION), &body)
+        .await;
+    assert_eq!(reply.status, 201, "{}", reply.text);
+    reply.body["status"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string()
+}
+
+async fn register(broker: &Broker, name: &str) -> crate::common::Reply {
+    let application = format!(
+        "apiVersion: applicationconnector.kyma-project.io/v1alpha1\nkind: Application\nmetadata:\n  name: {name}\nspec: {{}}\n"
+    );
+    broker.admin().create_yaml(APPLICATIONS, &application).await
+}
+
+#[tokio::test]
+async fn registering_an_application_neither_takes_anothers_credential_nor_leaves_the_replaced_one_working()
+ {
+    let (broker, _token, sink) = with_sink().await;
+    // An administrator's second credential for commerce, named like an
+    // Application registered later.
+    let rotated = credential_of(&broker, "ghost", APPLICATION).await;
+    crate::common::eventually("the rotated credential to be known", async || {
+        (send_order(&broker, &rotated, "by-rotated").await.status == 202).then_some(())
+    })
+    .await;
+    let taken = register(&broker, "ghost").await;
+    assert_eq!(taken.status, 409, "{}", taken.text);
+    assert!(
+        taken
+            .message()
+            .contains("AccessToken kyma-integration/ghost"),
+        "{}",
+        taken.text
+    );
+    let ghost = format!("{APPLICATIONS}/ghost");
+    assert!(
+        broker.admin().find(&ghost).await.is_none(),
+        "nothing registered"
+    );
+    assert_eq!(send_order(&broker, &rotated, "still").await.status, 202);
+
+    // A credential made before its Application is replaced by the one
+    // registering issues, before the registration is answered.
+    let early = credential_of(&broker, "later", "later").await;
+    let registered = register(&broker, "later").await;
+    assert_eq!(registered.status, 201, "{}", registered.text);
+    let issued = registered.body["status"]["credential"]["token"]
+        .as_str()
+        .expect("credential")
+        .to_string();
+    let event = binary("1", "t");
+    assert_eq!(
+        post(&broker, "/later/events", &early, &event, "{}")
+            .await
+            .status,
+        401,
+        "the replaced credential"
+    );
+    crate::common::eventually("the issued credential to be known", async || {
+        let reply = post(&broker, "/later/events", &issued, &event, "{}").await;
+        (reply.status != 401).then_some(())
+    })
+    .await;
+    let credential = format!("{}/later", access_tokens(INTEGRATION));
+    assert_eq!(broker.admin().delete(&credential).await.status, 200);
+    for token in [&early, &issued] {
+        let reply = post(&broker, "/later/events", token, &event, "{}").await;
+        assert_eq!(reply.status, 401, "{}", reply.text);
+    }
+    sink.wait_for(2).await;
+}
+
 #[tokio::test]
 async fn legacy_kyma_events_are_converted() {
     let (broker, token, sink) = with_sink().await;
