@@ -193,6 +193,13 @@ impl Authenticator {
         self.resolve_token(token)
     }
 
+    /// When the bearer token's AccessToken was issued (its resourceVersion),
+    /// if the caller sends one.
+    pub fn token_issued_at(&self, headers: &HeaderMap) -> Option<u64> {
+        let digest = sha256_hex(bearer_token(headers)?);
+        self.tokens.get(&digest)?.issued_at
+    }
+
     fn resolve_token(&self, token: &str) -> Result<Caller, AuthError> {
         let digest = sha256_hex(token);
         if same_digest(&digest, &self.credentials.admin_token_sha256) {

@@ -12,6 +12,9 @@ use crate::store::Store;
 pub struct TokenScope {
     pub namespace: String,
     pub application: Option<String>,
+    /// The AccessToken's resourceVersion: AccessTokens are never changed
+    /// (an Application's credential is replaced whole), so when it was issued.
+    pub issued_at: Option<u64>,
 }
 
 pub type NamespaceTokens = StoreIndex<TokenScope>;
@@ -33,11 +36,17 @@ fn entry(object: &kube::core::DynamicObject) -> Option<(String, TokenScope)> {
         .filter(|a| !a.is_empty())
         .map(str::to_string);
     let namespace = object.metadata.namespace.clone().unwrap_or_default();
+    let issued_at = object
+        .metadata
+        .resource_version
+        .as_deref()
+        .and_then(|version| version.parse().ok());
     Some((
         digest.to_string(),
         TokenScope {
             namespace,
             application,
+            issued_at,
         },
     ))
 }

@@ -66,6 +66,27 @@ pub(super) fn resolve(
     Ok((caller, target))
 }
 
+/// A namespace token watches nothing from before it was issued, as if the
+/// log were compacted there: a namespace deleted and created again under its
+/// name leaves the changes of its old objects — another tenant's — in the log.
+fn watched_before_the_token(
+    state: &AppState,
+    headers: &HeaderMap,
+    caller: &Caller,
+    asked: Option<&str>,
+) -> Option<StoreError> {
+    if !matches!(caller, Caller::Namespace(_)) {
+        return None;
+    }
+    let asked: u64 = asked?.parse().ok()?;
+    let issued_at = state.auth.token_issued_at(headers)?;
+    (asked != 0 && asked < issued_at).then(|| {
+        StoreError::Expired(format!(
+            "{asked} (before the token watching was issued, at {issued_at})"
+        ))
+    })
+}
+
 pub async fn list(
     State(state): State<AppState>,
     Path(params): Path<HashMap<String, String>>,
@@ -84,16 +105,15 @@ pub async fn list(
         let slot = caller
             .take_watch_slot(&state.watch_slots)
             .map_err(ApiError::too_many_watches)?;
-        let started = state
-            .store
-            .raw()
-            .watch(
-                target.kind,
-                target.namespace.as_deref(),
-                &selector,
-                query.resource_version.as_deref(),
-            )
-            .await;
+        let asked = query.resource_version.as_deref();
+        let started = match watched_before_the_token(&state, &headers, &caller, asked) {
+            Some(expired) => Err(expired),
+            None => {
+                let namespace = target.namespace.as_deref();
+                let store = state.store.raw();
+                store.watch(target.kind, namespace, &selector, asked).await
+            }
+        };
         let stream = match started {
             Ok(stream) => stream,
             // As the API server's watch cache answers it: 200, and the one

@@ -232,6 +232,79 @@ async fn a_watch_streams_changes_after_a_resource_version() {
 }
 
 #[tokio::test]
+async fn a_namespace_token_does_not_watch_from_before_it_was_issued() {
+    let broker = Broker::start().await;
+    let admin = broker.admin();
+    create_namespace(&broker, "reuse").await;
+    let secret = json!({"broker": "default",
+        "subscriber": {"uri": "http://127.0.0.1:9/hook?apikey=OLD-TENANT-SECRET"}});
+    let created = admin
+        .create(&triggers("reuse"), &trigger("old", secret))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let before = admin.get(&triggers("reuse")).await.body["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion")
+        .to_string();
+    let namespace = format!("{NAMESPACES}/reuse");
+    assert_eq!(admin.delete(&namespace).await.status, 200);
+    crate::common::eventually("the namespace to be created again", async || {
+        let body = json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "reuse"}});
+        (admin.create(NAMESPACES, &body).await.status == 201).then_some(())
+    })
+    .await;
+    let token = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken",
+        "metadata": {"name": "new-tenant"}, "spec": {}});
+    let issued = admin.create(&access_tokens("reuse"), &token).await;
+    assert_eq!(issued.status, 201, "{}", issued.text);
+    let token = issued.body["status"]["token"]
+        .as_str()
+        .expect("token")
+        .to_string();
+    let now = crate::common::eventually("the token to work", async || {
+        let reply = broker.with_token(&token).get(&triggers("reuse")).await;
+        (reply.status == 200).then_some(reply)
+    })
+    .await;
+    let watch = async |from: &str, bearer: &str| {
+        let response = broker
+            .http
+            .get(format!(
+                "{}{}?watch=true&resourceVersion={from}",
+                broker.control,
+                triggers("reuse")
+            ))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .expect("watch");
+        assert_eq!(response.status(), 200);
+        WatchEvents::new(response)
+    };
+    let refused = watch(&before, &token).await.next().await;
+    assert_eq!(refused["type"], "ERROR", "{refused}");
+    assert_eq!(refused["object"]["code"], 410, "{refused}");
+    let history = watch(&before, &broker.admin_token).await.next().await;
+    assert_eq!(
+        history["object"]["metadata"]["name"], "old",
+        "the administrator reads the log as it is: {history}"
+    );
+    let from_now = now.body["metadata"]["resourceVersion"]
+        .as_str()
+        .expect("resourceVersion");
+    let mut events = watch(from_now, &token).await;
+    let fresh = json!({"broker": "default", "subscriber": {"uri": "http://127.0.0.1:9/new"}});
+    let created = broker
+        .with_token(&token)
+        .create(&triggers("reuse"), &trigger("new", fresh))
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let added = events.next().await;
+    assert_eq!(added["type"], "ADDED", "{added}");
+    assert_eq!(added["object"]["metadata"]["name"], "new", "{added}");
+}
+
+#[tokio::test]
 async fn a_watch_ends_after_its_timeout_seconds() {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
