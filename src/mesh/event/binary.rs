@@ -14,7 +14,7 @@ use cloudevents::{AttributesReader, AttributesWriter, Data, Event, EventBuilder,
 use percent_encoding::{percent_decode, utf8_percent_encode};
 
 use super::EventError;
-use super::fields::{HEADER_VALUE, check_required, time_text};
+use super::fields::{HEADER_VALUE, check_dataschema, check_required, time_text};
 use crate::resources::is_attribute_name;
 
 pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError> {
@@ -105,6 +105,9 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
         Some(value) if !legacy => Some(decode("dataschema", value)?),
         _ => schemaurl,
     };
+    if let Some(schema) = &schema {
+        check_dataschema(schema)?;
+    }
     let body = match encoding {
         Some(encoding) => Bytes::from(decode_legacy_data(&encoding, &body)?),
         None => body,
@@ -340,6 +343,25 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
 mod tests {
     use super::*;
     use crate::mesh::event::{check_text, data_bytes};
+
+    #[test]
+    fn dataschema_is_an_absolute_uri_as_sent() {
+        let event = [
+            ("ce-specversion", "1.0"),
+            ("ce-id", "1"),
+            ("ce-source", "/s"),
+            ("ce-type", "t"),
+        ];
+        for refused in ["urn:x%20y%7C", "http://x/a%7Cb", "rel", "http://x/%25zz"] {
+            let mut pairs = event.to_vec();
+            pairs.push(("ce-dataschema", refused));
+            let error = read_binary(&headers(&pairs), Bytes::new()).expect_err(refused);
+            assert!(error.message.contains("dataschema"), "{refused}: {error}");
+        }
+        let mut pairs = event.to_vec();
+        pairs.push(("ce-dataschema", "http://example.com/s"));
+        assert!(read_binary(&headers(&pairs), Bytes::new()).is_ok());
+    }
 
     fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
         let mut map = HeaderMap::new();

@@ -60,6 +60,17 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
     Ok(())
 }
 
+/// `dataschema` is a URI, "Absolute URI as defined in RFC 3986 Section 4.3";
+/// checked as sent, since the SDK reads it as a WHATWG URL, which accepts (and
+/// rewrites) more: a space, `|`, a malformed `%` escape.
+pub(super) fn check_dataschema(text: &str) -> Result<(), EventError> {
+    fluent_uri::Uri::parse(text).map(|_| ()).map_err(|error| {
+        EventError::new(format!(
+            "attribute dataschema is not an absolute URI (RFC 3986): {error}"
+        ))
+    })
+}
+
 /// What the binding says must be percent-encoded in a header value: space, double
 /// quote, percent, and everything outside printable ASCII.
 pub(super) const HEADER_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'%');

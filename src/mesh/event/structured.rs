@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use super::EventError;
 use super::binary::check_v03_encoding;
-use super::fields::{check_required, time_text};
+use super::fields::{check_dataschema, check_required, time_text};
 use crate::resources::is_attribute_name;
 
 pub const STRUCTURED_CONTENT_TYPE: &str = "application/cloudevents+json";
@@ -32,6 +32,7 @@ pub fn read_structured(body: &[u8]) -> Result<Event, EventError> {
 pub fn read_batch(body: &[u8]) -> Result<Vec<Event>, EventError> {
     let items: Vec<&RawValue> = serde_json::from_slice(body)
         .map_err(|e| EventError::new(format!("a batch is a JSON array of events: {e}")))?;
+    let mut first_version = None;
     items
         .into_iter()
         .enumerate()
@@ -42,6 +43,20 @@ pub fn read_batch(body: &[u8]) -> Result<Vec<Event>, EventError> {
                     "{context}an event is a JSON object, each member once: {e}"
                 ))
             })?;
+            // "All batched CloudEvents MUST have the same specversion" (the
+            // HTTP binding); each is read as 1.0, so it is compared as sent.
+            let version = fields.get("specversion").map(|raw| raw.get());
+            match first_version {
+                None => first_version = Some(version),
+                Some(first) if first != version => {
+                    return Err(EventError::new(format!(
+                        "{context}specversion {} differs from event [0]'s, {}: all the events of a batch must have the same",
+                        version.unwrap_or("(none)"),
+                        first.unwrap_or("(none)")
+                    )));
+                }
+                Some(_) => {}
+            }
             from_fields(fields, &context)
         })
         .collect()
@@ -99,6 +114,13 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
     let mut data_base64 = fields
         .remove("data_base64")
         .filter(|raw| raw.get().trim() != "null");
+    let typed = TypedAttributes {
+        time: fields.get("time").copied(),
+        dataschema: fields
+            .get("dataschema")
+            .or_else(|| fields.get("schemaurl"))
+            .copied(),
+    };
     let mut attributes = serde_json::Map::with_capacity(fields.len());
     for (name, raw) in fields {
         if !is_attribute_name(&name) {
@@ -106,8 +128,18 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
                 "{name:?}: attribute names are lower-case letters and digits only"
             )));
         }
-        let value = serde_json::from_str(raw.get()).map_err(|e| fail(e.to_string()))?;
+        // An Integer is "optionally prefixed with a minus sign": `-0` is one,
+        // though a JSON reader takes it for the float −0.0.
+        let value = match raw.get().trim() {
+            "-0" => serde_json::Value::from(0),
+            text => {
+                serde_json::from_str(text).map_err(|e| fail(format!("attribute {name}: {e}")))?
+            }
+        };
         check_attribute_type(&name, &value).map_err(fail)?;
+        if let ("dataschema" | "schemaurl", Some(schema)) = (name.as_str(), value.as_str()) {
+            check_dataschema(schema).map_err(|e| fail(e.message))?;
+        }
         attributes.insert(name, value);
     }
     match attributes.get("specversion").and_then(|v| v.as_str()) {
@@ -123,7 +155,7 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
         None => return Err(fail("attribute specversion is missing".into())),
     }
     let mut event: Event = serde_json::from_value(serde_json::Value::Object(attributes))
-        .map_err(|e| fail(e.to_string()))?;
+        .map_err(|e| fail(name_the_attribute(&e, &typed)))?;
     check_required(&event).map_err(|e| fail(e.message))?;
     let data = match (data, data_base64) {
         (Some(_), Some(_)) => {
@@ -153,6 +185,33 @@ fn from_fields(mut fields: Fields, context: &str) -> Result<Event, EventError> {
         event.set_data_unchecked(data);
     }
     Ok(event)
+}
+
+/// The attributes the SDK reads into types of its own (a time, a URL) as
+/// they arrived, so that a refusal can name the one it could not read (its
+/// error names none).
+struct TypedAttributes<'a> {
+    time: Option<&'a RawValue>,
+    dataschema: Option<&'a RawValue>,
+}
+
+/// The SDK's error, with the attribute that fails on its own (the error
+/// path only: each is read again in an event of its own).
+fn name_the_attribute(error: &serde_json::Error, typed: &TypedAttributes) -> String {
+    let alone = |name: &str, raw: &RawValue| {
+        let event = format!(
+            r#"{{"specversion":"1.0","id":"i","source":"s","type":"t","{name}":{}}}"#,
+            raw.get()
+        );
+        serde_json::from_str::<Event>(&event).is_err()
+    };
+    let failing = [("time", typed.time), ("dataschema", typed.dataschema)]
+        .into_iter()
+        .find_map(|(name, raw)| raw.filter(|raw| alone(name, raw)).map(|_| name));
+    match failing {
+        Some(name) => format!("attribute {name}: {error}"),
+        None => error.to_string(),
+    }
 }
 
 /// A CloudEvents 0.3 event as 1.0 names it: `schemaurl` is `dataschema`, and
@@ -501,6 +560,43 @@ mod tests {
             serde_json::from_slice(&write_structured(&event)).expect("json");
         assert_eq!(written["data"], serde_json::json!({"a": 1}));
         assert!(written.get("data_base64").is_none());
+    }
+
+    #[test]
+    fn a_batchs_events_have_one_specversion() {
+        let body = br#"[{"specversion":"1.0","id":"a","source":"/p","type":"t"},{"specversion":"0.3","id":"b","source":"/p","type":"t"}]"#;
+        let error = read_batch(body).expect_err("mixed");
+        assert!(
+            error.message.starts_with("event [1]: specversion"),
+            "{error}"
+        );
+        let same = br#"[{"specversion":"0.3","id":"a","source":"/p","type":"t"},{"specversion":"0.3","id":"b","source":"/p","type":"t"}]"#;
+        assert_eq!(read_batch(same).expect("one version").len(), 2);
+    }
+
+    #[test]
+    fn refusals_name_the_attribute_the_sdk_could_not_read() {
+        let head = r#""specversion":"1.0","id":"1","source":"/s","type":"t""#;
+        for (member, named) in [
+            (r#""time":"2020-13-01T00:00:00Z""#, "attribute time:"),
+            (r#""time":"nope""#, "attribute time:"),
+            (r#""dataschema":"rel""#, "attribute dataschema"),
+            (r#""dataschema":"urn:x y""#, "attribute dataschema"),
+            (r#""dataschema":"http://x/%zz""#, "attribute dataschema"),
+            (r#""subject":"\uDEAD""#, "attribute subject:"),
+        ] {
+            let body = format!("{{{head},{member}}}");
+            let error = read_structured(body.as_bytes()).expect_err(member);
+            assert!(error.message.contains(named), "{member}: {error}");
+        }
+        let minus_zero = format!(r#"{{{head},"myint":-0}}"#);
+        let event = read_structured(minus_zero.as_bytes()).expect("-0 is an Integer");
+        assert_eq!(
+            event.extension("myint").map(ToString::to_string),
+            Some("0".to_string())
+        );
+        let schema = format!(r#"{{{head},"dataschema":"urn:example:schema"}}"#);
+        assert!(read_structured(schema.as_bytes()).is_ok());
     }
 
     #[test]
