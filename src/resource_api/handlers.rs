@@ -143,6 +143,11 @@ pub async fn list(
         return Ok(watch_response(fields.retain(stream), ends));
     }
     check_list_version(query.resource_version.as_deref())?;
+    // A list being sent holds a copy of all it lists, as a watch does as it
+    // starts: a slow reader's lists count against the same places.
+    let slot = caller
+        .take_watch_slot(&state.watch_slots)
+        .map_err(ApiError::too_many_watches)?;
     let matching = VersionMatch::of(
         query.resource_version.as_deref(),
         query.resource_version_match.as_deref(),
@@ -160,7 +165,12 @@ pub async fn list(
         "metadata": { "resourceVersion": list.resource_version },
         "items": list.items,
     });
-    Ok(respond(StatusCode::OK, &headers, &body))
+    let (parts, body) = respond(StatusCode::OK, &headers, &body).into_parts();
+    let sent = futures::StreamExt::map(body.into_data_stream(), move |chunk| {
+        let _held = &slot;
+        chunk
+    });
+    Ok(Response::from_parts(parts, Body::from_stream(sent)))
 }
 
 pub async fn get(

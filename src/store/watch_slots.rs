@@ -37,10 +37,12 @@ pub struct WatchSlot {
 /// Why a watch was not opened.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum NoSlot {
-    #[error("{0} watches are open, as many as this server keeps; retry later")]
+    #[error(
+        "{0} watches (and lists being sent) are open, as many as this server keeps; retry later"
+    )]
     Total(usize),
     #[error(
-        "{0} watches are open for this caller (the admin, or one namespace's tokens together), as many as one may; close one or retry later"
+        "{0} watches (and lists being sent) are open for this caller (the admin, or one namespace's tokens together), as many as one may; close one or retry later"
     )]
     Caller(usize),
 }

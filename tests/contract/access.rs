@@ -370,6 +370,13 @@ async fn watches_are_bounded_per_caller_and_come_back_when_their_watchers_go() {
     };
     let refused = tail(&token).await.expect("tail");
     assert_eq!(refused.status(), 429, "a tail past the caller's bound");
+    // A list being sent holds a copy of all it lists, as a watch does.
+    let list = broker.with_token(&token).get(&triggers("team-a")).await;
+    assert_eq!(
+        list.status, 429,
+        "a list past the caller's bound: {}",
+        list.text
+    );
     let admins = watch(&broker.admin_token).await.expect("watch");
     assert_eq!(admins.status(), 200, "another caller's bound");
 
@@ -385,4 +392,6 @@ async fn watches_are_bounded_per_caller_and_come_back_when_their_watchers_go() {
         (response.status() == 200).then_some(())
     })
     .await;
+    let list = broker.with_token(&token).get(&triggers("team-a")).await;
+    assert_eq!(list.status, 200, "{}", list.text);
 }
