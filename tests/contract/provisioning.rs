@@ -621,9 +621,12 @@ async fn a_second_instance_of_a_class_takes_its_event_types_over_from_the_first(
 }
 
 #[tokio::test]
-async fn an_http_source_is_ready_only_while_its_application_exists() {
+async fn an_http_source_is_ready_only_while_its_application_exists_and_is_mapped_into_its_namespace()
+ {
     let broker = Broker::start().await;
     create_namespace(&broker, "team-a").await;
+    // Registered but not mapped into team-a: to team-a as if it were not there.
+    register_commerce(&broker).await;
     let path = "/apis/sources.kyma-project.io/v1alpha1/namespaces/team-a/httpsources/mine";
     let source = json!({"apiVersion": "sources.kyma-project.io/v1alpha1", "kind": "HTTPSource",
         "metadata": {"name": "mine"}, "spec": {"source": APPLICATION}});
@@ -649,9 +652,15 @@ async fn an_http_source_is_ready_only_while_its_application_exists() {
     };
     let (object, condition) = ready("False").await;
     assert_eq!(condition["reason"], "ApplicationNotFound", "{condition}");
+    assert!(
+        condition["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("mapped into namespace \"team-a\"")),
+        "{condition}"
+    );
     assert!(object["status"]["url"].is_null(), "no address: {object}");
 
-    register_commerce(&broker).await;
+    map_commerce(&broker, "team-a", &[]).await;
     let (object, _) = ready("True").await;
     assert!(
         object["status"]["url"]
@@ -659,6 +668,11 @@ async fn an_http_source_is_ready_only_while_its_application_exists() {
             .is_some_and(|url| url.ends_with(&format!("/{APPLICATION}/events"))),
         "{object}"
     );
+    let mapping = format!("{}/{APPLICATION}", mappings("team-a"));
+    assert_eq!(broker.admin().delete(&mapping).await.status, 200);
+    ready("False").await;
+    map_commerce(&broker, "team-a", &[]).await;
+    ready("True").await;
     let deleted = broker
         .admin()
         .delete(&format!("{APPLICATIONS}/{APPLICATION}"))

@@ -1,6 +1,8 @@
 //! HTTPSources: their Application's ingress URL on the events listener, and
-//! Ready — while that Application exists (it is looked at again when one
-//! comes or goes).
+//! Ready — while that Application exists and, outside the integration
+//! namespace, is mapped into the source's namespace (looked at again when an
+//! Application or a mapping comes or goes). A namespace token learns of no
+//! Application it is not given: an unmapped one reads as one that is not there.
 
 use std::sync::Arc;
 
@@ -8,7 +10,7 @@ use async_trait::async_trait;
 
 use super::writer::StatusWriter;
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
-use crate::resources::{Application, ConditionStatus, Conditions, HttpSource};
+use crate::resources::{Application, ApplicationMapping, ConditionStatus, Conditions, HttpSource};
 use crate::store::StoreError;
 
 pub(super) struct HttpSourceStatusController(pub Arc<StatusWriter>);
@@ -25,12 +27,22 @@ impl Reconciler for HttpSourceStatusController {
             return Ok(Requeue::Done);
         };
         let application = &source.spec.source;
-        let served = self
-            .0
-            .store
-            .get::<Application>(None, application)
-            .await?
-            .is_some();
+        let namespace = key.namespace.as_deref().unwrap_or_default();
+        let integration = namespace == self.0.settings.integration_namespace;
+        let mapped = integration
+            || self
+                .0
+                .store
+                .get::<ApplicationMapping>(Some(namespace), application)
+                .await?
+                .is_some();
+        let served = mapped
+            && self
+                .0
+                .store
+                .get::<Application>(None, application)
+                .await?
+                .is_some();
         let mut status = source.status.clone().unwrap_or_default();
         if served {
             status.url = Some(self.0.events_url(&format!("{application}/events")));
@@ -42,7 +54,13 @@ impl Reconciler for HttpSourceStatusController {
                 "Ready",
                 ConditionStatus::False,
                 "ApplicationNotFound",
-                format!("no Application {application:?}: nothing takes events in for it"),
+                if integration {
+                    format!("no Application {application:?}: nothing takes events in for it")
+                } else {
+                    format!(
+                        "no Application {application:?} is mapped into namespace {namespace:?} (an administrator maps one with an ApplicationMapping)"
+                    )
+                },
             );
         }
         self.0.write(source, status).await?;

@@ -18,8 +18,8 @@ use super::writer::StatusWriter;
 use crate::controllers::MeshSettings;
 use crate::controllers::runtime::{ObjectKey, Source, spawn_controller};
 use crate::resources::{
-    Application, Broker, Channel, DeliverySpec, Destination, HttpSource, Subscription, Trigger,
-    Typed, kind_of,
+    Application, ApplicationMapping, Broker, Channel, DeliverySpec, Destination, HttpSource,
+    Subscription, Trigger, Typed, kind_of,
 };
 use crate::shutdown::Shutdown;
 use crate::store::{LabelSelector, TypedStore};
@@ -42,6 +42,13 @@ pub fn start(store: TypedStore, settings: Arc<MeshSettings>, shutdown: Shutdown)
             Source::mapped_async(
                 kind_of::<Application>(),
                 referrers::<HttpSource>(store.clone(), Scope::All, |source, _, _, name| {
+                    source.spec.source == name
+                }),
+            ),
+            // So does its mapping into the source's namespace.
+            Source::mapped_async(
+                kind_of::<ApplicationMapping>(),
+                referrers::<HttpSource>(store.clone(), Scope::Own, |source, _, _, name| {
                     source.spec.source == name
                 }),
             ),
