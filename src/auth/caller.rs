@@ -103,6 +103,8 @@ pub enum AuthError {
     MissingBasic,
     #[error("the credentials are not valid")]
     Rejected,
+    #[error("Authorization is given more than once: send one")]
+    TwoAuthorizations,
     #[error("a client certificate issued by meshbroker's Connector is required")]
     MissingCertificate,
     #[error("the client certificate {0} is revoked")]
@@ -154,6 +156,7 @@ impl Authenticator {
         headers: &HeaderMap,
         certificate: Option<&'a ClientCertificate>,
     ) -> Result<(Caller, Option<&'a ClientCertificate>), AuthError> {
+        one_authorization(headers)?;
         if bearer_token(headers).is_some() || certificate.is_none() {
             let caller = self.bearer(headers).map_err(|error| match error {
                 AuthError::MissingBearer if self.certificates_required => {
@@ -189,6 +192,7 @@ impl Authenticator {
 
     /// Bearer tokens: the admin token or any AccessToken.
     pub fn bearer(&self, headers: &HeaderMap) -> Result<Caller, AuthError> {
+        one_authorization(headers)?;
         let token = bearer_token(headers).ok_or(AuthError::MissingBearer)?;
         self.resolve_token(token)
     }
@@ -216,6 +220,7 @@ impl Authenticator {
 
     /// The OSB API: basic auth with the broker credentials, or the admin token.
     pub fn platform(&self, headers: &HeaderMap) -> Result<(), AuthError> {
+        one_authorization(headers)?;
         if let Some(token) = bearer_token(headers) {
             return match self.resolve_token(token)? {
                 Caller::Admin => Ok(()),
@@ -236,6 +241,15 @@ impl Authenticator {
         } else {
             Err(AuthError::Rejected)
         }
+    }
+}
+
+/// `Authorization` is a singleton field (RFC 9110): of two, which one counts
+/// would be a guess, so neither does.
+fn one_authorization(headers: &HeaderMap) -> Result<(), AuthError> {
+    match headers.get_all(AUTHORIZATION).iter().nth(1) {
+        Some(_) => Err(AuthError::TwoAuthorizations),
+        None => Ok(()),
     }
 }
 

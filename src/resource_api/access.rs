@@ -28,7 +28,7 @@ pub fn authorize(caller: &Caller, target: &Target, intent: Intent) -> Result<(),
                     "a token of namespace {own:?} may not access {plural}"
                 )),
                 (Access::NamespaceReads, Intent::Write) => Some(format!(
-                    "a token of namespace {own:?} may read {plural} but not write them: an administrator maps Applications into namespaces"
+                    "a token of namespace {own:?} may read {plural} but not write them: only an administrator does"
                 )),
                 (Access::Namespace | Access::NamespaceReads, _) => None,
             };
@@ -40,9 +40,11 @@ pub fn authorize(caller: &Caller, target: &Target, intent: Intent) -> Result<(),
                 Some(namespace) => Err(ApiError::forbidden(format!(
                     "a token of namespace {own:?} may not access namespace {namespace:?}"
                 ))),
+                None if intent == Intent::Write => Err(ApiError::forbidden(format!(
+                    "a token of namespace {own:?} writes {plural} under its namespace's path (…/namespaces/{own}/{plural})"
+                ))),
                 None => Err(ApiError::forbidden(format!(
-                    "a token of namespace {own:?} may not list {} across namespaces",
-                    target.kind.plural
+                    "a token of namespace {own:?} may not list {plural} across namespaces"
                 ))),
             }
         }
