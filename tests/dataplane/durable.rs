@@ -559,3 +559,85 @@ async fn an_event_log_that_is_not_one_stops_the_start_with_its_name() {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("events.db"), "{stderr}");
 }
+
+/// The positions of the event log's cursors.
+fn stored_positions(broker: &Broker) -> Vec<i64> {
+    let path = broker.data_dir().join("events.db");
+    let Ok(conn) =
+        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+    else {
+        return Vec::new();
+    };
+    let Ok(mut statement) = conn.prepare("SELECT position FROM cursors") else {
+        return Vec::new();
+    };
+    statement
+        .query_map([], |row| row.get(0))
+        .map(|rows| rows.filter_map(Result::ok).collect())
+        .unwrap_or_default()
+}
+
+/// One event on a long retry schedule holds back neither its Trigger's
+/// cursor nor what comes after it (crash probe): the events after it are
+/// not delivered again after a kill -9, the lag counts it alone, and its
+/// schedule goes on. The embedded log's cursors (a JetStream consumer
+/// acknowledges each message on its own).
+#[tokio::test]
+async fn an_event_waiting_for_a_retry_holds_back_nothing_after_it_across_a_kill_9() {
+    let mut broker = Broker::start_with(&["--delivery", "durable"]).await;
+    provisioned(&broker, &["team-a"]).await;
+    let sink = Sink::start().await;
+    sink.answer(&[500], "failing");
+    let spec = json!({"subscriber": {"uri": sink.url},
+        "delivery": {"retry": 10, "backoffPolicy": "linear", "backoffDelay": "PT60S"}});
+    trigger(&broker, "team-a", "poisoned", spec).await;
+    let token = namespace_token(&broker, "team-a", "sender").await;
+    post_when_token_known(&broker, "/team-a/default", &token, "poison").await;
+    sink.wait_for(1).await;
+    sink.answer(&[200], "");
+    let ids: HashSet<String> = (0..50).map(|i| format!("e{i}")).collect();
+    for id in &ids {
+        let reply = post(&broker, "/team-a/default", &token, &binary(id, "t"), "{}").await;
+        assert_eq!(reply.status, 202, "{}", reply.text);
+    }
+    assert_eq!(all_delivered(&sink, &ids).await, 0);
+    let lag =
+        r#"meshbroker_consumer_lag_events{kind="trigger",namespace="team-a",name="poisoned"}"#;
+    eventually("a lag of the one waiting event", async || {
+        (sample(&broker.metrics().await, lag) == Some(1.0)).then_some(())
+    })
+    .await;
+    // The poison and the 50 after it: the position on disk passed them all.
+    eventually("the cursor on disk past the waiting event", async || {
+        stored_positions(&broker)
+            .iter()
+            .any(|position| *position >= 51)
+            .then_some(())
+    })
+    .await;
+    assert_eq!(stored_retries(&broker).len(), 1, "its schedule on disk");
+    broker.kill();
+    broker.restart().await;
+    post_when_token_known(&broker, "/team-a/default", &token, "after").await;
+    eventually("the event sent after the restart delivered", async || {
+        delivered(&sink.received())
+            .contains_key("after")
+            .then_some(())
+    })
+    .await;
+    let again: usize = delivered(&sink.received())
+        .iter()
+        .filter(|(id, _)| ids.contains(*id))
+        .map(|(_, times)| times - 1)
+        .sum();
+    assert_eq!(again, 0, "settled events delivered again after the kill");
+    assert_eq!(
+        stored_retries(&broker).len(),
+        1,
+        "the waiting event's schedule goes on"
+    );
+    eventually("a lag of the one waiting event again", async || {
+        (sample(&broker.metrics().await, lag) == Some(1.0)).then_some(())
+    })
+    .await;
+}

@@ -90,6 +90,37 @@ impl Reader {
         }
     }
 
+    /// The events below the cursor's position that wait for a retry (the
+    /// position passed them before the consumer last stopped), read back by
+    /// number to resume their schedules; empty when shutting down first.
+    pub async fn waiting(&self) -> Vec<Record> {
+        let mut waiting = Vec::new();
+        for seq in self.cursor.waiting_below_position() {
+            loop {
+                match self.log.read(seq, 1).await {
+                    Ok(read) => {
+                        match read.into_iter().find(|record| record.seq == seq) {
+                            Some(record) => waiting.push(record),
+                            None => {
+                                tracing::error!(consumer = %self.consumer, seq, "an event waiting for a retry is no longer in the log");
+                                self.cursor.settle(seq);
+                            }
+                        }
+                        break;
+                    }
+                    Err(error) => {
+                        tracing::error!(consumer = %self.consumer, %error, "cannot read the log; trying again");
+                        tokio::select! {
+                            () = tokio::time::sleep(RETRY) => {}
+                            () = self.shutdown.clone().wait() => return Vec::new(),
+                        }
+                    }
+                }
+            }
+        }
+        waiting
+    }
+
     /// Where reading goes on.
     pub fn next(&self) -> u64 {
         self.next

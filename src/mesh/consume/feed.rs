@@ -47,6 +47,11 @@ pub async fn feed(feed: Feed, mut opening: OpeningGuard) {
         return;
     };
     opening.done();
+    for record in reader.waiting().await {
+        if !hand_to(&dispatcher, &reader.cursor, &record, &shutdown).await {
+            return;
+        }
+    }
     while let Some(batch) = reader.next_batch().await {
         for record in batch {
             if !hand_to(&dispatcher, &reader.cursor, &record, &shutdown).await {

@@ -266,6 +266,11 @@ pub async fn trigger(solo: Solo, mut opening: OpeningGuard) {
     opening.done();
     let cursor = reader.cursor.clone();
     let _ = member.cursor.set(cursor.clone());
+    for record in reader.waiting().await {
+        if !hand_to(&member.dispatcher, &cursor, &record, shutdown).await {
+            return;
+        }
+    }
     let mut following = group.next.subscribe();
     loop {
         let mut from = cursor.read_to();

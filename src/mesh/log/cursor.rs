@@ -1,10 +1,15 @@
 //! A consumer's place in a log. Events are read in order but delivered
 //! concurrently and may finish in any order, so the position kept is the
-//! lowest event not yet settled: everything before it was delivered,
-//! dead-lettered or filtered out. After a crash the consumer starts there
-//! again, and what was in flight is delivered again (at least once); an
-//! event whose delivery was waiting for a retry resumes its schedule (the
-//! cursor keeps each such event's failed attempts and due time).
+//! lowest event in delivery that is not waiting for a retry: everything
+//! before it was delivered, dead-lettered, filtered out — or waits for a
+//! retry, and the cursor keeps each such event's failed attempts and due
+//! time, written in the same commit as any position past it. After a crash
+//! the consumer starts there again, and what was in flight is delivered
+//! again (at least once); an event that was waiting for a retry is read
+//! back by its number and resumes its schedule. So one event on a long
+//! retry schedule holds neither the position (a crash would deliver all
+//! after it again) nor the log behind it (the writer keeps only the batch
+//! that holds it).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -43,6 +48,12 @@ pub struct Cursor {
     retries_dirty: AtomicBool,
 }
 
+/// What a flush writes of a cursor (`Cursor::unwritten_within`).
+pub(super) struct Unwritten {
+    pub position: Option<u64>,
+    pub retries: Option<Vec<(u64, RetryDue)>>,
+}
+
 struct State {
     /// Handed to delivery and not settled yet.
     pending: BTreeSet<u64>,
@@ -52,6 +63,16 @@ struct State {
     persisted: u64,
     /// Events in delivery that wait for a retry.
     retries: HashMap<u64, RetryDue>,
+}
+
+impl State {
+    fn position(&self) -> u64 {
+        self.pending
+            .iter()
+            .find(|seq| !self.retries.contains_key(seq))
+            .copied()
+            .unwrap_or(self.read_to)
+    }
 }
 
 impl Cursor {
@@ -91,10 +112,24 @@ impl Cursor {
         lock(&self.state).read_to
     }
 
-    /// The lowest event not settled.
+    /// The lowest event in delivery that is not waiting for a retry.
     pub fn position(&self) -> u64 {
+        lock(&self.state).position()
+    }
+
+    /// The events below the position that wait for a retry: read back by
+    /// number when the consumer starts.
+    pub fn waiting_below_position(&self) -> Vec<u64> {
         let state = lock(&self.state);
-        state.pending.first().copied().unwrap_or(state.read_to)
+        let position = state.position();
+        let mut waiting: Vec<u64> = state
+            .retries
+            .keys()
+            .copied()
+            .filter(|seq| *seq < position)
+            .collect();
+        waiting.sort_unstable();
+        waiting
     }
 
     /// `seq` is handed to delivery.
@@ -121,10 +156,14 @@ impl Cursor {
         self.dirty.store(true, Ordering::Release);
     }
 
-    /// `seq`'s delivery waits for a retry.
+    /// `seq`'s delivery waits for a retry. The flags are set under the
+    /// lock: the writer reads the position and the schedules together, so
+    /// it never writes a position past an event whose schedule it missed.
     pub fn retrying(&self, seq: u64, due: RetryDue) {
-        lock(&self.state).retries.insert(seq, due);
+        let mut state = lock(&self.state);
+        state.retries.insert(seq, due);
         self.retries_dirty.store(true, Ordering::Release);
+        self.dirty.store(true, Ordering::Release);
     }
 
     /// Where `seq`'s retry schedule stood when the consumer last stopped.
@@ -132,48 +171,43 @@ impl Cursor {
         lock(&self.state).retries.get(&seq).copied()
     }
 
-    /// The position to write, when it moved since it was last written.
-    pub(super) fn unwritten(&self) -> Option<u64> {
-        if !self.dirty.swap(false, Ordering::AcqRel) {
-            return None;
-        }
-        let position = self.position();
-        (position != lock(&self.state).persisted).then_some(position)
-    }
-
-    /// The position to write, at most `stored` (beyond it the file does
-    /// not hold the events yet: the rest is written at a later flush).
-    pub(super) fn unwritten_within(&self, stored: u64) -> Option<u64> {
-        let position = self.unwritten()?;
-        if position > stored {
-            self.dirty.store(true, Ordering::Release);
-        }
-        let position = position.min(stored);
-        (position != lock(&self.state).persisted).then_some(position)
+    /// What to write, read together: the position, when it moved since it
+    /// was last written, at most `stored` (beyond it the file does not hold
+    /// the events yet: the rest is written at a later flush); and the retry
+    /// schedules, when they changed, of events below `stored` (a schedule
+    /// for an event the file does not hold yet waits for a later flush).
+    /// Every event the position passed that waits for a retry has its
+    /// schedule in the same commit or an earlier one.
+    pub(super) fn unwritten_within(&self, stored: u64) -> Unwritten {
+        let state = lock(&self.state);
+        let retries = self.retries_dirty.swap(false, Ordering::AcqRel).then(|| {
+            let (written, later): (Vec<_>, Vec<_>) = state
+                .retries
+                .iter()
+                .map(|(seq, due)| (*seq, *due))
+                .partition(|(seq, _)| *seq < stored);
+            if !later.is_empty() {
+                self.retries_dirty.store(true, Ordering::Release);
+            }
+            written
+        });
+        let position = self
+            .dirty
+            .swap(false, Ordering::AcqRel)
+            .then(|| {
+                let position = state.position();
+                if position > stored {
+                    self.dirty.store(true, Ordering::Release);
+                }
+                position.min(stored)
+            })
+            .filter(|position| *position != state.persisted);
+        Unwritten { position, retries }
     }
 
     /// The file now holds `position`.
     pub(super) fn written(&self, position: u64) {
         lock(&self.state).persisted = position;
-    }
-
-    /// The retry schedules to write, when they changed since last written:
-    /// those of events below `stored` (a schedule for an event the file does
-    /// not hold yet waits for a later flush).
-    pub(super) fn unwritten_retries(&self, stored: u64) -> Option<Vec<(u64, RetryDue)>> {
-        if !self.retries_dirty.swap(false, Ordering::AcqRel) {
-            return None;
-        }
-        let state = lock(&self.state);
-        let (written, later): (Vec<_>, Vec<_>) = state
-            .retries
-            .iter()
-            .map(|(seq, due)| (*seq, *due))
-            .partition(|(seq, _)| *seq < stored);
-        if !later.is_empty() {
-            self.retries_dirty.store(true, Ordering::Release);
-        }
-        Some(written)
     }
 
     /// Writing failed: try again at the next flush.
@@ -186,6 +220,15 @@ impl Cursor {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const ALL: u64 = u64::MAX;
+
+    fn due(failed: u32) -> RetryDue {
+        RetryDue {
+            failed,
+            due_ms: 5_000,
+        }
+    }
 
     #[test]
     fn the_position_is_the_lowest_event_not_settled() {
@@ -208,18 +251,26 @@ mod tests {
     #[test]
     fn only_a_moved_position_is_written_again() {
         let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
-        assert_eq!(cursor.unwritten(), None);
+        assert_eq!(cursor.unwritten_within(ALL).position, None);
         cursor.passed(3);
-        assert_eq!(cursor.unwritten(), Some(3));
+        assert_eq!(cursor.unwritten_within(ALL).position, Some(3));
         cursor.written(3);
-        assert_eq!(cursor.unwritten(), None, "not dirty");
+        assert_eq!(cursor.unwritten_within(ALL).position, None, "not dirty");
         cursor.take(3);
         cursor.passed(4);
-        assert_eq!(cursor.unwritten(), None, "dirty, but still at 3");
+        assert_eq!(
+            cursor.unwritten_within(ALL).position,
+            None,
+            "dirty, but still at 3"
+        );
         cursor.settle(3);
-        assert_eq!(cursor.unwritten(), Some(4));
+        assert_eq!(cursor.unwritten_within(ALL).position, Some(4));
         cursor.unwritten_again();
-        assert_eq!(cursor.unwritten(), Some(4), "a failed write is retried");
+        assert_eq!(
+            cursor.unwritten_within(ALL).position,
+            Some(4),
+            "a failed write is retried"
+        );
     }
 
     #[test]
@@ -227,18 +278,18 @@ mod tests {
         let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
         cursor.passed(10);
         assert_eq!(
-            cursor.unwritten_within(6),
+            cursor.unwritten_within(6).position,
             Some(6),
             "6–9 are not stored yet"
         );
         cursor.written(6);
         assert_eq!(
-            cursor.unwritten_within(6),
+            cursor.unwritten_within(6).position,
             None,
             "nothing more until they are"
         );
         assert_eq!(
-            cursor.unwritten_within(10),
+            cursor.unwritten_within(10).position,
             Some(10),
             "still to write once they are stored"
         );
@@ -248,39 +299,80 @@ mod tests {
     fn a_retry_schedule_is_written_once_its_event_is_stored() {
         let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
         cursor.take(5);
-        let due = RetryDue {
-            failed: 1,
-            due_ms: 5_000,
-        };
-        cursor.retrying(5, due);
+        cursor.retrying(5, due(1));
         assert_eq!(
-            cursor.unwritten_retries(5),
+            cursor.unwritten_within(5).retries,
             Some(vec![]),
             "5 is not stored yet"
         );
         assert_eq!(
-            cursor.unwritten_retries(6),
-            Some(vec![(5, due)]),
+            cursor.unwritten_within(6).retries,
+            Some(vec![(5, due(1))]),
             "it is now"
         );
-        assert_eq!(cursor.unwritten_retries(6), None, "written once");
+        assert_eq!(cursor.unwritten_within(6).retries, None, "written once");
     }
 
     #[test]
     fn a_retry_schedule_is_kept_until_its_event_settles() {
         let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
-        assert_eq!(cursor.unwritten_retries(10), None);
+        assert_eq!(cursor.unwritten_within(10).retries, None);
         cursor.take(0);
-        let due = RetryDue {
-            failed: 1,
-            due_ms: 5_000,
-        };
-        cursor.retrying(0, due);
-        assert_eq!(cursor.resume(0), Some(due));
-        assert_eq!(cursor.unwritten_retries(10), Some(vec![(0, due)]));
-        assert_eq!(cursor.unwritten_retries(10), None, "written once");
+        cursor.retrying(0, due(1));
+        assert_eq!(cursor.resume(0), Some(due(1)));
+        assert_eq!(cursor.unwritten_within(10).retries, Some(vec![(0, due(1))]));
+        assert_eq!(cursor.unwritten_within(10).retries, None, "written once");
         cursor.settle(0);
         assert_eq!(cursor.resume(0), None);
-        assert_eq!(cursor.unwritten_retries(10), Some(vec![]), "its row goes");
+        assert_eq!(
+            cursor.unwritten_within(10).retries,
+            Some(vec![]),
+            "its row goes"
+        );
+    }
+
+    #[test]
+    fn an_event_waiting_for_a_retry_holds_back_neither_the_position_nor_its_schedule() {
+        let cursor = Cursor::new("trigger/a".into(), 1, 0, HashMap::new());
+        for seq in 0..4 {
+            cursor.take(seq);
+        }
+        cursor.passed(4);
+        cursor.retrying(0, due(1));
+        for seq in 1..4 {
+            cursor.settle(seq);
+        }
+        assert_eq!(cursor.position(), 4, "0 waits for a retry");
+        let flushed = cursor.unwritten_within(10);
+        assert_eq!(flushed.position, Some(4));
+        assert_eq!(
+            flushed.retries,
+            Some(vec![(0, due(1))]),
+            "written with the position past it"
+        );
+        cursor.written(4);
+        assert_eq!(cursor.waiting_below_position(), vec![0]);
+        // A retry attempt in flight still waits; the next one fails again.
+        cursor.retrying(0, due(2));
+        assert_eq!(cursor.position(), 4);
+        assert_eq!(cursor.unwritten_within(10).retries, Some(vec![(0, due(2))]));
+        cursor.settle(0);
+        assert!(cursor.waiting_below_position().is_empty());
+        assert_eq!(cursor.unwritten_within(10).retries, Some(vec![]));
+    }
+
+    #[test]
+    fn a_cursor_opened_again_finds_its_waiting_events_below_its_position() {
+        let retries = HashMap::from([(2, due(3)), (7, due(1))]);
+        let cursor = Cursor::new("trigger/a".into(), 1, 5, retries);
+        assert_eq!(cursor.position(), 5);
+        assert_eq!(
+            cursor.waiting_below_position(),
+            vec![2],
+            "7 is read in order"
+        );
+        cursor.take(2);
+        assert_eq!(cursor.position(), 5, "2 waits for its retry");
+        assert_eq!(cursor.resume(2), Some(due(3)));
     }
 }

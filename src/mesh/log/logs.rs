@@ -367,11 +367,15 @@ impl EventLog {
             .filter_map(|cursor| {
                 let owner = cursor.owner()?;
                 let log = logs.get(&cursor.log_id)?;
+                // Events the position passed that wait for a retry are not
+                // delivered yet: they count, and may be the oldest.
                 let position = cursor.position();
-                let events = log.end().saturating_sub(position);
+                let waiting = cursor.waiting_below_position();
+                let events = log.end().saturating_sub(position) + waiting.len() as u64;
+                let oldest = waiting.first().copied().unwrap_or(position);
                 let oldest_ms = match events {
                     0 => 0,
-                    _ => log.appended_at(position).map_or(0, |at| (now - at).max(0)),
+                    _ => log.appended_at(oldest).map_or(0, |at| (now - at).max(0)),
                 };
                 Some(ConsumerLag {
                     kind: owner.kind,

@@ -389,8 +389,9 @@ pub fn lowest_cursors(conn: &Connection) -> rusqlite::Result<Vec<(i64, u64)>> {
 }
 
 /// Deletes up to `most` batches of `log` whose events are all below
-/// `below`; answers the bytes freed and the first seq the log then holds
-/// (None when nothing was deleted).
+/// `below` — but not one holding an event a consumer on the log waits to
+/// retry (its cursor passed it, see `Cursor`); answers the bytes freed and
+/// the first seq the log then holds (None when nothing was deleted).
 pub fn trim(
     conn: &Connection,
     log: i64,
@@ -399,20 +400,31 @@ pub fn trim(
 ) -> rusqlite::Result<(u64, Option<u64>)> {
     let mut statement = conn.prepare_cached(
         "DELETE FROM batches WHERE id IN (
-             SELECT id FROM batches WHERE log = ?1 AND first < ?2 AND first + count <= ?2
+             SELECT id FROM batches b WHERE log = ?1 AND first < ?2 AND first + count <= ?2
+               AND NOT EXISTS (
+                   SELECT 1 FROM retries r JOIN cursors c ON c.consumer = r.consumer
+                   WHERE c.log = ?1 AND r.seq >= b.first AND r.seq < b.first + b.count)
              ORDER BY first LIMIT ?3)
          RETURNING size, first + count",
     )?;
     let freed = statement.query_map(params![log, below as i64, most as i64], |row| {
         Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
     })?;
-    let (mut bytes, mut held_from) = (0u64, None);
+    let (mut bytes, mut deleted_to) = (0u64, None);
     for row in freed {
         let (size, end) = row?;
         bytes += size.max(0) as u64;
-        held_from = held_from.max(Some(end.max(0) as u64));
+        deleted_to = deleted_to.max(Some(end.max(0) as u64));
     }
-    Ok((bytes, held_from))
+    let Some(deleted_to) = deleted_to else {
+        return Ok((0, None));
+    };
+    // A batch kept for a retry may lie below what was deleted.
+    let first: Option<i64> = conn
+        .prepare_cached("SELECT MIN(first) FROM batches WHERE log = ?1")?
+        .query_row([log], |row| row.get(0))?;
+    let held_from = first.map_or(deleted_to, |first| (first.max(0) as u64).min(deleted_to));
+    Ok((bytes, Some(held_from)))
 }
 
 /// Pages the file holds unused.

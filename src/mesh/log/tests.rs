@@ -279,6 +279,55 @@ async fn retry_schedules_are_kept_across_a_restart_until_their_events_settle() {
     assert_eq!(rows, 0, "a dropped cursor takes its retries with it");
 }
 
+/// An event on a long retry schedule holds neither its cursor (a crash
+/// would deliver everything after it again) nor the log after it (a full
+/// budget would refuse the namespace's events): only its own batch stays.
+#[tokio::test]
+async fn an_event_waiting_for_a_retry_keeps_only_its_batch_and_is_read_back_after_a_restart() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let due = RetryDue {
+        failed: 3,
+        due_ms: 1_900_000_000_000,
+    };
+    let one_batch = {
+        let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens");
+        let log = default_log(&log_file);
+        let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
+        // One commit each: a log is trimmed a whole commit's batch at a time.
+        for event in events("e", 10) {
+            log.append(&[event]).await.expect("appends");
+        }
+        let full = log.bytes();
+        for seq in 0..10 {
+            cursor.take(seq);
+        }
+        cursor.passed(10);
+        cursor.retrying(0, due);
+        for seq in 1..10 {
+            cursor.settle(seq);
+        }
+        assert_eq!(cursor.position(), 10);
+        eventually("all but the waiting event's batch trimmed", || {
+            log.bytes() == full / 10
+        })
+        .await;
+        log_file.close();
+        full / 10
+    };
+    let log_file = EventLog::open(dir.path(), settings(), Metrics::new()).expect("opens again");
+    let log = default_log(&log_file);
+    assert_eq!(log.bytes(), one_batch, "the file kept only that batch");
+    let cursor = cursor_at_end(&log_file, &log, "trigger/t1").await;
+    assert_eq!(cursor.position(), 10, "the position had passed it");
+    assert_eq!(cursor.waiting_below_position(), vec![0]);
+    assert_eq!(cursor.resume(0), Some(due));
+    let read = log.read(0, 1).await.expect("reads");
+    assert_eq!(ids(&read), vec!["e-0".to_string()], "read back by number");
+    cursor.take(0);
+    cursor.settle(0);
+    eventually("its batch trimmed once it settled", || log.bytes() == 0).await;
+}
+
 #[tokio::test]
 async fn events_every_cursor_passed_are_trimmed_and_their_bytes_given_back() {
     let dir = tempfile::tempdir().expect("temp dir");

@@ -454,11 +454,12 @@ impl Writer {
                 // Never past what this commit stores: a cursor can have passed
                 // events that are numbered but not yet handed to the writer.
                 let stored = self.logs.get(&cursor.log_id).map_or(0, |l| l.next_seq);
-                if let Some(position) = cursor.unwritten_within(stored) {
+                let unwritten = cursor.unwritten_within(stored);
+                if let Some(position) = unwritten.position {
                     effects.written.push((cursor.clone(), position));
                     sqlite::set_cursor(&tx, &cursor.consumer, cursor.log_id, position)?;
                 }
-                if let Some(retries) = cursor.unwritten_retries(stored) {
+                if let Some(retries) = unwritten.retries {
                     effects.retries_written.push(cursor.clone());
                     sqlite::set_retries(&tx, &cursor.consumer, &retries)?;
                 }
