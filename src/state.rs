@@ -6,6 +6,7 @@ use std::sync::Arc;
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::mesh::jetstream::JetStream;
+use crate::mesh::log::EventLog;
 use crate::mesh::routing::Router;
 use crate::pki::Authority;
 use crate::provisioner::Provisioner;
@@ -41,6 +42,8 @@ pub struct Handles {
     pub router: Arc<Router>,
     /// JetStream delivery's connection, whose state readiness reports.
     pub jetstream: Option<Arc<JetStream>>,
+    /// Durable delivery's event log, whose commits readiness reports.
+    pub event_log: Option<Arc<EventLog>>,
     /// The Application Connector; None when the events listener serves no TLS.
     pub connector: Option<Arc<Connector>>,
     /// The resource API's watches open at once.

@@ -171,6 +171,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         provisioner: provisioner.clone(),
         router: dataplane.router.clone(),
         jetstream: dataplane.jetstream.clone(),
+        event_log: dataplane.event_log.clone(),
         connector: authority.map(|authority| {
             Arc::new(Connector {
                 authority,
@@ -455,6 +456,12 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
         return unavailable(
             "unavailable",
             "NATS is not reachable: ingress answers 503 until it is",
+        );
+    }
+    if let Some(why) = state.event_log.as_ref().and_then(|log| log.failing()) {
+        return unavailable(
+            "unavailable",
+            &format!("the event log cannot commit ({why}): ingress answers 503 until it can"),
         );
     }
     (

@@ -6,7 +6,6 @@ use std::collections::{HashMap, HashSet};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
-use std::time::Duration;
 
 use tokio::sync::{oneshot, watch};
 
@@ -18,23 +17,12 @@ use super::fanout::Fanout;
 use super::log_state::LogState;
 use super::record::{Encoded, Record, now_ms};
 use super::sequencer::Sequencer;
+use super::settings::LogSettings;
 use super::sqlite::{self, LogError};
-use super::writer::{Io, Writer};
-use crate::config::Fsync;
+use super::writer::{CommitHealth, Io, Writer};
 use crate::locks::lock;
 use crate::mesh::event::PreparedEvent;
 use crate::telemetry::{ConsumerLag, LogReport, Metrics};
-
-#[derive(Debug, Clone, Copy)]
-pub struct LogSettings {
-    pub fsync: Fsync,
-    /// Bytes all the Broker logs of one namespace may hold.
-    pub namespace_bytes: u64,
-    /// Bytes one Channel's log may hold.
-    pub channel_bytes: u64,
-    /// How long events are kept even when every cursor has passed them.
-    pub retention: Duration,
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LogKind {
@@ -163,9 +151,15 @@ pub struct EventLog {
     pub(super) cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
     writer: Mutex<Option<std::thread::JoinHandle<()>>>,
     checkpointer: Mutex<Option<Checkpointer>>,
+    health: Arc<CommitHealth>,
 }
 
 impl EventLog {
+    /// Why commits fail, while they do (the server is then not ready).
+    pub fn failing(&self) -> Option<String> {
+        self.health.failing()
+    }
+
     /// Opens (or creates) `events.db` in `dir` and starts its writer.
     pub fn open(
         dir: &Path,
@@ -190,6 +184,7 @@ impl EventLog {
             cursors: Arc::new(Mutex::new(HashMap::new())),
             writer: Mutex::new(None),
             checkpointer: Mutex::new(None),
+            health: Arc::new(CommitHealth::default()),
         });
         let mut known = Vec::new();
         for log in stored {
@@ -202,11 +197,11 @@ impl EventLog {
         let writer = Writer::new(
             conn,
             path,
-            settings.fsync,
-            settings.retention,
+            &settings,
             metrics,
             known,
             event_log.cursors.clone(),
+            event_log.health.clone(),
         );
         let thread = std::thread::Builder::new()
             .name("event-log-writer".into())

@@ -38,14 +38,17 @@ mod log_state;
 mod logs;
 mod record;
 mod sequencer;
+mod settings;
 mod sqlite;
 mod writer;
 
 pub use budget::DiskBudget;
 pub use cursor::{Cursor, Owner, Start};
-pub use logs::{AppendError, EventLog, Log, LogKind, LogSettings};
+pub use logs::{AppendError, EventLog, Log, LogKind};
 pub use record::Record;
+pub use settings::LogSettings;
 pub use sqlite::{FILE_NAME, LogError};
+pub use writer::CommitHealth;
 
 #[cfg(test)]
 mod tests;

@@ -122,6 +122,9 @@ pub fn open_writer(path: &Path, fsync: Fsync) -> Result<Connection, LogError> {
     // Events are what tenants sent: only meshbroker's user may read them.
     private_database(path).map_err(|e| LogError::new(path, e))?;
     let conn = Connection::open(path).map_err(failed)?;
+    // Before anything is written to it: the pragmas below would change a
+    // database that is not ours.
+    check_is_event_log(&conn).map_err(|e| LogError::new(path, e))?;
     // Effective only before the first table exists: freed pages can then be
     // handed back to the file system a few at a time after trims.
     conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL;")
@@ -146,6 +149,44 @@ pub fn open_writer(path: &Path, fsync: Fsync) -> Result<Connection, LogError> {
     let mut conn = conn;
     lay_out(&mut conn).map_err(failed)?;
     Ok(conn)
+}
+
+/// The tables any layout of the event log has had.
+const LOG_TABLES: [&str; 5] = ["logs", "batches", "cursors", "retries", "events"];
+
+/// Refuses a file that is no event log this version may lay out: one a
+/// newer meshbroker laid out (its layout is unknown here), or a database of
+/// something else (a table no layout has). Only an empty file is laid out
+/// fresh.
+fn check_is_event_log(conn: &Connection) -> Result<(), String> {
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(|e| e.to_string())?;
+    if version > LAYOUT {
+        return Err(format!(
+            "laid out by a newer meshbroker (layout {version}; this one reads layouts up to {LAYOUT})"
+        ));
+    }
+    let mut statement = conn
+        .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        .map_err(|e| e.to_string())?;
+    let tables: Vec<String> = statement
+        .query_map([], |row| row.get(0))
+        .and_then(|rows| rows.collect())
+        .map_err(|e| e.to_string())?;
+    let foreign: Vec<&str> = tables
+        .iter()
+        .map(String::as_str)
+        .filter(|table| !LOG_TABLES.contains(table))
+        .collect();
+    if foreign.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "not an event log: it holds tables no event log has ({})",
+            foreign.join(", ")
+        ))
+    }
 }
 
 /// A connection for reading events older than a log's in-memory tail.

@@ -517,6 +517,38 @@ async fn a_file_that_is_not_an_event_log_is_an_error_naming_it() {
     assert!(message.contains("not a database"), "{message}");
 }
 
+#[tokio::test]
+async fn another_database_or_a_newer_layout_is_refused_and_left_as_it_was() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let path = dir.path().join(FILE_NAME);
+    {
+        let other = rusqlite::Connection::open(&path).expect("creates");
+        other
+            .execute_batch("CREATE TABLE foo (a, b); INSERT INTO foo VALUES (1, 2);")
+            .expect("writes");
+    }
+    let error = EventLog::open(dir.path(), settings(), Metrics::new())
+        .err()
+        .expect("refused");
+    let message = error.to_string();
+    assert!(message.contains(FILE_NAME), "{message}");
+    assert!(message.contains("foo"), "{message}");
+    {
+        let other = rusqlite::Connection::open(&path).expect("opens");
+        let tables: i64 = other
+            .query_row("SELECT COUNT(*) FROM sqlite_master", [], |row| row.get(0))
+            .expect("counts");
+        assert_eq!(tables, 1, "nothing was laid out in it");
+        other
+            .execute_batch("DROP TABLE foo; PRAGMA user_version = 99;")
+            .expect("writes");
+    }
+    let error = EventLog::open(dir.path(), settings(), Metrics::new())
+        .err()
+        .expect("refused");
+    assert!(error.to_string().contains("newer meshbroker"), "{error}");
+}
+
 /// A file written by the first layout (a row per event) is brought to the
 /// batch layout when opened: its events, cursors and byte counts are kept.
 #[tokio::test]
@@ -766,8 +798,11 @@ async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reu
         let refused = log.append(&events("b", 2100)).await;
         assert!(refused.is_err(), "{refused:?}");
         assert_eq!(log.end(), 2102, "numbers spent");
+        let failing = log_file.failing().expect("readiness is told");
+        assert!(failing.contains("refused by the test"), "{failing}");
         refuse_commits(dir.path(), false);
         log.append(&events("c", 2)).await.expect("appends");
+        assert_eq!(log_file.failing(), None, "committing again");
         let from_start = ids(&read_all(&log, 0).await);
         let kept: Vec<&String> = from_start
             .iter()

@@ -21,6 +21,7 @@ use super::cursor::{Cursor, Start};
 use super::log_state::LogState;
 use super::record::{Batch, Encoded, Record, now_ms};
 use super::sequencer::Sequencer;
+use super::settings::LogSettings;
 use super::sqlite::{self, LogError};
 use crate::config::Fsync;
 use crate::locks::lock;
@@ -52,6 +53,32 @@ const COMMIT_DELAY: Duration = Duration::from_millis(2);
 /// to the file system, a few at a time in commits with nothing else to do.
 const VACUUM_ABOVE: u64 = 16_384;
 const VACUUM_PAGES: u32 = 64;
+
+/// Whether the writer's last commit failed (a full disk, a broken file), and
+/// why: the server is not ready while it does.
+#[derive(Default)]
+pub struct CommitHealth {
+    failing: Mutex<Option<String>>,
+}
+
+impl CommitHealth {
+    /// Why commits fail, while they do.
+    pub fn failing(&self) -> Option<String> {
+        lock(&self.failing).clone()
+    }
+
+    fn committed(&self) {
+        let mut failing = lock(&self.failing);
+        if failing.is_some() {
+            tracing::info!("event log commits succeed again");
+            *failing = None;
+        }
+    }
+
+    fn failed(&self, error: &LogError) {
+        *lock(&self.failing) = Some(error.to_string());
+    }
+}
 
 /// What logs share with the writer thread: its queue, and connections for
 /// reading older events.
@@ -114,6 +141,7 @@ pub struct Writer {
     /// How long events are kept even when every cursor has passed them.
     retention: Duration,
     metrics: Arc<Metrics>,
+    health: Arc<CommitHealth>,
     logs: HashMap<i64, WriterLog>,
     /// Logs created or dropped whose rows a failed commit did not write.
     unsaved: Vec<Change>,
@@ -191,19 +219,20 @@ impl Writer {
     pub fn new(
         conn: Connection,
         path: PathBuf,
-        fsync: Fsync,
-        retention: Duration,
+        settings: &LogSettings,
         metrics: Arc<Metrics>,
         known: Vec<(Arc<LogState>, u64, u64)>,
         cursors: Arc<Mutex<HashMap<String, Arc<Cursor>>>>,
+        health: Arc<CommitHealth>,
     ) -> Self {
         let now = Instant::now();
         Self {
             conn,
             path,
-            fsync,
-            retention,
+            fsync: settings.fsync,
+            retention: settings.retention,
             metrics,
+            health,
             logs: known
                 .into_iter()
                 .map(|(log, next_seq, held_from)| {
@@ -271,6 +300,7 @@ impl Writer {
         }
         match result {
             Ok(()) => {
+                self.health.committed();
                 self.unsaved.clear();
                 let appended = effects.appended.values().map(Appended::count).sum();
                 match self.fsync {
@@ -283,6 +313,7 @@ impl Writer {
             Err(error) => {
                 let error = LogError::new(&self.path, error);
                 tracing::error!(%error, "event log commit failed; its appends are refused");
+                self.health.failed(&error);
                 for reply in effects.appends {
                     let _ = reply.send(Err(error.clone()));
                 }
