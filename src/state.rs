@@ -48,6 +48,8 @@ pub struct Handles {
     pub connector: Option<Arc<Connector>>,
     /// The resource API's watches open at once.
     pub watch_slots: WatchSlots,
+    /// The resource API's lists being sent at once.
+    pub list_slots: WatchSlots,
     pub shutdown: Shutdown,
 }
 

@@ -366,3 +366,56 @@ async fn namespaces_an_older_version_stored_are_completed_at_open() {
         "its own labels kept"
     );
 }
+
+#[tokio::test]
+async fn what_a_namespace_holds_is_kept_with_every_write_and_counted_again_at_open() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let usage = async |store: &TypedStore, namespace: &str| {
+        store
+            .raw()
+            .namespace_usage(namespace)
+            .await
+            .expect("usage")
+            .expect("the embedded store counts")
+    };
+    let (objects, bytes) = {
+        let store = open(&dir);
+        store.create(&namespace("team-a")).await.expect("namespace");
+        store.create(&namespace("team-b")).await.expect("namespace");
+        assert_eq!(usage(&store, "team-a").await.objects, 0);
+        let first = store.create(&broker("team-a", "one")).await.expect("one");
+        store.create(&broker("team-a", "two")).await.expect("two");
+        store
+            .create(&broker("team-b", "other"))
+            .await
+            .expect("other");
+        let held = usage(&store, "team-a").await;
+        assert_eq!(held.objects, 2);
+        let mut grown = first;
+        grown.metadata.labels = Some([("a".to_string(), "x".repeat(1000))].into());
+        store.replace(&grown).await.expect("grows");
+        let after = usage(&store, "team-a").await;
+        assert_eq!(after.objects, 2, "a replace adds no object");
+        assert!(after.bytes >= held.bytes + 1000, "{after:?} after {held:?}");
+        store
+            .delete::<Broker>(Some("team-a"), "two")
+            .await
+            .expect("deletes");
+        let left = usage(&store, "team-a").await;
+        assert_eq!(left.objects, 1);
+        (left.objects, left.bytes)
+    };
+    let store = open(&dir);
+    let counted = usage(&store, "team-a").await;
+    assert_eq!(
+        (counted.objects, counted.bytes),
+        (objects, bytes),
+        "counted from the file"
+    );
+    store
+        .delete::<Namespace>(None, "team-a")
+        .await
+        .expect("deletes the namespace");
+    assert_eq!(usage(&store, "team-a").await.objects, 0, "with all it held");
+    assert_eq!(usage(&store, "team-b").await.objects, 1);
+}

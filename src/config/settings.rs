@@ -12,6 +12,7 @@ use serde::Deserialize;
 use super::CaBundle;
 use super::connector::{self, ConnectorSettings, EventsTls, ServerCertificate};
 use super::{ElectionSettings, NatsSettings};
+use crate::resources::Usage;
 use crate::telemetry::LogFormat;
 
 /// Where resources live.
@@ -190,6 +191,12 @@ pub struct Settings {
     /// Durable delivery: bytes of events one namespace's Brokers may hold on disk.
     #[arg(long, env = "MESHBROKER_NAMESPACE_DISK_BUDGET")]
     pub namespace_disk_budget: Option<u64>,
+    /// Embedded store: objects a namespace may hold before its tokens may create no more.
+    #[arg(long, env = "MESHBROKER_NAMESPACE_OBJECT_QUOTA")]
+    pub namespace_object_quota: Option<u64>,
+    /// Embedded store: bytes of objects a namespace may hold before its tokens may create no more.
+    #[arg(long, env = "MESHBROKER_NAMESPACE_BYTES_QUOTA")]
+    pub namespace_bytes_quota: Option<u64>,
     /// Durable delivery: bytes of events one Channel may hold on disk.
     #[arg(long, env = "MESHBROKER_CHANNEL_DISK_BUDGET")]
     pub channel_disk_budget: Option<u64>,
@@ -320,6 +327,8 @@ pub struct Config {
     pub fsync: Fsync,
     pub namespace_disk_budget: u64,
     pub channel_disk_budget: u64,
+    /// What a namespace's tokens may fill it with (the embedded store).
+    pub namespace_quota: Usage,
     pub event_retention: Duration,
     pub drain_timeout: Duration,
     pub header_read_timeout: Duration,
@@ -410,6 +419,8 @@ impl Settings {
             nats_replicas: self.nats_replicas.or(file.nats_replicas),
             fsync: self.fsync.or(file.fsync),
             namespace_disk_budget: self.namespace_disk_budget.or(file.namespace_disk_budget),
+            namespace_object_quota: self.namespace_object_quota.or(file.namespace_object_quota),
+            namespace_bytes_quota: self.namespace_bytes_quota.or(file.namespace_bytes_quota),
             channel_disk_budget: self.channel_disk_budget.or(file.channel_disk_budget),
             event_retention: self.event_retention.or(file.event_retention),
             drain_timeout: self.drain_timeout.or(file.drain_timeout),
@@ -574,6 +585,18 @@ impl Settings {
                 settings.channel_disk_budget,
                 1 << 30,
             )?,
+            namespace_quota: Usage {
+                objects: positive(
+                    "namespace-object-quota",
+                    settings.namespace_object_quota,
+                    10_000,
+                )?,
+                bytes: positive(
+                    "namespace-bytes-quota",
+                    settings.namespace_bytes_quota,
+                    64 << 20,
+                )?,
+            },
             event_retention,
             drain_timeout: duration("drain-timeout", settings.drain_timeout.as_deref(), "30s")?,
             header_read_timeout: positive_duration(

@@ -26,6 +26,7 @@ use super::list_query::{
     check_watch_version_match, watch_asked, watch_timeout,
 };
 use super::patch::read_patch;
+use super::quota;
 use super::references::stay_in_namespace;
 use super::service_ids::refuse_claimed_service_ids;
 use super::target::Target;
@@ -104,7 +105,7 @@ pub async fn list(
         check_watch_version_match(query.resource_version_match.as_deref())?;
         let slot = caller
             .take_watch_slot(&state.watch_slots)
-            .map_err(ApiError::too_many_watches)?;
+            .map_err(ApiError::too_many_open)?;
         let asked = query.resource_version.as_deref();
         let started = match watched_before_the_token(&state, &headers, &caller, asked) {
             Some(expired) => Err(expired),
@@ -143,11 +144,10 @@ pub async fn list(
         return Ok(watch_response(fields.retain(stream), ends));
     }
     check_list_version(query.resource_version.as_deref())?;
-    // A list being sent holds a copy of all it lists, as a watch does as it
-    // starts: a slow reader's lists count against the same places.
+    // A list being sent holds a copy of all it lists until its reader took it.
     let slot = caller
-        .take_watch_slot(&state.watch_slots)
-        .map_err(ApiError::too_many_watches)?;
+        .take_watch_slot(&state.list_slots)
+        .map_err(ApiError::too_many_open)?;
     let matching = VersionMatch::of(
         query.resource_version.as_deref(),
         query.resource_version_match.as_deref(),
@@ -232,6 +232,7 @@ pub async fn create(
         credentials::check_name_free(&state.store, integration, name.unwrap_or_default()).await?;
     }
     let issued = issue_token_if_access_token(&target, &mut value)?;
+    quota::check_room(&state, &caller, value.to_string().len()).await?;
     let object = commit
         .create(state.store.raw().as_ref(), target.kind, decode(value)?)
         .await?;
@@ -399,6 +400,8 @@ async fn write_whole(
             )));
         }
         object.data.as_object_mut().map(|o| o.remove("status"));
+        let size = serde_json::to_vec(&object).map_err(internal)?.len();
+        quota::check_room(state, caller, size).await?;
         let created = commit.create(store.as_ref(), target.kind, object).await?;
         return Ok(respond(StatusCode::CREATED, headers, &created));
     };

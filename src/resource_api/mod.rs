@@ -19,6 +19,7 @@ mod generate_name;
 mod handlers;
 mod list_query;
 mod patch;
+mod quota;
 mod references;
 mod revoke;
 mod router;

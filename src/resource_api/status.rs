@@ -79,7 +79,7 @@ impl ApiError {
 
     /// 429, as Kubernetes answers a request it has no room for: the client
     /// waits `retryAfterSeconds` (and `Retry-After`) and tries again.
-    pub fn too_many_watches(why: NoSlot) -> Self {
+    pub fn too_many_open(why: NoSlot) -> Self {
         Self::new(
             StatusCode::TOO_MANY_REQUESTS,
             "TooManyRequests",

@@ -48,7 +48,7 @@ pub async fn tail(
     // namespace's token held (an outside probe opened a thousand).
     let slot = caller
         .take_watch_slot(&state.watch_slots)
-        .map_err(ApiError::too_many_watches)?;
+        .map_err(ApiError::too_many_open)?;
     let tail = state.router.taps.watch(&namespace, target.name());
     let opened = json!({"type": "TAILING", "namespace": namespace, "broker": target.name()});
     let first = futures::stream::once(futures::future::ready(line(&opened)));

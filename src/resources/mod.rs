@@ -21,6 +21,7 @@ mod payload_schema;
 mod registry;
 mod source;
 mod status;
+mod usage;
 
 pub use access_token::{AccessToken, AccessTokenSpec, AccessTokenStatus};
 pub use application::{
@@ -58,3 +59,4 @@ pub use registry::{
 };
 pub use source::{HttpSource, HttpSourceSpec, HttpSourceStatus};
 pub use status::{AddressableStatus, SubscriberStatus};
+pub use usage::Usage;

@@ -179,6 +179,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             })
         }),
         watch_slots: WatchSlots::default(),
+        list_slots: WatchSlots::for_lists(),
         shutdown: shutdown.clone(),
     });
     let mesh = MeshSettings {

@@ -8,7 +8,7 @@ use kube::core::DynamicObject;
 use serde::Serialize;
 
 use super::{LabelSelector, StoreError};
-use crate::resources::{Invalid, KindSpec};
+use crate::resources::{Invalid, KindSpec, Usage};
 
 /// A list and the store revision it was read at; watch from there to miss nothing.
 #[derive(Debug, Clone)]
@@ -118,6 +118,13 @@ pub trait Store: Send + Sync + 'static {
                 "the embedded store holds no {kind} of {api_version}: references to kinds meshbroker does not serve resolve with --store kube"
             ),
         )))
+    }
+
+    /// What `namespace` holds, where the store counts it (the embedded
+    /// store); None where something else bounds namespaces (a Kubernetes API
+    /// server, with its ResourceQuotas).
+    async fn namespace_usage(&self, _namespace: &str) -> Result<Option<Usage>, StoreError> {
+        Ok(None)
     }
 
     /// Changes after `since`; with no `since`, every current object as `Added` first.

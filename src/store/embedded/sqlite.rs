@@ -2,6 +2,7 @@
 //! one connection under a mutex on a blocking thread; control-plane traffic is
 //! small, and the dataplane never reads the store.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
@@ -17,7 +18,7 @@ use super::changes::{Change, ChangeLog};
 use crate::files::private_database;
 use crate::ids::random_uuid;
 use crate::locks;
-use crate::resources::{Invalid, KindSpec, namespace_kind};
+use crate::resources::{Invalid, KindSpec, Usage, namespace_kind};
 use crate::store::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream, Write,
 };
@@ -31,6 +32,8 @@ struct Inner {
     conn: Connection,
     revision: u64,
     changes: ChangeLog,
+    /// What each namespace holds, kept with every commit (counted once at open).
+    usage: HashMap<String, Usage>,
 }
 
 const SCHEMA: &str = "
@@ -114,11 +117,13 @@ impl EmbeddedStore {
         complete_namespaces(&conn)?;
         let revision: i64 =
             conn.query_row("SELECT value FROM revision WHERE id = 0", [], |r| r.get(0))?;
+        let usage = namespace_usage(&conn)?;
         Ok(Self {
             inner: Arc::new(Mutex::new(Inner {
                 conn,
                 revision: u64::try_from(revision).unwrap_or_default(),
                 changes: ChangeLog::new(),
+                usage,
             })),
         })
     }
@@ -133,6 +138,25 @@ impl EmbeddedStore {
             .await
             .map_err(StoreError::internal)?
     }
+}
+
+/// What each namespace holds, counted from the file.
+fn namespace_usage(conn: &Connection) -> Result<HashMap<String, Usage>, StoreError> {
+    let mut statement = conn.prepare(
+        "SELECT namespace, COUNT(*), SUM(octet_length(body)) FROM objects
+         WHERE namespace != '' GROUP BY namespace",
+    )?;
+    let rows = statement.query_map([], |row| {
+        let count = |i| row.get::<_, i64>(i).map(|n| n.max(0) as u64);
+        Ok((
+            row.get::<_, String>(0)?,
+            Usage {
+                objects: count(1)?,
+                bytes: count(2)?,
+            },
+        ))
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
 }
 
 /// A write waiting for `Inner::commit`: kind key, namespace key, what
@@ -195,12 +219,24 @@ impl Inner {
     fn commit(&mut self, writes: Vec<Pending>) -> Result<(), StoreError> {
         let mut revision = self.revision;
         let mut published = Vec::with_capacity(writes.len());
+        let mut usage_changes = Vec::new();
         let tx = self.conn.transaction()?;
         for (kind_key, namespace, type_, mut object, previous) in writes {
             revision += 1;
             object.metadata.resource_version = Some(revision.to_string());
             let name = object.name_any();
             let body = encode(&object)?;
+            if !namespace.is_empty() {
+                let stored: Option<i64> = tx
+                    .prepare_cached(
+                        "SELECT octet_length(body) FROM objects
+                         WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
+                    )?
+                    .query_row(params![kind_key, namespace, name], |r| r.get(0))
+                    .optional()?;
+                let written = (type_ != WatchEventType::Deleted).then_some(body.len());
+                usage_changes.push((namespace.clone(), stored, written));
+            }
             if type_ == WatchEventType::Deleted {
                 tx.execute(
                     "DELETE FROM objects WHERE kind = ?1 AND namespace = ?2 AND name = ?3",
@@ -236,6 +272,15 @@ impl Inner {
         )?;
         tx.commit()?;
         self.revision = revision;
+        for (namespace, stored, written) in usage_changes {
+            let usage = self.usage.entry(namespace).or_default();
+            let stored = stored.map(|bytes| bytes.max(0) as u64);
+            usage.objects = (usage.objects + u64::from(written.is_some()))
+                .saturating_sub(u64::from(stored.is_some()));
+            usage.bytes =
+                (usage.bytes + written.unwrap_or(0) as u64).saturating_sub(stored.unwrap_or(0));
+        }
+        self.usage.retain(|_, usage| usage.objects > 0);
         self.changes.publish(published);
         Ok(())
     }
@@ -531,6 +576,16 @@ impl Store for EmbeddedStore {
                     .prepare_delete(kind, namespace, &name, resource_version)?
                     .0)
             }
+        })
+        .await
+    }
+
+    async fn namespace_usage(&self, namespace: &str) -> Result<Option<Usage>, StoreError> {
+        let namespace = namespace.to_string();
+        self.run(move |inner| {
+            Ok(Some(
+                inner.usage.get(&namespace).copied().unwrap_or_default(),
+            ))
         })
         .await
     }
