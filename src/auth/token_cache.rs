@@ -12,8 +12,9 @@ use crate::store::Store;
 pub struct TokenScope {
     pub namespace: String,
     pub application: Option<String>,
-    /// The AccessToken's resourceVersion: AccessTokens are never changed
-    /// (an Application's credential is replaced whole), so when it was issued.
+    /// The AccessToken's resourceVersion: no one may change an AccessToken
+    /// (a PUT or PATCH is refused; registering its Application again
+    /// replaces its token, and so issues it anew), so when it was issued.
     pub issued_at: Option<u64>,
 }
 

@@ -15,7 +15,7 @@ use serde_json::json;
 
 use crate::common::mesh::*;
 use crate::common::sink::{Received, Sink};
-use crate::common::{Broker, Reply, eventually};
+use crate::common::{Broker, Reply, eventually, within};
 
 /// The engine under test: the embedded log, or JetStream in the suite's
 /// JetStream run (`MESHBROKER_DELIVERY=jetstream`, see scripts/test).
@@ -577,10 +577,11 @@ fn stored_positions(broker: &Broker) -> Vec<i64> {
         .unwrap_or_default()
 }
 
-/// One event on a long retry schedule holds back neither its Trigger's
-/// cursor nor what comes after it (crash probe): the events after it are
-/// not delivered again after a kill -9, the lag counts it alone, and its
-/// schedule goes on. The embedded log's cursors (a JetStream consumer
+/// One event on a retry schedule holds back neither its Trigger's cursor nor
+/// what comes after it (crash probe): the events after it are not delivered
+/// again after a kill -9, the lag counts it alone, and after the restart it
+/// is read back and retried when due, its schedule and its log's batch going
+/// once it is delivered. The embedded log's cursors (a JetStream consumer
 /// acknowledges each message on its own).
 #[tokio::test]
 async fn an_event_waiting_for_a_retry_holds_back_nothing_after_it_across_a_kill_9() {
@@ -589,11 +590,11 @@ async fn an_event_waiting_for_a_retry_holds_back_nothing_after_it_across_a_kill_
     let sink = Sink::start().await;
     sink.answer(&[500], "failing");
     let spec = json!({"subscriber": {"uri": sink.url},
-        "delivery": {"retry": 10, "backoffPolicy": "linear", "backoffDelay": "PT60S"}});
+        "delivery": {"retry": 10, "backoffPolicy": "linear", "backoffDelay": "PT20S"}});
     trigger(&broker, "team-a", "poisoned", spec).await;
     let token = namespace_token(&broker, "team-a", "sender").await;
     post_when_token_known(&broker, "/team-a/default", &token, "poison").await;
-    sink.wait_for(1).await;
+    let failed_at = sink.wait_for(1).await[0].at;
     sink.answer(&[200], "");
     let ids: HashSet<String> = (0..50).map(|i| format!("e{i}")).collect();
     for id in &ids {
@@ -636,8 +637,38 @@ async fn an_event_waiting_for_a_retry_holds_back_nothing_after_it_across_a_kill_
         1,
         "the waiting event's schedule goes on"
     );
-    eventually("a lag of the one waiting event again", async || {
-        (sample(&broker.metrics().await, lag) == Some(1.0)).then_some(())
-    })
+    // Due 20 s after it failed, whatever the restart took meanwhile.
+    let retried = within(
+        Duration::from_secs(40),
+        "the waiting event read back and retried",
+        async || {
+            let received = sink.received();
+            let attempts: Vec<_> = received
+                .iter()
+                .filter(|r| r.header("ce-id") == Some("poison"))
+                .collect();
+            (attempts.len() == 2).then(|| attempts[1].at)
+        },
+    )
+    .await;
+    assert!(
+        retried.duration_since(failed_at) >= Duration::from_millis(19_900),
+        "retried {:?} after it failed, before it was due",
+        retried.duration_since(failed_at)
+    );
+    eventually(
+        "its schedule and its batch gone once delivered",
+        async || {
+            let metrics = broker.metrics().await;
+            let held = sample(
+                &metrics,
+                r#"meshbroker_event_log_namespace_bytes{namespace="team-a"}"#,
+            );
+            (stored_retries(&broker).is_empty()
+                && sample(&metrics, lag) == Some(0.0)
+                && held == Some(0.0))
+            .then_some(())
+        },
+    )
     .await;
 }

@@ -102,7 +102,9 @@ impl Reader {
                         match read.into_iter().find(|record| record.seq == seq) {
                             Some(record) => waiting.push(record),
                             None => {
-                                tracing::error!(consumer = %self.consumer, seq, "an event waiting for a retry is no longer in the log");
+                                // Its append's commit failed after delivery had
+                                // begun: its sender was told so, and sends it again.
+                                tracing::warn!(consumer = %self.consumer, seq, "an event that waited for a retry was never stored; its schedule goes");
                                 self.cursor.settle(seq);
                             }
                         }

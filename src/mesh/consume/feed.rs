@@ -47,10 +47,8 @@ pub async fn feed(feed: Feed, mut opening: OpeningGuard) {
         return;
     };
     opening.done();
-    for record in reader.waiting().await {
-        if !hand_to(&dispatcher, &reader.cursor, &record, &shutdown).await {
-            return;
-        }
+    if !hand_waiting(&reader, &dispatcher, |_| true, &shutdown).await {
+        return;
     }
     while let Some(batch) = reader.next_batch().await {
         for record in batch {
@@ -63,6 +61,25 @@ pub async fn feed(feed: Feed, mut opening: OpeningGuard) {
             }
         }
     }
+}
+
+/// Hands the events the consumer waited to retry when it last stopped (its
+/// position had passed them) to `dispatcher`, those it still `wants`; the
+/// others' schedules go. False when shutting down or refused.
+pub async fn hand_waiting(
+    reader: &Reader,
+    dispatcher: &Arc<Dispatcher>,
+    wants: impl Fn(&Record) -> bool,
+    shutdown: &Shutdown,
+) -> bool {
+    for record in reader.waiting().await {
+        if !wants(&record) {
+            reader.cursor.settle(record.seq);
+        } else if !hand_to(dispatcher, &reader.cursor, &record, shutdown).await {
+            return false;
+        }
+    }
+    true
 }
 
 /// Hands `record` to `dispatcher`, waiting for a queue place (and so

@@ -42,7 +42,18 @@ pub async fn relay(
         return;
     };
     opening.done();
-    let mut wait = FULL_FIRST_WAIT;
+    // Events the consumer waited to retry while it delivered over HTTP (its
+    // Subscription now hands over to a Broker of ours) go on to that Broker.
+    let waiting = reader.waiting().await;
+    if !waiting.is_empty() {
+        let events: Vec<Arc<PreparedEvent>> = waiting.iter().map(|r| r.event.clone()).collect();
+        if !hand_over(&to, &events, reader.consumer(), &shutdown).await {
+            return;
+        }
+        for record in &waiting {
+            reader.cursor.settle(record.seq);
+        }
+    }
     loop {
         if reader.caught_up() {
             let at = reader.next();
@@ -56,7 +67,6 @@ pub async fn relay(
                 continue;
             }
         }
-        // A batch not appended is read again (the reader did not pass it).
         let Some(batch) = reader.next_batch().await else {
             return;
         };
@@ -64,19 +74,39 @@ pub async fn relay(
             continue;
         };
         let events: Vec<Arc<PreparedEvent>> = batch.into_iter().map(|r| r.event).collect();
-        match to.append(&events).await {
-            Ok(()) => {
-                reader.passed(last + 1);
-                wait = FULL_FIRST_WAIT;
-            }
+        if !hand_over(&to, &events, reader.consumer(), &shutdown).await {
+            return;
+        }
+        reader.passed(last + 1);
+    }
+}
+
+/// Appends `events` to the Broker's log, waiting (longer each time) while
+/// its budget is full and trying again while the file refuses; false when
+/// shutting down first.
+async fn hand_over(
+    to: &Log,
+    events: &[Arc<PreparedEvent>],
+    consumer: &str,
+    shutdown: &Shutdown,
+) -> bool {
+    let mut wait = FULL_FIRST_WAIT;
+    loop {
+        let pause = match to.append(events).await {
+            Ok(()) => return true,
             Err(AppendError::Full(_)) => {
-                tokio::time::sleep(wait).await;
+                let pause = wait;
                 wait = (wait * 2).min(FULL_LONGEST_WAIT);
+                pause
             }
             Err(error) => {
-                tracing::error!(consumer = %reader.consumer(), %error, "cannot append to the Broker's log; trying again");
-                tokio::time::sleep(RETRY).await;
+                tracing::error!(%consumer, %error, "cannot append to the Broker's log; trying again");
+                RETRY
             }
+        };
+        tokio::select! {
+            () = tokio::time::sleep(pause) => {}
+            () = shutdown.clone().wait() => return false,
         }
     }
 }

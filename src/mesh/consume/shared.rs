@@ -24,7 +24,7 @@ use arc_swap::ArcSwap;
 use tokio::sync::{Notify, watch};
 
 use super::cursor::Reader;
-use super::feed::{READ_BATCH, hand_to, send};
+use super::feed::{READ_BATCH, hand_to, hand_waiting, send};
 use crate::locks::lock;
 use crate::mesh::dispatch::Dispatcher;
 use crate::mesh::filter::{Filter, TriggerIndex, passes};
@@ -266,10 +266,16 @@ pub async fn trigger(solo: Solo, mut opening: OpeningGuard) {
     opening.done();
     let cursor = reader.cursor.clone();
     let _ = member.cursor.set(cursor.clone());
-    for record in reader.waiting().await {
-        if !hand_to(&member.dispatcher, &cursor, &record, shutdown).await {
-            return;
-        }
+    let wants = |record: &Record| {
+        passes(
+            &solo.filter.load(),
+            &solo.label,
+            &record.event.event,
+            &solo.metrics,
+        )
+    };
+    if !hand_waiting(&reader, &member.dispatcher, wants, shutdown).await {
+        return;
     }
     let mut following = group.next.subscribe();
     loop {

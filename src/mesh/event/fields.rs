@@ -60,9 +60,11 @@ pub(super) fn check_required(event: &Event) -> Result<(), EventError> {
     Ok(())
 }
 
-/// `dataschema` is a URI, "Absolute URI as defined in RFC 3986 Section 4.3";
-/// checked as sent, since the SDK reads it as a WHATWG URL, which accepts (and
-/// rewrites) more: a space, `|`, a malformed `%` escape.
+/// `dataschema` is a URI ("Absolute URI as defined in RFC 3986 Section
+/// 4.3"): checked as RFC 3986's `URI`, a scheme and what may follow it — a
+/// fragment too, which senders use (`…#/definitions/order`) though 4.3's form
+/// has none. Checked as sent, since the SDK reads it as a WHATWG URL, which
+/// accepts (and rewrites) more: a space, `|`, a malformed `%` escape.
 pub(super) fn check_dataschema(text: &str) -> Result<(), EventError> {
     fluent_uri::Uri::parse(text).map(|_| ()).map_err(|error| {
         EventError::new(format!(

@@ -44,15 +44,18 @@ pub fn read_batch(body: &[u8]) -> Result<Vec<Event>, EventError> {
                 ))
             })?;
             // "All batched CloudEvents MUST have the same specversion" (the
-            // HTTP binding); each is read as 1.0, so it is compared as sent.
-            let version = fields.get("specversion").map(|raw| raw.get());
+            // HTTP binding); each is read as 1.0, so it is compared as sent
+            // (as a string: `"1\u002e0"` is `"1.0"`).
+            let version = fields.get("specversion").map(|raw| {
+                serde_json::from_str::<String>(raw.get()).unwrap_or_else(|_| raw.get().into())
+            });
             match first_version {
                 None => first_version = Some(version),
-                Some(first) if first != version => {
+                Some(ref first) if *first != version => {
                     return Err(EventError::new(format!(
                         "{context}specversion {} differs from event [0]'s, {}: all the events of a batch must have the same",
-                        version.unwrap_or("(none)"),
-                        first.unwrap_or("(none)")
+                        version.as_deref().unwrap_or("(none)"),
+                        first.as_deref().unwrap_or("(none)")
                     )));
                 }
                 Some(_) => {}

@@ -137,13 +137,28 @@ impl Cursor {
         lock(&self.state).pending.insert(seq);
     }
 
-    /// Everything before `next` was read (taken or passed over).
+    /// Everything before `next` was read (taken or passed over). A schedule
+    /// kept for an event passed over without being taken goes: its consumer
+    /// no longer wants it (its filter changed before a restart), and it would
+    /// hold its batch and count as lag for ever.
     pub fn passed(&self, next: u64) {
         let mut state = lock(&self.state);
-        if next > state.read_to {
-            state.read_to = next;
-            self.dirty.store(true, Ordering::Release);
+        if next <= state.read_to {
+            return;
         }
+        if !state.retries.is_empty() {
+            let from = state.read_to;
+            let State {
+                retries, pending, ..
+            } = &mut *state;
+            let before = retries.len();
+            retries.retain(|seq, _| !(from..next).contains(seq) || pending.contains(seq));
+            if retries.len() != before {
+                self.retries_dirty.store(true, Ordering::Release);
+            }
+        }
+        state.read_to = next;
+        self.dirty.store(true, Ordering::Release);
     }
 
     /// `seq`'s delivery is over.
@@ -203,6 +218,22 @@ impl Cursor {
             })
             .filter(|position| *position != state.persisted);
         Unwritten { position, retries }
+    }
+
+    /// Everything to write, dirty or not: the position (at most `stored`)
+    /// and the schedules of events below `stored`, read together.
+    pub(super) fn whole_within(&self, stored: u64) -> (u64, Vec<(u64, RetryDue)>) {
+        let state = lock(&self.state);
+        let retries = state
+            .retries
+            .iter()
+            .map(|(seq, due)| (*seq, *due))
+            .filter(|(seq, _)| *seq < stored)
+            .collect();
+        // Never back behind what was written (a relay's cursor is moved
+        // by the writer itself).
+        let position = state.position().max(state.persisted).min(stored);
+        (position, retries)
     }
 
     /// The file now holds `position`.
@@ -359,6 +390,17 @@ mod tests {
         cursor.settle(0);
         assert!(cursor.waiting_below_position().is_empty());
         assert_eq!(cursor.unwritten_within(10).retries, Some(vec![]));
+    }
+
+    #[test]
+    fn a_schedule_of_an_event_passed_over_goes() {
+        let retries = HashMap::from([(6, due(2)), (7, due(1))]);
+        let cursor = Cursor::new("trigger/a".into(), 1, 5, retries);
+        cursor.take(7);
+        cursor.passed(8);
+        assert_eq!(cursor.resume(6), None, "6 was passed over: not wanted now");
+        assert_eq!(cursor.resume(7), Some(due(1)), "7 was taken again");
+        assert_eq!(cursor.unwritten_within(10).retries, Some(vec![(7, due(1))]));
     }
 
     #[test]

@@ -160,6 +160,11 @@ impl EventLog {
         self.health.failing()
     }
 
+    #[cfg(test)]
+    pub fn commits_tried(&self) -> u64 {
+        self.health.tried()
+    }
+
     /// Opens (or creates) `events.db` in `dir` and starts its writer.
     pub fn open(
         dir: &Path,

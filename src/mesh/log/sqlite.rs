@@ -32,8 +32,11 @@ impl LogError {
 }
 
 /// The layout `PRAGMA user_version` names. Version 0 with an `events` table
-/// is the first layout (a row per event), migrated when opened.
-const LAYOUT: i64 = 2;
+/// is the first layout (a row per event), migrated when opened. Layout 3 adds
+/// no table: its cursors may have passed events that wait for a retry (kept
+/// by their `retries` rows), which a meshbroker of layout 2 would trim and
+/// never deliver; its `cursors_by_log` index serves the trim that keeps them.
+const LAYOUT: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS logs (
@@ -57,6 +60,7 @@ CREATE TABLE IF NOT EXISTS cursors (
     log INTEGER NOT NULL,
     position INTEGER NOT NULL
 );
+CREATE INDEX IF NOT EXISTS cursors_by_log ON cursors (log);
 CREATE TABLE IF NOT EXISTS retries (
     consumer TEXT NOT NULL,
     seq INTEGER NOT NULL,
@@ -439,25 +443,38 @@ pub fn trim(
     below: u64,
     most: usize,
 ) -> rusqlite::Result<(u64, Option<u64>)> {
-    let mut statement = conn.prepare_cached(
-        "DELETE FROM batches WHERE id IN (
-             SELECT id FROM batches b WHERE log = ?1 AND first < ?2 AND first + count <= ?2
-               AND NOT EXISTS (
-                   SELECT 1 FROM retries r JOIN cursors c ON c.consumer = r.consumer
-                   WHERE c.log = ?1 AND r.seq >= b.first AND r.seq < b.first + b.count)
-             ORDER BY first LIMIT ?3)
-         RETURNING size, first + count",
-    )?;
-    let freed = statement.query_map(params![log, below as i64, most as i64], |row| {
-        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
-    })?;
-    let (mut bytes, mut deleted_to) = (0u64, None);
-    for row in freed {
-        let (size, end) = row?;
-        bytes += size.max(0) as u64;
-        deleted_to = deleted_to.max(Some(end.max(0) as u64));
-    }
-    let Some(deleted_to) = deleted_to else {
+    let waiting: Vec<i64> = conn
+        .prepare_cached(
+            "SELECT r.seq FROM retries r JOIN cursors c ON c.consumer = r.consumer
+             WHERE c.log = ?1 AND r.seq < ?2",
+        )?
+        .query_map(params![log, below as i64], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    let freed = if waiting.is_empty() {
+        delete_batches(
+            conn,
+            "DELETE FROM batches WHERE id IN (
+                 SELECT id FROM batches WHERE log = ?1 AND first < ?2 AND first + count <= ?2
+                 ORDER BY first LIMIT ?3)
+             RETURNING size, first + count",
+            params![log, below as i64, most as i64],
+        )?
+    } else {
+        // The few events that wait, as one JSON array: every batch is
+        // checked against them without a query of its own.
+        let waiting = serde_json::to_string(&waiting).unwrap_or_else(|_| "[]".into());
+        delete_batches(
+            conn,
+            "DELETE FROM batches WHERE id IN (
+                 SELECT id FROM batches b WHERE log = ?1 AND first < ?2 AND first + count <= ?2
+                   AND NOT EXISTS (SELECT 1 FROM json_each(?4) w
+                                   WHERE w.value >= b.first AND w.value < b.first + b.count)
+                 ORDER BY first LIMIT ?3)
+             RETURNING size, first + count",
+            params![log, below as i64, most as i64, waiting],
+        )?
+    };
+    let Some(deleted_to) = freed.1 else {
         return Ok((0, None));
     };
     // A batch kept for a retry may lie below what was deleted.
@@ -465,7 +482,37 @@ pub fn trim(
         .prepare_cached("SELECT MIN(first) FROM batches WHERE log = ?1")?
         .query_row([log], |row| row.get(0))?;
     let held_from = first.map_or(deleted_to, |first| (first.max(0) as u64).min(deleted_to));
-    Ok((bytes, Some(held_from)))
+    Ok((freed.0, Some(held_from)))
+}
+
+/// Runs a `DELETE … RETURNING size, first + count`: the bytes freed and the
+/// end of the last batch deleted (None when none was).
+fn delete_batches(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+) -> rusqlite::Result<(u64, Option<u64>)> {
+    let mut statement = conn.prepare_cached(sql)?;
+    let rows = statement.query_map(params, |row| {
+        Ok((row.get::<_, i64>(0)?, row.get::<_, i64>(1)?))
+    })?;
+    let (mut bytes, mut deleted_to) = (0u64, None);
+    for row in rows {
+        let (size, end) = row?;
+        bytes += size.max(0) as u64;
+        deleted_to = deleted_to.max(Some(end.max(0) as u64));
+    }
+    Ok((bytes, deleted_to))
+}
+
+/// A write that changes nothing, so that a commit holding it succeeds only
+/// if the file can take a write (a full disk refuses it).
+pub fn probe_write(conn: &Connection) -> rusqlite::Result<()> {
+    conn.execute(
+        "UPDATE logs SET name = name WHERE id = (SELECT MIN(id) FROM logs)",
+        [],
+    )?;
+    Ok(())
 }
 
 /// Pages the file holds unused.

@@ -772,11 +772,15 @@ fn the_tail_holds_a_bounded_number_of_bytes() {
 fn refuse_commits(dir: &std::path::Path, refuse: bool) {
     let conn = rusqlite::Connection::open(dir.join(FILE_NAME)).expect("file");
     conn.busy_timeout(Duration::from_secs(5)).expect("timeout");
+    // As a full disk refuses every write: new batches, and the writer's
+    // probe (`sqlite::probe_write`).
     let sql = if refuse {
         "CREATE TRIGGER refuse BEFORE INSERT ON batches
+         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;
+         CREATE TRIGGER refuse_probe BEFORE UPDATE ON logs
          BEGIN SELECT RAISE(ABORT, 'refused by the test'); END;"
     } else {
-        "DROP TRIGGER refuse;"
+        "DROP TRIGGER refuse; DROP TRIGGER refuse_probe;"
     };
     conn.execute_batch(sql).expect("trigger");
 }
@@ -800,6 +804,11 @@ async fn a_refused_commit_leaves_a_gap_that_readers_pass_and_numbers_are_not_reu
         assert_eq!(log.end(), 2102, "numbers spent");
         let failing = log_file.failing().expect("readiness is told");
         assert!(failing.contains("refused by the test"), "{failing}");
+        // Commits that append nothing (a cursor's tick) write the probe, which
+        // the file refuses as well: not ready until it takes writes again.
+        let tried = log_file.commits_tried();
+        eventually("a tick's commit", || log_file.commits_tried() > tried + 1).await;
+        assert!(log_file.failing().is_some(), "still refused");
         refuse_commits(dir.path(), false);
         log.append(&events("c", 2)).await.expect("appends");
         assert_eq!(log_file.failing(), None, "committing again");

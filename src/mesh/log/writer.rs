@@ -55,10 +55,12 @@ const VACUUM_ABOVE: u64 = 16_384;
 const VACUUM_PAGES: u32 = 64;
 
 /// Whether the writer's last commit failed (a full disk, a broken file), and
-/// why: the server is not ready while it does.
+/// why: the server is not ready until a commit that wrote succeeds.
 #[derive(Default)]
 pub struct CommitHealth {
     failing: Mutex<Option<String>>,
+    /// Commits tried, for tests that wait for the next one.
+    tried: std::sync::atomic::AtomicU64,
 }
 
 impl CommitHealth {
@@ -67,7 +69,13 @@ impl CommitHealth {
         lock(&self.failing).clone()
     }
 
+    #[cfg(test)]
+    pub fn tried(&self) -> u64 {
+        self.tried.load(std::sync::atomic::Ordering::Acquire)
+    }
+
     fn committed(&self) {
+        self.tried.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
         let mut failing = lock(&self.failing);
         if failing.is_some() {
             tracing::info!("event log commits succeed again");
@@ -77,6 +85,7 @@ impl CommitHealth {
 
     fn failed(&self, error: &LogError) {
         *lock(&self.failing) = Some(error.to_string());
+        self.tried.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 
@@ -342,6 +351,12 @@ impl Writer {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)?;
+        if self.health.failing().is_some() {
+            // A commit that writes nothing succeeds on a full disk too: while
+            // commits fail, each one writes, so only one the file took again
+            // makes the server ready.
+            sqlite::probe_write(&tx)?;
+        }
         let at_ms = now_ms();
         let busy = !batch.is_empty();
         let mut failed = None;
@@ -450,6 +465,18 @@ impl Writer {
                     // what was appended before this cursor was asked for is
                     // below `next`, whatever comes after is at or above it.
                     let next = self.logs.get(&log).map_or(0, |l| l.next_seq);
+                    // The consumer's cursor of before (its task started again)
+                    // is written down first and flushed no more: written later,
+                    // its position could pass what the new one reads here.
+                    let before = lock(&self.cursors).remove(&consumer);
+                    if let Some(before) = before
+                        && before.log_id == log
+                        && let Err(error) = write_cursor(&tx, &before, next)
+                    {
+                        effects.cursors.push((reply, OpenedCursor::default()));
+                        failed = Some(error);
+                        continue;
+                    }
                     match open_cursor(&tx, &consumer, log, start, next) {
                         Ok(opened) => {
                             // A trim planned before this cursor existed must
@@ -666,6 +693,13 @@ fn plan_trims(
         trimming.insert(*id, below);
     }
     Ok(trimming)
+}
+
+/// Writes a cursor whole (what it holds below `stored`).
+fn write_cursor(conn: &Connection, cursor: &Cursor, stored: u64) -> rusqlite::Result<()> {
+    let (position, retries) = cursor.whole_within(stored);
+    sqlite::set_cursor(conn, &cursor.consumer, cursor.log_id, position)?;
+    sqlite::set_retries(conn, &cursor.consumer, &retries)
 }
 
 fn open_cursor(
