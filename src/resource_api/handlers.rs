@@ -241,16 +241,28 @@ pub async fn create(
         answer["status"]["token"] = Value::String(token);
     }
     if is_application {
-        let name = object.name_any();
-        let integration = &state.config.integration_namespace;
-        let (credential, replaced) =
-            credentials::issue(&state.store, integration, &name, commit).await?;
-        if let Some(replaced) = replaced {
-            state.auth.tokens().forget(|digest, _| digest == replaced);
-        }
-        answer["status"]["credential"] = credential;
+        credential_for(&state, &object.name_any(), commit, &mut answer).await?;
     }
     Ok(warnings.attach(respond(StatusCode::CREATED, &headers, &answer)))
+}
+
+/// An Application registered (by a POST, or a PUT that creates it) gets its
+/// event credential, shown once in the answer; the one it replaces stops
+/// working before the answer.
+async fn credential_for(
+    state: &AppState,
+    application: &str,
+    commit: Commit,
+    answer: &mut Value,
+) -> Result<(), ApiError> {
+    let integration = &state.config.integration_namespace;
+    let (credential, replaced) =
+        credentials::issue(&state.store, integration, application, commit).await?;
+    if let Some(replaced) = replaced {
+        state.auth.tokens().forget(|digest, _| digest == replaced);
+    }
+    answer["status"]["credential"] = credential;
+    Ok(())
 }
 
 pub async fn replace(
@@ -402,8 +414,17 @@ async fn write_whole(
         object.data.as_object_mut().map(|o| o.remove("status"));
         let size = serde_json::to_vec(&object).map_err(internal)?.len();
         quota::check_room(state, caller, size).await?;
+        let is_application = std::ptr::eq(target.kind, kind_of::<Application>());
+        if is_application {
+            let integration = &state.config.integration_namespace;
+            credentials::check_name_free(&state.store, integration, target.name()).await?;
+        }
         let created = commit.create(store.as_ref(), target.kind, object).await?;
-        return Ok(respond(StatusCode::CREATED, headers, &created));
+        let mut answer = serde_json::to_value(&created).map_err(internal)?;
+        if is_application {
+            credential_for(state, target.name(), commit, &mut answer).await?;
+        }
+        return Ok(respond(StatusCode::CREATED, headers, &answer));
     };
     // Status belongs to the controllers: a replace keeps what they wrote.
     match (object.data.as_object_mut(), existing.data.get("status")) {

@@ -570,6 +570,34 @@ async fn registering_an_application_neither_takes_anothers_credential_nor_leaves
 }
 
 #[tokio::test]
+async fn an_application_created_by_a_put_gets_its_credential_too() {
+    let (broker, _token, _sink) = with_sink().await;
+    let application = json!({"apiVersion": "applicationconnector.kyma-project.io/v1alpha1",
+        "kind": "Application", "metadata": {"name": "put-made"}, "spec": {}});
+    let created = broker
+        .admin()
+        .put(&format!("{APPLICATIONS}/put-made"), &application)
+        .await;
+    assert_eq!(created.status, 201, "{}", created.text);
+    let issued = created.body["status"]["credential"]["token"]
+        .as_str()
+        .expect("a credential, as a POST gets")
+        .to_string();
+    crate::common::eventually("the credential to be known", async || {
+        let reply = post(
+            &broker,
+            "/put-made/events",
+            &issued,
+            &binary("1", "t"),
+            "{}",
+        )
+        .await;
+        (reply.status != 401).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn legacy_kyma_events_are_converted() {
     let (broker, token, sink) = with_sink().await;
     let legacy = json!({"event-type": "order.created", "event-type-version": "v1", "event-time": "2026-11-28T10:00:00Z", "data": {"orderId": "9"}});

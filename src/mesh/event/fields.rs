@@ -136,6 +136,11 @@ fn check_media_type(value: &str) -> Result<(), &'static str> {
     if subtype_length == 0 {
         return Err("no subtype");
     }
+    // `*` is a token character, but `*/*` and `text/*` are HTTP's ranges of
+    // media types (in Accept), not a type data can have.
+    if &value[..type_length] == "*" || &rest[..subtype_length] == "*" {
+        return Err("a media range (*), not a media type");
+    }
     let mut rest = &rest[subtype_length..];
     loop {
         rest = rest.trim_start_matches([' ', '\t']);
@@ -259,6 +264,8 @@ mod tests {
             ("text/plain; =x", "a parameter without a name"),
             ("text/plain; charset", "a parameter without =value"),
             ("text/plain; charset=", "a parameter without a value"),
+            ("*/*", "a media range (*), not a media type"),
+            ("application/*", "a media range (*), not a media type"),
             ("text/plain; a=\"open", "an unterminated quoted value"),
             ("text/plain; note=ü", "a parameter without a value"),
             (
