@@ -149,7 +149,12 @@ pub async fn request(broker: &Broker, method: Method, path: &str, token: &str) -
 
 /// Issues a namespace token.
 pub async fn namespace_token(broker: &Broker, namespace: &str, name: &str) -> String {
-    let body = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": name}, "spec": {}});
+    access_token(broker, namespace, name, json!({})).await
+}
+
+/// Creates an AccessToken with `spec` (as the admin); answers its token.
+pub async fn access_token(broker: &Broker, namespace: &str, name: &str, spec: Value) -> String {
+    let body = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken", "metadata": {"name": name}, "spec": spec});
     let reply = broker
         .admin()
         .create(&access_tokens(namespace), &body)

@@ -157,21 +157,33 @@ async fn every_acknowledged_event_survives_kill_9_at_20_points() {
     assert!(unknown.is_empty(), "{unknown:?}");
 }
 
-/// The retry schedules the event log holds: (failed attempts, due ms) per event.
-fn stored_retries(broker: &Broker) -> Vec<(i64, i64)> {
+/// The rows of `sql` on the broker's event log file, read only; none while
+/// it cannot be read.
+fn event_log_rows<T>(
+    broker: &Broker,
+    sql: &str,
+    row: impl Fn(&rusqlite::Row) -> rusqlite::Result<T>,
+) -> Vec<T> {
     let path = broker.data_dir().join("events.db");
     let Ok(conn) =
         rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
     else {
         return Vec::new();
     };
-    let Ok(mut statement) = conn.prepare("SELECT failed, due FROM retries") else {
+    let Ok(mut statement) = conn.prepare(sql) else {
         return Vec::new();
     };
     statement
-        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+        .query_map([], row)
         .map(|rows| rows.filter_map(Result::ok).collect())
         .unwrap_or_default()
+}
+
+/// The retry schedules the event log holds: (failed attempts, due ms) per event.
+fn stored_retries(broker: &Broker) -> Vec<(i64, i64)> {
+    event_log_rows(broker, "SELECT failed, due FROM retries", |row| {
+        Ok((row.get(0)?, row.get(1)?))
+    })
 }
 
 #[tokio::test]
@@ -562,19 +574,7 @@ async fn an_event_log_that_is_not_one_stops_the_start_with_its_name() {
 
 /// The positions of the event log's cursors.
 fn stored_positions(broker: &Broker) -> Vec<i64> {
-    let path = broker.data_dir().join("events.db");
-    let Ok(conn) =
-        rusqlite::Connection::open_with_flags(&path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-    else {
-        return Vec::new();
-    };
-    let Ok(mut statement) = conn.prepare("SELECT position FROM cursors") else {
-        return Vec::new();
-    };
-    statement
-        .query_map([], |row| row.get(0))
-        .map(|rows| rows.filter_map(Result::ok).collect())
-        .unwrap_or_default()
+    event_log_rows(broker, "SELECT position FROM cursors", |row| row.get(0))
 }
 
 /// One event on a retry schedule holds back neither its Trigger's cursor nor

@@ -491,17 +491,13 @@ async fn the_application_ingress_needs_that_applications_credential() {
 /// An AccessToken an administrator made for an Application in the
 /// integration namespace, and its token.
 async fn credential_of(broker: &Broker, name: &str, application: &str) -> String {
-    let body = json!({"apiVersion": "meshbroker.io/v1alpha1", "kind": "AccessToken",
-        "metadata": {"name": name}, "spec": {"application": application}});
-    let reply = broker
-        .admin()
-        .create(&access_tokens(INTEGRATION), &body)
-        .await;
-    assert_eq!(reply.status, 201, "{}", reply.text);
-    reply.body["status"]["token"]
-        .as_str()
-        .expect("token")
-        .to_string()
+    access_token(
+        broker,
+        INTEGRATION,
+        name,
+        json!({"application": application}),
+    )
+    .await
 }
 
 async fn register(broker: &Broker, name: &str) -> crate::common::Reply {
