@@ -245,7 +245,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             shutdown.clone(),
         )),
     };
-    let ingress = ingress_runtime()?;
+    let ingress = ingress_runtime(config.delivery)?;
     let events_task = ingress.spawn(serve_events(
         events,
         events_tls,
