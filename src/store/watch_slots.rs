@@ -15,7 +15,7 @@ use crate::locks;
 pub const MAX_WATCHES: usize = 1024;
 pub const MAX_WATCHES_PER_CALLER: usize = 128;
 /// A list being sent holds a copy of all it lists until a slow reader took
-/// it (three slow readers of a 38 MB namespace held 3 GB per 60): far fewer
+/// it (60 slow readers of a 38 MB namespace held 3 GB): far fewer
 /// at once than watches, which hold their copy only while they start.
 pub const MAX_LISTS: usize = 256;
 pub const MAX_LISTS_PER_CALLER: usize = 16;
