@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand, ValueEnum};
 
+use crate::resources::check_name;
+
 /// Where the server is and who is asking.
 #[derive(Args, Debug, Clone)]
 pub struct Connection {
@@ -38,9 +40,10 @@ pub enum ClientCommand {
     Get {
         /// A kind, singular or plural, any case (trigger, Triggers, brokers…).
         kind: String,
+        #[arg(value_parser = object_name)]
         name: Option<String>,
         /// The namespace; without it, a namespaced kind is listed in all of them.
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
@@ -56,7 +59,7 @@ pub enum ClientCommand {
         #[arg(short, long)]
         filename: PathBuf,
         /// The namespace of objects that name none.
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[command(flatten)]
         connection: Connection,
@@ -64,15 +67,16 @@ pub enum ClientCommand {
     /// Delete an object.
     Delete {
         kind: String,
+        #[arg(value_parser = object_name)]
         name: String,
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[command(flatten)]
         connection: Connection,
     },
     /// The Event ServiceClasses (OSB catalog): all, or those a namespace may provision.
     Classes {
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
@@ -89,7 +93,7 @@ pub enum ClientCommand {
         /// The plan, by name or id; default: the class's only plan.
         #[arg(long)]
         plan: Option<String>,
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: String,
         /// A parameter, `key=value` (repeatable; a value that is JSON is taken as such).
         #[arg(long = "param", short = 'p', value_name = "KEY=VALUE")]
@@ -113,7 +117,7 @@ pub enum ClientCommand {
     },
     /// The provisioned instances, with their last operation.
     Instances {
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
         output: Format,
@@ -124,7 +128,7 @@ pub enum ClientCommand {
     Send {
         #[command(flatten)]
         to: SendTo,
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[arg(long = "type")]
         ty: String,
@@ -151,8 +155,9 @@ pub enum ClientCommand {
     /// Follow what a Broker routes: each event, the Triggers it passes, how
     /// each delivery ends (until interrupted).
     Tail {
+        #[arg(value_parser = object_name)]
         broker: String,
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: String,
         /// `json`: the server's records as they come, one per line.
         #[arg(short, long, value_enum, default_value_t = Format::Table)]
@@ -167,8 +172,9 @@ pub enum ClientCommand {
     /// and delivery spelled out.
     Describe {
         kind: String,
+        #[arg(value_parser = object_name)]
         name: String,
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: Option<String>,
         #[command(flatten)]
         connection: Connection,
@@ -193,13 +199,13 @@ pub enum ClientCommand {
 #[group(required = true, multiple = false)]
 pub struct SendTo {
     /// A Broker of `--namespace`.
-    #[arg(long)]
+    #[arg(long, value_parser = object_name)]
     pub broker: Option<String>,
     /// A Channel of `--namespace`.
-    #[arg(long)]
+    #[arg(long, value_parser = object_name)]
     pub channel: Option<String>,
     /// As this Application (its credential, or the admin token).
-    #[arg(long)]
+    #[arg(long, value_parser = object_name)]
     pub application: Option<String>,
 }
 
@@ -208,10 +214,11 @@ pub enum TriggerCommand {
     /// Create a Trigger on a Broker; a CESQL filter is checked by the server
     /// before anything is written.
     Create {
+        #[arg(value_parser = object_name)]
         name: String,
-        #[arg(short, long)]
+        #[arg(short, long, value_parser = namespace_name)]
         namespace: String,
-        #[arg(long, default_value = "default")]
+        #[arg(long, default_value = "default", value_parser = object_name)]
         broker: String,
         /// Only events of this type.
         #[arg(long = "type")]
@@ -259,4 +266,19 @@ pub enum Format {
     Table,
     Yaml,
     Json,
+}
+
+/// An object's name as the server takes it (a DNS-1123 subdomain): a name
+/// is put into request paths, where `/`, `..` or `?` would name something else.
+fn object_name(name: &str) -> Result<String, String> {
+    check_name(name, false)
+        .map_err(|invalid| format!("not an object name: {}", invalid.message))?;
+    Ok(name.to_string())
+}
+
+/// A namespace's name (a DNS-1123 label).
+fn namespace_name(name: &str) -> Result<String, String> {
+    check_name(name, true)
+        .map_err(|invalid| format!("not a namespace name: {}", invalid.message))?;
+    Ok(name.to_string())
 }

@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use reqwest::Method;
 use serde_json::{Map, Value, json};
 
@@ -17,6 +18,13 @@ const POLL: Duration = Duration::from_millis(300);
 /// How long a waiting command waits (an operation retries its steps for a while).
 const PATIENCE: Duration = Duration::from_secs(600);
 const INSTANCES: &str = "/apis/meshbroker.io/v1alpha1/serviceinstances";
+/// What stays as it is in a path segment or a query value (RFC 3986's
+/// unreserved characters).
+const UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 fn catalog_path(namespace: Option<&str>) -> String {
     match namespace {
@@ -146,16 +154,13 @@ pub async fn provision(client: &Client, request: ProvisionRequest<'_>) -> Result
     if let Some(parameters) = request.parameters {
         body["parameters"] = parameters;
     }
-    let path = format!(
-        "/v2/service_instances/{}?accepts_incomplete=true",
-        request.instance
-    );
+    let path = format!("{}?accepts_incomplete=true", instance_at(request.instance)?);
     let response = client
         .request(Method::PUT, &path)
         .json(&body)
         .send()
         .await
-        .map_err(|e| Failure::Refused(format!("cannot reach the server: {e}")))?;
+        .map_err(|e| Failure::unreachable(&client.base, &e))?;
     let (status, answer) = read(response).await?;
     refused(status, &answer)?;
     let label = format!("serviceinstances/{}", request.instance);
@@ -173,23 +178,18 @@ pub async fn provision(client: &Client, request: ProvisionRequest<'_>) -> Result
 }
 
 pub async fn deprovision(client: &Client, instance: &str, wait: bool) -> Result<String, Failure> {
-    let fetched = client
-        .send(
-            Method::GET,
-            &format!("/v2/service_instances/{instance}"),
-            None,
-        )
-        .await?;
+    let at = instance_at(instance)?;
+    let fetched = client.send(Method::GET, &at, None).await?;
     let path = format!(
-        "/v2/service_instances/{instance}?service_id={}&plan_id={}&accepts_incomplete=true",
-        text(&fetched["service_id"]),
-        text(&fetched["plan_id"])
+        "{at}?service_id={}&plan_id={}&accepts_incomplete=true",
+        encoded(&text(&fetched["service_id"])),
+        encoded(&text(&fetched["plan_id"]))
     );
     let response = client
         .request(Method::DELETE, &path)
         .send()
         .await
-        .map_err(|e| Failure::Refused(format!("cannot reach the server: {e}")))?;
+        .map_err(|e| Failure::unreachable(&client.base, &e))?;
     let (status, answer) = read(response).await?;
     refused(status, &answer)?;
     let label = format!("serviceinstances/{instance}");
@@ -210,7 +210,11 @@ async fn follow(
     operation: &str,
     what: &str,
 ) -> Result<(), Failure> {
-    let path = format!("/v2/service_instances/{instance}/last_operation?operation={operation}");
+    let path = format!(
+        "{}/last_operation?operation={}",
+        instance_at(instance)?,
+        encoded(operation)
+    );
     let deadline = tokio::time::Instant::now() + PATIENCE;
     let mut shown = String::new();
     loop {
@@ -218,7 +222,7 @@ async fn follow(
             .request(Method::GET, &path)
             .send()
             .await
-            .map_err(|e| Failure::Refused(format!("cannot reach the server: {e}")))?;
+            .map_err(|e| Failure::unreachable(&client.base, &e))?;
         let (status, answer) = read(response).await?;
         // A deprovisioned instance is gone: that is how OSB says it ended well.
         if status == reqwest::StatusCode::GONE && what == "deprovision" {
@@ -290,6 +294,21 @@ pub async fn instances(
         ]);
     }
     Ok(columns(&rows))
+}
+
+/// An instance's OSB path. Instance ids are the platform's (any text), so the
+/// id is encoded, and one that would name another path is refused.
+fn instance_at(instance: &str) -> Result<String, Failure> {
+    if matches!(instance, "" | "." | "..") {
+        return Err(Failure::Usage(format!(
+            "{instance:?} is not an instance id"
+        )));
+    }
+    Ok(format!("/v2/service_instances/{}", encoded(instance)))
+}
+
+fn encoded(value: &str) -> String {
+    utf8_percent_encode(value, UNRESERVED).to_string()
 }
 
 #[cfg(test)]

@@ -103,7 +103,7 @@ impl Client {
             .request(Method::GET, path)
             .send()
             .await
-            .map_err(|e| Failure::Refused(format!("cannot reach {}: {e}", self.base)))?;
+            .map_err(|e| Failure::unreachable(&self.base, &e))?;
         if !response.status().is_success() {
             let (status, answer) = read(response).await?;
             return refused(status, &answer);
@@ -169,7 +169,7 @@ impl Client {
         let response = request
             .send()
             .await
-            .map_err(|e| Failure::Refused(format!("cannot reach {}: {e}", self.base)))?;
+            .map_err(|e| Failure::unreachable(&self.base, &e))?;
         let (status, value) = read(response).await?;
         if missing_ok && status == reqwest::StatusCode::NOT_FOUND {
             return Ok(None);

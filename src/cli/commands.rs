@@ -36,6 +36,10 @@ pub async fn run(command: ClientCommand) -> ExitCode {
             eprintln!("Error from server: {message}");
             ExitCode::from(1)
         }
+        Err(Failure::Unreachable(message)) => {
+            eprintln!("error: {message}");
+            ExitCode::from(1)
+        }
         Err(Failure::Usage(message)) => {
             eprintln!("error: {message}");
             ExitCode::from(2)

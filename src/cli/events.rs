@@ -60,10 +60,29 @@ fn extensions(pairs: &[String]) -> Result<Vec<(String, String)>, Failure> {
             let (name, value) = pair
                 .split_once('=')
                 .ok_or_else(|| Failure::Usage(format!("--extension {pair:?} is not NAME=VALUE")))?;
-            Ok((name.to_ascii_lowercase(), value.to_string()))
+            let name = name.to_ascii_lowercase();
+            if CORE_ATTRIBUTES.contains(&name.as_str()) {
+                return Err(Failure::Usage(format!(
+                    "--extension {name}: a core attribute, set by its own option"
+                )));
+            }
+            Ok((name, value.to_string()))
         })
         .collect()
 }
+
+/// The attributes `send` sets from its own options (and the data), never
+/// through `--extension`: in structured mode one would silently replace the
+/// other. (`subject`, `time` and `dataschema` have no option: `-x` sets them.)
+const CORE_ATTRIBUTES: [&str; 7] = [
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "datacontenttype",
+    "data",
+    "data_base64",
+];
 
 pub async fn send(
     client: &Client,
@@ -116,7 +135,7 @@ pub async fn send(
     let response = request
         .send()
         .await
-        .map_err(|e| Failure::Refused(format!("cannot reach {}: {e}", client.events)))?;
+        .map_err(|e| Failure::unreachable(&client.events, &e))?;
     let (status, answer) = read(response).await?;
     refused(status, &answer)?;
     Ok(format!("event {id} accepted ({})\n", status.as_u16()))

@@ -107,9 +107,11 @@ pub async fn create(
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(Failure::Refused(format!(
-                "{label} is not Ready after {PATIENCE:?}: {} {}",
+                "{label} is not Ready after {PATIENCE:?}: {} {} (it is kept: `meshbroker delete trigger {} -n {}` removes it)",
                 text(&ready["reason"]),
-                text(&ready["message"])
+                text(&ready["message"]),
+                trigger.name,
+                trigger.namespace
             )));
         }
         tokio::time::sleep(POLL).await;

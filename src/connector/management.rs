@@ -82,10 +82,7 @@ pub async fn revoke(
     certificate: Option<Extension<ClientCertificate>>,
 ) -> Result<Response, ConnectorError> {
     urls::enabled(&state)?;
-    let identity = state
-        .auth
-        .certificate_holder(certificate.as_deref())?
-        .clone();
+    let (identity, _) = holder(&state, certificate.as_deref()).await?;
     let mut revocation = CertificateRevocation::new(
         &revocation_name(&identity.sha256),
         CertificateRevocationSpec {

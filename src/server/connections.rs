@@ -11,7 +11,7 @@
 //! at `worker_connections`), so a flood on one listener cannot take the file
 //! descriptors the other and the stores need. Shutting down stops accepting,
 //! lets the requests in flight finish, and returns once every connection has
-//! closed.
+//! closed. A connection ends without a reset (`linger`).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -28,6 +28,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::ServiceExt;
 
+use super::linger::Linger;
 use super::stall::SendDeadline;
 use crate::bodies::Deadline;
 use crate::shutdown::Shutdown;
@@ -150,7 +151,10 @@ where
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(limits.headers)
-        .serve_connection(TokioIo::new(SendDeadline::new(io, limits.send)), service);
+        .serve_connection(
+            TokioIo::new(Linger::new(SendDeadline::new(io, limits.send))),
+            service,
+        );
     tokio::pin!(connection);
     let ended = tokio::select! {
         ended = connection.as_mut() => ended,

@@ -7,6 +7,7 @@ mod connections;
 mod endpoints;
 mod ingress_runtime;
 mod leading;
+mod linger;
 mod run;
 mod stall;
 mod tls;

@@ -4,6 +4,7 @@ use std::process::Output;
 
 use serde_json::Value;
 
+use crate::common::fixtures::NAMESPACES;
 use crate::common::mesh::namespace_token;
 use crate::common::{Broker, eventually};
 
@@ -187,6 +188,81 @@ async fn refusals_are_printed_as_the_server_said_them_with_exit_codes_to_rely_on
         stderr(&refused).contains("spec.subscriber.uri"),
         "the server names the field: {}",
         stderr(&refused)
+    );
+
+    // A name goes into a request path: one that would name another path is
+    // the command's mistake, and nothing is touched.
+    for args in [
+        &["delete", "trigger", "../namespaces/team-a", "-n", "team-a"][..],
+        &["delete", "broker", "default?dryRun=All", "-n", "team-a"],
+        &["describe", "namespace", "team-a/x"],
+        &["get", "triggers", "-n", "team-a/../kyma-integration"],
+        &[
+            "send",
+            "--application",
+            "commerce/v1/events#",
+            "--type",
+            "t",
+        ],
+    ] {
+        let refused = cli(&broker, args);
+        assert_eq!(
+            refused.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            stderr(&refused)
+        );
+        assert!(stderr(&refused).contains("not a"), "{}", stderr(&refused));
+    }
+    assert!(
+        broker
+            .admin()
+            .find(&format!("{NAMESPACES}/team-a"))
+            .await
+            .is_some(),
+        "team-a is still there"
+    );
+    // An extension may not stand in for an attribute `send` sets itself.
+    let core = cli(
+        &broker,
+        &[
+            "send",
+            "--broker",
+            "default",
+            "-n",
+            "team-a",
+            "--type",
+            "t",
+            "--structured",
+            "-x",
+            "id=other",
+        ],
+    );
+    assert_eq!(core.status.code(), Some(2), "{}", stderr(&core));
+    assert!(
+        stderr(&core).contains("core attribute"),
+        "{}",
+        stderr(&core)
+    );
+    // No answer at all names its cause.
+    let nowhere = std::process::Command::new(env!("CARGO_BIN_EXE_meshbroker"))
+        .args([
+            "get",
+            "triggers",
+            "--server",
+            "http://127.0.0.1:9",
+            "--token",
+            "t",
+        ])
+        .output()
+        .expect("the CLI runs");
+    assert_eq!(nowhere.status.code(), Some(1));
+    assert!(
+        stderr(&nowhere)
+            .to_lowercase()
+            .contains("connection refused"),
+        "{}",
+        stderr(&nowhere)
     );
 }
 

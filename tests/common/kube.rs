@@ -86,6 +86,11 @@ impl Cluster {
         lease.spec?.holder_identity.filter(|h| !h.is_empty())
     }
 
+    /// An administrator's kubeconfig (system:masters), for kubectl.
+    pub fn admin_kubeconfig(&self) -> PathBuf {
+        self.dir.path().join("kubeconfig")
+    }
+
     /// The kubeconfig meshbroker runs with: its ServiceAccount's identity.
     pub fn meshbroker_kubeconfig(&self) -> PathBuf {
         self.dir.path().join("meshbroker.kubeconfig")

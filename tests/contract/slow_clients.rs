@@ -232,3 +232,42 @@ async fn a_listener_holds_at_most_max_connections_and_the_next_waits_its_turn() 
     // The other listener has places of its own.
     still_served(&broker).await;
 }
+
+/// A request answered before its body is read (413 from its length, 401
+/// without a token) gets that answer even when its client sends the whole
+/// body before it reads: the server drops the rest of the body as it comes
+/// instead of resetting the connection under the answer.
+#[tokio::test]
+async fn a_request_refused_before_its_body_gets_its_answer_not_a_reset() {
+    let broker = Broker::start_with(&["--max-body-bytes", "4096"]).await;
+    let body = vec![b'x'; 16 << 20];
+    for (base, path, status) in [
+        (&broker.control, NAMESPACES, "413"),
+        (&broker.events, "/commerce/events", "401"),
+    ] {
+        for _ in 0..3 {
+            let mut stream = connect(base).await;
+            let head = format!(
+                "POST {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\
+                 Content-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                if path == NAMESPACES {
+                    broker.admin_token.as_str()
+                } else {
+                    "wrong"
+                },
+                body.len()
+            );
+            stream.write_all(head.as_bytes()).await.expect("head sent");
+            tokio::time::timeout(DEADLINE, stream.write_all(&body))
+                .await
+                .expect("the body is taken in time")
+                .expect("the whole body is taken, not reset");
+            let (answer, _) = read_until_closed(&mut stream).await;
+            assert!(
+                answer.starts_with(&format!("HTTP/1.1 {status}")),
+                "{path}: {answer:?}"
+            );
+        }
+    }
+    still_served(&broker).await;
+}

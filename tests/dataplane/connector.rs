@@ -642,6 +642,15 @@ async fn a_certificate_does_not_open_a_later_application_of_the_same_name() {
     );
     let info = call(holder.get(format!("{}/v1/applications/management/info", broker.events))).await;
     assert_eq!(info.status, 403, "{}", info.text);
+    // Nor may it revoke in the later Application's name.
+    let revoked = call(holder.post(format!(
+        "{}/v1/applications/certificates/revocations",
+        broker.events
+    )))
+    .await;
+    assert_eq!(revoked.status, 403, "{}", revoked.text);
+    let revocations = broker.admin().get(REVOCATIONS).await;
+    assert_eq!(revocations.body["items"], json!([]), "nothing recorded");
 }
 
 #[tokio::test]

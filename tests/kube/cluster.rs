@@ -44,6 +44,31 @@ async fn a_cluster_role_without_updating_namespaces_fails_provisioning_clearly()
     );
 }
 
+/// The README's walk-through with kubectl starts with the example files:
+/// the API server (and kubectl's validation against its schemas) takes them.
+#[tokio::test]
+async fn the_example_files_apply_with_kubectl() {
+    let cluster = Cluster::start().await;
+    for example in [
+        "order-service.application.yaml",
+        "team-a.namespace.yaml",
+        "commerce.mapping.yaml",
+    ] {
+        let output = std::process::Command::new("kubectl")
+            .args(["apply", "-f"])
+            .arg(format!("{}/examples/{example}", env!("CARGO_MANIFEST_DIR")))
+            .env("KUBECONFIG", cluster.admin_kubeconfig())
+            .output()
+            .expect("kubectl runs (installed by scripts/kubectl.sh)");
+        assert!(
+            output.status.success(),
+            "{example}: {}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
 #[tokio::test]
 async fn the_deploy_cluster_role_grants_no_more_than_meshbroker_needs() {
     // Secrets, pods and deleting namespaces are none of meshbroker's business.
