@@ -15,7 +15,7 @@ use tokio::time::Instant;
 
 use super::lease::{LeaseLock, LockError, Record};
 use crate::config::ElectionSettings;
-use crate::shutdown::Shutdown;
+use crate::shutdown::{Shutdown, TermClock};
 
 const LEASE_DURATION: Duration = Duration::from_secs(15);
 const RENEW_DEADLINE: Duration = Duration::from_secs(10);
@@ -48,9 +48,9 @@ pub async fn run_elected<F, Fut>(
             return;
         }
         tracing::info!(identity = %lock.identity(), lease = %settings.lease, "leading: controllers and operations start here");
-        let (end_term, term) = Shutdown::new();
+        let (end_term, clock, term) = Shutdown::term_until(Instant::now() + RENEW_DEADLINE);
         tokio::spawn(lead(term));
-        let stopping = renew(&lock, &shutdown).await;
+        let stopping = renew(&lock, &shutdown, &clock).await;
         let _ = end_term.send(true);
         if stopping {
             if let Err(error) = lock.release().await {
@@ -109,8 +109,9 @@ async fn try_acquire(lock: &LeaseLock, observed: &mut Observed) -> Result<bool, 
 }
 
 /// Renews until a renewal has failed for `RENEW_DEADLINE` (false) or the
-/// process stops (true).
-async fn renew(lock: &LeaseLock, shutdown: &Shutdown) -> bool {
+/// process stops (true). Each renewal moves the term's clock on: the term is
+/// over `RENEW_DEADLINE` after the last one even before this loop says so.
+async fn renew(lock: &LeaseLock, shutdown: &Shutdown, clock: &TermClock) -> bool {
     let mut renewed = Instant::now();
     loop {
         tokio::select! {
@@ -120,7 +121,10 @@ async fn renew(lock: &LeaseLock, shutdown: &Shutdown) -> bool {
         let deadline = renewed + RENEW_DEADLINE;
         let attempt = tokio::time::timeout_at(deadline, renew_once(lock)).await;
         match attempt {
-            Ok(Ok(())) => renewed = Instant::now(),
+            Ok(Ok(())) => {
+                renewed = Instant::now();
+                clock.extend_to(renewed + RENEW_DEADLINE);
+            }
             // Another replica holds it: stop at once.
             Ok(Err(LockError::Lost)) => return false,
             Ok(Err(error)) => tracing::warn!(%error, "cannot renew the Lease"),

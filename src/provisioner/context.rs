@@ -35,6 +35,23 @@ pub struct Context {
 }
 
 impl Context {
+    /// Settings for unit tests: the integration namespace `kyma-integration`,
+    /// a minute's operation timeout.
+    #[cfg(test)]
+    pub fn for_tests(store: TypedStore, shutdown: Shutdown) -> Arc<Self> {
+        Arc::new(Self::new(
+            store,
+            ProvisionerSettings {
+                integration_namespace: "kyma-integration".into(),
+                operation_timeout: std::time::Duration::from_secs(60),
+                deprovisioned_retention: std::time::Duration::from_secs(60),
+                mesh_served_by: "meshbroker",
+            },
+            Metrics::new(),
+            shutdown,
+        ))
+    }
+
     pub fn new(
         store: TypedStore,
         settings: ProvisionerSettings,

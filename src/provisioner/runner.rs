@@ -97,6 +97,11 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
                 return;
             }
         };
+        if term.is_down() {
+            // The end is the next leader's to record.
+            metrics.operation_finished(kind, "interrupted");
+            return;
+        }
         match finish(context, name, &operation.id, state, &description).await {
             Ok(()) => {
                 metrics.operation_finished(kind, state.as_str());
@@ -242,6 +247,11 @@ async fn run_step(job: &Job, label: &str, step: &Step) -> Result<(), Stop> {
     let mut attempts = 0u32;
     let mut last_reason = String::new();
     loop {
+        // A term that ended (or whose clock ran out while the process was
+        // paused) acts no more: another leader may be running this operation.
+        if job.shutdown().is_down() {
+            return Err(Stop::ShuttingDown);
+        }
         attempts += 1;
         let progress = (step.run)(job)
             .await
@@ -271,5 +281,61 @@ async fn run_step(job: &Job, label: &str, step: &Step) -> Result<(), Stop> {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
+
+    use futures::future::BoxFuture;
+
+    use super::*;
+    use crate::resources::{Operation, ServiceInstanceSpec};
+    use crate::store::{EmbeddedStore, Store, TypedStore};
+
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    fn counted(_: &Job) -> BoxFuture<'_, Result<Progress, StoreError>> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        Box::pin(async { Ok(Progress::Done) })
+    }
+
+    static COUNTED: Step = Step {
+        name: "counted",
+        doc: "counts its runs",
+        run: counted,
+        namespace_lock: false,
+        undo: None,
+    };
+
+    /// A leader paused past its renew deadline (SIGSTOP, a frozen VM) runs
+    /// no step once it runs again, even before it hears it lost the Lease:
+    /// another replica may be running the operation by then.
+    #[tokio::test(start_paused = true)]
+    async fn a_term_whose_clock_ran_out_runs_no_further_step() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = EmbeddedStore::open(&dir.path().join("store.db")).expect("store");
+        let store = TypedStore::new(Arc::new(store) as Arc<dyn Store>);
+        let (_stop, process) = Shutdown::new();
+        let (_end, _clock, term) =
+            Shutdown::term_until(tokio::time::Instant::now() + Duration::from_secs(10));
+        let instance = ServiceInstance::new("a", ServiceInstanceSpec::default());
+        let job = Job::new(
+            Context::for_tests(store, process),
+            &instance,
+            &Operation::default(),
+        )
+        .during(term);
+
+        assert!(run_step(&job, "step 1/2 counted", &COUNTED).await.is_ok());
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+        tokio::time::sleep(Duration::from_secs(11)).await;
+        assert!(matches!(
+            run_step(&job, "step 2/2 counted", &COUNTED).await,
+            Err(Stop::ShuttingDown)
+        ));
+        assert_eq!(RUNS.load(Ordering::SeqCst), 1, "the step did not run");
     }
 }

@@ -560,7 +560,6 @@ mod tests {
     use kube::core::DynamicObject;
 
     use super::*;
-    use crate::provisioner::ProvisionerSettings;
     use crate::resources::{KindSpec, OperationKind, ServiceInstanceSpec};
     use crate::store::{EmbeddedStore, ObjectList, Store, TypedStore, WatchStream};
 
@@ -681,20 +680,6 @@ mod tests {
         subscription
     }
 
-    fn context(store: TypedStore, shutdown: crate::shutdown::Shutdown) -> Arc<Context> {
-        Arc::new(Context::new(
-            store,
-            ProvisionerSettings {
-                integration_namespace: INTEGRATION.into(),
-                operation_timeout: std::time::Duration::from_secs(60),
-                deprovisioned_retention: std::time::Duration::from_secs(60),
-                mesh_served_by: "meshbroker",
-            },
-            crate::telemetry::Metrics::new(),
-            shutdown,
-        ))
-    }
-
     fn instance(id: &str) -> ServiceInstance {
         ServiceInstance::new(
             id,
@@ -724,7 +709,7 @@ mod tests {
             .expect("subscription");
         let (_stop, shutdown) = crate::shutdown::Shutdown::new();
         let job = Job::new(
-            context(store.clone(), shutdown),
+            Context::for_tests(store.clone(), shutdown),
             &instance("a"),
             &Operation::default(),
         );
@@ -773,7 +758,7 @@ mod tests {
         store.create(&unreadable).await.expect("subscription");
         let (_stop, shutdown) = crate::shutdown::Shutdown::new();
         let job = Job::new(
-            context(store.clone(), shutdown),
+            Context::for_tests(store.clone(), shutdown),
             &instance("a"),
             &Operation::default(),
         );

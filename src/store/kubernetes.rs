@@ -8,15 +8,16 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use futures::{StreamExt, TryStreamExt};
+use futures::StreamExt;
 use kube::api::{
     Api, ApiResource, DeleteParams, DynamicObject, ListParams, PostParams, Preconditions,
-    WatchEvent as KubeEvent, WatchParams,
+    WatchParams,
 };
-use kube::core::{GroupVersionKind, TypeMeta};
+use kube::core::GroupVersionKind;
 use kube::discovery::{Scope, pinned_kind};
 use kube::{Client, Error, ResourceExt};
 
+use super::kube_decode::{self, with_types};
 use super::{
     LabelSelector, ObjectList, Store, StoreError, WatchEvent, WatchEventType, WatchStream, Write,
 };
@@ -88,14 +89,6 @@ impl KubeStore {
         lock(&self.discovered).insert(gvk.clone(), found.clone());
         Ok(found)
     }
-}
-
-fn with_types(kind: &KindSpec, mut object: DynamicObject) -> DynamicObject {
-    object.types = Some(TypeMeta {
-        api_version: kind.api_version(),
-        kind: kind.kind.clone(),
-    });
-    object
 }
 
 /// Who writes: the field manager the API server records in `managedFields`.
@@ -209,18 +202,14 @@ impl Store for KubeStore {
         selector: &LabelSelector,
     ) -> Result<ObjectList, StoreError> {
         let params = ListParams::default().labels(&selector.to_string());
-        let list = self
-            .api(kind, namespace)
-            .list(&params)
-            .await
-            .map_err(|e| mapped(e, kind, "", namespace))?;
+        let api = self.api(kind, namespace);
+        let (items, resource_version) =
+            kube_decode::list(&self.client, api.resource_url(), kind, &params)
+                .await
+                .map_err(|e| mapped(e, kind, "", namespace))?;
         Ok(ObjectList {
-            resource_version: list.metadata.resource_version.clone().unwrap_or_default(),
-            items: list
-                .items
-                .into_iter()
-                .map(|o| with_types(kind, o))
-                .collect(),
+            resource_version,
+            items,
         })
     }
 
@@ -387,34 +376,9 @@ impl Store for KubeStore {
         let params = WatchParams::default()
             .labels(&selector.to_string())
             .timeout(290);
-        let events = api
-            .watch(&params, &since)
+        let changes = kube_decode::watch(&self.client, api.resource_url(), kind, &params, &since)
             .await
             .map_err(|e| mapped(e, kind, "", namespace))?;
-        let changes = events
-            .map_err(move |e| mapped(e, kind, "", None))
-            .filter_map(move |event| {
-                futures::future::ready(match event {
-                    Ok(KubeEvent::Added(object)) => Some(Ok(WatchEvent {
-                        type_: WatchEventType::Added,
-                        object: with_types(kind, object),
-                    })),
-                    Ok(KubeEvent::Modified(object)) => Some(Ok(WatchEvent {
-                        type_: WatchEventType::Modified,
-                        object: with_types(kind, object),
-                    })),
-                    Ok(KubeEvent::Deleted(object)) => Some(Ok(WatchEvent {
-                        type_: WatchEventType::Deleted,
-                        object: with_types(kind, object),
-                    })),
-                    Ok(KubeEvent::Bookmark(_)) => None,
-                    Ok(KubeEvent::Error(status)) if status.code == 410 => {
-                        Some(Err(StoreError::Expired(status.message)))
-                    }
-                    Ok(KubeEvent::Error(status)) => Some(Err(StoreError::Internal(status.message))),
-                    Err(error) => Some(Err(error)),
-                })
-            });
         // A watch that ends (server timeout, restart) ends the stream; callers re-list.
         Ok(Box::pin(futures::stream::iter(initial).chain(changes)))
     }

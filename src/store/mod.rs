@@ -6,6 +6,7 @@
 mod backend;
 mod embedded;
 mod error;
+mod kube_decode;
 mod kubernetes;
 mod selector;
 mod typed;

@@ -86,9 +86,20 @@ impl Cluster {
         lease.spec?.holder_identity.filter(|h| !h.is_empty())
     }
 
-    /// An administrator's kubeconfig (system:masters), for kubectl.
-    pub fn admin_kubeconfig(&self) -> PathBuf {
-        self.dir.path().join("kubeconfig")
+    /// kubectl as an administrator (system:masters): its output, or why it
+    /// failed.
+    pub fn kubectl(&self, args: &[&str]) -> Result<String, String> {
+        let output = std::process::Command::new("kubectl")
+            .args(args)
+            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
+            .output()
+            .expect("kubectl runs (installed by scripts/kubectl.sh)");
+        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
+        if output.status.success() {
+            Ok(text(&output.stdout))
+        } else {
+            Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
+        }
     }
 
     /// The kubeconfig meshbroker runs with: its ServiceAccount's identity.

@@ -9,6 +9,7 @@ use super::conditions::{dead_letter_sink, parent_ready, routed};
 use super::writer::StatusWriter;
 use crate::controllers::resolve::{any_names_other_kind, resolve_destination};
 use crate::controllers::runtime::{ObjectKey, Reconciler, Requeue};
+use crate::mesh::filter::Filter;
 use crate::resources::{Broker, Condition, ConditionStatus, Conditions, Trigger};
 use crate::store::StoreError;
 
@@ -59,27 +60,43 @@ impl Reconciler for TriggerStatusController {
                 format!("Failed to resolve spec.subscriber: {why}"),
             ),
         };
+        // Written through meshbroker, a filter compiled before it was stored;
+        // one written past it (kubectl on a cluster) that does not compile is
+        // left out of the route, and this says why.
+        let filter_error = Filter::of_trigger(&trigger.spec).err();
         // The routing table gives a Trigger a place in its Broker's route once its
-        // subscriber resolves.
-        let routing = (broker.is_some() && subscriber.is_ok()).then(|| {
-            let carried = trigger.status.as_ref().is_some_and(|read| {
-                read.subscriber_uri == status.subscriber_uri
-                    && read.dead_letter_sink_uri == status.dead_letter_sink_uri
+        // subscriber resolves and its filter compiles.
+        let routing =
+            (broker.is_some() && subscriber.is_ok() && filter_error.is_none()).then(|| {
+                let carried = trigger.status.as_ref().is_some_and(|read| {
+                    read.subscriber_uri == status.subscriber_uri
+                        && read.dead_letter_sink_uri == status.dead_letter_sink_uri
+                });
+                self.0.routing(&trigger, carried)
             });
-            self.0.routing(&trigger, carried)
-        });
         status.set_living_conditions(vec![
             broker_ready(parent_ready("BrokerReady", broker_name, broker.as_ref())),
             subscriber_resolved,
             sink.condition,
-            routed(
-                "SubscriptionReady",
-                routing,
-                (
-                    "SubscriptionNotConfigured",
-                    "subscribed once the Broker exists and spec.subscriber resolves",
+            match filter_error {
+                Some(invalid) => Condition::new(
+                    "SubscriptionReady",
+                    ConditionStatus::False,
+                    "FilterInvalid",
+                    format!(
+                        "{}: {} (events are not routed to it)",
+                        invalid.field, invalid.message
+                    ),
                 ),
-            ),
+                None => routed(
+                    "SubscriptionReady",
+                    routing,
+                    (
+                        "SubscriptionNotConfigured",
+                        "subscribed once the Broker exists and spec.subscriber resolves",
+                    ),
+                ),
+            },
             dependency_ready(&trigger),
         ]);
         let spec = &trigger.spec;
