@@ -183,7 +183,7 @@ pub enum ClientCommand {
     /// in a file only you may read.
     Login {
         /// The context's name.
-        #[arg(long = "as", default_value = "default")]
+        #[arg(long = "as", default_value = "default", value_parser = context_name)]
         name: String,
         #[command(flatten)]
         connection: Connection,
@@ -280,5 +280,14 @@ fn object_name(name: &str) -> Result<String, String> {
 fn namespace_name(name: &str) -> Result<String, String> {
     check_name(name, true)
         .map_err(|invalid| format!("not a namespace name: {}", invalid.message))?;
+    Ok(name.to_string())
+}
+
+/// A context's name: something to type again, so not empty and no control
+/// characters.
+fn context_name(name: &str) -> Result<String, String> {
+    if name.trim().is_empty() || name.chars().any(char::is_control) {
+        return Err("a context needs a name of printable characters".into());
+    }
     Ok(name.to_string())
 }
