@@ -24,6 +24,8 @@ pub enum ConnectorError {
     Forbidden(String),
     #[error("{0}")]
     Internal(String),
+    #[error("{0} is not served here; the route takes {1}")]
+    MethodNotAllowed(String, &'static str),
     #[error("{0}")]
     Body(#[from] BodyError),
 }
@@ -60,12 +62,20 @@ impl IntoResponse for ConnectorError {
             Self::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Self::Forbidden(_) => StatusCode::FORBIDDEN,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::MethodNotAllowed(..) => StatusCode::METHOD_NOT_ALLOWED,
             Self::Body(error) => error.status(),
         };
         if let Self::Internal(message) = &self {
             tracing::error!(%message, "the Connector failed");
         }
         let body = serde_json::json!({"code": status.as_u16(), "error": self.to_string()});
-        (status, Json(body)).into_response()
+        let mut response = (status, Json(body)).into_response();
+        if let Self::MethodNotAllowed(_, allowed) = self {
+            response.headers_mut().insert(
+                axum::http::header::ALLOW,
+                axum::http::HeaderValue::from_static(allowed),
+            );
+        }
+        response
     }
 }

@@ -651,6 +651,24 @@ async fn a_certificate_does_not_open_a_later_application_of_the_same_name() {
     assert_eq!(revoked.status, 403, "{}", revoked.text);
     let revocations = broker.admin().get(REVOCATIONS).await;
     assert_eq!(revocations.body["items"], json!([]), "nothing recorded");
+
+    // A method a Connector route does not take: Kyma's shape too.
+    let wrong = anonymous
+        .get(format!("{}/v1/applications/certificates", broker.events))
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(wrong.headers()["allow"], "POST");
+    let wrong = Reply::from(wrong).await;
+    assert_eq!(wrong.status, 405, "{}", wrong.text);
+    assert_eq!(wrong.body["code"], 405, "{}", wrong.text);
+    assert!(
+        wrong.body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("GET")),
+        "{}",
+        wrong.text
+    );
 }
 
 #[tokio::test]
