@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use k8s_openapi::api::core::v1::Namespace;
+use kube::ResourceExt;
 
 use super::backoff::Backoff;
 use super::context::Context;
@@ -251,14 +252,25 @@ async fn broker_ready(job: &Job) -> Result<Progress, StoreError> {
         });
     };
     // No status yet: nobody has reported on it, so it is not ready.
+    let class = (!broker.is_embedded_class())
+        .then(|| broker.annotations().get(labels::BROKER_CLASS).cloned())
+        .flatten();
     let status = broker.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
         return Ok(Progress::Done);
     }
-    Ok(Progress::Wait(job.not_ready(
+    let waiting = job.not_ready(
         &format!("Broker {namespace}/{}", Broker::DEFAULT_NAME),
         &status,
-    )))
+    );
+    Ok(Progress::Wait(match class {
+        // A Broker made before provisioning, of a class another
+        // implementation serves: that one reports it, not meshbroker.
+        Some(class) => format!(
+            "{waiting}; it is of class {class:?}, which meshbroker does not serve: its own controller must make it Ready"
+        ),
+        None => waiting,
+    }))
 }
 
 /// The instances a Subscription serves, from its owners annotation (none when it
@@ -690,6 +702,35 @@ mod tests {
                 ..Default::default()
             },
         )
+    }
+
+    #[tokio::test]
+    async fn a_default_broker_of_another_class_is_waited_for_naming_its_class() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let raw = EmbeddedStore::open(&dir.path().join("store.db")).expect("store");
+        let store = TypedStore::new(Arc::new(raw) as Arc<dyn Store>);
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some("team-a".into());
+        store.create(&namespace).await.expect("namespace");
+        let mut broker = Broker::new(Broker::DEFAULT_NAME, Default::default());
+        broker.metadata.namespace = Some("team-a".into());
+        broker
+            .annotations_mut()
+            .insert(labels::BROKER_CLASS.into(), "Kafka".into());
+        store.create(&broker).await.expect("broker");
+        let (_stop, shutdown) = crate::shutdown::Shutdown::new();
+        let job = Job::new(
+            Context::for_tests(store, shutdown),
+            &instance("a"),
+            &Operation::default(),
+        );
+        match broker_ready(&job).await.expect("store works") {
+            Progress::Wait(why) => assert!(
+                why.contains("class \"Kafka\", which meshbroker does not serve"),
+                "{why}"
+            ),
+            _ => panic!("a Broker nobody made Ready is waited for"),
+        }
     }
 
     #[tokio::test]
