@@ -89,6 +89,41 @@ pub fn refusing(codings: String) -> axum::body::Body {
     axum::body::Body::from_stream(refusal)
 }
 
+/// How deep a stored object may nest. The JSON parser reads at most 128
+/// levels; an object kept deeper could be written and never read back, in a
+/// list (two levels more) or on a Kubernetes API server, whose
+/// `managedFields` copy an object's shape a few levels down.
+pub const MAX_NESTING: usize = 100;
+
+/// Whether JSON text nests arrays and objects deeper than `most` levels:
+/// one pass over the bytes, before anything is built from them.
+pub fn nests_deeper_than(json: &[u8], most: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &byte in json {
+        if in_string {
+            match byte {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match byte {
+            b'"' => in_string = true,
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > most {
+                    return true;
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
 /// The whole body, at most `limit` bytes.
 pub async fn read_limited(body: axum::body::Body, limit: usize) -> Result<Bytes, BodyError> {
     // A Content-Length over the limit is refused before the body is read:
@@ -180,6 +215,21 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn nesting_is_counted_outside_strings_only() {
+        let nested = |depth: usize| format!("{}1{}", "[".repeat(depth), "]".repeat(depth));
+        assert!(!nests_deeper_than(nested(100).as_bytes(), 100));
+        assert!(nests_deeper_than(nested(101).as_bytes(), 100));
+        // Brackets in strings, also after an escaped quote, are text.
+        let text = format!(
+            r#"{{"a": "{}\"{}", "b": [[1]]}}"#,
+            "[".repeat(500),
+            "{".repeat(500)
+        );
+        assert!(!nests_deeper_than(text.as_bytes(), 3));
+        assert!(nests_deeper_than(text.as_bytes(), 2));
+    }
 
     /// A body that sends nothing after its headers.
     struct Silent;

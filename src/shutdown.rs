@@ -74,6 +74,12 @@ impl Shutdown {
     pub fn is_down(&self) -> bool {
         *self.down.borrow() || self.clock.as_ref().is_some_and(TermClock::has_run_out)
     }
+
+    /// Whether this is a leader's term and it is over: another replica may
+    /// be leading now. (A process stopping while it leads alone is not.)
+    pub fn is_a_term_over(&self) -> bool {
+        self.clock.is_some() && self.is_down()
+    }
 }
 
 #[cfg(test)]
@@ -95,5 +101,12 @@ mod tests {
         let (end, _clock, term) = Shutdown::term_until(Instant::now() + Duration::from_secs(10));
         let _ = end.send(true);
         assert!(term.is_down(), "said so before its clock ran out");
+        assert!(term.is_a_term_over());
+        let (stop, process) = Shutdown::new();
+        let _ = stop.send(true);
+        assert!(
+            process.is_down() && !process.is_a_term_over(),
+            "a process stopping is no term"
+        );
     }
 }

@@ -270,14 +270,14 @@ pub enum Format {
 
 /// An object's name as the server takes it (a DNS-1123 subdomain): a name
 /// is put into request paths, where `/`, `..` or `?` would name something else.
-fn object_name(name: &str) -> Result<String, String> {
+pub fn object_name(name: &str) -> Result<String, String> {
     check_name(name, false)
         .map_err(|invalid| format!("not an object name: {}", invalid.message))?;
     Ok(name.to_string())
 }
 
 /// A namespace's name (a DNS-1123 label).
-fn namespace_name(name: &str) -> Result<String, String> {
+pub fn namespace_name(name: &str) -> Result<String, String> {
     check_name(name, true)
         .map_err(|invalid| format!("not a namespace name: {}", invalid.message))?;
     Ok(name.to_string())

@@ -7,7 +7,7 @@ use serde_json::Value;
 
 use std::io::Write;
 
-use super::args::{ClientCommand, Format, TriggerCommand};
+use super::args::{ClientCommand, Format, TriggerCommand, namespace_name, object_name};
 use super::catalog::{self, ProvisionRequest};
 use super::client::Client;
 use super::contexts::{Context, Contexts, config_path};
@@ -340,10 +340,14 @@ async fn apply(
         .ok_or_else(|| Failure::Usage(format!("no kind {kind_name:?} in {api_version:?}")))?;
     let name = object["metadata"]["name"]
         .as_str()
-        .ok_or_else(|| Failure::Usage(format!("a {kind_name} without metadata.name")))?
-        .to_string();
+        .ok_or_else(|| Failure::Usage(format!("a {kind_name} without metadata.name")))?;
+    // Both go into request paths, as the command line's names do.
+    let name = object_name(name)
+        .map_err(|why| Failure::Usage(format!("{kind_name} metadata.name: {why}")))?;
     let namespace = namespace_for(kind, object["metadata"]["namespace"].as_str().or(namespace))
-        .map(str::to_string);
+        .map(namespace_name)
+        .transpose()
+        .map_err(|why| Failure::Usage(format!("{kind_name} {name}: {why}")))?;
     if let Some(namespace) = &namespace {
         object["metadata"]["namespace"] = Value::String(namespace.clone());
     }

@@ -44,13 +44,13 @@ pub async fn run_elected<F, Fut>(
     );
     let mut observed = Observed::default();
     loop {
-        if !acquire(&lock, &mut observed, &shutdown).await {
+        let Some(held_since) = acquire(&lock, &mut observed, &shutdown).await else {
             return;
-        }
+        };
         tracing::info!(identity = %lock.identity(), lease = %settings.lease, "leading: controllers and operations start here");
-        let (end_term, clock, term) = Shutdown::term_until(Instant::now() + RENEW_DEADLINE);
+        let (end_term, clock, term) = Shutdown::term_until(held_since + RENEW_DEADLINE);
         tokio::spawn(lead(term));
-        let stopping = renew(&lock, &shutdown, &clock).await;
+        let stopping = renew(&lock, &shutdown, &clock, held_since).await;
         let _ = end_term.send(true);
         if stopping {
             if let Err(error) = lock.release().await {
@@ -69,18 +69,25 @@ struct Observed {
     at: Option<Instant>,
 }
 
-/// Tries until this candidate holds the Lease (true) or the process stops.
-async fn acquire(lock: &LeaseLock, observed: &mut Observed, shutdown: &Shutdown) -> bool {
+/// Tries until this candidate holds the Lease or the process stops (None).
+/// The Lease is held since the successful try was sent: others count their
+/// wait from when they see it written, which is no sooner.
+async fn acquire(
+    lock: &LeaseLock,
+    observed: &mut Observed,
+    shutdown: &Shutdown,
+) -> Option<Instant> {
     loop {
+        let sent = Instant::now();
         match try_acquire(lock, observed).await {
-            Ok(true) => return true,
+            Ok(true) => return Some(sent),
             Ok(false) => {}
             Err(error) => tracing::debug!(%error, "cannot take the Lease yet"),
         }
         let wait = RETRY.mul_f64(1.0 + JITTER * jitter());
         tokio::select! {
             () = tokio::time::sleep(wait) => {}
-            () = shutdown.clone().wait() => return false,
+            () = shutdown.clone().wait() => return None,
         }
     }
 }
@@ -111,19 +118,27 @@ async fn try_acquire(lock: &LeaseLock, observed: &mut Observed) -> Result<bool, 
 /// Renews until a renewal has failed for `RENEW_DEADLINE` (false) or the
 /// process stops (true). Each renewal moves the term's clock on: the term is
 /// over `RENEW_DEADLINE` after the last one even before this loop says so.
-async fn renew(lock: &LeaseLock, shutdown: &Shutdown, clock: &TermClock) -> bool {
-    let mut renewed = Instant::now();
+async fn renew(
+    lock: &LeaseLock,
+    shutdown: &Shutdown,
+    clock: &TermClock,
+    held_since: Instant,
+) -> bool {
+    let mut renewed = held_since;
     loop {
         tokio::select! {
             () = tokio::time::sleep(RETRY) => {}
             () = shutdown.clone().wait() => return true,
         }
         let deadline = renewed + RENEW_DEADLINE;
+        // Counted from when the renewal was sent, as the Lease's others count
+        // from when they see it.
+        let sent = Instant::now();
         let attempt = tokio::time::timeout_at(deadline, renew_once(lock)).await;
         match attempt {
             Ok(Ok(())) => {
-                renewed = Instant::now();
-                clock.extend_to(renewed + RENEW_DEADLINE);
+                renewed = sent;
+                clock.extend_to(sent + RENEW_DEADLINE);
             }
             // Another replica holds it: stop at once.
             Ok(Err(LockError::Lost)) => return false,

@@ -15,7 +15,7 @@ use serde_json::Value;
 use super::OsbError;
 use super::details::{BindDetails, ProvisionDetails, ServicePlan, UpdateDetails};
 use super::headers::OriginatingIdentity;
-use crate::bodies::{BodyError, read_limited};
+use crate::bodies::{BodyError, MAX_NESTING, nests_deeper_than, read_limited};
 use crate::resources::ServiceInstance;
 use crate::state::AppState;
 
@@ -139,6 +139,13 @@ async fn read_json<T: DeserializeOwned>(body: Body, limit: usize) -> Result<T, O
         return Err(OsbError::BadRequest(
             "the body must be a JSON object".into(),
         ));
+    }
+    // Parameters and context are stored as they come: deeper, a record
+    // could be written and never read back.
+    if nests_deeper_than(&bytes, MAX_NESTING) {
+        return Err(OsbError::BadRequest(format!(
+            "the body nests deeper than {MAX_NESTING} levels"
+        )));
     }
     let mut deserializer = serde_json::Deserializer::from_slice(&bytes);
     let read = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {

@@ -10,7 +10,9 @@
 //! The timeout counts from the (re)start, so a resumed operation gets a full window;
 //! an operation with a deadline (started for a synchronous request) never waits past
 //! it — a step still waiting then fails it, also after a restart, so the request's
-//! answer is its outcome and nothing runs on behind it. A failed update puts the
+//! answer is its outcome and nothing runs on behind it. A leader whose term is
+//! over (its Lease lost, or its clock run out while the process was paused)
+//! runs no further step, no undo, and records no end: the next leader does. A failed update puts the
 //! delivery options it changed back before its end is recorded.
 
 use std::sync::Arc;
@@ -78,6 +80,7 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
         // operations read the update's claim from the record.
         let mut undo_lock = None;
         let outcome = match run_plan(&job, &steps::plan(operation.kind)).await {
+            Err(Stop::Failed(_)) if term.is_a_term_over() => Err(Stop::ShuttingDown),
             Err(Stop::Failed(reason)) if operation.kind == OperationKind::Update => {
                 match lock_for_undo(&job).await {
                     Ok(guard) => {
@@ -97,7 +100,7 @@ async fn run(context: &Arc<Context>, name: &str, term: &Shutdown) {
                 return;
             }
         };
-        if term.is_down() {
+        if term.is_a_term_over() {
             // The end is the next leader's to record.
             metrics.operation_finished(kind, "interrupted");
             return;
@@ -249,7 +252,7 @@ async fn run_step(job: &Job, label: &str, step: &Step) -> Result<(), Stop> {
     loop {
         // A term that ended (or whose clock ran out while the process was
         // paused) acts no more: another leader may be running this operation.
-        if job.shutdown().is_down() {
+        if job.shutdown().is_a_term_over() {
             return Err(Stop::ShuttingDown);
         }
         attempts += 1;

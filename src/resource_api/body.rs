@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::ApiError;
 use super::duplicate_fields::{Duplicates, duplicate_fields};
-use crate::bodies::read_limited;
+use crate::bodies::{MAX_NESTING, nests_deeper_than, read_limited};
 
 /// An object to write, as read, with the fields its JSON gave twice
 /// (`duplicate_fields`).
@@ -73,6 +73,11 @@ fn parse_object(headers: &HeaderMap, bytes: &[u8]) -> Result<Option<serde_json::
         serde_saphyr::from_slice_with_options(bytes, yaml_options(bytes.len()))
             .map_err(|e| ApiError::bad_request(format!("the body is not valid YAML: {e}")))?
     } else if content_type.contains("json") {
+        if nests_deeper_than(bytes, MAX_NESTING) {
+            return Err(ApiError::bad_request(format!(
+                "the body nests deeper than {MAX_NESTING} levels"
+            )));
+        }
         serde_json::from_slice(bytes)
             .map_err(|e| ApiError::bad_request(format!("the body is not valid JSON: {e}")))?
     } else {
@@ -126,6 +131,7 @@ fn yaml_options(body_bytes: usize) -> serde_saphyr::Options {
     budget.max_nodes = body_bytes.saturating_mul(2).clamp(1024, budget.max_nodes);
     budget.max_events = body_bytes.saturating_mul(4).clamp(4096, budget.max_events);
     budget.max_aliases = 256;
+    budget.max_depth = MAX_NESTING;
     let mut options = serde_saphyr::Options::default();
     options.budget = Some(budget);
     options

@@ -14,7 +14,7 @@ use serde_json::Value;
 use super::ApiError;
 use super::duplicate_fields::{Duplicates, duplicate_fields};
 use super::field_names::shortened;
-use crate::bodies::read_limited;
+use crate::bodies::{MAX_NESTING, read_limited};
 use crate::resources::{Invalid, KindSpec, Refusal, namespace_kind};
 
 pub enum Patch {
@@ -110,15 +110,10 @@ fn first_directive(patch: &Value) -> Option<&str> {
     None
 }
 
-/// How deep a patched object may nest: well inside the 128 levels the JSON
-/// parser reads back (an object stored deeper could be written and never read
-/// again, and dropping a very deep one overflows the stack).
-pub const MAX_DEPTH: usize = 100;
-
 impl Patch {
     /// Applies the patch to the stored object (as JSON), all of it or none.
     /// Its cost is bounded by `limit` (the body limit): the result may not be
-    /// larger than `limit` bytes as JSON nor nest deeper than `MAX_DEPTH`, and
+    /// larger than `limit` bytes as JSON nor nest deeper than `MAX_NESTING`, and
     /// the subtrees a JSON Patch copies or moves are walked within one budget
     /// of `limit` units for the whole patch (a `copy` may double an object,
     /// and every walk costs what it covers).
@@ -191,9 +186,9 @@ fn apply_operations(
                     "operation {index}: the JSON Patch copies and moves more than {limit} units of the object in all"
                 )));
             }
-            Some(Some(depth)) if placed_at + depth > MAX_DEPTH => {
+            Some(Some(depth)) if placed_at + depth > MAX_NESTING => {
                 return Err(refused(format!(
-                    "operation {index} would nest the object deeper than {MAX_DEPTH} levels"
+                    "operation {index} would nest the object deeper than {MAX_NESTING} levels"
                 )));
             }
             _ => {}

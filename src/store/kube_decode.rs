@@ -6,9 +6,12 @@
 //! every list and watch of its kind: no namespace's Triggers reconciled, no
 //! Broker made Ready. Here the list's items and each event's object are kept
 //! as raw text (read without a depth limit, as serde_json skips values) and
-//! decoded one by one; an object that does not decode is left out (logged),
-//! as if absent: its Added or Modified event is passed on as Deleted, so
-//! nothing keeps an earlier version of it routed.
+//! decoded one by one. What follows a kind (the routing table, controllers)
+//! leaves an object that does not decode out (logged), as if absent: its
+//! Added or Modified event is passed on as Deleted, so nothing keeps an
+//! earlier version of it routed. A plain list names it instead (`Listed`):
+//! a decision such as "no other instance is left in the namespace" must not
+//! be taken on a list that leaves one out.
 
 use futures::{AsyncBufReadExt, Stream, StreamExt};
 use kube::api::{DynamicObject, ListParams, ObjectMeta, WatchParams};
@@ -27,8 +30,9 @@ static UNREADABLE_LOG: Throttle = Throttle::new();
 struct RawList {
     #[serde(default)]
     metadata: ListMeta,
+    /// The API server may send `null` for none.
     #[serde(default)]
-    items: Vec<Box<RawValue>>,
+    items: Option<Vec<Box<RawValue>>>,
 }
 
 #[derive(Deserialize)]
@@ -38,31 +42,63 @@ struct RawEvent {
     object: Box<RawValue>,
 }
 
-/// What an object that does not decode still tells: who it is.
+/// What an object that does not decode still tells: who it is. Only these
+/// fields are read (the rest is skipped, without a depth limit): its
+/// `managedFields` copy the shape of its fields, as deep as they are.
 #[derive(Deserialize)]
 struct Named {
     #[serde(default)]
-    metadata: ObjectMeta,
+    metadata: Identity,
 }
 
-/// The objects of a list (those that decode) and its resourceVersion.
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+struct Identity {
+    name: Option<String>,
+    namespace: Option<String>,
+    uid: Option<String>,
+    resource_version: Option<String>,
+}
+
+/// A list as read: the objects that decode, its resourceVersion, and the
+/// `namespace/name` of each object left out.
+pub struct Listed {
+    pub items: Vec<DynamicObject>,
+    pub resource_version: String,
+    pub left_out: Vec<String>,
+}
+
 pub async fn list(
     client: &Client,
     url: &str,
     kind: &KindSpec,
     params: &ListParams,
-) -> Result<(Vec<DynamicObject>, String), Error> {
+) -> Result<Listed, Error> {
     let request = Request::new(url)
         .list(params)
         .map_err(Error::BuildRequest)?;
     let text = client.request_text(request).await?;
     let list: RawList = serde_json::from_str(&text).map_err(Error::SerdeError)?;
-    let items = list
-        .items
-        .iter()
-        .filter_map(|raw| whole(kind, raw))
-        .collect();
-    Ok((items, list.metadata.resource_version.unwrap_or_default()))
+    Ok(listed(kind, list))
+}
+
+fn listed(kind: &KindSpec, list: RawList) -> Listed {
+    let mut listed = Listed {
+        items: Vec::new(),
+        resource_version: list.metadata.resource_version.unwrap_or_default(),
+        left_out: Vec::new(),
+    };
+    for raw in list.items.iter().flatten() {
+        match decoded(kind, raw) {
+            Decoded::Whole(object) => listed.items.push(object),
+            Decoded::OnlyNamed(named) => listed.left_out.push(format!(
+                "{}/{}",
+                named.metadata.namespace.unwrap_or_default(),
+                named.metadata.name.unwrap_or_default()
+            )),
+        }
+    }
+    listed
 }
 
 /// The changes after `since`, each object decoded on its own. The stream
@@ -84,9 +120,24 @@ pub async fn watch(
         axum::http::HeaderValue::from_static("identity"),
     );
     let lines = client.request_stream(request).await?.lines();
+    // The first read error ends it; one other than the server closing the
+    // stream is passed on, so callers can say why they watch again.
+    let mut broken = false;
     Ok(lines
-        .take_while(|line| std::future::ready(line.is_ok()))
-        .filter_map(move |line| std::future::ready(line.ok().and_then(|l| event_of(kind, &l)))))
+        .take_while(move |line| {
+            let more = !broken;
+            broken = line.is_err();
+            std::future::ready(more)
+        })
+        .filter_map(move |line| {
+            std::future::ready(match line {
+                Ok(line) => event_of(kind, &line),
+                Err(error) if error.kind() == std::io::ErrorKind::UnexpectedEof => None,
+                Err(error) => Some(Err(StoreError::internal(format!(
+                    "the watch broke off: {error}"
+                )))),
+            })
+        }))
 }
 
 fn event_of(kind: &KindSpec, line: &str) -> Option<Result<WatchEvent, StoreError>> {
@@ -135,22 +186,21 @@ enum Decoded {
     OnlyNamed(DynamicObject),
 }
 
-/// An object of a list, if it decodes.
-fn whole(kind: &KindSpec, raw: &RawValue) -> Option<DynamicObject> {
-    match decoded(kind, raw) {
-        Decoded::Whole(object) => Some(object),
-        Decoded::OnlyNamed(_) => None,
-    }
-}
-
 /// The object, with its kind's types.
 fn decoded(kind: &KindSpec, raw: &RawValue) -> Decoded {
     match serde_json::from_str::<DynamicObject>(raw.get()) {
         Ok(object) => Decoded::Whole(with_types(kind, object)),
         Err(error) => {
-            let metadata = serde_json::from_str::<Named>(raw.get())
+            let identity = serde_json::from_str::<Named>(raw.get())
                 .map(|named| named.metadata)
                 .unwrap_or_default();
+            let metadata = ObjectMeta {
+                name: identity.name,
+                namespace: identity.namespace,
+                uid: identity.uid,
+                resource_version: identity.resource_version,
+                ..ObjectMeta::default()
+            };
             if let Some(skipped) = UNREADABLE_LOG.allow() {
                 tracing::warn!(
                     kind = %kind.kind,
@@ -184,29 +234,39 @@ mod tests {
         value
     }
 
-    fn trigger(name: &str, filters: &str) -> String {
+    /// A Trigger as the API server keeps it: its managedFields copy the
+    /// shape of its fields (and so, for a deep map, its depth).
+    fn trigger(name: &str, filters: &str, fields: &str) -> String {
         format!(
-            r#"{{"apiVersion":"eventing.knative.dev/v1","kind":"Trigger","metadata":{{"name":"{name}","namespace":"team-a","resourceVersion":"7"}},"spec":{{"broker":"default","filters":[{filters}]}}}}"#
+            r#"{{"apiVersion":"eventing.knative.dev/v1","kind":"Trigger","metadata":{{"name":"{name}","namespace":"team-a","resourceVersion":"7","managedFields":[{{"manager":"kubectl","fieldsV1":{fields}}}]}},"spec":{{"broker":"default","filters":[{filters}]}}}}"#
         )
     }
 
     #[test]
-    fn a_list_keeps_what_decodes_and_leaves_out_an_object_nested_too_deep() {
+    fn a_list_keeps_what_decodes_and_names_what_it_left_out() {
         let kind = kind_of::<Trigger>();
         let text = format!(
             r#"{{"kind":"TriggerList","metadata":{{"resourceVersion":"9"}},"items":[{},{}]}}"#,
-            trigger("deep", &nested(400)),
-            trigger("plain", r#"{"exact":{"type":"x"}}"#)
+            trigger("deep", &nested(400), &nested(404)),
+            trigger("plain", r#"{"exact":{"type":"x"}}"#, "{}")
         );
-        let list: RawList = serde_json::from_str(&text).expect("the list reads");
-        let items: Vec<_> = list
+        let list = listed(kind, serde_json::from_str(&text).expect("the list reads"));
+        let names: Vec<_> = list
             .items
             .iter()
-            .filter_map(|raw| whole(kind, raw))
+            .map(|o| o.metadata.name.as_deref())
             .collect();
-        assert_eq!(items.len(), 1);
-        assert_eq!(items[0].metadata.name.as_deref(), Some("plain"));
-        assert_eq!(list.metadata.resource_version.as_deref(), Some("9"));
+        assert_eq!(names, [Some("plain")]);
+        assert_eq!(
+            list.left_out,
+            ["team-a/deep"],
+            "named, though its managedFields are deep too"
+        );
+        assert_eq!(list.resource_version, "9");
+
+        let none = r#"{"kind":"TriggerList","metadata":{"resourceVersion":"3"},"items":null}"#;
+        let list = listed(kind, serde_json::from_str(none).expect("null items read"));
+        assert!(list.items.is_empty() && list.left_out.is_empty());
     }
 
     #[test]
@@ -214,7 +274,7 @@ mod tests {
         let kind = kind_of::<Trigger>();
         let line = format!(
             r#"{{"type":"MODIFIED","object":{}}}"#,
-            trigger("deep", &nested(400))
+            trigger("deep", &nested(400), &nested(404))
         );
         let event = event_of(kind, &line)
             .expect("an event")
@@ -227,7 +287,10 @@ mod tests {
             Some("Trigger")
         );
 
-        let line = format!(r#"{{"type":"ADDED","object":{}}}"#, trigger("plain", "{}"));
+        let line = format!(
+            r#"{{"type":"ADDED","object":{}}}"#,
+            trigger("plain", "{}", "{}")
+        );
         let event = event_of(kind, &line)
             .expect("an event")
             .expect("not an error");

@@ -201,15 +201,19 @@ impl Store for KubeStore {
         namespace: Option<&str>,
         selector: &LabelSelector,
     ) -> Result<ObjectList, StoreError> {
-        let params = ListParams::default().labels(&selector.to_string());
-        let api = self.api(kind, namespace);
-        let (items, resource_version) =
-            kube_decode::list(&self.client, api.resource_url(), kind, &params)
-                .await
-                .map_err(|e| mapped(e, kind, "", namespace))?;
+        let listed = self.listed(kind, namespace, selector).await?;
+        // Whoever lists decides on what is there: not on a list that leaves
+        // an object out.
+        if !listed.left_out.is_empty() {
+            return Err(StoreError::Internal(format!(
+                "{} {} cannot be read (nested deeper than meshbroker decodes, or malformed): fix or delete it",
+                kind.kind,
+                listed.left_out.join(", ")
+            )));
+        }
         Ok(ObjectList {
-            resource_version,
-            items,
+            resource_version: listed.resource_version,
+            items: listed.items,
         })
     }
 
@@ -363,7 +367,8 @@ impl Store for KubeStore {
         let (initial, since) = match since.filter(|s| !s.is_empty() && *s != "0") {
             Some(since) => (Vec::new(), since.to_string()),
             None => {
-                let list = self.list(kind, namespace, selector).await?;
+                // What follows a kind goes on without what it cannot read.
+                let list = self.listed(kind, namespace, selector).await?;
                 let added = list.items.into_iter().map(|object| {
                     Ok(WatchEvent {
                         type_: WatchEventType::Added,
@@ -385,6 +390,19 @@ impl Store for KubeStore {
 }
 
 impl KubeStore {
+    async fn listed(
+        &self,
+        kind: &'static KindSpec,
+        namespace: Option<&str>,
+        selector: &LabelSelector,
+    ) -> Result<kube_decode::Listed, StoreError> {
+        let params = ListParams::default().labels(&selector.to_string());
+        let api = self.api(kind, namespace);
+        kube_decode::list(&self.client, api.resource_url(), kind, &params)
+            .await
+            .map_err(|e| mapped(e, kind, "", namespace))
+    }
+
     /// Writes `status` through the subresource when the kind has one and it
     /// differs from what the server kept.
     async fn write_status(

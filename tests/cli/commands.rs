@@ -214,6 +214,22 @@ async fn refusals_are_printed_as_the_server_said_them_with_exit_codes_to_rely_on
         );
         assert!(stderr(&refused).contains("not a"), "{}", stderr(&refused));
     }
+    let misnamed = tempfile::NamedTempFile::new().expect("file");
+    std::fs::write(
+        misnamed.path(),
+        "apiVersion: v1\nkind: Namespace\nmetadata: {name: \"team-a/../x\"}\n",
+    )
+    .expect("written");
+    let from_file = cli(
+        &broker,
+        &["apply", "-f", &misnamed.path().display().to_string()],
+    );
+    assert_eq!(from_file.status.code(), Some(2), "{}", stderr(&from_file));
+    assert!(
+        stderr(&from_file).contains("metadata.name"),
+        "{}",
+        stderr(&from_file)
+    );
     assert!(
         broker
             .admin()
