@@ -89,17 +89,7 @@ impl Cluster {
     /// kubectl as an administrator (system:masters): its output, or why it
     /// failed.
     pub fn kubectl(&self, args: &[&str]) -> Result<String, String> {
-        let output = std::process::Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", self.dir.path().join("kubeconfig"))
-            .output()
-            .expect("kubectl runs (installed by scripts/kubectl.sh)");
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
-        if output.status.success() {
-            Ok(text(&output.stdout))
-        } else {
-            Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
-        }
+        kubectl(&self.dir.path().join("kubeconfig"), args)
     }
 
     /// The kubeconfig meshbroker runs with: its ServiceAccount's identity.
@@ -207,4 +197,20 @@ fn script(args: &[&str]) {
 
 fn path_str(path: &Path) -> &str {
     path.to_str().expect("a UTF-8 temporary path")
+}
+
+/// Runs kubectl (installed by scripts/kubectl.sh) with `kubeconfig`: its
+/// standard output when it succeeds, else what it said.
+pub fn kubectl(kubeconfig: &Path, args: &[&str]) -> Result<String, String> {
+    let output = std::process::Command::new("kubectl")
+        .args(args)
+        .env("KUBECONFIG", kubeconfig)
+        .output()
+        .expect("kubectl runs (installed by scripts/kubectl.sh)");
+    let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
+    if output.status.success() {
+        Ok(text(&output.stdout))
+    } else {
+        Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
+    }
 }

@@ -5,9 +5,9 @@
 //! current ones take.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::common::Broker;
+use crate::common::kube::kubectl;
 
 /// A self-signed certificate for 127.0.0.1, written as PEM files in `dir`:
 /// (certificate, key).
@@ -43,19 +43,8 @@ impl Kubectl {
         }
     }
 
-    /// Runs kubectl; its standard output when it succeeds, else the failure.
     fn run(&self, args: &[&str]) -> Result<String, String> {
-        let output = Command::new("kubectl")
-            .args(args)
-            .env("KUBECONFIG", &self.kubeconfig)
-            .output()
-            .expect("kubectl runs (installed by scripts/kubectl.sh)");
-        let text = |bytes: &[u8]| String::from_utf8_lossy(bytes).to_string();
-        if output.status.success() {
-            Ok(text(&output.stdout))
-        } else {
-            Err(format!("{}{}", text(&output.stdout), text(&output.stderr)))
-        }
+        kubectl(Path::new(&self.kubeconfig), args)
     }
 
     fn ok(&self, args: &[&str]) -> String {
