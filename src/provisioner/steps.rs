@@ -253,8 +253,9 @@ async fn broker_ready(job: &Job) -> Result<Progress, StoreError> {
     };
     // No status yet: nobody has reported on it, so it is not ready.
     let class = (!broker.is_embedded_class())
-        .then(|| broker.annotations().get(labels::BROKER_CLASS).cloned())
-        .flatten();
+        .then(|| broker.annotations().get(labels::BROKER_CLASS))
+        .flatten()
+        .cloned();
     let status = broker.status.unwrap_or_default();
     if status.is_ready() && status.address.url.is_some() {
         return Ok(Progress::Done);
@@ -704,14 +705,20 @@ mod tests {
         )
     }
 
+    /// The embedded store in `dir`, with namespace `name` in it.
+    async fn store_with_namespace(dir: &std::path::Path, name: &str) -> TypedStore {
+        let raw = EmbeddedStore::open(&dir.join("store.db")).expect("store");
+        let store = TypedStore::new(Arc::new(raw) as Arc<dyn Store>);
+        let mut namespace = Namespace::default();
+        namespace.metadata.name = Some(name.into());
+        store.create(&namespace).await.expect("namespace");
+        store
+    }
+
     #[tokio::test]
     async fn a_default_broker_of_another_class_is_waited_for_naming_its_class() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let raw = EmbeddedStore::open(&dir.path().join("store.db")).expect("store");
-        let store = TypedStore::new(Arc::new(raw) as Arc<dyn Store>);
-        let mut namespace = Namespace::default();
-        namespace.metadata.name = Some("team-a".into());
-        store.create(&namespace).await.expect("namespace");
+        let store = store_with_namespace(dir.path(), "team-a").await;
         let mut broker = Broker::new(Broker::DEFAULT_NAME, Default::default());
         broker.metadata.namespace = Some("team-a".into());
         broker
@@ -785,11 +792,7 @@ mod tests {
     #[tokio::test]
     async fn a_subscription_whose_owners_cannot_be_read_is_neither_rewritten_nor_deleted() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let raw = EmbeddedStore::open(&dir.path().join("store.db")).expect("store");
-        let store = TypedStore::new(Arc::new(raw) as Arc<dyn Store>);
-        let mut namespace = Namespace::default();
-        namespace.metadata.name = Some(INTEGRATION.into());
-        store.create(&namespace).await.expect("namespace");
+        let store = store_with_namespace(dir.path(), INTEGRATION).await;
         let mut unreadable = subscription(&["a"]);
         unreadable
             .metadata

@@ -92,6 +92,15 @@ impl Cluster {
         kubectl(&self.dir.path().join("kubeconfig"), args)
     }
 
+    /// Creates `object` with kubectl, past meshbroker (and its checks).
+    pub fn create_past_meshbroker(&self, object: &serde_json::Value) {
+        let file = tempfile::NamedTempFile::new().expect("file");
+        std::fs::write(file.path(), object.to_string()).expect("written");
+        let path = file.path().display().to_string();
+        self.kubectl(&["create", "-f", &path])
+            .expect("the API server takes it");
+    }
+
     /// The kubeconfig meshbroker runs with: its ServiceAccount's identity.
     pub fn meshbroker_kubeconfig(&self) -> PathBuf {
         self.dir.path().join("meshbroker.kubeconfig")

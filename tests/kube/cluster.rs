@@ -74,13 +74,7 @@ async fn a_trigger_whose_filter_does_not_compile_says_so() {
         "metadata": {"name": "bad-sql", "namespace": "team-a"},
         "spec": {"broker": "default", "filters": [{"cesql": "type = "}], "subscriber": {"uri": "http://127.0.0.1:9/"}},
     });
-    let file = tempfile::NamedTempFile::new().expect("file");
-    std::fs::write(file.path(), bad.to_string()).expect("written");
-    let path = file.path().display().to_string();
-    broker
-        .cluster()
-        .kubectl(&["create", "-f", &path])
-        .expect("the API server takes it");
+    broker.cluster().create_past_meshbroker(&bad);
     let said = eventually("the Trigger's status to say why", async || {
         let trigger = broker
             .admin()
@@ -123,13 +117,7 @@ async fn an_object_nested_too_deep_is_left_out_and_holds_back_no_one() {
         "metadata": {"name": "deep", "namespace": "team-a"},
         "spec": {"broker": "default", "filters": [filter], "subscriber": {"uri": "http://127.0.0.1:9/"}},
     });
-    let file = tempfile::NamedTempFile::new().expect("file");
-    std::fs::write(file.path(), deep.to_string()).expect("written");
-    let path = file.path().display().to_string();
-    broker
-        .cluster()
-        .kubectl(&["create", "-f", &path])
-        .expect("the API server takes it");
+    broker.cluster().create_past_meshbroker(&deep);
 
     let sink = catch_all(&broker, "team-a").await;
     assert_eq!(send_order(&broker, &token, "after-deep").await.status, 202);
