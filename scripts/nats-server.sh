@@ -3,10 +3,13 @@
 # of the JetStream event log.
 #
 #   scripts/nats-server.sh install
-#       Takes nats-server from Debian bookworm's `nats-server` package (apt-get
-#       download, unpacked into the cache, nothing installed system-wide) and
-#       caches it outside the work tree. Does nothing when the cache holds it.
-#       Prints the binary's path.
+#       Takes nats-server from Debian trixie's `nats-server` package (2.10:
+#       bookworm's 2.9 silently drops a stream's oldest messages when one
+#       more fills its byte budget, nats-server#4775, fixed in 2.10.7) with
+#       apt-get download through package lists of its own in the cache (the
+#       system's apt sources and packages are left alone), unpacks the binary
+#       into the cache, outside the work tree. Does nothing when the cache
+#       holds it. Prints the binary's path.
 #
 #   scripts/nats-server.sh start DIR
 #       Installs if needed, then starts nats-server in the background with
@@ -22,12 +25,11 @@
 #   scripts/nats-server.sh stop DIR
 #       Stops DIR's server and waits for it to exit. Idempotent.
 #
-# A binary of one's own: set NATS_SERVER_BIN to its path. The cache is
-# ${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/nats; installing needs root (or sudo)
-# for apt-get update only when the package lists do not know nats-server.
+# A binary of one's own: set NATS_SERVER_BIN to its path (2.10.7 or later). The
+# cache is ${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/nats/trixie.
 set -euo pipefail
 
-CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/nats"
+CACHE_DIR="${XDG_CACHE_HOME:-$HOME/.cache}/meshbroker/nats/trixie"
 CACHED_BIN="$CACHE_DIR/bin/nats-server"
 NATS_SERVER="${NATS_SERVER_BIN:-$CACHED_BIN}"
 
@@ -44,8 +46,6 @@ EOF
     exit 2
 }
 
-# shellcheck source=scripts/as-root.sh
-source "$(dirname "${BASH_SOURCE[0]}")/as-root.sh"
 
 install() {
     if [[ -x "$NATS_SERVER" ]]; then
@@ -60,12 +60,17 @@ install() {
     if [[ ! -x "$CACHED_BIN" ]]; then
         local work
         work=$(mktemp -d "$CACHE_DIR/install.XXXXXX")
-        if ! (cd "$work" && apt-get download -qq nats-server >/dev/null 2>&1); then
-            log "apt-get update"
-            as_root apt-get -o Acquire::Retries=3 update -qq >/dev/null
-            (cd "$work" && apt-get download -qq nats-server >/dev/null) ||
-                { rm -rf "$work"; die "apt-get download nats-server failed"; }
-        fi
+        local apt="$CACHE_DIR/apt"
+        mkdir -p "$apt/lists/partial" "$apt/cache/archives/partial"
+        echo "deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main" \
+            >"$apt/sources.list"
+        local options=(-o "Dir::Etc::SourceList=$apt/sources.list" -o Dir::Etc::SourceParts=/dev/null
+            -o "Dir::State::Lists=$apt/lists" -o "Dir::Cache=$apt/cache" -o Acquire::Languages=none
+            -o Acquire::Retries=3 -o "APT::Sandbox::User=$(id -un)")
+        apt-get "${options[@]}" update -qq >/dev/null ||
+            { rm -rf "$work"; die "apt-get update of trixie's package lists failed"; }
+        (cd "$work" && apt-get "${options[@]}" download -qq nats-server >/dev/null 2>&1) ||
+            { rm -rf "$work"; die "apt-get download nats-server (trixie) failed"; }
         dpkg-deb -x "$work"/nats-server_*.deb "$work/root"
         mkdir -p "$CACHE_DIR/bin"
         mv "$work/root/usr/sbin/nats-server" "$CACHED_BIN.part"

@@ -195,7 +195,7 @@ fn unquote(raw: &[u8]) -> Option<Cow<'_, [u8]>> {
 
 /// `ce-<name>`: a constant for the context attributes and the extensions every
 /// event in the mesh carries, built for any other extension.
-fn header_name(name: &str) -> Option<HeaderName> {
+pub fn ce_header(name: &str) -> Option<HeaderName> {
     Some(match name {
         "specversion" => HeaderName::from_static("ce-specversion"),
         "id" => HeaderName::from_static("ce-id"),
@@ -230,7 +230,7 @@ impl Values {
 
     /// A `ce-` value, percent-encoded where the binding says it must be.
     fn put_encoded(&mut self, attribute: &str, value: &str) {
-        self.put(header_name(attribute), |buffer| {
+        self.put(ce_header(attribute), |buffer| {
             for chunk in utf8_percent_encode(value, HEADER_VALUE) {
                 buffer.extend_from_slice(chunk.as_bytes());
             }
@@ -295,7 +295,7 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
         buffer: Vec::with_capacity(256),
         fields: Vec::with_capacity(8 + event.iter_extensions().count()),
     };
-    values.put(header_name("specversion"), |b| b.extend_from_slice(b"1.0"));
+    values.put(ce_header("specversion"), |b| b.extend_from_slice(b"1.0"));
     values.put_encoded("id", event.id());
     values.put_encoded("source", event.source().as_str());
     values.put_encoded("type", event.ty());
@@ -311,10 +311,10 @@ pub fn binary_headers(event: &Event) -> HeaderMap {
     for (name, value) in event.iter_extensions() {
         match value {
             ExtensionValue::String(s) => values.put_encoded(name, s),
-            ExtensionValue::Boolean(b) => values.put(header_name(name), |buffer| {
+            ExtensionValue::Boolean(b) => values.put(ce_header(name), |buffer| {
                 buffer.extend_from_slice(if *b { b"true" } else { b"false" })
             }),
-            ExtensionValue::Integer(i) => values.put(header_name(name), |buffer| {
+            ExtensionValue::Integer(i) => values.put(ce_header(name), |buffer| {
                 // Writing into a Vec cannot fail.
                 let _ = write!(buffer, "{i}");
             }),

@@ -12,7 +12,7 @@ mod mode;
 mod prepared;
 mod structured;
 
-pub use binary::{binary_headers, fits_binary, read_binary};
+pub use binary::{binary_headers, ce_header, fits_binary, read_binary};
 pub use error::EventError;
 pub use fields::{check_text, data_bytes, time_text};
 pub use legacy::{LegacyError, read_legacy};

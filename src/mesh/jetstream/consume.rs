@@ -26,7 +26,7 @@ use futures::StreamExt;
 use tokio::sync::mpsc;
 
 use super::names::ConsumerName;
-use super::publish::event_of;
+use super::stored::event_of;
 use super::streams::{StreamSpec, Streams};
 use crate::mesh::dispatch::{Dispatcher, RetryBy, RetryDue, Settle, Settled};
 use crate::mesh::filter::{Filter, passes};

@@ -20,7 +20,8 @@
 //! failure goes to the dead-letter sink and is acknowledged. A Subscription
 //! from a Channel to one of our Brokers gives each of the Broker's Triggers a
 //! consumer on the Channel's stream too (see `routing::jetstream`).
-//! Publishing (`publish`) sets `Nats-Msg-Id` from the event's `source` and
+//! Publishing (`publish`) stores an event framed, in binary mode (`stored`),
+//! and sets `Nats-Msg-Id` from the event's `source` and
 //! `id`, so a sender's retry within the stream's duplicate window is stored
 //! once.
 
@@ -29,6 +30,7 @@ mod consume;
 pub mod names;
 mod publish;
 pub mod report;
+mod stored;
 mod streams;
 
 pub use connect::{ConnectError, JetStream};
