@@ -449,14 +449,10 @@ async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     if !credentials_loaded || !state.router.is_ready() {
         return unavailable("starting", "credentials or routes are not loaded yet");
     }
-    if state
-        .jetstream
-        .as_ref()
-        .is_some_and(|js| !js.is_connected())
-    {
+    if let Some(why) = state.jetstream.as_ref().and_then(|js| js.unusable()) {
         return unavailable(
             "unavailable",
-            "NATS is not reachable: ingress answers 503 until it is",
+            &format!("{why}; ingress answers 503 meanwhile"),
         );
     }
     if let Some(why) = state.event_log.as_ref().and_then(|log| log.failing()) {

@@ -45,8 +45,8 @@ impl StreamLog {
         events: &[Arc<PreparedEvent>],
         dedupe: bool,
     ) -> Result<(), AppendError> {
-        if !self.js.is_connected() {
-            return Err(AppendError::Unavailable("NATS is not reachable".into()));
+        if let Some(why) = self.js.unusable() {
+            return Err(AppendError::Unavailable(why));
         }
         let mut acks = Vec::with_capacity(events.len());
         for event in events {
