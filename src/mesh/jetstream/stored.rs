@@ -27,7 +27,7 @@ use cloudevents::{AttributesReader, Event};
 
 use crate::mesh::event::hop::TraceContext;
 use crate::mesh::event::{
-    EventError, PREFER, PreparedEvent, ce_header, fits_binary, read_binary, read_structured,
+    EventError, PREFER, PreparedEvent, ce_header, read_binary, read_structured,
 };
 
 /// Begins a framed event: a NUL byte, which no structured event (JSON)
@@ -42,11 +42,14 @@ const NATS_TYPED: &str = "Meshbroker-Typed-Extensions";
 
 /// The message's payload (see the module notes).
 pub fn stored_form(event: &PreparedEvent) -> Bytes {
-    let binary = binary_keeps(&event.event) && fits_binary(&event.event);
+    // Binary mode's wire falls back to structured mode for an event it
+    // cannot carry (`fits_binary`), without a `ce-specversion` header.
+    let binary = binary_keeps(&event.event)
+        .then(|| event.wire(false))
+        .filter(|wire| wire.headers.contains_key("ce-specversion"));
     let mut framed = Vec::with_capacity(FRAMED.len() + 512);
     framed.extend_from_slice(FRAMED);
-    let body = if binary {
-        let wire = event.wire(false);
+    let body = if let Some(wire) = binary {
         for (name, value) in &wire.headers {
             if name != PREFER && name != ACCEPT_ENCODING {
                 write_line(&mut framed, name.as_str(), value.as_bytes());
