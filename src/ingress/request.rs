@@ -157,10 +157,10 @@ fn decode_modes(headers: &HeaderMap, body: Bytes) -> Result<Vec<Incoming>, Ingre
     }
     Ok(match mode_of(content_type) {
         Mode::Binary => {
-            let raw_data = (!body.is_empty()).then(|| body.clone());
+            let (event, data) = read_binary(headers, body)?;
             vec![Incoming {
-                event: read_binary(headers, body)?,
-                raw_data,
+                event,
+                raw_data: (!data.is_empty()).then_some(data),
             }]
         }
         Mode::Structured => vec![Incoming::of(read_structured(&body)?)],

@@ -80,6 +80,19 @@ async fn cloudevents_0_3_is_accepted_at_a_broker_and_delivered_as_1_0() {
     .collect();
     let reply = post(&broker, "/team-a/default", &token, &headers, r#""hello""#).await;
     assert_eq!(reply.status, 202, "{}", reply.text);
+    let encoded: Vec<(String, String)> = [
+        ("ce-specversion", "0.3"),
+        ("ce-id", "v03-encoded"),
+        ("ce-source", "/x"),
+        ("ce-type", "order.created"),
+        ("ce-datacontentencoding", "base64"),
+        ("content-type", "text/plain"),
+    ]
+    .iter()
+    .map(|(n, v)| (n.to_string(), v.to_string()))
+    .collect();
+    let reply = post(&broker, "/team-a/default", &token, &encoded, "aGVsbG8=").await;
+    assert_eq!(reply.status, 202, "{}", reply.text);
     let structured = json!({"specversion": "0.3", "id": "v03-structured", "source": "/x",
         "type": "order.created", "datacontenttype": "text/plain",
         "datacontentencoding": "base64", "data": "aGVsbG8="});
@@ -93,7 +106,7 @@ async fn cloudevents_0_3_is_accepted_at_a_broker_and_delivered_as_1_0() {
     )
     .await;
     assert_eq!(reply.status, 202, "{}", reply.text);
-    let got = sink.wait_for(2).await;
+    let got = sink.wait_for(3).await;
     let by_id = |id: &str| {
         got.iter()
             .find(|r| r.header("ce-id") == Some(id))
@@ -111,6 +124,14 @@ async fn cloudevents_0_3_is_accepted_at_a_broker_and_delivered_as_1_0() {
     assert_eq!(structured.header("ce-specversion"), Some("1.0"));
     assert_eq!(structured.header("content-type"), Some("text/plain"));
     assert_eq!(&structured.body[..], b"hello", "base64 decoded");
+    let encoded = by_id("v03-encoded");
+    assert_eq!(encoded.header("ce-specversion"), Some("1.0"));
+    assert_eq!(encoded.header("ce-datacontentencoding"), None);
+    assert_eq!(
+        &encoded.body[..],
+        b"hello",
+        "base64 decoded in binary mode too"
+    );
 }
 
 #[tokio::test]

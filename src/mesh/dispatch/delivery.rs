@@ -408,7 +408,7 @@ fn reply_event(response: &Response) -> ReplyBody {
         ));
     }
     let parsed = if binary {
-        read_binary(&response.headers, Bytes::clone(&response.body))
+        read_binary(&response.headers, Bytes::clone(&response.body)).map(|(event, _)| event)
     } else {
         read_structured(&response.body)
     };

@@ -17,7 +17,10 @@ use super::EventError;
 use super::fields::{HEADER_VALUE, check_dataschema, check_required, time_text};
 use crate::resources::is_attribute_name;
 
-pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError> {
+/// The event, and its data as the event holds it: the body itself, shared,
+/// or what CloudEvents 0.3's `datacontentencoding` decoded from it — what a
+/// delivery may send on without rendering the data again.
+pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<(Event, Bytes), EventError> {
     let mut builder = EventBuilderV10::new();
     let mut specversion = None;
     // CloudEvents 0.3's names for what 1.0 calls dataschema, and its encoding
@@ -131,7 +134,7 @@ pub fn read_binary(headers: &HeaderMap, body: Bytes) -> Result<Event, EventError
         event.set_datacontenttype(None::<String>);
     }
     check_required(&event)?;
-    Ok(event)
+    Ok((event, body))
 }
 
 /// CloudEvents 0.3's `datacontentencoding` knows one encoding: base64.
@@ -399,7 +402,9 @@ mod tests {
                 .filter(|(name, _)| *name != header)
                 .collect();
             pairs.push((header, value));
-            let read = read_binary(&headers(&pairs), Bytes::new()).expect("read back as stored");
+            let read = read_binary(&headers(&pairs), Bytes::new())
+                .map(|(event, _)| event)
+                .expect("read back as stored");
             let error = check_text(&read).expect_err(value);
             let attribute = header.trim_start_matches("ce-");
             assert!(
@@ -412,12 +417,16 @@ mod tests {
         }
         let mut pairs = minimal();
         pairs.push(("ce-note", "tab%09and%20caf%C3%A9%20%E2%82%AC"));
-        let read = read_binary(&headers(&pairs), Bytes::new()).expect("read back as stored");
+        let read = read_binary(&headers(&pairs), Bytes::new())
+            .map(|(event, _)| event)
+            .expect("read back as stored");
         let refused = check_text(&read).expect_err("a tab");
         assert!(refused.message.contains("U+0009"), "{}", refused.message);
         let mut pairs = minimal();
         pairs.push(("ce-note", "caf%C3%A9%20%E2%82%AC%20%F0%9F%98%80"));
-        let read = read_binary(&headers(&pairs), Bytes::new()).expect("valid");
+        let read = read_binary(&headers(&pairs), Bytes::new())
+            .map(|(event, _)| event)
+            .expect("valid");
         assert!(check_text(&read).is_ok());
     }
 
@@ -426,7 +435,9 @@ mod tests {
         let mut pairs = minimal();
         pairs.push(("ce-subject", "caf%C3%A9%20au%20lait"));
         pairs.push(("ce-note", "100%25"));
-        let event = read_binary(&headers(&pairs), Bytes::new()).expect("valid");
+        let event = read_binary(&headers(&pairs), Bytes::new())
+            .map(|(event, _)| event)
+            .expect("valid");
         assert_eq!(event.subject(), Some("café au lait"));
         assert_eq!(
             event.extension("note").map(|v| v.to_string()),
@@ -439,7 +450,9 @@ mod tests {
         let mut pairs = minimal();
         pairs.push(("ce-subject", r#""caf%C3%A9 \"au\" lait""#));
         pairs.push(("ce-note", r#"a "b c" d"#));
-        let event = read_binary(&headers(&pairs), Bytes::new()).expect("valid");
+        let event = read_binary(&headers(&pairs), Bytes::new())
+            .map(|(event, _)| event)
+            .expect("valid");
         assert_eq!(event.subject(), Some(r#"café "au" lait"#));
         assert_eq!(
             event.extension("note").map(|v| v.to_string()),
@@ -457,12 +470,16 @@ mod tests {
         pairs.push(("content-type", "application/json"));
         pairs.push(("ce-subject", "a %22quoted%22 word"));
         let body = Bytes::from_static(b"{ \"a\" :1 }");
-        let event = read_binary(&headers(&pairs), body.clone()).expect("valid");
+        let event = read_binary(&headers(&pairs), body.clone())
+            .map(|(event, _)| event)
+            .expect("valid");
         let (written, out) = (binary_headers(&event), Bytes::from(data_bytes(&event)));
         assert_eq!(out, body);
         assert_eq!(written["ce-subject"], "a%20%22quoted%22%20word");
         assert_eq!(written["content-type"], "application/json");
-        let again = read_binary(&written, out).expect("round trip");
+        let again = read_binary(&written, out)
+            .map(|(event, _)| event)
+            .expect("round trip");
         assert_eq!(again.subject(), Some("a \"quoted\" word"));
     }
 
@@ -476,8 +493,9 @@ mod tests {
         pairs.push(("content-type", "text/plain"));
         pairs.push(("ce-schemaurl", "http://example.com/schema"));
         pairs.push(("ce-datacontentencoding", "base64"));
-        let event =
-            read_binary(&headers(&pairs), Bytes::from_static(b"aGVsbG8=")).expect("a 0.3 event");
+        let event = read_binary(&headers(&pairs), Bytes::from_static(b"aGVsbG8="))
+            .map(|(event, _)| event)
+            .expect("a 0.3 event");
         assert_eq!(event.specversion(), cloudevents::event::SpecVersion::V10);
         assert_eq!(
             event.dataschema().map(|u| u.as_str()),
@@ -487,7 +505,9 @@ mod tests {
         assert!(event.extension("schemaurl").is_none());
         let mut pairs = minimal();
         pairs.push(("ce-schemaurl", "http://example.com/schema"));
-        let event = read_binary(&headers(&pairs), Bytes::new()).expect("1.0");
+        let event = read_binary(&headers(&pairs), Bytes::new())
+            .map(|(event, _)| event)
+            .expect("1.0");
         assert!(event.dataschema().is_none());
         assert!(event.extension("schemaurl").is_some(), "an extension");
     }

@@ -57,20 +57,6 @@ impl PreparedEvent {
         }
     }
 
-    /// An event read back from the binary-mode headers and data its
-    /// `wire(false)` once had (an event log's stored form): its deliveries
-    /// send those as they are instead of rendering them again.
-    pub fn with_binary_wire(event: Event, mut headers: HeaderMap, data: Bytes) -> Self {
-        ask_as_a_delivery(&mut headers);
-        let prepared = Self::with_raw_data(event, Some(data.clone()));
-        // A lock made a line above is empty.
-        let _ = prepared.binary.set(Wire {
-            headers,
-            body: data,
-        });
-        prepared
-    }
-
     pub fn with_trace(mut self, trace: Option<TraceContext>) -> Self {
         self.trace = trace;
         self

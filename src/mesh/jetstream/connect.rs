@@ -4,8 +4,8 @@
 //! is away (its ingress answers 503 meanwhile).
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use async_nats::connection::State;
@@ -24,13 +24,20 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 /// answered 202 and never delivered.
 const FIRST_SAFE_SERVER: (u64, u64, u64) = (2, 10, 7);
 
+/// What is known of the current connection's server.
+const SERVER_UNKNOWN: u8 = 0;
+const SERVER_SAFE: u8 = 1;
+const SERVER_UNSAFE: u8 = 2;
+
 pub struct JetStream {
     client: async_nats::Client,
     pub context: Context,
     pub replicas: usize,
     /// Whether the server of the current connection is `FIRST_SAFE_SERVER`
-    /// or later: checked each time the client connects.
-    safe_server: Arc<AtomicBool>,
+    /// or later: unknown again at each connection, judged when next asked,
+    /// and judged again every few seconds (`recheck_server`), since the
+    /// client tells of a connection before it has the new server's details.
+    server: Arc<AtomicU8>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -60,14 +67,11 @@ impl JetStream {
         if let (Some(cert), Some(key)) = (&settings.tls_cert, &settings.tls_key) {
             options = options.add_client_certificate(cert.clone(), key.clone());
         }
-        let safe_server = Arc::new(AtomicBool::new(false));
-        let connected: Arc<OnceLock<async_nats::Client>> = Arc::new(OnceLock::new());
-        let (safe, slot) = (safe_server.clone(), connected.clone());
+        let server = Arc::new(AtomicU8::new(SERVER_UNKNOWN));
+        let connected = server.clone();
         options = options.event_callback(move |event| {
-            if matches!(event, async_nats::Event::Connected)
-                && let Some(client) = slot.get()
-            {
-                check_server(client, &safe);
+            if matches!(event, async_nats::Event::Connected) {
+                connected.store(SERVER_UNKNOWN, Ordering::Release);
             }
             std::future::ready(())
         });
@@ -75,11 +79,6 @@ impl JetStream {
             .connect(settings.url.as_str())
             .await
             .map_err(|e| ConnectError::Connect(settings.url.clone(), e))?;
-        // A connection made before the slot was filled is checked here.
-        let _ = connected.set(client.clone());
-        if client.connection_state() == State::Connected {
-            check_server(&client, &safe_server);
-        }
         let context = jetstream::context::ContextBuilder::new()
             .timeout(REQUEST_TIMEOUT)
             .build(client.clone());
@@ -87,7 +86,7 @@ impl JetStream {
             client,
             context,
             replicas: settings.replicas.max(1),
-            safe_server,
+            server,
         })
     }
 
@@ -97,25 +96,38 @@ impl JetStream {
         if self.client.connection_state() != State::Connected {
             return Some("NATS is not reachable".into());
         }
-        if !self.safe_server.load(Ordering::Acquire) {
-            let (major, minor, patch) = FIRST_SAFE_SERVER;
-            return Some(format!(
-                "nats-server {} drops acknowledged events when a stream's budget fills \
-                 (nats-server#4775); meshbroker needs {major}.{minor}.{patch} or later",
-                self.client.server_info().version
-            ));
+        if self.server.load(Ordering::Acquire) == SERVER_SAFE {
+            return None;
         }
-        None
+        self.judge_server()
     }
-}
 
-fn check_server(client: &async_nats::Client, safe: &AtomicBool) {
-    let version = client.server_info().version;
-    let fits = is_safe_server(&version);
-    if !fits {
-        tracing::error!(%version, "this nats-server drops acknowledged events when a stream's budget fills (nats-server#4775, fixed in 2.10.7); the ingress answers 503 until meshbroker connects to 2.10.7 or later");
+    /// Judges the server again, so a verdict read from the server before
+    /// a reconnection lasts no longer than until the next call.
+    pub fn recheck_server(&self) {
+        if self.client.connection_state() == State::Connected {
+            let _ = self.judge_server();
+        }
     }
-    safe.store(fits, Ordering::Release);
+
+    fn judge_server(&self) -> Option<String> {
+        let version = self.client.server_info().version;
+        if version.is_empty() {
+            return Some("the NATS server has not told its version yet".into());
+        }
+        if is_safe_server(&version) {
+            self.server.store(SERVER_SAFE, Ordering::Release);
+            return None;
+        }
+        if self.server.swap(SERVER_UNSAFE, Ordering::AcqRel) != SERVER_UNSAFE {
+            tracing::error!(%version, "this nats-server drops acknowledged events when a stream's budget fills (nats-server#4775, fixed in 2.10.7); the ingress answers 503 until meshbroker connects to 2.10.7 or later");
+        }
+        let (major, minor, patch) = FIRST_SAFE_SERVER;
+        Some(format!(
+            "nats-server {version} drops acknowledged events when a stream's budget fills \
+             (nats-server#4775); meshbroker needs {major}.{minor}.{patch} or later"
+        ))
+    }
 }
 
 /// Whether `version` (`2.10.27`, `2.11.0-RC.1`) is `FIRST_SAFE_SERVER` or

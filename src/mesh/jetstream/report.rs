@@ -4,7 +4,9 @@
 //! age of the oldest), summed over its consumers (a Trigger has one on its
 //! Broker's stream and one on each Channel stream wired to its Broker).
 //! Asked of JetStream every few seconds by a task of its own, so a scrape
-//! never waits on NATS; what a scrape shows is at most that old.
+//! never waits on NATS; what a scrape shows is at most that old. Each round
+//! also has the connection judge its server's version again
+//! (`JetStream::recheck_server`), so a verdict is at most that old too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,6 +33,7 @@ pub fn start(streams: Arc<Streams>, owners: Owners, shutdown: Shutdown) -> Arc<A
     let cell = latest.clone();
     tokio::spawn(async move {
         loop {
+            streams.js.recheck_server();
             match ask(&streams, &owners).await {
                 Ok(report) => cell.store(Arc::new(report)),
                 Err(error) => {

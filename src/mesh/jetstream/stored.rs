@@ -5,10 +5,14 @@
 //! delivery sends them, a `name: value` line each, an empty line, and its
 //! data byte for byte — binary mode, as Knative's Kafka broker stores
 //! records: no base64 and no JSON to write and parse again for every
-//! delivery, and a delivery sends the stored headers as they are. They travel
-//! in the payload, not as NATS headers: async-nats keeps NATS headers in a
-//! hash map of owned strings, built, written, parsed and copied again for
-//! every event (a seventh of the broker's CPU under load, `perf`, 2026-12-05).
+//! delivery. The headers travel in the payload, not as NATS headers:
+//! async-nats keeps NATS headers in a hash map of owned strings, built,
+//! written, parsed and copied again for every event (a seventh of the
+//! broker's CPU under load, `perf`, 2026-12-05). A delivery renders its
+//! headers from the event again rather than sending the stored ones: what
+//! another NATS client put on the subject then reaches a subscriber only as
+//! an event (percent-encoded, within binary mode's limits), never as raw
+//! header bytes.
 //! A header carries only text, so the names of integer and boolean
 //! extensions (the loop guard's `knativebrokerttl` is one on every event)
 //! travel in a line of their own, and come back typed. An event that binary
@@ -47,7 +51,7 @@ pub fn stored_form(event: &PreparedEvent) -> Bytes {
     let binary = binary_keeps(&event.event)
         .then(|| event.wire(false))
         .filter(|wire| wire.headers.contains_key("ce-specversion"));
-    let mut framed = Vec::with_capacity(FRAMED.len() + 512);
+    let mut framed = Vec::with_capacity(512);
     framed.extend_from_slice(FRAMED);
     let body = if let Some(wire) = binary {
         for (name, value) in &wire.headers {
@@ -71,6 +75,7 @@ pub fn stored_form(event: &PreparedEvent) -> Bytes {
         event.structured_body()
     };
     framed.extend_from_slice(b"\r\n");
+    framed.reserve_exact(body.len());
     framed.extend_from_slice(body);
     Bytes::from(framed)
 }
@@ -133,12 +138,20 @@ fn retype(event: &mut Event, typed: &str) -> Result<(), EventError> {
     Ok(())
 }
 
+/// Most header lines a stored event may have: `stored_form` writes at most
+/// about 94 (binary mode's 90 attributes, Content-Type, the trace context,
+/// the typed line). A message with more was not written by meshbroker, and
+/// reading it would cost without bound (a header map panics past 32,768).
+const MOST_LINES: usize = 128;
+
 /// An event back from a JetStream message, in any form it was stored in.
 pub fn event_of(
     payload: &Bytes,
     headers: Option<&async_nats::HeaderMap>,
 ) -> Result<PreparedEvent, EventError> {
-    if payload.starts_with(FRAMED) {
+    // An earlier form's data may begin as a framed event does.
+    let earlier_binary = headers.is_some_and(|h| h.get("ce-specversion").is_some());
+    if !earlier_binary && payload.starts_with(FRAMED) {
         read_framed(payload)
     } else {
         read_earlier_form(payload, headers)
@@ -149,7 +162,12 @@ fn read_framed(payload: &Bytes) -> Result<PreparedEvent, EventError> {
     let mut headers = HeaderMap::with_capacity(12);
     let mut typed = None;
     let mut at = FRAMED.len();
-    loop {
+    for lines in 0.. {
+        if lines > MOST_LINES {
+            return Err(EventError::new(format!(
+                "a stored event has more than {MOST_LINES} header lines"
+            )));
+        }
         let rest = &payload[at..];
         let end = rest
             .iter()
@@ -162,9 +180,11 @@ fn read_framed(payload: &Bytes) -> Result<PreparedEvent, EventError> {
             break;
         }
         let (name, value) = split_line(payload, line)?;
-        if name == TYPED {
-            typed = Some(value);
-        } else if headers.insert(name.clone(), value).is_some() {
+        let again = match name == TYPED {
+            true => typed.replace(value).is_some(),
+            false => headers.insert(name.clone(), value).is_some(),
+        };
+        if again {
             return Err(EventError::new(format!(
                 "a stored event has header {name} more than once"
             )));
@@ -175,21 +195,19 @@ fn read_framed(payload: &Bytes) -> Result<PreparedEvent, EventError> {
     if !headers.contains_key("ce-specversion") {
         return Ok(PreparedEvent::new(read_structured(&data)?).with_trace(trace));
     }
-    let mut event = read_binary(&headers, data.clone())?;
+    let (mut event, data) = read_binary(&headers, data)?;
     if let Some(typed) = typed {
         let typed = typed
             .to_str()
             .map_err(|_| EventError::new(format!("{TYPED} is not text")))?;
         retype(&mut event, typed)?;
     }
-    let _ = headers;
     Ok(PreparedEvent::with_raw_data(event, Some(data)).with_trace(trace))
 }
 
 /// One `name: value` line of a framed event, its value a slice of the
-/// payload: only the headers `stored_form` writes, so what a delivery sends
-/// as it is can be nothing else (a message put on the subject by another
-/// NATS client cannot add `Transfer-Encoding`, say).
+/// payload: only the headers `stored_form` writes (a message another NATS
+/// client put on the subject is read no further than ours would be).
 fn split_line(
     payload: &Bytes,
     (start, end): (usize, usize),
@@ -224,6 +242,16 @@ fn read_earlier_form(
     payload: &Bytes,
     nats: Option<&async_nats::HeaderMap>,
 ) -> Result<PreparedEvent, EventError> {
+    let count: usize = nats
+        .iter()
+        .flat_map(|h| h.iter())
+        .map(|(_, v)| v.len())
+        .sum();
+    if count > MOST_LINES {
+        return Err(EventError::new(format!(
+            "a stored event has more than {MOST_LINES} headers"
+        )));
+    }
     let mut http = HeaderMap::new();
     for (name, values) in nats.iter().flat_map(|h| h.iter()) {
         let name: &str = name.as_ref();
@@ -238,11 +266,11 @@ fn read_earlier_form(
     }
     let trace = TraceContext::of(&http);
     let event = if http.contains_key("ce-specversion") {
-        let mut event = read_binary(&http, payload.clone())?;
+        let (mut event, data) = read_binary(&http, payload.clone())?;
         if let Some(typed) = nats.and_then(|h| h.get(NATS_TYPED)) {
             retype(&mut event, typed.as_str())?;
         }
-        PreparedEvent::with_raw_data(event, Some(payload.clone()))
+        PreparedEvent::with_raw_data(event, Some(data))
     } else {
         PreparedEvent::new(read_structured(payload)?)
     };
@@ -418,6 +446,35 @@ mod tests {
         let payload = stored_form(&event);
         let cut = payload.slice(..payload.len() - b"\r\n\r\nx".len());
         assert!(event_of(&cut, None).is_err(), "headers without their end");
+    }
+
+    #[test]
+    fn a_stored_event_with_more_lines_than_meshbroker_writes_is_unreadable() {
+        let event = traced(with_typed_extensions());
+        let lines = |n: usize| {
+            (0..n)
+                .map(|i| format!("ce-x{i}: v\r\n"))
+                .collect::<String>()
+        };
+        assert!(event_of(&stored_with_line(&event, &lines(60)), None).is_ok());
+        let payload = stored_with_line(&event, &lines(40_000));
+        assert!(
+            event_of(&payload, None).is_err(),
+            "no header map past its limit"
+        );
+    }
+
+    #[test]
+    fn an_earlier_binary_message_whose_data_looks_framed_is_read_as_data() {
+        let mut data = FRAMED.to_vec();
+        data.extend_from_slice(b"ce-id: other\r\n\r\n");
+        let event = traced(built(
+            EventBuilderV10::new().data("application/octet-stream", data.clone()),
+        ));
+        let (payload, nats) = earlier_form(&event);
+        let back = event_of(&payload, Some(&nats)).expect("readable");
+        assert_eq!(back.event.id(), "e-1");
+        assert_eq!(back.wire(false).body, Bytes::from(data));
     }
 
     #[test]
