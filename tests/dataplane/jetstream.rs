@@ -442,3 +442,72 @@ async fn a_triggers_changed_retries_reach_its_consumer_and_events_still_flow() {
     post_when_token_known(&broker, "/team-a/default", &token, "after").await;
     sink.wait_for(1).await;
 }
+
+/// The messages a stream holds now (its `/jsz` page).
+async fn stream_messages(nats: &NatsServer, stream: &str) -> Option<u64> {
+    let url = format!("{}/jsz?streams=true", nats.monitor());
+    let jsz: serde_json::Value = reqwest::get(url).await.ok()?.json().await.ok()?;
+    jsz["account_details"][0]["stream_detail"]
+        .as_array()?
+        .iter()
+        .find(|s| s["name"] == stream)?["state"]["messages"]
+        .as_u64()
+}
+
+/// Streams keep events by limits and meshbroker purges what every consumer
+/// acknowledged: what one Trigger has not taken stays, and it comes when the
+/// Trigger's subscriber answers again.
+#[tokio::test]
+async fn acknowledged_events_are_purged_and_what_a_trigger_still_needs_is_kept() {
+    let nats = NatsServer::start();
+    let (broker, sink, token) = flowing(&nats, &[], "first").await;
+    for id in ["a1", "a2"] {
+        assert_eq!(note(&broker, &token, id, "{}").await.status, 202);
+    }
+    sink.wait_for(3).await;
+    let stream = "MB_BROKERS_team-a";
+    eventually("every acknowledged event purged", async || {
+        (stream_messages(&nats, stream).await == Some(0)).then_some(())
+    })
+    .await;
+    let slow = Sink::start().await;
+    slow.answer(&[503], "down");
+    trigger(
+        &broker,
+        "team-a",
+        "slow",
+        json!({"broker": "default", "subscriber": {"uri": slow.url},
+               "delivery": {"retry": 100, "backoffPolicy": "linear", "backoffDelay": "PT1S"}}),
+    )
+    .await;
+    for id in ["b1", "b2", "b3"] {
+        assert_eq!(note(&broker, &token, id, "{}").await.status, 202);
+    }
+    sink.wait_for(6).await;
+    eventually(
+        "the slow Trigger's events kept, the rest purged",
+        async || {
+            let refused = slow.received().iter().filter(|r| r.status == 503).count();
+            (refused >= 3 && stream_messages(&nats, stream).await == Some(3)).then_some(())
+        },
+    )
+    .await;
+    slow.answer(&[200], "");
+    eventually(
+        "the slow Trigger's events delivered, none lost",
+        async || {
+            let taken: HashSet<String> = slow
+                .received()
+                .iter()
+                .filter(|r| r.status == 200)
+                .filter_map(|r| r.header("ce-id").map(str::to_string))
+                .collect();
+            (taken == HashSet::from(["b1", "b2", "b3"].map(String::from))).then_some(())
+        },
+    )
+    .await;
+    eventually("purged once the slow Trigger has them", async || {
+        (stream_messages(&nats, stream).await == Some(0)).then_some(())
+    })
+    .await;
+}

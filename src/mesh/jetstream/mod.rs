@@ -9,7 +9,8 @@
 //! ingress, never a dropped event) and keeps each namespace's data, limits and
 //! replica placement apart; the number of streams grows with namespaces and
 //! Applications, not with Brokers or Triggers. Streams keep events while some
-//! consumer still wants them (`retention: interest`).
+//! consumer still wants them: by limits, what every consumer has acknowledged
+//! purged every few seconds (`purge`).
 //!
 //! Each Trigger and each Subscription is a durable pull consumer, named after
 //! its object's uid, with explicit acks (`consume`); replicas pulling from one
@@ -29,6 +30,7 @@ mod connect;
 mod consume;
 pub mod names;
 mod publish;
+mod purge;
 pub mod report;
 mod stored;
 mod streams;

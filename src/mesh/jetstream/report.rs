@@ -5,7 +5,8 @@
 //! Broker's stream and one on each Channel stream wired to its Broker).
 //! Asked of JetStream every few seconds by a task of its own, so a scrape
 //! never waits on NATS; what a scrape shows is at most that old. Each round
-//! also has the connection judge its server's version again
+//! also purges what the consumers have acknowledged (`purge`), from the same
+//! listing, and has the connection judge its server's version again
 //! (`JetStream::recheck_server`), so a verdict is at most that old too.
 
 use std::collections::HashMap;
@@ -16,6 +17,7 @@ use arc_swap::ArcSwap;
 use futures::TryStreamExt;
 
 use super::names;
+use super::purge::purge_acknowledged;
 use super::streams::Streams;
 use crate::locks::lock;
 use crate::mesh::log::Owner;
@@ -56,6 +58,7 @@ async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats
     for (name, _) in streams.ours().await? {
         let stream = streams.js.context.get_stream(&name).await?;
         let bytes = stream.cached_info().state.bytes;
+        let last_sequence = stream.cached_info().state.last_sequence;
         match names::log_of_stream(&name) {
             Some((namespace, None)) => report.namespace_bytes.push((namespace, bytes)),
             Some((namespace, Some(channel))) => {
@@ -64,6 +67,9 @@ async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats
             None => continue,
         }
         let infos: Vec<_> = stream.consumers().try_collect().await?;
+        if let Err(error) = purge_acknowledged(&stream, last_sequence, &infos).await {
+            tracing::warn!(stream = %name, %error, "cannot purge acknowledged events; trying again in the next round");
+        }
         for info in infos {
             let Some(owner) = lock(owners).get(&info.name).cloned() else {
                 continue;

@@ -68,7 +68,9 @@ impl Streams {
         let config = Config {
             name: spec.name.clone(),
             subjects: vec![spec.subjects.clone()],
-            retention: RetentionPolicy::Interest,
+            // Not interest: what is acknowledged is purged in batches
+            // (see `purge`).
+            retention: RetentionPolicy::Limits,
             discard: DiscardPolicy::New,
             max_bytes: i64::try_from(spec.max_bytes).unwrap_or(i64::MAX),
             storage: StorageType::File,
