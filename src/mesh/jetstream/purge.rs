@@ -20,12 +20,26 @@ use futures::TryStreamExt;
 
 /// Purges `stream`'s acknowledged events. `last_sequence` is the stream's
 /// last sequence as read before `consumers` were listed: a consumer made
-/// after that listing starts past it, so nothing it will read is purged.
+/// after that listing to read new events starts past it (one made to replay
+/// from a time finds what interest retention would have kept). `named` are the
+/// consumers' names as listed before that: in a NATS cluster a consumer
+/// whose leader does not answer in time is left out of the listing of
+/// their details (nats-server names it only as missing, which async-nats
+/// drops), and purging without it would take what it has not delivered —
+/// so a round that misses one purges nothing.
 pub async fn purge_acknowledged(
     stream: &Stream,
     last_sequence: u64,
+    named: &[String],
     consumers: &[consumer::Info],
 ) -> Result<(), async_nats::Error> {
+    if let Some(missing) = named
+        .iter()
+        .find(|name| !consumers.iter().any(|info| &info.name == *name))
+    {
+        tracing::debug!(%missing, "a consumer's details did not come; nothing purged this round");
+        return Ok(());
+    }
     let mut floors: HashMap<&str, u64> = HashMap::new();
     // A consumer of every subject (or of a wildcard) holds all of them back.
     let mut every_subject = last_sequence;

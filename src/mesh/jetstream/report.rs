@@ -55,7 +55,7 @@ async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats
     let mut report = LogReport::default();
     let mut lags: HashMap<String, ConsumerLag> = HashMap::new();
     let now = async_nats::datetime::now();
-    for (name, _) in streams.ours().await? {
+    for (name, named) in streams.ours().await? {
         let stream = streams.js.context.get_stream(&name).await?;
         let bytes = stream.cached_info().state.bytes;
         let last_sequence = stream.cached_info().state.last_sequence;
@@ -67,7 +67,7 @@ async fn ask(streams: &Streams, owners: &Owners) -> Result<LogReport, async_nats
             None => continue,
         }
         let infos: Vec<_> = stream.consumers().try_collect().await?;
-        if let Err(error) = purge_acknowledged(&stream, last_sequence, &infos).await {
+        if let Err(error) = purge_acknowledged(&stream, last_sequence, &named, &infos).await {
             tracing::warn!(stream = %name, %error, "cannot purge acknowledged events; trying again in the next round");
         }
         for info in infos {
